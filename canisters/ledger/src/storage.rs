@@ -1,0 +1,122 @@
+//! The ledger's stable storage: one `MemoryManager` over the canister's stable memory (or a
+//! `VectorMemory` in tests), with fixed memory ids that never change.
+//!
+//! ```text
+//! MemoryId  structure                                   key -> value
+//!  0        StableCell<Vec<u8>>  config                 "EMCL" magic | u32 LE layout version | candid Config
+//!  1        StableCell<[u8;48]>  tip                    total_supply u64 LE | has_tip u8 | last block hash [32] | 7 pad
+//!  2        StableBTreeMap       balances               AccountKey (62 B) -> u64 e8s (absent = 0)
+//!  3        StableBTreeMap       allowances             (from AccountKey, spender AccountKey) -> (amount u64, expires_at u64, 0 = never)
+//!  4        StableBTreeMap       allowance expiries     (expires_at, from, spender) -> ()
+//!  5        StableBTreeMap       dedup                  tx hash [32] -> (created_at_time, block index)
+//!  6        StableBTreeMap       dedup by time          (created_at_time, tx hash) -> ()
+//!  7, 8     StableLog<Vec<u8>>   blocks (index, data)   block index -> Block::encode bytes
+//! ```
+//!
+//! Everything lives in stable memory: nothing is serialized in `pre_upgrade`, and an upgrade
+//! re-opens the same structures. Layout changes bump [`LAYOUT_VERSION`] and add a migration
+//! step; a build finding a newer version than its own refuses to start (no downgrades).
+
+use crate::account::AccountKey;
+use crate::hashing::Hash;
+use ic_stable_structures::memory_manager::{MemoryId, MemoryManager, VirtualMemory};
+use ic_stable_structures::{Memory, StableBTreeMap, StableCell, StableLog};
+
+/// The storage layout version this build writes and reads.
+pub const LAYOUT_VERSION: u32 = 1;
+/// Magic bytes at the start of the config cell.
+pub const MAGIC: &[u8; 4] = b"EMCL";
+
+/// Memory id of the config cell.
+pub const CONFIG_MEM: MemoryId = MemoryId::new(0);
+/// Memory id of the tip cell.
+pub const TIP_MEM: MemoryId = MemoryId::new(1);
+/// Memory id of the balances map.
+pub const BALANCES_MEM: MemoryId = MemoryId::new(2);
+/// Memory id of the allowances map.
+pub const ALLOWANCES_MEM: MemoryId = MemoryId::new(3);
+/// Memory id of the allowance expiry index.
+pub const EXPIRIES_MEM: MemoryId = MemoryId::new(4);
+/// Memory id of the deduplication map.
+pub const DEDUP_MEM: MemoryId = MemoryId::new(5);
+/// Memory id of the deduplication time index.
+pub const DEDUP_TIME_MEM: MemoryId = MemoryId::new(6);
+/// Memory id of the block log's index.
+pub const BLOCKS_INDEX_MEM: MemoryId = MemoryId::new(7);
+/// Memory id of the block log's data.
+pub const BLOCKS_DATA_MEM: MemoryId = MemoryId::new(8);
+
+/// A virtual memory of the ledger.
+pub type VM<M> = VirtualMemory<M>;
+/// Allowance key: (from, spender).
+pub type AllowanceKey = (AccountKey, AccountKey);
+/// Allowance value: (amount, expires_at; 0 = never).
+pub type AllowanceValue = (u64, u64);
+
+/// The tip cell: total supply and the last block's hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Tip {
+    /// Sum of all balances.
+    pub total_supply: u64,
+    /// Hash of the last block, if any.
+    pub last_hash: Option<Hash>,
+}
+
+impl Tip {
+    /// Fixed encoding (48 bytes).
+    pub fn encode(&self) -> [u8; 48] {
+        let mut b = [0u8; 48];
+        b[..8].copy_from_slice(&self.total_supply.to_le_bytes());
+        if let Some(h) = &self.last_hash {
+            b[8] = 1;
+            b[9..41].copy_from_slice(h);
+        }
+        b
+    }
+
+    /// Decodes [`Tip::encode`].
+    pub fn decode(b: &[u8; 48]) -> Tip {
+        let mut s = [0u8; 8];
+        s.copy_from_slice(&b[..8]);
+        let mut h = [0u8; 32];
+        h.copy_from_slice(&b[9..41]);
+        Tip { total_supply: u64::from_le_bytes(s), last_hash: (b[8] == 1).then_some(h) }
+    }
+}
+
+/// All stable structures of the ledger.
+pub struct Stores<M: Memory> {
+    /// Config cell (raw bytes: magic, version, candid).
+    pub config: StableCell<Vec<u8>, VM<M>>,
+    /// Tip cell.
+    pub tip: StableCell<[u8; 48], VM<M>>,
+    /// Balances.
+    pub balances: StableBTreeMap<AccountKey, u64, VM<M>>,
+    /// Allowances.
+    pub allowances: StableBTreeMap<AllowanceKey, AllowanceValue, VM<M>>,
+    /// Allowance expiry index.
+    pub expiries: StableBTreeMap<(u64, AccountKey, AccountKey), (), VM<M>>,
+    /// Deduplication: tx hash -> (created_at_time, block index).
+    pub dedup: StableBTreeMap<Hash, (u64, u64), VM<M>>,
+    /// Deduplication index by created_at_time.
+    pub dedup_by_time: StableBTreeMap<(u64, Hash), (), VM<M>>,
+    /// The block log.
+    pub blocks: StableLog<Vec<u8>, VM<M>, VM<M>>,
+}
+
+impl<M: Memory> Stores<M> {
+    /// Opens (or creates, when the memory is empty) every structure over `memory`.
+    pub fn open(memory: M) -> Self {
+        let mm = MemoryManager::init(memory);
+        Stores {
+            config: StableCell::init(mm.get(CONFIG_MEM), Vec::new()),
+            tip: StableCell::init(mm.get(TIP_MEM), [0u8; 48]),
+            balances: StableBTreeMap::init(mm.get(BALANCES_MEM)),
+            allowances: StableBTreeMap::init(mm.get(ALLOWANCES_MEM)),
+            expiries: StableBTreeMap::init(mm.get(EXPIRIES_MEM)),
+            dedup: StableBTreeMap::init(mm.get(DEDUP_MEM)),
+            dedup_by_time: StableBTreeMap::init(mm.get(DEDUP_TIME_MEM)),
+            blocks: StableLog::init(mm.get(BLOCKS_INDEX_MEM), mm.get(BLOCKS_DATA_MEM)),
+        }
+    }
+}
