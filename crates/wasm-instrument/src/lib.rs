@@ -158,8 +158,9 @@ pub const EXPORT_MEMORY: &str = "__emc_memory";
 /// Prefix of the exports of the module's mutable globals, followed by the global's index.
 pub const EXPORT_GLOBAL_PREFIX: &str = "__emc_global_";
 /// Initial value of the counter: the budget of the module's start function, which runs during
-/// instantiation before the host can set the counter (300 billion, the IC's install limit).
-pub const START_INSTRUCTION_LIMIT: i64 = 300_000_000_000;
+/// instantiation before the host can set the counter (5 billion; canisters built by ic-cdk have
+/// no start function).
+pub const START_INSTRUCTION_LIMIT: i64 = 5_000_000_000;
 
 /// The implementation limits wasmparser (and so wasmi) enforces, which the output must respect
 /// (wasmparser does not export them).
