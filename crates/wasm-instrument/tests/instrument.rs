@@ -817,3 +817,169 @@ fn refuses_instructions_the_host_cannot_roll_back() {
 fn import_module_constant_matches() {
     assert_eq!(IMPORT_MODULE, "__emc");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Never panics: random and mutated bytes
+// ---------------------------------------------------------------------------------------------
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn seeds() -> Vec<Vec<u8>> {
+        [PROGRAMS, STORES, REMAP, SPIN]
+            .iter()
+            .map(|w| wat::parse_str(w).unwrap())
+            .collect()
+    }
+
+    #[derive(Clone, Debug)]
+    enum Mutation {
+        Set(usize, u8),
+        Flip(usize, u8),
+        Insert(usize, u8),
+        Remove(usize),
+        Truncate(usize),
+    }
+
+    fn mutation() -> impl Strategy<Value = Mutation> {
+        prop_oneof![
+            4 => (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Mutation::Set(i, b)),
+            4 => (any::<usize>(), 0u8..8).prop_map(|(i, b)| Mutation::Flip(i, b)),
+            1 => (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Mutation::Insert(i, b)),
+            1 => any::<usize>().prop_map(Mutation::Remove),
+            1 => any::<usize>().prop_map(Mutation::Truncate),
+        ]
+    }
+
+    fn apply(wasm: &mut Vec<u8>, m: &Mutation) {
+        if wasm.is_empty() {
+            return;
+        }
+        let n = wasm.len();
+        match *m {
+            Mutation::Set(i, b) => wasm[i % n] = b,
+            Mutation::Flip(i, bit) => wasm[i % n] ^= 1 << bit,
+            Mutation::Insert(i, b) => wasm.insert(i % (n + 1), b),
+            Mutation::Remove(i) => {
+                wasm.remove(i % n);
+            }
+            Mutation::Truncate(i) => wasm.truncate(i % n),
+        }
+    }
+
+    /// Whatever `instrument` accepts, it turns into a module that validates and that wasmi
+    /// compiles.
+    fn check(wasm: &[u8]) {
+        if let Ok(out) = instrument(wasm) {
+            validate_output(&out.wasm);
+            wasmi::Module::new(&harness::engine(), &out.wasm[..]).unwrap();
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            check(&bytes);
+            let mut with_header = b"\0asm\x01\0\0\0".to_vec();
+            with_header.extend_from_slice(&bytes);
+            check(&with_header);
+        }
+
+        #[test]
+        fn mutated_modules_never_panic(
+            seed in 0usize..4,
+            mutations in proptest::collection::vec(mutation(), 1..6),
+        ) {
+            let mut wasm = seeds().swap_remove(seed);
+            for m in &mutations {
+                apply(&mut wasm, m);
+            }
+            check(&wasm);
+        }
+    }
+
+    #[test]
+    fn every_single_byte_change_of_a_seed_is_handled() {
+        // Exhaustive over positions for one small seed, a few values each.
+        let seed = wat::parse_str(SPIN).unwrap();
+        let mut accepted = 0;
+        for i in 0..seed.len() {
+            for b in [0x00, 0x01, 0x0b, 0x7f, 0x80, 0xff] {
+                let mut w = seed.clone();
+                w[i] = b;
+                check(&w);
+                accepted += usize::from(instrument(&w).is_ok());
+            }
+        }
+        assert!(accepted > 0);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A real Rust-compiled module
+// ---------------------------------------------------------------------------------------------
+
+const RUST_SOURCE: &str = r#"
+#[no_mangle]
+pub extern "C" fn work(n: u32) -> u64 {
+    let mut v: Vec<u64> = (0..u64::from(n)).map(|i| i.wrapping_mul(2654435761) % 1000).collect();
+    v.sort_unstable_by(|a, b| b.cmp(a));
+    let mut copy = vec![0u64; v.len()];
+    copy.copy_from_slice(&v);
+    let text = format!("{}-{}", copy.len(), copy.first().copied().unwrap_or(0));
+    copy.iter().take(10).sum::<u64>() * 1000 + text.len() as u64
+}
+"#;
+
+/// Compiles `RUST_SOURCE` for wasm32-unknown-unknown with the installed rustc; `None` if the
+/// target is not installed.
+fn rust_wasm() -> Option<Vec<u8>> {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("emc-wasm-instrument-rust");
+    std::fs::create_dir_all(&dir).ok()?;
+    let src = dir.join("work.rs");
+    let out = dir.join("work.wasm");
+    std::fs::write(&src, RUST_SOURCE).ok()?;
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
+    let status = std::process::Command::new(rustc)
+        .args(["--edition", "2021", "--target", "wasm32-unknown-unknown", "--crate-type", "cdylib"])
+        .args(["-C", "opt-level=2", "-C", "panic=abort", "-C", "debuginfo=0", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .ok()?;
+    if !status.success() {
+        return None;
+    }
+    std::fs::read(&out).ok()
+}
+
+#[test]
+fn rust_compiled_module() {
+    let Some(wasm) = rust_wasm() else {
+        eprintln!("wasm32-unknown-unknown is not installed: skipping");
+        return;
+    };
+    let mut before = Vm::new(&wasm).unwrap();
+    let mut after = harness::instrumented_wasm(&wasm);
+    assert!(after.out.has_memory);
+    assert!(after.out.function_count > 10);
+    assert!(after.out.instruction_count > 1000);
+    // the stack pointer and the like
+    assert!(!after.out.globals.is_empty());
+    for n in [0, 1, 10, 1000] {
+        after.reset_dirty();
+        let expected = show(&before.call("work", &[i32v(n)]));
+        let (results, cost) = after.cost("work", &[i32v(n)]);
+        assert_eq!(show(&Ok(results)), expected, "work({n})");
+        assert!(cost > i64::from(n), "work({n}) cost {cost}");
+        // it wrote its stack and heap
+        assert!(!after.host().dirty_pages.is_empty() || !after.host().dirty_ranges.is_empty());
+    }
+    // and runs out when given too little
+    after.set_counter(1000);
+    assert!(after.call("work", &[i32v(1000)]).is_err());
+    assert_eq!(after.host().out_of_instructions, 1);
+}
