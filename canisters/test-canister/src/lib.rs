@@ -39,6 +39,9 @@ thread_local! {
 #[ic_cdk::init]
 fn init(arg: Option<InitArg>) {
     if let Some(arg) = arg {
+        if arg.greeting == "trap" {
+            ic_cdk::trap("init or post_upgrade asked to trap");
+        }
         GREETING.with(|g| *g.borrow_mut() = arg.greeting);
     }
 }

@@ -1,7 +1,10 @@
 //! `cargo run --release -p emc-bench -- <suite>`: runs one benchmark suite and prints one JSON
 //! object on stdout. Figures are measured, never asserted: targets live in the README.
 
+use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
+
+mod embedded_ic;
 
 #[derive(Parser)]
 #[command(about = "EMC benchmark suites; each prints one JSON object on stdout")]
@@ -16,14 +19,24 @@ enum Suite {
     EmbeddedIc,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> Result<()> {
     let cli = Cli::parse();
     let report = match cli.suite {
-        Suite::EmbeddedIc => anyhow::bail!("suite embedded-ic is not built yet"),
+        Suite::EmbeddedIc => embedded_ic::run()?,
     };
-    #[allow(unreachable_code)]
-    {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        Ok(())
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+/// The wasm of a canister, built by `scripts/build-canisters.sh` (run here when missing).
+pub(crate) fn canister_wasm(name: &str) -> Result<Vec<u8>> {
+    let path = emc_test_env::canister_dir().join(format!("{name}.wasm"));
+    if !path.exists() {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/build-canisters.sh");
+        let status = std::process::Command::new(script)
+            .status()
+            .with_context(|| format!("running {script}"))?;
+        anyhow::ensure!(status.success(), "{script} failed");
     }
+    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
 }

@@ -151,8 +151,10 @@ mod tests {
 
     #[test]
     fn canister_ids_match_the_ic_format() {
-        assert_eq!(canister_id(0).to_text(), "rrkah-fqaaa-aaaaa-aaaaq-cai");
-        assert_eq!(canister_id(1).to_text(), "ryjl3-tyaaa-aaaaa-aaaba-cai");
+        // The NNS canisters' ids: registry, governance, ledger.
+        assert_eq!(canister_id(0).to_text(), "rwlgt-iiaaa-aaaaa-aaaaa-cai");
+        assert_eq!(canister_id(1).to_text(), "rrkah-fqaaa-aaaaa-aaaaq-cai");
+        assert_eq!(canister_id(2).to_text(), "ryjl3-tyaaa-aaaaa-aaaba-cai");
         assert_ne!(user_principal(1), user_principal(2));
     }
 }

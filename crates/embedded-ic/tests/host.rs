@@ -1,0 +1,466 @@
+//! Tests of the embedded IC through the test canister (canisters/test-canister), on every
+//! backend of `emc-test-env` where the behaviour is the IC's, and on the embedded IC alone where
+//! they look inside it (instruction counts, heap size, configurable limits).
+
+use candid::{Decode, Encode, Principal};
+use emc_embedded_ic::{certificate, EmbeddedIc, IcConfig, IcError, RejectCode};
+use emc_test_env::{canister_wasm, user, EmbeddedEnv, TestEnv, TestEnvExt};
+use std::time::Duration;
+
+fn wasm() -> Vec<u8> {
+    canister_wasm("test-canister")
+}
+
+fn admin() -> Principal {
+    user(1)
+}
+
+fn no_arg() -> Vec<u8> {
+    Encode!(&None::<InitArg>).unwrap()
+}
+
+#[derive(candid::CandidType)]
+struct InitArg {
+    greeting: String,
+}
+
+fn greeting_arg(g: &str) -> Vec<u8> {
+    Encode!(&Some(InitArg { greeting: g.to_string() })).unwrap()
+}
+
+fn install(env: &mut dyn TestEnv) -> Principal {
+    env.install(&wasm(), no_arg(), vec![admin()]).expect("install")
+}
+
+/// Runs `scenario` on every backend available here.
+fn on_all(scenario: impl Fn(&mut dyn TestEnv)) {
+    for mut env in emc_test_env::all() {
+        eprintln!("backend: {}", env.name());
+        scenario(env.as_mut());
+    }
+}
+
+fn get(env: &mut dyn TestEnv, id: Principal) -> u64 {
+    let (n,): (u64,) = env.query_candid(id, admin(), "get", ()).unwrap();
+    n
+}
+
+#[test]
+fn replies_and_explicit_rejects() {
+    on_all(|env| {
+        let id = install(env);
+        let (s,): (String,) = env.query_candid(id, admin(), "greet", ("EMC",)).unwrap();
+        assert_eq!(s, "Hello, EMC!");
+        let (b,): (Vec<u8>,) = env.update_candid(id, admin(), "echo", (vec![1u8, 2, 3],)).unwrap();
+        assert_eq!(b, vec![1, 2, 3]);
+        let r = env.update(id, admin(), "reject_with", Encode!(&"no thanks").unwrap()).unwrap_err();
+        assert_eq!(r.code, RejectCode::CanisterReject);
+        assert_eq!(r.message, "no thanks");
+    });
+}
+
+#[test]
+fn init_arguments_reach_the_canister() {
+    on_all(|env| {
+        let id = env.install(&wasm(), greeting_arg("Salut"), vec![admin()]).unwrap();
+        let (s,): (String,) = env.query_candid(id, admin(), "greet", ("EMC",)).unwrap();
+        assert_eq!(s, "Salut, EMC!");
+        let err = env.install(&wasm(), greeting_arg("trap"), vec![admin()]).unwrap_err();
+        assert!(err.contains("asked to trap"), "{err}");
+    });
+}
+
+#[test]
+fn a_trap_rolls_back_heap_stable_memory_and_certified_data() {
+    on_all(|env| {
+        let id = install(env);
+        let (n,): (u64,) = env.update_candid(id, admin(), "inc", ()).unwrap();
+        assert_eq!(n, 1);
+        env.update_candid::<_, ()>(id, admin(), "set_certified", (vec![9u8; 32],)).unwrap();
+        let r = env
+            .update(id, admin(), "write_then_trap", Encode!(&"k", &"v").unwrap())
+            .unwrap_err();
+        assert_eq!(r.code, RejectCode::CanisterError);
+        assert!(r.message.contains("deliberate trap after writing"), "{}", r.message);
+        assert_eq!(get(env, id), 1, "heap write survived the trap");
+        let (h,): (Option<String>,) = env.query_candid(id, admin(), "heap_get", ("k",)).unwrap();
+        assert_eq!(h, None);
+        let (s,): (Option<String>,) = env.query_candid(id, admin(), "stable_get", ("k",)).unwrap();
+        assert_eq!(s, None, "stable-memory write survived the trap");
+        let (cert,): (Option<Vec<u8>>,) = env.query_candid(id, admin(), "certificate", ()).unwrap();
+        let tree = certificate::decode_certificate_tree(&cert.unwrap()).unwrap();
+        let data = tree.lookup(&[b"canister", id.as_slice(), b"certified_data"]).unwrap();
+        assert_eq!(data, &[9u8; 32][..], "certified data changed by a trapped message");
+        // The canister keeps serving.
+        let (n,): (u64,) = env.update_candid(id, admin(), "inc", ()).unwrap();
+        assert_eq!(n, 2);
+    });
+}
+
+#[test]
+fn queries_never_persist() {
+    on_all(|env| {
+        let id = install(env);
+        let (n,): (u64,) = env.query_candid(id, admin(), "inc_in_query", ()).unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(get(env, id), 0);
+        // A query method called as an update runs in replicated mode and is discarded too.
+        let (n,): (u64,) = env.update_candid(id, admin(), "inc_in_query", ()).unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(get(env, id), 0);
+    });
+}
+
+#[test]
+fn stable_memory_survives_upgrade_and_the_heap_does_not() {
+    on_all(|env| {
+        let id = install(env);
+        env.update_candid::<_, ()>(id, admin(), "stable_put", ("a", "1")).unwrap();
+        env.update_candid::<_, ()>(id, admin(), "heap_put", ("b", "2")).unwrap();
+        env.upgrade(id, &wasm(), greeting_arg("Hi"), admin()).unwrap();
+        let (s,): (Option<String>,) = env.query_candid(id, admin(), "stable_get", ("a",)).unwrap();
+        assert_eq!(s.as_deref(), Some("1"));
+        let (h,): (Option<String>,) = env.query_candid(id, admin(), "heap_get", ("b",)).unwrap();
+        assert_eq!(h, None);
+        let (u,): (u64,) = env.query_candid(id, admin(), "upgrades", ()).unwrap();
+        assert_eq!(u, 1);
+        let (g,): (String,) = env.query_candid(id, admin(), "greet", ("x",)).unwrap();
+        assert_eq!(g, "Hi, x!");
+    });
+}
+
+#[test]
+fn a_failed_upgrade_leaves_the_canister_as_it_was() {
+    on_all(|env| {
+        let id = install(env);
+        env.update_candid::<_, ()>(id, admin(), "stable_put", ("a", "1")).unwrap();
+        env.update_candid::<_, ()>(id, admin(), "heap_put", ("b", "2")).unwrap();
+        let err = env.upgrade(id, &wasm(), greeting_arg("trap"), admin()).unwrap_err();
+        assert!(err.contains("asked to trap"), "{err}");
+        assert!(env.upgrade(id, b"not wasm", no_arg(), admin()).is_err());
+        let (h,): (Option<String>,) = env.query_candid(id, admin(), "heap_get", ("b",)).unwrap();
+        assert_eq!(h.as_deref(), Some("2"));
+        let (s,): (Option<String>,) = env.query_candid(id, admin(), "stable_get", ("a",)).unwrap();
+        assert_eq!(s.as_deref(), Some("1"));
+        let (u,): (u64,) = env.query_candid(id, admin(), "upgrades", ()).unwrap();
+        assert_eq!(u, 0);
+    });
+}
+
+#[test]
+fn reinstall_wipes_all_state() {
+    on_all(|env| {
+        let id = install(env);
+        env.update_candid::<_, ()>(id, admin(), "stable_put", ("a", "1")).unwrap();
+        env.update_candid::<_, (u64,)>(id, admin(), "inc", ()).unwrap();
+        env.reinstall(id, &wasm(), no_arg(), admin()).unwrap();
+        let (s,): (Option<String>,) = env.query_candid(id, admin(), "stable_get", ("a",)).unwrap();
+        assert_eq!(s, None);
+        assert_eq!(get(env, id), 0);
+    });
+}
+
+#[test]
+fn only_controllers_manage_a_canister() {
+    on_all(|env| {
+        let id = install(env);
+        let (yes,): (bool,) = env.query_candid(id, admin(), "is_controller", (admin(),)).unwrap();
+        let (no,): (bool,) = env.query_candid(id, admin(), "is_controller", (user(2),)).unwrap();
+        assert!(yes && !no);
+        assert!(env.upgrade(id, &wasm(), no_arg(), user(2)).is_err());
+        assert!(env.stop(id, user(2)).is_err());
+    });
+}
+
+#[test]
+fn caller_identity_and_time() {
+    on_all(|env| {
+        let id = install(env);
+        let (who,): (Principal,) = env.query_candid(id, user(7), "whoami", ()).unwrap();
+        assert_eq!(who, user(7));
+        let (me,): (Principal,) = env.query_candid(id, user(7), "self_id", ()).unwrap();
+        assert_eq!(me, id);
+        let (t0,): (u64,) = env.query_candid(id, admin(), "time", ()).unwrap();
+        assert_eq!(t0, env.time_nanos());
+        env.advance_time(Duration::from_secs(60));
+        let (t1,): (u64,) = env.query_candid(id, admin(), "time", ()).unwrap();
+        assert!(t1 >= t0 + 60_000_000_000, "{t0} -> {t1}");
+    });
+}
+
+#[test]
+fn inter_canister_calls_and_call_chains() {
+    on_all(|env| {
+        let a = install(env);
+        let b = install(env);
+        let c = install(env);
+        let (r,): (Result<Vec<u8>, String>,) =
+            env.update_candid(a, admin(), "call_echo", (b, vec![4u8, 5])).unwrap();
+        assert_eq!(r, Ok(vec![4, 5]));
+        let (seen,): (Vec<String>,) =
+            env.update_candid(a, admin(), "chain", (vec![b, c], "t1")).unwrap();
+        assert_eq!(seen, vec![c.to_text(), b.to_text(), a.to_text()]);
+        for (canister, name) in [(a, a.to_text()), (b, b.to_text()), (c, c.to_text())] {
+            let (events,): (Vec<String>,) = env.query_candid(canister, admin(), "events", ()).unwrap();
+            assert_eq!(events, vec![format!("enter t1 at {name}"), format!("exit t1 at {name}")]);
+        }
+    });
+}
+
+#[test]
+fn messages_between_two_canisters_keep_their_order() {
+    on_all(|env| {
+        let a = install(env);
+        let b = install(env);
+        let (sent,): (u32,) = env.update_candid(a, admin(), "send_many", (b, 40u32)).unwrap();
+        assert_eq!(sent, 40);
+        for _ in 0..5 {
+            env.tick();
+        }
+        let (events,): (Vec<String>,) = env.query_candid(b, admin(), "events", ()).unwrap();
+        let expected: Vec<String> = (0..40).map(|i| format!("msg {i}")).collect();
+        assert_eq!(events, expected);
+    });
+}
+
+#[test]
+fn a_trap_in_a_callback_rolls_back_only_the_callback() {
+    on_all(|env| {
+        let a = install(env);
+        let b = install(env);
+        let r = env.update(a, admin(), "trap_in_callback", Encode!(&b).unwrap()).unwrap_err();
+        assert_eq!(r.code, RejectCode::CanisterError);
+        assert!(r.message.contains("deliberate trap in a callback"), "{}", r.message);
+        // The increment before the await was its own message and persists; the callback's not.
+        assert_eq!(get(env, a), 1);
+        // ic-cdk's cleanup ran: the canister serves further calls with awaits.
+        let (r,): (Result<Vec<u8>, String>,) =
+            env.update_candid(a, admin(), "call_echo", (b, vec![1u8])).unwrap();
+        assert_eq!(r, Ok(vec![1]));
+    });
+}
+
+#[test]
+fn self_calls_work() {
+    on_all(|env| {
+        let id = install(env);
+        let (n,): (u64,) = env.update_candid(id, admin(), "self_call", ()).unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(get(env, id), 1);
+    });
+}
+
+#[test]
+fn calls_to_missing_canisters_and_methods_are_rejected() {
+    on_all(|env| {
+        let a = install(env);
+        let missing = emc_embedded_ic::canister_id(9_999);
+        let (r,): (Option<(u32, String)>,) =
+            env.update_candid(a, admin(), "call_expect_reject", (missing, "echo")).unwrap();
+        let (code, msg) = r.unwrap();
+        assert_eq!(code, RejectCode::DestinationInvalid as u32, "{msg}");
+        let (r,): (Option<(u32, String)>,) =
+            env.update_candid(a, admin(), "call_expect_reject", (a, "no_such_method")).unwrap();
+        let (code, msg) = r.unwrap();
+        assert_eq!(code, RejectCode::CanisterError as u32, "{msg}");
+        assert!(msg.contains("no_such_method"), "{msg}");
+    });
+}
+
+#[test]
+fn timers_fire_when_due_and_repeat() {
+    on_all(|env| {
+        let id = install(env);
+        env.update_candid::<_, ()>(id, admin(), "set_timer", (10u64,)).unwrap();
+        env.advance_time(Duration::from_secs(5));
+        env.tick();
+        let (n,): (u64,) = env.query_candid(id, admin(), "timer_fires", ()).unwrap();
+        assert_eq!(n, 0, "fired early");
+        env.advance_time(Duration::from_secs(6));
+        env.tick();
+        let (n,): (u64,) = env.query_candid(id, admin(), "timer_fires", ()).unwrap();
+        assert_eq!(n, 1);
+        env.update_candid::<_, ()>(id, admin(), "set_interval", (10u64,)).unwrap();
+        for _ in 0..3 {
+            env.advance_time(Duration::from_secs(10));
+            env.tick();
+        }
+        let (n,): (u64,) = env.query_candid(id, admin(), "timer_fires", ()).unwrap();
+        assert_eq!(n, 4);
+    });
+}
+
+#[test]
+fn certified_data_is_in_the_query_certificate_only() {
+    on_all(|env| {
+        let id = install(env);
+        let data: Vec<u8> = (0..32).collect();
+        env.update_candid::<_, ()>(id, admin(), "set_certified", (data.clone(),)).unwrap();
+        let (cert,): (Option<Vec<u8>>,) = env.query_candid(id, admin(), "certificate", ()).unwrap();
+        let tree = certificate::decode_certificate_tree(&cert.expect("a certificate")).unwrap();
+        assert_eq!(tree.lookup(&[b"canister", id.as_slice(), b"certified_data"]), Some(&data[..]));
+        let (none,): (Option<Vec<u8>>,) =
+            env.update_candid(id, admin(), "certificate_in_update", ()).unwrap();
+        assert_eq!(none, None);
+        let r = env.update(id, admin(), "set_certified", Encode!(&vec![0u8; 33]).unwrap());
+        assert_eq!(r.unwrap_err().code, RejectCode::CanisterError);
+    });
+}
+
+#[test]
+fn inspect_message_can_refuse_ingress() {
+    on_all(|env| {
+        let id = install(env);
+        let r = env.update(id, admin(), "blocked_by_inspect", Encode!().unwrap()).unwrap_err();
+        assert_eq!(r.code, RejectCode::CanisterReject, "{}", r.message);
+    });
+}
+
+#[test]
+fn stopped_canisters_reject_calls_until_started() {
+    on_all(|env| {
+        let id = install(env);
+        env.stop(id, admin()).unwrap();
+        let r = env.update(id, admin(), "inc", Encode!().unwrap()).unwrap_err();
+        assert_eq!(r.code, RejectCode::CanisterError, "{}", r.message);
+        env.start(id, admin()).unwrap();
+        let (n,): (u64,) = env.update_candid(id, admin(), "inc", ()).unwrap();
+        assert_eq!(n, 1);
+    });
+}
+
+#[test]
+fn bad_input_is_rejected_without_state_change() {
+    on_all(|env| {
+        let id = install(env);
+        env.update_candid::<_, (u64,)>(id, admin(), "inc", ()).unwrap();
+        // Unknown method.
+        let r = env.update(id, admin(), "no_such_method", Encode!().unwrap()).unwrap_err();
+        assert_eq!(r.code, RejectCode::CanisterError);
+        assert!(r.message.contains("no_such_method"), "{}", r.message);
+        // Malformed candid.
+        let r = env.update(id, admin(), "echo", vec![0xde, 0xad, 0xbe, 0xef]).unwrap_err();
+        assert_eq!(r.code, RejectCode::CanisterError, "{}", r.message);
+        // Out-of-bounds memory access by the canister.
+        let r = env.update(id, admin(), "out_of_bounds", Encode!().unwrap()).unwrap_err();
+        assert_eq!(r.code, RejectCode::CanisterError, "{}", r.message);
+        // A call to a canister that does not exist.
+        let missing = emc_embedded_ic::canister_id(12_345);
+        let r = env.update(missing, admin(), "inc", Encode!().unwrap()).unwrap_err();
+        assert_eq!(r.code, RejectCode::DestinationInvalid, "{}", r.message);
+        // Wasm that is not a canister.
+        assert!(env.install(b"\0asm garbage", no_arg(), vec![admin()]).is_err());
+        assert_eq!(get(env, id), 1);
+    });
+}
+
+#[test]
+fn randomness_comes_from_the_management_canister() {
+    on_all(|env| {
+        let id = install(env);
+        let (a,): (Vec<u8>,) = env.update_candid(id, admin(), "random", ()).unwrap();
+        let (b,): (Vec<u8>,) = env.update_candid(id, admin(), "random", ()).unwrap();
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, b);
+    });
+}
+
+// --- embedded IC only ---------------------------------------------------------------------------
+
+#[test]
+fn modules_that_are_not_canisters_get_clear_errors() {
+    let mut ic = EmbeddedIc::new();
+    let garbage = ic.install_canister(b"hello", vec![], vec![admin()]).unwrap_err();
+    assert!(matches!(garbage, IcError::InvalidWasm(_)), "{garbage}");
+    let env_import = wat::parse_str(r#"(module (import "env" "f" (func)) (memory 1))"#).unwrap();
+    let err = ic.install_canister(&env_import, vec![], vec![admin()]).unwrap_err();
+    assert!(err.to_string().contains("env.f"), "{err}");
+    // An unimplemented ic0 import still links and traps with its name when called.
+    let unimplemented = wat::parse_str(
+        r#"(module (import "ic0" "root_key_size" (func $rk (result i32))) (memory 1)
+             (func (export "canister_update f") (drop (call $rk))))"#,
+    )
+    .unwrap();
+    let id = ic.install_canister(&unimplemented, vec![], vec![admin()]).unwrap();
+    let r = ic.update_call(id, admin(), "f", vec![]).unwrap_err();
+    assert!(r.message.contains("root_key_size"), "{}", r.message);
+    assert!(ic.canister_ids().len() == 1);
+}
+
+#[test]
+fn the_instruction_limit_traps_the_message_and_nothing_else() {
+    let config = IcConfig {
+        update_instruction_limit: 50_000_000,
+        query_instruction_limit: 20_000_000,
+        ..IcConfig::default()
+    };
+    let mut env = EmbeddedEnv::with_config(config);
+    let id = install(&mut env);
+    env.update_candid::<_, (u64,)>(id, admin(), "inc", ()).unwrap();
+    let r = env.update(id, admin(), "loop_forever", Encode!().unwrap()).unwrap_err();
+    assert_eq!(r.code, RejectCode::CanisterError);
+    assert!(r.message.contains("exceeded the limit of 50000000 instructions"), "{}", r.message);
+    let r = env.query(id, admin(), "spin_query", Encode!(&100_000_000u64).unwrap()).unwrap_err();
+    assert!(r.message.contains("exceeded the limit of 20000000 instructions"), "{}", r.message);
+    assert!(env.ic.last_instructions() >= 20_000_000);
+    assert_eq!(get(&mut env, id), 1);
+}
+
+#[test]
+fn instruction_counts_are_deterministic_and_linear() {
+    let count = |n: u64| {
+        let mut env = EmbeddedEnv::new();
+        let id = install(&mut env);
+        let (inside,): (u64,) = env.update_candid(id, admin(), "spin", (n,)).unwrap();
+        (inside, env.ic.last_instructions())
+    };
+    let (a1, t1) = count(1_000);
+    let (a2, t2) = count(1_000);
+    assert_eq!((a1, t1), (a2, t2), "counts differ between runs");
+    let (b, tb) = count(2_000);
+    let (c, tc) = count(3_000);
+    assert!(a1 > 1_000 && t1 > a1, "{a1} {t1}");
+    assert_eq!(b - a1, c - b, "the loop's cost is not linear");
+    assert_eq!(tb - t1, tc - tb);
+}
+
+#[test]
+fn a_trap_after_growing_the_heap_shrinks_it_back() {
+    let mut env = EmbeddedEnv::new();
+    let id = install(&mut env);
+    let (len,): (u64,) = env.update_candid(id, admin(), "ballast", (1u32,)).unwrap();
+    assert_eq!(len, 1 << 20);
+    let heap = env.ic.heap_size(id).unwrap();
+    let (sum,): (u64,) = env.query_candid(id, admin(), "ballast_checksum", ()).unwrap();
+    let r = env.update(id, admin(), "grow_then_trap", Encode!(&8u32).unwrap()).unwrap_err();
+    assert!(r.message.contains("deliberate trap after growing"), "{}", r.message);
+    assert_eq!(env.ic.heap_size(id).unwrap(), heap);
+    let (after,): (u64,) = env.query_candid(id, admin(), "ballast_checksum", ()).unwrap();
+    assert_eq!(after, sum);
+    let r = env.update(id, admin(), "touch_then_trap", Encode!().unwrap()).unwrap_err();
+    assert_eq!(r.code, RejectCode::CanisterError);
+    let (after,): (u64,) = env.query_candid(id, admin(), "ballast_checksum", ()).unwrap();
+    assert_eq!(after, sum);
+    env.update_candid::<_, (u64,)>(id, admin(), "inc", ()).unwrap();
+}
+
+#[test]
+fn performance_counter_and_call_context_instructions() {
+    let mut env = EmbeddedEnv::new();
+    let id = install(&mut env);
+    let (inside,): (u64,) = env.update_candid(id, admin(), "spin", (10_000u64,)).unwrap();
+    assert!(inside > 10_000);
+    assert!(env.ic.last_instructions() >= inside);
+    let msg = env.ic.submit_update(id, admin(), "self_call", Encode!().unwrap()).unwrap();
+    let reply = env.ic.await_update(msg).unwrap().unwrap();
+    assert_eq!(Decode!(&reply, u64).unwrap(), 1);
+    let total = env.ic.message_instructions(msg).unwrap();
+    assert!(total > 0);
+}
+
+#[test]
+fn the_candid_interface_can_be_read_from_the_wasm() {
+    let did = EmbeddedIc::candid_interface(&wasm()).unwrap();
+    assert!(did.contains("greet : (text) -> (text) query"), "{did}");
+    assert!(EmbeddedIc::candid_interface(b"nope").is_err());
+}
