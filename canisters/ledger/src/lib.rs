@@ -28,6 +28,7 @@ pub mod block;
 pub mod config;
 pub mod hashing;
 pub mod icrc21;
+pub mod interface;
 pub mod ledger;
 pub mod storage;
 
