@@ -748,6 +748,11 @@ fn refuses_invalid_wasm() {
 #[test]
 fn refuses_unsupported_memories() {
     assert_eq!(refuse("(module (memory i64 1))"), InstrumentError::Memory64);
+    assert_eq!(refuse("(module (table i64 1 funcref))"), InstrumentError::Memory64);
+    assert_eq!(
+        refuse(r#"(module (import "env" "t" (table i64 1 funcref)))"#),
+        InstrumentError::Memory64
+    );
     assert_eq!(refuse("(module (memory 1 1 shared))"), InstrumentError::SharedMemory);
     assert_eq!(refuse(r#"(module (import "env" "m" (memory 1)))"#), InstrumentError::ImportedMemory);
     assert_eq!(refuse("(module (memory 1) (memory 1))"), InstrumentError::TooManyMemories(2));
