@@ -28,7 +28,11 @@ pub(crate) struct Env {
 }
 
 /// The memory argument of the dirty-map byte loads.
-const MAP_ARG: MemArg = MemArg { offset: 0, align: 0, memory_index: 1 };
+const MAP_ARG: MemArg = MemArg {
+    offset: 0,
+    align: 0,
+    memory_index: 1,
+};
 
 /// Extra locals, allocated on first use and appended after the function's own locals.
 #[derive(Clone, Copy)]
@@ -126,7 +130,11 @@ pub(crate) fn rewrite(
         env,
         code: Vec::with_capacity(body.range().len() * 2),
         charges: Vec::new(),
-        frames: vec![Frame { kind: FrameKind::Func, entered_live: true, targeted: false }],
+        frames: vec![Frame {
+            kind: FrameKind::Func,
+            entered_live: true,
+            targeted: false,
+        }],
         dead: false,
         pending: Some(true),
         first_extra_local,
@@ -160,7 +168,10 @@ pub(crate) fn rewrite(
     if local_count + rw.extra_locals.len() as u64 > limit {
         return Err(InstrumentError::LimitExceeded("locals in a function"));
     }
-    Ok(RewrittenBody { bytes: rw.assemble(locals), op_count })
+    Ok(RewrittenBody {
+        bytes: rw.assemble(locals),
+        op_count,
+    })
 }
 
 impl Rewriter<'_> {
@@ -173,7 +184,11 @@ impl Rewriter<'_> {
         let live = !self.dead;
         if live {
             if let Some(check) = self.pending.take() {
-                self.charges.push(Charge { pos: self.code.len(), cost: 0, check });
+                self.charges.push(Charge {
+                    pos: self.code.len(),
+                    cost: 0,
+                    check,
+                });
             }
             if let Some(charge) = self.charges.last_mut() {
                 charge.cost += 1;
@@ -266,7 +281,8 @@ impl Rewriter<'_> {
                 self.start_run(false);
             }
             Operator::RefFunc { function_index } => {
-                InstructionSink::new(&mut self.code).ref_func(remap.function_index(*function_index));
+                InstructionSink::new(&mut self.code)
+                    .ref_func(remap.function_index(*function_index));
             }
             Operator::I32Store { memarg } => self.store(live, Slot::ValI32, 4, memarg, raw)?,
             Operator::I32Store8 { memarg } => self.store(live, Slot::ValI32, 1, memarg, raw)?,
@@ -277,7 +293,9 @@ impl Rewriter<'_> {
             Operator::I64Store32 { memarg } => self.store(live, Slot::ValI64, 4, memarg, raw)?,
             Operator::F32Store { memarg } => self.store(live, Slot::ValF32, 4, memarg, raw)?,
             Operator::F64Store { memarg } => self.store(live, Slot::ValF64, 8, memarg, raw)?,
-            Operator::MemoryCopy { .. } | Operator::MemoryFill { .. } | Operator::MemoryInit { .. } => {
+            Operator::MemoryCopy { .. }
+            | Operator::MemoryFill { .. }
+            | Operator::MemoryInit { .. } => {
                 if live {
                     self.bulk_prefix()?;
                 }
@@ -289,7 +307,11 @@ impl Rewriter<'_> {
     }
 
     fn push_frame(&mut self, kind: FrameKind, live: bool) {
-        self.frames.push(Frame { kind, entered_live: live, targeted: false });
+        self.frames.push(Frame {
+            kind,
+            entered_live: live,
+            targeted: false,
+        });
     }
 
     /// A new run starts at the next operator, if control can reach it.
@@ -327,7 +349,9 @@ impl Rewriter<'_> {
             return index;
         }
         // Cannot overflow in practice: the total is checked against the locals limit at the end.
-        let index = self.first_extra_local.saturating_add(self.extra_locals.len() as u32);
+        let index = self
+            .first_extra_local
+            .saturating_add(self.extra_locals.len() as u32);
         self.extra_locals.push(slot.ty());
         self.slots[slot as usize] = Some(index);
         index
@@ -358,7 +382,11 @@ impl Rewriter<'_> {
             let v = self.slot(val);
             let a = self.slot(Slot::Addr);
             let p = self.slot(Slot::First);
-            let q = if size > 1 { Some(self.slot(Slot::Last)) } else { None };
+            let q = if size > 1 {
+                Some(self.slot(Slot::Last))
+            } else {
+                None
+            };
             // Wrapping arithmetic modulo 2^32, like the i32.add it stands for. If the real
             // address overflows, the store itself traps out of bounds.
             let first = memarg.offset as u32;
@@ -368,10 +396,17 @@ impl Rewriter<'_> {
             if first != 0 {
                 s.i32_const(first as i32).i32_add();
             }
-            s.i32_const(PAGE_SIZE_LOG2 as i32).i32_shr_u().local_tee(p).i32_load8_u(MAP_ARG);
+            s.i32_const(PAGE_SIZE_LOG2 as i32)
+                .i32_shr_u()
+                .local_tee(p)
+                .i32_load8_u(MAP_ARG);
             match q {
                 None => {
-                    s.i32_eqz().if_(BlockType::Empty).local_get(p).call(dirty_page).end();
+                    s.i32_eqz()
+                        .if_(BlockType::Empty)
+                        .local_get(p)
+                        .call(dirty_page)
+                        .end();
                 }
                 Some(q) => {
                     s.local_get(a);
@@ -438,7 +473,10 @@ impl Rewriter<'_> {
             copied = charge.pos;
             let c = self.env.counter_global;
             let mut s = InstructionSink::new(&mut out);
-            s.global_get(c).i64_const(charge.cost as i64).i64_sub().global_set(c);
+            s.global_get(c)
+                .i64_const(charge.cost as i64)
+                .i64_sub()
+                .global_set(c);
             if charge.check {
                 s.global_get(c)
                     .i64_const(0)

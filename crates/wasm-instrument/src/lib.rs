@@ -142,9 +142,7 @@ use wasm_encoder::{
     ImportSection, MemorySection, MemoryType, Module, StartSection, TableSection, TypeSection,
     ValType,
 };
-use wasmparser::{
-    CompositeInnerType, Parser, Payload, TypeRef, Validator, WasmFeatures,
-};
+use wasmparser::{CompositeInnerType, Parser, Payload, TypeRef, Validator, WasmFeatures};
 
 /// Dirty-tracking granularity: 4 KiB pages.
 pub const PAGE_SIZE_LOG2: u32 = 12;
@@ -482,7 +480,12 @@ pub fn instrument(wasm: &[u8]) -> Result<Instrumented, InstrumentError> {
         .iter()
         .enumerate()
         .filter(|(_, m)| **m)
-        .map(|(i, _)| format!("{EXPORT_GLOBAL_PREFIX}{}", u64::from(info.imported_globals) + i as u64))
+        .map(|(i, _)| {
+            format!(
+                "{EXPORT_GLOBAL_PREFIX}{}",
+                u64::from(info.imported_globals) + i as u64
+            )
+        })
         .collect();
     let mut emitter = Emitter {
         wasm,
@@ -525,7 +528,9 @@ impl Emitter<'_> {
                 Payload::TypeSection(reader) => {
                     self.before(Rank::Type);
                     let mut types = TypeSection::new();
-                    self.remap.parse_type_section(&mut types, reader).map_err(encode_error)?;
+                    self.remap
+                        .parse_type_section(&mut types, reader)
+                        .map_err(encode_error)?;
                     self.add_types(&mut types);
                     self.module.section(&types);
                     self.emitted_types = true;
@@ -533,7 +538,9 @@ impl Emitter<'_> {
                 Payload::ImportSection(reader) => {
                     self.before(Rank::Import);
                     let mut imports = ImportSection::new();
-                    self.remap.parse_import_section(&mut imports, reader).map_err(encode_error)?;
+                    self.remap
+                        .parse_import_section(&mut imports, reader)
+                        .map_err(encode_error)?;
                     self.add_imports(&mut imports);
                     self.module.section(&imports);
                     self.emitted_imports = true;
@@ -552,13 +559,17 @@ impl Emitter<'_> {
                 Payload::TableSection(reader) => {
                     self.before(Rank::Table);
                     let mut tables = TableSection::new();
-                    self.remap.parse_table_section(&mut tables, reader).map_err(encode_error)?;
+                    self.remap
+                        .parse_table_section(&mut tables, reader)
+                        .map_err(encode_error)?;
                     self.module.section(&tables);
                 }
                 Payload::MemorySection(reader) => {
                     self.before(Rank::Memory);
                     let mut memories = MemorySection::new();
-                    self.remap.parse_memory_section(&mut memories, reader).map_err(encode_error)?;
+                    self.remap
+                        .parse_memory_section(&mut memories, reader)
+                        .map_err(encode_error)?;
                     if self.info.has_memory {
                         memories.memory(dirty_map_type());
                     }
@@ -572,7 +583,9 @@ impl Emitter<'_> {
                 Payload::GlobalSection(reader) => {
                     self.before(Rank::Global);
                     let mut globals = GlobalSection::new();
-                    self.remap.parse_global_section(&mut globals, reader).map_err(encode_error)?;
+                    self.remap
+                        .parse_global_section(&mut globals, reader)
+                        .map_err(encode_error)?;
                     add_counter(&mut globals);
                     self.module.section(&globals);
                     self.emitted_globals = true;
@@ -580,7 +593,9 @@ impl Emitter<'_> {
                 Payload::ExportSection(reader) => {
                     self.before(Rank::Export);
                     let mut exports = ExportSection::new();
-                    self.remap.parse_export_section(&mut exports, reader).map_err(encode_error)?;
+                    self.remap
+                        .parse_export_section(&mut exports, reader)
+                        .map_err(encode_error)?;
                     self.add_exports(&mut exports);
                     self.module.section(&exports);
                     self.emitted_exports = true;
@@ -593,7 +608,9 @@ impl Emitter<'_> {
                 Payload::ElementSection(reader) => {
                     self.before(Rank::Element);
                     let mut elements = ElementSection::new();
-                    self.remap.parse_element_section(&mut elements, reader).map_err(encode_error)?;
+                    self.remap
+                        .parse_element_section(&mut elements, reader)
+                        .map_err(encode_error)?;
                     self.module.section(&elements);
                 }
                 Payload::DataCountSection { count, .. } => {
@@ -608,7 +625,9 @@ impl Emitter<'_> {
                 Payload::DataSection(reader) => {
                     self.before(Rank::Data);
                     let mut data = DataSection::new();
-                    self.remap.parse_data_section(&mut data, reader).map_err(encode_error)?;
+                    self.remap
+                        .parse_data_section(&mut data, reader)
+                        .map_err(encode_error)?;
                     self.module.section(&data);
                 }
                 Payload::CustomSection(reader) => {
@@ -668,7 +687,11 @@ impl Emitter<'_> {
 
     fn add_imports(&self, imports: &mut ImportSection) {
         let m = IMPORT_MODULE;
-        imports.import(m, IMPORT_OUT_OF_INSTRUCTIONS, EntityType::Function(self.ty_void));
+        imports.import(
+            m,
+            IMPORT_OUT_OF_INSTRUCTIONS,
+            EntityType::Function(self.ty_void),
+        );
         imports.import(m, IMPORT_DIRTY_PAGE, EntityType::Function(self.ty_i32));
         imports.import(m, IMPORT_DIRTY_RANGE, EntityType::Function(self.ty_i32_i32));
     }
@@ -699,8 +722,14 @@ impl Emitter<'_> {
             .and_then(|ty| self.info.type_params.get(*ty as usize))
             .copied()
             .ok_or_else(|| InstrumentError::Invalid("function without a type".to_string()))?;
-        let rewritten =
-            body::rewrite(&self.env, &mut self.remap, self.wasm, body, param_count, func_index)?;
+        let rewritten = body::rewrite(
+            &self.env,
+            &mut self.remap,
+            self.wasm,
+            body,
+            param_count,
+            func_index,
+        )?;
         self.instruction_count += rewritten.op_count;
         let code = self
             .code
@@ -734,7 +763,11 @@ fn dirty_map_type() -> MemoryType {
 
 fn add_counter(globals: &mut GlobalSection) {
     globals.global(
-        GlobalType { val_type: ValType::I64, mutable: true, shared: false },
+        GlobalType {
+            val_type: ValType::I64,
+            mutable: true,
+            shared: false,
+        },
         &ConstExpr::i64_const(START_INSTRUCTION_LIMIT),
     );
 }

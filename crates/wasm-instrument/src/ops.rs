@@ -57,7 +57,9 @@ pub(crate) fn refusal(op: &Operator<'_>, info: OpInfo) -> Option<&'static str> {
         | Operator::TableCopy { .. }
         | Operator::TableInit { .. }
         | Operator::ElemDrop { .. } => {
-            return Some("it mutates a table or an element segment, which the host cannot roll back")
+            return Some(
+                "it mutates a table or an element segment, which the host cannot roll back",
+            )
         }
         Operator::DataDrop { .. } => {
             return Some("it drops a data segment, which the host cannot roll back")
@@ -65,9 +67,15 @@ pub(crate) fn refusal(op: &Operator<'_>, info: OpInfo) -> Option<&'static str> {
         _ => {}
     }
     match info.proposal {
-        "mvp" | "sign_extension" | "saturating_float_to_int" | "bulk_memory"
-        | "reference_types" | "tail_call" => None,
-        "threads" => Some("atomic instructions are not supported (canister heaps are single-threaded)"),
+        "mvp"
+        | "sign_extension"
+        | "saturating_float_to_int"
+        | "bulk_memory"
+        | "reference_types"
+        | "tail_call" => None,
+        "threads" => {
+            Some("atomic instructions are not supported (canister heaps are single-threaded)")
+        }
         "simd" | "relaxed_simd" => Some("SIMD instructions are not supported"),
         _ => Some("instructions of this proposal are not supported"),
     }
@@ -80,16 +88,39 @@ mod tests {
     #[test]
     fn names_and_proposals() {
         let info = op_info(&Operator::I32Store8 {
-            memarg: wasmparser::MemArg { align: 0, max_align: 0, offset: 0, memory: 0 },
+            memarg: wasmparser::MemArg {
+                align: 0,
+                max_align: 0,
+                offset: 0,
+                memory: 0,
+            },
         });
-        assert_eq!(info, OpInfo { proposal: "mvp", name: "i32_store8" });
+        assert_eq!(
+            info,
+            OpInfo {
+                proposal: "mvp",
+                name: "i32_store8"
+            }
+        );
         let info = op_info(&Operator::TableSet { table: 0 });
         assert_eq!(info.proposal, "reference_types");
         assert!(refusal(&Operator::TableSet { table: 0 }, info).is_some());
         let info = op_info(&Operator::AtomicFence);
         assert_eq!(info.proposal, "threads");
         assert!(refusal(&Operator::AtomicFence, info).is_some());
-        let info = op_info(&Operator::MemoryCopy { dst_mem: 0, src_mem: 0 });
-        assert_eq!(refusal(&Operator::MemoryCopy { dst_mem: 0, src_mem: 0 }, info), None);
+        let info = op_info(&Operator::MemoryCopy {
+            dst_mem: 0,
+            src_mem: 0,
+        });
+        assert_eq!(
+            refusal(
+                &Operator::MemoryCopy {
+                    dst_mem: 0,
+                    src_mem: 0
+                },
+                info
+            ),
+            None
+        );
     }
 }

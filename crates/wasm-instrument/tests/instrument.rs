@@ -82,7 +82,11 @@ fn loops_cost_a_plus_n_times_b() {
     for n in [1, 2, 3, 10, 1000] {
         // loop; 6 per iteration (local.get, i32.const, i32.sub, local.set, local.get, br_if);
         // then the loop's end and the function's end.
-        assert_eq!(m.cost("down", &[i32v(n)]).1, 3 + 6 * i64::from(n), "down({n})");
+        assert_eq!(
+            m.cost("down", &[i32v(n)]).1,
+            3 + 6 * i64::from(n),
+            "down({n})"
+        );
         // block, loop; 12 per iteration; the exit test (3); local.get, end.
         let (r, c) = m.cost("sum", &[i32v(n)]);
         assert_eq!(i32s(&r), vec![2 * n]);
@@ -336,10 +340,17 @@ fn every_store_size_marks_its_pages() {
         for addr in addrs {
             m.reset_dirty();
             m.call(name, &[i32v(addr as i32)]).unwrap();
-            assert_eq!(m.host().dirty_pages, pages_of(addr, size), "{name} at {addr}");
+            assert_eq!(
+                m.host().dirty_pages,
+                pages_of(addr, size),
+                "{name} at {addr}"
+            );
             assert!(m.host().dirty_ranges.is_empty());
             // the value really was stored
-            let mem = m.vm.instance.get_memory(&m.vm.store, EXPORT_MEMORY).unwrap();
+            let mem =
+                m.vm.instance
+                    .get_memory(&m.vm.store, EXPORT_MEMORY)
+                    .unwrap();
             let written = &mem.data(&m.vm.store)[addr as usize..(addr + size) as usize];
             assert!(written.iter().any(|b| *b != 0), "{name} at {addr}");
             mem.data_mut(&mut m.vm.store).fill(0);
@@ -355,7 +366,11 @@ fn pages_are_reported_once_per_message_and_offsets_count() {
     // 4090..4094 on page 0, 4094..4098 on pages 0 and 1: page 0 only once
     assert_eq!(m.host().dirty_pages, vec![0, 1]);
     m.call("twice", &[i32v(4090)]).unwrap();
-    assert_eq!(m.host().dirty_pages, vec![0, 1], "map bytes set: no new calls");
+    assert_eq!(
+        m.host().dirty_pages,
+        vec![0, 1],
+        "map bytes set: no new calls"
+    );
     // offset=4000: 95 + 4000 = 4095, 8 bytes: pages 0 and 1
     m.reset_dirty();
     m.call("off", &[i32v(95)]).unwrap();
@@ -402,7 +417,8 @@ fn bulk_operations_report_their_destination_range() {
     let mut m = instrumented(STORES);
     m.reset_dirty();
     m.call("fill", &[i32v(100), i32v(7), i32v(5000)]).unwrap();
-    m.call("copy", &[i32v(20_000), i32v(100), i32v(10)]).unwrap();
+    m.call("copy", &[i32v(20_000), i32v(100), i32v(10)])
+        .unwrap();
     m.call("init", &[i32v(40_000), i32v(2), i32v(4)]).unwrap();
     m.call("fill", &[i32v(9), i32v(7), i32v(0)]).unwrap();
     assert_eq!(
@@ -410,32 +426,56 @@ fn bulk_operations_report_their_destination_range() {
         vec![(100, 5000), (20_000, 10), (40_000, 4), (9, 0)]
     );
     assert!(m.host().dirty_pages.is_empty());
-    let mem = m.vm.instance.get_memory(&m.vm.store, EXPORT_MEMORY).unwrap();
+    let mem =
+        m.vm.instance
+            .get_memory(&m.vm.store, EXPORT_MEMORY)
+            .unwrap();
     let data = mem.data(&m.vm.store);
     assert_eq!(data[5099], 7);
     assert_eq!(data[20_009], 7);
     assert_eq!(&data[40_000..40_004], b"ssiv");
     // an out-of-bounds fill is reported, then traps
-    assert!(m.call("fill", &[i32v(131_000), i32v(1), i32v(1000)]).is_err());
+    assert!(m
+        .call("fill", &[i32v(131_000), i32v(1), i32v(1000)])
+        .is_err());
     assert_eq!(m.host().dirty_ranges.last(), Some(&(131_000, 1000)));
 }
 
 #[test]
 fn dirty_map_shape() {
     let m = instrumented(STORES);
-    let map = m.vm.instance.get_memory(&m.vm.store, EXPORT_DIRTY_MAP).unwrap();
+    let map =
+        m.vm.instance
+            .get_memory(&m.vm.store, EXPORT_DIRTY_MAP)
+            .unwrap();
     assert_eq!(map.data(&m.vm.store).len(), DIRTY_MAP_BYTES as usize);
     let ty = map.ty(&m.vm.store);
     assert_eq!(ty.minimum(), 16);
     assert_eq!(ty.maximum(), Some(16));
     // the canister's own memory is exported under its own name and `__emc_memory`
-    assert!(m.vm.instance.get_memory(&m.vm.store, EXPORT_MEMORY).is_some());
+    assert!(m
+        .vm
+        .instance
+        .get_memory(&m.vm.store, EXPORT_MEMORY)
+        .is_some());
     // a module without memory gets neither
     let m = instrumented(r#"(module (func (export "f")))"#);
     assert!(!m.out.has_memory);
-    assert!(m.vm.instance.get_memory(&m.vm.store, EXPORT_DIRTY_MAP).is_none());
-    assert!(m.vm.instance.get_memory(&m.vm.store, EXPORT_MEMORY).is_none());
-    assert!(m.vm.instance.get_global(&m.vm.store, EXPORT_COUNTER).is_some());
+    assert!(m
+        .vm
+        .instance
+        .get_memory(&m.vm.store, EXPORT_DIRTY_MAP)
+        .is_none());
+    assert!(m
+        .vm
+        .instance
+        .get_memory(&m.vm.store, EXPORT_MEMORY)
+        .is_none());
+    assert!(m
+        .vm
+        .instance
+        .get_global(&m.vm.store, EXPORT_COUNTER)
+        .is_some());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -607,7 +647,9 @@ fn function_indices_are_remapped_everywhere() {
     // ref.func in code and in a global initializer point at the right function
     for name in ["get_ref", "fref"] {
         let r = m.call(name, &[]).unwrap();
-        let Val::FuncRef(f) = &r[0] else { panic!("{r:?}") };
+        let Val::FuncRef(f) = &r[0] else {
+            panic!("{r:?}")
+        };
         let f = *f.val().unwrap();
         let mut out = [Val::I32(0)];
         f.call(&mut m.vm.store, &[], &mut out).unwrap();
@@ -651,8 +693,14 @@ fn function_indices_are_remapped_everywhere() {
     );
     // $forty_two is defined function 1 = index 2 before, 5 after
     assert_eq!(exports["forty_two"], (wasmparser::ExternalKind::Func, 5));
-    assert_eq!(exports[EXPORT_COUNTER], (wasmparser::ExternalKind::Global, 4));
-    assert_eq!(exports["__emc_global_3"], (wasmparser::ExternalKind::Global, 3));
+    assert_eq!(
+        exports[EXPORT_COUNTER],
+        (wasmparser::ExternalKind::Global, 4)
+    );
+    assert_eq!(
+        exports["__emc_global_3"],
+        (wasmparser::ExternalKind::Global, 3)
+    );
 }
 
 #[test]
@@ -672,7 +720,10 @@ fn custom_sections_are_kept_and_name_is_dropped() {
         v
     };
     let before = customs(&wasm);
-    assert!(before.iter().any(|(n, _)| n == "name"), "wat emits a name section");
+    assert!(
+        before.iter().any(|(n, _)| n == "name"),
+        "wat emits a name section"
+    );
     let out = instrument(&wasm).unwrap();
     validate_output(&out.wasm);
     let after = customs(&out.wasm);
@@ -684,7 +735,11 @@ fn custom_sections_are_kept_and_name_is_dropped() {
 
 #[test]
 fn module_without_sections_gets_the_instrumentation_sections() {
-    for wat in ["(module)", "(module (memory 1))", "(module (global (mut i32) (i32.const 0)))"] {
+    for wat in [
+        "(module)",
+        "(module (memory 1))",
+        "(module (global (mut i32) (i32.const 0)))",
+    ] {
         let out = instrument(&wat::parse_str(wat).unwrap()).unwrap();
         validate_output(&out.wasm);
         let vm = Vm::new(&out.wasm).unwrap();
@@ -721,11 +776,19 @@ fn refused_instruction(wat: &str, expected: &str) {
 #[test]
 fn refuses_invalid_wasm() {
     assert!(matches!(instrument(b""), Err(InstrumentError::Invalid(_))));
-    assert!(matches!(instrument(b"\0asm"), Err(InstrumentError::Invalid(_))));
-    assert!(matches!(instrument(b"not wasm at all"), Err(InstrumentError::Invalid(_))));
+    assert!(matches!(
+        instrument(b"\0asm"),
+        Err(InstrumentError::Invalid(_))
+    ));
+    assert!(matches!(
+        instrument(b"not wasm at all"),
+        Err(InstrumentError::Invalid(_))
+    ));
     // a type error
     let wasm = wat::parse_str(r#"(module (func (result i32) (i64.const 1)))"#);
-    assert!(wasm.is_err() || matches!(instrument(&wasm.unwrap()), Err(InstrumentError::Invalid(_))));
+    assert!(
+        wasm.is_err() || matches!(instrument(&wasm.unwrap()), Err(InstrumentError::Invalid(_)))
+    );
     let bad = {
         let mut w = wat::parse_str(r#"(module (func (result i32) (i32.const 1)))"#).unwrap();
         let n = w.len();
@@ -736,27 +799,48 @@ fn refuses_invalid_wasm() {
     assert!(matches!(instrument(&bad), Err(InstrumentError::Invalid(_))));
     // a component is not a module
     let component = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
-    assert!(matches!(instrument(&component), Err(InstrumentError::Invalid(_))));
+    assert!(matches!(
+        instrument(&component),
+        Err(InstrumentError::Invalid(_))
+    ));
     // GC and exception handling are not accepted
     assert!(matches!(
         refuse(r#"(module (type (struct (field i32))))"#),
         InstrumentError::Invalid(_)
     ));
-    assert!(matches!(refuse(r#"(module (tag))"#), InstrumentError::Invalid(_)));
+    assert!(matches!(
+        refuse(r#"(module (tag))"#),
+        InstrumentError::Invalid(_)
+    ));
 }
 
 #[test]
 fn refuses_unsupported_memories() {
     assert_eq!(refuse("(module (memory i64 1))"), InstrumentError::Memory64);
-    assert_eq!(refuse("(module (table i64 1 funcref))"), InstrumentError::Memory64);
+    assert_eq!(
+        refuse("(module (table i64 1 funcref))"),
+        InstrumentError::Memory64
+    );
     assert_eq!(
         refuse(r#"(module (import "env" "t" (table i64 1 funcref)))"#),
         InstrumentError::Memory64
     );
-    assert_eq!(refuse("(module (memory 1 1 shared))"), InstrumentError::SharedMemory);
-    assert_eq!(refuse(r#"(module (import "env" "m" (memory 1)))"#), InstrumentError::ImportedMemory);
-    assert_eq!(refuse("(module (memory 1) (memory 1))"), InstrumentError::TooManyMemories(2));
-    assert_eq!(refuse("(module (memory 1 (pagesize 1)))"), InstrumentError::CustomPageSize);
+    assert_eq!(
+        refuse("(module (memory 1 1 shared))"),
+        InstrumentError::SharedMemory
+    );
+    assert_eq!(
+        refuse(r#"(module (import "env" "m" (memory 1)))"#),
+        InstrumentError::ImportedMemory
+    );
+    assert_eq!(
+        refuse("(module (memory 1) (memory 1))"),
+        InstrumentError::TooManyMemories(2)
+    );
+    assert_eq!(
+        refuse("(module (memory 1 (pagesize 1)))"),
+        InstrumentError::CustomPageSize
+    );
 }
 
 #[test]
@@ -806,11 +890,21 @@ fn refuses_instructions_the_host_cannot_roll_back() {
         "i32_atomic_load",
     );
     refused_instruction("(module (func atomic.fence))", "atomic_fence");
-    refused_instruction("(module (func (drop (v128.const i64x2 0 0))))", "v128_const");
+    refused_instruction(
+        "(module (func (drop (v128.const i64x2 0 0))))",
+        "v128_const",
+    );
     // refused even in unreachable code
-    refused_instruction(&format!("(module {t} (func unreachable (elem.drop $e)))"), "elem_drop");
-    match refuse(&format!("(module {t} (func (table.set $t (i32.const 0) (ref.null func))))")) {
-        InstrumentError::UnsupportedInstruction { function, offset, .. } => {
+    refused_instruction(
+        &format!("(module {t} (func unreachable (elem.drop $e)))"),
+        "elem_drop",
+    );
+    match refuse(&format!(
+        "(module {t} (func (table.set $t (i32.const 0) (ref.null func))))"
+    )) {
+        InstrumentError::UnsupportedInstruction {
+            function, offset, ..
+        } => {
             assert_eq!(function, 1);
             assert!(offset > 0);
         }
@@ -949,8 +1043,23 @@ fn rust_wasm() -> Option<Vec<u8>> {
     std::fs::write(&src, RUST_SOURCE).ok()?;
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
     let status = std::process::Command::new(rustc)
-        .args(["--edition", "2021", "--target", "wasm32-unknown-unknown", "--crate-type", "cdylib"])
-        .args(["-C", "opt-level=2", "-C", "panic=abort", "-C", "debuginfo=0", "-o"])
+        .args([
+            "--edition",
+            "2021",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--crate-type",
+            "cdylib",
+        ])
+        .args([
+            "-C",
+            "opt-level=2",
+            "-C",
+            "panic=abort",
+            "-C",
+            "debuginfo=0",
+            "-o",
+        ])
         .arg(&out)
         .arg(&src)
         .status()
@@ -987,4 +1096,68 @@ fn rust_compiled_module() {
     after.set_counter(1000);
     assert!(after.call("work", &[i32v(1000)]).is_err());
     assert_eq!(after.host().out_of_instructions, 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Exact counts against a naive reference (one increment before every operator)
+// ---------------------------------------------------------------------------------------------
+
+/// Runs `calls` on the naive counter and on the instrumented module; the instruction counts of
+/// every call that does not trap must be equal.
+fn check_against_oracle(wasm: &[u8], calls: &[(&str, Vec<Val>)]) -> usize {
+    let mut reference = Vm::new(&harness::oracle::count_every_operator(wasm)).unwrap();
+    let mut m = harness::instrumented_wasm(wasm);
+    let count = |vm: &Vm| -> i64 {
+        let g = vm
+            .instance
+            .get_global(&vm.store, harness::oracle::ORACLE_EXPORT)
+            .unwrap();
+        match g.get(&vm.store) {
+            Val::I64(v) => v,
+            other => panic!("{other:?}"),
+        }
+    };
+    let mut compared = 0;
+    for (name, args) in calls {
+        let before = count(&reference);
+        let expected = reference.call(name, args);
+        let used = count(&reference) - before;
+        m.set_counter(PLENTY);
+        let actual = m.call(name, args);
+        assert_eq!(show(&actual), show(&expected), "{name}({args:?})");
+        if expected.is_ok() {
+            assert_eq!(PLENTY - m.counter(), used, "{name}({args:?})");
+            compared += 1;
+        }
+    }
+    compared
+}
+
+#[test]
+fn counts_match_the_naive_reference() {
+    assert_eq!(
+        check_against_oracle(&wat::parse_str(PROGRAMS).unwrap(), &cases()),
+        cases().len() - 3
+    );
+    let spin: Vec<_> = (1..20).map(|n| ("spin", vec![i32v(n)])).collect();
+    assert_eq!(
+        check_against_oracle(&wat::parse_str(SPIN).unwrap(), &spin),
+        19
+    );
+    let remap = [
+        ("started", vec![]),
+        ("via_table", vec![i32v(1)]),
+        ("ext", vec![i32v(3)]),
+    ];
+    assert_eq!(
+        check_against_oracle(&wat::parse_str(REMAP).unwrap(), &remap),
+        3
+    );
+    if let Some(wasm) = rust_wasm() {
+        let calls: Vec<_> = [0, 1, 2, 3, 10, 77, 1000]
+            .iter()
+            .map(|n| ("work", vec![i32v(*n)]))
+            .collect();
+        assert_eq!(check_against_oracle(&wasm, &calls), calls.len());
+    }
 }

@@ -33,30 +33,46 @@ pub fn engine() -> Engine {
 fn linker(engine: &Engine) -> Linker<Host> {
     let mut linker = Linker::new(engine);
     linker
-        .func_wrap(IMPORT_MODULE, IMPORT_OUT_OF_INSTRUCTIONS, |mut caller: Caller<'_, Host>| {
-            caller.data_mut().out_of_instructions += 1;
-            Err::<(), _>(wasmi::Error::new("out of instructions"))
-        })
+        .func_wrap(
+            IMPORT_MODULE,
+            IMPORT_OUT_OF_INSTRUCTIONS,
+            |mut caller: Caller<'_, Host>| {
+                caller.data_mut().out_of_instructions += 1;
+                Err::<(), _>(wasmi::Error::new("out of instructions"))
+            },
+        )
         .unwrap();
     linker
-        .func_wrap(IMPORT_MODULE, IMPORT_DIRTY_PAGE, |mut caller: Caller<'_, Host>, page: i32| {
-            let page = page as u32;
-            caller.data_mut().dirty_pages.push(page);
-            let map = caller.get_export(EXPORT_DIRTY_MAP).and_then(Extern::into_memory).unwrap();
-            map.data_mut(&mut caller)[page as usize] = 1;
-        })
+        .func_wrap(
+            IMPORT_MODULE,
+            IMPORT_DIRTY_PAGE,
+            |mut caller: Caller<'_, Host>, page: i32| {
+                let page = page as u32;
+                caller.data_mut().dirty_pages.push(page);
+                let map = caller
+                    .get_export(EXPORT_DIRTY_MAP)
+                    .and_then(Extern::into_memory)
+                    .unwrap();
+                map.data_mut(&mut caller)[page as usize] = 1;
+            },
+        )
         .unwrap();
     linker
         .func_wrap(
             IMPORT_MODULE,
             IMPORT_DIRTY_RANGE,
             |mut caller: Caller<'_, Host>, dst: i32, len: i32| {
-                caller.data_mut().dirty_ranges.push((dst as u32, len as u32));
+                caller
+                    .data_mut()
+                    .dirty_ranges
+                    .push((dst as u32, len as u32));
             },
         )
         .unwrap();
     // Imports the test programs use.
-    linker.func_wrap("env", "ext", |x: i32| x.wrapping_add(1000)).unwrap();
+    linker
+        .func_wrap("env", "ext", |x: i32| x.wrapping_add(1000))
+        .unwrap();
     linker
 }
 
@@ -76,9 +92,16 @@ impl Vm {
     }
 
     pub fn call(&mut self, name: &str, args: &[Val]) -> Result<Vec<Val>, wasmi::Error> {
-        let func = self.instance.get_func(&self.store, name).unwrap_or_else(|| panic!("{name}"));
+        let func = self
+            .instance
+            .get_func(&self.store, name)
+            .unwrap_or_else(|| panic!("{name}"));
         let ty = func.ty(&self.store);
-        let mut results: Vec<Val> = ty.results().iter().map(|t| Val::default_for_ty(*t)).collect();
+        let mut results: Vec<Val> = ty
+            .results()
+            .iter()
+            .map(|t| Val::default_for_ty(*t))
+            .collect();
         func.call(&mut self.store, args, &mut results)?;
         Ok(results)
     }
@@ -119,7 +142,11 @@ pub const PLENTY: i64 = 1 << 40;
 
 impl IVm {
     pub fn counter(&self) -> i64 {
-        let g = self.vm.instance.get_global(&self.vm.store, EXPORT_COUNTER).unwrap();
+        let g = self
+            .vm
+            .instance
+            .get_global(&self.vm.store, EXPORT_COUNTER)
+            .unwrap();
         match g.get(&self.vm.store) {
             Val::I64(v) => v,
             other => panic!("counter is {other:?}"),
@@ -127,7 +154,11 @@ impl IVm {
     }
 
     pub fn set_counter(&mut self, value: i64) {
-        let g = self.vm.instance.get_global(&self.vm.store, EXPORT_COUNTER).unwrap();
+        let g = self
+            .vm
+            .instance
+            .get_global(&self.vm.store, EXPORT_COUNTER)
+            .unwrap();
         g.set(&mut self.vm.store, Val::I64(value)).unwrap();
     }
 
@@ -149,7 +180,11 @@ impl IVm {
     /// Clears the stubs' records and the dirty map, as the host does after a message.
     pub fn reset_dirty(&mut self) {
         self.vm.reset_host();
-        if let Some(map) = self.vm.instance.get_memory(&self.vm.store, EXPORT_DIRTY_MAP) {
+        if let Some(map) = self
+            .vm
+            .instance
+            .get_memory(&self.vm.store, EXPORT_DIRTY_MAP)
+        {
             map.data_mut(&mut self.vm.store).fill(0);
         }
     }
@@ -183,3 +218,5 @@ pub fn i32s(values: &[Val]) -> Vec<i32> {
         })
         .collect()
 }
+
+pub mod oracle;
