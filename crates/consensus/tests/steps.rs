@@ -1,0 +1,588 @@
+//! Table-driven tests of single steps: for each protocol rule, a setup, one input, and the
+//! exact effects expected (summarized as short strings, see `common::summarize`).
+
+mod common;
+
+use common::*;
+use emc_consensus::{
+    Ed25519Verifier, Input, Message, Metrics, Node, Signer, TimerKind, VoteKind,
+};
+use emc_types::{Block, CheckpointSignature, Hash, ValidatorSet};
+
+struct Case {
+    name: &'static str,
+    /// Runs the setup and the step under test; returns the step's summarized effects and
+    /// the node's metrics afterwards.
+    run: fn() -> (Vec<String>, Metrics),
+    expect: &'static [&'static str],
+    /// Checks on the metrics after the step.
+    metrics: fn(&Metrics) -> bool,
+}
+
+fn any(_: &Metrics) -> bool {
+    true
+}
+
+/// Node 0 decides height 1 (block by node 1, the round-0 proposer of height 1).
+fn decide_h1(h: &mut Harness) -> Block {
+    let b = h.block(1, 10);
+    h.deliver(1, &proposal(1, 0, &b));
+    h.deliver(1, &prepare(1, 1, 0, b.hash()));
+    h.deliver(2, &prepare(2, 1, 0, b.hash()));
+    h.deliver(1, &commit(1, 1, 0, b.hash()));
+    let out = h.deliver(2, &commit(2, 1, 0, b.hash()));
+    assert!(out.contains(&"commit:h1".to_string()), "{out:?}");
+    b
+}
+
+fn done(h: Harness, out: Vec<String>) -> (Vec<String>, Metrics) {
+    (out, h.node.metrics().clone())
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "start, not the proposer: arm the round timer",
+        run: || {
+            let mut n = Node::new(config(), TestApp, key(0), Ed25519Verifier).unwrap();
+            (common::summarize(&n.step(Input::Start, 0)), n.metrics().clone())
+        },
+        expect: &["timer:round:h1:r0"],
+        metrics: any,
+    },
+    Case {
+        name: "start, proposer of round 0: round timer and propose timer",
+        run: || {
+            let mut n = Node::new(config(), TestApp, key(1), Ed25519Verifier).unwrap();
+            (common::summarize(&n.step(Input::Start, 0)), n.metrics().clone())
+        },
+        expect: &["timer:round:h1:r0", "timer:propose:h1:r0"],
+        metrics: any,
+    },
+    Case {
+        name: "propose timer: propose, then prepare own proposal (persist before each send)",
+        run: || {
+            let mut h = Harness::new(1);
+            let out = h.timeout(0, TimerKind::Propose);
+            done(h, out)
+        },
+        expect: &[
+            "persist:proposal:r0",
+            "bcast:proposal:r0",
+            "persist:prepare:r0",
+            "bcast:prepare:r0",
+        ],
+        metrics: |m| m.proposals_made == 1,
+    },
+    Case {
+        name: "valid proposal from the round's proposer: prepare",
+        run: || {
+            let mut h = Harness::new(0);
+            let b = h.block(1, 10);
+            let out = h.deliver(1, &proposal(1, 0, &b));
+            done(h, out)
+        },
+        expect: &["persist:prepare:r0", "bcast:prepare:r0"],
+        metrics: any,
+    },
+    Case {
+        name: "proposal signed by a validator that is not the round's proposer: dropped",
+        run: || {
+            let mut h = Harness::new(0);
+            let b = h.block(2, 10);
+            let out = h.deliver(2, &proposal(2, 0, &b));
+            done(h, out)
+        },
+        expect: &[],
+        metrics: |m| m.invalid == 1,
+    },
+    Case {
+        name: "proposal with a bad signature: dropped",
+        run: || {
+            let mut h = Harness::new(0);
+            let b = h.block(1, 10);
+            let mut p = proposal(1, 0, &b);
+            if let Message::Proposal { proposal, .. } = &mut p {
+                proposal.signature.0[3] ^= 1;
+            }
+            let out = h.deliver(1, &p);
+            done(h, out)
+        },
+        expect: &[],
+        metrics: |m| m.bad_signature == 1,
+    },
+    Case {
+        name: "proposal whose payload the application rejects: dropped",
+        run: || {
+            let mut h = Harness::new(0);
+            let b = h.block(1, MAX_E + 1);
+            let out = h.deliver(1, &proposal(1, 0, &b));
+            done(h, out)
+        },
+        expect: &[],
+        metrics: |m| m.invalid == 1,
+    },
+    Case {
+        name: "proposal on the wrong parent: dropped",
+        run: || {
+            let mut h = Harness::new(0);
+            let b = Block::new(1, Hash([7; 32]), Harness::id(1), 5, vec![poc(1)]);
+            let out = h.deliver(1, &proposal(1, 0, &b));
+            done(h, out)
+        },
+        expect: &[],
+        metrics: |m| m.invalid == 1,
+    },
+    Case {
+        name: "the same proposal twice: the second is a duplicate",
+        run: || {
+            let mut h = Harness::new(0);
+            let b = h.block(1, 10);
+            h.deliver(1, &proposal(1, 0, &b));
+            let out = h.deliver(1, &proposal(1, 0, &b));
+            done(h, out)
+        },
+        expect: &[],
+        metrics: |m| m.duplicate == 1,
+    },
+    Case {
+        name: "a second, different proposal in the round (equivocating proposer): ignored",
+        run: || {
+            let mut h = Harness::new(0);
+            let b = h.block(1, 10);
+            let b2 = h.block(1, 11);
+            h.deliver(1, &proposal(1, 0, &b));
+            let out = h.deliver(1, &proposal(1, 0, &b2));
+            done(h, out)
+        },
+        expect: &[],
+        metrics: |m| m.equivocations_seen == 1,
+    },
+    Case {
+        name: "quorum of prepares (2F+1 with our own): prepared, persist, commit",
+        run: || {
+            let mut h = Harness::new(0);
+            let b = h.block(1, 10);
+            h.deliver(1, &proposal(1, 0, &b));
+            assert!(h.deliver(1, &prepare(1, 1, 0, b.hash())).is_empty());
+            let out = h.deliver(2, &prepare(2, 1, 0, b.hash()));
+            done(h, out)
+        },
+        expect: &["persist:prepared:r0", "persist:commit:r0", "bcast:commit:r0"],
+        metrics: any,
+    },
+    Case {
+        name: "prepares before the proposal count once the proposal arrives",
+        run: || {
+            let mut h = Harness::new(0);
+            let b = h.block(1, 10);
+            for i in 1..4 {
+                assert!(h.deliver(i, &prepare(i, 1, 0, b.hash())).is_empty());
+            }
+            let out = h.deliver(1, &proposal(1, 0, &b));
+            done(h, out)
+        },
+        expect: &[
+            "persist:prepare:r0",
+            "bcast:prepare:r0",
+            "persist:prepared:r0",
+            "persist:commit:r0",
+            "bcast:commit:r0",
+        ],
+        metrics: any,
+    },
+    Case {
+        name: "prepares for another digest do not make a quorum",
+        run: || {
+            let mut h = Harness::new(0);
+            let b = h.block(1, 10);
+            h.deliver(1, &proposal(1, 0, &b));
+            h.deliver(1, &prepare(1, 1, 0, Hash([1; 32])));
+            let out = h.deliver(2, &prepare(2, 1, 0, Hash([1; 32])));
+            done(h, out)
+        },
+        expect: &[],
+        metrics: any,
+    },
+    Case {
+        name: "quorum of commits: persist, commit the block, start the next height",
+        run: || {
+            let mut h = Harness::new(0);
+            let b = h.block(1, 10);
+            h.deliver(1, &proposal(1, 0, &b));
+            h.deliver(1, &prepare(1, 1, 0, b.hash()));
+            h.deliver(2, &prepare(2, 1, 0, b.hash()));
+            h.deliver(1, &commit(1, 1, 0, b.hash()));
+            let out = h.deliver(2, &commit(2, 1, 0, b.hash()));
+            done(h, out)
+        },
+        expect: &["persist:committed:h1", "commit:h1", "timer:round:h2:r0"],
+        metrics: |m| m.blocks_committed == 1,
+    },
+    Case {
+        name: "a commit with a bad seal: dropped",
+        run: || {
+            let mut h = Harness::new(0);
+            let mut c = commit(1, 1, 0, Hash([1; 32]));
+            if let Message::Commit(v) = &mut c {
+                v.signature.0[60] ^= 0x10;
+            }
+            let out = h.deliver(1, &c);
+            done(h, out)
+        },
+        expect: &[],
+        metrics: |m| m.bad_signature == 1,
+    },
+    Case {
+        name: "round timeout: next round, round change (persisted first)",
+        run: || {
+            let mut h = Harness::new(0);
+            let out = h.timeout(0, TimerKind::Round);
+            done(h, out)
+        },
+        expect: &["timer:round:h1:r1", "persist:round-change:r1", "bcast:round-change:r1"],
+        metrics: |m| m.round_changes == 1,
+    },
+    Case {
+        name: "a stale timer is ignored",
+        run: || {
+            let mut h = Harness::new(0);
+            let out = h.timeout(3, TimerKind::Round);
+            done(h, out)
+        },
+        expect: &[],
+        metrics: any,
+    },
+    Case {
+        name: "F round changes for higher rounds: not enough to move",
+        run: || {
+            let mut h = Harness::new(0);
+            let out = h.deliver(2, &round_change(2, 1, 2, None));
+            done(h, out)
+        },
+        expect: &[],
+        metrics: any,
+    },
+    Case {
+        name: "F+1 round changes for higher rounds: jump to the lowest of them",
+        run: || {
+            let mut h = Harness::new(0);
+            h.deliver(2, &round_change(2, 1, 2, None));
+            let out = h.deliver(3, &round_change(3, 1, 3, None));
+            done(h, out)
+        },
+        expect: &["timer:round:h1:r2", "persist:round-change:r2", "bcast:round-change:r2"],
+        metrics: any,
+    },
+    Case {
+        name: "quorum of round changes, nothing prepared, we propose round 1: fresh block",
+        run: || {
+            // Node 2 is the proposer of (height 1, round 1).
+            let mut h = Harness::new(2);
+            h.timeout(0, TimerKind::Round);
+            h.deliver(0, &round_change(0, 1, 1, None));
+            let out = h.deliver(1, &round_change(1, 1, 1, None));
+            done(h, out)
+        },
+        expect: &[
+            "persist:proposal:r1",
+            "bcast:proposal:r1",
+            "persist:prepare:r1",
+            "bcast:prepare:r1",
+        ],
+        metrics: any,
+    },
+    Case {
+        name: "quorum of round changes with a prepared certificate: re-propose that block",
+        run: || {
+            let mut h = Harness::new(2);
+            h.timeout(0, TimerKind::Round);
+            let b = h.block(1, 10);
+            let c = cert(&b, 0, &[0, 1, 3]);
+            h.deliver(0, &round_change(0, 1, 1, Some(&c)));
+            let effects = {
+                let m = round_change(1, 1, 1, None);
+                let bytes = emc_consensus::codec::encode(&m);
+                h.raw(Input::Message {
+                    from: Harness::id(1),
+                    bytes: &bytes,
+                })
+            };
+            let mut out = summarize(&effects);
+            let reproposed = effects.iter().any(|e| match e {
+                emc_consensus::Effect::Persist(emc_consensus::WalRecord::Sent(
+                    Message::Proposal { block, .. },
+                )) => block.hash() == b.hash(),
+                _ => false,
+            });
+            out.push(format!("reproposed-prepared:{reproposed}"));
+            done(h, out)
+        },
+        expect: &[
+            "persist:proposal:r1",
+            "bcast:proposal:r1",
+            "persist:prepare:r1",
+            "bcast:prepare:r1",
+            "reproposed-prepared:true",
+        ],
+        metrics: any,
+    },
+    Case {
+        name: "a round-1 proposal without justification: dropped",
+        run: || {
+            let mut h = Harness::new(0);
+            h.timeout(0, TimerKind::Round);
+            let b = h.block(2, 10);
+            let out = h.deliver(2, &proposal(2, 1, &b));
+            done(h, out)
+        },
+        expect: &[],
+        metrics: |m| m.invalid == 1,
+    },
+    Case {
+        name: "a justified round-1 proposal while in round 0: move to round 1 and prepare",
+        run: || {
+            let mut h = Harness::new(0);
+            let b = h.block(2, 10);
+            let rcs = (1..4).map(|i| signed_rc(i, 1, 1, None)).collect();
+            let out = h.deliver(2, &proposal_with(2, 1, &b, rcs, vec![]));
+            done(h, out)
+        },
+        expect: &["timer:round:h1:r1", "persist:prepare:r1", "bcast:prepare:r1"],
+        metrics: any,
+    },
+    Case {
+        name: "a round-1 proposal that ignores the highest prepared value: dropped",
+        run: || {
+            let mut h = Harness::new(0);
+            let prepared = h.block(1, 10);
+            let c = cert(&prepared, 0, &[0, 1, 3]);
+            let fresh = h.block(2, 11);
+            let rcs = vec![
+                signed_rc(1, 1, 1, Some((0, prepared.hash()))),
+                signed_rc(2, 1, 1, None),
+                signed_rc(3, 1, 1, None),
+            ];
+            let out = h.deliver(2, &proposal_with(2, 1, &fresh, rcs, c.prepares));
+            done(h, out)
+        },
+        expect: &[],
+        metrics: |m| m.invalid == 1,
+    },
+    Case {
+        name: "a round-1 re-proposal of the highest prepared value with its certificate: prepare",
+        run: || {
+            let mut h = Harness::new(0);
+            let prepared = h.block(1, 10);
+            let c = cert(&prepared, 0, &[0, 1, 3]);
+            let rcs = vec![
+                signed_rc(1, 1, 1, Some((0, prepared.hash()))),
+                signed_rc(2, 1, 1, None),
+                signed_rc(3, 1, 1, None),
+            ];
+            let out = h.deliver(2, &proposal_with(2, 1, &prepared, rcs, c.prepares));
+            done(h, out)
+        },
+        expect: &["timer:round:h1:r1", "persist:prepare:r1", "bcast:prepare:r1"],
+        metrics: any,
+    },
+    Case {
+        name: "a round change whose certificate lacks a quorum: dropped",
+        run: || {
+            let mut h = Harness::new(0);
+            let b = h.block(1, 10);
+            let c = cert(&b, 0, &[1, 3]);
+            let out = h.deliver(3, &round_change(3, 1, 1, Some(&c)));
+            done(h, out)
+        },
+        expect: &[],
+        metrics: |m| m.invalid == 1,
+    },
+    Case {
+        name: "garbage bytes: dropped and counted",
+        run: || {
+            let mut h = Harness::new(0);
+            let out = h.step(Input::Message {
+                from: Harness::id(1),
+                bytes: &[1, 2, 3, 4, 5],
+            });
+            done(h, out)
+        },
+        expect: &[],
+        metrics: |m| m.malformed == 1,
+    },
+    Case {
+        name: "a vote signed by a key outside the validator set: dropped",
+        run: || {
+            let mut h = Harness::new(0);
+            let out = h.deliver(1, &prepare(9, 1, 0, Hash([1; 32])));
+            done(h, out)
+        },
+        expect: &[],
+        metrics: |m| m.not_validator == 1,
+    },
+    Case {
+        name: "a peer still on a decided height gets the decided block",
+        run: || {
+            let mut h = Harness::new(0);
+            decide_h1(&mut h);
+            let out = h.deliver(3, &round_change(3, 1, 1, None));
+            done(h, out)
+        },
+        expect: &["send:decided:h1"],
+        metrics: |m| m.sync_served == 1,
+    },
+    Case {
+        name: "a message two heights ahead: ask that peer for blocks",
+        run: || {
+            let mut h = Harness::new(0);
+            let out = h.deliver(1, &prepare(1, 3, 0, Hash([1; 32])));
+            done(h, out)
+        },
+        expect: &["send:sync-request:h1"],
+        metrics: any,
+    },
+    Case {
+        name: "a decided block with a quorum of seals: committed without voting",
+        run: || {
+            let mut a = Harness::new(0);
+            decide_h1(&mut a);
+            let cb = a
+                .log
+                .iter()
+                .find_map(|r| match r {
+                    emc_consensus::WalRecord::Committed { block, .. } => Some(block.clone()),
+                    _ => None,
+                })
+                .unwrap();
+            let mut h = Harness::new(3);
+            let out = h.deliver(0, &Message::Decided(cb));
+            done(h, out)
+        },
+        expect: &["persist:committed:h1", "commit:h1", "timer:round:h2:r0"],
+        metrics: |m| m.blocks_synced == 1,
+    },
+    Case {
+        name: "a proposal for the next height is kept and handled after the commit",
+        run: || {
+            let mut h = Harness::new(0);
+            let b1 = h.block(1, 10);
+            let b2 = Block::new(2, b1.hash(), Harness::id(2), 50, vec![poc(2)]);
+            assert!(h.deliver(2, &proposal(2, 0, &b2)).is_empty());
+            h.deliver(1, &proposal(1, 0, &b1));
+            h.deliver(1, &prepare(1, 1, 0, b1.hash()));
+            h.deliver(2, &prepare(2, 1, 0, b1.hash()));
+            h.deliver(1, &commit(1, 1, 0, b1.hash()));
+            let out = h.deliver(2, &commit(2, 1, 0, b1.hash()));
+            done(h, out)
+        },
+        expect: &[
+            "persist:committed:h1",
+            "commit:h1",
+            "timer:round:h2:r0",
+            "persist:prepare:r0",
+            "bcast:prepare:r0",
+        ],
+        metrics: |m| m.future_buffered == 1,
+    },
+    Case {
+        name: "checkpoint height: sign and broadcast; ready at a quorum of signatures",
+        run: || {
+            let mut cfg = config();
+            cfg.checkpoint_interval = 1;
+            let mut h = Harness::with_config(0, cfg);
+            decide_h1(&mut h);
+            let cp = h.node.chain().last_checkpoint.clone().unwrap();
+            let sig = |i: usize| Message::Checkpoint {
+                height: 1,
+                checkpoint_hash: cp.hash(),
+                signature: CheckpointSignature {
+                    signer: key(i).node_id(),
+                    signature: key(i).sign(&cp.signing_bytes()),
+                },
+            };
+            assert!(h.deliver(1, &sig(1)).is_empty());
+            let out = h.deliver(2, &sig(2));
+            done(h, out)
+        },
+        expect: &["ckpt:h1:3"],
+        metrics: |m| m.checkpoints_ready == 1,
+    },
+    Case {
+        name: "last block of an epoch whose next set is unknown: wait, then go on the set",
+        run: || {
+            let mut cfg = config();
+            cfg.epoch_length = 1;
+            let mut h = Harness::with_config(0, cfg);
+            decide_h1(&mut h);
+            assert_eq!(h.node.height(), 2);
+            let next = ValidatorSet::new(1, set4().members).unwrap();
+            let out = h.step(Input::ValidatorSet(next));
+            done(h, out)
+        },
+        expect: &["persist:set:e1", "timer:round:h2:r0"],
+        metrics: any,
+    },
+    Case {
+        name: "restart from the log: re-send the logged vote, refuse to sign another value",
+        run: || {
+            let mut h = Harness::new(0);
+            let b = h.block(1, 10);
+            h.deliver(1, &proposal(1, 0, &b));
+            let log = h.log.clone();
+            let node = Node::restore(config(), TestApp, key(0), Ed25519Verifier, &log).unwrap();
+            h.node = node;
+            let mut out = h.step(Input::Start);
+            // The proposer equivocates towards the restarted node.
+            let b2 = h.block(1, 11);
+            out.extend(h.deliver(1, &proposal(1, 0, &b2)));
+            done(h, out)
+        },
+        expect: &["timer:round:h1:r0", "bcast:prepare:r0"],
+        metrics: |m| m.votes_refused == 1,
+    },
+];
+
+#[test]
+fn single_steps() {
+    let mut failures = Vec::new();
+    for case in CASES {
+        let (got, metrics) = (case.run)();
+        let want: Vec<String> = case.expect.iter().map(|s| s.to_string()).collect();
+        if got != want {
+            failures.push(format!("{}\n   want {want:?}\n   got  {got:?}", case.name));
+        } else if !(case.metrics)(&metrics) {
+            failures.push(format!("{}: metrics check failed: {metrics:?}", case.name));
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), CASES.len(), failures.join("\n"));
+}
+
+#[test]
+fn committed_seals_verify_and_tampering_is_caught() {
+    let mut h = Harness::new(0);
+    decide_h1(&mut h);
+    let cb = h
+        .log
+        .iter()
+        .find_map(|r| match r {
+            emc_consensus::WalRecord::Committed { block, .. } => Some(block.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let set = set4();
+    assert_eq!(cb.seals.len(), 3);
+    emc_consensus::verify_committed(&cb, &set, &Ed25519Verifier).unwrap();
+    let mut bad = cb.clone();
+    bad.seals.pop();
+    assert!(emc_consensus::verify_committed(&bad, &set, &Ed25519Verifier).is_err());
+    let mut bad = cb.clone();
+    bad.round = 1;
+    assert!(emc_consensus::verify_committed(&bad, &set, &Ed25519Verifier).is_err());
+    let mut bad = cb.clone();
+    bad.seals[1] = bad.seals[0].clone();
+    assert!(emc_consensus::verify_committed(&bad, &set, &Ed25519Verifier).is_err());
+    let mut bad = cb;
+    bad.block.bits.push(poc(3));
+    assert!(emc_consensus::verify_committed(&bad, &set, &Ed25519Verifier).is_err());
+    let _ = VoteKind::Commit;
+}
