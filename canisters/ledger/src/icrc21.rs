@@ -140,7 +140,7 @@ impl Builder {
 
 fn check_fee(fee: &Option<Nat>, token: &TokenInfo<'_>) -> Result<(), Icrc21Error> {
     match fee {
-        Some(f) if *f != Nat::from(token.fee) => Err(unavailable(format!(
+        Some(f) if u64::try_from(&f.0).ok() != Some(token.fee) => Err(unavailable(format!(
             "the fee {} does not match the ledger fee {}",
             f.0, token.fee
         ))),

@@ -173,7 +173,7 @@ impl<M: Memory> Ledger<M> {
     pub fn init(memory: M, args: &InitArgs, now: u64) -> Result<Self, LedgerError> {
         let config = Config::from_init(args)?;
         let mut s = Stores::open(memory);
-        if !s.config.get().is_empty() || s.blocks.len() > 0 {
+        if !s.config.get().is_empty() || !s.blocks.is_empty() {
             return Err(LedgerError::AlreadyInitialized);
         }
         // Validate all genesis balances before writing anything.
