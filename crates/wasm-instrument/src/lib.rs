@@ -126,7 +126,7 @@
 //!
 //! A function entry or loop header adds 9 instructions (charge and check), any other run 4, a
 //! store about 20 (two map-byte loads and a branch on the fast path; a call only on a page's
-//! first write in a message), a bulk operation 9 and a host call. On a sort-heavy Rust function
+//! first write in a message), a bulk operation 8 and a host call. On a sort-heavy Rust function
 //! interpreted by wasmi this made execution about 2.4 times slower and the code section about
 //! 2.5 times larger; the pass itself takes a few milliseconds for a typical canister.
 #![forbid(unsafe_code)]
