@@ -23,7 +23,7 @@ pub(crate) struct Env {
     pub fn_dirty_page: u32,
     pub fn_dirty_range: u32,
     /// The generated `mark_pages(first, last)` slow-path helper; present iff the module has a
-    /// memory.
+    /// memory and defines functions.
     pub fn_mark_pages: Option<u32>,
 }
 
