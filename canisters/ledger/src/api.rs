@@ -37,8 +37,12 @@ fn with<R>(f: impl FnOnce(&Ledger<DefaultMemoryImpl>) -> R) -> R {
 fn with_mut<R>(f: impl FnOnce(&mut Ledger<DefaultMemoryImpl>) -> R) -> R {
     LEDGER.with_borrow_mut(|l| match l {
         Some(l) => {
+            let tip = l.tip();
             let r = f(l);
-            certified_data_set(l.certified_data());
+            // Only a new block changes the certified tip.
+            if l.tip() != tip {
+                certified_data_set(l.certified_data());
+            }
             r
         }
         None => ic_cdk::trap("the ledger is not initialized"),

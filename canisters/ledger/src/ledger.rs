@@ -356,10 +356,12 @@ impl<M: Memory> Ledger<M> {
         Ok(())
     }
 
+    /// The effective allowance (0 once expired) and the stored expiry (0 = none or no entry).
     fn allowance_of(&self, from: &AccountKey, spender: &AccountKey, now: u64) -> (u64, u64) {
         match self.s.allowances.get(&(*from, *spender)) {
             Some((amount, expires)) if expires == 0 || expires > now => (amount, expires),
-            _ => (0, 0),
+            Some((_, expires)) => (0, expires),
+            None => (0, 0),
         }
     }
 
@@ -375,18 +377,17 @@ impl<M: Memory> Ledger<M> {
         self.s.balances.insert(k, b.saturating_add(amount));
     }
 
-    fn debit(&mut self, account: &Account, amount: u64) {
+    /// Sets the balance of `key` from its known current value `balance` (no second read).
+    fn debit_known(&mut self, key: AccountKey, balance: u64, amount: u64) {
         if amount == 0 {
             return;
         }
-        let k = AccountKey::new(account);
-        let b = self.s.balances.get(&k).unwrap_or(0);
-        // Callers check the balance first.
-        let nb = b.saturating_sub(amount);
+        // Callers check `amount <= balance` first.
+        let nb = balance.saturating_sub(amount);
         if nb == 0 {
-            self.s.balances.remove(&k);
+            self.s.balances.remove(&key);
         } else {
-            self.s.balances.insert(k, nb);
+            self.s.balances.insert(key, nb);
         }
     }
 
@@ -398,17 +399,24 @@ impl<M: Memory> Ledger<M> {
         }
     }
 
-    fn set_allowance(&mut self, from: AccountKey, spender: AccountKey, amount: u64, expires: u64) {
-        if let Some((_, old_exp)) = self.s.allowances.get(&(from, spender)) {
-            if old_exp != 0 {
-                self.s.expiries.remove(&(old_exp, from, spender));
-            }
+    /// Replaces the allowance `(from, spender)` whose stored expiry is `old_expires` (0 = none
+    /// or no entry).
+    fn set_allowance(
+        &mut self,
+        from: AccountKey,
+        spender: AccountKey,
+        old_expires: u64,
+        amount: u64,
+        expires: u64,
+    ) {
+        if old_expires != 0 && (amount == 0 || old_expires != expires) {
+            self.s.expiries.remove(&(old_expires, from, spender));
         }
         if amount == 0 {
             self.s.allowances.remove(&(from, spender));
         } else {
             self.s.allowances.insert((from, spender), (amount, expires));
-            if expires != 0 {
+            if expires != 0 && expires != old_expires {
                 self.s.expiries.insert((expires, from, spender), ());
             }
         }
@@ -447,7 +455,8 @@ impl<M: Memory> Ledger<M> {
     /// Removes a bounded number of dedup entries that can no longer match (their transactions
     /// would be `TooOld`) and of expired allowances. Unobservable through the API.
     fn prune(&mut self, now: u64) {
-        for _ in 0..MAX_PRUNE_PER_CALL {
+        // `is_empty` reads the in-memory length: no B-tree walk when there is nothing to prune.
+        for _ in 0..if self.s.dedup_by_time.is_empty() { 0 } else { MAX_PRUNE_PER_CALL } {
             match self.s.dedup_by_time.first_key_value() {
                 Some(((t, h), ())) if t.saturating_add(TX_WINDOW_NANOS).saturating_add(PERMITTED_DRIFT_NANOS) < now => {
                     self.s.dedup_by_time.remove(&(t, h));
@@ -456,7 +465,7 @@ impl<M: Memory> Ledger<M> {
                 _ => break,
             }
         }
-        for _ in 0..MAX_PRUNE_PER_CALL {
+        for _ in 0..if self.s.expiries.is_empty() { 0 } else { MAX_PRUNE_PER_CALL } {
             match self.s.expiries.first_key_value() {
                 Some(((exp, from, spender), ())) if exp <= now => {
                     self.s.expiries.remove(&(exp, from, spender));
@@ -618,18 +627,19 @@ impl<M: Memory> Ledger<M> {
                 self.tip.total_supply = self.tip.total_supply.saturating_add(amount);
             }
             Op::Burn => {
-                self.debit(&mv.from, amount);
+                self.debit_known(from_key, balance, amount);
                 self.tip.total_supply = self.tip.total_supply.saturating_sub(amount);
             }
             Op::Xfer => {
-                self.debit(&mv.from, amount.saturating_add(fee));
+                self.debit_known(from_key, balance, amount.saturating_add(fee));
+                // Reads the receiver after the debit, so a self-transfer stays exact.
                 self.credit(&mv.to, amount);
                 self.take_fee(fee);
             }
             Op::Approve => {}
         }
         if let Some((sk, left, expires)) = allowance_after {
-            self.set_allowance(from_key, sk, left, expires);
+            self.set_allowance(from_key, sk, expires, left, expires);
         }
         self.save_tip();
         Ok(index)
@@ -672,7 +682,12 @@ impl<M: Memory> Ledger<M> {
         }
         let from_key = AccountKey::new(&from);
         let spender_key = AccountKey::new(&arg.spender);
-        let (current, _) = self.allowance_of(&from_key, &spender_key, now);
+        let stored = self.s.allowances.get(&(from_key, spender_key));
+        let stored_expiry = stored.map_or(0, |(_, x)| x);
+        let current = match stored {
+            Some((a, x)) if x == 0 || x > now => a,
+            _ => 0,
+        };
         let expected = match &arg.expected_allowance {
             None => None,
             Some(e) => match u64_of(e) {
@@ -703,9 +718,9 @@ impl<M: Memory> Ledger<M> {
         self.prune(now);
         let effective_fee = tx_fee.is_none().then_some(fee);
         let index = self.append(tx, effective_fee, self.config.fee_collector, now)?;
-        self.debit(&from, fee);
+        self.debit_known(from_key, balance, fee);
         self.take_fee(fee);
-        self.set_allowance(from_key, spender_key, amount, arg.expires_at.unwrap_or(0));
+        self.set_allowance(from_key, spender_key, stored_expiry, amount, arg.expires_at.unwrap_or(0));
         self.save_tip();
         Ok(index)
     }
@@ -820,5 +835,59 @@ impl<M: Memory> Ledger<M> {
     /// Number of live dedup entries.
     pub fn dedup_len(&self) -> u64 {
         self.s.dedup.len()
+    }
+
+    /// Checks the storage invariants (audit and test helper; O(state)): balances are positive
+    /// and sum to the total supply, which is within the cap; stored allowances are positive;
+    /// the expiry index and the allowances agree; both dedup maps hold the same entries; the
+    /// tip is the hash of the last block.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let mut sum: u128 = 0;
+        for e in self.s.balances.iter() {
+            if e.value() == 0 {
+                return Err(format!("zero balance stored for {:?}", e.key().account()));
+            }
+            sum += u128::from(e.value());
+        }
+        if sum != u128::from(self.tip.total_supply) {
+            return Err(format!("balances sum to {sum}, total supply is {}", self.tip.total_supply));
+        }
+        if self.tip.total_supply > self.config.supply_cap {
+            return Err("total supply above the cap".into());
+        }
+        let mut with_expiry = 0u64;
+        for e in self.s.allowances.iter() {
+            let (f, sp) = *e.key();
+            let (amount, expires) = e.value();
+            if amount == 0 {
+                return Err("zero allowance stored".into());
+            }
+            if expires != 0 {
+                with_expiry += 1;
+                if !self.s.expiries.contains_key(&(expires, f, sp)) {
+                    return Err("allowance without its expiry index entry".into());
+                }
+            }
+        }
+        if with_expiry != self.s.expiries.len() {
+            return Err(format!(
+                "{} expiry index entries for {with_expiry} expiring allowances",
+                self.s.expiries.len()
+            ));
+        }
+        if self.s.dedup.len() != self.s.dedup_by_time.len() {
+            return Err("dedup maps differ in size".into());
+        }
+        for e in self.s.dedup_by_time.iter() {
+            let (t, h) = *e.key();
+            if self.s.dedup.get(&h).map(|(ct, _)| ct) != Some(t) {
+                return Err("dedup time index entry without its dedup entry".into());
+            }
+        }
+        let last = self.s.blocks.len().checked_sub(1).and_then(|i| self.block(i)).map(|b| b.hash());
+        if last != self.tip.last_hash {
+            return Err("the stored tip is not the hash of the last block".into());
+        }
+        Ok(())
     }
 }

@@ -342,6 +342,9 @@ fn created_at(c: &TimeChoice, now: u64) -> Option<u64> {
 }
 
 fn check(l: &Ledger<VectorMemory>, m: &Model, now: u64) -> Result<(), TestCaseError> {
+    if let Err(e) = l.check_invariants() {
+        return Err(TestCaseError::fail(e));
+    }
     // Balances agree (the ledger stores no zero balances).
     let ledger: BTreeMap<Key, u64> = l.balances().into_iter().map(|(a, b)| (key(&a), b)).collect();
     let model: BTreeMap<Key, u64> = m.balances.iter().filter(|(_, b)| **b > 0).map(|(k, b)| (*k, *b)).collect();

@@ -117,6 +117,7 @@ pub struct Snapshot {
 }
 
 pub fn snapshot(l: &Ledger<VectorMemory>) -> Snapshot {
+    l.check_invariants().unwrap();
     Snapshot {
         balances: l.balances(),
         allowances: l.allowances(),
