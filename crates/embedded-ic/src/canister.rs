@@ -18,8 +18,6 @@ use wasmi::{Engine, Func, Global, Instance, Linker, Memory, Module, Ref, Store, 
 
 /// Bytes per dirty-tracking page of the heap.
 pub(crate) const HEAP_PAGE: usize = 1 << instr::PAGE_SIZE_LOG2;
-/// The export under which the instrumentation exposes table 0 (callbacks are table indices).
-pub(crate) const EXPORT_TABLE: &str = "__emc_table";
 /// Bytes per wasm page (heap growth and stable memory both count in these).
 pub(crate) const WASM_PAGE: u64 = 64 * 1024;
 
@@ -344,9 +342,7 @@ impl Installed {
         store.data_mut().handles = handles;
         let globals =
             global_names.iter().filter_map(|n| instance.get_global(&*store, n)).collect();
-        let table = instance
-            .get_table(&*store, EXPORT_TABLE)
-            .or_else(|| instance.get_table(&*store, "__indirect_function_table"));
+        let table = instance.get_table(&*store, instr::EXPORT_TABLE);
         (globals, table)
     }
 
@@ -415,6 +411,12 @@ impl Installed {
             _ => 0,
         });
         let instructions = (limit.min(i64::MAX as u64) as i64).saturating_sub(left).max(0) as u64;
+        // The counter is checked at function entries and loop headers only, so a message can
+        // end slightly below zero without having trapped: it still ran out of instructions.
+        let result = match result {
+            Ok(()) if left < 0 => Err(wasmi::Error::host(HostTrap::OutOfInstructions(limit))),
+            other => other,
+        };
         let trap = result.err().map(|e| describe_trap(&e));
         let (keep_heap, keep_system) = match (&trap, persist) {
             (Some(_), _) | (None, Persist::Nothing) => (false, false),

@@ -168,6 +168,10 @@ pub const EXPORT_COUNTER: &str = "__emc_instructions_left";
 pub const EXPORT_DIRTY_MAP: &str = "__emc_dirty_map";
 /// The module's memory 0, exported under this name in addition to its own exports.
 pub const EXPORT_MEMORY: &str = "__emc_memory";
+/// Table 0, exported so the host can call the closures canisters register by table index
+/// (`ic0.call_new`'s reply/reject callbacks, `ic0.call_on_cleanup`). Present iff the module has
+/// a table.
+pub const EXPORT_TABLE: &str = "__emc_table";
 /// Prefix of the exports of the module's mutable globals, followed by the global's index.
 pub const EXPORT_GLOBAL_PREFIX: &str = "__emc_global_";
 /// Initial value of the counter: the budget of the module's start function, which runs during
@@ -307,6 +311,8 @@ struct ModuleInfo {
     /// Mutability of each defined global.
     globals_mutable: Vec<bool>,
     has_memory: bool,
+    /// Whether the module has a table 0 (imported or defined).
+    has_table: bool,
     export_count: u64,
 }
 
@@ -343,7 +349,8 @@ fn scan(wasm: &[u8]) -> Result<ModuleInfo, InstrumentError> {
                             return Err(InstrumentError::ImportedMemory);
                         }
                         TypeRef::Table(t) if t.table64 => return Err(InstrumentError::Memory64),
-                        TypeRef::Table(_) | TypeRef::Tag(_) => {}
+                        TypeRef::Table(_) => info.has_table = true,
+                        TypeRef::Tag(_) => {}
                     }
                 }
             }
@@ -357,6 +364,7 @@ fn scan(wasm: &[u8]) -> Result<ModuleInfo, InstrumentError> {
                     if table?.ty.table64 {
                         return Err(InstrumentError::Memory64);
                     }
+                    info.has_table = true;
                 }
             }
             Payload::MemorySection(reader) => {
@@ -464,7 +472,7 @@ pub fn instrument(wasm: &[u8]) -> Result<Instrumented, InstrumentError> {
     if total_globals + 1 > limits::GLOBALS {
         return Err(InstrumentError::LimitExceeded("globals"));
     }
-    let added_exports = 3 + info.globals_mutable.iter().filter(|m| **m).count() as u64;
+    let added_exports = 4 + info.globals_mutable.iter().filter(|m| **m).count() as u64;
     if info.export_count + added_exports > limits::EXPORTS {
         return Err(InstrumentError::LimitExceeded("exports"));
     }
@@ -704,6 +712,9 @@ impl Emitter<'_> {
         if self.info.has_memory {
             exports.export(EXPORT_MEMORY, ExportKind::Memory, 0);
             exports.export(EXPORT_DIRTY_MAP, ExportKind::Memory, 1);
+        }
+        if self.info.has_table {
+            exports.export(EXPORT_TABLE, ExportKind::Table, 0);
         }
         for (i, mutable) in self.info.globals_mutable.iter().enumerate() {
             if *mutable {

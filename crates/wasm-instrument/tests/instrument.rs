@@ -1325,3 +1325,26 @@ mod programs {
         }
     }
 }
+
+#[test]
+fn table_zero_is_exported_for_callbacks() {
+    let exports_of = |wat_src: &str| -> Vec<String> {
+        let wasm = wat::parse_str(wat_src).unwrap();
+        let out = emc_wasm_instrument::instrument(&wasm).unwrap();
+        let mut names = Vec::new();
+        for payload in wasmparser::Parser::new(0).parse_all(&out.wasm) {
+            if let wasmparser::Payload::ExportSection(reader) = payload.unwrap() {
+                for e in reader {
+                    let e = e.unwrap();
+                    if e.kind == wasmparser::ExternalKind::Table {
+                        names.push(e.name.to_string());
+                    }
+                }
+            }
+        }
+        names
+    };
+    let with_table = r#"(module (memory 1) (table 2 funcref) (func $f) (elem (i32.const 0) $f))"#;
+    assert_eq!(exports_of(with_table), vec![emc_wasm_instrument::EXPORT_TABLE.to_string()]);
+    assert!(exports_of(r#"(module (memory 1) (func))"#).is_empty());
+}

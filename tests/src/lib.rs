@@ -1,0 +1,1 @@
+//! End-to-end and whole-system tests live in `tests/`; this library is empty.
