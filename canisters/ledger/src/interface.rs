@@ -70,5 +70,8 @@ pub fn service_did() -> String {
     s.methods.sort_unstable_by_key(|(name, _)| name.clone());
     let service: Type = TypeInner::Service(s.methods).into();
     let actor = Some(TypeInner::Class(init, service).into());
-    candid::pretty::candid::compile(&s.env.env, &actor)
+    // As export_service! does: type doc comments (if the types carry any) go into the text.
+    let mut docs = candid::pretty::candid::DocComments::empty();
+    docs.extend_types(s.env.docs.clone());
+    candid::pretty::candid::compile_with_docs(&s.env.env, &actor, &docs)
 }

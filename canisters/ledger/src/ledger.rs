@@ -28,6 +28,8 @@ pub const TX_WINDOW_NANOS: u64 = 24 * 60 * 60 * 1_000_000_000;
 pub const PERMITTED_DRIFT_NANOS: u64 = 60 * 1_000_000_000;
 /// Most blocks one `icrc3_get_blocks` call returns (over all its ranges).
 pub const MAX_BLOCKS_PER_RESPONSE: u64 = 1_000;
+/// Most ranges one `icrc3_get_blocks` call considers.
+pub const MAX_RANGES_PER_REQUEST: usize = 128;
 /// Most expired dedup entries / allowances removed per update call (bounded work).
 pub const MAX_PRUNE_PER_CALL: usize = 32;
 
@@ -747,13 +749,14 @@ impl<M: Memory> Ledger<M> {
         self.s.blocks.get(index).and_then(|b| Block::decode(&b).ok())
     }
 
-    /// `icrc3_get_blocks`: the requested ranges, clipped to the log, at most
-    /// [`MAX_BLOCKS_PER_RESPONSE`] blocks in all. No archives: every block is local.
+    /// `icrc3_get_blocks`: the requested ranges (the first [`MAX_RANGES_PER_REQUEST`]), clipped
+    /// to the log, at most [`MAX_BLOCKS_PER_RESPONSE`] blocks in all. No archives: every block
+    /// is local.
     pub fn icrc3_get_blocks(&self, args: &[GetBlocksRequest]) -> GetBlocksResult {
         let len = self.s.blocks.len();
         let mut budget = MAX_BLOCKS_PER_RESPONSE;
         let mut blocks = Vec::new();
-        for req in args {
+        for req in args.iter().take(MAX_RANGES_PER_REQUEST) {
             if budget == 0 {
                 break;
             }
