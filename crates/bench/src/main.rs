@@ -4,6 +4,7 @@
 use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
 
+mod consensus;
 mod embedded_ic;
 
 #[derive(Parser)]
@@ -17,12 +18,15 @@ struct Cli {
 enum Suite {
     /// The embedded IC: message throughput, instruction counting, rollback cost.
     EmbeddedIc,
+    /// QBFT consensus: simulation seeds, messages per block, step throughput.
+    Consensus,
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
     let report = match cli.suite {
         Suite::EmbeddedIc => embedded_ic::run()?,
+        Suite::Consensus => consensus::run_suite()?,
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())

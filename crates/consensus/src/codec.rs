@@ -10,8 +10,7 @@
 //! message has exactly one encoding.
 
 use crate::message::{
-    CommittedBlock, Message, RoundChange, Seal, SignedRoundChange,
-    SignedVote, Vote,
+    CommittedBlock, Message, RoundChange, Seal, SignedRoundChange, SignedVote, Vote,
 };
 use emc_types::{
     Block, BlockHeader, CheckpointSignature, ComputeReceipt, DispatchRecord, Hash,

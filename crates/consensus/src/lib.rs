@@ -43,6 +43,5 @@ pub use message::{
 };
 pub use metrics::Metrics;
 pub use node::{
-    proposer, Application, ChainState, Effect, Input, Node, NodeError, Timer, TimerKind,
-    WalRecord,
+    proposer, Application, ChainState, Effect, Input, Node, NodeError, Timer, TimerKind, WalRecord,
 };

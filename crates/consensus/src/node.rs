@@ -3,15 +3,17 @@
 
 use crate::codec::{decode, encode};
 use crate::config::{Config, ConfigError};
-use crate::crypto::{checkpoint_signing_bytes, vote_signing_bytes, Ed25519Verifier, Signer, Verifier};
+use crate::crypto::{
+    checkpoint_signing_bytes, vote_signing_bytes, Ed25519Verifier, Signer, Verifier,
+};
 use crate::message::{
     verify_committed, CommittedBlock, Message, PreparedCertificate, Round, RoundChange, Seal,
     SignedRoundChange, SignedVote, Vote, VoteKind,
 };
 use crate::metrics::Metrics;
 use emc_types::{
-    Block, Checkpoint, CheckpointSignature, Hash, NodeId, Signature, StateBit,
-    SummaryAccumulator, ValidatorSet, ZERO_HASH,
+    Block, Checkpoint, CheckpointSignature, Hash, NodeId, Signature, StateBit, SummaryAccumulator,
+    ValidatorSet, ZERO_HASH,
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -74,6 +76,7 @@ pub enum Input<'a> {
 /// What the shell must do, in the order given. A [`Effect::Persist`] must be durable before
 /// any later effect of the same step is carried out.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // short-lived values, moved once to the shell
 pub enum Effect {
     /// Append the record to the write-ahead log (durably) before going on.
     Persist(WalRecord),
@@ -127,6 +130,7 @@ pub struct ChainState {
 /// everything it must remember to stay safe: the committed chain, the validator sets, and
 /// every vote it signed at the current height.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // short-lived values, moved once to the shell
 pub enum WalRecord {
     /// A vote (proposal, prepare, commit or round change) about to be sent.
     Sent(Message),
@@ -325,10 +329,8 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
         let mut node = Self::new(cfg, app, signer, verifier)?;
         for rec in log {
             match rec {
-                WalRecord::ValidatorSet(s) => {
-                    if s.check().is_ok() {
-                        node.sets.entry(s.epoch).or_insert_with(|| s.clone());
-                    }
+                WalRecord::ValidatorSet(s) if s.check().is_ok() => {
+                    node.sets.entry(s.epoch).or_insert_with(|| s.clone());
                 }
                 WalRecord::Committed { block, chain } if chain.height > node.chain.height => {
                     node.chain = chain.clone();
@@ -346,9 +348,15 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
                     node.restore_sent(me, msg);
                 }
                 WalRecord::Prepared { height, cert } if *height == h => {
-                    let better = node.cur.prepared.as_ref().is_none_or(|p| p.round < cert.round);
+                    let better = node
+                        .cur
+                        .prepared
+                        .as_ref()
+                        .is_none_or(|p| p.round < cert.round);
                     if better {
-                        node.cur.blocks.insert(cert.block.hash(), cert.block.clone());
+                        node.cur
+                            .blocks
+                            .insert(cert.block.hash(), cert.block.clone());
                         node.cur.round = node.cur.round.max(cert.round);
                         node.cur.prepared = Some(cert.clone());
                     }
@@ -521,7 +529,8 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
         if self.sets.contains_key(&set.epoch) {
             return;
         }
-        self.out.push(Effect::Persist(WalRecord::ValidatorSet(set.clone())));
+        self.out
+            .push(Effect::Persist(WalRecord::ValidatorSet(set.clone())));
         let epoch = set.epoch;
         self.sets.insert(epoch, set.clone());
         if self.cur.set.is_none() && self.cfg.epoch_of(self.cur.height) == epoch {
@@ -717,7 +726,10 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
     // ----- QBFT rules ---------------------------------------------------------------------
 
     fn quorum(&self) -> usize {
-        self.cur.set.as_ref().map_or(usize::MAX, ValidatorSet::quorum)
+        self.cur
+            .set
+            .as_ref()
+            .map_or(usize::MAX, ValidatorSet::quorum)
     }
 
     fn is_proposer(&self, round: Round) -> bool {
@@ -735,7 +747,11 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
     /// Checks a candidate block for the current height.
     fn check_block(&self, block: &Block) -> bool {
         let h = &block.header;
-        let member = self.cur.set.as_ref().is_some_and(|s| s.contains(&h.proposer));
+        let member = self
+            .cur
+            .set
+            .as_ref()
+            .is_some_and(|s| s.contains(&h.proposer));
         h.height == self.cur.height
             && h.parent_hash == self.chain.last_hash
             && h.timestamp_ns >= self.chain.last_timestamp_ns
@@ -789,7 +805,8 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
             }
             return;
         }
-        if !self.check_block(&block) || !self.justified(&proposal, &block, &round_changes, &prepares)
+        if !self.check_block(&block)
+            || !self.justified(&proposal, &block, &round_changes, &prepares)
         {
             self.metrics.invalid += 1;
             return;
@@ -882,7 +899,12 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
             .cur
             .prepares
             .get(&r)
-            .map(|m| m.values().filter(|p| p.vote.digest == digest).cloned().collect())
+            .map(|m| {
+                m.values()
+                    .filter(|p| p.vote.digest == digest)
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default();
         if matching.len() < self.quorum() {
             return;
@@ -1337,7 +1359,9 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
             .height
             .min(start.saturating_add(self.cfg.sync_batch as u64 - 1));
         for h in start..=end {
-            let Ok(idx) = usize::try_from(h - first) else { break };
+            let Ok(idx) = usize::try_from(h - first) else {
+                break;
+            };
             if let Some(cb) = self.recent.get(idx) {
                 self.metrics.sync_served += 1;
                 self.out.push(Effect::Send {
@@ -1443,7 +1467,13 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
         Some(true)
     }
 
-    fn on_checkpoint_sig(&mut self, from: NodeId, height: u64, hash: Hash, sig: CheckpointSignature) {
+    fn on_checkpoint_sig(
+        &mut self,
+        from: NodeId,
+        height: u64,
+        hash: Hash,
+        sig: CheckpointSignature,
+    ) {
         if height == 0 || height % self.cfg.checkpoint_interval != 0 {
             self.metrics.invalid += 1;
             return;
@@ -1474,7 +1504,11 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
             return;
         }
         let ahead = height > self.chain.height
-            && height <= self.chain.height.saturating_add(2 * self.cfg.checkpoint_interval);
+            && height
+                <= self
+                    .chain
+                    .height
+                    .saturating_add(2 * self.cfg.checkpoint_interval);
         let member = self
             .set_for_height(height)
             .is_none_or(|s| s.contains(&sig.signer));

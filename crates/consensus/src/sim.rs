@@ -171,6 +171,7 @@ pub struct SimReport {
 // ----- crypto -----------------------------------------------------------------------------
 
 /// A simulated node's key.
+#[allow(clippy::large_enum_variant)] // a handful per run
 pub enum SimSigner {
     /// ed25519.
     Ed25519(Ed25519Signer),
@@ -386,7 +387,10 @@ impl Sim {
             .map(|e| {
                 let mut m = ids.clone();
                 m.rotate_left((e as usize) % n);
-                ValidatorSet { epoch: e, members: m }
+                ValidatorSet {
+                    epoch: e,
+                    members: m,
+                }
             })
             .collect();
         let mut node_cfg = Config::new(sets[0].clone());
@@ -406,13 +410,13 @@ impl Sim {
             dup: 0.0,
         };
         let healed = NetParams {
-            delay_min: 1 * MS,
+            delay_min: MS,
             delay_max: 20 * MS,
             drop: 0.0,
             dup: 0.02,
         };
         let mild = NetParams {
-            delay_min: 1 * MS,
+            delay_min: MS,
             delay_max: 40 * MS,
             drop: 0.05,
             dup: 0.05,
@@ -431,7 +435,10 @@ impl Sim {
                 let drop = rng.gen_range(0.05..0.35);
                 let dup = rng.gen_range(0.0..0.2);
                 let delay_max = rng.gen_range(20..300) * MS;
-                desc.push_str(&format!(" drop={drop:.2} dup={dup:.2} delay_max_ms={}", delay_max / MS));
+                desc.push_str(&format!(
+                    " drop={drop:.2} dup={dup:.2} delay_max_ms={}",
+                    delay_max / MS
+                ));
                 (
                     NetParams {
                         delay_min: MS,
@@ -608,7 +615,9 @@ impl Sim {
 
     fn start_node(&mut self, i: usize) {
         let Some(node) = self.make_node(i) else {
-            self.report.violations.push(format!("node {i} failed to restore"));
+            self.report
+                .violations
+                .push(format!("node {i} failed to restore"));
             return;
         };
         self.peers[i].node = Some(node);
@@ -628,7 +637,13 @@ impl Sim {
             Event::Deliver { to, from, bytes } => {
                 if self.peers[to].node.is_some() {
                     let from = self.peers[from].id;
-                    self.step(to, Input::Message { from, bytes: &bytes });
+                    self.step(
+                        to,
+                        Input::Message {
+                            from,
+                            bytes: &bytes,
+                        },
+                    );
                 }
             }
             Event::Timer {
@@ -636,8 +651,7 @@ impl Sim {
                 incarnation,
                 timer,
             } => {
-                if self.peers[node].incarnation == incarnation && self.peers[node].node.is_some()
-                {
+                if self.peers[node].incarnation == incarnation && self.peers[node].node.is_some() {
                     self.step(node, Input::Timeout(timer));
                 }
             }
@@ -733,7 +747,9 @@ impl Sim {
             // Prune: votes of decided heights, and all but the last 16 committed blocks.
             let h = chain.height;
             log.retain(|r| match r {
-                WalRecord::Sent(_) | WalRecord::Prepared { .. } => r.height().is_some_and(|x| x > h),
+                WalRecord::Sent(_) | WalRecord::Prepared { .. } => {
+                    r.height().is_some_and(|x| x > h)
+                }
                 WalRecord::Committed { chain, .. } => chain.height + 16 > h,
                 WalRecord::ValidatorSet(_) => true,
             });
@@ -787,9 +803,9 @@ impl Sim {
                 .push(format!("VALIDITY: node {i} height {h}: {e}"));
         }
         if !set.contains(&cb.block.header.proposer) {
-            self.report
-                .violations
-                .push(format!("VALIDITY: node {i} height {h}: proposer not a validator"));
+            self.report.violations.push(format!(
+                "VALIDITY: node {i} height {h}: proposer not a validator"
+            ));
         }
         // The registry publishes the next epoch's set halfway through an epoch.
         let len = self.node_cfg.epoch_length;
@@ -832,13 +848,14 @@ impl Sim {
         signers.dedup();
         let ok = signers.len() == sigs.len()
             && sigs.len() >= set.quorum()
-            && sigs
-                .iter()
-                .all(|s| set.contains(&s.signer) && verifier.verify(&s.signer, &bytes, &s.signature));
+            && sigs.iter().all(|s| {
+                set.contains(&s.signer) && verifier.verify(&s.signer, &bytes, &s.signature)
+            });
         if !ok || cp.validator_set_id != set.id() {
-            self.report
-                .violations
-                .push(format!("checkpoint {} from node {i} does not verify", cp.height));
+            self.report.violations.push(format!(
+                "checkpoint {} from node {i} does not verify",
+                cp.height
+            ));
         }
     }
 
@@ -873,11 +890,30 @@ impl Sim {
             }
         };
         match &msg {
-            Message::Proposal { proposal: v, .. } => {
-                record(0, v.signer, v.vote.height, v.vote.round, v.vote.digest, self)
-            }
-            Message::Prepare(v) => record(1, v.signer, v.vote.height, v.vote.round, v.vote.digest, self),
-            Message::Commit(v) => record(2, v.signer, v.vote.height, v.vote.round, v.vote.digest, self),
+            Message::Proposal { proposal: v, .. } => record(
+                0,
+                v.signer,
+                v.vote.height,
+                v.vote.round,
+                v.vote.digest,
+                self,
+            ),
+            Message::Prepare(v) => record(
+                1,
+                v.signer,
+                v.vote.height,
+                v.vote.round,
+                v.vote.digest,
+                self,
+            ),
+            Message::Commit(v) => record(
+                2,
+                v.signer,
+                v.vote.height,
+                v.vote.round,
+                v.vote.digest,
+                self,
+            ),
             Message::RoundChange { round_change, .. } => {
                 let b = &round_change.body;
                 let d = emc_types::sha256(&[&crypto::round_change_signing_bytes(b)]);
@@ -936,8 +972,12 @@ impl Sim {
             }
             Byzantine::DoubleVote => {
                 let alt = match &msg {
-                    Some(Message::Prepare(v)) => Some(Message::Prepare(self.alt_vote(i, VoteKind::Prepare, v))),
-                    Some(Message::Commit(v)) => Some(Message::Commit(self.alt_vote(i, VoteKind::Commit, v))),
+                    Some(Message::Prepare(v)) => {
+                        Some(Message::Prepare(self.alt_vote(i, VoteKind::Prepare, v)))
+                    }
+                    Some(Message::Commit(v)) => {
+                        Some(Message::Commit(self.alt_vote(i, VoteKind::Commit, v)))
+                    }
                     _ => None,
                 };
                 match alt {
@@ -973,7 +1013,13 @@ impl Sim {
                             validator: self.peers[i].id,
                         }));
                         let h = &block.header;
-                        let b2 = Block::new(h.height, h.parent_hash, self.peers[i].id, h.timestamp_ns + 1, bits);
+                        let b2 = Block::new(
+                            h.height,
+                            h.parent_hash,
+                            self.peers[i].id,
+                            h.timestamp_ns + 1,
+                            bits,
+                        );
                         let vote = Vote {
                             digest: b2.hash(),
                             ..proposal.vote
@@ -982,7 +1028,8 @@ impl Sim {
                         let p2 = SignedVote {
                             vote,
                             signer: proposal.signer,
-                            signature: signer.sign(&crypto::vote_signing_bytes(VoteKind::Proposal, &vote)),
+                            signature: signer
+                                .sign(&crypto::vote_signing_bytes(VoteKind::Proposal, &vote)),
                         };
                         Some(Message::Proposal {
                             proposal: p2,
@@ -1046,7 +1093,11 @@ impl Sim {
                 return;
             }
         }
-        let copies = if p_dup > 0.0 && self.rng.gen_bool(p_dup) { 2 } else { 1 };
+        let copies = if p_dup > 0.0 && self.rng.gen_bool(p_dup) {
+            2
+        } else {
+            1
+        };
         for _ in 0..copies {
             let at = self.now + self.rng.gen_range(dmin..=dmax);
             self.push(

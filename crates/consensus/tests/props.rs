@@ -7,8 +7,8 @@ use common::*;
 use emc_consensus::codec::{decode, encode, DecodeError, DEFAULT_MAX_MESSAGE_BYTES};
 use emc_consensus::{CommittedBlock, Input, Message, Seal, Signer, Timer, TimerKind};
 use emc_types::{
-    Block, CheckpointSignature, ComputeReceipt, DispatchRecord, Hash, LivenessObservation,
-    NodeId, Signature, StateBit,
+    Block, CheckpointSignature, ComputeReceipt, DispatchRecord, Hash, LivenessObservation, NodeId,
+    Signature, StateBit,
 };
 use proptest::prelude::*;
 
@@ -28,7 +28,9 @@ fn corpus() -> Vec<Message> {
                 subject: NodeId([2; 32]),
                 online: true,
             }),
-            StateBit::Dispatch(DispatchRecord { bytes: vec![1, 2, 3] }),
+            StateBit::Dispatch(DispatchRecord {
+                bytes: vec![1, 2, 3],
+            }),
             StateBit::Receipt(ComputeReceipt { bytes: vec![4; 40] }),
         ],
     );
@@ -93,7 +95,10 @@ fn every_message_round_trips_and_has_one_encoding() {
     b.extend_from_slice(&[0; 8 + 4 + 32 + 32 + 64]); // proposal vote
     b.extend_from_slice(&[0; 8 + 32 + 32 + 8 + 32]); // block header
     b.extend_from_slice(&u32::MAX.to_be_bytes()); // bit count
-    assert!(matches!(decode(&b, 1 << 20), Err(DecodeError::Count { .. })));
+    assert!(matches!(
+        decode(&b, 1 << 20),
+        Err(DecodeError::Count { .. })
+    ));
 }
 
 fn mutate(mut bytes: Vec<u8>, ops: &[(u8, u16, u8)]) -> Vec<u8> {

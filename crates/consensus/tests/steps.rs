@@ -4,9 +4,7 @@
 mod common;
 
 use common::*;
-use emc_consensus::{
-    Ed25519Verifier, Input, Message, Metrics, Node, Signer, TimerKind, VoteKind,
-};
+use emc_consensus::{Ed25519Verifier, Input, Message, Metrics, Node, Signer, TimerKind, VoteKind};
 use emc_types::{Block, CheckpointSignature, Hash, ValidatorSet};
 
 struct Case {
@@ -44,7 +42,10 @@ const CASES: &[Case] = &[
         name: "start, not the proposer: arm the round timer",
         run: || {
             let mut n = Node::new(config(), TestApp, key(0), Ed25519Verifier).unwrap();
-            (common::summarize(&n.step(Input::Start, 0)), n.metrics().clone())
+            (
+                common::summarize(&n.step(Input::Start, 0)),
+                n.metrics().clone(),
+            )
         },
         expect: &["timer:round:h1:r0"],
         metrics: any,
@@ -53,7 +54,10 @@ const CASES: &[Case] = &[
         name: "start, proposer of round 0: round timer and propose timer",
         run: || {
             let mut n = Node::new(config(), TestApp, key(1), Ed25519Verifier).unwrap();
-            (common::summarize(&n.step(Input::Start, 0)), n.metrics().clone())
+            (
+                common::summarize(&n.step(Input::Start, 0)),
+                n.metrics().clone(),
+            )
         },
         expect: &["timer:round:h1:r0", "timer:propose:h1:r0"],
         metrics: any,
@@ -167,7 +171,11 @@ const CASES: &[Case] = &[
             let out = h.deliver(2, &prepare(2, 1, 0, b.hash()));
             done(h, out)
         },
-        expect: &["persist:prepared:r0", "persist:commit:r0", "bcast:commit:r0"],
+        expect: &[
+            "persist:prepared:r0",
+            "persist:commit:r0",
+            "bcast:commit:r0",
+        ],
         metrics: any,
     },
     Case {
@@ -239,7 +247,11 @@ const CASES: &[Case] = &[
             let out = h.timeout(0, TimerKind::Round);
             done(h, out)
         },
-        expect: &["timer:round:h1:r1", "persist:round-change:r1", "bcast:round-change:r1"],
+        expect: &[
+            "timer:round:h1:r1",
+            "persist:round-change:r1",
+            "bcast:round-change:r1",
+        ],
         metrics: |m| m.round_changes == 1,
     },
     Case {
@@ -270,7 +282,11 @@ const CASES: &[Case] = &[
             let out = h.deliver(3, &round_change(3, 1, 3, None));
             done(h, out)
         },
-        expect: &["timer:round:h1:r2", "persist:round-change:r2", "bcast:round-change:r2"],
+        expect: &[
+            "timer:round:h1:r2",
+            "persist:round-change:r2",
+            "bcast:round-change:r2",
+        ],
         metrics: any,
     },
     Case {
@@ -347,7 +363,11 @@ const CASES: &[Case] = &[
             let out = h.deliver(2, &proposal_with(2, 1, &b, rcs, vec![]));
             done(h, out)
         },
-        expect: &["timer:round:h1:r1", "persist:prepare:r1", "bcast:prepare:r1"],
+        expect: &[
+            "timer:round:h1:r1",
+            "persist:prepare:r1",
+            "bcast:prepare:r1",
+        ],
         metrics: any,
     },
     Case {
@@ -382,7 +402,11 @@ const CASES: &[Case] = &[
             let out = h.deliver(2, &proposal_with(2, 1, &prepared, rcs, c.prepares));
             done(h, out)
         },
-        expect: &["timer:round:h1:r1", "persist:prepare:r1", "bcast:prepare:r1"],
+        expect: &[
+            "timer:round:h1:r1",
+            "persist:prepare:r1",
+            "bcast:prepare:r1",
+        ],
         metrics: any,
     },
     Case {
@@ -554,7 +578,13 @@ fn single_steps() {
             failures.push(format!("{}: metrics check failed: {metrics:?}", case.name));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), CASES.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        CASES.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]

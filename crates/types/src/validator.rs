@@ -130,7 +130,10 @@ mod tests {
             let s = set(n);
             assert_eq!(s.max_faulty(), f, "f for n={n}");
             assert_eq!(s.quorum(), q, "q for n={n}");
-            assert!(2 * q > n + f && 2 * (q - 1) <= n + f, "minimality for n={n}");
+            assert!(
+                2 * q > n + f && 2 * (q - 1) <= n + f,
+                "minimality for n={n}"
+            );
         }
     }
 

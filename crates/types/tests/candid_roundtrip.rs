@@ -20,7 +20,9 @@ fn sample_block() -> Block {
                 subject: NodeId([3; 32]),
                 online: false,
             }),
-            StateBit::Dispatch(DispatchRecord { bytes: vec![1, 2, 3] }),
+            StateBit::Dispatch(DispatchRecord {
+                bytes: vec![1, 2, 3],
+            }),
             StateBit::Receipt(ComputeReceipt { bytes: vec![] }),
         ],
     )

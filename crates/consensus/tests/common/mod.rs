@@ -22,7 +22,11 @@ impl Application for TestApp {
         vec![poc(height)]
     }
     fn validate(&self, block: &Block) -> Result<(), String> {
-        match block.bits.iter().any(|b| matches!(b, StateBit::Poc(p) if p.e_fixed > MAX_E)) {
+        match block
+            .bits
+            .iter()
+            .any(|b| matches!(b, StateBit::Poc(p) if p.e_fixed > MAX_E))
+        {
             true => Err("E out of range".into()),
             false => Ok(()),
         }
@@ -171,14 +175,25 @@ pub fn proposal_with(
     prepares: Vec<SignedVote>,
 ) -> Message {
     Message::Proposal {
-        proposal: vote(i, VoteKind::Proposal, block.header.height, round, block.hash()),
+        proposal: vote(
+            i,
+            VoteKind::Proposal,
+            block.header.height,
+            round,
+            block.hash(),
+        ),
         block: block.clone(),
         round_changes,
         prepares,
     }
 }
 
-pub fn signed_rc(i: usize, height: u64, round: u32, prepared: Option<(u32, Hash)>) -> SignedRoundChange {
+pub fn signed_rc(
+    i: usize,
+    height: u64,
+    round: u32,
+    prepared: Option<(u32, Hash)>,
+) -> SignedRoundChange {
     let body = RoundChange {
         height,
         round,
@@ -191,7 +206,12 @@ pub fn signed_rc(i: usize, height: u64, round: u32, prepared: Option<(u32, Hash)
     }
 }
 
-pub fn round_change(i: usize, height: u64, round: u32, cert: Option<&PreparedCertificate>) -> Message {
+pub fn round_change(
+    i: usize,
+    height: u64,
+    round: u32,
+    cert: Option<&PreparedCertificate>,
+) -> Message {
     Message::RoundChange {
         round_change: signed_rc(i, height, round, cert.map(|c| (c.round, c.block.hash()))),
         prepared_block: cert.map(|c| c.block.clone()),
@@ -205,7 +225,15 @@ pub fn cert(block: &Block, round: u32, signers: &[usize]) -> PreparedCertificate
         block: block.clone(),
         prepares: signers
             .iter()
-            .map(|i| vote(*i, VoteKind::Prepare, block.header.height, round, block.hash()))
+            .map(|i| {
+                vote(
+                    *i,
+                    VoteKind::Prepare,
+                    block.header.height,
+                    round,
+                    block.hash(),
+                )
+            })
             .collect(),
     }
 }
@@ -256,7 +284,10 @@ pub fn summarize(effects: &[Effect]) -> Vec<String> {
                 timer.round
             ),
             Effect::CommitBlock(cb) => format!("commit:h{}", cb.block.header.height),
-            Effect::CheckpointReady { checkpoint, signatures } => {
+            Effect::CheckpointReady {
+                checkpoint,
+                signatures,
+            } => {
                 format!("ckpt:h{}:{}", checkpoint.height, signatures.len())
             }
         })
