@@ -664,8 +664,13 @@ impl<M: Memory> Ledger<M> {
         if same_account(&from, &self.config.minting_account) {
             return Err(generic(error_codes::MINTING_ACCOUNT, "the minting account cannot approve"));
         }
-        if same_account(&from, &arg.spender) {
-            return Err(generic(error_codes::SELF_APPROVAL, "an account cannot approve itself"));
+        // ICRC-2: the ledger SHOULD reject approvals whose spender owner is the caller (a
+        // principal needs no allowance over its own subaccounts).
+        if arg.spender.owner == caller {
+            return Err(generic(
+                error_codes::SELF_APPROVAL,
+                "the spender's owner is the caller: self-approval is not allowed",
+            ));
         }
         self.check_memo(&arg.memo)?;
         Self::check_time(arg.created_at_time, now)?;

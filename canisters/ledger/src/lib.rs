@@ -13,8 +13,9 @@
 //!   2,100,000,000 EMC), and a mint past it is refused;
 //! * fees go to the fee collector when one is set, otherwise they are burned; mints and burns
 //!   pay no fee and the smallest burn is the fee;
-//! * the anonymous principal cannot transact; an account cannot approve itself; the minting
-//!   account cannot approve nor be the source of `icrc2_transfer_from`;
+//! * the anonymous principal cannot transact; a principal cannot approve a spender it owns
+//!   (ICRC-2's SHOULD), so `icrc2_transfer_from` always needs another principal's allowance;
+//!   the minting account cannot approve nor be the source of `icrc2_transfer_from`;
 //! * memos longer than `max_memo_length` (default 32) are refused with `GenericError`
 //!   [`error_codes::MEMO_TOO_LONG`];
 //! * an `icrc2_approve` amount above u64::MAX is recorded as u64::MAX (more than the supply);
@@ -51,7 +52,7 @@ pub mod error_codes {
     pub const SUPPLY_CAP: u64 = 3;
     /// A forbidden use of the minting account.
     pub const MINTING_ACCOUNT: u64 = 4;
-    /// An account tried to approve itself.
+    /// A principal tried to approve a spender account it owns.
     pub const SELF_APPROVAL: u64 = 5;
     /// Stable memory could not grow.
     pub const STORAGE: u64 = 6;

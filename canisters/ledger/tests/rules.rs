@@ -448,9 +448,11 @@ fn approve_rules() {
         l.icrc2_approve(p(9), approve(acct(7), 1), NOW),
         Err(ApproveError::InsufficientFunds { balance: Nat::from(0u8) })
     );
-    // The minting account cannot approve; nobody can approve itself.
+    // The minting account cannot approve; nobody can approve itself (nor another subaccount
+    // of its own: ICRC-2's SHOULD).
     assert!(matches!(l.icrc2_approve(p(200), approve(acct(7), 1), NOW), Err(ApproveError::GenericError { .. })));
     assert!(matches!(l.icrc2_approve(p(1), approve(acct(1), 1), NOW), Err(ApproveError::GenericError { .. })));
+    assert!(matches!(l.icrc2_approve(p(1), approve(sub(1, 9), 1), NOW), Err(ApproveError::GenericError { .. })));
     // Approving a zero allowance removes it.
     l.icrc2_approve(p(1), approve(acct(7), 0), NOW).unwrap();
     assert!(l.allowances().iter().all(|(_, s, _, _)| *s != acct(7)));
