@@ -588,7 +588,8 @@ impl<M: Memory> Ledger<M> {
         let debit = amount.checked_add(fee);
         // Allowance (transfer_from): covers amount + fee.
         let mut allowance_after = None;
-        if let Some(spender) = &mv.spender {
+        // A spender acting on its own account needs no allowance.
+        if let Some(spender) = mv.spender.as_ref().filter(|sp| !same_account(sp, &mv.from)) {
             let sk = AccountKey::new(spender);
             let (allowance, expires) = self.allowance_of(&from_key, &sk, now);
             match debit {

@@ -14,8 +14,9 @@
 //! * fees go to the fee collector when one is set, otherwise they are burned; mints and burns
 //!   pay no fee and the smallest burn is the fee;
 //! * the anonymous principal cannot transact; a principal cannot approve a spender it owns
-//!   (ICRC-2's SHOULD), so `icrc2_transfer_from` always needs another principal's allowance;
-//!   the minting account cannot approve nor be the source of `icrc2_transfer_from`;
+//!   (ICRC-2's SHOULD); `icrc2_transfer_from` by a spender whose account is `from` itself needs
+//!   no allowance; the minting account cannot approve nor be the source of
+//!   `icrc2_transfer_from` (no delegated mints);
 //! * memos longer than `max_memo_length` (default 32) are refused with `GenericError`
 //!   [`error_codes::MEMO_TOO_LONG`];
 //! * an `icrc2_approve` amount above u64::MAX is recorded as u64::MAX (more than the supply);

@@ -245,7 +245,8 @@ impl Model {
             }
         }
         let debit = amount.checked_add(expected_fee);
-        if let Some(s) = &spender {
+        let spender_needs_allowance = spender.filter(|s| key(s) != key(&from));
+        if let Some(s) = &spender_needs_allowance {
             let a = self.allowance(&from, s, now);
             if debit.is_none_or(|d| d > a) {
                 return Err(format!("InsufficientAllowance {{ allowance: {:?} }}", Nat::from(a)));
@@ -278,9 +279,8 @@ impl Model {
                 self.supply -= FEE;
             }
         }
-        if let Some(s) = &spender {
-            let (a, x) = self.allowances[&(key(&from), key(s))];
-            let _ = a;
+        if let Some(s) = &spender_needs_allowance {
+            let (_, x) = self.allowances[&(key(&from), key(s))];
             let left = self.allowance(&from, s, now) - debit.unwrap_or(0);
             self.allowances.insert((key(&from), key(s)), (left, x));
         }

@@ -523,6 +523,13 @@ fn transfer_from_rules() {
     // Later updates prune the expired allowance.
     l.icrc1_transfer(p(2), xfer(acct(6), 1), NOW + 2 * SEC).unwrap();
     assert!(l.allowances().iter().all(|(_, s, _, _)| *s != acct(8)));
+    // A spender acting on its own account needs no allowance (the block still names it).
+    let i = l.icrc2_transfer_from(p(6), xfer_from(acct(6), acct(2), 1), NOW).unwrap();
+    let b = l.block(u64::try_from(&i.0).unwrap()).unwrap();
+    assert_eq!((b.tx.spender, b.block_type()), (Some(acct(6)), "2xfer"));
+    let mut a = xfer_from(acct(6), acct(2), 1);
+    a.spender_subaccount = subaccount(1);
+    assert!(matches!(l.icrc2_transfer_from(p(6), a, NOW), Err(TransferFromError::InsufficientAllowance { .. })));
     // Bad fee.
     let mut a = xfer_from(acct(2), acct(6), 1);
     a.fee = Some(Nat::from(1u8));
