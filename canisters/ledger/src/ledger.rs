@@ -350,8 +350,8 @@ impl<M: Memory> Ledger<M> {
     }
 
     fn check_duplicate(&self, tx: &Tx, tx_hash: &Hash) -> Result<(), Fail> {
-        if tx.created_at_time.is_some() {
-            if let Some((_, index)) = self.s.dedup.get(tx_hash) {
+        if let Some(t) = tx.created_at_time {
+            if let Some(index) = self.s.dedup.get(&(t, *tx_hash)) {
                 return Err(Fail::Duplicate(index));
             }
         }
@@ -448,8 +448,7 @@ impl<M: Memory> Ledger<M> {
             .map_err(|_| generic(error_codes::STORAGE, "the block log is full"))?;
         self.tip.last_hash = Some(block.hash_with_tx_hash(tx_hash));
         if let Some(t) = created {
-            self.s.dedup.insert(tx_hash, (t, index));
-            self.s.dedup_by_time.insert((t, tx_hash), ());
+            self.s.dedup.insert((t, tx_hash), index);
         }
         Ok(index)
     }
@@ -458,11 +457,10 @@ impl<M: Memory> Ledger<M> {
     /// would be `TooOld`) and of expired allowances. Unobservable through the API.
     fn prune(&mut self, now: u64) {
         // `is_empty` reads the in-memory length: no B-tree walk when there is nothing to prune.
-        for _ in 0..if self.s.dedup_by_time.is_empty() { 0 } else { MAX_PRUNE_PER_CALL } {
-            match self.s.dedup_by_time.first_key_value() {
-                Some(((t, h), ())) if t.saturating_add(TX_WINDOW_NANOS).saturating_add(PERMITTED_DRIFT_NANOS) < now => {
-                    self.s.dedup_by_time.remove(&(t, h));
-                    self.s.dedup.remove(&h);
+        for _ in 0..if self.s.dedup.is_empty() { 0 } else { MAX_PRUNE_PER_CALL } {
+            match self.s.dedup.first_key_value() {
+                Some(((t, h), _)) if t.saturating_add(TX_WINDOW_NANOS).saturating_add(PERMITTED_DRIFT_NANOS) < now => {
+                    self.s.dedup.remove(&(t, h));
                 }
                 _ => break,
             }
@@ -848,7 +846,7 @@ impl<M: Memory> Ledger<M> {
 
     /// Checks the storage invariants (audit and test helper; O(state)): balances are positive
     /// and sum to the total supply, which is within the cap; stored allowances are positive;
-    /// the expiry index and the allowances agree; both dedup maps hold the same entries; the
+    /// the expiry index and the allowances agree; dedup entries point at existing blocks; the
     /// tip is the hash of the last block.
     pub fn check_invariants(&self) -> Result<(), String> {
         let mut sum: u128 = 0;
@@ -884,13 +882,9 @@ impl<M: Memory> Ledger<M> {
                 self.s.expiries.len()
             ));
         }
-        if self.s.dedup.len() != self.s.dedup_by_time.len() {
-            return Err("dedup maps differ in size".into());
-        }
-        for e in self.s.dedup_by_time.iter() {
-            let (t, h) = *e.key();
-            if self.s.dedup.get(&h).map(|(ct, _)| ct) != Some(t) {
-                return Err("dedup time index entry without its dedup entry".into());
+        for e in self.s.dedup.iter() {
+            if e.value() >= self.s.blocks.len() {
+                return Err("dedup entry points past the last block".into());
             }
         }
         let last = self.s.blocks.len().checked_sub(1).and_then(|i| self.block(i)).map(|b| b.hash());

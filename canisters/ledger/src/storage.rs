@@ -8,10 +8,13 @@
 //!  2        StableBTreeMap       balances               AccountKey (62 B) -> u64 e8s (absent = 0)
 //!  3        StableBTreeMap       allowances             (from AccountKey, spender AccountKey) -> (amount u64, expires_at u64, 0 = never)
 //!  4        StableBTreeMap       allowance expiries     (expires_at, from, spender) -> ()
-//!  5        StableBTreeMap       dedup                  tx hash [32] -> (created_at_time, block index)
-//!  6        StableBTreeMap       dedup by time          (created_at_time, tx hash) -> ()
-//!  7, 8     StableLog<Vec<u8>>   blocks (index, data)   block index -> Block::encode bytes
+//!  5        StableBTreeMap       dedup                  (created_at_time, tx hash [32]) -> block index
+//!  6, 7     StableLog<Vec<u8>>   blocks (index, data)   block index -> Block::encode bytes
 //! ```
+//!
+//! The dedup key starts with `created_at_time`: a duplicate has the same `created_at_time` (it
+//! is part of the hashed arguments), so one map serves both the lookup and the pruning in time
+//! order.
 //!
 //! Everything lives in stable memory: nothing is serialized in `pre_upgrade`, and an upgrade
 //! re-opens the same structures. Layout changes bump [`LAYOUT_VERSION`] and add a migration
@@ -39,12 +42,10 @@ pub const ALLOWANCES_MEM: MemoryId = MemoryId::new(3);
 pub const EXPIRIES_MEM: MemoryId = MemoryId::new(4);
 /// Memory id of the deduplication map.
 pub const DEDUP_MEM: MemoryId = MemoryId::new(5);
-/// Memory id of the deduplication time index.
-pub const DEDUP_TIME_MEM: MemoryId = MemoryId::new(6);
 /// Memory id of the block log's index.
-pub const BLOCKS_INDEX_MEM: MemoryId = MemoryId::new(7);
+pub const BLOCKS_INDEX_MEM: MemoryId = MemoryId::new(6);
 /// Memory id of the block log's data.
-pub const BLOCKS_DATA_MEM: MemoryId = MemoryId::new(8);
+pub const BLOCKS_DATA_MEM: MemoryId = MemoryId::new(7);
 
 /// A virtual memory of the ledger.
 pub type VM<M> = VirtualMemory<M>;
@@ -96,10 +97,8 @@ pub struct Stores<M: Memory> {
     pub allowances: StableBTreeMap<AllowanceKey, AllowanceValue, VM<M>>,
     /// Allowance expiry index.
     pub expiries: StableBTreeMap<(u64, AccountKey, AccountKey), (), VM<M>>,
-    /// Deduplication: tx hash -> (created_at_time, block index).
-    pub dedup: StableBTreeMap<Hash, (u64, u64), VM<M>>,
-    /// Deduplication index by created_at_time.
-    pub dedup_by_time: StableBTreeMap<(u64, Hash), (), VM<M>>,
+    /// Deduplication: (created_at_time, tx hash) -> block index.
+    pub dedup: StableBTreeMap<(u64, Hash), u64, VM<M>>,
     /// The block log.
     pub blocks: StableLog<Vec<u8>, VM<M>, VM<M>>,
 }
@@ -115,7 +114,6 @@ impl<M: Memory> Stores<M> {
             allowances: StableBTreeMap::init(mm.get(ALLOWANCES_MEM)),
             expiries: StableBTreeMap::init(mm.get(EXPIRIES_MEM)),
             dedup: StableBTreeMap::init(mm.get(DEDUP_MEM)),
-            dedup_by_time: StableBTreeMap::init(mm.get(DEDUP_TIME_MEM)),
             blocks: StableLog::init(mm.get(BLOCKS_INDEX_MEM), mm.get(BLOCKS_DATA_MEM)),
         }
     }
