@@ -5,7 +5,7 @@
 //! calls; the caller and the time come in as arguments, so the same code runs natively in tests
 //! (over `VectorMemory`) and in the canister (over the IC's stable memory).
 //!
-//! The canister shell ([`api`], compiled only for `wasm32`) decodes calls, reads the caller and
+//! The canister shell (`src/api.rs`, compiled only for `wasm32`) decodes calls, reads the caller and
 //! the clock, calls [`Ledger`] and sets the certified data after every update.
 //!
 //! Rules (beyond the standards):
