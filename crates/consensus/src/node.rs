@@ -604,6 +604,16 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
                     self.metrics.duplicate += 1;
                     return;
                 }
+                if let Message::Proposal { proposal, .. } = &msg {
+                    // Cheap checks before verifying a possibly long justification.
+                    let r = proposal.vote.round;
+                    if proposer(&set, h, r) != Some(proposal.signer)
+                        || r > self.cur.round.saturating_add(self.cfg.round_window)
+                    {
+                        self.metrics.invalid += 1;
+                        return;
+                    }
+                }
                 if !signers_are_members(&msg, &set) {
                     self.metrics.not_validator += 1;
                     return;
@@ -1320,7 +1330,19 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
             self.metrics.stale += 1;
             return;
         }
-        self.sync_buf.entry(h).or_insert(cb);
+        if self.sync_buf.get(&h).is_some_and(|b| b.block == cb.block) {
+            self.metrics.duplicate += 1;
+            return;
+        }
+        // Check the seals now when the set is known, so that a forged block cannot take the
+        // slot of the real one; otherwise when the height comes.
+        if let Some(set) = self.set_for_height(h) {
+            if verify_committed(&cb, &set, &self.verifier).is_err() {
+                self.metrics.bad_signature += 1;
+                return;
+            }
+        }
+        self.sync_buf.insert(h, cb);
     }
 
     fn apply_synced(&mut self, cb: CommittedBlock) {

@@ -326,6 +326,8 @@ struct SimPeer {
     /// Height → hash of every block this node committed (across restarts).
     committed: BTreeMap<u64, Hash>,
     last_committed: u64,
+    /// Checkpoint heights for which this node emitted `CheckpointReady`.
+    checkpoints_ready: Vec<u64>,
 }
 
 struct NetParams {
@@ -379,6 +381,7 @@ impl Sim {
                 crash_mid_step: false,
                 committed: BTreeMap::new(),
                 last_committed: 0,
+                checkpoints_ready: Vec::new(),
             });
         }
         let ids: Vec<NodeId> = peers.iter().map(|p| p.id).collect();
@@ -575,8 +578,26 @@ impl Sim {
         self.report.min_height = heights.iter().copied().min().unwrap_or(0);
         self.report.max_height = heights.iter().copied().max().unwrap_or(0);
         self.report.live = target.is_some_and(|t| self.report.min_height >= t);
+        if self.cfg.faults == FaultMix::Clean {
+            // Without faults every checkpoint gathers its signatures at every node (allow
+            // the last interval to be in flight).
+            let every = self.node_cfg.checkpoint_interval;
+            for (i, p) in self.peers.iter().enumerate() {
+                let want: Vec<u64> = (1..)
+                    .map(|k| k * every)
+                    .take_while(|h| h + every <= p.last_committed)
+                    .collect();
+                if want.iter().any(|h| !p.checkpoints_ready.contains(h)) {
+                    self.report.live = false;
+                    self.report.node_states.push(format!(
+                        "node {i}: checkpoints ready {:?}",
+                        p.checkpoints_ready
+                    ));
+                }
+            }
+        }
         self.report.end_ns = self.now;
-        self.report.node_states = self
+        let mut states: Vec<String> = self
             .peers
             .iter()
             .enumerate()
@@ -591,6 +612,7 @@ impl Sim {
                 None => format!("node {i}: down"),
             })
             .collect();
+        self.report.node_states.append(&mut states);
         self.report
     }
 
@@ -620,6 +642,23 @@ impl Sim {
                 .push(format!("node {i} failed to restore"));
             return;
         };
+        // Like a real shell, apply the blocks the log says are committed but the application
+        // never saw (a crash between persisting and applying).
+        let missed: Vec<crate::CommittedBlock> = self.peers[i]
+            .log
+            .iter()
+            .filter_map(|r| match r {
+                WalRecord::Committed { block, chain }
+                    if chain.height > self.peers[i].last_committed =>
+                {
+                    Some(block.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        for cb in missed {
+            self.on_commit(i, cb);
+        }
         self.peers[i].node = Some(node);
         self.peers[i].incarnation += 1;
         self.peers[i].crash_mid_step = false;
@@ -829,6 +868,7 @@ impl Sim {
             return;
         }
         self.report.checkpoints_ready += 1;
+        self.peers[i].checkpoints_ready.push(cp.height);
         let hash = cp.hash();
         if let Some(prev) = self.checkpoints.insert(cp.height, hash) {
             if prev != hash {
