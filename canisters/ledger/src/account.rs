@@ -44,7 +44,10 @@ impl AccountKey {
         let owner = Principal::from_slice(&self.0[1..1 + n]);
         let mut sub = [0u8; 32];
         sub.copy_from_slice(&self.0[1 + MAX_PRINCIPAL_LEN..]);
-        Account { owner, subaccount: (sub != DEFAULT_SUBACCOUNT).then_some(sub) }
+        Account {
+            owner,
+            subaccount: (sub != DEFAULT_SUBACCOUNT).then_some(sub),
+        }
     }
 }
 
@@ -64,7 +67,10 @@ impl Storable for AccountKey {
         AccountKey(k)
     }
 
-    const BOUND: Bound = Bound::Bounded { max_size: ACCOUNT_KEY_LEN as u32, is_fixed_size: true };
+    const BOUND: Bound = Bound::Bounded {
+        max_size: ACCOUNT_KEY_LEN as u32,
+        is_fixed_size: true,
+    };
 }
 
 /// Whether two accounts are the same (subaccount `None` = all zeros).
@@ -76,7 +82,9 @@ pub fn same_account(a: &Account, b: &Account) -> bool {
 /// The ICRC-3 value of an account: `Array [Blob owner]` or `Array [Blob owner, Blob sub]`
 /// (the subaccount exactly as given).
 pub fn account_value(account: &Account) -> ICRC3Value {
-    let mut items = vec![ICRC3Value::Blob(ByteBuf::from(account.owner.as_slice().to_vec()))];
+    let mut items = vec![ICRC3Value::Blob(ByteBuf::from(
+        account.owner.as_slice().to_vec(),
+    ))];
     if let Some(sub) = &account.subaccount {
         items.push(ICRC3Value::Blob(ByteBuf::from(sub.to_vec())));
     }

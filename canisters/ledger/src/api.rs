@@ -76,7 +76,9 @@ fn post_upgrade(arg: Option<LedgerArg>) {
                 ic_cdk::trap(e.to_string());
             }
         }
-        Some(LedgerArg::Init(_)) => ic_cdk::trap("refusing LedgerArg::Init on upgrade: it would reset the ledger"),
+        Some(LedgerArg::Init(_)) => {
+            ic_cdk::trap("refusing LedgerArg::Init on upgrade: it would reset the ledger")
+        }
     }
     certified_data_set(l.certified_data());
     LEDGER.with_borrow_mut(|s| *s = Some(l));
@@ -182,7 +184,11 @@ fn icrc21_canister_call_consent_message(
     let caller = msg_caller();
     with(|l| {
         let c = l.config();
-        let token = TokenInfo { symbol: &c.token_symbol, decimals: c.decimals, fee: c.fee };
+        let token = TokenInfo {
+            symbol: &c.token_symbol,
+            decimals: c.decimals,
+            fee: c.fee,
+        };
         consent_message(&req, caller, &token)
     })
 }

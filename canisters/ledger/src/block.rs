@@ -168,8 +168,9 @@ fn key_hash(k: Key) -> Hash {
 
 fn op_hash(op: Op) -> Hash {
     static TABLE: OnceLock<[Hash; 4]> = OnceLock::new();
-    TABLE.get_or_init(|| [Op::Mint, Op::Burn, Op::Xfer, Op::Approve].map(|o| sha256(o.as_str().as_bytes())))
-        [usize::from(op.code())]
+    TABLE.get_or_init(|| {
+        [Op::Mint, Op::Burn, Op::Xfer, Op::Approve].map(|o| sha256(o.as_str().as_bytes()))
+    })[usize::from(op.code())]
 }
 
 fn nat(n: u64) -> ICRC3Value {
@@ -337,9 +338,14 @@ impl Block {
             out.extend_from_slice(&(len as u16).to_le_bytes());
             out.extend_from_slice(&m[..len]);
         }
-        for x in [t.created_at_time, t.expected_allowance, t.expires_at, self.effective_fee]
-            .into_iter()
-            .flatten()
+        for x in [
+            t.created_at_time,
+            t.expected_allowance,
+            t.expires_at,
+            self.effective_fee,
+        ]
+        .into_iter()
+        .flatten()
         {
             out.extend_from_slice(&x.to_le_bytes());
         }
@@ -362,10 +368,22 @@ impl Block {
         let timestamp = r.u64()?;
         let amount = r.u64()?;
         let has = |f: u16| flags & f != 0;
-        let parent_hash = if has(F_PHASH) { Some(r.array::<32>()?) } else { None };
-        let from = if has(F_FROM) { Some(r.account()?) } else { None };
+        let parent_hash = if has(F_PHASH) {
+            Some(r.array::<32>()?)
+        } else {
+            None
+        };
+        let from = if has(F_FROM) {
+            Some(r.account()?)
+        } else {
+            None
+        };
         let to = if has(F_TO) { Some(r.account()?) } else { None };
-        let spender = if has(F_SPENDER) { Some(r.account()?) } else { None };
+        let spender = if has(F_SPENDER) {
+            Some(r.account()?)
+        } else {
+            None
+        };
         let fee = if has(F_TX_FEE) { Some(r.u64()?) } else { None };
         let memo = if has(F_MEMO) {
             let len = u16::from_le_bytes(r.array::<2>()?);
@@ -374,10 +392,18 @@ impl Block {
             None
         };
         let created_at_time = if has(F_CREATED) { Some(r.u64()?) } else { None };
-        let expected_allowance = if has(F_EXPECTED) { Some(r.u64()?) } else { None };
+        let expected_allowance = if has(F_EXPECTED) {
+            Some(r.u64()?)
+        } else {
+            None
+        };
         let expires_at = if has(F_EXPIRES) { Some(r.u64()?) } else { None };
         let effective_fee = if has(F_EFF_FEE) { Some(r.u64()?) } else { None };
-        let fee_collector = if has(F_FEE_COL) { Some(r.account()?) } else { None };
+        let fee_collector = if has(F_FEE_COL) {
+            Some(r.account()?)
+        } else {
+            None
+        };
         Ok(Block {
             parent_hash,
             timestamp,

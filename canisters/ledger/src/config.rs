@@ -107,7 +107,8 @@ pub struct Config {
 
 /// `n` as a u64, or an error naming `what`.
 pub fn nat_to_u64(n: &Nat, what: &'static str) -> Result<u64, LedgerError> {
-    u64::try_from(&n.0).map_err(|_| LedgerError::InvalidArgument(format!("{what} does not fit in 64 bits")))
+    u64::try_from(&n.0)
+        .map_err(|_| LedgerError::InvalidArgument(format!("{what} does not fit in 64 bits")))
 }
 
 fn check_name(s: &str, what: &str) -> Result<(), LedgerError> {
@@ -121,7 +122,9 @@ fn check_name(s: &str, what: &str) -> Result<(), LedgerError> {
 
 fn check_metadata(m: &[(String, MetadataValue)]) -> Result<(), LedgerError> {
     if m.len() > MAX_METADATA_ENTRIES {
-        return Err(LedgerError::InvalidArgument("too many metadata entries".into()));
+        return Err(LedgerError::InvalidArgument(
+            "too many metadata entries".into(),
+        ));
     }
     for (k, _) in m {
         if k.starts_with("icrc1:") || k.is_empty() || k.len() > 128 {
@@ -151,7 +154,9 @@ impl Config {
         check_name(&args.token_symbol, "token_symbol")?;
         let decimals = args.decimals.unwrap_or(DEFAULT_DECIMALS);
         if decimals > 18 {
-            return Err(LedgerError::InvalidArgument("decimals must be at most 18".into()));
+            return Err(LedgerError::InvalidArgument(
+                "decimals must be at most 18".into(),
+            ));
         }
         let fee = nat_to_u64(&args.transfer_fee, "transfer_fee")?;
         let supply_cap = match &args.supply_cap {

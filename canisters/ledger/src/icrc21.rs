@@ -32,7 +32,11 @@ pub fn format_tokens(amount: &Nat, decimals: u8) -> String {
     if d == 0 {
         return digits;
     }
-    let padded = if digits.len() <= d { format!("{}{}", "0".repeat(d + 1 - digits.len()), digits) } else { digits };
+    let padded = if digits.len() <= d {
+        format!("{}{}", "0".repeat(d + 1 - digits.len()), digits)
+    } else {
+        digits
+    };
     let (int, frac) = padded.split_at(padded.len() - d);
     let frac = frac.trim_end_matches('0');
     if frac.is_empty() {
@@ -81,7 +85,9 @@ fn decode<T: DeserializeOwned + CandidType>(arg: &[u8]) -> Result<T, Icrc21Error
 }
 
 fn unavailable(description: impl Into<String>) -> Icrc21Error {
-    Icrc21Error::ConsentMessageUnavailable(ErrorInfo { description: description.into() })
+    Icrc21Error::ConsentMessageUnavailable(ErrorInfo {
+        description: description.into(),
+    })
 }
 
 /// A message built as a list of fields, rendered either as fields or as markdown.
@@ -92,14 +98,26 @@ struct Builder {
 
 impl Builder {
     fn text(&mut self, name: &str, content: String) {
-        self.fields.push((name.into(), Value::Text { content: content.clone() }, format!("`{content}`")));
+        self.fields.push((
+            name.into(),
+            Value::Text {
+                content: content.clone(),
+            },
+            format!("`{content}`"),
+        ));
     }
 
     fn amount(&mut self, name: &str, amount: &Nat, token: &TokenInfo<'_>) {
         let text = format!("{} {}", format_tokens(amount, token.decimals), token.symbol);
         let value = match u64::try_from(&amount.0) {
-            Ok(a) => Value::TokenAmount { decimals: token.decimals, amount: a, symbol: token.symbol.into() },
-            Err(_) => Value::Text { content: text.clone() },
+            Ok(a) => Value::TokenAmount {
+                decimals: token.decimals,
+                amount: a,
+                symbol: token.symbol.into(),
+            },
+            Err(_) => Value::Text {
+                content: text.clone(),
+            },
         };
         self.fields.push((name.into(), value, format!("`{text}`")));
     }
@@ -116,10 +134,12 @@ impl Builder {
 
     fn finish(self, spec: &ConsentMessageRequest) -> ConsentInfo {
         let consent_message = match spec.user_preferences.device_spec {
-            Some(DisplayMessageType::FieldsDisplay) => ConsentMessage::FieldsDisplayMessage(FieldsDisplay {
-                intent: self.intent,
-                fields: self.fields.into_iter().map(|(n, v, _)| (n, v)).collect(),
-            }),
+            Some(DisplayMessageType::FieldsDisplay) => {
+                ConsentMessage::FieldsDisplayMessage(FieldsDisplay {
+                    intent: self.intent,
+                    fields: self.fields.into_iter().map(|(n, v, _)| (n, v)).collect(),
+                })
+            }
             _ => {
                 let mut s = format!("# {}", self.intent);
                 for (n, _, md) in self.fields {
@@ -155,9 +175,17 @@ pub fn consent_message(
     token: &TokenInfo<'_>,
 ) -> Result<ConsentInfo, Icrc21Error> {
     let offset = req.user_preferences.metadata.utc_offset_minutes;
-    let signer = |sub| (caller != Principal::anonymous()).then_some(Account { owner: caller, subaccount: sub });
+    let signer = |sub| {
+        (caller != Principal::anonymous()).then_some(Account {
+            owner: caller,
+            subaccount: sub,
+        })
+    };
     let fee = Nat::from(token.fee);
-    let mut b = Builder { intent: String::new(), fields: vec![] };
+    let mut b = Builder {
+        intent: String::new(),
+        fields: vec![],
+    };
     match req.method.as_str() {
         "icrc1_transfer" => {
             let a: TransferArg = decode(&req.arg)?;
@@ -185,7 +213,10 @@ pub fn consent_message(
             }
             match a.expires_at {
                 Some(t) => b.text("Approval expiration", format_time(t, offset)),
-                None => b.text("Approval expiration", "This approval does not expire.".into()),
+                None => b.text(
+                    "Approval expiration",
+                    "This approval does not expire.".into(),
+                ),
             }
             b.amount("Approval fees", &fee, token);
             b.memo(&a.memo);

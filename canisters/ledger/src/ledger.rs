@@ -60,19 +60,28 @@ enum Fail {
 impl From<Fail> for TransferError {
     fn from(f: Fail) -> Self {
         match f {
-            Fail::BadFee(e) => TransferError::BadFee { expected_fee: e.into() },
-            Fail::BadBurn(m) => TransferError::BadBurn { min_burn_amount: m.into() },
+            Fail::BadFee(e) => TransferError::BadFee {
+                expected_fee: e.into(),
+            },
+            Fail::BadBurn(m) => TransferError::BadBurn {
+                min_burn_amount: m.into(),
+            },
             Fail::InsufficientFunds(b) => TransferError::InsufficientFunds { balance: b.into() },
             Fail::TooOld => TransferError::TooOld,
             Fail::CreatedInFuture(t) => TransferError::CreatedInFuture { ledger_time: t },
-            Fail::Duplicate(i) => TransferError::Duplicate { duplicate_of: i.into() },
+            Fail::Duplicate(i) => TransferError::Duplicate {
+                duplicate_of: i.into(),
+            },
             Fail::InsufficientAllowance(_) | Fail::AllowanceChanged(_) | Fail::Expired(_) => {
                 TransferError::GenericError {
                     error_code: error_codes::INTERNAL.into(),
                     message: "unexpected allowance error".into(),
                 }
             }
-            Fail::Generic(c, m) => TransferError::GenericError { error_code: c.into(), message: m },
+            Fail::Generic(c, m) => TransferError::GenericError {
+                error_code: c.into(),
+                message: m,
+            },
         }
     }
 }
@@ -80,22 +89,31 @@ impl From<Fail> for TransferError {
 impl From<Fail> for TransferFromError {
     fn from(f: Fail) -> Self {
         match f {
-            Fail::BadFee(e) => TransferFromError::BadFee { expected_fee: e.into() },
-            Fail::BadBurn(m) => TransferFromError::BadBurn { min_burn_amount: m.into() },
-            Fail::InsufficientFunds(b) => TransferFromError::InsufficientFunds { balance: b.into() },
-            Fail::InsufficientAllowance(a) => {
-                TransferFromError::InsufficientAllowance { allowance: a.into() }
+            Fail::BadFee(e) => TransferFromError::BadFee {
+                expected_fee: e.into(),
+            },
+            Fail::BadBurn(m) => TransferFromError::BadBurn {
+                min_burn_amount: m.into(),
+            },
+            Fail::InsufficientFunds(b) => {
+                TransferFromError::InsufficientFunds { balance: b.into() }
             }
+            Fail::InsufficientAllowance(a) => TransferFromError::InsufficientAllowance {
+                allowance: a.into(),
+            },
             Fail::TooOld => TransferFromError::TooOld,
             Fail::CreatedInFuture(t) => TransferFromError::CreatedInFuture { ledger_time: t },
-            Fail::Duplicate(i) => TransferFromError::Duplicate { duplicate_of: i.into() },
+            Fail::Duplicate(i) => TransferFromError::Duplicate {
+                duplicate_of: i.into(),
+            },
             Fail::AllowanceChanged(_) | Fail::Expired(_) => TransferFromError::GenericError {
                 error_code: error_codes::INTERNAL.into(),
                 message: "unexpected approval error".into(),
             },
-            Fail::Generic(c, m) => {
-                TransferFromError::GenericError { error_code: c.into(), message: m }
-            }
+            Fail::Generic(c, m) => TransferFromError::GenericError {
+                error_code: c.into(),
+                message: m,
+            },
         }
     }
 }
@@ -103,20 +121,27 @@ impl From<Fail> for TransferFromError {
 impl From<Fail> for ApproveError {
     fn from(f: Fail) -> Self {
         match f {
-            Fail::BadFee(e) => ApproveError::BadFee { expected_fee: e.into() },
+            Fail::BadFee(e) => ApproveError::BadFee {
+                expected_fee: e.into(),
+            },
             Fail::InsufficientFunds(b) => ApproveError::InsufficientFunds { balance: b.into() },
             Fail::TooOld => ApproveError::TooOld,
             Fail::CreatedInFuture(t) => ApproveError::CreatedInFuture { ledger_time: t },
-            Fail::Duplicate(i) => ApproveError::Duplicate { duplicate_of: i.into() },
-            Fail::AllowanceChanged(a) => {
-                ApproveError::AllowanceChanged { current_allowance: a.into() }
-            }
+            Fail::Duplicate(i) => ApproveError::Duplicate {
+                duplicate_of: i.into(),
+            },
+            Fail::AllowanceChanged(a) => ApproveError::AllowanceChanged {
+                current_allowance: a.into(),
+            },
             Fail::Expired(t) => ApproveError::Expired { ledger_time: t },
             Fail::BadBurn(_) | Fail::InsufficientAllowance(_) => ApproveError::GenericError {
                 error_code: error_codes::INTERNAL.into(),
                 message: "unexpected transfer error".into(),
             },
-            Fail::Generic(c, m) => ApproveError::GenericError { error_code: c.into(), message: m },
+            Fail::Generic(c, m) => ApproveError::GenericError {
+                error_code: c.into(),
+                message: m,
+            },
         }
     }
 }
@@ -159,7 +184,10 @@ fn decode_config(bytes: &[u8]) -> Result<Config, LedgerError> {
     v.copy_from_slice(&bytes[4..8]);
     let version = u32::from_le_bytes(v);
     if version > LAYOUT_VERSION {
-        return Err(LedgerError::Downgrade { stored: version, supported: LAYOUT_VERSION });
+        return Err(LedgerError::Downgrade {
+            stored: version,
+            supported: LAYOUT_VERSION,
+        });
     }
     // Version 1 is the only layout so far; later versions migrate step by step here.
     candid::decode_one(&bytes[8..]).map_err(|e| LedgerError::Storage(e.to_string()))
@@ -188,9 +216,9 @@ impl<M: Memory> Ledger<M> {
                     "a genesis balance cannot go to the minting account".into(),
                 ));
             }
-            total = total.checked_add(amount).ok_or_else(|| {
-                LedgerError::InvalidArgument("genesis balances overflow".into())
-            })?;
+            total = total
+                .checked_add(amount)
+                .ok_or_else(|| LedgerError::InvalidArgument("genesis balances overflow".into()))?;
             genesis.push((*account, amount));
         }
         if total > config.supply_cap {
@@ -199,7 +227,11 @@ impl<M: Memory> Ledger<M> {
             ));
         }
         s.config.set(encode_config(&config)?);
-        let mut ledger = Ledger { config, tip: Tip::default(), s };
+        let mut ledger = Ledger {
+            config,
+            tip: Tip::default(),
+            s,
+        };
         for (account, amount) in genesis {
             let tx = Tx {
                 op: Op::Mint,
@@ -213,9 +245,9 @@ impl<M: Memory> Ledger<M> {
                 expected_allowance: None,
                 expires_at: None,
             };
-            ledger.append(tx, None, None, now).map_err(|_| {
-                LedgerError::Storage("could not write a genesis block".into())
-            })?;
+            ledger
+                .append(tx, None, None, now)
+                .map_err(|_| LedgerError::Storage("could not write a genesis block".into()))?;
             ledger.credit(&account, amount);
             ledger.tip.total_supply = ledger.tip.total_supply.saturating_add(amount);
             ledger.save_tip();
@@ -285,13 +317,31 @@ impl<M: Memory> Ledger<M> {
     pub fn metadata(&self) -> Vec<(String, MetadataValue)> {
         let c = &self.config;
         let mut m = vec![
-            ("icrc1:name".to_string(), MetadataValue::Text(c.token_name.clone())),
-            ("icrc1:symbol".to_string(), MetadataValue::Text(c.token_symbol.clone())),
-            ("icrc1:decimals".to_string(), MetadataValue::Nat(c.decimals.into())),
+            (
+                "icrc1:name".to_string(),
+                MetadataValue::Text(c.token_name.clone()),
+            ),
+            (
+                "icrc1:symbol".to_string(),
+                MetadataValue::Text(c.token_symbol.clone()),
+            ),
+            (
+                "icrc1:decimals".to_string(),
+                MetadataValue::Nat(c.decimals.into()),
+            ),
             ("icrc1:fee".to_string(), MetadataValue::Nat(c.fee.into())),
-            ("icrc1:max_memo_length".to_string(), MetadataValue::Nat(c.max_memo_length.into())),
-            ("emc:supply_cap".to_string(), MetadataValue::Nat(c.supply_cap.into())),
-            ("emc:governance".to_string(), MetadataValue::Text(c.governance.to_text())),
+            (
+                "icrc1:max_memo_length".to_string(),
+                MetadataValue::Nat(c.max_memo_length.into()),
+            ),
+            (
+                "emc:supply_cap".to_string(),
+                MetadataValue::Nat(c.supply_cap.into()),
+            ),
+            (
+                "emc:governance".to_string(),
+                MetadataValue::Text(c.governance.to_text()),
+            ),
         ];
         m.extend(c.metadata.iter().cloned());
         m
@@ -302,7 +352,10 @@ impl<M: Memory> Ledger<M> {
         let base = "https://github.com/dfinity/ICRC-1/tree/main/standards";
         let mut v: Vec<StandardRecord> = ["ICRC-1", "ICRC-2", "ICRC-3"]
             .iter()
-            .map(|n| StandardRecord { name: n.to_string(), url: format!("{base}/{n}") })
+            .map(|n| StandardRecord {
+                name: n.to_string(),
+                url: format!("{base}/{n}"),
+            })
             .collect();
         v.push(StandardRecord {
             name: "ICRC-10".into(),
@@ -319,7 +372,10 @@ impl<M: Memory> Ledger<M> {
 
     fn check_caller(caller: &Principal) -> Result<(), Fail> {
         if *caller == Principal::anonymous() {
-            return Err(generic(error_codes::ANONYMOUS_CALLER, "the anonymous principal cannot make ledger transactions"));
+            return Err(generic(
+                error_codes::ANONYMOUS_CALLER,
+                "the anonymous principal cannot make ledger transactions",
+            ));
         }
         Ok(())
     }
@@ -330,7 +386,10 @@ impl<M: Memory> Ledger<M> {
             if m.0.len() > max {
                 return Err(generic(
                     error_codes::MEMO_TOO_LONG,
-                    format!("the memo has {} bytes; at most {max} are allowed", m.0.len()),
+                    format!(
+                        "the memo has {} bytes; at most {max} are allowed",
+                        m.0.len()
+                    ),
                 ));
             }
         }
@@ -339,7 +398,10 @@ impl<M: Memory> Ledger<M> {
 
     fn check_time(created_at_time: Option<u64>, now: u64) -> Result<(), Fail> {
         if let Some(t) = created_at_time {
-            if t.saturating_add(TX_WINDOW_NANOS).saturating_add(PERMITTED_DRIFT_NANOS) < now {
+            if t.saturating_add(TX_WINDOW_NANOS)
+                .saturating_add(PERMITTED_DRIFT_NANOS)
+                < now
+            {
                 return Err(Fail::TooOld);
             }
             if t > now.saturating_add(PERMITTED_DRIFT_NANOS) {
@@ -439,8 +501,13 @@ impl<M: Memory> Ledger<M> {
     ) -> Result<u64, Fail> {
         let tx_hash = tx.hash();
         let created = tx.created_at_time;
-        let block =
-            Block { parent_hash: self.tip.last_hash, timestamp: now, effective_fee, fee_collector, tx };
+        let block = Block {
+            parent_hash: self.tip.last_hash,
+            timestamp: now,
+            effective_fee,
+            fee_collector,
+            tx,
+        };
         let index = self
             .s
             .blocks
@@ -457,15 +524,27 @@ impl<M: Memory> Ledger<M> {
     /// would be `TooOld`) and of expired allowances. Unobservable through the API.
     fn prune(&mut self, now: u64) {
         // `is_empty` reads the in-memory length: no B-tree walk when there is nothing to prune.
-        for _ in 0..if self.s.dedup.is_empty() { 0 } else { MAX_PRUNE_PER_CALL } {
+        for _ in 0..if self.s.dedup.is_empty() {
+            0
+        } else {
+            MAX_PRUNE_PER_CALL
+        } {
             match self.s.dedup.first_key_value() {
-                Some(((t, h), _)) if t.saturating_add(TX_WINDOW_NANOS).saturating_add(PERMITTED_DRIFT_NANOS) < now => {
+                Some(((t, h), _))
+                    if t.saturating_add(TX_WINDOW_NANOS)
+                        .saturating_add(PERMITTED_DRIFT_NANOS)
+                        < now =>
+                {
                     self.s.dedup.remove(&(t, h));
                 }
                 _ => break,
             }
         }
-        for _ in 0..if self.s.expiries.is_empty() { 0 } else { MAX_PRUNE_PER_CALL } {
+        for _ in 0..if self.s.expiries.is_empty() {
+            0
+        } else {
+            MAX_PRUNE_PER_CALL
+        } {
             match self.s.expiries.first_key_value() {
                 Some(((exp, from, spender), ())) if exp <= now => {
                     self.s.expiries.remove(&(exp, from, spender));
@@ -492,7 +571,10 @@ impl<M: Memory> Ledger<M> {
     ) -> Result<Nat, TransferError> {
         Self::check_caller(&caller)?;
         let mv = Move {
-            from: Account { owner: caller, subaccount: arg.from_subaccount },
+            from: Account {
+                owner: caller,
+                subaccount: arg.from_subaccount,
+            },
             to: arg.to,
             spender: None,
             amount: arg.amount,
@@ -521,7 +603,10 @@ impl<M: Memory> Ledger<M> {
         let mv = Move {
             from: arg.from,
             to: arg.to,
-            spender: Some(Account { owner: caller, subaccount: arg.spender_subaccount }),
+            spender: Some(Account {
+                owner: caller,
+                subaccount: arg.spender_subaccount,
+            }),
             amount: arg.amount,
             fee: arg.fee,
             memo: arg.memo,
@@ -558,12 +643,18 @@ impl<M: Memory> Ledger<M> {
         };
         let from_key = AccountKey::new(&mv.from);
         // The minting account holds nothing: no read for mints.
-        let balance =
-            if op == Op::Mint { 0 } else { self.s.balances.get(&from_key).unwrap_or(0) };
+        let balance = if op == Op::Mint {
+            0
+        } else {
+            self.s.balances.get(&from_key).unwrap_or(0)
+        };
         let amount = match u64_of(&mv.amount) {
             Some(a) => a,
             None if op == Op::Mint => {
-                return Err(generic(error_codes::SUPPLY_CAP, "the mint would exceed the supply cap"))
+                return Err(generic(
+                    error_codes::SUPPLY_CAP,
+                    "the mint would exceed the supply cap",
+                ))
             }
             None => return Err(Fail::InsufficientFunds(balance)),
         };
@@ -661,9 +752,15 @@ impl<M: Memory> Ledger<M> {
 
     fn do_approve(&mut self, caller: Principal, arg: ApproveArgs, now: u64) -> Result<u64, Fail> {
         Self::check_caller(&caller)?;
-        let from = Account { owner: caller, subaccount: arg.from_subaccount };
+        let from = Account {
+            owner: caller,
+            subaccount: arg.from_subaccount,
+        };
         if same_account(&from, &self.config.minting_account) {
-            return Err(generic(error_codes::MINTING_ACCOUNT, "the minting account cannot approve"));
+            return Err(generic(
+                error_codes::MINTING_ACCOUNT,
+                "the minting account cannot approve",
+            ));
         }
         // ICRC-2: the ledger SHOULD reject approvals whose spender owner is the caller (a
         // principal needs no allowance over its own subaccounts).
@@ -728,15 +825,24 @@ impl<M: Memory> Ledger<M> {
         let index = self.append(tx, effective_fee, self.config.fee_collector, now)?;
         self.debit_known(from_key, balance, fee);
         self.take_fee(fee);
-        self.set_allowance(from_key, spender_key, stored_expiry, amount, arg.expires_at.unwrap_or(0));
+        self.set_allowance(
+            from_key,
+            spender_key,
+            stored_expiry,
+            amount,
+            arg.expires_at.unwrap_or(0),
+        );
         self.save_tip();
         Ok(index)
     }
 
     /// `icrc2_allowance` at time `now` (an expired allowance is 0).
     pub fn icrc2_allowance(&self, arg: &AllowanceArgs, now: u64) -> Allowance {
-        let (amount, expires) =
-            self.allowance_of(&AccountKey::new(&arg.account), &AccountKey::new(&arg.spender), now);
+        let (amount, expires) = self.allowance_of(
+            &AccountKey::new(&arg.account),
+            &AccountKey::new(&arg.spender),
+            now,
+        );
         Allowance {
             allowance: amount.into(),
             expires_at: (amount > 0 && expires != 0).then_some(expires),
@@ -752,7 +858,10 @@ impl<M: Memory> Ledger<M> {
 
     /// Block `index`, decoded (`None` past the end).
     pub fn block(&self, index: u64) -> Option<Block> {
-        self.s.blocks.get(index).and_then(|b| Block::decode(&b).ok())
+        self.s
+            .blocks
+            .get(index)
+            .and_then(|b| Block::decode(&b).ok())
     }
 
     /// `icrc3_get_blocks`: the requested ranges (the first [`MAX_RANGES_PER_REQUEST`]), clipped
@@ -766,17 +875,26 @@ impl<M: Memory> Ledger<M> {
             if budget == 0 {
                 break;
             }
-            let Some(start) = u64_of(&req.start) else { continue };
+            let Some(start) = u64_of(&req.start) else {
+                continue;
+            };
             let want = u64_of(&req.length).unwrap_or(u64::MAX);
             let end = start.saturating_add(want.min(budget)).min(len);
             for i in start..end {
                 if let Some(b) = self.block(i) {
-                    blocks.push(BlockWithId { id: i.into(), block: b.to_value() });
+                    blocks.push(BlockWithId {
+                        id: i.into(),
+                        block: b.to_value(),
+                    });
                 }
             }
             budget = budget.saturating_sub(end.saturating_sub(start));
         }
-        GetBlocksResult { log_length: len.into(), blocks, archived_blocks: vec![] }
+        GetBlocksResult {
+            log_length: len.into(),
+            blocks,
+            archived_blocks: vec![],
+        }
     }
 
     /// The last block's index and hash.
@@ -812,7 +930,10 @@ impl<M: Memory> Ledger<M> {
         let url = "https://github.com/dfinity/ICRC-1/tree/main/standards/ICRC-3";
         ["1burn", "1mint", "1xfer", "2approve", "2burn", "2xfer"]
             .iter()
-            .map(|t| SupportedBlockType { block_type: t.to_string(), url: url.to_string() })
+            .map(|t| SupportedBlockType {
+                block_type: t.to_string(),
+                url: url.to_string(),
+            })
             .collect()
     }
 
@@ -825,7 +946,11 @@ impl<M: Memory> Ledger<M> {
 
     /// Every balance, in key order (test and audit helper; O(accounts)).
     pub fn balances(&self) -> Vec<(Account, u64)> {
-        self.s.balances.iter().map(|e| (e.key().account(), e.value())).collect()
+        self.s
+            .balances
+            .iter()
+            .map(|e| (e.key().account(), e.value()))
+            .collect()
     }
 
     /// Every stored allowance (from, spender, amount, expires_at or 0).
@@ -859,7 +984,10 @@ impl<M: Memory> Ledger<M> {
             sum += u128::from(e.value());
         }
         if sum != u128::from(self.tip.total_supply) {
-            return Err(format!("balances sum to {sum}, total supply is {}", self.tip.total_supply));
+            return Err(format!(
+                "balances sum to {sum}, total supply is {}",
+                self.tip.total_supply
+            ));
         }
         if self.tip.total_supply > self.config.supply_cap {
             return Err("total supply above the cap".into());
@@ -889,7 +1017,13 @@ impl<M: Memory> Ledger<M> {
                 return Err("dedup entry points past the last block".into());
             }
         }
-        let last = self.s.blocks.len().checked_sub(1).and_then(|i| self.block(i)).map(|b| b.hash());
+        let last = self
+            .s
+            .blocks
+            .len()
+            .checked_sub(1)
+            .and_then(|i| self.block(i))
+            .map(|b| b.hash());
         if last != self.tip.last_hash {
             return Err("the stored tip is not the hash of the last block".into());
         }

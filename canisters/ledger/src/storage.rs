@@ -81,7 +81,10 @@ impl Tip {
         s.copy_from_slice(&b[..8]);
         let mut h = [0u8; 32];
         h.copy_from_slice(&b[9..41]);
-        Tip { total_supply: u64::from_le_bytes(s), last_hash: (b[8] == 1).then_some(h) }
+        Tip {
+            total_supply: u64::from_le_bytes(s),
+            last_hash: (b[8] == 1).then_some(h),
+        }
     }
 }
 

@@ -8,15 +8,31 @@ use icrc_ledger_types::icrc1::account::Account;
 use proptest::prelude::*;
 
 fn account() -> impl Strategy<Value = Account> {
-    (prop::collection::vec(any::<u8>(), 0..=29), proptest::option::of(any::<[u8; 32]>()))
-        .prop_map(|(owner, subaccount)| Account { owner: Principal::from_slice(&owner), subaccount })
+    (
+        prop::collection::vec(any::<u8>(), 0..=29),
+        proptest::option::of(any::<[u8; 32]>()),
+    )
+        .prop_map(|(owner, subaccount)| Account {
+            owner: Principal::from_slice(&owner),
+            subaccount,
+        })
 }
 
 fn block() -> impl Strategy<Value = Block> {
     (
-        (proptest::option::of(any::<[u8; 32]>()), any::<u64>(), proptest::option::of(any::<u64>()), proptest::option::of(account())),
         (
-            prop_oneof![Just(Op::Mint), Just(Op::Burn), Just(Op::Xfer), Just(Op::Approve)],
+            proptest::option::of(any::<[u8; 32]>()),
+            any::<u64>(),
+            proptest::option::of(any::<u64>()),
+            proptest::option::of(account()),
+        ),
+        (
+            prop_oneof![
+                Just(Op::Mint),
+                Just(Op::Burn),
+                Just(Op::Xfer),
+                Just(Op::Approve)
+            ],
             proptest::option::of(account()),
             proptest::option::of(account()),
             proptest::option::of(account()),
@@ -24,15 +40,36 @@ fn block() -> impl Strategy<Value = Block> {
             proptest::option::of(any::<u64>()),
             proptest::option::of(prop::collection::vec(any::<u8>(), 0..64)),
         ),
-        (proptest::option::of(any::<u64>()), proptest::option::of(any::<u64>()), proptest::option::of(any::<u64>())),
+        (
+            proptest::option::of(any::<u64>()),
+            proptest::option::of(any::<u64>()),
+            proptest::option::of(any::<u64>()),
+        ),
     )
-        .prop_map(|((parent_hash, timestamp, effective_fee, fee_collector), (op, from, to, spender, amount, fee, memo), (created_at_time, expected_allowance, expires_at))| Block {
-            parent_hash,
-            timestamp,
-            effective_fee,
-            fee_collector,
-            tx: Tx { op, from, to, spender, amount, fee, memo, created_at_time, expected_allowance, expires_at },
-        })
+        .prop_map(
+            |(
+                (parent_hash, timestamp, effective_fee, fee_collector),
+                (op, from, to, spender, amount, fee, memo),
+                (created_at_time, expected_allowance, expires_at),
+            )| Block {
+                parent_hash,
+                timestamp,
+                effective_fee,
+                fee_collector,
+                tx: Tx {
+                    op,
+                    from,
+                    to,
+                    spender,
+                    amount,
+                    fee,
+                    memo,
+                    created_at_time,
+                    expected_allowance,
+                    expires_at,
+                },
+            },
+        )
 }
 
 proptest! {

@@ -79,10 +79,37 @@ enum TimeChoice {
 
 #[derive(Clone, Debug)]
 enum Action {
-    Transfer { caller: u8, from: u8, to: u8, amount: Amt, fee: u8, created: TimeChoice, memo_len: u8 },
-    Mint { to: u8, amount: Amt, created: TimeChoice },
-    Approve { from: u8, spender: u8, amount: Amt, expected: Option<Amt>, expires: Option<u64>, created: TimeChoice, anonymous: bool },
-    TransferFrom { spender: u8, from: u8, to: u8, amount: Amt, created: TimeChoice, anonymous: bool },
+    Transfer {
+        caller: u8,
+        from: u8,
+        to: u8,
+        amount: Amt,
+        fee: u8,
+        created: TimeChoice,
+        memo_len: u8,
+    },
+    Mint {
+        to: u8,
+        amount: Amt,
+        created: TimeChoice,
+    },
+    Approve {
+        from: u8,
+        spender: u8,
+        amount: Amt,
+        expected: Option<Amt>,
+        expires: Option<u64>,
+        created: TimeChoice,
+        anonymous: bool,
+    },
+    TransferFrom {
+        spender: u8,
+        from: u8,
+        to: u8,
+        amount: Amt,
+        created: TimeChoice,
+        anonymous: bool,
+    },
     Tick(u64),
     /// Repeat the previous action exactly (to hit deduplication).
     Repeat,
@@ -154,7 +181,9 @@ fn generic(code: u64) -> Outcome {
 fn out_transfer(r: Result<Nat, TransferError>) -> Outcome {
     match r {
         Ok(n) => Ok(u64::try_from(&n.0).unwrap()),
-        Err(TransferError::GenericError { error_code, .. }) => generic(u64::try_from(&error_code.0).unwrap()),
+        Err(TransferError::GenericError { error_code, .. }) => {
+            generic(u64::try_from(&error_code.0).unwrap())
+        }
         Err(e) => Err(format!("{e:?}")),
     }
 }
@@ -162,7 +191,9 @@ fn out_transfer(r: Result<Nat, TransferError>) -> Outcome {
 fn out_approve(r: Result<Nat, ApproveError>) -> Outcome {
     match r {
         Ok(n) => Ok(u64::try_from(&n.0).unwrap()),
-        Err(ApproveError::GenericError { error_code, .. }) => generic(u64::try_from(&error_code.0).unwrap()),
+        Err(ApproveError::GenericError { error_code, .. }) => {
+            generic(u64::try_from(&error_code.0).unwrap())
+        }
         Err(e) => Err(format!("{e:?}")),
     }
 }
@@ -170,7 +201,9 @@ fn out_approve(r: Result<Nat, ApproveError>) -> Outcome {
 fn out_transfer_from(r: Result<Nat, TransferFromError>) -> Outcome {
     match r {
         Ok(n) => Ok(u64::try_from(&n.0).unwrap()),
-        Err(TransferFromError::GenericError { error_code, .. }) => generic(u64::try_from(&error_code.0).unwrap()),
+        Err(TransferFromError::GenericError { error_code, .. }) => {
+            generic(u64::try_from(&error_code.0).unwrap())
+        }
         Err(e) => Err(format!("{e:?}")),
     }
 }
@@ -205,7 +238,17 @@ impl Model {
 
     /// The transfer-like core (icrc1_transfer and icrc2_transfer_from).
     #[allow(clippy::too_many_arguments)]
-    fn do_move(&mut self, from: Account, to: Account, spender: Option<Account>, amount: &Amt, fee: Option<Nat>, memo: Option<Vec<u8>>, created: Option<u64>, now: u64) -> Outcome {
+    fn do_move(
+        &mut self,
+        from: Account,
+        to: Account,
+        spender: Option<Account>,
+        amount: &Amt,
+        fee: Option<Nat>,
+        memo: Option<Vec<u8>>,
+        created: Option<u64>,
+        now: u64,
+    ) -> Outcome {
         if memo.as_ref().is_some_and(|m| m.len() > 32) {
             return generic(2);
         }
@@ -223,15 +266,28 @@ impl Model {
         let expected_fee = if op == "xfer" { FEE } else { 0 };
         if let Some(f) = &fee {
             if u64::try_from(&f.0).ok() != Some(expected_fee) {
-                return Err(format!("BadFee {{ expected_fee: {:?} }}", Nat::from(expected_fee)));
+                return Err(format!(
+                    "BadFee {{ expected_fee: {:?} }}",
+                    Nat::from(expected_fee)
+                ));
             }
         }
         let balance = self.bal(&from);
         let Some(amount) = amount.u64() else {
-            return if op == "mint" { generic(3) } else { Err(format!("InsufficientFunds {{ balance: {:?} }}", Nat::from(balance))) };
+            return if op == "mint" {
+                generic(3)
+            } else {
+                Err(format!(
+                    "InsufficientFunds {{ balance: {:?} }}",
+                    Nat::from(balance)
+                ))
+            };
         };
         if op == "burn" && amount < FEE {
-            return Err(format!("BadBurn {{ min_burn_amount: {:?} }}", Nat::from(FEE)));
+            return Err(format!(
+                "BadBurn {{ min_burn_amount: {:?} }}",
+                Nat::from(FEE)
+            ));
         }
         let dkey = format!(
             "{op}|{:?}|{:?}|{spender:?}|{amount}|{:?}|{memo:?}|{created:?}",
@@ -249,7 +305,10 @@ impl Model {
         if let Some(s) = &spender_needs_allowance {
             let a = self.allowance(&from, s, now);
             if debit.is_none_or(|d| d > a) {
-                return Err(format!("InsufficientAllowance {{ allowance: {:?} }}", Nat::from(a)));
+                return Err(format!(
+                    "InsufficientAllowance {{ allowance: {:?} }}",
+                    Nat::from(a)
+                ));
             }
         }
         if op == "mint" {
@@ -257,7 +316,10 @@ impl Model {
                 return generic(3);
             }
         } else if debit.is_none_or(|d| d > balance) {
-            return Err(format!("InsufficientFunds {{ balance: {:?} }}", Nat::from(balance)));
+            return Err(format!(
+                "InsufficientFunds {{ balance: {:?} }}",
+                Nat::from(balance)
+            ));
         }
         let index = self.log;
         self.log += 1;
@@ -302,7 +364,10 @@ impl Model {
         let current = self.allowance(&from, &arg.spender, now);
         if let Some(e) = &arg.expected_allowance {
             if u64::try_from(&e.0).ok() != Some(current) {
-                return Err(format!("AllowanceChanged {{ current_allowance: {:?} }}", Nat::from(current)));
+                return Err(format!(
+                    "AllowanceChanged {{ current_allowance: {:?} }}",
+                    Nat::from(current)
+                ));
             }
         }
         let amount = u64::try_from(&arg.amount.0).unwrap_or(u64::MAX);
@@ -317,7 +382,10 @@ impl Model {
         }
         let balance = self.bal(&from);
         if balance < FEE {
-            return Err(format!("InsufficientFunds {{ balance: {:?} }}", Nat::from(balance)));
+            return Err(format!(
+                "InsufficientFunds {{ balance: {:?} }}",
+                Nat::from(balance)
+            ));
         }
         let index = self.log;
         self.log += 1;
@@ -326,7 +394,10 @@ impl Model {
         }
         self.sub(&from, FEE);
         self.supply -= FEE;
-        self.allowances.insert((key(&from), key(&arg.spender)), (amount, arg.expires_at.unwrap_or(0)));
+        self.allowances.insert(
+            (key(&from), key(&arg.spender)),
+            (amount, arg.expires_at.unwrap_or(0)),
+        );
         Ok(index)
     }
 }
@@ -346,8 +417,17 @@ fn check(l: &Ledger<VectorMemory>, m: &Model, now: u64) -> Result<(), TestCaseEr
         return Err(TestCaseError::fail(e));
     }
     // Balances agree (the ledger stores no zero balances).
-    let ledger: BTreeMap<Key, u64> = l.balances().into_iter().map(|(a, b)| (key(&a), b)).collect();
-    let model: BTreeMap<Key, u64> = m.balances.iter().filter(|(_, b)| **b > 0).map(|(k, b)| (*k, *b)).collect();
+    let ledger: BTreeMap<Key, u64> = l
+        .balances()
+        .into_iter()
+        .map(|(a, b)| (key(&a), b))
+        .collect();
+    let model: BTreeMap<Key, u64> = m
+        .balances
+        .iter()
+        .filter(|(_, b)| **b > 0)
+        .map(|(k, b)| (*k, *b))
+        .collect();
     prop_assert_eq!(&ledger, &model);
     prop_assert!(ledger.values().all(|b| *b > 0));
     // Sum of balances = total supply <= cap.
@@ -360,7 +440,15 @@ fn check(l: &Ledger<VectorMemory>, m: &Model, now: u64) -> Result<(), TestCaseEr
     for i in 0..N_ACCOUNTS {
         for j in 0..N_ACCOUNTS {
             let (a, s) = (account(i), account(j));
-            let got = l.icrc2_allowance(&AllowanceArgs { account: a, spender: s }, now).allowance;
+            let got = l
+                .icrc2_allowance(
+                    &AllowanceArgs {
+                        account: a,
+                        spender: s,
+                    },
+                    now,
+                )
+                .allowance;
             prop_assert_eq!(got, Nat::from(m.allowance(&a, &s, now)));
         }
     }
@@ -404,9 +492,24 @@ fn run(actions: Vec<Action>) -> Result<(), TestCaseError> {
                 continue;
             }
             Action::Repeat => continue,
-            Action::Transfer { caller, from, to, amount, fee, created, memo_len } => {
-                let owner = if *caller == 4 { Principal::anonymous() } else { p(1 + caller) };
-                let from_acc = Account { owner, subaccount: account(*from).subaccount };
+            Action::Transfer {
+                caller,
+                from,
+                to,
+                amount,
+                fee,
+                created,
+                memo_len,
+            } => {
+                let owner = if *caller == 4 {
+                    Principal::anonymous()
+                } else {
+                    p(1 + caller)
+                };
+                let from_acc = Account {
+                    owner,
+                    subaccount: account(*from).subaccount,
+                };
                 let fee = match fee {
                     0 => None,
                     1 => Some(Nat::from(FEE)),
@@ -425,11 +528,24 @@ fn run(actions: Vec<Action>) -> Result<(), TestCaseError> {
                 let want = if owner == Principal::anonymous() {
                     generic(1)
                 } else {
-                    m.do_move(from_acc, account(*to), None, amount, fee, memo_bytes, arg.created_at_time, now)
+                    m.do_move(
+                        from_acc,
+                        account(*to),
+                        None,
+                        amount,
+                        fee,
+                        memo_bytes,
+                        arg.created_at_time,
+                        now,
+                    )
                 };
                 (out_transfer(l.icrc1_transfer(owner, arg, now)), want)
             }
-            Action::Mint { to, amount, created } => {
+            Action::Mint {
+                to,
+                amount,
+                created,
+            } => {
                 let arg = TransferArg {
                     from_subaccount: None,
                     to: account(*to),
@@ -438,12 +554,36 @@ fn run(actions: Vec<Action>) -> Result<(), TestCaseError> {
                     memo: None,
                     amount: amount.nat(),
                 };
-                let want = m.do_move(minter(), account(*to), None, amount, None, None, arg.created_at_time, now);
-                (out_transfer(l.icrc1_transfer(minter().owner, arg, now)), want)
+                let want = m.do_move(
+                    minter(),
+                    account(*to),
+                    None,
+                    amount,
+                    None,
+                    None,
+                    arg.created_at_time,
+                    now,
+                );
+                (
+                    out_transfer(l.icrc1_transfer(minter().owner, arg, now)),
+                    want,
+                )
             }
-            Action::Approve { from, spender, amount, expected, expires, created, anonymous } => {
+            Action::Approve {
+                from,
+                spender,
+                amount,
+                expected,
+                expires,
+                created,
+                anonymous,
+            } => {
                 let from_acc = account(*from);
-                let owner = if *anonymous { Principal::anonymous() } else { from_acc.owner };
+                let owner = if *anonymous {
+                    Principal::anonymous()
+                } else {
+                    from_acc.owner
+                };
                 let arg = ApproveArgs {
                     from_subaccount: from_acc.subaccount,
                     spender: account(*spender),
@@ -454,12 +594,27 @@ fn run(actions: Vec<Action>) -> Result<(), TestCaseError> {
                     memo: None,
                     created_at_time: created_at(created, now),
                 };
-                let want = if *anonymous { generic(1) } else { m.approve(from_acc, &arg, now) };
+                let want = if *anonymous {
+                    generic(1)
+                } else {
+                    m.approve(from_acc, &arg, now)
+                };
                 (out_approve(l.icrc2_approve(owner, arg, now)), want)
             }
-            Action::TransferFrom { spender, from, to, amount, created, anonymous } => {
+            Action::TransferFrom {
+                spender,
+                from,
+                to,
+                amount,
+                created,
+                anonymous,
+            } => {
                 let sp = account(*spender);
-                let owner = if *anonymous { Principal::anonymous() } else { sp.owner };
+                let owner = if *anonymous {
+                    Principal::anonymous()
+                } else {
+                    sp.owner
+                };
                 let arg = TransferFromArgs {
                     spender_subaccount: sp.subaccount,
                     from: account(*from),
@@ -472,15 +627,33 @@ fn run(actions: Vec<Action>) -> Result<(), TestCaseError> {
                 let want = if *anonymous {
                     generic(1)
                 } else {
-                    m.do_move(account(*from), account(*to), Some(sp), amount, None, None, arg.created_at_time, now)
+                    m.do_move(
+                        account(*from),
+                        account(*to),
+                        Some(sp),
+                        amount,
+                        None,
+                        None,
+                        arg.created_at_time,
+                        now,
+                    )
                 };
-                (out_transfer_from(l.icrc2_transfer_from(owner, arg, now)), want)
+                (
+                    out_transfer_from(l.icrc2_transfer_from(owner, arg, now)),
+                    want,
+                )
             }
         };
         prop_assert_eq!(&got, &want, "action {:?}", action);
         if std::env::var("MODEL_STATS").is_ok() {
-            let k = match &got { Ok(_) => "Ok".to_string(), Err(e) => e.split([' ', '(']).next().unwrap_or("").to_string() };
-            eprintln!("STAT {} {k}", format!("{action:?}").split([' ', '(']).next().unwrap_or(""));
+            let k = match &got {
+                Ok(_) => "Ok".to_string(),
+                Err(e) => e.split([' ', '(']).next().unwrap_or("").to_string(),
+            };
+            eprintln!(
+                "STAT {} {k}",
+                format!("{action:?}").split([' ', '(']).next().unwrap_or("")
+            );
         }
         // The new block (if any) links to the previous tip and is the new tip.
         if let Ok(i) = got {

@@ -44,23 +44,39 @@ fn init_metadata_and_genesis() {
     assert!(md.contains(&("icrc1:symbol".into(), MetadataValue::Text("EMC".into()))));
     assert!(md.contains(&("icrc1:decimals".into(), MetadataValue::Nat(8u8.into()))));
     assert!(md.contains(&("icrc1:fee".into(), MetadataValue::Nat(FEE.into()))));
-    assert!(md.contains(&("icrc1:max_memo_length".into(), MetadataValue::Nat(32u16.into()))));
-    let names: Vec<String> = l.supported_standards().into_iter().map(|s| s.name).collect();
+    assert!(md.contains(&(
+        "icrc1:max_memo_length".into(),
+        MetadataValue::Nat(32u16.into())
+    )));
+    let names: Vec<String> = l
+        .supported_standards()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
     assert_eq!(names, ["ICRC-1", "ICRC-2", "ICRC-3", "ICRC-10", "ICRC-21"]);
-    let types: Vec<String> =
-        l.supported_block_types().into_iter().map(|s| s.block_type).collect();
+    let types: Vec<String> = l
+        .supported_block_types()
+        .into_iter()
+        .map(|s| s.block_type)
+        .collect();
     for t in ["1mint", "1burn", "1xfer", "2xfer", "2approve"] {
         assert!(types.contains(&t.to_string()));
     }
-    assert!(l.archives(&icrc_ledger_types::icrc3::archive::GetArchivesArgs { from: None }).is_empty());
+    assert!(l
+        .archives(&icrc_ledger_types::icrc3::archive::GetArchivesArgs { from: None })
+        .is_empty());
 }
 
 #[test]
 fn bad_init_args_are_refused() {
     let mem = ic_stable_structures::VectorMemory::default();
     let mut a = init_args();
-    a.initial_balances.push((acct(3), Nat::from(2_100_000_000 * E8S)));
-    assert!(matches!(Ledger::init(mem.clone(), &a, NOW), Err(LedgerError::InvalidArgument(_))));
+    a.initial_balances
+        .push((acct(3), Nat::from(2_100_000_000 * E8S)));
+    assert!(matches!(
+        Ledger::init(mem.clone(), &a, NOW),
+        Err(LedgerError::InvalidArgument(_))
+    ));
     let mut a = init_args();
     a.initial_balances.push((minter(), Nat::from(1u8)));
     assert!(Ledger::init(mem.clone(), &a, NOW).is_err());
@@ -77,16 +93,24 @@ fn bad_init_args_are_refused() {
     a.metadata = Some(vec![("icrc1:name".into(), MetadataValue::Text("x".into()))]);
     assert!(Ledger::init(mem.clone(), &a, NOW).is_err());
     // Nothing was written by the refused attempts.
-    assert_eq!(Ledger::load(mem.clone()).err(), Some(LedgerError::NotInitialized));
+    assert_eq!(
+        Ledger::load(mem.clone()).err(),
+        Some(LedgerError::NotInitialized)
+    );
     // A second init on a used memory is refused.
     let (_, used) = new_ledger();
-    assert_eq!(Ledger::init(used, &init_args(), NOW).err(), Some(LedgerError::AlreadyInitialized));
+    assert_eq!(
+        Ledger::init(used, &init_args(), NOW).err(),
+        Some(LedgerError::AlreadyInitialized)
+    );
 }
 
 #[test]
 fn transfer_moves_amount_and_burns_fee() {
     let (mut l, _) = new_ledger();
-    let idx = l.icrc1_transfer(p(1), xfer(acct(3), 100 * E8S), NOW).unwrap();
+    let idx = l
+        .icrc1_transfer(p(1), xfer(acct(3), 100 * E8S), NOW)
+        .unwrap();
     assert_eq!(idx, Nat::from(2u8));
     assert_eq!(l.balance_of(&acct(1)), 900 * E8S - FEE);
     assert_eq!(l.balance_of(&acct(3)), 100 * E8S);
@@ -111,48 +135,83 @@ fn transfer_moves_amount_and_burns_fee() {
 #[test]
 fn errors_change_nothing() {
     let (mut l, _) = new_ledger();
-    l.icrc2_approve(p(1), approve(acct(5), 10 * E8S), NOW).unwrap();
+    l.icrc2_approve(p(1), approve(acct(5), 10 * E8S), NOW)
+        .unwrap();
     let before = snapshot(&l);
     let mut bad_fee = xfer(acct(3), 1);
     bad_fee.fee = Some(Nat::from(FEE + 1));
     let cases: Vec<(Principal, icrc_ledger_types::icrc1::transfer::TransferArg)> = vec![
         (p(1), bad_fee),
-        (p(9), xfer(acct(3), 1)),                           // no funds
-        (Principal::anonymous(), xfer(acct(3), 1)),         // anonymous
-        (p(1), { let mut a = xfer(acct(3), 1); a.memo = memo(&[1; 33]); a }),
-        (p(1), { let mut a = xfer(acct(3), 1); a.created_at_time = Some(0); a }),
-        (p(1), { let mut a = xfer(acct(3), 1); a.created_at_time = Some(u64::MAX); a }),
-        (p(1), { let mut a = xfer(acct(3), 1); a.amount = Nat::from(u128::MAX); a }),
-        (p(1), xfer(minter(), FEE - 1)),                    // bad burn
-        (p(200), xfer(acct(3), 2_100_000_000 * E8S)),       // over the cap
-        (p(200), xfer(minter(), 1)),                        // minting to minting
+        (p(9), xfer(acct(3), 1)),                   // no funds
+        (Principal::anonymous(), xfer(acct(3), 1)), // anonymous
+        (p(1), {
+            let mut a = xfer(acct(3), 1);
+            a.memo = memo(&[1; 33]);
+            a
+        }),
+        (p(1), {
+            let mut a = xfer(acct(3), 1);
+            a.created_at_time = Some(0);
+            a
+        }),
+        (p(1), {
+            let mut a = xfer(acct(3), 1);
+            a.created_at_time = Some(u64::MAX);
+            a
+        }),
+        (p(1), {
+            let mut a = xfer(acct(3), 1);
+            a.amount = Nat::from(u128::MAX);
+            a
+        }),
+        (p(1), xfer(minter(), FEE - 1)),              // bad burn
+        (p(200), xfer(acct(3), 2_100_000_000 * E8S)), // over the cap
+        (p(200), xfer(minter(), 1)),                  // minting to minting
     ];
     for (caller, arg) in cases {
-        assert!(l.icrc1_transfer(caller, arg.clone(), NOW).is_err(), "{arg:?}");
+        assert!(
+            l.icrc1_transfer(caller, arg.clone(), NOW).is_err(),
+            "{arg:?}"
+        );
         assert_eq!(snapshot(&l), before, "{arg:?}");
     }
-    assert!(l.icrc2_approve(Principal::anonymous(), approve(acct(5), 1), NOW).is_err());
+    assert!(l
+        .icrc2_approve(Principal::anonymous(), approve(acct(5), 1), NOW)
+        .is_err());
     assert!(l.icrc2_approve(p(1), approve(acct(1), 1), NOW).is_err());
-    assert!(l.icrc2_transfer_from(Principal::anonymous(), xfer_from(acct(1), acct(6), 1), NOW).is_err());
-    assert!(l.icrc2_transfer_from(p(5), xfer_from(acct(1), acct(6), 20 * E8S), NOW).is_err());
+    assert!(l
+        .icrc2_transfer_from(Principal::anonymous(), xfer_from(acct(1), acct(6), 1), NOW)
+        .is_err());
+    assert!(l
+        .icrc2_transfer_from(p(5), xfer_from(acct(1), acct(6), 20 * E8S), NOW)
+        .is_err());
     assert_eq!(snapshot(&l), before);
 }
 
 #[test]
 fn bad_fee() {
     let (mut l, _) = new_ledger();
-    for f in [Nat::from(0u8), Nat::from(FEE - 1), Nat::from(FEE + 1), Nat::from(u128::MAX)] {
+    for f in [
+        Nat::from(0u8),
+        Nat::from(FEE - 1),
+        Nat::from(FEE + 1),
+        Nat::from(u128::MAX),
+    ] {
         let mut a = xfer(acct(3), 1);
         a.fee = Some(f);
         assert_eq!(
             l.icrc1_transfer(p(1), a, NOW),
-            Err(TransferError::BadFee { expected_fee: Nat::from(FEE) })
+            Err(TransferError::BadFee {
+                expected_fee: Nat::from(FEE)
+            })
         );
         let mut a = approve(acct(3), 1);
         a.fee = Some(Nat::from(FEE + 1));
         assert_eq!(
             l.icrc2_approve(p(1), a, NOW),
-            Err(ApproveError::BadFee { expected_fee: Nat::from(FEE) })
+            Err(ApproveError::BadFee {
+                expected_fee: Nat::from(FEE)
+            })
         );
     }
     // Mints and burns expect no fee (0 is accepted).
@@ -160,7 +219,9 @@ fn bad_fee() {
     a.fee = Some(Nat::from(FEE));
     assert_eq!(
         l.icrc1_transfer(p(200), a.clone(), NOW),
-        Err(TransferError::BadFee { expected_fee: Nat::from(0u8) })
+        Err(TransferError::BadFee {
+            expected_fee: Nat::from(0u8)
+        })
     );
     a.fee = Some(Nat::from(0u8));
     assert!(l.icrc1_transfer(p(200), a, NOW).is_ok());
@@ -172,12 +233,16 @@ fn insufficient_funds_and_amount_limits() {
     let bal = 1_000 * E8S;
     assert_eq!(
         l.icrc1_transfer(p(1), xfer(acct(3), bal - FEE + 1), NOW),
-        Err(TransferError::InsufficientFunds { balance: Nat::from(bal) })
+        Err(TransferError::InsufficientFunds {
+            balance: Nat::from(bal)
+        })
     );
     // amount + fee overflows u64.
     assert_eq!(
         l.icrc1_transfer(p(1), xfer(acct(3), u64::MAX), NOW),
-        Err(TransferError::InsufficientFunds { balance: Nat::from(bal) })
+        Err(TransferError::InsufficientFunds {
+            balance: Nat::from(bal)
+        })
     );
     // amounts that do not fit in 64 bits.
     for amount in [Nat::from(u128::from(u64::MAX) + 1), Nat::from(u128::MAX)] {
@@ -185,17 +250,22 @@ fn insufficient_funds_and_amount_limits() {
         a.amount = amount;
         assert_eq!(
             l.icrc1_transfer(p(1), a, NOW),
-            Err(TransferError::InsufficientFunds { balance: Nat::from(bal) })
+            Err(TransferError::InsufficientFunds {
+                balance: Nat::from(bal)
+            })
         );
     }
     // Exactly the balance works and leaves 0 (the account disappears from storage).
-    l.icrc1_transfer(p(1), xfer(acct(3), bal - FEE), NOW).unwrap();
+    l.icrc1_transfer(p(1), xfer(acct(3), bal - FEE), NOW)
+        .unwrap();
     assert_eq!(l.balance_of(&acct(1)), 0);
     assert!(l.balances().iter().all(|(a, _)| *a != acct(1)));
     // Zero-amount transfers still pay the fee.
     assert_eq!(
         l.icrc1_transfer(p(1), xfer(acct(3), 0), NOW),
-        Err(TransferError::InsufficientFunds { balance: Nat::from(0u8) })
+        Err(TransferError::InsufficientFunds {
+            balance: Nat::from(0u8)
+        })
     );
 }
 
@@ -208,7 +278,10 @@ fn created_at_time_window() {
         a
     };
     let oldest_ok = NOW - TX_WINDOW_NANOS - PERMITTED_DRIFT_NANOS;
-    assert_eq!(l.icrc1_transfer(p(1), at(oldest_ok - 1), NOW), Err(TransferError::TooOld));
+    assert_eq!(
+        l.icrc1_transfer(p(1), at(oldest_ok - 1), NOW),
+        Err(TransferError::TooOld)
+    );
     assert!(l.icrc1_transfer(p(1), at(oldest_ok), NOW).is_ok());
     let newest_ok = NOW + PERMITTED_DRIFT_NANOS;
     assert_eq!(
@@ -239,7 +312,9 @@ fn deduplication() {
     let before = snapshot(&l);
     assert_eq!(
         l.icrc1_transfer(p(1), a.clone(), NOW + SEC),
-        Err(TransferError::Duplicate { duplicate_of: i.clone() })
+        Err(TransferError::Duplicate {
+            duplicate_of: i.clone()
+        })
     );
     assert_eq!(snapshot(&l), before);
     // Any difference in the arguments (or the caller) is a new transaction.
@@ -260,7 +335,10 @@ fn deduplication() {
         l.icrc1_transfer(p(1), a.clone(), end),
         Err(TransferError::Duplicate { duplicate_of: i })
     );
-    assert_eq!(l.icrc1_transfer(p(1), a.clone(), end + 1), Err(TransferError::TooOld));
+    assert_eq!(
+        l.icrc1_transfer(p(1), a.clone(), end + 1),
+        Err(TransferError::TooOld)
+    );
     // Expired entries are pruned by later updates.
     let n = l.dedup_len();
     assert!(n >= 3);
@@ -271,7 +349,10 @@ fn deduplication() {
     let mut ap = approve(acct(5), 100 * E8S);
     ap.created_at_time = Some(t);
     let j = l.icrc2_approve(p(1), ap.clone(), t).unwrap();
-    assert_eq!(l.icrc2_approve(p(1), ap, t), Err(ApproveError::Duplicate { duplicate_of: j }));
+    assert_eq!(
+        l.icrc2_approve(p(1), ap, t),
+        Err(ApproveError::Duplicate { duplicate_of: j })
+    );
     let mut tf = xfer_from(acct(1), acct(6), E8S);
     tf.created_at_time = Some(t);
     let k = l.icrc2_transfer_from(p(5), tf.clone(), t).unwrap();
@@ -286,22 +367,31 @@ fn mint_and_supply_cap() {
     let mut args = init_args();
     args.supply_cap = Some(Nat::from(2_000 * E8S));
     let (mut l, _) = new_ledger_with(&args);
-    let i = l.icrc1_transfer(p(200), xfer(acct(3), 400 * E8S), NOW).unwrap();
+    let i = l
+        .icrc1_transfer(p(200), xfer(acct(3), 400 * E8S), NOW)
+        .unwrap();
     let b = l.block(u64::try_from(&i.0).unwrap()).unwrap();
     assert_eq!(b.tx.op, Op::Mint);
     assert_eq!((b.tx.from, b.tx.fee, b.effective_fee), (None, None, None));
     assert_eq!(l.total_supply(), 1_900 * E8S);
     // Up to the cap exactly.
-    l.icrc1_transfer(p(200), xfer(acct(3), 100 * E8S), NOW).unwrap();
+    l.icrc1_transfer(p(200), xfer(acct(3), 100 * E8S), NOW)
+        .unwrap();
     assert_eq!(l.total_supply(), 2_000 * E8S);
     let e = l.icrc1_transfer(p(200), xfer(acct(3), 1), NOW).unwrap_err();
     assert_eq!(generic_code(&e), error_codes::SUPPLY_CAP);
     let mut a = xfer(acct(3), 0);
     a.amount = Nat::from(u128::MAX);
-    assert_eq!(generic_code(&l.icrc1_transfer(p(200), a, NOW).unwrap_err()), error_codes::SUPPLY_CAP);
+    assert_eq!(
+        generic_code(&l.icrc1_transfer(p(200), a, NOW).unwrap_err()),
+        error_codes::SUPPLY_CAP
+    );
     // Burning makes room again (the cap bounds the total supply).
-    l.icrc1_transfer(p(3), xfer(minter(), 10 * E8S), NOW).unwrap();
-    assert!(l.icrc1_transfer(p(200), xfer(acct(3), 10 * E8S), NOW).is_ok());
+    l.icrc1_transfer(p(3), xfer(minter(), 10 * E8S), NOW)
+        .unwrap();
+    assert!(l
+        .icrc1_transfer(p(200), xfer(acct(3), 10 * E8S), NOW)
+        .is_ok());
     // Minting from a minting subaccount that is not the minting account is a plain transfer.
     let mut a = xfer(acct(3), 1);
     a.from_subaccount = subaccount(1);
@@ -316,7 +406,9 @@ fn burn() {
     let (mut l, _) = new_ledger();
     assert_eq!(
         l.icrc1_transfer(p(1), xfer(minter(), FEE - 1), NOW),
-        Err(TransferError::BadBurn { min_burn_amount: Nat::from(FEE) })
+        Err(TransferError::BadBurn {
+            min_burn_amount: Nat::from(FEE)
+        })
     );
     let i = l.icrc1_transfer(p(1), xfer(minter(), FEE), NOW).unwrap();
     assert_eq!(l.balance_of(&acct(1)), 1_000 * E8S - FEE);
@@ -342,11 +434,17 @@ fn memo_limit() {
     let e = l.icrc1_transfer(p(1), a, NOW).unwrap_err();
     assert_eq!(generic_code(&e), error_codes::MEMO_TOO_LONG);
     if let TransferError::GenericError { message, .. } = e {
-        assert!(message.contains("33") && message.contains("32"), "{message}");
+        assert!(
+            message.contains("33") && message.contains("32"),
+            "{message}"
+        );
     }
     let mut ap = approve(acct(3), 1);
     ap.memo = memo(&[0; 100]);
-    assert!(matches!(l.icrc2_approve(p(1), ap, NOW), Err(ApproveError::GenericError { .. })));
+    assert!(matches!(
+        l.icrc2_approve(p(1), ap, NOW),
+        Err(ApproveError::GenericError { .. })
+    ));
     // A larger limit set at init.
     let mut args = init_args();
     args.max_memo_length = Some(64);
@@ -360,7 +458,9 @@ fn memo_limit() {
 fn anonymous_caller_is_refused() {
     let (mut l, _) = new_ledger();
     let before = snapshot(&l);
-    let e = l.icrc1_transfer(Principal::anonymous(), xfer(acct(3), 0), NOW).unwrap_err();
+    let e = l
+        .icrc1_transfer(Principal::anonymous(), xfer(acct(3), 0), NOW)
+        .unwrap_err();
     assert_eq!(generic_code(&e), error_codes::ANONYMOUS_CALLER);
     assert!(matches!(
         l.icrc2_approve(Principal::anonymous(), approve(acct(3), 1), NOW),
@@ -376,7 +476,10 @@ fn anonymous_caller_is_refused() {
 #[test]
 fn none_and_zero_subaccount_are_the_same_account() {
     let (mut l, _) = new_ledger();
-    let zeros = icrc_ledger_types::icrc1::account::Account { owner: p(1), subaccount: Some([0; 32]) };
+    let zeros = icrc_ledger_types::icrc1::account::Account {
+        owner: p(1),
+        subaccount: Some([0; 32]),
+    };
     assert_eq!(l.balance_of(&zeros), l.balance_of(&acct(1)));
     let mut a = xfer(zeros, 5);
     a.from_subaccount = Some([0; 32]);
@@ -386,9 +489,13 @@ fn none_and_zero_subaccount_are_the_same_account() {
     // Approving (p1, None) -> (p1, zeros) is a self-approval.
     let mut ap = approve(zeros, 1);
     ap.from_subaccount = None;
-    assert!(matches!(l.icrc2_approve(p(1), ap, NOW), Err(ApproveError::GenericError { .. })));
+    assert!(matches!(
+        l.icrc2_approve(p(1), ap, NOW),
+        Err(ApproveError::GenericError { .. })
+    ));
     // Distinct subaccounts are distinct accounts.
-    l.icrc1_transfer(p(1), xfer(sub(1, 1), 3 * E8S), NOW).unwrap();
+    l.icrc1_transfer(p(1), xfer(sub(1, 1), 3 * E8S), NOW)
+        .unwrap();
     assert_eq!(l.balance_of(&sub(1, 1)), 3 * E8S);
     let mut a = xfer(acct(4), E8S);
     a.from_subaccount = subaccount(1);
@@ -399,27 +506,45 @@ fn none_and_zero_subaccount_are_the_same_account() {
 #[test]
 fn approve_rules() {
     let (mut l, _) = new_ledger();
-    let args = |a, s| AllowanceArgs { account: a, spender: s };
-    l.icrc2_approve(p(1), approve(acct(5), 10 * E8S), NOW).unwrap();
+    let args = |a, s| AllowanceArgs {
+        account: a,
+        spender: s,
+    };
+    l.icrc2_approve(p(1), approve(acct(5), 10 * E8S), NOW)
+        .unwrap();
     assert_eq!(l.balance_of(&acct(1)), 1_000 * E8S - FEE);
     assert_eq!(l.total_supply(), 1_500 * E8S - FEE);
-    assert_eq!(l.icrc2_allowance(&args(acct(1), acct(5)), NOW).allowance, Nat::from(10 * E8S));
+    assert_eq!(
+        l.icrc2_allowance(&args(acct(1), acct(5)), NOW).allowance,
+        Nat::from(10 * E8S)
+    );
     let b = l.block(2).unwrap();
-    assert_eq!((b.tx.op, b.block_type(), b.effective_fee), (Op::Approve, "2approve", Some(FEE)));
+    assert_eq!(
+        (b.tx.op, b.block_type(), b.effective_fee),
+        (Op::Approve, "2approve", Some(FEE))
+    );
     // Approve replaces (it does not add).
-    l.icrc2_approve(p(1), approve(acct(5), 3 * E8S), NOW).unwrap();
-    assert_eq!(l.icrc2_allowance(&args(acct(1), acct(5)), NOW).allowance, Nat::from(3 * E8S));
+    l.icrc2_approve(p(1), approve(acct(5), 3 * E8S), NOW)
+        .unwrap();
+    assert_eq!(
+        l.icrc2_allowance(&args(acct(1), acct(5)), NOW).allowance,
+        Nat::from(3 * E8S)
+    );
     // expected_allowance must match.
     let mut a = approve(acct(5), 1);
     a.expected_allowance = Some(Nat::from(10 * E8S));
     assert_eq!(
         l.icrc2_approve(p(1), a.clone(), NOW),
-        Err(ApproveError::AllowanceChanged { current_allowance: Nat::from(3 * E8S) })
+        Err(ApproveError::AllowanceChanged {
+            current_allowance: Nat::from(3 * E8S)
+        })
     );
     a.expected_allowance = Some(Nat::from(u128::MAX));
     assert_eq!(
         l.icrc2_approve(p(1), a.clone(), NOW),
-        Err(ApproveError::AllowanceChanged { current_allowance: Nat::from(3 * E8S) })
+        Err(ApproveError::AllowanceChanged {
+            current_allowance: Nat::from(3 * E8S)
+        })
     );
     a.expected_allowance = Some(Nat::from(3 * E8S));
     l.icrc2_approve(p(1), a, NOW).unwrap();
@@ -427,11 +552,17 @@ fn approve_rules() {
     // expires_at in the past (or now) is refused; a future one expires.
     let mut a = approve(acct(6), E8S);
     a.expires_at = Some(NOW);
-    assert_eq!(l.icrc2_approve(p(1), a.clone(), NOW), Err(ApproveError::Expired { ledger_time: NOW }));
+    assert_eq!(
+        l.icrc2_approve(p(1), a.clone(), NOW),
+        Err(ApproveError::Expired { ledger_time: NOW })
+    );
     a.expires_at = Some(NOW + 10 * SEC);
     l.icrc2_approve(p(1), a, NOW).unwrap();
     let al = l.icrc2_allowance(&args(acct(1), acct(6)), NOW);
-    assert_eq!((al.allowance, al.expires_at), (Nat::from(E8S), Some(NOW + 10 * SEC)));
+    assert_eq!(
+        (al.allowance, al.expires_at),
+        (Nat::from(E8S), Some(NOW + 10 * SEC))
+    );
     let al = l.icrc2_allowance(&args(acct(1), acct(6)), NOW + 10 * SEC);
     assert_eq!((al.allowance, al.expires_at), (Nat::from(0u8), None));
     // An expired allowance counts as 0 for expected_allowance.
@@ -442,17 +573,31 @@ fn approve_rules() {
     let mut a = approve(acct(7), 0);
     a.amount = Nat::from(u128::MAX);
     l.icrc2_approve(p(1), a, NOW).unwrap();
-    assert_eq!(l.icrc2_allowance(&args(acct(1), acct(7)), NOW).allowance, Nat::from(u64::MAX));
+    assert_eq!(
+        l.icrc2_allowance(&args(acct(1), acct(7)), NOW).allowance,
+        Nat::from(u64::MAX)
+    );
     // Approve needs the fee.
     assert_eq!(
         l.icrc2_approve(p(9), approve(acct(7), 1), NOW),
-        Err(ApproveError::InsufficientFunds { balance: Nat::from(0u8) })
+        Err(ApproveError::InsufficientFunds {
+            balance: Nat::from(0u8)
+        })
     );
     // The minting account cannot approve; nobody can approve itself (nor another subaccount
     // of its own: ICRC-2's SHOULD).
-    assert!(matches!(l.icrc2_approve(p(200), approve(acct(7), 1), NOW), Err(ApproveError::GenericError { .. })));
-    assert!(matches!(l.icrc2_approve(p(1), approve(acct(1), 1), NOW), Err(ApproveError::GenericError { .. })));
-    assert!(matches!(l.icrc2_approve(p(1), approve(sub(1, 9), 1), NOW), Err(ApproveError::GenericError { .. })));
+    assert!(matches!(
+        l.icrc2_approve(p(200), approve(acct(7), 1), NOW),
+        Err(ApproveError::GenericError { .. })
+    ));
+    assert!(matches!(
+        l.icrc2_approve(p(1), approve(acct(1), 1), NOW),
+        Err(ApproveError::GenericError { .. })
+    ));
+    assert!(matches!(
+        l.icrc2_approve(p(1), approve(sub(1, 9), 1), NOW),
+        Err(ApproveError::GenericError { .. })
+    ));
     // Approving a zero allowance removes it.
     l.icrc2_approve(p(1), approve(acct(7), 0), NOW).unwrap();
     assert!(l.allowances().iter().all(|(_, s, _, _)| *s != acct(7)));
@@ -461,12 +606,22 @@ fn approve_rules() {
 #[test]
 fn transfer_from_rules() {
     let (mut l, _) = new_ledger();
-    l.icrc2_approve(p(1), approve(acct(5), 10 * E8S), NOW).unwrap();
+    l.icrc2_approve(p(1), approve(acct(5), 10 * E8S), NOW)
+        .unwrap();
     let allowance = |l: &Ledger<_>| {
-        l.icrc2_allowance(&AllowanceArgs { account: acct(1), spender: acct(5) }, NOW).allowance
+        l.icrc2_allowance(
+            &AllowanceArgs {
+                account: acct(1),
+                spender: acct(5),
+            },
+            NOW,
+        )
+        .allowance
     };
     // Uses amount + fee of the allowance.
-    let i = l.icrc2_transfer_from(p(5), xfer_from(acct(1), acct(6), 4 * E8S), NOW).unwrap();
+    let i = l
+        .icrc2_transfer_from(p(5), xfer_from(acct(1), acct(6), 4 * E8S), NOW)
+        .unwrap();
     assert_eq!(allowance(&l), Nat::from(6 * E8S - FEE));
     assert_eq!(l.balance_of(&acct(6)), 4 * E8S);
     assert_eq!(l.balance_of(&acct(1)), 1_000 * E8S - FEE - 4 * E8S - FEE);
@@ -475,37 +630,59 @@ fn transfer_from_rules() {
     // Not enough allowance.
     assert_eq!(
         l.icrc2_transfer_from(p(5), xfer_from(acct(1), acct(6), 6 * E8S), NOW),
-        Err(TransferFromError::InsufficientAllowance { allowance: Nat::from(6 * E8S - FEE) })
+        Err(TransferFromError::InsufficientAllowance {
+            allowance: Nat::from(6 * E8S - FEE)
+        })
     );
     // Another spender, or another spender subaccount, has no allowance.
     assert_eq!(
         l.icrc2_transfer_from(p(6), xfer_from(acct(1), acct(6), 1), NOW),
-        Err(TransferFromError::InsufficientAllowance { allowance: Nat::from(0u8) })
+        Err(TransferFromError::InsufficientAllowance {
+            allowance: Nat::from(0u8)
+        })
     );
     let mut a = xfer_from(acct(1), acct(6), 1);
     a.spender_subaccount = subaccount(3);
-    assert!(matches!(l.icrc2_transfer_from(p(5), a, NOW), Err(TransferFromError::InsufficientAllowance { .. })));
+    assert!(matches!(
+        l.icrc2_transfer_from(p(5), a, NOW),
+        Err(TransferFromError::InsufficientAllowance { .. })
+    ));
     // Exactly the allowance: the allowance disappears.
-    l.icrc2_transfer_from(p(5), xfer_from(acct(1), acct(6), 6 * E8S - 2 * FEE), NOW).unwrap();
+    l.icrc2_transfer_from(p(5), xfer_from(acct(1), acct(6), 6 * E8S - 2 * FEE), NOW)
+        .unwrap();
     assert_eq!(allowance(&l), Nat::from(0u8));
     assert!(l.allowances().is_empty());
     // Enough allowance but not enough funds.
-    l.icrc2_approve(p(2), approve(acct(5), u64::MAX), NOW).unwrap();
+    l.icrc2_approve(p(2), approve(acct(5), u64::MAX), NOW)
+        .unwrap();
     assert_eq!(
         l.icrc2_transfer_from(p(5), xfer_from(acct(2), acct(6), 500 * E8S), NOW),
-        Err(TransferFromError::InsufficientFunds { balance: Nat::from(500 * E8S - FEE) })
+        Err(TransferFromError::InsufficientFunds {
+            balance: Nat::from(500 * E8S - FEE)
+        })
     );
     // Burn through an allowance: no fee, min burn = fee, allowance reduced by the amount.
-    let i = l.icrc2_transfer_from(p(5), xfer_from(acct(2), minter(), E8S), NOW).unwrap();
+    let i = l
+        .icrc2_transfer_from(p(5), xfer_from(acct(2), minter(), E8S), NOW)
+        .unwrap();
     let b = l.block(u64::try_from(&i.0).unwrap()).unwrap();
     assert_eq!((b.block_type(), b.tx.op), ("2burn", Op::Burn));
     assert_eq!(
-        l.icrc2_allowance(&AllowanceArgs { account: acct(2), spender: acct(5) }, NOW).allowance,
+        l.icrc2_allowance(
+            &AllowanceArgs {
+                account: acct(2),
+                spender: acct(5)
+            },
+            NOW
+        )
+        .allowance,
         Nat::from(u64::MAX - E8S)
     );
     assert_eq!(
         l.icrc2_transfer_from(p(5), xfer_from(acct(2), minter(), 1), NOW),
-        Err(TransferFromError::BadBurn { min_burn_amount: Nat::from(FEE) })
+        Err(TransferFromError::BadBurn {
+            min_burn_amount: Nat::from(FEE)
+        })
     );
     // The minting account cannot be the source.
     assert!(matches!(
@@ -518,24 +695,34 @@ fn transfer_from_rules() {
     l.icrc2_approve(p(2), ap, NOW).unwrap();
     assert_eq!(
         l.icrc2_transfer_from(p(8), xfer_from(acct(2), acct(6), 1), NOW + SEC),
-        Err(TransferFromError::InsufficientAllowance { allowance: Nat::from(0u8) })
+        Err(TransferFromError::InsufficientAllowance {
+            allowance: Nat::from(0u8)
+        })
     );
     // Later updates prune the expired allowance.
-    l.icrc1_transfer(p(2), xfer(acct(6), 1), NOW + 2 * SEC).unwrap();
+    l.icrc1_transfer(p(2), xfer(acct(6), 1), NOW + 2 * SEC)
+        .unwrap();
     assert!(l.allowances().iter().all(|(_, s, _, _)| *s != acct(8)));
     // A spender acting on its own account needs no allowance (the block still names it).
-    let i = l.icrc2_transfer_from(p(6), xfer_from(acct(6), acct(2), 1), NOW).unwrap();
+    let i = l
+        .icrc2_transfer_from(p(6), xfer_from(acct(6), acct(2), 1), NOW)
+        .unwrap();
     let b = l.block(u64::try_from(&i.0).unwrap()).unwrap();
     assert_eq!((b.tx.spender, b.block_type()), (Some(acct(6)), "2xfer"));
     let mut a = xfer_from(acct(6), acct(2), 1);
     a.spender_subaccount = subaccount(1);
-    assert!(matches!(l.icrc2_transfer_from(p(6), a, NOW), Err(TransferFromError::InsufficientAllowance { .. })));
+    assert!(matches!(
+        l.icrc2_transfer_from(p(6), a, NOW),
+        Err(TransferFromError::InsufficientAllowance { .. })
+    ));
     // Bad fee.
     let mut a = xfer_from(acct(2), acct(6), 1);
     a.fee = Some(Nat::from(1u8));
     assert_eq!(
         l.icrc2_transfer_from(p(5), a, NOW),
-        Err(TransferFromError::BadFee { expected_fee: Nat::from(FEE) })
+        Err(TransferFromError::BadFee {
+            expected_fee: Nat::from(FEE)
+        })
     );
 }
 
@@ -557,21 +744,29 @@ fn fee_collector_and_upgrade_args() {
     // Change the fee, metadata and collector.
     l.upgrade(&UpgradeArgs {
         transfer_fee: Some(Nat::from(2 * FEE)),
-        metadata: Some(vec![("emc:website".into(), MetadataValue::Text("https://emc.network".into()))]),
+        metadata: Some(vec![(
+            "emc:website".into(),
+            MetadataValue::Text("https://emc.network".into()),
+        )]),
         change_fee_collector: Some(ChangeFeeCollector::Unset),
         ..Default::default()
     })
     .unwrap();
     assert_eq!(l.fee(), 2 * FEE);
     assert!(l.metadata().iter().any(|(k, _)| k == "emc:website"));
-    assert!(l.metadata().contains(&("icrc1:fee".into(), MetadataValue::Nat((2 * FEE).into()))));
+    assert!(l
+        .metadata()
+        .contains(&("icrc1:fee".into(), MetadataValue::Nat((2 * FEE).into()))));
     l.icrc1_transfer(p(1), xfer(acct(3), E8S), NOW).unwrap();
     assert_eq!(l.balance_of(&acct(99)), 2 * FEE);
     assert_eq!(l.total_supply(), 1_500 * E8S - 2 * FEE);
     // Bad upgrade args are refused and change nothing.
     let cfg = l.config().clone();
     assert!(l
-        .upgrade(&UpgradeArgs { transfer_fee: Some(Nat::from(u128::MAX)), ..Default::default() })
+        .upgrade(&UpgradeArgs {
+            transfer_fee: Some(Nat::from(u128::MAX)),
+            ..Default::default()
+        })
         .is_err());
     assert!(l
         .upgrade(&UpgradeArgs {

@@ -63,7 +63,13 @@ fn per_call_stable_memory_work_with_10k_accounts() {
         .map(|i| {
             let mut sa = [0u8; 32];
             sa[..4].copy_from_slice(&i.to_be_bytes());
-            (icrc_ledger_types::icrc1::account::Account { owner: p(1), subaccount: Some(sa) }, Nat::from(E8S))
+            (
+                icrc_ledger_types::icrc1::account::Account {
+                    owner: p(1),
+                    subaccount: Some(sa),
+                },
+                Nat::from(E8S),
+            )
         })
         .collect();
     let mut l = Ledger::init(mem.clone(), &args, NOW).unwrap();
@@ -75,15 +81,27 @@ fn per_call_stable_memory_work_with_10k_accounts() {
     });
     t.created_at_time = Some(NOW);
     let (_, transfer) = measure(&mem, || l.icrc1_transfer(p(1), t, NOW).unwrap());
-    let (_, approve_c) = measure(&mem, || l.icrc2_approve(p(1), approve(acct(5), 10 * E8S), NOW).unwrap());
-    let (_, tf) = measure(&mem, || {
-        l.icrc2_transfer_from(p(5), xfer_from(acct(1), acct(6), E8S), NOW).unwrap_err()
+    let (_, approve_c) = measure(&mem, || {
+        l.icrc2_approve(p(1), approve(acct(5), 10 * E8S), NOW)
+            .unwrap()
     });
-    l.icrc1_transfer(p(200), xfer(acct(1), 100 * E8S), NOW).unwrap();
-    l.icrc2_approve(p(1), approve(acct(5), 10 * E8S), NOW).unwrap();
-    let (_, tf_ok) = measure(&mem, || l.icrc2_transfer_from(p(5), xfer_from(acct(1), acct(6), E8S), NOW).unwrap());
+    let (_, tf) = measure(&mem, || {
+        l.icrc2_transfer_from(p(5), xfer_from(acct(1), acct(6), E8S), NOW)
+            .unwrap_err()
+    });
+    l.icrc1_transfer(p(200), xfer(acct(1), 100 * E8S), NOW)
+        .unwrap();
+    l.icrc2_approve(p(1), approve(acct(5), 10 * E8S), NOW)
+        .unwrap();
+    let (_, tf_ok) = measure(&mem, || {
+        l.icrc2_transfer_from(p(5), xfer_from(acct(1), acct(6), E8S), NOW)
+            .unwrap()
+    });
     let (_, balance) = measure(&mem, || l.balance_of(&acct(6)));
-    let req = GetBlocksRequest { start: Nat::from(5_000u32), length: Nat::from(100u32) };
+    let req = GetBlocksRequest {
+        start: Nat::from(5_000u32),
+        length: Nat::from(100u32),
+    };
     let (_, blocks) = measure(&mem, || l.icrc3_get_blocks(&[req]));
     for (name, c) in [
         ("icrc1_transfer", transfer),

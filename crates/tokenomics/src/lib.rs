@@ -41,8 +41,8 @@ pub mod weights;
 pub use params::{StakeTerm, StakingMultipliers, TokenomicsParams};
 pub use pool::{EpochPayout, NodeRewardPool};
 pub use schedule::{
-    cumulative_decay, decay_factor, epoch_of_height, epoch_reward, fib, period_of_epoch, period_of_height,
-    period_reward, Period, Ratio,
+    cumulative_decay, decay_factor, epoch_of_height, epoch_reward, fib, period_of_epoch,
+    period_of_height, period_reward, Period, Ratio,
 };
 pub use split::{split_by_weight, SplitRounding};
 pub use trading::{settle_trade, trading_period, TradeSettlement, TradingRewardPool};

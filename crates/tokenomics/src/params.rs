@@ -76,7 +76,13 @@ impl StakingMultipliers {
 
     /// Multipliers are positive, at most x1000, and never decrease with a longer term.
     pub fn validate(&self) -> Result<(), TokenomicsError> {
-        let all = [self.unstaked, self.days7, self.days30, self.days90, self.days180];
+        let all = [
+            self.unstaked,
+            self.days7,
+            self.days30,
+            self.days90,
+            self.days180,
+        ];
         if all.iter().any(|m| m.0 == 0 || *m > MAX_MULTIPLIER) {
             return Err(TokenomicsError::InvalidParam {
                 name: "multipliers",

@@ -41,7 +41,11 @@ pub struct EpochPayout {
 impl NodeRewardPool {
     /// A fresh pool with the given cap.
     pub fn new(cap: E8s) -> Self {
-        NodeRewardPool { cap, emitted: 0, stopped: false }
+        NodeRewardPool {
+            cap,
+            emitted: 0,
+            stopped: false,
+        }
     }
 
     /// What is left under the cap.
@@ -63,7 +67,12 @@ impl NodeRewardPool {
     /// Pays epoch `epoch` to nodes of the given weights (raw [`crate::Fixed4`] values or any
     /// other common unit), records what was paid, and stops emission for good if `r(n)` would
     /// exceed the cap. The caller mints `payouts` and must call this once per epoch.
-    pub fn pay_epoch(&mut self, epoch: u64, weights: &[u64], rounding: SplitRounding) -> EpochPayout {
+    pub fn pay_epoch(
+        &mut self,
+        epoch: u64,
+        weights: &[u64],
+        rounding: SplitRounding,
+    ) -> EpochPayout {
         let r = epoch_reward(period_of_epoch(epoch));
         if !self.stopped && r > self.remaining() {
             self.stopped = true;
@@ -73,6 +82,11 @@ impl NodeRewardPool {
         let total: E8s = payouts.iter().fold(0u64, |a, p| a.saturating_add(*p));
         // total <= budget <= remaining, so this never passes the cap.
         self.emitted = self.emitted.saturating_add(total.min(budget));
-        EpochPayout { epoch, budget, payouts, total }
+        EpochPayout {
+            epoch,
+            budget,
+            payouts,
+            total,
+        }
     }
 }

@@ -3,9 +3,7 @@
 //! Heights and epochs are 0-based: epoch `e` covers heights `e * 43,200 .. (e + 1) * 43,200`.
 //! Decay periods are 1-based: epochs `0..90` are period 1, `90..180` period 2, and so on.
 
-use crate::{
-    E8s, TokenomicsError, BLOCKS_PER_EPOCH, EPOCHS_PER_PERIOD, FIRST_PERIOD_REWARD,
-};
+use crate::{E8s, TokenomicsError, BLOCKS_PER_EPOCH, EPOCHS_PER_PERIOD, FIRST_PERIOD_REWARD};
 use candid::CandidType;
 use serde::{Deserialize, Serialize};
 
@@ -94,7 +92,8 @@ impl Ratio {
     /// `x * self` rounded down, `None` on overflow of the intermediate product (or a zero
     /// denominator, which the constructors here never produce).
     pub fn mul_floor(self, x: u128) -> Option<u128> {
-        x.checked_mul(self.num).and_then(|p| p.checked_div(self.den))
+        x.checked_mul(self.num)
+            .and_then(|p| p.checked_div(self.den))
     }
 }
 
@@ -105,12 +104,18 @@ pub fn decay_factor(n: Period) -> Option<Ratio> {
     if n.0 == 1 {
         return Some(Ratio { num: 1, den: 1 });
     }
-    Some(Ratio { num: fib(n.0 - 1)?, den: fib(n.0)? })
+    Some(Ratio {
+        num: fib(n.0 - 1)?,
+        den: fib(n.0)?,
+    })
 }
 
 /// The cumulative decay `P(n) = df(1) x ... x df(n) = 1 / F(n)` (the product telescopes).
 pub fn cumulative_decay(n: Period) -> Option<Ratio> {
-    Some(Ratio { num: 1, den: fib(n.0)? })
+    Some(Ratio {
+        num: 1,
+        den: fib(n.0)?,
+    })
 }
 
 /// Node reward of decay period `n`: `R(n) = 64,800,000 EMC / F(n)`, rounded down to whole e8s

@@ -43,7 +43,10 @@ pub fn split_by_weight(budget: E8s, weights: &[u64], rounding: SplitRounding) ->
         // weights (each share lost less than one e8).
         let dust = budget128.saturating_sub(paid);
         remainders.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        for (_, i) in remainders.into_iter().take(usize::try_from(dust).unwrap_or(0)) {
+        for (_, i) in remainders
+            .into_iter()
+            .take(usize::try_from(dust).unwrap_or(0))
+        {
             if let Some(s) = shares.get_mut(i) {
                 *s = s.saturating_add(1);
             }

@@ -141,7 +141,12 @@ impl<K: Ord> Default for TradingRewardPool<K> {
 impl<K: Ord> TradingRewardPool<K> {
     /// A fresh pool with the given cap.
     pub fn new(cap: E8s) -> Self {
-        TradingRewardPool { cap, emitted: 0, epoch: 0, granted: BTreeMap::new() }
+        TradingRewardPool {
+            cap,
+            emitted: 0,
+            epoch: 0,
+            granted: BTreeMap::new(),
+        }
     }
 
     /// What is left under the pool cap.
@@ -159,7 +164,10 @@ impl<K: Ord> TradingRewardPool<K> {
         account_epoch_cap: E8s,
     ) -> Result<E8s, TokenomicsError> {
         if epoch < self.epoch {
-            return Err(TokenomicsError::StaleEpoch { epoch, current: self.epoch });
+            return Err(TokenomicsError::StaleEpoch {
+                epoch,
+                current: self.epoch,
+            });
         }
         if epoch > self.epoch {
             self.epoch = epoch;
@@ -189,8 +197,12 @@ impl<K: Ord> TradingRewardPool<K> {
     ) -> Result<TradeSettlement, TokenomicsError> {
         let mut s = settle_trade(amount, period, params);
         s.user_reward = self.grant(epoch, user, s.user_reward, params.account_epoch_reward_cap)?;
-        s.provider_reward =
-            self.grant(epoch, provider, s.provider_reward, params.account_epoch_reward_cap)?;
+        s.provider_reward = self.grant(
+            epoch,
+            provider,
+            s.provider_reward,
+            params.account_epoch_reward_cap,
+        )?;
         Ok(s)
     }
 }

@@ -59,7 +59,11 @@ impl Fixed4 {
         let step = 10u64.pow(4 - decimals);
         let q = self.0 / step;
         let r = self.0 % step;
-        let q = if r * 2 >= step { q.saturating_add(1) } else { q };
+        let q = if r * 2 >= step {
+            q.saturating_add(1)
+        } else {
+            q
+        };
         Fixed4(q.saturating_mul(step))
     }
 }
@@ -74,7 +78,11 @@ impl fmt::Display for Fixed4 {
 fn div_round_nearest(num: u128, den: u128) -> u64 {
     let q = num / den;
     let r = num % den;
-    let q = if r.saturating_mul(2) >= den { q.saturating_add(1) } else { q };
+    let q = if r.saturating_mul(2) >= den {
+        q.saturating_add(1)
+    } else {
+        q
+    };
     u64::try_from(q).unwrap_or(u64::MAX)
 }
 

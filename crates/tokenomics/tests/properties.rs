@@ -4,7 +4,10 @@ use emc_tokenomics::*;
 use proptest::prelude::*;
 
 fn rounding() -> impl Strategy<Value = SplitRounding> {
-    prop_oneof![Just(SplitRounding::Down), Just(SplitRounding::LargestRemainder)]
+    prop_oneof![
+        Just(SplitRounding::Down),
+        Just(SplitRounding::LargestRemainder)
+    ]
 }
 
 proptest! {

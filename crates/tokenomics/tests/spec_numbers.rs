@@ -29,16 +29,16 @@ fn decay_factors() {
 fn period_rewards_r1_to_r10() {
     // R(n) = 64,800,000 EMC / F(n), in e8s, rounded down.
     let expected: [(u64, u64); 10] = [
-        (1, 6_480_000_000_000_000),  // 64,800,000 EMC
-        (2, 6_480_000_000_000_000),  // 64,800,000
-        (3, 3_240_000_000_000_000),  // 32,400,000
-        (4, 2_160_000_000_000_000),  // 21,600,000
-        (5, 1_296_000_000_000_000),  // 12,960,000
-        (6, 810_000_000_000_000),    // 8,100,000
-        (7, 498_461_538_461_538),    // 4,984,615.38461538 (64.8M / 13)
-        (8, 308_571_428_571_428),    // 3,085,714.28571428 (/ 21)
-        (9, 190_588_235_294_117),    // 1,905,882.35294117 (/ 34)
-        (10, 117_818_181_818_181),   // 1,178,181.81818181 (/ 55)
+        (1, 6_480_000_000_000_000), // 64,800,000 EMC
+        (2, 6_480_000_000_000_000), // 64,800,000
+        (3, 3_240_000_000_000_000), // 32,400,000
+        (4, 2_160_000_000_000_000), // 21,600,000
+        (5, 1_296_000_000_000_000), // 12,960,000
+        (6, 810_000_000_000_000),   // 8,100,000
+        (7, 498_461_538_461_538),   // 4,984,615.38461538 (64.8M / 13)
+        (8, 308_571_428_571_428),   // 3,085,714.28571428 (/ 21)
+        (9, 190_588_235_294_117),   // 1,905,882.35294117 (/ 34)
+        (10, 117_818_181_818_181),  // 1,178,181.81818181 (/ 55)
     ];
     for (n, r) in expected {
         assert_eq!(period_reward(p(n)), r, "R({n})");
@@ -78,7 +78,10 @@ fn epoch_and_period_arithmetic() {
     assert_eq!(period_of_epoch(90), p(2));
     assert_eq!(period_of_height(3_887_999), p(1));
     assert_eq!(period_of_height(3_888_000), p(2));
-    assert_eq!(period_of_height(u64::MAX).get(), u64::MAX / BLOCKS_PER_PERIOD + 1);
+    assert_eq!(
+        period_of_height(u64::MAX).get(),
+        u64::MAX / BLOCKS_PER_PERIOD + 1
+    );
     assert_eq!(p(3).first_epoch(), 180);
     assert_eq!(trading::trading_period(100, 10), Some(p(2)));
     assert_eq!(trading::trading_period(9, 10), None);
@@ -106,7 +109,7 @@ fn e_weights() {
     assert_eq!(compute_weight(Fixed4(14_451), ms.days180), Fixed4(144_510));
     assert_eq!(compute_weight(Fixed4(14_451), ms.days7), Fixed4(20_231)); // 2.02314
     assert_eq!(compute_weight(Fixed4(14_451), ms.days30), Fixed4(39_018)); // 3.90177
-    // Validator: 100 x stake / 1M EMC; router: 10 x stake / 100k EMC.
+                                                                           // Validator: 100 x stake / 1M EMC; router: 10 x stake / 100k EMC.
     assert_eq!(validator_weight(emc(1_000_000)), Fixed4::from_int(100));
     assert_eq!(validator_weight(emc(2_500_000)), Fixed4::from_int(250));
     assert_eq!(router_weight(emc(100_000)), Fixed4::from_int(10));
@@ -117,7 +120,11 @@ fn e_weights() {
 
 #[test]
 fn split_examples() {
-    let w = [Fixed4(14_451).raw(), Fixed4(4_964).raw(), Fixed4(89_596).raw()];
+    let w = [
+        Fixed4(14_451).raw(),
+        Fixed4(4_964).raw(),
+        Fixed4(89_596).raw(),
+    ];
     let budget = epoch_reward(p(1));
     let down = split_by_weight(budget, &w, SplitRounding::Down);
     let lr = split_by_weight(budget, &w, SplitRounding::LargestRemainder);
@@ -126,16 +133,35 @@ fn split_examples() {
     for (d, l) in down.iter().zip(&lr) {
         assert!(l - d <= 1);
     }
-    assert_eq!(split_by_weight(10, &[1, 1, 1], SplitRounding::LargestRemainder), vec![4, 3, 3]);
-    assert_eq!(split_by_weight(10, &[1, 1, 1], SplitRounding::Down), vec![3, 3, 3]);
-    assert_eq!(split_by_weight(10, &[0, 0], SplitRounding::LargestRemainder), vec![0, 0]);
-    assert_eq!(split_by_weight(10, &[], SplitRounding::LargestRemainder), Vec::<u64>::new());
-    assert_eq!(split_by_weight(10, &[0, 5], SplitRounding::LargestRemainder), vec![0, 10]);
     assert_eq!(
-        split_by_weight(u64::MAX, &[u64::MAX, u64::MAX, 1], SplitRounding::LargestRemainder)
-            .iter()
-            .map(|x| u128::from(*x))
-            .sum::<u128>(),
+        split_by_weight(10, &[1, 1, 1], SplitRounding::LargestRemainder),
+        vec![4, 3, 3]
+    );
+    assert_eq!(
+        split_by_weight(10, &[1, 1, 1], SplitRounding::Down),
+        vec![3, 3, 3]
+    );
+    assert_eq!(
+        split_by_weight(10, &[0, 0], SplitRounding::LargestRemainder),
+        vec![0, 0]
+    );
+    assert_eq!(
+        split_by_weight(10, &[], SplitRounding::LargestRemainder),
+        Vec::<u64>::new()
+    );
+    assert_eq!(
+        split_by_weight(10, &[0, 5], SplitRounding::LargestRemainder),
+        vec![0, 10]
+    );
+    assert_eq!(
+        split_by_weight(
+            u64::MAX,
+            &[u64::MAX, u64::MAX, 1],
+            SplitRounding::LargestRemainder
+        )
+        .iter()
+        .map(|x| u128::from(*x))
+        .sum::<u128>(),
         u128::from(u64::MAX)
     );
 }
@@ -169,7 +195,10 @@ fn full_schedule_stays_under_the_cap() {
     assert!(!pool.stopped);
     assert!(pool.emitted <= NODE_REWARD_POOL_CAP);
     let emc_total = pool.emitted / E8S_PER_EMC;
-    assert!((217_000_000..218_000_000).contains(&emc_total), "{emc_total}");
+    assert!(
+        (217_000_000..218_000_000).contains(&emc_total),
+        "{emc_total}"
+    );
 }
 
 /// |a - b| in e8s is within 0.1 EMC.
@@ -189,7 +218,7 @@ fn trading_example_period_4() {
     assert_eq!(s.provider_reward, 2_222_222_222); // 22.22222222
     assert_eq!(s.user_net_cost(), 95_555_555_556); // 955.55555556
     assert_eq!(s.provider_total(), 82_222_222_222); // 822.22222222
-    // The 0.9 cap (180 EMC) does not bind: total reward 66.67 EMC.
+                                                    // The 0.9 cap (180 EMC) does not bind: total reward 66.67 EMC.
     assert!(s.total_reward() < emc(180));
     // Within 0.1 EMC of the printed 44.5 / 22.2 / 955.5 / 822.2 / 200.
     assert!(within_tenth(s.user_reward, 445));
@@ -216,7 +245,10 @@ fn trading_cap_binds_in_periods_1_and_2() {
     let s = settle_trade(emc(1_000), p(3), &params);
     assert_eq!((s.user_reward, s.provider_reward), (emc(50), emc(50)));
     // A lower cap binds in period 3 too and scales both parts.
-    let low = TokenomicsParams { trade_reward_cap_bps: 2_500, ..params };
+    let low = TokenomicsParams {
+        trade_reward_cap_bps: 2_500,
+        ..params
+    };
     let s = settle_trade(emc(1_000), p(3), &low);
     assert_eq!((s.user_reward, s.provider_reward), (emc(25), emc(25)));
     // Far periods pay nothing; huge amounts do not overflow.
@@ -227,19 +259,29 @@ fn trading_cap_binds_in_periods_1_and_2() {
 
 #[test]
 fn trading_pool_caps() {
-    let params = TokenomicsParams { account_epoch_reward_cap: emc(100), ..Default::default() };
+    let params = TokenomicsParams {
+        account_epoch_reward_cap: emc(100),
+        ..Default::default()
+    };
     let mut pool: TradingRewardPool<u32> = TradingRewardPool::new(emc(250));
     // Period 4: user 44.44, provider 22.22 per 1000 EMC trade.
-    let s1 = pool.settle_and_grant(5, emc(1_000), p(4), 1, 2, &params).unwrap();
+    let s1 = pool
+        .settle_and_grant(5, emc(1_000), p(4), 1, 2, &params)
+        .unwrap();
     assert_eq!(s1.user_reward, 4_444_444_444);
-    let s2 = pool.settle_and_grant(5, emc(1_000), p(4), 1, 2, &params).unwrap();
+    let s2 = pool
+        .settle_and_grant(5, emc(1_000), p(4), 1, 2, &params)
+        .unwrap();
     assert_eq!(s2.user_reward, 4_444_444_444);
     // Third trade: user 1 has 88.88 this epoch; only 11.11 fit under the 100 EMC cap.
-    let s3 = pool.settle_and_grant(5, emc(1_000), p(4), 1, 2, &params).unwrap();
+    let s3 = pool
+        .settle_and_grant(5, emc(1_000), p(4), 1, 2, &params)
+        .unwrap();
     assert_eq!(s3.user_reward, emc(100) - 2 * 4_444_444_444);
     // A new epoch resets the account cap; the pool cap (250) still holds.
     for _ in 0..10 {
-        pool.settle_and_grant(6, emc(1_000), p(4), 1, 2, &params).unwrap();
+        pool.settle_and_grant(6, emc(1_000), p(4), 1, 2, &params)
+            .unwrap();
         assert!(pool.emitted <= emc(250));
     }
     assert_eq!(pool.emitted, emc(250));
@@ -249,10 +291,19 @@ fn trading_pool_caps() {
 #[test]
 fn params_validation() {
     assert!(TokenomicsParams::default().validate().is_ok());
-    let bad = TokenomicsParams { trade_reward_cap_bps: 10_000, ..Default::default() };
+    let bad = TokenomicsParams {
+        trade_reward_cap_bps: 10_000,
+        ..Default::default()
+    };
     assert!(bad.validate().is_err());
-    let bad = TokenomicsParams { trading_fee_bps: 10_001, ..Default::default() };
+    let bad = TokenomicsParams {
+        trading_fee_bps: 10_001,
+        ..Default::default()
+    };
     assert!(bad.validate().is_err());
-    let m = StakingMultipliers { days30: Fixed4(10), ..Default::default() };
+    let m = StakingMultipliers {
+        days30: Fixed4(10),
+        ..Default::default()
+    };
     assert!(m.validate().is_err());
 }

@@ -20,13 +20,19 @@ pub fn p(n: u8) -> Principal {
 }
 
 pub fn acct(n: u8) -> Account {
-    Account { owner: p(n), subaccount: None }
+    Account {
+        owner: p(n),
+        subaccount: None,
+    }
 }
 
 pub fn sub(n: u8, s: u8) -> Account {
     let mut sa = [0u8; 32];
     sa[31] = s;
-    Account { owner: p(n), subaccount: Some(sa) }
+    Account {
+        owner: p(n),
+        subaccount: Some(sa),
+    }
 }
 
 pub fn minter() -> Account {
@@ -40,7 +46,10 @@ pub fn init_args() -> InitArgs {
         decimals: None,
         transfer_fee: Nat::from(FEE),
         minting_account: minter(),
-        initial_balances: vec![(acct(1), Nat::from(1_000 * E8S)), (acct(2), Nat::from(500 * E8S))],
+        initial_balances: vec![
+            (acct(1), Nat::from(1_000 * E8S)),
+            (acct(2), Nat::from(500 * E8S)),
+        ],
         fee_collector_account: None,
         max_memo_length: None,
         governance: p(250),
