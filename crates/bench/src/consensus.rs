@@ -202,7 +202,7 @@ fn throughput_ed25519(n: usize, blocks: u64) -> (u64, f64, u64) {
                 cluster_config(set.clone()),
                 SimApp::new(*id),
                 SimSigner::Ed25519(Ed25519Signer::from_seed(*k)),
-                SimVerifier(SimCrypto::Ed25519),
+                SimVerifier::new(SimCrypto::Ed25519),
             )
             .ok()
         })

@@ -4,6 +4,8 @@
 
 use crate::message::{RoundChange, Vote, VoteKind};
 use emc_types::{Checkpoint, NodeId, Signature};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 
 /// Domain tag of proposal signatures.
 pub const PROPOSAL_DOMAIN: &[u8] = b"emc-qbft-proposal-v1";
@@ -63,13 +65,40 @@ impl<T: Signer + ?Sized> Signer for &T {
 }
 
 /// ed25519 verification with `verify_strict` (rejects small-order keys and non-canonical
-/// signatures, so a signature cannot be mangled into a second valid one).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Ed25519Verifier;
+/// signatures, so a signature cannot be mangled into a second valid one). Decompressed public
+/// keys are cached (validator sets are small; the cache is cleared if it ever exceeds
+/// [`Ed25519Verifier::CACHE_CAP`] keys, so forged signer ids cannot grow it without bound).
+#[derive(Clone, Debug, Default)]
+pub struct Ed25519Verifier {
+    keys: RefCell<BTreeMap<NodeId, Option<ed25519_dalek::VerifyingKey>>>,
+}
+
+impl Ed25519Verifier {
+    /// Most keys kept decompressed.
+    pub const CACHE_CAP: usize = 1024;
+
+    /// A verifier with an empty key cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn key(&self, signer: &NodeId) -> Option<ed25519_dalek::VerifyingKey> {
+        if let Some(k) = self.keys.borrow().get(signer) {
+            return *k;
+        }
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&signer.0).ok();
+        let mut keys = self.keys.borrow_mut();
+        if keys.len() >= Self::CACHE_CAP {
+            keys.clear();
+        }
+        keys.insert(*signer, key);
+        key
+    }
+}
 
 impl Verifier for Ed25519Verifier {
     fn verify(&self, signer: &NodeId, msg: &[u8], sig: &Signature) -> bool {
-        let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(&signer.0) else {
+        let Some(key) = self.key(signer) else {
             return false;
         };
         let sig = ed25519_dalek::Signature::from_bytes(&sig.0);

@@ -204,13 +204,26 @@ impl Signer for SimSigner {
 }
 
 /// Verifier matching [`SimSigner`].
-#[derive(Clone, Copy, Debug)]
-pub struct SimVerifier(pub SimCrypto);
+#[derive(Clone, Debug)]
+pub struct SimVerifier {
+    crypto: SimCrypto,
+    ed25519: Ed25519Verifier,
+}
+
+impl SimVerifier {
+    /// A verifier for `crypto`.
+    pub fn new(crypto: SimCrypto) -> Self {
+        SimVerifier {
+            crypto,
+            ed25519: Ed25519Verifier::new(),
+        }
+    }
+}
 
 impl Verifier for SimVerifier {
     fn verify(&self, signer: &NodeId, msg: &[u8], sig: &Signature) -> bool {
-        match self.0 {
-            SimCrypto::Ed25519 => Ed25519Verifier.verify(signer, msg, sig),
+        match self.crypto {
+            SimCrypto::Ed25519 => self.ed25519.verify(signer, msg, sig),
             SimCrypto::FastInsecure => fast_sig(signer, msg) == *sig,
         }
     }
@@ -537,7 +550,7 @@ impl Sim {
             self.node_cfg.clone(),
             SimApp::new(p.id),
             signer,
-            SimVerifier(self.cfg.crypto),
+            SimVerifier::new(self.cfg.crypto),
             &p.log,
         )
         .ok()
@@ -831,7 +844,7 @@ impl Sim {
         let Some(set) = self.sets.get(epoch as usize) else {
             return;
         };
-        if let Err(e) = verify_committed(&cb, set, &SimVerifier(self.cfg.crypto)) {
+        if let Err(e) = verify_committed(&cb, set, &SimVerifier::new(self.cfg.crypto)) {
             self.report
                 .violations
                 .push(format!("VALIDITY: node {i} height {h}: {e}"));
@@ -882,7 +895,7 @@ impl Sim {
             return;
         };
         let bytes = cp.signing_bytes();
-        let verifier = SimVerifier(self.cfg.crypto);
+        let verifier = SimVerifier::new(self.cfg.crypto);
         let mut signers: Vec<NodeId> = sigs.iter().map(|s| s.signer).collect();
         signers.sort();
         signers.dedup();

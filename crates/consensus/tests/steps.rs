@@ -41,7 +41,7 @@ const CASES: &[Case] = &[
     Case {
         name: "start, not the proposer: arm the round timer",
         run: || {
-            let mut n = Node::new(config(), TestApp, key(0), Ed25519Verifier).unwrap();
+            let mut n = Node::new(config(), TestApp, key(0), Ed25519Verifier::new()).unwrap();
             (
                 common::summarize(&n.step(Input::Start, 0)),
                 n.metrics().clone(),
@@ -53,7 +53,7 @@ const CASES: &[Case] = &[
     Case {
         name: "start, proposer of round 0: round timer and propose timer",
         run: || {
-            let mut n = Node::new(config(), TestApp, key(1), Ed25519Verifier).unwrap();
+            let mut n = Node::new(config(), TestApp, key(1), Ed25519Verifier::new()).unwrap();
             (
                 common::summarize(&n.step(Input::Start, 0)),
                 n.metrics().clone(),
@@ -553,7 +553,7 @@ const CASES: &[Case] = &[
             let b = h.block(1, 10);
             h.deliver(1, &proposal(1, 0, &b));
             let log = h.log.clone();
-            let node = Node::restore(config(), TestApp, key(0), Ed25519Verifier, &log).unwrap();
+            let node = Node::restore(config(), TestApp, key(0), Ed25519Verifier::new(), &log).unwrap();
             h.node = node;
             let mut out = h.step(Input::Start);
             // The proposer equivocates towards the restarted node.
@@ -601,18 +601,18 @@ fn committed_seals_verify_and_tampering_is_caught() {
         .unwrap();
     let set = set4();
     assert_eq!(cb.seals.len(), 3);
-    emc_consensus::verify_committed(&cb, &set, &Ed25519Verifier).unwrap();
+    emc_consensus::verify_committed(&cb, &set, &Ed25519Verifier::new()).unwrap();
     let mut bad = cb.clone();
     bad.seals.pop();
-    assert!(emc_consensus::verify_committed(&bad, &set, &Ed25519Verifier).is_err());
+    assert!(emc_consensus::verify_committed(&bad, &set, &Ed25519Verifier::new()).is_err());
     let mut bad = cb.clone();
     bad.round = 1;
-    assert!(emc_consensus::verify_committed(&bad, &set, &Ed25519Verifier).is_err());
+    assert!(emc_consensus::verify_committed(&bad, &set, &Ed25519Verifier::new()).is_err());
     let mut bad = cb.clone();
     bad.seals[1] = bad.seals[0].clone();
-    assert!(emc_consensus::verify_committed(&bad, &set, &Ed25519Verifier).is_err());
+    assert!(emc_consensus::verify_committed(&bad, &set, &Ed25519Verifier::new()).is_err());
     let mut bad = cb;
     bad.block.bits.push(poc(3));
-    assert!(emc_consensus::verify_committed(&bad, &set, &Ed25519Verifier).is_err());
+    assert!(emc_consensus::verify_committed(&bad, &set, &Ed25519Verifier::new()).is_err());
     let _ = VoteKind::Commit;
 }

@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
         Config::new(set.clone()),
         SimApp::new(me),
         SimSigner::Fast(me),
-        SimVerifier(SimCrypto::FastInsecure),
+        SimVerifier::new(SimCrypto::FastInsecure),
     ) else {
         return;
     };

@@ -75,7 +75,7 @@ impl Harness {
     }
 
     pub fn with_config(me: usize, cfg: Config) -> Self {
-        let node = Node::new(cfg.clone(), TestApp, key(me), Ed25519Verifier).unwrap();
+        let node = Node::new(cfg.clone(), TestApp, key(me), Ed25519Verifier::new()).unwrap();
         let mut h = Harness {
             me,
             node,
