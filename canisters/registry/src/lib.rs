@@ -1,0 +1,66 @@
+//! # emc-registry: the EMC node registry canister
+//!
+//! Nodes register with a role (validator, router, compute), an owner principal and an ed25519
+//! node key whose possession they prove by signing the owner and a registry-issued nonce
+//! ([`rules::registration_message`]). Owners stake through ICRC-2 (approve, then the registry
+//! pulls the stake into the node's own subaccount of the registry); stakes are locked for a
+//! term and released automatically when it ends. The registry fixes one validator set per
+//! epoch (largest 3F+1 of the eligible validators, ordered by node id), applies penalties the
+//! epochs canister reports, and runs impeachment votes. Governance changes the parameters.
+//!
+//! The library is pure: no ic-cdk calls; the caller and the time come in as arguments, so the
+//! same code runs natively in tests (over `VectorMemory`) and in the canister. The shell
+//! (`src/api.rs`, wasm32 only) calls the ledger and runs the timers.
+//!
+//! ## Token movements: the journal
+//! Every ledger movement (stake pull, release, penalty, confiscation) is written to the
+//! journal in stable memory *before* the ledger call, with the `created_at_time` and memo
+//! (`b"emc-reg:" || id`) the call uses. Stakes change only when the ledger confirms (`Ok`, or
+//! `Duplicate` on a retry: the ledger deduplicates within 24 hours, so a retry never pays twice).
+//! A reject, a trap or an undecodable reply leaves the entry `Pending`, retried by the timer
+//! and by `retry_pending`; an entry still unconfirmed near the end of the ledger's
+//! deduplication window becomes `Stuck` (never retried automatically) and governance settles it.
+//! Each node has at most one movement in flight.
+#![cfg_attr(not(target_arch = "wasm32"), forbid(unsafe_code))]
+#![cfg_attr(target_arch = "wasm32", deny(unsafe_code))]
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod interface;
+pub mod registry;
+pub mod rules;
+pub mod storage;
+pub mod types;
+
+// The ic-cdk shell: only in the canister build. The macros' generated exports need
+// `unsafe` attributes, so the exemption is scoped to this module.
+#[cfg(target_arch = "wasm32")]
+#[allow(unsafe_code)]
+pub mod api;
+
+pub use registry::Registry;
+pub use types::*;
+
+/// Errors of installing and loading the registry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoadError {
+    /// Bad init argument.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// `init` on a memory that already holds a registry.
+    #[error("the stable memory already holds a registry")]
+    AlreadyInitialized,
+    /// `load` on a memory without a registry.
+    #[error("the stable memory holds no registry")]
+    NotInitialized,
+    /// The stored layout is newer than this build.
+    #[error("stored layout version {stored} is newer than this build's {supported}: refusing to downgrade")]
+    Downgrade {
+        /// Version found in stable memory.
+        stored: u32,
+        /// Version this build supports.
+        supported: u32,
+    },
+    /// Stable memory could not be written or decoded.
+    #[error("storage error: {0}")]
+    Storage(String),
+}

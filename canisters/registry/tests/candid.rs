@@ -1,0 +1,19 @@
+//! `candid/registry.did` is the interface built from the shell's Rust types.
+//! Regenerate with `UPDATE_DID=1 cargo test -p emc-registry --test candid`.
+
+#[test]
+fn did_file_matches_the_rust_types() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../candid/registry.did");
+    let generated = emc_registry::interface::service_did();
+    if std::env::var("UPDATE_DID").is_ok() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(on_disk, generated, "candid/registry.did is stale: rerun with UPDATE_DID=1");
+    for m in [
+        "register", "registration_nonce", "stake", "renew_stake", "validator_set", "apply_penalties",
+        "vote_impeachment", "execute_set_params", "validate_set_params", "nodes_by_role",
+    ] {
+        assert!(generated.contains(&format!("{m} :")), "{m}");
+    }
+}
