@@ -6,6 +6,7 @@ use clap::{Parser, ValueEnum};
 
 mod consensus;
 mod embedded_ic;
+mod ledger;
 
 #[derive(Parser)]
 #[command(about = "EMC benchmark suites; each prints one JSON object on stdout")]
@@ -20,6 +21,8 @@ enum Suite {
     EmbeddedIc,
     /// QBFT consensus: simulation seeds, messages per block, step throughput.
     Consensus,
+    /// The $EMC ledger: instructions per call with 10,000 accounts.
+    Ledger,
 }
 
 fn main() -> Result<()> {
@@ -27,6 +30,7 @@ fn main() -> Result<()> {
     let report = match cli.suite {
         Suite::EmbeddedIc => embedded_ic::run()?,
         Suite::Consensus => consensus::run_suite()?,
+        Suite::Ledger => ledger::run()?,
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
