@@ -283,7 +283,7 @@ mod tests {
     #[test]
     fn compute_min_stake_is_1000_e() {
         let p = Params::default();
-        assert_eq!(min_stake(&p, Role::Compute, 14_451), 1_445_100_000_000);
+        assert_eq!(min_stake(&p, Role::Compute, 14_451), 144_510_000_000);
         assert_eq!(min_stake(&p, Role::Validator, 0), 1_000_000 * E8S);
     }
 
