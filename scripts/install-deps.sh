@@ -8,16 +8,21 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknow
   rustup target add wasm32-unknown-unknown
 fi
 
-# Debian packages the build needs (none yet beyond the toolchain; the proof-of-computing work
-# adds Vulkan here). Listed as "binary:package".
+# Debian packages the build and the tests need. Each is installed only when dpkg does not
+# already have it, so a machine that has everything runs no apt at all.
+#   glslc               emc-poc's build.rs compiles the Vulkan compute shaders to SPIR-V
+#   libvulkan1          the Vulkan loader vulkano opens at run time
+#   mesa-vulkan-drivers lavapipe, the CPU Vulkan device the emc-poc tests run on
+packages=(glslc libvulkan1 mesa-vulkan-drivers)
 need=()
-for entry in "$@"; do
-  bin="${entry%%:*}"; pkg="${entry##*:}"
-  command -v "$bin" >/dev/null 2>&1 || need+=("$pkg")
+for pkg in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ "${#need[@]}" -gt 0 ]; then
   echo "install-deps: apt-get install ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq "${need[@]}"
+  sudo_=()
+  [ "$(id -u)" -eq 0 ] || sudo_=(sudo)
+  "${sudo_[@]}" apt-get update -qq
+  "${sudo_[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
