@@ -201,6 +201,15 @@ pub fn decode_certificate_tree(bytes: &[u8]) -> Option<HashTree> {
     tree
 }
 
+/// Decodes a CBOR hash tree (optionally behind the self-describe tag 55799), such as the
+/// `hash_tree` of an ICRC-3 tip certificate.
+pub fn decode_hash_tree(bytes: &[u8]) -> Option<HashTree> {
+    let tagged = bytes.starts_with(&[0xd9, 0xd9, 0xf7]);
+    let mut r = CborReader { bytes, pos: if tagged { 3 } else { 0 } };
+    let tree = r.tree(0)?;
+    (r.pos == bytes.len()).then_some(tree)
+}
+
 struct CborReader<'a> {
     bytes: &'a [u8],
     pos: usize,
@@ -312,6 +321,17 @@ mod tests {
         assert_eq!(leb128(127), vec![0x7f]);
         assert_eq!(leb128(128), vec![0x80, 0x01]);
         assert_eq!(leb128(624_485), vec![0xe5, 0x8e, 0x26]);
+    }
+
+    #[test]
+    fn hash_trees_decode_with_or_without_the_tag() {
+        let t = certified_state_tree(&[9], b"x", 5);
+        let mut bytes = Vec::new();
+        t.encode_cbor(&mut bytes);
+        assert_eq!(decode_hash_tree(&bytes), Some(t.clone()));
+        let tagged = [&[0xd9, 0xd9, 0xf7][..], &bytes].concat();
+        assert_eq!(decode_hash_tree(&tagged), Some(t));
+        assert_eq!(decode_hash_tree(&bytes[..bytes.len() - 1]), None);
     }
 
     #[test]
