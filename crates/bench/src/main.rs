@@ -7,6 +7,7 @@ use clap::{Parser, ValueEnum};
 mod consensus;
 mod embedded_ic;
 mod ledger;
+mod registry;
 
 #[derive(Parser)]
 #[command(about = "EMC benchmark suites; each prints one JSON object on stdout")]
@@ -23,6 +24,8 @@ enum Suite {
     Consensus,
     /// The $EMC ledger: instructions per call with 10,000 accounts.
     Ledger,
+    /// The node registry: instructions of register, stake and validator_set at 1k/10k/100k nodes.
+    Registry,
 }
 
 fn main() -> Result<()> {
@@ -31,6 +34,7 @@ fn main() -> Result<()> {
         Suite::EmbeddedIc => embedded_ic::run()?,
         Suite::Consensus => consensus::run_suite()?,
         Suite::Ledger => ledger::run()?,
+        Suite::Registry => registry::run()?,
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
