@@ -159,6 +159,7 @@ pub struct InitArgs {
 
 /// Upgrade argument (nothing to change yet: parameters change through governance methods).
 #[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)] // decoded once per install
 pub enum RegistryArg {
     /// Fresh install.
     Init(InitArgs),

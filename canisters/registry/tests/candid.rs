@@ -17,3 +17,15 @@ fn did_file_matches_the_rust_types() {
         assert!(generated.contains(&format!("{m} :")), "{m}");
     }
 }
+
+/// The wasm built by `scripts/build-canisters.sh registry` exports exactly this service.
+#[test]
+fn wasm_exports_the_did_file() {
+    use candid_parser::utils::{service_equal, CandidSource};
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../candid/registry.did");
+    let did = std::fs::read_to_string(&path).unwrap();
+    let wasm = emc_test_env::canister_wasm("registry");
+    let exported = emc_embedded_ic::EmbeddedIc::candid_interface(&wasm).unwrap();
+    service_equal(CandidSource::Text(&did), CandidSource::Text(&exported))
+        .unwrap_or_else(|e| panic!("the wasm's interface differs from candid/registry.did: {e}\n{exported}"));
+}
