@@ -22,12 +22,12 @@ for name in "${names[@]}"; do
   packages+=(-p "emc-$name")
 done
 
-cargo build --quiet --target wasm32-unknown-unknown --release "${packages[@]}"
+cargo build --quiet --target wasm32-unknown-unknown --profile canister "${packages[@]}"
 
 out="$root/target/canisters"
 mkdir -p "$out"
 for name in "${names[@]}"; do
-  src="target/wasm32-unknown-unknown/release/emc_${name//-/_}.wasm"
+  src="target/wasm32-unknown-unknown/canister/emc_${name//-/_}.wasm"
   cp "$src" "$out/$name.wasm.tmp" && mv "$out/$name.wasm.tmp" "$out/$name.wasm"
   echo "build-canisters: $out/$name.wasm ($(wc -c <"$out/$name.wasm") bytes)" >&2
 done

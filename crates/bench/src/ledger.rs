@@ -34,7 +34,7 @@ pub fn run() -> Result<Value> {
         decimals: Some(8),
         transfer_fee: Nat::from(FEE),
         minting_account: Account::from(user_principal(3)),
-        initial_balances: vec![(Account::from(whale), Nat::from(u64::MAX / 2))],
+        initial_balances: vec![(Account::from(whale), Nat::from(100_000_000_000_000_000u64))],
         fee_collector_account: None,
         max_memo_length: None,
         governance: admin,
