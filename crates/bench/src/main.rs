@@ -8,6 +8,7 @@ mod consensus;
 mod embedded_ic;
 mod ledger;
 mod registry;
+mod poc;
 
 #[derive(Parser)]
 #[command(about = "EMC benchmark suites; each prints one JSON object on stdout")]
@@ -26,6 +27,8 @@ enum Suite {
     Ledger,
     /// The node registry: instructions of register, stake and validator_set at 1k/10k/100k nodes.
     Registry,
+    /// Proof of computing: CPU and Vulkan prover times, verifier cost, int32 throughput.
+    Poc,
 }
 
 fn main() -> Result<()> {
@@ -35,6 +38,7 @@ fn main() -> Result<()> {
         Suite::Consensus => consensus::run_suite()?,
         Suite::Ledger => ledger::run()?,
         Suite::Registry => registry::run()?,
+        Suite::Poc => poc::run()?,
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())

@@ -4,6 +4,7 @@
 // 8 x 8 block of accumulators (rows ty + 16 i, columns tx + 16 j, so that neighbouring
 // invocations touch neighbouring columns: coalesced global stores, conflict-free shared reads).
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #include "common.glsl"
 
 #define TILE 128
@@ -30,15 +31,15 @@ void main() {
     uint col0 = gl_WorkGroupID.x * TILE;
 
     uint acc[TM][TM];
-    for (uint i = 0u; i < TM; i++) {
-        for (uint j = 0u; j < TM; j++) {
+    [[unroll]] for (uint i = 0u; i < TM; i++) {
+        [[unroll]] for (uint j = 0u; j < TM; j++) {
             acc[i][j] = 0u;
         }
     }
 
     for (uint k0 = 0u; k0 < n; k0 += TK) {
         // 128 x 8 of a and 8 x 128 of b: 1024 words each, 4 per invocation.
-        for (uint q = 0u; q < 4u; q++) {
+        [[unroll]] for (uint q = 0u; q < 4u; q++) {
             uint idx = tid + q * 256u;
             uint ar = idx / TK;
             uint ak = idx % TK;
@@ -48,15 +49,15 @@ void main() {
             Bs[bk][bc] = b[(k0 + bk) * n + col0 + bc];
         }
         barrier();
-        for (uint kk = 0u; kk < TK; kk++) {
+        [[unroll]] for (uint kk = 0u; kk < TK; kk++) {
             uint av[TM];
             uint bv[TM];
-            for (uint i = 0u; i < TM; i++) {
+            [[unroll]] for (uint i = 0u; i < TM; i++) {
                 av[i] = As[ty + 16u * i][kk];
                 bv[i] = Bs[kk][tx + 16u * i];
             }
-            for (uint i = 0u; i < TM; i++) {
-                for (uint j = 0u; j < TM; j++) {
+            [[unroll]] for (uint i = 0u; i < TM; i++) {
+                [[unroll]] for (uint j = 0u; j < TM; j++) {
                     acc[i][j] += av[i] * bv[j];
                 }
             }
@@ -64,9 +65,9 @@ void main() {
         barrier();
     }
 
-    for (uint i = 0u; i < TM; i++) {
+    [[unroll]] for (uint i = 0u; i < TM; i++) {
         uint row = row0 + ty + 16u * i;
-        for (uint j = 0u; j < TM; j++) {
+        [[unroll]] for (uint j = 0u; j < TM; j++) {
             c[row * n + col0 + tx + 16u * j] = mix_out(acc[i][j]);
         }
     }

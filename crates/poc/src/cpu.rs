@@ -7,7 +7,7 @@
 //! associative and commutative).
 
 use crate::prover::{Prover, ProverError};
-use crate::task::{mix_out, Task, TaskKey};
+use crate::task::{mix_out, MatrixKey, Task, TaskKey};
 
 /// Rows of accumulators per micro-kernel step.
 const MR: usize = 4;
@@ -165,6 +165,65 @@ fn matmul_kernel(a: &[u32], b: &[u32], c: &mut [u32], n: usize) {
                     c[(i + r) * n + j0..(i + r) * n + j0 + NR].copy_from_slice(acc_r);
                 }
                 i += MR;
+            }
+        }
+    }
+}
+
+/// `next[q] += cur[q] x B` for every row q, where `B` (n x n) is generated one row at a time
+/// into `brow` from `b` and its column keys: the verifier's inner loop (see
+/// `Task::compute_rows`). AVX2 when present, like [`matmul_rows`].
+pub(crate) fn rows_times_generated(
+    cur: &[Vec<u32>],
+    next: &mut [Vec<u32>],
+    b: &MatrixKey,
+    b_cols: &[u32],
+    brow: &mut [u32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: only differs from the portable loop by being compiled with AVX2
+            // enabled; the CPU supports AVX2 (checked just above).
+            #[allow(unsafe_code)]
+            unsafe {
+                rows_times_generated_avx2(cur, next, b, b_cols, brow)
+            };
+            return;
+        }
+    }
+    rows_times_generated_kernel(cur, next, b, b_cols, brow);
+}
+
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(unsafe_code)]
+unsafe fn rows_times_generated_avx2(
+    cur: &[Vec<u32>],
+    next: &mut [Vec<u32>],
+    b: &MatrixKey,
+    b_cols: &[u32],
+    brow: &mut [u32],
+) {
+    rows_times_generated_kernel(cur, next, b, b_cols, brow);
+}
+
+#[inline(always)]
+fn rows_times_generated_kernel(
+    cur: &[Vec<u32>],
+    next: &mut [Vec<u32>],
+    b: &MatrixKey,
+    b_cols: &[u32],
+    brow: &mut [u32],
+) {
+    for (l, row_key_input) in (0..brow.len()).zip(0u32..) {
+        b.fill_row(row_key_input, b_cols, brow);
+        for (acc, src) in next.iter_mut().zip(cur) {
+            let x = src[l];
+            for (s, bv) in acc.iter_mut().zip(brow.iter()) {
+                *s = s.wrapping_add(x.wrapping_mul(*bv));
             }
         }
     }

@@ -194,7 +194,7 @@ impl MatrixKey {
     }
 
     /// Writes row `r` into `out` (its length is the number of columns), given the column keys.
-    #[inline]
+    #[inline(always)]
     pub fn fill_row(&self, r: u32, col_keys: &[u32], out: &mut [u32]) {
         let rk = self.row_key(r);
         for (o, ck) in out.iter_mut().zip(col_keys) {
@@ -249,15 +249,7 @@ impl Task {
             for acc in next.iter_mut() {
                 acc.fill(0);
             }
-            for l in 0..n {
-                b.fill_row(l, &b_cols, &mut brow);
-                for (acc, src) in next.iter_mut().zip(&cur) {
-                    let x = src[l as usize];
-                    for (s, bv) in acc.iter_mut().zip(&brow) {
-                        *s = s.wrapping_add(x.wrapping_mul(*bv));
-                    }
-                }
-            }
+            crate::cpu::rows_times_generated(&cur, &mut next, &b, &b_cols, &mut brow);
             for acc in next.iter_mut() {
                 for s in acc.iter_mut() {
                     *s = mix_out(*s);
