@@ -441,3 +441,55 @@ fn each_node_of_a_round_gets_its_own_seed() {
     assert_ne!(a, round_seed(&[43; 32], &NodeId([1; 32])));
     assert_eq!(a, round_seed(&round, &NodeId([1; 32])));
 }
+
+/// One GPU behind two identities, both challenged at the same instant with deadlines of 1.5x
+/// the time each identity's last E predicts: serving them one after the other makes the second
+/// late, sharing the GPU makes both late; the sum of E never exceeds the GPU's own E.
+#[test]
+fn one_gpu_behind_two_identities_gains_nothing() {
+    let e_true = 4_470; // E of the GPU at SMALL when it answers in 1 us (see above)
+    let t_one = emc_poc::expected_time_ns(&SMALL, e_true);
+    let deadline_ns = t_one * 3 / 2;
+    let t0 = 1_000_000;
+    let round = [5u8; 32];
+    let ids = [NodeId([1; 32]), NodeId([2; 32])];
+    let challenges: Vec<Challenge> = ids
+        .iter()
+        .map(|id| Challenge {
+            task: Task {
+                seed: round_seed(&round, id),
+                params: SMALL,
+            },
+            deadline_ns,
+        })
+        .collect();
+    let sessions: Vec<ProverSession> = challenges.iter().map(|c| honest(c)).collect();
+    let total_e = |finish: [u64; 2]| -> u64 {
+        let mut sum = 0;
+        for i in 0..2 {
+            let mut v =
+                Verifier::new(challenges[i].clone(), VerifierConfig::default(), t0).unwrap();
+            let verdict = match v
+                .on_commitment(&sessions[i].commitment(), t0 + finish[i])
+                .unwrap()
+            {
+                Some(late) => late,
+                None => {
+                    let req = v.rows_to_open(&[i as u8; 32]).unwrap();
+                    v.on_opening(&sessions[i].open(&req).unwrap(), t0 + finish[i] + 1)
+                        .unwrap()
+                }
+            };
+            sum += verdict.e;
+        }
+        sum
+    };
+    let e_one = e_fixed(&SMALL, t_one); // e_true up to rounding
+    assert!(e_one.abs_diff(e_true) <= 5, "{e_one}");
+    // Honest: two GPUs, each finishes in t_one.
+    assert_eq!(total_e([t_one, t_one]), 2 * e_one);
+    // One GPU, sequential: the first passes, the second is late.
+    assert_eq!(total_e([t_one, 2 * t_one]), e_one);
+    // One GPU, shared: both finish at 2 t_one, both late.
+    assert_eq!(total_e([2 * t_one, 2 * t_one]), 0);
+}
