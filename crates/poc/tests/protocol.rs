@@ -463,7 +463,7 @@ fn one_gpu_behind_two_identities_gains_nothing() {
             deadline_ns,
         })
         .collect();
-    let sessions: Vec<ProverSession> = challenges.iter().map(|c| honest(c)).collect();
+    let sessions: Vec<ProverSession> = challenges.iter().map(honest).collect();
     let total_e = |finish: [u64; 2]| -> u64 {
         let mut sum = 0;
         for i in 0..2 {
