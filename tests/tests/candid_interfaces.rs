@@ -46,8 +46,17 @@ fn every_canister_exports_the_service_in_its_did_file() {
 fn dfx_json_lists_every_canister_with_its_wasm_and_did() {
     let dfx = std::fs::read_to_string(root().join("dfx.json")).expect("dfx.json");
     for name in canisters() {
-        assert!(dfx.contains(&format!("\"{name}\"")), "dfx.json lacks canister {name}");
-        assert!(dfx.contains(&format!("target/canisters/{name}.wasm")), "dfx.json: wasm of {name}");
-        assert!(dfx.contains(&format!("candid/{name}.did")), "dfx.json: candid of {name}");
+        assert!(
+            dfx.contains(&format!("\"{name}\"")),
+            "dfx.json lacks canister {name}"
+        );
+        assert!(
+            dfx.contains(&format!("target/canisters/{name}.wasm")),
+            "dfx.json: wasm of {name}"
+        );
+        assert!(
+            dfx.contains(&format!("candid/{name}.did")),
+            "dfx.json: candid of {name}"
+        );
     }
 }

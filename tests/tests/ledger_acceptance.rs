@@ -26,7 +26,10 @@ impl LedgerEnv for EmbeddedLedger {
     fn fork(&self) -> Self {
         let n = self.next_user.get() + 1;
         self.next_user.set(n);
-        EmbeddedLedger { caller: emc_embedded_ic::user_principal(10_000 + n), ..self.clone() }
+        EmbeddedLedger {
+            caller: emc_embedded_ic::user_principal(10_000 + n),
+            ..self.clone()
+        }
     }
 
     fn principal(&self) -> Principal {
@@ -43,7 +46,10 @@ impl LedgerEnv for EmbeddedLedger {
         Output: for<'a> ArgumentDecoder<'a>,
     {
         let arg = candid::encode_args(input)?;
-        let reply = self.ic.borrow_mut().query_call(self.ledger, self.caller, method, arg)?;
+        let reply = self
+            .ic
+            .borrow_mut()
+            .query_call(self.ledger, self.caller, method, arg)?;
         Ok(candid::decode_args(&reply)?)
     }
 
@@ -53,7 +59,10 @@ impl LedgerEnv for EmbeddedLedger {
         Output: for<'a> ArgumentDecoder<'a>,
     {
         let arg = candid::encode_args(input)?;
-        let reply = self.ic.borrow_mut().update_call(self.ledger, self.caller, method, arg)?;
+        let reply = self
+            .ic
+            .borrow_mut()
+            .update_call(self.ledger, self.caller, method, arg)?;
         Ok(candid::decode_args(&reply)?)
     }
 }
@@ -76,7 +85,9 @@ fn setup() -> EmbeddedLedger {
         metadata: None,
     });
     let wasm = emc_test_env::canister_wasm("ledger");
-    let ledger = ic.install_canister(&wasm, Encode!(&init).unwrap(), vec![admin]).unwrap();
+    let ledger = ic
+        .install_canister(&wasm, Encode!(&init).unwrap(), vec![admin])
+        .unwrap();
     EmbeddedLedger {
         ic: Rc::new(RefCell::new(ic)),
         ledger,
@@ -89,7 +100,14 @@ fn setup() -> EmbeddedLedger {
 fn dfinity_icrc1_and_icrc2_acceptance_suites_pass() {
     let env = setup();
     let tests = futures::executor::block_on(icrc1_test_suite::test_suite(env));
-    assert_eq!(tests.len(), 16, "the ledger must announce ICRC-1 and ICRC-2 (8 tests each)");
+    assert_eq!(
+        tests.len(),
+        16,
+        "the ledger must announce ICRC-1 and ICRC-2 (8 tests each)"
+    );
     let passed = futures::executor::block_on(icrc1_test_suite::execute_tests(tests));
-    assert!(passed, "the acceptance suite failed: see the TAP output above");
+    assert!(
+        passed,
+        "the acceptance suite failed: see the TAP output above"
+    );
 }

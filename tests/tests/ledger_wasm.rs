@@ -38,12 +38,24 @@ fn setup() -> Fixture {
         metadata: None,
     });
     let wasm = emc_test_env::canister_wasm("ledger");
-    let ledger = ic.install_canister(&wasm, Encode!(&init).unwrap(), vec![admin]).unwrap();
-    Fixture { ic, ledger, admin, whale }
+    let ledger = ic
+        .install_canister(&wasm, Encode!(&init).unwrap(), vec![admin])
+        .unwrap();
+    Fixture {
+        ic,
+        ledger,
+        admin,
+        whale,
+    }
 }
 
 impl Fixture {
-    fn transfer(&mut self, from: Principal, to: Account, amount: u64) -> Result<Nat, TransferError> {
+    fn transfer(
+        &mut self,
+        from: Principal,
+        to: Account,
+        amount: u64,
+    ) -> Result<Nat, TransferError> {
         let arg = TransferArg {
             from_subaccount: None,
             to,
@@ -52,11 +64,18 @@ impl Fixture {
             memo: None,
             amount: Nat::from(amount),
         };
-        let reply = self.ic.update_call(self.ledger, from, "icrc1_transfer", Encode!(&arg).unwrap());
+        let reply =
+            self.ic
+                .update_call(self.ledger, from, "icrc1_transfer", Encode!(&arg).unwrap());
         Decode!(&reply.unwrap(), Result<Nat, TransferError>).unwrap()
     }
 
-    fn approve(&mut self, from: Principal, spender: Principal, amount: u64) -> Result<Nat, ApproveError> {
+    fn approve(
+        &mut self,
+        from: Principal,
+        spender: Principal,
+        amount: u64,
+    ) -> Result<Nat, ApproveError> {
         let arg = ApproveArgs {
             from_subaccount: None,
             spender: Account::from(spender),
@@ -67,24 +86,47 @@ impl Fixture {
             memo: None,
             created_at_time: None,
         };
-        let reply = self.ic.update_call(self.ledger, from, "icrc2_approve", Encode!(&arg).unwrap());
+        let reply = self
+            .ic
+            .update_call(self.ledger, from, "icrc2_approve", Encode!(&arg).unwrap());
         Decode!(&reply.unwrap(), Result<Nat, ApproveError>).unwrap()
     }
 
     fn balance(&mut self, account: Account) -> Nat {
-        let r = self.ic.query_call(self.ledger, self.admin, "icrc1_balance_of", Encode!(&account).unwrap());
+        let r = self.ic.query_call(
+            self.ledger,
+            self.admin,
+            "icrc1_balance_of",
+            Encode!(&account).unwrap(),
+        );
         Decode!(&r.unwrap(), Nat).unwrap()
     }
 
     fn allowance(&mut self, account: Principal, spender: Principal) -> Allowance {
-        let arg = AllowanceArgs { account: Account::from(account), spender: Account::from(spender) };
-        let r = self.ic.query_call(self.ledger, self.admin, "icrc2_allowance", Encode!(&arg).unwrap());
+        let arg = AllowanceArgs {
+            account: Account::from(account),
+            spender: Account::from(spender),
+        };
+        let r = self.ic.query_call(
+            self.ledger,
+            self.admin,
+            "icrc2_allowance",
+            Encode!(&arg).unwrap(),
+        );
         Decode!(&r.unwrap(), Allowance).unwrap()
     }
 
     fn blocks(&mut self, start: u64, length: u64) -> GetBlocksResult {
-        let req = vec![GetBlocksRequest { start: Nat::from(start), length: Nat::from(length) }];
-        let r = self.ic.query_call(self.ledger, self.admin, "icrc3_get_blocks", Encode!(&req).unwrap());
+        let req = vec![GetBlocksRequest {
+            start: Nat::from(start),
+            length: Nat::from(length),
+        }];
+        let r = self.ic.query_call(
+            self.ledger,
+            self.admin,
+            "icrc3_get_blocks",
+            Encode!(&req).unwrap(),
+        );
         Decode!(&r.unwrap(), GetBlocksResult).unwrap()
     }
 
@@ -94,31 +136,58 @@ impl Fixture {
         let mut out = Vec::new();
         while (out.len() as u64) < len {
             let page = self.blocks(out.len() as u64, 1_000);
-            assert!(!page.blocks.is_empty(), "icrc3_get_blocks returned an empty page");
+            assert!(
+                !page.blocks.is_empty(),
+                "icrc3_get_blocks returned an empty page"
+            );
             out.extend(page.blocks.into_iter().map(|b| b.block));
         }
         out
     }
 
     fn total_supply(&mut self) -> Nat {
-        let r = self.ic.query_call(self.ledger, self.admin, "icrc1_total_supply", Encode!().unwrap());
+        let r = self.ic.query_call(
+            self.ledger,
+            self.admin,
+            "icrc1_total_supply",
+            Encode!().unwrap(),
+        );
         Decode!(&r.unwrap(), Nat).unwrap()
     }
 
     /// Checks the tip certificate against the last block: the certificate certifies the tree's
     /// root, and the tree holds the last block's index and hash.
     fn verify_tip_certificate(&mut self, last: &ICRC3Value, last_index: u64) {
-        let r = self.ic.query_call(self.ledger, self.admin, "icrc3_get_tip_certificate", Encode!().unwrap());
-        let tip = Decode!(&r.unwrap(), Option<ICRC3DataCertificate>).unwrap().expect("a tip certificate");
+        let r = self.ic.query_call(
+            self.ledger,
+            self.admin,
+            "icrc3_get_tip_certificate",
+            Encode!().unwrap(),
+        );
+        let tip = Decode!(&r.unwrap(), Option<ICRC3DataCertificate>)
+            .unwrap()
+            .expect("a tip certificate");
         let tree = certificate::decode_certificate_tree(&tip.certificate).expect("certificate");
         let certified = tree
             .lookup(&[b"canister", self.ledger.as_slice(), b"certified_data"])
             .expect("certified data in the certificate");
         let hash_tree = certificate::decode_hash_tree(&tip.hash_tree).expect("hash tree");
-        assert_eq!(certified, &hash_tree.root_hash()[..], "certificate does not certify the tree");
-        let hash = hash_tree.lookup(&[b"last_block_hash"]).expect("last_block_hash");
-        assert_eq!(hash, &last.clone().hash()[..], "tip hash is not the last block's hash");
-        let index = hash_tree.lookup(&[b"last_block_index"]).expect("last_block_index");
+        assert_eq!(
+            certified,
+            &hash_tree.root_hash()[..],
+            "certificate does not certify the tree"
+        );
+        let hash = hash_tree
+            .lookup(&[b"last_block_hash"])
+            .expect("last_block_hash");
+        assert_eq!(
+            hash,
+            &last.clone().hash()[..],
+            "tip hash is not the last block's hash"
+        );
+        let index = hash_tree
+            .lookup(&[b"last_block_index"])
+            .expect("last_block_index");
         assert_eq!(index, &certificate::leb128(last_index)[..]);
     }
 }
@@ -138,13 +207,18 @@ fn an_upgrade_keeps_10000_accounts_allowances_and_blocks() {
     let mut f = setup();
     let accounts: Vec<Principal> = (0..10_000).map(|i| user_principal(1_000_000 + i)).collect();
     for (i, a) in accounts.iter().enumerate() {
-        f.transfer(f.whale, Account::from(*a), 1_000_000 + i as u64).unwrap();
+        f.transfer(f.whale, Account::from(*a), 1_000_000 + i as u64)
+            .unwrap();
     }
     let spenders: Vec<Principal> = (0..5).map(|i| user_principal(2_000_000 + i)).collect();
     for (i, a) in accounts.iter().take(2_000).enumerate() {
-        f.approve(*a, spenders[i % spenders.len()], 100 + i as u64).unwrap();
+        f.approve(*a, spenders[i % spenders.len()], 100 + i as u64)
+            .unwrap();
     }
-    let balances: Vec<Nat> = accounts.iter().map(|a| f.balance(Account::from(*a))).collect();
+    let balances: Vec<Nat> = accounts
+        .iter()
+        .map(|a| f.balance(Account::from(*a)))
+        .collect();
     let allowances: Vec<Allowance> = accounts
         .iter()
         .take(2_000)
@@ -157,7 +231,8 @@ fn an_upgrade_keeps_10000_accounts_allowances_and_blocks() {
 
     let wasm = emc_test_env::canister_wasm("ledger");
     let upgrade = LedgerArg::Upgrade(Some(UpgradeArgs::default()));
-    f.ic.upgrade_canister(f.ledger, &wasm, Encode!(&upgrade).unwrap(), f.admin).unwrap();
+    f.ic.upgrade_canister(f.ledger, &wasm, Encode!(&upgrade).unwrap(), f.admin)
+        .unwrap();
 
     for (a, before) in accounts.iter().zip(&balances) {
         assert_eq!(&f.balance(Account::from(*a)), before);
@@ -168,20 +243,26 @@ fn an_upgrade_keeps_10000_accounts_allowances_and_blocks() {
     let after = f.all_blocks();
     assert_eq!(after, blocks);
     for pair in after.windows(2) {
-        assert_eq!(phash(&pair[1]), Some(pair[0].clone().hash().to_vec()), "broken phash link");
+        assert_eq!(
+            phash(&pair[1]),
+            Some(pair[0].clone().hash().to_vec()),
+            "broken phash link"
+        );
     }
     assert_eq!(f.total_supply(), supply);
     let last = after.last().unwrap().clone();
     f.verify_tip_certificate(&last, after.len() as u64 - 1);
     // And it keeps working.
-    f.transfer(accounts[0], Account::from(accounts[1]), 1_000).unwrap();
+    f.transfer(accounts[0], Account::from(accounts[1]), 1_000)
+        .unwrap();
 }
 
 #[test]
 fn bad_input_is_refused_without_state_change() {
     let mut f = setup();
     let alice = user_principal(500);
-    f.transfer(f.whale, Account::from(alice), 10_000_000).unwrap();
+    f.transfer(f.whale, Account::from(alice), 10_000_000)
+        .unwrap();
     let blocks_before = f.all_blocks();
     let supply = f.total_supply();
     let check_unchanged = |f: &mut Fixture| {
@@ -192,9 +273,16 @@ fn bad_input_is_refused_without_state_change() {
 
     // Malformed candid: rejected by the canister, nothing recorded.
     for method in ["icrc1_transfer", "icrc2_approve", "icrc2_transfer_from"] {
-        let r = f.ic.update_call(f.ledger, alice, method, vec![0x44, 0x49, 0x44, 0x4c, 0xff]);
+        let r =
+            f.ic.update_call(f.ledger, alice, method, vec![0x44, 0x49, 0x44, 0x4c, 0xff]);
         let e = r.unwrap_err();
-        assert!(matches!(e.code, RejectCode::CanisterError | RejectCode::CanisterReject), "{e}");
+        assert!(
+            matches!(
+                e.code,
+                RejectCode::CanisterError | RejectCode::CanisterReject
+            ),
+            "{e}"
+        );
     }
     check_unchanged(&mut f);
 
@@ -208,7 +296,9 @@ fn bad_input_is_refused_without_state_change() {
         memo: None,
         amount: huge.clone(),
     };
-    let r = f.ic.update_call(f.ledger, alice, "icrc1_transfer", Encode!(&arg).unwrap()).unwrap();
+    let r =
+        f.ic.update_call(f.ledger, alice, "icrc1_transfer", Encode!(&arg).unwrap())
+            .unwrap();
     assert!(Decode!(&r, Result<Nat, TransferError>).unwrap().is_err());
     check_unchanged(&mut f);
 
@@ -227,10 +317,19 @@ fn bad_input_is_refused_without_state_change() {
             memo: None,
             amount: Nat::from(1u8),
         };
-        let r = f.ic.update_call(f.ledger, alice, "icrc1_transfer", Encode!(&arg).unwrap()).unwrap();
-        let e = Decode!(&r, Result<Nat, TransferError>).unwrap().unwrap_err();
+        let r =
+            f.ic.update_call(f.ledger, alice, "icrc1_transfer", Encode!(&arg).unwrap())
+                .unwrap();
+        let e = Decode!(&r, Result<Nat, TransferError>)
+            .unwrap()
+            .unwrap_err();
         assert!(
-            matches!(e, TransferError::BadFee { .. } | TransferError::TooOld | TransferError::CreatedInFuture { .. }),
+            matches!(
+                e,
+                TransferError::BadFee { .. }
+                    | TransferError::TooOld
+                    | TransferError::CreatedInFuture { .. }
+            ),
             "{e:?}"
         );
     }
@@ -239,10 +338,15 @@ fn bad_input_is_refused_without_state_change() {
     // Self-approval and the anonymous caller.
     let e = f.approve(alice, alice, 5).unwrap_err();
     assert!(matches!(e, ApproveError::GenericError { .. }), "{e:?}");
-    assert!(f.transfer(Principal::anonymous(), Account::from(alice), 1).is_err());
+    assert!(f
+        .transfer(Principal::anonymous(), Account::from(alice), 1)
+        .is_err());
     check_unchanged(&mut f);
 
     // Subaccount None and all zeros are the same account.
-    let zeros = Account { owner: alice, subaccount: Some([0; 32]) };
+    let zeros = Account {
+        owner: alice,
+        subaccount: Some([0; 32]),
+    };
     assert_eq!(f.balance(zeros), f.balance(Account::from(alice)));
 }

@@ -329,7 +329,9 @@ fn send_many(target: Principal, n: u32) -> u32 {
 #[ic_cdk::update]
 async fn trap_in_callback(target: Principal) {
     inc();
-    let _ = Call::unbounded_wait(target, "echo").with_arg(Vec::<u8>::new()).await;
+    let _ = Call::unbounded_wait(target, "echo")
+        .with_arg(Vec::<u8>::new())
+        .await;
     COUNTER.with(|c| *c.borrow_mut() += 1000);
     ic_cdk::trap("deliberate trap in a callback");
 }

@@ -90,7 +90,11 @@ impl Devnet {
         let ledger = ic
             .install_canister(&ledger_wasm, Encode!(&init)?, vec![principals.admin])
             .map_err(|e| anyhow!("installing the ledger: {e}"))?;
-        Ok(Devnet { ic, principals, ledger })
+        Ok(Devnet {
+            ic,
+            principals,
+            ledger,
+        })
     }
 
     /// Moves the clock forward by `by` and runs a round.
@@ -124,7 +128,10 @@ impl Devnet {
             .ic
             .query_call(self.ledger, anon, "icrc1_total_supply", Encode!()?)
             .map_err(|e| anyhow!("icrc1_total_supply: {e}"))?;
-        let request = vec![GetBlocksRequest { start: Nat::from(0u64), length: Nat::from(0u64) }];
+        let request = vec![GetBlocksRequest {
+            start: Nat::from(0u64),
+            length: Nat::from(0u64),
+        }];
         let blocks = self
             .ic
             .query_call(self.ledger, anon, "icrc3_get_blocks", Encode!(&request)?)

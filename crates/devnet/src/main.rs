@@ -24,8 +24,7 @@ struct Cli {
 fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
     let cli = Cli::parse();
@@ -58,7 +57,10 @@ fn main() -> Result<()> {
             last_status = now;
             if cli.demo_transfers {
                 let ops = devnet.principals.operators.clone();
-                let (from, to) = (ops[round as usize % ops.len()], ops[(round as usize + 1) % ops.len()]);
+                let (from, to) = (
+                    ops[round as usize % ops.len()],
+                    ops[(round as usize + 1) % ops.len()],
+                );
                 devnet.transfer(from, to, E8S)?;
             }
             round += 1;
@@ -71,6 +73,9 @@ fn main() -> Result<()> {
             );
         }
     }
-    println!("devnet: stopped cleanly after {}s", started.elapsed().as_secs());
+    println!(
+        "devnet: stopped cleanly after {}s",
+        started.elapsed().as_secs()
+    );
     Ok(())
 }

@@ -252,7 +252,10 @@ pub(crate) enum Persist {
 pub(crate) enum Entry<'a> {
     Export(&'a str),
     /// A closure registered with `call_new`/`call_on_cleanup`: table index and its argument.
-    Callback { fun: u32, env: u32 },
+    Callback {
+        fun: u32,
+        env: u32,
+    },
 }
 
 /// A canister's installed, instrumented module and its live instance.
@@ -271,7 +274,9 @@ pub(crate) struct Installed {
 
 impl std::fmt::Debug for Installed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Installed").field("exports", &self.exports).finish_non_exhaustive()
+        f.debug_struct("Installed")
+            .field("exports", &self.exports)
+            .finish_non_exhaustive()
     }
 }
 
@@ -340,8 +345,10 @@ impl Installed {
             counter: instance.get_global(&*store, instr::EXPORT_COUNTER),
         };
         store.data_mut().handles = handles;
-        let globals =
-            global_names.iter().filter_map(|n| instance.get_global(&*store, n)).collect();
+        let globals = global_names
+            .iter()
+            .filter_map(|n| instance.get_global(&*store, n))
+            .collect();
         let table = instance.get_table(&*store, instr::EXPORT_TABLE);
         (globals, table)
     }
@@ -352,13 +359,20 @@ impl Installed {
 
     /// The heap's current size in bytes.
     pub(crate) fn heap_len(&self) -> usize {
-        self.store.data().handles.memory.map_or(0, |m| m.data(&self.store).len())
+        self.store
+            .data()
+            .handles
+            .memory
+            .map_or(0, |m| m.data(&self.store).len())
     }
 
     /// Reads `len` bytes of the heap at `ptr` (for tools such as the candid extractor).
     pub(crate) fn read_heap(&self, ptr: usize, len: usize) -> Option<Vec<u8>> {
         let memory = self.store.data().handles.memory?;
-        memory.data(&self.store).get(ptr..ptr.checked_add(len)?).map(<[u8]>::to_vec)
+        memory
+            .data(&self.store)
+            .get(ptr..ptr.checked_add(len)?)
+            .map(<[u8]>::to_vec)
     }
 
     pub(crate) fn debug_log(&mut self) -> Vec<String> {
@@ -372,7 +386,9 @@ impl Installed {
             .get_typed_func::<(), i32>(&self.store, name)
             .map_err(|e| format!("export {name}: {e}"))?;
         if let Some(counter) = self.store.data().handles.counter {
-            counter.set(&mut self.store, Val::I64(limit as i64)).map_err(|e| e.to_string())?;
+            counter
+                .set(&mut self.store, Val::I64(limit as i64))
+                .map_err(|e| e.to_string())?;
         }
         func.call(&mut self.store, ()).map_err(|e| e.to_string())
     }
@@ -389,7 +405,11 @@ impl Installed {
         let limit = ctx.limit;
         let globals_before: Vec<Val> = self.globals.iter().map(|g| g.get(&self.store)).collect();
         let heap_len = self.heap_len();
-        let small_before = (system.certified_data.clone(), system.global_timer, system.cycles);
+        let small_before = (
+            system.certified_data.clone(),
+            system.global_timer,
+            system.cycles,
+        );
         {
             let env = self.store.data_mut();
             std::mem::swap(&mut env.system, system);
@@ -410,7 +430,9 @@ impl Installed {
             Val::I64(v) => v,
             _ => 0,
         });
-        let instructions = (limit.min(i64::MAX as u64) as i64).saturating_sub(left).max(0) as u64;
+        let instructions = (limit.min(i64::MAX as u64) as i64)
+            .saturating_sub(left)
+            .max(0) as u64;
         // The counter is checked at function entries and loop headers only, so a message can
         // end slightly below zero without having trapped: it still ran out of instructions.
         let result = match result {
@@ -443,7 +465,11 @@ impl Installed {
         }
         // `ctx` was put in above and only taken here.
         let ctx = ctx.unwrap_or_else(|| ExecCtx::new(ApiKind::Start, Principal::anonymous(), 0, 0));
-        Execution { ctx, trap, instructions }
+        Execution {
+            ctx,
+            trap,
+            instructions,
+        }
     }
 
     fn call_entry(&mut self, entry: Entry<'_>) -> Result<(), wasmi::Error> {
@@ -471,7 +497,9 @@ impl Installed {
                 .val()
                 .copied()
                 .ok_or_else(|| wasmi::Error::new(format!("callback {index} is a null function"))),
-            _ => Err(wasmi::Error::new(format!("callback {index} is not in the function table"))),
+            _ => Err(wasmi::Error::new(format!(
+                "callback {index} is not in the function table"
+            ))),
         }
     }
 
@@ -520,10 +548,15 @@ impl Installed {
     /// grew the heap trapped). Costs a copy of the heap; happens only in that case.
     fn rebuild(&mut self, heap_len: usize, values: &[Val]) -> Result<(), String> {
         let old_heap = self.read_heap(0, heap_len).unwrap_or_default();
-        let env = std::mem::replace(self.store.data_mut(), Env::new(Principal::anonymous(), false));
+        let env = std::mem::replace(
+            self.store.data_mut(),
+            Env::new(Principal::anonymous(), false),
+        );
         let mut store = Store::new(self.store.engine(), env);
-        let instance =
-            self.linker.instantiate_and_start(&mut store, &self.module).map_err(|e| e.to_string())?;
+        let instance = self
+            .linker
+            .instantiate_and_start(&mut store, &self.module)
+            .map_err(|e| e.to_string())?;
         let (globals, table) = Self::bind(&mut store, &instance, &self.global_names);
         if let Some(memory) = store.data().handles.memory {
             let have = memory.data(&store).len() as u64;
@@ -559,5 +592,8 @@ fn describe_trap(e: &wasmi::Error) -> String {
 
 /// Maps an execution's trap to the reject a caller receives.
 pub(crate) fn trap_reject(canister: Principal, message: &str) -> Reject {
-    Reject::new(RejectCode::CanisterError, format!("Error from Canister {canister}: {message}"))
+    Reject::new(
+        RejectCode::CanisterError,
+        format!("Error from Canister {canister}: {message}"),
+    )
 }

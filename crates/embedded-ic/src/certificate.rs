@@ -205,7 +205,10 @@ pub fn decode_certificate_tree(bytes: &[u8]) -> Option<HashTree> {
 /// `hash_tree` of an ICRC-3 tip certificate.
 pub fn decode_hash_tree(bytes: &[u8]) -> Option<HashTree> {
     let tagged = bytes.starts_with(&[0xd9, 0xd9, 0xf7]);
-    let mut r = CborReader { bytes, pos: if tagged { 3 } else { 0 } };
+    let mut r = CborReader {
+        bytes,
+        pos: if tagged { 3 } else { 0 },
+    };
     let tree = r.tree(0)?;
     (r.pos == bytes.len()).then_some(tree)
 }
@@ -283,8 +286,14 @@ mod tests {
             tree.lookup(&[b"canister", &[1, 2, 3], b"certified_data"]),
             Some(&b"hello"[..])
         );
-        assert_eq!(tree.lookup(&[b"time"]), Some(&leb128(1_700_000_000_000_000_000)[..]));
-        assert_eq!(tree, certified_state_tree(&[1, 2, 3], b"hello", 1_700_000_000_000_000_000));
+        assert_eq!(
+            tree.lookup(&[b"time"]),
+            Some(&leb128(1_700_000_000_000_000_000)[..])
+        );
+        assert_eq!(
+            tree,
+            certified_state_tree(&[1, 2, 3], b"hello", 1_700_000_000_000_000_000)
+        );
     }
 
     #[test]

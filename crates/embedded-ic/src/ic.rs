@@ -76,7 +76,13 @@ impl Canister {
 }
 
 enum Task {
-    Ingress { id: MessageId, to: Principal, method: String, arg: Vec<u8>, caller: Principal },
+    Ingress {
+        id: MessageId,
+        to: Principal,
+        method: String,
+        arg: Vec<u8>,
+        caller: Principal,
+    },
     Request {
         from: Principal,
         callback: u64,
@@ -86,8 +92,15 @@ enum Task {
         cycles: u128,
         deadline: u64,
     },
-    Response { to: Principal, callback: u64, result: CallResult, refund: u128 },
-    Timer { canister: Principal },
+    Response {
+        to: Principal,
+        callback: u64,
+        result: CallResult,
+        refund: u128,
+    },
+    Timer {
+        canister: Principal,
+    },
 }
 
 /// An in-process Internet Computer that runs real canister wasm.
@@ -153,7 +166,9 @@ impl EmbeddedIc {
 
     /// Moves the clock forward; timers that became due fire on the next [`Self::tick`].
     pub fn advance_time(&mut self, by: Duration) {
-        self.time = self.time.saturating_add(by.as_nanos().min(u64::MAX as u128) as u64);
+        self.time = self
+            .time
+            .saturating_add(by.as_nanos().min(u64::MAX as u128) as u64);
     }
 
     // --- canister management -----------------------------------------------------------------
@@ -191,7 +206,10 @@ impl EmbeddedIc {
         init_arg: Vec<u8>,
         controllers: Vec<Principal>,
     ) -> Result<Principal, IcError> {
-        let sender = controllers.first().copied().unwrap_or_else(Principal::anonymous);
+        let sender = controllers
+            .first()
+            .copied()
+            .unwrap_or_else(Principal::anonymous);
         let mut controllers = controllers;
         if controllers.is_empty() {
             controllers.push(sender);
@@ -243,9 +261,15 @@ impl EmbeddedIc {
         let limit = self.config.install_instruction_limit;
         let max_payload = self.config.max_payload_bytes;
         let trace = self.config.trace_debug_print;
-        let canister = self.canisters.get_mut(&id).ok_or(IcError::CanisterNotFound(id))?;
+        let canister = self
+            .canisters
+            .get_mut(&id)
+            .ok_or(IcError::CanisterNotFound(id))?;
         if !canister.system.controllers.contains(&sender) {
-            return Err(IcError::NotController { canister: id, caller: sender });
+            return Err(IcError::NotController {
+                canister: id,
+                caller: sender,
+            });
         }
         match (mode, canister.installed.is_some()) {
             (InstallMode::Install, true) => return Err(IcError::AlreadyInstalled(id)),
@@ -291,7 +315,11 @@ impl EmbeddedIc {
         }
         let mut new = Installed::new(&self.engine, id, wasm, trace)?;
         let (hook, kind, phase) = match mode {
-            InstallMode::Upgrade => ("canister_post_upgrade", ApiKind::PostUpgrade, "post_upgrade"),
+            InstallMode::Upgrade => (
+                "canister_post_upgrade",
+                ApiKind::PostUpgrade,
+                "post_upgrade",
+            ),
             _ => ("canister_init", ApiKind::Init, "init"),
         };
         if new.has_export(hook) {
@@ -313,8 +341,11 @@ impl EmbeddedIc {
     /// Stops a canister: it finishes open calls, then executes no more messages.
     pub fn stop_canister(&mut self, id: Principal, sender: Principal) -> Result<(), IcError> {
         let c = self.controlled(id, sender)?;
-        c.status =
-            if c.contexts.is_empty() { CanisterStatus::Stopped } else { CanisterStatus::Stopping };
+        c.status = if c.contexts.is_empty() {
+            CanisterStatus::Stopped
+        } else {
+            CanisterStatus::Stopping
+        };
         for _ in 0..self.config.max_rounds_per_call {
             if self.canister_status(id) != Some(CanisterStatus::Stopping) {
                 break;
@@ -340,9 +371,15 @@ impl EmbeddedIc {
     }
 
     fn controlled(&mut self, id: Principal, sender: Principal) -> Result<&mut Canister, IcError> {
-        let c = self.canisters.get_mut(&id).ok_or(IcError::CanisterNotFound(id))?;
+        let c = self
+            .canisters
+            .get_mut(&id)
+            .ok_or(IcError::CanisterNotFound(id))?;
         if !c.system.controllers.contains(&sender) {
-            return Err(IcError::NotController { canister: id, caller: sender });
+            return Err(IcError::NotController {
+                canister: id,
+                caller: sender,
+            });
         }
         Ok(c)
     }
@@ -358,7 +395,9 @@ impl EmbeddedIc {
     }
 
     pub fn controllers(&self, id: Principal) -> Option<Vec<Principal>> {
-        self.canisters.get(&id).map(|c| c.system.controllers.clone())
+        self.canisters
+            .get(&id)
+            .map(|c| c.system.controllers.clone())
     }
 
     pub fn cycle_balance(&self, id: Principal) -> Option<u128> {
@@ -366,27 +405,39 @@ impl EmbeddedIc {
     }
 
     pub fn certified_data(&self, id: Principal) -> Option<Vec<u8>> {
-        self.canisters.get(&id).map(|c| c.system.certified_data.clone())
+        self.canisters
+            .get(&id)
+            .map(|c| c.system.certified_data.clone())
     }
 
     /// Stable memory size in bytes.
     pub fn stable_size(&self, id: Principal) -> Option<u64> {
-        self.canisters.get(&id).map(|c| c.system.stable.len() as u64)
+        self.canisters
+            .get(&id)
+            .map(|c| c.system.stable.len() as u64)
     }
 
     /// Heap size in bytes (0 for an empty canister).
     pub fn heap_size(&self, id: Principal) -> Option<u64> {
-        self.canisters.get(&id).map(|c| c.installed.as_ref().map_or(0, |i| i.heap_len() as u64))
+        self.canisters
+            .get(&id)
+            .map(|c| c.installed.as_ref().map_or(0, |i| i.heap_len() as u64))
     }
 
     /// SHA-256 of the installed wasm, as the IC reports it.
     pub fn module_hash(&self, id: Principal) -> Option<[u8; 32]> {
-        self.canisters.get(&id)?.installed.as_ref().map(|i| i.module_hash)
+        self.canisters
+            .get(&id)?
+            .installed
+            .as_ref()
+            .map(|i| i.module_hash)
     }
 
     /// The canister's `debug_print` output since the last call, in order.
     pub fn take_debug_log(&mut self, id: Principal) -> Vec<String> {
-        let Some(c) = self.canisters.get_mut(&id) else { return Vec::new() };
+        let Some(c) = self.canisters.get_mut(&id) else {
+            return Vec::new();
+        };
         let mut log = std::mem::take(&mut c.debug_log);
         if let Some(i) = c.installed.as_mut() {
             log.extend(i.debug_log());
@@ -421,7 +472,8 @@ impl EmbeddedIc {
         arg: Vec<u8>,
     ) -> CallResult {
         let id = self.submit_update(canister, sender, method, arg)?;
-        self.await_update(id).unwrap_or_else(|e| Err(Reject::new(RejectCode::SysTransient, e.to_string())))
+        self.await_update(id)
+            .unwrap_or_else(|e| Err(Reject::new(RejectCode::SysTransient, e.to_string())))
     }
 
     /// Submits an update call as an ingress message (after `canister_inspect_message`, if the
@@ -437,7 +489,11 @@ impl EmbeddedIc {
         if arg.len() > self.config.max_payload_bytes {
             return Err(Reject::new(
                 RejectCode::CanisterReject,
-                format!("the payload of {} bytes exceeds {} bytes", arg.len(), self.config.max_payload_bytes),
+                format!(
+                    "the payload of {} bytes exceeds {} bytes",
+                    arg.len(),
+                    self.config.max_payload_bytes
+                ),
             ));
         }
         self.check_destination(canister, method, false)?;
@@ -445,7 +501,13 @@ impl EmbeddedIc {
         self.next_message += 1;
         let id = MessageId(self.next_message);
         self.ingress.insert(id, None);
-        self.queue.push_back(Task::Ingress { id, to: canister, method: method.to_string(), arg, caller: sender });
+        self.queue.push_back(Task::Ingress {
+            id,
+            to: canister,
+            method: method.to_string(),
+            arg,
+            caller: sender,
+        });
         Ok(id)
     }
 
@@ -458,7 +520,10 @@ impl EmbeddedIc {
                 Some(None) => self.tick(),
             }
         }
-        Err(IcError::DidNotComplete(id.0, self.config.max_rounds_per_call))
+        Err(IcError::DidNotComplete(
+            id.0,
+            self.config.max_rounds_per_call,
+        ))
     }
 
     /// The result of an ingress message, once it has one.
@@ -479,7 +544,10 @@ impl EmbeddedIc {
         self.check_destination(canister, method, true)?;
         let time = self.time;
         let config = &self.config;
-        let c = self.canisters.get_mut(&canister).ok_or_else(|| not_found(canister))?;
+        let c = self
+            .canisters
+            .get_mut(&canister)
+            .ok_or_else(|| not_found(canister))?;
         let installed = c.installed.as_mut().ok_or_else(|| empty(canister))?;
         let export = if installed.has_export(&export) {
             export
@@ -491,12 +559,20 @@ impl EmbeddedIc {
                 format!("Canister {canister} has no query method '{method}'"),
             ));
         };
-        let mut ctx = ExecCtx::new(ApiKind::NonReplicatedQuery, sender, time, config.query_instruction_limit);
+        let mut ctx = ExecCtx::new(
+            ApiKind::NonReplicatedQuery,
+            sender,
+            time,
+            config.query_instruction_limit,
+        );
         ctx.method = method.to_string();
         ctx.arg = arg;
         ctx.max_reply_bytes = config.max_reply_bytes;
-        ctx.certificate =
-            Some(system_api::query_certificate(canister, &c.system.certified_data, time));
+        ctx.certificate = Some(system_api::query_certificate(
+            canister,
+            &c.system.certified_data,
+            time,
+        ));
         let exec = installed.execute(&mut c.system, Entry::Export(&export), ctx, Persist::Nothing);
         c.debug_log.extend(installed.debug_log());
         self.last_instructions = exec.instructions;
@@ -521,7 +597,9 @@ impl EmbeddedIc {
             self.queue.push_back(Task::Timer { canister });
         }
         for _ in 0..MAX_EXECUTIONS_PER_ROUND {
-            let Some(task) = self.queue.pop_front() else { break };
+            let Some(task) = self.queue.pop_front() else {
+                break;
+            };
             self.run(task);
         }
     }
@@ -540,14 +618,24 @@ impl EmbeddedIc {
         self.canisters.iter().filter_map(move |(id, c)| {
             let due = c.system.global_timer != 0 && c.system.global_timer <= self.time;
             let runs = c.status == CanisterStatus::Running
-                && c.installed.as_ref().is_some_and(|i| i.has_export("canister_global_timer"));
+                && c.installed
+                    .as_ref()
+                    .is_some_and(|i| i.has_export("canister_global_timer"));
             (due && runs).then_some(*id)
         })
     }
 
     /// Whether `method` of `canister` can receive a call now; the export it runs.
-    fn check_destination(&self, canister: Principal, method: &str, query: bool) -> Result<(), Reject> {
-        let c = self.canisters.get(&canister).ok_or_else(|| not_found(canister))?;
+    fn check_destination(
+        &self,
+        canister: Principal,
+        method: &str,
+        query: bool,
+    ) -> Result<(), Reject> {
+        let c = self
+            .canisters
+            .get(&canister)
+            .ok_or_else(|| not_found(canister))?;
         if c.installed.is_none() {
             return Err(empty(canister));
         }
@@ -575,8 +663,12 @@ impl EmbeddedIc {
     ) -> Result<(), Reject> {
         let time = self.time;
         let limit = self.config.inspect_instruction_limit;
-        let Some(c) = self.canisters.get_mut(&canister) else { return Err(not_found(canister)) };
-        let Some(installed) = c.installed.as_mut() else { return Err(empty(canister)) };
+        let Some(c) = self.canisters.get_mut(&canister) else {
+            return Err(not_found(canister));
+        };
+        let Some(installed) = c.installed.as_mut() else {
+            return Err(empty(canister));
+        };
         if !installed.has_export("canister_inspect_message") {
             return Ok(());
         }
@@ -597,7 +689,9 @@ impl EmbeddedIc {
             )),
             None if !exec.ctx.accepted_message => Err(Reject::new(
                 RejectCode::CanisterReject,
-                format!("Canister {canister} rejected the message: inspect_message did not accept it"),
+                format!(
+                    "Canister {canister} rejected the message: inspect_message did not accept it"
+                ),
             )),
             None => Ok(()),
         }
@@ -607,26 +701,53 @@ impl EmbeddedIc {
 
     fn run(&mut self, task: Task) {
         match task {
-            Task::Ingress { id, to, method, arg, caller } => {
+            Task::Ingress {
+                id,
+                to,
+                method,
+                arg,
+                caller,
+            } => {
                 let origin = Origin::Ingress(id, caller);
                 if let Err(reject) = self.start_call(to, origin, &method, arg, caller, 0, 0) {
                     self.ingress.insert(id, Some(Err(reject)));
                 }
             }
-            Task::Request { from, callback, to, method, arg, cycles, deadline } => {
+            Task::Request {
+                from,
+                callback,
+                to,
+                method,
+                arg,
+                cycles,
+                deadline,
+            } => {
                 let immediate = if to == Principal::management_canister() {
                     Some(self.management_call(&method))
                 } else {
-                    let origin = Origin::Canister { caller: from, callback };
-                    self.start_call(to, origin, &method, arg, from, cycles, deadline).err().map(Err)
+                    let origin = Origin::Canister {
+                        caller: from,
+                        callback,
+                    };
+                    self.start_call(to, origin, &method, arg, from, cycles, deadline)
+                        .err()
+                        .map(Err)
                 };
                 if let Some(result) = immediate {
-                    self.queue.push_back(Task::Response { to: from, callback, result, refund: cycles });
+                    self.queue.push_back(Task::Response {
+                        to: from,
+                        callback,
+                        result,
+                        refund: cycles,
+                    });
                 }
             }
-            Task::Response { to, callback, result, refund } => {
-                self.deliver_response(to, callback, result, refund)
-            }
+            Task::Response {
+                to,
+                callback,
+                result,
+                refund,
+            } => self.deliver_response(to, callback, result, refund),
             Task::Timer { canister } => self.run_timer(canister),
         }
     }
@@ -650,7 +771,13 @@ impl EmbeddedIc {
         let context = c.new_id();
         c.contexts.insert(
             context,
-            CallContext { origin, responded: false, cycles_available: cycles, instructions: 0, outstanding: 0 },
+            CallContext {
+                origin,
+                responded: false,
+                cycles_available: cycles,
+                instructions: 0,
+                outstanding: 0,
+            },
         );
         let limit = match kind {
             ApiKind::ReplicatedQuery => self.config.query_instruction_limit,
@@ -664,7 +791,9 @@ impl EmbeddedIc {
         ctx.max_reply_bytes = self.config.max_reply_bytes;
         ctx.max_payload_bytes = self.config.max_payload_bytes;
         ctx.max_stable_bytes = self.config.max_stable_memory_bytes;
-        let Some(installed) = c.installed.as_mut() else { return Err(empty(to)) };
+        let Some(installed) = c.installed.as_mut() else {
+            return Err(empty(to));
+        };
         let exec = installed.execute(&mut c.system, Entry::Export(&export), ctx, persist);
         c.debug_log.extend(installed.debug_log());
         if matches!(origin, Origin::Ingress(..)) {
@@ -682,10 +811,16 @@ impl EmbeddedIc {
             self.config.max_payload_bytes,
             self.config.max_stable_memory_bytes,
         );
-        let Some(c) = self.canisters.get_mut(&to) else { return };
-        let Some(cb) = c.callbacks.remove(&callback) else { return };
+        let Some(c) = self.canisters.get_mut(&to) else {
+            return;
+        };
+        let Some(cb) = c.callbacks.remove(&callback) else {
+            return;
+        };
         c.system.cycles = c.system.cycles.saturating_add(refund);
-        let Some(context) = c.contexts.get_mut(&cb.context) else { return };
+        let Some(context) = c.contexts.get_mut(&cb.context) else {
+            return;
+        };
         context.outstanding = context.outstanding.saturating_sub(1);
         let caller = match context.origin {
             Origin::Ingress(_, caller) | Origin::Canister { caller, .. } => caller,
@@ -714,12 +849,24 @@ impl EmbeddedIc {
         ctx.max_reply_bytes = max_reply;
         ctx.max_payload_bytes = max_payload;
         ctx.max_stable_bytes = max_stable;
-        let Some(installed) = c.installed.as_mut() else { return };
-        let exec = installed.execute(&mut c.system, Entry::Callback { fun, env }, ctx, Persist::All);
+        let Some(installed) = c.installed.as_mut() else {
+            return;
+        };
+        let exec = installed.execute(
+            &mut c.system,
+            Entry::Callback { fun, env },
+            ctx,
+            Persist::All,
+        );
         if exec.trap.is_some() {
             if let Some((fun, env)) = cb.cleanup {
                 let cleanup = ExecCtx::new(ApiKind::Cleanup, caller, time, limit);
-                let done = installed.execute(&mut c.system, Entry::Callback { fun, env }, cleanup, Persist::All);
+                let done = installed.execute(
+                    &mut c.system,
+                    Entry::Callback { fun, env },
+                    cleanup,
+                    Persist::All,
+                );
                 if let Some(t) = done.trap {
                     tracing::warn!(canister = %to, "cleanup callback trapped: {t}");
                 }
@@ -732,22 +879,36 @@ impl EmbeddedIc {
     fn run_timer(&mut self, canister: Principal) {
         let time = self.time;
         let limit = self.config.update_instruction_limit;
-        let Some(c) = self.canisters.get_mut(&canister) else { return };
+        let Some(c) = self.canisters.get_mut(&canister) else {
+            return;
+        };
         if c.status != CanisterStatus::Running {
             return;
         }
-        let Some(installed) = c.installed.as_mut() else { return };
+        let Some(installed) = c.installed.as_mut() else {
+            return;
+        };
         let context = c.next_id + 1;
         c.next_id = context;
         c.contexts.insert(
             context,
-            CallContext { origin: Origin::System, responded: true, cycles_available: 0, instructions: 0, outstanding: 0 },
+            CallContext {
+                origin: Origin::System,
+                responded: true,
+                cycles_available: 0,
+                instructions: 0,
+                outstanding: 0,
+            },
         );
         let mut ctx = ExecCtx::new(ApiKind::Timer, canister, time, limit);
         ctx.max_payload_bytes = self.config.max_payload_bytes;
         ctx.max_stable_bytes = self.config.max_stable_memory_bytes;
-        let exec =
-            installed.execute(&mut c.system, Entry::Export("canister_global_timer"), ctx, Persist::All);
+        let exec = installed.execute(
+            &mut c.system,
+            Entry::Export("canister_global_timer"),
+            ctx,
+            Persist::All,
+        );
         c.debug_log.extend(installed.debug_log());
         if let Some(t) = &exec.trap {
             tracing::debug!(canister = %canister, "global timer trapped: {t}");
@@ -758,7 +919,9 @@ impl EmbeddedIc {
     /// Applies a finished execution: its calls, its response, and the call context's end.
     fn finish(&mut self, id: Principal, context: u64, exec: Execution, persisted: bool) {
         let time = self.time;
-        let Some(c) = self.canisters.get_mut(&id) else { return };
+        let Some(c) = self.canisters.get_mut(&id) else {
+            return;
+        };
         let generation = c.generation;
         if let Some(ctx) = c.contexts.get_mut(&context) {
             ctx.instructions = ctx.instructions.saturating_add(exec.instructions);
@@ -768,7 +931,13 @@ impl EmbeddedIc {
             self.close_if_done(id, context, Some(reject));
             return;
         }
-        let ExecCtx { response, calls, pending_call, cycles_available, .. } = exec.ctx;
+        let ExecCtx {
+            response,
+            calls,
+            pending_call,
+            cycles_available,
+            ..
+        } = exec.ctx;
         if persisted {
             c.system.version += 1;
             if let Some(p) = pending_call {
@@ -779,7 +948,13 @@ impl EmbeddedIc {
             let callback = c.new_id();
             c.callbacks.insert(
                 callback,
-                Callback { context, reply: call.reply, reject: call.reject, cleanup: call.cleanup, generation },
+                Callback {
+                    context,
+                    reply: call.reply,
+                    reject: call.reject,
+                    cleanup: call.cleanup,
+                    generation,
+                },
             );
             if let Some(ctx) = c.contexts.get_mut(&context) {
                 ctx.outstanding += 1;
@@ -811,8 +986,12 @@ impl EmbeddedIc {
 
     /// Answers the origin of a call context (once).
     fn respond(&mut self, id: Principal, context: u64, result: CallResult) {
-        let Some(c) = self.canisters.get_mut(&id) else { return };
-        let Some(ctx) = c.contexts.get_mut(&context) else { return };
+        let Some(c) = self.canisters.get_mut(&id) else {
+            return;
+        };
+        let Some(ctx) = c.contexts.get_mut(&context) else {
+            return;
+        };
         if ctx.responded {
             return;
         }
@@ -824,9 +1003,12 @@ impl EmbeddedIc {
                 self.ingress.insert(message, Some(result));
                 self.ingress_instructions.insert(message, instructions);
             }
-            Origin::Canister { caller, callback } => {
-                self.queue.push_back(Task::Response { to: caller, callback, result, refund })
-            }
+            Origin::Canister { caller, callback } => self.queue.push_back(Task::Response {
+                to: caller,
+                callback,
+                result,
+                refund,
+            }),
             Origin::System => {}
         }
     }
@@ -838,13 +1020,18 @@ impl EmbeddedIc {
             .get(&id)
             .and_then(|c| c.contexts.get(&context))
             .map(|ctx| (ctx.outstanding, ctx.responded));
-        let Some((outstanding, responded)) = open else { return };
+        let Some((outstanding, responded)) = open else {
+            return;
+        };
         if outstanding > 0 {
             return;
         }
         if !responded {
             let reject = trap.unwrap_or_else(|| {
-                Reject::new(RejectCode::CanisterError, format!("Canister {id} did not produce a response"))
+                Reject::new(
+                    RejectCode::CanisterError,
+                    format!("Canister {id} did not produce a response"),
+                )
             });
             self.respond(id, context, Err(reject));
         }
@@ -900,7 +1087,8 @@ impl EmbeddedIc {
             out.push(chunk[0]);
             at += 1;
         }
-        String::from_utf8(out).map_err(|_| IcError::InvalidWasm("candid interface is not UTF-8".into()))
+        String::from_utf8(out)
+            .map_err(|_| IcError::InvalidWasm("candid interface is not UTF-8".into()))
     }
 }
 
@@ -921,9 +1109,15 @@ fn update_export(c: &Canister, method: &str) -> Option<(String, ApiKind, Persist
 }
 
 fn not_found(id: Principal) -> Reject {
-    Reject::new(RejectCode::DestinationInvalid, format!("Canister {id} not found"))
+    Reject::new(
+        RejectCode::DestinationInvalid,
+        format!("Canister {id} not found"),
+    )
 }
 
 fn empty(id: Principal) -> Reject {
-    Reject::new(RejectCode::DestinationInvalid, format!("Canister {id} has no wasm module installed"))
+    Reject::new(
+        RejectCode::DestinationInvalid,
+        format!("Canister {id} has no wasm module installed"),
+    )
 }

@@ -37,13 +37,20 @@ pub struct Reject {
 
 impl Reject {
     pub fn new(code: RejectCode, message: impl Into<String>) -> Self {
-        Reject { code, message: message.into() }
+        Reject {
+            code,
+            message: message.into(),
+        }
     }
 }
 
 impl fmt::Display for Reject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "reject {:?} ({}): {}", self.code, self.code as u32, self.message)
+        write!(
+            f,
+            "reject {:?} ({}): {}",
+            self.code, self.code as u32, self.message
+        )
     }
 }
 
@@ -60,11 +67,18 @@ pub enum IcError {
     #[error("canister {0} is empty: no wasm module is installed")]
     CanisterEmpty(Principal),
     #[error("caller {caller} is not a controller of canister {canister}")]
-    NotController { canister: Principal, caller: Principal },
+    NotController {
+        canister: Principal,
+        caller: Principal,
+    },
     #[error("the wasm module is not a valid canister: {0}")]
     InvalidWasm(String),
     #[error("canister {canister} trapped during {phase}: {message}")]
-    Trapped { canister: Principal, phase: &'static str, message: String },
+    Trapped {
+        canister: Principal,
+        phase: &'static str,
+        message: String,
+    },
     #[error("canister {0} already has a module installed; use reinstall or upgrade")]
     AlreadyInstalled(Principal),
     #[error("ingress message {0} is unknown")]

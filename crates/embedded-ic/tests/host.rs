@@ -25,11 +25,15 @@ struct InitArg {
 }
 
 fn greeting_arg(g: &str) -> Vec<u8> {
-    Encode!(&Some(InitArg { greeting: g.to_string() })).unwrap()
+    Encode!(&Some(InitArg {
+        greeting: g.to_string()
+    }))
+    .unwrap()
 }
 
 fn install(env: &mut dyn TestEnv) -> Principal {
-    env.install(&wasm(), no_arg(), vec![admin()]).expect("install")
+    env.install(&wasm(), no_arg(), vec![admin()])
+        .expect("install")
 }
 
 /// Runs `scenario` on every backend available here.
@@ -51,9 +55,13 @@ fn replies_and_explicit_rejects() {
         let id = install(env);
         let (s,): (String,) = env.query_candid(id, admin(), "greet", ("EMC",)).unwrap();
         assert_eq!(s, "Hello, EMC!");
-        let (b,): (Vec<u8>,) = env.update_candid(id, admin(), "echo", (vec![1u8, 2, 3],)).unwrap();
+        let (b,): (Vec<u8>,) = env
+            .update_candid(id, admin(), "echo", (vec![1u8, 2, 3],))
+            .unwrap();
         assert_eq!(b, vec![1, 2, 3]);
-        let r = env.update(id, admin(), "reject_with", Encode!(&"no thanks").unwrap()).unwrap_err();
+        let r = env
+            .update(id, admin(), "reject_with", Encode!(&"no thanks").unwrap())
+            .unwrap_err();
         assert_eq!(r.code, RejectCode::CanisterReject);
         assert_eq!(r.message, "no thanks");
     });
@@ -62,10 +70,14 @@ fn replies_and_explicit_rejects() {
 #[test]
 fn init_arguments_reach_the_canister() {
     on_all(|env| {
-        let id = env.install(&wasm(), greeting_arg("Salut"), vec![admin()]).unwrap();
+        let id = env
+            .install(&wasm(), greeting_arg("Salut"), vec![admin()])
+            .unwrap();
         let (s,): (String,) = env.query_candid(id, admin(), "greet", ("EMC",)).unwrap();
         assert_eq!(s, "Salut, EMC!");
-        let err = env.install(&wasm(), greeting_arg("trap"), vec![admin()]).unwrap_err();
+        let err = env
+            .install(&wasm(), greeting_arg("trap"), vec![admin()])
+            .unwrap_err();
         assert!(err.contains("asked to trap"), "{err}");
     });
 }
@@ -76,12 +88,17 @@ fn a_trap_rolls_back_heap_stable_memory_and_certified_data() {
         let id = install(env);
         let (n,): (u64,) = env.update_candid(id, admin(), "inc", ()).unwrap();
         assert_eq!(n, 1);
-        env.update_candid::<_, ()>(id, admin(), "set_certified", (vec![9u8; 32],)).unwrap();
+        env.update_candid::<_, ()>(id, admin(), "set_certified", (vec![9u8; 32],))
+            .unwrap();
         let r = env
             .update(id, admin(), "write_then_trap", Encode!(&"k", &"v").unwrap())
             .unwrap_err();
         assert_eq!(r.code, RejectCode::CanisterError);
-        assert!(r.message.contains("deliberate trap after writing"), "{}", r.message);
+        assert!(
+            r.message.contains("deliberate trap after writing"),
+            "{}",
+            r.message
+        );
         assert_eq!(get(env, id), 1, "heap write survived the trap");
         let (h,): (Option<String>,) = env.query_candid(id, admin(), "heap_get", ("k",)).unwrap();
         assert_eq!(h, None);
@@ -89,8 +106,14 @@ fn a_trap_rolls_back_heap_stable_memory_and_certified_data() {
         assert_eq!(s, None, "stable-memory write survived the trap");
         let (cert,): (Option<Vec<u8>>,) = env.query_candid(id, admin(), "certificate", ()).unwrap();
         let tree = certificate::decode_certificate_tree(&cert.unwrap()).unwrap();
-        let data = tree.lookup(&[b"canister", id.as_slice(), b"certified_data"]).unwrap();
-        assert_eq!(data, &[9u8; 32][..], "certified data changed by a trapped message");
+        let data = tree
+            .lookup(&[b"canister", id.as_slice(), b"certified_data"])
+            .unwrap();
+        assert_eq!(
+            data,
+            &[9u8; 32][..],
+            "certified data changed by a trapped message"
+        );
         // The canister keeps serving.
         let (n,): (u64,) = env.update_candid(id, admin(), "inc", ()).unwrap();
         assert_eq!(n, 2);
@@ -115,9 +138,12 @@ fn queries_never_persist() {
 fn stable_memory_survives_upgrade_and_the_heap_does_not() {
     on_all(|env| {
         let id = install(env);
-        env.update_candid::<_, ()>(id, admin(), "stable_put", ("a", "1")).unwrap();
-        env.update_candid::<_, ()>(id, admin(), "heap_put", ("b", "2")).unwrap();
-        env.upgrade(id, &wasm(), greeting_arg("Hi"), admin()).unwrap();
+        env.update_candid::<_, ()>(id, admin(), "stable_put", ("a", "1"))
+            .unwrap();
+        env.update_candid::<_, ()>(id, admin(), "heap_put", ("b", "2"))
+            .unwrap();
+        env.upgrade(id, &wasm(), greeting_arg("Hi"), admin())
+            .unwrap();
         let (s,): (Option<String>,) = env.query_candid(id, admin(), "stable_get", ("a",)).unwrap();
         assert_eq!(s.as_deref(), Some("1"));
         let (h,): (Option<String>,) = env.query_candid(id, admin(), "heap_get", ("b",)).unwrap();
@@ -133,9 +159,13 @@ fn stable_memory_survives_upgrade_and_the_heap_does_not() {
 fn a_failed_upgrade_leaves_the_canister_as_it_was() {
     on_all(|env| {
         let id = install(env);
-        env.update_candid::<_, ()>(id, admin(), "stable_put", ("a", "1")).unwrap();
-        env.update_candid::<_, ()>(id, admin(), "heap_put", ("b", "2")).unwrap();
-        let err = env.upgrade(id, &wasm(), greeting_arg("trap"), admin()).unwrap_err();
+        env.update_candid::<_, ()>(id, admin(), "stable_put", ("a", "1"))
+            .unwrap();
+        env.update_candid::<_, ()>(id, admin(), "heap_put", ("b", "2"))
+            .unwrap();
+        let err = env
+            .upgrade(id, &wasm(), greeting_arg("trap"), admin())
+            .unwrap_err();
         assert!(err.contains("asked to trap"), "{err}");
         assert!(env.upgrade(id, b"not wasm", no_arg(), admin()).is_err());
         let (h,): (Option<String>,) = env.query_candid(id, admin(), "heap_get", ("b",)).unwrap();
@@ -151,8 +181,10 @@ fn a_failed_upgrade_leaves_the_canister_as_it_was() {
 fn reinstall_wipes_all_state() {
     on_all(|env| {
         let id = install(env);
-        env.update_candid::<_, ()>(id, admin(), "stable_put", ("a", "1")).unwrap();
-        env.update_candid::<_, (u64,)>(id, admin(), "inc", ()).unwrap();
+        env.update_candid::<_, ()>(id, admin(), "stable_put", ("a", "1"))
+            .unwrap();
+        env.update_candid::<_, (u64,)>(id, admin(), "inc", ())
+            .unwrap();
         env.reinstall(id, &wasm(), no_arg(), admin()).unwrap();
         let (s,): (Option<String>,) = env.query_candid(id, admin(), "stable_get", ("a",)).unwrap();
         assert_eq!(s, None);
@@ -164,8 +196,12 @@ fn reinstall_wipes_all_state() {
 fn only_controllers_manage_a_canister() {
     on_all(|env| {
         let id = install(env);
-        let (yes,): (bool,) = env.query_candid(id, admin(), "is_controller", (admin(),)).unwrap();
-        let (no,): (bool,) = env.query_candid(id, admin(), "is_controller", (user(2),)).unwrap();
+        let (yes,): (bool,) = env
+            .query_candid(id, admin(), "is_controller", (admin(),))
+            .unwrap();
+        let (no,): (bool,) = env
+            .query_candid(id, admin(), "is_controller", (user(2),))
+            .unwrap();
         assert!(yes && !no);
         assert!(env.upgrade(id, &wasm(), no_arg(), user(2)).is_err());
         assert!(env.stop(id, user(2)).is_err());
@@ -194,15 +230,21 @@ fn inter_canister_calls_and_call_chains() {
         let a = install(env);
         let b = install(env);
         let c = install(env);
-        let (r,): (Result<Vec<u8>, String>,) =
-            env.update_candid(a, admin(), "call_echo", (b, vec![4u8, 5])).unwrap();
+        let (r,): (Result<Vec<u8>, String>,) = env
+            .update_candid(a, admin(), "call_echo", (b, vec![4u8, 5]))
+            .unwrap();
         assert_eq!(r, Ok(vec![4, 5]));
-        let (seen,): (Vec<String>,) =
-            env.update_candid(a, admin(), "chain", (vec![b, c], "t1")).unwrap();
+        let (seen,): (Vec<String>,) = env
+            .update_candid(a, admin(), "chain", (vec![b, c], "t1"))
+            .unwrap();
         assert_eq!(seen, vec![c.to_text(), b.to_text(), a.to_text()]);
         for (canister, name) in [(a, a.to_text()), (b, b.to_text()), (c, c.to_text())] {
-            let (events,): (Vec<String>,) = env.query_candid(canister, admin(), "events", ()).unwrap();
-            assert_eq!(events, vec![format!("enter t1 at {name}"), format!("exit t1 at {name}")]);
+            let (events,): (Vec<String>,) =
+                env.query_candid(canister, admin(), "events", ()).unwrap();
+            assert_eq!(
+                events,
+                vec![format!("enter t1 at {name}"), format!("exit t1 at {name}")]
+            );
         }
     });
 }
@@ -212,7 +254,9 @@ fn messages_between_two_canisters_keep_their_order() {
     on_all(|env| {
         let a = install(env);
         let b = install(env);
-        let (sent,): (u32,) = env.update_candid(a, admin(), "send_many", (b, 40u32)).unwrap();
+        let (sent,): (u32,) = env
+            .update_candid(a, admin(), "send_many", (b, 40u32))
+            .unwrap();
         assert_eq!(sent, 40);
         for _ in 0..5 {
             env.tick();
@@ -228,14 +272,21 @@ fn a_trap_in_a_callback_rolls_back_only_the_callback() {
     on_all(|env| {
         let a = install(env);
         let b = install(env);
-        let r = env.update(a, admin(), "trap_in_callback", Encode!(&b).unwrap()).unwrap_err();
+        let r = env
+            .update(a, admin(), "trap_in_callback", Encode!(&b).unwrap())
+            .unwrap_err();
         assert_eq!(r.code, RejectCode::CanisterError);
-        assert!(r.message.contains("deliberate trap in a callback"), "{}", r.message);
+        assert!(
+            r.message.contains("deliberate trap in a callback"),
+            "{}",
+            r.message
+        );
         // The increment before the await was its own message and persists; the callback's not.
         assert_eq!(get(env, a), 1);
         // ic-cdk's cleanup ran: the canister serves further calls with awaits.
-        let (r,): (Result<Vec<u8>, String>,) =
-            env.update_candid(a, admin(), "call_echo", (b, vec![1u8])).unwrap();
+        let (r,): (Result<Vec<u8>, String>,) = env
+            .update_candid(a, admin(), "call_echo", (b, vec![1u8]))
+            .unwrap();
         assert_eq!(r, Ok(vec![1]));
     });
 }
@@ -255,12 +306,14 @@ fn calls_to_missing_canisters_and_methods_are_rejected() {
     on_all(|env| {
         let a = install(env);
         let missing = emc_embedded_ic::canister_id(9_999);
-        let (r,): (Option<(u32, String)>,) =
-            env.update_candid(a, admin(), "call_expect_reject", (missing, "echo")).unwrap();
+        let (r,): (Option<(u32, String)>,) = env
+            .update_candid(a, admin(), "call_expect_reject", (missing, "echo"))
+            .unwrap();
         let (code, msg) = r.unwrap();
         assert_eq!(code, RejectCode::DestinationInvalid as u32, "{msg}");
-        let (r,): (Option<(u32, String)>,) =
-            env.update_candid(a, admin(), "call_expect_reject", (a, "no_such_method")).unwrap();
+        let (r,): (Option<(u32, String)>,) = env
+            .update_candid(a, admin(), "call_expect_reject", (a, "no_such_method"))
+            .unwrap();
         let (code, msg) = r.unwrap();
         assert_eq!(code, RejectCode::CanisterError as u32, "{msg}");
         assert!(msg.contains("no_such_method"), "{msg}");
@@ -271,7 +324,8 @@ fn calls_to_missing_canisters_and_methods_are_rejected() {
 fn timers_fire_when_due_and_repeat() {
     on_all(|env| {
         let id = install(env);
-        env.update_candid::<_, ()>(id, admin(), "set_timer", (10u64,)).unwrap();
+        env.update_candid::<_, ()>(id, admin(), "set_timer", (10u64,))
+            .unwrap();
         env.advance_time(Duration::from_secs(5));
         env.tick();
         let (n,): (u64,) = env.query_candid(id, admin(), "timer_fires", ()).unwrap();
@@ -280,7 +334,8 @@ fn timers_fire_when_due_and_repeat() {
         env.tick();
         let (n,): (u64,) = env.query_candid(id, admin(), "timer_fires", ()).unwrap();
         assert_eq!(n, 1);
-        env.update_candid::<_, ()>(id, admin(), "set_interval", (10u64,)).unwrap();
+        env.update_candid::<_, ()>(id, admin(), "set_interval", (10u64,))
+            .unwrap();
         for _ in 0..3 {
             env.advance_time(Duration::from_secs(10));
             env.tick();
@@ -295,14 +350,24 @@ fn certified_data_is_in_the_query_certificate_only() {
     on_all(|env| {
         let id = install(env);
         let data: Vec<u8> = (0..32).collect();
-        env.update_candid::<_, ()>(id, admin(), "set_certified", (data.clone(),)).unwrap();
+        env.update_candid::<_, ()>(id, admin(), "set_certified", (data.clone(),))
+            .unwrap();
         let (cert,): (Option<Vec<u8>>,) = env.query_candid(id, admin(), "certificate", ()).unwrap();
         let tree = certificate::decode_certificate_tree(&cert.expect("a certificate")).unwrap();
-        assert_eq!(tree.lookup(&[b"canister", id.as_slice(), b"certified_data"]), Some(&data[..]));
-        let (none,): (Option<Vec<u8>>,) =
-            env.update_candid(id, admin(), "certificate_in_update", ()).unwrap();
+        assert_eq!(
+            tree.lookup(&[b"canister", id.as_slice(), b"certified_data"]),
+            Some(&data[..])
+        );
+        let (none,): (Option<Vec<u8>>,) = env
+            .update_candid(id, admin(), "certificate_in_update", ())
+            .unwrap();
         assert_eq!(none, None);
-        let r = env.update(id, admin(), "set_certified", Encode!(&vec![0u8; 33]).unwrap());
+        let r = env.update(
+            id,
+            admin(),
+            "set_certified",
+            Encode!(&vec![0u8; 33]).unwrap(),
+        );
         assert_eq!(r.unwrap_err().code, RejectCode::CanisterError);
     });
 }
@@ -311,7 +376,9 @@ fn certified_data_is_in_the_query_certificate_only() {
 fn inspect_message_can_refuse_ingress() {
     on_all(|env| {
         let id = install(env);
-        let r = env.update(id, admin(), "blocked_by_inspect", Encode!().unwrap()).unwrap_err();
+        let r = env
+            .update(id, admin(), "blocked_by_inspect", Encode!().unwrap())
+            .unwrap_err();
         assert_eq!(r.code, RejectCode::CanisterReject, "{}", r.message);
     });
 }
@@ -321,7 +388,9 @@ fn stopped_canisters_reject_calls_until_started() {
     on_all(|env| {
         let id = install(env);
         env.stop(id, admin()).unwrap();
-        let r = env.update(id, admin(), "inc", Encode!().unwrap()).unwrap_err();
+        let r = env
+            .update(id, admin(), "inc", Encode!().unwrap())
+            .unwrap_err();
         assert_eq!(r.code, RejectCode::CanisterError, "{}", r.message);
         env.start(id, admin()).unwrap();
         let (n,): (u64,) = env.update_candid(id, admin(), "inc", ()).unwrap();
@@ -333,23 +402,34 @@ fn stopped_canisters_reject_calls_until_started() {
 fn bad_input_is_rejected_without_state_change() {
     on_all(|env| {
         let id = install(env);
-        env.update_candid::<_, (u64,)>(id, admin(), "inc", ()).unwrap();
+        env.update_candid::<_, (u64,)>(id, admin(), "inc", ())
+            .unwrap();
         // Unknown method.
-        let r = env.update(id, admin(), "no_such_method", Encode!().unwrap()).unwrap_err();
+        let r = env
+            .update(id, admin(), "no_such_method", Encode!().unwrap())
+            .unwrap_err();
         assert_eq!(r.code, RejectCode::CanisterError);
         assert!(r.message.contains("no_such_method"), "{}", r.message);
         // Malformed candid.
-        let r = env.update(id, admin(), "echo", vec![0xde, 0xad, 0xbe, 0xef]).unwrap_err();
+        let r = env
+            .update(id, admin(), "echo", vec![0xde, 0xad, 0xbe, 0xef])
+            .unwrap_err();
         assert_eq!(r.code, RejectCode::CanisterError, "{}", r.message);
         // Out-of-bounds memory access by the canister.
-        let r = env.update(id, admin(), "out_of_bounds", Encode!().unwrap()).unwrap_err();
+        let r = env
+            .update(id, admin(), "out_of_bounds", Encode!().unwrap())
+            .unwrap_err();
         assert_eq!(r.code, RejectCode::CanisterError, "{}", r.message);
         // A call to a canister that does not exist.
         let missing = emc_embedded_ic::canister_id(12_345);
-        let r = env.update(missing, admin(), "inc", Encode!().unwrap()).unwrap_err();
+        let r = env
+            .update(missing, admin(), "inc", Encode!().unwrap())
+            .unwrap_err();
         assert_eq!(r.code, RejectCode::DestinationInvalid, "{}", r.message);
         // Wasm that is not a canister.
-        assert!(env.install(b"\0asm garbage", no_arg(), vec![admin()]).is_err());
+        assert!(env
+            .install(b"\0asm garbage", no_arg(), vec![admin()])
+            .is_err());
         assert_eq!(get(env, id), 1);
     });
 }
@@ -370,10 +450,14 @@ fn randomness_comes_from_the_management_canister() {
 #[test]
 fn modules_that_are_not_canisters_get_clear_errors() {
     let mut ic = EmbeddedIc::new();
-    let garbage = ic.install_canister(b"hello", vec![], vec![admin()]).unwrap_err();
+    let garbage = ic
+        .install_canister(b"hello", vec![], vec![admin()])
+        .unwrap_err();
     assert!(matches!(garbage, IcError::InvalidWasm(_)), "{garbage}");
     let env_import = wat::parse_str(r#"(module (import "env" "f" (func)) (memory 1))"#).unwrap();
-    let err = ic.install_canister(&env_import, vec![], vec![admin()]).unwrap_err();
+    let err = ic
+        .install_canister(&env_import, vec![], vec![admin()])
+        .unwrap_err();
     assert!(err.to_string().contains("env.f"), "{err}");
     // An unimplemented ic0 import still links and traps with its name when called.
     let unimplemented = wat::parse_str(
@@ -381,7 +465,9 @@ fn modules_that_are_not_canisters_get_clear_errors() {
              (func (export "canister_update f") (drop (call $rk))))"#,
     )
     .unwrap();
-    let id = ic.install_canister(&unimplemented, vec![], vec![admin()]).unwrap();
+    let id = ic
+        .install_canister(&unimplemented, vec![], vec![admin()])
+        .unwrap();
     let r = ic.update_call(id, admin(), "f", vec![]).unwrap_err();
     assert!(r.message.contains("root_key_size"), "{}", r.message);
     assert!(ic.canister_ids().len() == 1);
@@ -396,12 +482,27 @@ fn the_instruction_limit_traps_the_message_and_nothing_else() {
     };
     let mut env = EmbeddedEnv::with_config(config);
     let id = install(&mut env);
-    env.update_candid::<_, (u64,)>(id, admin(), "inc", ()).unwrap();
-    let r = env.update(id, admin(), "loop_forever", Encode!().unwrap()).unwrap_err();
+    env.update_candid::<_, (u64,)>(id, admin(), "inc", ())
+        .unwrap();
+    let r = env
+        .update(id, admin(), "loop_forever", Encode!().unwrap())
+        .unwrap_err();
     assert_eq!(r.code, RejectCode::CanisterError);
-    assert!(r.message.contains("exceeded the limit of 50000000 instructions"), "{}", r.message);
-    let r = env.query(id, admin(), "spin_query", Encode!(&100_000_000u64).unwrap()).unwrap_err();
-    assert!(r.message.contains("exceeded the limit of 20000000 instructions"), "{}", r.message);
+    assert!(
+        r.message
+            .contains("exceeded the limit of 50000000 instructions"),
+        "{}",
+        r.message
+    );
+    let r = env
+        .query(id, admin(), "spin_query", Encode!(&100_000_000u64).unwrap())
+        .unwrap_err();
+    assert!(
+        r.message
+            .contains("exceeded the limit of 20000000 instructions"),
+        "{}",
+        r.message
+    );
     assert!(env.ic.last_instructions() >= 20_000_000);
     assert_eq!(get(&mut env, id), 1);
 }
@@ -431,27 +532,47 @@ fn a_trap_after_growing_the_heap_shrinks_it_back() {
     let (len,): (u64,) = env.update_candid(id, admin(), "ballast", (1u32,)).unwrap();
     assert_eq!(len, 1 << 20);
     let heap = env.ic.heap_size(id).unwrap();
-    let (sum,): (u64,) = env.query_candid(id, admin(), "ballast_checksum", ()).unwrap();
-    let r = env.update(id, admin(), "grow_then_trap", Encode!(&8u32).unwrap()).unwrap_err();
-    assert!(r.message.contains("deliberate trap after growing"), "{}", r.message);
+    let (sum,): (u64,) = env
+        .query_candid(id, admin(), "ballast_checksum", ())
+        .unwrap();
+    let r = env
+        .update(id, admin(), "grow_then_trap", Encode!(&8u32).unwrap())
+        .unwrap_err();
+    assert!(
+        r.message.contains("deliberate trap after growing"),
+        "{}",
+        r.message
+    );
     assert_eq!(env.ic.heap_size(id).unwrap(), heap);
-    let (after,): (u64,) = env.query_candid(id, admin(), "ballast_checksum", ()).unwrap();
+    let (after,): (u64,) = env
+        .query_candid(id, admin(), "ballast_checksum", ())
+        .unwrap();
     assert_eq!(after, sum);
-    let r = env.update(id, admin(), "touch_then_trap", Encode!().unwrap()).unwrap_err();
+    let r = env
+        .update(id, admin(), "touch_then_trap", Encode!().unwrap())
+        .unwrap_err();
     assert_eq!(r.code, RejectCode::CanisterError);
-    let (after,): (u64,) = env.query_candid(id, admin(), "ballast_checksum", ()).unwrap();
+    let (after,): (u64,) = env
+        .query_candid(id, admin(), "ballast_checksum", ())
+        .unwrap();
     assert_eq!(after, sum);
-    env.update_candid::<_, (u64,)>(id, admin(), "inc", ()).unwrap();
+    env.update_candid::<_, (u64,)>(id, admin(), "inc", ())
+        .unwrap();
 }
 
 #[test]
 fn performance_counter_and_call_context_instructions() {
     let mut env = EmbeddedEnv::new();
     let id = install(&mut env);
-    let (inside,): (u64,) = env.update_candid(id, admin(), "spin", (10_000u64,)).unwrap();
+    let (inside,): (u64,) = env
+        .update_candid(id, admin(), "spin", (10_000u64,))
+        .unwrap();
     assert!(inside > 10_000);
     assert!(env.ic.last_instructions() >= inside);
-    let msg = env.ic.submit_update(id, admin(), "self_call", Encode!().unwrap()).unwrap();
+    let msg = env
+        .ic
+        .submit_update(id, admin(), "self_call", Encode!().unwrap())
+        .unwrap();
     let reply = env.ic.await_update(msg).unwrap().unwrap();
     assert_eq!(Decode!(&reply, u64).unwrap(), 1);
     let total = env.ic.message_instructions(msg).unwrap();

@@ -10,8 +10,8 @@
 
 use candid::utils::{ArgumentDecoder, ArgumentEncoder};
 use candid::Principal;
-pub use emc_embedded_ic::{Reject, RejectCode};
 use emc_embedded_ic::{EmbeddedIc, IcConfig};
+pub use emc_embedded_ic::{Reject, RejectCode};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -27,17 +27,37 @@ pub trait TestEnv {
         controllers: Vec<Principal>,
     ) -> Result<Principal, String>;
     /// Upgrades `canister` (pre_upgrade, new module, post_upgrade with `arg`) as `sender`.
-    fn upgrade(&mut self, canister: Principal, wasm: &[u8], arg: Vec<u8>, sender: Principal)
-        -> Result<(), String>;
+    fn upgrade(
+        &mut self,
+        canister: Principal,
+        wasm: &[u8],
+        arg: Vec<u8>,
+        sender: Principal,
+    ) -> Result<(), String>;
     /// Reinstalls `canister`: all state is wiped and init runs with `arg`.
-    fn reinstall(&mut self, canister: Principal, wasm: &[u8], arg: Vec<u8>, sender: Principal)
-        -> Result<(), String>;
+    fn reinstall(
+        &mut self,
+        canister: Principal,
+        wasm: &[u8],
+        arg: Vec<u8>,
+        sender: Principal,
+    ) -> Result<(), String>;
     /// An update call that runs to completion.
-    fn update(&mut self, canister: Principal, sender: Principal, method: &str, arg: Vec<u8>)
-        -> Result<Vec<u8>, Reject>;
+    fn update(
+        &mut self,
+        canister: Principal,
+        sender: Principal,
+        method: &str,
+        arg: Vec<u8>,
+    ) -> Result<Vec<u8>, Reject>;
     /// A query call.
-    fn query(&mut self, canister: Principal, sender: Principal, method: &str, arg: Vec<u8>)
-        -> Result<Vec<u8>, Reject>;
+    fn query(
+        &mut self,
+        canister: Principal,
+        sender: Principal,
+        method: &str,
+        arg: Vec<u8>,
+    ) -> Result<Vec<u8>, Reject>;
     /// Moves the clock forward and runs a round (due timers and queued messages).
     fn advance_time(&mut self, by: Duration);
     /// Runs a round without moving the clock.
@@ -82,11 +102,17 @@ pub trait TestEnvExt: TestEnv {
 impl<T: TestEnv + ?Sized> TestEnvExt for T {}
 
 fn encode_reject(e: candid::Error) -> Reject {
-    Reject::new(RejectCode::SysFatal, format!("test could not encode its arguments: {e}"))
+    Reject::new(
+        RejectCode::SysFatal,
+        format!("test could not encode its arguments: {e}"),
+    )
 }
 
 fn decode_reject(e: candid::Error) -> Reject {
-    Reject::new(RejectCode::SysFatal, format!("test could not decode the reply: {e}"))
+    Reject::new(
+        RejectCode::SysFatal,
+        format!("test could not decode the reply: {e}"),
+    )
 }
 
 /// Every backend available here: the embedded IC, and PocketIC when `POCKET_IC_BIN` is set.
@@ -106,11 +132,15 @@ pub struct EmbeddedEnv {
 
 impl EmbeddedEnv {
     pub fn new() -> Self {
-        EmbeddedEnv { ic: EmbeddedIc::new() }
+        EmbeddedEnv {
+            ic: EmbeddedIc::new(),
+        }
     }
 
     pub fn with_config(config: IcConfig) -> Self {
-        EmbeddedEnv { ic: EmbeddedIc::with_config(config) }
+        EmbeddedEnv {
+            ic: EmbeddedIc::with_config(config),
+        }
     }
 }
 
@@ -131,7 +161,9 @@ impl TestEnv for EmbeddedEnv {
         init_arg: Vec<u8>,
         controllers: Vec<Principal>,
     ) -> Result<Principal, String> {
-        self.ic.install_canister(wasm, init_arg, controllers).map_err(|e| e.to_string())
+        self.ic
+            .install_canister(wasm, init_arg, controllers)
+            .map_err(|e| e.to_string())
     }
 
     fn upgrade(
@@ -141,7 +173,9 @@ impl TestEnv for EmbeddedEnv {
         arg: Vec<u8>,
         sender: Principal,
     ) -> Result<(), String> {
-        self.ic.upgrade_canister(canister, wasm, arg, sender).map_err(|e| e.to_string())
+        self.ic
+            .upgrade_canister(canister, wasm, arg, sender)
+            .map_err(|e| e.to_string())
     }
 
     fn reinstall(
@@ -151,7 +185,9 @@ impl TestEnv for EmbeddedEnv {
         arg: Vec<u8>,
         sender: Principal,
     ) -> Result<(), String> {
-        self.ic.reinstall_canister(canister, wasm, arg, sender).map_err(|e| e.to_string())
+        self.ic
+            .reinstall_canister(canister, wasm, arg, sender)
+            .map_err(|e| e.to_string())
     }
 
     fn update(
@@ -188,11 +224,15 @@ impl TestEnv for EmbeddedEnv {
     }
 
     fn stop(&mut self, canister: Principal, sender: Principal) -> Result<(), String> {
-        self.ic.stop_canister(canister, sender).map_err(|e| e.to_string())
+        self.ic
+            .stop_canister(canister, sender)
+            .map_err(|e| e.to_string())
     }
 
     fn start(&mut self, canister: Principal, sender: Principal) -> Result<(), String> {
-        self.ic.start_canister(canister, sender).map_err(|e| e.to_string())
+        self.ic
+            .start_canister(canister, sender)
+            .map_err(|e| e.to_string())
     }
 
     fn last_instructions(&self) -> Option<u64> {
@@ -210,12 +250,17 @@ impl PocketIcEnv {
     /// Starts PocketIC if `POCKET_IC_BIN` names an existing file; says why not otherwise.
     pub fn from_env() -> Result<Self, String> {
         let Some(bin) = std::env::var_os("POCKET_IC_BIN") else {
-            return Err("POCKET_IC_BIN is not set (point it at a PocketIC server binary to run \
+            return Err(
+                "POCKET_IC_BIN is not set (point it at a PocketIC server binary to run \
                         these tests on PocketIC too)"
-                .into());
+                    .into(),
+            );
         };
         if !PathBuf::from(&bin).is_file() {
-            return Err(format!("POCKET_IC_BIN={} is not a file", PathBuf::from(bin).display()));
+            return Err(format!(
+                "POCKET_IC_BIN={} is not a file",
+                PathBuf::from(bin).display()
+            ));
         }
         Self::start()
     }
@@ -229,9 +274,11 @@ impl PocketIcEnv {
 
     #[cfg(not(feature = "pocket-ic"))]
     fn start() -> Result<Self, String> {
-        Err("POCKET_IC_BIN is set but this build has no PocketIC backend: run the tests with \
+        Err(
+            "POCKET_IC_BIN is set but this build has no PocketIC backend: run the tests with \
              `--features emc-test-env/pocket-ic`"
-            .into())
+                .into(),
+        )
     }
 }
 
@@ -258,14 +305,18 @@ impl TestEnv for PocketIcEnv {
             controllers: Some(controllers),
             ..Default::default()
         };
-        let id = self.pic.create_canister_with_settings(sender, Some(settings));
+        let id = self
+            .pic
+            .create_canister_with_settings(sender, Some(settings));
         self.pic.add_cycles(id, 100_000_000_000_000);
         let pic = &self.pic;
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             pic.install_canister(id, wasm.to_vec(), init_arg, sender)
         }))
         .map_err(|e| {
-            e.downcast_ref::<String>().cloned().unwrap_or_else(|| "install failed".to_string())
+            e.downcast_ref::<String>()
+                .cloned()
+                .unwrap_or_else(|| "install failed".to_string())
         })?;
         Ok(id)
     }
@@ -301,7 +352,9 @@ impl TestEnv for PocketIcEnv {
         method: &str,
         arg: Vec<u8>,
     ) -> Result<Vec<u8>, Reject> {
-        self.pic.update_call(canister, sender, method, arg).map_err(from_pocket)
+        self.pic
+            .update_call(canister, sender, method, arg)
+            .map_err(from_pocket)
     }
 
     fn query(
@@ -311,7 +364,9 @@ impl TestEnv for PocketIcEnv {
         method: &str,
         arg: Vec<u8>,
     ) -> Result<Vec<u8>, Reject> {
-        self.pic.query_call(canister, sender, method, arg).map_err(from_pocket)
+        self.pic
+            .query_call(canister, sender, method, arg)
+            .map_err(from_pocket)
     }
 
     fn advance_time(&mut self, by: Duration) {
@@ -328,11 +383,15 @@ impl TestEnv for PocketIcEnv {
     }
 
     fn stop(&mut self, canister: Principal, sender: Principal) -> Result<(), String> {
-        self.pic.stop_canister(canister, Some(sender)).map_err(|e| e.to_string())
+        self.pic
+            .stop_canister(canister, Some(sender))
+            .map_err(|e| e.to_string())
     }
 
     fn start(&mut self, canister: Principal, sender: Principal) -> Result<(), String> {
-        self.pic.start_canister(canister, Some(sender)).map_err(|e| e.to_string())
+        self.pic
+            .start_canister(canister, Some(sender))
+            .map_err(|e| e.to_string())
     }
 
     fn last_instructions(&self) -> Option<u64> {
@@ -351,14 +410,38 @@ impl TestEnv for PocketIcEnv {
     fn upgrade(&mut self, _: Principal, _: &[u8], _: Vec<u8>, _: Principal) -> Result<(), String> {
         Err("no PocketIC backend in this build".into())
     }
-    fn reinstall(&mut self, _: Principal, _: &[u8], _: Vec<u8>, _: Principal) -> Result<(), String> {
+    fn reinstall(
+        &mut self,
+        _: Principal,
+        _: &[u8],
+        _: Vec<u8>,
+        _: Principal,
+    ) -> Result<(), String> {
         Err("no PocketIC backend in this build".into())
     }
-    fn update(&mut self, _: Principal, _: Principal, _: &str, _: Vec<u8>) -> Result<Vec<u8>, Reject> {
-        Err(Reject::new(RejectCode::SysFatal, "no PocketIC backend in this build"))
+    fn update(
+        &mut self,
+        _: Principal,
+        _: Principal,
+        _: &str,
+        _: Vec<u8>,
+    ) -> Result<Vec<u8>, Reject> {
+        Err(Reject::new(
+            RejectCode::SysFatal,
+            "no PocketIC backend in this build",
+        ))
     }
-    fn query(&mut self, _: Principal, _: Principal, _: &str, _: Vec<u8>) -> Result<Vec<u8>, Reject> {
-        Err(Reject::new(RejectCode::SysFatal, "no PocketIC backend in this build"))
+    fn query(
+        &mut self,
+        _: Principal,
+        _: Principal,
+        _: &str,
+        _: Vec<u8>,
+    ) -> Result<Vec<u8>, Reject> {
+        Err(Reject::new(
+            RejectCode::SysFatal,
+            "no PocketIC backend in this build",
+        ))
     }
     fn advance_time(&mut self, _: Duration) {}
     fn tick(&mut self) {}
