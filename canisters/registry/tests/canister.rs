@@ -463,9 +463,20 @@ fn upgrade_keeps_state_and_timers() {
     on_all(|env, s| {
         register(env, s, owner(0), 1, Role::Compute).unwrap();
         approve_and_stake(env, s, owner(0), 1, 1000 * E8S, 7);
+        // A pull left pending by a stopped ledger survives the upgrade and completes once.
+        register(env, s, owner(1), 2, Role::Router).unwrap();
+        approve(env, s, owner(1), R_MIN + FEE);
+        env.stop(s.ledger, admin()).unwrap();
+        assert!(matches!(stake(env, s, owner(1), 2, R_MIN, 180), Err(RegistryError::LedgerUnavailable { .. })));
         let wasm = canister_wasm("registry");
         env.upgrade(s.registry, &wasm, Encode!(&Some(RegistryArg::Upgrade)).unwrap(), admin()).unwrap();
         assert_eq!(get_node(env, s, 1).owner, owner(0));
+        assert_eq!(stats(env, s).pending_movements, 1);
+        env.start(s.ledger, admin()).unwrap();
+        timer(env);
+        assert_eq!(stats(env, s).pending_movements, 0);
+        assert_eq!(node_stake(env, s, 2).stake_e8s, R_MIN);
+        assert_eq!(balance(env, s, acct(owner(1))), GENESIS - R_MIN - 2 * FEE);
         let bad = RegistryArg::Init(emc_registry::InitArgs {
             ledger: s.ledger,
             governance: gov(),
