@@ -66,13 +66,20 @@ pub fn run() -> Result<Value> {
         .map_err(|e| anyhow!("commitment: {e}"))?;
     let commit_ms = ms(start);
 
-    // Validator: recompute k rows (single thread, as `Verifier::on_opening` does).
+    // Validator: recompute k rows (one thread, then all: `Verifier::with_threads`).
     let rows = emc_poc::select_rows(&[7; 32], &session.commitment().root, n, STANDARD_K);
     let start = Instant::now();
     let recomputed = cpu_task
         .compute_rows(&rows)
         .ok_or_else(|| anyhow!("rows out of range"))?;
     let verifier_ms = ms(start);
+    let start = Instant::now();
+    let threaded = cpu_task.compute_rows_threaded(&rows, 0);
+    let verifier_ms_all_threads = ms(start);
+    anyhow::ensure!(
+        threaded.as_ref() == Some(&recomputed),
+        "threaded verifier disagrees"
+    );
     for (r, want) in rows.iter().zip(&recomputed) {
         anyhow::ensure!(
             session.row(*r) == Some(&want[..]),
@@ -142,6 +149,7 @@ pub fn run() -> Result<Value> {
         "e_vulkan_estimate": e_estimate(&vk_params, poc_ms_vulkan + commit_ms),
         "vulkan_equals_cpu": identical,
         "verifier_ms": verifier_ms,
+        "verifier_ms_all_threads": verifier_ms_all_threads,
         "verifier_to_prover_ratio": STANDARD.verifier_to_prover_ratio(STANDARD_K),
         // Wall times on this machine: the verifier on one thread, the prover on cpu_threads.
         "verifier_to_prover_time_ratio_cpu": verifier_ms / poc_ms_cpu,

@@ -170,14 +170,15 @@ fn matmul_kernel(a: &[u32], b: &[u32], c: &mut [u32], n: usize) {
     }
 }
 
-/// `next[q] += cur[q] x B` for every row q, where `B` (n x n) is generated one row at a time
-/// into `brow` from `b` and its column keys: the verifier's inner loop (see
-/// `Task::compute_rows`). AVX2 when present, like [`matmul_rows`].
+/// `next[q] += cur[q] x B[.., cols]` for every row q: `B` is generated one row at a time into
+/// `brow` (one entry per column key in `cols`, a chunk of `B`'s columns), `next[q]` holds the
+/// same chunk of columns, and `cur[q]` is a whole row (length = depth). The verifier's inner
+/// loop (see `Task::compute_rows_threaded`). AVX2 when present, like [`matmul_rows`].
 pub(crate) fn rows_times_generated(
     cur: &[Vec<u32>],
-    next: &mut [Vec<u32>],
+    next: &mut [&mut [u32]],
     b: &MatrixKey,
-    b_cols: &[u32],
+    cols: &[u32],
     brow: &mut [u32],
 ) {
     #[cfg(target_arch = "x86_64")]
@@ -187,12 +188,12 @@ pub(crate) fn rows_times_generated(
             // enabled; the CPU supports AVX2 (checked just above).
             #[allow(unsafe_code)]
             unsafe {
-                rows_times_generated_avx2(cur, next, b, b_cols, brow)
+                rows_times_generated_avx2(cur, next, b, cols, brow)
             };
             return;
         }
     }
-    rows_times_generated_kernel(cur, next, b, b_cols, brow);
+    rows_times_generated_kernel(cur, next, b, cols, brow);
 }
 
 /// # Safety
@@ -202,24 +203,25 @@ pub(crate) fn rows_times_generated(
 #[allow(unsafe_code)]
 unsafe fn rows_times_generated_avx2(
     cur: &[Vec<u32>],
-    next: &mut [Vec<u32>],
+    next: &mut [&mut [u32]],
     b: &MatrixKey,
-    b_cols: &[u32],
+    cols: &[u32],
     brow: &mut [u32],
 ) {
-    rows_times_generated_kernel(cur, next, b, b_cols, brow);
+    rows_times_generated_kernel(cur, next, b, cols, brow);
 }
 
 #[inline(always)]
 fn rows_times_generated_kernel(
     cur: &[Vec<u32>],
-    next: &mut [Vec<u32>],
+    next: &mut [&mut [u32]],
     b: &MatrixKey,
-    b_cols: &[u32],
+    cols: &[u32],
     brow: &mut [u32],
 ) {
-    for (l, row_key_input) in (0..brow.len()).zip(0u32..) {
-        b.fill_row(row_key_input, b_cols, brow);
+    let depth = cur.first().map_or(0, Vec::len);
+    for (l, l32) in (0..depth).zip(0u32..) {
+        b.fill_row(l32, cols, brow);
         for (acc, src) in next.iter_mut().zip(cur) {
             let x = src[l];
             for (s, bv) in acc.iter_mut().zip(brow.iter()) {

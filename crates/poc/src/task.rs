@@ -221,15 +221,28 @@ impl Task {
     /// Recomputes rows `rows` of the result on the CPU, the way the verifier does: each `B_t`
     /// is generated one row at a time (never stored whole) and applied to all requested rows
     /// at once. Cost: `rounds * n^2` generated entries plus `rows.len() * rounds * n^2`
-    /// multiply-adds; memory `O(rows.len() * n)`.
+    /// multiply-adds; memory `O(rows.len() * n)`. Single-threaded.
     ///
-    /// Rows out of range are the caller's error: they must be below `n` (checked, `None`).
+    /// Rows must be below `n` (`None` otherwise).
     pub fn compute_rows(&self, rows: &[u32]) -> Option<Vec<Vec<u32>>> {
+        self.compute_rows_threaded(rows, 1)
+    }
+
+    /// [`Task::compute_rows`] on `threads` threads (0: one per available core). The columns
+    /// are split between the threads, so no entry of a `B_t` is generated twice; the result
+    /// is the same whatever the number of threads.
+    pub fn compute_rows_threaded(&self, rows: &[u32], threads: usize) -> Option<Vec<Vec<u32>>> {
         let n = self.params.n;
         if rows.iter().any(|&r| r >= n) {
             return None;
         }
         let nu = n as usize;
+        let threads = match threads {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            t => t,
+        };
+        // Column chunks of whole cache lines.
+        let chunk = nu.div_ceil(threads.max(1)).div_ceil(16).max(1) * 16;
         let key = self.key();
         let a = key.matrix(0);
         let a_cols = a.col_keys(n);
@@ -242,14 +255,33 @@ impl Task {
             })
             .collect();
         let mut next: Vec<Vec<u32>> = vec![vec![0u32; nu]; rows.len()];
-        let mut brow = vec![0u32; nu];
         for t in 0..self.params.rounds {
             let b = key.matrix(t + 1);
             let b_cols = b.col_keys(n);
+            // parts[c] = the c-th column chunk of every row of `next`.
+            let mut parts: Vec<Vec<&mut [u32]>> = Vec::new();
             for acc in next.iter_mut() {
-                acc.fill(0);
+                for (c, piece) in acc.chunks_mut(chunk).enumerate() {
+                    piece.fill(0);
+                    if parts.len() <= c {
+                        parts.push(Vec::new());
+                    }
+                    parts[c].push(piece);
+                }
             }
-            crate::cpu::rows_times_generated(&cur, &mut next, &b, &b_cols, &mut brow);
+            let cur_ref = &cur;
+            let b_ref = &b;
+            std::thread::scope(|s| {
+                for (c, mut part) in parts.into_iter().enumerate() {
+                    let cols = &b_cols[c * chunk..((c + 1) * chunk).min(nu)];
+                    s.spawn(move || {
+                        let mut brow = vec![0u32; cols.len()];
+                        crate::cpu::rows_times_generated(
+                            cur_ref, &mut part, b_ref, cols, &mut brow,
+                        );
+                    });
+                }
+            });
             for acc in next.iter_mut() {
                 for s in acc.iter_mut() {
                     *s = mix_out(*s);
@@ -353,6 +385,9 @@ mod tests {
         let got = task.compute_rows(&rows).unwrap();
         for (q, &r) in rows.iter().enumerate() {
             assert_eq!(got[q], c[r as usize * n..(r as usize + 1) * n]);
+        }
+        for threads in [0, 2, 3, 8, 200] {
+            assert_eq!(task.compute_rows_threaded(&rows, threads).unwrap(), got);
         }
         assert!(task.compute_rows(&[128]).is_none());
     }

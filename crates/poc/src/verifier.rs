@@ -218,6 +218,7 @@ pub struct Verifier {
     config: VerifierConfig,
     issued_at: u64,
     phase: Phase,
+    threads: usize,
 }
 
 impl Verifier {
@@ -240,7 +241,15 @@ impl Verifier {
             config,
             issued_at: now,
             phase: Phase::AwaitCommitment,
+            threads: 1,
         })
+    }
+
+    /// Recompute opened rows on `threads` threads (0: one per core; default 1). A local
+    /// setting: the verdict is the same whatever the number.
+    pub fn with_threads(mut self, threads: usize) -> Verifier {
+        self.threads = threads;
+        self
     }
 
     /// The challenge.
@@ -338,7 +347,8 @@ impl Verifier {
     /// The opening arrived at `now`: checks every row's proof against the root, then
     /// recomputes the rows on the CPU and compares. Returns the verdict.
     ///
-    /// Cost: `rounds * n^2` generated entries plus `k * rounds * n^2` multiply-adds.
+    /// Cost: `rounds * n^2` generated entries plus `k * rounds * n^2` multiply-adds, spread
+    /// over [`Verifier::with_threads`] threads.
     pub fn on_opening(&mut self, opening: &Opening, now: u64) -> Result<Verdict, VerifierError> {
         let Phase::AwaitOpening {
             root,
@@ -405,7 +415,7 @@ impl Verifier {
             }
         }
         // Proofs hold: the opened rows are the committed ones. Now are they right?
-        let Some(expected) = task.compute_rows(rows) else {
+        let Some(expected) = task.compute_rows_threaded(rows, self.threads) else {
             return malformed("row out of range".to_string());
         };
         for (got, want) in opening.rows.iter().zip(&expected) {

@@ -41,7 +41,11 @@ fn run(
     tamper: impl FnOnce(&mut Opening),
 ) -> Verdict {
     let t0 = 5_000 * MS;
-    let mut v = Verifier::new(ch.clone(), config, t0).unwrap();
+    // Threads only split the verifier's work: alternate to exercise both paths.
+    let threads = 1 + (ch.task.seed[0] % 3) as usize;
+    let mut v = Verifier::new(ch.clone(), config, t0)
+        .unwrap()
+        .with_threads(threads);
     if let Some(verdict) = v
         .on_commitment(&session.commitment(), t0 + commit_after)
         .unwrap()

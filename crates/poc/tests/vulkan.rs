@@ -72,7 +72,9 @@ fn a_vulkan_session_passes_the_verifier() {
         deadline_ns: 60_000_000_000,
     };
     let session = ProverSession::run(&*vk, &ch.task).unwrap();
-    let mut v = Verifier::new(ch, VerifierConfig::default(), 0).unwrap();
+    let mut v = Verifier::new(ch, VerifierConfig::default(), 0)
+        .unwrap()
+        .with_threads(3);
     assert_eq!(
         v.on_commitment(&session.commitment(), 1_000_000).unwrap(),
         None
