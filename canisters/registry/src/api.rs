@@ -86,16 +86,18 @@ fn from_transfer_error(e: TransferError) -> LedgerOutcome {
     match e {
         TransferError::Duplicate { duplicate_of } => LedgerOutcome::Done(nat_u64(&duplicate_of)),
         TransferError::BadFee { expected_fee } => LedgerOutcome::BadFee(nat_u64(&expected_fee)),
-        TransferError::TooOld | TransferError::CreatedInFuture { .. } | TransferError::TemporarilyUnavailable => {
-            LedgerOutcome::Unavailable(format!("{e:?}"))
-        }
+        TransferError::TooOld
+        | TransferError::CreatedInFuture { .. }
+        | TransferError::TemporarilyUnavailable => LedgerOutcome::Unavailable(format!("{e:?}")),
         e => LedgerOutcome::Refused(format!("{e:?}")),
     }
 }
 
 fn from_transfer_from_error(e: TransferFromError) -> LedgerOutcome {
     match e {
-        TransferFromError::Duplicate { duplicate_of } => LedgerOutcome::Done(nat_u64(&duplicate_of)),
+        TransferFromError::Duplicate { duplicate_of } => {
+            LedgerOutcome::Done(nat_u64(&duplicate_of))
+        }
         TransferFromError::BadFee { expected_fee } => LedgerOutcome::BadFee(nat_u64(&expected_fee)),
         TransferFromError::TooOld
         | TransferFromError::CreatedInFuture { .. }
@@ -118,7 +120,10 @@ async fn call_ledger(ledger: Principal, m: &Movement) -> LedgerOutcome {
                 memo,
                 created_at_time: Some(m.created_at_time),
             };
-            match Call::unbounded_wait(ledger, "icrc2_transfer_from").with_arg(arg).await {
+            match Call::unbounded_wait(ledger, "icrc2_transfer_from")
+                .with_arg(arg)
+                .await
+            {
                 Err(e) => LedgerOutcome::Unavailable(e.to_string()),
                 Ok(r) => match r.candid::<Result<Nat, TransferFromError>>() {
                     Err(e) => LedgerOutcome::Unavailable(e.to_string()),
@@ -136,7 +141,10 @@ async fn call_ledger(ledger: Principal, m: &Movement) -> LedgerOutcome {
                 memo,
                 amount: Nat::from(m.amount_e8s),
             };
-            match Call::unbounded_wait(ledger, "icrc1_transfer").with_arg(arg).await {
+            match Call::unbounded_wait(ledger, "icrc1_transfer")
+                .with_arg(arg)
+                .await
+            {
                 Err(e) => LedgerOutcome::Unavailable(e.to_string()),
                 Ok(r) => match r.candid::<Result<Nat, TransferError>>() {
                     Err(e) => LedgerOutcome::Unavailable(e.to_string()),
@@ -194,7 +202,10 @@ async fn run_journal(max: usize) -> u64 {
             .filter(|id| !IN_FLIGHT.with_borrow(|s| s.contains(id)))
             .take(max)
             .collect();
-        let mut todo: Vec<Movement> = ids.into_iter().filter_map(|id| r.prepare_attempt(id, now)).collect();
+        let mut todo: Vec<Movement> = ids
+            .into_iter()
+            .filter_map(|id| r.prepare_attempt(id, now))
+            .collect();
         let room = max.saturating_sub(todo.len());
         for m in r.plan_movements(now, room) {
             if let Some(m) = r.prepare_attempt(m.id, now) {
@@ -244,7 +255,8 @@ async fn stake(args: StakeArgs) -> Result<StakeInfo, RegistryError> {
     let now = time();
     let m = with_mut(|r| {
         let m = r.begin_stake(caller, &args, now)?;
-        r.prepare_attempt(m.id, now).ok_or(RegistryError::Storage("movement not pending".into()))
+        r.prepare_attempt(m.id, now)
+            .ok_or(RegistryError::Storage("movement not pending".into()))
     })?;
     let id = m.id;
     let done = execute(m).await;
@@ -278,7 +290,10 @@ async fn retry_pending() -> u64 {
 // ------------------------------------------------------------------ penalties, E, impeachment
 
 #[update]
-fn apply_penalties(batch_id: u64, reports: Vec<PenaltyReport>) -> Result<Vec<PenaltyApplied>, RegistryError> {
+fn apply_penalties(
+    batch_id: u64,
+    reports: Vec<PenaltyReport>,
+) -> Result<Vec<PenaltyApplied>, RegistryError> {
     let caller = msg_caller();
     with_mut(|r| r.apply_penalties(caller, batch_id, &reports, time()))
 }
@@ -357,7 +372,9 @@ fn validate_resolve_movement(a: ResolveMovementArgs) -> Result<String, String> {
 #[update]
 fn execute_resolve_movement(a: ResolveMovementArgs) {
     let caller = msg_caller();
-    governance_or_trap(with_mut(|r| r.resolve_movement(caller, a.movement_id, a.executed_in_block, time())));
+    governance_or_trap(with_mut(|r| {
+        r.resolve_movement(caller, a.movement_id, a.executed_in_block, time())
+    }));
 }
 
 // ------------------------------------------------------------------ queries

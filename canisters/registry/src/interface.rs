@@ -19,7 +19,10 @@ struct Service {
 impl Service {
     fn method(&mut self, name: &str, query: bool, args: Vec<Type>, rets: Vec<Type>) {
         let modes = if query { vec![FuncMode::Query] } else { vec![] };
-        self.methods.push((name.to_string(), TypeInner::Func(Function { modes, args, rets }).into()));
+        self.methods.push((
+            name.to_string(),
+            TypeInner::Func(Function { modes, args, rets }).into(),
+        ));
     }
 
     fn ty<T: CandidType>(&mut self) -> Type {
@@ -31,7 +34,10 @@ type R<T> = Result<T, RegistryError>;
 
 /// The `.did` text of the registry canister.
 pub fn service_did() -> String {
-    let mut s = Service { env: TypeContainer::new(), methods: Vec::new() };
+    let mut s = Service {
+        env: TypeContainer::new(),
+        methods: Vec::new(),
+    };
     macro_rules! m {
         ($name:literal, $query:expr, ($($a:ty),*) -> ($($r:ty),*)) => {{
             let args = vec![$(s.ty::<$a>()),*];

@@ -69,7 +69,9 @@ pub struct Registry<M: Memory> {
 fn encode_config(config: &Config) -> Result<Vec<u8>, LoadError> {
     let mut bytes = MAGIC.to_vec();
     bytes.extend_from_slice(&LAYOUT_VERSION.to_le_bytes());
-    bytes.extend_from_slice(&candid::encode_one(config).map_err(|e| LoadError::Storage(e.to_string()))?);
+    bytes.extend_from_slice(
+        &candid::encode_one(config).map_err(|e| LoadError::Storage(e.to_string()))?,
+    );
     Ok(bytes)
 }
 
@@ -81,7 +83,10 @@ fn decode_config(bytes: &[u8]) -> Result<Config, LoadError> {
     v.copy_from_slice(&bytes[4..8]);
     let version = u32::from_le_bytes(v);
     if version > LAYOUT_VERSION {
-        return Err(LoadError::Downgrade { stored: version, supported: LAYOUT_VERSION });
+        return Err(LoadError::Downgrade {
+            stored: version,
+            supported: LAYOUT_VERSION,
+        });
     }
     // Version 1 is the only layout so far; later versions migrate step by step here.
     candid::decode_one(&bytes[8..]).map_err(|e| LoadError::Storage(e.to_string()))
@@ -89,7 +94,9 @@ fn decode_config(bytes: &[u8]) -> Result<Config, LoadError> {
 
 fn check_text(s: &str, what: &str, min: usize, max: usize) -> Result<(), RegistryError> {
     if s.len() < min || s.len() > max {
-        return Err(RegistryError::InvalidArgument(format!("{what} must have {min} to {max} bytes")));
+        return Err(RegistryError::InvalidArgument(format!(
+            "{what} must have {min} to {max} bytes"
+        )));
     }
     Ok(())
 }
@@ -110,10 +117,14 @@ impl<M: Memory> Registry<M> {
         rules::check_params(&params).map_err(|e| LoadError::InvalidArgument(e.to_string()))?;
         let genesis_time = args.genesis_time.unwrap_or(now);
         if genesis_time > now {
-            return Err(LoadError::InvalidArgument("genesis_time is in the future".into()));
+            return Err(LoadError::InvalidArgument(
+                "genesis_time is in the future".into(),
+            ));
         }
         if args.governance == Principal::anonymous() || args.ledger == Principal::anonymous() {
-            return Err(LoadError::InvalidArgument("ledger and governance cannot be anonymous".into()));
+            return Err(LoadError::InvalidArgument(
+                "ledger and governance cannot be anonymous".into(),
+            ));
         }
         let mut s = Stores::open(memory);
         if !s.config.get().is_empty() {
@@ -133,10 +144,16 @@ impl<M: Memory> Registry<M> {
             ledger_fee_e8s: args.ledger_fee_e8s.unwrap_or(DEFAULT_LEDGER_FEE),
             epoch: 0,
             epoch_start: genesis_time,
-            next_epoch_start: genesis_time.saturating_add(config.params.epoch_length_secs.saturating_mul(SEC)),
+            next_epoch_start: genesis_time
+                .saturating_add(config.params.epoch_length_secs.saturating_mul(SEC)),
             ..Meta::default()
         };
-        let mut r = Registry { config, meta, me, s };
+        let mut r = Registry {
+            config,
+            meta,
+            me,
+            s,
+        };
         r.take_snapshot(0, now);
         r.save_meta();
         r.roll_epochs(now);
@@ -147,8 +164,14 @@ impl<M: Memory> Registry<M> {
     pub fn load(memory: M, me: Principal) -> Result<Self, LoadError> {
         let s = Stores::open(memory);
         let config = decode_config(s.config.get())?;
-        let meta: Meta = candid::decode_one(s.meta.get()).map_err(|e| LoadError::Storage(e.to_string()))?;
-        Ok(Registry { config, meta, me, s })
+        let meta: Meta =
+            candid::decode_one(s.meta.get()).map_err(|e| LoadError::Storage(e.to_string()))?;
+        Ok(Registry {
+            config,
+            meta,
+            me,
+            s,
+        })
     }
 
     fn save_meta(&mut self) {
@@ -157,7 +180,8 @@ impl<M: Memory> Registry<M> {
     }
 
     fn save_config(&mut self) -> Result<(), RegistryError> {
-        let bytes = encode_config(&self.config).map_err(|e| RegistryError::Storage(e.to_string()))?;
+        let bytes =
+            encode_config(&self.config).map_err(|e| RegistryError::Storage(e.to_string()))?;
         self.s.config.set(bytes);
         Ok(())
     }
@@ -239,7 +263,11 @@ impl<M: Memory> Registry<M> {
     }
 
     /// Issues a one-time registration nonce for `caller` (replacing an older one).
-    pub fn registration_nonce(&mut self, caller: Principal, now: u64) -> Result<[u8; 32], RegistryError> {
+    pub fn registration_nonce(
+        &mut self,
+        caller: Principal,
+        now: u64,
+    ) -> Result<[u8; 32], RegistryError> {
         if caller == Principal::anonymous() {
             return Err(RegistryError::Anonymous);
         }
@@ -258,7 +286,12 @@ impl<M: Memory> Registry<M> {
     }
 
     /// Registers a node owned by `caller` (who must hold an unexpired nonce signed by the node).
-    pub fn register(&mut self, caller: Principal, a: &RegisterArgs, now: u64) -> Result<Node, RegistryError> {
+    pub fn register(
+        &mut self,
+        caller: Principal,
+        a: &RegisterArgs,
+        now: u64,
+    ) -> Result<Node, RegistryError> {
         if caller == Principal::anonymous() {
             return Err(RegistryError::Anonymous);
         }
@@ -304,7 +337,11 @@ impl<M: Memory> Registry<M> {
     }
 
     /// The owner changes its node's metadata.
-    pub fn update_node(&mut self, caller: Principal, a: &UpdateNodeArgs) -> Result<Node, RegistryError> {
+    pub fn update_node(
+        &mut self,
+        caller: Principal,
+        a: &UpdateNodeArgs,
+    ) -> Result<Node, RegistryError> {
         let mut n = self.owned(caller, &a.node_id)?;
         if let Some(x) = &a.network_address {
             check_text(x, "network_address", 1, MAX_ADDRESS)?;
@@ -324,7 +361,12 @@ impl<M: Memory> Registry<M> {
 
     /// The owner retires its node: it leaves its role at once; a running stake stays locked
     /// until its term ends and is then released as usual. The key can never register again.
-    pub fn retire(&mut self, caller: Principal, id: &NodeId, now: u64) -> Result<Node, RegistryError> {
+    pub fn retire(
+        &mut self,
+        caller: Principal,
+        id: &NodeId,
+        now: u64,
+    ) -> Result<Node, RegistryError> {
         let mut n = self.owned(caller, id)?;
         if n.state != NodeState::Live {
             return Err(RegistryError::NodeNotLive);
@@ -350,7 +392,12 @@ impl<M: Memory> Registry<M> {
     }
 
     /// Pages of nodes of an owner, by id, after `start_after`.
-    pub fn nodes_by_owner(&self, owner: Principal, start_after: Option<NodeId>, limit: u32) -> Vec<Node> {
+    pub fn nodes_by_owner(
+        &self,
+        owner: Principal,
+        start_after: Option<NodeId>,
+        limit: u32,
+    ) -> Vec<Node> {
         let limit = (limit as usize).clamp(1, MAX_PAGE);
         let start = (owner, start_after.map(|n| n.0).unwrap_or([0; 32]));
         self.s
@@ -364,7 +411,10 @@ impl<M: Memory> Registry<M> {
 
     /// The registry's ledger account holding a node's stake.
     pub fn node_account(&self, id: &NodeId) -> Account {
-        Account { owner: self.me, subaccount: Some(rules::node_subaccount(id)) }
+        Account {
+            owner: self.me,
+            subaccount: Some(rules::node_subaccount(id)),
+        }
     }
 
     /// Stake view.
@@ -385,7 +435,11 @@ impl<M: Memory> Registry<M> {
     pub fn e_multiplier(&self, id: &NodeId, now: u64) -> Option<u64> {
         let n = self.get_node(id)?;
         Some(match (&n.role, &n.term) {
-            (Role::Compute, Some(t)) if !t.expired && now < t.end && !n.suspended && n.state == NodeState::Live => t.multiplier,
+            (Role::Compute, Some(t))
+                if !t.expired && now < t.end && !n.suspended && n.state == NodeState::Live =>
+            {
+                t.multiplier
+            }
             _ => E_SCALE,
         })
     }
@@ -404,11 +458,22 @@ impl<M: Memory> Registry<M> {
 
     // ---------------------------------------------------------------- staking and the journal
 
-    fn new_movement(&mut self, n: &mut Node, kind: MovementKind, to: Account, amount: u64, term_days: u32, now: u64) -> Movement {
+    fn new_movement(
+        &mut self,
+        n: &mut Node,
+        kind: MovementKind,
+        to: Account,
+        amount: u64,
+        term_days: u32,
+        now: u64,
+    ) -> Movement {
         let id = self.meta.next_movement;
         self.meta.next_movement = id.saturating_add(1);
         let from = match kind {
-            MovementKind::StakePull => Account { owner: n.owner, subaccount: None },
+            MovementKind::StakePull => Account {
+                owner: n.owner,
+                subaccount: None,
+            },
             _ => self.node_account(&n.id),
         };
         let m = Movement {
@@ -435,7 +500,12 @@ impl<M: Memory> Registry<M> {
 
     /// Validates a stake request and records the pull (owner -> node subaccount) in the journal.
     /// The shell then calls `icrc2_transfer_from` and reports the outcome with [`Self::finish`].
-    pub fn begin_stake(&mut self, caller: Principal, a: &StakeArgs, now: u64) -> Result<Movement, RegistryError> {
+    pub fn begin_stake(
+        &mut self,
+        caller: Principal,
+        a: &StakeArgs,
+        now: u64,
+    ) -> Result<Movement, RegistryError> {
         let mut n = self.owned(caller, &a.node_id)?;
         if n.state != NodeState::Live {
             return Err(RegistryError::NodeNotLive);
@@ -452,11 +522,23 @@ impl<M: Memory> Registry<M> {
             return Err(RegistryError::StakeBelowMinimum { minimum_e8s: min });
         }
         let to = self.node_account(&n.id);
-        Ok(self.new_movement(&mut n, MovementKind::StakePull, to, a.amount_e8s, a.term_days, now))
+        Ok(self.new_movement(
+            &mut n,
+            MovementKind::StakePull,
+            to,
+            a.amount_e8s,
+            a.term_days,
+            now,
+        ))
     }
 
     /// Renews a running term (rules in [`rules::renew`]).
-    pub fn renew(&mut self, caller: Principal, a: &RenewArgs, now: u64) -> Result<Term, RegistryError> {
+    pub fn renew(
+        &mut self,
+        caller: Principal,
+        a: &RenewArgs,
+        now: u64,
+    ) -> Result<Term, RegistryError> {
         let mut n = self.owned(caller, &a.node_id)?;
         if n.state != NodeState::Live {
             return Err(RegistryError::NodeNotLive);
@@ -479,7 +561,12 @@ impl<M: Memory> Registry<M> {
 
     /// Pending journal entries (oldest first), at most `limit`.
     pub fn pending_movements(&self, limit: usize) -> Vec<Movement> {
-        self.s.pending.keys().take(limit).filter_map(|id| self.movement(id)).collect()
+        self.s
+            .pending
+            .keys()
+            .take(limit)
+            .filter_map(|id| self.movement(id))
+            .collect()
     }
 
     /// Marks one more ledger attempt of a pending movement and returns it, or `None` when it is
@@ -506,7 +593,12 @@ impl<M: Memory> Registry<M> {
     /// `Duplicate`) changes stakes; a refusal closes the entry (outgoing obligations are
     /// re-planned); an unknown outcome leaves it pending for a retry with the same
     /// `created_at_time` and memo (the ledger deduplicates). Idempotent on closed entries.
-    pub fn finish(&mut self, id: u64, outcome: &LedgerOutcome, now: u64) -> Result<Movement, RegistryError> {
+    pub fn finish(
+        &mut self,
+        id: u64,
+        outcome: &LedgerOutcome,
+        now: u64,
+    ) -> Result<Movement, RegistryError> {
         let mut m = self.movement(id).ok_or(RegistryError::NotFound)?;
         if m.status != MovementStatus::Pending {
             return Ok(m);
@@ -524,7 +616,9 @@ impl<M: Memory> Registry<M> {
             }
             LedgerOutcome::BadFee(fee) => {
                 self.meta.ledger_fee_e8s = *fee;
-                m.status = MovementStatus::Failed { reason: format!("bad fee: the ledger fee is {fee} e8s") };
+                m.status = MovementStatus::Failed {
+                    reason: format!("bad fee: the ledger fee is {fee} e8s"),
+                };
             }
             LedgerOutcome::Refused(r) => {
                 m.status = MovementStatus::Failed { reason: r.clone() };
@@ -548,9 +642,17 @@ impl<M: Memory> Registry<M> {
             MovementKind::StakePull => {
                 n.stake_e8s = n.stake_e8s.saturating_add(m.amount_e8s);
                 self.meta.total_stake_e8s = self.meta.total_stake_e8s.saturating_add(m.amount_e8s);
-                let multiplier = rules::check_first_term(self.params(), n.role, m.term_days).unwrap_or(E_SCALE);
+                let multiplier =
+                    rules::check_first_term(self.params(), n.role, m.term_days).unwrap_or(E_SCALE);
                 let end = now.saturating_add(u64::from(m.term_days).saturating_mul(DAY));
-                n.term = Some(Term { start: now, end, term_days: m.term_days, renewals: 0, multiplier, expired: false });
+                n.term = Some(Term {
+                    start: now,
+                    end,
+                    term_days: m.term_days,
+                    renewals: 0,
+                    multiplier,
+                    expired: false,
+                });
                 if n.state == NodeState::Live || matches!(n.state, NodeState::Retired { .. }) {
                     self.s.expiries.insert((end, n.id.0), ());
                 }
@@ -585,21 +687,38 @@ impl<M: Memory> Registry<M> {
         if matches!(n.state, NodeState::Impeached { .. }) && n.stake_e8s > 0 {
             if n.stake_e8s > fee {
                 let amount = n.stake_e8s - fee;
-                return Some(self.new_movement(n, MovementKind::Confiscate, treasury, amount, 0, now));
+                return Some(self.new_movement(
+                    n,
+                    MovementKind::Confiscate,
+                    treasury,
+                    amount,
+                    0,
+                    now,
+                ));
             }
             return self.drop_dust(n);
         }
         if n.penalty_due_e8s > 0 {
             let due = n.penalty_due_e8s.min(n.stake_e8s);
             if due > fee {
-                return Some(self.new_movement(n, MovementKind::Penalty, treasury, due - fee, 0, now));
+                return Some(self.new_movement(
+                    n,
+                    MovementKind::Penalty,
+                    treasury,
+                    due - fee,
+                    0,
+                    now,
+                ));
             }
             n.penalty_due_e8s = 0;
             self.put_node(n);
         }
         if n.term.as_ref().is_some_and(|t| t.expired) {
             if n.stake_e8s > fee {
-                let owner = Account { owner: n.owner, subaccount: None };
+                let owner = Account {
+                    owner: n.owner,
+                    subaccount: None,
+                };
                 let amount = n.stake_e8s - fee;
                 return Some(self.new_movement(n, MovementKind::Release, owner, amount, 0, now));
             }
@@ -618,7 +737,12 @@ impl<M: Memory> Registry<M> {
 
     /// Plans at most `max` new movements for nodes that owe one (after [`Self::process_time`]).
     pub fn plan_movements(&mut self, now: u64, max: usize) -> Vec<Movement> {
-        let due: Vec<Key> = self.s.due.keys().take(max.saturating_mul(4).max(1)).collect();
+        let due: Vec<Key> = self
+            .s
+            .due
+            .keys()
+            .take(max.saturating_mul(4).max(1))
+            .collect();
         let mut out = Vec::new();
         for k in due {
             if out.len() >= max {
@@ -667,7 +791,12 @@ impl<M: Memory> Registry<M> {
                 self.s.due.insert(key.1, ());
             }
         }
-        let closed: Vec<(u64, u64)> = self.s.deadlines.keys_range(..=(now, u64::MAX)).take(1000).collect();
+        let closed: Vec<(u64, u64)> = self
+            .s
+            .deadlines
+            .keys_range(..=(now, u64::MAX))
+            .take(1000)
+            .collect();
         for (_, id) in closed {
             if let Some(mut c) = self.case(id) {
                 if c.status == CaseStatus::Open {
@@ -693,11 +822,19 @@ impl<M: Memory> Registry<M> {
 
     /// Governance settles a `Stuck` movement after reading the ledger's blocks (the memo names
     /// the movement): `executed` applies it as confirmed, otherwise it is closed as failed.
-    pub fn resolve_movement(&mut self, caller: Principal, id: u64, executed: Option<u64>, now: u64) -> Result<Movement, RegistryError> {
+    pub fn resolve_movement(
+        &mut self,
+        caller: Principal,
+        id: u64,
+        executed: Option<u64>,
+        now: u64,
+    ) -> Result<Movement, RegistryError> {
         self.only_governance(caller)?;
         let mut m = self.movement(id).ok_or(RegistryError::NotFound)?;
         if m.status != MovementStatus::Stuck {
-            return Err(RegistryError::InvalidArgument("only a Stuck movement can be resolved".into()));
+            return Err(RegistryError::InvalidArgument(
+                "only a Stuck movement can be resolved".into(),
+            ));
         }
         m.status = MovementStatus::Pending;
         self.s.journal.insert(id, Cand(Some(m)));
@@ -714,15 +851,25 @@ impl<M: Memory> Registry<M> {
     /// Applies penalties decided from accepted checkpoints. Only the epochs canister may call;
     /// batches are applied once each, in increasing `batch_id` order. Unknown nodes refuse the
     /// whole batch (nothing applied).
-    pub fn apply_penalties(&mut self, caller: Principal, batch_id: u64, reports: &[PenaltyReport], now: u64) -> Result<Vec<PenaltyApplied>, RegistryError> {
+    pub fn apply_penalties(
+        &mut self,
+        caller: Principal,
+        batch_id: u64,
+        reports: &[PenaltyReport],
+        now: u64,
+    ) -> Result<Vec<PenaltyApplied>, RegistryError> {
         if Some(caller) != self.config.epochs_canister {
             return Err(RegistryError::NotEpochsCanister);
         }
         if self.meta.last_penalty_batch.is_some_and(|b| batch_id <= b) {
-            return Err(RegistryError::InvalidArgument(format!("penalty batch {batch_id} is applied already")));
+            return Err(RegistryError::InvalidArgument(format!(
+                "penalty batch {batch_id} is applied already"
+            )));
         }
         if reports.len() > MAX_REPORTS {
-            return Err(RegistryError::InvalidArgument(format!("at most {MAX_REPORTS} reports per batch")));
+            return Err(RegistryError::InvalidArgument(format!(
+                "at most {MAX_REPORTS} reports per batch"
+            )));
         }
         let mut nodes = Vec::with_capacity(reports.len());
         for r in reports {
@@ -737,7 +884,14 @@ impl<M: Memory> Registry<M> {
             let available = n.stake_e8s.saturating_sub(n.penalty_due_e8s);
             let term_days = n.term.as_ref().map(|t| t.term_days).unwrap_or(0);
             let p = if n.term.is_some() {
-                rules::penalty_e8s(self.params(), n.role, r.missed_minutes, n.stake_e8s, term_days).min(available)
+                rules::penalty_e8s(
+                    self.params(),
+                    n.role,
+                    r.missed_minutes,
+                    n.stake_e8s,
+                    term_days,
+                )
+                .min(available)
             } else {
                 0
             };
@@ -751,7 +905,11 @@ impl<M: Memory> Registry<M> {
             if p > 0 {
                 self.s.due.insert(n.id.0, ());
             }
-            out.push(PenaltyApplied { node_id: n.id, penalty_e8s: p, suspended: n.suspended });
+            out.push(PenaltyApplied {
+                node_id: n.id,
+                penalty_e8s: p,
+                suspended: n.suspended,
+            });
         }
         self.meta.last_penalty_batch = Some(batch_id);
         self.save_meta();
@@ -759,7 +917,12 @@ impl<M: Memory> Registry<M> {
     }
 
     /// The epochs canister reports a compute node's PoC E (fixed point, 4 decimals).
-    pub fn report_compute_e(&mut self, caller: Principal, id: &NodeId, e_fixed: u64) -> Result<(), RegistryError> {
+    pub fn report_compute_e(
+        &mut self,
+        caller: Principal,
+        id: &NodeId,
+        e_fixed: u64,
+    ) -> Result<(), RegistryError> {
         if Some(caller) != self.config.epochs_canister {
             return Err(RegistryError::NotEpochsCanister);
         }
@@ -768,7 +931,9 @@ impl<M: Memory> Registry<M> {
             return Err(RegistryError::InvalidArgument("not a compute node".into()));
         }
         if e_fixed == 0 || e_fixed > 1_000_000 * E_SCALE {
-            return Err(RegistryError::InvalidArgument("E must be positive and at most 1,000,000".into()));
+            return Err(RegistryError::InvalidArgument(
+                "E must be positive and at most 1,000,000".into(),
+            ));
         }
         n.poc_e = e_fixed;
         self.put_node(&n);
@@ -782,12 +947,23 @@ impl<M: Memory> Registry<M> {
         self.s.cases.get(&id).and_then(|c| c.0)
     }
 
-    fn new_case(&mut self, target: &Node, opened_by: Option<NodeId>, reason: String, period_secs: u64, now: u64) -> Result<Case, RegistryError> {
+    fn new_case(
+        &mut self,
+        target: &Node,
+        opened_by: Option<NodeId>,
+        reason: String,
+        period_secs: u64,
+        now: u64,
+    ) -> Result<Case, RegistryError> {
         if let Some(id) = self.s.open_cases.get(&target.id.0) {
             return Err(RegistryError::CaseAlreadyOpen(id));
         }
-        let target_counts = self.s.members.contains_key(&(target.role.code(), target.id.0));
-        let electorate = self.meta.active[usize::from(target.role.code())].saturating_sub(u64::from(target_counts));
+        let target_counts = self
+            .s
+            .members
+            .contains_key(&(target.role.code(), target.id.0));
+        let electorate = self.meta.active[usize::from(target.role.code())]
+            .saturating_sub(u64::from(target_counts));
         let id = self.meta.next_case;
         self.meta.next_case = id.saturating_add(1);
         let c = Case {
@@ -811,11 +987,17 @@ impl<M: Memory> Registry<M> {
     }
 
     /// An active member (owned by `caller`) opens a case against a live node of its role.
-    pub fn open_case(&mut self, caller: Principal, a: &OpenCaseArgs, now: u64) -> Result<Case, RegistryError> {
+    pub fn open_case(
+        &mut self,
+        caller: Principal,
+        a: &OpenCaseArgs,
+        now: u64,
+    ) -> Result<Case, RegistryError> {
         check_text(&a.reason, "reason", 1, MAX_TEXT)?;
         let accuser = self.owned(caller, &a.accuser)?;
         let target = self.node(&a.target)?;
-        if accuser.id == target.id || accuser.role != target.role || !self.is_member(&accuser, now) {
+        if accuser.id == target.id || accuser.role != target.role || !self.is_member(&accuser, now)
+        {
             return Err(RegistryError::NotEligible);
         }
         if target.state != NodeState::Live {
@@ -827,26 +1009,48 @@ impl<M: Memory> Registry<M> {
 
     /// A validator's owner reports that the validator's key leaked: a case against it opens,
     /// which the other validators must decide within the key-leak period (2 hours).
-    pub fn report_key_leak(&mut self, caller: Principal, id: &NodeId, now: u64) -> Result<Case, RegistryError> {
+    pub fn report_key_leak(
+        &mut self,
+        caller: Principal,
+        id: &NodeId,
+        now: u64,
+    ) -> Result<Case, RegistryError> {
         let n = self.owned(caller, id)?;
         if n.role != Role::Validator {
-            return Err(RegistryError::InvalidArgument("key-leak reports are for validators".into()));
+            return Err(RegistryError::InvalidArgument(
+                "key-leak reports are for validators".into(),
+            ));
         }
         if n.state != NodeState::Live {
             return Err(RegistryError::NodeNotLive);
         }
         let period = self.params().key_leak_period_secs;
-        self.new_case(&n, None, "key leak reported by the validator's owner".into(), period, now)
+        self.new_case(
+            &n,
+            None,
+            "key leak reported by the validator's owner".into(),
+            period,
+            now,
+        )
     }
 
     /// A vote by an active member of the case's role (registered before the case opened).
-    pub fn vote(&mut self, caller: Principal, a: &VoteArgs, now: u64) -> Result<Case, RegistryError> {
+    pub fn vote(
+        &mut self,
+        caller: Principal,
+        a: &VoteArgs,
+        now: u64,
+    ) -> Result<Case, RegistryError> {
         let mut c = self.case(a.case_id).ok_or(RegistryError::NotFound)?;
         if c.status != CaseStatus::Open || now >= c.deadline {
             return Err(RegistryError::CaseClosed);
         }
         let voter = self.owned(caller, &a.voter)?;
-        if voter.role != c.role || voter.id == c.target || voter.registered_at > c.opened_at || !self.is_member(&voter, now) {
+        if voter.role != c.role
+            || voter.id == c.target
+            || voter.registered_at > c.opened_at
+            || !self.is_member(&voter, now)
+        {
             return Err(RegistryError::NotEligible);
         }
         if self.s.votes.contains_key(&(c.id, voter.id.0)) {
@@ -864,7 +1068,10 @@ impl<M: Memory> Registry<M> {
                 self.close_case(&c);
                 if let Ok(mut t) = self.node(&c.target) {
                     if t.state == NodeState::Live {
-                        t.state = NodeState::Impeached { at: now, case_id: c.id };
+                        t.state = NodeState::Impeached {
+                            at: now,
+                            case_id: c.id,
+                        };
                         if let Some(term) = &t.term {
                             self.s.expiries.remove(&(term.end, t.id.0));
                         }
@@ -896,7 +1103,11 @@ impl<M: Memory> Registry<M> {
 
     /// The epoch clock.
     pub fn epoch_info(&self) -> EpochInfo {
-        EpochInfo { epoch: self.meta.epoch, start: self.meta.epoch_start, next_start: self.meta.next_epoch_start }
+        EpochInfo {
+            epoch: self.meta.epoch,
+            start: self.meta.epoch_start,
+            next_start: self.meta.next_epoch_start,
+        }
     }
 
     /// Takes the snapshots of every epoch that has started (at most 64 per call; the rest on
@@ -944,7 +1155,12 @@ impl<M: Memory> Registry<M> {
         }
         let (members, eligible) = self.current_validators(now);
         let set = ValidatorSet { epoch, members };
-        let snap = ValidatorSetSnapshot { set_id: set.id(), set, taken_at: now, eligible };
+        let snap = ValidatorSetSnapshot {
+            set_id: set.id(),
+            set,
+            taken_at: now,
+            eligible,
+        };
         self.s.snapshots.insert(epoch, Cand(Some(snap)));
     }
 
@@ -965,11 +1181,19 @@ impl<M: Memory> Registry<M> {
     /// Renders a parameter change (SNS `validate_set_params`).
     pub fn validate_set_params(&self, p: &Params) -> Result<String, String> {
         rules::check_params(p).map_err(|e| e.to_string())?;
-        Ok(format!("set registry parameters\nfrom: {:?}\nto:   {:?}", self.config.params, p))
+        Ok(format!(
+            "set registry parameters\nfrom: {:?}\nto:   {:?}",
+            self.config.params, p
+        ))
     }
 
     /// Applies a parameter change (governance only).
-    pub fn execute_set_params(&mut self, caller: Principal, p: &Params, now: u64) -> Result<(), RegistryError> {
+    pub fn execute_set_params(
+        &mut self,
+        caller: Principal,
+        p: &Params,
+        now: u64,
+    ) -> Result<(), RegistryError> {
         self.only_governance(caller)?;
         rules::check_params(p)?;
         self.config.params = p.clone();
@@ -983,13 +1207,21 @@ impl<M: Memory> Registry<M> {
         if a.owner == Principal::anonymous() {
             return Err("the treasury cannot be the anonymous principal".into());
         }
-        Ok(format!("set the treasury account from {} to {}", self.config.treasury, a))
+        Ok(format!(
+            "set the treasury account from {} to {}",
+            self.config.treasury, a
+        ))
     }
 
     /// Changes the treasury (governance only).
-    pub fn execute_set_treasury(&mut self, caller: Principal, a: &Account) -> Result<(), RegistryError> {
+    pub fn execute_set_treasury(
+        &mut self,
+        caller: Principal,
+        a: &Account,
+    ) -> Result<(), RegistryError> {
         self.only_governance(caller)?;
-        self.validate_set_treasury(a).map_err(RegistryError::InvalidArgument)?;
+        self.validate_set_treasury(a)
+            .map_err(RegistryError::InvalidArgument)?;
         self.config.treasury = *a;
         self.save_config()
     }
@@ -1000,13 +1232,22 @@ impl<M: Memory> Registry<M> {
             return Err("the epochs canister cannot be anonymous".into());
         }
         let show = |p: &Option<Principal>| p.map(|p| p.to_text()).unwrap_or_else(|| "none".into());
-        Ok(format!("set the epochs canister from {} to {}", show(&self.config.epochs_canister), show(p)))
+        Ok(format!(
+            "set the epochs canister from {} to {}",
+            show(&self.config.epochs_canister),
+            show(p)
+        ))
     }
 
     /// Changes the trusted epochs canister (governance only).
-    pub fn execute_set_epochs_canister(&mut self, caller: Principal, p: &Option<Principal>) -> Result<(), RegistryError> {
+    pub fn execute_set_epochs_canister(
+        &mut self,
+        caller: Principal,
+        p: &Option<Principal>,
+    ) -> Result<(), RegistryError> {
         self.only_governance(caller)?;
-        self.validate_set_epochs_canister(p).map_err(RegistryError::InvalidArgument)?;
+        self.validate_set_epochs_canister(p)
+            .map_err(RegistryError::InvalidArgument)?;
         self.config.epochs_canister = *p;
         self.save_config()
     }
@@ -1020,7 +1261,9 @@ impl<M: Memory> Registry<M> {
         let mut active = [0u64; 3];
         let mut count = 0u64;
         for e in self.s.nodes.iter() {
-            let Some(n) = e.value().0 else { return Err("undecodable node".into()) };
+            let Some(n) = e.value().0 else {
+                return Err("undecodable node".into());
+            };
             count += 1;
             total += n.stake_e8s;
             if n.penalty_due_e8s > n.stake_e8s {
@@ -1035,16 +1278,27 @@ impl<M: Memory> Registry<M> {
             }
             if let Some(id) = n.pending_movement {
                 let m = self.movement(id).ok_or("missing movement")?;
-                if m.node_id != n.id || !matches!(m.status, MovementStatus::Pending | MovementStatus::Stuck) {
-                    return Err(format!("node {:?} points at movement {id} which is {:?}", n.id, m.status));
+                if m.node_id != n.id
+                    || !matches!(m.status, MovementStatus::Pending | MovementStatus::Stuck)
+                {
+                    return Err(format!(
+                        "node {:?} points at movement {id} which is {:?}",
+                        n.id, m.status
+                    ));
                 }
             }
         }
         if total != self.meta.total_stake_e8s {
-            return Err(format!("total stake {} != sum {}", self.meta.total_stake_e8s, total));
+            return Err(format!(
+                "total stake {} != sum {}",
+                self.meta.total_stake_e8s, total
+            ));
         }
         if active.to_vec() != self.meta.active {
-            return Err(format!("active counters {:?} != {:?}", self.meta.active, active));
+            return Err(format!(
+                "active counters {:?} != {:?}",
+                self.meta.active, active
+            ));
         }
         if count != self.meta.nodes {
             return Err("node count".into());

@@ -28,12 +28,16 @@ pub fn verify_registration(
     nonce: &[u8; 32],
     role: Role,
 ) -> Result<[u8; 32], RegistryError> {
-    let pk: [u8; 32] = public_key.try_into().map_err(|_| RegistryError::BadPublicKey)?;
+    let pk: [u8; 32] = public_key
+        .try_into()
+        .map_err(|_| RegistryError::BadPublicKey)?;
     let key = VerifyingKey::from_bytes(&pk).map_err(|_| RegistryError::BadPublicKey)?;
     if key.is_weak() {
         return Err(RegistryError::BadPublicKey);
     }
-    let sig: [u8; 64] = signature.try_into().map_err(|_| RegistryError::BadSignature)?;
+    let sig: [u8; 64] = signature
+        .try_into()
+        .map_err(|_| RegistryError::BadSignature)?;
     let sig = Signature::from_bytes(&sig);
     key.verify_strict(&registration_message(owner, nonce, role), &sig)
         .map_err(|_| RegistryError::BadSignature)?;
@@ -72,7 +76,11 @@ pub fn mul_div(a: u64, b: u64, c: u64) -> u64 {
 pub fn check_first_term(params: &Params, role: Role, days: u32) -> Result<u64, RegistryError> {
     match role {
         Role::Validator | Role::Router => {
-            let t = if role == Role::Validator { &params.validator } else { &params.router };
+            let t = if role == Role::Validator {
+                &params.validator
+            } else {
+                &params.router
+            };
             if days < t.min_term_days {
                 return Err(RegistryError::BadTerm(format!(
                     "the {role:?} term is at least {} days",
@@ -93,7 +101,11 @@ pub fn check_first_term(params: &Params, role: Role, days: u32) -> Result<u64, R
 
 /// The multiplier of a compute term of `days`, if it is an allowed term.
 pub fn compute_multiplier(params: &Params, days: u32) -> Option<u64> {
-    params.compute_terms.iter().find(|t| t.days == days).map(|t| t.multiplier)
+    params
+        .compute_terms
+        .iter()
+        .find(|t| t.days == days)
+        .map(|t| t.multiplier)
 }
 
 /// Checks a renewal of `term` by `days` at `now` and returns the renewed term.
@@ -101,14 +113,26 @@ pub fn compute_multiplier(params: &Params, days: u32) -> Option<u64> {
 /// Rules: asked before the end (and not after the term expired); validator: at most
 /// `max_renewals` (1) of at least 180 days; router: unlimited, at least 90 days; compute: an
 /// allowed compute term, whose multiplier the node gets from now on.
-pub fn renew(params: &Params, role: Role, term: &Term, days: u32, now: u64) -> Result<Term, RegistryError> {
+pub fn renew(
+    params: &Params,
+    role: Role,
+    term: &Term,
+    days: u32,
+    now: u64,
+) -> Result<Term, RegistryError> {
     if term.expired || now >= term.end {
-        return Err(RegistryError::BadTerm("a renewal must be asked before the term ends".into()));
+        return Err(RegistryError::BadTerm(
+            "a renewal must be asked before the term ends".into(),
+        ));
     }
     let mut t = term.clone();
     match role {
         Role::Validator | Role::Router => {
-            let r = if role == Role::Validator { &params.validator } else { &params.router };
+            let r = if role == Role::Validator {
+                &params.validator
+            } else {
+                &params.router
+            };
             if let Some(max) = r.max_renewals {
                 if term.renewals >= max {
                     return Err(RegistryError::BadTerm(format!(
@@ -123,7 +147,9 @@ pub fn renew(params: &Params, role: Role, term: &Term, days: u32, now: u64) -> R
                 )));
             }
             if days > 3650 {
-                return Err(RegistryError::BadTerm("a renewal is at most 3650 days".into()));
+                return Err(RegistryError::BadTerm(
+                    "a renewal is at most 3650 days".into(),
+                ));
             }
         }
         Role::Compute => {
@@ -144,7 +170,13 @@ pub fn renew(params: &Params, role: Role, term: &Term, days: u32, now: u64) -> R
 /// 3.86 EMC per 10 minutes; compute: `stake x periods / (term_days x 24)` rounded down to the
 /// e8s (stake / term_days / 24 per hour, one division so that rounding happens once), with
 /// `stake` the node's stake when the penalty is applied. Unstaked compute nodes pay nothing.
-pub fn penalty_e8s(params: &Params, role: Role, missed_minutes: u64, stake_e8s: u64, term_days: u32) -> u64 {
+pub fn penalty_e8s(
+    params: &Params,
+    role: Role,
+    missed_minutes: u64,
+    stake_e8s: u64,
+    term_days: u32,
+) -> u64 {
     match role {
         Role::Validator => {
             let periods = missed_minutes / u64::from(params.validator_penalty_minutes.max(1));
@@ -192,7 +224,10 @@ pub fn check_params(p: &Params) -> Result<(), RegistryError> {
             return bad("compute term days must be distinct");
         }
     }
-    if p.validator_penalty_minutes == 0 || p.router_penalty_minutes == 0 || p.compute_penalty_minutes == 0 {
+    if p.validator_penalty_minutes == 0
+        || p.router_penalty_minutes == 0
+        || p.compute_penalty_minutes == 0
+    {
         return bad("penalty periods must be positive");
     }
     if p.impeachment_period_secs == 0 || p.key_leak_period_secs == 0 {
@@ -226,7 +261,20 @@ mod tests {
 
     #[test]
     fn set_size_is_largest_3f_plus_1() {
-        let table = [(0, 0), (1, 1), (3, 1), (4, 4), (6, 4), (7, 7), (12, 10), (13, 13), (15, 13), (16, 16), (100, 100), (101, 100)];
+        let table = [
+            (0, 0),
+            (1, 1),
+            (3, 1),
+            (4, 4),
+            (6, 4),
+            (7, 7),
+            (12, 10),
+            (13, 13),
+            (15, 13),
+            (16, 16),
+            (100, 100),
+            (101, 100),
+        ];
         for (n, s) in table {
             assert_eq!(validator_set_size(n), s, "n={n}");
             assert!(s == 0 || (s - 1) % 3 == 0);
@@ -238,12 +286,21 @@ mod tests {
         let p = Params::default();
         assert_eq!(penalty_e8s(&p, Role::Validator, 59, 0, 360), 0);
         assert_eq!(penalty_e8s(&p, Role::Validator, 60, 0, 360), 11_570_000_000);
-        assert_eq!(penalty_e8s(&p, Role::Validator, 179, 0, 360), 2 * 11_570_000_000);
+        assert_eq!(
+            penalty_e8s(&p, Role::Validator, 179, 0, 360),
+            2 * 11_570_000_000
+        );
         assert_eq!(penalty_e8s(&p, Role::Router, 10, 0, 180), 386_000_000);
         assert_eq!(penalty_e8s(&p, Role::Router, 35, 0, 180), 3 * 386_000_000);
         // compute: 7000 EMC over 7 days: 7000 / 7 / 24 = 41.66666666 EMC per hour.
-        assert_eq!(penalty_e8s(&p, Role::Compute, 60, 7000 * E8S, 7), 4_166_666_666);
-        assert_eq!(penalty_e8s(&p, Role::Compute, 120, 7000 * E8S, 7), 8_333_333_333);
+        assert_eq!(
+            penalty_e8s(&p, Role::Compute, 60, 7000 * E8S, 7),
+            4_166_666_666
+        );
+        assert_eq!(
+            penalty_e8s(&p, Role::Compute, 120, 7000 * E8S, 7),
+            8_333_333_333
+        );
         assert_eq!(penalty_e8s(&p, Role::Compute, 60, 0, 7), 0);
     }
 
@@ -261,12 +318,25 @@ mod tests {
     #[test]
     fn renewal_rules() {
         let p = Params::default();
-        let t = Term { start: 0, end: 360 * DAY, term_days: 360, renewals: 0, multiplier: E_SCALE, expired: false };
+        let t = Term {
+            start: 0,
+            end: 360 * DAY,
+            term_days: 360,
+            renewals: 0,
+            multiplier: E_SCALE,
+            expired: false,
+        };
         assert!(renew(&p, Role::Validator, &t, 179, 1).is_err());
         let r = renew(&p, Role::Validator, &t, 180, 1).unwrap();
         assert_eq!(r.end, 540 * DAY);
-        assert!(renew(&p, Role::Validator, &r, 200, 2).is_err(), "one renewal only");
-        assert!(renew(&p, Role::Validator, &t, 180, 360 * DAY).is_err(), "after the end");
+        assert!(
+            renew(&p, Role::Validator, &r, 200, 2).is_err(),
+            "one renewal only"
+        );
+        assert!(
+            renew(&p, Role::Validator, &t, 180, 360 * DAY).is_err(),
+            "after the end"
+        );
         let mut rt = renew(&p, Role::Router, &t, 90, 1).unwrap();
         for _ in 0..5 {
             rt = renew(&p, Role::Router, &rt, 90, 1).unwrap();

@@ -16,7 +16,9 @@ pub const DAY: u64 = 86_400 * SEC;
 pub const E_SCALE: u64 = emc_types::E_SCALE;
 
 /// The role a node registers for (spec 1).
-#[derive(CandidType, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    CandidType, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash,
+)]
 pub enum Role {
     /// Runs consensus and signs checkpoints.
     Validator,
@@ -119,10 +121,22 @@ impl Default for Params {
                 max_renewals: None,
             },
             compute_terms: vec![
-                ComputeTerm { days: 7, multiplier: 14_000 },
-                ComputeTerm { days: 30, multiplier: 27_000 },
-                ComputeTerm { days: 90, multiplier: 62_000 },
-                ComputeTerm { days: 180, multiplier: 100_000 },
+                ComputeTerm {
+                    days: 7,
+                    multiplier: 14_000,
+                },
+                ComputeTerm {
+                    days: 30,
+                    multiplier: 27_000,
+                },
+                ComputeTerm {
+                    days: 90,
+                    multiplier: 62_000,
+                },
+                ComputeTerm {
+                    days: 180,
+                    multiplier: 100_000,
+                },
             ],
             compute_stake_per_e_e8s: 1_000 * E8S,
             validator_penalty_e8s: 11_570_000_000,

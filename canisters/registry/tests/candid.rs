@@ -9,10 +9,21 @@ fn did_file_matches_the_rust_types() {
         std::fs::write(&path, &generated).unwrap();
     }
     let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
-    assert_eq!(on_disk, generated, "candid/registry.did is stale: rerun with UPDATE_DID=1");
+    assert_eq!(
+        on_disk, generated,
+        "candid/registry.did is stale: rerun with UPDATE_DID=1"
+    );
     for m in [
-        "register", "registration_nonce", "stake", "renew_stake", "validator_set", "apply_penalties",
-        "vote_impeachment", "execute_set_params", "validate_set_params", "nodes_by_role",
+        "register",
+        "registration_nonce",
+        "stake",
+        "renew_stake",
+        "validator_set",
+        "apply_penalties",
+        "vote_impeachment",
+        "execute_set_params",
+        "validate_set_params",
+        "nodes_by_role",
     ] {
         assert!(generated.contains(&format!("{m} :")), "{m}");
     }
@@ -26,6 +37,7 @@ fn wasm_exports_the_did_file() {
     let did = std::fs::read_to_string(&path).unwrap();
     let wasm = emc_test_env::canister_wasm("registry");
     let exported = emc_embedded_ic::EmbeddedIc::candid_interface(&wasm).unwrap();
-    service_equal(CandidSource::Text(&did), CandidSource::Text(&exported))
-        .unwrap_or_else(|e| panic!("the wasm's interface differs from candid/registry.did: {e}\n{exported}"));
+    service_equal(CandidSource::Text(&did), CandidSource::Text(&exported)).unwrap_or_else(|e| {
+        panic!("the wasm's interface differs from candid/registry.did: {e}\n{exported}")
+    });
 }

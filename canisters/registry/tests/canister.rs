@@ -35,10 +35,16 @@ fn owner(n: u64) -> Principal {
     user(100 + n)
 }
 fn treasury() -> Account {
-    Account { owner: user(4), subaccount: None }
+    Account {
+        owner: user(4),
+        subaccount: None,
+    }
 }
 fn acct(p: Principal) -> Account {
-    Account { owner: p, subaccount: None }
+    Account {
+        owner: p,
+        subaccount: None,
+    }
 }
 
 struct Setup {
@@ -62,7 +68,9 @@ fn setup(env: &mut dyn TestEnv) -> Setup {
         decimals: None,
         transfer_fee: Nat::from(FEE),
         minting_account: acct(user(5)),
-        initial_balances: (0..OWNERS).map(|i| (acct(owner(i)), Nat::from(GENESIS))).collect(),
+        initial_balances: (0..OWNERS)
+            .map(|i| (acct(owner(i)), Nat::from(GENESIS)))
+            .collect(),
         fee_collector_account: None,
         max_memo_length: None,
         governance: gov(),
@@ -70,7 +78,11 @@ fn setup(env: &mut dyn TestEnv) -> Setup {
         metadata: None,
     };
     let ledger = env
-        .install(&canister_wasm("ledger"), Encode!(&LedgerArg::Init(init)).unwrap(), vec![admin()])
+        .install(
+            &canister_wasm("ledger"),
+            Encode!(&LedgerArg::Init(init)).unwrap(),
+            vec![admin()],
+        )
         .expect("ledger install");
     let args = RegistryArg::Init(emc_registry::InitArgs {
         ledger,
@@ -82,18 +94,26 @@ fn setup(env: &mut dyn TestEnv) -> Setup {
         genesis_time: None,
     });
     let registry = env
-        .install(&canister_wasm("registry"), Encode!(&args).unwrap(), vec![admin()])
+        .install(
+            &canister_wasm("registry"),
+            Encode!(&args).unwrap(),
+            vec![admin()],
+        )
         .expect("registry install");
     Setup { ledger, registry }
 }
 
 fn balance(env: &mut dyn TestEnv, s: &Setup, a: Account) -> u64 {
-    let (b,): (Nat,) = env.query_candid(s.ledger, admin(), "icrc1_balance_of", (a,)).unwrap();
+    let (b,): (Nat,) = env
+        .query_candid(s.ledger, admin(), "icrc1_balance_of", (a,))
+        .unwrap();
     u64::try_from(&b.0).unwrap()
 }
 
 fn supply(env: &mut dyn TestEnv, s: &Setup) -> u64 {
-    let (b,): (Nat,) = env.query_candid(s.ledger, admin(), "icrc1_total_supply", ()).unwrap();
+    let (b,): (Nat,) = env
+        .query_candid(s.ledger, admin(), "icrc1_total_supply", ())
+        .unwrap();
     u64::try_from(&b.0).unwrap()
 }
 
@@ -113,14 +133,26 @@ fn check_books(env: &mut dyn TestEnv, s: &Setup) {
     for role in Role::ALL {
         let mut after = None;
         loop {
-            let (page,): (Vec<Node>,) =
-                env.query_candid(s.registry, admin(), "nodes_by_role", (role, after, 100u32)).unwrap();
+            let (page,): (Vec<Node>,) = env
+                .query_candid(s.registry, admin(), "nodes_by_role", (role, after, 100u32))
+                .unwrap();
             if page.is_empty() {
                 break;
             }
             for n in &page {
-                let b = balance(env, s, Account { owner: s.registry, subaccount: Some(n.id.0) });
-                assert_eq!(b, n.stake_e8s, "subaccount of {:?} holds its recorded stake", n.id);
+                let b = balance(
+                    env,
+                    s,
+                    Account {
+                        owner: s.registry,
+                        subaccount: Some(n.id.0),
+                    },
+                );
+                assert_eq!(
+                    b, n.stake_e8s,
+                    "subaccount of {:?} holds its recorded stake",
+                    n.id
+                );
                 staked += b;
             }
             after = page.last().map(|n| n.id);
@@ -137,9 +169,16 @@ fn id(seed: u8) -> NodeId {
     NodeId(key(seed).verifying_key().to_bytes())
 }
 
-fn register_args(env: &mut dyn TestEnv, s: &Setup, who: Principal, seed: u8, role: Role) -> RegisterArgs {
-    let (nonce,): (Result<ByteBuf, RegistryError>,) =
-        env.update_candid(s.registry, who, "registration_nonce", ()).unwrap();
+fn register_args(
+    env: &mut dyn TestEnv,
+    s: &Setup,
+    who: Principal,
+    seed: u8,
+    role: Role,
+) -> RegisterArgs {
+    let (nonce,): (Result<ByteBuf, RegistryError>,) = env
+        .update_candid(s.registry, who, "registration_nonce", ())
+        .unwrap();
     let nonce: [u8; 32] = nonce.unwrap().as_slice().try_into().unwrap();
     let k = key(seed);
     RegisterArgs {
@@ -148,13 +187,25 @@ fn register_args(env: &mut dyn TestEnv, s: &Setup, who: Principal, seed: u8, rol
         network_address: format!("10.1.0.{seed}:4000"),
         region: "eu-central".into(),
         hardware: "1x RTX 4090".into(),
-        signature: ByteBuf::from(k.sign(&registration_message(&who, &nonce, role)).to_bytes().to_vec()),
+        signature: ByteBuf::from(
+            k.sign(&registration_message(&who, &nonce, role))
+                .to_bytes()
+                .to_vec(),
+        ),
     }
 }
 
-fn register(env: &mut dyn TestEnv, s: &Setup, who: Principal, seed: u8, role: Role) -> Result<Node, RegistryError> {
+fn register(
+    env: &mut dyn TestEnv,
+    s: &Setup,
+    who: Principal,
+    seed: u8,
+    role: Role,
+) -> Result<Node, RegistryError> {
     let args = register_args(env, s, who, seed, role);
-    let (r,): (Result<Node, RegistryError>,) = env.update_candid(s.registry, who, "register", (args,)).unwrap();
+    let (r,): (Result<Node, RegistryError>,) = env
+        .update_candid(s.registry, who, "register", (args,))
+        .unwrap();
     r
 }
 
@@ -169,28 +220,53 @@ fn approve(env: &mut dyn TestEnv, s: &Setup, who: Principal, amount: u64) {
         memo: None,
         created_at_time: None,
     };
-    let (r,): (Result<Nat, ApproveError>,) = env.update_candid(s.ledger, who, "icrc2_approve", (a,)).unwrap();
+    let (r,): (Result<Nat, ApproveError>,) = env
+        .update_candid(s.ledger, who, "icrc2_approve", (a,))
+        .unwrap();
     r.unwrap();
 }
 
-fn stake(env: &mut dyn TestEnv, s: &Setup, who: Principal, seed: u8, amount: u64, days: u32) -> Result<StakeInfo, RegistryError> {
-    let a = StakeArgs { node_id: id(seed), amount_e8s: amount, term_days: days };
-    let (r,): (Result<StakeInfo, RegistryError>,) = env.update_candid(s.registry, who, "stake", (a,)).unwrap();
+fn stake(
+    env: &mut dyn TestEnv,
+    s: &Setup,
+    who: Principal,
+    seed: u8,
+    amount: u64,
+    days: u32,
+) -> Result<StakeInfo, RegistryError> {
+    let a = StakeArgs {
+        node_id: id(seed),
+        amount_e8s: amount,
+        term_days: days,
+    };
+    let (r,): (Result<StakeInfo, RegistryError>,) =
+        env.update_candid(s.registry, who, "stake", (a,)).unwrap();
     r
 }
 
-fn approve_and_stake(env: &mut dyn TestEnv, s: &Setup, who: Principal, seed: u8, amount: u64, days: u32) -> StakeInfo {
+fn approve_and_stake(
+    env: &mut dyn TestEnv,
+    s: &Setup,
+    who: Principal,
+    seed: u8,
+    amount: u64,
+    days: u32,
+) -> StakeInfo {
     approve(env, s, who, amount + FEE);
     stake(env, s, who, seed, amount, days).expect("stake")
 }
 
 fn node_stake(env: &mut dyn TestEnv, s: &Setup, seed: u8) -> StakeInfo {
-    let (r,): (Option<StakeInfo>,) = env.query_candid(s.registry, admin(), "node_stake", (id(seed),)).unwrap();
+    let (r,): (Option<StakeInfo>,) = env
+        .query_candid(s.registry, admin(), "node_stake", (id(seed),))
+        .unwrap();
     r.unwrap()
 }
 
 fn get_node(env: &mut dyn TestEnv, s: &Setup, seed: u8) -> Node {
-    let (r,): (Option<Node>,) = env.query_candid(s.registry, admin(), "get_node", (id(seed),)).unwrap();
+    let (r,): (Option<Node>,) = env
+        .query_candid(s.registry, admin(), "get_node", (id(seed),))
+        .unwrap();
     r.unwrap()
 }
 
@@ -217,9 +293,13 @@ fn lifecycles_per_role_with_automatic_release() {
         approve_and_stake(env, s, owner(1), 2, R_MIN, 180);
         register(env, s, owner(2), 3, Role::Compute).unwrap();
         approve_and_stake(env, s, owner(2), 3, 1000 * E8S, 30);
-        let (m,): (Option<u64>,) = env.query_candid(s.registry, admin(), "e_multiplier", (id(3),)).unwrap();
+        let (m,): (Option<u64>,) = env
+            .query_candid(s.registry, admin(), "e_multiplier", (id(3),))
+            .unwrap();
         assert_eq!(m, Some(27_000));
-        let (mine,): (Vec<Node>,) = env.query_candid(s.registry, owner(1), "my_nodes", (None::<NodeId>, 10u32)).unwrap();
+        let (mine,): (Vec<Node>,) = env
+            .query_candid(s.registry, owner(1), "my_nodes", (None::<NodeId>, 10u32))
+            .unwrap();
         assert_eq!(mine.iter().map(|n| n.id).collect::<Vec<_>>(), vec![id(2)]);
         assert_eq!(stats(env, s).active, vec![1, 1, 1]);
         check_books(env, s);
@@ -229,33 +309,88 @@ fn lifecycles_per_role_with_automatic_release() {
         timer(env);
         assert_eq!(node_stake(env, s, 3).stake_e8s, 0);
         assert_eq!(balance(env, s, acct(owner(2))), GENESIS - 3 * FEE);
-        assert_eq!(node_stake(env, s, 2).stake_e8s, R_MIN, "the router is still locked");
+        assert_eq!(
+            node_stake(env, s, 2).stake_e8s,
+            R_MIN,
+            "the router is still locked"
+        );
         // Router renews (unlimited, >= 90 days), validator renews once.
-        let (r,): (Result<Term, RegistryError>,) =
-            env.update_candid(s.registry, owner(1), "renew_stake", (RenewArgs { node_id: id(2), days: 89 },)).unwrap();
+        let (r,): (Result<Term, RegistryError>,) = env
+            .update_candid(
+                s.registry,
+                owner(1),
+                "renew_stake",
+                (RenewArgs {
+                    node_id: id(2),
+                    days: 89,
+                },),
+            )
+            .unwrap();
         assert!(matches!(r, Err(RegistryError::BadTerm(_))));
-        let (r,): (Result<Term, RegistryError>,) =
-            env.update_candid(s.registry, owner(1), "renew_stake", (RenewArgs { node_id: id(2), days: 90 },)).unwrap();
+        let (r,): (Result<Term, RegistryError>,) = env
+            .update_candid(
+                s.registry,
+                owner(1),
+                "renew_stake",
+                (RenewArgs {
+                    node_id: id(2),
+                    days: 90,
+                },),
+            )
+            .unwrap();
         assert_eq!(r.unwrap().renewals, 1);
-        let (r,): (Result<Term, RegistryError>,) =
-            env.update_candid(s.registry, owner(0), "renew_stake", (RenewArgs { node_id: id(1), days: 180 },)).unwrap();
+        let (r,): (Result<Term, RegistryError>,) = env
+            .update_candid(
+                s.registry,
+                owner(0),
+                "renew_stake",
+                (RenewArgs {
+                    node_id: id(1),
+                    days: 180,
+                },),
+            )
+            .unwrap();
         r.unwrap();
-        let (r,): (Result<Term, RegistryError>,) =
-            env.update_candid(s.registry, owner(0), "renew_stake", (RenewArgs { node_id: id(1), days: 180 },)).unwrap();
-        assert!(matches!(r, Err(RegistryError::BadTerm(_))), "validators renew once");
+        let (r,): (Result<Term, RegistryError>,) = env
+            .update_candid(
+                s.registry,
+                owner(0),
+                "renew_stake",
+                (RenewArgs {
+                    node_id: id(1),
+                    days: 180,
+                },),
+            )
+            .unwrap();
+        assert!(
+            matches!(r, Err(RegistryError::BadTerm(_))),
+            "validators renew once"
+        );
         env.advance_time(days(240));
         timer(env);
-        assert_eq!(node_stake(env, s, 2).stake_e8s, 0, "router released after 270 days");
+        assert_eq!(
+            node_stake(env, s, 2).stake_e8s,
+            0,
+            "router released after 270 days"
+        );
         assert_eq!(node_stake(env, s, 1).stake_e8s, V_MIN);
         env.advance_time(days(300));
         timer(env);
-        assert_eq!(node_stake(env, s, 1).stake_e8s, 0, "validator released after 540 days");
+        assert_eq!(
+            node_stake(env, s, 1).stake_e8s,
+            0,
+            "validator released after 540 days"
+        );
         assert_eq!(balance(env, s, acct(owner(0))), GENESIS - 3 * FEE);
         assert_eq!(stats(env, s).pending_movements, 0);
         // Retire.
-        let (r,): (Result<Node, RegistryError>,) = env.update_candid(s.registry, owner(1), "retire_node", (id(1),)).unwrap();
+        let (r,): (Result<Node, RegistryError>,) = env
+            .update_candid(s.registry, owner(1), "retire_node", (id(1),))
+            .unwrap();
         assert_eq!(r.unwrap_err(), RegistryError::NotOwner);
-        let (r,): (Result<Node, RegistryError>,) = env.update_candid(s.registry, owner(0), "retire_node", (id(1),)).unwrap();
+        let (r,): (Result<Node, RegistryError>,) = env
+            .update_candid(s.registry, owner(0), "retire_node", (id(1),))
+            .unwrap();
         assert!(matches!(r.unwrap().state, NodeState::Retired { .. }));
     });
 }
@@ -267,48 +402,117 @@ fn bad_input_gives_typed_errors_and_changes_nothing() {
         let before = stats(env, s);
         // Bad signature: signed for another owner.
         let mut args = register_args(env, s, owner(1), 2, Role::Router);
-        let (r,): (Result<Node, RegistryError>,) = env.update_candid(s.registry, owner(2), "register", (args.clone(),)).unwrap();
+        let (r,): (Result<Node, RegistryError>,) = env
+            .update_candid(s.registry, owner(2), "register", (args.clone(),))
+            .unwrap();
         assert_eq!(r.unwrap_err(), RegistryError::NoNonce);
         args.signature = ByteBuf::from(vec![0u8; 64]);
-        let (r,): (Result<Node, RegistryError>,) = env.update_candid(s.registry, owner(1), "register", (args,)).unwrap();
+        let (r,): (Result<Node, RegistryError>,) = env
+            .update_candid(s.registry, owner(1), "register", (args,))
+            .unwrap();
         assert_eq!(r.unwrap_err(), RegistryError::BadSignature);
         // Reused key.
-        assert_eq!(register(env, s, owner(1), 1, Role::Router).unwrap_err(), RegistryError::KeyAlreadyRegistered);
+        assert_eq!(
+            register(env, s, owner(1), 1, Role::Router).unwrap_err(),
+            RegistryError::KeyAlreadyRegistered
+        );
         assert_eq!(stats(env, s), before);
         // Stake under the minimum, no allowance, too small an allowance.
-        assert_eq!(stake(env, s, owner(0), 1, R_MIN - 1, 180).unwrap_err(), RegistryError::StakeBelowMinimum { minimum_e8s: R_MIN });
+        assert_eq!(
+            stake(env, s, owner(0), 1, R_MIN - 1, 180).unwrap_err(),
+            RegistryError::StakeBelowMinimum { minimum_e8s: R_MIN }
+        );
         let e = stake(env, s, owner(0), 1, R_MIN, 180).unwrap_err();
-        assert!(matches!(&e, RegistryError::LedgerRefused(m) if m.contains("InsufficientAllowance")), "{e:?}");
+        assert!(
+            matches!(&e, RegistryError::LedgerRefused(m) if m.contains("InsufficientAllowance")),
+            "{e:?}"
+        );
         approve(env, s, owner(0), R_MIN);
         let e = stake(env, s, owner(0), 1, R_MIN, 180).unwrap_err();
-        assert!(matches!(&e, RegistryError::LedgerRefused(m) if m.contains("InsufficientAllowance")), "{e:?}");
+        assert!(
+            matches!(&e, RegistryError::LedgerRefused(m) if m.contains("InsufficientAllowance")),
+            "{e:?}"
+        );
         assert_eq!(node_stake(env, s, 1).stake_e8s, 0);
-        assert_eq!(balance(env, s, acct(owner(0))), GENESIS - FEE, "only the approval's fee");
+        assert_eq!(
+            balance(env, s, acct(owner(0))),
+            GENESIS - FEE,
+            "only the approval's fee"
+        );
         // Owner-only methods.
-        assert_eq!(stake(env, s, owner(1), 1, R_MIN, 180).unwrap_err(), RegistryError::NotOwner);
-        let upd = UpdateNodeArgs { node_id: id(1), network_address: Some("x:1".into()), region: None, hardware: None };
-        let (r,): (Result<Node, RegistryError>,) = env.update_candid(s.registry, owner(1), "update_node", (upd.clone(),)).unwrap();
+        assert_eq!(
+            stake(env, s, owner(1), 1, R_MIN, 180).unwrap_err(),
+            RegistryError::NotOwner
+        );
+        let upd = UpdateNodeArgs {
+            node_id: id(1),
+            network_address: Some("x:1".into()),
+            region: None,
+            hardware: None,
+        };
+        let (r,): (Result<Node, RegistryError>,) = env
+            .update_candid(s.registry, owner(1), "update_node", (upd.clone(),))
+            .unwrap();
         assert_eq!(r.unwrap_err(), RegistryError::NotOwner);
-        let (r,): (Result<Node, RegistryError>,) = env.update_candid(s.registry, owner(0), "update_node", (upd,)).unwrap();
+        let (r,): (Result<Node, RegistryError>,) = env
+            .update_candid(s.registry, owner(0), "update_node", (upd,))
+            .unwrap();
         assert_eq!(r.unwrap().network_address, "x:1");
         // Epochs-only and governance-only methods.
-        let rep = vec![PenaltyReport { node_id: id(1), missed_minutes: 600 }];
-        let (r,): (Result<Vec<PenaltyApplied>, RegistryError>,) =
-            env.update_candid(s.registry, owner(0), "apply_penalties", (1u64, rep)).unwrap();
+        let rep = vec![PenaltyReport {
+            node_id: id(1),
+            missed_minutes: 600,
+        }];
+        let (r,): (Result<Vec<PenaltyApplied>, RegistryError>,) = env
+            .update_candid(s.registry, owner(0), "apply_penalties", (1u64, rep))
+            .unwrap();
         assert_eq!(r.unwrap_err(), RegistryError::NotEpochsCanister);
         let mut p = Params::default();
         p.router.min_stake_e8s = 1;
-        let (v,): (Result<String, String>,) = env.query_candid(s.registry, owner(0), "validate_set_params", (p.clone(),)).unwrap();
+        let (v,): (Result<String, String>,) = env
+            .query_candid(s.registry, owner(0), "validate_set_params", (p.clone(),))
+            .unwrap();
         assert!(v.unwrap().contains("min_stake_e8s: 1"));
-        let reject = env.update(s.registry, owner(0), "execute_set_params", Encode!(&p).unwrap()).unwrap_err();
-        assert!(reject.message.contains("only governance"), "{}", reject.message);
-        let reject = env.update(s.registry, owner(0), "execute_set_treasury", Encode!(&acct(owner(0))).unwrap()).unwrap_err();
+        let reject = env
+            .update(
+                s.registry,
+                owner(0),
+                "execute_set_params",
+                Encode!(&p).unwrap(),
+            )
+            .unwrap_err();
+        assert!(
+            reject.message.contains("only governance"),
+            "{}",
+            reject.message
+        );
+        let reject = env
+            .update(
+                s.registry,
+                owner(0),
+                "execute_set_treasury",
+                Encode!(&acct(owner(0))).unwrap(),
+            )
+            .unwrap_err();
         assert!(reject.message.contains("only governance"));
-        let (c,): (Config,) = env.query_candid(s.registry, admin(), "get_config", ()).unwrap();
-        assert_eq!((c.params.router.min_stake_e8s, c.treasury), (R_MIN, treasury()));
+        let (c,): (Config,) = env
+            .query_candid(s.registry, admin(), "get_config", ())
+            .unwrap();
+        assert_eq!(
+            (c.params.router.min_stake_e8s, c.treasury),
+            (R_MIN, treasury())
+        );
         // Governance can.
-        env.update(s.registry, gov(), "execute_set_params", Encode!(&p).unwrap()).unwrap();
-        let (c,): (Config,) = env.query_candid(s.registry, admin(), "get_config", ()).unwrap();
+        env.update(
+            s.registry,
+            gov(),
+            "execute_set_params",
+            Encode!(&p).unwrap(),
+        )
+        .unwrap();
+        let (c,): (Config,) = env
+            .query_candid(s.registry, admin(), "get_config", ())
+            .unwrap();
         assert_eq!(c.params.router.min_stake_e8s, 1);
     });
 }
@@ -320,27 +524,46 @@ fn ledger_stopped_mid_operation_loses_nothing_and_pays_once() {
         approve(env, s, owner(0), R_MIN + FEE);
         env.stop(s.ledger, admin()).unwrap();
         let e = stake(env, s, owner(0), 1, R_MIN, 180).unwrap_err();
-        let RegistryError::LedgerUnavailable { movement_id, .. } = e else { panic!("{e:?}") };
+        let RegistryError::LedgerUnavailable { movement_id, .. } = e else {
+            panic!("{e:?}")
+        };
         assert_eq!(stats(env, s).pending_movements, 1);
-        assert_eq!(node_stake(env, s, 1).stake_e8s, 0, "not counted before the ledger confirms");
+        assert_eq!(
+            node_stake(env, s, 1).stake_e8s,
+            0,
+            "not counted before the ledger confirms"
+        );
         // A second stake is refused while the first is pending.
-        assert_eq!(stake(env, s, owner(0), 1, R_MIN, 180).unwrap_err(), RegistryError::MovementPending(movement_id));
+        assert_eq!(
+            stake(env, s, owner(0), 1, R_MIN, 180).unwrap_err(),
+            RegistryError::MovementPending(movement_id)
+        );
         // Retries while stopped keep it pending.
         timer(env);
-        let (n,): (u64,) = env.update_candid(s.registry, owner(5), "retry_pending", ()).unwrap();
+        let (n,): (u64,) = env
+            .update_candid(s.registry, owner(5), "retry_pending", ())
+            .unwrap();
         assert_eq!(n, 1);
         assert_eq!(stats(env, s).pending_movements, 1);
         env.start(s.ledger, admin()).unwrap();
         assert_eq!(balance(env, s, acct(owner(0))), GENESIS - FEE);
         timer(env);
-        let (m,): (Option<Movement>,) = env.query_candid(s.registry, admin(), "movement", (movement_id,)).unwrap();
+        let (m,): (Option<Movement>,) = env
+            .query_candid(s.registry, admin(), "movement", (movement_id,))
+            .unwrap();
         let m = m.unwrap();
         assert!(matches!(m.status, MovementStatus::Done { .. }), "{m:?}");
         assert!(m.attempts >= 3);
         assert_eq!(node_stake(env, s, 1).stake_e8s, R_MIN);
-        assert_eq!(balance(env, s, acct(owner(0))), GENESIS - R_MIN - 2 * FEE, "pulled once");
+        assert_eq!(
+            balance(env, s, acct(owner(0))),
+            GENESIS - R_MIN - 2 * FEE,
+            "pulled once"
+        );
         // Another retry is a no-op (the entry is done).
-        let (n,): (u64,) = env.update_candid(s.registry, owner(5), "retry_pending", ()).unwrap();
+        let (n,): (u64,) = env
+            .update_candid(s.registry, owner(5), "retry_pending", ())
+            .unwrap();
         assert_eq!(n, 0);
         check_books(env, s);
 
@@ -355,7 +578,11 @@ fn ledger_stopped_mid_operation_loses_nothing_and_pays_once() {
         timer(env);
         assert_eq!(stats(env, s).pending_movements, 0);
         assert_eq!(node_stake(env, s, 1).stake_e8s, 0);
-        assert_eq!(balance(env, s, acct(owner(0))), GENESIS - 3 * FEE, "released once");
+        assert_eq!(
+            balance(env, s, acct(owner(0))),
+            GENESIS - 3 * FEE,
+            "released once"
+        );
     });
 }
 
@@ -367,20 +594,37 @@ fn penalties_move_tokens_to_the_treasury_and_suspend() {
         register(env, s, owner(1), 2, Role::Router).unwrap();
         approve_and_stake(env, s, owner(1), 2, R_MIN + 10 * E8S, 180);
         let rep = vec![
-            PenaltyReport { node_id: id(1), missed_minutes: 120 },
-            PenaltyReport { node_id: id(2), missed_minutes: 20 },
+            PenaltyReport {
+                node_id: id(1),
+                missed_minutes: 120,
+            },
+            PenaltyReport {
+                node_id: id(2),
+                missed_minutes: 20,
+            },
         ];
-        let (r,): (Result<Vec<PenaltyApplied>, RegistryError>,) =
-            env.update_candid(s.registry, epochs(), "apply_penalties", (1u64, rep.clone())).unwrap();
+        let (r,): (Result<Vec<PenaltyApplied>, RegistryError>,) = env
+            .update_candid(s.registry, epochs(), "apply_penalties", (1u64, rep.clone()))
+            .unwrap();
         let r = r.unwrap();
-        assert_eq!((r[0].penalty_e8s, r[0].suspended), (2 * 11_570_000_000, true));
+        assert_eq!(
+            (r[0].penalty_e8s, r[0].suspended),
+            (2 * 11_570_000_000, true)
+        );
         assert_eq!((r[1].penalty_e8s, r[1].suspended), (2 * 386_000_000, false));
-        let (again,): (Result<Vec<PenaltyApplied>, RegistryError>,) =
-            env.update_candid(s.registry, epochs(), "apply_penalties", (1u64, rep)).unwrap();
+        let (again,): (Result<Vec<PenaltyApplied>, RegistryError>,) = env
+            .update_candid(s.registry, epochs(), "apply_penalties", (1u64, rep))
+            .unwrap();
         assert!(again.is_err(), "a batch applies once");
         timer(env);
-        assert_eq!(balance(env, s, treasury()), 2 * 11_570_000_000 - FEE + 2 * 386_000_000 - FEE);
-        assert_eq!(node_stake(env, s, 1).stake_e8s, V_MIN + 200 * E8S - 2 * 11_570_000_000);
+        assert_eq!(
+            balance(env, s, treasury()),
+            2 * 11_570_000_000 - FEE + 2 * 386_000_000 - FEE
+        );
+        assert_eq!(
+            node_stake(env, s, 1).stake_e8s,
+            V_MIN + 200 * E8S - 2 * 11_570_000_000
+        );
         assert!(!node_stake(env, s, 1).active);
         assert_eq!(stats(env, s).active, vec![0, 1, 0]);
     });
@@ -393,30 +637,66 @@ fn impeachment_with_and_without_majority() {
             register(env, s, owner(u64::from(i)), 10 + i, Role::Router).unwrap();
             approve_and_stake(env, s, owner(u64::from(i)), 10 + i, R_MIN, 180);
         }
-        let open = OpenCaseArgs { accuser: id(10), target: id(14), reason: "tampered router binary".into() };
-        let (c,): (Result<Case, RegistryError>,) = env.update_candid(s.registry, owner(0), "open_impeachment", (open,)).unwrap();
+        let open = OpenCaseArgs {
+            accuser: id(10),
+            target: id(14),
+            reason: "tampered router binary".into(),
+        };
+        let (c,): (Result<Case, RegistryError>,) = env
+            .update_candid(s.registry, owner(0), "open_impeachment", (open,))
+            .unwrap();
         let c = c.unwrap();
         assert_eq!(c.electorate, 4);
-        let vote = |env: &mut dyn TestEnv, i: u8, case_id: u64, yes: bool| -> Result<Case, RegistryError> {
-            let v = VoteArgs { case_id, voter: id(10 + i), yes };
-            let (r,): (Result<Case, RegistryError>,) = env.update_candid(s.registry, owner(u64::from(i)), "vote_impeachment", (v,)).unwrap();
+        let vote = |env: &mut dyn TestEnv,
+                    i: u8,
+                    case_id: u64,
+                    yes: bool|
+         -> Result<Case, RegistryError> {
+            let v = VoteArgs {
+                case_id,
+                voter: id(10 + i),
+                yes,
+            };
+            let (r,): (Result<Case, RegistryError>,) = env
+                .update_candid(s.registry, owner(u64::from(i)), "vote_impeachment", (v,))
+                .unwrap();
             r
         };
         vote(env, 0, c.id, true).unwrap();
-        assert_eq!(vote(env, 0, c.id, true).unwrap_err(), RegistryError::AlreadyVoted);
-        assert_eq!(vote(env, 4, c.id, false).unwrap_err(), RegistryError::NotEligible);
+        assert_eq!(
+            vote(env, 0, c.id, true).unwrap_err(),
+            RegistryError::AlreadyVoted
+        );
+        assert_eq!(
+            vote(env, 4, c.id, false).unwrap_err(),
+            RegistryError::NotEligible
+        );
         assert_eq!(vote(env, 1, c.id, true).unwrap().status, CaseStatus::Open);
-        assert!(matches!(vote(env, 2, c.id, true).unwrap().status, CaseStatus::Upheld { .. }));
+        assert!(matches!(
+            vote(env, 2, c.id, true).unwrap().status,
+            CaseStatus::Upheld { .. }
+        ));
         timer(env);
         assert_eq!(balance(env, s, treasury()), R_MIN - FEE, "the whole stake");
-        assert!(matches!(get_node(env, s, 14).state, NodeState::Impeached { .. }));
+        assert!(matches!(
+            get_node(env, s, 14).state,
+            NodeState::Impeached { .. }
+        ));
         // Without a majority before the deadline: nothing happens.
-        let open = OpenCaseArgs { accuser: id(10), target: id(13), reason: "attacks".into() };
-        let (c,): (Result<Case, RegistryError>,) = env.update_candid(s.registry, owner(0), "open_impeachment", (open,)).unwrap();
+        let open = OpenCaseArgs {
+            accuser: id(10),
+            target: id(13),
+            reason: "attacks".into(),
+        };
+        let (c,): (Result<Case, RegistryError>,) = env
+            .update_candid(s.registry, owner(0), "open_impeachment", (open,))
+            .unwrap();
         let c = c.unwrap();
         vote(env, 0, c.id, true).unwrap();
         env.advance_time(days(8));
-        let (c,): (Option<Case>,) = env.query_candid(s.registry, admin(), "impeachment_case", (c.id,)).unwrap();
+        let (c,): (Option<Case>,) = env
+            .query_candid(s.registry, admin(), "impeachment_case", (c.id,))
+            .unwrap();
         assert!(matches!(c.unwrap().status, CaseStatus::Rejected { .. }));
         assert_eq!(get_node(env, s, 13).state, NodeState::Live);
         assert_eq!(node_stake(env, s, 13).stake_e8s, R_MIN);
@@ -426,7 +706,9 @@ fn impeachment_with_and_without_majority() {
 #[test]
 fn validator_set_is_3f_plus_1_as_validators_join_and_leave() {
     on_all(|env, s| {
-        let (e0,): (Option<ValidatorSetSnapshot>,) = env.query_candid(s.registry, admin(), "validator_set", (0u64,)).unwrap();
+        let (e0,): (Option<ValidatorSetSnapshot>,) = env
+            .query_candid(s.registry, admin(), "validator_set", (0u64,))
+            .unwrap();
         assert!(e0.unwrap().set.members.is_empty());
         let want = [1usize, 1, 1, 4, 4, 4, 7, 7, 7, 10, 10, 10, 13, 13];
         for (i, w) in want.iter().enumerate() {
@@ -434,26 +716,45 @@ fn validator_set_is_3f_plus_1_as_validators_join_and_leave() {
             register(env, s, owner(i as u64), seed, Role::Validator).unwrap();
             approve_and_stake(env, s, owner(i as u64), seed, V_MIN, 360);
             env.advance_time(days(1));
-            let (ep,): (EpochInfo,) = env.query_candid(s.registry, admin(), "current_epoch", ()).unwrap();
-            let (set,): (Option<ValidatorSetSnapshot>,) = env.query_candid(s.registry, admin(), "validator_set", (ep.epoch,)).unwrap();
+            let (ep,): (EpochInfo,) = env
+                .query_candid(s.registry, admin(), "current_epoch", ())
+                .unwrap();
+            let (set,): (Option<ValidatorSetSnapshot>,) = env
+                .query_candid(s.registry, admin(), "validator_set", (ep.epoch,))
+                .unwrap();
             let set = set.unwrap();
             assert_eq!(set.set.len(), *w, "{} validators", i + 1);
             assert_eq!(set.set_id, set.set.id());
-            let (future,): (Option<ValidatorSetSnapshot>,) = env.query_candid(s.registry, admin(), "validator_set", (ep.epoch + 1,)).unwrap();
+            let (future,): (Option<ValidatorSetSnapshot>,) = env
+                .query_candid(s.registry, admin(), "validator_set", (ep.epoch + 1,))
+                .unwrap();
             assert!(future.is_none());
         }
         // Two leave (retire, impeachment-free): 12 eligible -> 10.
         for i in 0..2u8 {
-            let (r,): (Result<Node, RegistryError>,) = env.update_candid(s.registry, owner(u64::from(i)), "retire_node", (id(40 + i),)).unwrap();
+            let (r,): (Result<Node, RegistryError>,) = env
+                .update_candid(
+                    s.registry,
+                    owner(u64::from(i)),
+                    "retire_node",
+                    (id(40 + i),),
+                )
+                .unwrap();
             r.unwrap();
         }
-        let (ep,): (EpochInfo,) = env.query_candid(s.registry, admin(), "current_epoch", ()).unwrap();
+        let (ep,): (EpochInfo,) = env
+            .query_candid(s.registry, admin(), "current_epoch", ())
+            .unwrap();
         env.advance_time(days(1));
-        let (set,): (Option<ValidatorSetSnapshot>,) = env.query_candid(s.registry, admin(), "validator_set", (ep.epoch + 1,)).unwrap();
+        let (set,): (Option<ValidatorSetSnapshot>,) = env
+            .query_candid(s.registry, admin(), "validator_set", (ep.epoch + 1,))
+            .unwrap();
         let set = set.unwrap();
         assert_eq!((set.set.len(), set.eligible), (10, 12));
         assert!(!set.set.contains(&id(40)));
-        let (old,): (Option<ValidatorSetSnapshot>,) = env.query_candid(s.registry, admin(), "validator_set", (ep.epoch,)).unwrap();
+        let (old,): (Option<ValidatorSetSnapshot>,) = env
+            .query_candid(s.registry, admin(), "validator_set", (ep.epoch,))
+            .unwrap();
         assert_eq!(old.unwrap().set.len(), 13, "past snapshots never change");
     });
 }
@@ -467,9 +768,18 @@ fn upgrade_keeps_state_and_timers() {
         register(env, s, owner(1), 2, Role::Router).unwrap();
         approve(env, s, owner(1), R_MIN + FEE);
         env.stop(s.ledger, admin()).unwrap();
-        assert!(matches!(stake(env, s, owner(1), 2, R_MIN, 180), Err(RegistryError::LedgerUnavailable { .. })));
+        assert!(matches!(
+            stake(env, s, owner(1), 2, R_MIN, 180),
+            Err(RegistryError::LedgerUnavailable { .. })
+        ));
         let wasm = canister_wasm("registry");
-        env.upgrade(s.registry, &wasm, Encode!(&Some(RegistryArg::Upgrade)).unwrap(), admin()).unwrap();
+        env.upgrade(
+            s.registry,
+            &wasm,
+            Encode!(&Some(RegistryArg::Upgrade)).unwrap(),
+            admin(),
+        )
+        .unwrap();
         assert_eq!(get_node(env, s, 1).owner, owner(0));
         assert_eq!(stats(env, s).pending_movements, 1);
         env.start(s.ledger, admin()).unwrap();
@@ -486,9 +796,15 @@ fn upgrade_keeps_state_and_timers() {
             params: None,
             genesis_time: None,
         });
-        assert!(env.upgrade(s.registry, &wasm, Encode!(&Some(bad)).unwrap(), admin()).is_err());
+        assert!(env
+            .upgrade(s.registry, &wasm, Encode!(&Some(bad)).unwrap(), admin())
+            .is_err());
         env.advance_time(days(7));
         timer(env);
-        assert_eq!(node_stake(env, s, 1).stake_e8s, 0, "the timer runs after the upgrade");
+        assert_eq!(
+            node_stake(env, s, 1).stake_e8s,
+            0,
+            "the timer runs after the upgrade"
+        );
     });
 }

@@ -4,7 +4,7 @@
 
 use candid::Principal;
 use ed25519_dalek::{Signer, SigningKey};
-use emc_registry::registry::{TX_WINDOW, STUCK_MARGIN};
+use emc_registry::registry::{STUCK_MARGIN, TX_WINDOW};
 use emc_registry::rules::registration_message;
 use emc_registry::*;
 use emc_types::NodeId;
@@ -28,7 +28,10 @@ fn epochs() -> Principal {
     p(102)
 }
 fn treasury() -> Account {
-    Account { owner: p(103), subaccount: None }
+    Account {
+        owner: p(103),
+        subaccount: None,
+    }
 }
 
 fn new_registry() -> Registry<VectorMemory> {
@@ -48,7 +51,13 @@ fn key(seed: u8) -> SigningKey {
     SigningKey::from_bytes(&[seed; 32])
 }
 
-fn register(r: &mut Registry<VectorMemory>, owner: Principal, seed: u8, role: Role, now: u64) -> Result<Node, RegistryError> {
+fn register(
+    r: &mut Registry<VectorMemory>,
+    owner: Principal,
+    seed: u8,
+    role: Role,
+    now: u64,
+) -> Result<Node, RegistryError> {
     let nonce = r.registration_nonce(owner, now).unwrap();
     let k = key(seed);
     let sig = k.sign(&registration_message(&owner, &nonce, role));
@@ -70,8 +79,25 @@ fn id(seed: u8) -> NodeId {
 }
 
 /// Stakes and confirms at once (the ledger says Ok).
-fn stake(r: &mut Registry<VectorMemory>, owner: Principal, seed: u8, amount: u64, days: u32, now: u64) {
-    let m = r.begin_stake(owner, &StakeArgs { node_id: id(seed), amount_e8s: amount, term_days: days }, now).unwrap();
+fn stake(
+    r: &mut Registry<VectorMemory>,
+    owner: Principal,
+    seed: u8,
+    amount: u64,
+    days: u32,
+    now: u64,
+) {
+    let m = r
+        .begin_stake(
+            owner,
+            &StakeArgs {
+                node_id: id(seed),
+                amount_e8s: amount,
+                term_days: days,
+            },
+            now,
+        )
+        .unwrap();
     let m = r.prepare_attempt(m.id, now).unwrap();
     let done = r.finish(m.id, &LedgerOutcome::Done(m.id), now).unwrap();
     assert!(matches!(done.status, MovementStatus::Done { .. }));
@@ -85,7 +111,10 @@ fn tick_ok(r: &mut Registry<VectorMemory>, now: u64) -> Vec<Movement> {
     let mut out = vec![];
     for m in ms {
         let m = r.prepare_attempt(m.id, now).unwrap();
-        out.push(r.finish(m.id, &LedgerOutcome::Done(1000 + m.id), now).unwrap());
+        out.push(
+            r.finish(m.id, &LedgerOutcome::Done(1000 + m.id), now)
+                .unwrap(),
+        );
     }
     r.check_invariants(now).unwrap();
     out
@@ -100,7 +129,10 @@ fn registration_checks() {
     assert_eq!(n.id, id(1));
     assert_eq!(r.get_node(&id(1)).unwrap().owner, p(1));
     // Reused key (by anyone).
-    assert_eq!(register(&mut r, p(2), 1, Role::Router, T0), Err(RegistryError::KeyAlreadyRegistered));
+    assert_eq!(
+        register(&mut r, p(2), 1, Role::Router, T0),
+        Err(RegistryError::KeyAlreadyRegistered)
+    );
     // No nonce, and a nonce is used once.
     let k = key(3);
     let nonce = r.registration_nonce(p(3), T0).unwrap();
@@ -115,27 +147,51 @@ fn registration_checks() {
     };
     // Signature over another role / owner fails.
     args.role = Role::Compute;
-    assert_eq!(r.register(p(3), &args, T0), Err(RegistryError::BadSignature));
+    assert_eq!(
+        r.register(p(3), &args, T0),
+        Err(RegistryError::BadSignature)
+    );
     args.role = Role::Router;
     assert_eq!(r.register(p(4), &args, T0), Err(RegistryError::NoNonce));
     let _ = r.registration_nonce(p(4), T0).unwrap();
-    assert_eq!(r.register(p(4), &args, T0), Err(RegistryError::BadSignature));
+    assert_eq!(
+        r.register(p(4), &args, T0),
+        Err(RegistryError::BadSignature)
+    );
     // Expired nonce.
-    assert_eq!(r.register(p(3), &args, T0 + 601 * SEC), Err(RegistryError::NoNonce));
+    assert_eq!(
+        r.register(p(3), &args, T0 + 601 * SEC),
+        Err(RegistryError::NoNonce)
+    );
     // Bad key, bad text.
     let mut bad = args.clone();
     bad.public_key = ByteBuf::from(vec![1, 2, 3]);
     assert_eq!(r.register(p(3), &bad, T0), Err(RegistryError::BadPublicKey));
     let mut bad = args.clone();
     bad.network_address = String::new();
-    assert!(matches!(r.register(p(3), &bad, T0), Err(RegistryError::InvalidArgument(_))));
-    assert_eq!(r.register(Principal::anonymous(), &args, T0), Err(RegistryError::Anonymous));
+    assert!(matches!(
+        r.register(p(3), &bad, T0),
+        Err(RegistryError::InvalidArgument(_))
+    ));
+    assert_eq!(
+        r.register(Principal::anonymous(), &args, T0),
+        Err(RegistryError::Anonymous)
+    );
     assert_eq!(r.stats().nodes, 1, "failed registrations changed nothing");
     r.register(p(3), &args, T0).unwrap();
-    assert_eq!(r.register(p(3), &args, T0), Err(RegistryError::NoNonce), "nonce is one-time");
+    assert_eq!(
+        r.register(p(3), &args, T0),
+        Err(RegistryError::NoNonce),
+        "nonce is one-time"
+    );
     r.check_invariants(T0).unwrap();
     // Owner-only metadata update and retirement.
-    let upd = UpdateNodeArgs { node_id: id(3), network_address: Some("b:2".into()), region: None, hardware: None };
+    let upd = UpdateNodeArgs {
+        node_id: id(3),
+        network_address: Some("b:2".into()),
+        region: None,
+        hardware: None,
+    };
     assert_eq!(r.update_node(p(1), &upd), Err(RegistryError::NotOwner));
     assert_eq!(r.update_node(p(3), &upd).unwrap().network_address, "b:2");
     assert_eq!(r.retire(p(1), &id(3), T0), Err(RegistryError::NotOwner));
@@ -151,30 +207,61 @@ fn registration_checks() {
 fn validator_lifecycle_term_release_and_renewal() {
     let mut r = new_registry();
     register(&mut r, p(1), 1, Role::Validator, T0).unwrap();
-    let s = |amount, days| StakeArgs { node_id: id(1), amount_e8s: amount, term_days: days };
-    assert_eq!(r.begin_stake(p(1), &s(V_MIN - 1, 360), T0), Err(RegistryError::StakeBelowMinimum { minimum_e8s: V_MIN }));
-    assert!(matches!(r.begin_stake(p(1), &s(V_MIN, 359), T0), Err(RegistryError::BadTerm(_))));
-    assert_eq!(r.begin_stake(p(2), &s(V_MIN, 360), T0), Err(RegistryError::NotOwner));
+    let s = |amount, days| StakeArgs {
+        node_id: id(1),
+        amount_e8s: amount,
+        term_days: days,
+    };
+    assert_eq!(
+        r.begin_stake(p(1), &s(V_MIN - 1, 360), T0),
+        Err(RegistryError::StakeBelowMinimum { minimum_e8s: V_MIN })
+    );
+    assert!(matches!(
+        r.begin_stake(p(1), &s(V_MIN, 359), T0),
+        Err(RegistryError::BadTerm(_))
+    ));
+    assert_eq!(
+        r.begin_stake(p(2), &s(V_MIN, 360), T0),
+        Err(RegistryError::NotOwner)
+    );
     assert_eq!(r.stats().movements, 0, "refused stakes write nothing");
     stake(&mut r, p(1), 1, V_MIN, 360, T0);
     let info = r.stake_info(&id(1), T0).unwrap();
     assert!(info.active);
     assert_eq!(info.stake_e8s, V_MIN);
     assert_eq!(info.account.owner, me());
-    assert_eq!(r.begin_stake(p(1), &s(V_MIN, 360), T0), Err(RegistryError::AlreadyStaked));
+    assert_eq!(
+        r.begin_stake(p(1), &s(V_MIN, 360), T0),
+        Err(RegistryError::AlreadyStaked)
+    );
     // Renewal: one, at least 180 days, before the end.
-    let renew = |days| RenewArgs { node_id: id(1), days };
-    assert!(matches!(r.renew(p(1), &renew(100), T0 + DAY), Err(RegistryError::BadTerm(_))));
+    let renew = |days| RenewArgs {
+        node_id: id(1),
+        days,
+    };
+    assert!(matches!(
+        r.renew(p(1), &renew(100), T0 + DAY),
+        Err(RegistryError::BadTerm(_))
+    ));
     let t = r.renew(p(1), &renew(180), T0 + DAY).unwrap();
     assert_eq!(t.end, T0 + 540 * DAY);
-    assert!(matches!(r.renew(p(1), &renew(180), T0 + 2 * DAY), Err(RegistryError::BadTerm(_))));
+    assert!(matches!(
+        r.renew(p(1), &renew(180), T0 + 2 * DAY),
+        Err(RegistryError::BadTerm(_))
+    ));
     // Nothing happens before the end.
     assert!(tick_ok(&mut r, T0 + 539 * DAY).is_empty());
     // At the end: released to the owner, less the ledger fee.
     let ms = tick_ok(&mut r, T0 + 540 * DAY);
     assert_eq!(ms.len(), 1);
     assert_eq!(ms[0].kind, MovementKind::Release);
-    assert_eq!(ms[0].to, Account { owner: p(1), subaccount: None });
+    assert_eq!(
+        ms[0].to,
+        Account {
+            owner: p(1),
+            subaccount: None
+        }
+    );
     assert_eq!(ms[0].amount_e8s, V_MIN - FEE);
     let info = r.stake_info(&id(1), T0 + 540 * DAY).unwrap();
     assert_eq!((info.stake_e8s, info.term, info.active), (0, None, false));
@@ -188,16 +275,39 @@ fn compute_terms_and_multipliers() {
     let mut r = new_registry();
     register(&mut r, p(1), 1, Role::Compute, T0).unwrap();
     assert_eq!(r.e_multiplier(&id(1), T0), Some(E_SCALE));
-    let s = |amount, days| StakeArgs { node_id: id(1), amount_e8s: amount, term_days: days };
-    assert!(matches!(r.begin_stake(p(1), &s(1000 * E8S, 8), T0), Err(RegistryError::BadTerm(_))));
+    let s = |amount, days| StakeArgs {
+        node_id: id(1),
+        amount_e8s: amount,
+        term_days: days,
+    };
+    assert!(matches!(
+        r.begin_stake(p(1), &s(1000 * E8S, 8), T0),
+        Err(RegistryError::BadTerm(_))
+    ));
     // 1000 x E with E = 1.4451.
     r.report_compute_e(epochs(), &id(1), 14_451).unwrap();
-    assert_eq!(r.report_compute_e(p(1), &id(1), 14_451), Err(RegistryError::NotEpochsCanister));
-    assert_eq!(r.begin_stake(p(1), &s(1000 * E8S, 90), T0), Err(RegistryError::StakeBelowMinimum { minimum_e8s: 144_510_000_000 }));
+    assert_eq!(
+        r.report_compute_e(p(1), &id(1), 14_451),
+        Err(RegistryError::NotEpochsCanister)
+    );
+    assert_eq!(
+        r.begin_stake(p(1), &s(1000 * E8S, 90), T0),
+        Err(RegistryError::StakeBelowMinimum {
+            minimum_e8s: 144_510_000_000
+        })
+    );
     stake(&mut r, p(1), 1, 144_510_000_000, 90, T0);
     assert_eq!(r.e_multiplier(&id(1), T0), Some(62_000));
     // Renewal with another allowed term changes the multiplier.
-    r.renew(p(1), &RenewArgs { node_id: id(1), days: 180 }, T0 + DAY).unwrap();
+    r.renew(
+        p(1),
+        &RenewArgs {
+            node_id: id(1),
+            days: 180,
+        },
+        T0 + DAY,
+    )
+    .unwrap();
     assert_eq!(r.e_multiplier(&id(1), T0 + DAY), Some(100_000));
     let ms = tick_ok(&mut r, T0 + 270 * DAY);
     assert_eq!(ms[0].kind, MovementKind::Release);
@@ -208,22 +318,49 @@ fn compute_terms_and_multipliers() {
 fn journal_retries_never_pay_twice() {
     let mut r = new_registry();
     register(&mut r, p(1), 1, Role::Router, T0).unwrap();
-    let m = r.begin_stake(p(1), &StakeArgs { node_id: id(1), amount_e8s: 100_000 * E8S, term_days: 180 }, T0).unwrap();
+    let m = r
+        .begin_stake(
+            p(1),
+            &StakeArgs {
+                node_id: id(1),
+                amount_e8s: 100_000 * E8S,
+                term_days: 180,
+            },
+            T0,
+        )
+        .unwrap();
     let first = r.prepare_attempt(m.id, T0).unwrap();
     // The ledger is stopped: the entry stays pending, the stake is not counted.
-    r.finish(m.id, &LedgerOutcome::Unavailable("stopped".into()), T0).unwrap();
+    r.finish(m.id, &LedgerOutcome::Unavailable("stopped".into()), T0)
+        .unwrap();
     r.check_invariants(T0).unwrap();
     assert_eq!(r.stake_info(&id(1), T0).unwrap().stake_e8s, 0);
     assert_eq!(r.pending_movements(10).len(), 1);
     // No second movement while one is pending.
-    assert_eq!(r.begin_stake(p(1), &StakeArgs { node_id: id(1), amount_e8s: 100_000 * E8S, term_days: 180 }, T0), Err(RegistryError::MovementPending(m.id)));
+    assert_eq!(
+        r.begin_stake(
+            p(1),
+            &StakeArgs {
+                node_id: id(1),
+                amount_e8s: 100_000 * E8S,
+                term_days: 180
+            },
+            T0
+        ),
+        Err(RegistryError::MovementPending(m.id))
+    );
     assert!(r.plan_movements(T0, 10).is_empty());
     // The retry carries the same created_at_time and id (hence memo): the ledger's dedup.
     let retry = r.prepare_attempt(m.id, T0 + 60 * SEC).unwrap();
-    assert_eq!((retry.created_at_time, retry.id, retry.attempts), (first.created_at_time, first.id, 2));
+    assert_eq!(
+        (retry.created_at_time, retry.id, retry.attempts),
+        (first.created_at_time, first.id, 2)
+    );
     // The first call had in fact executed: the retry gets Duplicate -> Done, counted once.
-    r.finish(m.id, &LedgerOutcome::Done(7), T0 + 60 * SEC).unwrap();
-    r.finish(m.id, &LedgerOutcome::Done(7), T0 + 61 * SEC).unwrap();
+    r.finish(m.id, &LedgerOutcome::Done(7), T0 + 60 * SEC)
+        .unwrap();
+    r.finish(m.id, &LedgerOutcome::Done(7), T0 + 61 * SEC)
+        .unwrap();
     assert_eq!(r.stake_info(&id(1), T0).unwrap().stake_e8s, 100_000 * E8S);
     assert_eq!(r.stats().total_stake_e8s, 100_000 * E8S);
     assert!(r.pending_movements(10).is_empty());
@@ -234,12 +371,25 @@ fn journal_retries_never_pay_twice() {
 fn refusals_and_bad_fee() {
     let mut r = new_registry();
     register(&mut r, p(1), 1, Role::Router, T0).unwrap();
-    let a = StakeArgs { node_id: id(1), amount_e8s: 100_000 * E8S, term_days: 180 };
+    let a = StakeArgs {
+        node_id: id(1),
+        amount_e8s: 100_000 * E8S,
+        term_days: 180,
+    };
     let m = r.begin_stake(p(1), &a, T0).unwrap();
-    let m = r.finish(m.id, &LedgerOutcome::Refused("InsufficientAllowance".into()), T0).unwrap();
+    let m = r
+        .finish(
+            m.id,
+            &LedgerOutcome::Refused("InsufficientAllowance".into()),
+            T0,
+        )
+        .unwrap();
     assert!(matches!(m.status, MovementStatus::Failed { .. }));
     assert_eq!(r.stake_info(&id(1), T0).unwrap().stake_e8s, 0);
-    assert!(r.plan_movements(T0, 10).is_empty(), "a failed pull owes nothing");
+    assert!(
+        r.plan_movements(T0, 10).is_empty(),
+        "a failed pull owes nothing"
+    );
     // Bad fee: the fee is learned, the next movement uses it.
     let m = r.begin_stake(p(1), &a, T0).unwrap();
     r.finish(m.id, &LedgerOutcome::BadFee(20_000), T0).unwrap();
@@ -250,10 +400,15 @@ fn refusals_and_bad_fee() {
     r.process_time(T0 + 180 * DAY);
     let rel = r.plan_movements(T0 + 180 * DAY, 10);
     assert_eq!(rel.len(), 1);
-    r.finish(rel[0].id, &LedgerOutcome::BadFee(30_000), T0 + 180 * DAY).unwrap();
+    r.finish(rel[0].id, &LedgerOutcome::BadFee(30_000), T0 + 180 * DAY)
+        .unwrap();
     let rel2 = r.plan_movements(T0 + 180 * DAY, 10);
-    assert_eq!((rel2[0].kind, rel2[0].fee_e8s, rel2[0].amount_e8s), (MovementKind::Release, 30_000, 100_000 * E8S - 30_000));
-    r.finish(rel2[0].id, &LedgerOutcome::Done(9), T0 + 180 * DAY).unwrap();
+    assert_eq!(
+        (rel2[0].kind, rel2[0].fee_e8s, rel2[0].amount_e8s),
+        (MovementKind::Release, 30_000, 100_000 * E8S - 30_000)
+    );
+    r.finish(rel2[0].id, &LedgerOutcome::Done(9), T0 + 180 * DAY)
+        .unwrap();
     assert_eq!(r.stats().total_stake_e8s, 0);
     r.check_invariants(T0 + 180 * DAY).unwrap();
 }
@@ -262,16 +417,41 @@ fn refusals_and_bad_fee() {
 fn unconfirmed_past_the_dedup_window_is_stuck_until_governance_resolves() {
     let mut r = new_registry();
     register(&mut r, p(1), 1, Role::Router, T0).unwrap();
-    let m = r.begin_stake(p(1), &StakeArgs { node_id: id(1), amount_e8s: 100_000 * E8S, term_days: 180 }, T0).unwrap();
-    r.finish(m.id, &LedgerOutcome::Unavailable("stopped".into()), T0).unwrap();
-    assert!(r.prepare_attempt(m.id, T0 + TX_WINDOW - STUCK_MARGIN - 1).is_some());
+    let m = r
+        .begin_stake(
+            p(1),
+            &StakeArgs {
+                node_id: id(1),
+                amount_e8s: 100_000 * E8S,
+                term_days: 180,
+            },
+            T0,
+        )
+        .unwrap();
+    r.finish(m.id, &LedgerOutcome::Unavailable("stopped".into()), T0)
+        .unwrap();
+    assert!(r
+        .prepare_attempt(m.id, T0 + TX_WINDOW - STUCK_MARGIN - 1)
+        .is_some());
     assert!(r.prepare_attempt(m.id, T0 + TX_WINDOW).is_none());
     assert_eq!(r.movement(m.id).unwrap().status, MovementStatus::Stuck);
     r.check_invariants(T0 + TX_WINDOW).unwrap();
-    assert_eq!(r.resolve_movement(p(1), m.id, Some(5), T0 + TX_WINDOW), Err(RegistryError::NotGovernance));
-    assert!(r.validate_resolve_movement(&ResolveMovementArgs { movement_id: m.id, executed_in_block: Some(5) }).is_ok());
-    r.resolve_movement(gov(), m.id, Some(5), T0 + TX_WINDOW).unwrap();
-    assert_eq!(r.stake_info(&id(1), T0 + TX_WINDOW).unwrap().stake_e8s, 100_000 * E8S);
+    assert_eq!(
+        r.resolve_movement(p(1), m.id, Some(5), T0 + TX_WINDOW),
+        Err(RegistryError::NotGovernance)
+    );
+    assert!(r
+        .validate_resolve_movement(&ResolveMovementArgs {
+            movement_id: m.id,
+            executed_in_block: Some(5)
+        })
+        .is_ok());
+    r.resolve_movement(gov(), m.id, Some(5), T0 + TX_WINDOW)
+        .unwrap();
+    assert_eq!(
+        r.stake_info(&id(1), T0 + TX_WINDOW).unwrap().stake_e8s,
+        100_000 * E8S
+    );
     r.check_invariants(T0 + TX_WINDOW).unwrap();
 }
 
@@ -284,29 +464,69 @@ fn penalties_suspension_and_treasury() {
     stake(&mut r, p(1), 1, V_MIN + 200 * E8S, 360, T0);
     stake(&mut r, p(2), 2, 100_000 * E8S, 180, T0);
     stake(&mut r, p(3), 3, 7000 * E8S, 7, T0);
-    let rep = |seed, minutes| PenaltyReport { node_id: id(seed), missed_minutes: minutes };
-    assert_eq!(r.apply_penalties(p(1), 1, &[rep(1, 60)], T0), Err(RegistryError::NotEpochsCanister));
-    let unknown = PenaltyReport { node_id: NodeId([9; 32]), missed_minutes: 60 };
-    assert_eq!(r.apply_penalties(epochs(), 1, &[rep(1, 60), unknown], T0), Err(RegistryError::NodeNotFound));
-    assert_eq!(r.stake_info(&id(1), T0).unwrap().penalty_due_e8s, 0, "a refused batch applies nothing");
-    let out = r.apply_penalties(epochs(), 1, &[rep(1, 60), rep(2, 25), rep(3, 60)], T0).unwrap();
+    let rep = |seed, minutes| PenaltyReport {
+        node_id: id(seed),
+        missed_minutes: minutes,
+    };
+    assert_eq!(
+        r.apply_penalties(p(1), 1, &[rep(1, 60)], T0),
+        Err(RegistryError::NotEpochsCanister)
+    );
+    let unknown = PenaltyReport {
+        node_id: NodeId([9; 32]),
+        missed_minutes: 60,
+    };
+    assert_eq!(
+        r.apply_penalties(epochs(), 1, &[rep(1, 60), unknown], T0),
+        Err(RegistryError::NodeNotFound)
+    );
+    assert_eq!(
+        r.stake_info(&id(1), T0).unwrap().penalty_due_e8s,
+        0,
+        "a refused batch applies nothing"
+    );
+    let out = r
+        .apply_penalties(epochs(), 1, &[rep(1, 60), rep(2, 25), rep(3, 60)], T0)
+        .unwrap();
     assert_eq!(out[0].penalty_e8s, 11_570_000_000);
-    assert!(!out[0].suspended, "1,000,200 - 115.7 EMC is above the minimum");
+    assert!(
+        !out[0].suspended,
+        "1,000,200 - 115.7 EMC is above the minimum"
+    );
     assert_eq!(out[1].penalty_e8s, 2 * 386_000_000);
     assert!(out[1].suspended, "the router dropped under 100,000 EMC");
     assert_eq!(out[2].penalty_e8s, 4_166_666_666);
     assert!(!out[2].suspended, "7000 - 41.67 EMC is above 1000 x E");
-    assert!(matches!(r.apply_penalties(epochs(), 1, &[rep(1, 60)], T0), Err(RegistryError::InvalidArgument(_))), "batch replay");
+    assert!(
+        matches!(
+            r.apply_penalties(epochs(), 1, &[rep(1, 60)], T0),
+            Err(RegistryError::InvalidArgument(_))
+        ),
+        "batch replay"
+    );
     r.check_invariants(T0).unwrap();
     // Tokens go to the treasury; the stake decreases by exactly the penalty.
     let ms = tick_ok(&mut r, T0 + SEC);
     assert_eq!(ms.len(), 3);
-    assert!(ms.iter().all(|m| m.kind == MovementKind::Penalty && m.to == treasury()));
-    assert_eq!(r.stake_info(&id(1), T0).unwrap().stake_e8s, V_MIN + 200 * E8S - 11_570_000_000);
-    assert_eq!(r.stake_info(&id(2), T0).unwrap().stake_e8s, 100_000 * E8S - 772_000_000);
-    assert_eq!(ms.iter().find(|m| m.node_id == id(2)).unwrap().amount_e8s, 772_000_000 - FEE);
+    assert!(ms
+        .iter()
+        .all(|m| m.kind == MovementKind::Penalty && m.to == treasury()));
+    assert_eq!(
+        r.stake_info(&id(1), T0).unwrap().stake_e8s,
+        V_MIN + 200 * E8S - 11_570_000_000
+    );
+    assert_eq!(
+        r.stake_info(&id(2), T0).unwrap().stake_e8s,
+        100_000 * E8S - 772_000_000
+    );
+    assert_eq!(
+        ms.iter().find(|m| m.node_id == id(2)).unwrap().amount_e8s,
+        772_000_000 - FEE
+    );
     // A second validator hour suspends it (1,000,200 - 231.4 < 1,000,000).
-    let out = r.apply_penalties(epochs(), 2, &[rep(1, 60)], T0 + SEC).unwrap();
+    let out = r
+        .apply_penalties(epochs(), 2, &[rep(1, 60)], T0 + SEC)
+        .unwrap();
     assert!(out[0].suspended);
     assert!(!r.stake_info(&id(1), T0 + SEC).unwrap().active);
     assert_eq!(r.stats().active, vec![0, 0, 1]);
@@ -325,33 +545,86 @@ fn impeachment_with_and_without_majority() {
         stake(&mut r, p(s), s, 100_000 * E8S, 180, T0);
     }
     register(&mut r, p(9), 9, Role::Router, T0).unwrap(); // unstaked: not a member
-    let open = |accuser, target| OpenCaseArgs { accuser: id(accuser), target: id(target), reason: "tampered code".into() };
-    assert_eq!(r.open_case(p(9), &open(9, 1), T0), Err(RegistryError::NotEligible));
-    assert_eq!(r.open_case(p(2), &open(1, 5), T0), Err(RegistryError::NotOwner));
+    let open = |accuser, target| OpenCaseArgs {
+        accuser: id(accuser),
+        target: id(target),
+        reason: "tampered code".into(),
+    };
+    assert_eq!(
+        r.open_case(p(9), &open(9, 1), T0),
+        Err(RegistryError::NotEligible)
+    );
+    assert_eq!(
+        r.open_case(p(2), &open(1, 5), T0),
+        Err(RegistryError::NotOwner)
+    );
     let c = r.open_case(p(1), &open(1, 5), T0).unwrap();
     assert_eq!(c.electorate, 4);
-    assert!(matches!(r.open_case(p(2), &open(2, 5), T0), Err(RegistryError::CaseAlreadyOpen(_))));
-    let vote = |voter, yes| VoteArgs { case_id: c.id, voter: id(voter), yes };
-    assert_eq!(r.vote(p(5), &vote(5, false), T0), Err(RegistryError::NotEligible), "the target cannot vote");
+    assert!(matches!(
+        r.open_case(p(2), &open(2, 5), T0),
+        Err(RegistryError::CaseAlreadyOpen(_))
+    ));
+    let vote = |voter, yes| VoteArgs {
+        case_id: c.id,
+        voter: id(voter),
+        yes,
+    };
+    assert_eq!(
+        r.vote(p(5), &vote(5, false), T0),
+        Err(RegistryError::NotEligible),
+        "the target cannot vote"
+    );
     r.vote(p(1), &vote(1, true), T0).unwrap();
-    assert_eq!(r.vote(p(1), &vote(1, true), T0), Err(RegistryError::AlreadyVoted));
+    assert_eq!(
+        r.vote(p(1), &vote(1, true), T0),
+        Err(RegistryError::AlreadyVoted)
+    );
     let c2 = r.vote(p(2), &vote(2, true), T0).unwrap();
     assert_eq!(c2.status, CaseStatus::Open, "2 of 4 is not more than half");
     let c3 = r.vote(p(3), &vote(3, true), T0).unwrap();
     assert!(matches!(c3.status, CaseStatus::Upheld { .. }));
-    assert!(matches!(r.get_node(&id(5)).unwrap().state, NodeState::Impeached { .. }));
+    assert!(matches!(
+        r.get_node(&id(5)).unwrap().state,
+        NodeState::Impeached { .. }
+    ));
     // The whole stake goes to the treasury.
     let ms = tick_ok(&mut r, T0 + SEC);
-    assert_eq!((ms[0].kind, ms[0].to, ms[0].amount_e8s), (MovementKind::Confiscate, treasury(), 100_000 * E8S - FEE));
+    assert_eq!(
+        (ms[0].kind, ms[0].to, ms[0].amount_e8s),
+        (MovementKind::Confiscate, treasury(), 100_000 * E8S - FEE)
+    );
     assert_eq!(r.stake_info(&id(5), T0).unwrap().stake_e8s, 0);
     // Without a majority by the deadline: rejected, nothing happens.
     let c = r.open_case(p(1), &open(1, 4), T0 + SEC).unwrap();
     assert_eq!(c.electorate, 3);
-    r.vote(p(1), &VoteArgs { case_id: c.id, voter: id(1), yes: true }, T0 + SEC).unwrap();
+    r.vote(
+        p(1),
+        &VoteArgs {
+            case_id: c.id,
+            voter: id(1),
+            yes: true,
+        },
+        T0 + SEC,
+    )
+    .unwrap();
     tick_ok(&mut r, c.deadline);
-    assert!(matches!(r.case(c.id).unwrap().status, CaseStatus::Rejected { .. }));
+    assert!(matches!(
+        r.case(c.id).unwrap().status,
+        CaseStatus::Rejected { .. }
+    ));
     assert_eq!(r.get_node(&id(4)).unwrap().state, NodeState::Live);
-    assert_eq!(r.vote(p(2), &VoteArgs { case_id: c.id, voter: id(2), yes: true }, c.deadline), Err(RegistryError::CaseClosed));
+    assert_eq!(
+        r.vote(
+            p(2),
+            &VoteArgs {
+                case_id: c.id,
+                voter: id(2),
+                yes: true
+            },
+            c.deadline
+        ),
+        Err(RegistryError::CaseClosed)
+    );
 }
 
 #[test]
@@ -362,10 +635,43 @@ fn key_leak_report_gives_two_hours() {
         stake(&mut r, p(s), s, V_MIN, 360, T0);
     }
     let c = r.report_key_leak(p(1), &id(1), T0).unwrap();
-    assert_eq!((c.deadline, c.electorate, c.opened_by), (T0 + 2 * 3600 * SEC, 3, None));
-    r.vote(p(2), &VoteArgs { case_id: c.id, voter: id(2), yes: true }, T0).unwrap();
-    assert_eq!(r.vote(p(3), &VoteArgs { case_id: c.id, voter: id(3), yes: true }, T0 + 2 * 3600 * SEC), Err(RegistryError::CaseClosed));
-    let c = r.vote(p(3), &VoteArgs { case_id: c.id, voter: id(3), yes: true }, T0 + 3600 * SEC).unwrap();
+    assert_eq!(
+        (c.deadline, c.electorate, c.opened_by),
+        (T0 + 2 * 3600 * SEC, 3, None)
+    );
+    r.vote(
+        p(2),
+        &VoteArgs {
+            case_id: c.id,
+            voter: id(2),
+            yes: true,
+        },
+        T0,
+    )
+    .unwrap();
+    assert_eq!(
+        r.vote(
+            p(3),
+            &VoteArgs {
+                case_id: c.id,
+                voter: id(3),
+                yes: true
+            },
+            T0 + 2 * 3600 * SEC
+        ),
+        Err(RegistryError::CaseClosed)
+    );
+    let c = r
+        .vote(
+            p(3),
+            &VoteArgs {
+                case_id: c.id,
+                voter: id(3),
+                yes: true,
+            },
+            T0 + 3600 * SEC,
+        )
+        .unwrap();
     assert!(matches!(c.status, CaseStatus::Upheld { .. }));
 }
 
@@ -383,7 +689,10 @@ fn validator_set_grows_as_3f_plus_1_and_snapshots_never_change() {
         let e = r.epoch_info().epoch;
         let snap = r.validator_set(e).unwrap();
         assert_eq!(snap.set.len(), *want, "{} validators", i + 1);
-        assert!(snap.set.members.windows(2).all(|w| w[0] < w[1]), "ordered by id");
+        assert!(
+            snap.set.members.windows(2).all(|w| w[0] < w[1]),
+            "ordered by id"
+        );
         assert_eq!(snap.set_id, snap.set.id());
     }
     let e = r.epoch_info().epoch;
@@ -391,12 +700,19 @@ fn validator_set_grows_as_3f_plus_1_and_snapshots_never_change() {
     // The biggest stakes are chosen among 16 eligible when one leaves: 15 -> 13.
     r.retire(p(16), &id(16), now).unwrap();
     r.process_time(now);
-    assert_eq!(r.validator_set(e).unwrap(), before, "a snapshot never changes");
+    assert_eq!(
+        r.validator_set(e).unwrap(),
+        before,
+        "a snapshot never changes"
+    );
     now += DAY;
     r.process_time(now);
     let snap = r.validator_set(e + 1).unwrap();
     assert_eq!((snap.set.len(), snap.eligible), (13, 15));
-    assert!(!snap.set.contains(&id(1)) && !snap.set.contains(&id(2)), "the two smallest stakes are left out");
+    assert!(
+        !snap.set.contains(&id(1)) && !snap.set.contains(&id(2)),
+        "the two smallest stakes are left out"
+    );
     assert_eq!(r.validator_set(e + 2), None, "future epoch");
 }
 
@@ -405,32 +721,61 @@ fn governance_only_and_storage_versions() {
     let mut r = new_registry();
     let mut p2 = Params::default();
     p2.router.min_stake_e8s = 50_000 * E8S;
-    assert!(r.validate_set_params(&p2).unwrap().contains("set registry parameters"));
-    assert_eq!(r.execute_set_params(p(1), &p2, T0), Err(RegistryError::NotGovernance));
+    assert!(r
+        .validate_set_params(&p2)
+        .unwrap()
+        .contains("set registry parameters"));
+    assert_eq!(
+        r.execute_set_params(p(1), &p2, T0),
+        Err(RegistryError::NotGovernance)
+    );
     let mut bad = p2.clone();
     bad.compute_terms.clear();
     assert!(r.validate_set_params(&bad).is_err());
     r.execute_set_params(gov(), &p2, T0).unwrap();
     assert_eq!(r.config().params.router.min_stake_e8s, 50_000 * E8S);
-    assert_eq!(r.execute_set_treasury(p(1), &treasury()), Err(RegistryError::NotGovernance));
-    assert_eq!(r.execute_set_epochs_canister(p(1), &None), Err(RegistryError::NotGovernance));
+    assert_eq!(
+        r.execute_set_treasury(p(1), &treasury()),
+        Err(RegistryError::NotGovernance)
+    );
+    assert_eq!(
+        r.execute_set_epochs_canister(p(1), &None),
+        Err(RegistryError::NotGovernance)
+    );
     r.execute_set_epochs_canister(gov(), &Some(p(50))).unwrap();
     assert_eq!(r.config().epochs_canister, Some(p(50)));
 
     // Reload from the same memory; a newer layout is refused.
     let mem = VectorMemory::default();
-    let args = InitArgs { ledger: p(104), governance: gov(), treasury: treasury(), epochs_canister: None, ledger_fee_e8s: None, params: None, genesis_time: None };
+    let args = InitArgs {
+        ledger: p(104),
+        governance: gov(),
+        treasury: treasury(),
+        epochs_canister: None,
+        ledger_fee_e8s: None,
+        params: None,
+        genesis_time: None,
+    };
     let mut r = Registry::init(mem.clone(), &args, T0, me()).unwrap();
     register(&mut r, p(1), 1, Role::Router, T0).unwrap();
     drop(r);
     let r = Registry::load(mem.clone(), me()).unwrap();
     assert!(r.get_node(&id(1)).is_some());
-    assert!(matches!(Registry::init(mem.clone(), &args, T0, me()), Err(LoadError::AlreadyInitialized)));
+    assert!(matches!(
+        Registry::init(mem.clone(), &args, T0, me()),
+        Err(LoadError::AlreadyInitialized)
+    ));
     drop(r);
     let mut s = emc_registry::storage::Stores::open(mem.clone());
     let mut bytes = s.config.get().clone();
     bytes[4..8].copy_from_slice(&2u32.to_le_bytes());
     s.config.set(bytes);
     drop(s);
-    assert!(matches!(Registry::load(mem, me()), Err(LoadError::Downgrade { stored: 2, supported: 1 })));
+    assert!(matches!(
+        Registry::load(mem, me()),
+        Err(LoadError::Downgrade {
+            stored: 2,
+            supported: 1
+        })
+    ));
 }

@@ -111,7 +111,12 @@ struct World {
 impl World {
     fn run_journal(&mut self, net: Net) {
         self.r.process_time(self.now);
-        let mut todo: Vec<Movement> = self.r.pending_movements(100).into_iter().filter_map(|m| self.r.prepare_attempt(m.id, self.now)).collect();
+        let mut todo: Vec<Movement> = self
+            .r
+            .pending_movements(100)
+            .into_iter()
+            .filter_map(|m| self.r.prepare_attempt(m.id, self.now))
+            .collect();
         for m in self.r.plan_movements(self.now, 100) {
             if let Some(m) = self.r.prepare_attempt(m.id, self.now) {
                 todo.push(m);
@@ -126,7 +131,9 @@ impl World {
     fn check(&self) {
         self.r.check_invariants(self.now).unwrap();
         for s in 0..6 {
-            let Some(n) = self.r.get_node(&id(s)) else { continue };
+            let Some(n) = self.r.get_node(&id(s)) else {
+                continue;
+            };
             let acct = self.r.node_account(&n.id);
             let bal = self.l.balances.get(&acct).copied().unwrap_or(0);
             let mut expect = n.stake_e8s;

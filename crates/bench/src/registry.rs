@@ -16,8 +16,8 @@ use emc_embedded_ic::{user_principal, EmbeddedIc};
 use emc_ledger::{InitArgs as LedgerInit, LedgerArg};
 use emc_registry::rules::registration_message;
 use emc_registry::{
-    EpochInfo, InitArgs, Node, RegisterArgs, RegistryArg, RegistryError, Role, StakeArgs, StakeInfo,
-    ValidatorSetSnapshot, E8S,
+    EpochInfo, InitArgs, Node, RegisterArgs, RegistryArg, RegistryError, Role, StakeArgs,
+    StakeInfo, ValidatorSetSnapshot, E8S,
 };
 use emc_types::NodeId;
 use icrc_ledger_types::icrc1::account::Account;
@@ -39,11 +39,22 @@ fn root() -> PathBuf {
 
 /// Builds the registry with `--features bench` and copies it to target/canisters/registry-bench.wasm.
 fn bench_wasm() -> Result<Vec<u8>> {
-    let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(root())
-        .args(["build", "--quiet", "--target", "wasm32-unknown-unknown", "--release", "-p", "emc-registry", "--features", "bench"])
-        .status()
-        .context("running cargo build for the bench wasm")?;
+    let status =
+        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(root())
+            .args([
+                "build",
+                "--quiet",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--release",
+                "-p",
+                "emc-registry",
+                "--features",
+                "bench",
+            ])
+            .status()
+            .context("running cargo build for the bench wasm")?;
     if !status.success() {
         bail!("building emc-registry --features bench failed");
     }
@@ -51,7 +62,8 @@ fn bench_wasm() -> Result<Vec<u8>> {
     let dir = emc_test_env::canister_dir();
     std::fs::create_dir_all(&dir)?;
     let dst = dir.join("registry-bench.wasm");
-    std::fs::copy(&src, &dst).with_context(|| format!("copying {} to {}", src.display(), dst.display()))?;
+    std::fs::copy(&src, &dst)
+        .with_context(|| format!("copying {} to {}", src.display(), dst.display()))?;
     Ok(std::fs::read(&dst)?)
 }
 
@@ -71,8 +83,16 @@ fn key(seed: u32) -> SigningKey {
 }
 
 impl Bench {
-    fn update(&mut self, who: Principal, canister: Principal, method: &str, arg: Vec<u8>) -> Result<Vec<u8>> {
-        self.ic.update_call(canister, who, method, arg).map_err(|e| anyhow!("{method}: {e}"))
+    fn update(
+        &mut self,
+        who: Principal,
+        canister: Principal,
+        method: &str,
+        arg: Vec<u8>,
+    ) -> Result<Vec<u8>> {
+        self.ic
+            .update_call(canister, who, method, arg)
+            .map_err(|e| anyhow!("{method}: {e}"))
     }
 
     fn owner(i: u32) -> Principal {
@@ -94,20 +114,34 @@ impl Bench {
             network_address: format!("10.2.{}.{}:4000", seed >> 8, seed & 0xff),
             region: "eu-central".into(),
             hardware: "1x RTX 4090, 64 GiB".into(),
-            signature: ByteBuf::from(k.sign(&registration_message(&who, &nonce, role)).to_bytes().to_vec()),
+            signature: ByteBuf::from(
+                k.sign(&registration_message(&who, &nonce, role))
+                    .to_bytes()
+                    .to_vec(),
+            ),
         };
         let r = self.update(who, self.registry, "register", Encode!(&args)?)?;
         let instructions = self.ic.last_instructions();
-        let node = Decode!(&r, Result<Node, RegistryError>)?.map_err(|e| anyhow!("register: {e}"))?;
+        let node =
+            Decode!(&r, Result<Node, RegistryError>)?.map_err(|e| anyhow!("register: {e}"))?;
         Ok((node.id, instructions))
     }
 
     /// Approve + a real stake (the registry pulls from the ledger); returns the instructions of
     /// the stake call's whole call context in the registry (request and ledger callback).
-    fn stake(&mut self, node: NodeId, seed_owner: Principal, amount: u64, days: u32) -> Result<u64> {
+    fn stake(
+        &mut self,
+        node: NodeId,
+        seed_owner: Principal,
+        amount: u64,
+        days: u32,
+    ) -> Result<u64> {
         let approve = ApproveArgs {
             from_subaccount: None,
-            spender: Account { owner: self.registry, subaccount: None },
+            spender: Account {
+                owner: self.registry,
+                subaccount: None,
+            },
             amount: Nat::from(amount + FEE),
             expected_allowance: None,
             expires_at: None,
@@ -117,25 +151,44 @@ impl Bench {
         };
         let r = self.update(seed_owner, self.ledger, "icrc2_approve", Encode!(&approve)?)?;
         Decode!(&r, Result<Nat, ApproveError>)?.map_err(|e| anyhow!("approve: {e:?}"))?;
-        let args = StakeArgs { node_id: node, amount_e8s: amount, term_days: days };
+        let args = StakeArgs {
+            node_id: node,
+            amount_e8s: amount,
+            term_days: days,
+        };
         let id = self
             .ic
             .submit_update(self.registry, seed_owner, "stake", Encode!(&args)?)
             .map_err(|e| anyhow!("stake: {e}"))?;
-        let r = self.ic.await_update(id).map_err(|e| anyhow!("stake: {e}"))?.map_err(|e| anyhow!("stake: {e}"))?;
+        let r = self
+            .ic
+            .await_update(id)
+            .map_err(|e| anyhow!("stake: {e}"))?
+            .map_err(|e| anyhow!("stake: {e}"))?;
         Decode!(&r, Result<StakeInfo, RegistryError>)?.map_err(|e| anyhow!("stake: {e}"))?;
-        self.ic.message_instructions(id).ok_or_else(|| anyhow!("no instruction count for stake"))
+        self.ic
+            .message_instructions(id)
+            .ok_or_else(|| anyhow!("no instruction count for stake"))
     }
 
     fn validator_set_instructions(&mut self) -> Result<(u64, usize)> {
-        let r = self.ic.query_call(self.registry, self.admin, "current_epoch", Encode!()?).map_err(|e| anyhow!("{e}"))?;
+        let r = self
+            .ic
+            .query_call(self.registry, self.admin, "current_epoch", Encode!()?)
+            .map_err(|e| anyhow!("{e}"))?;
         let ep = Decode!(&r, EpochInfo)?;
         let r = self
             .ic
-            .query_call(self.registry, self.admin, "validator_set", Encode!(&ep.epoch)?)
+            .query_call(
+                self.registry,
+                self.admin,
+                "validator_set",
+                Encode!(&ep.epoch)?,
+            )
             .map_err(|e| anyhow!("validator_set: {e}"))?;
         let instructions = self.ic.last_instructions();
-        let set = Decode!(&r, Option<ValidatorSetSnapshot>)?.ok_or_else(|| anyhow!("no snapshot"))?;
+        let set =
+            Decode!(&r, Option<ValidatorSetSnapshot>)?.ok_or_else(|| anyhow!("no snapshot"))?;
         Ok((instructions, set.set.len()))
     }
 }
@@ -156,14 +209,18 @@ pub fn run() -> Result<Value> {
         decimals: Some(8),
         transfer_fee: Nat::from(FEE),
         minting_account: Account::from(user_principal(3)),
-        initial_balances: (0..50).map(|i| (Account::from(Bench::owner(i)), Nat::from(20_000_000 * E8S))).collect(),
+        initial_balances: (0..50)
+            .map(|i| (Account::from(Bench::owner(i)), Nat::from(20_000_000 * E8S)))
+            .collect(),
         fee_collector_account: None,
         max_memo_length: None,
         governance: admin,
         supply_cap: None,
         metadata: None,
     });
-    let ledger = ic.install_canister(&ledger_wasm, Encode!(&init)?, vec![admin]).map_err(|e| anyhow!("ledger: {e}"))?;
+    let ledger = ic
+        .install_canister(&ledger_wasm, Encode!(&init)?, vec![admin])
+        .map_err(|e| anyhow!("ledger: {e}"))?;
     let args = RegistryArg::Init(InitArgs {
         ledger,
         governance: admin,
@@ -173,8 +230,16 @@ pub fn run() -> Result<Value> {
         params: None,
         genesis_time: None,
     });
-    let registry = ic.install_canister(&registry_wasm, Encode!(&args)?, vec![admin]).map_err(|e| anyhow!("registry: {e}"))?;
-    let mut b = Bench { ic, ledger, registry, admin, next_seed: 0 };
+    let registry = ic
+        .install_canister(&registry_wasm, Encode!(&args)?, vec![admin])
+        .map_err(|e| anyhow!("registry: {e}"))?;
+    let mut b = Bench {
+        ic,
+        ledger,
+        registry,
+        admin,
+        next_seed: 0,
+    };
 
     // The first cohort: 13 staked validators, then the epoch-1 snapshot.
     for _ in 0..VALIDATORS {
@@ -227,8 +292,14 @@ pub fn run() -> Result<Value> {
         "validator_set_100k_over_1k": ratio("validator_set_instructions"),
     });
     out.insert("growth".into(), flat);
-    out.insert("seed_instructions_per_node".into(), json!(seed_instr_per_node));
-    out.insert("seed_seconds".into(), json!((seed_secs * 10.0).round() / 10.0));
+    out.insert(
+        "seed_instructions_per_node".into(),
+        json!(seed_instr_per_node),
+    );
+    out.insert(
+        "seed_seconds".into(),
+        json!((seed_secs * 10.0).round() / 10.0),
+    );
     out.insert(
         "note".into(),
         json!("instructions on the embedded IC (IC-style counting); register = the register call with ed25519 verification; stake = the registry's whole call context (journal write, ledger call, confirmation); validator_set = the query of a 13-member epoch snapshot"),
