@@ -808,3 +808,106 @@ fn upgrade_keeps_state_and_timers() {
         );
     });
 }
+
+#[test]
+fn paged_queries_and_governance_pairs() {
+    on_all(|env, s| {
+        for seed in 1..=5u8 {
+            register(env, s, owner(0), seed, Role::Compute).unwrap();
+        }
+        register(env, s, owner(1), 9, Role::Router).unwrap();
+        let mut seen = Vec::new();
+        let mut after: Option<NodeId> = None;
+        loop {
+            let (page,): (Vec<Node>,) = env
+                .query_candid(
+                    s.registry,
+                    admin(),
+                    "nodes_by_owner",
+                    (owner(0), after, 2u32),
+                )
+                .unwrap();
+            if page.is_empty() {
+                break;
+            }
+            assert!(page.len() <= 2);
+            seen.extend(page.iter().map(|n| n.id));
+            after = page.last().map(|n| n.id);
+        }
+        let mut want: Vec<NodeId> = (1..=5u8).map(id).collect();
+        want.sort();
+        assert_eq!(seen, want, "paged by id, each node once");
+        let (routers,): (Vec<Node>,) = env
+            .query_candid(
+                s.registry,
+                admin(),
+                "nodes_by_role",
+                (Role::Router, None::<NodeId>, 10u32),
+            )
+            .unwrap();
+        assert_eq!(routers.len(), 1);
+        // The trusted epochs canister: validate renders, execute is governance-only.
+        let new_epochs = Some(user(77));
+        let (v,): (Result<String, String>,) = env
+            .query_candid(
+                s.registry,
+                owner(0),
+                "validate_set_epochs_canister",
+                (new_epochs,),
+            )
+            .unwrap();
+        assert!(v.unwrap().contains("set the epochs canister"));
+        let reject = env
+            .update(
+                s.registry,
+                owner(0),
+                "execute_set_epochs_canister",
+                Encode!(&new_epochs).unwrap(),
+            )
+            .unwrap_err();
+        assert!(reject.message.contains("only governance"));
+        env.update(
+            s.registry,
+            gov(),
+            "execute_set_epochs_canister",
+            Encode!(&new_epochs).unwrap(),
+        )
+        .unwrap();
+        let rep = vec![PenaltyReport {
+            node_id: id(1),
+            missed_minutes: 60,
+        }];
+        let (r,): (Result<Vec<PenaltyApplied>, RegistryError>,) = env
+            .update_candid(s.registry, epochs(), "apply_penalties", (1u64, rep.clone()))
+            .unwrap();
+        assert_eq!(
+            r.unwrap_err(),
+            RegistryError::NotEpochsCanister,
+            "the old one is no longer trusted"
+        );
+        let (r,): (Result<Vec<PenaltyApplied>, RegistryError>,) = env
+            .update_candid(s.registry, user(77), "apply_penalties", (1u64, rep))
+            .unwrap();
+        assert_eq!(
+            r.unwrap()[0].penalty_e8s,
+            0,
+            "an unstaked compute node pays nothing"
+        );
+        // Treasury change.
+        let t = Account {
+            owner: user(78),
+            subaccount: None,
+        };
+        env.update(
+            s.registry,
+            gov(),
+            "execute_set_treasury",
+            Encode!(&t).unwrap(),
+        )
+        .unwrap();
+        let (c,): (Config,) = env
+            .query_candid(s.registry, admin(), "get_config", ())
+            .unwrap();
+        assert_eq!((c.treasury, c.epochs_canister), (t, new_epochs));
+    });
+}
