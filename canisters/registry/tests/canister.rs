@@ -1,5 +1,7 @@
 //! Wasm-level tests: the real registry wasm with the real ledger wasm, on every `emc_test_env`
-//! backend (the embedded IC always). Build both first: `scripts/build-canisters.sh registry ledger`.
+//! backend (the embedded IC always). Build them first:
+//! `scripts/build-canisters.sh registry ledger test-canister` (the test canister stands in for
+//! a ledger whose every call fails).
 //!
 //! After every scenario the token books are checked: every e8s the owners lost is in a node
 //! subaccount (counted once in the registry's stakes), in the treasury, or was a ledger fee.
@@ -910,4 +912,99 @@ fn paged_queries_and_governance_pairs() {
             .unwrap();
         assert_eq!((c.treasury, c.epochs_canister), (t, new_epochs));
     });
+}
+
+/// A "ledger" whose every call fails like a trap (the test canister has no ICRC methods, so
+/// each call is rejected with a canister error): the pull stays pending and counts nothing;
+/// past the ledger's dedup window it becomes Stuck (never retried: a retry could pay twice),
+/// and governance settles it after reading the ledger's blocks.
+#[test]
+fn failing_ledger_leaves_the_pull_pending_then_stuck_until_governance_settles() {
+    for mut env in emc_test_env::all() {
+        let env = env.as_mut();
+        let fake = env
+            .install(
+                &canister_wasm("test-canister"),
+                Encode!(&None::<()>).unwrap(),
+                vec![admin()],
+            )
+            .unwrap();
+        let args = RegistryArg::Init(emc_registry::InitArgs {
+            ledger: fake,
+            governance: gov(),
+            treasury: treasury(),
+            epochs_canister: None,
+            ledger_fee_e8s: Some(FEE),
+            params: None,
+            genesis_time: None,
+        });
+        let registry = env
+            .install(
+                &canister_wasm("registry"),
+                Encode!(&args).unwrap(),
+                vec![admin()],
+            )
+            .unwrap();
+        let s = Setup {
+            ledger: fake,
+            registry,
+        };
+        register(env, &s, owner(0), 1, Role::Router).unwrap();
+        let e = stake(env, &s, owner(0), 1, R_MIN, 180).unwrap_err();
+        let RegistryError::LedgerUnavailable { movement_id, .. } = e else {
+            panic!("{e:?}")
+        };
+        env.advance_time(Duration::from_secs(23 * 3600));
+        let (m,): (Option<Movement>,) = env
+            .query_candid(registry, admin(), "movement", (movement_id,))
+            .unwrap();
+        let m = m.unwrap();
+        assert_eq!(m.status, MovementStatus::Pending);
+        assert!(m.attempts >= 2, "retried by the timer");
+        assert_eq!(node_stake(env, &s, 1).stake_e8s, 0);
+        env.advance_time(Duration::from_secs(3600));
+        let (m,): (Option<Movement>,) = env
+            .query_candid(registry, admin(), "movement", (movement_id,))
+            .unwrap();
+        assert_eq!(m.unwrap().status, MovementStatus::Stuck);
+        assert_eq!(
+            stake(env, &s, owner(0), 1, R_MIN, 180).unwrap_err(),
+            RegistryError::MovementPending(movement_id)
+        );
+        let settle = ResolveMovementArgs {
+            movement_id,
+            executed_in_block: None,
+        };
+        let (v,): (Result<String, String>,) = env
+            .query_candid(
+                registry,
+                admin(),
+                "validate_resolve_movement",
+                (settle.clone(),),
+            )
+            .unwrap();
+        assert!(v.unwrap().contains("never executed"));
+        assert!(env
+            .update(
+                registry,
+                owner(0),
+                "execute_resolve_movement",
+                Encode!(&settle).unwrap()
+            )
+            .is_err());
+        env.update(
+            registry,
+            gov(),
+            "execute_resolve_movement",
+            Encode!(&settle).unwrap(),
+        )
+        .unwrap();
+        let (m,): (Option<Movement>,) = env
+            .query_candid(registry, admin(), "movement", (movement_id,))
+            .unwrap();
+        assert!(matches!(m.unwrap().status, MovementStatus::Failed { .. }));
+        assert_eq!(node_stake(env, &s, 1).stake_e8s, 0);
+        assert_eq!(stats(env, &s).pending_movements, 0);
+        assert_eq!(stats(env, &s).total_stake_e8s, 0);
+    }
 }
