@@ -24,10 +24,11 @@ done
 
 cargo build --quiet --target wasm32-unknown-unknown --profile canister "${packages[@]}"
 
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
 out="$root/target/canisters"
 mkdir -p "$out"
 for name in "${names[@]}"; do
-  src="target/wasm32-unknown-unknown/canister/emc_${name//-/_}.wasm"
+  src="$target_dir/wasm32-unknown-unknown/canister/emc_${name//-/_}.wasm"
   cp "$src" "$out/$name.wasm.tmp" && mv "$out/$name.wasm.tmp" "$out/$name.wasm"
   echo "build-canisters: $out/$name.wasm ($(wc -c <"$out/$name.wasm") bytes)" >&2
 done
