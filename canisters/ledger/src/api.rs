@@ -134,22 +134,115 @@ fn icrc10_supported_standards() -> Vec<StandardRecord> {
     with(|l| l.supported_standards())
 }
 
-#[update]
+// The three transfer-like updates decode their argument and encode their reply through the
+// fast paths of `crate::wire` (falling back to the generic candid codec, exactly as the
+// `#[update]` macro does it, for anything else). `hidden` keeps the macro from declaring the
+// raw byte signature of the hooks; the `*_interface` functions declare the real one for
+// `export_candid!`.
+
+/// The candid argument of a call: the fast path, else the generic decoder as `#[update]` runs
+/// it (an undecodable argument traps, and the call changes nothing).
+fn decode_arg<T>(bytes: Vec<u8>, fast: fn(&[u8]) -> Option<T>) -> T
+where
+    T: candid::CandidType + for<'de> candid::Deserialize<'de>,
+{
+    if let Some(v) = fast(&bytes) {
+        return v;
+    }
+    let bytes: &[u8] = if bytes.is_empty() {
+        b"DIDL\x00\x00"
+    } else {
+        &bytes
+    };
+    let mut config = candid::DecoderConfig::new();
+    config.set_skipping_quota(10000);
+    match candid::utils::decode_args_with_config::<(T,)>(bytes, &config) {
+        Ok((v,)) => v,
+        Err(e) => ic_cdk::trap(format!("failed to decode the call argument: {e}")),
+    }
+}
+
+/// The candid reply `r`: the fast path, else the generic encoder.
+fn encode_reply<R: candid::CandidType>(r: R, fast: fn(&R) -> Option<Vec<u8>>) -> Vec<u8> {
+    if let Some(b) = fast(&r) {
+        return b;
+    }
+    match candid::encode_one(r) {
+        Ok(b) => b,
+        Err(e) => ic_cdk::trap(format!("failed to encode the reply: {e}")),
+    }
+}
+
+fn decode_transfer_arg(bytes: Vec<u8>) -> TransferArg {
+    decode_arg(bytes, crate::wire::decode_transfer_arg)
+}
+
+fn encode_transfer_reply(r: Result<Nat, TransferError>) -> Vec<u8> {
+    encode_reply(r, crate::wire::encode_transfer_ok)
+}
+
+fn decode_approve_args(bytes: Vec<u8>) -> ApproveArgs {
+    decode_arg(bytes, crate::wire::decode_approve_args)
+}
+
+fn encode_approve_reply(r: Result<Nat, ApproveError>) -> Vec<u8> {
+    encode_reply(r, crate::wire::encode_approve_ok)
+}
+
+fn decode_transfer_from_args(bytes: Vec<u8>) -> TransferFromArgs {
+    decode_arg(bytes, crate::wire::decode_transfer_from_args)
+}
+
+fn encode_transfer_from_reply(r: Result<Nat, TransferFromError>) -> Vec<u8> {
+    encode_reply(r, crate::wire::encode_transfer_from_ok)
+}
+
+#[update(
+    hidden = true,
+    decode_with = "decode_transfer_arg",
+    encode_with = "encode_transfer_reply"
+)]
 fn icrc1_transfer(arg: TransferArg) -> Result<Nat, TransferError> {
     let caller = msg_caller();
     with_mut(|l| l.icrc1_transfer(caller, arg, time()))
 }
 
-#[update]
+#[candid::candid_method(update, rename = "icrc1_transfer")]
+#[allow(dead_code)]
+fn icrc1_transfer_interface(arg: TransferArg) -> Result<Nat, TransferError> {
+    icrc1_transfer(arg)
+}
+
+#[update(
+    hidden = true,
+    decode_with = "decode_approve_args",
+    encode_with = "encode_approve_reply"
+)]
 fn icrc2_approve(arg: ApproveArgs) -> Result<Nat, ApproveError> {
     let caller = msg_caller();
     with_mut(|l| l.icrc2_approve(caller, arg, time()))
 }
 
-#[update]
+#[candid::candid_method(update, rename = "icrc2_approve")]
+#[allow(dead_code)]
+fn icrc2_approve_interface(arg: ApproveArgs) -> Result<Nat, ApproveError> {
+    icrc2_approve(arg)
+}
+
+#[update(
+    hidden = true,
+    decode_with = "decode_transfer_from_args",
+    encode_with = "encode_transfer_from_reply"
+)]
 fn icrc2_transfer_from(arg: TransferFromArgs) -> Result<Nat, TransferFromError> {
     let caller = msg_caller();
     with_mut(|l| l.icrc2_transfer_from(caller, arg, time()))
+}
+
+#[candid::candid_method(update, rename = "icrc2_transfer_from")]
+#[allow(dead_code)]
+fn icrc2_transfer_from_interface(arg: TransferFromArgs) -> Result<Nat, TransferFromError> {
+    icrc2_transfer_from(arg)
 }
 
 #[query]

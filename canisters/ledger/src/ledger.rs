@@ -245,8 +245,9 @@ impl<M: Memory> Ledger<M> {
                 expected_allowance: None,
                 expires_at: None,
             };
+            let tx_hash = tx.hash();
             ledger
-                .append(tx, None, None, now)
+                .append(tx, tx_hash, None, None, now)
                 .map_err(|_| LedgerError::Storage("could not write a genesis block".into()))?;
             ledger.credit(&account, amount);
             ledger.tip.total_supply = ledger.tip.total_supply.saturating_add(amount);
@@ -490,16 +491,17 @@ impl<M: Memory> Ledger<M> {
         self.s.tip.set(self.tip.encode());
     }
 
-    /// Appends a block for `tx` (the only fallible write, done first); returns its index and
-    /// records the dedup entry. The caller then applies the balance changes and saves the tip.
+    /// Appends a block for `tx` (whose [`Tx::hash`] is `tx_hash`; the only fallible write,
+    /// done first); returns its index and records the dedup entry. The caller then applies the
+    /// balance changes and saves the tip.
     fn append(
         &mut self,
         tx: Tx,
+        tx_hash: Hash,
         effective_fee: Option<u64>,
         fee_collector: Option<Account>,
         now: u64,
     ) -> Result<u64, Fail> {
-        let tx_hash = tx.hash();
         let created = tx.created_at_time;
         let block = Block {
             parent_hash: self.tip.last_hash,
@@ -714,7 +716,7 @@ impl<M: Memory> Ledger<M> {
         } else {
             (None, None)
         };
-        let index = self.append(tx, effective_fee, fee_col, now)?;
+        let index = self.append(tx, tx_hash, effective_fee, fee_col, now)?;
         match op {
             Op::Mint => {
                 self.credit(&mv.to, amount);
@@ -822,7 +824,7 @@ impl<M: Memory> Ledger<M> {
         }
         self.prune(now);
         let effective_fee = tx_fee.is_none().then_some(fee);
-        let index = self.append(tx, effective_fee, self.config.fee_collector, now)?;
+        let index = self.append(tx, tx_hash, effective_fee, self.config.fee_collector, now)?;
         self.debit_known(from_key, balance, fee);
         self.take_fee(fee);
         self.set_allowance(

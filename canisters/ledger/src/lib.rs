@@ -33,6 +33,7 @@ pub mod icrc21;
 pub mod interface;
 pub mod ledger;
 pub mod storage;
+pub mod wire;
 
 // The ic-cdk shell: only in the canister build. The macros' generated exports need
 // `unsafe` attributes, so the exemption is scoped to this module.
@@ -85,3 +86,4 @@ pub enum LedgerError {
     #[error("storage error: {0}")]
     Storage(String),
 }
+
