@@ -1,0 +1,158 @@
+//! Stable storage: one `MemoryManager` over the canister's stable memory (a `VectorMemory` in
+//! tests) with fixed memory ids that never change. Nothing is serialized in `pre_upgrade`.
+//!
+//! ```text
+//! MemoryId  structure                       key -> value
+//!  0        StableCell<Vec<u8>> config      "EMCE" | u32 LE layout version | candid Config
+//!  1        StableCell<Vec<u8>> meta        candid Meta (tip, pool, counters)
+//!  2        StableBTreeMap checkpoints      height u64 -> candid StoredCheckpoint (the chain)
+//!  3        StableBTreeMap voided           height_be64 || hash[32] -> candid StoredCheckpoint
+//!  4        StableBTreeMap epochs           epoch u64 -> candid EpochSummary
+//!  5        StableBTreeMap chunks           epoch_be64 || index_be32 -> ()   chunks received
+//!  6        StableBTreeMap records          epoch_be64 || node[32] -> candid WeightedRecord
+//!  7        StableBTreeMap journal          epoch_be64 || node[32] -> candid Payout
+//!  8        StableBTreeMap pending          epoch_be64 || node[32] -> ()     Pending payouts
+//!  9        StableBTreeMap by owner         owner_len u8 || owner[29] || epoch_be64 || node[32] -> ()
+//! 10        StableBTreeMap evidence         height_be64 || lo hash[32] || hi hash[32] -> ()
+//! 11        StableBTreeMap penalties        batch id u64 -> candid Vec<PenaltyReport> (unsent)
+//! 12        StableBTreeMap validator sets   epoch u64 -> candid ValidatorSet (registry's, cached)
+//! ```
+//!
+//! Layout changes bump [`LAYOUT_VERSION`] and add a migration; a build finding a newer version
+//! refuses to start.
+
+use candid::{CandidType, Principal};
+use ic_stable_structures::memory_manager::{MemoryId, MemoryManager, VirtualMemory};
+use ic_stable_structures::storable::Bound;
+use ic_stable_structures::{Memory, StableBTreeMap, StableCell, Storable};
+use serde::de::DeserializeOwned;
+use std::borrow::Cow;
+
+/// The storage layout version this build writes and reads.
+pub const LAYOUT_VERSION: u32 = 1;
+/// Magic bytes at the start of the config cell.
+pub const MAGIC: &[u8; 4] = b"EMCE";
+
+/// A candid-encoded value (written only by this crate; an undecodable value reads as `None`).
+#[derive(Clone, Debug)]
+pub struct Cand<T>(pub Option<T>);
+
+impl<T: CandidType + DeserializeOwned> Storable for Cand<T> {
+    fn to_bytes(&self) -> Cow<'_, [u8]> {
+        Cow::Owned(self.encode())
+    }
+
+    fn into_bytes(self) -> Vec<u8> {
+        self.encode()
+    }
+
+    fn from_bytes(bytes: Cow<'_, [u8]>) -> Self {
+        Cand(candid::decode_one(&bytes).ok())
+    }
+
+    const BOUND: Bound = Bound::Unbounded;
+}
+
+impl<T: CandidType> Cand<T> {
+    fn encode(&self) -> Vec<u8> {
+        match &self.0 {
+            Some(v) => candid::encode_one(v).unwrap_or_default(),
+            None => Vec::new(),
+        }
+    }
+}
+
+/// A virtual memory.
+pub type VM<M> = VirtualMemory<M>;
+/// epoch || node key.
+pub type EpochNode = [u8; 40];
+/// owner || epoch || node key.
+pub type OwnerKey = [u8; 70];
+
+/// `epoch_be64 || node`.
+pub fn epoch_node(epoch: u64, node: &[u8; 32]) -> EpochNode {
+    let mut k = [0u8; 40];
+    k[..8].copy_from_slice(&epoch.to_be_bytes());
+    k[8..].copy_from_slice(node);
+    k
+}
+
+/// Splits an [`EpochNode`] key.
+pub fn split_epoch_node(k: &EpochNode) -> (u64, [u8; 32]) {
+    let mut e = [0u8; 8];
+    e.copy_from_slice(&k[..8]);
+    let mut n = [0u8; 32];
+    n.copy_from_slice(&k[8..]);
+    (u64::from_be_bytes(e), n)
+}
+
+/// Owner prefix (length byte, bytes zero-padded to 29).
+pub fn owner_prefix(owner: &Principal) -> [u8; 30] {
+    let mut k = [0u8; 30];
+    let b = owner.as_slice();
+    let n = b.len().min(29);
+    k[0] = n as u8;
+    k[1..1 + n].copy_from_slice(&b[..n]);
+    k
+}
+
+/// `owner || epoch || node`.
+pub fn owner_key(owner: &Principal, epoch: u64, node: &[u8; 32]) -> OwnerKey {
+    let mut k = [0u8; 70];
+    k[..30].copy_from_slice(&owner_prefix(owner));
+    k[30..].copy_from_slice(&epoch_node(epoch, node));
+    k
+}
+
+/// All stable structures.
+pub struct Stores<M: Memory> {
+    /// Config cell.
+    pub config: StableCell<Vec<u8>, VM<M>>,
+    /// Meta cell.
+    pub meta: StableCell<Vec<u8>, VM<M>>,
+    /// The accepted chain by height.
+    pub checkpoints: StableBTreeMap<u64, Cand<crate::types::StoredCheckpoint>, VM<M>>,
+    /// Voided checkpoints.
+    pub voided: StableBTreeMap<[u8; 40], Cand<crate::types::StoredCheckpoint>, VM<M>>,
+    /// Epoch states.
+    pub epochs: StableBTreeMap<u64, Cand<crate::types::EpochSummary>, VM<M>>,
+    /// Chunks received.
+    pub chunks: StableBTreeMap<[u8; 12], (), VM<M>>,
+    /// Node records.
+    pub records: StableBTreeMap<EpochNode, Cand<crate::epochs::WeightedRecord>, VM<M>>,
+    /// Payout journal.
+    pub journal: StableBTreeMap<EpochNode, Cand<crate::types::Payout>, VM<M>>,
+    /// Pending payouts.
+    pub pending: StableBTreeMap<EpochNode, (), VM<M>>,
+    /// Owner index of the journal.
+    pub by_owner: StableBTreeMap<OwnerKey, (), VM<M>>,
+    /// Evidence reported.
+    pub evidence: StableBTreeMap<[u8; 72], (), VM<M>>,
+    /// Unsent penalty batches.
+    pub penalties: StableBTreeMap<u64, Cand<Vec<crate::types::PenaltyReport>>, VM<M>>,
+    /// Cached validator sets.
+    pub sets: StableBTreeMap<u64, Cand<emc_types::ValidatorSet>, VM<M>>,
+}
+
+impl<M: Memory> Stores<M> {
+    /// Opens (or creates) every structure over `memory`.
+    pub fn open(memory: M) -> Self {
+        let mm = MemoryManager::init(memory);
+        let m = |i: u8| mm.get(MemoryId::new(i));
+        Stores {
+            config: StableCell::init(m(0), Vec::new()),
+            meta: StableCell::init(m(1), Vec::new()),
+            checkpoints: StableBTreeMap::init(m(2)),
+            voided: StableBTreeMap::init(m(3)),
+            epochs: StableBTreeMap::init(m(4)),
+            chunks: StableBTreeMap::init(m(5)),
+            records: StableBTreeMap::init(m(6)),
+            journal: StableBTreeMap::init(m(7)),
+            pending: StableBTreeMap::init(m(8)),
+            by_owner: StableBTreeMap::init(m(9)),
+            evidence: StableBTreeMap::init(m(10)),
+            penalties: StableBTreeMap::init(m(11)),
+            sets: StableBTreeMap::init(m(12)),
+        }
+    }
+}

@@ -1,0 +1,384 @@
+//! Candid types of the epochs canister (arguments, results, stored records).
+
+use candid::{CandidType, Principal};
+use emc_types::{Checkpoint, Hash, NodeId, SignedCheckpoint, ValidatorSet};
+use serde::{Deserialize, Serialize};
+
+/// Governance parameters (defaults from the spec and the issue).
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
+pub struct Params {
+    /// Blocks between two checkpoints (450 = 15 minutes); divides the epoch length.
+    pub checkpoint_interval_blocks: u64,
+    /// Challenge window after a checkpoint's acceptance, ns (one epoch: 24 hours).
+    pub challenge_window_ns: u64,
+    /// Share of the epoch's blocks a validator must have taken part in to earn, basis points
+    /// (6,667 = 2/3).
+    pub validator_min_share_bps: u32,
+    /// Share of the epoch's blocks a router must have been online for to earn, basis points.
+    pub router_min_share_bps: u32,
+    /// Minutes reported to the registry for each validator proven to have equivocated (the
+    /// registry turns minutes into a penalty; it has no dedicated slashing endpoint yet).
+    pub equivocation_penalty_minutes: u64,
+    /// Most nodes whose payout one timer batch starts.
+    pub payout_batch: u32,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            checkpoint_interval_blocks: 450,
+            challenge_window_ns: 24 * 3600 * 1_000_000_000,
+            validator_min_share_bps: 6_667,
+            router_min_share_bps: 6_667,
+            equivocation_penalty_minutes: 60 * 24 * 30,
+            payout_batch: 500,
+        }
+    }
+}
+
+/// Install argument.
+#[derive(Clone, Debug, CandidType, Serialize, Deserialize)]
+pub struct InitArgs {
+    /// The $EMC ledger; this canister must be its minting account.
+    pub ledger: Principal,
+    /// The node registry (validator sets, penalties).
+    pub registry: Principal,
+    /// Governance (SNS): the only caller of `execute_*`.
+    pub governance: Principal,
+    /// Parameters (defaults when absent).
+    pub params: Option<Params>,
+}
+
+/// Install or upgrade argument.
+#[derive(Clone, Debug, CandidType, Serialize, Deserialize)]
+pub enum EpochsArg {
+    /// Fresh install.
+    Init(InitArgs),
+    /// Upgrade (nothing to change: parameters change through governance methods).
+    Upgrade,
+}
+
+/// The stored configuration.
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
+pub struct Config {
+    /// The ledger.
+    pub ledger: Principal,
+    /// The registry.
+    pub registry: Principal,
+    /// Governance.
+    pub governance: Principal,
+    /// Parameters.
+    pub params: Params,
+}
+
+/// An accepted checkpoint as stored.
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
+pub struct StoredCheckpoint {
+    /// The checkpoint.
+    pub checkpoint: Checkpoint,
+    /// `checkpoint.hash()`.
+    pub hash: Hash,
+    /// Validators whose signatures were verified.
+    pub signers: Vec<NodeId>,
+    /// Acceptance time, ns.
+    pub accepted_at: u64,
+    /// Voided by equivocation evidence (kept for the record, off the chain).
+    pub voided: bool,
+}
+
+/// A node's role, as in the registry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
+pub enum Role {
+    /// Runs consensus.
+    Validator,
+    /// Smart router.
+    Router,
+    /// Compute node.
+    Compute,
+}
+
+/// One node's facts for one epoch, as agreed by the validators.
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
+pub struct NodeRecord {
+    /// The node.
+    pub node: NodeId,
+    /// Its owner (receives the reward), from the registry.
+    pub owner: Principal,
+    /// Its role.
+    pub role: Role,
+    /// Stake in e8s (validators and routers: their weight).
+    pub stake_e8s: u64,
+    /// Blocks the validator took part in, or blocks the router was online for (0 for compute).
+    pub active_blocks: u64,
+    /// PoC E, fixed point with 4 decimals (compute only).
+    pub poc_e: u64,
+    /// Staking multiplier of E, fixed point with 4 decimals (compute only).
+    pub multiplier: u64,
+}
+
+/// Header of an epoch's per-node data; `header_hash` of it is the `state_root` of the epoch's
+/// closing checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
+pub struct EpochDataHeader {
+    /// The epoch.
+    pub epoch: u64,
+    /// Blocks produced in the epoch (the denominator of participation).
+    pub epoch_blocks: u64,
+    /// Records in all chunks.
+    pub node_count: u64,
+    /// Chunks.
+    pub chunk_count: u32,
+    /// Merkle root over the chunk hashes.
+    pub chunks_root: Hash,
+}
+
+/// One chunk of an epoch's records with its Merkle path.
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
+pub struct DataChunk {
+    /// The epoch.
+    pub epoch: u64,
+    /// Index of the chunk (0-based).
+    pub index: u32,
+    /// Records, strictly ascending by node id.
+    pub records: Vec<NodeRecord>,
+    /// Sibling hashes from the chunk's leaf to the root.
+    pub proof: Vec<Hash>,
+}
+
+/// Evidence of equivocation: two different quorum-signed checkpoints of the same height.
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
+pub struct EquivocationEvidence {
+    /// One checkpoint.
+    pub first: SignedCheckpoint,
+    /// The other.
+    pub second: SignedCheckpoint,
+}
+
+/// What evidence did.
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
+pub struct EquivocationOutcome {
+    /// Height.
+    pub height: u64,
+    /// The accepted checkpoint voided with its successors (None: the accepted one is final, or
+    /// matches neither).
+    pub voided: Vec<u64>,
+    /// Validators that signed both.
+    pub slashed: Vec<NodeId>,
+    /// The registry penalty batch that carries the slashing.
+    pub penalty_batch: u64,
+}
+
+/// Status of an epoch's reward.
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
+pub enum EpochStatus {
+    /// Data being uploaded (or not yet declared).
+    Collecting,
+    /// Closed: payouts being planned and minted.
+    Paying,
+    /// Every payout confirmed.
+    Paid,
+}
+
+/// Stored state and summary of an epoch.
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
+pub struct EpochSummary {
+    /// The epoch.
+    pub epoch: u64,
+    /// Status.
+    pub status: EpochStatus,
+    /// The data header, once declared.
+    pub header: Option<EpochDataHeader>,
+    /// Chunks received.
+    pub chunks_received: u32,
+    /// Records received.
+    pub nodes_received: u64,
+    /// Sum of the eligible nodes' weights (fixed point).
+    pub total_weight: u128,
+    /// Nodes with a positive weight.
+    pub eligible_nodes: u64,
+    /// Budget r(n) reserved at close (0 once emission stopped), e8s.
+    pub budget_e8s: u64,
+    /// Planned payouts so far, e8s.
+    pub planned_e8s: u64,
+    /// Confirmed payouts, e8s.
+    pub paid_e8s: u64,
+    /// Confirmed payouts, count.
+    pub paid_nodes: u64,
+    /// Journal entries not yet confirmed.
+    pub unpaid_entries: u64,
+    /// Last node whose payout was planned (payout cursor).
+    pub cursor: Option<NodeId>,
+    /// Every record planned.
+    pub planned_all: bool,
+    /// Close time, ns.
+    pub closed_at: Option<u64>,
+}
+
+/// Journal status of a payout.
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
+pub enum PayoutStatus {
+    /// Recorded; the mint is not confirmed yet (retried with the same created_at_time + memo).
+    Pending,
+    /// Confirmed by the ledger in this block.
+    Paid {
+        /// Ledger block.
+        block: u64,
+    },
+    /// Unconfirmed past the ledger's deduplication window: governance settles it.
+    Stuck,
+}
+
+/// A journal entry: the reward of one node for one epoch.
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
+pub struct Payout {
+    /// Epoch.
+    pub epoch: u64,
+    /// Node.
+    pub node: NodeId,
+    /// Owner (minted to its default account).
+    pub owner: Principal,
+    /// Amount, e8s.
+    pub amount_e8s: u64,
+    /// `created_at_time` of the mint.
+    pub created_at_time: u64,
+    /// Ledger calls made.
+    pub attempts: u32,
+    /// Status.
+    pub status: PayoutStatus,
+}
+
+/// Penalty facts sent to the registry (same candid shape as the registry's).
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
+pub struct PenaltyReport {
+    /// The node.
+    pub node_id: NodeId,
+    /// Minutes missed (validator) or offline (router); slashing uses the equivocation minutes.
+    pub missed_minutes: u64,
+}
+
+/// Governance's settlement of a `Stuck` payout.
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
+pub struct ResolvePayoutArgs {
+    /// Epoch.
+    pub epoch: u64,
+    /// Node.
+    pub node: NodeId,
+    /// The ledger block that minted it (its memo names the payout), or None when no block did
+    /// (the payout is re-issued with a fresh created_at_time).
+    pub executed_in_block: Option<u64>,
+}
+
+/// The registry's validator-set snapshot (decoded from `validator_set(epoch)`).
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
+pub struct ValidatorSetSnapshot {
+    /// The set.
+    pub set: ValidatorSet,
+    /// Its id.
+    pub set_id: Hash,
+    /// Eligible validators at that time.
+    pub eligible: u64,
+    /// When the snapshot was taken.
+    pub taken_at: u64,
+}
+
+/// Counters.
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
+pub struct Stats {
+    /// Height of the latest accepted checkpoint.
+    pub tip_height: Option<u64>,
+    /// Total minted as node rewards, e8s.
+    pub total_emitted_e8s: u64,
+    /// Budget reserved by closed epochs and not yet released, e8s.
+    pub reserved_e8s: u64,
+    /// Emission stopped by the cap.
+    pub emission_stopped: bool,
+    /// Pending journal entries.
+    pub pending_payouts: u64,
+    /// Penalty batches waiting to be sent to the registry.
+    pub pending_penalty_batches: u64,
+    /// Last closed epoch.
+    pub last_closed_epoch: Option<u64>,
+}
+
+/// Errors: typed; a refused call changes nothing.
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize, thiserror::Error)]
+pub enum EpochsError {
+    /// Malformed checkpoint (height not on the interval, epoch not the height's epoch...).
+    #[error("malformed: {0}")]
+    Malformed(String),
+    /// At or below the tip: already accepted (the same checkpoint).
+    #[error("checkpoint at height {0} is accepted already")]
+    Duplicate(u64),
+    /// At or below the tip, different from the accepted one.
+    #[error("stale checkpoint: height {height}, tip {tip}")]
+    Stale {
+        /// Height given.
+        height: u64,
+        /// Tip.
+        tip: u64,
+    },
+    /// Not the next height.
+    #[error("out of order: expected height {expected}, got {got}")]
+    OutOfOrder {
+        /// Expected height.
+        expected: u64,
+        /// Height given.
+        got: u64,
+    },
+    /// Previous hash is not the tip's hash.
+    #[error("previous checkpoint hash does not match the tip")]
+    WrongPrevHash,
+    /// The registry has no validator set for the epoch (yet).
+    #[error("no validator set for epoch {0}")]
+    NoValidatorSet(u64),
+    /// The set id is not the registry's set of that epoch.
+    #[error("the validator set id is not the registry's set for the epoch")]
+    WrongValidatorSet,
+    /// Fewer signatures than the quorum.
+    #[error("{got} signatures, quorum is {quorum}")]
+    InsufficientSignatures {
+        /// Distinct valid signatures.
+        got: u64,
+        /// Quorum.
+        quorum: u64,
+    },
+    /// More signatures than members.
+    #[error("more signatures than validators")]
+    TooManySignatures,
+    /// One signer twice.
+    #[error("signer {0:?} appears twice")]
+    DuplicateSigner(NodeId),
+    /// A signer outside the set.
+    #[error("signer {0:?} is not in the validator set")]
+    NotInSet(NodeId),
+    /// A signature that does not verify.
+    #[error("bad signature by {0:?}")]
+    BadSignature(NodeId),
+    /// Evidence that proves nothing.
+    #[error("invalid evidence: {0}")]
+    InvalidEvidence(String),
+    /// Evidence reported already.
+    #[error("evidence reported already")]
+    EvidenceAlreadyReported,
+    /// Epoch data problem.
+    #[error("epoch data: {0}")]
+    EpochData(String),
+    /// The epoch cannot close yet.
+    #[error("epoch not ready to close: {0}")]
+    NotReady(String),
+    /// The epoch is closed already.
+    #[error("epoch {0} is closed already")]
+    AlreadyClosed(u64),
+    /// Unknown payout / epoch.
+    #[error("not found")]
+    NotFound,
+    /// Only governance.
+    #[error("only governance may call this")]
+    NotGovernance,
+    /// Bad argument.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// Storage failure.
+    #[error("storage: {0}")]
+    Storage(String),
+}

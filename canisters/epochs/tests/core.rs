@@ -1,0 +1,421 @@
+//! Native tests of the pure epochs core over a `VectorMemory`.
+
+mod common;
+use common::*;
+use emc_epochs::data::{build_chunks, header_hash};
+use emc_epochs::epochs::{payout_memo, weight_of, DEDUP_SAFE_NS};
+use emc_epochs::*;
+use emc_tokenomics::{epoch_reward, period_of_epoch, split_by_weight, SplitRounding};
+use emc_types::{Hash, NodeId, Signature, SignedCheckpoint, ZERO_HASH};
+use ic_stable_structures::VectorMemory;
+use proptest::prelude::*;
+
+const DAY: u64 = 24 * 3600 * 1_000_000_000;
+const T0: u64 = 1_700_000_000_000_000_000;
+
+fn gov() -> candid::Principal {
+    candid::Principal::from_slice(&[9; 10])
+}
+
+fn fresh() -> (Epochs<VectorMemory>, VectorMemory) {
+    let mem = VectorMemory::default();
+    let e = Epochs::init(
+        mem.clone(),
+        &InitArgs {
+            ledger: candid::Principal::from_slice(&[1; 10]),
+            registry: candid::Principal::from_slice(&[2; 10]),
+            governance: gov(),
+            params: None,
+        },
+    )
+    .unwrap();
+    (e, mem)
+}
+
+/// Accepts the 96 checkpoints of epoch 0 (9 of 13 signatures each); the closing one carries
+/// `closing_root` as its state root.
+fn epoch0(e: &mut Epochs<VectorMemory>, closing_root: Hash) -> Vec<SignedCheckpoint> {
+    let ks = keys(13, 1);
+    let set = set_of(0, &ks);
+    e.cache_validator_set(0, set.clone()).unwrap();
+    let mut prev = ZERO_HASH;
+    let mut out = Vec::new();
+    for i in 0..96u64 {
+        let h = i * INTERVAL;
+        let root = if i == 95 { closing_root } else { Hash([i as u8; 32]) };
+        let c = checkpoint(h, prev, &set, root);
+        let sc = sign(&c, &ks[(i as usize % 4)..(i as usize % 4) + 9]);
+        let stored = e.submit_checkpoint(&sc, T0 + i * 900_000_000_000).unwrap();
+        assert_eq!(stored.signers.len(), 9);
+        prev = stored.hash;
+        out.push(sc);
+    }
+    out
+}
+
+#[test]
+fn ninety_six_checkpoints_are_accepted_in_order() {
+    let (mut e, _) = fresh();
+    let cps = epoch0(&mut e, Hash([7; 32]));
+    assert_eq!(e.latest().unwrap().checkpoint.height, 95 * INTERVAL);
+    assert_eq!(e.checkpoint(450).unwrap().checkpoint, cps[1].checkpoint);
+    assert_eq!(e.closing_height(0), 95 * INTERVAL);
+}
+
+#[test]
+fn bad_submissions_are_refused_without_state_change() {
+    let (mut e, mem) = fresh();
+    let cps = epoch0(&mut e, Hash([7; 32]));
+    let ks = keys(13, 1);
+    let set = set_of(0, &ks);
+    let tip = e.latest().unwrap();
+    let snapshot = mem.borrow().clone();
+    let next = |prev: Hash| checkpoint(96 * INTERVAL, prev, &set, Hash([1; 32]));
+    // 96 * 450 = 43,200 is epoch 1: its set is not cached yet.
+    let c = next(tip.hash);
+    let mut c0 = c.clone();
+    c0.epoch = 0;
+    assert_eq!(
+        e.submit_checkpoint(&sign(&c0, &ks[..9]), T0),
+        Err(EpochsError::Malformed(
+            "epoch 0 is not the epoch of height 43200".into()
+        ))
+    );
+    let c1 = c.clone();
+    assert_eq!(
+        e.submit_checkpoint(&sign(&c1, &ks[..9]), T0),
+        Err(EpochsError::NoValidatorSet(1))
+    );
+    e.cache_validator_set(1, set_of(1, &ks)).unwrap();
+    let set1 = set_of(1, &ks);
+    let snapshot = {
+        let _ = snapshot;
+        mem.borrow().clone()
+    };
+    let good = {
+        let mut c = c1.clone();
+        c.validator_set_id = set1.id();
+        c
+    };
+    let mut cases: Vec<(SignedCheckpoint, &str)> = Vec::new();
+    // forged: one signature of another message
+    let mut forged = sign(&good, &ks[..9]);
+    forged.signatures[3].signature = Signature([7; 64]);
+    cases.push((forged, "forged"));
+    let mut forged2 = sign(&good, &ks[..9]);
+    let other = sign(&next(Hash([1; 32])), &ks[..9]);
+    forged2.signatures[0].signature = other.signatures[0].signature;
+    cases.push((forged2, "signature of another checkpoint"));
+    cases.push((sign(&good, &ks[..8]), "insufficient"));
+    let mut dup = sign(&good, &ks[..8]);
+    dup.signatures.push(dup.signatures[0].clone());
+    cases.push((dup, "duplicate signer"));
+    let outsiders = keys(3, 2);
+    let mut foreign = sign(&good, &ks[..8]);
+    foreign.signatures.extend(sign(&good, &outsiders[..1]).signatures);
+    cases.push((foreign, "non-member"));
+    let mut wrong_set = good.clone();
+    wrong_set.validator_set_id = set_of(1, &ks[..12]).id();
+    cases.push((sign(&wrong_set, &ks[..9]), "wrong set id"));
+    cases.push((cps[95].clone(), "replay of the tip"));
+    cases.push((cps[3].clone(), "replay of an old one"));
+    let mut skip = good.clone();
+    skip.height += INTERVAL;
+    cases.push((sign(&skip, &ks[..9]), "out of order"));
+    let mut bad_prev = good.clone();
+    bad_prev.prev_checkpoint_hash = Hash([9; 32]);
+    cases.push((sign(&bad_prev, &ks[..9]), "wrong prev"));
+    let mut stale = cps[50].checkpoint.clone();
+    stale.state_root = Hash([0xee; 32]);
+    cases.push((sign(&stale, &ks[..9]), "stale"));
+    let mut off = good.clone();
+    off.height += 1;
+    cases.push((sign(&off, &ks[..9]), "off interval"));
+    for (sc, what) in &cases {
+        let r = e.submit_checkpoint(sc, T0 + DAY);
+        assert!(r.is_err(), "{what} accepted");
+        assert_eq!(*mem.borrow(), snapshot, "{what} changed the state: {r:?}");
+    }
+    let errs: Vec<EpochsError> = cases
+        .iter()
+        .map(|(sc, _)| e.submit_checkpoint(sc, T0).unwrap_err())
+        .collect();
+    assert!(matches!(errs[0], EpochsError::BadSignature(_)));
+    assert!(matches!(errs[1], EpochsError::BadSignature(_)));
+    assert!(matches!(errs[2], EpochsError::InsufficientSignatures { got: 8, quorum: 9 }));
+    assert!(matches!(errs[3], EpochsError::DuplicateSigner(_)));
+    assert!(matches!(errs[4], EpochsError::NotInSet(_)));
+    assert_eq!(errs[5], EpochsError::WrongValidatorSet);
+    assert_eq!(errs[6], EpochsError::Duplicate(95 * INTERVAL));
+    assert_eq!(errs[7], EpochsError::Duplicate(3 * INTERVAL));
+    assert!(matches!(errs[8], EpochsError::OutOfOrder { .. }));
+    assert_eq!(errs[9], EpochsError::WrongPrevHash);
+    assert!(matches!(errs[10], EpochsError::Stale { .. }));
+    assert!(matches!(errs[11], EpochsError::Malformed(_)));
+    // and the good one goes through
+    e.submit_checkpoint(&sign(&good, &ks[2..11]), T0).unwrap();
+}
+
+#[test]
+fn equivocation_voids_and_slashes() {
+    let (mut e, _) = fresh();
+    let ks = keys(13, 1);
+    let set = set_of(0, &ks);
+    e.cache_validator_set(0, set.clone()).unwrap();
+    let c0 = checkpoint(0, ZERO_HASH, &set, Hash([1; 32]));
+    let s0 = e.submit_checkpoint(&sign(&c0, &ks[..9]), T0).unwrap();
+    let c1 = checkpoint(450, s0.hash, &set, Hash([2; 32]));
+    e.submit_checkpoint(&sign(&c1, &ks[..9]), T0 + 10).unwrap();
+    let c2 = checkpoint(900, c1.hash(), &set, Hash([3; 32]));
+    e.submit_checkpoint(&sign(&c2, &ks[..9]), T0 + 20).unwrap();
+    // a conflicting checkpoint at 450 signed by validators 4..13 (4..9 signed both)
+    let c1b = checkpoint(450, s0.hash, &set, Hash([0xbb; 32]));
+    let ev = EquivocationEvidence {
+        first: sign(&c1, &ks[..9]),
+        second: sign(&c1b, &ks[4..13]),
+    };
+    // under-signed evidence proves nothing
+    let weak = EquivocationEvidence {
+        first: sign(&c1, &ks[..9]),
+        second: sign(&c1b, &ks[4..12]),
+    };
+    assert!(matches!(
+        e.submit_evidence(&weak, T0 + 30),
+        Err(EpochsError::InsufficientSignatures { .. })
+    ));
+    let out = e.submit_evidence(&ev, T0 + 30).unwrap();
+    assert_eq!(out.voided, vec![450, 900]);
+    let mut expect: Vec<NodeId> = ks[4..9].iter().map(node_of).collect();
+    expect.sort();
+    let mut got = out.slashed.clone();
+    got.sort();
+    assert_eq!(got, expect);
+    assert_eq!(e.latest().unwrap().checkpoint.height, 0);
+    let (batch, reports) = e.next_penalty_batch().unwrap();
+    assert_eq!(batch, out.penalty_batch);
+    assert_eq!(reports.len(), 5);
+    e.penalty_batch_sent(batch);
+    assert_eq!(e.next_penalty_batch(), None);
+    // the same evidence again (either order) is refused
+    let swapped = EquivocationEvidence {
+        first: ev.second.clone(),
+        second: ev.first.clone(),
+    };
+    assert_eq!(
+        e.submit_evidence(&swapped, T0 + 40),
+        Err(EpochsError::EvidenceAlreadyReported)
+    );
+    // the chain continues from height 0 with a fresh checkpoint
+    e.submit_checkpoint(&sign(&c1b, &ks[4..13]), T0 + 50).unwrap();
+    // evidence against a final checkpoint slashes but does not void it
+    let c1c = checkpoint(450, s0.hash, &set, Hash([0xcc; 32]));
+    let ev2 = EquivocationEvidence {
+        first: sign(&c1b, &ks[4..13]),
+        second: sign(&c1c, &ks[..9]),
+    };
+    let out2 = e.submit_evidence(&ev2, T0 + 50 + 2 * DAY).unwrap();
+    assert!(out2.voided.is_empty());
+    assert_eq!(out2.slashed.len(), 5);
+    assert_eq!(e.latest().unwrap().checkpoint.height, 450);
+}
+
+fn load_epoch0_data(
+    e: &mut Epochs<VectorMemory>,
+    n: u64,
+    per_chunk: usize,
+) -> (EpochDataHeader, Vec<NodeRecord>) {
+    let blocks = 43_200;
+    let recs = records(n, blocks);
+    let (header, chunks) = build_chunks(0, blocks, &recs, per_chunk);
+    epoch0(e, header_hash(&header));
+    e.declare_epoch_data(&header).unwrap();
+    // a tampered chunk is refused
+    let mut bad = chunks[0].clone();
+    bad.records[0].stake_e8s += 1;
+    assert!(matches!(e.upload_chunk(&bad), Err(EpochsError::EpochData(_))));
+    for c in chunks.iter().rev() {
+        e.upload_chunk(c).unwrap();
+    }
+    assert!(e.upload_chunk(&chunks[0]).is_err(), "chunk twice");
+    (header, recs)
+}
+
+#[test]
+fn thousand_node_epoch_pays_the_tokenomics_split_exactly_once() {
+    let (mut e, _) = fresh();
+    let (header, recs) = load_epoch0_data(&mut e, 1_000, 128);
+    let accepted_at = e.checkpoint(e.closing_height(0)).unwrap().accepted_at;
+    assert!(matches!(
+        e.close_epoch(0, accepted_at + DAY - 1),
+        Err(EpochsError::NotReady(_))
+    ));
+    let now = accepted_at + DAY;
+    let s = e.close_epoch(0, now).unwrap();
+    assert_eq!(s.budget_e8s, epoch_reward(period_of_epoch(0)));
+    assert_eq!(e.close_epoch(0, now), Err(EpochsError::AlreadyClosed(0)));
+    let params = e.config().params.clone();
+    let weights: Vec<u64> = recs
+        .iter()
+        .map(|r| weight_of(r, header.epoch_blocks, &params))
+        .collect();
+    assert!(weights.iter().filter(|w| **w == 0).count() > 10, "some below 2/3");
+    let expected = split_by_weight(s.budget_e8s, &weights, SplitRounding::Down);
+    let mut block = 0;
+    loop {
+        let batch = e.plan_payouts(now, 77);
+        if batch.is_empty() {
+            break;
+        }
+        for p in batch {
+            block += 1;
+            e.record_mint(p.epoch, &p.node, &MintOutcome::Minted(block)).unwrap();
+            // a replayed confirmation pays nothing
+            let again = e.record_mint(p.epoch, &p.node, &MintOutcome::Minted(block + 1)).unwrap();
+            assert_eq!(again.status, PayoutStatus::Paid { block });
+        }
+    }
+    let mut total = 0;
+    for (r, want) in recs.iter().zip(&expected) {
+        let got = e.payout(0, &r.node).map(|p| p.amount_e8s).unwrap_or(0);
+        assert_eq!(got, *want);
+        total += got;
+    }
+    let s = e.epoch_summary(0).unwrap();
+    assert_eq!(s.status, EpochStatus::Paid);
+    assert_eq!(s.paid_e8s, total);
+    assert!(total <= s.budget_e8s);
+    assert_eq!(e.total_emitted(), total);
+    assert_eq!(e.stats().reserved_e8s, 0);
+    // owner view
+    let o = recs[0].owner;
+    let mine = e.owner_rewards(&o, 0, 100);
+    assert!(mine.iter().all(|p| p.owner == o));
+    assert_eq!(
+        mine.len(),
+        recs.iter()
+            .zip(&expected)
+            .filter(|(r, w)| r.owner == o && **w > 0)
+            .count()
+    );
+    // penalties for those below full participation were queued
+    assert!(e.next_penalty_batch().is_some());
+    assert_ne!(payout_memo(0, &recs[0].node), payout_memo(1, &recs[0].node));
+}
+
+#[test]
+fn a_ledger_outage_then_recovery_pays_once_and_stuck_payouts_need_governance() {
+    let (mut e, mem) = fresh();
+    load_epoch0_data(&mut e, 60, 16);
+    let now = e.checkpoint(e.closing_height(0)).unwrap().accepted_at + DAY;
+    e.close_epoch(0, now).unwrap();
+    let first = e.plan_payouts(now, 1_000);
+    assert!(!first.is_empty());
+    for p in &first {
+        e.record_mint(p.epoch, &p.node, &MintOutcome::Retry("down".into())).unwrap();
+    }
+    assert_eq!(e.total_emitted(), 0);
+    // an upgrade in between: the journal survives
+    drop(e);
+    let mut e = Epochs::load(mem.clone()).unwrap();
+    let again = e.plan_payouts(now + 1, 1_000);
+    assert_eq!(again.len(), first.len());
+    assert!(again.iter().zip(&first).all(|(a, b)| a.created_at_time == b.created_at_time));
+    // one more outage leaves a payout unconfirmed past the dedup window: Stuck
+    for p in &again[1..] {
+        e.record_mint(p.epoch, &p.node, &MintOutcome::Minted(5)).unwrap();
+    }
+    let late = e.plan_payouts(now + DEDUP_SAFE_NS + 1, 1_000);
+    assert!(late.is_empty());
+    let stuck = e.payout(0, &again[0].node).unwrap();
+    assert_eq!(stuck.status, PayoutStatus::Stuck);
+    assert_eq!(e.epoch_summary(0).unwrap().status, EpochStatus::Paying);
+    let args = ResolvePayoutArgs {
+        epoch: 0,
+        node: stuck.node,
+        executed_in_block: Some(99),
+    };
+    assert!(e.validate_resolve_payout(&args).is_ok());
+    assert_eq!(
+        e.execute_resolve_payout(candid::Principal::anonymous(), &args, now),
+        Err(EpochsError::NotGovernance)
+    );
+    e.execute_resolve_payout(gov(), &args, now).unwrap();
+    assert!(e.execute_resolve_payout(gov(), &args, now).is_err());
+    let s = e.epoch_summary(0).unwrap();
+    assert_eq!(s.status, EpochStatus::Paid);
+    assert_eq!(e.total_emitted(), s.paid_e8s);
+    assert!(s.paid_e8s <= s.budget_e8s);
+}
+
+#[test]
+fn governance_params() {
+    let (mut e, _) = fresh();
+    let mut p = e.config().params.clone();
+    p.checkpoint_interval_blocks = 451;
+    assert!(e.validate_set_params(&p).is_err());
+    p.checkpoint_interval_blocks = 900;
+    assert!(e.validate_set_params(&p).is_ok());
+    assert_eq!(
+        e.execute_set_params(candid::Principal::anonymous(), &p),
+        Err(EpochsError::NotGovernance)
+    );
+    e.execute_set_params(gov(), &p).unwrap();
+    assert_eq!(e.config().params.checkpoint_interval_blocks, 900);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// Whatever the batch sizes and however often the ledger fails or confirms twice, an epoch
+    /// never pays more than r(n), no node is paid twice, and once everything is confirmed the
+    /// payouts are exactly the tokenomics round-down split.
+    #[test]
+    fn payouts_never_exceed_the_budget(
+        n in 1u64..80,
+        per_chunk in 1usize..40,
+        batch in 1usize..50,
+        fails in proptest::collection::vec(0u8..4, 1..64),
+    ) {
+        let (mut e, _) = fresh();
+        let (header, recs) = load_epoch0_data(&mut e, n, per_chunk);
+        let now = e.checkpoint(e.closing_height(0)).unwrap().accepted_at + DAY;
+        let s = e.close_epoch(0, now).unwrap();
+        let mut i = 0usize;
+        let mut block = 0u64;
+        let mut minted = std::collections::BTreeMap::new();
+        for _round in 0..10_000 {
+            let todo = e.plan_payouts(now, batch);
+            if todo.is_empty() { break; }
+            for p in todo {
+                let f = fails[i % fails.len()];
+                i += 1;
+                match f {
+                    0 if p.attempts < 3 => { e.record_mint(0, &p.node, &MintOutcome::Retry("x".into())).unwrap(); }
+                    _ => {
+                        block += 1;
+                        // the ledger deduplicates: one block per (memo, created_at_time)
+                        let b = *minted.entry(p.node).or_insert(block);
+                        e.record_mint(0, &p.node, &MintOutcome::Minted(b)).unwrap();
+                        if f == 3 {
+                            e.record_mint(0, &p.node, &MintOutcome::Minted(b)).unwrap();
+                        }
+                    }
+                }
+                let sum = e.epoch_summary(0).unwrap();
+                prop_assert!(sum.paid_e8s <= s.budget_e8s);
+                prop_assert!(e.total_emitted() <= s.budget_e8s);
+            }
+        }
+        let params = e.config().params.clone();
+        let weights: Vec<u64> = recs.iter().map(|r| weight_of(r, header.epoch_blocks, &params)).collect();
+        let expected = split_by_weight(s.budget_e8s, &weights, SplitRounding::Down);
+        let mut total = 0;
+        for (r, want) in recs.iter().zip(&expected) {
+            let got = e.payout(0, &r.node).map(|p| p.amount_e8s).unwrap_or(0);
+            prop_assert_eq!(got, *want);
+            total += got;
+        }
+        prop_assert_eq!(e.total_emitted(), total);
+        prop_assert_eq!(e.epoch_summary(0).unwrap().status, EpochStatus::Paid);
+    }
+}
