@@ -235,6 +235,9 @@ struct CheckpointState {
     sigs: BTreeMap<NodeId, Signature>,
     own: Option<Signature>,
     done: bool,
+    /// When we last answered a peer's re-sent signature with ours (rate limit: two nodes
+    /// answering each other must not ping-pong).
+    answered: BTreeMap<NodeId, u64>,
 }
 
 /// Early checkpoint signatures kept per claimed signer (unverified until the checkpoint is
@@ -975,6 +978,11 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
         let Some(block) = self.cur.blocks.get(&digest).cloned() else {
             return;
         };
+        if !block.payload_matches() {
+            // Unreachable: only checked blocks are kept. Never commit one that fails.
+            self.metrics.invalid += 1;
+            return;
+        }
         self.apply_committed(CommittedBlock {
             block,
             round: r,
@@ -996,10 +1004,11 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
         let valid = match (&rc.body.prepared, &block) {
             (None, None) => prepares.is_empty(),
             (Some((pr, pd)), Some(b)) => {
+                // The block must match its header (the digest covers the header only) and
+                // be valid: it may be decided from this copy.
                 *pr < r
                     && b.hash() == *pd
-                    && b.header.height == self.cur.height
-                    && b.header.parent_hash == self.chain.last_hash
+                    && self.check_block(b)
                     && self.valid_prepare_cert(*pr, *pd, &prepares)
             }
             _ => false,
@@ -1420,6 +1429,7 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
             sigs: BTreeMap::new(),
             own,
             done: false,
+            answered: BTreeMap::new(),
         };
         if let Some(sig) = own {
             st.sigs.insert(self.me, sig);
@@ -1506,7 +1516,16 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
                 Some(false) => {
                     // A re-sent signature: its sender may lack ours.
                     self.metrics.duplicate += 1;
-                    if let Some(own) = self.checkpoints.get(&height).and_then(|s| s.own) {
+                    let (now, pause) = (self.now, self.cfg.round_timeout_base_ns);
+                    let own = self.checkpoints.get_mut(&height).and_then(|st| {
+                        let last = st.answered.get(&from).copied();
+                        if last.is_some_and(|t| now < t.saturating_add(pause)) {
+                            return None;
+                        }
+                        st.answered.insert(from, now);
+                        st.own
+                    });
+                    if let Some(own) = own {
                         let msg = Message::Checkpoint {
                             height,
                             checkpoint_hash: hash,

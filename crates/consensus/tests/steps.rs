@@ -422,6 +422,28 @@ const CASES: &[Case] = &[
         metrics: |m| m.invalid == 1,
     },
     Case {
+        name: "a round change carrying a prepared block with a tampered payload: dropped",
+        run: || {
+            // Regression (found by the simulation, Garbage mix): the digest covers the header
+            // only, so the payload must be checked against the header's payload root.
+            let mut h = Harness::new(0);
+            let b = h.block(1, 10);
+            let c = cert(&b, 0, &[0, 1, 3]);
+            let mut m = round_change(3, 1, 1, Some(&c));
+            if let Message::RoundChange {
+                prepared_block: Some(pb),
+                ..
+            } = &mut m
+            {
+                pb.bits[0] = poc(MAX_E + 5);
+            }
+            let out = h.deliver(3, &m);
+            done(h, out)
+        },
+        expect: &[],
+        metrics: |m| m.invalid == 1,
+    },
+    Case {
         name: "garbage bytes: dropped and counted",
         run: || {
             let mut h = Harness::new(0);
@@ -547,13 +569,31 @@ const CASES: &[Case] = &[
         metrics: any,
     },
     Case {
+        name: "new epoch with a member replaced: the old member's votes are refused",
+        run: || {
+            let mut cfg = config();
+            cfg.epoch_length = 1;
+            let mut h = Harness::with_config(0, cfg);
+            decide_h1(&mut h);
+            let mut members = set4().members;
+            members[3] = key(4).node_id();
+            h.step(Input::ValidatorSet(ValidatorSet::new(1, members).unwrap()));
+            let mut out = h.deliver(3, &prepare(3, 2, 0, Hash([1; 32])));
+            out.extend(h.deliver(4, &prepare(4, 2, 0, Hash([1; 32]))));
+            done(h, out)
+        },
+        expect: &[],
+        metrics: |m| m.not_validator == 1 && m.bad_signature == 0,
+    },
+    Case {
         name: "restart from the log: re-send the logged vote, refuse to sign another value",
         run: || {
             let mut h = Harness::new(0);
             let b = h.block(1, 10);
             h.deliver(1, &proposal(1, 0, &b));
             let log = h.log.clone();
-            let node = Node::restore(config(), TestApp, key(0), Ed25519Verifier::new(), &log).unwrap();
+            let node =
+                Node::restore(config(), TestApp, key(0), Ed25519Verifier::new(), &log).unwrap();
             h.node = node;
             let mut out = h.step(Input::Start);
             // The proposer equivocates towards the restarted node.
