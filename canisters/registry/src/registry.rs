@@ -1239,7 +1239,8 @@ impl<M: Memory> Registry<M> {
         ))
     }
 
-    /// Changes the trusted epochs canister (governance only).
+    /// Changes the trusted epochs canister (governance only); the penalty batch sequence
+    /// restarts for the new one.
     pub fn execute_set_epochs_canister(
         &mut self,
         caller: Principal,
@@ -1248,6 +1249,11 @@ impl<M: Memory> Registry<M> {
         self.only_governance(caller)?;
         self.validate_set_epochs_canister(p)
             .map_err(RegistryError::InvalidArgument)?;
+        if self.config.epochs_canister != *p {
+            // A new epochs canister numbers its penalty batches from scratch.
+            self.meta.last_penalty_batch = None;
+            self.save_meta();
+        }
         self.config.epochs_canister = *p;
         self.save_config()
     }

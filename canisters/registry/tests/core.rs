@@ -744,6 +744,12 @@ fn governance_only_and_storage_versions() {
     );
     r.execute_set_epochs_canister(gov(), &Some(p(50))).unwrap();
     assert_eq!(r.config().epochs_canister, Some(p(50)));
+    register(&mut r, p(1), 1, Role::Router, T0).unwrap();
+    let rep = [PenaltyReport { node_id: id(1), missed_minutes: 10 }];
+    r.apply_penalties(p(50), 5, &rep, T0).unwrap();
+    assert!(r.apply_penalties(p(50), 5, &rep, T0).is_err());
+    r.execute_set_epochs_canister(gov(), &Some(p(51))).unwrap();
+    r.apply_penalties(p(51), 1, &rep, T0).unwrap();
 
     // Reload from the same memory; a newer layout is refused.
     let mem = VectorMemory::default();
