@@ -44,7 +44,11 @@ pub fn chunk_hash(epoch: u64, index: u32, records: &[NodeRecord]) -> Hash {
     b.extend_from_slice(CHUNK_DOMAIN);
     b.extend_from_slice(&epoch.to_be_bytes());
     b.extend_from_slice(&index.to_be_bytes());
-    b.extend_from_slice(&u32::try_from(records.len()).unwrap_or(u32::MAX).to_be_bytes());
+    b.extend_from_slice(
+        &u32::try_from(records.len())
+            .unwrap_or(u32::MAX)
+            .to_be_bytes(),
+    );
     for r in records {
         encode_record(r, &mut b);
     }

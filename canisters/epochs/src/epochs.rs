@@ -180,9 +180,8 @@ impl<M: Memory> Epochs<M> {
         };
         let meta = Meta::default();
         write_config(&mut s, &config)?;
-        s.meta.set(
-            candid::encode_one(&meta).map_err(|e| LoadError::Storage(e.to_string()))?,
-        );
+        s.meta
+            .set(candid::encode_one(&meta).map_err(|e| LoadError::Storage(e.to_string()))?);
         Ok(Epochs { s, config, meta })
     }
 
@@ -230,7 +229,11 @@ impl<M: Memory> Epochs<M> {
     // ------------------------------------------------------------------ validator sets
 
     /// Caches the registry's validator set of `epoch` (the first one given is kept).
-    pub fn cache_validator_set(&mut self, epoch: u64, set: ValidatorSet) -> Result<(), EpochsError> {
+    pub fn cache_validator_set(
+        &mut self,
+        epoch: u64,
+        set: ValidatorSet,
+    ) -> Result<(), EpochsError> {
         if set.epoch != epoch {
             return Err(EpochsError::InvalidArgument("set of another epoch".into()));
         }
@@ -265,7 +268,7 @@ impl<M: Memory> Epochs<M> {
     pub fn precheck(&self, sc: &SignedCheckpoint) -> Result<ValidatorSet, EpochsError> {
         let c = &sc.checkpoint;
         let interval = self.params().checkpoint_interval_blocks;
-        if interval == 0 || c.height % interval != 0 {
+        if c.height.checked_rem(interval) != Some(0) {
             return Err(EpochsError::Malformed(format!(
                 "height {} is not a multiple of {interval}",
                 c.height
@@ -281,7 +284,9 @@ impl<M: Memory> Epochs<M> {
             Some(tip) => {
                 let th = tip.checkpoint.height;
                 if c.height <= th {
-                    let same = self.checkpoint(c.height).is_some_and(|s| s.hash == c.hash());
+                    let same = self
+                        .checkpoint(c.height)
+                        .is_some_and(|s| s.hash == c.hash());
                     return Err(if same {
                         EpochsError::Duplicate(c.height)
                     } else {
@@ -342,7 +347,9 @@ impl<M: Memory> Epochs<M> {
     /// Whether the accepted checkpoint at `height` is past its challenge window.
     pub fn is_final(&self, height: u64, now: u64) -> bool {
         self.checkpoint(height).is_some_and(|c| {
-            c.accepted_at.saturating_add(self.params().challenge_window_ns) <= now
+            c.accepted_at
+                .saturating_add(self.params().challenge_window_ns)
+                <= now
         })
     }
 
@@ -361,10 +368,14 @@ impl<M: Memory> Epochs<M> {
         }
         let (ha, hb) = (a.hash(), b.hash());
         if ha == hb {
-            return Err(EpochsError::InvalidEvidence("the same checkpoint twice".into()));
+            return Err(EpochsError::InvalidEvidence(
+                "the same checkpoint twice".into(),
+            ));
         }
         if a.epoch != epoch_of_height(a.height) || b.epoch != a.epoch {
-            return Err(EpochsError::InvalidEvidence("epoch does not match height".into()));
+            return Err(EpochsError::InvalidEvidence(
+                "epoch does not match height".into(),
+            ));
         }
         let key = evidence_key(a.height, &ha, &hb);
         if self.s.evidence.contains_key(&key) {
@@ -411,7 +422,12 @@ impl<M: Memory> Epochs<M> {
     /// Moves the checkpoints at `height` and above off the chain; drops the declared data of
     /// the epochs whose closing checkpoint was voided.
     fn void_from(&mut self, height: u64) -> Vec<u64> {
-        let heights: Vec<u64> = self.s.checkpoints.range(height..).map(|e| *e.key()).collect();
+        let heights: Vec<u64> = self
+            .s
+            .checkpoints
+            .range(height..)
+            .map(|e| *e.key())
+            .collect();
         for h in &heights {
             if let Some(Cand(Some(mut c))) = self.s.checkpoints.remove(h) {
                 c.voided = true;
@@ -542,21 +558,26 @@ impl<M: Memory> Epochs<M> {
             return Err(EpochsError::EpochData("chunk received already".into()));
         }
         if c.records.windows(2).any(|w| w[0].node >= w[1].node) {
-            return Err(EpochsError::EpochData("records not strictly ascending".into()));
+            return Err(EpochsError::EpochData(
+                "records not strictly ascending".into(),
+            ));
         }
         if c.proof.len() > 40 {
             return Err(EpochsError::EpochData("proof too long".into()));
         }
         let leaf = chunk_hash(c.epoch, c.index, &c.records);
         if root_from_proof(leaf, c.index, h.chunk_count, &c.proof) != Some(h.chunks_root) {
-            return Err(EpochsError::EpochData("chunk does not match the root".into()));
+            return Err(EpochsError::EpochData(
+                "chunk does not match the root".into(),
+            ));
         }
-        if c
-            .records
+        if c.records
             .iter()
             .any(|r| self.s.records.contains_key(&epoch_node(c.epoch, &r.node.0)))
         {
-            return Err(EpochsError::EpochData("a node appears in two chunks".into()));
+            return Err(EpochsError::EpochData(
+                "a node appears in two chunks".into(),
+            ));
         }
         let params = self.params().clone();
         for r in &c.records {
@@ -582,7 +603,10 @@ impl<M: Memory> Epochs<M> {
 
     /// A stored record with its weight.
     pub fn record(&self, epoch: u64, node: &NodeId) -> Option<WeightedRecord> {
-        self.s.records.get(&epoch_node(epoch, &node.0)).and_then(|c| c.0)
+        self.s
+            .records
+            .get(&epoch_node(epoch, &node.0))
+            .and_then(|c| c.0)
     }
 
     // ------------------------------------------------------------------ close and payouts
@@ -699,12 +723,10 @@ impl<M: Memory> Epochs<M> {
                         missed_minutes: minutes,
                     });
                 }
-                let share = if s.total_weight == 0 {
-                    0
-                } else {
-                    u64::try_from(u128::from(s.budget_e8s) * u128::from(wr.weight) / s.total_weight)
-                        .unwrap_or(0)
-                };
+                let share = (u128::from(s.budget_e8s) * u128::from(wr.weight))
+                    .checked_div(s.total_weight)
+                    .and_then(|x| u64::try_from(x).ok())
+                    .unwrap_or(0);
                 let key = epoch_node(s.epoch, &r.node.0);
                 if share == 0 || self.s.journal.contains_key(&key) {
                     continue;
@@ -720,7 +742,9 @@ impl<M: Memory> Epochs<M> {
                 };
                 self.s.journal.insert(key, Cand(Some(p.clone())));
                 self.s.pending.insert(key, ());
-                self.s.by_owner.insert(owner_key(&r.owner, s.epoch, &r.node.0), ());
+                self.s
+                    .by_owner
+                    .insert(owner_key(&r.owner, s.epoch, &r.node.0), ());
                 self.meta.pending += 1;
                 s.planned_e8s = s.planned_e8s.saturating_add(share);
                 s.unpaid_entries += 1;
@@ -806,7 +830,10 @@ impl<M: Memory> Epochs<M> {
 
     /// A journal entry.
     pub fn payout(&self, epoch: u64, node: &NodeId) -> Option<Payout> {
-        self.s.journal.get(&epoch_node(epoch, &node.0)).and_then(|c| c.0)
+        self.s
+            .journal
+            .get(&epoch_node(epoch, &node.0))
+            .and_then(|c| c.0)
     }
 
     /// The payouts of an owner in an epoch (at most `limit`).
@@ -959,7 +986,7 @@ fn write_config<M: Memory>(s: &mut Stores<M>, c: &Config) -> Result<(), LoadErro
 
 /// Parameter rules.
 pub fn validate_params(p: &Params) -> Result<(), String> {
-    if p.checkpoint_interval_blocks == 0 || BLOCKS_PER_EPOCH % p.checkpoint_interval_blocks != 0 {
+    if BLOCKS_PER_EPOCH.checked_rem(p.checkpoint_interval_blocks) != Some(0) {
         return Err("the checkpoint interval must divide the epoch length".into());
     }
     if p.validator_min_share_bps > 10_000 || p.router_min_share_bps > 10_000 {

@@ -25,8 +25,15 @@
 
 pub mod data;
 pub mod epochs;
+pub mod interface;
 pub mod storage;
 pub mod types;
+
+// The ic-cdk shell: only in the canister build. The macros' generated exports need
+// `unsafe` attributes, so the exemption is scoped to this module.
+#[cfg(target_arch = "wasm32")]
+#[allow(unsafe_code)]
+pub mod api;
 
 pub use epochs::{Epochs, MintOutcome};
 pub use types::*;

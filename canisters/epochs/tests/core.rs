@@ -42,7 +42,11 @@ fn epoch0(e: &mut Epochs<VectorMemory>, closing_root: Hash) -> Vec<SignedCheckpo
     let mut out = Vec::new();
     for i in 0..96u64 {
         let h = i * INTERVAL;
-        let root = if i == 95 { closing_root } else { Hash([i as u8; 32]) };
+        let root = if i == 95 {
+            closing_root
+        } else {
+            Hash([i as u8; 32])
+        };
         let c = checkpoint(h, prev, &set, root);
         let sc = sign(&c, &ks[(i as usize % 4)..(i as usize % 4) + 9]);
         let stored = e.submit_checkpoint(&sc, T0 + i * 900_000_000_000).unwrap();
@@ -112,7 +116,9 @@ fn bad_submissions_are_refused_without_state_change() {
     cases.push((dup, "duplicate signer"));
     let outsiders = keys(3, 2);
     let mut foreign = sign(&good, &ks[..8]);
-    foreign.signatures.extend(sign(&good, &outsiders[..1]).signatures);
+    foreign
+        .signatures
+        .extend(sign(&good, &outsiders[..1]).signatures);
     cases.push((foreign, "non-member"));
     let mut wrong_set = good.clone();
     wrong_set.validator_set_id = set_of(1, &ks[..12]).id();
@@ -142,7 +148,10 @@ fn bad_submissions_are_refused_without_state_change() {
         .collect();
     assert!(matches!(errs[0], EpochsError::BadSignature(_)));
     assert!(matches!(errs[1], EpochsError::BadSignature(_)));
-    assert!(matches!(errs[2], EpochsError::InsufficientSignatures { got: 8, quorum: 9 }));
+    assert!(matches!(
+        errs[2],
+        EpochsError::InsufficientSignatures { got: 8, quorum: 9 }
+    ));
     assert!(matches!(errs[3], EpochsError::DuplicateSigner(_)));
     assert!(matches!(errs[4], EpochsError::NotInSet(_)));
     assert_eq!(errs[5], EpochsError::WrongValidatorSet);
@@ -206,7 +215,8 @@ fn equivocation_voids_and_slashes() {
         Err(EpochsError::EvidenceAlreadyReported)
     );
     // the chain continues from height 0 with a fresh checkpoint
-    e.submit_checkpoint(&sign(&c1b, &ks[4..13]), T0 + 50).unwrap();
+    e.submit_checkpoint(&sign(&c1b, &ks[4..13]), T0 + 50)
+        .unwrap();
     // evidence against a final checkpoint slashes but does not void it
     let c1c = checkpoint(450, s0.hash, &set, Hash([0xcc; 32]));
     let ev2 = EquivocationEvidence {
@@ -232,7 +242,10 @@ fn load_epoch0_data(
     // a tampered chunk is refused
     let mut bad = chunks[0].clone();
     bad.records[0].stake_e8s += 1;
-    assert!(matches!(e.upload_chunk(&bad), Err(EpochsError::EpochData(_))));
+    assert!(matches!(
+        e.upload_chunk(&bad),
+        Err(EpochsError::EpochData(_))
+    ));
     for c in chunks.iter().rev() {
         e.upload_chunk(c).unwrap();
     }
@@ -258,7 +271,10 @@ fn thousand_node_epoch_pays_the_tokenomics_split_exactly_once() {
         .iter()
         .map(|r| weight_of(r, header.epoch_blocks, &params))
         .collect();
-    assert!(weights.iter().filter(|w| **w == 0).count() > 10, "some below 2/3");
+    assert!(
+        weights.iter().filter(|w| **w == 0).count() > 10,
+        "some below 2/3"
+    );
     let expected = split_by_weight(s.budget_e8s, &weights, SplitRounding::Down);
     let mut block = 0;
     loop {
@@ -268,9 +284,12 @@ fn thousand_node_epoch_pays_the_tokenomics_split_exactly_once() {
         }
         for p in batch {
             block += 1;
-            e.record_mint(p.epoch, &p.node, &MintOutcome::Minted(block)).unwrap();
+            e.record_mint(p.epoch, &p.node, &MintOutcome::Minted(block))
+                .unwrap();
             // a replayed confirmation pays nothing
-            let again = e.record_mint(p.epoch, &p.node, &MintOutcome::Minted(block + 1)).unwrap();
+            let again = e
+                .record_mint(p.epoch, &p.node, &MintOutcome::Minted(block + 1))
+                .unwrap();
             assert_eq!(again.status, PayoutStatus::Paid { block });
         }
     }
@@ -311,7 +330,8 @@ fn a_ledger_outage_then_recovery_pays_once_and_stuck_payouts_need_governance() {
     let first = e.plan_payouts(now, 1_000);
     assert!(!first.is_empty());
     for p in &first {
-        e.record_mint(p.epoch, &p.node, &MintOutcome::Retry("down".into())).unwrap();
+        e.record_mint(p.epoch, &p.node, &MintOutcome::Retry("down".into()))
+            .unwrap();
     }
     assert_eq!(e.total_emitted(), 0);
     // an upgrade in between: the journal survives
@@ -319,10 +339,14 @@ fn a_ledger_outage_then_recovery_pays_once_and_stuck_payouts_need_governance() {
     let mut e = Epochs::load(mem.clone()).unwrap();
     let again = e.plan_payouts(now + 1, 1_000);
     assert_eq!(again.len(), first.len());
-    assert!(again.iter().zip(&first).all(|(a, b)| a.created_at_time == b.created_at_time));
+    assert!(again
+        .iter()
+        .zip(&first)
+        .all(|(a, b)| a.created_at_time == b.created_at_time));
     // one more outage leaves a payout unconfirmed past the dedup window: Stuck
     for p in &again[1..] {
-        e.record_mint(p.epoch, &p.node, &MintOutcome::Minted(5)).unwrap();
+        e.record_mint(p.epoch, &p.node, &MintOutcome::Minted(5))
+            .unwrap();
     }
     let late = e.plan_payouts(now + DEDUP_SAFE_NS + 1, 1_000);
     assert!(late.is_empty());

@@ -89,12 +89,16 @@ pub fn records(n: u64, epoch_blocks: u64) -> Vec<NodeRecord> {
                 role,
                 stake_e8s: 100_000_000 * (100_000 + i * 1_000),
                 // some validators and routers below 2/3 participation
-                active_blocks: if i % 10 == 0 { epoch_blocks / 2 } else { epoch_blocks - i % 50 },
+                active_blocks: if i % 10 == 0 {
+                    epoch_blocks / 2
+                } else {
+                    epoch_blocks - i % 50
+                },
                 poc_e: 5_000 + (i % 37) * 731,
                 multiplier: [14_000, 27_000, 62_000, 100_000][(i % 4) as usize],
             }
         })
         .collect();
-    v.sort_by(|a, b| a.node.cmp(&b.node));
+    v.sort_by_key(|r| r.node);
     v
 }

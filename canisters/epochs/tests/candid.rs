@@ -1,0 +1,45 @@
+//! `candid/epochs.did` is the interface built from the shell's Rust types.
+//! Regenerate with `UPDATE_DID=1 cargo test -p emc-epochs --test candid`.
+
+#[test]
+fn did_file_matches_the_rust_types() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../candid/epochs.did");
+    let generated = emc_epochs::interface::service_did();
+    if std::env::var("UPDATE_DID").is_ok() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(
+        on_disk, generated,
+        "candid/epochs.did is stale: rerun with UPDATE_DID=1"
+    );
+    for m in [
+        "submit_checkpoint",
+        "submit_evidence",
+        "upload_chunk",
+        "close_epoch",
+        "checkpoint",
+        "latest_checkpoint",
+        "epoch_summary",
+        "node_reward",
+        "owner_rewards",
+        "total_emitted",
+        "validate_set_params",
+        "execute_set_params",
+    ] {
+        assert!(generated.contains(&format!("{m} :")), "{m}");
+    }
+}
+
+/// The wasm built by `scripts/build-canisters.sh epochs` exports exactly this service.
+#[test]
+fn wasm_exports_the_did_file() {
+    use candid_parser::utils::{service_equal, CandidSource};
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../candid/epochs.did");
+    let did = std::fs::read_to_string(&path).unwrap();
+    let wasm = emc_test_env::canister_wasm("epochs");
+    let exported = emc_embedded_ic::EmbeddedIc::candid_interface(&wasm).unwrap();
+    service_equal(CandidSource::Text(&did), CandidSource::Text(&exported)).unwrap_or_else(|e| {
+        panic!("the wasm's interface differs from candid/epochs.did: {e}\n{exported}")
+    });
+}
