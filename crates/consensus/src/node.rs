@@ -753,6 +753,10 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
             == Some(self.me)
     }
 
+    fn is_member(&self) -> bool {
+        self.cur.set.as_ref().is_some_and(|s| s.contains(&self.me))
+    }
+
     fn in_window(&self, round: Round) -> bool {
         round >= self.cur.round && round - self.cur.round <= self.cfg.round_window
     }
@@ -1155,7 +1159,7 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
         self.cur.prepares = self.cur.prepares.split_off(&r);
         self.cur.round_changes = self.cur.round_changes.split_off(&r);
         self.arm_timers();
-        if send_round_change && !self.cur.sent_rc.contains(&r) {
+        if send_round_change && self.is_member() && !self.cur.sent_rc.contains(&r) {
             self.metrics.round_changes += 1;
             let prepared = self
                 .cur
@@ -1222,6 +1226,10 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
     /// The equivocation guard: signs `(kind, height, round, digest)` unless this node already
     /// signed a vote of that kind in that round (for another digest: refused and counted).
     fn sign_vote(&mut self, kind: VoteKind, round: Round, digest: Hash) -> Option<SignedVote> {
+        if !self.is_member() {
+            // An observer (not in this epoch's set) follows the chain but never votes.
+            return None;
+        }
         match self.cur.sent_votes.get(&(kind, round)) {
             Some(d) if *d == digest => return None,
             Some(_) => {

@@ -444,6 +444,17 @@ const CASES: &[Case] = &[
         metrics: |m| m.invalid == 1,
     },
     Case {
+        name: "an observer (not in the set) accepts a proposal but does not vote",
+        run: || {
+            let mut h = Harness::new(5);
+            let b = h.block(1, 10);
+            let out = h.deliver(1, &proposal(1, 0, &b));
+            done(h, out)
+        },
+        expect: &[],
+        metrics: |m| m.invalid == 0 && m.votes_refused == 0,
+    },
+    Case {
         name: "garbage bytes: dropped and counted",
         run: || {
             let mut h = Harness::new(0);
