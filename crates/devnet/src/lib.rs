@@ -50,6 +50,8 @@ pub struct Status {
     pub time_ns: u64,
     pub ledger_blocks: u64,
     pub total_supply_e8s: u128,
+    pub registered_nodes: u64,
+    pub registry_epoch: u64,
 }
 
 /// The embedded IC with EMC's canisters.
@@ -57,6 +59,7 @@ pub struct Devnet {
     pub ic: EmbeddedIc,
     pub principals: Principals,
     pub ledger: Principal,
+    pub registry: Principal,
 }
 
 fn nat_u128(n: &Nat) -> Result<u128> {
@@ -90,10 +93,25 @@ impl Devnet {
         let ledger = ic
             .install_canister(&ledger_wasm, Encode!(&init)?, vec![principals.admin])
             .map_err(|e| anyhow!("installing the ledger: {e}"))?;
+        let registry_wasm = std::fs::read(emc_test_env::canister_dir().join("registry.wasm"))
+            .context("target/canisters/registry.wasm (run scripts/build-canisters.sh)")?;
+        let init = emc_registry::RegistryArg::Init(emc_registry::InitArgs {
+            ledger,
+            governance: principals.admin,
+            treasury: Account::from(principals.treasury),
+            epochs_canister: None,
+            ledger_fee_e8s: Some(DEVNET_FEE),
+            params: None,
+            genesis_time: None,
+        });
+        let registry = ic
+            .install_canister(&registry_wasm, Encode!(&init)?, vec![principals.admin])
+            .map_err(|e| anyhow!("installing the registry: {e}"))?;
         Ok(Devnet {
             ic,
             principals,
             ledger,
+            registry,
         })
     }
 
@@ -137,10 +155,21 @@ impl Devnet {
             .query_call(self.ledger, anon, "icrc3_get_blocks", Encode!(&request)?)
             .map_err(|e| anyhow!("icrc3_get_blocks: {e}"))?;
         let blocks = Decode!(&blocks, GetBlocksResult)?;
+        let stats = self
+            .ic
+            .query_call(self.registry, anon, "stats", Encode!()?)
+            .map_err(|e| anyhow!("registry stats: {e}"))?;
+        let stats = Decode!(&stats, emc_registry::Stats)?;
+        let epoch = self
+            .ic
+            .query_call(self.registry, anon, "current_epoch", Encode!()?)
+            .map_err(|e| anyhow!("registry current_epoch: {e}"))?;
         Ok(Status {
             time_ns: self.ic.time(),
             ledger_blocks: u64::try_from(nat_u128(&blocks.log_length)?)?,
             total_supply_e8s: nat_u128(&Decode!(&supply, Nat)?)?,
+            registered_nodes: stats.nodes,
+            registry_epoch: Decode!(&epoch, emc_registry::EpochInfo)?.epoch,
         })
     }
 }

@@ -35,6 +35,7 @@ fn main() -> Result<()> {
     let mut devnet = Devnet::start()?;
     println!("devnet: embedded IC running");
     println!("  ledger   {}", devnet.ledger);
+    println!("  registry {}", devnet.registry);
     println!("  admin    {}", devnet.principals.admin);
     println!("  treasury {}", devnet.principals.treasury);
     for (i, op) in devnet.principals.operators.iter().enumerate() {
@@ -66,10 +67,12 @@ fn main() -> Result<()> {
             round += 1;
             let s = devnet.status()?;
             println!(
-                "devnet: t+{:>5}s  ledger blocks {:>5}  supply {} EMC",
+                "devnet: t+{:>5}s  ledger blocks {:>5}  supply {} EMC  registry: {} nodes, epoch {}",
                 started.elapsed().as_secs(),
                 s.ledger_blocks,
                 s.total_supply_e8s / u128::from(E8S),
+                s.registered_nodes,
+                s.registry_epoch,
             );
         }
     }
