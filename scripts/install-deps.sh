@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing need on a fresh Debian machine: the rustup target for
-# canisters. Idempotent and quiet when everything is there.
+# canisters and the Debian packages below. Idempotent and quiet when everything is there.
 set -euo pipefail
 
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
