@@ -86,4 +86,3 @@ pub enum LedgerError {
     #[error("storage error: {0}")]
     Storage(String),
 }
-

@@ -332,12 +332,16 @@ fn ok_nat(header: &[u8], n: &Nat) -> Option<Vec<u8>> {
 
 /// The candid reply for `r` of `icrc1_transfer`, when it is `Ok` (errors: `None`).
 pub fn encode_transfer_ok<E>(r: &Result<Nat, E>) -> Option<Vec<u8>> {
-    r.as_ref().ok().and_then(|n| ok_nat(TRANSFER_RESULT_HEADER, n))
+    r.as_ref()
+        .ok()
+        .and_then(|n| ok_nat(TRANSFER_RESULT_HEADER, n))
 }
 
 /// The candid reply for `r` of `icrc2_approve`, when it is `Ok` (errors: `None`).
 pub fn encode_approve_ok<E>(r: &Result<Nat, E>) -> Option<Vec<u8>> {
-    r.as_ref().ok().and_then(|n| ok_nat(APPROVE_RESULT_HEADER, n))
+    r.as_ref()
+        .ok()
+        .and_then(|n| ok_nat(APPROVE_RESULT_HEADER, n))
 }
 
 /// The candid reply for `r` of `icrc2_transfer_from`, when it is `Ok` (errors: `None`).

@@ -44,9 +44,7 @@ fn nat() -> impl Strategy<Value = Nat> {
 }
 
 fn memo() -> impl Strategy<Value = Option<Memo>> {
-    prop::option::of(
-        prop::collection::vec(any::<u8>(), 0..80).prop_map(|b| Memo(ByteBuf::from(b))),
-    )
+    prop::option::of(prop::collection::vec(any::<u8>(), 0..80).prop_map(|b| Memo(ByteBuf::from(b))))
 }
 
 fn transfer_arg() -> impl Strategy<Value = TransferArg> {
@@ -82,7 +80,16 @@ fn approve_args() -> impl Strategy<Value = ApproveArgs> {
         prop::option::of(any::<u64>()),
     )
         .prop_map(
-            |(from_subaccount, spender, amount, expected_allowance, expires_at, fee, memo, created_at_time)| {
+            |(
+                from_subaccount,
+                spender,
+                amount,
+                expected_allowance,
+                expires_at,
+                fee,
+                memo,
+                created_at_time,
+            )| {
                 ApproveArgs {
                     from_subaccount,
                     spender,
@@ -193,7 +200,10 @@ fn ok_replies_are_candids() {
         let a: Result<Nat, ApproveError> = Ok(Nat::from(n));
         assert_eq!(wire::encode_approve_ok(&a), Some(Encode!(&a).unwrap()));
         let f: Result<Nat, TransferFromError> = Ok(Nat::from(n));
-        assert_eq!(wire::encode_transfer_from_ok(&f), Some(Encode!(&f).unwrap()));
+        assert_eq!(
+            wire::encode_transfer_from_ok(&f),
+            Some(Encode!(&f).unwrap())
+        );
         // And any client decodes them.
         assert_eq!(
             Decode!(&wire::encode_transfer_ok(&t).unwrap(), Result<Nat, TransferError>).unwrap(),
@@ -334,19 +344,49 @@ fn edge_cases_agree_with_candid() {
     let cases: Vec<Vec<u8>> = vec![
         tail(&[0x05], &to_plain, &[]),
         tail(&[0x85, 0x80, 0x00], &to_plain, &[]), // overlong LEB128
-        tail(&[0xff; 9].iter().copied().chain([0x01]).collect::<Vec<_>>(), &to_plain, &[]), // u64::MAX
-        tail(&[0xff; 9].iter().copied().chain([0x03]).collect::<Vec<_>>(), &to_plain, &[]), // 2^65-1
-        tail(&[0x80; 10].iter().copied().chain([0x00]).collect::<Vec<_>>(), &to_plain, &[]), // overlong 0
-        tail(&[0x05], &to_plain, &[0x00]), // trailing byte
+        tail(
+            &[0xff; 9].iter().copied().chain([0x01]).collect::<Vec<_>>(),
+            &to_plain,
+            &[],
+        ), // u64::MAX
+        tail(
+            &[0xff; 9].iter().copied().chain([0x03]).collect::<Vec<_>>(),
+            &to_plain,
+            &[],
+        ), // 2^65-1
+        tail(
+            &[0x80; 10].iter().copied().chain([0x00]).collect::<Vec<_>>(),
+            &to_plain,
+            &[],
+        ), // overlong 0
+        tail(&[0x05], &to_plain, &[0x00]),         // trailing byte
         tail(&[0x05], &with_sub(32, 1), &[]),
         tail(&[0x05], &with_sub(31, 1), &[]),
         tail(&[0x05], &with_sub(33, 1), &[]),
         tail(&[0x05], &with_sub(32, 2), &[]), // bad opt tag
         tail(&[0x05], &[0x00, 0x02, 0xaa, 0xbb, 0x00], &[]), // opaque principal reference
-        tail(&[0x05], &[0x01, 0x1e].iter().copied().chain([9u8; 30]).chain([0]).collect::<Vec<_>>(), &[]), // 30-byte principal
-        tail(&[0x05], &[0x01, 0x1d].iter().copied().chain([9u8; 29]).chain([0]).collect::<Vec<_>>(), &[]), // 29-byte principal
+        tail(
+            &[0x05],
+            &[0x01, 0x1e]
+                .iter()
+                .copied()
+                .chain([9u8; 30])
+                .chain([0])
+                .collect::<Vec<_>>(),
+            &[],
+        ), // 30-byte principal
+        tail(
+            &[0x05],
+            &[0x01, 0x1d]
+                .iter()
+                .copied()
+                .chain([9u8; 29])
+                .chain([0])
+                .collect::<Vec<_>>(),
+            &[],
+        ), // 29-byte principal
         tail(&[0x05], &[0x01, 0x00, 0x00], &[]), // empty principal
-        tail(&[0x80], &to_plain, &[]), // truncated LEB128
+        tail(&[0x80], &to_plain, &[]),        // truncated LEB128
     ];
     for (i, bytes) in cases.iter().enumerate() {
         let fast = wire::decode_transfer_arg(bytes);
