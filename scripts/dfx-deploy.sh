@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Deploys EMC's canisters to a dfx network (default: the local replica) with the current dfx
-# identity as governance, minter and holder of a test balance.
+# identity as governance, treasury, minter and holder of a test balance: the ledger, then the
+# registry wired to it.
 # Usage: dfx start --background --clean && scripts/dfx-deploy.sh [--network local]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,3 +22,16 @@ ledger_arg="(variant { Init = record {
 } })"
 dfx deploy ledger --argument "$ledger_arg" "$@"
 dfx canister call ledger icrc1_symbol '()' "$@"
+
+ledger_id="$(dfx canister id ledger "$@")"
+registry_arg="(variant { Init = record {
+  ledger = principal \"$ledger_id\";
+  governance = principal \"$me\";
+  treasury = record { owner = principal \"$me\"; subaccount = null };
+  epochs_canister = null;
+  ledger_fee_e8s = opt (10_000 : nat64);
+  params = null;
+  genesis_time = null;
+} })"
+dfx deploy registry --argument "$registry_arg" "$@"
+dfx canister call registry current_epoch '()' "$@"
