@@ -49,7 +49,7 @@ fn with_mut<R>(f: impl FnOnce(&mut Epochs<DefaultMemoryImpl>) -> R) -> R {
 
 fn start_timer() {
     ic_cdk_timers::set_timer_interval(TICK, || async {
-        run_payouts_batch().await;
+        run_payouts_batch(true).await;
         send_penalties().await;
     });
 }
@@ -227,8 +227,9 @@ async fn pay_one(ledger: Principal, p: Payout) {
 }
 
 /// Plans one batch of payouts and mints them (all calls in flight together). Returns the
-/// number of payouts attempted; when a batch was full another one is scheduled at once.
-async fn run_payouts_batch() -> u64 {
+/// number of payouts attempted; when a timer-driven batch was full (`chain`) another one is
+/// scheduled at once.
+async fn run_payouts_batch(chain: bool) -> u64 {
     if PAYOUTS_RUNNING.replace(true) {
         return 0;
     }
@@ -246,9 +247,9 @@ async fn run_payouts_batch() -> u64 {
         .collect();
     let n = todo.len() as u64;
     futures::future::join_all(todo.into_iter().map(|p| pay_one(ledger, p))).await;
-    if n as usize >= max {
+    if chain && n as usize >= max {
         ic_cdk_timers::set_timer(Duration::ZERO, async {
-            run_payouts_batch().await;
+            run_payouts_batch(true).await;
         });
     }
     n
@@ -296,16 +297,13 @@ fn upload_chunk(c: DataChunk) -> Result<EpochSummary, EpochsError> {
 
 #[update]
 fn close_epoch(epoch: u64) -> Result<EpochSummary, EpochsError> {
-    let s = with_mut(|e| e.close_epoch(epoch, time()))?;
-    ic_cdk_timers::set_timer(Duration::ZERO, async {
-        run_payouts_batch().await;
-    });
-    Ok(s)
+    // Payouts start at the next timer tick (or with `run_payouts`).
+    with_mut(|e| e.close_epoch(epoch, time()))
 }
 
 #[update]
 async fn run_payouts() -> u64 {
-    let n = run_payouts_batch().await;
+    let n = run_payouts_batch(false).await;
     send_penalties().await;
     n
 }
