@@ -390,14 +390,14 @@ fn equivocation_from_evidence_to_slashing_in_the_registry() {
     assert_eq!(r, Err(EpochsError::EvidenceAlreadyReported));
 }
 
-/// An epoch paid to 13 validators (one under 2/3 participation) and 300 compute nodes, the
+/// An epoch paid to 1,000 nodes: 13 validators (one under 2/3 participation) and 987 compute nodes, the
 /// ledger stopped during the payout: every payout is minted exactly once, equal to the
 /// emc-tokenomics split.
 #[test]
 fn epoch_payout_survives_a_ledger_outage_and_pays_exactly_once() {
     let mut s = setup();
     let blocks = 43_200;
-    let mut recs = common::records(300, blocks)
+    let mut recs = common::records(987, blocks)
         .into_iter()
         .map(|mut r| {
             r.role = Role::Compute;

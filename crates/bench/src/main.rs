@@ -6,6 +6,7 @@ use clap::{Parser, ValueEnum};
 
 mod consensus;
 mod embedded_ic;
+mod epochs;
 mod ledger;
 mod registry;
 mod poc;
@@ -29,6 +30,8 @@ enum Suite {
     Registry,
     /// Proof of computing: CPU and Vulkan prover times, verifier cost, int32 throughput.
     Poc,
+    /// The epochs canister: checkpoint verification, payout cost per node at 1k/10k/100k nodes.
+    Epochs,
 }
 
 fn main() -> Result<()> {
@@ -39,6 +42,7 @@ fn main() -> Result<()> {
         Suite::Ledger => ledger::run()?,
         Suite::Registry => registry::run()?,
         Suite::Poc => poc::run()?,
+        Suite::Epochs => epochs::run()?,
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
