@@ -165,7 +165,7 @@ async fn send_penalties() {
             Ok(Ok(_)) => with_mut(|e| e.penalty_batch_sent(batch)),
             // The registry does not know this canister yet: keep the batch.
             Ok(Err(RegistryRefusal::NotEpochsCanister)) => return,
-            // A refusal that will not change (batch applied already, unknown node).
+            // A refusal that will not change (the batch is applied already).
             Ok(Err(_)) => with_mut(|e| e.penalty_batch_sent(batch)),
             // Another error (storage): retried on the next tick.
             Err(_) => return,

@@ -871,16 +871,26 @@ impl<M: Memory> Registry<M> {
                 "at most {MAX_REPORTS} reports per batch"
             )));
         }
-        let mut nodes = Vec::with_capacity(reports.len());
+        // Storage failures refuse the whole batch before anything changes.
         for r in reports {
-            nodes.push(self.node(&r.node_id)?);
+            match self.node(&r.node_id) {
+                Ok(_) | Err(RegistryError::NodeNotFound) => {}
+                Err(e) => return Err(e),
+            }
         }
         let mut out = Vec::with_capacity(reports.len());
-        for (r, mut n) in reports.iter().zip(nodes) {
-            // A node reported twice in a batch: use its updated record.
-            if let Some(fresh) = self.get_node(&n.id) {
-                n = fresh;
-            }
+        for r in reports {
+            // A node the registry does not know (never registered) owes nothing: it is reported
+            // with no penalty instead of sinking the penalties of the whole batch. The fresh read
+            // also sees the update of a node reported twice in one batch.
+            let Some(mut n) = self.get_node(&r.node_id) else {
+                out.push(PenaltyApplied {
+                    node_id: r.node_id,
+                    penalty_e8s: 0,
+                    suspended: false,
+                });
+                continue;
+            };
             let available = n.stake_e8s.saturating_sub(n.penalty_due_e8s);
             let term_days = n.term.as_ref().map(|t| t.term_days).unwrap_or(0);
             let p = if n.term.is_some() {

@@ -472,22 +472,30 @@ fn penalties_suspension_and_treasury() {
         r.apply_penalties(p(1), 1, &[rep(1, 60)], T0),
         Err(RegistryError::NotEpochsCanister)
     );
-    let unknown = PenaltyReport {
-        node_id: NodeId([9; 32]),
-        missed_minutes: 60,
-    };
-    assert_eq!(
-        r.apply_penalties(epochs(), 1, &[rep(1, 60), unknown], T0),
-        Err(RegistryError::NodeNotFound)
-    );
     assert_eq!(
         r.stake_info(&id(1), T0).unwrap().penalty_due_e8s,
         0,
         "a refused batch applies nothing"
     );
-    let out = r
-        .apply_penalties(epochs(), 1, &[rep(1, 60), rep(2, 25), rep(3, 60)], T0)
+    // A node the registry does not know owes nothing and does not sink the batch.
+    let unknown = PenaltyReport {
+        node_id: NodeId([9; 32]),
+        missed_minutes: 60,
+    };
+    let mut out = r
+        .apply_penalties(
+            epochs(),
+            1,
+            &[rep(1, 60), rep(2, 25), unknown, rep(3, 60)],
+            T0,
+        )
         .unwrap();
+    assert_eq!(out.len(), 4);
+    assert_eq!(
+        (out[2].node_id, out[2].penalty_e8s, out[2].suspended),
+        (NodeId([9; 32]), 0, false)
+    );
+    out.remove(2);
     assert_eq!(out[0].penalty_e8s, 11_570_000_000);
     assert!(
         !out[0].suspended,
@@ -745,7 +753,10 @@ fn governance_only_and_storage_versions() {
     r.execute_set_epochs_canister(gov(), &Some(p(50))).unwrap();
     assert_eq!(r.config().epochs_canister, Some(p(50)));
     register(&mut r, p(1), 1, Role::Router, T0).unwrap();
-    let rep = [PenaltyReport { node_id: id(1), missed_minutes: 10 }];
+    let rep = [PenaltyReport {
+        node_id: id(1),
+        missed_minutes: 10,
+    }];
     r.apply_penalties(p(50), 5, &rep, T0).unwrap();
     assert!(r.apply_penalties(p(50), 5, &rep, T0).is_err());
     r.execute_set_epochs_canister(gov(), &Some(p(51))).unwrap();
