@@ -4,43 +4,17 @@
 //! rewrites the file) and checks that the wasm exports it.
 
 use crate::types::*;
-use candid::types::{internal::TypeContainer, CandidType, FuncMode, Function, Type, TypeInner};
 use candid::Principal;
+use emc_candid_service::ServiceBuilder;
 use emc_types::{Checkpoint, CheckpointSignature, NodeId, ValidatorSet};
-
-struct Service {
-    env: TypeContainer,
-    methods: Vec<(String, Type)>,
-}
-
-impl Service {
-    fn method(&mut self, name: &str, query: bool, args: Vec<Type>, rets: Vec<Type>) {
-        let modes = if query { vec![FuncMode::Query] } else { vec![] };
-        self.methods.push((
-            name.to_string(),
-            TypeInner::Func(Function { modes, args, rets }).into(),
-        ));
-    }
-
-    fn ty<T: CandidType>(&mut self) -> Type {
-        self.env.add::<T>()
-    }
-}
 
 type R<T> = Result<T, EpochsError>;
 
 /// The `.did` text of the epochs canister.
 pub fn service_did() -> String {
-    let mut s = Service {
-        env: TypeContainer::new(),
-        methods: Vec::new(),
-    };
+    let mut s = ServiceBuilder::new();
     macro_rules! m {
-        ($name:literal, $query:expr, ($($a:ty),*) -> ($($r:ty),*)) => {{
-            let args = vec![$(s.ty::<$a>()),*];
-            let rets = vec![$(s.ty::<$r>()),*];
-            s.method($name, $query, args, rets);
-        }};
+        ($($t:tt)*) => { emc_candid_service::method!(s, $($t)*) };
     }
     m!("submit_checkpoint", false, (Checkpoint, Vec<CheckpointSignature>) -> (R<StoredCheckpoint>));
     m!("submit_evidence", false, (EquivocationEvidence) -> (R<EquivocationOutcome>));
@@ -62,11 +36,5 @@ pub fn service_did() -> String {
     m!("validator_set", true, (u64) -> (Option<ValidatorSet>));
     m!("get_config", true, () -> (Config));
     m!("stats", true, () -> (Stats));
-    let init = vec![s.ty::<EpochsArg>()];
-    s.methods.sort_unstable_by_key(|(name, _)| name.clone());
-    let service: Type = TypeInner::Service(s.methods).into();
-    let actor = Some(TypeInner::Class(init, service).into());
-    let mut docs = candid::pretty::candid::DocComments::empty();
-    docs.extend_types(s.env.docs.clone());
-    candid::pretty::candid::compile_with_docs(&s.env.env, &actor, &docs)
+    s.did::<EpochsArg>()
 }

@@ -5,8 +5,8 @@
 //! wasm-level test compares the wasm's exported interface with the file.
 
 use crate::{LedgerArg, StandardRecord};
-use candid::types::{internal::TypeContainer, CandidType, FuncMode, Function, Type, TypeInner};
 use candid::Nat;
+use emc_candid_service::ServiceBuilder;
 use icrc_ledger_types::icrc::generic_metadata_value::MetadataValue;
 use icrc_ledger_types::icrc1::account::Account;
 use icrc_ledger_types::icrc1::transfer::{TransferArg, TransferError};
@@ -21,37 +21,11 @@ use icrc_ledger_types::icrc3::blocks::{
     GetBlocksRequest, GetBlocksResult, ICRC3DataCertificate, SupportedBlockType,
 };
 
-struct Service {
-    env: TypeContainer,
-    methods: Vec<(String, Type)>,
-}
-
-impl Service {
-    fn method(&mut self, name: &str, query: bool, args: Vec<Type>, rets: Vec<Type>) {
-        let modes = if query { vec![FuncMode::Query] } else { vec![] };
-        self.methods.push((
-            name.to_string(),
-            TypeInner::Func(Function { modes, args, rets }).into(),
-        ));
-    }
-
-    fn ty<T: CandidType>(&mut self) -> Type {
-        self.env.add::<T>()
-    }
-}
-
 /// The `.did` text of the ledger canister.
 pub fn service_did() -> String {
-    let mut s = Service {
-        env: TypeContainer::new(),
-        methods: Vec::new(),
-    };
+    let mut s = ServiceBuilder::new();
     macro_rules! m {
-        ($name:literal, $query:expr, ($($a:ty),*) -> ($($r:ty),*)) => {{
-            let args = vec![$(s.ty::<$a>()),*];
-            let rets = vec![$(s.ty::<$r>()),*];
-            s.method($name, $query, args, rets);
-        }};
+        ($($t:tt)*) => { emc_candid_service::method!(s, $($t)*) };
     }
     m!("icrc1_name", true, () -> (String));
     m!("icrc1_symbol", true, () -> (String));
@@ -72,12 +46,5 @@ pub fn service_did() -> String {
     m!("icrc3_supported_block_types", true, () -> (Vec<SupportedBlockType>));
     m!("icrc3_get_archives", true, (GetArchivesArgs) -> (GetArchivesResult));
     m!("icrc21_canister_call_consent_message", false, (ConsentMessageRequest) -> (Result<ConsentInfo, Icrc21Error>));
-    let init = vec![s.ty::<LedgerArg>()];
-    s.methods.sort_unstable_by_key(|(name, _)| name.clone());
-    let service: Type = TypeInner::Service(s.methods).into();
-    let actor = Some(TypeInner::Class(init, service).into());
-    // As export_service! does: type doc comments (if the types carry any) go into the text.
-    let mut docs = candid::pretty::candid::DocComments::empty();
-    docs.extend_types(s.env.docs.clone());
-    candid::pretty::candid::compile_with_docs(&s.env.env, &actor, &docs)
+    s.did::<LedgerArg>()
 }

@@ -5,45 +5,19 @@
 //! workspace test compares the wasm's exported interface with the file.
 
 use crate::types::*;
-use candid::types::{internal::TypeContainer, CandidType, FuncMode, Function, Type, TypeInner};
 use candid::Principal;
+use emc_candid_service::ServiceBuilder;
 use emc_types::NodeId;
 use icrc_ledger_types::icrc1::account::Account;
 use serde_bytes::ByteBuf;
-
-struct Service {
-    env: TypeContainer,
-    methods: Vec<(String, Type)>,
-}
-
-impl Service {
-    fn method(&mut self, name: &str, query: bool, args: Vec<Type>, rets: Vec<Type>) {
-        let modes = if query { vec![FuncMode::Query] } else { vec![] };
-        self.methods.push((
-            name.to_string(),
-            TypeInner::Func(Function { modes, args, rets }).into(),
-        ));
-    }
-
-    fn ty<T: CandidType>(&mut self) -> Type {
-        self.env.add::<T>()
-    }
-}
 
 type R<T> = Result<T, RegistryError>;
 
 /// The `.did` text of the registry canister.
 pub fn service_did() -> String {
-    let mut s = Service {
-        env: TypeContainer::new(),
-        methods: Vec::new(),
-    };
+    let mut s = ServiceBuilder::new();
     macro_rules! m {
-        ($name:literal, $query:expr, ($($a:ty),*) -> ($($r:ty),*)) => {{
-            let args = vec![$(s.ty::<$a>()),*];
-            let rets = vec![$(s.ty::<$r>()),*];
-            s.method($name, $query, args, rets);
-        }};
+        ($($t:tt)*) => { emc_candid_service::method!(s, $($t)*) };
     }
     m!("registration_nonce", false, () -> (R<ByteBuf>));
     m!("register", false, (RegisterArgs) -> (R<Node>));
@@ -78,11 +52,5 @@ pub fn service_did() -> String {
     m!("impeachment_case", true, (u64) -> (Option<Case>));
     m!("get_config", true, () -> (Config));
     m!("stats", true, () -> (Stats));
-    let init = vec![s.ty::<RegistryArg>()];
-    s.methods.sort_unstable_by_key(|(name, _)| name.clone());
-    let service: Type = TypeInner::Service(s.methods).into();
-    let actor = Some(TypeInner::Class(init, service).into());
-    let mut docs = candid::pretty::candid::DocComments::empty();
-    docs.extend_types(s.env.docs.clone());
-    candid::pretty::candid::compile_with_docs(&s.env.env, &actor, &docs)
+    s.did::<RegistryArg>()
 }
