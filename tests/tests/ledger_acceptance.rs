@@ -3,7 +3,7 @@
 //! `LedgerEnv` trait. Every test of both standards must pass.
 
 use candid::utils::{ArgumentDecoder, ArgumentEncoder};
-use candid::{Encode, Nat, Principal};
+use candid::{Encode, Principal};
 use emc_embedded_ic::EmbeddedIc;
 use emc_ledger::{InitArgs, LedgerArg};
 use icrc1_test_env::LedgerEnv;
@@ -71,19 +71,12 @@ fn setup() -> EmbeddedLedger {
     let admin = emc_embedded_ic::user_principal(1);
     let holder = emc_embedded_ic::user_principal(2);
     let mut ic = EmbeddedIc::new();
-    let init = LedgerArg::Init(InitArgs {
-        token_name: "EdgeMatrix Computing".into(),
-        token_symbol: "EMC".into(),
-        decimals: Some(8),
-        transfer_fee: Nat::from(10_000u64),
-        minting_account: Account::from(emc_embedded_ic::user_principal(3)),
-        initial_balances: vec![(Account::from(holder), Nat::from(1_000_000_000_000_000u64))],
-        fee_collector_account: None,
-        max_memo_length: None,
-        governance: admin,
-        supply_cap: None,
-        metadata: None,
-    });
+    let init = LedgerArg::Init(InitArgs::emc(
+        Account::from(emc_embedded_ic::user_principal(3)),
+        admin,
+        10_000,
+        vec![(Account::from(holder), 1_000_000_000_000_000)],
+    ));
     let wasm = emc_test_env::canister_wasm("ledger");
     let ledger = ic
         .install_canister(&wasm, Encode!(&init).unwrap(), vec![admin])

@@ -24,19 +24,12 @@ fn setup() -> Fixture {
     let admin = user_principal(1);
     let whale = user_principal(2);
     let mut ic = EmbeddedIc::new();
-    let init = LedgerArg::Init(InitArgs {
-        token_name: "EdgeMatrix Computing".into(),
-        token_symbol: "EMC".into(),
-        decimals: Some(8),
-        transfer_fee: Nat::from(FEE),
-        minting_account: Account::from(user_principal(3)),
-        initial_balances: vec![(Account::from(whale), Nat::from(1_000_000_000_000_000u64))],
-        fee_collector_account: None,
-        max_memo_length: None,
-        governance: admin,
-        supply_cap: None,
-        metadata: None,
-    });
+    let init = LedgerArg::Init(InitArgs::emc(
+        Account::from(user_principal(3)),
+        admin,
+        FEE,
+        vec![(Account::from(whale), 1_000_000_000_000_000)],
+    ));
     let wasm = emc_test_env::canister_wasm("ledger");
     let ledger = ic
         .install_canister(&wasm, Encode!(&init).unwrap(), vec![admin])

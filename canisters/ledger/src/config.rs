@@ -47,6 +47,35 @@ pub struct InitArgs {
     pub metadata: Option<Vec<(String, MetadataValue)>>,
 }
 
+impl InitArgs {
+    /// The $EMC token ("EdgeMatrix Computing", EMC, 8 decimals, default memo length and supply
+    /// cap, fees burned) with a deployment's accounts. Set the other fields with struct update
+    /// syntax, e.g. `InitArgs { fee_collector_account: Some(a), ..InitArgs::emc(..) }`.
+    pub fn emc(
+        minting_account: Account,
+        governance: Principal,
+        transfer_fee_e8s: u64,
+        initial_balances: Vec<(Account, u64)>,
+    ) -> Self {
+        InitArgs {
+            token_name: "EdgeMatrix Computing".into(),
+            token_symbol: "EMC".into(),
+            decimals: Some(8),
+            transfer_fee: Nat::from(transfer_fee_e8s),
+            minting_account,
+            initial_balances: initial_balances
+                .into_iter()
+                .map(|(a, e8s)| (a, Nat::from(e8s)))
+                .collect(),
+            fee_collector_account: None,
+            max_memo_length: None,
+            governance,
+            supply_cap: None,
+            metadata: None,
+        }
+    }
+}
+
 /// A change of the fee collector.
 #[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq)]
 pub enum ChangeFeeCollector {

@@ -28,40 +28,39 @@ pub fn run() -> Result<Value> {
     let admin = user_principal(1);
     let whale = user_principal(2);
     let mut ic = EmbeddedIc::new();
-    let init = LedgerArg::Init(InitArgs {
-        token_name: "EdgeMatrix Computing".into(),
-        token_symbol: "EMC".into(),
-        decimals: Some(8),
-        transfer_fee: Nat::from(FEE),
-        minting_account: Account::from(user_principal(3)),
-        initial_balances: vec![(Account::from(whale), Nat::from(100_000_000_000_000_000u64))],
-        fee_collector_account: None,
-        max_memo_length: None,
-        governance: admin,
-        supply_cap: None,
-        metadata: None,
-    });
+    let init = LedgerArg::Init(InitArgs::emc(
+        Account::from(user_principal(3)),
+        admin,
+        FEE,
+        vec![(Account::from(whale), 100_000_000_000_000_000)],
+    ));
     let ledger = ic
         .install_canister(&wasm, Encode!(&init)?, vec![admin])
         .map_err(|e| anyhow!("install: {e}"))?;
-    let transfer = |ic: &mut EmbeddedIc, from: Principal, to: Account, amount: u64| -> Result<u64> {
-        let arg = TransferArg {
-            from_subaccount: None,
-            to,
-            fee: None,
-            created_at_time: None,
-            memo: None,
-            amount: Nat::from(amount),
+    let transfer =
+        |ic: &mut EmbeddedIc, from: Principal, to: Account, amount: u64| -> Result<u64> {
+            let arg = TransferArg {
+                from_subaccount: None,
+                to,
+                fee: None,
+                created_at_time: None,
+                memo: None,
+                amount: Nat::from(amount),
+            };
+            let reply = ic
+                .update_call(ledger, from, "icrc1_transfer", Encode!(&arg)?)
+                .map_err(|e| anyhow!("icrc1_transfer: {e}"))?;
+            Decode!(&reply, Result<Nat, TransferError>)?.map_err(|e| anyhow!("{e:?}"))?;
+            Ok(ic.last_instructions())
         };
-        let reply = ic
-            .update_call(ledger, from, "icrc1_transfer", Encode!(&arg)?)
-            .map_err(|e| anyhow!("icrc1_transfer: {e}"))?;
-        Decode!(&reply, Result<Nat, TransferError>)?.map_err(|e| anyhow!("{e:?}"))?;
-        Ok(ic.last_instructions())
-    };
     // 10,000 funded accounts (and as many blocks).
     for i in 0..ACCOUNTS {
-        transfer(&mut ic, whale, Account::from(user_principal(100_000 + i)), 1_000_000_000)?;
+        transfer(
+            &mut ic,
+            whale,
+            Account::from(user_principal(100_000 + i)),
+            1_000_000_000,
+        )?;
     }
     let alice = user_principal(100_000);
     let bob = user_principal(100_001);
@@ -69,7 +68,12 @@ pub fn run() -> Result<Value> {
 
     let mut transfer_costs = Vec::new();
     for i in 0..20 {
-        transfer_costs.push(transfer(&mut ic, alice, Account::from(user_principal(100_010 + i)), 1_000)?);
+        transfer_costs.push(transfer(
+            &mut ic,
+            alice,
+            Account::from(user_principal(100_010 + i)),
+            1_000,
+        )?);
     }
     let approve_arg = |amount: u64| ApproveArgs {
         from_subaccount: None,
@@ -84,7 +88,12 @@ pub fn run() -> Result<Value> {
     let mut approve_costs = Vec::new();
     for i in 0..20 {
         let reply = ic
-            .update_call(ledger, bob, "icrc2_approve", Encode!(&approve_arg(1_000_000 + i))?)
+            .update_call(
+                ledger,
+                bob,
+                "icrc2_approve",
+                Encode!(&approve_arg(1_000_000 + i))?,
+            )
             .map_err(|e| anyhow!("icrc2_approve: {e}"))?;
         Decode!(&reply, Result<Nat, ApproveError>)?.map_err(|e| anyhow!("{e:?}"))?;
         approve_costs.push(ic.last_instructions());
@@ -106,7 +115,10 @@ pub fn run() -> Result<Value> {
         Decode!(&reply, Result<Nat, TransferFromError>)?.map_err(|e| anyhow!("{e:?}"))?;
         transfer_from_costs.push(ic.last_instructions());
     }
-    let request = vec![GetBlocksRequest { start: Nat::from(5_000u64), length: Nat::from(100u64) }];
+    let request = vec![GetBlocksRequest {
+        start: Nat::from(5_000u64),
+        length: Nat::from(100u64),
+    }];
     ic.query_call(ledger, alice, "icrc3_get_blocks", Encode!(&request)?)
         .map_err(|e| anyhow!("icrc3_get_blocks: {e}"))?;
     let get_blocks = ic.last_instructions();

@@ -74,21 +74,17 @@ impl Devnet {
         let ledger_wasm = std::fs::read(emc_test_env::canister_dir().join("ledger.wasm"))
             .context("target/canisters/ledger.wasm (run scripts/build-canisters.sh)")?;
         let init = LedgerArg::Init(InitArgs {
-            token_name: "EdgeMatrix Computing".into(),
-            token_symbol: "EMC".into(),
-            decimals: Some(8),
-            transfer_fee: Nat::from(DEVNET_FEE),
-            minting_account: Account::from(principals.minter),
-            initial_balances: principals
-                .operators
-                .iter()
-                .map(|p| (Account::from(*p), Nat::from(OPERATOR_GENESIS)))
-                .collect(),
             fee_collector_account: Some(Account::from(principals.treasury)),
-            max_memo_length: None,
-            governance: principals.admin,
-            supply_cap: None,
-            metadata: None,
+            ..InitArgs::emc(
+                Account::from(principals.minter),
+                principals.admin,
+                DEVNET_FEE,
+                principals
+                    .operators
+                    .iter()
+                    .map(|p| (Account::from(*p), OPERATOR_GENESIS))
+                    .collect(),
+            )
         });
         let ledger = ic
             .install_canister(&ledger_wasm, Encode!(&init)?, vec![principals.admin])
