@@ -18,7 +18,8 @@ pub fn run() -> Result<Value> {
         .install_canister(&wasm, Encode!(&None::<()>)?, vec![admin])
         .map_err(|e| anyhow!("install: {e}"))?;
     let call = |ic: &mut EmbeddedIc, method: &str, arg: Vec<u8>| {
-        ic.update_call(id, admin, method, arg).map_err(|e| anyhow!("{method}: {e}"))
+        ic.update_call(id, admin, method, arg)
+            .map_err(|e| anyhow!("{method}: {e}"))
     };
 
     // Trivial updates: `inc` decodes an empty argument, bumps a counter, encodes a nat64.
@@ -35,7 +36,8 @@ pub fn run() -> Result<Value> {
 
     let start = Instant::now();
     for _ in 0..n {
-        ic.query_call(id, admin, "get", Encode!()?).map_err(|e| anyhow!("get: {e}"))?;
+        ic.query_call(id, admin, "get", Encode!()?)
+            .map_err(|e| anyhow!("get: {e}"))?;
     }
     let queries_per_s = n as f64 / start.elapsed().as_secs_f64();
 

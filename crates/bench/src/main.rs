@@ -8,8 +8,8 @@ mod consensus;
 mod embedded_ic;
 mod epochs;
 mod ledger;
-mod registry;
 mod poc;
+mod registry;
 
 #[derive(Parser)]
 #[command(about = "EMC benchmark suites; each prints one JSON object on stdout")]
@@ -52,7 +52,10 @@ fn main() -> Result<()> {
 pub(crate) fn canister_wasm(name: &str) -> Result<Vec<u8>> {
     let path = emc_test_env::canister_dir().join(format!("{name}.wasm"));
     if !path.exists() {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/build-canisters.sh");
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../scripts/build-canisters.sh"
+        );
         let status = std::process::Command::new(script)
             .status()
             .with_context(|| format!("running {script}"))?;
