@@ -21,46 +21,16 @@
 //! Layout changes bump [`LAYOUT_VERSION`] and add a migration; a build finding a newer version
 //! refuses to start.
 
-use candid::{CandidType, Principal};
+use candid::Principal;
 use ic_stable_structures::memory_manager::{MemoryId, MemoryManager, VirtualMemory};
-use ic_stable_structures::storable::Bound;
-use ic_stable_structures::{Memory, StableBTreeMap, StableCell, Storable};
-use serde::de::DeserializeOwned;
-use std::borrow::Cow;
+use ic_stable_structures::{Memory, StableBTreeMap, StableCell};
 
 /// The storage layout version this build writes and reads.
 pub const LAYOUT_VERSION: u32 = 1;
 /// Magic bytes at the start of the config cell.
 pub const MAGIC: &[u8; 4] = b"EMCE";
 
-/// A candid-encoded value (written only by this crate; an undecodable value reads as `None`).
-#[derive(Clone, Debug)]
-pub struct Cand<T>(pub Option<T>);
-
-impl<T: CandidType + DeserializeOwned> Storable for Cand<T> {
-    fn to_bytes(&self) -> Cow<'_, [u8]> {
-        Cow::Owned(self.encode())
-    }
-
-    fn into_bytes(self) -> Vec<u8> {
-        self.encode()
-    }
-
-    fn from_bytes(bytes: Cow<'_, [u8]>) -> Self {
-        Cand(candid::decode_one(&bytes).ok())
-    }
-
-    const BOUND: Bound = Bound::Unbounded;
-}
-
-impl<T: CandidType> Cand<T> {
-    fn encode(&self) -> Vec<u8> {
-        match &self.0 {
-            Some(v) => candid::encode_one(v).unwrap_or_default(),
-            None => Vec::new(),
-        }
-    }
-}
+pub use emc_stable::Cand;
 
 /// A virtual memory.
 pub type VM<M> = VirtualMemory<M>;
