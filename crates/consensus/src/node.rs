@@ -890,17 +890,13 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
             self.metrics.stale += 1;
             return;
         }
-        let slot = self.cur.prepares.entry(r).or_default();
-        if let Some(old) = slot.get(&p.signer) {
-            if old.vote.digest != p.vote.digest {
-                self.metrics.equivocations_seen += 1;
-            } else {
-                self.metrics.duplicate += 1;
-            }
-            return;
+        if record_vote(
+            self.cur.prepares.entry(r).or_default(),
+            p,
+            &mut self.metrics,
+        ) {
+            self.check_prepared(r);
         }
-        slot.insert(p.signer, p);
-        self.check_prepared(r);
     }
 
     /// PREPARE quorum for the accepted proposal of the current round: become prepared and
@@ -950,17 +946,9 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
             self.metrics.stale += 1;
             return;
         }
-        let slot = self.cur.commits.entry(r).or_default();
-        if let Some(old) = slot.get(&c.signer) {
-            if old.vote.digest != c.vote.digest {
-                self.metrics.equivocations_seen += 1;
-            } else {
-                self.metrics.duplicate += 1;
-            }
-            return;
+        if record_vote(self.cur.commits.entry(r).or_default(), c, &mut self.metrics) {
+            self.check_committed(r);
         }
-        slot.insert(c.signer, c);
-        self.check_committed(r);
     }
 
     /// COMMIT quorum for a known block in round `r`: decide.
@@ -1633,4 +1621,24 @@ fn signers_are_members(msg: &Message, set: &ValidatorSet) -> bool {
         } => set.contains(&round_change.signer) && prepares.iter().all(|p| set.contains(&p.signer)),
         _ => false,
     }
+}
+
+/// Records a signer's first vote of a round in `slot`; a second vote from the same signer is
+/// counted as a duplicate (same digest) or an equivocation (another digest) and ignored.
+/// Returns whether the vote was new.
+fn record_vote(
+    slot: &mut BTreeMap<NodeId, SignedVote>,
+    vote: SignedVote,
+    metrics: &mut Metrics,
+) -> bool {
+    if let Some(old) = slot.get(&vote.signer) {
+        if old.vote.digest != vote.vote.digest {
+            metrics.equivocations_seen += 1;
+        } else {
+            metrics.duplicate += 1;
+        }
+        return false;
+    }
+    slot.insert(vote.signer, vote);
+    true
 }
