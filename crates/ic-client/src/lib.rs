@@ -1,0 +1,1 @@
+//! emc-ic-client (work in progress).

@@ -1,0 +1,1 @@
+//! emc-net (work in progress).

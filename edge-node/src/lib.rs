@@ -1,0 +1,1 @@
+//! edge-node (work in progress).

@@ -1,0 +1,1 @@
+//! emc-router (work in progress).
