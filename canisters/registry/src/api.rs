@@ -19,8 +19,8 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-/// Interval of the journal / epoch / expiry timer.
-const TICK: Duration = Duration::from_secs(60);
+/// Longest interval of the journal / epoch / expiry timer.
+const MAX_TICK_SECS: u64 = 60;
 /// Most movements the timer starts per tick.
 const MAX_PER_TICK: usize = 50;
 
@@ -46,8 +46,12 @@ fn with_mut<R>(f: impl FnOnce(&mut Registry<DefaultMemoryImpl>) -> R) -> R {
     })
 }
 
+/// The timer runs every minute, or twelve times an epoch when epochs are shorter than 12
+/// minutes (a local devnet), so that an epoch's validator set is taken soon after it starts.
 fn start_timer() {
-    ic_cdk_timers::set_timer_interval(TICK, || async {
+    let epoch_secs = with(|r| r.config().params.epoch_length_secs);
+    let tick = Duration::from_secs((epoch_secs / 12).clamp(1, MAX_TICK_SECS));
+    ic_cdk_timers::set_timer_interval(tick, || async {
         run_journal(MAX_PER_TICK).await;
     });
 }

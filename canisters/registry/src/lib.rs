@@ -37,7 +37,7 @@ pub mod types;
 #[allow(unsafe_code)]
 pub mod api;
 
-pub use registry::Registry;
+pub use registry::{Registry, MAX_GENESIS_DELAY_NS};
 pub use types::*;
 
 /// Errors of installing and loading the registry.

@@ -109,6 +109,9 @@ fn key_range(role: Role) -> std::ops::RangeInclusive<(u8, Key)> {
     (role.code(), [0u8; 32])..=(role.code(), [0xffu8; 32])
 }
 
+/// How far in the future the genesis (the start of epoch 0) may be set at install.
+pub const MAX_GENESIS_DELAY_NS: u64 = 30 * 86_400 * 1_000_000_000;
+
 impl<M: Memory> Registry<M> {
     /// Installs a fresh registry in an empty `memory`. `me` is the registry's own principal
     /// (the owner of the stake subaccounts).
@@ -116,9 +119,9 @@ impl<M: Memory> Registry<M> {
         let params = args.params.clone().unwrap_or_default();
         rules::check_params(&params).map_err(|e| LoadError::InvalidArgument(e.to_string()))?;
         let genesis_time = args.genesis_time.unwrap_or(now);
-        if genesis_time > now {
+        if genesis_time > now.saturating_add(MAX_GENESIS_DELAY_NS) {
             return Err(LoadError::InvalidArgument(
-                "genesis_time is in the future".into(),
+                "genesis_time is more than 30 days ahead".into(),
             ));
         }
         if args.governance == Principal::anonymous() || args.ledger == Principal::anonymous() {
@@ -154,7 +157,6 @@ impl<M: Memory> Registry<M> {
             me,
             s,
         };
-        r.take_snapshot(0, now);
         r.save_meta();
         r.roll_epochs(now);
         Ok(r)
@@ -1123,6 +1125,12 @@ impl<M: Memory> Registry<M> {
     /// Takes the snapshots of every epoch that has started (at most 64 per call; the rest on
     /// the next call). A snapshot is written once and never changes.
     pub fn roll_epochs(&mut self, now: u64) {
+        // Epoch 0's set is taken when the genesis arrives: operators register and stake
+        // between the install and a genesis time set in the future (the network's launch).
+        if now < self.config.genesis_time {
+            return;
+        }
+        self.take_snapshot(0, now);
         let mut rolled = 0;
         while now >= self.meta.next_epoch_start && rolled < 64 {
             let e = self.meta.epoch.saturating_add(1);

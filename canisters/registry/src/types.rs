@@ -167,7 +167,9 @@ pub struct InitArgs {
     pub ledger_fee_e8s: Option<u64>,
     /// Parameters (spec defaults when absent).
     pub params: Option<Params>,
-    /// Start of epoch 0, ns since the Unix epoch (install time when absent; not in the future).
+    /// Start of epoch 0, ns since the Unix epoch (install time when absent). It may lie up to
+    /// 30 days ahead (the network's launch): epoch 0's validator set is taken when it arrives,
+    /// so the first validators can register and stake before it.
     pub genesis_time: Option<u64>,
 }
 

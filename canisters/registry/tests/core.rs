@@ -796,3 +796,36 @@ fn governance_only_and_storage_versions() {
         })
     ));
 }
+
+#[test]
+fn a_future_genesis_takes_epoch_zero_with_the_validators_staked_before_it() {
+    let genesis = T0 + 20 * SEC;
+    let args = |g: u64| InitArgs {
+        ledger: p(104),
+        governance: gov(),
+        treasury: treasury(),
+        epochs_canister: Some(epochs()),
+        ledger_fee_e8s: Some(FEE),
+        params: None,
+        genesis_time: Some(g),
+    };
+    let too_far = T0 + MAX_GENESIS_DELAY_NS + 1;
+    assert!(Registry::init(VectorMemory::default(), &args(too_far), T0, me()).is_err());
+    let mut r = Registry::init(VectorMemory::default(), &args(genesis), T0, me()).unwrap();
+    r.process_time(T0);
+    assert_eq!(r.validator_set(0), None, "no set before the genesis");
+    for s in 1..=4u8 {
+        register(&mut r, p(s), s, Role::Validator, T0 + SEC).unwrap();
+        stake(&mut r, p(s), s, V_MIN, 360, T0 + SEC);
+    }
+    r.process_time(genesis - 1);
+    assert_eq!(r.validator_set(0), None, "still before the genesis");
+    r.process_time(genesis);
+    let snap = r.validator_set(0).unwrap();
+    assert_eq!(snap.set.len(), 4, "the four validators staked before the genesis");
+    assert_eq!(snap.taken_at, genesis);
+    assert_eq!(r.epoch_info().epoch, 0);
+    r.process_time(genesis + DAY);
+    assert_eq!(r.epoch_info().epoch, 1);
+    assert_eq!(r.validator_set(0).unwrap(), snap, "a snapshot never changes");
+}
