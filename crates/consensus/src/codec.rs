@@ -10,11 +10,14 @@
 //! message has exactly one encoding.
 
 use crate::message::{
-    CommittedBlock, Message, RoundChange, Seal, SignedRoundChange, SignedVote, Vote,
+    CommittedBlock, Message, PreparedCertificate, RoundChange, Seal, SignedRoundChange,
+    SignedVote, Vote,
 };
+use crate::node::{ChainState, WalRecord};
 use emc_types::{
-    Block, BlockHeader, CheckpointSignature, ComputeReceipt, DispatchRecord, Hash,
-    LivenessObservation, NodeId, PocResult, Signature, StateBit,
+    Block, BlockHeader, Checkpoint, CheckpointSignature, ComputeReceipt, DispatchRecord, Hash,
+    LivenessObservation, NodeId, PocResult, Signature, StateBit, SummaryAccumulator,
+    ValidatorSet,
 };
 
 /// The wire format version this code writes and reads.
@@ -214,6 +217,157 @@ pub fn decode(bytes: &[u8], max_len: usize) -> Result<Message, DecodeError> {
     Ok(msg)
 }
 
+const WAL_SENT: u8 = 1;
+const WAL_PREPARED: u8 = 2;
+const WAL_COMMITTED: u8 = 3;
+const WAL_VALIDATOR_SET: u8 = 4;
+
+/// Encodes a write-ahead log record: `version(1) || tag(1) || fields`, with the message,
+/// block and vote layouts of the wire format.
+pub fn encode_wal(record: &WalRecord) -> Vec<u8> {
+    let mut w = Vec::with_capacity(256);
+    w.push(WIRE_VERSION);
+    match record {
+        WalRecord::Sent(msg) => {
+            w.push(WAL_SENT);
+            put_bytes(&mut w, &encode(msg));
+        }
+        WalRecord::Prepared { height, cert } => {
+            w.push(WAL_PREPARED);
+            w.extend_from_slice(&height.to_be_bytes());
+            w.extend_from_slice(&cert.round.to_be_bytes());
+            put_block(&mut w, &cert.block);
+            put_votes(&mut w, &cert.prepares);
+        }
+        WalRecord::Committed { block, chain } => {
+            w.push(WAL_COMMITTED);
+            put_committed(&mut w, block);
+            w.extend_from_slice(&chain.height.to_be_bytes());
+            w.extend_from_slice(&chain.last_hash.0);
+            w.extend_from_slice(&chain.last_timestamp_ns.to_be_bytes());
+            w.extend_from_slice(&chain.summary.poc.0);
+            w.extend_from_slice(&chain.summary.liveness.0);
+            w.extend_from_slice(&chain.summary.receipts.0);
+            match &chain.last_checkpoint {
+                None => w.push(0),
+                Some(c) => {
+                    w.push(1);
+                    put_checkpoint(&mut w, c);
+                }
+            }
+        }
+        WalRecord::ValidatorSet(set) => {
+            w.push(WAL_VALIDATOR_SET);
+            put_validator_set(&mut w, set);
+        }
+    }
+    w
+}
+
+/// Decodes a write-ahead log record (total, like [`decode`]: a torn or corrupted record is
+/// an error, never a panic).
+pub fn decode_wal(bytes: &[u8], max_len: usize) -> Result<WalRecord, DecodeError> {
+    if bytes.len() > max_len {
+        return Err(DecodeError::TooLarge {
+            len: bytes.len(),
+            max: max_len,
+        });
+    }
+    let mut r = Reader { buf: bytes };
+    let version = r.u8().map_err(|_| DecodeError::Empty)?;
+    if version != WIRE_VERSION {
+        return Err(DecodeError::Version(version));
+    }
+    let record = match r.u8()? {
+        WAL_SENT => {
+            let inner = r.bytes()?;
+            WalRecord::Sent(decode(&inner, max_len)?)
+        }
+        WAL_PREPARED => {
+            let height = r.u64()?;
+            let round = r.u32()?;
+            let block = r.block()?;
+            let prepares = r.votes()?;
+            WalRecord::Prepared {
+                height,
+                cert: PreparedCertificate {
+                    round,
+                    block,
+                    prepares,
+                },
+            }
+        }
+        WAL_COMMITTED => {
+            let block = r.committed()?;
+            let chain = ChainState {
+                height: r.u64()?,
+                last_hash: Hash(r.array()?),
+                last_timestamp_ns: r.u64()?,
+                summary: SummaryAccumulator {
+                    poc: Hash(r.array()?),
+                    liveness: Hash(r.array()?),
+                    receipts: Hash(r.array()?),
+                },
+                last_checkpoint: match r.u8()? {
+                    0 => None,
+                    1 => Some(r.checkpoint()?),
+                    tag => {
+                        return Err(DecodeError::Tag {
+                            what: "option",
+                            tag,
+                        })
+                    }
+                },
+            };
+            WalRecord::Committed { block, chain }
+        }
+        WAL_VALIDATOR_SET => {
+            let epoch = r.u64()?;
+            let n = r.count("members", 32)?;
+            let mut members = Vec::with_capacity(n);
+            for _ in 0..n {
+                members.push(NodeId(r.array()?));
+            }
+            WalRecord::ValidatorSet(ValidatorSet { epoch, members })
+        }
+        tag => {
+            return Err(DecodeError::Tag {
+                what: "wal record",
+                tag,
+            })
+        }
+    };
+    if !r.buf.is_empty() {
+        return Err(DecodeError::Trailing(r.buf.len()));
+    }
+    Ok(record)
+}
+
+fn put_bytes(w: &mut Vec<u8>, bytes: &[u8]) {
+    put_count(w, bytes.len());
+    w.extend_from_slice(bytes);
+}
+
+fn put_checkpoint(w: &mut Vec<u8>, c: &Checkpoint) {
+    w.extend_from_slice(&c.height.to_be_bytes());
+    w.extend_from_slice(&c.epoch.to_be_bytes());
+    w.extend_from_slice(&c.state_root.0);
+    w.extend_from_slice(&c.prev_checkpoint_hash.0);
+    w.extend_from_slice(&c.validator_set_id.0);
+    w.extend_from_slice(&c.timestamp_ns.to_be_bytes());
+    w.extend_from_slice(&c.poc_root.0);
+    w.extend_from_slice(&c.liveness_root.0);
+    w.extend_from_slice(&c.receipts_root.0);
+}
+
+fn put_validator_set(w: &mut Vec<u8>, set: &ValidatorSet) {
+    w.extend_from_slice(&set.epoch.to_be_bytes());
+    put_count(w, set.members.len());
+    for m in &set.members {
+        w.extend_from_slice(&m.0);
+    }
+}
+
 // Smallest encodings, to check counts against the bytes left.
 const MIN_SIGNED_VOTE: usize = 8 + 4 + 32 + 32 + 64;
 const MIN_SIGNED_RC: usize = 8 + 4 + 1 + 32 + 64;
@@ -402,6 +556,20 @@ impl<'a> Reader<'a> {
                     tag,
                 })
             }
+        })
+    }
+
+    fn checkpoint(&mut self) -> Result<Checkpoint, DecodeError> {
+        Ok(Checkpoint {
+            height: self.u64()?,
+            epoch: self.u64()?,
+            state_root: Hash(self.array()?),
+            prev_checkpoint_hash: Hash(self.array()?),
+            validator_set_id: Hash(self.array()?),
+            timestamp_ns: self.u64()?,
+            poc_root: Hash(self.array()?),
+            liveness_root: Hash(self.array()?),
+            receipts_root: Hash(self.array()?),
         })
     }
 

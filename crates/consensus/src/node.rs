@@ -25,6 +25,11 @@ pub trait Application {
     fn propose(&mut self, height: u64, now_ns: u64) -> Vec<StateBit>;
     /// Whether `block`'s payload is acceptable (`Err` carries a reason for logs).
     fn validate(&self, block: &Block) -> Result<(), String>;
+    /// `block` is decided: apply it to the application's state. Called once per height, in
+    /// order, before [`Application::state_root`] is asked about the same block. (A node
+    /// rebuilt with [`Node::restore`] does not replay its log through this: the shell restores
+    /// the application's state itself.)
+    fn on_commit(&mut self, _block: &Block) {}
     /// The application's state root after `block`, the last block of a checkpoint period.
     /// The default is the block hash, which commits to the whole chain of state bits.
     fn state_root(&self, block: &Block) -> Hash {
@@ -459,6 +464,13 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
     /// The application.
     pub fn app(&self) -> &A {
         &self.app
+    }
+
+    /// The application, for the shell to feed it (observations to propose, outside facts).
+    /// Whatever it changes must keep [`Application::validate`] and
+    /// [`Application::state_root`] deterministic across honest nodes.
+    pub fn app_mut(&mut self) -> &mut A {
+        &mut self.app
     }
 
     /// The configuration.
@@ -1254,6 +1266,7 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
     fn apply_committed(&mut self, cb: CommittedBlock) {
         let block = &cb.block;
         let h = block.header.height;
+        self.app.on_commit(block);
         self.chain.height = h;
         self.chain.last_hash = block.hash();
         self.chain.last_timestamp_ns = block.header.timestamp_ns;

@@ -4,11 +4,15 @@
 mod common;
 
 use common::*;
-use emc_consensus::codec::{decode, encode, DecodeError, DEFAULT_MAX_MESSAGE_BYTES};
-use emc_consensus::{CommittedBlock, Input, Message, Seal, Signer, Timer, TimerKind};
+use emc_consensus::codec::{
+    decode, decode_wal, encode, encode_wal, DecodeError, DEFAULT_MAX_MESSAGE_BYTES,
+};
+use emc_consensus::{
+    ChainState, CommittedBlock, Input, Message, Seal, Signer, Timer, TimerKind, WalRecord,
+};
 use emc_types::{
-    Block, CheckpointSignature, ComputeReceipt, DispatchRecord, Hash, LivenessObservation, NodeId,
-    Signature, StateBit,
+    Block, Checkpoint, CheckpointSignature, ComputeReceipt, DispatchRecord, Hash,
+    LivenessObservation, NodeId, Signature, StateBit, SummaryAccumulator,
 };
 use proptest::prelude::*;
 
@@ -101,6 +105,72 @@ fn every_message_round_trips_and_has_one_encoding() {
     ));
 }
 
+/// One write-ahead record of every kind.
+fn wal_corpus() -> Vec<WalRecord> {
+    let mut out: Vec<WalRecord> = corpus().into_iter().map(WalRecord::Sent).collect();
+    let b = Harness::new(0).block(1, 10);
+    out.push(WalRecord::Prepared {
+        height: 1,
+        cert: cert(&b, 2, &[0, 1, 3]),
+    });
+    let committed = CommittedBlock {
+        block: b.clone(),
+        round: 2,
+        seals: vec![Seal {
+            signer: key(2).node_id(),
+            signature: Signature([9; 64]),
+        }],
+    };
+    let chain = |last_checkpoint| ChainState {
+        height: 1,
+        last_hash: b.hash(),
+        last_timestamp_ns: b.header.timestamp_ns,
+        summary: SummaryAccumulator {
+            poc: Hash([1; 32]),
+            liveness: Hash([2; 32]),
+            receipts: Hash([3; 32]),
+        },
+        last_checkpoint,
+    };
+    out.push(WalRecord::Committed {
+        block: committed.clone(),
+        chain: chain(None),
+    });
+    out.push(WalRecord::Committed {
+        block: committed,
+        chain: chain(Some(Checkpoint {
+            height: 450,
+            epoch: 0,
+            state_root: Hash([4; 32]),
+            prev_checkpoint_hash: Hash([5; 32]),
+            validator_set_id: Hash([6; 32]),
+            timestamp_ns: 77,
+            poc_root: Hash([7; 32]),
+            liveness_root: Hash([8; 32]),
+            receipts_root: Hash([9; 32]),
+        })),
+    });
+    out.push(WalRecord::ValidatorSet(set4()));
+    out
+}
+
+#[test]
+fn every_wal_record_round_trips_and_torn_records_are_refused() {
+    for r in wal_corpus() {
+        let bytes = encode_wal(&r);
+        assert_eq!(decode_wal(&bytes, DEFAULT_MAX_MESSAGE_BYTES).unwrap(), r);
+        for cut in 0..bytes.len() {
+            assert!(
+                decode_wal(&bytes[..cut], DEFAULT_MAX_MESSAGE_BYTES).is_err(),
+                "a torn record of {cut} bytes"
+            );
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(decode_wal(&longer, DEFAULT_MAX_MESSAGE_BYTES).is_err());
+    }
+}
+
 fn mutate(mut bytes: Vec<u8>, ops: &[(u8, u16, u8)]) -> Vec<u8> {
     for &(op, pos, val) in ops {
         let len = bytes.len();
@@ -126,6 +196,16 @@ fn mutate(mut bytes: Vec<u8>, ops: &[(u8, u16, u8)]) -> Vec<u8> {
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn wal_decoder_never_panics_on_mutated_records(
+        which in 0usize..14,
+        ops in proptest::collection::vec((any::<u8>(), any::<u16>(), any::<u8>()), 1..8),
+    ) {
+        let records = wal_corpus();
+        let bytes = encode_wal(&records[which % records.len()]);
+        let _ = decode_wal(&mutate(bytes, &ops), DEFAULT_MAX_MESSAGE_BYTES);
+    }
 
     #[test]
     fn decoder_never_panics_on_random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
