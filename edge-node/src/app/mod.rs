@@ -1,0 +1,359 @@
+//! The validators' application: what goes into blocks, which blocks are valid, and the
+//! per-node facts of each epoch that the epochs canister pays on. Pure: no IO, no clock.
+//!
+//! - A proposer puts its own observations into its block: one liveness bit per node it probed
+//!   (latest outcome per subject) and the proof-of-computing results it measured. A block
+//!   whose liveness or PoC bits claim another observer than its proposer is invalid, so a
+//!   validator can only speak for itself, and at most once per subject and block.
+//! - A node is *active* in a block when the block's proposer saw it online (the proposer is
+//!   active in its own block). A validator's or router's `active_blocks` for the epoch count
+//!   those blocks; the canister pays only above a share of the epoch's blocks (spec 11.3).
+//! - A compute node's E for the epoch is the median of the E values of its passed challenges,
+//!   or 0 when at most half of its challenges passed: one lying validator moves neither.
+//! - The last block of epoch `e` (height `(e+1) * L`) closes the epoch: the records of every
+//!   node in the registry view, sorted by node id, are cut into chunks under a Merkle root, and
+//!   the header's hash becomes the closing checkpoint's `state_root`, which is what the epochs
+//!   canister authenticates the uploaded chunks against. Other checkpoints use the block hash.
+//!
+//! Determinism: `validate` depends only on the block; `state_root` on the committed chain and
+//! the registry view. Validators must hold the same registry view when an epoch closes (they
+//! refresh it from the registry canister; a node changing between two validators' reads can
+//! cost that epoch's checkpoint its quorum, which the next refresh repairs).
+
+use candid::Principal;
+use emc_consensus::Application;
+use emc_epochs::data::{build_chunks, header_hash};
+use emc_epochs::{DataChunk, EpochDataHeader, NodeRecord, Role};
+use emc_types::{Block, Hash, LivenessObservation, NodeId, PocResult, StateBit, E_SCALE};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// Largest E a PoC bit may carry (fixed point): 1,000,000 (a task finished in 15 µs).
+pub const MAX_E_FIXED: u64 = 1_000_000 * E_SCALE;
+/// Largest opaque dispatch or receipt bit accepted before the compute market defines them.
+pub const MAX_OPAQUE_BIT: usize = 4096;
+
+/// Parameters of the application (must match the consensus [`emc_consensus::Config`] and the
+/// epochs canister's parameters).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppConfig {
+    /// Blocks per epoch (43,200).
+    pub epoch_length: u64,
+    /// Most state bits one proposal carries.
+    pub max_bits: usize,
+    /// Records per uploaded chunk (the canister takes at most 2,000).
+    pub chunk_records: usize,
+    /// PoC results waiting for a proposal are dropped beyond this many (oldest first).
+    pub max_pending_poc: usize,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        AppConfig {
+            epoch_length: 43_200,
+            max_bits: 10_000,
+            chunk_records: 2_000,
+            max_pending_poc: 10_000,
+        }
+    }
+}
+
+/// What the registry says about a node (the shell refreshes this view).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegistryNode {
+    /// The node.
+    pub id: NodeId,
+    /// Who receives its rewards.
+    pub owner: Principal,
+    /// Its role.
+    pub role: Role,
+    /// Stake in e8s (net of penalties due).
+    pub stake_e8s: u64,
+    /// Staking multiplier of E (compute), fixed point with 4 decimals (1.0 = 10,000).
+    pub multiplier: u64,
+}
+
+/// An epoch's closed data, ready to upload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EpochData {
+    /// The header (its hash is the closing checkpoint's state root).
+    pub header: EpochDataHeader,
+    /// The chunks with their Merkle proofs.
+    pub chunks: Vec<DataChunk>,
+    /// The records, in node order.
+    pub records: Vec<NodeRecord>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Tally {
+    active_blocks: u64,
+    poc_passed: Vec<u64>,
+    poc_failed: u64,
+}
+
+/// The validators' application state.
+#[derive(Clone, Debug)]
+pub struct EdgeApp {
+    me: NodeId,
+    cfg: AppConfig,
+    /// Latest probe outcome per subject, for our next proposal.
+    liveness: BTreeMap<NodeId, bool>,
+    /// Our measured PoC results, for our next proposals.
+    poc: VecDeque<PocResult>,
+    /// Height of the last applied block.
+    height: u64,
+    /// The epoch being tallied and its facts so far.
+    epoch: u64,
+    tally: BTreeMap<NodeId, Tally>,
+    registry: BTreeMap<NodeId, RegistryNode>,
+    /// Closed epochs not yet pruned by the shell.
+    closed: BTreeMap<u64, EpochData>,
+}
+
+impl EdgeApp {
+    /// A new application for validator `me`, at the genesis.
+    pub fn new(me: NodeId, cfg: AppConfig) -> Self {
+        EdgeApp {
+            me,
+            cfg,
+            liveness: BTreeMap::new(),
+            poc: VecDeque::new(),
+            height: 0,
+            epoch: 0,
+            tally: BTreeMap::new(),
+            registry: BTreeMap::new(),
+            closed: BTreeMap::new(),
+        }
+    }
+
+    /// The epoch of height `h >= 1` (consensus convention: `(h - 1) / L`).
+    pub fn epoch_of(&self, height: u64) -> u64 {
+        height.saturating_sub(1) / self.cfg.epoch_length.max(1)
+    }
+
+    /// Records a probe outcome, proposed in our next block.
+    pub fn observe(&mut self, subject: NodeId, online: bool) {
+        if subject != self.me {
+            self.liveness.insert(subject, online);
+        }
+    }
+
+    /// Forgets a subject (no longer registered): it is not reported any more.
+    pub fn forget(&mut self, subject: &NodeId) {
+        self.liveness.remove(subject);
+    }
+
+    /// Queues a PoC result we measured, proposed in our next blocks.
+    pub fn record_poc(&mut self, node: NodeId, e_fixed: u64, passed: bool) {
+        if self.poc.len() >= self.cfg.max_pending_poc {
+            self.poc.pop_front();
+        }
+        self.poc.push_back(PocResult {
+            node,
+            e_fixed: if passed { e_fixed.min(MAX_E_FIXED) } else { 0 },
+            passed,
+            validator: self.me,
+        });
+    }
+
+    /// Replaces the registry view.
+    pub fn set_registry(&mut self, nodes: impl IntoIterator<Item = RegistryNode>) {
+        self.registry = nodes.into_iter().map(|n| (n.id, n)).collect();
+    }
+
+    /// The registry view.
+    pub fn registry(&self) -> &BTreeMap<NodeId, RegistryNode> {
+        &self.registry
+    }
+
+    /// Height of the last applied block.
+    pub fn height(&self) -> u64 {
+        self.height
+    }
+
+    /// The closed data of `epoch`, if kept.
+    pub fn epoch_data(&self, epoch: u64) -> Option<&EpochData> {
+        self.closed.get(&epoch)
+    }
+
+    /// Drops closed epochs before `epoch` (uploaded and closed on the IC).
+    pub fn prune_before(&mut self, epoch: u64) {
+        self.closed = self.closed.split_off(&epoch);
+    }
+
+    /// The facts of the open epoch so far, as records (for status pages).
+    pub fn current_records(&self) -> Vec<NodeRecord> {
+        self.records()
+    }
+
+    fn records(&self) -> Vec<NodeRecord> {
+        let empty = Tally::default();
+        self.registry
+            .values()
+            .map(|n| {
+                let t = self.tally.get(&n.id).unwrap_or(&empty);
+                let (active_blocks, poc_e, multiplier) = match n.role {
+                    Role::Validator | Role::Router => (t.active_blocks, 0, 0),
+                    Role::Compute => (0, epoch_e(t), n.multiplier),
+                };
+                NodeRecord {
+                    node: n.id,
+                    owner: n.owner,
+                    role: n.role,
+                    stake_e8s: n.stake_e8s,
+                    active_blocks,
+                    poc_e,
+                    multiplier,
+                }
+            })
+            .collect()
+    }
+
+    fn close_epoch(&mut self) {
+        let records = self.records();
+        let (header, chunks) = build_chunks(
+            self.epoch,
+            self.cfg.epoch_length,
+            &records,
+            self.cfg.chunk_records,
+        );
+        self.closed.insert(
+            self.epoch,
+            EpochData {
+                header,
+                chunks,
+                records,
+            },
+        );
+        self.tally.clear();
+        self.epoch = self.epoch.saturating_add(1);
+    }
+}
+
+/// The epoch's E of a compute node: the median passed E, or 0 unless more than half passed.
+fn epoch_e(t: &Tally) -> u64 {
+    let passed = t.poc_passed.len() as u64;
+    if passed == 0 || passed <= t.poc_failed {
+        return 0;
+    }
+    let mut v = t.poc_passed.clone();
+    v.sort_unstable();
+    v[v.len() / 2]
+}
+
+impl Application for EdgeApp {
+    fn propose(&mut self, _height: u64, _now_ns: u64) -> Vec<StateBit> {
+        let mut bits: Vec<StateBit> = self
+            .liveness
+            .iter()
+            .take(self.cfg.max_bits)
+            .map(|(subject, online)| {
+                StateBit::Liveness(LivenessObservation {
+                    observer: self.me,
+                    subject: *subject,
+                    online: *online,
+                })
+            })
+            .collect();
+        // PoC results stay queued until a block of ours commits them; re-proposing one after a
+        // failed round is harmless (the median and the pass count take a few duplicates).
+        let room = self.cfg.max_bits.saturating_sub(bits.len());
+        bits.extend(self.poc.iter().take(room).cloned().map(StateBit::Poc));
+        bits
+    }
+
+    fn validate(&self, block: &Block) -> Result<(), String> {
+        let proposer = block.header.proposer;
+        let mut subjects = BTreeSet::new();
+        for bit in &block.bits {
+            match bit {
+                StateBit::Liveness(l) => {
+                    if l.observer != proposer {
+                        return Err("a liveness bit by another observer than the proposer".into());
+                    }
+                    if l.subject == proposer {
+                        return Err("the proposer reports on itself".into());
+                    }
+                    if !subjects.insert(l.subject) {
+                        return Err("two liveness bits about one subject".into());
+                    }
+                }
+                StateBit::Poc(p) => {
+                    if p.validator != proposer {
+                        return Err("a PoC result by another validator than the proposer".into());
+                    }
+                    if p.e_fixed > MAX_E_FIXED || (!p.passed && p.e_fixed != 0) {
+                        return Err("a PoC result with an impossible E".into());
+                    }
+                }
+                StateBit::Dispatch(d) if d.bytes.len() > MAX_OPAQUE_BIT => {
+                    return Err("dispatch record too large".into())
+                }
+                StateBit::Receipt(r) if r.bytes.len() > MAX_OPAQUE_BIT => {
+                    return Err("receipt too large".into())
+                }
+                StateBit::Dispatch(_) | StateBit::Receipt(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn on_commit(&mut self, block: &Block) {
+        let h = block.header.height;
+        if h <= self.height {
+            return; // already applied (a restored node replaying its log)
+        }
+        self.height = h;
+        let epoch = self.epoch_of(h);
+        while self.epoch < epoch {
+            // Blocks of a whole epoch were skipped (state sync): close what we have.
+            self.close_epoch();
+        }
+        let proposer = block.header.proposer;
+        self.tally.entry(proposer).or_default().active_blocks += 1;
+        for bit in &block.bits {
+            match bit {
+                StateBit::Liveness(l) if l.online => {
+                    self.tally.entry(l.subject).or_default().active_blocks += 1;
+                }
+                StateBit::Poc(p) => {
+                    let t = self.tally.entry(p.node).or_default();
+                    if p.passed {
+                        t.poc_passed.push(p.e_fixed);
+                    } else {
+                        t.poc_failed += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        if proposer == self.me {
+            // Our PoC results in this block are on the chain now.
+            let committed: BTreeSet<(NodeId, u64, bool)> = block
+                .bits
+                .iter()
+                .filter_map(|b| match b {
+                    StateBit::Poc(p) => Some((p.node, p.e_fixed, p.passed)),
+                    _ => None,
+                })
+                .collect();
+            self.poc
+                .retain(|p| !committed.contains(&(p.node, p.e_fixed, p.passed)));
+        }
+        if h % self.cfg.epoch_length.max(1) == 0 {
+            self.close_epoch();
+        }
+    }
+
+    fn state_root(&self, block: &Block) -> Hash {
+        let h = block.header.height;
+        if h % self.cfg.epoch_length.max(1) == 0 {
+            if let Some(d) = self.closed.get(&self.epoch_of(h)) {
+                return header_hash(&d.header);
+            }
+        }
+        block.hash()
+    }
+}
+
+#[cfg(test)]
+mod tests;
