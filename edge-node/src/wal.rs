@@ -145,6 +145,17 @@ impl Wal {
         Ok(())
     }
 
+    /// Keeps only the records for which `keep` is true (reads the file back and rewrites it
+    /// like [`Wal::compact`]).
+    pub fn retain(&mut self, keep: impl Fn(&WalRecord) -> bool) -> Result<(), WalError> {
+        if self.file.is_none() {
+            return Ok(());
+        }
+        let (_, records) = Wal::open(&self.path, false)?;
+        let kept: Vec<WalRecord> = records.into_iter().filter(|r| keep(r)).collect();
+        self.compact(&kept)
+    }
+
     /// Replaces the log's content with `keep` (atomically: temporary file, sync, rename).
     pub fn compact(&mut self, keep: &[WalRecord]) -> Result<(), WalError> {
         self.records = keep.len() as u64;

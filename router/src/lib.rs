@@ -1,1 +1,331 @@
-//! emc-router (work in progress).
+//! # emc-router: the smart router
+//!
+//! A router accepts registry-authorized QUIC connections from validators and compute nodes
+//! (`emc-net` checks every key against the registry view), and:
+//! - relays consensus messages between validators: a [`RelayEnvelope`] from validator V must
+//!   name V as its origin (the transport authenticated V); it goes to its target, or to every
+//!   other connected validator. Messages are signed end to end, so a router can drop but not
+//!   forge or alter them;
+//! - answers liveness probes (validators turn the outcomes into state bits);
+//! - keeps a live table of compute nodes: round-trip time measured by its own pings (an
+//!   exponentially weighted average), and load and capacity from their replies and reports.
+//!
+//! dApp job routing builds on the table in a later step.
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+use edge_node::http::{metric, Endpoint};
+use edge_node::ic::IcHandles;
+use edge_node::protocol::{PingReply, RelayEnvelope, KIND_LOAD, KIND_PING, KIND_RELAY};
+use edge_node::status::Shared;
+use emc_net::{Event, Network, Role, Roles, StaticAuthorizer};
+use emc_types::NodeId;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, info, warn};
+
+/// Router settings (the `[router]` table of the config file).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RouterConfig {
+    /// How often the registry view (who may connect) is refreshed.
+    #[serde(with = "humantime_serde")]
+    pub registry_refresh: Duration,
+    /// How often each compute node is pinged.
+    #[serde(with = "humantime_serde")]
+    pub ping_interval: Duration,
+    /// A ping unanswered for this long marks the compute node unreachable.
+    #[serde(with = "humantime_serde")]
+    pub ping_timeout: Duration,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        RouterConfig {
+            registry_refresh: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(2),
+            ping_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// One compute node as the router sees it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ComputeEntry {
+    /// Smoothed round-trip time, µs (0 until measured).
+    pub rtt_us: u64,
+    /// Jobs running, as last reported.
+    pub load: u32,
+    /// Job slots, as last reported.
+    pub capacity: u32,
+    /// Whether the last ping was answered.
+    pub reachable: bool,
+    /// Pings answered.
+    pub pings_ok: u64,
+    /// Pings lost.
+    pub pings_lost: u64,
+}
+
+/// The router's live state.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RouterStatus {
+    /// The router's node id (hex).
+    pub id: String,
+    /// Connected validators.
+    pub validators: usize,
+    /// Compute nodes, by node id (hex).
+    pub compute: BTreeMap<String, ComputeEntry>,
+    /// Messages relayed (one per delivered copy).
+    pub relayed: u64,
+    /// Envelopes refused (origin not the sender, malformed, from a non-validator).
+    pub refused: u64,
+    /// Probes answered.
+    pub probes_answered: u64,
+    /// Nodes in the registry view.
+    pub registered_nodes: usize,
+}
+
+/// A running router.
+#[derive(Debug)]
+pub struct RouterHandle {
+    /// Its node id.
+    pub id: NodeId,
+    /// Live status.
+    pub status: Shared<RouterStatus>,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RouterHandle {
+    /// Stops the router and waits for its task.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+
+    /// A receiver that turns true when the router is asked to stop (for companion tasks).
+    pub fn stop_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+}
+
+/// The router's status and metrics endpoint.
+#[derive(Clone, Debug)]
+pub struct RouterEndpoint(pub Shared<RouterStatus>);
+
+impl Endpoint for RouterEndpoint {
+    fn status_json(&self) -> String {
+        serde_json::to_string_pretty(&self.0.get()).unwrap_or_default()
+    }
+
+    fn metrics_text(&self) -> String {
+        let s = self.0.get();
+        let mut out = String::new();
+        metric(&mut out, "emc_router_relayed_total", "counter", "Consensus messages relayed.", s.relayed);
+        metric(&mut out, "emc_router_refused_total", "counter", "Relay envelopes refused.", s.refused);
+        metric(&mut out, "emc_router_probes_answered_total", "counter", "Liveness probes answered.", s.probes_answered);
+        metric(&mut out, "emc_router_validators", "gauge", "Connected validators.", s.validators);
+        metric(&mut out, "emc_router_compute_nodes", "gauge", "Compute nodes in the table.", s.compute.len());
+        let reachable = s.compute.values().filter(|c| c.reachable).count();
+        metric(&mut out, "emc_router_compute_reachable", "gauge", "Compute nodes answering pings.", reachable);
+        out
+    }
+}
+
+enum Internal {
+    Ping { node: NodeId, rtt: Option<Duration>, reply: Option<PingReply> },
+    Registry(Vec<(NodeId, Role)>),
+}
+
+/// Starts a router on a network bound with role router and `authorizer` as its authorizer.
+pub fn start_router(
+    cfg: RouterConfig,
+    net: Network,
+    mut events: mpsc::Receiver<Event>,
+    authorizer: Arc<StaticAuthorizer>,
+    ic: Option<IcHandles>,
+) -> RouterHandle {
+    let id = net.node_id();
+    let status = Shared::new(RouterStatus {
+        id: hex::encode(id.0),
+        ..RouterStatus::default()
+    });
+    let (shutdown, mut stop) = watch::channel(false);
+    let st = status.clone();
+    let task = tokio::spawn(async move {
+        let (tx, mut rx) = mpsc::channel::<Internal>(1024);
+        let mut ping = tokio::time::interval(cfg.ping_interval);
+        let mut refresh = tokio::time::interval(cfg.registry_refresh);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut compute: BTreeMap<NodeId, ComputeEntry> = BTreeMap::new();
+        loop {
+            tokio::select! {
+                biased;
+                _ = stop.changed() => break,
+                ev = events.recv() => match ev {
+                    Some(ev) => on_event(&net, &st, &mut compute, ev),
+                    None => break,
+                },
+                Some(msg) = rx.recv() => match msg {
+                    Internal::Ping { node, rtt, reply } => {
+                        if let Some(e) = compute.get_mut(&node) {
+                            match rtt {
+                                Some(rtt) => {
+                                    let us = u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX);
+                                    e.rtt_us = if e.rtt_us == 0 { us } else { (e.rtt_us * 7 + us) / 8 };
+                                    e.reachable = true;
+                                    e.pings_ok += 1;
+                                }
+                                None => {
+                                    e.reachable = false;
+                                    e.pings_lost += 1;
+                                }
+                            }
+                            if let Some(r) = reply {
+                                e.load = r.load;
+                                e.capacity = r.capacity;
+                            }
+                        }
+                        publish(&st, &compute);
+                    }
+                    Internal::Registry(nodes) => {
+                        let n = nodes.len();
+                        authorizer.replace_all(nodes.into_iter().map(|(id, r)| (id, Roles::from(r))));
+                        st.update(|s| s.registered_nodes = n);
+                    }
+                },
+                _ = ping.tick() => {
+                    for node in compute.keys().copied() {
+                        let (net, tx, timeout) = (net.clone(), tx.clone(), cfg.ping_timeout);
+                        tokio::spawn(async move {
+                            let t0 = Instant::now();
+                            let r = net.request(&node, KIND_PING, Vec::new(), timeout).await;
+                            let rtt = r.is_ok().then(|| t0.elapsed());
+                            let reply = r.ok().and_then(|b| PingReply::decode(&b).ok());
+                            let _ = tx.send(Internal::Ping { node, rtt, reply }).await;
+                        });
+                    }
+                }
+                _ = refresh.tick(), if ic.is_some() => {
+                    if let Some(ic) = ic.clone() {
+                        let tx = tx.clone();
+                        tokio::spawn(async move {
+                            match ic.chain_view(0).await {
+                                Ok(view) => {
+                                    let nodes = view.nodes.iter().map(|(n, _)| (n.id, match n.role {
+                                        emc_epochs::Role::Validator => Role::Validator,
+                                        emc_epochs::Role::Router => Role::Router,
+                                        emc_epochs::Role::Compute => Role::Compute,
+                                    })).collect();
+                                    let _ = tx.send(Internal::Registry(nodes)).await;
+                                }
+                                Err(e) => warn!(error = %e, "registry refresh failed"),
+                            }
+                        });
+                    }
+                }
+            }
+        }
+        info!("router stopped");
+    });
+    RouterHandle {
+        id,
+        status,
+        shutdown,
+        task,
+    }
+}
+
+fn publish(st: &Shared<RouterStatus>, compute: &BTreeMap<NodeId, ComputeEntry>) {
+    st.update(|s| {
+        s.compute = compute
+            .iter()
+            .map(|(k, v)| (hex::encode(k.0), v.clone()))
+            .collect();
+    });
+}
+
+fn on_event(
+    net: &Network,
+    st: &Shared<RouterStatus>,
+    compute: &mut BTreeMap<NodeId, ComputeEntry>,
+    ev: Event,
+) {
+    match ev {
+        Event::Frame {
+            peer,
+            role,
+            kind: KIND_RELAY,
+            payload,
+        } => {
+            let env = match RelayEnvelope::decode(&payload) {
+                Ok(env) if role == Role::Validator && env.origin == peer => env,
+                Ok(_) | Err(_) => {
+                    debug!(?peer, "relay envelope refused");
+                    st.update(|s| s.refused += 1);
+                    return;
+                }
+            };
+            let mut sent = 0u64;
+            match env.target {
+                Some(t) => {
+                    if net.send(&t, KIND_RELAY, payload.clone()).is_ok() {
+                        sent += 1;
+                    }
+                }
+                None => {
+                    for p in net.peers() {
+                        if p.role == Role::Validator
+                            && p.node != env.origin
+                            && net.send(&p.node, KIND_RELAY, payload.clone()).is_ok()
+                        {
+                            sent += 1;
+                        }
+                    }
+                }
+            }
+            st.update(|s| s.relayed += sent);
+        }
+        Event::Frame {
+            peer,
+            role: Role::Compute,
+            kind: KIND_LOAD,
+            payload,
+        } => {
+            if let (Ok(r), Some(e)) = (PingReply::decode(&payload), compute.get_mut(&peer)) {
+                e.load = r.load;
+                e.capacity = r.capacity;
+                publish(st, compute);
+            }
+        }
+        Event::Frame { peer, kind, .. } => debug!(?peer, kind, "unexpected frame"),
+        Event::Request {
+            kind: KIND_PING,
+            responder,
+            ..
+        } => {
+            let _ = responder.respond(PingReply::default().encode());
+            st.update(|s| s.probes_answered += 1);
+        }
+        Event::Request { .. } => {}
+        Event::PeerUp { peer, role, .. } => {
+            if role == Role::Compute {
+                compute.entry(peer).or_default();
+                publish(st, compute);
+            }
+            let v = net.peers().iter().filter(|p| p.role == Role::Validator).count();
+            st.update(|s| s.validators = v);
+        }
+        Event::PeerDown { peer } => {
+            if compute.remove(&peer).is_some() {
+                publish(st, compute);
+            }
+            let v = net.peers().iter().filter(|p| p.role == Role::Validator).count();
+            st.update(|s| s.validators = v);
+        }
+    }
+}

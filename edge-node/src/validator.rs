@@ -1,0 +1,646 @@
+//! The validator role: the QBFT core driven over QUIC, its write-ahead log on disk, probes
+//! that become liveness state bits, the registry view, and the anchor task that submits
+//! checkpoints and epoch data to the IC.
+//!
+//! One task owns the consensus [`Node`]; it `select!`s over network events, the earliest
+//! consensus timer, probe and registry ticks, results of the helper tasks, and commands, and
+//! carries out the core's effects in order (a `Persist` is written, and synced, before any
+//! later effect of the same step). Calls to the IC run in other tasks so that a slow replica
+//! never stalls consensus.
+
+use crate::anchor::{Anchor, AnchorJob};
+use crate::app::{AppConfig, EdgeApp, RegistryNode};
+use crate::ic::{ChainView, IcHandles};
+use crate::protocol::{
+    PingReply, RelayEnvelope, KIND_CONSENSUS, KIND_PING, KIND_RELAY,
+};
+use crate::status::{Shared, ValidatorStatus};
+use crate::wal::{Wal, WalError};
+use emc_consensus::{
+    Config, Ed25519Signer, Ed25519Verifier, Effect, Input, Node, Timer, WalRecord,
+};
+use emc_net::{Event, Network, Role, Roles, StaticAuthorizer};
+use emc_types::{NodeId, SignedCheckpoint, ValidatorSet, ZERO_HASH};
+use serde::{Deserialize, Serialize};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::{broadcast, mpsc, watch};
+use tracing::{debug, info, warn};
+
+/// Validator settings (the `[validator]` table of the config file).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ValidatorConfig {
+    /// Target time between blocks (protocol: 2 s).
+    #[serde(with = "humantime_serde")]
+    pub block_interval: Duration,
+    /// Round-0 timeout after the block interval; round r waits base * 2^r.
+    #[serde(with = "humantime_serde")]
+    pub round_timeout: Duration,
+    /// Cap of a round's timeout.
+    #[serde(with = "humantime_serde")]
+    pub round_timeout_cap: Duration,
+    /// Blocks per epoch (protocol: 43,200; the epochs canister must use the same).
+    pub epoch_length: u64,
+    /// Blocks between checkpoints (protocol: 450; the epochs canister must use the same).
+    pub checkpoint_interval: u64,
+    /// How often the registry view (nodes, stakes, validator sets) is refreshed.
+    #[serde(with = "humantime_serde")]
+    pub registry_refresh: Duration,
+    /// How often every registered node is probed.
+    #[serde(with = "humantime_serde")]
+    pub probe_interval: Duration,
+    /// A probe unanswered for this long counts as offline.
+    #[serde(with = "humantime_serde")]
+    pub probe_timeout: Duration,
+    /// A validator at position i of the set submits a checkpoint i times this after it is
+    /// ready (the first submits at once; the others only if it is still missing).
+    #[serde(with = "humantime_serde")]
+    pub submit_stagger: Duration,
+    /// Write-ahead log file (none: in memory only, for tests and the devnet).
+    pub wal: Option<PathBuf>,
+    /// fdatasync every log record (off only for tests and benchmarks).
+    pub wal_sync: bool,
+    /// Records per uploaded epoch-data chunk (at most 2,000).
+    pub chunk_records: usize,
+}
+
+impl Default for ValidatorConfig {
+    fn default() -> Self {
+        ValidatorConfig {
+            block_interval: Duration::from_secs(2),
+            round_timeout: Duration::from_secs(1),
+            round_timeout_cap: Duration::from_secs(60),
+            epoch_length: 43_200,
+            checkpoint_interval: 450,
+            registry_refresh: Duration::from_secs(10),
+            probe_interval: Duration::from_secs(2),
+            probe_timeout: Duration::from_secs(2),
+            submit_stagger: Duration::from_secs(5),
+            wal: None,
+            wal_sync: true,
+            chunk_records: 2_000,
+        }
+    }
+}
+
+/// Why a validator cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ValidatorError {
+    /// The consensus configuration is invalid.
+    #[error("consensus: {0}")]
+    Consensus(#[from] emc_consensus::NodeError),
+    /// The write-ahead log cannot be used.
+    #[error(transparent)]
+    Wal(#[from] WalError),
+    /// The IC could not be reached or refused.
+    #[error("IC: {0}")]
+    Ic(String),
+    /// Stopped before the genesis set was known.
+    #[error("stopped while waiting for the genesis validator set")]
+    Stopped,
+}
+
+/// A block committed by this validator, for observers (the devnet, tests, benchmarks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommitInfo {
+    /// Height.
+    pub height: u64,
+    /// The block's timestamp (its proposer's clock at proposal), ns.
+    pub proposed_at_ns: u64,
+    /// When this validator committed it, ns.
+    pub committed_at_ns: u64,
+    /// State bits in the block.
+    pub bits: usize,
+    /// The round it was decided in.
+    pub round: u32,
+}
+
+/// Commands to a running validator.
+#[derive(Debug)]
+pub enum Command {
+    /// Queue PoC results this validator measured (node, E fixed point, passed).
+    RecordPoc(Vec<(NodeId, u64, bool)>),
+}
+
+/// Handle to a running validator task.
+#[derive(Debug)]
+pub struct ValidatorHandle {
+    /// Its node id.
+    pub id: NodeId,
+    /// Live status.
+    pub status: Shared<ValidatorStatus>,
+    /// Committed blocks.
+    pub commits: broadcast::Sender<CommitInfo>,
+    /// Commands.
+    pub commands: mpsc::Sender<Command>,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ValidatorHandle {
+    /// Stops the validator (its log stays on disk) and waits for its task.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+
+    /// Asks it to stop without waiting.
+    pub fn signal_stop(&self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+/// Current UNIX time in ns.
+pub fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+enum Internal {
+    View(ChainView),
+    Probe { subject: NodeId, online: bool },
+}
+
+struct Runner {
+    cfg: ValidatorConfig,
+    me: NodeId,
+    node: Node<EdgeApp, Ed25519Signer, Ed25519Verifier>,
+    wal: Wal,
+    net: Network,
+    authorizer: Arc<StaticAuthorizer>,
+    timers: BinaryHeap<Reverse<(u64, Timer)>>,
+    sets_fed: BTreeSet<u64>,
+    dialed: BTreeMap<NodeId, std::net::SocketAddr>,
+    anchor: mpsc::Sender<AnchorJob>,
+    status: Shared<ValidatorStatus>,
+    commits: broadcast::Sender<CommitInfo>,
+    internal_tx: mpsc::Sender<Internal>,
+    ic: IcHandles,
+    pending_view: bool,
+}
+
+/// Starts a validator: waits for the registry's genesis set, restores the log, and runs until
+/// stopped. `network` must be bound with role validator and `authorizer` as its authorizer.
+#[allow(clippy::too_many_arguments)]
+pub async fn start_validator(
+    cfg: ValidatorConfig,
+    seed: [u8; 32],
+    net: Network,
+    events: mpsc::Receiver<Event>,
+    authorizer: Arc<StaticAuthorizer>,
+    ic: IcHandles,
+) -> Result<ValidatorHandle, ValidatorError> {
+    let signer = Ed25519Signer::from_seed(seed);
+    let me = emc_consensus::Signer::node_id(&signer);
+    let (shutdown, mut stop_rx) = watch::channel(false);
+
+    // The genesis: the registry's epoch-0 set and genesis time.
+    let genesis_time = ic.genesis_time().await.map_err(ValidatorError::Ic)?;
+    let genesis_set = loop {
+        match ic.validator_set(0).await {
+            Ok(Some(set)) if !set.members.is_empty() => break set,
+            Ok(_) => debug!("waiting for the registry's epoch-0 validator set"),
+            Err(e) => warn!(error = %e, "registry unreachable"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = stop_rx.changed() => return Err(ValidatorError::Stopped),
+        }
+    };
+    let mut ccfg = Config::new(genesis_set.clone());
+    ccfg.genesis_hash = ZERO_HASH;
+    ccfg.genesis_timestamp_ns = genesis_time;
+    ccfg.epoch_length = cfg.epoch_length;
+    ccfg.checkpoint_interval = cfg.checkpoint_interval;
+    ccfg.block_interval_ns = duration_ns(cfg.block_interval);
+    ccfg.round_timeout_base_ns = duration_ns(cfg.round_timeout);
+    ccfg.round_timeout_cap_ns = duration_ns(cfg.round_timeout_cap);
+    let app = EdgeApp::new(
+        me,
+        AppConfig {
+            epoch_length: cfg.epoch_length,
+            chunk_records: cfg.chunk_records,
+            ..AppConfig::default()
+        },
+    );
+
+    let (mut wal, records) = match &cfg.wal {
+        Some(path) => Wal::open(path, cfg.wal_sync)?,
+        None => (Wal::in_memory(), Vec::new()),
+    };
+    let node = if records.is_empty() {
+        Node::new(ccfg, app, signer, Ed25519Verifier::new())?
+    } else {
+        let mut node = Node::restore(ccfg, app, signer, Ed25519Verifier::new(), &records)?;
+        for r in &records {
+            if let WalRecord::Committed { block, .. } = r {
+                emc_consensus::Application::on_commit(node.app_mut(), &block.block);
+            }
+        }
+        info!(height = node.height(), records = records.len(), "restored from the log");
+        let keep = keep_records(&records, node.height(), cfg.epoch_length);
+        if keep.len() < records.len() {
+            wal.compact(&keep)?;
+        }
+        node
+    };
+
+    let status = Shared::new(ValidatorStatus {
+        id: me,
+        ..ValidatorStatus::default()
+    });
+    let (commits, _) = broadcast::channel(1024);
+    let (commands, mut command_rx) = mpsc::channel(64);
+    let (internal_tx, mut internal_rx) = mpsc::channel(1024);
+    let (anchor_tx, anchor_rx) = mpsc::channel(64);
+    let anchor = Anchor::new(me, ic.clone(), status.clone(), cfg.submit_stagger);
+    tokio::spawn(anchor.run(anchor_rx, stop_rx.clone()));
+
+    let mut runner = Runner {
+        cfg,
+        me,
+        node,
+        wal,
+        net,
+        authorizer,
+        timers: BinaryHeap::new(),
+        sets_fed: BTreeSet::new(),
+        dialed: BTreeMap::new(),
+        anchor: anchor_tx,
+        status: status.clone(),
+        commits: commits.clone(),
+        internal_tx,
+        ic,
+        pending_view: false,
+    };
+    runner.sets_fed.insert(0);
+    // A first registry view before consensus starts (peers to dial, sets of later epochs).
+    if let Ok(view) = runner.ic.chain_view(runner.node.height()).await {
+        runner.apply_view(view);
+    }
+    let effects = runner.node.step(Input::Start, now_ns());
+    runner.apply(effects);
+
+    let task = tokio::spawn(async move {
+        let mut events = events;
+        let mut probe = tokio::time::interval(runner.cfg.probe_interval);
+        let mut refresh = tokio::time::interval(runner.cfg.registry_refresh);
+        probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let next = runner.timers.peek().map(|Reverse((at, _))| *at);
+            let sleep = next.map_or(Duration::from_secs(3600), |at| {
+                Duration::from_nanos(at.saturating_sub(now_ns()))
+            });
+            tokio::select! {
+                biased;
+                _ = stop_rx.changed() => break,
+                ev = events.recv() => match ev {
+                    Some(ev) => runner.on_event(ev),
+                    None => break,
+                },
+                _ = tokio::time::sleep(sleep), if next.is_some() => runner.fire_timers(),
+                Some(msg) = internal_rx.recv() => match msg {
+                    Internal::View(view) => { runner.pending_view = false; runner.apply_view(view) }
+                    Internal::Probe { subject, online } => runner.node.app_mut().observe(subject, online),
+                },
+                Some(cmd) = command_rx.recv() => match cmd {
+                    Command::RecordPoc(results) => {
+                        for (node, e, passed) in results {
+                            runner.node.app_mut().record_poc(node, e, passed);
+                        }
+                    }
+                },
+                _ = probe.tick() => runner.probe(),
+                _ = refresh.tick() => runner.refresh(),
+            }
+        }
+        info!(node = ?runner.me, height = runner.node.height(), "validator stopped");
+    });
+    Ok(ValidatorHandle {
+        id: me,
+        status,
+        commits,
+        commands,
+        shutdown,
+        task,
+    })
+}
+
+fn duration_ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl Runner {
+    fn on_event(&mut self, ev: Event) {
+        match ev {
+            Event::Frame {
+                peer,
+                role,
+                kind,
+                payload,
+            } => match (kind, role) {
+                (KIND_CONSENSUS, Role::Validator) => {
+                    let effects = self.node.step(
+                        Input::Message {
+                            from: peer,
+                            bytes: &payload,
+                        },
+                        now_ns(),
+                    );
+                    self.apply(effects);
+                }
+                (KIND_RELAY, Role::Router) => match RelayEnvelope::decode(&payload) {
+                    Ok(env) if env.target.is_none_or(|t| t == self.me) && env.origin != self.me => {
+                        let effects = self.node.step(
+                            Input::Message {
+                                from: env.origin,
+                                bytes: &env.message,
+                            },
+                            now_ns(),
+                        );
+                        self.apply(effects);
+                    }
+                    Ok(_) => {}
+                    Err(e) => debug!(?peer, error = %e, "bad relay envelope"),
+                },
+                _ => debug!(?peer, kind, %role, "unexpected frame"),
+            },
+            Event::Request {
+                kind, responder, ..
+            } => {
+                if kind == KIND_PING {
+                    let reply = PingReply {
+                        height: self.node.height().saturating_sub(1),
+                        load: 0,
+                        capacity: 0,
+                    };
+                    let _ = responder.respond(reply.encode());
+                }
+            }
+            Event::PeerUp { peer, role, .. } => {
+                debug!(?peer, %role, "peer up");
+                self.status.update(|s| s.peers = self.net.peers().len());
+            }
+            Event::PeerDown { peer } => {
+                debug!(?peer, "peer down");
+                self.status.update(|s| s.peers = self.net.peers().len());
+            }
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        let now = now_ns();
+        while let Some(Reverse((at, timer))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let effects = self.node.step(Input::Timeout(timer), now);
+            self.apply(effects);
+        }
+    }
+
+    fn apply(&mut self, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::Persist(rec) => {
+                    if let Err(e) = self.wal.append(&rec) {
+                        // Without a durable log this node could equivocate after a crash:
+                        // stop voting rather than risk it.
+                        tracing::error!(error = %e, "write-ahead log failed: stopping");
+                        std::process::abort();
+                    }
+                }
+                Effect::Send { to, bytes } => self.send_to(to, bytes),
+                Effect::Broadcast { bytes } => self.broadcast(bytes),
+                Effect::ScheduleTimeout { timer, at_ns } => self.timers.push(Reverse((at_ns, timer))),
+                Effect::CommitBlock(cb) => {
+                    let now = now_ns();
+                    let info = CommitInfo {
+                        height: cb.block.header.height,
+                        proposed_at_ns: cb.block.header.timestamp_ns,
+                        committed_at_ns: now,
+                        bits: cb.block.bits.len(),
+                        round: cb.round,
+                    };
+                    let _ = self.commits.send(info);
+                    let m = self.node.metrics().clone();
+                    let epoch = self.node.app().epoch_of(info.height);
+                    self.status.update(|s| {
+                        s.height = info.height;
+                        s.epoch = epoch;
+                        s.last_commit_ns = now;
+                        s.round = cb.round;
+                        s.blocks_committed = m.blocks_committed;
+                        s.state_bits = s.state_bits.saturating_add(info.bits as u64);
+                        s.consensus = m.clone();
+                    });
+                    if info.height % self.cfg.epoch_length.max(1) == 0 {
+                        self.compact_log();
+                    }
+                }
+                Effect::CheckpointReady {
+                    checkpoint,
+                    signatures,
+                } => {
+                    let epoch_data = if checkpoint.height % self.cfg.epoch_length.max(1) == 0 {
+                        self.node.app().epoch_data(checkpoint.epoch).cloned()
+                    } else {
+                        None
+                    };
+                    let position = self
+                        .node
+                        .set_for_height(checkpoint.height)
+                        .and_then(|s| s.members.iter().position(|m| *m == self.me))
+                        .unwrap_or(0);
+                    self.status.update(|s| s.last_checkpoint_ready = Some(checkpoint.height));
+                    let job = AnchorJob::Checkpoint {
+                        signed: SignedCheckpoint {
+                            checkpoint,
+                            signatures,
+                        },
+                        epoch_data,
+                        position,
+                    };
+                    if self.anchor.try_send(job).is_err() {
+                        warn!("anchor queue full: checkpoint left to the other validators");
+                    }
+                }
+            }
+        }
+    }
+
+    fn send_to(&self, to: NodeId, bytes: Vec<u8>) {
+        if self.net.is_connected(&to) && self.net.send(&to, KIND_CONSENSUS, bytes.clone()).is_ok() {
+            return;
+        }
+        let env = RelayEnvelope {
+            origin: self.me,
+            target: Some(to),
+            message: bytes,
+        };
+        let _ = self
+            .net
+            .broadcast(KIND_RELAY, env.encode(), Roles::from(Role::Router));
+    }
+
+    fn broadcast(&self, bytes: Vec<u8>) {
+        let _ = self
+            .net
+            .broadcast(KIND_CONSENSUS, bytes.clone(), Roles::from(Role::Validator));
+        // Validators of the set we are not directly connected to are reached through the
+        // routers (which forward to every validator but the origin).
+        let missing = self
+            .node
+            .set_for_height(self.node.height())
+            .is_some_and(|s| s.members.iter().any(|m| *m != self.me && !self.net.is_connected(m)));
+        if missing {
+            let env = RelayEnvelope {
+                origin: self.me,
+                target: None,
+                message: bytes,
+            };
+            let _ = self
+                .net
+                .broadcast(KIND_RELAY, env.encode(), Roles::from(Role::Router));
+        }
+    }
+
+    /// Probes every registered node (but itself) once; outcomes come back as internal
+    /// messages and become liveness bits of our next proposal.
+    fn probe(&self) {
+        let subjects: Vec<NodeId> = self
+            .node
+            .app()
+            .registry()
+            .keys()
+            .copied()
+            .filter(|n| *n != self.me)
+            .collect();
+        for subject in subjects {
+            let net = self.net.clone();
+            let tx = self.internal_tx.clone();
+            let timeout = self.cfg.probe_timeout;
+            tokio::spawn(async move {
+                let online = net.request(&subject, KIND_PING, Vec::new(), timeout).await.is_ok();
+                let _ = tx.send(Internal::Probe { subject, online }).await;
+            });
+        }
+    }
+
+    fn refresh(&mut self) {
+        if self.pending_view {
+            return;
+        }
+        self.pending_view = true;
+        let ic = self.ic.clone();
+        let tx = self.internal_tx.clone();
+        let height = self.node.height();
+        tokio::spawn(async move {
+            match ic.chain_view(height).await {
+                Ok(view) => {
+                    let _ = tx.send(Internal::View(view)).await;
+                }
+                Err(e) => {
+                    warn!(error = %e, "registry refresh failed");
+                    let _ = tx
+                        .send(Internal::View(ChainView::default()))
+                        .await;
+                }
+            }
+        });
+    }
+
+    fn apply_view(&mut self, view: ChainView) {
+        if view.nodes.is_empty() && view.sets.is_empty() {
+            return; // a failed refresh: keep the last view
+        }
+        let mut auth = Vec::with_capacity(view.nodes.len());
+        let mut wanted = BTreeMap::new();
+        for (n, addr) in &view.nodes {
+            let role = match n.role {
+                emc_epochs::Role::Validator => Role::Validator,
+                emc_epochs::Role::Router => Role::Router,
+                emc_epochs::Role::Compute => Role::Compute,
+            };
+            auth.push((n.id, Roles::from(role)));
+            if n.id != self.me {
+                if let Some(a) = addr {
+                    wanted.insert(n.id, *a);
+                }
+            }
+        }
+        self.authorizer.replace_all(auth);
+        for (id, addr) in &wanted {
+            if self.dialed.get(id) != Some(addr) {
+                self.net.add_peer(*id, *addr);
+            }
+        }
+        for id in self.dialed.keys() {
+            if !wanted.contains_key(id) {
+                self.net.remove_peer(id);
+            }
+        }
+        let known: BTreeSet<NodeId> = view.nodes.iter().map(|(n, _)| n.id).collect();
+        let gone: Vec<NodeId> = self
+            .node
+            .app()
+            .registry()
+            .keys()
+            .filter(|k| !known.contains(k))
+            .copied()
+            .collect();
+        for g in gone {
+            self.node.app_mut().forget(&g);
+        }
+        self.dialed = wanted;
+        let nodes: Vec<RegistryNode> = view.nodes.into_iter().map(|(n, _)| n).collect();
+        self.node.app_mut().set_registry(nodes);
+        for set in view.sets {
+            self.feed_set(set);
+        }
+        let n = self.node.app().registry().len();
+        self.status.update(|s| s.registered_nodes = n);
+    }
+
+    fn feed_set(&mut self, set: ValidatorSet) {
+        if set.members.is_empty() || !self.sets_fed.insert(set.epoch) {
+            return;
+        }
+        info!(epoch = set.epoch, members = set.members.len(), "validator set learned");
+        let effects = self.node.step(Input::ValidatorSet(set), now_ns());
+        self.apply(effects);
+    }
+
+    /// At an epoch boundary: keep the validator sets, the committed blocks of the previous
+    /// and the current epoch (block sync, the application's replay) and this height's votes.
+    /// Once an epoch (43,200 blocks), so the rewrite's IO is inline.
+    fn compact_log(&mut self) {
+        let (height, l) = (self.node.height(), self.cfg.epoch_length);
+        if let Err(e) = self.wal.retain(|r| keeps(r, height, l)) {
+            warn!(error = %e, "write-ahead log compaction failed (the log keeps growing)");
+        }
+    }
+}
+
+/// The records a log keeps at an epoch boundary: validator sets, and everything at or above
+/// the first height of the previous epoch.
+pub fn keep_records(records: &[WalRecord], height: u64, epoch_length: u64) -> Vec<WalRecord> {
+    records
+        .iter()
+        .filter(|r| keeps(r, height, epoch_length))
+        .cloned()
+        .collect()
+}
+
+fn keeps(r: &WalRecord, height: u64, epoch_length: u64) -> bool {
+    let l = epoch_length.max(1);
+    let from = (height.saturating_sub(1) / l).saturating_sub(1) * l;
+    r.height().is_none_or(|h| h > from)
+}
