@@ -204,7 +204,8 @@ impl EmbeddedHost {
 
     /// Runs `f` on the IC thread with the embedded IC, for what this interface does not cover
     /// (upgrades, debug logs, instruction counts, …). Updates submitted by `f` itself are not
-    /// tracked: use [`EmbeddedIc::update_call`] there.
+    /// tracked: use [`EmbeddedIc::update_call`] there. A panic in `f` stops the host thread
+    /// (later calls fail with [`IcError::Transport`]).
     pub fn with_ic<T, F>(&self, f: F) -> HostCall<T>
     where
         T: Send + 'static,

@@ -44,7 +44,9 @@ pub enum IcError {
 
 impl IcError {
     /// Whether trying the same call again later may succeed: transport failures and
-    /// `SYS_TRANSIENT` rejects.
+    /// `SYS_TRANSIENT` rejects. After a transport failure an update may still have executed:
+    /// retry only calls the canister deduplicates (e.g. ledger transfers with
+    /// `created_at_time` and a memo) or that are harmless twice.
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
