@@ -3,7 +3,7 @@
 use crate::{IcClient, IcClientExt, IcError};
 use candid::Principal;
 use emc_registry::{
-    EpochInfo, Node, RegisterArgs, RegistryError, Role, StakeArgs, StakeInfo, Stats,
+    Config, EpochInfo, Node, RegisterArgs, RegistryError, Role, StakeArgs, StakeInfo, Stats,
     ValidatorSetSnapshot,
 };
 use emc_types::NodeId;
@@ -143,6 +143,21 @@ impl RegistryApi {
     pub async fn current_epoch(&self) -> Result<EpochInfo, IcError> {
         self.client
             .query_candid(self.canister, "current_epoch", ())
+            .await
+    }
+
+    /// `e_multiplier` (query): the node's multiplier of E (fixed point: the term's for a staked
+    /// compute node, x1 otherwise; `None` for an unknown node).
+    pub async fn e_multiplier(&self, id: NodeId) -> Result<Option<u64>, IcError> {
+        self.client
+            .query_candid(self.canister, "e_multiplier", (id,))
+            .await
+    }
+
+    /// `get_config` (query): ledger, governance, treasury, genesis time, parameters.
+    pub async fn get_config(&self) -> Result<Config, IcError> {
+        self.client
+            .query_candid(self.canister, "get_config", ())
             .await
     }
 

@@ -236,6 +236,14 @@ async fn ledger_and_registry_through_the_typed_wrappers() {
     let stats = registry.stats().await.unwrap();
     assert_eq!((stats.nodes, stats.total_stake_e8s), (1, V_MIN));
     assert_eq!(registry.current_epoch().await.unwrap().epoch, 0);
+    let config = registry.get_config().await.unwrap();
+    assert_eq!((config.ledger, config.governance), (net.ledger, gov()));
+    // x1 (E_SCALE) for a node that is not a staked compute node; None for an unknown one.
+    assert_eq!(
+        registry.e_multiplier(node_id(1)).await.unwrap(),
+        Some(10_000)
+    );
+    assert_eq!(registry.e_multiplier(node_id(99)).await.unwrap(), None);
     // Epoch 0's snapshot was taken at install, before any stake.
     let set = registry.validator_set(0).await.unwrap();
     assert!(
