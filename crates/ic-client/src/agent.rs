@@ -185,6 +185,15 @@ impl AgentClient {
 
     /// A client with explicit settings.
     pub fn with_config(config: AgentConfig) -> Result<Self, IcError> {
+        // Parsed here: ic-agent's builder panics on a URL it cannot parse.
+        let parsed = url::Url::parse(&config.url)
+            .map_err(|e| IcError::Config(format!("URL {:?}: {e}", config.url)))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+            return Err(IcError::Config(format!(
+                "URL {:?}: expected http(s)://host[:port]",
+                config.url
+            )));
+        }
         let local = match config.local {
             Some(local) => local,
             None => is_local_url(&config.url)?,
@@ -200,7 +209,7 @@ impl AgentClient {
             .map_err(|e| IcError::Config(format!("HTTP client: {e}")))?;
         let principal = config.identity.principal();
         let agent = Agent::builder()
-            .with_url(config.url.clone())
+            .with_url(parsed.as_str())
             .with_arc_identity(config.identity.identity.clone())
             .with_http_client(http)
             .with_max_polling_time(config.timeout)

@@ -67,6 +67,9 @@ impl HostConfig {
     }
 }
 
+/// Commands handled between two rounds at most.
+const MAX_BATCH: usize = 1_000;
+
 type Reply<T> = oneshot::Sender<Result<T, IcError>>;
 type Job = Box<dyn FnOnce(&mut EmbeddedIc) + Send>;
 
@@ -433,7 +436,8 @@ impl HostThread {
             };
             let mut submitted = false;
             let mut shutdown = false;
-            for cmd in first.into_iter().chain(rx.try_iter()) {
+            // A bounded batch: a steady stream of calls must not hold back the rounds.
+            for cmd in first.into_iter().chain(rx.try_iter().take(MAX_BATCH)) {
                 match cmd {
                     Command::Shutdown => {
                         shutdown = true;

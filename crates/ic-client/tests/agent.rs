@@ -65,10 +65,22 @@ fn client_principal_is_the_identity_principal() {
     let anon = AgentClient::new("http://127.0.0.1:4943", AgentIdentity::anonymous()).unwrap();
     assert_eq!(anon.principal(), Principal::anonymous());
     assert!(anon.is_local());
-    assert!(matches!(
-        AgentClient::new("not a url", AgentIdentity::anonymous()),
-        Err(IcError::Config(_))
-    ));
+    for bad in ["not a url", "ftp://127.0.0.1", "unix:/tmp/replica.sock"] {
+        assert!(
+            matches!(
+                AgentClient::new(bad, AgentIdentity::anonymous()),
+                Err(IcError::Config(_))
+            ),
+            "{bad}"
+        );
+        // Also when the network kind is given (no URL check for locality then).
+        let mut config = AgentConfig::new(bad, AgentIdentity::anonymous());
+        config.local = Some(true);
+        assert!(
+            matches!(AgentClient::with_config(config), Err(IcError::Config(_))),
+            "{bad}"
+        );
+    }
 }
 
 /// A local port nothing listens on.
