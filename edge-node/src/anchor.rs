@@ -70,7 +70,11 @@ impl Anchor {
     }
 
     /// Runs until `stop` turns true or the job channel closes.
-    pub async fn run(mut self, mut jobs: mpsc::Receiver<AnchorJob>, mut stop: watch::Receiver<bool>) {
+    pub async fn run(
+        mut self,
+        mut jobs: mpsc::Receiver<AnchorJob>,
+        mut stop: watch::Receiver<bool>,
+    ) {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -98,7 +102,9 @@ impl Anchor {
             epoch_data,
             position,
         } = job;
-        let delay = self.stagger.saturating_mul(u32::try_from(position).unwrap_or(u32::MAX));
+        let delay = self
+            .stagger
+            .saturating_mul(u32::try_from(position).unwrap_or(u32::MAX));
         let due = Instant::now() + delay;
         let h = signed.checkpoint.height;
         if let Some(data) = epoch_data {
@@ -147,7 +153,11 @@ impl Anchor {
                 .await
             {
                 Ok(Ok(stored)) => {
-                    info!(height = h, signers = stored.signers.len(), "checkpoint accepted by the IC");
+                    info!(
+                        height = h,
+                        signers = stored.signers.len(),
+                        "checkpoint accepted by the IC"
+                    );
                     self.status.update(|s| {
                         s.checkpoints_submitted += 1;
                         s.last_checkpoint_accepted = Some(h);
@@ -237,13 +247,20 @@ impl Anchor {
         for epoch in epochs {
             match self.ic.epochs.close_epoch(epoch).await {
                 Ok(Ok(s)) => {
-                    info!(epoch, budget_e8s = s.budget_e8s, eligible = s.eligible_nodes, "epoch closed");
+                    info!(
+                        epoch,
+                        budget_e8s = s.budget_e8s,
+                        eligible = s.eligible_nodes,
+                        "epoch closed"
+                    );
                     self.closing.remove(&epoch);
                 }
                 Ok(Err(EpochsError::AlreadyClosed(_))) => {
                     self.closing.remove(&epoch);
                 }
-                Ok(Err(EpochsError::NotReady(why))) => debug!(epoch, %why, "epoch not closable yet"),
+                Ok(Err(EpochsError::NotReady(why))) => {
+                    debug!(epoch, %why, "epoch not closable yet")
+                }
                 Ok(Err(e)) => {
                     warn!(epoch, error = ?e, "close refused");
                     self.closing.remove(&epoch);

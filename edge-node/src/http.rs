@@ -50,7 +50,10 @@ pub async fn serve(
     Ok(local)
 }
 
-async fn handle(mut stream: tokio::net::TcpStream, endpoint: Arc<dyn Endpoint>) -> std::io::Result<()> {
+async fn handle(
+    mut stream: tokio::net::TcpStream,
+    endpoint: Arc<dyn Endpoint>,
+) -> std::io::Result<()> {
     let mut head = Vec::with_capacity(512);
     let mut buf = [0u8; 1024];
     let read = async {
@@ -78,7 +81,11 @@ async fn handle(mut stream: tokio::net::TcpStream, endpoint: Arc<dyn Endpoint>) 
             endpoint.metrics_text(),
         ),
         ("GET", _) => ("404 Not Found", "text/plain", "not found\n".to_string()),
-        _ => ("405 Method Not Allowed", "text/plain", "GET only\n".to_string()),
+        _ => (
+            "405 Method Not Allowed",
+            "text/plain",
+            "GET only\n".to_string(),
+        ),
     };
     let resp = format!(
         "HTTP/1.1 {code}\r\ncontent-type: {ctype}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -91,7 +98,10 @@ async fn handle(mut stream: tokio::net::TcpStream, endpoint: Arc<dyn Endpoint>) 
 /// Writes Prometheus metrics: `metric(out, name, kind, help, value)`.
 pub fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
     use std::fmt::Write as _;
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+    );
 }
 
 #[cfg(test)]
@@ -125,11 +135,18 @@ mod tests {
             .await
             .unwrap();
         let r = get(addr, "GET /status HTTP/1.1\r\nhost: x\r\n\r\n").await;
-        assert!(r.starts_with("HTTP/1.1 200") && r.ends_with("{\"height\":7}"), "{r}");
+        assert!(
+            r.starts_with("HTTP/1.1 200") && r.ends_with("{\"height\":7}"),
+            "{r}"
+        );
         let r = get(addr, "GET /metrics HTTP/1.1\r\n\r\n").await;
         assert!(r.contains("# TYPE emc_height gauge\nemc_height 7"), "{r}");
-        assert!(get(addr, "GET /x HTTP/1.1\r\n\r\n").await.starts_with("HTTP/1.1 404"));
-        assert!(get(addr, "POST /status HTTP/1.1\r\n\r\n").await.starts_with("HTTP/1.1 405"));
+        assert!(get(addr, "GET /x HTTP/1.1\r\n\r\n")
+            .await
+            .starts_with("HTTP/1.1 404"));
+        assert!(get(addr, "POST /status HTTP/1.1\r\n\r\n")
+            .await
+            .starts_with("HTTP/1.1 405"));
         assert!(get(addr, "\r\n\r\n").await.starts_with("HTTP/1.1 405"));
     }
 }

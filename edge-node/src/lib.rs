@@ -11,7 +11,9 @@
 
 pub mod anchor;
 pub mod app;
+pub mod cli;
 pub mod compute;
+pub mod config;
 pub mod http;
 pub mod ic;
 pub mod protocol;

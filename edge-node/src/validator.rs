@@ -11,9 +11,7 @@
 use crate::anchor::{Anchor, AnchorJob};
 use crate::app::{AppConfig, EdgeApp, RegistryNode};
 use crate::ic::{ChainView, IcHandles};
-use crate::protocol::{
-    PingReply, RelayEnvelope, KIND_CONSENSUS, KIND_PING, KIND_RELAY,
-};
+use crate::protocol::{PingReply, RelayEnvelope, KIND_CONSENSUS, KIND_PING, KIND_RELAY};
 use crate::status::{Shared, ValidatorStatus};
 use crate::wal::{Wal, WalError};
 use emc_consensus::{
@@ -242,7 +240,11 @@ pub async fn start_validator(
                 emc_consensus::Application::on_commit(node.app_mut(), &block.block);
             }
         }
-        info!(height = node.height(), records = records.len(), "restored from the log");
+        info!(
+            height = node.height(),
+            records = records.len(),
+            "restored from the log"
+        );
         let keep = keep_records(&records, node.height(), cfg.epoch_length);
         if keep.len() < records.len() {
             wal.compact(&keep)?;
@@ -419,7 +421,9 @@ impl Runner {
                 }
                 Effect::Send { to, bytes } => self.send_to(to, bytes),
                 Effect::Broadcast { bytes } => self.broadcast(bytes),
-                Effect::ScheduleTimeout { timer, at_ns } => self.timers.push(Reverse((at_ns, timer))),
+                Effect::ScheduleTimeout { timer, at_ns } => {
+                    self.timers.push(Reverse((at_ns, timer)))
+                }
                 Effect::CommitBlock(cb) => {
                     let now = now_ns();
                     let info = CommitInfo {
@@ -459,7 +463,8 @@ impl Runner {
                         .set_for_height(checkpoint.height)
                         .and_then(|s| s.members.iter().position(|m| *m == self.me))
                         .unwrap_or(0);
-                    self.status.update(|s| s.last_checkpoint_ready = Some(checkpoint.height));
+                    self.status
+                        .update(|s| s.last_checkpoint_ready = Some(checkpoint.height));
                     let job = AnchorJob::Checkpoint {
                         signed: SignedCheckpoint {
                             checkpoint,
@@ -499,7 +504,11 @@ impl Runner {
         let missing = self
             .node
             .set_for_height(self.node.height())
-            .is_some_and(|s| s.members.iter().any(|m| *m != self.me && !self.net.is_connected(m)));
+            .is_some_and(|s| {
+                s.members
+                    .iter()
+                    .any(|m| *m != self.me && !self.net.is_connected(m))
+            });
         if missing {
             let env = RelayEnvelope {
                 origin: self.me,
@@ -528,7 +537,10 @@ impl Runner {
             let tx = self.internal_tx.clone();
             let timeout = self.cfg.probe_timeout;
             tokio::spawn(async move {
-                let online = net.request(&subject, KIND_PING, Vec::new(), timeout).await.is_ok();
+                let online = net
+                    .request(&subject, KIND_PING, Vec::new(), timeout)
+                    .await
+                    .is_ok();
                 let _ = tx.send(Internal::Probe { subject, online }).await;
             });
         }
@@ -549,9 +561,7 @@ impl Runner {
                 }
                 Err(e) => {
                     warn!(error = %e, "registry refresh failed");
-                    let _ = tx
-                        .send(Internal::View(ChainView::default()))
-                        .await;
+                    let _ = tx.send(Internal::View(ChainView::default())).await;
                 }
             }
         });
@@ -613,7 +623,11 @@ impl Runner {
         if set.members.is_empty() || !self.sets_fed.insert(set.epoch) {
             return;
         }
-        info!(epoch = set.epoch, members = set.members.len(), "validator set learned");
+        info!(
+            epoch = set.epoch,
+            members = set.members.len(),
+            "validator set learned"
+        );
         let effects = self.node.step(Input::ValidatorSet(set), now_ns());
         self.apply(effects);
     }

@@ -171,7 +171,8 @@ impl Wal {
             let mut w = BufWriter::new(File::create(&tmp).map_err(io)?);
             for r in keep {
                 let bytes = encode_wal(r);
-                w.write_all(&(bytes.len() as u32).to_be_bytes()).map_err(io)?;
+                w.write_all(&(bytes.len() as u32).to_be_bytes())
+                    .map_err(io)?;
                 w.write_all(&crc(&bytes)).map_err(io)?;
                 w.write_all(&bytes).map_err(io)?;
             }

@@ -14,43 +14,19 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub use edge_node::config::RouterConfig;
 use edge_node::http::{metric, Endpoint};
 use edge_node::ic::IcHandles;
 use edge_node::protocol::{PingReply, RelayEnvelope, KIND_LOAD, KIND_PING, KIND_RELAY};
 use edge_node::status::Shared;
 use emc_net::{Event, Network, Role, Roles, StaticAuthorizer};
 use emc_types::NodeId;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
-
-/// Router settings (the `[router]` table of the config file).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RouterConfig {
-    /// How often the registry view (who may connect) is refreshed.
-    #[serde(with = "humantime_serde")]
-    pub registry_refresh: Duration,
-    /// How often each compute node is pinged.
-    #[serde(with = "humantime_serde")]
-    pub ping_interval: Duration,
-    /// A ping unanswered for this long marks the compute node unreachable.
-    #[serde(with = "humantime_serde")]
-    pub ping_timeout: Duration,
-}
-
-impl Default for RouterConfig {
-    fn default() -> Self {
-        RouterConfig {
-            registry_refresh: Duration::from_secs(10),
-            ping_interval: Duration::from_secs(2),
-            ping_timeout: Duration::from_secs(2),
-        }
-    }
-}
 
 /// One compute node as the router sees it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -124,19 +100,59 @@ impl Endpoint for RouterEndpoint {
     fn metrics_text(&self) -> String {
         let s = self.0.get();
         let mut out = String::new();
-        metric(&mut out, "emc_router_relayed_total", "counter", "Consensus messages relayed.", s.relayed);
-        metric(&mut out, "emc_router_refused_total", "counter", "Relay envelopes refused.", s.refused);
-        metric(&mut out, "emc_router_probes_answered_total", "counter", "Liveness probes answered.", s.probes_answered);
-        metric(&mut out, "emc_router_validators", "gauge", "Connected validators.", s.validators);
-        metric(&mut out, "emc_router_compute_nodes", "gauge", "Compute nodes in the table.", s.compute.len());
+        metric(
+            &mut out,
+            "emc_router_relayed_total",
+            "counter",
+            "Consensus messages relayed.",
+            s.relayed,
+        );
+        metric(
+            &mut out,
+            "emc_router_refused_total",
+            "counter",
+            "Relay envelopes refused.",
+            s.refused,
+        );
+        metric(
+            &mut out,
+            "emc_router_probes_answered_total",
+            "counter",
+            "Liveness probes answered.",
+            s.probes_answered,
+        );
+        metric(
+            &mut out,
+            "emc_router_validators",
+            "gauge",
+            "Connected validators.",
+            s.validators,
+        );
+        metric(
+            &mut out,
+            "emc_router_compute_nodes",
+            "gauge",
+            "Compute nodes in the table.",
+            s.compute.len(),
+        );
         let reachable = s.compute.values().filter(|c| c.reachable).count();
-        metric(&mut out, "emc_router_compute_reachable", "gauge", "Compute nodes answering pings.", reachable);
+        metric(
+            &mut out,
+            "emc_router_compute_reachable",
+            "gauge",
+            "Compute nodes answering pings.",
+            reachable,
+        );
         out
     }
 }
 
 enum Internal {
-    Ping { node: NodeId, rtt: Option<Duration>, reply: Option<PingReply> },
+    Ping {
+        node: NodeId,
+        rtt: Option<Duration>,
+        reply: Option<PingReply>,
+    },
     Registry(Vec<(NodeId, Role)>),
 }
 
@@ -317,14 +333,22 @@ fn on_event(
                 compute.entry(peer).or_default();
                 publish(st, compute);
             }
-            let v = net.peers().iter().filter(|p| p.role == Role::Validator).count();
+            let v = net
+                .peers()
+                .iter()
+                .filter(|p| p.role == Role::Validator)
+                .count();
             st.update(|s| s.validators = v);
         }
         Event::PeerDown { peer } => {
             if compute.remove(&peer).is_some() {
                 publish(st, compute);
             }
-            let v = net.peers().iter().filter(|p| p.role == Role::Validator).count();
+            let v = net
+                .peers()
+                .iter()
+                .filter(|p| p.role == Role::Validator)
+                .count();
             st.update(|s| s.validators = v);
         }
     }

@@ -85,9 +85,16 @@ fn a_proposer_reports_only_itself_once_per_subject() {
         })
     };
     let with = |bits: Vec<StateBit>| Block::new(1, Hash([0; 32]), id(1), 1, bits);
-    assert!(app.validate(&with(vec![liveness(2, 3)])).is_err(), "another observer");
+    assert!(
+        app.validate(&with(vec![liveness(2, 3)])).is_err(),
+        "another observer"
+    );
     assert!(app.validate(&with(vec![liveness(1, 1)])).is_err(), "itself");
-    assert!(app.validate(&with(vec![liveness(1, 3), liveness(1, 3)])).is_err(), "twice");
+    assert!(
+        app.validate(&with(vec![liveness(1, 3), liveness(1, 3)]))
+            .is_err(),
+        "twice"
+    );
     let poc = |validator: u8, e: u64, passed: bool| {
         StateBit::Poc(PocResult {
             node: id(6),
@@ -97,9 +104,17 @@ fn a_proposer_reports_only_itself_once_per_subject() {
         })
     };
     assert!(app.validate(&with(vec![poc(1, 5, true)])).is_ok());
-    assert!(app.validate(&with(vec![poc(2, 5, true)])).is_err(), "another validator");
-    assert!(app.validate(&with(vec![poc(1, 5, false)])).is_err(), "failed with an E");
-    assert!(app.validate(&with(vec![poc(1, MAX_E_FIXED + 1, true)])).is_err());
+    assert!(
+        app.validate(&with(vec![poc(2, 5, true)])).is_err(),
+        "another validator"
+    );
+    assert!(
+        app.validate(&with(vec![poc(1, 5, false)])).is_err(),
+        "failed with an E"
+    );
+    assert!(app
+        .validate(&with(vec![poc(1, MAX_E_FIXED + 1, true)]))
+        .is_err());
 }
 
 #[test]
@@ -107,12 +122,20 @@ fn the_closing_block_commits_to_the_epoch_records_and_every_validator_agrees() {
     let apps = run(L);
     let data = apps[0].epoch_data(0).expect("epoch 0 closed");
     for a in &apps[1..] {
-        assert_eq!(a.epoch_data(0), Some(data), "same records on every validator");
+        assert_eq!(
+            a.epoch_data(0),
+            Some(data),
+            "same records on every validator"
+        );
     }
     let closing = Block::new(L, Hash([0; 32]), id(3), L, vec![]);
     assert_eq!(apps[0].state_root(&closing), header_hash(&data.header));
     let other = Block::new(L - 1, Hash([0; 32]), id(3), L - 1, vec![]);
-    assert_eq!(apps[0].state_root(&other), other.hash(), "not a closing block");
+    assert_eq!(
+        apps[0].state_root(&other),
+        other.hash(),
+        "not a closing block"
+    );
 
     let by: BTreeMap<NodeId, &NodeRecord> = data.records.iter().map(|r| (r.node, r)).collect();
     assert!(data.records.windows(2).all(|w| w[0].node < w[1].node));
@@ -120,7 +143,11 @@ fn the_closing_block_commits_to_the_epoch_records_and_every_validator_agrees() {
         // Every block: the proposer itself or seen online by the proposer.
         assert_eq!(by[&id(v)].active_blocks, L, "validator {v}");
     }
-    assert_eq!(by[&id(5)].active_blocks, L, "the router was seen in every block");
+    assert_eq!(
+        by[&id(5)].active_blocks,
+        L,
+        "the router was seen in every block"
+    );
     assert_eq!(by[&id(6)].poc_e, 20_000);
     assert_eq!(by[&id(6)].multiplier, 10_000);
     assert_eq!(data.header.epoch_blocks, L);
@@ -135,7 +162,10 @@ fn the_closing_block_commits_to_the_epoch_records_and_every_validator_agrees() {
         );
     }
     // The next epoch starts from zero.
-    assert!(apps[0].current_records().iter().all(|r| r.active_blocks == 0));
+    assert!(apps[0]
+        .current_records()
+        .iter()
+        .all(|r| r.active_blocks == 0));
 }
 
 #[test]
@@ -167,7 +197,11 @@ fn epoch_e_is_the_median_of_passed_results_when_most_passed() {
     };
     assert_eq!(epoch_e(&t(&[], 0)), 0);
     assert_eq!(epoch_e(&t(&[10, 30, 20], 0)), 20);
-    assert_eq!(epoch_e(&t(&[10, 30, 1_000_000], 1)), 30, "one outlier moves nothing");
+    assert_eq!(
+        epoch_e(&t(&[10, 30, 1_000_000], 1)),
+        30,
+        "one outlier moves nothing"
+    );
     assert_eq!(epoch_e(&t(&[10, 30], 2)), 0, "half failed");
 }
 
