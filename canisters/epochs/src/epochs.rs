@@ -9,8 +9,8 @@ use crate::types::*;
 use crate::LoadError;
 use candid::{CandidType, Principal};
 use emc_tokenomics::{
-    compute_weight, epoch_of_height, epoch_reward, period_of_epoch, router_weight,
-    validator_weight, Fixed4, BLOCKS_PER_EPOCH, NODE_REWARD_POOL_CAP,
+    compute_weight, epoch_reward, period_of_epoch, router_weight, validator_weight, Fixed4,
+    NODE_REWARD_POOL_CAP,
 };
 use emc_types::{
     sha256, Checkpoint, CheckpointSignature, Hash, NodeId, SignedCheckpoint, ValidatorSet,
@@ -265,16 +265,24 @@ impl<M: Memory> Epochs<M> {
     /// Checks that need no signature verification (height, previous hash, epoch, set id,
     /// counts, membership): used by `inspect_message` and first thing by `submit_checkpoint`.
     /// `NoValidatorSet` means the registry's set must be fetched first.
+    ///
+    /// The height is positive and a multiple of the interval; the epoch is the height's epoch
+    /// as emc-consensus numbers it, `(height - 1) / epoch_length_blocks`.
     pub fn precheck(&self, sc: &SignedCheckpoint) -> Result<ValidatorSet, EpochsError> {
         let c = &sc.checkpoint;
         let interval = self.params().checkpoint_interval_blocks;
+        if c.height == 0 {
+            return Err(EpochsError::Malformed(
+                "height 0 is the genesis, not a checkpoint height".into(),
+            ));
+        }
         if c.height.checked_rem(interval) != Some(0) {
             return Err(EpochsError::Malformed(format!(
                 "height {} is not a multiple of {interval}",
                 c.height
             )));
         }
-        if c.epoch != epoch_of_height(c.height) {
+        if Some(c.epoch) != self.params().epoch_of_height(c.height) {
             return Err(EpochsError::Malformed(format!(
                 "epoch {} is not the epoch of height {}",
                 c.epoch, c.height
@@ -372,7 +380,7 @@ impl<M: Memory> Epochs<M> {
                 "the same checkpoint twice".into(),
             ));
         }
-        if a.epoch != epoch_of_height(a.height) || b.epoch != a.epoch {
+        if Some(a.epoch) != self.params().epoch_of_height(a.height) || b.epoch != a.epoch {
             return Err(EpochsError::InvalidEvidence(
                 "epoch does not match height".into(),
             ));
@@ -438,7 +446,8 @@ impl<M: Memory> Epochs<M> {
             }
         }
         self.meta.tip = self.s.checkpoints.last_key_value().map(|(k, _)| k);
-        let first_epoch = epoch_of_height(height);
+        // Accepted heights are positive; the epochs whose closing height is `height` or above.
+        let first_epoch = self.params().epoch_of_height(height).unwrap_or(0);
         let epochs: Vec<u64> = self
             .s
             .epochs
@@ -449,7 +458,7 @@ impl<M: Memory> Epochs<M> {
             let collecting = self
                 .epoch_summary(e)
                 .is_some_and(|s| s.status == EpochStatus::Collecting);
-            if collecting && self.closing_height(e) >= height {
+            if collecting && self.closing_height(e).is_none_or(|c| c >= height) {
                 self.drop_epoch_data(e);
             }
         }
@@ -476,12 +485,11 @@ impl<M: Memory> Epochs<M> {
 
     // ------------------------------------------------------------------ epoch data
 
-    /// Height of the epoch's closing checkpoint (its last checkpoint); its `state_root` is the
-    /// [`header_hash`] of the epoch's data.
-    pub fn closing_height(&self, epoch: u64) -> u64 {
-        (epoch.saturating_add(1))
-            .saturating_mul(BLOCKS_PER_EPOCH)
-            .saturating_sub(self.params().checkpoint_interval_blocks)
+    /// Height of the epoch's closing checkpoint, the epoch's last height
+    /// `(epoch + 1) * epoch_length_blocks` (`None` past `u64::MAX`); that checkpoint carries
+    /// `epoch` and its `state_root` is the [`header_hash`] of the epoch's data.
+    pub fn closing_height(&self, epoch: u64) -> Option<u64> {
+        self.params().closing_height(epoch)
     }
 
     /// Stored state of an epoch.
@@ -494,17 +502,26 @@ impl<M: Memory> Epochs<M> {
     }
 
     /// Declares the header of an epoch's data: its hash must be the `state_root` of the
-    /// epoch's accepted closing checkpoint.
+    /// epoch's accepted closing checkpoint, and its `epoch_blocks` the epoch length (every
+    /// height of the epoch is one block).
     pub fn declare_epoch_data(&mut self, h: &EpochDataHeader) -> Result<EpochSummary, EpochsError> {
         let closing = self
-            .checkpoint(self.closing_height(h.epoch))
+            .closing_height(h.epoch)
+            .and_then(|ch| self.checkpoint(ch))
             .ok_or_else(|| EpochsError::EpochData("closing checkpoint not accepted".into()))?;
         if closing.checkpoint.state_root != header_hash(h) {
             return Err(EpochsError::EpochData(
                 "header hash is not the closing checkpoint's state root".into(),
             ));
         }
-        if h.epoch_blocks == 0 || h.chunk_count == 0 && h.node_count > 0 {
+        let length = self.params().epoch_length_blocks;
+        if h.epoch_blocks != length {
+            return Err(EpochsError::EpochData(format!(
+                "epoch_blocks {} is not the epoch length {length}",
+                h.epoch_blocks
+            )));
+        }
+        if h.chunk_count == 0 && h.node_count > 0 {
             return Err(EpochsError::EpochData("empty epoch header".into()));
         }
         if let Some(s) = self.epoch_summary(h.epoch) {
@@ -628,8 +645,10 @@ impl<M: Memory> Epochs<M> {
                 s.chunks_received, h.chunk_count, s.nodes_received, h.node_count
             )));
         }
-        let ch = self.closing_height(epoch);
-        if !self.is_final(ch, now) {
+        if !self
+            .closing_height(epoch)
+            .is_some_and(|ch| self.is_final(ch, now))
+        {
             return Err(EpochsError::NotReady(
                 "the closing checkpoint is in its challenge window".into(),
             ));
@@ -891,7 +910,31 @@ impl<M: Memory> Epochs<M> {
     /// `validate_set_params`: a description of the change, or why it is refused.
     pub fn validate_set_params(&self, p: &Params) -> Result<String, String> {
         validate_params(p)?;
+        self.check_param_change(p)?;
         Ok(format!("set epochs parameters to {p:?}"))
+    }
+
+    /// The rules that depend on the chain: once a checkpoint has been accepted the epoch
+    /// length is fixed (it numbers the accepted checkpoints' epochs and places every closing
+    /// checkpoint), and a new interval must divide the tip's height (the next checkpoint is at
+    /// the tip plus one interval, which must be a multiple of the interval).
+    fn check_param_change(&self, p: &Params) -> Result<(), String> {
+        let current = self.params();
+        let chain_started = !self.s.checkpoints.is_empty() || !self.s.voided.is_empty();
+        if chain_started && p.epoch_length_blocks != current.epoch_length_blocks {
+            return Err(format!(
+                "the epoch length is fixed at {} once a checkpoint has been accepted",
+                current.epoch_length_blocks
+            ));
+        }
+        if let Some(tip) = self.meta.tip {
+            if tip.checked_rem(p.checkpoint_interval_blocks) != Some(0) {
+                return Err(format!(
+                    "the checkpoint interval must divide the tip height {tip}"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// `execute_set_params` (governance only).
@@ -900,6 +943,8 @@ impl<M: Memory> Epochs<M> {
             return Err(EpochsError::NotGovernance);
         }
         validate_params(p).map_err(EpochsError::InvalidArgument)?;
+        self.check_param_change(p)
+            .map_err(EpochsError::InvalidArgument)?;
         self.config.params = p.clone();
         write_config(&mut self.s, &self.config).map_err(|e| EpochsError::Storage(e.to_string()))
     }
@@ -984,9 +1029,18 @@ fn write_config<M: Memory>(s: &mut Stores<M>, c: &Config) -> Result<(), LoadErro
     Ok(())
 }
 
-/// Parameter rules.
+/// Parameter rules (at install and for governance changes).
 pub fn validate_params(p: &Params) -> Result<(), String> {
-    if BLOCKS_PER_EPOCH.checked_rem(p.checkpoint_interval_blocks) != Some(0) {
+    if p.epoch_length_blocks == 0 {
+        return Err("the epoch length must be positive".into());
+    }
+    if p.checkpoint_interval_blocks == 0 {
+        return Err("the checkpoint interval must be positive".into());
+    }
+    if p.epoch_length_blocks
+        .checked_rem(p.checkpoint_interval_blocks)
+        != Some(0)
+    {
         return Err("the checkpoint interval must divide the epoch length".into());
     }
     if p.validator_min_share_bps > 10_000 || p.router_min_share_bps > 10_000 {

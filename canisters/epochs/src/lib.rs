@@ -10,8 +10,11 @@
 //!
 //! Per-node epoch data (validator participation, router uptime, compute PoC E x multiplier) is
 //! uploaded in chunks; the chunks form a Merkle tree ([`data`]) whose header hash is the
-//! `state_root` of the epoch's closing checkpoint (the last checkpoint of the epoch), so each
-//! chunk is authenticated against a root a quorum signed. Once that checkpoint is final the
+//! `state_root` of the epoch's closing checkpoint, so each chunk is authenticated against a root
+//! a quorum signed. Heights and epochs are numbered as in emc-consensus: with an epoch length of
+//! `L` blocks (`Params::epoch_length_blocks`, 43,200 by protocol) height `h >= 1` is in epoch
+//! `(h - 1) / L`, so epoch `e` is heights `e * L + 1 ..= (e + 1) * L` and its closing checkpoint
+//! is the one at height `(e + 1) * L` (carrying epoch `e`). Once that checkpoint is final the
 //! epoch closes: `r(n)` is reserved under the 420M cap and split by weight (round down), and
 //! payouts are minted in timer-driven batches through a journal keyed by (epoch, node):
 //! Pending -> Paid, each mint with a fixed `created_at_time` and a memo derived from

@@ -18,6 +18,12 @@
 //! 12        StableBTreeMap validator sets   epoch u64 -> candid ValidatorSet (registry's, cached)
 //! ```
 //!
+//! The config cell's candid `Config` holds the governance `Params` (layout v1: epoch length,
+//! checkpoint interval, challenge window, minimum shares, equivocation minutes, payout batch).
+//! `epoch_length_blocks` is a required field of v1: it was added before any deployment, so no
+//! stored config lacks it. A field added later must be an `opt` (candid reads a missing `opt`
+//! field as `null`) or come with a layout bump and a migration.
+//!
 //! Layout changes bump [`LAYOUT_VERSION`] and add a migration; a build finding a newer version
 //! refuses to start.
 

@@ -4,10 +4,17 @@ use candid::{CandidType, Principal};
 use emc_types::{Checkpoint, Hash, NodeId, SignedCheckpoint, ValidatorSet};
 use serde::{Deserialize, Serialize};
 
-/// Governance parameters (defaults from the spec and the issue).
+/// Governance parameters (defaults from the spec and the issue). Heights and epochs are numbered as emc-consensus numbers them: height `h >= 1` is in epoch
+/// `(h - 1) / epoch_length_blocks` (height 0 is the genesis, never a checkpoint), so epoch `e`
+/// covers heights `e * L + 1 ..= (e + 1) * L` and the checkpoint at `(e + 1) * L`, which carries
+/// epoch `e`, is the epoch's closing checkpoint.
 #[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
 pub struct Params {
-    /// Blocks between two checkpoints (450 = 15 minutes); divides the epoch length.
+    /// Blocks per epoch, `L` (43,200 = 24 hours at 2 s a block; the local devnet uses e.g. 120).
+    /// Must equal the edge network's `epoch_length`. Positive; fixed once a checkpoint has been
+    /// accepted (it numbers the epochs of the accepted chain).
+    pub epoch_length_blocks: u64,
+    /// Blocks between two checkpoints (450 = 15 minutes); positive and divides the epoch length.
     pub checkpoint_interval_blocks: u64,
     /// Challenge window after a checkpoint's acceptance, ns (one epoch: 24 hours).
     pub challenge_window_ns: u64,
@@ -23,9 +30,24 @@ pub struct Params {
     pub payout_batch: u32,
 }
 
+impl Params {
+    /// The epoch of block `height`: `(height - 1) / epoch_length_blocks`; `None` for height 0
+    /// (the genesis is no block) or a zero epoch length.
+    pub fn epoch_of_height(&self, height: u64) -> Option<u64> {
+        emc_tokenomics::epoch_of_block(height, self.epoch_length_blocks)
+    }
+
+    /// The height of the checkpoint that closes `epoch` (the epoch's last height):
+    /// `(epoch + 1) * epoch_length_blocks`; `None` when it does not fit in a `u64`.
+    pub fn closing_height(&self, epoch: u64) -> Option<u64> {
+        emc_tokenomics::last_height_of_epoch(epoch, self.epoch_length_blocks)
+    }
+}
+
 impl Default for Params {
     fn default() -> Self {
         Params {
+            epoch_length_blocks: emc_tokenomics::BLOCKS_PER_EPOCH,
             checkpoint_interval_blocks: 450,
             challenge_window_ns: 24 * 3600 * 1_000_000_000,
             validator_min_share_bps: 6_667,
@@ -122,7 +144,8 @@ pub struct NodeRecord {
 pub struct EpochDataHeader {
     /// The epoch.
     pub epoch: u64,
-    /// Blocks produced in the epoch (the denominator of participation).
+    /// Blocks produced in the epoch (the denominator of participation): every height is one
+    /// block, so this is the epoch length `L` (`declare_epoch_data` refuses anything else).
     pub epoch_blocks: u64,
     /// Records in all chunks.
     pub node_count: u64,
@@ -303,7 +326,7 @@ pub struct Stats {
 /// Errors: typed; a refused call changes nothing.
 #[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize, thiserror::Error)]
 pub enum EpochsError {
-    /// Malformed checkpoint (height not on the interval, epoch not the height's epoch...).
+    /// Malformed checkpoint (height 0 or not on the interval, epoch not the height's epoch...).
     #[error("malformed: {0}")]
     Malformed(String),
     /// At or below the tip: already accepted (the same checkpoint).

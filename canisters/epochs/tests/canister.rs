@@ -5,7 +5,7 @@
 
 mod common;
 use candid::{Encode, Nat, Principal};
-use common::{checkpoint, sign, INTERVAL};
+use common::{checkpoint, checkpoint_in, sign, INTERVAL, L};
 use ed25519_dalek::{Signer, SigningKey};
 use emc_embedded_ic::InstallMode;
 use emc_epochs::data::{build_chunks, header_hash};
@@ -61,6 +61,11 @@ struct Setup {
 }
 
 fn setup() -> Setup {
+    setup_with(None)
+}
+
+/// The three canisters with the epochs canister installed with `params`.
+fn setup_with(params: Option<Params>) -> Setup {
     let mut env = EmbeddedEnv::new();
     let ledger = env.ic.create_canister(vec![admin()]);
     let registry = env.ic.create_canister(vec![admin()]);
@@ -111,7 +116,7 @@ fn setup() -> Setup {
         ledger,
         registry,
         governance: gov(),
-        params: None,
+        params,
     });
     env.ic
         .install_code(
@@ -247,13 +252,14 @@ fn supply(s: &mut Setup) -> u64 {
     u64::try_from(&b.0).unwrap()
 }
 
-/// Accepts the 96 checkpoints of epoch 1 (heights 43,200 + 450 i), 9 of 13 signatures each,
-/// 15 minutes apart; the closing one carries `closing_root`.
+/// Accepts the 96 checkpoints of epoch 1 (heights 43,200 + 450 (i + 1), up to its closing
+/// height 86,400), 9 of 13 signatures each, 15 minutes apart; the closing one carries
+/// `closing_root`.
 fn run_epoch1(s: &mut Setup, closing_root: Hash) -> Vec<SignedCheckpoint> {
     let mut prev = ZERO_HASH;
     let mut out = Vec::new();
     for i in 0..96u64 {
-        let h = 43_200 + i * INTERVAL;
+        let h = L + (i + 1) * INTERVAL;
         let root = if i == 95 {
             closing_root
         } else {
@@ -275,10 +281,14 @@ fn checkpoints_are_accepted_and_bad_ones_refused_without_state_change() {
     let mut s = setup();
     let cps = run_epoch1(&mut s, Hash([7; 32]));
     let tip = latest(&mut s).unwrap();
-    assert_eq!(tip.checkpoint.height, 43_200 + 95 * INTERVAL);
+    assert_eq!(tip.checkpoint.height, 2 * L);
+    assert_eq!(
+        tip.checkpoint.epoch, 1,
+        "the closing checkpoint carries its epoch"
+    );
     let (c3,): (Option<StoredCheckpoint>,) = s
         .env
-        .query_candid(s.epochs, admin(), "checkpoint", (43_200 + 3 * INTERVAL,))
+        .query_candid(s.epochs, admin(), "checkpoint", (L + 4 * INTERVAL,))
         .unwrap();
     assert_eq!(c3.unwrap().checkpoint, cps[3].checkpoint);
     let before = stats(&mut s);
@@ -333,7 +343,7 @@ fn checkpoints_are_accepted_and_bad_ones_refused_without_state_change() {
         assert_eq!(*e, None, "refused at ingress");
     }
     // An epoch the registry has no set for.
-    let far = checkpoint(10 * 43_200, tip.hash, &set2, Hash([1; 32]));
+    let far = checkpoint(10 * L, tip.hash, &set2, Hash([1; 32]));
     let sc = sign(&far, &s.keys[..9]);
     assert!(submit(&mut s, &sc).is_err());
     // The good one.
@@ -344,13 +354,15 @@ fn checkpoints_are_accepted_and_bad_ones_refused_without_state_change() {
 #[test]
 fn equivocation_from_evidence_to_slashing_in_the_registry() {
     let mut s = setup();
-    let c0 = checkpoint(43_200, ZERO_HASH, &s.set, Hash([1; 32]));
+    // Heights 43,650 and 44,100: epoch 1 (the registry's set s.set).
+    let base = L + INTERVAL;
+    let c0 = checkpoint(base, ZERO_HASH, &s.set, Hash([1; 32]));
     let sc = sign(&c0, &s.keys[..9]);
     let s0 = submit(&mut s, &sc).unwrap();
-    let c1 = checkpoint(43_200 + INTERVAL, s0.hash, &s.set, Hash([2; 32]));
+    let c1 = checkpoint(base + INTERVAL, s0.hash, &s.set, Hash([2; 32]));
     let sc = sign(&c1, &s.keys[..9]);
     submit(&mut s, &sc).unwrap();
-    let c1b = checkpoint(43_200 + INTERVAL, s0.hash, &s.set, Hash([0xbb; 32]));
+    let c1b = checkpoint(base + INTERVAL, s0.hash, &s.set, Hash([0xbb; 32]));
     let ev = EquivocationEvidence {
         first: sign(&c1, &s.keys[..9]),
         second: sign(&c1b, &s.keys[4..13]),
@@ -360,9 +372,9 @@ fn equivocation_from_evidence_to_slashing_in_the_registry() {
         .update_candid(s.epochs, user(8), "submit_evidence", (ev.clone(),))
         .unwrap();
     let out = r.unwrap();
-    assert_eq!(out.voided, vec![43_200 + INTERVAL]);
+    assert_eq!(out.voided, vec![base + INTERVAL]);
     assert_eq!(out.slashed.len(), 5);
-    assert_eq!(latest(&mut s).unwrap().checkpoint.height, 43_200);
+    assert_eq!(latest(&mut s).unwrap().checkpoint.height, base);
     // the penalty batch reaches the registry
     s.env.advance_time(Duration::from_secs(31));
     s.env.tick();
@@ -533,4 +545,185 @@ fn epoch_payout_survives_a_ledger_outage_and_pays_exactly_once() {
         st.stake_e8s < V_MIN || st.penalty_due_e8s > 0,
         "idle validator penalized"
     );
+}
+
+/// The devnet's short epochs (120 blocks, a checkpoint every 30, a one-minute challenge window)
+/// end to end in the wasm: the four checkpoints of epoch 1 (150, 180, 210, 240; the one at 240
+/// carries epoch 1 and closes it, the same height numbered `240 / 120 = 2` is refused), the
+/// epoch's data, the close and the payout minted by the timer.
+#[test]
+fn a_short_epoch_runs_from_checkpoints_to_payout() {
+    const SHORT: u64 = 120;
+    const EVERY: u64 = 30;
+    let params = Params {
+        epoch_length_blocks: SHORT,
+        checkpoint_interval_blocks: EVERY,
+        challenge_window_ns: 60_000_000_000,
+        ..Params::default()
+    };
+    let mut s = setup_with(Some(params.clone()));
+    let (cfg,): (Config,) = s
+        .env
+        .query_candid(s.epochs, admin(), "get_config", ())
+        .unwrap();
+    assert_eq!(cfg.params, params);
+    let uneven = Params {
+        checkpoint_interval_blocks: 50,
+        ..params.clone()
+    };
+    let (r,): (Result<String, String>,) = s
+        .env
+        .query_candid(s.epochs, admin(), "validate_set_params", (uneven,))
+        .unwrap();
+    assert!(
+        r.is_err(),
+        "an interval that does not divide the epoch length"
+    );
+    // 13 validators (one idle) and 50 compute nodes.
+    let mut recs: Vec<NodeRecord> = common::records(50, SHORT)
+        .into_iter()
+        .map(|mut r| {
+            r.role = Role::Compute;
+            r
+        })
+        .collect();
+    for (i, k) in s.keys.iter().enumerate() {
+        recs.push(NodeRecord {
+            node: NodeId(k.verifying_key().to_bytes()),
+            owner: owner(i as u64),
+            role: Role::Validator,
+            stake_e8s: V_MIN,
+            active_blocks: if i == 0 { SHORT / 3 } else { SHORT },
+            poc_e: 0,
+            multiplier: 0,
+        });
+    }
+    recs.sort_by_key(|r| r.node);
+    let (header, chunks) = build_chunks(1, SHORT, &recs, 16);
+    let mut prev = ZERO_HASH;
+    for h in (SHORT + EVERY..=2 * SHORT).step_by(EVERY as usize) {
+        let root = if h == 2 * SHORT {
+            header_hash(&header)
+        } else {
+            Hash([h as u8; 32])
+        };
+        let c = checkpoint_in(SHORT, h, prev, &s.set, root);
+        assert_eq!(c.epoch, 1);
+        if h == 2 * SHORT {
+            // Numbered as `height / L`, the closing checkpoint is malformed: dropped at ingress.
+            let mut other = c.clone();
+            other.epoch = 2;
+            let sc = sign(&other, &s.keys[..9]);
+            assert_eq!(submit(&mut s, &sc), Err(None));
+        }
+        let sc = sign(&c, &s.keys[..9]);
+        prev = submit(&mut s, &sc).unwrap().hash;
+        s.env.advance_time(Duration::from_secs(60));
+    }
+    assert_eq!(latest(&mut s).unwrap().checkpoint.height, 2 * SHORT);
+    assert_eq!(stats(&mut s).tip_height, Some(240));
+    let longer = Params {
+        epoch_length_blocks: 240,
+        ..params.clone()
+    };
+    let (r,): (Result<String, String>,) = s
+        .env
+        .query_candid(s.epochs, admin(), "validate_set_params", (longer,))
+        .unwrap();
+    assert!(
+        r.is_err(),
+        "the epoch length is fixed once the chain started"
+    );
+    // A header counting the protocol's 43,200 blocks is refused: the epoch is 120 blocks long.
+    let (long, _) = build_chunks(1, L, &recs, 16);
+    let (r,): (Result<EpochSummary, EpochsError>,) = s
+        .env
+        .update_candid(s.epochs, user(9), "declare_epoch_data", (long,))
+        .unwrap();
+    assert!(matches!(r, Err(EpochsError::EpochData(_))));
+    let (r,): (Result<EpochSummary, EpochsError>,) = s
+        .env
+        .update_candid(s.epochs, user(9), "declare_epoch_data", (header.clone(),))
+        .unwrap();
+    r.unwrap();
+    for c in &chunks {
+        let (r,): (Result<EpochSummary, EpochsError>,) = s
+            .env
+            .update_candid(s.epochs, user(9), "upload_chunk", (c.clone(),))
+            .unwrap();
+        r.unwrap();
+    }
+    // The closing checkpoint was accepted a minute ago: final now (the window is one minute).
+    s.env.advance_time(Duration::from_secs(1));
+    let supply0 = supply(&mut s);
+    let (r,): (Result<EpochSummary, EpochsError>,) = s
+        .env
+        .update_candid(s.epochs, user(9), "close_epoch", (1u64,))
+        .unwrap();
+    let closed = r.unwrap();
+    assert_eq!(closed.budget_e8s, epoch_reward(period_of_epoch(1)));
+    for _ in 0..3 {
+        s.env.advance_time(Duration::from_secs(31));
+        s.env.tick();
+    }
+    let (sum,): (Option<EpochSummary>,) = s
+        .env
+        .query_candid(s.epochs, admin(), "epoch_summary", (1u64,))
+        .unwrap();
+    let sum = sum.unwrap();
+    assert_eq!(sum.status, EpochStatus::Paid);
+    let weights: Vec<u64> = recs.iter().map(|r| weight_of(r, SHORT, &params)).collect();
+    assert_eq!(
+        weights.iter().filter(|w| **w == 0).count(),
+        1,
+        "the idle validator"
+    );
+    let expected = split_by_weight(closed.budget_e8s, &weights, SplitRounding::Down);
+    let total: u64 = expected.iter().sum();
+    assert!(total > 0 && total <= closed.budget_e8s);
+    assert_eq!(sum.paid_e8s, total);
+    assert_eq!(stats(&mut s).total_emitted_e8s, total);
+    let burned = supply0 + total - supply(&mut s);
+    assert!(
+        burned.checked_rem(FEE) == Some(0) && burned <= 13 * FEE,
+        "burned {burned}"
+    );
+    for (r, want) in recs.iter().zip(&expected) {
+        let (p,): (Option<Payout>,) = s
+            .env
+            .query_candid(s.epochs, admin(), "node_reward", (r.node, 1u64))
+            .unwrap();
+        assert_eq!(p.map(|p| p.amount_e8s).unwrap_or(0), *want);
+    }
+    // The idle validator missed 80 blocks (160 s = 2 minutes at 2 s a block): reported.
+    assert_eq!(stats(&mut s).pending_penalty_batches, 0);
+}
+
+/// Install refuses parameters whose interval does not divide the epoch length, or zeros.
+#[test]
+fn install_refuses_invalid_params() {
+    let mut env = EmbeddedEnv::new();
+    let base = Params::default();
+    for (l, i) in [(120, 50), (0, 30), (120, 0), (43_200, 86_400)] {
+        let epochs = env.ic.create_canister(vec![admin()]);
+        let params = Params {
+            epoch_length_blocks: l,
+            checkpoint_interval_blocks: i,
+            ..base.clone()
+        };
+        let args = EpochsArg::Init(InitArgs {
+            ledger: user(1),
+            registry: user(2),
+            governance: gov(),
+            params: Some(params),
+        });
+        let r = env.ic.install_code(
+            epochs,
+            InstallMode::Install,
+            &canister_wasm("epochs"),
+            Encode!(&args).unwrap(),
+            admin(),
+        );
+        assert!(r.is_err(), "L = {l}, interval = {i} installed");
+    }
 }

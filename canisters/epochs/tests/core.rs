@@ -17,23 +17,23 @@ fn gov() -> candid::Principal {
     candid::Principal::from_slice(&[9; 10])
 }
 
+fn init_args(params: Option<Params>) -> InitArgs {
+    InitArgs {
+        ledger: candid::Principal::from_slice(&[1; 10]),
+        registry: candid::Principal::from_slice(&[2; 10]),
+        governance: gov(),
+        params,
+    }
+}
+
 fn fresh() -> (Epochs<VectorMemory>, VectorMemory) {
     let mem = VectorMemory::default();
-    let e = Epochs::init(
-        mem.clone(),
-        &InitArgs {
-            ledger: candid::Principal::from_slice(&[1; 10]),
-            registry: candid::Principal::from_slice(&[2; 10]),
-            governance: gov(),
-            params: None,
-        },
-    )
-    .unwrap();
+    let e = Epochs::init(mem.clone(), &init_args(None)).unwrap();
     (e, mem)
 }
 
-/// Accepts the 96 checkpoints of epoch 0 (9 of 13 signatures each); the closing one carries
-/// `closing_root` as its state root.
+/// Accepts the 96 checkpoints of epoch 0 (heights 450, 900, ..., 43,200; 9 of 13 signatures
+/// each); the closing one (43,200) carries `closing_root` as its state root.
 fn epoch0(e: &mut Epochs<VectorMemory>, closing_root: Hash) -> Vec<SignedCheckpoint> {
     let ks = keys(13, 1);
     let set = set_of(0, &ks);
@@ -41,7 +41,7 @@ fn epoch0(e: &mut Epochs<VectorMemory>, closing_root: Hash) -> Vec<SignedCheckpo
     let mut prev = ZERO_HASH;
     let mut out = Vec::new();
     for i in 0..96u64 {
-        let h = i * INTERVAL;
+        let h = (i + 1) * INTERVAL;
         let root = if i == 95 {
             closing_root
         } else {
@@ -61,9 +61,176 @@ fn epoch0(e: &mut Epochs<VectorMemory>, closing_root: Hash) -> Vec<SignedCheckpo
 fn ninety_six_checkpoints_are_accepted_in_order() {
     let (mut e, _) = fresh();
     let cps = epoch0(&mut e, Hash([7; 32]));
-    assert_eq!(e.latest().unwrap().checkpoint.height, 95 * INTERVAL);
-    assert_eq!(e.checkpoint(450).unwrap().checkpoint, cps[1].checkpoint);
-    assert_eq!(e.closing_height(0), 95 * INTERVAL);
+    assert_eq!(e.latest().unwrap().checkpoint.height, L);
+    assert_eq!(e.checkpoint(900).unwrap().checkpoint, cps[1].checkpoint);
+    assert_eq!(e.closing_height(0), Some(L));
+    assert_eq!(e.closing_height(1), Some(2 * L));
+    assert_eq!(e.closing_height(u64::MAX), None);
+    // The closing checkpoint carries the epoch it closes.
+    assert_eq!(e.checkpoint(L).unwrap().checkpoint.epoch, 0);
+    assert_eq!(
+        e.checkpoint(L).unwrap().checkpoint.state_root,
+        Hash([7; 32])
+    );
+}
+
+/// Epoch e is heights e L + 1 ..= (e + 1) L (emc-consensus): the checkpoint at (e + 1) L carries
+/// epoch e and closes it; the same height with the epoch `height / L` is malformed, and so is
+/// height 0.
+#[test]
+fn the_checkpoint_at_the_epoch_boundary_carries_and_closes_the_epoch_before_it() {
+    let (mut e, mem) = fresh();
+    let ks = keys(13, 1);
+    let set0 = set_of(0, &ks);
+    let set1 = set_of(1, &ks);
+    e.cache_validator_set(0, set0.clone()).unwrap();
+    e.cache_validator_set(1, set1.clone()).unwrap();
+    let snapshot = mem.borrow().clone();
+    // Height 0 is the genesis: no checkpoint there, whatever its epoch.
+    let genesis = checkpoint(0, ZERO_HASH, &set0, Hash([1; 32]));
+    assert!(matches!(
+        e.submit_checkpoint(&sign(&genesis, &ks[..9]), T0),
+        Err(EpochsError::Malformed(_))
+    ));
+    // The first checkpoint may start anywhere on the interval: the last one of epoch 0.
+    let recs = records(10, L);
+    let (header, chunks) = emc_epochs::data::build_chunks(0, L, &recs, 4);
+    let closing = checkpoint(L, ZERO_HASH, &set0, header_hash(&header));
+    assert_eq!(closing.epoch, 0);
+    // The other convention (epoch = height / L) puts 43,200 in epoch 1: refused as malformed,
+    // although epoch 1's set is known and the signatures are those of that set.
+    let mut other = closing.clone();
+    other.epoch = 1;
+    other.validator_set_id = set1.id();
+    assert_eq!(
+        e.submit_checkpoint(&sign(&other, &ks[..9]), T0),
+        Err(EpochsError::Malformed(
+            "epoch 1 is not the epoch of height 43200".into()
+        ))
+    );
+    assert_eq!(*mem.borrow(), snapshot, "a refusal changes nothing");
+    let stored = e.submit_checkpoint(&sign(&closing, &ks[..9]), T0).unwrap();
+    assert_eq!(stored.checkpoint.epoch, 0);
+    // Epoch 0's data is authenticated by that checkpoint, and it closes epoch 0.
+    e.declare_epoch_data(&header).unwrap();
+    for c in &chunks {
+        e.upload_chunk(c).unwrap();
+    }
+    assert!(matches!(
+        e.close_epoch(0, T0 + DAY - 1),
+        Err(EpochsError::NotReady(_))
+    ));
+    let s = e.close_epoch(0, T0 + DAY).unwrap();
+    assert_eq!(s.status, EpochStatus::Paying);
+    assert_eq!(s.budget_e8s, epoch_reward(period_of_epoch(0)));
+    // The next height, 43,650, is the first checkpoint of epoch 1.
+    let next = checkpoint(L + INTERVAL, stored.hash, &set1, Hash([2; 32]));
+    assert_eq!(next.epoch, 1);
+    let mut next0 = next.clone();
+    next0.epoch = 0;
+    next0.validator_set_id = set0.id();
+    assert!(matches!(
+        e.submit_checkpoint(&sign(&next0, &ks[..9]), T0),
+        Err(EpochsError::Malformed(_))
+    ));
+    e.submit_checkpoint(&sign(&next, &ks[..9]), T0).unwrap();
+    // Evidence with the other convention's epoch proves nothing.
+    let a = sign(&other, &ks[..9]);
+    let mut b_cp = other.clone();
+    b_cp.state_root = Hash([0xbb; 32]);
+    let ev = EquivocationEvidence {
+        first: a,
+        second: sign(&b_cp, &ks[4..13]),
+    };
+    assert!(matches!(
+        e.submit_evidence(&ev, T0),
+        Err(EpochsError::InvalidEvidence(_))
+    ));
+}
+
+/// A short epoch (the devnet's: 120 blocks, a checkpoint every 30) from checkpoints to payout.
+#[test]
+fn a_short_epoch_length_closes_and_pays() {
+    let params = Params {
+        epoch_length_blocks: 120,
+        checkpoint_interval_blocks: 30,
+        challenge_window_ns: 60_000_000_000,
+        ..Params::default()
+    };
+    let mem = VectorMemory::default();
+    let mut e = Epochs::init(mem, &init_args(Some(params))).unwrap();
+    let ks = keys(4, 3);
+    for epoch in 0..3 {
+        e.cache_validator_set(epoch, set_of(epoch, &ks)).unwrap();
+    }
+    assert_eq!(e.closing_height(0), Some(120));
+    assert_eq!(e.closing_height(2), Some(360));
+    let recs = records(30, 120);
+    let (h0, c0) = emc_epochs::data::build_chunks(0, 120, &recs, 7);
+    let (h1, c1) = emc_epochs::data::build_chunks(1, 120, &recs, 7);
+    let mut prev = ZERO_HASH;
+    let mut now = T0;
+    // Heights 30, 60, ..., 360: epochs 0, 1, 2 (four checkpoints each).
+    for i in 1..=12u64 {
+        let h = i * 30;
+        let epoch = (h - 1) / 120;
+        let root = match h {
+            120 => header_hash(&h0),
+            240 => header_hash(&h1),
+            _ => Hash([i as u8; 32]),
+        };
+        let c = checkpoint_in(120, h, prev, &set_of(epoch, &ks), root);
+        assert_eq!(c.epoch, epoch);
+        // The epoch as `height / L` would number it is refused at each epoch's last height.
+        if h % 120 == 0 {
+            let mut wrong = c.clone();
+            wrong.epoch = h / 120;
+            wrong.validator_set_id = set_of(h / 120, &ks).id();
+            assert!(matches!(
+                e.submit_checkpoint(&sign(&wrong, &ks[..3]), now),
+                Err(EpochsError::Malformed(_))
+            ));
+        }
+        prev = e.submit_checkpoint(&sign(&c, &ks[..3]), now).unwrap().hash;
+        now += 60_000_000_000;
+    }
+    // A header that counts blocks with another epoch length is refused.
+    let (bad, _) = emc_epochs::data::build_chunks(0, L, &recs, 7);
+    assert!(matches!(
+        e.declare_epoch_data(&bad),
+        Err(EpochsError::EpochData(_))
+    ));
+    for (h, chunks) in [(&h0, &c0), (&h1, &c1)] {
+        e.declare_epoch_data(h).unwrap();
+        for c in chunks {
+            e.upload_chunk(c).unwrap();
+        }
+    }
+    // A header moved to another epoch does not match that epoch's closing checkpoint.
+    let mut swapped = h1.clone();
+    swapped.epoch = 2;
+    assert!(e.declare_epoch_data(&swapped).is_err());
+    let mut block = 0;
+    for epoch in 0..2u64 {
+        let s = e.close_epoch(epoch, now).unwrap();
+        assert_eq!(s.budget_e8s, epoch_reward(period_of_epoch(epoch)));
+        let params = e.config().params.clone();
+        let weights: Vec<u64> = recs.iter().map(|r| weight_of(r, 120, &params)).collect();
+        let expected = split_by_weight(s.budget_e8s, &weights, SplitRounding::Down);
+        for p in e.plan_payouts(now, 1_000) {
+            block += 1;
+            e.record_mint(p.epoch, &p.node, &MintOutcome::Minted(block))
+                .unwrap();
+        }
+        let s = e.epoch_summary(epoch).unwrap();
+        assert_eq!(s.status, EpochStatus::Paid);
+        assert_eq!(s.paid_e8s, expected.iter().sum::<u64>());
+        for (r, want) in recs.iter().zip(&expected) {
+            let got = e.payout(epoch, &r.node).map(|p| p.amount_e8s).unwrap_or(0);
+            assert_eq!(got, *want);
+        }
+    }
+    assert_eq!(e.stats().last_closed_epoch, Some(1));
 }
 
 #[test]
@@ -74,15 +241,15 @@ fn bad_submissions_are_refused_without_state_change() {
     let set = set_of(0, &ks);
     let tip = e.latest().unwrap();
     let snapshot = mem.borrow().clone();
-    let next = |prev: Hash| checkpoint(96 * INTERVAL, prev, &set, Hash([1; 32]));
-    // 96 * 450 = 43,200 is epoch 1: its set is not cached yet.
+    let next = |prev: Hash| checkpoint(97 * INTERVAL, prev, &set, Hash([1; 32]));
+    // 97 * 450 = 43,650 is the first height of epoch 1: its set is not cached yet.
     let c = next(tip.hash);
     let mut c0 = c.clone();
     c0.epoch = 0;
     assert_eq!(
         e.submit_checkpoint(&sign(&c0, &ks[..9]), T0),
         Err(EpochsError::Malformed(
-            "epoch 0 is not the epoch of height 43200".into()
+            "epoch 0 is not the epoch of height 43650".into()
         ))
     );
     let c1 = c.clone();
@@ -155,8 +322,8 @@ fn bad_submissions_are_refused_without_state_change() {
     assert!(matches!(errs[3], EpochsError::DuplicateSigner(_)));
     assert!(matches!(errs[4], EpochsError::NotInSet(_)));
     assert_eq!(errs[5], EpochsError::WrongValidatorSet);
-    assert_eq!(errs[6], EpochsError::Duplicate(95 * INTERVAL));
-    assert_eq!(errs[7], EpochsError::Duplicate(3 * INTERVAL));
+    assert_eq!(errs[6], EpochsError::Duplicate(96 * INTERVAL));
+    assert_eq!(errs[7], EpochsError::Duplicate(4 * INTERVAL));
     assert!(matches!(errs[8], EpochsError::OutOfOrder { .. }));
     assert_eq!(errs[9], EpochsError::WrongPrevHash);
     assert!(matches!(errs[10], EpochsError::Stale { .. }));
@@ -171,14 +338,14 @@ fn equivocation_voids_and_slashes() {
     let ks = keys(13, 1);
     let set = set_of(0, &ks);
     e.cache_validator_set(0, set.clone()).unwrap();
-    let c0 = checkpoint(0, ZERO_HASH, &set, Hash([1; 32]));
+    let c0 = checkpoint(450, ZERO_HASH, &set, Hash([1; 32]));
     let s0 = e.submit_checkpoint(&sign(&c0, &ks[..9]), T0).unwrap();
-    let c1 = checkpoint(450, s0.hash, &set, Hash([2; 32]));
+    let c1 = checkpoint(900, s0.hash, &set, Hash([2; 32]));
     e.submit_checkpoint(&sign(&c1, &ks[..9]), T0 + 10).unwrap();
-    let c2 = checkpoint(900, c1.hash(), &set, Hash([3; 32]));
+    let c2 = checkpoint(1_350, c1.hash(), &set, Hash([3; 32]));
     e.submit_checkpoint(&sign(&c2, &ks[..9]), T0 + 20).unwrap();
-    // a conflicting checkpoint at 450 signed by validators 4..13 (4..9 signed both)
-    let c1b = checkpoint(450, s0.hash, &set, Hash([0xbb; 32]));
+    // a conflicting checkpoint at 900 signed by validators 4..13 (4..9 signed both)
+    let c1b = checkpoint(900, s0.hash, &set, Hash([0xbb; 32]));
     let ev = EquivocationEvidence {
         first: sign(&c1, &ks[..9]),
         second: sign(&c1b, &ks[4..13]),
@@ -193,13 +360,13 @@ fn equivocation_voids_and_slashes() {
         Err(EpochsError::InsufficientSignatures { .. })
     ));
     let out = e.submit_evidence(&ev, T0 + 30).unwrap();
-    assert_eq!(out.voided, vec![450, 900]);
+    assert_eq!(out.voided, vec![900, 1_350]);
     let mut expect: Vec<NodeId> = ks[4..9].iter().map(node_of).collect();
     expect.sort();
     let mut got = out.slashed.clone();
     got.sort();
     assert_eq!(got, expect);
-    assert_eq!(e.latest().unwrap().checkpoint.height, 0);
+    assert_eq!(e.latest().unwrap().checkpoint.height, 450);
     let (batch, reports) = e.next_penalty_batch().unwrap();
     assert_eq!(batch, out.penalty_batch);
     assert_eq!(reports.len(), 5);
@@ -214,11 +381,11 @@ fn equivocation_voids_and_slashes() {
         e.submit_evidence(&swapped, T0 + 40),
         Err(EpochsError::EvidenceAlreadyReported)
     );
-    // the chain continues from height 0 with a fresh checkpoint
+    // the chain continues from height 450 with a fresh checkpoint
     e.submit_checkpoint(&sign(&c1b, &ks[4..13]), T0 + 50)
         .unwrap();
     // evidence against a final checkpoint slashes but does not void it
-    let c1c = checkpoint(450, s0.hash, &set, Hash([0xcc; 32]));
+    let c1c = checkpoint(900, s0.hash, &set, Hash([0xcc; 32]));
     let ev2 = EquivocationEvidence {
         first: sign(&c1b, &ks[4..13]),
         second: sign(&c1c, &ks[..9]),
@@ -226,7 +393,7 @@ fn equivocation_voids_and_slashes() {
     let out2 = e.submit_evidence(&ev2, T0 + 50 + 2 * DAY).unwrap();
     assert!(out2.voided.is_empty());
     assert_eq!(out2.slashed.len(), 5);
-    assert_eq!(e.latest().unwrap().checkpoint.height, 450);
+    assert_eq!(e.latest().unwrap().checkpoint.height, 900);
 }
 
 fn load_epoch0_data(
@@ -257,7 +424,10 @@ fn load_epoch0_data(
 fn thousand_node_epoch_pays_the_tokenomics_split_exactly_once() {
     let (mut e, _) = fresh();
     let (header, recs) = load_epoch0_data(&mut e, 1_000, 128);
-    let accepted_at = e.checkpoint(e.closing_height(0)).unwrap().accepted_at;
+    let accepted_at = e
+        .checkpoint(e.closing_height(0).unwrap())
+        .unwrap()
+        .accepted_at;
     assert!(matches!(
         e.close_epoch(0, accepted_at + DAY - 1),
         Err(EpochsError::NotReady(_))
@@ -325,7 +495,11 @@ fn thousand_node_epoch_pays_the_tokenomics_split_exactly_once() {
 fn a_ledger_outage_then_recovery_pays_once_and_stuck_payouts_need_governance() {
     let (mut e, mem) = fresh();
     load_epoch0_data(&mut e, 60, 16);
-    let now = e.checkpoint(e.closing_height(0)).unwrap().accepted_at + DAY;
+    let now = e
+        .checkpoint(e.closing_height(0).unwrap())
+        .unwrap()
+        .accepted_at
+        + DAY;
     e.close_epoch(0, now).unwrap();
     let first = e.plan_payouts(now, 1_000);
     assert!(!first.is_empty());
@@ -374,6 +548,7 @@ fn a_ledger_outage_then_recovery_pays_once_and_stuck_payouts_need_governance() {
 #[test]
 fn governance_params() {
     let (mut e, _) = fresh();
+    assert_eq!(e.config().params.epoch_length_blocks, 43_200);
     let mut p = e.config().params.clone();
     p.checkpoint_interval_blocks = 451;
     assert!(e.validate_set_params(&p).is_err());
@@ -385,6 +560,107 @@ fn governance_params() {
     );
     e.execute_set_params(gov(), &p).unwrap();
     assert_eq!(e.config().params.checkpoint_interval_blocks, 900);
+    // Before any checkpoint the epoch length may change (the devnet's 120 / 30).
+    p.epoch_length_blocks = 120;
+    p.checkpoint_interval_blocks = 30;
+    assert!(e.validate_set_params(&p).is_ok());
+    e.execute_set_params(gov(), &p).unwrap();
+    assert_eq!(e.closing_height(0), Some(120));
+}
+
+/// Invalid parameters: a zero epoch length or interval, an interval that does not divide the
+/// epoch length. Refused by `validate_set_params`, `execute_set_params` and at install.
+#[test]
+fn invalid_params_are_refused_everywhere() {
+    let base = Params::default();
+    let bad = [
+        Params {
+            epoch_length_blocks: 0,
+            ..base.clone()
+        },
+        Params {
+            checkpoint_interval_blocks: 0,
+            ..base.clone()
+        },
+        Params {
+            epoch_length_blocks: 0,
+            checkpoint_interval_blocks: 0,
+            ..base.clone()
+        },
+        Params {
+            epoch_length_blocks: 120,
+            checkpoint_interval_blocks: 50,
+            ..base.clone()
+        },
+        Params {
+            epoch_length_blocks: 43_200,
+            checkpoint_interval_blocks: 86_400,
+            ..base.clone()
+        },
+        Params {
+            epoch_length_blocks: 100,
+            checkpoint_interval_blocks: 450,
+            ..base.clone()
+        },
+    ];
+    let (mut e, mem) = fresh();
+    let snapshot = mem.borrow().clone();
+    for p in &bad {
+        assert!(e.validate_set_params(p).is_err(), "{p:?}");
+        assert!(
+            matches!(
+                e.execute_set_params(gov(), p),
+                Err(EpochsError::InvalidArgument(_))
+            ),
+            "{p:?}"
+        );
+        assert_eq!(*mem.borrow(), snapshot);
+        assert!(
+            matches!(
+                Epochs::init(VectorMemory::default(), &init_args(Some(p.clone()))),
+                Err(LoadError::InvalidArgument(_))
+            ),
+            "{p:?}"
+        );
+    }
+    // Edge cases that are fine: one checkpoint per epoch, one block per epoch.
+    for (l, i) in [(43_200, 43_200), (1, 1), (120, 30)] {
+        let p = Params {
+            epoch_length_blocks: l,
+            checkpoint_interval_blocks: i,
+            ..base.clone()
+        };
+        assert!(e.validate_set_params(&p).is_ok());
+        assert!(Epochs::init(VectorMemory::default(), &init_args(Some(p))).is_ok());
+    }
+}
+
+/// Once a checkpoint is accepted the epoch length numbers the chain's epochs: it no longer
+/// changes, and a new interval must divide the tip's height.
+#[test]
+fn the_epoch_length_is_fixed_once_the_chain_started() {
+    let (mut e, _) = fresh();
+    let ks = keys(13, 1);
+    let set = set_of(0, &ks);
+    e.cache_validator_set(0, set.clone()).unwrap();
+    let c = checkpoint(450, ZERO_HASH, &set, Hash([1; 32]));
+    e.submit_checkpoint(&sign(&c, &ks[..9]), T0).unwrap();
+    let mut p = e.config().params.clone();
+    p.epoch_length_blocks = 21_600;
+    assert!(e.validate_set_params(&p).is_err());
+    assert!(matches!(
+        e.execute_set_params(gov(), &p),
+        Err(EpochsError::InvalidArgument(_))
+    ));
+    p.epoch_length_blocks = 43_200;
+    // 900 does not divide the tip 450: the next checkpoint could never be placed.
+    p.checkpoint_interval_blocks = 900;
+    assert!(e.validate_set_params(&p).is_err());
+    p.checkpoint_interval_blocks = 150;
+    e.execute_set_params(gov(), &p).unwrap();
+    let c2 = checkpoint(600, c.hash(), &set, Hash([2; 32]));
+    e.submit_checkpoint(&sign(&c2, &ks[..9]), T0).unwrap();
+    assert_eq!(e.config().params.epoch_length_blocks, 43_200);
 }
 
 proptest! {
@@ -402,7 +678,7 @@ proptest! {
     ) {
         let (mut e, _) = fresh();
         let (header, recs) = load_epoch0_data(&mut e, n, per_chunk);
-        let now = e.checkpoint(e.closing_height(0)).unwrap().accepted_at + DAY;
+        let now = e.checkpoint(e.closing_height(0).unwrap()).unwrap().accepted_at + DAY;
         let s = e.close_epoch(0, now).unwrap();
         let mut i = 0usize;
         let mut block = 0u64;

@@ -6,7 +6,9 @@
 //! (chunk upload of 2,000 records, payout planning, close).
 //!
 //! The checkpoint interval is set to one per epoch (43,200 blocks) through the init
-//! parameters, so that one quorum-signed checkpoint closes each measured epoch.
+//! parameters, so that one quorum-signed checkpoint closes each measured epoch: epoch `e`'s
+//! closing checkpoint is at height `(e + 1) * 43,200` and carries epoch `e` (emc-consensus
+//! numbering: height `h >= 1` is in epoch `(h - 1) / 43,200`).
 
 use anyhow::{anyhow, Context, Result};
 use candid::{Decode, Encode, Nat, Principal};
@@ -170,6 +172,7 @@ fn setup() -> Result<(B, Vec<SigningKey>)> {
     )
     .map_err(|e| anyhow!("registry install: {e}"))?;
     let params = Params {
+        epoch_length_blocks: BLOCKS,
         checkpoint_interval_blocks: BLOCKS,
         payout_batch: BATCH,
         ..Params::default()
@@ -268,7 +271,8 @@ pub fn run() -> Result<Value> {
         let recs = records(*n);
         let (header, chunks) = build_chunks(epoch, BLOCKS, &recs, PER_CHUNK);
         let c = Checkpoint {
-            height: epoch * BLOCKS,
+            // The epoch's last height: its closing checkpoint.
+            height: (epoch + 1) * BLOCKS,
             epoch,
             state_root: header_hash(&header),
             prev_checkpoint_hash: prev,

@@ -41,8 +41,8 @@ pub mod weights;
 pub use params::{StakeTerm, StakingMultipliers, TokenomicsParams};
 pub use pool::{EpochPayout, NodeRewardPool};
 pub use schedule::{
-    cumulative_decay, decay_factor, epoch_of_height, epoch_reward, fib, period_of_epoch,
-    period_of_height, period_reward, Period, Ratio,
+    cumulative_decay, decay_factor, epoch_of_block, epoch_of_height, epoch_reward, fib,
+    last_height_of_epoch, period_of_epoch, period_of_height, period_reward, Period, Ratio,
 };
 pub use split::{split_by_weight, SplitRounding};
 pub use trading::{settle_trade, trading_period, TradeSettlement, TradingRewardPool};
@@ -72,7 +72,8 @@ pub const AIRDROP_POOL_CAP: E8s = emc(105_000_000);
 
 /// Node reward of the first decay period, `R(1)` (spec 8).
 pub const FIRST_PERIOD_REWARD: E8s = emc(64_800_000);
-/// Blocks in one epoch (spec 6): about 24 hours at one block every 2 seconds.
+/// Blocks in one epoch (spec 6): about 24 hours at one block every 2 seconds. Epoch `e` is
+/// heights `e * 43,200 + 1 ..= (e + 1) * 43,200` (see [`schedule`]).
 pub const BLOCKS_PER_EPOCH: u64 = 43_200;
 /// Epochs in one decay period (spec 6).
 pub const EPOCHS_PER_PERIOD: u64 = 90;

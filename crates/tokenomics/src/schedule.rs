@@ -1,7 +1,11 @@
 //! Fibonacci decay and the block / epoch / decay-period arithmetic (spec 6 and 8).
 //!
-//! Heights and epochs are 0-based: epoch `e` covers heights `e * 43,200 .. (e + 1) * 43,200`.
-//! Decay periods are 1-based: epochs `0..90` are period 1, `90..180` period 2, and so on.
+//! Heights and epochs follow emc-consensus (`Config::epoch_of`): height 0 is the genesis (no
+//! block), block heights start at 1, and height `h >= 1` is in epoch `(h - 1) / L` for epochs of
+//! `L` blocks (43,200 by protocol). Epochs are 0-based: epoch `e` covers heights
+//! `e * L + 1 ..= (e + 1) * L`, so the checkpoint at height `(e + 1) * L` carries epoch `e` and
+//! closes it. Decay periods are 1-based: epochs `0..90` are period 1, `90..180` period 2, and so
+//! on.
 
 use crate::{E8s, TokenomicsError, BLOCKS_PER_EPOCH, EPOCHS_PER_PERIOD, FIRST_PERIOD_REWARD};
 use candid::CandidType;
@@ -44,9 +48,27 @@ impl Period {
     }
 }
 
-/// The (0-based) epoch that contains block `height`.
+/// The (0-based) epoch that contains block `height` with the protocol's epoch length:
+/// `(height - 1) / 43,200`, as emc-consensus numbers them (height 0, the genesis, is in epoch 0).
 pub fn epoch_of_height(height: u64) -> u64 {
-    height / BLOCKS_PER_EPOCH
+    height.saturating_sub(1) / BLOCKS_PER_EPOCH
+}
+
+/// The (0-based) epoch that contains block `height` for epochs of `epoch_length` blocks:
+/// `(height - 1) / epoch_length`. `None` for height 0 (the genesis is no block) or a zero epoch
+/// length.
+pub fn epoch_of_block(height: u64, epoch_length: u64) -> Option<u64> {
+    height.checked_sub(1)?.checked_div(epoch_length)
+}
+
+/// The last height of `epoch` for epochs of `epoch_length` blocks: `(epoch + 1) * epoch_length`,
+/// the height of the checkpoint that closes the epoch. `None` for a zero epoch length or when it
+/// does not fit in a `u64`.
+pub fn last_height_of_epoch(epoch: u64, epoch_length: u64) -> Option<u64> {
+    if epoch_length == 0 {
+        return None;
+    }
+    epoch.checked_add(1)?.checked_mul(epoch_length)
 }
 
 /// The decay period of a (0-based) epoch: `epoch / 90 + 1`.
@@ -55,7 +77,8 @@ pub fn period_of_epoch(epoch: u64) -> Period {
     Period(epoch / EPOCHS_PER_PERIOD + 1)
 }
 
-/// The decay period of block `height`.
+/// The decay period of block `height` (protocol epoch length; heights `1 ..= 3,888,000` are
+/// period 1).
 pub fn period_of_height(height: u64) -> Period {
     period_of_epoch(epoch_of_height(height))
 }

@@ -70,17 +70,52 @@ fn epoch_reward_first_period_is_720k() {
 #[test]
 fn epoch_and_period_arithmetic() {
     assert_eq!(BLOCKS_PER_PERIOD, 3_888_000);
+    // emc-consensus numbering: height h >= 1 is in epoch (h - 1) / 43,200; the genesis (0)
+    // counts as epoch 0; the checkpoint at (e + 1) * 43,200 closes epoch e.
     assert_eq!(epoch_of_height(0), 0);
+    assert_eq!(epoch_of_height(1), 0);
     assert_eq!(epoch_of_height(43_199), 0);
-    assert_eq!(epoch_of_height(43_200), 1);
+    assert_eq!(epoch_of_height(43_200), 0);
+    assert_eq!(epoch_of_height(43_201), 1);
+    assert_eq!(epoch_of_height(86_400), 1);
+    assert_eq!(epoch_of_height(86_401), 2);
     assert_eq!(period_of_epoch(0), p(1));
     assert_eq!(period_of_epoch(89), p(1));
     assert_eq!(period_of_epoch(90), p(2));
-    assert_eq!(period_of_height(3_887_999), p(1));
-    assert_eq!(period_of_height(3_888_000), p(2));
+    assert_eq!(period_of_height(1), p(1));
+    assert_eq!(period_of_height(3_888_000), p(1));
+    assert_eq!(period_of_height(3_888_001), p(2));
     assert_eq!(
         period_of_height(u64::MAX).get(),
-        u64::MAX / BLOCKS_PER_PERIOD + 1
+        (u64::MAX - 1) / BLOCKS_PER_PERIOD + 1
+    );
+    // Any epoch length.
+    assert_eq!(epoch_of_block(0, 120), None);
+    assert_eq!(epoch_of_block(1, 0), None);
+    assert_eq!(epoch_of_block(1, 120), Some(0));
+    assert_eq!(epoch_of_block(120, 120), Some(0));
+    assert_eq!(epoch_of_block(121, 120), Some(1));
+    assert_eq!(epoch_of_block(u64::MAX, 1), Some(u64::MAX - 1));
+    assert_eq!(last_height_of_epoch(0, 120), Some(120));
+    assert_eq!(last_height_of_epoch(1, 43_200), Some(86_400));
+    assert_eq!(last_height_of_epoch(3, 0), None);
+    assert_eq!(last_height_of_epoch(u64::MAX, 1), None);
+    assert_eq!(last_height_of_epoch(u64::MAX / 2, 3), None);
+    for l in [1u64, 2, 30, 120, 43_200] {
+        for e in [0u64, 1, 7, 1_000] {
+            let last = last_height_of_epoch(e, l).unwrap();
+            assert_eq!(
+                epoch_of_block(last, l),
+                Some(e),
+                "closing height of {e} (L = {l})"
+            );
+            assert_eq!(epoch_of_block(last + 1, l), Some(e + 1));
+            assert_eq!(epoch_of_block(e * l + 1, l), Some(e), "first height of {e}");
+        }
+    }
+    assert_eq!(
+        epoch_of_height(43_200),
+        epoch_of_block(43_200, BLOCKS_PER_EPOCH).unwrap()
     );
     assert_eq!(p(3).first_epoch(), 180);
     assert_eq!(trading::trading_period(100, 10), Some(p(2)));

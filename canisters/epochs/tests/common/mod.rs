@@ -10,6 +10,8 @@ use emc_types::{
 };
 
 pub const INTERVAL: u64 = 450;
+/// The protocol's epoch length (the default `epoch_length_blocks`).
+pub const L: u64 = 43_200;
 
 pub fn keys(n: usize, seed: u8) -> Vec<SigningKey> {
     (0..n)
@@ -32,10 +34,23 @@ pub fn set_of(epoch: u64, keys: &[SigningKey]) -> ValidatorSet {
     ValidatorSet::new(epoch, m).unwrap()
 }
 
+/// A checkpoint with the protocol's epoch length.
 pub fn checkpoint(height: u64, prev: Hash, set: &ValidatorSet, state_root: Hash) -> Checkpoint {
+    checkpoint_in(L, height, prev, set, state_root)
+}
+
+/// A checkpoint for epochs of `epoch_length` blocks, numbered as emc-consensus numbers them:
+/// height `h >= 1` is in epoch `(h - 1) / epoch_length`.
+pub fn checkpoint_in(
+    epoch_length: u64,
+    height: u64,
+    prev: Hash,
+    set: &ValidatorSet,
+    state_root: Hash,
+) -> Checkpoint {
     Checkpoint {
         height,
-        epoch: height / 43_200,
+        epoch: height.saturating_sub(1) / epoch_length,
         state_root,
         prev_checkpoint_hash: prev,
         validator_set_id: set.id(),
