@@ -33,8 +33,14 @@ use tracing::{debug, info, warn};
 const HELLO_MAX: usize = 64;
 /// How often a dialer re-checks a connected peer even without a wake-up.
 const DIAL_RECHECK: Duration = Duration::from_secs(1);
-/// How long `close` waits for connections to drain.
-const CLOSE_DRAIN: Duration = Duration::from_secs(1);
+/// The larger node id of a pair waits this many `backoff_min` before its first dial.
+const FIRST_DIAL_HEAD_START: u32 = 4;
+/// Bounds on how long a replaced duplicate connection stays open to deliver frames in flight.
+const RETIRE_GRACE_MIN: Duration = Duration::from_millis(50);
+const RETIRE_GRACE_MAX: Duration = Duration::from_secs(1);
+/// Bounds on how long `close` waits for connections to drain.
+const CLOSE_DRAIN_MIN: Duration = Duration::from_millis(20);
+const CLOSE_DRAIN_MAX: Duration = Duration::from_secs(1);
 
 /// What the network tells the application.
 #[derive(Debug)]
@@ -222,6 +228,17 @@ impl SendQueue {
             }
             self.notify.notified().await;
         }
+    }
+
+    /// Puts frames taken by a retiring writer back at the head of the queue, in order.
+    fn requeue_front(&self, batch: Vec<(u8, Bytes)>) {
+        {
+            let mut q = lock(&self.frames);
+            for frame in batch.into_iter().rev() {
+                q.push_front(frame);
+            }
+        }
+        self.notify.notify_one();
     }
 
     fn clear(&self) -> usize {
@@ -613,8 +630,10 @@ impl Network {
     }
 
     /// Stops dialing, closes every connection (code [`close_code::NORMAL`]) and the endpoint,
-    /// waits briefly for the close to reach the peers, and stops every task. No event follows.
-    /// The UDP port is free once the last handle is dropped.
+    /// waits briefly (three round trips, at most a second) for the close to reach the peers,
+    /// and stops every task. No event follows. quinn releases the UDP port once the last
+    /// handle is dropped and its connections have drained (up to a few seconds for dials still
+    /// handshaking with unreachable peers).
     pub async fn close(&self) {
         let dials = {
             let mut st = lock(&self.inner.state);
@@ -624,11 +643,21 @@ impl Network {
         for entry in dials.into_values() {
             entry.task.abort();
         }
+        // Long enough for a lost CONNECTION_CLOSE to be sent again (three round trips to the
+        // slowest peer), but bounded: connections still handshaking with unreachable peers
+        // would hold `wait_idle` for seconds.
+        let drain = self
+            .peers()
+            .iter()
+            .map(|p| p.rtt * 3)
+            .max()
+            .unwrap_or_default()
+            .clamp(CLOSE_DRAIN_MIN, CLOSE_DRAIN_MAX);
         self.inner.shutdown.send_replace(true);
         self.inner
             .endpoint
             .close(code(close_code::NORMAL), b"shutdown");
-        let _ = tokio::time::timeout(CLOSE_DRAIN, self.inner.endpoint.wait_idle()).await;
+        let _ = tokio::time::timeout(drain, self.inner.endpoint.wait_idle()).await;
         let peers = std::mem::take(&mut lock(&self.inner.state).peers);
         drop(peers);
         info!(node = ?self.inner.node_id, "network closed");
@@ -950,8 +979,15 @@ impl Inner {
                     outbound = live.outbound,
                     "connection replaces a duplicate"
                 );
-                old.conn
-                    .close(code(close_code::DUPLICATE), b"duplicate connection");
+                // The old connection stops taking frames from the queue now (its writer sees
+                // it is no longer current), but stays open briefly so that frames already in
+                // flight on it in either direction are still read.
+                let grace = (old.conn.rtt() * 3).clamp(RETIRE_GRACE_MIN, RETIRE_GRACE_MAX);
+                self.runtime.spawn(async move {
+                    tokio::time::sleep(grace).await;
+                    old.conn
+                        .close(code(close_code::DUPLICATE), b"duplicate connection");
+                });
             }
             Some(Outcome::Up { reconnect }) => {
                 inc(&self.metrics.connects);
@@ -1003,6 +1039,14 @@ impl Inner {
         }
     }
 
+    fn is_current(&self, peer: &NodeId, conn: &Connection) -> bool {
+        lock(&self.state)
+            .peers
+            .get(peer)
+            .and_then(|s| s.live.as_ref())
+            .is_some_and(|l| l.conn.stable_id() == conn.stable_id())
+    }
+
     fn dial_addr(&self, peer: &NodeId) -> Option<SocketAddr> {
         lock(&self.state).dials.get(peer).map(|d| d.addr)
     }
@@ -1038,6 +1082,14 @@ async fn dial_loop(inner: Arc<Inner>, peer: NodeId, wake: Arc<Notify>) {
     let mut shutdown = inner.shutdown.subscribe();
     // When the connection we last saw came up.
     let mut seen_up: Option<Instant> = None;
+    // When both sides list each other, the smaller id dials first and the larger one gives it
+    // a head start, so that they rarely dial each other at once (which costs a duplicate).
+    if inner.node_id > peer {
+        tokio::select! {
+            _ = tokio::time::sleep(jitter(min * FIRST_DIAL_HEAD_START)) => {}
+            _ = wait_shutdown(&mut shutdown) => return,
+        }
+    }
     loop {
         if let Some(live) = inner.live(&peer) {
             seen_up = Some(live.since);
@@ -1143,6 +1195,12 @@ async fn write_loop(inner: Arc<Inner>, peer: NodeId, conn: Connection, queue: Ar
             b = queue.next_batch() => b,
             _ = conn.closed() => return,
         };
+        if !inner.is_current(&peer, &conn) {
+            // Replaced by another connection to the peer: hand the frames to its writer.
+            queue.requeue_front(batch);
+            let _ = stream.finish();
+            return;
+        }
         for (kind, payload) in batch {
             if inner.is_blocked(&peer) {
                 inc(&inner.metrics.dropped_blocked);

@@ -546,3 +546,32 @@ async fn full_queue_drops_the_oldest() {
     a.net.close().await;
     b.net.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_dials_converge_on_the_smaller_ids_connection() {
+    let auth = authorizer(&validators(&[30, 31]));
+    for round in 0..3 {
+        let mut a = node(30, Role::Validator, auth.clone(), config());
+        let mut b = node(31, Role::Validator, auth.clone(), config());
+        // `connect` dials at once (no head start): both connections usually get established.
+        let (ra, rb) = tokio::join!(a.net.connect(b.id, b.addr), b.net.connect(a.id, a.addr));
+        assert!(ra.is_ok() || rb.is_ok(), "round {round}: {ra:?} {rb:?}");
+        let smaller_dialed = |n: &Node, other| {
+            let p = n.net.peers();
+            p.len() == 1 && p[0].node == other && p[0].outbound == (n.id < other)
+        };
+        eventually("one connection, dialed by the smaller id", || {
+            smaller_dialed(&a, b.id) && smaller_dialed(&b, a.id)
+        })
+        .await;
+        wait_up(&mut a.events, b.id).await;
+        wait_up(&mut b.events, a.id).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        a.net.send(&b.id, 1, &b"a"[..]).unwrap();
+        b.net.send(&a.id, 1, &b"b"[..]).unwrap();
+        assert_eq!(&next_frame(&mut b.events, a.id).await.1[..], b"a");
+        assert_eq!(&next_frame(&mut a.events, b.id).await.1[..], b"b");
+        a.net.close().await;
+        b.net.close().await;
+    }
+}
