@@ -27,6 +27,9 @@ pub const KIND_HELLO: u8 = 0xF0;
 /// Reserved kind: the acceptor's answer to a hello.
 pub const KIND_HELLO_ACK: u8 = 0xF1;
 
+/// Buffer reserved before a payload's bytes arrive; it grows with them up to the cap.
+const INITIAL_READ_CAPACITY: usize = 64 * 1024;
+
 /// Whether `kind` is reserved by the transport.
 pub fn is_reserved(kind: u8) -> bool {
     kind >= FIRST_RESERVED_KIND
@@ -179,13 +182,14 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
         filled += n;
     }
     let header = decode_header(&h, max)?;
-    let mut payload = vec![0u8; header.payload_len];
-    match reader.read_exact(&mut payload).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-            return Err(FrameError::Truncated.into())
-        }
-        Err(e) => return Err(e.into()),
+    // Grow the buffer as bytes arrive rather than trusting the announced length up front.
+    let mut payload = Vec::with_capacity(header.payload_len.min(INITIAL_READ_CAPACITY));
+    (&mut *reader)
+        .take(header.payload_len as u64)
+        .read_to_end(&mut payload)
+        .await?;
+    if payload.len() < header.payload_len {
+        return Err(FrameError::Truncated.into());
     }
     Ok(Some(Frame {
         kind: header.kind,

@@ -21,6 +21,7 @@ use rustls::pki_types::CertificateDer;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Duration;
 use tokio::runtime::Handle;
@@ -33,6 +34,10 @@ use tracing::{debug, info, warn};
 const HELLO_MAX: usize = 64;
 /// How often a dialer re-checks a connected peer even without a wake-up.
 const DIAL_RECHECK: Duration = Duration::from_secs(1);
+/// Concurrent requests one peer may have open to us.
+const MAX_REQUESTS_IN_FLIGHT: u32 = 64;
+/// Incoming handshakes processed at once; more are refused until some finish.
+const MAX_PENDING_HANDSHAKES: usize = 256;
 /// The larger node id of a pair waits this many `backoff_min` before its first dial.
 const FIRST_DIAL_HEAD_START: u32 = 4;
 /// Bounds on how long a replaced duplicate connection stays open to deliver frames in flight.
@@ -308,8 +313,8 @@ fn transport_config(c: &NetConfig) -> Result<TransportConfig, NetError> {
         .enable_segmentation_offload(c.gso)
         // One frame stream each way, and a few spare for a reopened one.
         .max_concurrent_uni_streams(code(4))
-        // Requests in flight from one peer.
-        .max_concurrent_bidi_streams(code(256))
+        // Requests in flight from one peer (more wait for credit, they do not fail).
+        .max_concurrent_bidi_streams(code(MAX_REQUESTS_IN_FLIGHT))
         .datagram_receive_buffer_size(None);
     Ok(t)
 }
@@ -1054,6 +1059,7 @@ impl Inner {
 
 async fn accept_loop(inner: Arc<Inner>) {
     let mut shutdown = inner.shutdown.subscribe();
+    let pending = Arc::new(AtomicUsize::new(0));
     loop {
         let incoming = tokio::select! {
             i = inner.endpoint.accept() => i,
@@ -1061,7 +1067,14 @@ async fn accept_loop(inner: Arc<Inner>) {
         };
         let Some(incoming) = incoming else { break };
         let remote = incoming.remote_address();
+        if pending.fetch_add(1, Ordering::AcqRel) >= MAX_PENDING_HANDSHAKES {
+            pending.fetch_sub(1, Ordering::AcqRel);
+            debug!(%remote, "too many handshakes in progress: refusing");
+            incoming.refuse();
+            continue;
+        }
         let task_inner = inner.clone();
+        let task_pending = pending.clone();
         let mut task_shutdown = inner.shutdown.subscribe();
         inner.runtime.spawn(async move {
             tokio::select! {
@@ -1072,6 +1085,7 @@ async fn accept_loop(inner: Arc<Inner>) {
                 }
                 _ = wait_shutdown(&mut task_shutdown) => {}
             }
+            task_pending.fetch_sub(1, Ordering::AcqRel);
         });
     }
 }
