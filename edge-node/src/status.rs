@@ -50,6 +50,8 @@ pub struct ValidatorStatus {
     pub epoch: u64,
     /// Round it was decided in.
     pub round: u32,
+    /// The round of the height being decided (above 0: round changes are happening).
+    pub current_round: u32,
     /// When it was committed, UNIX ns.
     pub last_commit_ns: u64,
     /// Blocks committed by this process.

@@ -107,6 +107,8 @@ pub enum ValidatorError {
 pub struct CommitInfo {
     /// Height.
     pub height: u64,
+    /// The block's hash.
+    pub hash: emc_types::Hash,
     /// The block's timestamp (its proposer's clock at proposal), ns.
     pub proposed_at_ns: u64,
     /// When this validator committed it, ns.
@@ -318,7 +320,12 @@ pub async fn start_validator(
                         }
                     }
                 },
-                _ = probe.tick() => runner.probe(),
+                _ = probe.tick() => {
+                    runner.probe();
+                    let m = runner.node.metrics().clone();
+                    let round = runner.node.round();
+                    runner.status.update(|s| { s.consensus = m; s.current_round = round; });
+                }
                 _ = refresh.tick() => runner.refresh(),
             }
         }
@@ -428,6 +435,7 @@ impl Runner {
                     let now = now_ns();
                     let info = CommitInfo {
                         height: cb.block.header.height,
+                        hash: cb.block.hash(),
                         proposed_at_ns: cb.block.header.timestamp_ns,
                         committed_at_ns: now,
                         bits: cb.block.bits.len(),
@@ -481,44 +489,30 @@ impl Runner {
         }
     }
 
+    /// Sends directly and, through the routers, a second copy: a link that is down (or
+    /// silently dropping) costs nothing, and the receiver drops the later copy as a duplicate
+    /// before verifying its signature.
     fn send_to(&self, to: NodeId, bytes: Vec<u8>) {
-        if self.net.is_connected(&to) && self.net.send(&to, KIND_CONSENSUS, bytes.clone()).is_ok() {
-            return;
-        }
-        let env = RelayEnvelope {
-            origin: self.me,
-            target: Some(to),
-            message: bytes,
-        };
-        let _ = self
-            .net
-            .broadcast(KIND_RELAY, env.encode(), Roles::from(Role::Router));
+        let _ = self.net.send(&to, KIND_CONSENSUS, bytes.clone());
+        self.relay(Some(to), bytes);
     }
 
     fn broadcast(&self, bytes: Vec<u8>) {
         let _ = self
             .net
             .broadcast(KIND_CONSENSUS, bytes.clone(), Roles::from(Role::Validator));
-        // Validators of the set we are not directly connected to are reached through the
-        // routers (which forward to every validator but the origin).
-        let missing = self
-            .node
-            .set_for_height(self.node.height())
-            .is_some_and(|s| {
-                s.members
-                    .iter()
-                    .any(|m| *m != self.me && !self.net.is_connected(m))
-            });
-        if missing {
-            let env = RelayEnvelope {
-                origin: self.me,
-                target: None,
-                message: bytes,
-            };
-            let _ = self
-                .net
-                .broadcast(KIND_RELAY, env.encode(), Roles::from(Role::Router));
-        }
+        self.relay(None, bytes);
+    }
+
+    fn relay(&self, target: Option<NodeId>, message: Vec<u8>) {
+        let env = RelayEnvelope {
+            origin: self.me,
+            target,
+            message,
+        };
+        let _ = self
+            .net
+            .broadcast(KIND_RELAY, env.encode(), Roles::from(Role::Router));
     }
 
     /// Probes every registered node (but itself) once; outcomes come back as internal

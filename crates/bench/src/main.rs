@@ -8,6 +8,7 @@ mod consensus;
 mod embedded_ic;
 mod epochs;
 mod ledger;
+mod network;
 mod poc;
 mod registry;
 
@@ -32,6 +33,8 @@ enum Suite {
     Poc,
     /// The epochs canister: checkpoint verification, payout cost per node at 1k/10k/100k nodes.
     Epochs,
+    /// The edge network on loopback: finality (4/7/13 validators), state bits/s, router overhead.
+    Network,
 }
 
 fn main() -> Result<()> {
@@ -43,6 +46,7 @@ fn main() -> Result<()> {
         Suite::Registry => registry::run()?,
         Suite::Poc => poc::run()?,
         Suite::Epochs => epochs::run()?,
+        Suite::Network => network::run()?,
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())

@@ -1,171 +1,558 @@
-//! The local devnet: an embedded IC with EMC's canisters installed and initialized with devnet
-//! accounts, driven by the wall clock. The `emc-devnet` binary runs it; tests and the later
-//! edge-network devnet build on [`Devnet`].
+//! The local devnet: a whole EMC network in one process.
+//!
+//! [`Cluster::start`] starts the embedded IC (wall clock) with the ledger, the registry and the
+//! epochs canister installed and wired (the epochs canister is the ledger's minting account and
+//! the registry's penalty reporter), gives the operators genesis balances, then creates every
+//! node with its own ed25519 key and real QUIC endpoint on loopback, registers and stakes it
+//! through the canisters (as its operator would with `edge-node register` / `stake`), and
+//! starts validators, routers and compute nodes. The registry's genesis is set a few seconds
+//! ahead so that the first validators are staked when epoch 0's set is taken.
+//!
+//! The `emc-devnet` binary runs it with short epochs; the system tests and the network
+//! benchmark use the same builder (validators can be stopped and restarted from their
+//! write-ahead logs, links cut at the transport).
 
 use anyhow::{anyhow, Context, Result};
-use candid::{Decode, Encode, Nat, Principal};
-use emc_embedded_ic::{user_principal, EmbeddedIc};
+use candid::{Encode, Principal};
+use ed25519_dalek::SigningKey;
+use edge_node::cli::{handles, register_node, stake_node};
+use edge_node::compute::{start_compute, ComputeConfig, ComputeHandle};
+use edge_node::config::NodeRole;
+use edge_node::ic::IcHandles;
+use edge_node::validator::{start_validator, ValidatorConfig, ValidatorHandle};
+use emc_embedded_ic::user_principal;
+use emc_ic_client::{EmbeddedHost, IcClient};
 use emc_ledger::{InitArgs, LedgerArg};
+use emc_net::{Identity, NetConfig, Network, StaticAuthorizer};
+use emc_router::{start_router, RouterConfig, RouterHandle};
+use emc_types::NodeId;
 use icrc_ledger_types::icrc1::account::Account;
-use icrc_ledger_types::icrc1::transfer::{TransferArg, TransferError};
-use icrc_ledger_types::icrc3::blocks::{GetBlocksRequest, GetBlocksResult};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// 1 EMC in e8s.
 pub const E8S: u64 = 100_000_000;
 /// The devnet's transfer fee: 0.0001 EMC.
 pub const DEVNET_FEE: u64 = 10_000;
-/// How many operator accounts get a genesis balance.
-pub const OPERATORS: u64 = 8;
 /// Genesis balance of each operator: enough to stake a validator (1,000,000 EMC) and more.
 pub const OPERATOR_GENESIS: u64 = 2_000_000 * E8S;
 
-/// The well-known devnet principals.
+/// What to start.
 #[derive(Clone, Debug)]
-pub struct Principals {
-    /// Controls every canister and plays governance.
-    pub admin: Principal,
-    /// The minting account's owner until the epochs canister takes that role.
-    pub minter: Principal,
-    /// The treasury (fees and penalties).
-    pub treasury: Principal,
-    /// Node operators with genesis balances.
-    pub operators: Vec<Principal>,
+pub struct ClusterConfig {
+    /// Validators (3F+1 of them make a set with F faults tolerated).
+    pub validators: usize,
+    /// Routers.
+    pub routers: usize,
+    /// Compute nodes.
+    pub compute: usize,
+    /// Validator settings (block interval, epoch length, checkpoint interval...).
+    pub validator: ValidatorConfig,
+    /// The epochs canister's challenge window.
+    pub challenge_window: Duration,
+    /// Time between installing the canisters and the genesis.
+    pub genesis_delay: Duration,
+    /// Where the validators' write-ahead logs go.
+    pub data_dir: PathBuf,
+    /// Transport settings (the listen address is replaced by 127.0.0.1:0).
+    pub net: NetConfig,
 }
 
-impl Principals {
-    pub fn devnet() -> Self {
-        Principals {
-            admin: user_principal(0),
-            minter: user_principal(1),
-            treasury: user_principal(2),
-            operators: (0..OPERATORS).map(|i| user_principal(100 + i)).collect(),
+impl ClusterConfig {
+    /// The devnet's defaults: 4 validators, 1 router, 2 compute nodes, a block a second,
+    /// a checkpoint every 30 blocks, 120-block epochs, a 10 s challenge window.
+    pub fn devnet(data_dir: PathBuf) -> Self {
+        ClusterConfig {
+            validators: 4,
+            routers: 1,
+            compute: 2,
+            validator: ValidatorConfig {
+                block_interval: Duration::from_secs(1),
+                round_timeout: Duration::from_secs(1),
+                round_timeout_cap: Duration::from_secs(8),
+                epoch_length: 120,
+                checkpoint_interval: 30,
+                registry_refresh: Duration::from_secs(3),
+                probe_interval: Duration::from_secs(1),
+                probe_timeout: Duration::from_millis(800),
+                submit_stagger: Duration::from_secs(3),
+                wal: None,
+                wal_sync: false,
+                chunk_records: 2_000,
+            },
+            challenge_window: Duration::from_secs(10),
+            genesis_delay: Duration::from_secs(6),
+            data_dir,
+            net: NetConfig {
+                listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                idle_timeout: Duration::from_secs(5),
+                ..NetConfig::default()
+            },
         }
     }
 }
 
-/// What `status` reports.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Status {
-    pub time_ns: u64,
-    pub ledger_blocks: u64,
-    pub total_supply_e8s: u128,
-    pub registered_nodes: u64,
-    pub registry_epoch: u64,
+/// One node of the cluster.
+#[derive(Debug)]
+pub struct Member {
+    /// Its key.
+    pub key: SigningKey,
+    /// Its node id.
+    pub id: NodeId,
+    /// Its operator (owner).
+    pub owner: Principal,
+    /// Its QUIC address.
+    pub addr: SocketAddr,
+    /// Its role.
+    pub role: NodeRole,
 }
 
-/// The embedded IC with EMC's canisters.
-pub struct Devnet {
-    pub ic: EmbeddedIc,
-    pub principals: Principals,
+/// A running validator and its transport.
+pub struct RunningValidator {
+    /// The validator task.
+    pub handle: ValidatorHandle,
+    /// Its network (for fault injection: `set_blocked`).
+    pub net: Network,
+}
+
+/// The canisters and the principals of the devnet.
+#[derive(Clone, Debug)]
+pub struct Canisters {
+    /// The ledger.
     pub ledger: Principal,
+    /// The registry.
     pub registry: Principal,
+    /// The epochs canister.
+    pub epochs: Principal,
+    /// Controls the canisters and plays governance.
+    pub admin: Principal,
+    /// The treasury.
+    pub treasury: Principal,
 }
 
-fn nat_u128(n: &Nat) -> Result<u128> {
-    u128::try_from(n.0.clone()).map_err(|_| anyhow!("{n} does not fit in u128"))
+/// A whole network in one process.
+pub struct Cluster {
+    /// The embedded IC.
+    pub host: EmbeddedHost,
+    /// Canister ids and principals.
+    pub canisters: Canisters,
+    /// The configuration it was started with.
+    pub config: ClusterConfig,
+    /// Every node, validators first, then routers, then compute nodes.
+    pub members: Vec<Member>,
+    /// Validators (None while stopped), by index among the validators.
+    pub validators: Vec<Option<RunningValidator>>,
+    /// Routers.
+    pub routers: Vec<(RouterHandle, Network)>,
+    /// Compute nodes.
+    pub compute: Vec<(ComputeHandle, Network)>,
+    /// A read-only view of the canisters (as the admin).
+    pub ic: IcHandles,
 }
 
-impl Devnet {
-    /// Creates the embedded IC and installs the canisters from `target/canisters/`.
-    pub fn start() -> Result<Self> {
-        let principals = Principals::devnet();
-        let mut ic = EmbeddedIc::new();
-        let ledger_wasm = std::fs::read(emc_test_env::canister_dir().join("ledger.wasm"))
-            .context("target/canisters/ledger.wasm (run scripts/build-canisters.sh)")?;
-        let init = LedgerArg::Init(InitArgs {
-            fee_collector_account: Some(Account::from(principals.treasury)),
+/// A snapshot for the devnet's status line.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClusterStatus {
+    /// Highest committed height among the running validators.
+    pub height: u64,
+    /// Its epoch.
+    pub epoch: u64,
+    /// The IC's latest accepted checkpoint.
+    pub checkpoint: Option<u64>,
+    /// The last closed epoch.
+    pub closed_epoch: Option<u64>,
+    /// Node rewards minted, e8s.
+    pub rewards_e8s: u64,
+    /// Running validators.
+    pub validators_up: usize,
+    /// Compute nodes the routers see.
+    pub compute_seen: usize,
+}
+
+fn wasm(name: &str) -> Result<Vec<u8>> {
+    let path = emc_test_env::canister_dir().join(format!("{name}.wasm"));
+    std::fs::read(&path).with_context(|| {
+        format!(
+            "{} (build it with scripts/build-canisters.sh)",
+            path.display()
+        )
+    })
+}
+
+/// The deterministic devnet key of node `i`.
+pub fn devnet_key(i: usize) -> SigningKey {
+    let mut seed = [0u8; 32];
+    seed[..8].copy_from_slice(b"emc-node");
+    seed[24..].copy_from_slice(&(i as u64).to_be_bytes());
+    SigningKey::from_bytes(&seed)
+}
+
+impl Cluster {
+    /// Installs the canisters, creates, registers and stakes every node, and starts them.
+    pub async fn start(config: ClusterConfig) -> Result<Cluster> {
+        let host = EmbeddedHost::wall_clock()?;
+        let admin = user_principal(0);
+        let treasury = user_principal(2);
+        let total = config.validators + config.routers + config.compute;
+        let operators: Vec<Principal> =
+            (0..total).map(|i| user_principal(100 + i as u64)).collect();
+
+        // Create the canisters first: each one's init names the others.
+        let (ledger, registry, epochs) = host
+            .with_ic(move |ic| {
+                Ok((
+                    ic.create_canister(vec![admin]),
+                    ic.create_canister(vec![admin]),
+                    ic.create_canister(vec![admin]),
+                ))
+            })
+            .await?;
+        let now = host.time().await?;
+        let vcfg = &config.validator;
+        let genesis = now + duration_ns(config.genesis_delay);
+        let ledger_init = LedgerArg::Init(InitArgs {
+            fee_collector_account: Some(Account::from(treasury)),
             ..InitArgs::emc(
-                Account::from(principals.minter),
-                principals.admin,
+                Account::from(epochs),
+                admin,
                 DEVNET_FEE,
-                principals
-                    .operators
+                operators
                     .iter()
                     .map(|p| (Account::from(*p), OPERATOR_GENESIS))
                     .collect(),
             )
         });
-        let ledger = ic
-            .install_canister(&ledger_wasm, Encode!(&init)?, vec![principals.admin])
-            .map_err(|e| anyhow!("installing the ledger: {e}"))?;
-        let registry_wasm = std::fs::read(emc_test_env::canister_dir().join("registry.wasm"))
-            .context("target/canisters/registry.wasm (run scripts/build-canisters.sh)")?;
-        let init = emc_registry::RegistryArg::Init(emc_registry::InitArgs {
+        let epoch_secs =
+            (vcfg.epoch_length * duration_ns(vcfg.block_interval) / 1_000_000_000).max(60);
+        let registry_init = emc_registry::RegistryArg::Init(emc_registry::InitArgs {
             ledger,
-            governance: principals.admin,
-            treasury: Account::from(principals.treasury),
-            epochs_canister: None,
+            governance: admin,
+            treasury: Account::from(treasury),
+            epochs_canister: Some(epochs),
             ledger_fee_e8s: Some(DEVNET_FEE),
-            params: None,
-            genesis_time: None,
+            params: Some(emc_registry::Params {
+                epoch_length_secs: epoch_secs,
+                ..emc_registry::Params::default()
+            }),
+            genesis_time: Some(genesis),
         });
-        let registry = ic
-            .install_canister(&registry_wasm, Encode!(&init)?, vec![principals.admin])
-            .map_err(|e| anyhow!("installing the registry: {e}"))?;
-        Ok(Devnet {
-            ic,
-            principals,
+        let epochs_init = emc_epochs::EpochsArg::Init(emc_epochs::InitArgs {
             ledger,
             registry,
-        })
-    }
-
-    /// Moves the clock forward by `by` and runs a round.
-    pub fn advance(&mut self, by: Duration) {
-        self.ic.advance_time(by);
-        self.ic.tick();
-    }
-
-    /// A transfer of `amount_e8s` between two accounts, as `from`.
-    pub fn transfer(&mut self, from: Principal, to: Principal, amount_e8s: u64) -> Result<u64> {
-        let arg = TransferArg {
-            from_subaccount: None,
-            to: Account::from(to),
-            fee: None,
-            created_at_time: None,
-            memo: None,
-            amount: Nat::from(amount_e8s),
+            governance: admin,
+            params: Some(emc_epochs::Params {
+                epoch_length_blocks: vcfg.epoch_length,
+                checkpoint_interval_blocks: vcfg.checkpoint_interval,
+                challenge_window_ns: duration_ns(config.challenge_window),
+                ..emc_epochs::Params::default()
+            }),
+        });
+        let installs = [
+            (ledger, wasm("ledger")?, Encode!(&ledger_init)?),
+            (registry, wasm("registry")?, Encode!(&registry_init)?),
+            (epochs, wasm("epochs")?, Encode!(&epochs_init)?),
+        ];
+        for (id, wasm, arg) in installs {
+            host.with_ic(move |ic| {
+                ic.install_code(id, emc_embedded_ic::InstallMode::Install, &wasm, arg, admin)
+                    .map_err(|e| emc_ic_client::IcError::Host(e.to_string()))
+            })
+            .await
+            .with_context(|| format!("installing {id}"))?;
+        }
+        let canisters = Canisters {
+            ledger,
+            registry,
+            epochs,
+            admin,
+            treasury,
         };
-        let reply = self
-            .ic
-            .update_call(self.ledger, from, "icrc1_transfer", Encode!(&arg)?)
-            .map_err(|e| anyhow!("icrc1_transfer: {e}"))?;
-        let result = Decode!(&reply, Result<Nat, TransferError>)?;
-        let block = result.map_err(|e| anyhow!("icrc1_transfer refused: {e:?}"))?;
-        u64::try_from(block.0).map_err(|_| anyhow!("block index overflows u64"))
+        let el = vcfg.epoch_length;
+        let ic = handles(Arc::new(host.client(admin)), ledger, registry, epochs, el);
+
+        // Nodes: bind first (the registered address is the bound one), then register + stake.
+        let mut members = Vec::new();
+        let mut bound = Vec::new();
+        for i in 0..total {
+            let role = if i < config.validators {
+                NodeRole::Validator
+            } else if i < config.validators + config.routers {
+                NodeRole::Router
+            } else {
+                NodeRole::Compute
+            };
+            let key = devnet_key(i);
+            let (net, events, auth) = bind(&config.net, &key, role, None)?;
+            let addr = net.local_addr()?;
+            let owner = operators[i];
+            let ops = handles(Arc::new(host.client(owner)), ledger, registry, epochs, el);
+            register_node(
+                &ops.registry,
+                &key,
+                role,
+                addr.to_string(),
+                "devnet".into(),
+                match role {
+                    NodeRole::Compute => "cpu (devnet)".into(),
+                    _ => String::new(),
+                },
+            )
+            .await
+            .with_context(|| format!("registering node {i}"))?;
+            let id = NodeId(key.verifying_key().to_bytes());
+            match role {
+                NodeRole::Validator => {
+                    stake_node(&ops, id, 1_000_000 * E8S, 360).await?;
+                }
+                NodeRole::Router => {
+                    stake_node(&ops, id, 100_000 * E8S, 180).await?;
+                }
+                NodeRole::Compute => {}
+            }
+            members.push(Member {
+                key,
+                id,
+                owner,
+                addr,
+                role,
+            });
+            bound.push((net, events, auth));
+        }
+
+        let mut cluster = Cluster {
+            host,
+            canisters,
+            config,
+            members,
+            validators: Vec::new(),
+            routers: Vec::new(),
+            compute: Vec::new(),
+            ic,
+        };
+        // Routers and compute nodes first, so the validators find them up.
+        let mut validator_nets = Vec::new();
+        for (i, (net, events, auth)) in bound.into_iter().enumerate() {
+            match cluster.members[i].role {
+                NodeRole::Validator => validator_nets.push((net, events, auth)),
+                NodeRole::Router => {
+                    let ic = cluster.operator_ic(i);
+                    let h = start_router(
+                        RouterConfig {
+                            registry_refresh: cluster.config.validator.registry_refresh,
+                            ping_interval: Duration::from_secs(1),
+                            ping_timeout: Duration::from_millis(800),
+                        },
+                        net.clone(),
+                        events,
+                        auth,
+                        Some(ic),
+                    );
+                    cluster.routers.push((h, net));
+                }
+                NodeRole::Compute => {
+                    let ic = cluster.operator_ic(i);
+                    let h = start_compute(
+                        ComputeConfig {
+                            registry_refresh: cluster.config.validator.registry_refresh,
+                            report_interval: Duration::from_secs(2),
+                            ..ComputeConfig::default()
+                        },
+                        net.clone(),
+                        events,
+                        auth,
+                        ic,
+                    );
+                    cluster.compute.push((h, net));
+                }
+            }
+        }
+        for (i, (net, events, auth)) in validator_nets.into_iter().enumerate() {
+            let v = cluster.spawn_validator(i, net, events, auth).await?;
+            cluster.validators.push(Some(v));
+        }
+        Ok(cluster)
     }
 
-    pub fn status(&mut self) -> Result<Status> {
-        let anon = Principal::anonymous();
-        let supply = self
-            .ic
-            .query_call(self.ledger, anon, "icrc1_total_supply", Encode!()?)
-            .map_err(|e| anyhow!("icrc1_total_supply: {e}"))?;
-        let request = vec![GetBlocksRequest {
-            start: Nat::from(0u64),
-            length: Nat::from(0u64),
-        }];
-        let blocks = self
-            .ic
-            .query_call(self.ledger, anon, "icrc3_get_blocks", Encode!(&request)?)
-            .map_err(|e| anyhow!("icrc3_get_blocks: {e}"))?;
-        let blocks = Decode!(&blocks, GetBlocksResult)?;
-        let stats = self
-            .ic
-            .query_call(self.registry, anon, "stats", Encode!()?)
-            .map_err(|e| anyhow!("registry stats: {e}"))?;
-        let stats = Decode!(&stats, emc_registry::Stats)?;
-        let epoch = self
-            .ic
-            .query_call(self.registry, anon, "current_epoch", Encode!()?)
-            .map_err(|e| anyhow!("registry current_epoch: {e}"))?;
-        Ok(Status {
-            time_ns: self.ic.time(),
-            ledger_blocks: u64::try_from(nat_u128(&blocks.log_length)?)?,
-            total_supply_e8s: nat_u128(&Decode!(&supply, Nat)?)?,
-            registered_nodes: stats.nodes,
-            registry_epoch: Decode!(&epoch, emc_registry::EpochInfo)?.epoch,
-        })
+    fn operator_ic(&self, i: usize) -> IcHandles {
+        let c = &self.canisters;
+        let client: Arc<dyn IcClient> = Arc::new(self.host.client(self.members[i].owner));
+        handles(
+            client,
+            c.ledger,
+            c.registry,
+            c.epochs,
+            self.config.validator.epoch_length,
+        )
     }
+
+    fn validator_config(&self, i: usize) -> ValidatorConfig {
+        ValidatorConfig {
+            wal: Some(self.config.data_dir.join(format!("validator-{i}.wal"))),
+            ..self.config.validator.clone()
+        }
+    }
+
+    async fn spawn_validator(
+        &self,
+        i: usize,
+        net: Network,
+        events: tokio::sync::mpsc::Receiver<emc_net::Event>,
+        auth: Arc<StaticAuthorizer>,
+    ) -> Result<RunningValidator> {
+        let key = &self.members[i].key;
+        let handle = start_validator(
+            self.validator_config(i),
+            key.to_bytes(),
+            net.clone(),
+            events,
+            auth,
+            self.operator_ic(i),
+        )
+        .await
+        .with_context(|| format!("starting validator {i}"))?;
+        Ok(RunningValidator { handle, net })
+    }
+
+    /// Stops validator `i` (a crash: its endpoint closes; its log stays).
+    pub async fn stop_validator(&mut self, i: usize) {
+        if let Some(v) = self.validators.get_mut(i).and_then(Option::take) {
+            v.handle.stop().await;
+            v.net.close().await;
+        }
+    }
+
+    /// Restarts validator `i` on its old address from its write-ahead log.
+    pub async fn restart_validator(&mut self, i: usize) -> Result<()> {
+        if self.validators.get(i).is_some_and(Option::is_some) {
+            return Ok(());
+        }
+        let m = &self.members[i];
+        let (net, events, auth) = rebind(&self.config.net, &m.key, m.role, m.addr).await?;
+        let v = self.spawn_validator(i, net, events, auth).await?;
+        self.validators[i] = Some(v);
+        Ok(())
+    }
+
+    /// The running validators' handles.
+    pub fn running(&self) -> impl Iterator<Item = (usize, &RunningValidator)> {
+        self.validators
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| v.as_ref().map(|v| (i, v)))
+    }
+
+    /// Cuts (or heals) the link between validators `a` and `b` at the transport, both ways.
+    pub fn set_link(&self, a: usize, b: usize, up: bool) {
+        let (ida, idb) = (self.members[a].id, self.members[b].id);
+        if let Some(Some(v)) = self.validators.get(a) {
+            v.net.set_blocked(idb, !up);
+        }
+        if let Some(Some(v)) = self.validators.get(b) {
+            v.net.set_blocked(ida, !up);
+        }
+    }
+
+    /// The status line's figures.
+    pub async fn status(&self) -> ClusterStatus {
+        let mut s = ClusterStatus::default();
+        for (_, v) in self.running() {
+            let st = v.handle.status.get();
+            if st.height >= s.height {
+                s.height = st.height;
+                s.epoch = st.epoch;
+            }
+            s.validators_up += 1;
+        }
+        if let Ok(stats) = self.ic.epochs.stats().await {
+            s.checkpoint = stats.tip_height;
+            s.closed_epoch = stats.last_closed_epoch;
+            s.rewards_e8s = stats.total_emitted_e8s;
+        }
+        s.compute_seen = self
+            .routers
+            .iter()
+            .map(|(h, _)| h.status.get().compute.len())
+            .max()
+            .unwrap_or(0);
+        s
+    }
+
+    /// The EMC balance of a node's owner, e8s.
+    pub async fn owner_balance(&self, i: usize) -> Result<u64> {
+        let b = self
+            .ic
+            .ledger
+            .icrc1_balance_of(Account::from(self.members[i].owner))
+            .await?;
+        u64::try_from(b.0).map_err(|_| anyhow!("balance out of range"))
+    }
+
+    /// Stops every node and the IC.
+    pub async fn shutdown(mut self) {
+        for i in 0..self.validators.len() {
+            self.stop_validator(i).await;
+        }
+        for (h, net) in self.routers.drain(..) {
+            h.stop().await;
+            net.close().await;
+        }
+        for (h, net) in self.compute.drain(..) {
+            h.stop().await;
+            net.close().await;
+        }
+        self.host.shutdown();
+    }
+}
+
+fn duration_ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Binds a node's endpoint again on its old address, retrying for a few seconds while the
+/// stopped endpoint's socket is released.
+pub async fn rebind(
+    net: &NetConfig,
+    key: &SigningKey,
+    role: NodeRole,
+    at: SocketAddr,
+) -> Result<(
+    Network,
+    tokio::sync::mpsc::Receiver<emc_net::Event>,
+    Arc<StaticAuthorizer>,
+)> {
+    let mut tries = 0;
+    loop {
+        match bind(net, key, role, Some(at)) {
+            Ok(b) => return Ok(b),
+            Err(e) if tries < 50 => {
+                tracing::debug!(error = %e, %at, "address still in use");
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Binds a node's endpoint on loopback (`at`: a fixed address, for restarts).
+fn bind(
+    net: &NetConfig,
+    key: &SigningKey,
+    role: NodeRole,
+    at: Option<SocketAddr>,
+) -> Result<(
+    Network,
+    tokio::sync::mpsc::Receiver<emc_net::Event>,
+    Arc<StaticAuthorizer>,
+)> {
+    let identity = Identity::from_signing_key(key.clone())?;
+    let auth = Arc::new(StaticAuthorizer::new());
+    let cfg = NetConfig {
+        listen_addr: at.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0))),
+        ..net.clone()
+    };
+    let (net, events) = Network::bind(cfg, identity, auth.clone(), role.net_role())?;
+    Ok((net, events, auth))
 }

@@ -1,14 +1,14 @@
-//! `emc-devnet`: runs the local devnet until Ctrl-C or `--duration`, printing a status line.
+//! `emc-devnet`: a whole local EMC network (embedded IC with the canisters, 4 validators,
+//! 1 router, 2 compute nodes over QUIC on loopback) until Ctrl-C or `--duration`, printing a
+//! status line.
 
 use anyhow::Result;
 use clap::Parser;
-use emc_devnet::{Devnet, E8S};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use emc_devnet::{Cluster, ClusterConfig, E8S};
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
-#[command(about = "EMC local devnet on the embedded IC")]
+#[command(about = "EMC local devnet: the embedded IC and an edge network on loopback")]
 struct Cli {
     /// Stop after this long (e.g. 60s, 5m); runs until Ctrl-C when absent.
     #[arg(long, value_parser = humantime::parse_duration)]
@@ -16,69 +16,111 @@ struct Cli {
     /// How often to print the status line.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     status_every: Duration,
-    /// Send a small operator-to-operator transfer every status interval (shows ledger activity).
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-    demo_transfers: bool,
+    /// Validators.
+    #[arg(long, default_value_t = 4)]
+    validators: usize,
+    /// Routers.
+    #[arg(long, default_value_t = 1)]
+    routers: usize,
+    /// Compute nodes.
+    #[arg(long, default_value_t = 2)]
+    compute: usize,
+    /// Time between blocks.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    block_interval: Duration,
+    /// Blocks per epoch.
+    #[arg(long, default_value_t = 120)]
+    epoch_length: u64,
+    /// Blocks between checkpoints (divides the epoch length).
+    #[arg(long, default_value_t = 30)]
+    checkpoint_interval: u64,
+    /// Directory for the validators' write-ahead logs (a fresh temporary one by default).
+    #[arg(long)]
+    data_dir: Option<std::path::PathBuf>,
 }
 
 fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    edge_node::cli::init_tracing();
     let cli = Cli::parse();
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(run(cli))
+}
 
-    let mut devnet = Devnet::start()?;
-    println!("devnet: embedded IC running");
-    println!("  ledger   {}", devnet.ledger);
-    println!("  registry {}", devnet.registry);
-    println!("  admin    {}", devnet.principals.admin);
-    println!("  treasury {}", devnet.principals.treasury);
-    for (i, op) in devnet.principals.operators.iter().enumerate() {
-        println!("  operator {i} {op}");
+async fn run(cli: Cli) -> Result<()> {
+    let data_dir = match cli.data_dir {
+        Some(d) => d,
+        None => std::env::temp_dir().join(format!("emc-devnet-{}", std::process::id())),
+    };
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let mut cfg = ClusterConfig::devnet(data_dir.clone());
+    cfg.validators = cli.validators;
+    cfg.routers = cli.routers;
+    cfg.compute = cli.compute;
+    cfg.validator.block_interval = cli.block_interval;
+    cfg.validator.epoch_length = cli.epoch_length;
+    cfg.validator.checkpoint_interval = cli.checkpoint_interval;
+    if cfg.validator.epoch_length % cfg.validator.checkpoint_interval.max(1) != 0 {
+        anyhow::bail!("--checkpoint-interval must divide --epoch-length");
     }
-
+    let mut stop = edge_node::cli::shutdown_signal();
     let started = Instant::now();
-    let mut last = Instant::now();
-    let mut last_status = Instant::now() - cli.status_every;
-    let mut round = 0u64;
-    while !stop.load(Ordering::SeqCst) {
-        if cli.duration.is_some_and(|d| started.elapsed() >= d) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-        let now = Instant::now();
-        devnet.advance(now - last);
-        last = now;
-        if now - last_status >= cli.status_every {
-            last_status = now;
-            if cli.demo_transfers {
-                let ops = devnet.principals.operators.clone();
-                let (from, to) = (
-                    ops[round as usize % ops.len()],
-                    ops[(round as usize + 1) % ops.len()],
+    let cluster = Cluster::start(cfg).await?;
+    let c = &cluster.canisters;
+    println!(
+        "devnet: embedded IC with ledger {}, registry {}, epochs {}",
+        c.ledger, c.registry, c.epochs
+    );
+    for m in &cluster.members {
+        println!(
+            "  {:<9} {} at {}  owner {}",
+            format!("{:?}", m.role).to_lowercase(),
+            hex_short(&m.id.0),
+            m.addr,
+            m.owner
+        );
+    }
+    println!(
+        "devnet: blocks every {:?}, a checkpoint every {} blocks, epochs of {} blocks; logs in {}",
+        cli.block_interval,
+        cli.checkpoint_interval,
+        cli.epoch_length,
+        data_dir.display()
+    );
+    let mut tick = tokio::time::interval(cli.status_every);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = tick.tick() => {
+                let s = cluster.status().await;
+                println!(
+                    "devnet: t+{:>4}s  height {:>5}  epoch {:>3}  checkpoint {:>6}  closed epoch {:>4}  rewards paid {:>10.4} EMC  validators {}  compute seen {}",
+                    started.elapsed().as_secs(),
+                    s.height,
+                    s.epoch,
+                    s.checkpoint.map_or("-".into(), |h| h.to_string()),
+                    s.closed_epoch.map_or("-".into(), |e| e.to_string()),
+                    s.rewards_e8s as f64 / E8S as f64,
+                    s.validators_up,
+                    s.compute_seen,
                 );
-                devnet.transfer(from, to, E8S)?;
+                if cli.duration.is_some_and(|d| started.elapsed() >= d) {
+                    break;
+                }
             }
-            round += 1;
-            let s = devnet.status()?;
-            println!(
-                "devnet: t+{:>5}s  ledger blocks {:>5}  supply {} EMC  registry: {} nodes, epoch {}",
-                started.elapsed().as_secs(),
-                s.ledger_blocks,
-                s.total_supply_e8s / u128::from(E8S),
-                s.registered_nodes,
-                s.registry_epoch,
-            );
         }
     }
+    cluster.shutdown().await;
     println!(
         "devnet: stopped cleanly after {}s",
         started.elapsed().as_secs()
     );
+    let _ = std::fs::remove_dir_all(&data_dir);
     Ok(())
+}
+
+fn hex_short(b: &[u8]) -> String {
+    b.iter().take(6).map(|x| format!("{x:02x}")).collect()
 }
