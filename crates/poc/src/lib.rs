@@ -84,7 +84,8 @@
 //! to SPIR-V by `glslc` at build time) compute identical bits; [`ProverSession`] holds a
 //! result with its tree and answers openings. An edge node's compute role is a thin shell:
 //! receive a [`Challenge`], [`ProverSession::run`], send [`ProverSession::commitment`], answer
-//! [`OpenRequest`]s with [`ProverSession::open`].
+//! [`OpenRequest`]s with [`ProverSession::open`]; the four messages travel as their
+//! `encode`/`decode` bytes (versioned, total decoders).
 #![deny(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -100,6 +101,7 @@ pub use cpu::CpuProver;
 pub use merkle::{Proof, RowTree};
 pub use prover::{
     Challenge, Commitment, OpenRequest, Opening, Prover, ProverError, ProverSession, RowOpening,
+    WireError, MAX_PROOF_SIBLINGS, MAX_WIRE_ROWS, WIRE_VERSION,
 };
 pub use task::{
     fmix32, mix_out, MatrixKey, ParamsError, Task, TaskKey, TaskParams, MAX_N, MAX_ROUNDS,
