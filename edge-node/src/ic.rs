@@ -39,6 +39,25 @@ pub struct ChainView {
     pub sets: Vec<ValidatorSet>,
 }
 
+/// The transport's role of a node role.
+pub fn net_role(r: emc_epochs::Role) -> emc_net::Role {
+    match r {
+        emc_epochs::Role::Validator => emc_net::Role::Validator,
+        emc_epochs::Role::Router => emc_net::Role::Router,
+        emc_epochs::Role::Compute => emc_net::Role::Compute,
+    }
+}
+
+impl ChainView {
+    /// Who may connect: every live node with its role.
+    pub fn authorized(&self) -> Vec<(NodeId, emc_net::Roles)> {
+        self.nodes
+            .iter()
+            .map(|(n, _)| (n.id, emc_net::Roles::from(net_role(n.role))))
+            .collect()
+    }
+}
+
 fn role(r: RegRole) -> emc_epochs::Role {
     match r {
         RegRole::Validator => emc_epochs::Role::Validator,

@@ -153,7 +153,7 @@ enum Internal {
         rtt: Option<Duration>,
         reply: Option<PingReply>,
     },
-    Registry(Vec<(NodeId, Role)>),
+    Registry(Vec<(NodeId, Roles)>),
 }
 
 /// Starts a router on a network bound with role router and `authorizer` as its authorizer.
@@ -210,7 +210,7 @@ pub fn start_router(
                     }
                     Internal::Registry(nodes) => {
                         let n = nodes.len();
-                        authorizer.replace_all(nodes.into_iter().map(|(id, r)| (id, Roles::from(r))));
+                        authorizer.replace_all(nodes);
                         st.update(|s| s.registered_nodes = n);
                     }
                 },
@@ -232,12 +232,7 @@ pub fn start_router(
                         tokio::spawn(async move {
                             match ic.chain_view(0).await {
                                 Ok(view) => {
-                                    let nodes = view.nodes.iter().map(|(n, _)| (n.id, match n.role {
-                                        emc_epochs::Role::Validator => Role::Validator,
-                                        emc_epochs::Role::Router => Role::Router,
-                                        emc_epochs::Role::Compute => Role::Compute,
-                                    })).collect();
-                                    let _ = tx.send(Internal::Registry(nodes)).await;
+                                    let _ = tx.send(Internal::Registry(view.authorized())).await;
                                 }
                                 Err(e) => warn!(error = %e, "registry refresh failed"),
                             }

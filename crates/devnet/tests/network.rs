@@ -263,12 +263,7 @@ async fn a_router_relays_and_an_altered_message_is_rejected() -> Result<()> {
         .unwrap();
     let auth = Arc::new(StaticAuthorizer::new());
     for m in &c.members {
-        let role = match m.role {
-            edge_node::config::NodeRole::Validator => Role::Validator,
-            edge_node::config::NodeRole::Router => Role::Router,
-            edge_node::config::NodeRole::Compute => Role::Compute,
-        };
-        auth.set(m.id, Roles::from(role));
+        auth.set(m.id, Roles::from(m.role.net_role()));
     }
     // Same key (the registry lists it as a router), a fresh address the validators are told.
     let (evil, mut events) = Network::bind(
