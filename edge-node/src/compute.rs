@@ -1,17 +1,61 @@
-//! The compute role's shell: keeps connections to the routers, answers liveness probes with
-//! its load, reports its load to the routers, and refreshes who may connect from the registry.
+//! The compute role's shell: answers validators' proof-of-computing challenges with the
+//! configured prover, answers liveness probes with its load, reports its load to the routers,
+//! and refreshes who may connect from the registry.
+//!
+//! # Proof of computing
+//! A validator sends a [`Challenge`] ([`KIND_POC_CHALLENGE`]); the node computes the task with
+//! [`ProverSession::run`] on a blocking thread (one task at a time: a second waits its turn)
+//! and answers with the [`Commitment`]. It keeps the result, keyed by the validator and the
+//! seed, until the validator's [`PocOpen`] ([`KIND_POC_OPEN`]) asks for rows, answers with
+//! [`ProverSession::open`] and drops it. At most `max_sessions` results (computing or waiting
+//! for their opening) are kept; a waiting one expires after `session_ttl` or is evicted,
+//! oldest first, for a new challenge; when every slot is computing, new challenges are
+//! refused. Only peers the registry lists as validators may challenge, and tasks above
+//! `max_task_n` are refused, so a peer cannot make the node grow without bound.
+//!
+//! The prover is the CPU one (`prover = "cpu"`) or a Vulkan device (`prover = "vulkan"`,
+//! `vulkan_device` = `auto`, an index or a name substring); when no Vulkan device can be
+//! opened, the node logs why and answers with the CPU prover (same bits, smaller E).
 
+use crate::http::{metric, Endpoint};
 use crate::ic::IcHandles;
-use crate::protocol::{PingReply, KIND_LOAD, KIND_PING};
+use crate::protocol::{
+    PingReply, PocOpen, KIND_LOAD, KIND_PING, KIND_POC_CHALLENGE, KIND_POC_OPEN,
+};
 use crate::status::Shared;
 use emc_net::{Event, Network, Role, Roles, StaticAuthorizer};
+use emc_poc::{
+    Challenge, CpuProver, DeviceSelector, ParamsError, Prover, ProverSession, VulkanProver,
+    WireError, STANDARD,
+};
 use emc_types::NodeId;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::{mpsc, watch};
-use tracing::{debug, info, warn};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch, Semaphore};
+use tracing::{debug, error, info, warn};
+
+/// Which prover answers challenges.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProverKind {
+    /// The CPU prover (threads, AVX2 when present).
+    #[default]
+    Cpu,
+    /// A Vulkan device (GPU; lavapipe counts too).
+    Vulkan,
+}
+
+impl ProverKind {
+    /// `cpu` or `vulkan`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProverKind::Cpu => "cpu",
+            ProverKind::Vulkan => "vulkan",
+        }
+    }
+}
 
 /// Compute-role settings (the `[compute]` table of the config file).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +71,20 @@ pub struct ComputeConfig {
     /// How often the load is reported to the routers.
     #[serde(with = "humantime_serde")]
     pub report_interval: Duration,
+    /// The prover that answers proof-of-computing challenges: `cpu` or `vulkan`.
+    pub prover: ProverKind,
+    /// The Vulkan device: `auto` (discrete GPU first), an index, or a name substring.
+    pub vulkan_device: String,
+    /// Threads of the CPU prover (0: one per core).
+    pub cpu_threads: usize,
+    /// Largest matrix size `n` accepted in a challenge (the standard task's is 4096; memory is
+    /// about three `n x n` u32 matrices while computing, one per result kept).
+    pub max_task_n: u32,
+    /// Results kept for their openings, computing ones included.
+    pub max_sessions: usize,
+    /// How long a result waits for its opening.
+    #[serde(with = "humantime_serde")]
+    pub session_ttl: Duration,
 }
 
 impl Default for ComputeConfig {
@@ -36,6 +94,12 @@ impl Default for ComputeConfig {
             capacity: 4,
             registry_refresh: Duration::from_secs(10),
             report_interval: Duration::from_secs(5),
+            prover: ProverKind::Cpu,
+            vulkan_device: "auto".into(),
+            cpu_threads: 0,
+            max_task_n: STANDARD.n,
+            max_sessions: 4,
+            session_ttl: Duration::from_secs(60),
         }
     }
 }
@@ -45,14 +109,328 @@ impl Default for ComputeConfig {
 pub struct ComputeStatus {
     /// Node id (hex).
     pub id: String,
+    /// The local app it serves.
+    pub app_url: Option<String>,
+    /// Hardware description as registered (empty until read from the registry).
+    pub hardware: String,
+    /// Whether the registry lists this node.
+    pub registered: bool,
+    /// The prover in use: `cpu` or `vulkan` (empty while it starts).
+    pub prover: String,
+    /// The prover's description (device name, threads).
+    pub prover_name: String,
+    /// Why the configured prover could not be used, when the node fell back to the CPU.
+    pub prover_error: Option<String>,
     /// Connected routers.
     pub routers: usize,
+    /// Connected validators.
+    pub validators: usize,
     /// Probes answered.
     pub probes_answered: u64,
+    /// Challenges answered with a commitment.
+    pub challenges_answered: u64,
+    /// Challenges refused (not a validator, malformed, too large, busy, prover failure).
+    pub challenges_refused: u64,
+    /// Openings answered.
+    pub openings_answered: u64,
+    /// Open requests refused (unknown or expired challenge, malformed).
+    pub openings_refused: u64,
+    /// Local time to compute the last answered challenge, ms.
+    pub last_compute_ms: Option<f64>,
     /// Jobs running.
     pub load: u32,
     /// Job slots.
     pub capacity: u32,
+}
+
+/// Why a challenge or an open request gets no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The payload does not decode.
+    #[error("malformed: {0}")]
+    Malformed(String),
+    /// The task's size is invalid.
+    #[error(transparent)]
+    Params(#[from] ParamsError),
+    /// The task is larger than this node accepts.
+    #[error("n = {n} is above the configured maximum {max}")]
+    TooLarge {
+        /// Asked.
+        n: u32,
+        /// Accepted at most.
+        max: u32,
+    },
+    /// Every slot holds a computing task.
+    #[error("busy: every result slot is computing")]
+    Busy,
+    /// The same validator sent the same seed while its result is still kept.
+    #[error("duplicate challenge")]
+    Duplicate,
+    /// The challenge's deadline passed while it waited for the prover.
+    #[error("deadline passed while waiting for the prover")]
+    Late,
+    /// The prover failed.
+    #[error("prover: {0}")]
+    Prover(String),
+    /// An open request for a result this node does not hold (never computed, expired,
+    /// already opened).
+    #[error("no result held for this challenge")]
+    Unknown,
+}
+
+impl From<WireError> for Refusal {
+    fn from(e: WireError) -> Self {
+        Refusal::Malformed(e.to_string())
+    }
+}
+
+type SessionKey = (NodeId, [u8; 32]);
+
+struct Slot {
+    since: Instant,
+    /// `None` while computing.
+    result: Option<Arc<ProverSession>>,
+}
+
+/// The results a node keeps between commitment and opening, bounded in number and age.
+struct Sessions {
+    cap: usize,
+    ttl: Duration,
+    map: BTreeMap<SessionKey, Slot>,
+}
+
+impl Sessions {
+    fn expire(&mut self, now: Instant) {
+        let ttl = self.ttl;
+        self.map
+            .retain(|_, s| s.result.is_none() || now.saturating_duration_since(s.since) <= ttl);
+    }
+
+    /// Reserves a computing slot for `key`, evicting the oldest waiting result if full.
+    fn reserve(&mut self, key: SessionKey, now: Instant) -> Result<(), Refusal> {
+        self.expire(now);
+        if self.map.contains_key(&key) {
+            return Err(Refusal::Duplicate);
+        }
+        if self.map.len() >= self.cap.max(1) {
+            let oldest = self
+                .map
+                .iter()
+                .filter(|(_, s)| s.result.is_some())
+                .min_by_key(|(_, s)| s.since)
+                .map(|(k, _)| *k);
+            match oldest {
+                Some(k) => {
+                    self.map.remove(&k);
+                }
+                None => return Err(Refusal::Busy),
+            }
+        }
+        self.map.insert(
+            key,
+            Slot {
+                since: now,
+                result: None,
+            },
+        );
+        Ok(())
+    }
+
+    fn fill(&mut self, key: &SessionKey, session: Arc<ProverSession>, now: Instant) {
+        if let Some(slot) = self.map.get_mut(key) {
+            slot.result = Some(session);
+            slot.since = now;
+        }
+    }
+
+    fn cancel(&mut self, key: &SessionKey) {
+        if self.map.get(key).is_some_and(|s| s.result.is_none()) {
+            self.map.remove(key);
+        }
+    }
+
+    /// Takes a waiting result (it is opened once).
+    fn take(&mut self, key: &SessionKey, now: Instant) -> Option<Arc<ProverSession>> {
+        self.expire(now);
+        self.map.get(key)?.result.as_ref()?;
+        self.map.remove(key)?.result
+    }
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+}
+
+/// Frees a reserved slot unless the computation filled it (also when the future is dropped).
+struct SlotGuard<'a> {
+    sessions: &'a Mutex<Sessions>,
+    key: SessionKey,
+}
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        lock(self.sessions).cancel(&self.key);
+    }
+}
+
+fn lock(m: &Mutex<Sessions>) -> std::sync::MutexGuard<'_, Sessions> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+/// A prover shared between challenges.
+pub type SharedProver = Arc<dyn Prover + Send + Sync>;
+
+/// The prover a configuration asks for, or the CPU prover when it cannot be opened.
+pub struct ProverChoice {
+    /// The prover.
+    pub prover: SharedProver,
+    /// What it is.
+    pub kind: ProverKind,
+    /// Its description.
+    pub name: String,
+    /// Why the configured prover was not used.
+    pub error: Option<String>,
+}
+
+impl std::fmt::Debug for ProverChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProverChoice")
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens the configured prover (blocking: a Vulkan device takes a while to open).
+pub fn open_prover(cfg: &ComputeConfig) -> ProverChoice {
+    let cpu = |error: Option<String>| {
+        let p = CpuProver::new(cfg.cpu_threads);
+        ProverChoice {
+            name: format!("cpu ({} threads)", p.threads()),
+            prover: Arc::new(p),
+            kind: ProverKind::Cpu,
+            error,
+        }
+    };
+    match cfg.prover {
+        ProverKind::Cpu => cpu(None),
+        ProverKind::Vulkan => {
+            let selector: DeviceSelector = match cfg.vulkan_device.parse() {
+                Ok(s) => s,
+                Err(never) => match never {},
+            };
+            match VulkanProver::new(&selector) {
+                Ok(p) => ProverChoice {
+                    name: format!("vulkan: {}", p.device_name()),
+                    prover: Arc::new(p),
+                    kind: ProverKind::Vulkan,
+                    error: None,
+                },
+                Err(e) => {
+                    error!(
+                        device = %selector,
+                        error = %e,
+                        "no usable Vulkan device: answering challenges with the CPU prover"
+                    );
+                    cpu(Some(e.to_string()))
+                }
+            }
+        }
+    }
+}
+
+/// The compute role's answers to proof-of-computing challenges.
+pub struct PocService {
+    prover: SharedProver,
+    sessions: Mutex<Sessions>,
+    gate: Semaphore,
+    max_n: u32,
+}
+
+impl std::fmt::Debug for PocService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PocService")
+            .field("prover", &self.prover.name())
+            .field("sessions", &lock(&self.sessions).len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PocService {
+    /// A service over `prover` with the limits of `cfg`.
+    pub fn new(prover: SharedProver, cfg: &ComputeConfig) -> PocService {
+        PocService {
+            prover,
+            sessions: Mutex::new(Sessions {
+                cap: cfg.max_sessions.max(1),
+                ttl: cfg.session_ttl,
+                map: BTreeMap::new(),
+            }),
+            gate: Semaphore::new(1),
+            max_n: cfg.max_task_n,
+        }
+    }
+
+    /// Results held (computing or waiting for their opening).
+    pub fn sessions(&self) -> usize {
+        lock(&self.sessions).len()
+    }
+
+    /// Answers a challenge from validator `peer`: the encoded commitment and the local time
+    /// the computation took.
+    pub async fn challenge(
+        &self,
+        peer: NodeId,
+        payload: &[u8],
+    ) -> Result<(Vec<u8>, Duration), Refusal> {
+        let received = Instant::now();
+        let ch = Challenge::decode(payload)?;
+        ch.task.params.validate()?;
+        if ch.task.params.n > self.max_n {
+            return Err(Refusal::TooLarge {
+                n: ch.task.params.n,
+                max: self.max_n,
+            });
+        }
+        let key = (peer, ch.task.seed);
+        lock(&self.sessions).reserve(key, received)?;
+        let _guard = SlotGuard {
+            sessions: &self.sessions,
+            key,
+        };
+        let _permit = self.gate.acquire().await.map_err(|_| Refusal::Busy)?;
+        if received.elapsed() > Duration::from_nanos(ch.deadline_ns) {
+            return Err(Refusal::Late);
+        }
+        let prover = self.prover.clone();
+        let task = ch.task;
+        let started = Instant::now();
+        let session =
+            tokio::task::spawn_blocking(move || ProverSession::run(prover.as_ref(), &task))
+                .await
+                .map_err(|e| Refusal::Prover(e.to_string()))?
+                .map_err(|e| Refusal::Prover(e.to_string()))?;
+        let took = started.elapsed();
+        let commitment = session.commitment();
+        lock(&self.sessions).fill(&key, Arc::new(session), Instant::now());
+        Ok((commitment.encode(), took))
+    }
+
+    /// Answers validator `peer`'s open request: the encoded opening. The result is dropped.
+    pub fn open(&self, peer: NodeId, payload: &[u8]) -> Result<Vec<u8>, Refusal> {
+        let req = PocOpen::decode(payload).map_err(|e| Refusal::Malformed(e.to_string()))?;
+        let session = lock(&self.sessions)
+            .take(&(peer, req.seed), Instant::now())
+            .ok_or(Refusal::Unknown)?;
+        let opening = session
+            .open(&req.request)
+            .map_err(|e| Refusal::Malformed(e.to_string()))?;
+        Ok(opening.encode())
+    }
 }
 
 /// A running compute node.
@@ -74,6 +452,16 @@ impl ComputeHandle {
     }
 }
 
+/// What a registry refresh brings back.
+struct Refresh {
+    view: crate::ic::ChainView,
+    me: Option<emc_registry::Node>,
+}
+
+fn count_role(net: &Network, role: Role) -> usize {
+    net.peers().iter().filter(|p| p.role == role).count()
+}
+
 /// Starts the compute role on a network bound with role compute.
 pub fn start_compute(
     cfg: ComputeConfig,
@@ -85,13 +473,38 @@ pub fn start_compute(
     let id = net.node_id();
     let status = Shared::new(ComputeStatus {
         id: hex::encode(id.0),
+        app_url: cfg.app_url.clone(),
         capacity: cfg.capacity,
         ..ComputeStatus::default()
     });
     let (shutdown, mut stop) = watch::channel(false);
     let st = status.clone();
     let task = tokio::spawn(async move {
-        let (tx, mut rx) = mpsc::channel(16);
+        let pcfg = cfg.clone();
+        let choice = match tokio::task::spawn_blocking(move || open_prover(&pcfg)).await {
+            Ok(c) => c,
+            Err(e) => {
+                error!(error = %e, "opening the prover failed: answering with the CPU prover");
+                open_prover(&ComputeConfig {
+                    prover: ProverKind::Cpu,
+                    ..cfg.clone()
+                })
+            }
+        };
+        info!(
+            node = %hex::encode(id.0),
+            prover = %choice.name,
+            app_url = cfg.app_url.as_deref().unwrap_or("-"),
+            "compute node up"
+        );
+        st.update(|s| {
+            s.prover = choice.kind.as_str().into();
+            s.prover_name = choice.name.clone();
+            s.prover_error = choice.error.clone();
+        });
+        let poc = Arc::new(PocService::new(choice.prover, &cfg));
+
+        let (tx, mut rx) = mpsc::channel::<Refresh>(16);
         let mut refresh = tokio::time::interval(cfg.registry_refresh);
         let mut report = tokio::time::interval(cfg.report_interval);
         let mut dialed: BTreeMap<NodeId, std::net::SocketAddr> = BTreeMap::new();
@@ -106,31 +519,71 @@ pub fn start_compute(
                         let _ = responder.respond(reply.encode());
                         st.update(|s| s.probes_answered += 1);
                     }
+                    Some(Event::Request { peer, role, kind: KIND_POC_CHALLENGE, payload, responder }) => {
+                        if role != Role::Validator {
+                            debug!(?peer, %role, "challenge from a non-validator refused");
+                            st.update(|s| s.challenges_refused += 1);
+                            continue;
+                        }
+                        let (poc, st) = (poc.clone(), st.clone());
+                        tokio::spawn(async move {
+                            match poc.challenge(peer, &payload).await {
+                                Ok((commitment, took)) => {
+                                    let sent = responder.respond(commitment).is_ok();
+                                    let ms = took.as_secs_f64() * 1e3;
+                                    info!(validator = ?peer, compute_ms = ms, sent, "challenge answered");
+                                    st.update(|s| {
+                                        s.challenges_answered += 1;
+                                        s.last_compute_ms = Some(ms);
+                                    });
+                                }
+                                Err(e) => {
+                                    warn!(validator = ?peer, error = %e, "challenge refused");
+                                    st.update(|s| s.challenges_refused += 1);
+                                }
+                            }
+                        });
+                    }
+                    Some(Event::Request { peer, role, kind: KIND_POC_OPEN, payload, responder }) => {
+                        let answer = if role == Role::Validator {
+                            poc.open(peer, &payload)
+                        } else {
+                            Err(Refusal::Unknown)
+                        };
+                        match answer {
+                            Ok(opening) => {
+                                let sent = responder.respond(opening);
+                                if let Err(e) = &sent {
+                                    warn!(validator = ?peer, error = %e, "opening not sent");
+                                }
+                                st.update(|s| s.openings_answered += 1);
+                            }
+                            Err(e) => {
+                                warn!(validator = ?peer, error = %e, "open request refused");
+                                st.update(|s| s.openings_refused += 1);
+                            }
+                        }
+                    }
                     Some(Event::PeerUp { .. } | Event::PeerDown { .. }) => {
-                        let routers = net.peers().iter().filter(|p| p.role == Role::Router).count();
-                        st.update(|s| s.routers = routers);
+                        let routers = count_role(&net, Role::Router);
+                        let validators = count_role(&net, Role::Validator);
+                        st.update(|s| { s.routers = routers; s.validators = validators; });
                     }
                     Some(ev) => debug!(?ev, "compute: ignored"),
                     None => break,
                 },
-                Some(view) = rx.recv() => {
-                    let view: crate::ic::ChainView = view;
-                    let mut auth = Vec::new();
+                Some(Refresh { view, me }) = rx.recv() => {
+                    if let Some(me) = me {
+                        st.update(|s| { s.registered = true; s.hardware = me.hardware; });
+                    }
+                    // Validators (who challenge and probe) and routers may connect.
+                    authorizer.replace_all(view.authorized());
                     let mut routers = BTreeMap::new();
                     for (n, addr) in &view.nodes {
-                        let role = match n.role {
-                            emc_epochs::Role::Validator => Role::Validator,
-                            emc_epochs::Role::Router => Role::Router,
-                            emc_epochs::Role::Compute => Role::Compute,
-                        };
-                        auth.push((n.id, Roles::from(role)));
-                        if role == Role::Router {
-                            if let Some(a) = addr {
-                                routers.insert(n.id, *a);
-                            }
+                        if let (emc_epochs::Role::Router, Some(a)) = (n.role, addr) {
+                            routers.insert(n.id, *a);
                         }
                     }
-                    authorizer.replace_all(auth);
                     for (r, a) in &routers {
                         if dialed.get(r) != Some(a) {
                             net.add_peer(*r, *a);
@@ -147,7 +600,16 @@ pub fn start_compute(
                     let (ic, tx) = (ic.clone(), tx.clone());
                     tokio::spawn(async move {
                         match ic.chain_view(0).await {
-                            Ok(v) => { let _ = tx.send(v).await; }
+                            Ok(view) => {
+                                let me = match ic.node(id).await {
+                                    Ok(me) => me,
+                                    Err(e) => {
+                                        debug!(error = %e, "own registry entry unreadable");
+                                        None
+                                    }
+                                };
+                                let _ = tx.send(Refresh { view, me }).await;
+                            }
                             Err(e) => warn!(error = %e, "registry refresh failed"),
                         }
                     });
@@ -166,5 +628,222 @@ pub fn start_compute(
         status,
         shutdown,
         task,
+    }
+}
+
+/// The compute node's status and metrics endpoint.
+#[derive(Clone, Debug)]
+pub struct ComputeEndpoint(pub Shared<ComputeStatus>);
+
+impl Endpoint for ComputeEndpoint {
+    fn status_json(&self) -> String {
+        serde_json::to_string_pretty(&self.0.get()).unwrap_or_default()
+    }
+
+    fn metrics_text(&self) -> String {
+        let s = self.0.get();
+        let mut out = String::new();
+        let counters = [
+            (
+                "emc_probes_answered_total",
+                "Probes answered.",
+                s.probes_answered,
+            ),
+            (
+                "emc_poc_challenges_answered_total",
+                "Proof-of-computing challenges answered.",
+                s.challenges_answered,
+            ),
+            (
+                "emc_poc_challenges_refused_total",
+                "Proof-of-computing challenges refused.",
+                s.challenges_refused,
+            ),
+            (
+                "emc_poc_openings_answered_total",
+                "Proof-of-computing openings answered.",
+                s.openings_answered,
+            ),
+        ];
+        for (name, help, v) in counters {
+            metric(&mut out, name, "counter", help, v);
+        }
+        metric(
+            &mut out,
+            "emc_poc_last_compute_ms",
+            "gauge",
+            "Local time of the last answered challenge.",
+            s.last_compute_ms.unwrap_or(0.0),
+        );
+        metric(&mut out, "emc_load", "gauge", "Jobs running.", s.load);
+        metric(&mut out, "emc_capacity", "gauge", "Job slots.", s.capacity);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use emc_poc::{Commitment, OpenRequest, Opening, Task, TaskParams, Verifier, VerifierConfig};
+
+    fn cfg(max_sessions: usize) -> ComputeConfig {
+        ComputeConfig {
+            max_sessions,
+            max_task_n: 256,
+            cpu_threads: 1,
+            session_ttl: Duration::from_secs(60),
+            ..ComputeConfig::default()
+        }
+    }
+
+    fn challenge(seed: u8, n: u32) -> Challenge {
+        Challenge {
+            task: Task {
+                seed: [seed; 32],
+                params: TaskParams { n, rounds: 1 },
+            },
+            deadline_ns: 10_000_000_000,
+        }
+    }
+
+    fn service(max_sessions: usize) -> PocService {
+        PocService::new(Arc::new(CpuProver::new(1)), &cfg(max_sessions))
+    }
+
+    #[tokio::test]
+    async fn a_challenge_is_answered_and_opened_once() {
+        let svc = service(4);
+        let v = NodeId([1; 32]);
+        let ch = challenge(3, 128);
+        let mut verifier = Verifier::new(ch.clone(), VerifierConfig::default(), 0).unwrap();
+        let (bytes, _) = svc.challenge(v, &ch.encode()).await.unwrap();
+        let c = Commitment::decode(&bytes).unwrap();
+        assert!(verifier.on_commitment(&c, 1).unwrap().is_none());
+        let req = verifier.rows_to_open(&[4; 32]).unwrap();
+        let open = PocOpen {
+            seed: ch.task.seed,
+            request: req,
+        };
+        // Another validator cannot open this validator's result.
+        assert_eq!(
+            svc.open(NodeId([2; 32]), &open.encode()),
+            Err(Refusal::Unknown)
+        );
+        let opening = Opening::decode(&svc.open(v, &open.encode()).unwrap()).unwrap();
+        assert!(verifier.on_opening(&opening, 2).unwrap().passed);
+        assert_eq!(svc.open(v, &open.encode()), Err(Refusal::Unknown), "once");
+        assert_eq!(svc.sessions(), 0);
+    }
+
+    #[tokio::test]
+    async fn bad_and_oversized_challenges_are_refused() {
+        let svc = service(2);
+        let v = NodeId([1; 32]);
+        assert!(matches!(
+            svc.challenge(v, &[1, 2, 3]).await,
+            Err(Refusal::Malformed(_))
+        ));
+        assert!(matches!(
+            svc.challenge(v, &challenge(1, 100).encode()).await,
+            Err(Refusal::Params(_))
+        ));
+        assert_eq!(
+            svc.challenge(v, &challenge(1, 384).encode()).await,
+            Err(Refusal::TooLarge { n: 384, max: 256 })
+        );
+        let rows = PocOpen {
+            seed: [1; 32],
+            request: OpenRequest { rows: vec![0] },
+        };
+        assert_eq!(svc.open(v, &rows.encode()), Err(Refusal::Unknown));
+        assert!(matches!(svc.open(v, &[0; 10]), Err(Refusal::Malformed(_))));
+        // Rows out of range of a held result.
+        svc.challenge(v, &challenge(1, 128).encode()).await.unwrap();
+        let far = PocOpen {
+            seed: [1; 32],
+            request: OpenRequest { rows: vec![128] },
+        };
+        assert!(matches!(
+            svc.open(v, &far.encode()),
+            Err(Refusal::Malformed(_))
+        ));
+        assert_eq!(svc.sessions(), 0, "a refused open still drops the result");
+    }
+
+    #[tokio::test]
+    async fn sessions_are_bounded_oldest_first_and_duplicates_refused() {
+        let svc = service(2);
+        let v = NodeId([1; 32]);
+        for seed in 1..=5u8 {
+            svc.challenge(v, &challenge(seed, 128).encode())
+                .await
+                .unwrap();
+            assert!(svc.sessions() <= 2);
+        }
+        // Seeds 4 and 5 are kept; 1..3 were evicted.
+        let open = |seed: u8| PocOpen {
+            seed: [seed; 32],
+            request: OpenRequest { rows: vec![0] },
+        };
+        assert_eq!(svc.open(v, &open(3).encode()), Err(Refusal::Unknown));
+        assert_eq!(
+            svc.challenge(v, &challenge(5, 128).encode()).await,
+            Err(Refusal::Duplicate)
+        );
+        assert!(svc.open(v, &open(5).encode()).is_ok());
+        assert!(svc.open(v, &open(4).encode()).is_ok());
+    }
+
+    #[test]
+    fn computing_slots_are_never_evicted_and_results_expire() {
+        let mut s = Sessions {
+            cap: 2,
+            ttl: Duration::from_secs(1),
+            map: BTreeMap::new(),
+        };
+        let t0 = Instant::now();
+        let k = |i: u8| (NodeId([i; 32]), [i; 32]);
+        s.reserve(k(1), t0).unwrap();
+        s.reserve(k(2), t0).unwrap();
+        assert_eq!(s.reserve(k(3), t0), Err(Refusal::Busy));
+        let session = ProverSession::run(&CpuProver::new(1), &challenge(1, 128).task).unwrap();
+        s.fill(&k(1), Arc::new(session), t0);
+        s.reserve(k(3), t0).unwrap();
+        assert!(!s.map.contains_key(&k(1)), "the waiting result made room");
+        s.cancel(&k(3));
+        assert_eq!(s.len(), 1);
+        let session = ProverSession::run(&CpuProver::new(1), &challenge(2, 128).task).unwrap();
+        s.fill(&k(2), Arc::new(session), t0);
+        assert!(
+            s.take(&k(2), t0 + Duration::from_secs(2)).is_none(),
+            "expired"
+        );
+        assert_eq!(s.len(), 0);
+    }
+
+    #[test]
+    fn a_missing_vulkan_device_falls_back_to_the_cpu() {
+        let choice = open_prover(&ComputeConfig {
+            prover: ProverKind::Vulkan,
+            vulkan_device: "no such device 8f3a".into(),
+            cpu_threads: 1,
+            ..ComputeConfig::default()
+        });
+        assert_eq!(choice.kind, ProverKind::Cpu);
+        assert!(choice.error.is_some());
+        assert_eq!(choice.name, "cpu (1 threads)");
+    }
+
+    #[test]
+    fn the_config_table_parses() {
+        let c: ComputeConfig = toml::from_str(
+            "prover = \"vulkan\"\nvulkan_device = \"1\"\nmax_sessions = 3\nsession_ttl = \"30s\"",
+        )
+        .unwrap();
+        assert_eq!(c.prover, ProverKind::Vulkan);
+        assert_eq!(c.vulkan_device, "1");
+        assert_eq!(c.max_sessions, 3);
+        assert_eq!(c.session_ttl, Duration::from_secs(30));
+        assert!(toml::from_str::<ComputeConfig>("prover = \"tpu\"").is_err());
     }
 }

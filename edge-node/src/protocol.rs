@@ -4,6 +4,7 @@
 //! router relaying them can drop them but not forge or alter them: an altered message fails
 //! its signature check at the receiving validator.
 
+use emc_poc::{OpenRequest, WireError};
 use emc_types::NodeId;
 
 /// A consensus message (`emc_consensus::codec`), sent directly between validators.
@@ -12,9 +13,12 @@ pub const KIND_CONSENSUS: u8 = 16;
 pub const KIND_RELAY: u8 = 17;
 /// Request: liveness probe; the answer is a [`PingReply`].
 pub const KIND_PING: u8 = 32;
-/// Request: proof-of-computing challenge (`emc_poc::Challenge`), answered with a commitment.
+/// Request: proof-of-computing challenge, a validator to a compute node. Payload
+/// `emc_poc::Challenge::encode`; the answer is `emc_poc::Commitment::encode` (no answer: the
+/// node refuses or could not compute).
 pub const KIND_POC_CHALLENGE: u8 = 33;
-/// Request: proof-of-computing opening request, answered with the opened rows.
+/// Request: proof-of-computing spot check after a commitment: a [`PocOpen`]; the answer is
+/// `emc_poc::Opening::encode`.
 pub const KIND_POC_OPEN: u8 = 34;
 /// Frame: a compute node's load report to its routers: [`PingReply`].
 pub const KIND_LOAD: u8 = 35;
@@ -41,6 +45,41 @@ pub enum ProtocolError {
     /// A flag byte other than 0 or 1.
     #[error("bad flag in {0}")]
     Flag(&'static str),
+    /// A proof-of-computing message inside does not decode.
+    #[error(transparent)]
+    Poc(#[from] WireError),
+}
+
+/// A spot check ([`KIND_POC_OPEN`]): `seed(32) || emc_poc::OpenRequest::encode`. The seed
+/// names the challenge (with the requesting validator, whom the transport authenticates), so
+/// a node holding several results opens the right one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PocOpen {
+    /// The seed of the challenge being opened.
+    pub seed: [u8; 32],
+    /// The rows to open.
+    pub request: OpenRequest,
+}
+
+impl PocOpen {
+    /// Encodes the request.
+    pub fn encode(&self) -> Vec<u8> {
+        let body = self.request.encode();
+        let mut out = Vec::with_capacity(32 + body.len());
+        out.extend_from_slice(&self.seed);
+        out.extend_from_slice(&body);
+        out
+    }
+
+    /// Decodes untrusted bytes.
+    pub fn decode(bytes: &[u8]) -> Result<PocOpen, ProtocolError> {
+        let seed = take32(bytes, 0).ok_or(ProtocolError::Truncated("poc open"))?;
+        let request = OpenRequest::decode(bytes.get(32..).unwrap_or_default())?;
+        Ok(PocOpen {
+            seed: seed.0,
+            request,
+        })
+    }
 }
 
 impl RelayEnvelope {
@@ -160,5 +199,36 @@ mod tests {
         };
         assert_eq!(PingReply::decode(&p.encode()), Ok(p));
         assert!(PingReply::decode(&[0; 15]).is_err());
+    }
+
+    #[test]
+    fn poc_open_round_trips_and_bad_bytes_are_errors() {
+        let o = PocOpen {
+            seed: [3; 32],
+            request: OpenRequest {
+                rows: vec![1, 5, 200],
+            },
+        };
+        let b = o.encode();
+        assert_eq!(PocOpen::decode(&b), Ok(o));
+        for cut in 0..b.len() {
+            assert!(PocOpen::decode(&b[..cut]).is_err());
+        }
+        let mut longer = b.clone();
+        longer.push(0);
+        assert!(PocOpen::decode(&longer).is_err());
+        // Random bytes never panic.
+        let mut x = 0x9e37_79b9_u32;
+        for len in 0..500usize {
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    x as u8
+                })
+                .collect();
+            let _ = PocOpen::decode(&bytes);
+        }
     }
 }

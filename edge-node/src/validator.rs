@@ -7,9 +7,18 @@
 //! carries out the core's effects in order (a `Persist` is written, and synced, before any
 //! later effect of the same step). Calls to the IC run in other tasks so that a slow replica
 //! never stalls consensus.
+//!
+//! Proof of computing: every committed block goes through the round schedule
+//! ([`crate::challenge`]); a block that starts a round makes this validator challenge the
+//! compute nodes the round assigns to it, each in its own task (the exchange over
+//! `Network::request`, the row checks on a blocking thread). Verdicts come back as internal
+//! messages and become PoC bits of its next proposals.
 
 use crate::anchor::{Anchor, AnchorJob};
 use crate::app::{AppConfig, EdgeApp, RegistryNode};
+use crate::challenge::{
+    assignments, run_challenge, ChallengeError, DeadlinePolicy, PocStatus, Round, RoundSchedule,
+};
 use crate::ic::{ChainView, IcHandles};
 use crate::protocol::{PingReply, RelayEnvelope, KIND_CONSENSUS, KIND_PING, KIND_RELAY};
 use crate::status::{Shared, ValidatorStatus};
@@ -18,7 +27,10 @@ use emc_consensus::{
     Config, Ed25519Signer, Ed25519Verifier, Effect, Input, Node, Timer, WalRecord,
 };
 use emc_net::{Event, Network, Role, Roles, StaticAuthorizer};
-use emc_types::{NodeId, SignedCheckpoint, ValidatorSet, ZERO_HASH};
+use emc_poc::{
+    round_seed, Challenge, Task, TaskParams, Verdict, VerifierConfig, STANDARD, STANDARD_K,
+};
+use emc_types::{Block, NodeId, PocResult, SignedCheckpoint, StateBit, ValidatorSet, ZERO_HASH};
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
@@ -64,6 +76,27 @@ pub struct ValidatorConfig {
     pub wal_sync: bool,
     /// Records per uploaded epoch-data chunk (at most 2,000).
     pub chunk_records: usize,
+    /// Mean time between proof-of-computing rounds (drawn from the committed blocks, so
+    /// unpredictable; every validator starts a round at the same block). Zero: no challenges.
+    #[serde(with = "humantime_serde")]
+    pub poc_interval: Duration,
+    /// The task size of a challenge (protocol: the standard task, n = 4096, 1024 rounds;
+    /// smaller on the devnet). E is normalized by the work, so sizes stay comparable.
+    pub poc_task: TaskParams,
+    /// Rows opened per challenge (at most n; protocol: 32).
+    pub poc_rows: u32,
+    /// Deadline of the commitment for a node without a passed E, and the longest of any.
+    #[serde(with = "humantime_serde")]
+    pub poc_deadline: Duration,
+    /// The shortest commitment deadline.
+    #[serde(with = "humantime_serde")]
+    pub poc_deadline_min: Duration,
+    /// Deadline for a node with a passed E: this percentage of the time that E predicts
+    /// (0: always `poc_deadline`).
+    pub poc_deadline_slack_pct: u32,
+    /// Time a node has for the opening after its commitment arrived.
+    #[serde(with = "humantime_serde")]
+    pub poc_opening_timeout: Duration,
 }
 
 impl Default for ValidatorConfig {
@@ -81,7 +114,39 @@ impl Default for ValidatorConfig {
             wal: None,
             wal_sync: true,
             chunk_records: 2_000,
+            poc_interval: Duration::from_secs(600),
+            poc_task: STANDARD,
+            poc_rows: STANDARD_K,
+            poc_deadline: Duration::from_secs(60),
+            poc_deadline_min: Duration::from_secs(2),
+            poc_deadline_slack_pct: 150,
+            poc_opening_timeout: Duration::from_secs(10),
         }
+    }
+}
+
+impl ValidatorConfig {
+    /// The deadline policy of challenges.
+    pub fn deadline_policy(&self) -> DeadlinePolicy {
+        DeadlinePolicy {
+            max_ns: duration_ns(self.poc_deadline),
+            min_ns: duration_ns(self.poc_deadline_min),
+            slack_pct: self.poc_deadline_slack_pct,
+        }
+    }
+
+    /// Checks the proof-of-computing settings.
+    pub fn check_poc(&self) -> Result<(), ValidatorError> {
+        self.poc_task
+            .validate()
+            .map_err(|e| ValidatorError::Poc(e.to_string()))?;
+        if self.poc_rows == 0 || self.poc_rows > self.poc_task.n {
+            return Err(ValidatorError::Poc(format!(
+                "poc_rows = {} must be between 1 and n = {}",
+                self.poc_rows, self.poc_task.n
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -100,6 +165,9 @@ pub enum ValidatorError {
     /// Stopped before the genesis set was known.
     #[error("stopped while waiting for the genesis validator set")]
     Stopped,
+    /// The proof-of-computing settings are invalid.
+    #[error("proof of computing: {0}")]
+    Poc(String),
 }
 
 /// A block committed by this validator, for observers (the devnet, tests, benchmarks).
@@ -117,6 +185,17 @@ pub struct CommitInfo {
     pub bits: usize,
     /// The round it was decided in.
     pub round: u32,
+}
+
+/// A PoC result in a committed block, for observers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PocCommit {
+    /// The block's height.
+    pub height: u64,
+    /// The block's proposer (the validator that measured it).
+    pub proposer: NodeId,
+    /// The result.
+    pub result: PocResult,
 }
 
 /// Commands to a running validator.
@@ -137,6 +216,10 @@ pub struct ValidatorHandle {
     pub commits: broadcast::Sender<CommitInfo>,
     /// Commands.
     pub commands: mpsc::Sender<Command>,
+    /// Its proof-of-computing challenges: rounds, verdicts, the last verdict per node.
+    pub poc: Shared<PocStatus>,
+    /// PoC results of every committed block.
+    pub poc_commits: broadcast::Sender<PocCommit>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -163,7 +246,28 @@ pub fn now_ns() -> u64 {
 
 enum Internal {
     View(ChainView),
-    Probe { subject: NodeId, online: bool },
+    Probe {
+        subject: NodeId,
+        online: bool,
+    },
+    Poc {
+        node: NodeId,
+        round_height: u64,
+        verdict: Result<Verdict, ChallengeError>,
+    },
+}
+
+/// The proof-of-computing side of a validator.
+struct PocState {
+    schedule: Option<RoundSchedule>,
+    /// Nodes with a challenge of ours running (never two at once to one node).
+    inflight: BTreeSet<NodeId>,
+    /// The last passed E we measured per node (sets its next deadline).
+    last_e: BTreeMap<NodeId, u64>,
+    status: Shared<PocStatus>,
+    commits: broadcast::Sender<PocCommit>,
+    /// Row checks running at once: half the cores, so consensus keeps the rest.
+    verify_gate: Arc<tokio::sync::Semaphore>,
 }
 
 struct Runner {
@@ -182,6 +286,7 @@ struct Runner {
     internal_tx: mpsc::Sender<Internal>,
     ic: IcHandles,
     pending_view: bool,
+    poc: PocState,
 }
 
 /// Starts a validator: waits for the registry's genesis set, restores the log, and runs until
@@ -195,6 +300,7 @@ pub async fn start_validator(
     authorizer: Arc<StaticAuthorizer>,
     ic: IcHandles,
 ) -> Result<ValidatorHandle, ValidatorError> {
+    cfg.check_poc()?;
     let signer = Ed25519Signer::from_seed(seed);
     let me = emc_consensus::Signer::node_id(&signer);
     let (shutdown, mut stop_rx) = watch::channel(false);
@@ -259,6 +365,22 @@ pub async fn start_validator(
         ..ValidatorStatus::default()
     });
     let (commits, _) = broadcast::channel(1024);
+    let (poc_commits, _) = broadcast::channel(1024);
+    let schedule = RoundSchedule::from_interval(cfg.poc_interval, cfg.block_interval);
+    let poc_status = Shared::new(PocStatus {
+        period_blocks: schedule.as_ref().map_or(0, RoundSchedule::period_blocks),
+        ..PocStatus::default()
+    });
+    let poc = PocState {
+        schedule,
+        inflight: BTreeSet::new(),
+        last_e: BTreeMap::new(),
+        status: poc_status.clone(),
+        commits: poc_commits.clone(),
+        verify_gate: Arc::new(tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+        )),
+    };
     let (commands, mut command_rx) = mpsc::channel(64);
     let (internal_tx, mut internal_rx) = mpsc::channel(1024);
     let (anchor_tx, anchor_rx) = mpsc::channel(64);
@@ -281,6 +403,7 @@ pub async fn start_validator(
         internal_tx,
         ic,
         pending_view: false,
+        poc,
     };
     runner.sets_fed.insert(0);
     // A first registry view before consensus starts (peers to dial, sets of later epochs).
@@ -312,6 +435,7 @@ pub async fn start_validator(
                 Some(msg) = internal_rx.recv() => match msg {
                     Internal::View(view) => { runner.pending_view = false; runner.apply_view(view) }
                     Internal::Probe { subject, online } => runner.node.app_mut().observe(subject, online),
+                    Internal::Poc { node, round_height, verdict } => runner.on_verdict(node, round_height, verdict),
                 },
                 Some(cmd) = command_rx.recv() => match cmd {
                     Command::RecordPoc(results) => {
@@ -336,6 +460,8 @@ pub async fn start_validator(
         status,
         commits,
         commands,
+        poc: poc_status,
+        poc_commits,
         shutdown,
         task,
     })
@@ -456,6 +582,7 @@ impl Runner {
                     if info.height % self.cfg.epoch_length.max(1) == 0 {
                         self.compact_log();
                     }
+                    self.poc_on_commit(&cb.block, info.hash, now);
                 }
                 Effect::CheckpointReady {
                     checkpoint,
@@ -540,6 +667,150 @@ impl Runner {
         }
     }
 
+    /// A committed block: reports its PoC bits and starts the round it starts, if any.
+    fn poc_on_commit(&mut self, block: &Block, hash: emc_types::Hash, now: u64) {
+        let height = block.header.height;
+        if self.poc.commits.receiver_count() > 0 {
+            for bit in &block.bits {
+                if let StateBit::Poc(result) = bit {
+                    let _ = self.poc.commits.send(PocCommit {
+                        height,
+                        proposer: block.header.proposer,
+                        result: result.clone(),
+                    });
+                }
+            }
+        }
+        let Some(round) = self
+            .poc
+            .schedule
+            .as_mut()
+            .and_then(|s| s.on_commit(height, &hash))
+        else {
+            return;
+        };
+        let lag = now.saturating_sub(block.header.timestamp_ns);
+        self.start_round(round, lag);
+    }
+
+    /// Challenges the compute nodes `round` assigns to this validator, all at once. `lag` is
+    /// how long after its proposal the round's block committed here: a validator that commits
+    /// it late (catching up) would not challenge at the same moment as the others, so it
+    /// skips the round.
+    fn start_round(&mut self, round: Round, lag: u64) {
+        self.poc.status.update(|s| {
+            s.rounds += 1;
+            s.last_round = Some(round.height);
+        });
+        let Some(set) = self.node.set_for_height(round.height) else {
+            return;
+        };
+        let compute = self
+            .node
+            .app()
+            .registry()
+            .values()
+            .filter(|n| n.role == emc_epochs::Role::Compute)
+            .map(|n| n.id);
+        let mine = assignments(&round, &self.me, &set.members, compute);
+        if mine.is_empty() {
+            return;
+        }
+        let max_lag = duration_ns(self.cfg.block_interval)
+            .saturating_mul(3)
+            .saturating_add(1_000_000_000);
+        if lag > max_lag {
+            info!(
+                height = round.height,
+                lag_ms = lag / 1_000_000,
+                "PoC round committed late here: skipped"
+            );
+            self.poc.status.update(|s| s.skipped += mine.len() as u64);
+            return;
+        }
+        // Our private randomness: nobody else can compute the seeds before they arrive.
+        let mut private = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut private);
+        let params = self.cfg.poc_task;
+        let policy = self.cfg.deadline_policy();
+        let config = VerifierConfig {
+            k: self.cfg.poc_rows,
+            opening_timeout_ns: duration_ns(self.cfg.poc_opening_timeout),
+        };
+        debug!(height = round.height, nodes = mine.len(), "PoC round");
+        for node in mine {
+            if !self.poc.inflight.insert(node) {
+                debug!(?node, "previous challenge still running: skipped");
+                self.poc.status.update(|s| s.skipped += 1);
+                continue;
+            }
+            let challenge = Challenge {
+                task: Task {
+                    seed: round_seed(&private, &node),
+                    params,
+                },
+                deadline_ns: policy.deadline_ns(&params, self.poc.last_e.get(&node).copied()),
+            };
+            self.poc.status.update(|s| s.issued += 1);
+            let (net, tx, round_height) =
+                (self.net.clone(), self.internal_tx.clone(), round.height);
+            let gate = self.poc.verify_gate.clone();
+            tokio::spawn(async move {
+                let request = move |kind: u8, payload: Vec<u8>, timeout: Duration| {
+                    let net = net.clone();
+                    async move {
+                        net.request(&node, kind, payload, timeout)
+                            .await
+                            .map(|b| b.to_vec())
+                    }
+                };
+                let verdict = run_challenge(request, challenge, config, &gate).await;
+                let _ = tx
+                    .send(Internal::Poc {
+                        node,
+                        round_height,
+                        verdict,
+                    })
+                    .await;
+            });
+        }
+    }
+
+    /// A challenge ended: its verdict goes into our next proposals.
+    fn on_verdict(
+        &mut self,
+        node: NodeId,
+        round_height: u64,
+        verdict: Result<Verdict, ChallengeError>,
+    ) {
+        self.poc.inflight.remove(&node);
+        let v = match verdict {
+            Ok(v) => v,
+            Err(e) => {
+                warn!(?node, error = %e, "PoC challenge could not be judged");
+                return;
+            }
+        };
+        let elapsed_ms = v.elapsed_ns.map(|ns| ns as f64 / 1e6);
+        if v.passed {
+            info!(
+                ?node,
+                round = round_height,
+                e = v.e as f64 / emc_types::E_SCALE as f64,
+                e_fixed = v.e,
+                elapsed_ms,
+                "PoC passed"
+            );
+            self.poc.last_e.insert(node, v.e);
+        } else {
+            warn!(?node, round = round_height, reason = ?v.reason, elapsed_ms, "PoC failed");
+        }
+        self.node.app_mut().record_poc(node, v.e, v.passed);
+        self.poc
+            .status
+            .update(|s| s.record(&node, round_height, &v));
+    }
+
     fn refresh(&mut self) {
         if self.pending_view {
             return;
@@ -565,22 +836,17 @@ impl Runner {
         if view.nodes.is_empty() && view.sets.is_empty() {
             return; // a failed refresh: keep the last view
         }
-        let mut auth = Vec::with_capacity(view.nodes.len());
+        // Every registered node with an address is dialed: validators for consensus,
+        // routers for relays, compute nodes for probes and PoC challenges.
         let mut wanted = BTreeMap::new();
         for (n, addr) in &view.nodes {
-            let role = match n.role {
-                emc_epochs::Role::Validator => Role::Validator,
-                emc_epochs::Role::Router => Role::Router,
-                emc_epochs::Role::Compute => Role::Compute,
-            };
-            auth.push((n.id, Roles::from(role)));
             if n.id != self.me {
                 if let Some(a) = addr {
                     wanted.insert(n.id, *a);
                 }
             }
         }
-        self.authorizer.replace_all(auth);
+        self.authorizer.replace_all(view.authorized());
         for (id, addr) in &wanted {
             if self.dialed.get(id) != Some(addr) {
                 self.net.add_peer(*id, *addr);
@@ -602,6 +868,7 @@ impl Runner {
             .collect();
         for g in gone {
             self.node.app_mut().forget(&g);
+            self.poc.last_e.remove(&g);
         }
         self.dialed = wanted;
         let nodes: Vec<RegistryNode> = view.nodes.into_iter().map(|(n, _)| n).collect();
@@ -651,4 +918,37 @@ fn keeps(r: &WalRecord, height: u64, epoch_length: u64) -> bool {
     let l = epoch_length.max(1);
     let from = (height.saturating_sub(1) / l).saturating_sub(1) * l;
     r.height().is_none_or(|h| h > from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_config_round_trips_through_toml_and_poc_settings_are_checked() {
+        let cfg = ValidatorConfig::default();
+        let text = toml::to_string_pretty(&cfg).unwrap();
+        assert_eq!(toml::from_str::<ValidatorConfig>(&text).unwrap(), cfg);
+        let c: ValidatorConfig = toml::from_str(
+            "poc_interval = \"10s\"\npoc_task = { n = 256, rounds = 8 }\npoc_rows = 16",
+        )
+        .unwrap();
+        assert_eq!(c.poc_task, TaskParams { n: 256, rounds: 8 });
+        assert!(c.check_poc().is_ok());
+        let bad_rows = ValidatorConfig {
+            poc_rows: 257,
+            ..c.clone()
+        };
+        assert!(matches!(bad_rows.check_poc(), Err(ValidatorError::Poc(_))));
+        let bad_task = ValidatorConfig {
+            poc_task: TaskParams { n: 100, rounds: 8 },
+            ..c
+        };
+        assert!(matches!(bad_task.check_poc(), Err(ValidatorError::Poc(_))));
+        // E = 1.5 at the standard size: 10 s predicted, a 15 s deadline.
+        assert_eq!(
+            cfg.deadline_policy().deadline_ns(&STANDARD, Some(15_000)),
+            15_000_000_000
+        );
+    }
 }

@@ -8,6 +8,11 @@
 //! starts validators, routers and compute nodes. The registry's genesis is set a few seconds
 //! ahead so that the first validators are staked when epoch 0's set is taken.
 //!
+//! Compute nodes answer proof-of-computing challenges with the CPU prover on a small task
+//! (n = 256, 8 rounds: tens of milliseconds here), and the validators challenge them every
+//! 10 s or so, so each epoch's data carries a real E for them and the first epoch close pays
+//! them compute rewards. The first compute node is staked for 7 days (multiplier 1.4).
+//!
 //! The `emc-devnet` binary runs it with short epochs; the system tests and the network
 //! benchmark use the same builder (validators can be stopped and restarted from their
 //! write-ahead logs, links cut at the transport).
@@ -16,7 +21,7 @@ use anyhow::{anyhow, Context, Result};
 use candid::{Encode, Principal};
 use ed25519_dalek::SigningKey;
 use edge_node::cli::{handles, register_node, stake_node};
-use edge_node::compute::{start_compute, ComputeConfig, ComputeHandle};
+use edge_node::compute::{start_compute, ComputeConfig, ComputeHandle, ProverKind};
 use edge_node::config::NodeRole;
 use edge_node::ic::IcHandles;
 use edge_node::validator::{start_validator, ValidatorConfig, ValidatorHandle};
@@ -24,6 +29,7 @@ use emc_embedded_ic::user_principal;
 use emc_ic_client::{EmbeddedHost, IcClient};
 use emc_ledger::{InitArgs, LedgerArg};
 use emc_net::{Identity, NetConfig, Network, StaticAuthorizer};
+use emc_poc::TaskParams;
 use emc_router::{start_router, RouterConfig, RouterHandle};
 use emc_types::NodeId;
 use icrc_ledger_types::icrc1::account::Account;
@@ -38,6 +44,14 @@ pub const E8S: u64 = 100_000_000;
 pub const DEVNET_FEE: u64 = 10_000;
 /// Genesis balance of each operator: enough to stake a validator (1,000,000 EMC) and more.
 pub const OPERATOR_GENESIS: u64 = 2_000_000 * E8S;
+/// The devnet's challenge task: 256 x 256 matrices, 8 chained products (about 1.3e8
+/// multiply-adds: tens of milliseconds on one core, where the standard task is 7e13).
+pub const DEVNET_POC_TASK: TaskParams = TaskParams { n: 256, rounds: 8 };
+/// The stake of a staked devnet compute node: the registry's minimum for a new node
+/// (1000 EMC x E, with E = 1 until a measured E is reported to the registry).
+pub const COMPUTE_STAKE: u64 = 1_000 * E8S;
+/// The term of a staked devnet compute node (the registry's shortest: multiplier 1.4).
+pub const COMPUTE_STAKE_DAYS: u32 = 7;
 
 /// What to start.
 #[derive(Clone, Debug)]
@@ -48,7 +62,13 @@ pub struct ClusterConfig {
     pub routers: usize,
     /// Compute nodes.
     pub compute: usize,
-    /// Validator settings (block interval, epoch length, checkpoint interval...).
+    /// The first this many compute nodes are staked ([`COMPUTE_STAKE`] for
+    /// [`COMPUTE_STAKE_DAYS`] days); the others are unstaked (multiplier 1).
+    pub staked_compute: usize,
+    /// Settings of every compute node (prover, task limits; the registry refresh follows the
+    /// validators').
+    pub compute_node: ComputeConfig,
+    /// Validator settings (block interval, epoch length, checkpoint interval, PoC rounds...).
     pub validator: ValidatorConfig,
     /// The epochs canister's challenge window.
     pub challenge_window: Duration,
@@ -61,13 +81,23 @@ pub struct ClusterConfig {
 }
 
 impl ClusterConfig {
-    /// The devnet's defaults: 4 validators, 1 router, 2 compute nodes, a block a second,
-    /// a checkpoint every 30 blocks, 120-block epochs, a 10 s challenge window.
+    /// The devnet's defaults: 4 validators, 1 router, 2 compute nodes (the first staked), a
+    /// block a second, a checkpoint every 30 blocks, 120-block epochs, a 10 s challenge
+    /// window, PoC rounds every 10 s on [`DEVNET_POC_TASK`] with the CPU prover (one thread
+    /// per compute node). Set `validator.poc_interval` to zero to turn challenges off.
     pub fn devnet(data_dir: PathBuf) -> Self {
         ClusterConfig {
             validators: 4,
             routers: 1,
             compute: 2,
+            staked_compute: 1,
+            compute_node: ComputeConfig {
+                prover: ProverKind::Cpu,
+                cpu_threads: 1,
+                max_task_n: DEVNET_POC_TASK.n,
+                report_interval: Duration::from_secs(2),
+                ..ComputeConfig::default()
+            },
             validator: ValidatorConfig {
                 block_interval: Duration::from_secs(1),
                 round_timeout: Duration::from_secs(1),
@@ -81,6 +111,13 @@ impl ClusterConfig {
                 wal: None,
                 wal_sync: false,
                 chunk_records: 2_000,
+                poc_interval: Duration::from_secs(10),
+                poc_task: DEVNET_POC_TASK,
+                poc_rows: emc_poc::STANDARD_K,
+                poc_deadline: Duration::from_secs(5),
+                poc_deadline_min: Duration::from_secs(2),
+                poc_deadline_slack_pct: 500,
+                poc_opening_timeout: Duration::from_secs(5),
             },
             challenge_window: Duration::from_secs(10),
             genesis_delay: Duration::from_secs(6),
@@ -275,7 +312,17 @@ impl Cluster {
         // Nodes: bind first (the registered address is the bound one), then register + stake.
         let mut members = Vec::new();
         let mut bound = Vec::new();
-        for i in 0..total {
+        let compute_hardware = match config.compute_node.prover {
+            ProverKind::Cpu => format!(
+                "cpu prover, {} thread(s) (devnet)",
+                config.compute_node.cpu_threads
+            ),
+            ProverKind::Vulkan => format!(
+                "vulkan prover, device {} (devnet)",
+                config.compute_node.vulkan_device
+            ),
+        };
+        for (i, &owner) in operators.iter().enumerate() {
             let role = if i < config.validators {
                 NodeRole::Validator
             } else if i < config.validators + config.routers {
@@ -286,7 +333,6 @@ impl Cluster {
             let key = devnet_key(i);
             let (net, events, auth) = bind(&config.net, &key, role, None)?;
             let addr = net.local_addr()?;
-            let owner = operators[i];
             let ops = handles(Arc::new(host.client(owner)), ledger, registry, epochs, el);
             register_node(
                 &ops.registry,
@@ -295,7 +341,7 @@ impl Cluster {
                 addr.to_string(),
                 "devnet".into(),
                 match role {
-                    NodeRole::Compute => "cpu (devnet)".into(),
+                    NodeRole::Compute => compute_hardware.clone(),
                     _ => String::new(),
                 },
             )
@@ -309,7 +355,12 @@ impl Cluster {
                 NodeRole::Router => {
                     stake_node(&ops, id, 100_000 * E8S, 180).await?;
                 }
-                NodeRole::Compute => {}
+                NodeRole::Compute => {
+                    let c = i - config.validators - config.routers;
+                    if c < config.staked_compute {
+                        stake_node(&ops, id, COMPUTE_STAKE, COMPUTE_STAKE_DAYS).await?;
+                    }
+                }
             }
             members.push(Member {
                 key,
@@ -356,8 +407,7 @@ impl Cluster {
                     let h = start_compute(
                         ComputeConfig {
                             registry_refresh: cluster.config.validator.registry_refresh,
-                            report_interval: Duration::from_secs(2),
-                            ..ComputeConfig::default()
+                            ..cluster.config.compute_node.clone()
                         },
                         net.clone(),
                         events,
