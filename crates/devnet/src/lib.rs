@@ -208,6 +208,19 @@ pub struct ClusterStatus {
     pub compute_seen: usize,
 }
 
+/// Node rewards paid so far, by role, and per compute node.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RoleRewards {
+    /// Paid to validators, e8s.
+    pub validator_e8s: u64,
+    /// Paid to routers, e8s.
+    pub router_e8s: u64,
+    /// Paid to compute nodes, e8s.
+    pub compute_e8s: u64,
+    /// Each compute node (index among the members) and what it was paid, e8s.
+    pub compute_nodes: Vec<(usize, u64)>,
+}
+
 fn wasm(name: &str) -> Result<Vec<u8>> {
     let path = emc_test_env::canister_dir().join(format!("{name}.wasm"));
     std::fs::read(&path).with_context(|| {
@@ -527,6 +540,41 @@ impl Cluster {
             .max()
             .unwrap_or(0);
         s
+    }
+
+    /// Rewards paid (confirmed by the ledger) in the closed epochs so far, by role.
+    pub async fn rewards_by_role(&self) -> Result<RoleRewards> {
+        let mut r = RoleRewards::default();
+        let Some(last) = self.ic.epochs.stats().await?.last_closed_epoch else {
+            return Ok(r);
+        };
+        for (i, m) in self.members.iter().enumerate() {
+            let mut paid = 0u64;
+            for epoch in 0..=last {
+                if let Some(p) = self.ic.epochs.node_reward(m.id, epoch).await? {
+                    if matches!(p.status, emc_epochs::PayoutStatus::Paid { .. }) {
+                        paid = paid.saturating_add(p.amount_e8s);
+                    }
+                }
+            }
+            match m.role {
+                NodeRole::Validator => r.validator_e8s += paid,
+                NodeRole::Router => r.router_e8s += paid,
+                NodeRole::Compute => {
+                    r.compute_e8s += paid;
+                    r.compute_nodes.push((i, paid));
+                }
+            }
+        }
+        Ok(r)
+    }
+
+    /// The last PoC verdict about `node` of each running validator that challenged it.
+    pub fn last_poc(&self, node: &NodeId) -> Vec<edge_node::challenge::PocNodeStatus> {
+        let key: String = node.0.iter().map(|b| format!("{b:02x}")).collect();
+        self.running()
+            .filter_map(|(_, v)| v.handle.poc.get().nodes.get(&key).cloned())
+            .collect()
     }
 
     /// The EMC balance of a node's owner, e8s.

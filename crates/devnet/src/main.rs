@@ -112,6 +112,32 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
     }
+    match cluster.rewards_by_role().await {
+        Ok(r) => {
+            let emc = |e8s: u64| e8s as f64 / E8S as f64;
+            println!(
+                "devnet: rewards paid: validators {:.4} EMC, routers {:.4} EMC, compute {:.4} EMC",
+                emc(r.validator_e8s),
+                emc(r.router_e8s),
+                emc(r.compute_e8s)
+            );
+            for (i, paid) in r.compute_nodes {
+                let m = &cluster.members[i];
+                let es: Vec<String> = cluster
+                    .last_poc(&m.id)
+                    .iter()
+                    .map(|p| format!("{:.4}", p.e_fixed as f64 / 1e4))
+                    .collect();
+                println!(
+                    "  compute {}: last E measured by validators [{}], paid {:.4} EMC",
+                    hex_short(&m.id.0),
+                    es.join(", "),
+                    emc(paid)
+                );
+            }
+        }
+        Err(e) => println!("devnet: rewards unreadable: {e}"),
+    }
     cluster.shutdown().await;
     println!(
         "devnet: stopped cleanly after {}s",
