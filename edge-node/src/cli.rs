@@ -537,6 +537,10 @@ pub async fn run_node(cfg: NodeConfig) -> Result<()> {
         }
         NodeRole::Compute => {
             let h = start_compute(cfg.compute.clone(), net.clone(), events, authorizer, ic);
+            if let Some(addr) = cfg.status_addr {
+                let endpoint = crate::compute::ComputeEndpoint(h.status.clone());
+                serve(addr, Arc::new(endpoint), stop.clone()).await?;
+            }
             let _ = stop.changed().await;
             h.stop().await;
         }

@@ -326,7 +326,7 @@ pub async fn start_validator(
     ccfg.block_interval_ns = duration_ns(cfg.block_interval);
     ccfg.round_timeout_base_ns = duration_ns(cfg.round_timeout);
     ccfg.round_timeout_cap_ns = duration_ns(cfg.round_timeout_cap);
-    let app = EdgeApp::new(
+    let mut app = EdgeApp::new(
         me,
         AppConfig {
             epoch_length: cfg.epoch_length,
@@ -334,6 +334,12 @@ pub async fn start_validator(
             ..AppConfig::default()
         },
     );
+    // The registry view before any replay: an epoch the log closes is closed with the records
+    // of the registered nodes, as the other validators closed it.
+    let first_view = ic.chain_view(0).await.ok();
+    if let Some(view) = &first_view {
+        app.set_registry(view.nodes.iter().map(|(n, _)| n.clone()));
+    }
 
     let (mut wal, records) = match &cfg.wal {
         Some(path) => Wal::open(path, cfg.wal_sync)?,

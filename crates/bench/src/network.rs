@@ -57,6 +57,8 @@ fn cluster_config(name: &str, n: usize) -> ClusterConfig {
     c.validator.epoch_length = 100_000;
     c.validator.checkpoint_interval = 1_000;
     c.validator.probe_interval = Duration::from_secs(5);
+    c.validator.poc_interval = Duration::ZERO; // consensus alone: no PoC challenges
+
     c
 }
 
