@@ -100,6 +100,12 @@ enum Command {
         /// The local app a compute node serves (overrides the config).
         #[arg(long)]
         app_url: Option<String>,
+        /// The compute node's prover (overrides the config).
+        #[arg(long, value_enum)]
+        prover: Option<crate::compute::ProverKind>,
+        /// The Vulkan device: `auto`, an index or a name substring (overrides the config).
+        #[arg(long)]
+        vulkan_device: Option<String>,
     },
 }
 
@@ -494,6 +500,8 @@ async fn run_cli(cli: Cli) -> Result<()> {
             config,
             role,
             app_url,
+            prover,
+            vulkan_device,
         } => {
             let mut cfg = NodeConfig::load(&config)?;
             if let Some(r) = role {
@@ -501,6 +509,12 @@ async fn run_cli(cli: Cli) -> Result<()> {
             }
             if app_url.is_some() {
                 cfg.compute.app_url = app_url;
+            }
+            if let Some(p) = prover {
+                cfg.compute.prover = p;
+            }
+            if let Some(d) = vulkan_device {
+                cfg.compute.vulkan_device = d;
             }
             run_node(cfg).await
         }
