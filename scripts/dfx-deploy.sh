@@ -1,37 +1,57 @@
 #!/usr/bin/env bash
-# Deploys EMC's canisters to a dfx network (default: the local replica) with the current dfx
-# identity as governance, treasury, minter and holder of a test balance: the ledger, then the
-# registry wired to it.
+# Deploys EMC's canisters to a dfx network (default: the local replica), wired as the devnet
+# wires them: the epochs canister is the ledger's minting account and the registry's penalty
+# reporter; the current dfx identity is governance and treasury and holds a test balance.
+# The registry's genesis (start of epoch 0, whose validator set the edge network starts from)
+# is EMC_GENESIS_DELAY_SECS ahead (default 600): register and stake the first validators before
+# it. Epochs and checkpoints follow the protocol (43,200 and 450 blocks; the registry's epoch
+# is 24 h); nodes use the same defaults.
 # Usage: dfx start --background --clean && scripts/dfx-deploy.sh [--network local]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v dfx >/dev/null || { echo "dfx-deploy: dfx is not installed" >&2; exit 1; }
+delay="${EMC_GENESIS_DELAY_SECS:-600}"
 me="$(dfx identity get-principal)"
+dfx canister create --all "$@"
+ledger_id="$(dfx canister id ledger "$@")"
+registry_id="$(dfx canister id registry "$@")"
+epochs_id="$(dfx canister id epochs "$@")"
+
 ledger_arg="(variant { Init = record {
   token_name = \"EdgeMatrix Computing\";
   token_symbol = \"EMC\";
   decimals = opt (8 : nat8);
   transfer_fee = 10_000 : nat;
-  minting_account = record { owner = principal \"$me\"; subaccount = opt blob \"\\01\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\" };
+  minting_account = record { owner = principal \"$epochs_id\"; subaccount = null };
   initial_balances = vec { record { record { owner = principal \"$me\"; subaccount = null }; 100_000_000_000_000 : nat } };
-  fee_collector_account = null;
+  fee_collector_account = opt record { owner = principal \"$me\"; subaccount = null };
   max_memo_length = null;
   governance = principal \"$me\";
   supply_cap = null;
   metadata = null;
 } })"
 dfx deploy ledger --argument "$ledger_arg" "$@"
-dfx canister call ledger icrc1_symbol '()' "$@"
 
-ledger_id="$(dfx canister id ledger "$@")"
+genesis_ns="$(( ($(date +%s) + delay) * 1000000000 ))"
 registry_arg="(variant { Init = record {
   ledger = principal \"$ledger_id\";
   governance = principal \"$me\";
   treasury = record { owner = principal \"$me\"; subaccount = null };
-  epochs_canister = null;
+  epochs_canister = opt principal \"$epochs_id\";
   ledger_fee_e8s = opt (10_000 : nat64);
   params = null;
-  genesis_time = null;
+  genesis_time = opt ($genesis_ns : nat64);
 } })"
 dfx deploy registry --argument "$registry_arg" "$@"
+
+epochs_arg="(variant { Init = record {
+  ledger = principal \"$ledger_id\";
+  registry = principal \"$registry_id\";
+  governance = principal \"$me\";
+  params = null;
+} })"
+dfx deploy epochs --argument "$epochs_arg" "$@"
+dfx canister call ledger icrc1_symbol '()' "$@"
 dfx canister call registry current_epoch '()' "$@"
+dfx canister call epochs stats '()' "$@"
+echo "ledger $ledger_id  registry $registry_id  epochs $epochs_id  genesis in ${delay}s"
