@@ -163,14 +163,19 @@ pub fn bind_network(
     cfg: &NodeConfig,
     key: &SigningKey,
 ) -> Result<(Network, mpsc::Receiver<Event>, Arc<StaticAuthorizer>)> {
+    bind_endpoint(cfg.net.clone(), key, cfg.role)
+}
+
+/// Binds a QUIC endpoint for `key` in `role` on `net.listen_addr`, with an empty authorizer
+/// (the role's task fills it from the registry).
+pub fn bind_endpoint(
+    net: emc_net::NetConfig,
+    key: &SigningKey,
+    role: NodeRole,
+) -> Result<(Network, mpsc::Receiver<Event>, Arc<StaticAuthorizer>)> {
     let identity = Identity::from_signing_key(key.clone())?;
     let authorizer = Arc::new(StaticAuthorizer::new());
-    let (net, events) = Network::bind(
-        cfg.net.clone(),
-        identity,
-        authorizer.clone(),
-        cfg.role.net_role(),
-    )?;
+    let (net, events) = Network::bind(net, identity, authorizer.clone(), role.net_role())?;
     Ok((net, events, authorizer))
 }
 

@@ -578,23 +578,8 @@ pub fn start_compute(
                     }
                     // Validators (who challenge and probe) and routers may connect.
                     authorizer.replace_all(view.authorized());
-                    let mut routers = BTreeMap::new();
-                    for (n, addr) in &view.nodes {
-                        if let (emc_epochs::Role::Router, Some(a)) = (n.role, addr) {
-                            routers.insert(n.id, *a);
-                        }
-                    }
-                    for (r, a) in &routers {
-                        if dialed.get(r) != Some(a) {
-                            net.add_peer(*r, *a);
-                        }
-                    }
-                    for r in dialed.keys() {
-                        if !routers.contains_key(r) {
-                            net.remove_peer(r);
-                        }
-                    }
-                    dialed = routers;
+                    let routers = view.addresses(|n| n.role == emc_epochs::Role::Router);
+                    crate::ic::sync_dials(&net, &mut dialed, routers);
                 }
                 _ = refresh.tick() => {
                     let (ic, tx) = (ic.clone(), tx.clone());

@@ -49,6 +49,19 @@ pub fn net_role(r: emc_epochs::Role) -> emc_net::Role {
 }
 
 impl ChainView {
+    /// The addresses of the live nodes `keep` selects (nodes without a parseable address are
+    /// left out).
+    pub fn addresses(
+        &self,
+        mut keep: impl FnMut(&RegistryNode) -> bool,
+    ) -> std::collections::BTreeMap<NodeId, SocketAddr> {
+        self.nodes
+            .iter()
+            .filter(|(n, _)| keep(n))
+            .filter_map(|(n, addr)| addr.map(|a| (n.id, a)))
+            .collect()
+    }
+
     /// Who may connect: every live node with its role.
     pub fn authorized(&self) -> Vec<(NodeId, emc_net::Roles)> {
         self.nodes
@@ -56,6 +69,26 @@ impl ChainView {
             .map(|(n, _)| (n.id, emc_net::Roles::from(net_role(n.role))))
             .collect()
     }
+}
+
+/// Makes `net` keep connections to exactly the peers of `wanted`: dials new ones and peers
+/// whose address changed, forgets those no longer wanted; `dialed` becomes `wanted`.
+pub fn sync_dials(
+    net: &emc_net::Network,
+    dialed: &mut std::collections::BTreeMap<NodeId, SocketAddr>,
+    wanted: std::collections::BTreeMap<NodeId, SocketAddr>,
+) {
+    for (id, addr) in &wanted {
+        if dialed.get(id) != Some(addr) {
+            net.add_peer(*id, *addr);
+        }
+    }
+    for id in dialed.keys() {
+        if !wanted.contains_key(id) {
+            net.remove_peer(id);
+        }
+    }
+    *dialed = wanted;
 }
 
 fn role(r: RegRole) -> emc_epochs::Role {

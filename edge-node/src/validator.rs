@@ -245,7 +245,8 @@ pub fn now_ns() -> u64 {
 }
 
 enum Internal {
-    View(ChainView),
+    /// A registry refresh ended (None: it failed; the last view stays).
+    View(Option<ChainView>),
     Probe {
         subject: NodeId,
         online: bool,
@@ -439,7 +440,10 @@ pub async fn start_validator(
                 },
                 _ = tokio::time::sleep(sleep), if next.is_some() => runner.fire_timers(),
                 Some(msg) = internal_rx.recv() => match msg {
-                    Internal::View(view) => { runner.pending_view = false; runner.apply_view(view) }
+                    Internal::View(view) => {
+                        runner.pending_view = false;
+                        if let Some(view) = view { runner.apply_view(view) }
+                    }
                     Internal::Probe { subject, online } => runner.node.app_mut().observe(subject, online),
                     Internal::Poc { node, round_height, verdict } => runner.on_verdict(node, round_height, verdict),
                 },
@@ -826,43 +830,22 @@ impl Runner {
         let tx = self.internal_tx.clone();
         let height = self.node.height();
         tokio::spawn(async move {
-            match ic.chain_view(height).await {
-                Ok(view) => {
-                    let _ = tx.send(Internal::View(view)).await;
-                }
-                Err(e) => {
-                    warn!(error = %e, "registry refresh failed");
-                    let _ = tx.send(Internal::View(ChainView::default())).await;
-                }
-            }
+            let view = ic
+                .chain_view(height)
+                .await
+                .inspect_err(|e| warn!(error = %e, "registry refresh failed"))
+                .ok();
+            let _ = tx.send(Internal::View(view)).await;
         });
     }
 
     fn apply_view(&mut self, view: ChainView) {
-        if view.nodes.is_empty() && view.sets.is_empty() {
-            return; // a failed refresh: keep the last view
-        }
         // Every registered node with an address is dialed: validators for consensus,
         // routers for relays, compute nodes for probes and PoC challenges.
-        let mut wanted = BTreeMap::new();
-        for (n, addr) in &view.nodes {
-            if n.id != self.me {
-                if let Some(a) = addr {
-                    wanted.insert(n.id, *a);
-                }
-            }
-        }
+        let me = self.me;
+        let wanted = view.addresses(|n| n.id != me);
         self.authorizer.replace_all(view.authorized());
-        for (id, addr) in &wanted {
-            if self.dialed.get(id) != Some(addr) {
-                self.net.add_peer(*id, *addr);
-            }
-        }
-        for id in self.dialed.keys() {
-            if !wanted.contains_key(id) {
-                self.net.remove_peer(id);
-            }
-        }
+        crate::ic::sync_dials(&self.net, &mut self.dialed, wanted);
         let known: BTreeSet<NodeId> = view.nodes.iter().map(|(n, _)| n.id).collect();
         let gone: Vec<NodeId> = self
             .node
@@ -876,7 +859,6 @@ impl Runner {
             self.node.app_mut().forget(&g);
             self.poc.last_e.remove(&g);
         }
-        self.dialed = wanted;
         let nodes: Vec<RegistryNode> = view.nodes.into_iter().map(|(n, _)| n).collect();
         self.node.app_mut().set_registry(nodes);
         for set in view.sets {

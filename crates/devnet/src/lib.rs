@@ -28,7 +28,7 @@ use edge_node::validator::{start_validator, ValidatorConfig, ValidatorHandle};
 use emc_embedded_ic::user_principal;
 use emc_ic_client::{EmbeddedHost, IcClient};
 use emc_ledger::{InitArgs, LedgerArg};
-use emc_net::{Identity, NetConfig, Network, StaticAuthorizer};
+use emc_net::{NetConfig, Network, StaticAuthorizer};
 use emc_poc::TaskParams;
 use emc_router::{start_router, RouterConfig, RouterHandle};
 use emc_types::NodeId;
@@ -645,12 +645,9 @@ fn bind(
     tokio::sync::mpsc::Receiver<emc_net::Event>,
     Arc<StaticAuthorizer>,
 )> {
-    let identity = Identity::from_signing_key(key.clone())?;
-    let auth = Arc::new(StaticAuthorizer::new());
     let cfg = NetConfig {
         listen_addr: at.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0))),
         ..net.clone()
     };
-    let (net, events) = Network::bind(cfg, identity, auth.clone(), role.net_role())?;
-    Ok((net, events, auth))
+    edge_node::cli::bind_endpoint(cfg, key, role)
 }
