@@ -76,18 +76,16 @@ async fn collect(
     warmup: Duration,
     window: Duration,
 ) -> Result<(Vec<CommitInfo>, usize)> {
-    let start_height = loop {
-        let h = c
-            .running()
-            .map(|(_, v)| v.handle.status.get().height)
-            .min()
-            .unwrap_or(0);
-        if h >= 5 {
-            break h;
-        }
+    // Every validator past the first blocks (connections up), then the warm-up.
+    while c
+        .running()
+        .map(|(_, v)| v.handle.status.get().height)
+        .min()
+        .unwrap_or(0)
+        < 5
+    {
         tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let _ = start_height;
+    }
     tokio::time::sleep(warmup).await;
     let mut rxs: Vec<_> = c
         .running()

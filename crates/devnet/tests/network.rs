@@ -9,7 +9,7 @@ use edge_node::protocol::{RelayEnvelope, KIND_RELAY};
 use edge_node::validator::CommitInfo;
 use emc_devnet::{Cluster, ClusterConfig};
 use emc_net::{Event, Identity, NetConfig, Network, Role, Roles, StaticAuthorizer};
-use emc_types::{Hash, NodeId};
+use emc_types::Hash;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -303,7 +303,6 @@ async fn a_router_relays_and_an_altered_message_is_rejected() -> Result<()> {
                         *fwd.lock().unwrap() += 1;
                     }
                 }
-                let _ = env.target;
             }
         }
     });
@@ -381,7 +380,6 @@ async fn a_partition_heals_and_the_network_catches_up() -> Result<()> {
         || height(&c, 3) + 2 >= max_height(&c),
     )
     .await;
-    let _ = NodeId([0; 32]);
     c.shutdown().await;
     Ok(())
 }
