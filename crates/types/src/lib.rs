@@ -14,7 +14,9 @@
 
 mod block;
 mod checkpoint;
+pub mod epoch;
 mod ids;
+mod role;
 mod state;
 mod validator;
 
@@ -23,6 +25,7 @@ pub use checkpoint::{
     Checkpoint, CheckpointSignature, SignedCheckpoint, SummaryAccumulator, CHECKPOINT_DOMAIN,
 };
 pub use ids::{Hash, NodeId, Signature, ZERO_HASH};
+pub use role::{role_name, Role, UnknownRole};
 pub use state::{
     ComputeReceipt, DispatchRecord, LivenessObservation, PocResult, StateBit, E_SCALE,
 };
