@@ -1,29 +1,19 @@
-//! The `edge-node` command line, and helpers the `router` binary shares.
+//! The `edge-node` command line: `init`, `register`, `stake`, `status`, `run`.
 
-use crate::compute::start_compute;
-use crate::config::{generate_key, load_key, IcConfig, NodeConfig, NodeRole};
-use crate::http::{metric, serve, Endpoint};
-use crate::ic::IcHandles;
-use crate::status::{Shared, ValidatorStatus};
+use crate::compute::{start_compute, ComputeEndpoint};
+use crate::status::ValidatorStatus;
 use crate::validator::start_validator;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
-use ed25519_dalek::{Signer as _, SigningKey};
-use emc_ic_client::{AgentClient, AgentIdentity, EpochsApi, IcClient, LedgerApi, RegistryApi};
-use emc_net::{Event, Identity, Network, StaticAuthorizer};
-use emc_registry::rules::registration_message;
-use emc_registry::{RegisterArgs, StakeArgs};
-use emc_types::NodeId;
-use icrc_ledger_types::icrc1::account::Account;
-use icrc_ledger_types::icrc2::approve::ApproveArgs;
-use serde_bytes::ByteBuf;
+use emc_node_common::bootstrap::{bind_network, connect_ic, init_tracing, shutdown_signal};
+use emc_node_common::config::{generate_key, load_key, IcConfig, NodeConfig, ProverKind};
+use emc_node_common::http::{metric, serve, Endpoint};
+use emc_node_common::ops::{register_node, stake_node, E8S};
+use emc_node_common::status::Shared;
+use emc_types::{NodeId, Role};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use tokio::sync::{mpsc, watch};
-
-/// 1 EMC in e8s.
-pub const E8S: u64 = 100_000_000;
 
 #[derive(Parser)]
 #[command(
@@ -44,8 +34,8 @@ enum Command {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
         /// The role.
-        #[arg(long, value_enum)]
-        role: NodeRole,
+        #[arg(long)]
+        role: Role,
         /// QUIC listen address.
         #[arg(long, default_value = "0.0.0.0:7400")]
         listen: SocketAddr,
@@ -95,184 +85,18 @@ enum Command {
         #[arg(long, short, default_value = "node.toml")]
         config: PathBuf,
         /// Overrides the configured role.
-        #[arg(long, value_enum)]
-        role: Option<NodeRole>,
+        #[arg(long)]
+        role: Option<Role>,
         /// The local app a compute node serves (overrides the config).
         #[arg(long)]
         app_url: Option<String>,
         /// The compute node's prover (overrides the config).
         #[arg(long, value_enum)]
-        prover: Option<crate::compute::ProverKind>,
+        prover: Option<ProverKind>,
         /// The Vulkan device: `auto`, an index or a name substring (overrides the config).
         #[arg(long)]
         vulkan_device: Option<String>,
     },
-}
-
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
-pub fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,quinn=warn,rustls=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
-}
-
-/// The canister clients for `ic` with the operator's identity.
-pub async fn connect_ic(ic: &IcConfig, epoch_length: u64) -> Result<IcHandles> {
-    let identity = match &ic.identity_pem {
-        Some(p) => {
-            AgentIdentity::from_pem_file(p).with_context(|| format!("identity {}", p.display()))?
-        }
-        None => AgentIdentity::anonymous(),
-    };
-    let agent = AgentClient::new(&ic.url, identity)?;
-    if agent.is_local() {
-        agent.fetch_root_key().await?;
-    }
-    let client: Arc<dyn IcClient> = Arc::new(agent);
-    Ok(handles(
-        client,
-        ic.ledger,
-        ic.registry,
-        ic.epochs,
-        epoch_length,
-    ))
-}
-
-/// The canister clients over any [`IcClient`].
-pub fn handles(
-    client: Arc<dyn IcClient>,
-    ledger: candid::Principal,
-    registry: candid::Principal,
-    epochs: candid::Principal,
-    epoch_length: u64,
-) -> IcHandles {
-    IcHandles {
-        ledger: LedgerApi::new(client.clone(), ledger),
-        registry: RegistryApi::new(client.clone(), registry),
-        epochs: EpochsApi::new(client, epochs),
-        epoch_length,
-    }
-}
-
-/// Binds the node's QUIC endpoint with an authorizer the role's task keeps current.
-pub fn bind_network(
-    cfg: &NodeConfig,
-    key: &SigningKey,
-) -> Result<(Network, mpsc::Receiver<Event>, Arc<StaticAuthorizer>)> {
-    bind_endpoint(cfg.net.clone(), key, cfg.role)
-}
-
-/// Binds a QUIC endpoint for `key` in `role` on `net.listen_addr`, with an empty authorizer
-/// (the role's task fills it from the registry).
-pub fn bind_endpoint(
-    net: emc_net::NetConfig,
-    key: &SigningKey,
-    role: NodeRole,
-) -> Result<(Network, mpsc::Receiver<Event>, Arc<StaticAuthorizer>)> {
-    let identity = Identity::from_signing_key(key.clone())?;
-    let authorizer = Arc::new(StaticAuthorizer::new());
-    let (net, events) = Network::bind(net, identity, authorizer.clone(), role.net_role())?;
-    Ok((net, events, authorizer))
-}
-
-/// Turns true on Ctrl-C or SIGTERM.
-pub fn shutdown_signal() -> watch::Receiver<bool> {
-    let (tx, rx) = watch::channel(false);
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{signal, SignalKind};
-            let mut term = match signal(SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    let _ = tx.send(true);
-                    return;
-                }
-            };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
-        let _ = tx.send(true);
-    });
-    rx
-}
-
-/// Registers `key`'s node with the role, region, hardware and address given, as the caller
-/// of `registry` (its owner).
-pub async fn register_node(
-    registry: &RegistryApi,
-    key: &SigningKey,
-    role: NodeRole,
-    network_address: String,
-    region: String,
-    hardware: String,
-) -> Result<emc_registry::Node> {
-    let owner = registry.client().principal();
-    let nonce = registry
-        .registration_nonce()
-        .await?
-        .map_err(|e| anyhow!("registration nonce: {e:?}"))?;
-    let sig = key.sign(&registration_message(&owner, &nonce, role.registry_role()));
-    let node = registry
-        .register(RegisterArgs {
-            role: role.registry_role(),
-            public_key: ByteBuf::from(key.verifying_key().to_bytes().to_vec()),
-            network_address,
-            region,
-            hardware,
-            signature: ByteBuf::from(sig.to_bytes().to_vec()),
-        })
-        .await?
-        .map_err(|e| anyhow!("register: {e:?}"))?;
-    Ok(node)
-}
-
-/// Approves the registry for `amount_e8s` plus the fee and stakes it for `node`.
-pub async fn stake_node(
-    ic: &IcHandles,
-    node: NodeId,
-    amount_e8s: u64,
-    term_days: u32,
-) -> Result<emc_registry::StakeInfo> {
-    let fee: u64 = ic
-        .ledger
-        .icrc1_fee()
-        .await?
-        .0
-        .try_into()
-        .map_err(|_| anyhow!("fee out of range"))?;
-    ic.ledger
-        .icrc2_approve(ApproveArgs {
-            from_subaccount: None,
-            spender: Account::from(ic.registry.canister_id()),
-            amount: candid::Nat::from(amount_e8s.saturating_add(fee)),
-            expected_allowance: None,
-            expires_at: None,
-            fee: None,
-            memo: None,
-            created_at_time: None,
-        })
-        .await?
-        .map_err(|e| anyhow!("approve: {e:?}"))?;
-    let info = ic
-        .registry
-        .stake(StakeArgs {
-            node_id: node,
-            term_days,
-            amount_e8s,
-        })
-        .await?
-        .map_err(|e| anyhow!("stake: {e:?}"))?;
-    Ok(info)
 }
 
 /// The validator's status and metrics endpoint.
@@ -418,7 +242,7 @@ async fn run_cli(cli: Cli) -> Result<()> {
                     listen_addr: listen,
                     ..Default::default()
                 },
-                validator: crate::validator::ValidatorConfig {
+                validator: emc_node_common::config::ValidatorConfig {
                     wal: Some(PathBuf::from("wal.log")),
                     ..Default::default()
                 },
@@ -527,13 +351,13 @@ async fn run_cli(cli: Cli) -> Result<()> {
 }
 
 /// Runs a validator or compute node until Ctrl-C / SIGTERM.
-pub async fn run_node(cfg: NodeConfig) -> Result<()> {
+async fn run_node(cfg: NodeConfig) -> Result<()> {
     let key = load_key(&cfg.key_file)?;
     let ic = connect_ic(&cfg.ic, cfg.validator.epoch_length).await?;
     let (net, events, authorizer) = bind_network(&cfg, &key)?;
     let mut stop = shutdown_signal();
     match cfg.role {
-        NodeRole::Validator => {
+        Role::Validator => {
             let h = start_validator(
                 cfg.validator.clone(),
                 key.to_bytes(),
@@ -554,26 +378,17 @@ pub async fn run_node(cfg: NodeConfig) -> Result<()> {
             let _ = stop.changed().await;
             h.stop().await;
         }
-        NodeRole::Compute => {
+        Role::Compute => {
             let h = start_compute(cfg.compute.clone(), net.clone(), events, authorizer, ic);
             if let Some(addr) = cfg.status_addr {
-                let endpoint = crate::compute::ComputeEndpoint(h.status.clone());
+                let endpoint = ComputeEndpoint(h.status.clone());
                 serve(addr, Arc::new(endpoint), stop.clone()).await?;
             }
             let _ = stop.changed().await;
             h.stop().await;
         }
-        NodeRole::Router => bail!("routers run with the `router` binary"),
+        Role::Router => bail!("routers run with the `router` binary"),
     }
     net.close().await;
     Ok(())
-}
-
-/// Loads a config file for `router` (role must be router).
-pub fn load_router_config(path: &Path) -> Result<NodeConfig> {
-    let cfg = NodeConfig::load(path)?;
-    if cfg.role != NodeRole::Router {
-        bail!("{}: role is {:?}, not router", path.display(), cfg.role);
-    }
-    Ok(cfg)
 }

@@ -17,92 +17,27 @@
 //! `vulkan_device` = `auto`, an index or a name substring); when no Vulkan device can be
 //! opened, the node logs why and answers with the CPU prover (same bits, smaller E).
 
-use crate::http::{metric, Endpoint};
-use crate::ic::IcHandles;
-use crate::protocol::{
+use emc_edge_core::protocol::{
     PingReply, PocOpen, KIND_LOAD, KIND_PING, KIND_POC_CHALLENGE, KIND_POC_OPEN,
 };
-use crate::status::Shared;
+use emc_edge_core::sessions::{SessionError, SessionKey, Sessions};
 use emc_net::{Event, Network, Role, Roles, StaticAuthorizer};
+use emc_node_common::config::{ComputeConfig, ProverKind};
+use emc_node_common::http::{metric, Endpoint};
+use emc_node_common::ic::IcHandles;
+use emc_node_common::service::Service;
+use emc_node_common::status::Shared;
 use emc_poc::{
     Challenge, CpuProver, DeviceSelector, ParamsError, Prover, ProverSession, VulkanProver,
-    WireError, STANDARD,
+    WireError,
 };
 use emc_types::NodeId;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, Semaphore};
 use tracing::{debug, error, info, warn};
-
-/// Which prover answers challenges.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum ProverKind {
-    /// The CPU prover (threads, AVX2 when present).
-    #[default]
-    Cpu,
-    /// A Vulkan device (GPU; lavapipe counts too).
-    Vulkan,
-}
-
-impl ProverKind {
-    /// `cpu` or `vulkan`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProverKind::Cpu => "cpu",
-            ProverKind::Vulkan => "vulkan",
-        }
-    }
-}
-
-/// Compute-role settings (the `[compute]` table of the config file).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ComputeConfig {
-    /// The local app this node serves (its REST endpoint), e.g. `http://127.0.0.1:8080`.
-    pub app_url: Option<String>,
-    /// Job slots this node offers.
-    pub capacity: u32,
-    /// How often the registry view is refreshed.
-    #[serde(with = "humantime_serde")]
-    pub registry_refresh: Duration,
-    /// How often the load is reported to the routers.
-    #[serde(with = "humantime_serde")]
-    pub report_interval: Duration,
-    /// The prover that answers proof-of-computing challenges: `cpu` or `vulkan`.
-    pub prover: ProverKind,
-    /// The Vulkan device: `auto` (discrete GPU first), an index, or a name substring.
-    pub vulkan_device: String,
-    /// Threads of the CPU prover (0: one per core).
-    pub cpu_threads: usize,
-    /// Largest matrix size `n` accepted in a challenge (the standard task's is 4096; memory is
-    /// about three `n x n` u32 matrices while computing, one per result kept).
-    pub max_task_n: u32,
-    /// Results kept for their openings, computing ones included.
-    pub max_sessions: usize,
-    /// How long a result waits for its opening.
-    #[serde(with = "humantime_serde")]
-    pub session_ttl: Duration,
-}
-
-impl Default for ComputeConfig {
-    fn default() -> Self {
-        ComputeConfig {
-            app_url: None,
-            capacity: 4,
-            registry_refresh: Duration::from_secs(10),
-            report_interval: Duration::from_secs(5),
-            prover: ProverKind::Cpu,
-            vulkan_device: "auto".into(),
-            cpu_threads: 0,
-            max_task_n: STANDARD.n,
-            max_sessions: 4,
-            session_ttl: Duration::from_secs(60),
-        }
-    }
-}
 
 /// A compute node's status.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -178,102 +113,43 @@ pub enum Refusal {
     Unknown,
 }
 
+impl From<SessionError> for Refusal {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Busy => Refusal::Busy,
+            SessionError::Duplicate => Refusal::Duplicate,
+        }
+    }
+}
+
 impl From<WireError> for Refusal {
     fn from(e: WireError) -> Self {
         Refusal::Malformed(e.to_string())
     }
 }
 
-type SessionKey = (NodeId, [u8; 32]);
+type HeldSessions = Sessions<Arc<ProverSession>>;
 
-struct Slot {
-    since: Instant,
-    /// `None` while computing.
-    result: Option<Arc<ProverSession>>,
-}
-
-/// The results a node keeps between commitment and opening, bounded in number and age.
-struct Sessions {
-    cap: usize,
-    ttl: Duration,
-    map: BTreeMap<SessionKey, Slot>,
-}
-
-impl Sessions {
-    fn expire(&mut self, now: Instant) {
-        let ttl = self.ttl;
-        self.map
-            .retain(|_, s| s.result.is_none() || now.saturating_duration_since(s.since) <= ttl);
-    }
-
-    /// Reserves a computing slot for `key`, evicting the oldest waiting result if full.
-    fn reserve(&mut self, key: SessionKey, now: Instant) -> Result<(), Refusal> {
-        self.expire(now);
-        if self.map.contains_key(&key) {
-            return Err(Refusal::Duplicate);
-        }
-        if self.map.len() >= self.cap.max(1) {
-            let oldest = self
-                .map
-                .iter()
-                .filter(|(_, s)| s.result.is_some())
-                .min_by_key(|(_, s)| s.since)
-                .map(|(k, _)| *k);
-            match oldest {
-                Some(k) => {
-                    self.map.remove(&k);
-                }
-                None => return Err(Refusal::Busy),
-            }
-        }
-        self.map.insert(
-            key,
-            Slot {
-                since: now,
-                result: None,
-            },
-        );
-        Ok(())
-    }
-
-    fn fill(&mut self, key: &SessionKey, session: Arc<ProverSession>, now: Instant) {
-        if let Some(slot) = self.map.get_mut(key) {
-            slot.result = Some(session);
-            slot.since = now;
-        }
-    }
-
-    fn cancel(&mut self, key: &SessionKey) {
-        if self.map.get(key).is_some_and(|s| s.result.is_none()) {
-            self.map.remove(key);
-        }
-    }
-
-    /// Takes a waiting result (it is opened once).
-    fn take(&mut self, key: &SessionKey, now: Instant) -> Option<Arc<ProverSession>> {
-        self.expire(now);
-        self.map.get(key)?.result.as_ref()?;
-        self.map.remove(key)?.result
-    }
-
-    fn len(&self) -> usize {
-        self.map.len()
-    }
+/// Nanoseconds on this process's monotonic clock (the sessions' clock).
+fn mono_ns() -> u64 {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    let base = BASE.get_or_init(Instant::now);
+    u64::try_from(base.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Frees a reserved slot unless the computation filled it (also when the future is dropped).
 struct SlotGuard<'a> {
-    sessions: &'a Mutex<Sessions>,
+    service: &'a PocService,
     key: SessionKey,
 }
 
 impl Drop for SlotGuard<'_> {
     fn drop(&mut self) {
-        lock(self.sessions).cancel(&self.key);
+        self.service.with_sessions(|s| s.cancel(&self.key));
     }
 }
 
-fn lock(m: &Mutex<Sessions>) -> std::sync::MutexGuard<'_, Sessions> {
+fn lock(m: &Mutex<HeldSessions>) -> std::sync::MutexGuard<'_, HeldSessions> {
     match m.lock() {
         Ok(g) => g,
         Err(p) => p.into_inner(),
@@ -346,9 +222,11 @@ pub fn open_prover(cfg: &ComputeConfig) -> ProverChoice {
 /// The compute role's answers to proof-of-computing challenges.
 pub struct PocService {
     prover: SharedProver,
-    sessions: Mutex<Sessions>,
+    sessions: Mutex<HeldSessions>,
     gate: Semaphore,
     max_n: u32,
+    /// Challenges computing, published after every change of the table.
+    load: tokio::sync::watch::Sender<usize>,
 }
 
 impl std::fmt::Debug for PocService {
@@ -365,19 +243,39 @@ impl PocService {
     pub fn new(prover: SharedProver, cfg: &ComputeConfig) -> PocService {
         PocService {
             prover,
-            sessions: Mutex::new(Sessions {
-                cap: cfg.max_sessions.max(1),
-                ttl: cfg.session_ttl,
-                map: BTreeMap::new(),
-            }),
+            sessions: Mutex::new(Sessions::new(
+                cfg.max_sessions,
+                emc_node_common::config::duration_ns(cfg.session_ttl),
+            )),
             gate: Semaphore::new(1),
             max_n: cfg.max_task_n,
+            load: tokio::sync::watch::channel(0).0,
         }
+    }
+
+    /// Changes the table and publishes the load that results.
+    fn with_sessions<R>(&self, f: impl FnOnce(&mut HeldSessions) -> R) -> R {
+        let mut s = lock(&self.sessions);
+        let r = f(&mut s);
+        let computing = s.computing();
+        drop(s);
+        self.load.send_if_modified(|l| std::mem::replace(l, computing) != computing);
+        r
+    }
+
+    /// The load (challenges computing), changing as challenges start and end.
+    pub fn load(&self) -> tokio::sync::watch::Receiver<usize> {
+        self.load.subscribe()
     }
 
     /// Results held (computing or waiting for their opening).
     pub fn sessions(&self) -> usize {
         lock(&self.sessions).len()
+    }
+
+    /// Challenges computing now: the node's running jobs (its load as routers see it).
+    pub fn computing(&self) -> usize {
+        lock(&self.sessions).computing()
     }
 
     /// Answers a challenge from validator `peer`: the encoded commitment and the local time
@@ -388,6 +286,7 @@ impl PocService {
         payload: &[u8],
     ) -> Result<(Vec<u8>, Duration), Refusal> {
         let received = Instant::now();
+        let received_ns = mono_ns();
         let ch = Challenge::decode(payload)?;
         ch.task.params.validate()?;
         if ch.task.params.n > self.max_n {
@@ -397,11 +296,8 @@ impl PocService {
             });
         }
         let key = (peer, ch.task.seed);
-        lock(&self.sessions).reserve(key, received)?;
-        let _guard = SlotGuard {
-            sessions: &self.sessions,
-            key,
-        };
+        self.with_sessions(|s| s.reserve(key, received_ns))?;
+        let _guard = SlotGuard { service: self, key };
         let _permit = self.gate.acquire().await.map_err(|_| Refusal::Busy)?;
         if received.elapsed() > Duration::from_nanos(ch.deadline_ns) {
             return Err(Refusal::Late);
@@ -416,15 +312,15 @@ impl PocService {
                 .map_err(|e| Refusal::Prover(e.to_string()))?;
         let took = started.elapsed();
         let commitment = session.commitment();
-        lock(&self.sessions).fill(&key, Arc::new(session), Instant::now());
+        self.with_sessions(|s| s.fill(&key, Arc::new(session), mono_ns()));
         Ok((commitment.encode(), took))
     }
 
     /// Answers validator `peer`'s open request: the encoded opening. The result is dropped.
     pub fn open(&self, peer: NodeId, payload: &[u8]) -> Result<Vec<u8>, Refusal> {
         let req = PocOpen::decode(payload).map_err(|e| Refusal::Malformed(e.to_string()))?;
-        let session = lock(&self.sessions)
-            .take(&(peer, req.seed), Instant::now())
+        let session = self
+            .with_sessions(|s| s.take(&(peer, req.seed), mono_ns()))
             .ok_or(Refusal::Unknown)?;
         let opening = session
             .open(&req.request)
@@ -440,22 +336,31 @@ pub struct ComputeHandle {
     pub id: NodeId,
     /// Live status.
     pub status: Shared<ComputeStatus>,
-    shutdown: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
+    service: Service,
 }
 
 impl ComputeHandle {
     /// Stops the node and waits for its task.
     pub async fn stop(self) {
-        let _ = self.shutdown.send(true);
-        let _ = self.task.await;
+        self.service.stop().await;
     }
 }
 
 /// What a registry refresh brings back.
 struct Refresh {
-    view: crate::ic::ChainView,
+    view: emc_edge_core::view::ChainView,
     me: Option<emc_registry::Node>,
+}
+
+/// Reports the node's load (jobs running) and capacity to its routers.
+fn report_load(net: &Network, st: &Shared<ComputeStatus>) {
+    let s = st.get();
+    let report = PingReply {
+        height: 0,
+        load: s.load,
+        capacity: s.capacity,
+    };
+    let _ = net.broadcast(KIND_LOAD, report.encode(), Roles::from(Role::Router));
 }
 
 fn count_role(net: &Network, role: Role) -> usize {
@@ -477,9 +382,8 @@ pub fn start_compute(
         capacity: cfg.capacity,
         ..ComputeStatus::default()
     });
-    let (shutdown, mut stop) = watch::channel(false);
     let st = status.clone();
-    let task = tokio::spawn(async move {
+    let service = Service::spawn(move |mut stop| async move {
         let pcfg = cfg.clone();
         let choice = match tokio::task::spawn_blocking(move || open_prover(&pcfg)).await {
             Ok(c) => c,
@@ -503,6 +407,7 @@ pub fn start_compute(
             s.prover_error = choice.error.clone();
         });
         let poc = Arc::new(PocService::new(choice.prover, &cfg));
+        let mut load = poc.load();
 
         let (tx, mut rx) = mpsc::channel::<Refresh>(16);
         let mut refresh = tokio::time::interval(cfg.registry_refresh);
@@ -577,9 +482,9 @@ pub fn start_compute(
                         st.update(|s| { s.registered = true; s.hardware = me.hardware; });
                     }
                     // Validators (who challenge and probe) and routers may connect.
-                    authorizer.replace_all(view.authorized());
-                    let routers = view.addresses(|n| n.role == emc_epochs::Role::Router);
-                    crate::ic::sync_dials(&net, &mut dialed, routers);
+                    authorizer.replace_all(emc_node_common::ic::authorized(&view));
+                    let routers = view.addresses(|n| n.role == Role::Router);
+                    emc_node_common::ic::sync_dials(&net, &mut dialed, routers);
                 }
                 _ = refresh.tick() => {
                     let (ic, tx) = (ic.clone(), tx.clone());
@@ -599,11 +504,13 @@ pub fn start_compute(
                         }
                     });
                 }
-                _ = report.tick() => {
-                    let s = st.get();
-                    let load = PingReply { height: 0, load: s.load, capacity: s.capacity };
-                    let _ = net.broadcast(KIND_LOAD, load.encode(), Roles::from(Role::Router));
+                // The load changed (a challenge started or ended): routers learn it at once.
+                Ok(()) = load.changed() => {
+                    let jobs = u32::try_from(*load.borrow_and_update()).unwrap_or(u32::MAX);
+                    st.update(|s| s.load = jobs);
+                    report_load(&net, &st);
                 }
+                _ = report.tick() => report_load(&net, &st),
             }
         }
         info!("compute node stopped");
@@ -611,8 +518,7 @@ pub fn start_compute(
     ComputeHandle {
         id,
         status,
-        shutdown,
-        task,
+        service,
     }
 }
 
@@ -779,31 +685,23 @@ mod tests {
         assert!(svc.open(v, &open(4).encode()).is_ok());
     }
 
-    #[test]
-    fn computing_slots_are_never_evicted_and_results_expire() {
-        let mut s = Sessions {
-            cap: 2,
-            ttl: Duration::from_secs(1),
-            map: BTreeMap::new(),
+    #[tokio::test]
+    async fn the_load_rises_while_a_challenge_computes_and_falls_after() {
+        let svc = Arc::new(service(2));
+        let mut load = svc.load();
+        assert_eq!(*load.borrow_and_update(), 0);
+        let v = NodeId([1; 32]);
+        let task = {
+            let svc = svc.clone();
+            tokio::spawn(async move { svc.challenge(v, &challenge(9, 256).encode()).await })
         };
-        let t0 = Instant::now();
-        let k = |i: u8| (NodeId([i; 32]), [i; 32]);
-        s.reserve(k(1), t0).unwrap();
-        s.reserve(k(2), t0).unwrap();
-        assert_eq!(s.reserve(k(3), t0), Err(Refusal::Busy));
-        let session = ProverSession::run(&CpuProver::new(1), &challenge(1, 128).task).unwrap();
-        s.fill(&k(1), Arc::new(session), t0);
-        s.reserve(k(3), t0).unwrap();
-        assert!(!s.map.contains_key(&k(1)), "the waiting result made room");
-        s.cancel(&k(3));
-        assert_eq!(s.len(), 1);
-        let session = ProverSession::run(&CpuProver::new(1), &challenge(2, 128).task).unwrap();
-        s.fill(&k(2), Arc::new(session), t0);
-        assert!(
-            s.take(&k(2), t0 + Duration::from_secs(2)).is_none(),
-            "expired"
-        );
-        assert_eq!(s.len(), 0);
+        load.changed().await.unwrap();
+        assert_eq!(*load.borrow_and_update(), 1, "computing");
+        assert_eq!(svc.computing(), 1);
+        task.await.unwrap().unwrap();
+        load.changed().await.unwrap();
+        assert_eq!(*load.borrow_and_update(), 0, "done: the result waits, nothing computes");
+        assert_eq!(svc.sessions(), 1);
     }
 
     #[test]
@@ -817,18 +715,5 @@ mod tests {
         assert_eq!(choice.kind, ProverKind::Cpu);
         assert!(choice.error.is_some());
         assert_eq!(choice.name, "cpu (1 threads)");
-    }
-
-    #[test]
-    fn the_config_table_parses() {
-        let c: ComputeConfig = toml::from_str(
-            "prover = \"vulkan\"\nvulkan_device = \"1\"\nmax_sessions = 3\nsession_ttl = \"30s\"",
-        )
-        .unwrap();
-        assert_eq!(c.prover, ProverKind::Vulkan);
-        assert_eq!(c.vulkan_device, "1");
-        assert_eq!(c.max_sessions, 3);
-        assert_eq!(c.session_ttl, Duration::from_secs(30));
-        assert!(toml::from_str::<ComputeConfig>("prover = \"tpu\"").is_err());
     }
 }

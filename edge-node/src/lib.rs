@@ -1,27 +1,24 @@
-//! # edge-node: the operator's binary
+//! # edge-node: the operator's binary (validators and compute nodes)
 //!
-//! - `app`: the validators' pure application (block contents, validity, per-epoch node
-//!   records and the closing checkpoint's state root).
-//! - `validator`: the validator role's shell: the QBFT core over QUIC (`emc-net`), the
-//!   write-ahead log (`wal`), probes, the registry view; `anchor` submits checkpoints and
-//!   epoch data to the IC (`ic`, over `emc-ic-client`).
-//! - `challenge`: proof-of-computing rounds and challenges, the validator's side (rounds drawn
-//!   from committed blocks, one challenger per compute node and round, the exchange).
-//! - `compute`: the compute role: answers probes and proof-of-computing challenges with the
-//!   configured prover (CPU or Vulkan), reports its load to the routers.
-//! - `protocol`: frame kinds and payloads shared with the router.
+//! Thin shells over `emc-edge-core` (the rules) and `emc-consensus` (QBFT), with
+//! `emc-node-common` for what every binary shares:
+//! - `validator`: the QBFT core over QUIC (`emc-net`), the write-ahead log (`wal`), probes,
+//!   the registry view and epoch snapshots, proof-of-computing challenges (`challenge`: the
+//!   exchange), and the `anchor` task that carries out the anchor plan's calls to the IC;
+//! - `compute`: answers probes and proof-of-computing challenges with the configured prover
+//!   (CPU or Vulkan), reports its load to the routers;
+//! - `cli`: the `edge-node` command line.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
-pub mod anchor;
-pub mod app;
-pub mod challenge;
+mod anchor;
+mod challenge;
 pub mod cli;
 pub mod compute;
-pub mod config;
-pub mod http;
-pub mod ic;
-pub mod protocol;
-pub mod status;
+mod status;
 pub mod validator;
-pub mod wal;
+mod wal;
+
+pub use challenge::{mono_ns, run_challenge, ChallengeError};
+pub use status::{AppMemory, ValidatorStatus};
+pub use wal::{Wal, WalError};

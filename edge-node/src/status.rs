@@ -1,42 +1,8 @@
-//! Live status shared between a node's tasks, its status endpoint and its metrics.
+//! The validator's live status (its status endpoint and metrics read it).
 
 use emc_consensus::Metrics;
 use emc_types::NodeId;
 use serde::Serialize;
-use std::sync::{Arc, Mutex};
-
-/// A value shared by a node's tasks (cheap to clone; short critical sections only).
-#[derive(Debug, Default)]
-pub struct Shared<T>(Arc<Mutex<T>>);
-
-impl<T> Clone for Shared<T> {
-    fn clone(&self) -> Self {
-        Shared(self.0.clone())
-    }
-}
-
-impl<T: Clone> Shared<T> {
-    /// Wraps a value.
-    pub fn new(v: T) -> Self {
-        Shared(Arc::new(Mutex::new(v)))
-    }
-
-    /// A copy of the value.
-    pub fn get(&self) -> T {
-        match self.0.lock() {
-            Ok(g) => g.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
-    }
-
-    /// Changes the value.
-    pub fn update(&self, f: impl FnOnce(&mut T)) {
-        match self.0.lock() {
-            Ok(mut g) => f(&mut g),
-            Err(p) => f(&mut p.into_inner()),
-        }
-    }
-}
 
 /// A validator's status.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -74,6 +40,9 @@ pub struct ValidatorStatus {
     pub last_closed_epoch: Option<u64>,
     /// Node rewards minted so far (all nodes), e8s, as last seen.
     pub total_emitted_e8s: u64,
+    /// Epoch snapshots and closed epochs the application holds (flat over time: closed
+    /// epochs go to the anchor, snapshots of closed epochs are dropped).
+    pub app_memory: AppMemory,
     /// Consensus counters.
     #[serde(skip)]
     pub consensus: Metrics,
@@ -81,4 +50,13 @@ pub struct ValidatorStatus {
 
 fn hex_id<S: serde::Serializer>(id: &NodeId, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&hex::encode(id.0))
+}
+
+/// What the validators' application holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct AppMemory {
+    /// Registry snapshots held (the current epoch's and the next one's).
+    pub snapshots: usize,
+    /// Closed epochs' data not yet handed to the anchor.
+    pub closed_epochs: usize,
 }

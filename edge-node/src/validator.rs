@@ -15,140 +15,33 @@
 //! messages and become PoC bits of its next proposals.
 
 use crate::anchor::{Anchor, AnchorJob};
-use crate::app::{AppConfig, EdgeApp, RegistryNode};
-use crate::challenge::{
-    assignments, run_challenge, ChallengeError, DeadlinePolicy, PocStatus, Round, RoundSchedule,
-};
-use crate::ic::{ChainView, IcHandles};
-use crate::protocol::{PingReply, RelayEnvelope, KIND_CONSENSUS, KIND_PING, KIND_RELAY};
-use crate::status::{Shared, ValidatorStatus};
+use crate::challenge::{run_challenge, ChallengeError};
+use crate::status::{AppMemory, ValidatorStatus};
 use crate::wal::{Wal, WalError};
 use emc_consensus::{
     Config, Ed25519Signer, Ed25519Verifier, Effect, Input, Node, Timer, WalRecord,
 };
+use emc_edge_core::anchor::submit_position;
+use emc_edge_core::app::{AppConfig, EdgeApp, RegistryNode};
+use emc_edge_core::poc::{PocPlanner, PocStatus, RoundPlan, RoundSchedule};
+use emc_edge_core::protocol::{PingReply, RelayEnvelope, KIND_CONSENSUS, KIND_PING, KIND_RELAY};
+use emc_edge_core::retention::{keep_records, keeps};
+use emc_edge_core::view::ChainView;
+use emc_ic_client::IcError;
 use emc_net::{Event, Network, Role, Roles, StaticAuthorizer};
-use emc_poc::{
-    round_seed, Challenge, Task, TaskParams, Verdict, VerifierConfig, STANDARD, STANDARD_K,
-};
+use emc_node_common::config::{duration_ns, ValidatorConfig};
+use emc_node_common::ic::IcHandles;
+use emc_node_common::service::Service;
+use emc_node_common::status::Shared;
+use emc_poc::{Verdict, VerifierConfig};
+use emc_types::epoch::is_epoch_end;
 use emc_types::{Block, NodeId, PocResult, SignedCheckpoint, StateBit, ValidatorSet, ZERO_HASH};
-use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{broadcast, mpsc, watch};
 use tracing::{debug, info, warn};
-
-/// Validator settings (the `[validator]` table of the config file).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ValidatorConfig {
-    /// Target time between blocks (protocol: 2 s).
-    #[serde(with = "humantime_serde")]
-    pub block_interval: Duration,
-    /// Round-0 timeout after the block interval; round r waits base * 2^r.
-    #[serde(with = "humantime_serde")]
-    pub round_timeout: Duration,
-    /// Cap of a round's timeout.
-    #[serde(with = "humantime_serde")]
-    pub round_timeout_cap: Duration,
-    /// Blocks per epoch (protocol: 43,200; the epochs canister must use the same).
-    pub epoch_length: u64,
-    /// Blocks between checkpoints (protocol: 450; the epochs canister must use the same).
-    pub checkpoint_interval: u64,
-    /// How often the registry view (nodes, stakes, validator sets) is refreshed.
-    #[serde(with = "humantime_serde")]
-    pub registry_refresh: Duration,
-    /// How often every registered node is probed.
-    #[serde(with = "humantime_serde")]
-    pub probe_interval: Duration,
-    /// A probe unanswered for this long counts as offline.
-    #[serde(with = "humantime_serde")]
-    pub probe_timeout: Duration,
-    /// A validator at position i of the set submits a checkpoint i times this after it is
-    /// ready (the first submits at once; the others only if it is still missing).
-    #[serde(with = "humantime_serde")]
-    pub submit_stagger: Duration,
-    /// Write-ahead log file (none: in memory only, for tests and the devnet).
-    pub wal: Option<PathBuf>,
-    /// fdatasync every log record (off only for tests and benchmarks).
-    pub wal_sync: bool,
-    /// Records per uploaded epoch-data chunk (at most 2,000).
-    pub chunk_records: usize,
-    /// Mean time between proof-of-computing rounds (drawn from the committed blocks, so
-    /// unpredictable; every validator starts a round at the same block). Zero: no challenges.
-    #[serde(with = "humantime_serde")]
-    pub poc_interval: Duration,
-    /// The task size of a challenge (protocol: the standard task, n = 4096, 1024 rounds;
-    /// smaller on the devnet). E is normalized by the work, so sizes stay comparable.
-    pub poc_task: TaskParams,
-    /// Rows opened per challenge (at most n; protocol: 32).
-    pub poc_rows: u32,
-    /// Deadline of the commitment for a node without a passed E, and the longest of any.
-    #[serde(with = "humantime_serde")]
-    pub poc_deadline: Duration,
-    /// The shortest commitment deadline.
-    #[serde(with = "humantime_serde")]
-    pub poc_deadline_min: Duration,
-    /// Deadline for a node with a passed E: this percentage of the time that E predicts
-    /// (0: always `poc_deadline`).
-    pub poc_deadline_slack_pct: u32,
-    /// Time a node has for the opening after its commitment arrived.
-    #[serde(with = "humantime_serde")]
-    pub poc_opening_timeout: Duration,
-}
-
-impl Default for ValidatorConfig {
-    fn default() -> Self {
-        ValidatorConfig {
-            block_interval: Duration::from_secs(2),
-            round_timeout: Duration::from_secs(1),
-            round_timeout_cap: Duration::from_secs(60),
-            epoch_length: 43_200,
-            checkpoint_interval: 450,
-            registry_refresh: Duration::from_secs(10),
-            probe_interval: Duration::from_secs(2),
-            probe_timeout: Duration::from_secs(2),
-            submit_stagger: Duration::from_secs(5),
-            wal: None,
-            wal_sync: true,
-            chunk_records: 2_000,
-            poc_interval: Duration::from_secs(600),
-            poc_task: STANDARD,
-            poc_rows: STANDARD_K,
-            poc_deadline: Duration::from_secs(60),
-            poc_deadline_min: Duration::from_secs(2),
-            poc_deadline_slack_pct: 150,
-            poc_opening_timeout: Duration::from_secs(10),
-        }
-    }
-}
-
-impl ValidatorConfig {
-    /// The deadline policy of challenges.
-    pub fn deadline_policy(&self) -> DeadlinePolicy {
-        DeadlinePolicy {
-            max_ns: duration_ns(self.poc_deadline),
-            min_ns: duration_ns(self.poc_deadline_min),
-            slack_pct: self.poc_deadline_slack_pct,
-        }
-    }
-
-    /// Checks the proof-of-computing settings.
-    pub fn check_poc(&self) -> Result<(), ValidatorError> {
-        self.poc_task
-            .validate()
-            .map_err(|e| ValidatorError::Poc(e.to_string()))?;
-        if self.poc_rows == 0 || self.poc_rows > self.poc_task.n {
-            return Err(ValidatorError::Poc(format!(
-                "poc_rows = {} must be between 1 and n = {}",
-                self.poc_rows, self.poc_task.n
-            )));
-        }
-        Ok(())
-    }
-}
 
 /// Why a validator cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -161,13 +54,13 @@ pub enum ValidatorError {
     Wal(#[from] WalError),
     /// The IC could not be reached or refused.
     #[error("IC: {0}")]
-    Ic(String),
+    Ic(#[from] IcError),
     /// Stopped before the genesis set was known.
     #[error("stopped while waiting for the genesis validator set")]
     Stopped,
-    /// The proof-of-computing settings are invalid.
-    #[error("proof of computing: {0}")]
-    Poc(String),
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] emc_node_common::config::ConfigError),
 }
 
 /// A block committed by this validator, for observers (the devnet, tests, benchmarks).
@@ -220,20 +113,18 @@ pub struct ValidatorHandle {
     pub poc: Shared<PocStatus>,
     /// PoC results of every committed block.
     pub poc_commits: broadcast::Sender<PocCommit>,
-    shutdown: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
+    service: Service,
 }
 
 impl ValidatorHandle {
     /// Stops the validator (its log stays on disk) and waits for its task.
     pub async fn stop(self) {
-        let _ = self.shutdown.send(true);
-        let _ = self.task.await;
+        self.service.stop().await;
     }
 
     /// Asks it to stop without waiting.
     pub fn signal_stop(&self) {
-        let _ = self.shutdown.send(true);
+        self.service.signal_stop();
     }
 }
 
@@ -245,8 +136,9 @@ pub fn now_ns() -> u64 {
 }
 
 enum Internal {
-    /// A registry refresh ended (None: it failed; the last view stays).
-    View(Option<ChainView>),
+    /// A registry refresh ended: the live view (None: it failed; the last view stays) and
+    /// the epoch snapshots fetched (epoch, nodes; `None` nodes: the registry has none).
+    View(Option<ChainView>, Vec<(u64, Option<Vec<RegistryNode>>)>),
     Probe {
         subject: NodeId,
         online: bool,
@@ -258,13 +150,9 @@ enum Internal {
     },
 }
 
-/// The proof-of-computing side of a validator.
+/// The proof-of-computing side of a validator: the planner (pure) and what the shell keeps.
 struct PocState {
-    schedule: Option<RoundSchedule>,
-    /// Nodes with a challenge of ours running (never two at once to one node).
-    inflight: BTreeSet<NodeId>,
-    /// The last passed E we measured per node (sets its next deadline).
-    last_e: BTreeMap<NodeId, u64>,
+    planner: PocPlanner,
     status: Shared<PocStatus>,
     commits: broadcast::Sender<PocCommit>,
     /// Row checks running at once: half the cores, so consensus keeps the rest.
@@ -280,7 +168,11 @@ struct Runner {
     authorizer: Arc<StaticAuthorizer>,
     timers: BinaryHeap<Reverse<(u64, Timer)>>,
     sets_fed: BTreeSet<u64>,
+    /// Sets learned but not fed yet (their epoch's snapshot is not here yet).
+    sets_waiting: BTreeMap<u64, ValidatorSet>,
     dialed: BTreeMap<NodeId, std::net::SocketAddr>,
+    /// The live registry view: whom to probe and dial, who may connect.
+    view: ChainView,
     anchor: mpsc::Sender<AnchorJob>,
     status: Shared<ValidatorStatus>,
     commits: broadcast::Sender<CommitInfo>,
@@ -288,6 +180,35 @@ struct Runner {
     ic: IcHandles,
     pending_view: bool,
     poc: PocState,
+}
+
+/// Fetches the registry's snapshot of each epoch of `epochs`, retrying until each is read
+/// (or `stop` turns true), and gives them to `app`.
+async fn load_snapshots(
+    ic: &IcHandles,
+    app: &mut EdgeApp,
+    epochs: impl IntoIterator<Item = u64>,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<(), ValidatorError> {
+    for epoch in epochs {
+        loop {
+            match ic.epoch_nodes(epoch).await {
+                Ok(nodes) => {
+                    if nodes.is_none() {
+                        warn!(epoch, "the registry has no node snapshot of this epoch: it closes with no data here");
+                    }
+                    app.set_snapshot(epoch, nodes);
+                    break;
+                }
+                Err(e) => warn!(epoch, error = %e, "registry unreachable (epoch snapshot)"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = stop.changed() => return Err(ValidatorError::Stopped),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Starts a validator: waits for the registry's genesis set, restores the log, and runs until
@@ -307,7 +228,7 @@ pub async fn start_validator(
     let (shutdown, mut stop_rx) = watch::channel(false);
 
     // The genesis: the registry's epoch-0 set and genesis time.
-    let genesis_time = ic.genesis_time().await.map_err(ValidatorError::Ic)?;
+    let genesis_time = ic.genesis_time().await?;
     let genesis_set = loop {
         match ic.validator_set(0).await {
             Ok(Some(set)) if !set.members.is_empty() => break set,
@@ -335,17 +256,25 @@ pub async fn start_validator(
             ..AppConfig::default()
         },
     );
-    // The registry view before any replay: an epoch the log closes is closed with the records
-    // of the registered nodes, as the other validators closed it.
-    let first_view = ic.chain_view(0).await.ok();
-    if let Some(view) = &first_view {
-        app.set_registry(view.nodes.iter().map(|(n, _)| n.clone()));
-    }
-
     let (mut wal, records) = match &cfg.wal {
         Some(path) => Wal::open(path, cfg.wal_sync)?,
         None => (Wal::in_memory(), Vec::new()),
     };
+    // The registry's snapshots of the epochs the log replays (and of epoch 0 for a new
+    // node), before any replay: an epoch the log closes is closed with the records of its
+    // snapshot, as the other validators closed it.
+    let committed = records.iter().filter_map(|r| match r {
+        WalRecord::Committed { block, .. } => Some(block.block.header.height),
+        _ => None,
+    });
+    let (first, last) = committed.fold((u64::MAX, 0), |(lo, hi), h| (lo.min(h), hi.max(h)));
+    let epochs = if first > last {
+        0..=0
+    } else {
+        let l = cfg.epoch_length;
+        emc_types::epoch::epoch_of(first, l)..=emc_types::epoch::epoch_of(last.saturating_add(1), l)
+    };
+    load_snapshots(&ic, &mut app, epochs, &mut stop_rx).await?;
     let node = if records.is_empty() {
         Node::new(ccfg, app, signer, Ed25519Verifier::new())?
     } else {
@@ -374,14 +303,18 @@ pub async fn start_validator(
     let (commits, _) = broadcast::channel(1024);
     let (poc_commits, _) = broadcast::channel(1024);
     let schedule = RoundSchedule::from_interval(cfg.poc_interval, cfg.block_interval);
+    // A validator that commits a round's block later than this after its proposal would not
+    // challenge at the same moment as the others (it is catching up): it skips the round.
+    let max_lag_ns = duration_ns(cfg.block_interval)
+        .saturating_mul(3)
+        .saturating_add(1_000_000_000);
+    let planner = PocPlanner::new(schedule, cfg.poc_task, cfg.deadline_policy(), max_lag_ns);
     let poc_status = Shared::new(PocStatus {
-        period_blocks: schedule.as_ref().map_or(0, RoundSchedule::period_blocks),
+        period_blocks: planner.period_blocks(),
         ..PocStatus::default()
     });
     let poc = PocState {
-        schedule,
-        inflight: BTreeSet::new(),
-        last_e: BTreeMap::new(),
+        planner,
         status: poc_status.clone(),
         commits: poc_commits.clone(),
         verify_gate: Arc::new(tokio::sync::Semaphore::new(
@@ -403,7 +336,9 @@ pub async fn start_validator(
         authorizer,
         timers: BinaryHeap::new(),
         sets_fed: BTreeSet::new(),
+        sets_waiting: BTreeMap::new(),
         dialed: BTreeMap::new(),
+        view: ChainView::default(),
         anchor: anchor_tx,
         status: status.clone(),
         commits: commits.clone(),
@@ -440,9 +375,15 @@ pub async fn start_validator(
                 },
                 _ = tokio::time::sleep(sleep), if next.is_some() => runner.fire_timers(),
                 Some(msg) = internal_rx.recv() => match msg {
-                    Internal::View(view) => {
+                    Internal::View(view, snapshots) => {
                         runner.pending_view = false;
-                        if let Some(view) = view { runner.apply_view(view) }
+                        for (epoch, nodes) in snapshots {
+                            runner.node.app_mut().set_snapshot(epoch, nodes);
+                        }
+                        match view {
+                            Some(view) => runner.apply_view(view),
+                            None => runner.feed_waiting_sets(),
+                        }
                     }
                     Internal::Probe { subject, online } => runner.node.app_mut().observe(subject, online),
                     Internal::Poc { node, round_height, verdict } => runner.on_verdict(node, round_height, verdict),
@@ -472,13 +413,8 @@ pub async fn start_validator(
         commands,
         poc: poc_status,
         poc_commits,
-        shutdown,
-        task,
+        service: Service::from_parts(shutdown, task),
     })
-}
-
-fn duration_ns(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 impl Runner {
@@ -579,7 +515,12 @@ impl Runner {
                     };
                     let _ = self.commits.send(info);
                     let m = self.node.metrics().clone();
-                    let epoch = self.node.app().epoch_of(info.height);
+                    let app = self.node.app();
+                    let epoch = app.epoch_of(info.height);
+                    let memory = AppMemory {
+                        snapshots: app.snapshots_held(),
+                        closed_epochs: app.closed_epochs(),
+                    };
                     self.status.update(|s| {
                         s.height = info.height;
                         s.epoch = epoch;
@@ -588,9 +529,12 @@ impl Runner {
                         s.blocks_committed = m.blocks_committed;
                         s.state_bits = s.state_bits.saturating_add(info.bits as u64);
                         s.consensus = m.clone();
+                        s.app_memory = memory;
                     });
-                    if info.height % self.cfg.epoch_length.max(1) == 0 {
+                    if is_epoch_end(info.height, self.cfg.epoch_length) {
                         self.compact_log();
+                        // The next epoch may start now: its set goes in once its snapshot is here.
+                        self.feed_waiting_sets();
                     }
                     self.poc_on_commit(&cb.block, info.hash, now);
                 }
@@ -598,19 +542,20 @@ impl Runner {
                     checkpoint,
                     signatures,
                 } => {
-                    let epoch_data = if checkpoint.height % self.cfg.epoch_length.max(1) == 0 {
-                        self.node.app().epoch_data(checkpoint.epoch).cloned()
+                    // A closing checkpoint hands its epoch's data to the anchor: the
+                    // application keeps no closed epoch once it is on its way to the IC.
+                    let epoch_data = if is_epoch_end(checkpoint.height, self.cfg.epoch_length) {
+                        self.node.app_mut().take_epoch_data(checkpoint.epoch)
                     } else {
                         None
                     };
                     let position = self
                         .node
                         .set_for_height(checkpoint.height)
-                        .and_then(|s| s.members.iter().position(|m| *m == self.me))
-                        .unwrap_or(0);
+                        .map_or(0, |s| submit_position(&s.members, &self.me));
                     self.status
                         .update(|s| s.last_checkpoint_ready = Some(checkpoint.height));
-                    let job = AnchorJob::Checkpoint {
+                    let job = AnchorJob {
                         signed: SignedCheckpoint {
                             checkpoint,
                             signatures,
@@ -652,17 +597,10 @@ impl Runner {
             .broadcast(KIND_RELAY, env.encode(), Roles::from(Role::Router));
     }
 
-    /// Probes every registered node (but itself) once; outcomes come back as internal
-    /// messages and become liveness bits of our next proposal.
+    /// Probes every live node (but itself) once; outcomes come back as internal messages
+    /// and become liveness bits of our next proposal.
     fn probe(&self) {
-        let subjects: Vec<NodeId> = self
-            .node
-            .app()
-            .registry()
-            .keys()
-            .copied()
-            .filter(|n| *n != self.me)
-            .collect();
+        let subjects = self.view.nodes.keys().copied().filter(|n| *n != self.me);
         for subject in subjects {
             let net = self.net.clone();
             let tx = self.internal_tx.clone();
@@ -677,7 +615,8 @@ impl Runner {
         }
     }
 
-    /// A committed block: reports its PoC bits and starts the round it starts, if any.
+    /// A committed block: reports its PoC bits and starts the round it starts, if any: the
+    /// compute nodes of the epoch's snapshot that the round assigns to this validator.
     fn poc_on_commit(&mut self, block: &Block, hash: emc_types::Hash, now: u64) {
         let height = block.header.height;
         if self.poc.commits.receiver_count() > 0 {
@@ -691,79 +630,62 @@ impl Runner {
                 }
             }
         }
-        let Some(round) = self
-            .poc
-            .schedule
-            .as_mut()
-            .and_then(|s| s.on_commit(height, &hash))
-        else {
-            return;
-        };
-        let lag = now.saturating_sub(block.header.timestamp_ns);
-        self.start_round(round, lag);
-    }
-
-    /// Challenges the compute nodes `round` assigns to this validator, all at once. `lag` is
-    /// how long after its proposal the round's block committed here: a validator that commits
-    /// it late (catching up) would not challenge at the same moment as the others, so it
-    /// skips the round.
-    fn start_round(&mut self, round: Round, lag: u64) {
-        self.poc.status.update(|s| {
-            s.rounds += 1;
-            s.last_round = Some(round.height);
-        });
-        let Some(set) = self.node.set_for_height(round.height) else {
-            return;
-        };
-        let compute = self
+        let members = self
+            .node
+            .set_for_height(height)
+            .map(|s| s.members.clone())
+            .unwrap_or_default();
+        let compute: Vec<NodeId> = self
             .node
             .app()
-            .registry()
-            .values()
-            .filter(|n| n.role == emc_epochs::Role::Compute)
-            .map(|n| n.id);
-        let mine = assignments(&round, &self.me, &set.members, compute);
-        if mine.is_empty() {
-            return;
-        }
-        let max_lag = duration_ns(self.cfg.block_interval)
-            .saturating_mul(3)
-            .saturating_add(1_000_000_000);
-        if lag > max_lag {
-            info!(
-                height = round.height,
-                lag_ms = lag / 1_000_000,
-                "PoC round committed late here: skipped"
-            );
-            self.poc.status.update(|s| s.skipped += mine.len() as u64);
-            return;
-        }
+            .nodes()
+            .filter(|n| n.role == emc_types::Role::Compute)
+            .map(|n| n.id)
+            .collect();
         // Our private randomness: nobody else can compute the seeds before they arrive.
         let mut private = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut private);
-        let params = self.cfg.poc_task;
-        let policy = self.cfg.deadline_policy();
+        let plan = self.poc.planner.on_commit(
+            height,
+            &hash,
+            block.header.timestamp_ns,
+            now,
+            &self.me,
+            &members,
+            compute,
+            &private,
+        );
+        if let Some(plan) = plan {
+            self.start_round(plan);
+        }
+    }
+
+    /// Sends a round's challenges, each in its own task.
+    fn start_round(&mut self, plan: RoundPlan) {
+        let round_height = plan.round.height;
+        self.poc.status.update(|s| {
+            s.rounds += 1;
+            s.last_round = Some(round_height);
+            s.issued += plan.challenges.len() as u64;
+            s.skipped += (plan.skipped_busy + plan.skipped_late) as u64;
+        });
+        if plan.skipped_late > 0 {
+            info!(
+                height = round_height,
+                nodes = plan.skipped_late,
+                "PoC round committed late here: skipped"
+            );
+        }
+        if plan.challenges.is_empty() {
+            return;
+        }
+        debug!(height = round_height, nodes = plan.challenges.len(), "PoC round");
         let config = VerifierConfig {
             k: self.cfg.poc_rows,
             opening_timeout_ns: duration_ns(self.cfg.poc_opening_timeout),
         };
-        debug!(height = round.height, nodes = mine.len(), "PoC round");
-        for node in mine {
-            if !self.poc.inflight.insert(node) {
-                debug!(?node, "previous challenge still running: skipped");
-                self.poc.status.update(|s| s.skipped += 1);
-                continue;
-            }
-            let challenge = Challenge {
-                task: Task {
-                    seed: round_seed(&private, &node),
-                    params,
-                },
-                deadline_ns: policy.deadline_ns(&params, self.poc.last_e.get(&node).copied()),
-            };
-            self.poc.status.update(|s| s.issued += 1);
-            let (net, tx, round_height) =
-                (self.net.clone(), self.internal_tx.clone(), round.height);
+        for (node, challenge) in plan.challenges {
+            let (net, tx) = (self.net.clone(), self.internal_tx.clone());
             let gate = self.poc.verify_gate.clone();
             tokio::spawn(async move {
                 let request = move |kind: u8, payload: Vec<u8>, timeout: Duration| {
@@ -793,14 +715,15 @@ impl Runner {
         round_height: u64,
         verdict: Result<Verdict, ChallengeError>,
     ) {
-        self.poc.inflight.remove(&node);
         let v = match verdict {
             Ok(v) => v,
             Err(e) => {
+                self.poc.planner.on_verdict(&node, None);
                 warn!(?node, error = %e, "PoC challenge could not be judged");
                 return;
             }
         };
+        self.poc.planner.on_verdict(&node, Some(&v));
         let elapsed_ms = v.elapsed_ns.map(|ns| ns as f64 / 1e6);
         if v.passed {
             info!(
@@ -811,7 +734,6 @@ impl Runner {
                 elapsed_ms,
                 "PoC passed"
             );
-            self.poc.last_e.insert(node, v.e);
         } else {
             warn!(?node, round = round_height, reason = ?v.reason, elapsed_ms, "PoC failed");
         }
@@ -821,6 +743,8 @@ impl Runner {
             .update(|s| s.record(&node, round_height, &v));
     }
 
+    /// Reads the live view, and the snapshots of the current and the next epoch that the
+    /// application does not hold yet, in a task of its own.
     fn refresh(&mut self) {
         if self.pending_view {
             return;
@@ -829,43 +753,76 @@ impl Runner {
         let ic = self.ic.clone();
         let tx = self.internal_tx.clone();
         let height = self.node.height();
+        let app = self.node.app();
+        let current = app.epoch();
+        let wanted: Vec<u64> = [current, current.saturating_add(1)]
+            .into_iter()
+            .filter(|e| !app.has_snapshot(*e))
+            .collect();
         tokio::spawn(async move {
             let view = ic
                 .chain_view(height)
                 .await
                 .inspect_err(|e| warn!(error = %e, "registry refresh failed"))
                 .ok();
-            let _ = tx.send(Internal::View(view)).await;
+            let mut snapshots = Vec::new();
+            for epoch in wanted {
+                match ic.epoch_nodes(epoch).await {
+                    // Not taken yet: the registry takes it when the epoch starts.
+                    Ok(None) if view.as_ref().is_none_or(|v| !v.sets.iter().any(|s| s.epoch == epoch)) => {}
+                    Ok(nodes) => snapshots.push((epoch, nodes)),
+                    Err(e) => warn!(epoch, error = %e, "epoch snapshot unreadable"),
+                }
+            }
+            let _ = tx.send(Internal::View(view, snapshots)).await;
         });
     }
 
     fn apply_view(&mut self, view: ChainView) {
-        // Every registered node with an address is dialed: validators for consensus,
-        // routers for relays, compute nodes for probes and PoC challenges.
+        // Every live node with an address is dialed: validators for consensus, routers for
+        // relays, compute nodes for probes and PoC challenges.
         let me = self.me;
         let wanted = view.addresses(|n| n.id != me);
-        self.authorizer.replace_all(view.authorized());
-        crate::ic::sync_dials(&self.net, &mut self.dialed, wanted);
-        let known: BTreeSet<NodeId> = view.nodes.iter().map(|(n, _)| n.id).collect();
+        self.authorizer
+            .replace_all(emc_node_common::ic::authorized(&view));
+        emc_node_common::ic::sync_dials(&self.net, &mut self.dialed, wanted);
         let gone: Vec<NodeId> = self
-            .node
-            .app()
-            .registry()
+            .view
+            .nodes
             .keys()
-            .filter(|k| !known.contains(k))
+            .filter(|k| !view.nodes.contains_key(k))
             .copied()
             .collect();
         for g in gone {
             self.node.app_mut().forget(&g);
-            self.poc.last_e.remove(&g);
+            self.poc.planner.forget(&g);
         }
-        let nodes: Vec<RegistryNode> = view.nodes.into_iter().map(|(n, _)| n).collect();
-        self.node.app_mut().set_registry(nodes);
-        for set in view.sets {
-            self.feed_set(set);
+        for set in &view.sets {
+            if !set.members.is_empty() && !self.sets_fed.contains(&set.epoch) {
+                self.sets_waiting.insert(set.epoch, set.clone());
+            }
         }
-        let n = self.node.app().registry().len();
+        let n = view.nodes.len();
+        self.view = view;
         self.status.update(|s| s.registered_nodes = n);
+        self.feed_waiting_sets();
+    }
+
+    /// Feeds consensus the sets whose epoch's snapshot the application holds (or that are of
+    /// epochs it has closed): no epoch starts here without the records it will close with.
+    fn feed_waiting_sets(&mut self) {
+        let app = self.node.app();
+        let ready: Vec<u64> = self
+            .sets_waiting
+            .keys()
+            .copied()
+            .filter(|e| *e < app.epoch() || app.has_snapshot(*e))
+            .collect();
+        for epoch in ready {
+            if let Some(set) = self.sets_waiting.remove(&epoch) {
+                self.feed_set(set);
+            }
+        }
     }
 
     fn feed_set(&mut self, set: ValidatorSet) {
@@ -881,9 +838,8 @@ impl Runner {
         self.apply(effects);
     }
 
-    /// At an epoch boundary: keep the validator sets, the committed blocks of the previous
-    /// and the current epoch (block sync, the application's replay) and this height's votes.
-    /// Once an epoch (43,200 blocks), so the rewrite's IO is inline.
+    /// At an epoch boundary: keep what `emc_edge_core::retention` keeps. Once an epoch
+    /// (43,200 blocks), so the rewrite's IO is inline.
     fn compact_log(&mut self) {
         let (height, l) = (self.node.height(), self.cfg.epoch_length);
         if let Err(e) = self.wal.retain(|r| keeps(r, height, l)) {
@@ -892,51 +848,3 @@ impl Runner {
     }
 }
 
-/// The records a log keeps at an epoch boundary: validator sets, and everything at or above
-/// the first height of the previous epoch.
-pub fn keep_records(records: &[WalRecord], height: u64, epoch_length: u64) -> Vec<WalRecord> {
-    records
-        .iter()
-        .filter(|r| keeps(r, height, epoch_length))
-        .cloned()
-        .collect()
-}
-
-fn keeps(r: &WalRecord, height: u64, epoch_length: u64) -> bool {
-    let l = epoch_length.max(1);
-    let from = (height.saturating_sub(1) / l).saturating_sub(1) * l;
-    r.height().is_none_or(|h| h > from)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_config_round_trips_through_toml_and_poc_settings_are_checked() {
-        let cfg = ValidatorConfig::default();
-        let text = toml::to_string_pretty(&cfg).unwrap();
-        assert_eq!(toml::from_str::<ValidatorConfig>(&text).unwrap(), cfg);
-        let c: ValidatorConfig = toml::from_str(
-            "poc_interval = \"10s\"\npoc_task = { n = 256, rounds = 8 }\npoc_rows = 16",
-        )
-        .unwrap();
-        assert_eq!(c.poc_task, TaskParams { n: 256, rounds: 8 });
-        assert!(c.check_poc().is_ok());
-        let bad_rows = ValidatorConfig {
-            poc_rows: 257,
-            ..c.clone()
-        };
-        assert!(matches!(bad_rows.check_poc(), Err(ValidatorError::Poc(_))));
-        let bad_task = ValidatorConfig {
-            poc_task: TaskParams { n: 100, rounds: 8 },
-            ..c
-        };
-        assert!(matches!(bad_task.check_poc(), Err(ValidatorError::Poc(_))));
-        // E = 1.5 at the standard size: 10 s predicted, a 15 s deadline.
-        assert_eq!(
-            cfg.deadline_policy().deadline_ns(&STANDARD, Some(15_000)),
-            15_000_000_000
-        );
-    }
-}

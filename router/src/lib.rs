@@ -14,12 +14,13 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
-pub use edge_node::config::RouterConfig;
-use edge_node::http::{metric, Endpoint};
-use edge_node::ic::IcHandles;
-use edge_node::protocol::{PingReply, RelayEnvelope, KIND_LOAD, KIND_PING, KIND_RELAY};
-use edge_node::status::Shared;
+use emc_edge_core::protocol::{PingReply, RelayEnvelope, KIND_LOAD, KIND_PING, KIND_RELAY};
 use emc_net::{Event, Network, Role, Roles, StaticAuthorizer};
+pub use emc_node_common::config::RouterConfig;
+use emc_node_common::http::{metric, Endpoint};
+use emc_node_common::ic::IcHandles;
+use emc_node_common::service::Service;
+use emc_node_common::status::Shared;
 use emc_types::NodeId;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -71,20 +72,18 @@ pub struct RouterHandle {
     pub id: NodeId,
     /// Live status.
     pub status: Shared<RouterStatus>,
-    shutdown: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
+    service: Service,
 }
 
 impl RouterHandle {
     /// Stops the router and waits for its task.
     pub async fn stop(self) {
-        let _ = self.shutdown.send(true);
-        let _ = self.task.await;
+        self.service.stop().await;
     }
 
     /// A receiver that turns true when the router is asked to stop (for companion tasks).
     pub fn stop_signal(&self) -> watch::Receiver<bool> {
-        self.shutdown.subscribe()
+        self.service.stop_signal()
     }
 }
 
@@ -169,9 +168,8 @@ pub fn start_router(
         id: hex::encode(id.0),
         ..RouterStatus::default()
     });
-    let (shutdown, mut stop) = watch::channel(false);
     let st = status.clone();
-    let task = tokio::spawn(async move {
+    let service = Service::spawn(move |mut stop| async move {
         let (tx, mut rx) = mpsc::channel::<Internal>(1024);
         let mut ping = tokio::time::interval(cfg.ping_interval);
         let mut refresh = tokio::time::interval(cfg.registry_refresh);
@@ -232,7 +230,8 @@ pub fn start_router(
                         tokio::spawn(async move {
                             match ic.chain_view(0).await {
                                 Ok(view) => {
-                                    let _ = tx.send(Internal::Registry(view.authorized())).await;
+                                    let nodes = emc_node_common::ic::authorized(&view);
+                                    let _ = tx.send(Internal::Registry(nodes)).await;
                                 }
                                 Err(e) => warn!(error = %e, "registry refresh failed"),
                             }
@@ -246,8 +245,7 @@ pub fn start_router(
     RouterHandle {
         id,
         status,
-        shutdown,
-        task,
+        service,
     }
 }
 

@@ -3,10 +3,13 @@
 
 use anyhow::Result;
 use clap::Parser;
-use edge_node::cli::{bind_network, connect_ic, init_tracing, load_router_config, shutdown_signal};
-use edge_node::config::load_key;
-use edge_node::http::serve;
+use emc_node_common::bootstrap::{
+    bind_network, connect_ic, init_tracing, load_config_for, shutdown_signal,
+};
+use emc_node_common::config::load_key;
+use emc_node_common::http::serve;
 use emc_router::{start_router, RouterEndpoint};
+use emc_types::Role;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -25,7 +28,7 @@ fn main() -> Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let cfg = load_router_config(&cli.config)?;
+        let cfg = load_config_for(&cli.config, Role::Router)?;
         let key = load_key(&cfg.key_file)?;
         let ic = connect_ic(&cfg.ic, cfg.validator.epoch_length).await?;
         let (net, events, authorizer) = bind_network(&cfg, &key)?;

@@ -20,11 +20,13 @@
 use anyhow::{anyhow, Context, Result};
 use candid::{Encode, Principal};
 use ed25519_dalek::SigningKey;
-use edge_node::cli::{handles, register_node, stake_node};
-use edge_node::compute::{start_compute, ComputeConfig, ComputeHandle, ProverKind};
-use edge_node::config::NodeRole;
-use edge_node::ic::IcHandles;
-use edge_node::validator::{start_validator, ValidatorConfig, ValidatorHandle};
+use edge_node::compute::{start_compute, ComputeHandle};
+use edge_node::validator::{start_validator, ValidatorHandle};
+use emc_node_common::bootstrap::handles;
+use emc_node_common::config::{ComputeConfig, ProverKind, ValidatorConfig};
+use emc_node_common::ic::IcHandles;
+use emc_node_common::ops::{register_node, stake_node};
+use emc_types::Role as NodeRole;
 use emc_embedded_ic::user_principal;
 use emc_ic_client::{EmbeddedHost, IcClient};
 use emc_ledger::{InitArgs, LedgerArg};
@@ -570,7 +572,7 @@ impl Cluster {
     }
 
     /// The last PoC verdict about `node` of each running validator that challenged it.
-    pub fn last_poc(&self, node: &NodeId) -> Vec<edge_node::challenge::PocNodeStatus> {
+    pub fn last_poc(&self, node: &NodeId) -> Vec<emc_edge_core::poc::PocNodeStatus> {
         let key: String = node.0.iter().map(|b| format!("{b:02x}")).collect();
         self.running()
             .filter_map(|(_, v)| v.handle.poc.get().nodes.get(&key).cloned())
@@ -649,5 +651,5 @@ fn bind(
         listen_addr: at.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0))),
         ..net.clone()
     };
-    edge_node::cli::bind_endpoint(cfg, key, role)
+    emc_node_common::bootstrap::bind_endpoint(cfg, key, role)
 }

@@ -40,7 +40,7 @@ struct Cli {
 }
 
 fn main() -> Result<()> {
-    edge_node::cli::init_tracing();
+    emc_node_common::bootstrap::init_tracing();
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -64,7 +64,7 @@ async fn run(cli: Cli) -> Result<()> {
     if cfg.validator.epoch_length % cfg.validator.checkpoint_interval.max(1) != 0 {
         anyhow::bail!("--checkpoint-interval must divide --epoch-length");
     }
-    let mut stop = edge_node::cli::shutdown_signal();
+    let mut stop = emc_node_common::bootstrap::shutdown_signal();
     let started = Instant::now();
     let cluster = Cluster::start(cfg).await?;
     let c = &cluster.canisters;

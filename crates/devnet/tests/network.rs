@@ -5,7 +5,7 @@
 //! and fails on two different blocks at one height.
 
 use anyhow::Result;
-use edge_node::protocol::{RelayEnvelope, KIND_RELAY};
+use emc_edge_core::protocol::{RelayEnvelope, KIND_RELAY};
 use edge_node::validator::CommitInfo;
 use emc_devnet::{Cluster, ClusterConfig};
 use emc_net::{Event, Identity, NetConfig, Network, Role, Roles, StaticAuthorizer};
@@ -202,7 +202,7 @@ async fn a_key_the_registry_does_not_list_cannot_connect() -> Result<()> {
     let compute = c
         .members
         .iter()
-        .find(|m| m.role == edge_node::config::NodeRole::Compute)
+        .find(|m| m.role == emc_types::Role::Compute)
         .unwrap();
     let auth = Arc::new(StaticAuthorizer::new());
     auth.set(target.id, Roles::from(Role::Validator));
@@ -259,7 +259,7 @@ async fn a_router_relays_and_an_altered_message_is_rejected() -> Result<()> {
     let m = c
         .members
         .iter()
-        .find(|m| m.role == edge_node::config::NodeRole::Router)
+        .find(|m| m.role == emc_types::Role::Router)
         .unwrap();
     let auth = Arc::new(StaticAuthorizer::new());
     for m in &c.members {

@@ -6,8 +6,8 @@
 //! cheater's owner nothing.
 
 use anyhow::Result;
-use edge_node::config::NodeRole;
-use edge_node::protocol::{PingReply, PocOpen, KIND_PING, KIND_POC_CHALLENGE, KIND_POC_OPEN};
+use emc_edge_core::protocol::{PingReply, PocOpen, KIND_PING, KIND_POC_CHALLENGE, KIND_POC_OPEN};
+use emc_types::Role as NodeRole;
 use edge_node::validator::PocCommit;
 use emc_devnet::{rebind, Cluster, ClusterConfig, OPERATOR_GENESIS};
 use emc_net::{Event, Role, Roles};
@@ -65,12 +65,7 @@ async fn start_cheater(c: &mut Cluster, index: usize) -> Result<(NodeId, emc_net
         v.net.add_peer(id, new_addr);
     }
     for m in &c.members {
-        let role = match m.role {
-            NodeRole::Validator => Role::Validator,
-            NodeRole::Router => Role::Router,
-            NodeRole::Compute => Role::Compute,
-        };
-        auth.set(m.id, Roles::from(role));
+        auth.set(m.id, Roles::from(m.role));
     }
     tokio::spawn(async move {
         let mut sessions: BTreeMap<(NodeId, [u8; 32]), ProverSession> = BTreeMap::new();

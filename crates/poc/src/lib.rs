@@ -94,6 +94,7 @@ pub mod merkle;
 mod prover;
 mod task;
 mod verifier;
+#[cfg(feature = "vulkan")]
 #[allow(unsafe_code)]
 pub mod vulkan;
 
@@ -112,4 +113,5 @@ pub use verifier::{
     VerifierConfig, VerifierError, DEFAULT_OPENING_TIMEOUT_NS, E_REFERENCE_NS, ROWS_DOMAIN,
     SEED_DOMAIN, STANDARD_K,
 };
+#[cfg(feature = "vulkan")]
 pub use vulkan::{DeviceSelector, VulkanError, VulkanProver};

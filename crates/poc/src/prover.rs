@@ -61,6 +61,7 @@ pub enum ProverError {
     #[error(transparent)]
     Params(#[from] ParamsError),
     /// The Vulkan path failed.
+    #[cfg(feature = "vulkan")]
     #[error(transparent)]
     Vulkan(#[from] crate::vulkan::VulkanError),
     /// A result of the wrong length was handed to [`ProverSession::from_output`].

@@ -22,9 +22,10 @@
 //! ```
 //! Relative paths are relative to the config file's directory.
 
-use crate::compute::ComputeConfig;
-use crate::validator::ValidatorConfig;
 use candid::Principal;
+use emc_edge_core::poc::DeadlinePolicy;
+use emc_poc::{TaskParams, STANDARD, STANDARD_K};
+use emc_types::Role;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use ed25519_dalek::SigningKey;
 use emc_net::NetConfig;
@@ -65,38 +66,6 @@ pub enum ConfigError {
     },
 }
 
-/// The node's roles, as configured.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum NodeRole {
-    /// Runs consensus and signs checkpoints.
-    Validator,
-    /// Relays and routes.
-    Router,
-    /// Runs workloads and answers proof-of-computing challenges.
-    Compute,
-}
-
-impl NodeRole {
-    /// The registry's role.
-    pub fn registry_role(self) -> emc_registry::Role {
-        match self {
-            NodeRole::Validator => emc_registry::Role::Validator,
-            NodeRole::Router => emc_registry::Role::Router,
-            NodeRole::Compute => emc_registry::Role::Compute,
-        }
-    }
-
-    /// The transport's role.
-    pub fn net_role(self) -> emc_net::Role {
-        match self {
-            NodeRole::Validator => emc_net::Role::Validator,
-            NodeRole::Router => emc_net::Role::Router,
-            NodeRole::Compute => emc_net::Role::Compute,
-        }
-    }
-}
-
 /// Where the canisters are.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -111,6 +80,184 @@ pub struct IcConfig {
     pub registry: Principal,
     /// The epochs canister.
     pub epochs: Principal,
+}
+
+/// Validator settings (the `[validator]` table of the config file).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ValidatorConfig {
+    /// Target time between blocks (protocol: 2 s).
+    #[serde(with = "humantime_serde")]
+    pub block_interval: Duration,
+    /// Round-0 timeout after the block interval; round r waits base * 2^r.
+    #[serde(with = "humantime_serde")]
+    pub round_timeout: Duration,
+    /// Cap of a round's timeout.
+    #[serde(with = "humantime_serde")]
+    pub round_timeout_cap: Duration,
+    /// Blocks per epoch (protocol: 43,200; the epochs canister must use the same).
+    pub epoch_length: u64,
+    /// Blocks between checkpoints (protocol: 450; the epochs canister must use the same).
+    pub checkpoint_interval: u64,
+    /// How often the registry view (nodes, stakes, validator sets) is refreshed.
+    #[serde(with = "humantime_serde")]
+    pub registry_refresh: Duration,
+    /// How often every registered node is probed.
+    #[serde(with = "humantime_serde")]
+    pub probe_interval: Duration,
+    /// A probe unanswered for this long counts as offline.
+    #[serde(with = "humantime_serde")]
+    pub probe_timeout: Duration,
+    /// A validator at position i of the set submits a checkpoint i times this after it is
+    /// ready (the first submits at once; the others only if it is still missing).
+    #[serde(with = "humantime_serde")]
+    pub submit_stagger: Duration,
+    /// Write-ahead log file (none: in memory only, for tests and the devnet).
+    pub wal: Option<PathBuf>,
+    /// fdatasync every log record (off only for tests and benchmarks).
+    pub wal_sync: bool,
+    /// Records per uploaded epoch-data chunk (at most 2,000).
+    pub chunk_records: usize,
+    /// Mean time between proof-of-computing rounds (drawn from the committed blocks, so
+    /// unpredictable; every validator starts a round at the same block). Zero: no challenges.
+    #[serde(with = "humantime_serde")]
+    pub poc_interval: Duration,
+    /// The task size of a challenge (protocol: the standard task, n = 4096, 1024 rounds;
+    /// smaller on the devnet). E is normalized by the work, so sizes stay comparable.
+    pub poc_task: TaskParams,
+    /// Rows opened per challenge (at most n; protocol: 32).
+    pub poc_rows: u32,
+    /// Deadline of the commitment for a node without a passed E, and the longest of any.
+    #[serde(with = "humantime_serde")]
+    pub poc_deadline: Duration,
+    /// The shortest commitment deadline.
+    #[serde(with = "humantime_serde")]
+    pub poc_deadline_min: Duration,
+    /// Deadline for a node with a passed E: this percentage of the time that E predicts
+    /// (0: always `poc_deadline`).
+    pub poc_deadline_slack_pct: u32,
+    /// Time a node has for the opening after its commitment arrived.
+    #[serde(with = "humantime_serde")]
+    pub poc_opening_timeout: Duration,
+}
+
+impl Default for ValidatorConfig {
+    fn default() -> Self {
+        ValidatorConfig {
+            block_interval: Duration::from_secs(2),
+            round_timeout: Duration::from_secs(1),
+            round_timeout_cap: Duration::from_secs(60),
+            epoch_length: 43_200,
+            checkpoint_interval: 450,
+            registry_refresh: Duration::from_secs(10),
+            probe_interval: Duration::from_secs(2),
+            probe_timeout: Duration::from_secs(2),
+            submit_stagger: Duration::from_secs(5),
+            wal: None,
+            wal_sync: true,
+            chunk_records: 2_000,
+            poc_interval: Duration::from_secs(600),
+            poc_task: STANDARD,
+            poc_rows: STANDARD_K,
+            poc_deadline: Duration::from_secs(60),
+            poc_deadline_min: Duration::from_secs(2),
+            poc_deadline_slack_pct: 150,
+            poc_opening_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl ValidatorConfig {
+    /// The deadline policy of challenges.
+    pub fn deadline_policy(&self) -> DeadlinePolicy {
+        DeadlinePolicy {
+            max_ns: duration_ns(self.poc_deadline),
+            min_ns: duration_ns(self.poc_deadline_min),
+            slack_pct: self.poc_deadline_slack_pct,
+        }
+    }
+
+    /// Checks the proof-of-computing settings.
+    pub fn check_poc(&self) -> Result<(), ConfigError> {
+        self.poc_task
+            .validate()
+            .map_err(|e| ConfigError::Invalid(format!("validator.poc_task: {e}")))?;
+        if self.poc_rows == 0 || self.poc_rows > self.poc_task.n {
+            return Err(ConfigError::Invalid(format!(
+                "poc_rows = {} must be between 1 and n = {}",
+                self.poc_rows, self.poc_task.n
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Which prover answers challenges.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ProverKind {
+    /// The CPU prover (threads, AVX2 when present).
+    #[default]
+    Cpu,
+    /// A Vulkan device (GPU; lavapipe counts too).
+    Vulkan,
+}
+
+impl ProverKind {
+    /// `cpu` or `vulkan`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProverKind::Cpu => "cpu",
+            ProverKind::Vulkan => "vulkan",
+        }
+    }
+}
+
+/// Compute-role settings (the `[compute]` table of the config file).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ComputeConfig {
+    /// The local app this node serves (its REST endpoint), e.g. `http://127.0.0.1:8080`.
+    pub app_url: Option<String>,
+    /// Job slots this node offers.
+    pub capacity: u32,
+    /// How often the registry view is refreshed.
+    #[serde(with = "humantime_serde")]
+    pub registry_refresh: Duration,
+    /// How often the load is reported to the routers.
+    #[serde(with = "humantime_serde")]
+    pub report_interval: Duration,
+    /// The prover that answers proof-of-computing challenges: `cpu` or `vulkan`.
+    pub prover: ProverKind,
+    /// The Vulkan device: `auto` (discrete GPU first), an index, or a name substring.
+    pub vulkan_device: String,
+    /// Threads of the CPU prover (0: one per core).
+    pub cpu_threads: usize,
+    /// Largest matrix size `n` accepted in a challenge (the standard task's is 4096; memory is
+    /// about three `n x n` u32 matrices while computing, one per result kept).
+    pub max_task_n: u32,
+    /// Results kept for their openings, computing ones included.
+    pub max_sessions: usize,
+    /// How long a result waits for its opening.
+    #[serde(with = "humantime_serde")]
+    pub session_ttl: Duration,
+}
+
+impl Default for ComputeConfig {
+    fn default() -> Self {
+        ComputeConfig {
+            app_url: None,
+            capacity: 4,
+            registry_refresh: Duration::from_secs(10),
+            report_interval: Duration::from_secs(5),
+            prover: ProverKind::Cpu,
+            vulkan_device: "auto".into(),
+            cpu_threads: 0,
+            max_task_n: STANDARD.n,
+            max_sessions: 4,
+            session_ttl: Duration::from_secs(60),
+        }
+    }
 }
 
 /// Router settings (the `[router]` table of the config file).
@@ -142,8 +289,9 @@ impl Default for RouterConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeConfig {
-    /// The role this node runs.
-    pub role: NodeRole,
+    /// The role this node runs: `validator`, `router` or `compute`.
+    #[serde(with = "emc_types::role_name")]
+    pub role: Role,
     /// The node key (ed25519 PKCS#8 PEM).
     pub key_file: PathBuf,
     /// Status and metrics endpoint (none: off).
@@ -225,6 +373,7 @@ impl NodeConfig {
                 "validator.chunk_records must be 1..=2000".into(),
             ));
         }
+        v.check_poc()?;
         if self.region.is_empty() || self.region.len() > 64 {
             return Err(ConfigError::Invalid("region must be 1 to 64 bytes".into()));
         }
@@ -289,6 +438,11 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ConfigError> {
     std::io::Write::write_all(&mut f, bytes).map_err(io)
 }
 
+/// A duration in ns, saturating.
+pub fn duration_ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,5 +491,46 @@ checkpoint_interval = 30
             Err(ConfigError::Parse { .. })
         ));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_config_round_trips_through_toml_and_poc_settings_are_checked() {
+        let cfg = ValidatorConfig::default();
+        let text = toml::to_string_pretty(&cfg).unwrap();
+        assert_eq!(toml::from_str::<ValidatorConfig>(&text).unwrap(), cfg);
+        let c: ValidatorConfig = toml::from_str(
+            "poc_interval = \"10s\"\npoc_task = { n = 256, rounds = 8 }\npoc_rows = 16",
+        )
+        .unwrap();
+        assert_eq!(c.poc_task, TaskParams { n: 256, rounds: 8 });
+        assert!(c.check_poc().is_ok());
+        let bad_rows = ValidatorConfig {
+            poc_rows: 257,
+            ..c.clone()
+        };
+        assert!(matches!(bad_rows.check_poc(), Err(ConfigError::Invalid(_))));
+        let bad_task = ValidatorConfig {
+            poc_task: TaskParams { n: 100, rounds: 8 },
+            ..c
+        };
+        assert!(matches!(bad_task.check_poc(), Err(ConfigError::Invalid(_))));
+        // E = 1.5 at the standard size: 10 s predicted, a 15 s deadline.
+        assert_eq!(
+            cfg.deadline_policy().deadline_ns(&STANDARD, Some(15_000)),
+            15_000_000_000
+        );
+    }
+
+    #[test]
+    fn the_config_table_parses() {
+        let c: ComputeConfig = toml::from_str(
+            "prover = \"vulkan\"\nvulkan_device = \"1\"\nmax_sessions = 3\nsession_ttl = \"30s\"",
+        )
+        .unwrap();
+        assert_eq!(c.prover, ProverKind::Vulkan);
+        assert_eq!(c.vulkan_device, "1");
+        assert_eq!(c.max_sessions, 3);
+        assert_eq!(c.session_ttl, Duration::from_secs(30));
+        assert!(toml::from_str::<ComputeConfig>("prover = \"tpu\"").is_err());
     }
 }

@@ -44,7 +44,7 @@ fn block(app: &mut EdgeApp, proposer: u8, height: u64) -> Block {
 fn run(blocks: u64) -> Vec<EdgeApp> {
     let mut apps: Vec<EdgeApp> = (1..=4).map(|i| EdgeApp::new(id(i), cfg())).collect();
     for a in &mut apps {
-        a.set_registry(registry());
+        a.set_snapshot(0, Some(registry()));
         for s in 1..=5 {
             a.observe(id(s), true);
         }
@@ -217,4 +217,116 @@ fn pending_poc_results_leave_the_queue_once_our_block_commits() {
     assert_eq!(block(&mut app, 1, 1).bits.len(), 2);
     app.on_commit(&b);
     assert!(block(&mut app, 1, 2).bits.is_empty());
+}
+
+/// Drives `apps` (validators 1..=4 taking turns) from `from` to `to` inclusive.
+fn drive(apps: &mut [EdgeApp], from: u64, to: u64) {
+    for h in from..=to {
+        let p = (h % 4) as usize;
+        let b = block(&mut apps[p], p as u8 + 1, h);
+        for a in apps.iter() {
+            a.validate(&b).unwrap();
+        }
+        for a in apps.iter_mut() {
+            a.on_commit(&b);
+        }
+    }
+}
+
+#[test]
+fn validators_that_fetched_the_registry_at_different_moments_agree_on_the_records() {
+    // Validators 1, 3 and 4 fetched epoch 1's snapshot as soon as the registry took it;
+    // validator 2 only one block before the epoch closes (its registry calls were slow, and
+    // stakes and registrations changed in between). The snapshot of an epoch is immutable and
+    // fetched by epoch id, so all four derive the same records and closing state root.
+    let mut apps = run(L);
+    for i in [0, 2, 3] {
+        apps[i].set_snapshot(1, Some(registry()));
+    }
+    drive(&mut apps, L + 1, 2 * L - 1);
+    apps[1].set_snapshot(1, Some(registry()));
+    drive(&mut apps, 2 * L, 2 * L);
+    let root = |a: &EdgeApp| a.state_root(&Block::new(2 * L, Hash([0; 32]), id(1), 2 * L, vec![]));
+    let first = apps[0].epoch_data(1).cloned().expect("closed");
+    for a in &apps[1..] {
+        assert_eq!(a.epoch_data(1), Some(&first));
+        assert_eq!(root(a), root(&apps[0]));
+    }
+    assert_eq!(root(&apps[0]), header_hash(&first.header));
+}
+
+#[test]
+fn a_second_snapshot_for_an_epoch_changes_nothing_and_closed_epochs_ignore_snapshots() {
+    let mut app = EdgeApp::new(id(1), cfg());
+    app.set_snapshot(0, Some(registry()));
+    let mut changed = registry();
+    changed[0].stake_e8s = 999;
+    app.set_snapshot(0, Some(changed.clone()));
+    assert_eq!(app.current_records()[0].stake_e8s, 100, "the first one stays");
+    let mut apps = vec![app];
+    for h in 1..=L {
+        let b = Block::new(h, Hash([0; 32]), id(1), h, vec![]);
+        apps[0].on_commit(&b);
+    }
+    assert_eq!(apps[0].epoch(), 1);
+    apps[0].set_snapshot(0, Some(changed));
+    assert!(!apps[0].has_snapshot(0), "epoch 0 is closed: ignored");
+}
+
+#[test]
+fn without_a_snapshot_an_epoch_closes_with_no_data_and_the_block_hash_as_root() {
+    let mut app = EdgeApp::new(id(1), cfg());
+    for h in 1..=L {
+        app.on_commit(&Block::new(h, Hash([0; 32]), id(1), h, vec![]));
+    }
+    let closing = Block::new(L, Hash([0; 32]), id(1), L, vec![]);
+    assert_eq!(app.epoch_data(0), None);
+    assert_eq!(app.state_root(&closing), closing.hash());
+    // Told the registry has none: the same outcome, deterministically.
+    let mut told = EdgeApp::new(id(2), cfg());
+    told.set_snapshot(0, None::<Vec<RegistryNode>>);
+    assert!(told.has_snapshot(0));
+    for h in 1..=L {
+        told.on_commit(&Block::new(h, Hash([0; 32]), id(1), h, vec![]));
+    }
+    assert_eq!(told.state_root(&closing), closing.hash());
+}
+
+#[test]
+fn closed_epochs_are_taken_once_and_memory_stays_bounded_over_fifty_epochs() {
+    let mut apps: Vec<EdgeApp> = (1..=4).map(|i| EdgeApp::new(id(i), cfg())).collect();
+    let mut sizes = Vec::new();
+    for e in 0..50u64 {
+        for a in &mut apps {
+            a.set_snapshot(e, Some(registry()));
+            a.set_snapshot(e + 1, Some(registry()));
+        }
+        drive(&mut apps, e * L + 1, (e + 1) * L);
+        // The shell hands every other epoch's data to its anchor; the rest stays until the cap.
+        if e % 2 == 0 {
+            let d = apps[0].take_epoch_data(e).expect("closed with data");
+            assert_eq!(d.header.epoch, e);
+            assert_eq!(apps[0].take_epoch_data(e), None, "taken once");
+        }
+        sizes.push((apps[0].closed_epochs(), apps[0].snapshots_held()));
+    }
+    let (closed, snaps) = sizes.iter().fold((0, 0), |m, s| (m.0.max(s.0), m.1.max(s.1)));
+    assert!(closed <= cfg().max_closed, "closed epochs held: {closed}");
+    assert!(snaps <= 2, "snapshots held: {snaps}");
+    apps[0].prune_before(50);
+    assert_eq!(apps[0].closed_epochs(), 0);
+}
+
+#[test]
+fn a_validator_restored_from_a_compacted_log_closes_only_the_epochs_it_replays() {
+    // Its log starts at the first block of epoch 3: epochs 0..=2 are not its to close.
+    let mut app = EdgeApp::new(id(1), cfg());
+    app.set_snapshot(3, Some(registry()));
+    for h in 3 * L + 1..=4 * L {
+        app.on_commit(&Block::new(h, Hash([0; 32]), id(2), h, vec![]));
+    }
+    assert_eq!(app.closed_epochs(), 1);
+    let d = app.epoch_data(3).expect("epoch 3 closed");
+    let v2 = d.records.iter().find(|r| r.node == id(2)).unwrap();
+    assert_eq!(v2.active_blocks, L);
 }

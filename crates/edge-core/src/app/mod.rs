@@ -11,21 +11,28 @@
 //! - A compute node's E for the epoch is the median of the E values of its passed challenges,
 //!   or 0 when at most half of its challenges passed: one lying validator moves neither.
 //! - The last block of epoch `e` (height `(e+1) * L`) closes the epoch: the records of every
-//!   node in the registry view, sorted by node id, are cut into chunks under a Merkle root, and
-//!   the header's hash becomes the closing checkpoint's `state_root`, which is what the epochs
-//!   canister authenticates the uploaded chunks against. Other checkpoints use the block hash.
+//!   node in the registry's **snapshot of epoch `e`** (taken once, at the epoch's start, with
+//!   its validator set, and never changed), sorted by node id, are cut into chunks under a
+//!   Merkle root, and the header's hash becomes the closing checkpoint's `state_root`, which is
+//!   what the epochs canister authenticates the uploaded chunks against. Other checkpoints use
+//!   the block hash.
 //!
 //! Determinism: `validate` depends only on the block; `state_root` on the committed chain and
-//! the registry view. Validators must hold the same registry view when an epoch closes (they
-//! refresh it from the registry canister; a node changing between two validators' reads can
-//! cost that epoch's checkpoint its quorum, which the next refresh repairs).
+//! the epoch's snapshot, which every validator fetches by epoch id, so every honest validator
+//! derives identical records whenever it fetched it. The shell feeds an epoch's validator set
+//! to consensus only once it holds that epoch's snapshot (or knows the registry has none), so
+//! no validator closes an epoch without it. Were it missing anyway, the epoch closes with no
+//! data and the state root is the block hash: that validator's checkpoint signature then
+//! differs from the quorum's, which loses it one signature, not the network its checkpoint.
 
 use candid::Principal;
 use emc_consensus::Application;
 use emc_epochs::data::{build_chunks, header_hash};
 use emc_epochs::{DataChunk, EpochDataHeader, NodeRecord, Role};
 use emc_types::{Block, Hash, LivenessObservation, NodeId, PocResult, StateBit, E_SCALE};
+use emc_types::epoch::{epoch_of, is_epoch_end};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 /// Largest E a PoC bit may carry (fixed point): 1,000,000 (a task finished in 15 µs).
 pub const MAX_E_FIXED: u64 = 1_000_000 * E_SCALE;
@@ -44,6 +51,8 @@ pub struct AppConfig {
     pub chunk_records: usize,
     /// PoC results waiting for a proposal are dropped beyond this many (oldest first).
     pub max_pending_poc: usize,
+    /// Closed epochs' data kept until the shell takes it (oldest dropped beyond this).
+    pub max_closed: usize,
 }
 
 impl Default for AppConfig {
@@ -53,11 +62,12 @@ impl Default for AppConfig {
             max_bits: 10_000,
             chunk_records: 2_000,
             max_pending_poc: 10_000,
+            max_closed: 4,
         }
     }
 }
 
-/// What the registry says about a node (the shell refreshes this view).
+/// A node as the registry's snapshot of an epoch lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RegistryNode {
     /// The node.
@@ -70,6 +80,16 @@ pub struct RegistryNode {
     pub stake_e8s: u64,
     /// Staking multiplier of E (compute), fixed point with 4 decimals (1.0 = 10,000).
     pub multiplier: u64,
+}
+
+/// The registry's snapshot of one epoch, as the shell learned it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Snapshot {
+    /// The nodes of the epoch, by id.
+    Nodes(Arc<BTreeMap<NodeId, RegistryNode>>),
+    /// The registry has no snapshot of this epoch (taken before snapshots existed, or pruned):
+    /// the epoch closes with no data.
+    Absent,
 }
 
 /// An epoch's closed data, ready to upload.
@@ -104,9 +124,11 @@ pub struct EdgeApp {
     /// The epoch being tallied and its facts so far.
     epoch: u64,
     tally: BTreeMap<NodeId, Tally>,
-    registry: BTreeMap<NodeId, RegistryNode>,
-    /// Closed epochs not yet pruned by the shell.
-    closed: BTreeMap<u64, EpochData>,
+    /// The registry's snapshot per epoch (the current epoch's and the next one's; older ones
+    /// are dropped when their epoch closes).
+    snapshots: BTreeMap<u64, Snapshot>,
+    /// Closed epochs' data not yet taken by the shell (`None`: closed without a snapshot).
+    closed: BTreeMap<u64, Option<EpochData>>,
 }
 
 impl EdgeApp {
@@ -120,14 +142,19 @@ impl EdgeApp {
             height: 0,
             epoch: 0,
             tally: BTreeMap::new(),
-            registry: BTreeMap::new(),
+            snapshots: BTreeMap::new(),
             closed: BTreeMap::new(),
         }
     }
 
     /// The epoch of height `h >= 1` (consensus convention: `(h - 1) / L`).
     pub fn epoch_of(&self, height: u64) -> u64 {
-        height.saturating_sub(1) / self.cfg.epoch_length.max(1)
+        epoch_of(height, self.cfg.epoch_length)
+    }
+
+    /// The epoch being tallied (the epoch of the next block).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     /// Records a probe outcome, proposed in our next block.
@@ -155,14 +182,36 @@ impl EdgeApp {
         });
     }
 
-    /// Replaces the registry view.
-    pub fn set_registry(&mut self, nodes: impl IntoIterator<Item = RegistryNode>) {
-        self.registry = nodes.into_iter().map(|n| (n.id, n)).collect();
+    /// Gives the registry's snapshot of `epoch` (`None`: the registry has none). Snapshots
+    /// never change, so the first one given for an epoch stays; epochs already closed are
+    /// ignored.
+    pub fn set_snapshot(
+        &mut self,
+        epoch: u64,
+        nodes: Option<impl IntoIterator<Item = RegistryNode>>,
+    ) {
+        if epoch < self.epoch || self.snapshots.contains_key(&epoch) {
+            return;
+        }
+        let snap = match nodes {
+            Some(nodes) => Snapshot::Nodes(Arc::new(nodes.into_iter().map(|n| (n.id, n)).collect())),
+            None => Snapshot::Absent,
+        };
+        self.snapshots.insert(epoch, snap);
     }
 
-    /// The registry view.
-    pub fn registry(&self) -> &BTreeMap<NodeId, RegistryNode> {
-        &self.registry
+    /// Whether the snapshot of `epoch` is known (its nodes, or that there is none).
+    pub fn has_snapshot(&self, epoch: u64) -> bool {
+        self.snapshots.contains_key(&epoch)
+    }
+
+    /// The nodes of the current epoch's snapshot (empty while unknown): whom to challenge.
+    pub fn nodes(&self) -> impl Iterator<Item = &RegistryNode> + '_ {
+        let snap = match self.snapshots.get(&self.epoch) {
+            Some(Snapshot::Nodes(n)) => Some(n.values()),
+            _ => None,
+        };
+        snap.into_iter().flatten()
     }
 
     /// Height of the last applied block.
@@ -172,7 +221,12 @@ impl EdgeApp {
 
     /// The closed data of `epoch`, if kept.
     pub fn epoch_data(&self, epoch: u64) -> Option<&EpochData> {
-        self.closed.get(&epoch)
+        self.closed.get(&epoch).and_then(Option::as_ref)
+    }
+
+    /// Takes the closed data of `epoch` (for the anchor to upload); later calls get `None`.
+    pub fn take_epoch_data(&mut self, epoch: u64) -> Option<EpochData> {
+        self.closed.remove(&epoch).flatten()
     }
 
     /// Drops closed epochs before `epoch` (uploaded and closed on the IC).
@@ -180,14 +234,28 @@ impl EdgeApp {
         self.closed = self.closed.split_off(&epoch);
     }
 
-    /// The facts of the open epoch so far, as records (for status pages).
-    pub fn current_records(&self) -> Vec<NodeRecord> {
-        self.records()
+    /// Closed epochs held (taken ones excluded).
+    pub fn closed_epochs(&self) -> usize {
+        self.closed.len()
     }
 
-    fn records(&self) -> Vec<NodeRecord> {
+    /// Snapshots held.
+    pub fn snapshots_held(&self) -> usize {
+        self.snapshots.len()
+    }
+
+    /// The facts of the open epoch so far, as records (for status pages).
+    pub fn current_records(&self) -> Vec<NodeRecord> {
+        self.records().unwrap_or_default()
+    }
+
+    /// The records of the epoch being tallied, `None` without its snapshot.
+    fn records(&self) -> Option<Vec<NodeRecord>> {
+        let Some(Snapshot::Nodes(nodes)) = self.snapshots.get(&self.epoch) else {
+            return None;
+        };
         let empty = Tally::default();
-        self.registry
+        let records = nodes
             .values()
             .map(|n| {
                 let t = self.tally.get(&n.id).unwrap_or(&empty);
@@ -205,27 +273,32 @@ impl EdgeApp {
                     multiplier,
                 }
             })
-            .collect()
+            .collect();
+        Some(records)
     }
 
     fn close_epoch(&mut self) {
-        let records = self.records();
-        let (header, chunks) = build_chunks(
-            self.epoch,
-            self.cfg.epoch_length,
-            &records,
-            self.cfg.chunk_records,
-        );
-        self.closed.insert(
-            self.epoch,
+        let data = self.records().map(|records| {
+            let (header, chunks) = build_chunks(
+                self.epoch,
+                self.cfg.epoch_length,
+                &records,
+                self.cfg.chunk_records,
+            );
             EpochData {
                 header,
                 chunks,
                 records,
-            },
-        );
+            }
+        });
+        self.closed.insert(self.epoch, data);
+        while self.closed.len() > self.cfg.max_closed.max(1) {
+            self.closed.pop_first();
+        }
         self.tally.clear();
         self.epoch = self.epoch.saturating_add(1);
+        // Snapshots of closed epochs are no longer needed.
+        self.snapshots = self.snapshots.split_off(&self.epoch);
     }
 }
 
@@ -302,8 +375,14 @@ impl Application for EdgeApp {
         if h <= self.height {
             return; // already applied (a restored node replaying its log)
         }
-        self.height = h;
         let epoch = self.epoch_of(h);
+        if self.height == 0 && self.tally.is_empty() {
+            // The first block this application sees (a validator restored from a compacted
+            // log, or syncing from the middle of the chain): earlier epochs are not its to
+            // close.
+            self.epoch = self.epoch.max(epoch);
+        }
+        self.height = h;
         while self.epoch < epoch {
             // Blocks of a whole epoch were skipped (state sync): close what we have.
             self.close_epoch();
@@ -339,15 +418,15 @@ impl Application for EdgeApp {
             self.poc
                 .retain(|p| !committed.contains(&(p.node, p.e_fixed, p.passed)));
         }
-        if h % self.cfg.epoch_length.max(1) == 0 {
+        if is_epoch_end(h, self.cfg.epoch_length) {
             self.close_epoch();
         }
     }
 
     fn state_root(&self, block: &Block) -> Hash {
         let h = block.header.height;
-        if h % self.cfg.epoch_length.max(1) == 0 {
-            if let Some(d) = self.closed.get(&self.epoch_of(h)) {
+        if is_epoch_end(h, self.cfg.epoch_length) {
+            if let Some(Some(d)) = self.closed.get(&self.epoch_of(h)) {
                 return header_hash(&d.header);
             }
         }

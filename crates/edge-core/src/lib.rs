@@ -1,0 +1,30 @@
+//! # emc-edge-core: the edge network's rules, pure
+//!
+//! Everything here is a deterministic function of its arguments: no IO, no clock, no OS
+//! randomness, no async runtime. Time comes in as `now_ns` arguments, randomness as seed bytes,
+//! and effects go out as values that the shells (`edge-node`, `router`) carry out. This is the
+//! quinn-proto to their quinn, as `emc-consensus` is to the validator shell.
+//!
+//! - [`app`]: the validators' consensus application: block contents and validity, the tally
+//!   of each epoch, and the per-node records (from the registry's snapshot of that epoch) whose
+//!   header hash is the closing checkpoint's state root.
+//! - [`protocol`]: frame kinds and payloads shared by edge nodes and routers.
+//! - [`poc`]: proof-of-computing rounds drawn from committed blocks, the challenger of each
+//!   compute node, deadlines, and the validator's challenge planner.
+//! - [`sessions`]: the compute node's bounded, expiring table of results awaiting openings.
+//! - [`anchor`]: the order and retries of a validator's calls to the epochs canister
+//!   (checkpoints, epoch data, epoch close) as a step function.
+//! - [`retention`]: which write-ahead log records a validator keeps.
+//! - [`view`]: the live registry view (who may connect, whom to dial).
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod anchor;
+pub mod app;
+pub mod poc;
+pub mod protocol;
+pub mod retention;
+pub mod sessions;
+pub mod view;
+
+pub use emc_types::Role;

@@ -1,0 +1,604 @@
+//! Proof-of-computing rounds and challenges, the validator's side, as rules (protocol sections
+//! 5 and 11.2). The exchange itself (network requests, the verifier on the monotonic clock,
+//! row checks on blocking threads) is the shell's (`edge-node`).
+//!
+//! # Rounds
+//! Validators agree on *when* to challenge without talking: every committed block's hash
+//! decides, through a lottery, whether that block starts a round ([`RoundSchedule`]). Nobody
+//! knows a block's hash before it is proposed, so compute nodes cannot predict the rounds;
+//! every validator commits the same blocks, so all of them start the round at the same block,
+//! within the commit skew of each other. A round is never closer than half the period to the
+//! previous one, and rounds come every `period` blocks on average (`poc_interval` over the
+//! block interval).
+//!
+//! # Who challenges whom
+//! A round challenges **every** registered compute node at the same moment, each by one
+//! validator of the height's set drawn from the round's randomness and the node's id
+//! ([`challenger`]). One GPU behind several identities must then compute all their tasks at
+//! once, and a node computes one task per round, whatever the number of validators. Over
+//! the rounds of an epoch every validator challenges every node; a lying validator speaks for
+//! only its share of the results, which the epoch's median and majority rule absorb.
+//!
+//! # One challenge
+//! The challenger draws a fresh private seed ([`emc_poc::round_seed`] over its own random
+//! bytes), sends the `Challenge` and runs the `Verifier` on its own monotonic clock
+//! (`edge-node`'s `run_challenge`): the commitment's arrival fixes the elapsed time, the rows to open are
+//! drawn only then, and the opened rows are recomputed on a blocking thread, never on the
+//! consensus task (a few at a time: at the standard size one check recomputes 32 rows through
+//! 1024 rounds, about 5.5e11 multiply-adds, tens of seconds on one core). A late answer, a bad row, a bad proof, undecodable bytes or no answer fail
+//! with E = 0. The `Verdict` becomes a PoC state bit of the validator's next proposal.
+//!
+//! # Deadlines
+//! A node whose last passed E is known gets a deadline of `slack` times the time that E
+//! predicts ([`expected_time_ns`]), within `[min, max]`; a new node gets `max`
+//! ([`DeadlinePolicy`]).
+
+use emc_poc::{expected_time_ns, round_seed, Challenge, Task, TaskParams, Verdict};
+use emc_types::{Hash, NodeId};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// Domain tag of a round's randomness ([`round_randomness`]).
+pub const ROUND_DOMAIN: &[u8] = b"emc-poc-round-v1";
+/// Domain tag of the challenger draw ([`challenger`]).
+pub const CHALLENGER_DOMAIN: &[u8] = b"emc-poc-challenger-v1";
+
+/// A challenge round, started by a committed block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Round {
+    /// The height of the block that started it.
+    pub height: u64,
+    /// Its randomness ([`round_randomness`] of the block's hash).
+    pub randomness: [u8; 32],
+}
+
+/// The randomness of a round started by the block with `block_hash`:
+/// `SHA-256("emc-poc-round-v1" || block_hash)`.
+pub fn round_randomness(block_hash: &Hash) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(ROUND_DOMAIN);
+    h.update(block_hash.0);
+    h.finalize().into()
+}
+
+fn first_u64(bytes: &[u8; 32]) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&bytes[..8]);
+    u64::from_be_bytes(b)
+}
+
+/// Decides from the committed chain which blocks start a challenge round.
+///
+/// Block `h` starts a round when at least `min_gap = period / 2` blocks passed since the last
+/// round and the first 8 bytes of its [`round_randomness`], as a big-endian integer, are
+/// divisible by `period - min_gap`: the gap between rounds is `min_gap` plus a geometric
+/// wait, `period` blocks on average. The decision depends only on the chain, so validators
+/// that saw the same blocks agree. A validator that starts in the middle of the chain does
+/// not know the last round: it counts its first block as one and so may skip (never add) a
+/// round in its first `min_gap` blocks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoundSchedule {
+    period: u64,
+    min_gap: u64,
+    last_round: Option<u64>,
+    first_height: Option<u64>,
+}
+
+impl RoundSchedule {
+    /// A schedule with rounds every `period_blocks` blocks on average (at least 1).
+    pub fn new(period_blocks: u64) -> RoundSchedule {
+        let period = period_blocks.max(1);
+        RoundSchedule {
+            period,
+            min_gap: period / 2,
+            last_round: None,
+            first_height: None,
+        }
+    }
+
+    /// Rounds every `poc_interval` on average with blocks every `block_interval`; `None`
+    /// (no challenges) when `poc_interval` is zero.
+    pub fn from_interval(poc_interval: Duration, block_interval: Duration) -> Option<Self> {
+        if poc_interval.is_zero() {
+            return None;
+        }
+        let block = block_interval.as_nanos().max(1);
+        let period = poc_interval.as_nanos().div_ceil(block);
+        Some(RoundSchedule::new(
+            u64::try_from(period).unwrap_or(u64::MAX),
+        ))
+    }
+
+    /// The mean number of blocks between rounds.
+    pub fn period_blocks(&self) -> u64 {
+        self.period
+    }
+
+    /// The height of the last round seen.
+    pub fn last_round(&self) -> Option<u64> {
+        self.last_round
+    }
+
+    /// Feeds a committed block (in height order); returns the round it starts, if any.
+    pub fn on_commit(&mut self, height: u64, block_hash: &Hash) -> Option<Round> {
+        let first = *self.first_height.get_or_insert(height);
+        let last = self.last_round.unwrap_or(first.saturating_sub(1));
+        if height <= last || height - last < self.min_gap.max(1) {
+            return None;
+        }
+        let randomness = round_randomness(block_hash);
+        let odds = self.period - self.min_gap; // >= 1: min_gap <= period / 2
+        if first_u64(&randomness) % odds != 0 {
+            return None;
+        }
+        self.last_round = Some(height);
+        Some(Round { height, randomness })
+    }
+}
+
+/// The validator of `members` that challenges `node` in the round with `randomness`:
+/// `members[SHA-256("emc-poc-challenger-v1" || randomness || node) mod len]` (the first 8
+/// bytes, big-endian). `None` when `members` is empty.
+pub fn challenger(randomness: &[u8; 32], node: &NodeId, members: &[NodeId]) -> Option<NodeId> {
+    if members.is_empty() {
+        return None;
+    }
+    let mut h = Sha256::new();
+    h.update(CHALLENGER_DOMAIN);
+    h.update(randomness);
+    h.update(node.0);
+    let d: [u8; 32] = h.finalize().into();
+    let len = members.len() as u64;
+    members.get((first_u64(&d) % len) as usize).copied()
+}
+
+/// The nodes among `compute` that `me` challenges in `round` (none when `me` is not in
+/// `members`).
+pub fn assignments(
+    round: &Round,
+    me: &NodeId,
+    members: &[NodeId],
+    compute: impl IntoIterator<Item = NodeId>,
+) -> Vec<NodeId> {
+    if !members.contains(me) {
+        return Vec::new();
+    }
+    compute
+        .into_iter()
+        .filter(|n| challenger(&round.randomness, n, members).as_ref() == Some(me))
+        .collect()
+}
+
+/// How long a node has for its commitment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeadlinePolicy {
+    /// The deadline of a node with no passed E yet, and the largest of any node.
+    pub max_ns: u64,
+    /// The smallest deadline (covers round trips and scheduling noise on short tasks).
+    pub min_ns: u64,
+    /// The deadline as a percentage of the time the node's last passed E predicts
+    /// (e.g. 150); 0: always `max_ns`.
+    pub slack_pct: u32,
+}
+
+impl DeadlinePolicy {
+    /// The deadline for a task of size `params` to a node whose last passed E was `last_e`.
+    pub fn deadline_ns(&self, params: &TaskParams, last_e: Option<u64>) -> u64 {
+        match last_e {
+            Some(e) if e > 0 && self.slack_pct > 0 => {
+                let expected = u128::from(expected_time_ns(params, e));
+                let d = expected * u128::from(self.slack_pct) / 100;
+                u64::try_from(d)
+                    .unwrap_or(u64::MAX)
+                    .max(self.min_ns)
+                    .min(self.max_ns)
+            }
+            _ => self.max_ns,
+        }
+    }
+}
+
+/// What a round asks of this validator ([`PocPlanner::on_commit`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoundPlan {
+    /// The round.
+    pub round: Round,
+    /// The challenges to send now, one per assigned node.
+    pub challenges: Vec<(NodeId, Challenge)>,
+    /// Assigned nodes skipped because our previous challenge to them still runs.
+    pub skipped_busy: usize,
+    /// Assigned nodes skipped because the round's block committed here too late to challenge
+    /// at the same moment as the other validators.
+    pub skipped_late: usize,
+}
+
+/// The validator's side of proof of computing between challenges: the round schedule, the
+/// nodes with a challenge of ours in flight (never two at once to one node), and the last
+/// passed E per node (its next deadline).
+#[derive(Clone, Debug)]
+pub struct PocPlanner {
+    schedule: Option<RoundSchedule>,
+    params: TaskParams,
+    policy: DeadlinePolicy,
+    /// A round's block committed here later than this after its proposal is skipped.
+    max_lag_ns: u64,
+    inflight: BTreeSet<NodeId>,
+    last_e: BTreeMap<NodeId, u64>,
+}
+
+impl PocPlanner {
+    /// A planner; `schedule` `None` turns challenges off. `max_lag_ns`: see [`RoundPlan`].
+    pub fn new(
+        schedule: Option<RoundSchedule>,
+        params: TaskParams,
+        policy: DeadlinePolicy,
+        max_lag_ns: u64,
+    ) -> PocPlanner {
+        PocPlanner {
+            schedule,
+            params,
+            policy,
+            max_lag_ns,
+            inflight: BTreeSet::new(),
+            last_e: BTreeMap::new(),
+        }
+    }
+
+    /// The mean blocks between rounds (0: challenges off).
+    pub fn period_blocks(&self) -> u64 {
+        self.schedule.as_ref().map_or(0, RoundSchedule::period_blocks)
+    }
+
+    /// Feeds a committed block. When it starts a round, the challenges `me` sends: to each
+    /// node of `compute` the round assigns to `me` among `members`, a task seeded from
+    /// `private` (this validator's fresh secret randomness) and the node id. `proposed_at_ns`
+    /// is the block's timestamp and `now_ns` the local commit time.
+    #[allow(clippy::too_many_arguments)]
+    pub fn on_commit(
+        &mut self,
+        height: u64,
+        hash: &Hash,
+        proposed_at_ns: u64,
+        now_ns: u64,
+        me: &NodeId,
+        members: &[NodeId],
+        compute: impl IntoIterator<Item = NodeId>,
+        private: &[u8; 32],
+    ) -> Option<RoundPlan> {
+        let round = self.schedule.as_mut()?.on_commit(height, hash)?;
+        let mine = assignments(&round, me, members, compute);
+        let mut plan = RoundPlan {
+            round,
+            challenges: Vec::new(),
+            skipped_busy: 0,
+            skipped_late: 0,
+        };
+        if now_ns.saturating_sub(proposed_at_ns) > self.max_lag_ns {
+            plan.skipped_late = mine.len();
+            return Some(plan);
+        }
+        for node in mine {
+            if !self.inflight.insert(node) {
+                plan.skipped_busy += 1;
+                continue;
+            }
+            let challenge = Challenge {
+                task: Task {
+                    seed: round_seed(private, &node),
+                    params: self.params,
+                },
+                deadline_ns: self
+                    .policy
+                    .deadline_ns(&self.params, self.last_e.get(&node).copied()),
+            };
+            plan.challenges.push((node, challenge));
+        }
+        Some(plan)
+    }
+
+    /// A challenge to `node` ended: with a verdict, or `None` when it could not be judged
+    /// for a reason of the validator's own.
+    pub fn on_verdict(&mut self, node: &NodeId, verdict: Option<&Verdict>) {
+        self.inflight.remove(node);
+        if let Some(v) = verdict.filter(|v| v.passed) {
+            self.last_e.insert(*node, v.e);
+        }
+    }
+
+    /// `node` left the registry: its state is forgotten.
+    pub fn forget(&mut self, node: &NodeId) {
+        self.last_e.remove(node);
+    }
+
+    /// Nodes with a challenge of ours in flight.
+    pub fn inflight(&self) -> usize {
+        self.inflight.len()
+    }
+}
+
+/// The last verdict about one node, as this validator measured it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct PocNodeStatus {
+    /// Height of the round.
+    pub round_height: u64,
+    /// Whether it passed.
+    pub passed: bool,
+    /// E in fixed point (4 decimals); 0 when failed.
+    pub e_fixed: u64,
+    /// Time to the commitment, ms, when one came.
+    pub elapsed_ms: Option<f64>,
+    /// Why it failed.
+    pub reason: Option<String>,
+}
+
+/// This validator's challenge counters.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct PocStatus {
+    /// Mean blocks between rounds (0: challenges off).
+    pub period_blocks: u64,
+    /// Rounds seen on the chain.
+    pub rounds: u64,
+    /// Height of the last round.
+    pub last_round: Option<u64>,
+    /// Challenges this validator issued.
+    pub issued: u64,
+    /// ... that passed.
+    pub passed: u64,
+    /// ... that failed.
+    pub failed: u64,
+    /// Challenges skipped (the node's previous challenge still running, or the round's
+    /// block committed too late here to be simultaneous).
+    pub skipped: u64,
+    /// The last verdict per node (hex id).
+    pub nodes: BTreeMap<String, PocNodeStatus>,
+}
+
+impl PocStatus {
+    /// Records a verdict about `node` from the round at `round_height`.
+    pub fn record(&mut self, node: &NodeId, round_height: u64, v: &Verdict) {
+        if v.passed {
+            self.passed += 1;
+        } else {
+            self.failed += 1;
+        }
+        self.nodes.insert(
+            hex::encode(node.0),
+            PocNodeStatus {
+                round_height,
+                passed: v.passed,
+                e_fixed: v.e,
+                elapsed_ms: v.elapsed_ns.map(|ns| ns as f64 / 1e6),
+                reason: v.reason.as_ref().map(|r| format!("{r:?}")),
+            },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use emc_poc::STANDARD;
+    use emc_types::E_SCALE;
+
+    fn hash(i: u64) -> Hash {
+        let mut h = Sha256::new();
+        h.update(i.to_be_bytes());
+        Hash(h.finalize().into())
+    }
+
+    #[test]
+    fn rounds_follow_the_chain_keep_the_gap_and_average_the_period() {
+        let mut a = RoundSchedule::new(20);
+        let mut b = RoundSchedule::new(20);
+        let mut rounds = Vec::new();
+        for h in 1..=200_000 {
+            let ra = a.on_commit(h, &hash(h));
+            assert_eq!(ra, b.on_commit(h, &hash(h)), "same chain, same rounds");
+            if let Some(r) = ra {
+                assert_eq!(r.height, h);
+                assert_eq!(r.randomness, round_randomness(&hash(h)));
+                rounds.push(h);
+            }
+        }
+        assert!(rounds[0] >= 10, "nothing in the first min_gap blocks");
+        for w in rounds.windows(2) {
+            assert!(w[1] - w[0] >= 10, "gap {} below period / 2", w[1] - w[0]);
+        }
+        let mean = 200_000.0 / rounds.len() as f64;
+        assert!((18.0..22.0).contains(&mean), "mean gap {mean}");
+        // Replaying a height (or an older one) starts nothing.
+        let last = *rounds.last().unwrap();
+        assert_eq!(a.last_round(), Some(last));
+        assert_eq!(a.on_commit(last, &hash(last)), None);
+    }
+
+    #[test]
+    fn a_validator_starting_late_skips_but_never_adds_rounds() {
+        let mut full = RoundSchedule::new(8);
+        let mut late = RoundSchedule::new(8);
+        let mut full_rounds = std::collections::BTreeSet::new();
+        for h in 1..=5_000 {
+            if full.on_commit(h, &hash(h)).is_some() {
+                full_rounds.insert(h);
+            }
+        }
+        let mut late_rounds = std::collections::BTreeSet::new();
+        for h in 1_001..=5_000 {
+            if late.on_commit(h, &hash(h)).is_some() {
+                late_rounds.insert(h);
+            }
+        }
+        assert!(late_rounds.iter().all(|h| full_rounds.contains(h)));
+        let first_full_after = full_rounds.range(1_010..).next().unwrap();
+        assert!(late_rounds.contains(first_full_after) || *first_full_after < 1_010);
+        assert!(late_rounds.len() + 2 >= full_rounds.range(1_001..).count());
+    }
+
+    #[test]
+    fn period_one_is_every_block_and_zero_interval_is_off() {
+        let mut s = RoundSchedule::new(1);
+        assert!((1..100).all(|h| s.on_commit(h, &hash(h)).is_some()));
+        assert!(RoundSchedule::from_interval(Duration::ZERO, Duration::from_secs(1)).is_none());
+        let s = RoundSchedule::from_interval(Duration::from_secs(10), Duration::from_millis(300))
+            .unwrap();
+        assert_eq!(s.period_blocks(), 34);
+    }
+
+    #[test]
+    fn every_node_has_one_challenger_and_the_load_spreads() {
+        let members: Vec<NodeId> = (0..4u8).map(|i| NodeId([i; 32])).collect();
+        let compute: Vec<NodeId> = (0..400u16)
+            .map(|i| {
+                let mut id = [0xc0; 32];
+                id[..2].copy_from_slice(&i.to_be_bytes());
+                NodeId(id)
+            })
+            .collect();
+        let round = Round {
+            height: 7,
+            randomness: round_randomness(&hash(7)),
+        };
+        let mut total = 0;
+        for m in &members {
+            let mine = assignments(&round, m, &members, compute.iter().copied());
+            assert!((60..140).contains(&mine.len()), "{} of 400", mine.len());
+            total += mine.len();
+        }
+        assert_eq!(total, compute.len(), "each node exactly once");
+        let outsider = NodeId([9; 32]);
+        assert!(assignments(&round, &outsider, &members, compute.iter().copied()).is_empty());
+        assert_eq!(challenger(&round.randomness, &compute[0], &[]), None);
+        // Another round draws other challengers.
+        let other = Round {
+            height: 8,
+            randomness: round_randomness(&hash(8)),
+        };
+        let moved = compute
+            .iter()
+            .filter(|n| {
+                challenger(&round.randomness, n, &members)
+                    != challenger(&other.randomness, n, &members)
+            })
+            .count();
+        assert!(moved > 200, "{moved} of 400 changed challenger");
+    }
+
+    #[test]
+    fn deadlines_follow_the_last_e_within_bounds() {
+        let p = DeadlinePolicy {
+            max_ns: 60_000_000_000,
+            min_ns: 2_000_000_000,
+            slack_pct: 150,
+        };
+        assert_eq!(p.deadline_ns(&STANDARD, None), 60_000_000_000);
+        assert_eq!(p.deadline_ns(&STANDARD, Some(0)), 60_000_000_000);
+        // E = 1.5: 10 s predicted, 15 s deadline.
+        assert_eq!(
+            p.deadline_ns(&STANDARD, Some(15_000)),
+            15_000_000_000,
+            "1.5 x 10 s"
+        );
+        assert_eq!(
+            p.deadline_ns(&STANDARD, Some(1_000 * E_SCALE)),
+            2_000_000_000
+        );
+        assert_eq!(p.deadline_ns(&STANDARD, Some(1)), 60_000_000_000);
+        let off = DeadlinePolicy { slack_pct: 0, ..p };
+        assert_eq!(off.deadline_ns(&STANDARD, Some(15_000)), 60_000_000_000);
+        let odd = DeadlinePolicy {
+            min_ns: 10,
+            max_ns: 5,
+            slack_pct: 100,
+        };
+        assert_eq!(odd.deadline_ns(&STANDARD, Some(15_000)), 5, "no panic");
+    }
+
+    fn planner(period: u64) -> PocPlanner {
+        PocPlanner::new(
+            Some(RoundSchedule::new(period)),
+            TaskParams { n: 128, rounds: 1 },
+            DeadlinePolicy {
+                max_ns: 60_000_000_000,
+                min_ns: 1_000_000_000,
+                slack_pct: 150,
+            },
+            5_000_000_000,
+        )
+    }
+
+    fn first_round(p: &mut PocPlanner, me: &NodeId, members: &[NodeId], compute: &[NodeId], lag: u64) -> RoundPlan {
+        (1..10_000u64)
+            .find_map(|h| {
+                p.on_commit(h, &hash(h), 1_000, 1_000 + lag, me, members, compute.iter().copied(), &[7; 32])
+            })
+            .expect("a round within 10,000 blocks")
+    }
+
+    #[test]
+    fn a_round_challenges_the_assigned_nodes_with_private_seeds_and_one_at_a_time() {
+        let members = [NodeId([1; 32])];
+        let compute: Vec<NodeId> = (10..14u8).map(|i| NodeId([i; 32])).collect();
+        let mut p = planner(4);
+        let plan = first_round(&mut p, &members[0], &members, &compute, 0);
+        assert_eq!(plan.challenges.len(), 4, "the only member challenges every node");
+        let seeds: BTreeSet<[u8; 32]> = plan.challenges.iter().map(|(_, c)| c.task.seed).collect();
+        assert_eq!(seeds.len(), 4, "one seed per node");
+        for (n, c) in &plan.challenges {
+            assert_eq!(c.task.seed, round_seed(&[7; 32], n));
+            assert_eq!(c.deadline_ns, 60_000_000_000, "no E yet: the longest deadline");
+        }
+        assert_eq!(p.inflight(), 4);
+        // The next round while all four still run: every node skipped.
+        let next = first_round(&mut p, &members[0], &members, &compute, 0);
+        assert_eq!((next.challenges.len(), next.skipped_busy), (0, 4));
+        // A verdict frees its node and a pass sets its deadline from E.
+        let pass = Verdict { passed: true, e: 15_000, elapsed_ns: Some(1), reason: None };
+        p.on_verdict(&compute[0], Some(&pass));
+        p.on_verdict(&compute[1], None);
+        let after = first_round(&mut p, &members[0], &members, &compute, 0);
+        assert_eq!(after.challenges.len(), 2);
+        let d0 = after.challenges.iter().find(|(n, _)| *n == compute[0]).unwrap().1.deadline_ns;
+        assert_eq!(d0, p.policy.deadline_ns(&p.params, Some(15_000)));
+        assert!(d0 < 60_000_000_000);
+    }
+
+    #[test]
+    fn a_round_committed_late_here_is_skipped_and_outsiders_challenge_nobody() {
+        let members = [NodeId([1; 32])];
+        let compute = [NodeId([10; 32])];
+        let mut p = planner(4);
+        let late = first_round(&mut p, &members[0], &members, &compute, 6_000_000_000);
+        assert_eq!((late.challenges.len(), late.skipped_late), (0, 1));
+        assert_eq!(p.inflight(), 0);
+        let outsider = first_round(&mut p, &NodeId([2; 32]), &members, &compute, 0);
+        assert!(outsider.challenges.is_empty());
+        let mut off = PocPlanner::new(None, STANDARD, p.policy, 0);
+        assert_eq!(off.period_blocks(), 0);
+        assert!((1..1000u64).all(|h| off
+            .on_commit(h, &hash(h), 0, 0, &members[0], &members, compute, &[0; 32])
+            .is_none()));
+    }
+
+    #[test]
+    fn status_records_verdicts() {
+        let mut s = PocStatus::default();
+        let v = Verdict {
+            passed: true,
+            e: 12,
+            elapsed_ns: Some(3_000_000),
+            reason: None,
+        };
+        s.record(&NodeId([1; 32]), 40, &v);
+        s.record(
+            &NodeId([2; 32]),
+            40,
+            &Verdict { passed: false, e: 0, elapsed_ns: None, reason: Some(emc_poc::FailReason::NoCommitment) },
+        );
+        assert_eq!((s.passed, s.failed), (1, 1));
+        let n = &s.nodes[&hex::encode([1u8; 32])];
+        assert_eq!((n.e_fixed, n.elapsed_ms), (12, Some(3.0)));
+        assert!(s.nodes[&hex::encode([2u8; 32])].reason.is_some());
+    }
+}
