@@ -120,7 +120,7 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
         hash: Hash,
         sig: CheckpointSignature,
     ) {
-        if height == 0 || height % self.cfg.checkpoint_interval != 0 {
+        if !self.cfg.is_checkpoint_height(height) {
             self.metrics.invalid += 1;
             return;
         }

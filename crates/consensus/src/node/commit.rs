@@ -18,7 +18,7 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
             self.chain.summary.add(bit);
         }
         let mut checkpoint = None;
-        if h % self.cfg.checkpoint_interval == 0 {
+        if self.cfg.is_checkpoint_height(h) {
             if let Some(set) = self.set_for_height(h) {
                 let cp = Checkpoint {
                     height: h,
