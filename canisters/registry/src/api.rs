@@ -420,6 +420,11 @@ fn validator_set(epoch: u64) -> Option<ValidatorSetSnapshot> {
 }
 
 #[query]
+fn epoch_nodes(args: EpochNodesArgs) -> Option<EpochNodesPage> {
+    with(|r| r.epoch_nodes(&args))
+}
+
+#[query]
 fn current_epoch() -> EpochInfo {
     with(|r| r.epoch_info())
 }

@@ -46,6 +46,7 @@ pub fn service_did() -> String {
     m!("node_stake", true, (NodeId) -> (Option<StakeInfo>));
     m!("e_multiplier", true, (NodeId) -> (Option<u64>));
     m!("validator_set", true, (u64) -> (Option<ValidatorSetSnapshot>));
+    m!("epoch_nodes", true, (EpochNodesArgs) -> (Option<EpochNodesPage>));
     m!("current_epoch", true, () -> (EpochInfo));
     m!("movement", true, (u64) -> (Option<Movement>));
     m!("pending_movements", true, () -> (Vec<Movement>));

@@ -13,6 +13,12 @@ use icrc_ledger_types::icrc1::account::Account;
 use serde::Serialize;
 use sha2::Digest;
 
+mod epoch_nodes;
+
+pub use epoch_nodes::{
+    EPOCH_NODES_KEPT, MAX_EPOCH_NODES_PAGE, PRUNE_ROWS_PER_CALL, SNAPSHOT_ROWS_PER_CALL,
+};
+
 /// The ledger's deduplication window (ICRC-1 `TX_WINDOW`), ns.
 pub const TX_WINDOW: u64 = DAY;
 /// A pending movement is no longer retried this long before its window closes (a retry after
@@ -436,14 +442,7 @@ impl<M: Memory> Registry<M> {
     /// multiplier, x1 (`E_SCALE`) otherwise.
     pub fn e_multiplier(&self, id: &NodeId, now: u64) -> Option<u64> {
         let n = self.get_node(id)?;
-        Some(match (&n.role, &n.term) {
-            (Role::Compute, Some(t))
-                if !t.expired && now < t.end && !n.suspended && n.state == NodeState::Live =>
-            {
-                t.multiplier
-            }
-            _ => E_SCALE,
-        })
+        Some(epoch_nodes::multiplier_at(&n, now))
     }
 
     /// Counters.
@@ -1122,17 +1121,23 @@ impl<M: Memory> Registry<M> {
         }
     }
 
-    /// Takes the snapshots of every epoch that has started (at most 64 per call; the rest on
-    /// the next call). A snapshot is written once and never changes.
+    /// Takes the snapshots (validator set and nodes) of every epoch that has started: at most
+    /// 64 epochs per call, and no further epoch once the call has written
+    /// [`SNAPSHOT_ROWS_PER_CALL`] node rows (the rest on the next call). A snapshot is written
+    /// once and never changes. Then prunes node snapshots older than the last
+    /// [`EPOCH_NODES_KEPT`] epochs, a bounded number of rows per call.
     pub fn roll_epochs(&mut self, now: u64) {
         // Epoch 0's set is taken when the genesis arrives: operators register and stake
         // between the install and a genesis time set in the future (the network's launch).
         if now < self.config.genesis_time {
             return;
         }
-        self.take_snapshot(0, now);
+        let mut rows = self.take_snapshot(0, now);
         let mut rolled = 0;
-        while now >= self.meta.next_epoch_start && rolled < 64 {
+        while now >= self.meta.next_epoch_start
+            && rolled < 64
+            && (rolled == 0 || rows < SNAPSHOT_ROWS_PER_CALL)
+        {
             let e = self.meta.epoch.saturating_add(1);
             self.meta.epoch = e;
             self.meta.epoch_start = self.meta.next_epoch_start;
@@ -1140,12 +1145,13 @@ impl<M: Memory> Registry<M> {
                 .meta
                 .epoch_start
                 .saturating_add(self.config.params.epoch_length_secs.saturating_mul(SEC));
-            self.take_snapshot(e, now);
+            rows = rows.saturating_add(self.take_snapshot(e, now));
             rolled += 1;
         }
         if rolled > 0 {
             self.save_meta();
         }
+        self.prune_epoch_nodes(PRUNE_ROWS_PER_CALL.saturating_add(rows));
     }
 
     /// The validators eligible now, in set order (by node id bytes) after selection: the
@@ -1167,9 +1173,11 @@ impl<M: Memory> Registry<M> {
         (members, count)
     }
 
-    fn take_snapshot(&mut self, epoch: u64, now: u64) {
+    /// Takes the validator set and the node snapshot of `epoch` at `now` (once: nothing when
+    /// the set is taken already); returns the node rows written.
+    fn take_snapshot(&mut self, epoch: u64, now: u64) -> u64 {
         if self.s.snapshots.contains_key(&epoch) {
-            return;
+            return 0;
         }
         let (members, eligible) = self.current_validators(now);
         let set = ValidatorSet { epoch, members };
@@ -1180,6 +1188,7 @@ impl<M: Memory> Registry<M> {
             eligible,
         };
         self.s.snapshots.insert(epoch, Cand(Some(snap)));
+        self.take_node_snapshot(epoch, now)
     }
 
     /// The validator set of `epoch` (None before its snapshot is taken).
@@ -1334,7 +1343,7 @@ impl<M: Memory> Registry<M> {
                 return Err(format!("pending movement {id} is not its node's"));
             }
         }
-        Ok(())
+        self.check_epoch_nodes()
     }
 
     /// Benchmark seeding: `n` synthetic compute nodes (keys derived from a counter, owner

@@ -19,7 +19,16 @@
 //! 13        StableBTreeMap votes          (case id, voter node id) -> yes u8
 //! 14        StableBTreeMap open cases     target node id -> case id
 //! 15        StableBTreeMap case deadlines (deadline, case id) -> ()    open cases
+//! 16        StableBTreeMap epoch nodes    (epoch u64, node id) -> NodeRow  (never rewritten)
+//! 17        StableBTreeMap epoch totals   epoch -> nodes in its snapshot (present = taken, kept)
 //! ```
+//!
+//! A `NodeRow` is fixed-layout, 17 to 46 bytes: `role code u8 | stake net of penalties due,
+//! u64 BE | multiplier u64 BE | owner principal bytes (0 to 29)`. An epoch's node snapshot is
+//! written in one message together with its validator set (memory 11); memory 17 says which
+//! snapshots exist. Pruning removes an epoch's total first (the snapshot then reads as absent)
+//! and its rows over the next calls. Memories 16 and 17 were added without a layout change:
+//! an older registry's stable memory simply has no node snapshots.
 //!
 //! Everything lives in stable memory: nothing is serialized in `pre_upgrade`. Layout changes
 //! bump [`LAYOUT_VERSION`] and add a migration step; a build finding a newer version than its
@@ -27,7 +36,9 @@
 
 use candid::Principal;
 use ic_stable_structures::memory_manager::{MemoryId, MemoryManager, VirtualMemory};
+use ic_stable_structures::storable::{Bound, Storable};
 use ic_stable_structures::{Memory, StableBTreeMap, StableCell};
+use std::borrow::Cow;
 
 /// The storage layout version this build writes and reads.
 pub const LAYOUT_VERSION: u32 = 1;
@@ -35,6 +46,44 @@ pub const LAYOUT_VERSION: u32 = 1;
 pub const MAGIC: &[u8; 4] = b"EMCR";
 
 pub use emc_stable::Cand;
+
+/// Memory of the config cell.
+pub const CONFIG: MemoryId = MemoryId::new(0);
+/// Memory of the meta cell.
+pub const META: MemoryId = MemoryId::new(1);
+/// Memory of the nodes map.
+pub const NODES: MemoryId = MemoryId::new(2);
+/// Memory of the role index.
+pub const BY_ROLE: MemoryId = MemoryId::new(3);
+/// Memory of the owner index.
+pub const BY_OWNER: MemoryId = MemoryId::new(4);
+/// Memory of the members index.
+pub const MEMBERS: MemoryId = MemoryId::new(5);
+/// Memory of the registration nonces.
+pub const NONCES: MemoryId = MemoryId::new(6);
+/// Memory of the journal.
+pub const JOURNAL: MemoryId = MemoryId::new(7);
+/// Memory of the pending journal ids.
+pub const PENDING: MemoryId = MemoryId::new(8);
+/// Memory of the nodes that may owe a movement.
+pub const DUE: MemoryId = MemoryId::new(9);
+/// Memory of the running terms by end.
+pub const EXPIRIES: MemoryId = MemoryId::new(10);
+/// Memory of the validator set snapshots.
+pub const SNAPSHOTS: MemoryId = MemoryId::new(11);
+/// Memory of the impeachment cases.
+pub const CASES: MemoryId = MemoryId::new(12);
+/// Memory of the impeachment votes.
+pub const VOTES: MemoryId = MemoryId::new(13);
+/// Memory of the open case per target.
+pub const OPEN_CASES: MemoryId = MemoryId::new(14);
+/// Memory of the open cases by deadline.
+pub const DEADLINES: MemoryId = MemoryId::new(15);
+
+/// Memory of the per-epoch node snapshots (rows).
+pub const EPOCH_NODES: MemoryId = MemoryId::new(16);
+/// Memory of the per-epoch node snapshot totals.
+pub const EPOCH_TOTALS: MemoryId = MemoryId::new(17);
 
 /// A virtual memory of the registry.
 pub type VM<M> = VirtualMemory<M>;
@@ -75,30 +124,150 @@ pub struct Stores<M: Memory> {
     pub open_cases: StableBTreeMap<Key, u64, VM<M>>,
     /// Open cases by deadline.
     pub deadlines: StableBTreeMap<(u64, u64), (), VM<M>>,
+    /// Per-epoch node snapshots: (epoch, node id) -> row.
+    pub epoch_nodes: StableBTreeMap<(u64, Key), NodeRow, VM<M>>,
+    /// Per-epoch node snapshot totals: epoch -> node count (present = the snapshot exists).
+    pub epoch_totals: StableBTreeMap<u64, u64, VM<M>>,
 }
 
 impl<M: Memory> Stores<M> {
     /// Opens (or creates, when the memory is empty) every structure over `memory`.
     pub fn open(memory: M) -> Self {
         let mm = MemoryManager::init(memory);
-        let m = |i: u8| mm.get(MemoryId::new(i));
         Stores {
-            config: StableCell::init(m(0), Vec::new()),
-            meta: StableCell::init(m(1), Vec::new()),
-            nodes: StableBTreeMap::init(m(2)),
-            by_role: StableBTreeMap::init(m(3)),
-            by_owner: StableBTreeMap::init(m(4)),
-            members: StableBTreeMap::init(m(5)),
-            nonces: StableBTreeMap::init(m(6)),
-            journal: StableBTreeMap::init(m(7)),
-            pending: StableBTreeMap::init(m(8)),
-            due: StableBTreeMap::init(m(9)),
-            expiries: StableBTreeMap::init(m(10)),
-            snapshots: StableBTreeMap::init(m(11)),
-            cases: StableBTreeMap::init(m(12)),
-            votes: StableBTreeMap::init(m(13)),
-            open_cases: StableBTreeMap::init(m(14)),
-            deadlines: StableBTreeMap::init(m(15)),
+            config: StableCell::init(mm.get(CONFIG), Vec::new()),
+            meta: StableCell::init(mm.get(META), Vec::new()),
+            nodes: StableBTreeMap::init(mm.get(NODES)),
+            by_role: StableBTreeMap::init(mm.get(BY_ROLE)),
+            by_owner: StableBTreeMap::init(mm.get(BY_OWNER)),
+            members: StableBTreeMap::init(mm.get(MEMBERS)),
+            nonces: StableBTreeMap::init(mm.get(NONCES)),
+            journal: StableBTreeMap::init(mm.get(JOURNAL)),
+            pending: StableBTreeMap::init(mm.get(PENDING)),
+            due: StableBTreeMap::init(mm.get(DUE)),
+            expiries: StableBTreeMap::init(mm.get(EXPIRIES)),
+            snapshots: StableBTreeMap::init(mm.get(SNAPSHOTS)),
+            cases: StableBTreeMap::init(mm.get(CASES)),
+            votes: StableBTreeMap::init(mm.get(VOTES)),
+            open_cases: StableBTreeMap::init(mm.get(OPEN_CASES)),
+            deadlines: StableBTreeMap::init(mm.get(DEADLINES)),
+            epoch_nodes: StableBTreeMap::init(mm.get(EPOCH_NODES)),
+            epoch_totals: StableBTreeMap::init(mm.get(EPOCH_TOTALS)),
         }
+    }
+}
+
+/// One node of an epoch's node snapshot (its key holds the epoch and the node id).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeRowValue {
+    /// Role.
+    pub role: crate::types::Role,
+    /// Stake net of penalties due, e8s.
+    pub stake_e8s: u64,
+    /// Multiplier of E (fixed point).
+    pub multiplier: u64,
+    /// Owner.
+    pub owner: Principal,
+}
+
+/// A stored snapshot row; bytes that do not decode (never written) read as `None`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeRow(pub Option<NodeRowValue>);
+
+/// Fixed part of a [`NodeRow`]: role, stake, multiplier.
+const ROW_FIXED: usize = 17;
+/// Longest principal.
+const MAX_PRINCIPAL: usize = 29;
+
+impl NodeRow {
+    fn encode(&self) -> Vec<u8> {
+        let Some(v) = &self.0 else {
+            return Vec::new();
+        };
+        let owner = v.owner.as_slice();
+        let mut b = Vec::with_capacity(ROW_FIXED + owner.len());
+        b.push(v.role.code());
+        b.extend_from_slice(&v.stake_e8s.to_be_bytes());
+        b.extend_from_slice(&v.multiplier.to_be_bytes());
+        b.extend_from_slice(owner);
+        b
+    }
+
+    fn decode(b: &[u8]) -> Option<NodeRowValue> {
+        if b.len() < ROW_FIXED || b.len() > ROW_FIXED + MAX_PRINCIPAL {
+            return None;
+        }
+        let role = crate::types::Role::from_code(b[0])?;
+        let stake_e8s = u64::from_be_bytes(b[1..9].try_into().ok()?);
+        let multiplier = u64::from_be_bytes(b[9..17].try_into().ok()?);
+        let owner = Principal::try_from_slice(&b[ROW_FIXED..]).ok()?;
+        Some(NodeRowValue {
+            role,
+            stake_e8s,
+            multiplier,
+            owner,
+        })
+    }
+}
+
+impl Storable for NodeRow {
+    fn to_bytes(&self) -> Cow<'_, [u8]> {
+        Cow::Owned(self.encode())
+    }
+
+    fn into_bytes(self) -> Vec<u8> {
+        self.encode()
+    }
+
+    fn from_bytes(bytes: Cow<'_, [u8]>) -> Self {
+        NodeRow(Self::decode(&bytes))
+    }
+
+    const BOUND: Bound = Bound::Bounded {
+        max_size: (ROW_FIXED + MAX_PRINCIPAL) as u32,
+        is_fixed_size: false,
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Role;
+
+    #[test]
+    fn node_rows_round_trip_and_garbage_reads_as_none() {
+        for (owner, role) in [
+            (Principal::anonymous(), Role::Validator),
+            (Principal::management_canister(), Role::Router),
+            (Principal::from_slice(&[7; 29]), Role::Compute),
+        ] {
+            let row = NodeRow(Some(NodeRowValue {
+                role,
+                stake_e8s: u64::MAX - 3,
+                multiplier: 27_000,
+                owner,
+            }));
+            let bytes = row.to_bytes().into_owned();
+            assert!(bytes.len() <= (ROW_FIXED + MAX_PRINCIPAL));
+            assert_eq!(NodeRow::from_bytes(Cow::Owned(bytes)), row);
+        }
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for len in 0..80usize {
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            // Total: any bytes decode to a row or to None, never a panic.
+            let _ = NodeRow::from_bytes(Cow::Owned(bytes));
+        }
+        assert_eq!(
+            NodeRow::from_bytes(Cow::Borrowed(&[3u8; 17])),
+            NodeRow(None)
+        );
+        assert_eq!(NodeRow::from_bytes(Cow::Borrowed(&[])), NodeRow(None));
     }
 }

@@ -511,6 +511,47 @@ pub struct ValidatorSetSnapshot {
     pub eligible: u64,
 }
 
+/// One node of an epoch's node snapshot: what the validators build that epoch's reward
+/// records from, fixed when the epoch's validator set is taken.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct EpochNode {
+    /// Node id (ed25519 public key).
+    pub id: NodeId,
+    /// Owner at the snapshot (gets the node's rewards).
+    pub owner: Principal,
+    /// Role.
+    pub role: Role,
+    /// Stake net of the penalties due at the snapshot, e8s.
+    pub stake_e8s: u64,
+    /// Multiplier of E at the snapshot (fixed point, [`E_SCALE`] = x1): a compute node's
+    /// `e_multiplier`; [`E_SCALE`] for validators and routers.
+    pub multiplier: u64,
+}
+
+/// A page request of an epoch's node snapshot.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct EpochNodesArgs {
+    /// The epoch.
+    pub epoch: u64,
+    /// The page starts after this node id (None: from the first node).
+    pub start_after: Option<NodeId>,
+    /// Most nodes in the page (0 or anything above 2,000 means 2,000).
+    pub limit: u32,
+}
+
+/// A page of an epoch's node snapshot.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct EpochNodesPage {
+    /// The epoch.
+    pub epoch: u64,
+    /// The nodes of the page, ordered by node id bytes.
+    pub nodes: Vec<EpochNode>,
+    /// Pass as `start_after` for the next page; None on the last page.
+    pub next: Option<NodeId>,
+    /// Nodes in the whole snapshot.
+    pub total: u64,
+}
+
 /// Epoch clock.
 #[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
 pub struct EpochInfo {

@@ -1008,3 +1008,111 @@ fn failing_ledger_leaves_the_pull_pending_then_stuck_until_governance_settles() 
         assert_eq!(stats(env, &s).total_stake_e8s, 0);
     }
 }
+
+fn epoch_nodes_page(
+    env: &mut dyn TestEnv,
+    s: &Setup,
+    epoch: u64,
+    start_after: Option<NodeId>,
+    limit: u32,
+) -> Option<EpochNodesPage> {
+    let (r,): (Option<EpochNodesPage>,) = env
+        .query_candid(
+            s.registry,
+            admin(),
+            "epoch_nodes",
+            (EpochNodesArgs {
+                epoch,
+                start_after,
+                limit,
+            },),
+        )
+        .unwrap();
+    r
+}
+
+/// Every node of an epoch's snapshot, one node per page.
+fn epoch_nodes(env: &mut dyn TestEnv, s: &Setup, epoch: u64) -> Option<Vec<EpochNode>> {
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let page = epoch_nodes_page(env, s, epoch, after, 1)?;
+        assert!(page.nodes.len() <= 1);
+        all.extend(page.nodes.iter().cloned());
+        match page.next {
+            Some(n) => after = Some(n),
+            None => {
+                assert_eq!(all.len() as u64, page.total);
+                return Some(all);
+            }
+        }
+    }
+}
+
+#[test]
+fn epoch_node_snapshots_are_fixed_per_epoch_and_survive_an_upgrade() {
+    on_all(|env, s| {
+        assert_eq!(
+            epoch_nodes(env, s, 0),
+            Some(vec![]),
+            "epoch 0 was taken at install, empty"
+        );
+        assert_eq!(epoch_nodes_page(env, s, 1, None, 0), None);
+        register(env, s, owner(0), 1, Role::Validator).unwrap();
+        approve_and_stake(env, s, owner(0), 1, V_MIN, 360);
+        register(env, s, owner(1), 2, Role::Compute).unwrap();
+        approve_and_stake(env, s, owner(1), 2, 1000 * E8S, 30);
+        register(env, s, owner(2), 3, Role::Router).unwrap();
+        register(env, s, owner(3), 4, Role::Compute).unwrap();
+        env.advance_time(days(1));
+        let (ep,): (EpochInfo,) = env
+            .query_candid(s.registry, admin(), "current_epoch", ())
+            .unwrap();
+        assert_eq!(ep.epoch, 1);
+        let snap = epoch_nodes(env, s, 1).unwrap();
+        let mut want = vec![
+            EpochNode {
+                id: id(1),
+                owner: owner(0),
+                role: Role::Validator,
+                stake_e8s: V_MIN,
+                multiplier: E_SCALE,
+            },
+            EpochNode {
+                id: id(2),
+                owner: owner(1),
+                role: Role::Compute,
+                stake_e8s: 1000 * E8S,
+                multiplier: 27_000,
+            },
+            EpochNode {
+                id: id(4),
+                owner: owner(3),
+                role: Role::Compute,
+                stake_e8s: 0,
+                multiplier: E_SCALE,
+            },
+        ];
+        want.sort_by_key(|n| n.id);
+        assert_eq!(snap, want, "the members, not the unstaked router");
+        let full = epoch_nodes_page(env, s, 1, None, 0).unwrap();
+        assert_eq!((full.nodes, full.next, full.total), (want.clone(), None, 3));
+
+        // Later changes do not touch it, nor does an upgrade.
+        approve_and_stake(env, s, owner(2), 3, R_MIN, 180);
+        timer(env);
+        env.upgrade(
+            s.registry,
+            &canister_wasm("registry"),
+            Encode!(&Some(RegistryArg::Upgrade)).unwrap(),
+            admin(),
+        )
+        .unwrap();
+        assert_eq!(epoch_nodes(env, s, 1).unwrap(), want);
+        assert_eq!(epoch_nodes_page(env, s, 2, None, 0), None);
+        env.advance_time(days(1));
+        let next = epoch_nodes(env, s, 2).unwrap();
+        assert_eq!(next.len(), 4, "the router staked in epoch 1 is in epoch 2");
+        assert!(next.iter().any(|n| n.id == id(3) && n.stake_e8s == R_MIN));
+    });
+}

@@ -4,7 +4,7 @@
 
 use candid::Principal;
 use ed25519_dalek::{Signer, SigningKey};
-use emc_registry::registry::{STUCK_MARGIN, TX_WINDOW};
+use emc_registry::registry::{EPOCH_NODES_KEPT, MAX_EPOCH_NODES_PAGE, STUCK_MARGIN, TX_WINDOW};
 use emc_registry::rules::registration_message;
 use emc_registry::*;
 use emc_types::NodeId;
@@ -822,10 +822,362 @@ fn a_future_genesis_takes_epoch_zero_with_the_validators_staked_before_it() {
     assert_eq!(r.validator_set(0), None, "still before the genesis");
     r.process_time(genesis);
     let snap = r.validator_set(0).unwrap();
-    assert_eq!(snap.set.len(), 4, "the four validators staked before the genesis");
+    assert_eq!(
+        snap.set.len(),
+        4,
+        "the four validators staked before the genesis"
+    );
     assert_eq!(snap.taken_at, genesis);
     assert_eq!(r.epoch_info().epoch, 0);
     r.process_time(genesis + DAY);
     assert_eq!(r.epoch_info().epoch, 1);
-    assert_eq!(r.validator_set(0).unwrap(), snap, "a snapshot never changes");
+    assert_eq!(
+        r.validator_set(0).unwrap(),
+        snap,
+        "a snapshot never changes"
+    );
+}
+
+// ---------------------------------------------------------------- per-epoch node snapshots
+
+/// Every node of `epoch`'s snapshot, read in pages of `limit` (None: no snapshot), checking
+/// each page: ordered, `total` constant, `next` the last id of a full page and None at the end.
+fn epoch_nodes_all(r: &Registry<VectorMemory>, epoch: u64, limit: u32) -> Option<Vec<EpochNode>> {
+    let mut all: Vec<EpochNode> = Vec::new();
+    let mut after = None;
+    let mut total = None;
+    for _ in 0..10_000 {
+        let page = r.epoch_nodes(&EpochNodesArgs {
+            epoch,
+            start_after: after,
+            limit,
+        })?;
+        assert_eq!(page.epoch, epoch);
+        assert_eq!(
+            *total.get_or_insert(page.total),
+            page.total,
+            "total per page"
+        );
+        let cap = if limit == 0 {
+            MAX_EPOCH_NODES_PAGE
+        } else {
+            limit.min(MAX_EPOCH_NODES_PAGE)
+        };
+        assert!(page.nodes.len() <= cap as usize);
+        assert!(
+            page.nodes.windows(2).all(|w| w[0].id < w[1].id),
+            "ordered by id"
+        );
+        all.extend(page.nodes.iter().cloned());
+        match page.next {
+            Some(next) => {
+                assert_eq!(
+                    page.nodes.len(),
+                    cap as usize,
+                    "only a full page has a next"
+                );
+                assert_eq!(Some(next), page.nodes.last().map(|n| n.id));
+                after = Some(next);
+            }
+            None => {
+                assert_eq!(all.len() as u64, page.total, "every node once");
+                assert!(all.windows(2).all(|w| w[0].id < w[1].id), "no node twice");
+                return Some(all);
+            }
+        }
+    }
+    panic!("paging did not end");
+}
+
+/// What the snapshot of the nodes `seeds` must hold at `now`, computed from the live views.
+fn expected_members(r: &Registry<VectorMemory>, seeds: &[u8], now: u64) -> Vec<EpochNode> {
+    let mut want: Vec<EpochNode> = seeds
+        .iter()
+        .filter_map(|s| {
+            let n = r.get_node(&id(*s))?;
+            let info = r.stake_info(&id(*s), now)?;
+            info.active.then(|| EpochNode {
+                id: n.id,
+                owner: n.owner,
+                role: n.role,
+                stake_e8s: n.stake_e8s - n.penalty_due_e8s,
+                multiplier: r.e_multiplier(&n.id, now).unwrap(),
+            })
+        })
+        .collect();
+    want.sort_by_key(|n| n.id);
+    want
+}
+
+const R_MIN: u64 = 100_000 * E8S;
+
+#[test]
+fn epoch_node_snapshot_holds_the_members_and_never_changes() {
+    let mut r = new_registry();
+    let mut now = T0;
+    // Epoch 0 was taken at install: an empty snapshot is Some, a future epoch None.
+    assert_eq!(epoch_nodes_all(&r, 0, 10), Some(vec![]));
+    assert_eq!(
+        r.epoch_nodes(&EpochNodesArgs {
+            epoch: 1,
+            start_after: None,
+            limit: 10
+        }),
+        None
+    );
+    // Members: a staked validator, a staked router that owes a penalty, a compute node on a
+    // 30-day term (x2.7) and an unstaked one (x1). Not members: an unstaked validator, a
+    // retired compute node, an unstaked router.
+    register(&mut r, p(1), 1, Role::Validator, now).unwrap();
+    stake(&mut r, p(1), 1, V_MIN + 5 * E8S, 360, now);
+    register(&mut r, p(2), 2, Role::Router, now).unwrap();
+    stake(&mut r, p(2), 2, R_MIN + 1_000 * E8S, 180, now);
+    let pen = r
+        .apply_penalties(
+            epochs(),
+            1,
+            &[PenaltyReport {
+                node_id: id(2),
+                missed_minutes: 60,
+            }],
+            now,
+        )
+        .unwrap();
+    assert!(pen[0].penalty_e8s > 0 && !pen[0].suspended);
+    register(&mut r, p(3), 3, Role::Compute, now).unwrap();
+    stake(&mut r, p(3), 3, 1_000 * E8S, 30, now);
+    register(&mut r, p(3), 4, Role::Compute, now).unwrap();
+    register(&mut r, p(5), 5, Role::Validator, now).unwrap();
+    register(&mut r, p(6), 6, Role::Compute, now).unwrap();
+    r.retire(p(6), &id(6), now).unwrap();
+    register(&mut r, p(7), 7, Role::Router, now).unwrap();
+    let seeds: Vec<u8> = (1..=7).collect();
+
+    now += DAY;
+    r.process_time(now);
+    r.check_invariants(now).unwrap();
+    assert_eq!(r.epoch_info().epoch, 1);
+    let want = expected_members(&r, &seeds, now);
+    assert_eq!(want.len(), 4);
+    let snap = epoch_nodes_all(&r, 1, 0).unwrap();
+    assert_eq!(snap, want);
+    let router = snap.iter().find(|n| n.id == id(2)).unwrap();
+    assert_eq!(
+        router.stake_e8s,
+        R_MIN + 1_000 * E8S - pen[0].penalty_e8s,
+        "net of penalties"
+    );
+    assert_eq!(router.multiplier, E_SCALE);
+    assert_eq!(
+        snap.iter().find(|n| n.id == id(3)).unwrap().multiplier,
+        27_000
+    );
+    assert_eq!(
+        snap.iter().find(|n| n.id == id(4)).unwrap().multiplier,
+        E_SCALE
+    );
+    // The validator set of the epoch is its validators' part of the snapshot.
+    let set = r.validator_set(1).unwrap();
+    assert_eq!(set.set.members, vec![id(1)]);
+
+    // After the snapshot: a registration, a stake, a suspension, a retirement.
+    register(&mut r, p(8), 8, Role::Compute, now).unwrap();
+    stake(&mut r, p(5), 5, V_MIN, 360, now);
+    let pen = r
+        .apply_penalties(
+            epochs(),
+            2,
+            &[PenaltyReport {
+                node_id: id(2),
+                missed_minutes: 1_000_000,
+            }],
+            now,
+        )
+        .unwrap();
+    assert!(pen[0].suspended);
+    r.retire(p(3), &id(4), now).unwrap();
+    r.process_time(now + 60 * SEC);
+    assert_eq!(
+        epoch_nodes_all(&r, 1, 3).unwrap(),
+        snap,
+        "a snapshot never changes"
+    );
+    assert_eq!(
+        epoch_nodes_all(&r, 0, 3),
+        Some(vec![]),
+        "nor does epoch 0's"
+    );
+
+    // The next epoch's snapshot sees the changes.
+    now += DAY;
+    r.process_time(now);
+    r.check_invariants(now).unwrap();
+    let seeds: Vec<u8> = (1..=8).collect();
+    let next = epoch_nodes_all(&r, 2, 2).unwrap();
+    assert_eq!(next, expected_members(&r, &seeds, now));
+    let ids: Vec<NodeId> = next.iter().map(|n| n.id).collect();
+    assert!(ids.contains(&id(5)) && ids.contains(&id(8)));
+    assert!(!ids.contains(&id(2)) && !ids.contains(&id(4)));
+}
+
+#[test]
+fn epoch_node_pages_cover_every_node_once_and_bad_args_never_panic() {
+    let mut r = new_registry();
+    let seeds: Vec<u8> = (1..=57).collect();
+    for s in &seeds {
+        register(&mut r, p(*s % 5), *s, Role::Compute, T0).unwrap();
+    }
+    r.process_time(T0 + DAY);
+    let want = expected_members(&r, &seeds, T0 + DAY);
+    assert_eq!(want.len(), 57);
+    for limit in [1, 2, 7, 56, 57, 58, 0, 2_000, 2_001, u32::MAX] {
+        assert_eq!(
+            epoch_nodes_all(&r, 1, limit).unwrap(),
+            want,
+            "limit {limit}"
+        );
+    }
+    // Starting after an id that is not in the snapshot continues after it.
+    let mid = NodeId([0x80; 32]);
+    let page = r
+        .epoch_nodes(&EpochNodesArgs {
+            epoch: 1,
+            start_after: Some(mid),
+            limit: 0,
+        })
+        .unwrap();
+    let after: Vec<EpochNode> = want.iter().filter(|n| n.id > mid).cloned().collect();
+    assert_eq!(page.nodes, after);
+    assert_eq!((page.next, page.total), (None, 57));
+    let page = r
+        .epoch_nodes(&EpochNodesArgs {
+            epoch: 1,
+            start_after: Some(NodeId([0xff; 32])),
+            limit: 5,
+        })
+        .unwrap();
+    assert!(page.nodes.is_empty() && page.next.is_none());
+    // A full last page ends with no next.
+    let page = r
+        .epoch_nodes(&EpochNodesArgs {
+            epoch: 1,
+            start_after: Some(want[51].id),
+            limit: 5,
+        })
+        .unwrap();
+    assert_eq!((page.nodes.len(), page.next), (5, None));
+    for epoch in [2, 3, u64::MAX] {
+        assert_eq!(
+            r.epoch_nodes(&EpochNodesArgs {
+                epoch,
+                start_after: None,
+                limit: u32::MAX
+            }),
+            None
+        );
+    }
+}
+
+#[test]
+fn epoch_node_snapshots_are_pruned_after_the_kept_window() {
+    let mut r = new_registry();
+    register(&mut r, p(1), 1, Role::Compute, T0).unwrap();
+    register(&mut r, p(2), 2, Role::Compute, T0).unwrap();
+    let mut now = T0;
+    // A long pause: 100 epochs are due at once; one call rolls at most 64.
+    now += 100 * DAY;
+    r.process_time(now);
+    r.check_invariants(now).unwrap();
+    assert_eq!(r.epoch_info().epoch, 64);
+    r.process_time(now);
+    r.check_invariants(now).unwrap();
+    assert_eq!(r.epoch_info().epoch, 100);
+    let kept = r.epoch_node_snapshots();
+    assert_eq!(
+        kept,
+        (100 + 1 - EPOCH_NODES_KEPT..=100).collect::<Vec<u64>>()
+    );
+    for e in 0..=100 {
+        let got = r.epoch_nodes(&EpochNodesArgs {
+            epoch: e,
+            start_after: None,
+            limit: 0,
+        });
+        if e + EPOCH_NODES_KEPT > 100 {
+            assert_eq!(got.unwrap().total, 2, "epoch {e} kept");
+        } else {
+            assert_eq!(got, None, "epoch {e} pruned");
+            assert!(r.validator_set(e).is_some(), "validator sets are kept");
+        }
+    }
+    // One more epoch drops exactly the oldest kept one.
+    now += DAY;
+    r.process_time(now);
+    r.check_invariants(now).unwrap();
+    assert_eq!(
+        r.epoch_node_snapshots().first(),
+        Some(&(101 + 1 - EPOCH_NODES_KEPT))
+    );
+}
+
+#[test]
+fn a_registry_without_node_snapshots_loads_and_answers_none_for_old_epochs() {
+    // The stable memory of a registry built before node snapshots: same layout, memories 16
+    // and 17 empty (cleared here, as the old build never wrote them).
+    let mem = VectorMemory::default();
+    let args = InitArgs {
+        ledger: p(104),
+        governance: gov(),
+        treasury: treasury(),
+        epochs_canister: Some(epochs()),
+        ledger_fee_e8s: Some(FEE),
+        params: None,
+        genesis_time: None,
+    };
+    let mut r = Registry::init(mem.clone(), &args, T0, me()).unwrap();
+    register(&mut r, p(1), 1, Role::Compute, T0).unwrap();
+    r.process_time(T0 + DAY);
+    drop(r);
+    let mut s = emc_registry::storage::Stores::open(mem.clone());
+    let rows: Vec<_> = s.epoch_nodes.keys().collect();
+    for k in rows {
+        s.epoch_nodes.remove(&k);
+    }
+    let totals: Vec<u64> = s.epoch_totals.keys().collect();
+    for e in totals {
+        s.epoch_totals.remove(&e);
+    }
+    drop(s);
+    let mut r = Registry::load(mem, me()).unwrap();
+    r.check_invariants(T0 + DAY).unwrap();
+    assert_eq!(
+        r.epoch_nodes(&EpochNodesArgs {
+            epoch: 0,
+            start_after: None,
+            limit: 0
+        }),
+        None
+    );
+    assert_eq!(
+        r.epoch_nodes(&EpochNodesArgs {
+            epoch: 1,
+            start_after: None,
+            limit: 0
+        }),
+        None
+    );
+    assert!(r.validator_set(1).is_some());
+    r.process_time(T0 + DAY + 60 * SEC);
+    assert_eq!(
+        r.epoch_nodes(&EpochNodesArgs {
+            epoch: 1,
+            start_after: None,
+            limit: 0
+        }),
+        None,
+        "a missed snapshot is not taken late"
+    );
+    r.process_time(T0 + 2 * DAY);
+    r.check_invariants(T0 + 2 * DAY).unwrap();
+    assert_eq!(epoch_nodes_all(&r, 2, 0).unwrap().len(), 1);
 }

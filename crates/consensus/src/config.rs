@@ -1,7 +1,7 @@
 //! Typed configuration with defaults, validated once.
 
 use crate::codec::DEFAULT_MAX_MESSAGE_BYTES;
-use emc_types::{Hash, ValidatorSet, ValidatorSetError, ZERO_HASH};
+use emc_types::{epoch, Hash, ValidatorSet, ValidatorSetError, ZERO_HASH};
 
 /// Consensus parameters. Build with [`Config::new`] and adjust fields; [`crate::Node`] checks
 /// them with [`Config::validate`].
@@ -99,9 +99,16 @@ impl Config {
         Ok(())
     }
 
-    /// The epoch of height `h` (height 0, the genesis, is in epoch 0).
+    /// The epoch of height `h` (height 0, the genesis, is in epoch 0): the network's shared
+    /// arithmetic, [`emc_types::epoch::epoch_of`].
     pub fn epoch_of(&self, height: u64) -> u64 {
-        height.saturating_sub(1) / self.epoch_length
+        epoch::epoch_of(height, self.epoch_length)
+    }
+
+    /// Whether a checkpoint is made after block `height` (a positive multiple of
+    /// `checkpoint_interval`).
+    pub(crate) fn is_checkpoint_height(&self, height: u64) -> bool {
+        height > 0 && height % self.checkpoint_interval.max(1) == 0
     }
 
     /// The timeout of `round`: `base * 2^round`, at most the cap; round 0 adds the block
@@ -118,5 +125,39 @@ impl Config {
         } else {
             t
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use emc_types::NodeId;
+
+    fn config(epoch_length: u64, checkpoint_interval: u64) -> Config {
+        let set = ValidatorSet {
+            epoch: 0,
+            members: vec![NodeId([1; 32])],
+        };
+        let mut c = Config::new(set);
+        c.epoch_length = epoch_length;
+        c.checkpoint_interval = checkpoint_interval;
+        c
+    }
+
+    #[test]
+    fn epochs_and_checkpoint_heights() {
+        let c = config(6, 3);
+        let epochs: Vec<u64> = (0..=13).map(|h| c.epoch_of(h)).collect();
+        assert_eq!(epochs, [0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 2]);
+        let cps: Vec<u64> = (0..=13).filter(|h| c.is_checkpoint_height(*h)).collect();
+        assert_eq!(cps, [3, 6, 9, 12]);
+        // The protocol's numbers: the checkpoint at 43,200 closes epoch 0.
+        let c = Config::new(c.genesis_set.clone());
+        assert_eq!(c.epoch_of(43_200), 0);
+        assert_eq!(c.epoch_of(43_201), 1);
+        assert!(c.is_checkpoint_height(43_200) && !c.is_checkpoint_height(43_201));
+        // Unvalidated zero lengths count as 1 instead of dividing by zero.
+        assert_eq!(config(0, 0).epoch_of(5), 4);
+        assert!(config(0, 0).is_checkpoint_height(5));
     }
 }
