@@ -3,8 +3,8 @@
 use crate::{IcClient, IcClientExt, IcError};
 use candid::Principal;
 use emc_registry::{
-    Config, EpochInfo, Node, RegisterArgs, RegistryError, Role, StakeArgs, StakeInfo, Stats,
-    ValidatorSetSnapshot,
+    Config, EpochInfo, EpochNode, EpochNodesArgs, EpochNodesPage, Node, RegisterArgs,
+    RegistryError, Role, StakeArgs, StakeInfo, Stats, ValidatorSetSnapshot,
 };
 use emc_types::NodeId;
 use serde_bytes::ByteBuf;
@@ -137,6 +137,81 @@ impl RegistryApi {
         self.client
             .query_candid(self.canister, "validator_set", (epoch,))
             .await
+    }
+
+    /// One `epoch_nodes` page (query): up to `limit` nodes (0 or above 2,000: 2,000) of
+    /// `epoch`'s node snapshot after `start_after`, by node id; `None` when the snapshot was
+    /// never taken or has been pruned.
+    pub async fn epoch_nodes_page(
+        &self,
+        epoch: u64,
+        start_after: Option<NodeId>,
+        limit: u32,
+    ) -> Result<Option<EpochNodesPage>, IcError> {
+        let args = EpochNodesArgs {
+            epoch,
+            start_after,
+            limit,
+        };
+        self.client
+            .query_candid(self.canister, "epoch_nodes", (args,))
+            .await
+    }
+
+    /// The whole node snapshot of `epoch` (every node that was an active member of its role
+    /// when the epoch's validator set was taken, by node id), page by page; `None` when the
+    /// snapshot was never taken or has been pruned. The snapshot never changes, so the pages
+    /// agree with each other. A reply that does not advance, disagrees with the previous
+    /// pages' total, or would need more pages than the total allows is an [`IcError::Decode`].
+    pub async fn epoch_nodes(&self, epoch: u64) -> Result<Option<Vec<EpochNode>>, IcError> {
+        let page_size = emc_registry::registry::MAX_EPOCH_NODES_PAGE;
+        let Some(first) = self.epoch_nodes_page(epoch, None, page_size).await? else {
+            return Ok(None);
+        };
+        let total = first.total;
+        // Pages needed for `total` nodes, plus one: the bound of the loop.
+        let max_pages = total / u64::from(page_size) + 2;
+        let mut all: Vec<EpochNode> =
+            Vec::with_capacity(usize::try_from(total).unwrap_or(0).min(1 << 20));
+        let mut page = first;
+        for _ in 0..max_pages {
+            if page.epoch != epoch || page.total != total {
+                return Err(IcError::Decode(format!(
+                    "epoch_nodes: a page of epoch {} with total {} in epoch {epoch}'s snapshot of {total}",
+                    page.epoch, page.total
+                )));
+            }
+            for n in page.nodes {
+                if all.last().is_some_and(|l: &EpochNode| n.id <= l.id) {
+                    return Err(IcError::Decode(
+                        "epoch_nodes: nodes out of order or repeated across pages".into(),
+                    ));
+                }
+                all.push(n);
+            }
+            if all.len() as u64 > total {
+                return Err(IcError::Decode(format!(
+                    "epoch_nodes: more than the {total} nodes the snapshot holds"
+                )));
+            }
+            let Some(next) = page.next else {
+                if all.len() as u64 != total {
+                    return Err(IcError::Decode(format!(
+                        "epoch_nodes: {} nodes read of a snapshot of {total}",
+                        all.len()
+                    )));
+                }
+                return Ok(Some(all));
+            };
+            page = match self.epoch_nodes_page(epoch, Some(next), page_size).await? {
+                Some(p) => p,
+                // Pruned between two pages (only for a snapshot at the edge of the kept window).
+                None => return Ok(None),
+            };
+        }
+        Err(IcError::Decode(format!(
+            "epoch_nodes: more than {max_pages} pages for {total} nodes"
+        )))
     }
 
     /// `current_epoch` (query).

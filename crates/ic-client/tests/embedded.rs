@@ -283,6 +283,32 @@ async fn ledger_and_registry_through_the_typed_wrappers() {
         .await
         .unwrap();
     assert_eq!(net.host.time().await.unwrap(), t0 + 61_000_000_000);
+
+    // Per-epoch node snapshots: epoch 0's (taken at install) is empty, epoch 1's holds the
+    // staked validator; a future epoch has none.
+    assert_eq!(registry.epoch_nodes(0).await.unwrap(), Some(vec![]));
+    assert_eq!(registry.epoch_nodes(1).await.unwrap(), None);
+    net.host
+        .advance_time(Duration::from_secs(86_400))
+        .await
+        .unwrap();
+    let nodes = registry.epoch_nodes(1).await.unwrap().unwrap();
+    assert_eq!(
+        nodes,
+        vec![emc_registry::EpochNode {
+            id: node_id(1),
+            owner: owner(0),
+            role: Role::Validator,
+            stake_e8s: V_MIN,
+            multiplier: emc_registry::E_SCALE,
+        }]
+    );
+    let page = registry
+        .epoch_nodes_page(1, Some(node_id(1)), 10)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((page.nodes.len(), page.next, page.total), (0, None, 1));
     net.host.shutdown();
 }
 
