@@ -3,7 +3,7 @@
 use crate::compute::{start_compute, ComputeEndpoint};
 use crate::status::ValidatorStatus;
 use crate::validator::start_validator;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use clap::{Parser, Subcommand};
 use emc_node_common::bootstrap::{bind_network, connect_ic, init_tracing, shutdown_signal};
 use emc_node_common::config::{generate_key, load_key, IcConfig, NodeConfig, ProverKind};

@@ -1,7 +1,8 @@
 //! The `edge-node` binary: `init` writes a key and a config that load back; bad input is a
 //! clear error with a non-zero exit, never a panic.
 
-use edge_node::config::{load_key, NodeConfig, NodeRole};
+use emc_node_common::config::{load_key, NodeConfig};
+use emc_types::Role as NodeRole;
 use std::process::Command;
 
 fn edge_node() -> Command {

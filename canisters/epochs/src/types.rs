@@ -109,15 +109,7 @@ pub struct StoredCheckpoint {
 }
 
 /// A node's role, as in the registry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
-pub enum Role {
-    /// Runs consensus.
-    Validator,
-    /// Smart router.
-    Router,
-    /// Compute node.
-    Compute,
-}
+pub use emc_types::Role;
 
 /// One node's facts for one epoch, as agreed by the validators.
 #[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]

@@ -440,7 +440,8 @@ impl Cluster {
         Ok(cluster)
     }
 
-    fn operator_ic(&self, i: usize) -> IcHandles {
+    /// The canister clients of member `i`'s operator (its owner's identity).
+    pub fn operator_ic(&self, i: usize) -> IcHandles {
         let c = &self.canisters;
         let client: Arc<dyn IcClient> = Arc::new(self.host.client(self.members[i].owner));
         handles(
@@ -651,5 +652,5 @@ fn bind(
         listen_addr: at.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0))),
         ..net.clone()
     };
-    emc_node_common::bootstrap::bind_endpoint(cfg, key, role)
+    Ok(emc_node_common::bootstrap::bind_endpoint(cfg, key, role)?)
 }

@@ -263,7 +263,7 @@ async fn a_router_relays_and_an_altered_message_is_rejected() -> Result<()> {
         .unwrap();
     let auth = Arc::new(StaticAuthorizer::new());
     for m in &c.members {
-        auth.set(m.id, Roles::from(m.role.net_role()));
+        auth.set(m.id, Roles::from(m.role));
     }
     // Same key (the registry lists it as a router), a fresh address the validators are told.
     let (evil, mut events) = Network::bind(
@@ -380,6 +380,103 @@ async fn a_partition_heals_and_the_network_catches_up() -> Result<()> {
         || height(&c, 3) + 2 >= max_height(&c),
     )
     .await;
+    c.shutdown().await;
+    Ok(())
+}
+
+/// The registry changes during an epoch (a stake grows, a node registers), once in its middle
+/// and once just before its closing block, when validators' registry reads differ the most.
+/// Every validator builds the epoch's records from the registry's immutable snapshot of that
+/// epoch, so epochs 0 and 1 both get their closing checkpoints and data onto the IC and close.
+/// On the way: closed epochs leave the validators' application (it holds at most the current
+/// and the next snapshot), and the router sees the compute node's load rise while it
+/// computes a challenge and fall after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_changes_within_epochs_cost_no_checkpoint_and_closed_epochs_leave_the_app(
+) -> Result<()> {
+    let _serial = SERIAL.lock().await;
+    let mut cfg = config("epochs", 1);
+    cfg.challenge_window = Duration::from_secs(2);
+    // PoC rounds every 2 s on a task long enough (a few hundred ms on one thread) for the
+    // router's table to show the node busy.
+    cfg.validator.poc_interval = Duration::from_secs(2);
+    cfg.validator.poc_task = emc_poc::TaskParams { n: 512, rounds: 8 };
+    cfg.validator.poc_deadline = Duration::from_secs(10);
+    cfg.compute_node.max_task_n = 512;
+    let c = Cluster::start(cfg).await?;
+    let safety = Safety::default();
+    safety.watch(&c);
+    let router = c.routers[0].0.status.clone();
+    let busy = Arc::new(Mutex::new((0u32, 0u64)));
+    {
+        let (router, busy) = (router.clone(), busy.clone());
+        tokio::spawn(async move {
+            loop {
+                let max = router.get().compute.values().map(|e| e.load).max().unwrap_or(0);
+                {
+                    let mut b = busy.lock().unwrap();
+                    b.0 = b.0.max(max);
+                    if max == 0 && b.0 > 0 {
+                        b.1 += 1; // seen idle again after busy
+                    }
+                }
+                sleep(Duration::from_millis(10)).await;
+            }
+        });
+    }
+    let router_member = c
+        .members
+        .iter()
+        .position(|m| m.role == emc_types::Role::Router)
+        .unwrap();
+    let ops = c.operator_ic(router_member);
+    for (i, at) in [300u64, 590, 900, 1190].into_iter().enumerate() {
+        wait_for(&format!("height {at}"), Duration::from_secs(120), || {
+            max_height(&c) >= at
+        })
+        .await;
+        // A new compute node registers and stakes: the live registry changes between the
+        // validators' refreshes.
+        let key = ed25519_dalek::SigningKey::from_bytes(&[i as u8 + 77; 32]);
+        let node = emc_node_common::ops::register_node(
+            &ops.registry,
+            &key,
+            emc_types::Role::Compute,
+            "127.0.0.1:9".into(),
+            "test".into(),
+            String::new(),
+        )
+        .await?;
+        let stake = emc_devnet::COMPUTE_STAKE;
+        emc_node_common::ops::stake_node(&ops, node.id, stake, emc_devnet::COMPUTE_STAKE_DAYS)
+            .await?;
+    }
+    let end = Instant::now() + Duration::from_secs(120);
+    loop {
+        let closed = c.ic.epochs.stats().await?.last_closed_epoch;
+        if closed.is_some_and(|e| e >= 1) {
+            break;
+        }
+        assert!(Instant::now() < end, "epochs 0 and 1 not closed: {closed:?}");
+        sleep(Duration::from_millis(500)).await;
+    }
+    for epoch in 0..2u64 {
+        let s = c.ic.epochs.epoch_summary(epoch).await?.expect("summary");
+        let h = s.header.expect("epoch data declared");
+        assert_eq!(s.chunks_received, h.chunk_count, "epoch {epoch} data complete");
+        assert!(s.nodes_received >= 6, "epoch {epoch}: {} records", s.nodes_received);
+        let cp = c.ic.epochs.checkpoint((epoch + 1) * 600).await?.expect("closing checkpoint");
+        assert_eq!(cp.checkpoint.epoch, epoch);
+    }
+    for (i, v) in c.running() {
+        let st = v.handle.status.get();
+        assert_eq!(st.app_memory.closed_epochs, 0, "validator {i} handed its closed epochs over");
+        assert!(st.app_memory.snapshots <= 2, "validator {i}: {:?}", st.app_memory);
+    }
+    let (max_load, idle_after) = *busy.lock().unwrap();
+    assert!(max_load >= 1, "the router never saw the compute node busy");
+    assert!(idle_after > 0, "the router never saw the load fall again");
+    assert!(safety.heights() >= 1200);
     c.shutdown().await;
     Ok(())
 }

@@ -10,7 +10,7 @@ use emc_edge_core::protocol::{PingReply, PocOpen, KIND_PING, KIND_POC_CHALLENGE,
 use emc_types::Role as NodeRole;
 use edge_node::validator::PocCommit;
 use emc_devnet::{rebind, Cluster, ClusterConfig, OPERATOR_GENESIS};
-use emc_net::{Event, Role, Roles};
+use emc_net::{Event, Roles};
 use emc_poc::{Challenge, CpuProver, Prover, ProverSession};
 use emc_types::NodeId;
 use std::collections::{BTreeMap, BTreeSet};

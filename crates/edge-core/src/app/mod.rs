@@ -82,6 +82,18 @@ pub struct RegistryNode {
     pub multiplier: u64,
 }
 
+impl From<emc_registry::EpochNode> for RegistryNode {
+    fn from(n: emc_registry::EpochNode) -> Self {
+        RegistryNode {
+            id: n.id,
+            owner: n.owner,
+            role: n.role,
+            stake_e8s: n.stake_e8s,
+            multiplier: n.multiplier,
+        }
+    }
+}
+
 /// The registry's snapshot of one epoch, as the shell learned it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Snapshot {
