@@ -15,42 +15,10 @@ pub const DAY: u64 = 86_400 * SEC;
 /// Fixed-point scale of E and of the staking multipliers (`emc_types::E_SCALE`: 4 decimals).
 pub const E_SCALE: u64 = emc_types::E_SCALE;
 
-/// The role a node registers for (spec 1).
-#[derive(
-    CandidType, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash,
-)]
-pub enum Role {
-    /// Runs consensus and signs checkpoints.
-    Validator,
-    /// Smart router.
-    Router,
-    /// Compute node.
-    Compute,
-}
-
-impl Role {
-    /// Stable one-byte code (used in index keys and in the registration message).
-    pub fn code(self) -> u8 {
-        match self {
-            Role::Validator => 0,
-            Role::Router => 1,
-            Role::Compute => 2,
-        }
-    }
-
-    /// Inverse of [`Role::code`].
-    pub fn from_code(c: u8) -> Option<Role> {
-        match c {
-            0 => Some(Role::Validator),
-            1 => Some(Role::Router),
-            2 => Some(Role::Compute),
-            _ => None,
-        }
-    }
-
-    /// All roles.
-    pub const ALL: [Role; 3] = [Role::Validator, Role::Router, Role::Compute];
-}
+/// The role a node registers for (spec 1): the network's one role enum, with the registry's
+/// stable codes (`code`/`from_code`: 0 validator, 1 router, 2 compute) in index keys and in the
+/// registration message.
+pub use emc_types::Role;
 
 /// Staking terms of the validator and router roles.
 #[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
