@@ -1,60 +1,17 @@
 //! Roles and the authorizer: which keys may connect, and as what.
 
 use emc_types::NodeId;
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::RwLock;
 
-/// The role a node plays in the edge network. Independent of the canister crates: the edge
-/// node maps the registry's node kinds onto it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Runs consensus.
-    Validator,
-    /// Routes dApp requests to compute nodes.
-    Router,
-    /// Runs inference.
-    Compute,
-}
+/// The role a node plays in the edge network: the network-wide [`emc_types::Role`]. Its
+/// [`Role::to_wire`] byte (1, 2, 3) is what the hello carries; its `Display` is lower-case.
+pub use emc_types::Role;
 
-impl Role {
-    /// Every role.
-    pub const ALL: [Role; 3] = [Role::Validator, Role::Router, Role::Compute];
-
-    /// The role's byte on the wire (in the hello).
-    pub fn to_wire(self) -> u8 {
-        match self {
-            Role::Validator => 1,
-            Role::Router => 2,
-            Role::Compute => 3,
-        }
-    }
-
-    /// The role of a wire byte, `None` for an unknown one.
-    pub fn from_wire(b: u8) -> Option<Role> {
-        match b {
-            1 => Some(Role::Validator),
-            2 => Some(Role::Router),
-            3 => Some(Role::Compute),
-            _ => None,
-        }
-    }
-
-    fn bit(self) -> u8 {
-        1 << (self.to_wire() - 1)
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Role::Validator => "validator",
-            Role::Router => "router",
-            Role::Compute => "compute",
-        })
-    }
+/// The bit of `role` in a [`Roles`] set (bits 0, 1, 2 for wire bytes 1, 2, 3).
+fn bit(role: Role) -> u8 {
+    1 << (role.to_wire() - 1)
 }
 
 /// A set of roles.
@@ -69,12 +26,12 @@ impl Roles {
 
     /// Whether `role` is in the set.
     pub fn contains(self, role: Role) -> bool {
-        self.0 & role.bit() != 0
+        self.0 & bit(role) != 0
     }
 
     /// The set with `role` added.
     pub fn with(self, role: Role) -> Roles {
-        Roles(self.0 | role.bit())
+        Roles(self.0 | bit(role))
     }
 
     /// Whether the set is empty.
@@ -90,7 +47,7 @@ impl Roles {
 
 impl From<Role> for Roles {
     fn from(role: Role) -> Roles {
-        Roles(role.bit())
+        Roles(bit(role))
     }
 }
 
@@ -191,6 +148,14 @@ mod tests {
         }
         assert_eq!(Role::from_wire(0), None);
         assert_eq!(Role::from_wire(4), None);
+        // The hello's bytes and the names in logs and errors.
+        assert_eq!(Role::ALL.map(Role::to_wire), [1, 2, 3]);
+        assert_eq!(
+            Role::ALL.map(|r| r.to_string()),
+            ["validator", "router", "compute"]
+        );
+        assert_eq!(Role::ALL.into_iter().collect::<Roles>(), Roles::ALL);
+        assert_eq!(format!("{:?}", Roles::ALL), "{Validator, Router, Compute}");
         let rs: Roles = [Role::Validator, Role::Compute].into_iter().collect();
         assert!(rs.contains(Role::Validator) && !rs.contains(Role::Router));
         assert_eq!(rs.iter().count(), 2);
