@@ -10,7 +10,7 @@
 //!                   || chunk_count_be32 || chunks_root)
 //! ```
 
-use crate::types::{EpochDataHeader, NodeRecord, Role};
+use crate::types::{EpochDataHeader, NodeRecord};
 use emc_types::{sha256, Hash};
 
 /// Domain tag of a chunk hash.
@@ -23,11 +23,8 @@ pub const HEADER_DOMAIN: &[u8] = b"emc-epoch-data-v1";
 /// Canonical bytes of a record (appended to `out`).
 pub fn encode_record(r: &NodeRecord, out: &mut Vec<u8>) {
     out.extend_from_slice(&r.node.0);
-    out.push(match r.role {
-        Role::Validator => 0,
-        Role::Router => 1,
-        Role::Compute => 2,
-    });
+    // The registry's role code: Validator 0, Router 1, Compute 2.
+    out.push(r.role.code());
     let owner = r.owner.as_slice();
     // A principal is at most 29 bytes.
     out.push(u8::try_from(owner.len()).unwrap_or(u8::MAX));

@@ -108,16 +108,9 @@ pub struct StoredCheckpoint {
     pub voided: bool,
 }
 
-/// A node's role, as in the registry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
-pub enum Role {
-    /// Runs consensus.
-    Validator,
-    /// Smart router.
-    Router,
-    /// Compute node.
-    Compute,
-}
+/// A node's role: the network's one role type (candid `Role`, variants Validator, Router,
+/// Compute), as in the registry.
+pub use emc_types::Role;
 
 /// One node's facts for one epoch, as agreed by the validators.
 #[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]

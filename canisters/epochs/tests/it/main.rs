@@ -7,7 +7,7 @@
 //!   `scripts/build-canisters.sh epochs registry ledger`).
 //! * `pure_core`: the pure epochs core over a `VectorMemory`.
 
+mod canister;
 mod common;
 mod interface;
-mod canister;
 mod pure_core;
