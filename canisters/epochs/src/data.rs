@@ -173,6 +173,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn record_bytes_carry_the_registry_role_code() {
+        use crate::types::Role;
+        for (role, code) in [
+            (Role::Validator, 0u8),
+            (Role::Router, 1),
+            (Role::Compute, 2),
+        ] {
+            let r = NodeRecord {
+                node: emc_types::NodeId([7; 32]),
+                role,
+                owner: candid::Principal::from_slice(&[1, 2, 3]),
+                stake_e8s: 5,
+                active_blocks: 6,
+                poc_e: 7,
+                multiplier: 8,
+            };
+            let mut out = Vec::new();
+            encode_record(&r, &mut out);
+            assert_eq!(out[32], code, "{role:?}");
+            assert_eq!(&out[33..37], &[3, 1, 2, 3]);
+            assert_eq!(out.len(), 32 + 1 + 1 + 3 + 4 * 8);
+        }
+    }
+
+    #[test]
     fn proofs_verify_for_every_size() {
         for n in 1..20u32 {
             let leaves: Vec<Hash> = (0..n).map(|i| sha256(&[&i.to_be_bytes()])).collect();
