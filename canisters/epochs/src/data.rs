@@ -10,7 +10,7 @@
 //!                   || chunk_count_be32 || chunks_root)
 //! ```
 
-use crate::types::{EpochDataHeader, NodeRecord, Role};
+use crate::types::{EpochDataHeader, NodeRecord};
 use emc_types::{sha256, Hash};
 
 /// Domain tag of a chunk hash.
@@ -23,11 +23,8 @@ pub const HEADER_DOMAIN: &[u8] = b"emc-epoch-data-v1";
 /// Canonical bytes of a record (appended to `out`).
 pub fn encode_record(r: &NodeRecord, out: &mut Vec<u8>) {
     out.extend_from_slice(&r.node.0);
-    out.push(match r.role {
-        Role::Validator => 0,
-        Role::Router => 1,
-        Role::Compute => 2,
-    });
+    // The registry's role code: Validator 0, Router 1, Compute 2.
+    out.push(r.role.code());
     let owner = r.owner.as_slice();
     // A principal is at most 29 bytes.
     out.push(u8::try_from(owner.len()).unwrap_or(u8::MAX));
@@ -174,6 +171,31 @@ pub fn build_chunks(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn record_bytes_carry_the_registry_role_code() {
+        use crate::types::Role;
+        for (role, code) in [
+            (Role::Validator, 0u8),
+            (Role::Router, 1),
+            (Role::Compute, 2),
+        ] {
+            let r = NodeRecord {
+                node: emc_types::NodeId([7; 32]),
+                role,
+                owner: candid::Principal::from_slice(&[1, 2, 3]),
+                stake_e8s: 5,
+                active_blocks: 6,
+                poc_e: 7,
+                multiplier: 8,
+            };
+            let mut out = Vec::new();
+            encode_record(&r, &mut out);
+            assert_eq!(out[32], code, "{role:?}");
+            assert_eq!(&out[33..37], &[3, 1, 2, 3]);
+            assert_eq!(out.len(), 32 + 1 + 1 + 3 + 4 * 8);
+        }
+    }
 
     #[test]
     fn proofs_verify_for_every_size() {

@@ -2,9 +2,7 @@
 //! the payout journal and governance. No ic-cdk: the caller and the clock come in as arguments.
 
 use crate::data::{chunk_hash, header_hash, root_from_proof};
-use crate::storage::{
-    epoch_node, owner_key, owner_prefix, split_epoch_node, Cand, Stores, LAYOUT_VERSION, MAGIC,
-};
+use crate::storage::{epoch_node, owner_key, owner_prefix, split_epoch_node, Cand, Stores, HEADER};
 use crate::types::*;
 use crate::LoadError;
 use candid::{CandidType, Principal};
@@ -188,24 +186,10 @@ impl<M: Memory> Epochs<M> {
     /// Loads the state from stable memory (after an upgrade).
     pub fn load(memory: M) -> Result<Self, LoadError> {
         let s = Stores::open(memory);
-        let raw = s.config.get().clone();
-        if raw.len() < 8 {
-            return Err(LoadError::NotInitialized);
-        }
-        if &raw[..4] != MAGIC {
-            return Err(LoadError::Storage("bad magic".into()));
-        }
-        let mut v = [0u8; 4];
-        v.copy_from_slice(&raw[4..8]);
-        let stored = u32::from_le_bytes(v);
-        if stored > LAYOUT_VERSION {
-            return Err(LoadError::Downgrade {
-                stored,
-                supported: LAYOUT_VERSION,
-            });
-        }
+        // Version 1 is the only layout so far; later versions migrate step by step here.
+        let body = HEADER.check(s.config.get())?;
         let config: Config =
-            candid::decode_one(&raw[8..]).map_err(|e| LoadError::Storage(e.to_string()))?;
+            candid::decode_one(body).map_err(|e| LoadError::Storage(e.to_string()))?;
         let meta: Meta =
             candid::decode_one(s.meta.get()).map_err(|e| LoadError::Storage(e.to_string()))?;
         Ok(Epochs { s, config, meta })
@@ -1022,10 +1006,8 @@ fn evidence_key(height: u64, a: &Hash, b: &Hash) -> [u8; 72] {
 }
 
 fn write_config<M: Memory>(s: &mut Stores<M>, c: &Config) -> Result<(), LoadError> {
-    let mut raw = MAGIC.to_vec();
-    raw.extend_from_slice(&LAYOUT_VERSION.to_le_bytes());
-    raw.extend_from_slice(&candid::encode_one(c).map_err(|e| LoadError::Storage(e.to_string()))?);
-    s.config.set(raw);
+    let body = candid::encode_one(c).map_err(|e| LoadError::Storage(e.to_string()))?;
+    s.config.set(HEADER.encode(&body));
     Ok(())
 }
 

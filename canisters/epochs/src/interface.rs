@@ -1,7 +1,7 @@
 //! The canister's Candid interface, built from the same Rust types the shell uses (methods
 //! sorted by name, `EpochsArg` as the class argument). `candid/epochs.did` is this text;
-//! `tests/candid.rs` keeps them equal (`UPDATE_DID=1 cargo test -p emc-epochs --test candid`
-//! rewrites the file) and checks that the wasm exports it.
+//! `tests/it/interface.rs` keeps them equal (`UPDATE_DID=1 cargo test -p emc-epochs --test it
+//! interface::` rewrites the file) and checks that the wasm exports it.
 
 use crate::types::*;
 use candid::Principal;

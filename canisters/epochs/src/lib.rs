@@ -65,3 +65,20 @@ pub enum LoadError {
     #[error("storage error: {0}")]
     Storage(String),
 }
+
+impl From<emc_stable::HeaderError> for LoadError {
+    /// An empty or short config cell holds no epochs canister; another canister's magic is a
+    /// storage error; a newer layout is a refused downgrade.
+    fn from(e: emc_stable::HeaderError) -> Self {
+        match e {
+            emc_stable::HeaderError::Newer { found, supported } => LoadError::Downgrade {
+                stored: found,
+                supported,
+            },
+            emc_stable::HeaderError::Empty | emc_stable::HeaderError::Truncated { .. } => {
+                LoadError::NotInitialized
+            }
+            e @ emc_stable::HeaderError::BadMagic { .. } => LoadError::Storage(e.to_string()),
+        }
+    }
+}

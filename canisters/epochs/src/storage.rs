@@ -24,10 +24,12 @@
 //! stored config lacks it. A field added later must be an `opt` (candid reads a missing `opt`
 //! field as `null`) or come with a layout bump and a migration.
 //!
-//! Layout changes bump [`LAYOUT_VERSION`] and add a migration; a build finding a newer version
-//! refuses to start.
+//! The config cell starts with the shared [`emc_stable::Header`] ([`HEADER`]). Layout changes
+//! bump [`LAYOUT_VERSION`] and add a migration; a build finding a newer version refuses to
+//! start.
 
 use candid::Principal;
+use emc_stable::Header;
 use ic_stable_structures::memory_manager::{MemoryId, MemoryManager, VirtualMemory};
 use ic_stable_structures::{Memory, StableBTreeMap, StableCell};
 
@@ -35,6 +37,52 @@ use ic_stable_structures::{Memory, StableBTreeMap, StableCell};
 pub const LAYOUT_VERSION: u32 = 1;
 /// Magic bytes at the start of the config cell.
 pub const MAGIC: &[u8; 4] = b"EMCE";
+/// The config cell's header: [`MAGIC`], then [`LAYOUT_VERSION`] as u32 LE, then candid Config.
+pub const HEADER: Header = Header::new(*MAGIC, LAYOUT_VERSION);
+
+/// Memory id 0: the config cell.
+pub const CONFIG: MemoryId = MemoryId::new(0);
+/// Memory id 1: the meta cell.
+pub const META: MemoryId = MemoryId::new(1);
+/// Memory id 2: the accepted chain by height.
+pub const CHECKPOINTS: MemoryId = MemoryId::new(2);
+/// Memory id 3: voided checkpoints.
+pub const VOIDED: MemoryId = MemoryId::new(3);
+/// Memory id 4: epoch states.
+pub const EPOCHS: MemoryId = MemoryId::new(4);
+/// Memory id 5: chunks received.
+pub const CHUNKS: MemoryId = MemoryId::new(5);
+/// Memory id 6: node records.
+pub const RECORDS: MemoryId = MemoryId::new(6);
+/// Memory id 7: the payout journal.
+pub const JOURNAL: MemoryId = MemoryId::new(7);
+/// Memory id 8: pending payouts.
+pub const PENDING: MemoryId = MemoryId::new(8);
+/// Memory id 9: the journal's owner index.
+pub const BY_OWNER: MemoryId = MemoryId::new(9);
+/// Memory id 10: equivocation evidence reported.
+pub const EVIDENCE: MemoryId = MemoryId::new(10);
+/// Memory id 11: unsent penalty batches.
+pub const PENALTIES: MemoryId = MemoryId::new(11);
+/// Memory id 12: cached validator sets.
+pub const VALIDATOR_SETS: MemoryId = MemoryId::new(12);
+
+/// Every memory id in use, in order (none is ever reused for another structure).
+pub const ALL_MEMORY_IDS: [MemoryId; 13] = [
+    CONFIG,
+    META,
+    CHECKPOINTS,
+    VOIDED,
+    EPOCHS,
+    CHUNKS,
+    RECORDS,
+    JOURNAL,
+    PENDING,
+    BY_OWNER,
+    EVIDENCE,
+    PENALTIES,
+    VALIDATOR_SETS,
+];
 
 pub use emc_stable::Cand;
 
@@ -114,21 +162,39 @@ impl<M: Memory> Stores<M> {
     /// Opens (or creates) every structure over `memory`.
     pub fn open(memory: M) -> Self {
         let mm = MemoryManager::init(memory);
-        let m = |i: u8| mm.get(MemoryId::new(i));
         Stores {
-            config: StableCell::init(m(0), Vec::new()),
-            meta: StableCell::init(m(1), Vec::new()),
-            checkpoints: StableBTreeMap::init(m(2)),
-            voided: StableBTreeMap::init(m(3)),
-            epochs: StableBTreeMap::init(m(4)),
-            chunks: StableBTreeMap::init(m(5)),
-            records: StableBTreeMap::init(m(6)),
-            journal: StableBTreeMap::init(m(7)),
-            pending: StableBTreeMap::init(m(8)),
-            by_owner: StableBTreeMap::init(m(9)),
-            evidence: StableBTreeMap::init(m(10)),
-            penalties: StableBTreeMap::init(m(11)),
-            sets: StableBTreeMap::init(m(12)),
+            config: StableCell::init(mm.get(CONFIG), Vec::new()),
+            meta: StableCell::init(mm.get(META), Vec::new()),
+            checkpoints: StableBTreeMap::init(mm.get(CHECKPOINTS)),
+            voided: StableBTreeMap::init(mm.get(VOIDED)),
+            epochs: StableBTreeMap::init(mm.get(EPOCHS)),
+            chunks: StableBTreeMap::init(mm.get(CHUNKS)),
+            records: StableBTreeMap::init(mm.get(RECORDS)),
+            journal: StableBTreeMap::init(mm.get(JOURNAL)),
+            pending: StableBTreeMap::init(mm.get(PENDING)),
+            by_owner: StableBTreeMap::init(mm.get(BY_OWNER)),
+            evidence: StableBTreeMap::init(mm.get(EVIDENCE)),
+            penalties: StableBTreeMap::init(mm.get(PENALTIES)),
+            sets: StableBTreeMap::init(mm.get(VALIDATOR_SETS)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_ids_are_the_documented_table() {
+        let expected: Vec<MemoryId> = (0..13u8).map(MemoryId::new).collect();
+        assert_eq!(ALL_MEMORY_IDS.to_vec(), expected);
+        assert_eq!(RECORDS, MemoryId::new(6));
+        assert_eq!(VALIDATOR_SETS, MemoryId::new(12));
+    }
+
+    #[test]
+    fn config_header_is_emce_then_layout_version_le() {
+        assert_eq!(HEADER.to_bytes(), *b"EMCE\x01\x00\x00\x00");
+        assert_eq!(HEADER.check(b"EMCE\x01\x00\x00\x00cfg"), Ok(&b"cfg"[..]));
     }
 }

@@ -108,7 +108,8 @@ pub struct StoredCheckpoint {
     pub voided: bool,
 }
 
-/// A node's role, as in the registry.
+/// A node's role: the network's one role type (candid `Role`, variants Validator, Router,
+/// Compute), as in the registry.
 pub use emc_types::Role;
 
 /// One node's facts for one epoch, as agreed by the validators.

@@ -1,7 +1,7 @@
 //! The canister's Candid interface, built from the same Rust types the shell uses, the way
 //! `ic_cdk::export_candid!()` builds it (methods sorted by name, `LedgerArg` as the class
-//! argument). `candid/ledger.did` is this text; `tests/candid.rs` keeps them equal
-//! (`UPDATE_DID=1 cargo test -p emc-ledger --test candid` rewrites the file), and the
+//! argument). `candid/ledger.did` is this text; `tests/it/interface.rs` keeps them equal
+//! (`UPDATE_DID=1 cargo test -p emc-ledger --test it interface::` rewrites the file), and the
 //! wasm-level test compares the wasm's exported interface with the file.
 
 use crate::{LedgerArg, StandardRecord};

@@ -6,7 +6,7 @@ use crate::account::{same_account, AccountKey};
 use crate::block::{Block, Op, Tx};
 use crate::config::{Config, InitArgs, UpgradeArgs};
 use crate::hashing::{tip_tree, Hash, HashTree};
-use crate::storage::{Stores, Tip, LAYOUT_VERSION, MAGIC};
+use crate::storage::{Stores, Tip, HEADER};
 use crate::{error_codes, LedgerError};
 use candid::{Nat, Principal};
 use ic_stable_structures::Memory;
@@ -169,28 +169,14 @@ pub struct Ledger<M: Memory> {
 }
 
 fn encode_config(config: &Config) -> Result<Vec<u8>, LedgerError> {
-    let mut bytes = MAGIC.to_vec();
-    bytes.extend_from_slice(&LAYOUT_VERSION.to_le_bytes());
     let body = candid::encode_one(config).map_err(|e| LedgerError::Storage(e.to_string()))?;
-    bytes.extend_from_slice(&body);
-    Ok(bytes)
+    Ok(HEADER.encode(&body))
 }
 
 fn decode_config(bytes: &[u8]) -> Result<Config, LedgerError> {
-    if bytes.len() < 8 || &bytes[..4] != MAGIC {
-        return Err(LedgerError::NotInitialized);
-    }
-    let mut v = [0u8; 4];
-    v.copy_from_slice(&bytes[4..8]);
-    let version = u32::from_le_bytes(v);
-    if version > LAYOUT_VERSION {
-        return Err(LedgerError::Downgrade {
-            stored: version,
-            supported: LAYOUT_VERSION,
-        });
-    }
     // Version 1 is the only layout so far; later versions migrate step by step here.
-    candid::decode_one(&bytes[8..]).map_err(|e| LedgerError::Storage(e.to_string()))
+    let body = HEADER.check(bytes)?;
+    candid::decode_one(body).map_err(|e| LedgerError::Storage(e.to_string()))
 }
 
 fn u64_of(n: &Nat) -> Option<u64> {

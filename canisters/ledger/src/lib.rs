@@ -86,3 +86,19 @@ pub enum LedgerError {
     #[error("storage error: {0}")]
     Storage(String),
 }
+
+impl From<emc_stable::HeaderError> for LedgerError {
+    /// A config cell without a ledger's header (empty, short or another magic) holds no
+    /// ledger; a newer layout is a refused downgrade.
+    fn from(e: emc_stable::HeaderError) -> Self {
+        match e {
+            emc_stable::HeaderError::Newer { found, supported } => LedgerError::Downgrade {
+                stored: found,
+                supported,
+            },
+            emc_stable::HeaderError::Empty
+            | emc_stable::HeaderError::Truncated { .. }
+            | emc_stable::HeaderError::BadMagic { .. } => LedgerError::NotInitialized,
+        }
+    }
+}

@@ -17,11 +17,13 @@
 //! order.
 //!
 //! Everything lives in stable memory: nothing is serialized in `pre_upgrade`, and an upgrade
-//! re-opens the same structures. Layout changes bump [`LAYOUT_VERSION`] and add a migration
-//! step; a build finding a newer version than its own refuses to start (no downgrades).
+//! re-opens the same structures. The config cell starts with the shared [`emc_stable::Header`]
+//! ([`HEADER`]). Layout changes bump [`LAYOUT_VERSION`] and add a migration step; a build
+//! finding a newer version than its own refuses to start (no downgrades).
 
 use crate::account::AccountKey;
 use crate::hashing::Hash;
+use emc_stable::Header;
 use ic_stable_structures::memory_manager::{MemoryId, MemoryManager, VirtualMemory};
 use ic_stable_structures::{Memory, StableBTreeMap, StableCell, StableLog};
 
@@ -29,23 +31,54 @@ use ic_stable_structures::{Memory, StableBTreeMap, StableCell, StableLog};
 pub const LAYOUT_VERSION: u32 = 1;
 /// Magic bytes at the start of the config cell.
 pub const MAGIC: &[u8; 4] = b"EMCL";
+/// The config cell's header: [`MAGIC`], then [`LAYOUT_VERSION`] as u32 LE, then candid Config.
+pub const HEADER: Header = Header::new(*MAGIC, LAYOUT_VERSION);
 
-/// Memory id of the config cell.
-pub const CONFIG_MEM: MemoryId = MemoryId::new(0);
-/// Memory id of the tip cell.
-pub const TIP_MEM: MemoryId = MemoryId::new(1);
-/// Memory id of the balances map.
-pub const BALANCES_MEM: MemoryId = MemoryId::new(2);
-/// Memory id of the allowances map.
-pub const ALLOWANCES_MEM: MemoryId = MemoryId::new(3);
-/// Memory id of the allowance expiry index.
-pub const EXPIRIES_MEM: MemoryId = MemoryId::new(4);
-/// Memory id of the deduplication map.
-pub const DEDUP_MEM: MemoryId = MemoryId::new(5);
-/// Memory id of the block log's index.
-pub const BLOCKS_INDEX_MEM: MemoryId = MemoryId::new(6);
-/// Memory id of the block log's data.
-pub const BLOCKS_DATA_MEM: MemoryId = MemoryId::new(7);
+/// Memory id 0: the config cell.
+pub const CONFIG: MemoryId = MemoryId::new(0);
+/// Memory id 1: the tip cell.
+pub const TIP: MemoryId = MemoryId::new(1);
+/// Memory id 2: the balances map.
+pub const BALANCES: MemoryId = MemoryId::new(2);
+/// Memory id 3: the allowances map.
+pub const ALLOWANCES: MemoryId = MemoryId::new(3);
+/// Memory id 4: the allowance expiry index.
+pub const EXPIRIES: MemoryId = MemoryId::new(4);
+/// Memory id 5: the deduplication map.
+pub const DEDUP: MemoryId = MemoryId::new(5);
+/// Memory id 6: the block log's index.
+pub const BLOCKS_INDEX: MemoryId = MemoryId::new(6);
+/// Memory id 7: the block log's data.
+pub const BLOCKS_DATA: MemoryId = MemoryId::new(7);
+
+/// Every memory id in use, in order (none is ever reused for another structure).
+pub const ALL_MEMORY_IDS: [MemoryId; 8] = [
+    CONFIG,
+    TIP,
+    BALANCES,
+    ALLOWANCES,
+    EXPIRIES,
+    DEDUP,
+    BLOCKS_INDEX,
+    BLOCKS_DATA,
+];
+
+/// Former name of [`CONFIG`].
+pub const CONFIG_MEM: MemoryId = CONFIG;
+/// Former name of [`TIP`].
+pub const TIP_MEM: MemoryId = TIP;
+/// Former name of [`BALANCES`].
+pub const BALANCES_MEM: MemoryId = BALANCES;
+/// Former name of [`ALLOWANCES`].
+pub const ALLOWANCES_MEM: MemoryId = ALLOWANCES;
+/// Former name of [`EXPIRIES`].
+pub const EXPIRIES_MEM: MemoryId = EXPIRIES;
+/// Former name of [`DEDUP`].
+pub const DEDUP_MEM: MemoryId = DEDUP;
+/// Former name of [`BLOCKS_INDEX`].
+pub const BLOCKS_INDEX_MEM: MemoryId = BLOCKS_INDEX;
+/// Former name of [`BLOCKS_DATA`].
+pub const BLOCKS_DATA_MEM: MemoryId = BLOCKS_DATA;
 
 /// A virtual memory of the ledger.
 pub type VM<M> = VirtualMemory<M>;
@@ -111,13 +144,32 @@ impl<M: Memory> Stores<M> {
     pub fn open(memory: M) -> Self {
         let mm = MemoryManager::init(memory);
         Stores {
-            config: StableCell::init(mm.get(CONFIG_MEM), Vec::new()),
-            tip: StableCell::init(mm.get(TIP_MEM), [0u8; 48]),
-            balances: StableBTreeMap::init(mm.get(BALANCES_MEM)),
-            allowances: StableBTreeMap::init(mm.get(ALLOWANCES_MEM)),
-            expiries: StableBTreeMap::init(mm.get(EXPIRIES_MEM)),
-            dedup: StableBTreeMap::init(mm.get(DEDUP_MEM)),
-            blocks: StableLog::init(mm.get(BLOCKS_INDEX_MEM), mm.get(BLOCKS_DATA_MEM)),
+            config: StableCell::init(mm.get(CONFIG), Vec::new()),
+            tip: StableCell::init(mm.get(TIP), [0u8; 48]),
+            balances: StableBTreeMap::init(mm.get(BALANCES)),
+            allowances: StableBTreeMap::init(mm.get(ALLOWANCES)),
+            expiries: StableBTreeMap::init(mm.get(EXPIRIES)),
+            dedup: StableBTreeMap::init(mm.get(DEDUP)),
+            blocks: StableLog::init(mm.get(BLOCKS_INDEX), mm.get(BLOCKS_DATA)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_ids_are_the_documented_table() {
+        let expected: Vec<MemoryId> = (0..8u8).map(MemoryId::new).collect();
+        assert_eq!(ALL_MEMORY_IDS.to_vec(), expected);
+        assert_eq!(BALANCES, MemoryId::new(2));
+        assert_eq!(BLOCKS_DATA, MemoryId::new(7));
+    }
+
+    #[test]
+    fn config_header_is_emcl_then_layout_version_le() {
+        assert_eq!(HEADER.to_bytes(), *b"EMCL\x01\x00\x00\x00");
+        assert_eq!(HEADER.check(b"EMCL\x01\x00\x00\x00cfg"), Ok(&b"cfg"[..]));
     }
 }

@@ -15,7 +15,7 @@
 //!   writes for the reply type, the `Ok` variant index and `n` in LEB128; other replies (errors)
 //!   return `None` and go through the generic encoder.
 //!
-//! Tests (`tests/wire.rs`) check the headers against `candid`'s own output and both directions
+//! Tests (`tests/it/wire.rs`) check the headers against `candid`'s own output and both directions
 //! against the generic codec on random values and random byte strings.
 
 use crate::hashing::leb128;

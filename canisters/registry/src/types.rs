@@ -15,7 +15,9 @@ pub const DAY: u64 = 86_400 * SEC;
 /// Fixed-point scale of E and of the staking multipliers (`emc_types::E_SCALE`: 4 decimals).
 pub const E_SCALE: u64 = emc_types::E_SCALE;
 
-/// The role a node registers for (spec 1).
+/// The role a node registers for (spec 1): the network's one role enum, with the registry's
+/// stable codes (`code`/`from_code`: 0 validator, 1 router, 2 compute) in index keys and in the
+/// registration message.
 pub use emc_types::Role;
 
 /// Staking terms of the validator and router roles.

@@ -6,8 +6,10 @@
 //! the suite builds a separate wasm with the `bench` feature of emc-registry (it adds
 //! `bench_seed_nodes`, never present in the production wasm) into
 //! `target/canisters/registry-bench.wasm`, seeds synthetic nodes with it, and then measures
-//! real signed registrations, real ICRC-2 stakes against the real ledger, and the
-//! `validator_set` query of an epoch with 13 validators.
+//! real signed registrations, real ICRC-2 stakes against the real ledger, the
+//! `validator_set` query of an epoch with 13 validators, the epoch roll that takes an epoch's
+//! validator set and node snapshot (every registered node is a member), and one full
+//! `epoch_nodes` page (2,000 nodes) of that snapshot.
 
 use anyhow::{anyhow, bail, Context, Result};
 use candid::{Decode, Encode, Nat, Principal};
@@ -16,8 +18,8 @@ use emc_embedded_ic::{user_principal, EmbeddedIc};
 use emc_ledger::{InitArgs as LedgerInit, LedgerArg};
 use emc_registry::rules::registration_message;
 use emc_registry::{
-    EpochInfo, InitArgs, Node, RegisterArgs, RegistryArg, RegistryError, Role, StakeArgs,
-    StakeInfo, ValidatorSetSnapshot, E8S,
+    EpochInfo, EpochNodesArgs, EpochNodesPage, InitArgs, Node, RegisterArgs, RegistryArg,
+    RegistryError, Role, StakeArgs, StakeInfo, ValidatorSetSnapshot, E8S,
 };
 use emc_types::NodeId;
 use icrc_ledger_types::icrc1::account::Account;
@@ -191,6 +193,46 @@ impl Bench {
             Decode!(&r, Option<ValidatorSetSnapshot>)?.ok_or_else(|| anyhow!("no snapshot"))?;
         Ok((instructions, set.set.len()))
     }
+
+    /// Instructions of one `retry_pending` call's own execution (the timer's work: the epoch
+    /// roll, expiries, the journal), run before the timer itself sees the new time.
+    fn retry_pending_instructions(&mut self) -> Result<u64> {
+        let r = self.update(self.admin, self.registry, "retry_pending", Encode!()?)?;
+        Decode!(&r, u64)?;
+        Ok(self.ic.last_instructions())
+    }
+
+    /// Moves to the next epoch: returns the instructions of the call that takes its
+    /// snapshots, of the same call without an epoch change, and the new epoch.
+    fn epoch_roll_instructions(&mut self) -> Result<(u64, u64, u64)> {
+        let idle = self.retry_pending_instructions()?;
+        self.ic.advance_time(Duration::from_secs(86_400));
+        let roll = self.retry_pending_instructions()?;
+        self.ic.tick();
+        let r = self
+            .ic
+            .query_call(self.registry, self.admin, "current_epoch", Encode!()?)
+            .map_err(|e| anyhow!("{e}"))?;
+        Ok((roll, idle, Decode!(&r, EpochInfo)?.epoch))
+    }
+
+    /// Instructions of the `epoch_nodes` query of a full page from the middle of `epoch`'s
+    /// snapshot; returns them, the page's length and the snapshot's total.
+    fn epoch_nodes_page_instructions(&mut self, epoch: u64) -> Result<(u64, usize, u64)> {
+        let args = EpochNodesArgs {
+            epoch,
+            start_after: Some(NodeId([0x80; 32])),
+            limit: 0,
+        };
+        let r = self
+            .ic
+            .query_call(self.registry, self.admin, "epoch_nodes", Encode!(&args)?)
+            .map_err(|e| anyhow!("epoch_nodes: {e}"))?;
+        let instructions = self.ic.last_instructions();
+        let page = Decode!(&r, Option<EpochNodesPage>)?
+            .ok_or_else(|| anyhow!("no node snapshot of epoch {epoch}"))?;
+        Ok((instructions, page.nodes.len(), page.total))
+    }
 }
 
 fn median(mut v: Vec<u64>) -> u64 {
@@ -279,6 +321,20 @@ pub fn run() -> Result<Value> {
         out.insert(format!("stake_instructions_{label}"), json!(median(stake)));
         out.insert(format!("validator_set_instructions_{label}"), json!(vs));
         out.insert(format!("validator_set_members_{label}"), json!(members));
+        let (roll, idle, epoch) = b.epoch_roll_instructions()?;
+        let (page, page_len, snapshot_nodes) = b.epoch_nodes_page_instructions(epoch)?;
+        out.insert(format!("epoch_roll_instructions_{label}"), json!(roll));
+        out.insert(format!("timer_idle_instructions_{label}"), json!(idle));
+        out.insert(
+            format!("node_snapshot_instructions_per_node_{label}"),
+            json!(roll.saturating_sub(idle) / snapshot_nodes.max(1)),
+        );
+        out.insert(format!("snapshot_nodes_{label}"), json!(snapshot_nodes));
+        out.insert(
+            format!("epoch_nodes_page_instructions_{label}"),
+            json!(page),
+        );
+        out.insert(format!("epoch_nodes_page_len_{label}"), json!(page_len));
         out.insert(format!("nodes_{label}"), json!(registered));
     }
     let ratio = |k: &str| -> f64 {
@@ -290,6 +346,7 @@ pub fn run() -> Result<Value> {
         "register_100k_over_1k": ratio("register_instructions"),
         "stake_100k_over_1k": ratio("stake_instructions"),
         "validator_set_100k_over_1k": ratio("validator_set_instructions"),
+        "epoch_nodes_page_100k_over_1k": ratio("epoch_nodes_page_instructions"),
     });
     out.insert("growth".into(), flat);
     out.insert(
@@ -302,7 +359,7 @@ pub fn run() -> Result<Value> {
     );
     out.insert(
         "note".into(),
-        json!("instructions on the embedded IC (IC-style counting); register = the register call with ed25519 verification; stake = the registry's whole call context (journal write, ledger call, confirmation); validator_set = the query of a 13-member epoch snapshot"),
+        json!("instructions on the embedded IC (IC-style counting); register = the register call with ed25519 verification; stake = the registry's whole call context (journal write, ledger call, confirmation); validator_set = the query of a 13-member epoch snapshot; epoch_roll = the retry_pending execution that takes the next epoch's validator set and node snapshot (every node a member), timer_idle = the same call without an epoch change; epoch_nodes_page = one 2,000-node page query"),
     );
     Ok(Value::Object(out))
 }

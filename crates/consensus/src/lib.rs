@@ -23,7 +23,8 @@
 //!   waits at the first height of an epoch whose set it does not know.
 //! - Wire: [`codec`] is a versioned, length-checked binary encoding with a size cap; malformed
 //!   input is counted in [`Metrics`] and dropped.
-//! - [`sim`] is a deterministic, seeded simulation of whole networks with faults.
+//! - `sim` (cargo feature `sim`, off by default) is a deterministic, seeded simulation of
+//!   whole networks with faults; it alone pulls in `rand`.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -33,6 +34,7 @@ pub mod crypto;
 mod message;
 mod metrics;
 mod node;
+#[cfg(feature = "sim")]
 pub mod sim;
 
 pub use config::{Config, ConfigError};

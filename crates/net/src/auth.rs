@@ -5,10 +5,11 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::RwLock;
 
-/// The role a node plays: the network's one role (`emc_types::Role`), with the transport's
-/// wire bytes (`to_wire`/`from_wire`).
+/// The role a node plays in the edge network: the network-wide [`emc_types::Role`]. Its
+/// [`Role::to_wire`] byte (1, 2, 3) is what the hello carries; its `Display` is lower-case.
 pub use emc_types::Role;
 
+/// The bit of `role` in a [`Roles`] set (bits 0, 1, 2 for wire bytes 1, 2, 3).
 fn bit(role: Role) -> u8 {
     1 << (role.to_wire() - 1)
 }
@@ -147,6 +148,14 @@ mod tests {
         }
         assert_eq!(Role::from_wire(0), None);
         assert_eq!(Role::from_wire(4), None);
+        // The hello's bytes and the names in logs and errors.
+        assert_eq!(Role::ALL.map(Role::to_wire), [1, 2, 3]);
+        assert_eq!(
+            Role::ALL.map(|r| r.to_string()),
+            ["validator", "router", "compute"]
+        );
+        assert_eq!(Role::ALL.into_iter().collect::<Roles>(), Roles::ALL);
+        assert_eq!(format!("{:?}", Roles::ALL), "{Validator, Router, Compute}");
         let rs: Roles = [Role::Validator, Role::Compute].into_iter().collect();
         assert!(rs.contains(Role::Validator) && !rs.contains(Role::Router));
         assert_eq!(rs.iter().count(), 2);

@@ -73,8 +73,9 @@ pub const AIRDROP_POOL_CAP: E8s = emc(105_000_000);
 /// Node reward of the first decay period, `R(1)` (spec 8).
 pub const FIRST_PERIOD_REWARD: E8s = emc(64_800_000);
 /// Blocks in one epoch (spec 6): about 24 hours at one block every 2 seconds. Epoch `e` is
-/// heights `e * 43,200 + 1 ..= (e + 1) * 43,200` (see [`schedule`]).
-pub const BLOCKS_PER_EPOCH: u64 = 43_200;
+/// heights `e * 43,200 + 1 ..= (e + 1) * 43,200` (see [`schedule`]); the network's one value,
+/// [`emc_types::epoch::BLOCKS_PER_EPOCH`].
+pub const BLOCKS_PER_EPOCH: u64 = emc_types::epoch::BLOCKS_PER_EPOCH;
 /// Epochs in one decay period (spec 6).
 pub const EPOCHS_PER_PERIOD: u64 = 90;
 /// Blocks in one decay period: 3,888,000.

@@ -50,25 +50,29 @@ impl Period {
 
 /// The (0-based) epoch that contains block `height` with the protocol's epoch length:
 /// `(height - 1) / 43,200`, as emc-consensus numbers them (height 0, the genesis, is in epoch 0).
+/// [`emc_types::epoch::epoch_of`] with [`BLOCKS_PER_EPOCH`].
 pub fn epoch_of_height(height: u64) -> u64 {
-    height.saturating_sub(1) / BLOCKS_PER_EPOCH
+    emc_types::epoch::epoch_of(height, BLOCKS_PER_EPOCH)
 }
 
 /// The (0-based) epoch that contains block `height` for epochs of `epoch_length` blocks:
 /// `(height - 1) / epoch_length`. `None` for height 0 (the genesis is no block) or a zero epoch
-/// length.
+/// length; otherwise [`emc_types::epoch::epoch_of`].
 pub fn epoch_of_block(height: u64, epoch_length: u64) -> Option<u64> {
-    height.checked_sub(1)?.checked_div(epoch_length)
+    if height == 0 || epoch_length == 0 {
+        return None;
+    }
+    Some(emc_types::epoch::epoch_of(height, epoch_length))
 }
 
 /// The last height of `epoch` for epochs of `epoch_length` blocks: `(epoch + 1) * epoch_length`,
 /// the height of the checkpoint that closes the epoch. `None` for a zero epoch length or when it
-/// does not fit in a `u64`.
+/// does not fit in a `u64`; otherwise [`emc_types::epoch::last_height_of_epoch`].
 pub fn last_height_of_epoch(epoch: u64, epoch_length: u64) -> Option<u64> {
     if epoch_length == 0 {
         return None;
     }
-    epoch.checked_add(1)?.checked_mul(epoch_length)
+    emc_types::epoch::last_height_of_epoch(epoch, epoch_length)
 }
 
 /// The decay period of a (0-based) epoch: `epoch / 90 + 1`.

@@ -4,10 +4,8 @@
 //! After every step: results agree, balances and allowances agree, the balances sum to the
 //! total supply, and the new block links to the previous tip.
 
-mod common;
-
+use crate::common::*;
 use candid::{Nat, Principal};
-use common::*;
 use emc_ledger::ledger::{PERMITTED_DRIFT_NANOS, TX_WINDOW_NANOS};
 use emc_ledger::Ledger;
 use ic_stable_structures::VectorMemory;

@@ -128,3 +128,34 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// The Option-returning epoch helpers are the network's one arithmetic
+    /// (`emc_types::epoch`) wherever both are defined: a positive height and a positive length.
+    #[test]
+    fn epoch_helpers_agree_with_emc_types(
+        height in any::<u64>(),
+        epoch in any::<u64>(),
+        length in prop_oneof![Just(0u64), 1u64..200, Just(BLOCKS_PER_EPOCH), any::<u64>()],
+    ) {
+        use emc_types::epoch;
+        let by_block = epoch_of_block(height, length);
+        if height == 0 || length == 0 {
+            prop_assert_eq!(by_block, None);
+        } else {
+            prop_assert_eq!(by_block, Some(epoch::epoch_of(height, length)));
+        }
+        let last = last_height_of_epoch(epoch, length);
+        if length == 0 {
+            prop_assert_eq!(last, None);
+        } else {
+            prop_assert_eq!(last, epoch::last_height_of_epoch(epoch, length));
+            if let Some(last) = last {
+                prop_assert!(epoch::is_epoch_end(last, length));
+                prop_assert_eq!(epoch_of_block(last, length), Some(epoch));
+            }
+        }
+        prop_assert_eq!(epoch_of_height(height), epoch::epoch_of(height, epoch::BLOCKS_PER_EPOCH));
+        prop_assert_eq!(BLOCKS_PER_EPOCH, epoch::BLOCKS_PER_EPOCH);
+    }
+}

@@ -2,10 +2,8 @@
 //! chain's links, paging, the certified tip; ICRC-21 consent messages; storage upgrade and
 //! downgrade refusal; how many blocks fit in stable memory.
 
-mod common;
-
+use crate::common::*;
 use candid::{Int, Nat};
-use common::*;
 use emc_ledger::block::{Block, Op, Tx};
 use emc_ledger::hashing::{hash_value, tip_tree, HashTree};
 use emc_ledger::icrc21::{consent_message, format_time, format_tokens, TokenInfo};
@@ -459,6 +457,44 @@ fn upgrade_reopens_everything_from_the_same_memory() {
     let i = l.icrc1_transfer(p(2), xfer(acct(6), 1), NOW).unwrap();
     let i = u64::try_from(&i.0).unwrap();
     assert_eq!(l.block(i).unwrap().parent_hash, Some(before.tip.unwrap().1));
+}
+
+#[test]
+fn config_cell_layout_is_emcl_version_then_candid_config() {
+    // The byte layout every deployed ledger has in memory 0: "EMCL", u32 LE version, candid.
+    let (l, mem) = new_ledger();
+    let config = l.config().clone();
+    drop(l);
+    let bytes = Stores::open(mem.clone()).config.get().clone();
+    assert_eq!(&bytes[..8], b"EMCL\x01\x00\x00\x00");
+    assert_eq!(LAYOUT_VERSION, 1);
+    let body: emc_ledger::Config = candid::decode_one(&bytes[8..]).unwrap();
+    assert_eq!(body, config);
+    // A cell written by hand in that layout loads.
+    let mut hand = b"EMCL".to_vec();
+    hand.extend_from_slice(&1u32.to_le_bytes());
+    hand.extend_from_slice(&candid::encode_one(&config).unwrap());
+    assert_eq!(hand, bytes);
+    let l = Ledger::load(mem).unwrap();
+    assert_eq!(l.config(), &config);
+}
+
+#[test]
+fn config_cell_without_a_ledger_header_is_not_initialized() {
+    for cell in [
+        &b""[..],
+        b"EMC",
+        b"EMCL\x01\x00\x00",
+        b"EMCR\x01\x00\x00\x00DIDL",
+    ] {
+        let mem = ic_stable_structures::VectorMemory::default();
+        Stores::open(mem.clone()).config.set(cell.to_vec());
+        assert_eq!(
+            Ledger::load(mem).err(),
+            Some(LedgerError::NotInitialized),
+            "{cell:?}"
+        );
+    }
 }
 
 #[test]

@@ -1,5 +1,4 @@
 //! A harness around one node under test with four ed25519 validators.
-#![allow(dead_code)]
 
 use emc_consensus::codec::{decode, encode};
 use emc_consensus::crypto::{round_change_signing_bytes, vote_signing_bytes};
@@ -61,11 +60,9 @@ pub fn config() -> Config {
 pub type TestNode = Node<TestApp, Ed25519Signer, Ed25519Verifier>;
 
 pub struct Harness {
-    pub me: usize,
     pub node: TestNode,
     pub now: u64,
     pub log: Vec<WalRecord>,
-    pub cfg: Config,
 }
 
 impl Harness {
@@ -75,13 +72,11 @@ impl Harness {
     }
 
     pub fn with_config(me: usize, cfg: Config) -> Self {
-        let node = Node::new(cfg.clone(), TestApp, key(me), Ed25519Verifier::new()).unwrap();
+        let node = Node::new(cfg, TestApp, key(me), Ed25519Verifier::new()).unwrap();
         let mut h = Harness {
-            me,
             node,
             now: 1_000 * MS,
             log: Vec::new(),
-            cfg,
         };
         h.step(Input::Start);
         h

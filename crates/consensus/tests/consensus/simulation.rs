@@ -52,8 +52,8 @@ fn sim_fast_signatures_mixed_sizes() {
 }
 
 /// Reruns one seed with its report printed:
-/// `EMC_SIM_SEED=42 EMC_SIM_N=7 EMC_SIM_MIX=9 cargo test -p emc-consensus --test simulation
-/// replay -- --ignored --nocapture` (EMC_SIM_MIX indexes `FaultMix::all()`; by default the
+/// `EMC_SIM_SEED=42 EMC_SIM_N=7 EMC_SIM_MIX=9 cargo test -p emc-consensus --test consensus
+/// simulation::replay -- --ignored --nocapture` (EMC_SIM_MIX indexes `FaultMix::all()`; by default the
 /// mix the sweeps use for that seed).
 #[test]
 #[ignore]
@@ -80,8 +80,8 @@ fn same_seed_same_run() {
 }
 
 /// Timing of a sweep with the fast signatures, printing slow seeds:
-/// `EMC_SIM_FROM=0 EMC_SIM_TO=10000 cargo test --release -p emc-consensus --test simulation
-/// sweep_timing -- --ignored --nocapture`.
+/// `EMC_SIM_FROM=0 EMC_SIM_TO=10000 cargo test --release -p emc-consensus --test
+/// consensus simulation::sweep_timing -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn sweep_timing() {

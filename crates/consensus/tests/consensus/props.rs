@@ -1,9 +1,7 @@
 //! Property tests: the decoder and the state machine never panic on random or mutated bytes,
 //! and every message round-trips through the codec.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use emc_consensus::codec::{
     decode, decode_wal, encode, encode_wal, DecodeError, DEFAULT_MAX_MESSAGE_BYTES,
 };

@@ -1,5 +1,5 @@
 //! `candid/registry.did` is the interface built from the shell's Rust types.
-//! Regenerate with `UPDATE_DID=1 cargo test -p emc-registry --test candid`.
+//! Regenerate with `UPDATE_DID=1 cargo test -p emc-registry --test it interface::`.
 
 #[test]
 fn did_file_matches_the_rust_types() {

@@ -1,7 +1,6 @@
 //! Native tests of the pure epochs core over a `VectorMemory`.
 
-mod common;
-use common::*;
+use crate::common::*;
 use emc_epochs::data::{build_chunks, header_hash};
 use emc_epochs::epochs::{payout_memo, weight_of, DEDUP_SAFE_NS};
 use emc_epochs::*;
@@ -719,4 +718,53 @@ proptest! {
         prop_assert_eq!(e.total_emitted(), total);
         prop_assert_eq!(e.epoch_summary(0).unwrap().status, EpochStatus::Paid);
     }
+}
+
+#[test]
+fn config_cell_layout_is_emce_version_then_candid_config() {
+    use emc_epochs::storage::{Stores, LAYOUT_VERSION};
+    let (e, mem) = fresh();
+    let config = e.config().clone();
+    drop(e);
+    let bytes = Stores::open(mem.clone()).config.get().clone();
+    // The byte layout every deployed epochs canister has in memory 0.
+    assert_eq!(&bytes[..8], b"EMCE\x01\x00\x00\x00");
+    assert_eq!(LAYOUT_VERSION, 1);
+    let mut hand = b"EMCE".to_vec();
+    hand.extend_from_slice(&1u32.to_le_bytes());
+    hand.extend_from_slice(&candid::encode_one(&config).unwrap());
+    assert_eq!(hand, bytes);
+    assert_eq!(Epochs::load(mem.clone()).unwrap().config(), &config);
+
+    // A newer layout is refused (no downgrades), and refusing changes nothing.
+    let mut newer = bytes.clone();
+    newer[4..8].copy_from_slice(&(LAYOUT_VERSION + 1).to_le_bytes());
+    Stores::open(mem.clone()).config.set(newer);
+    assert_eq!(
+        Epochs::load(mem.clone()).err(),
+        Some(LoadError::Downgrade {
+            stored: LAYOUT_VERSION + 1,
+            supported: LAYOUT_VERSION
+        })
+    );
+    // Another canister's magic is a storage error; an empty or short cell holds no canister.
+    let mut foreign = bytes.clone();
+    foreign[..4].copy_from_slice(b"EMCL");
+    Stores::open(mem.clone()).config.set(foreign);
+    assert!(matches!(
+        Epochs::load(mem.clone()),
+        Err(LoadError::Storage(m)) if m.contains("bad magic")
+    ));
+    for short in [&b""[..], b"EMCE\x01"] {
+        Stores::open(mem.clone()).config.set(short.to_vec());
+        assert_eq!(
+            Epochs::load(mem.clone()).err(),
+            Some(LoadError::NotInitialized)
+        );
+    }
+    // Undecodable candid after a good header is a storage error, not a panic.
+    let mut garbage = bytes[..8].to_vec();
+    garbage.extend_from_slice(&[0xde, 0xad]);
+    Stores::open(mem.clone()).config.set(garbage);
+    assert!(matches!(Epochs::load(mem), Err(LoadError::Storage(_))));
 }

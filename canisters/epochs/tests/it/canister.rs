@@ -3,9 +3,8 @@
 //! staked), on the embedded IC. Build first:
 //! `scripts/build-canisters.sh epochs registry ledger`.
 
-mod common;
+use crate::common::{checkpoint, checkpoint_in, sign, INTERVAL, L};
 use candid::{Encode, Nat, Principal};
-use common::{checkpoint, checkpoint_in, sign, INTERVAL, L};
 use ed25519_dalek::{Signer, SigningKey};
 use emc_embedded_ic::InstallMode;
 use emc_epochs::data::{build_chunks, header_hash};
@@ -409,7 +408,7 @@ fn equivocation_from_evidence_to_slashing_in_the_registry() {
 fn epoch_payout_survives_a_ledger_outage_and_pays_exactly_once() {
     let mut s = setup();
     let blocks = 43_200;
-    let mut recs = common::records(987, blocks)
+    let mut recs = crate::common::records(987, blocks)
         .into_iter()
         .map(|mut r| {
             r.role = Role::Compute;
@@ -580,7 +579,7 @@ fn a_short_epoch_runs_from_checkpoints_to_payout() {
         "an interval that does not divide the epoch length"
     );
     // 13 validators (one idle) and 50 compute nodes.
-    let mut recs: Vec<NodeRecord> = common::records(50, SHORT)
+    let mut recs: Vec<NodeRecord> = crate::common::records(50, SHORT)
         .into_iter()
         .map(|mut r| {
             r.role = Role::Compute;

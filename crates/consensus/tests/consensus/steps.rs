@@ -1,9 +1,7 @@
 //! Table-driven tests of single steps: for each protocol rule, a setup, one input, and the
 //! exact effects expected (summarized as short strings, see `common::summarize`).
 
-mod common;
-
-use common::*;
+use crate::common::{self, *};
 use emc_consensus::{Ed25519Verifier, Input, Message, Metrics, Node, Signer, TimerKind, VoteKind};
 use emc_types::{Block, CheckpointSignature, Hash, ValidatorSet};
 

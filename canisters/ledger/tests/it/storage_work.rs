@@ -2,10 +2,8 @@
 //! proxy for its instruction cost (the instruction benchmark runs the wasm elsewhere). Prints
 //! the figures and asserts only generous bounds, so that an accidental O(n) path fails.
 
-mod common;
-
+use crate::common::*;
 use candid::Nat;
-use common::*;
 use emc_ledger::Ledger;
 use ic_stable_structures::{Memory, VectorMemory};
 use icrc_ledger_types::icrc3::blocks::GetBlocksRequest;

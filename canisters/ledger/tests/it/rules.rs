@@ -1,9 +1,7 @@
 //! One test per rule and error of the ledger (native, over VectorMemory).
 
-mod common;
-
+use crate::common::*;
 use candid::{Nat, Principal};
-use common::*;
 use emc_ledger::block::Op;
 use emc_ledger::error_codes;
 use emc_ledger::ledger::{PERMITTED_DRIFT_NANOS, TX_WINDOW_NANOS};

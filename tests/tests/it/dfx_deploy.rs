@@ -6,14 +6,21 @@ use candid::{Decode, Principal};
 use candid_parser::parse_idl_args;
 
 fn script() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/dfx-deploy.sh"))
-        .unwrap()
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scripts/dfx-deploy.sh"
+    ))
+    .unwrap()
 }
 
 /// The candid text assigned to `name` in the script, with its shell variables filled in.
 fn arg(name: &str) -> Vec<u8> {
     let s = script();
-    let start = s.find(&format!("{name}=\"")).unwrap_or_else(|| panic!("{name} not in the script")) + name.len() + 2;
+    let start = s
+        .find(&format!("{name}=\""))
+        .unwrap_or_else(|| panic!("{name} not in the script"))
+        + name.len()
+        + 2;
     let end = start + s[start..].find("})\"").unwrap() + 2;
     let principal = Principal::from_slice(&[1, 2, 3]).to_text();
     let text = s[start..end]
@@ -24,7 +31,10 @@ fn arg(name: &str) -> Vec<u8> {
         .replace("$registry_id", &principal)
         .replace("$epochs_id", &principal)
         .replace("$genesis_ns", "1_800_000_000_000_000_000");
-    assert!(!text.contains('$'), "an unfilled variable in {name}: {text}");
+    assert!(
+        !text.contains('$'),
+        "an unfilled variable in {name}: {text}"
+    );
     let args = parse_idl_args(&text).unwrap_or_else(|e| panic!("{name}: {e}\n{text}"));
     args.to_bytes().unwrap()
 }
@@ -36,7 +46,9 @@ fn the_deploy_script_arguments_decode_into_the_install_types() {
     assert!(matches!(l, emc_ledger::LedgerArg::Init(_)));
     let registry = arg("registry_arg");
     let r = Decode!(&registry, emc_registry::RegistryArg).unwrap();
-    assert!(matches!(r, emc_registry::RegistryArg::Init(ref a) if a.genesis_time.is_some() && a.epochs_canister.is_some()));
+    assert!(
+        matches!(r, emc_registry::RegistryArg::Init(ref a) if a.genesis_time.is_some() && a.epochs_canister.is_some())
+    );
     let epochs = arg("epochs_arg");
     let e = Decode!(&epochs, emc_epochs::EpochsArg).unwrap();
     assert!(matches!(e, emc_epochs::EpochsArg::Init(_)));

@@ -1,0 +1,252 @@
+//! Nodes: registration, metadata, retirement, membership, paged views, stake and multiplier views.
+
+use super::*;
+
+impl<M: Memory> Registry<M> {
+    /// A node.
+    pub fn get_node(&self, id: &NodeId) -> Option<Node> {
+        self.s.nodes.get(&id.0).and_then(|c| c.0)
+    }
+
+    pub(super) fn node(&self, id: &NodeId) -> Result<Node, RegistryError> {
+        match self.s.nodes.get(&id.0) {
+            Some(Cand(Some(n))) => Ok(n),
+            Some(Cand(None)) => Err(storage_err()),
+            None => Err(RegistryError::NodeNotFound),
+        }
+    }
+
+    pub(super) fn owned(&self, caller: Principal, id: &NodeId) -> Result<Node, RegistryError> {
+        let n = self.node(id)?;
+        if n.owner != caller {
+            return Err(RegistryError::NotOwner);
+        }
+        Ok(n)
+    }
+
+    pub(super) fn put_node(&mut self, n: &Node) {
+        self.s.nodes.insert(n.id.0, Cand(Some(n.clone())));
+    }
+
+    /// Whether `n` is an active member of its role at `now`: live, not suspended; validators
+    /// and routers also need a running term and a stake (less penalties due) at the minimum.
+    pub fn is_member(&self, n: &Node, now: u64) -> bool {
+        if n.state != NodeState::Live || n.suspended {
+            return false;
+        }
+        match n.role {
+            Role::Compute => true,
+            Role::Validator | Role::Router => match &n.term {
+                Some(t) => {
+                    !t.expired
+                        && now < t.end
+                        && n.stake_e8s.saturating_sub(n.penalty_due_e8s)
+                            >= rules::min_stake(self.params(), n.role, n.poc_e)
+                }
+                None => false,
+            },
+        }
+    }
+
+    /// Brings the members index and counters in line with `n` (call after any change).
+    pub(super) fn sync_member(&mut self, n: &Node, now: u64) {
+        let want = self.is_member(n, now);
+        let key = (n.role.code(), n.id.0);
+        let have = self.s.members.contains_key(&key);
+        let i = usize::from(n.role.code());
+        if want && !have {
+            self.s.members.insert(key, ());
+            self.meta.active[i] = self.meta.active[i].saturating_add(1);
+        } else if !want && have {
+            self.s.members.remove(&key);
+            self.meta.active[i] = self.meta.active[i].saturating_sub(1);
+        }
+    }
+
+    /// Issues a one-time registration nonce for `caller` (replacing an older one).
+    pub fn registration_nonce(
+        &mut self,
+        caller: Principal,
+        now: u64,
+    ) -> Result<[u8; 32], RegistryError> {
+        if caller == Principal::anonymous() {
+            return Err(RegistryError::Anonymous);
+        }
+        self.meta.nonce_counter = self.meta.nonce_counter.wrapping_add(1);
+        let mut h = sha2::Sha256::new();
+        h.update(b"emc-register-nonce");
+        h.update(self.me.as_slice());
+        h.update(caller.as_slice());
+        h.update(now.to_be_bytes());
+        h.update(self.meta.nonce_counter.to_be_bytes());
+        let nonce: [u8; 32] = h.finalize().into();
+        let expires = now.saturating_add(self.params().nonce_ttl_secs.saturating_mul(SEC));
+        self.s.nonces.insert(caller, (nonce, expires));
+        self.save_meta();
+        Ok(nonce)
+    }
+
+    /// Registers a node owned by `caller` (who must hold an unexpired nonce signed by the node).
+    pub fn register(
+        &mut self,
+        caller: Principal,
+        a: &RegisterArgs,
+        now: u64,
+    ) -> Result<Node, RegistryError> {
+        if caller == Principal::anonymous() {
+            return Err(RegistryError::Anonymous);
+        }
+        check_text(&a.network_address, "network_address", 1, MAX_ADDRESS)?;
+        check_text(&a.region, "region", 1, MAX_REGION)?;
+        check_text(&a.hardware, "hardware", 0, MAX_TEXT)?;
+        let (nonce, expires) = self.s.nonces.get(&caller).ok_or(RegistryError::NoNonce)?;
+        if now >= expires {
+            return Err(RegistryError::NoNonce);
+        }
+        let pk = rules::verify_registration(&a.public_key, &a.signature, &caller, &nonce, a.role)?;
+        if self.s.nodes.contains_key(&pk) {
+            return Err(RegistryError::KeyAlreadyRegistered);
+        }
+        let n = Node {
+            id: NodeId(pk),
+            role: a.role,
+            owner: caller,
+            network_address: a.network_address.clone(),
+            region: a.region.clone(),
+            hardware: a.hardware.clone(),
+            registered_at: now,
+            state: NodeState::Live,
+            suspended: false,
+            term: None,
+            stake_e8s: 0,
+            penalty_due_e8s: 0,
+            pending_movement: None,
+            poc_e: E_SCALE,
+        };
+        self.s.nonces.remove(&caller);
+        self.insert_new_node(&n, now);
+        Ok(n)
+    }
+
+    pub(super) fn insert_new_node(&mut self, n: &Node, now: u64) {
+        self.put_node(n);
+        self.s.by_role.insert((n.role.code(), n.id.0), ());
+        self.s.by_owner.insert((n.owner, n.id.0), ());
+        self.meta.nodes = self.meta.nodes.saturating_add(1);
+        self.sync_member(n, now);
+        self.save_meta();
+    }
+
+    /// The owner changes its node's metadata.
+    pub fn update_node(
+        &mut self,
+        caller: Principal,
+        a: &UpdateNodeArgs,
+    ) -> Result<Node, RegistryError> {
+        let mut n = self.owned(caller, &a.node_id)?;
+        if let Some(x) = &a.network_address {
+            check_text(x, "network_address", 1, MAX_ADDRESS)?;
+            n.network_address = x.clone();
+        }
+        if let Some(x) = &a.region {
+            check_text(x, "region", 1, MAX_REGION)?;
+            n.region = x.clone();
+        }
+        if let Some(x) = &a.hardware {
+            check_text(x, "hardware", 0, MAX_TEXT)?;
+            n.hardware = x.clone();
+        }
+        self.put_node(&n);
+        Ok(n)
+    }
+
+    /// The owner retires its node: it leaves its role at once; a running stake stays locked
+    /// until its term ends and is then released as usual. The key can never register again.
+    pub fn retire(
+        &mut self,
+        caller: Principal,
+        id: &NodeId,
+        now: u64,
+    ) -> Result<Node, RegistryError> {
+        let mut n = self.owned(caller, id)?;
+        if n.state != NodeState::Live {
+            return Err(RegistryError::NodeNotLive);
+        }
+        n.state = NodeState::Retired { at: now };
+        self.put_node(&n);
+        self.sync_member(&n, now);
+        self.save_meta();
+        Ok(n)
+    }
+
+    /// Pages of nodes of a role, by id, after `start_after`.
+    pub fn nodes_by_role(&self, role: Role, start_after: Option<NodeId>, limit: u32) -> Vec<Node> {
+        let limit = (limit as usize).clamp(1, MAX_PAGE);
+        let start = (role.code(), start_after.map(|n| n.0).unwrap_or([0; 32]));
+        self.s
+            .by_role
+            .keys_range(start..=(role.code(), [0xff; 32]))
+            .filter(|(_, k)| start_after.is_none_or(|s| *k != s.0))
+            .take(limit)
+            .filter_map(|(_, k)| self.get_node(&NodeId(k)))
+            .collect()
+    }
+
+    /// Pages of nodes of an owner, by id, after `start_after`.
+    pub fn nodes_by_owner(
+        &self,
+        owner: Principal,
+        start_after: Option<NodeId>,
+        limit: u32,
+    ) -> Vec<Node> {
+        let limit = (limit as usize).clamp(1, MAX_PAGE);
+        let start = (owner, start_after.map(|n| n.0).unwrap_or([0; 32]));
+        self.s
+            .by_owner
+            .keys_range(start..=(owner, [0xff; 32]))
+            .filter(|(_, k)| start_after.is_none_or(|s| *k != s.0))
+            .take(limit)
+            .filter_map(|(_, k)| self.get_node(&NodeId(k)))
+            .collect()
+    }
+
+    /// The registry's ledger account holding a node's stake.
+    pub fn node_account(&self, id: &NodeId) -> Account {
+        Account {
+            owner: self.me,
+            subaccount: Some(rules::node_subaccount(id)),
+        }
+    }
+
+    /// Stake view.
+    pub fn stake_info(&self, id: &NodeId, now: u64) -> Option<StakeInfo> {
+        let n = self.get_node(id)?;
+        Some(StakeInfo {
+            stake_e8s: n.stake_e8s,
+            penalty_due_e8s: n.penalty_due_e8s,
+            term: n.term.clone(),
+            account: self.node_account(id),
+            active: self.is_member(&n, now),
+            suspended: n.suspended,
+        })
+    }
+
+    /// The node's multiplier of E (fixed point): a compute node's running, unsuspended term's
+    /// multiplier, x1 (`E_SCALE`) otherwise.
+    pub fn e_multiplier(&self, id: &NodeId, now: u64) -> Option<u64> {
+        let n = self.get_node(id)?;
+        Some(epoch_nodes::multiplier_at(&n, now))
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            nodes: self.meta.nodes,
+            active: self.meta.active.clone(),
+            total_stake_e8s: self.meta.total_stake_e8s,
+            pending_movements: self.s.pending.len(),
+            movements: self.s.journal.len(),
+            ledger_fee_e8s: self.meta.ledger_fee_e8s,
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! A live connection's traffic: one writer for the peer's queued frames, a reader per
+//! incoming frame stream, a task per incoming request stream.
+
+use super::queue::SendQueue;
+use super::{code, lock, wait_shutdown, Event, Inner, Live, Responder};
+use crate::error::{close_code, RESET_NO_RESPONSE};
+use crate::frame::{
+    encode_header, is_reserved, read_frame, ReadError, ABSOLUTE_MAX_FRAME_BYTES, HEADER_LEN,
+};
+use crate::metrics::{add, inc};
+use bytes::Bytes;
+use emc_types::NodeId;
+use quinn::{Connection, RecvStream, SendStream};
+use std::sync::Arc;
+use tokio::sync::oneshot;
+use tokio::task::JoinSet;
+use tracing::{debug, warn};
+
+/// Runs one installed connection: its writer, one reader per incoming frame stream, one task
+/// per incoming request; reports the peer down when the connection ends.
+pub(super) async fn drive(inner: Arc<Inner>, peer: NodeId, live: Live) {
+    let queue = lock(&inner.state).peers.get(&peer).map(|s| s.queue.clone());
+    let writer = queue.map(|q| {
+        inner
+            .runtime
+            .spawn(write_loop(inner.clone(), peer, live.conn.clone(), q))
+    });
+    let mut tasks = JoinSet::new();
+    let mut shutdown = inner.shutdown.subscribe();
+    loop {
+        tokio::select! {
+            _ = wait_shutdown(&mut shutdown) => break,
+            r = live.conn.accept_uni() => match r {
+                Ok(recv) => {
+                    tasks.spawn(read_loop(inner.clone(), peer, live.clone(), recv));
+                }
+                Err(e) => {
+                    debug!(?peer, "connection ended: {e}");
+                    break;
+                }
+            },
+            r = live.conn.accept_bi() => match r {
+                Ok((send, recv)) => {
+                    tasks.spawn(serve_request(inner.clone(), peer, live.clone(), send, recv));
+                }
+                Err(e) => {
+                    debug!(?peer, "connection ended: {e}");
+                    break;
+                }
+            },
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+    }
+    if let Some(writer) = writer {
+        writer.abort();
+    }
+    tasks.shutdown().await;
+    inner.connection_ended(peer, &live).await;
+}
+
+/// Writes the peer's queued frames, in order, on one long-lived unidirectional stream.
+pub(super) async fn write_loop(
+    inner: Arc<Inner>,
+    peer: NodeId,
+    conn: Connection,
+    queue: Arc<SendQueue>,
+) {
+    let mut stream = match conn.open_uni().await {
+        Ok(s) => s,
+        Err(e) => {
+            debug!(?peer, "cannot open the frame stream: {e}");
+            return;
+        }
+    };
+    loop {
+        let batch = tokio::select! {
+            b = queue.next_batch() => b,
+            _ = conn.closed() => return,
+        };
+        if !inner.is_current(&peer, &conn) {
+            // Replaced by another connection to the peer: hand the frames to its writer.
+            queue.requeue_front(batch);
+            let _ = stream.finish();
+            return;
+        }
+        for (kind, payload) in batch {
+            if inner.is_blocked(&peer) {
+                inc(&inner.metrics.dropped_blocked);
+                continue;
+            }
+            let len = payload.len();
+            // Sizes were checked when the frame was queued.
+            let Ok(header) = encode_header(kind, len, ABSOLUTE_MAX_FRAME_BYTES) else {
+                continue;
+            };
+            let mut chunks = [Bytes::copy_from_slice(&header), payload];
+            if let Err(e) = stream.write_all_chunks(&mut chunks).await {
+                debug!(?peer, "frame stream failed: {e}");
+                conn.close(code(close_code::NORMAL), b"frame stream failed");
+                return;
+            }
+            inc(&inner.metrics.frames_out);
+            add(&inner.metrics.bytes_out, (HEADER_LEN + len) as u64);
+        }
+    }
+}
+
+/// Reads frames from one of the peer's frame streams. A malformed or oversized frame closes
+/// the connection (the peer broke the protocol); nothing here panics on its bytes.
+pub(super) async fn read_loop(inner: Arc<Inner>, peer: NodeId, live: Live, mut recv: RecvStream) {
+    let max = inner.config.max_frame_bytes;
+    loop {
+        match read_frame(&mut recv, max).await {
+            Ok(Some(f)) if is_reserved(f.kind) => {
+                inc(&inner.metrics.frames_refused_in);
+                warn!(
+                    ?peer,
+                    kind = f.kind,
+                    "reserved frame kind after the hello: closing"
+                );
+                live.conn
+                    .close(code(close_code::PROTOCOL_VIOLATION), b"reserved frame kind");
+                return;
+            }
+            Ok(Some(f)) => {
+                if inner.is_blocked(&peer) {
+                    inc(&inner.metrics.dropped_blocked);
+                    continue;
+                }
+                inc(&inner.metrics.frames_in);
+                add(
+                    &inner.metrics.bytes_in,
+                    (HEADER_LEN + f.payload.len()) as u64,
+                );
+                let event = Event::Frame {
+                    peer,
+                    role: live.role,
+                    kind: f.kind,
+                    payload: f.payload,
+                };
+                if !inner.emit(event).await {
+                    return;
+                }
+            }
+            Ok(None) => return,
+            Err(ReadError::Frame(e)) => {
+                inc(&inner.metrics.frames_refused_in);
+                warn!(?peer, "refusing frame: {e}; closing");
+                live.conn.close(
+                    code(close_code::PROTOCOL_VIOLATION),
+                    e.to_string().as_bytes(),
+                );
+                return;
+            }
+            Err(ReadError::Io(e)) => {
+                debug!(?peer, "frame stream ended: {e}");
+                return;
+            }
+        }
+    }
+}
+
+/// Serves one request stream: read the request frame, hand it to the application, write its
+/// answer (same kind) and finish, or reset the stream if it gives none.
+pub(super) async fn serve_request(
+    inner: Arc<Inner>,
+    peer: NodeId,
+    live: Live,
+    mut send: SendStream,
+    mut recv: RecvStream,
+) {
+    let max = inner.config.max_frame_bytes;
+    let hold = inner.config.idle_timeout;
+    let frame = match tokio::time::timeout(hold, read_frame(&mut recv, max)).await {
+        Ok(Ok(Some(f))) if !is_reserved(f.kind) => f,
+        Ok(Err(ReadError::Frame(e))) => {
+            inc(&inner.metrics.frames_refused_in);
+            warn!(?peer, "refusing request: {e}");
+            let _ = send.reset(code(RESET_NO_RESPONSE));
+            return;
+        }
+        _ => {
+            let _ = send.reset(code(RESET_NO_RESPONSE));
+            return;
+        }
+    };
+    if inner.is_blocked(&peer) {
+        inc(&inner.metrics.dropped_blocked);
+        // Leave it unanswered, as a partition would, until the requester gives up.
+        let _ = tokio::time::timeout(hold, send.stopped()).await;
+        return;
+    }
+    inc(&inner.metrics.requests_in);
+    add(
+        &inner.metrics.bytes_in,
+        (HEADER_LEN + frame.payload.len()) as u64,
+    );
+    let (tx, rx) = oneshot::channel();
+    let responder = Responder {
+        tx,
+        max: max.min(live.peer_max_frame),
+    };
+    let event = Event::Request {
+        peer,
+        role: live.role,
+        kind: frame.kind,
+        payload: frame.payload,
+        responder,
+    };
+    if !inner.emit(event).await {
+        return;
+    }
+    let answer = tokio::select! {
+        r = rx => r.ok(),
+        _ = send.stopped() => return,
+    };
+    match answer {
+        Some(payload) if !inner.is_blocked(&peer) => {
+            let len = payload.len();
+            let Ok(header) = encode_header(frame.kind, len, ABSOLUTE_MAX_FRAME_BYTES) else {
+                let _ = send.reset(code(RESET_NO_RESPONSE));
+                return;
+            };
+            let mut chunks = [Bytes::copy_from_slice(&header), payload];
+            match send.write_all_chunks(&mut chunks).await {
+                Ok(()) => {
+                    let _ = send.finish();
+                    add(&inner.metrics.bytes_out, (HEADER_LEN + len) as u64);
+                }
+                Err(e) => debug!(?peer, "writing an answer failed: {e}"),
+            }
+        }
+        Some(_) => {
+            inc(&inner.metrics.dropped_blocked);
+            let _ = tokio::time::timeout(hold, send.stopped()).await;
+        }
+        None => {
+            let _ = send.reset(code(RESET_NO_RESPONSE));
+        }
+    }
+}
