@@ -8,6 +8,14 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknow
   rustup target add wasm32-unknown-unknown
 fi
 
+# The lint gates of scripts/test.sh (cargo fmt --check, cargo clippy -D warnings).
+for component in rustfmt clippy; do
+  if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
+    echo "install-deps: rustup component add $component" >&2
+    rustup component add "$component"
+  fi
+done
+
 # Debian packages the build and the tests need. Each is installed only when dpkg does not
 # already have it, so a machine that has everything runs no apt at all.
 #   glslc               emc-poc's build.rs compiles the Vulkan compute shaders to SPIR-V

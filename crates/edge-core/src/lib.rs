@@ -28,3 +28,37 @@ pub mod sessions;
 pub mod view;
 
 pub use emc_types::Role;
+
+#[cfg(test)]
+mod purity {
+    /// The crate reads no clock, no OS randomness and does no IO (ARCHITECTURE invariant):
+    /// none of its sources names them.
+    #[test]
+    fn no_clock_no_randomness_no_io() {
+        let sources = [
+            include_str!("anchor.rs"),
+            include_str!("app/mod.rs"),
+            include_str!("poc.rs"),
+            include_str!("protocol.rs"),
+            include_str!("retention.rs"),
+            include_str!("sessions.rs"),
+            include_str!("view.rs"),
+        ];
+        let forbidden = [
+            "Instant", "SystemTime", "OsRng", "thread_rng", "tokio", "std::fs", "std::thread",
+            "TcpStream", "UdpSocket",
+        ];
+        for src in sources {
+            for word in forbidden {
+                assert!(!src.contains(word), "`{word}` in emc-edge-core");
+            }
+        }
+        let manifest = include_str!("../Cargo.toml");
+        for dep in ["tokio", "quinn", "rand", "vulkano"] {
+            assert!(
+                !manifest.lines().any(|l| l.starts_with(&format!("{dep} ")) || l.starts_with(&format!("{dep}."))),
+                "{dep} is a dependency of emc-edge-core"
+            );
+        }
+    }
+}
