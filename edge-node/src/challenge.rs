@@ -5,7 +5,9 @@
 //! `emc_edge_core::poc`'s.
 
 use emc_edge_core::protocol::{PocOpen, KIND_POC_CHALLENGE, KIND_POC_OPEN};
-use emc_poc::{Challenge, Commitment, FailReason, Opening, Verdict, Verifier, VerifierConfig, VerifierError};
+use emc_poc::{
+    Challenge, Commitment, FailReason, Opening, Verdict, Verifier, VerifierConfig, VerifierError,
+};
 use std::future::Future;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};

@@ -259,7 +259,8 @@ impl PocService {
         let r = f(&mut s);
         let computing = s.computing();
         drop(s);
-        self.load.send_if_modified(|l| std::mem::replace(l, computing) != computing);
+        self.load
+            .send_if_modified(|l| std::mem::replace(l, computing) != computing);
         r
     }
 
@@ -700,7 +701,11 @@ mod tests {
         assert_eq!(svc.computing(), 1);
         task.await.unwrap().unwrap();
         load.changed().await.unwrap();
-        assert_eq!(*load.borrow_and_update(), 0, "done: the result waits, nothing computes");
+        assert_eq!(
+            *load.borrow_and_update(),
+            0,
+            "done: the result waits, nothing computes"
+        );
         assert_eq!(svc.sessions(), 1);
     }
 

@@ -679,7 +679,11 @@ impl Runner {
         if plan.challenges.is_empty() {
             return;
         }
-        debug!(height = round_height, nodes = plan.challenges.len(), "PoC round");
+        debug!(
+            height = round_height,
+            nodes = plan.challenges.len(),
+            "PoC round"
+        );
         let config = VerifierConfig {
             k: self.cfg.poc_rows,
             opening_timeout_ns: duration_ns(self.cfg.poc_opening_timeout),
@@ -769,7 +773,10 @@ impl Runner {
             for epoch in wanted {
                 match ic.epoch_nodes(epoch).await {
                     // Not taken yet: the registry takes it when the epoch starts.
-                    Ok(None) if view.as_ref().is_none_or(|v| !v.sets.iter().any(|s| s.epoch == epoch)) => {}
+                    Ok(None)
+                        if view
+                            .as_ref()
+                            .is_none_or(|v| !v.sets.iter().any(|s| s.epoch == epoch)) => {}
                     Ok(nodes) => snapshots.push((epoch, nodes)),
                     Err(e) => warn!(epoch, error = %e, "epoch snapshot unreadable"),
                 }
@@ -847,4 +854,3 @@ impl Runner {
         }
     }
 }
-

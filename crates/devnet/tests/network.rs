@@ -5,9 +5,9 @@
 //! and fails on two different blocks at one height.
 
 use anyhow::Result;
-use emc_edge_core::protocol::{RelayEnvelope, KIND_RELAY};
 use edge_node::validator::CommitInfo;
 use emc_devnet::{Cluster, ClusterConfig};
+use emc_edge_core::protocol::{RelayEnvelope, KIND_RELAY};
 use emc_net::{Event, Identity, NetConfig, Network, Role, Roles, StaticAuthorizer};
 use emc_types::Hash;
 use std::collections::BTreeMap;
@@ -412,7 +412,13 @@ async fn registry_changes_within_epochs_cost_no_checkpoint_and_closed_epochs_lea
         let (router, busy) = (router.clone(), busy.clone());
         tokio::spawn(async move {
             loop {
-                let max = router.get().compute.values().map(|e| e.load).max().unwrap_or(0);
+                let max = router
+                    .get()
+                    .compute
+                    .values()
+                    .map(|e| e.load)
+                    .max()
+                    .unwrap_or(0);
                 {
                     let mut b = busy.lock().unwrap();
                     b.0 = b.0.max(max);
@@ -457,21 +463,42 @@ async fn registry_changes_within_epochs_cost_no_checkpoint_and_closed_epochs_lea
         if closed.is_some_and(|e| e >= 1) {
             break;
         }
-        assert!(Instant::now() < end, "epochs 0 and 1 not closed: {closed:?}");
+        assert!(
+            Instant::now() < end,
+            "epochs 0 and 1 not closed: {closed:?}"
+        );
         sleep(Duration::from_millis(500)).await;
     }
     for epoch in 0..2u64 {
         let s = c.ic.epochs.epoch_summary(epoch).await?.expect("summary");
         let h = s.header.expect("epoch data declared");
-        assert_eq!(s.chunks_received, h.chunk_count, "epoch {epoch} data complete");
-        assert!(s.nodes_received >= 6, "epoch {epoch}: {} records", s.nodes_received);
-        let cp = c.ic.epochs.checkpoint((epoch + 1) * 600).await?.expect("closing checkpoint");
+        assert_eq!(
+            s.chunks_received, h.chunk_count,
+            "epoch {epoch} data complete"
+        );
+        assert!(
+            s.nodes_received >= 6,
+            "epoch {epoch}: {} records",
+            s.nodes_received
+        );
+        let cp =
+            c.ic.epochs
+                .checkpoint((epoch + 1) * 600)
+                .await?
+                .expect("closing checkpoint");
         assert_eq!(cp.checkpoint.epoch, epoch);
     }
     for (i, v) in c.running() {
         let st = v.handle.status.get();
-        assert_eq!(st.app_memory.closed_epochs, 0, "validator {i} handed its closed epochs over");
-        assert!(st.app_memory.snapshots <= 2, "validator {i}: {:?}", st.app_memory);
+        assert_eq!(
+            st.app_memory.closed_epochs, 0,
+            "validator {i} handed its closed epochs over"
+        );
+        assert!(
+            st.app_memory.snapshots <= 2,
+            "validator {i}: {:?}",
+            st.app_memory
+        );
     }
     let (max_load, idle_after) = *busy.lock().unwrap();
     assert!(max_load >= 1, "the router never saw the compute node busy");

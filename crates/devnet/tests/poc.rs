@@ -6,13 +6,13 @@
 //! cheater's owner nothing.
 
 use anyhow::Result;
-use emc_edge_core::protocol::{PingReply, PocOpen, KIND_PING, KIND_POC_CHALLENGE, KIND_POC_OPEN};
-use emc_types::Role as NodeRole;
 use edge_node::validator::PocCommit;
 use emc_devnet::{rebind, Cluster, ClusterConfig, OPERATOR_GENESIS};
+use emc_edge_core::protocol::{PingReply, PocOpen, KIND_PING, KIND_POC_CHALLENGE, KIND_POC_OPEN};
 use emc_net::{Event, Roles};
 use emc_poc::{Challenge, CpuProver, Prover, ProverSession};
 use emc_types::NodeId;
+use emc_types::Role as NodeRole;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

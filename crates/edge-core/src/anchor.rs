@@ -136,8 +136,15 @@ enum Stage {
     WaitSummary(u64),
     Declare(u64),
     WaitDeclare(u64),
-    Chunk { epoch: u64, index: usize, complete: bool },
-    WaitChunk { epoch: u64, index: usize },
+    Chunk {
+        epoch: u64,
+        index: usize,
+        complete: bool,
+    },
+    WaitChunk {
+        epoch: u64,
+        index: usize,
+    },
     CloseScan(Option<u64>),
     WaitClose(u64),
     Stats,
@@ -393,7 +400,10 @@ impl AnchorPlan {
                     .is_some_and(|u| index + 1 >= u.data.chunks.len());
                 if last && complete {
                     self.uploaded(epoch);
-                    (Stage::UploadScan(Some(epoch)), Some(AnchorEvent::Uploaded(epoch)))
+                    (
+                        Stage::UploadScan(Some(epoch)),
+                        Some(AnchorEvent::Uploaded(epoch)),
+                    )
                 } else {
                     (
                         Stage::Chunk {
@@ -583,14 +593,21 @@ mod tests {
         let ev = pass(&mut plan, &mut ic, 5 * SEC);
         assert_eq!(ic.accepted, vec![10, 20]);
         assert!(ev.contains(&AnchorEvent::Accepted(10)) && ev.contains(&AnchorEvent::Uploaded(0)));
-        let chunks = ic.calls.iter().filter(|c| matches!(c, Call::UploadChunk(_))).count();
+        let chunks = ic
+            .calls
+            .iter()
+            .filter(|c| matches!(c, Call::UploadChunk(_)))
+            .count();
         assert_eq!(chunks, 3, "5 records in chunks of 2");
         assert_eq!(ic.epochs[&0].1.len(), 3);
         // Closing waits for the canister's challenge window.
         assert_eq!(plan.pending(), (0, 0, 1));
         assert!(pass(&mut plan, &mut ic, 6 * SEC).is_empty());
         ic.closable = true;
-        assert_eq!(pass(&mut plan, &mut ic, 7 * SEC), vec![AnchorEvent::Closed(0)]);
+        assert_eq!(
+            pass(&mut plan, &mut ic, 7 * SEC),
+            vec![AnchorEvent::Closed(0)]
+        );
         assert_eq!(plan.pending(), (0, 0, 0));
         ic.calls.clear();
         pass(&mut plan, &mut ic, 8 * SEC);
@@ -609,10 +626,10 @@ mod tests {
         plan.accept(signed(20), Some(data(0, 5)), 3, 0);
         let ev = pass(&mut plan, &mut ic, 3 * SEC);
         assert_eq!(ev, vec![AnchorEvent::Uploaded(0)]);
-        assert!(!ic.calls.iter().any(|c| matches!(
-            c,
-            Call::Submit(_) | Call::Declare(_) | Call::UploadChunk(_)
-        )));
+        assert!(!ic
+            .calls
+            .iter()
+            .any(|c| matches!(c, Call::Submit(_) | Call::Declare(_) | Call::UploadChunk(_))));
         // A checkpoint at or below the known tip without data is not even queued.
         assert!(!plan.accept(signed(10), None, 0, 0));
         assert_eq!(plan.pending().0, 0);
@@ -622,7 +639,10 @@ mod tests {
     fn an_unreachable_canister_or_a_refusal_stops_the_step_and_the_next_pass_retries() {
         let mut ic = Canister::default();
         let mut plan = AnchorPlan::new(0);
-        assert!(plan.accept(signed(10), None, 0, 0), "position 0: due at once");
+        assert!(
+            plan.accept(signed(10), None, 0, 0),
+            "position 0: due at once"
+        );
         plan.accept(signed(30), None, 0, 0); // a gap: 20 is missing here
         assert!(pass(&mut plan, &mut ic, 0).is_empty());
         assert_eq!(ic.calls[0], Call::LatestCheckpoint);
@@ -639,7 +659,11 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(submits, vec![10, 30], "30 refused (out of order): the step stops");
+        assert_eq!(
+            submits,
+            vec![10, 30],
+            "30 refused (out of order): the step stops"
+        );
         assert_eq!(plan.pending().0, 1, "30 waits for 20");
         plan.accept(signed(20), None, 0, 2);
         pass(&mut plan, &mut ic, 2);
@@ -682,7 +706,10 @@ mod tests {
         assert!(ready <= MAX_READY && uploads <= MAX_UPLOADS);
         // A reply with no pass running is ignored.
         assert_eq!(big.on_reply(Reply::Stats), None);
-        assert_eq!(submit_position(&[NodeId([1; 32]), NodeId([2; 32])], &NodeId([2; 32])), 1);
+        assert_eq!(
+            submit_position(&[NodeId([1; 32]), NodeId([2; 32])], &NodeId([2; 32])),
+            1
+        );
         assert_eq!(submit_position(&[], &NodeId([2; 32])), 0);
     }
 }

@@ -45,8 +45,15 @@ mod purity {
             include_str!("view.rs"),
         ];
         let forbidden = [
-            "Instant", "SystemTime", "OsRng", "thread_rng", "tokio", "std::fs", "std::thread",
-            "TcpStream", "UdpSocket",
+            "Instant",
+            "SystemTime",
+            "OsRng",
+            "thread_rng",
+            "tokio",
+            "std::fs",
+            "std::thread",
+            "TcpStream",
+            "UdpSocket",
         ];
         for src in sources {
             for word in forbidden {

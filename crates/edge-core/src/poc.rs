@@ -248,7 +248,9 @@ impl PocPlanner {
 
     /// The mean blocks between rounds (0: challenges off).
     pub fn period_blocks(&self) -> u64 {
-        self.schedule.as_ref().map_or(0, RoundSchedule::period_blocks)
+        self.schedule
+            .as_ref()
+            .map_or(0, RoundSchedule::period_blocks)
     }
 
     /// Feeds a committed block. When it starts a round, the challenges `me` sends: to each
@@ -528,10 +530,25 @@ mod tests {
         )
     }
 
-    fn first_round(p: &mut PocPlanner, me: &NodeId, members: &[NodeId], compute: &[NodeId], lag: u64) -> RoundPlan {
+    fn first_round(
+        p: &mut PocPlanner,
+        me: &NodeId,
+        members: &[NodeId],
+        compute: &[NodeId],
+        lag: u64,
+    ) -> RoundPlan {
         (1..10_000u64)
             .find_map(|h| {
-                p.on_commit(h, &hash(h), 1_000, 1_000 + lag, me, members, compute.iter().copied(), &[7; 32])
+                p.on_commit(
+                    h,
+                    &hash(h),
+                    1_000,
+                    1_000 + lag,
+                    me,
+                    members,
+                    compute.iter().copied(),
+                    &[7; 32],
+                )
             })
             .expect("a round within 10,000 blocks")
     }
@@ -542,24 +559,42 @@ mod tests {
         let compute: Vec<NodeId> = (10..14u8).map(|i| NodeId([i; 32])).collect();
         let mut p = planner(4);
         let plan = first_round(&mut p, &members[0], &members, &compute, 0);
-        assert_eq!(plan.challenges.len(), 4, "the only member challenges every node");
+        assert_eq!(
+            plan.challenges.len(),
+            4,
+            "the only member challenges every node"
+        );
         let seeds: BTreeSet<[u8; 32]> = plan.challenges.iter().map(|(_, c)| c.task.seed).collect();
         assert_eq!(seeds.len(), 4, "one seed per node");
         for (n, c) in &plan.challenges {
             assert_eq!(c.task.seed, round_seed(&[7; 32], n));
-            assert_eq!(c.deadline_ns, 60_000_000_000, "no E yet: the longest deadline");
+            assert_eq!(
+                c.deadline_ns, 60_000_000_000,
+                "no E yet: the longest deadline"
+            );
         }
         assert_eq!(p.inflight(), 4);
         // The next round while all four still run: every node skipped.
         let next = first_round(&mut p, &members[0], &members, &compute, 0);
         assert_eq!((next.challenges.len(), next.skipped_busy), (0, 4));
         // A verdict frees its node and a pass sets its deadline from E.
-        let pass = Verdict { passed: true, e: 15_000, elapsed_ns: Some(1), reason: None };
+        let pass = Verdict {
+            passed: true,
+            e: 15_000,
+            elapsed_ns: Some(1),
+            reason: None,
+        };
         p.on_verdict(&compute[0], Some(&pass));
         p.on_verdict(&compute[1], None);
         let after = first_round(&mut p, &members[0], &members, &compute, 0);
         assert_eq!(after.challenges.len(), 2);
-        let d0 = after.challenges.iter().find(|(n, _)| *n == compute[0]).unwrap().1.deadline_ns;
+        let d0 = after
+            .challenges
+            .iter()
+            .find(|(n, _)| *n == compute[0])
+            .unwrap()
+            .1
+            .deadline_ns;
         assert_eq!(d0, p.policy.deadline_ns(&p.params, Some(15_000)));
         assert!(d0 < 60_000_000_000);
     }
@@ -594,7 +629,12 @@ mod tests {
         s.record(
             &NodeId([2; 32]),
             40,
-            &Verdict { passed: false, e: 0, elapsed_ns: None, reason: Some(emc_poc::FailReason::NoCommitment) },
+            &Verdict {
+                passed: false,
+                e: 0,
+                elapsed_ns: None,
+                reason: Some(emc_poc::FailReason::NoCommitment),
+            },
         );
         assert_eq!((s.passed, s.failed), (1, 1));
         let n = &s.nodes[&hex::encode([1u8; 32])];

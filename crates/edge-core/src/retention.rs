@@ -38,7 +38,7 @@ mod tests {
         const L: u64 = 10;
         // (record height, committed height, kept)
         let table = [
-            (None, 95, true),     // a validator set: always
+            (None, 95, true),      // a validator set: always
             (Some(80), 95, false), // epoch 7 (71..=80): two epochs back
             (Some(81), 95, true),  // epoch 8, the previous one
             (Some(90), 95, true),
@@ -51,7 +51,11 @@ mod tests {
             (Some(11), 21, true),
         ];
         for (record, height, kept) in table {
-            assert_eq!(keeps_height(record, height, L), kept, "{record:?} at {height}");
+            assert_eq!(
+                keeps_height(record, height, L),
+                kept,
+                "{record:?} at {height}"
+            );
         }
         assert!(keeps_height(Some(5), 5, 0), "a zero length counts as 1");
     }

@@ -183,6 +183,10 @@ mod tests {
         assert!(s.is_empty());
         let mut zero: Sessions<u32> = Sessions::new(0, SEC);
         zero.reserve(k(1), 0).unwrap();
-        assert_eq!(zero.reserve(k(2), 0), Err(SessionError::Busy), "cap 0 counts as 1");
+        assert_eq!(
+            zero.reserve(k(2), 0),
+            Err(SessionError::Busy),
+            "cap 0 counts as 1"
+        );
     }
 }

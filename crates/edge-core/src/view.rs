@@ -50,7 +50,10 @@ impl ChainView {
     }
 
     /// The addresses of the live nodes `keep` selects (nodes without an address left out).
-    pub fn addresses(&self, mut keep: impl FnMut(&LiveNode) -> bool) -> BTreeMap<NodeId, SocketAddr> {
+    pub fn addresses(
+        &self,
+        mut keep: impl FnMut(&LiveNode) -> bool,
+    ) -> BTreeMap<NodeId, SocketAddr> {
         self.nodes
             .values()
             .filter(|n| keep(n))
@@ -75,7 +78,11 @@ pub fn dial_changes(
         .filter(|(id, addr)| dialed.get(id) != Some(addr))
         .map(|(id, addr)| (*id, *addr))
         .collect();
-    let remove = dialed.keys().filter(|id| !wanted.contains_key(id)).copied().collect();
+    let remove = dialed
+        .keys()
+        .filter(|id| !wanted.contains_key(id))
+        .copied()
+        .collect();
     (add, remove)
 }
 
@@ -110,7 +117,13 @@ mod tests {
                 node(1, Role::Validator, NodeState::Live, false, "127.0.0.1:1"),
                 node(2, Role::Router, NodeState::Live, false, "not an address"),
                 node(3, Role::Compute, NodeState::Live, true, "127.0.0.1:3"),
-                node(4, Role::Compute, NodeState::Retired { at: 1 }, false, "127.0.0.1:4"),
+                node(
+                    4,
+                    Role::Compute,
+                    NodeState::Retired { at: 1 },
+                    false,
+                    "127.0.0.1:4",
+                ),
                 node(5, Role::Compute, NodeState::Live, false, "127.0.0.1:5"),
             ],
             vec![],
@@ -125,7 +138,10 @@ mod tests {
             ]
         );
         let all = view.addresses(|_| true);
-        assert_eq!(all.keys().copied().collect::<Vec<_>>(), vec![NodeId([1; 32]), NodeId([5; 32])]);
+        assert_eq!(
+            all.keys().copied().collect::<Vec<_>>(),
+            vec![NodeId([1; 32]), NodeId([5; 32])]
+        );
         let routers = view.addresses(|n| n.role == Role::Router);
         assert!(routers.is_empty(), "the router's address does not parse");
     }

@@ -4,7 +4,9 @@
 use crate::config::{ConfigError, IcConfig, NodeConfig};
 use crate::ic::IcHandles;
 use ed25519_dalek::SigningKey;
-use emc_ic_client::{AgentClient, AgentIdentity, EpochsApi, IcClient, IcError, LedgerApi, RegistryApi};
+use emc_ic_client::{
+    AgentClient, AgentIdentity, EpochsApi, IcClient, IcError, LedgerApi, RegistryApi,
+};
 use emc_net::{Event, Identity, Network, StaticAuthorizer};
 use emc_types::Role;
 use std::path::Path;
@@ -58,7 +60,13 @@ pub async fn connect_ic(ic: &IcConfig, epoch_length: u64) -> Result<IcHandles, B
         agent.fetch_root_key().await?;
     }
     let client: Arc<dyn IcClient> = Arc::new(agent);
-    Ok(handles(client, ic.ledger, ic.registry, ic.epochs, epoch_length))
+    Ok(handles(
+        client,
+        ic.ledger,
+        ic.registry,
+        ic.epochs,
+        epoch_length,
+    ))
 }
 
 /// The canister clients over any [`IcClient`].

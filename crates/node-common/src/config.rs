@@ -23,12 +23,12 @@
 //! Relative paths are relative to the config file's directory.
 
 use candid::Principal;
-use emc_edge_core::poc::DeadlinePolicy;
-use emc_poc::{TaskParams, STANDARD, STANDARD_K};
-use emc_types::Role;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use ed25519_dalek::SigningKey;
+use emc_edge_core::poc::DeadlinePolicy;
 use emc_net::NetConfig;
+use emc_poc::{TaskParams, STANDARD, STANDARD_K};
+use emc_types::Role;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

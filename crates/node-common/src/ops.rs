@@ -67,7 +67,13 @@ pub async fn stake_node(
     amount_e8s: u64,
     term_days: u32,
 ) -> Result<emc_registry::StakeInfo, OpsError> {
-    let fee: u64 = ic.ledger.icrc1_fee().await?.0.try_into().map_err(|_| OpsError::Fee)?;
+    let fee: u64 = ic
+        .ledger
+        .icrc1_fee()
+        .await?
+        .0
+        .try_into()
+        .map_err(|_| OpsError::Fee)?;
     ic.ledger
         .icrc2_approve(ApproveArgs {
             from_subaccount: None,

@@ -29,8 +29,8 @@ use candid::Principal;
 use emc_consensus::Application;
 use emc_epochs::data::{build_chunks, header_hash};
 use emc_epochs::{DataChunk, EpochDataHeader, NodeRecord, Role};
-use emc_types::{Block, Hash, LivenessObservation, NodeId, PocResult, StateBit, E_SCALE};
 use emc_types::epoch::{epoch_of, is_epoch_end};
+use emc_types::{Block, Hash, LivenessObservation, NodeId, PocResult, StateBit, E_SCALE};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
@@ -206,7 +206,9 @@ impl EdgeApp {
             return;
         }
         let snap = match nodes {
-            Some(nodes) => Snapshot::Nodes(Arc::new(nodes.into_iter().map(|n| (n.id, n)).collect())),
+            Some(nodes) => {
+                Snapshot::Nodes(Arc::new(nodes.into_iter().map(|n| (n.id, n)).collect()))
+            }
             None => Snapshot::Absent,
         };
         self.snapshots.insert(epoch, snap);

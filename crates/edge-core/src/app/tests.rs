@@ -262,7 +262,11 @@ fn a_second_snapshot_for_an_epoch_changes_nothing_and_closed_epochs_ignore_snaps
     let mut changed = registry();
     changed[0].stake_e8s = 999;
     app.set_snapshot(0, Some(changed.clone()));
-    assert_eq!(app.current_records()[0].stake_e8s, 100, "the first one stays");
+    assert_eq!(
+        app.current_records()[0].stake_e8s,
+        100,
+        "the first one stays"
+    );
     let mut apps = vec![app];
     for h in 1..=L {
         let b = Block::new(h, Hash([0; 32]), id(1), h, vec![]);
@@ -310,7 +314,9 @@ fn closed_epochs_are_taken_once_and_memory_stays_bounded_over_fifty_epochs() {
         }
         sizes.push((apps[0].closed_epochs(), apps[0].snapshots_held()));
     }
-    let (closed, snaps) = sizes.iter().fold((0, 0), |m, s| (m.0.max(s.0), m.1.max(s.1)));
+    let (closed, snaps) = sizes
+        .iter()
+        .fold((0, 0), |m, s| (m.0.max(s.0), m.1.max(s.1)));
     assert!(closed <= cfg().max_closed, "closed epochs held: {closed}");
     assert!(snaps <= 2, "snapshots held: {snaps}");
     apps[0].prune_before(50);
