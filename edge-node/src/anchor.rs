@@ -10,6 +10,7 @@ use emc_edge_core::anchor::{
 use emc_edge_core::app::EpochData;
 use emc_epochs::{EpochSummary, EpochsError};
 use emc_node_common::ic::IcHandles;
+use emc_node_common::logging::MILESTONE;
 use emc_node_common::status::Shared;
 use emc_types::{NodeId, SignedCheckpoint};
 use std::time::Duration;
@@ -116,6 +117,7 @@ impl Anchor {
                 match epochs.submit_checkpoint(sc.checkpoint, sc.signatures).await {
                     Ok(Ok(stored)) => {
                         info!(
+                            target: MILESTONE,
                             height = h,
                             signers = stored.signers.len(),
                             "checkpoint accepted by the IC"
@@ -178,6 +180,7 @@ impl Anchor {
             Call::CloseEpoch(epoch) => match epochs.close_epoch(epoch).await {
                 Ok(Ok(s)) => {
                     info!(
+                        target: MILESTONE,
                         epoch,
                         budget_e8s = s.budget_e8s,
                         eligible = s.eligible_nodes,

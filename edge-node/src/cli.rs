@@ -5,9 +5,10 @@ use crate::status::ValidatorStatus;
 use crate::validator::start_validator;
 use anyhow::{anyhow, bail, Result};
 use clap::{Parser, Subcommand};
-use emc_node_common::bootstrap::{bind_network, connect_ic, init_tracing, shutdown_signal};
+use emc_node_common::bootstrap::{bind_network, connect_ic, shutdown_signal};
 use emc_node_common::config::{generate_key, load_key, IcConfig, NodeConfig, ProverKind};
 use emc_node_common::http::{metric, serve, Endpoint};
+use emc_node_common::logging::{init_logging, LogConfig};
 use emc_node_common::ops::{register_node, stake_node, E8S};
 use emc_node_common::status::Shared;
 use emc_types::{NodeId, Role};
@@ -24,6 +25,12 @@ use std::sync::Arc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Print every log line (`RUST_LOG` filters), not only milestones and warnings.
+    #[arg(long, short, global = true)]
+    verbose: bool,
+    /// Where `run` writes its full log, `node.log` (default: the config file's directory).
+    #[arg(long, global = true)]
+    log_dir: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -203,8 +210,22 @@ impl Endpoint for ValidatorEndpoint {
 
 /// `edge-node` entry point.
 pub fn main() -> Result<()> {
-    init_tracing();
     let cli = Cli::parse();
+    // `run` keeps its full log in a file; the one-shot commands print to the console only.
+    let dir = match &cli.command {
+        Command::Run { config, .. } => Some(cli.log_dir.clone().unwrap_or_else(|| {
+            config
+                .parent()
+                .map_or_else(|| PathBuf::from("."), PathBuf::from)
+        })),
+        _ => None,
+    };
+    let one_shot = dir.is_none();
+    init_logging(&LogConfig {
+        verbose: cli.verbose || one_shot,
+        dir,
+        default_name: "node".into(),
+    })?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -37,6 +37,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Semaphore};
+use tracing::Instrument as _;
 use tracing::{debug, error, info, warn};
 
 /// A compute node's status.
@@ -384,7 +385,8 @@ pub fn start_compute(
         ..ComputeStatus::default()
     });
     let st = status.clone();
-    let service = Service::spawn(move |mut stop| async move {
+    let service = Service::spawn(move |mut stop| {
+        async move {
         let pcfg = cfg.clone();
         let choice = match tokio::task::spawn_blocking(move || open_prover(&pcfg)).await {
             Ok(c) => c,
@@ -448,7 +450,7 @@ pub fn start_compute(
                                     st.update(|s| s.challenges_refused += 1);
                                 }
                             }
-                        });
+                        }.in_current_span());
                     }
                     Some(Event::Request { peer, role, kind: KIND_POC_OPEN, payload, responder }) => {
                         let answer = if role == Role::Validator {
@@ -503,7 +505,7 @@ pub fn start_compute(
                             }
                             Err(e) => warn!(error = %e, "registry refresh failed"),
                         }
-                    });
+                    }.in_current_span());
                 }
                 // The load changed (a challenge started or ended): routers learn it at once.
                 Ok(()) = load.changed() => {
@@ -515,6 +517,7 @@ pub fn start_compute(
             }
         }
         info!("compute node stopped");
+    }.in_current_span()
     });
     ComputeHandle {
         id,
@@ -694,7 +697,10 @@ mod tests {
         let v = NodeId([1; 32]);
         let task = {
             let svc = svc.clone();
-            tokio::spawn(async move { svc.challenge(v, &challenge(9, 256).encode()).await })
+            tokio::spawn(
+                async move { svc.challenge(v, &challenge(9, 256).encode()).await }
+                    .in_current_span(),
+            )
         };
         load.changed().await.unwrap();
         assert_eq!(*load.borrow_and_update(), 1, "computing");

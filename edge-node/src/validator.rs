@@ -31,6 +31,7 @@ use emc_ic_client::IcError;
 use emc_net::{Event, Network, Role, Roles, StaticAuthorizer};
 use emc_node_common::config::{duration_ns, ValidatorConfig};
 use emc_node_common::ic::IcHandles;
+use emc_node_common::logging::MILESTONE;
 use emc_node_common::service::Service;
 use emc_node_common::status::Shared;
 use emc_poc::{Verdict, VerifierConfig};
@@ -41,6 +42,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{broadcast, mpsc, watch};
+use tracing::Instrument as _;
 use tracing::{debug, info, warn};
 
 /// Why a validator cannot start.
@@ -325,7 +327,7 @@ pub async fn start_validator(
     let (internal_tx, mut internal_rx) = mpsc::channel(1024);
     let (anchor_tx, anchor_rx) = mpsc::channel(64);
     let anchor = Anchor::new(me, ic.clone(), status.clone(), cfg.submit_stagger);
-    tokio::spawn(anchor.run(anchor_rx, stop_rx.clone()));
+    tokio::spawn(anchor.run(anchor_rx, stop_rx.clone()).in_current_span());
 
     let mut runner = Runner {
         cfg,
@@ -405,7 +407,7 @@ pub async fn start_validator(
             }
         }
         info!(node = ?runner.me, height = runner.node.height(), "validator stopped");
-    });
+    }.in_current_span());
     Ok(ValidatorHandle {
         id: me,
         status,
@@ -605,13 +607,16 @@ impl Runner {
             let net = self.net.clone();
             let tx = self.internal_tx.clone();
             let timeout = self.cfg.probe_timeout;
-            tokio::spawn(async move {
-                let online = net
-                    .request(&subject, KIND_PING, Vec::new(), timeout)
-                    .await
-                    .is_ok();
-                let _ = tx.send(Internal::Probe { subject, online }).await;
-            });
+            tokio::spawn(
+                async move {
+                    let online = net
+                        .request(&subject, KIND_PING, Vec::new(), timeout)
+                        .await
+                        .is_ok();
+                    let _ = tx.send(Internal::Probe { subject, online }).await;
+                }
+                .in_current_span(),
+            );
         }
     }
 
@@ -691,24 +696,27 @@ impl Runner {
         for (node, challenge) in plan.challenges {
             let (net, tx) = (self.net.clone(), self.internal_tx.clone());
             let gate = self.poc.verify_gate.clone();
-            tokio::spawn(async move {
-                let request = move |kind: u8, payload: Vec<u8>, timeout: Duration| {
-                    let net = net.clone();
-                    async move {
-                        net.request(&node, kind, payload, timeout)
-                            .await
-                            .map(|b| b.to_vec())
-                    }
-                };
-                let verdict = run_challenge(request, challenge, config, &gate).await;
-                let _ = tx
-                    .send(Internal::Poc {
-                        node,
-                        round_height,
-                        verdict,
-                    })
-                    .await;
-            });
+            tokio::spawn(
+                async move {
+                    let request = move |kind: u8, payload: Vec<u8>, timeout: Duration| {
+                        let net = net.clone();
+                        async move {
+                            net.request(&node, kind, payload, timeout)
+                                .await
+                                .map(|b| b.to_vec())
+                        }
+                    };
+                    let verdict = run_challenge(request, challenge, config, &gate).await;
+                    let _ = tx
+                        .send(Internal::Poc {
+                            node,
+                            round_height,
+                            verdict,
+                        })
+                        .await;
+                }
+                .in_current_span(),
+            );
         }
     }
 
@@ -729,17 +737,34 @@ impl Runner {
         };
         self.poc.planner.on_verdict(&node, Some(&v));
         let elapsed_ms = v.elapsed_ns.map(|ns| ns as f64 / 1e6);
+        let e = v.e as f64 / emc_types::E_SCALE as f64;
+        let short = hex::encode(&node.0[..6]);
+        let before = self
+            .poc
+            .status
+            .get()
+            .nodes
+            .get(&hex::encode(node.0))
+            .map(|s| s.passed);
+        if before != Some(v.passed) {
+            // The verdict about this node turned (or is the first): a milestone.
+            if v.passed {
+                info!(target: MILESTONE, node = %short, round = round_height, e, "PoC: compute node passes");
+            } else {
+                info!(target: MILESTONE, node = %short, round = round_height, reason = ?v.reason, "PoC: compute node fails");
+            }
+        }
         if v.passed {
             info!(
                 ?node,
                 round = round_height,
-                e = v.e as f64 / emc_types::E_SCALE as f64,
+                e,
                 e_fixed = v.e,
                 elapsed_ms,
                 "PoC passed"
             );
         } else {
-            warn!(?node, round = round_height, reason = ?v.reason, elapsed_ms, "PoC failed");
+            info!(?node, round = round_height, reason = ?v.reason, elapsed_ms, "PoC failed");
         }
         self.node.app_mut().record_poc(node, v.e, v.passed);
         self.poc
@@ -763,26 +788,29 @@ impl Runner {
             .into_iter()
             .filter(|e| !app.has_snapshot(*e))
             .collect();
-        tokio::spawn(async move {
-            let view = ic
-                .chain_view(height)
-                .await
-                .inspect_err(|e| warn!(error = %e, "registry refresh failed"))
-                .ok();
-            let mut snapshots = Vec::new();
-            for epoch in wanted {
-                match ic.epoch_nodes(epoch).await {
-                    // Not taken yet: the registry takes it when the epoch starts.
-                    Ok(None)
-                        if view
-                            .as_ref()
-                            .is_none_or(|v| !v.sets.iter().any(|s| s.epoch == epoch)) => {}
-                    Ok(nodes) => snapshots.push((epoch, nodes)),
-                    Err(e) => warn!(epoch, error = %e, "epoch snapshot unreadable"),
+        tokio::spawn(
+            async move {
+                let view = ic
+                    .chain_view(height)
+                    .await
+                    .inspect_err(|e| warn!(error = %e, "registry refresh failed"))
+                    .ok();
+                let mut snapshots = Vec::new();
+                for epoch in wanted {
+                    match ic.epoch_nodes(epoch).await {
+                        // Not taken yet: the registry takes it when the epoch starts.
+                        Ok(None)
+                            if view
+                                .as_ref()
+                                .is_none_or(|v| !v.sets.iter().any(|s| s.epoch == epoch)) => {}
+                        Ok(nodes) => snapshots.push((epoch, nodes)),
+                        Err(e) => warn!(epoch, error = %e, "epoch snapshot unreadable"),
+                    }
                 }
+                let _ = tx.send(Internal::View(view, snapshots)).await;
             }
-            let _ = tx.send(Internal::View(view, snapshots)).await;
-        });
+            .in_current_span(),
+        );
     }
 
     fn apply_view(&mut self, view: ChainView) {

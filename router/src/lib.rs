@@ -27,6 +27,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
+use tracing::Instrument as _;
 use tracing::{debug, info, warn};
 
 /// One compute node as the router sees it.
@@ -169,7 +170,8 @@ pub fn start_router(
         ..RouterStatus::default()
     });
     let st = status.clone();
-    let service = Service::spawn(move |mut stop| async move {
+    let service = Service::spawn(move |mut stop| {
+        async move {
         let (tx, mut rx) = mpsc::channel::<Internal>(1024);
         let mut ping = tokio::time::interval(cfg.ping_interval);
         let mut refresh = tokio::time::interval(cfg.registry_refresh);
@@ -221,7 +223,7 @@ pub fn start_router(
                             let rtt = r.is_ok().then(|| t0.elapsed());
                             let reply = r.ok().and_then(|b| PingReply::decode(&b).ok());
                             let _ = tx.send(Internal::Ping { node, rtt, reply }).await;
-                        });
+                        }.in_current_span());
                     }
                 }
                 _ = refresh.tick(), if ic.is_some() => {
@@ -235,12 +237,13 @@ pub fn start_router(
                                 }
                                 Err(e) => warn!(error = %e, "registry refresh failed"),
                             }
-                        });
+                        }.in_current_span());
                     }
                 }
             }
         }
         info!("router stopped");
+    }.in_current_span()
     });
     RouterHandle {
         id,

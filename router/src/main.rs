@@ -3,11 +3,10 @@
 
 use anyhow::Result;
 use clap::Parser;
-use emc_node_common::bootstrap::{
-    bind_network, connect_ic, init_tracing, load_config_for, shutdown_signal,
-};
+use emc_node_common::bootstrap::{bind_network, connect_ic, load_config_for, shutdown_signal};
 use emc_node_common::config::load_key;
 use emc_node_common::http::serve;
+use emc_node_common::logging::{init_logging, LogConfig};
 use emc_router::{start_router, RouterEndpoint};
 use emc_types::Role;
 use std::path::PathBuf;
@@ -19,11 +18,26 @@ struct Cli {
     /// Config file (role = "router").
     #[arg(long, short, default_value = "node.toml")]
     config: PathBuf,
+    /// Print every log line (`RUST_LOG` filters), not only milestones and warnings.
+    #[arg(long, short)]
+    verbose: bool,
+    /// Where the full log, `router.log`, goes (default: the config file's directory).
+    #[arg(long)]
+    log_dir: Option<PathBuf>,
 }
 
 fn main() -> Result<()> {
-    init_tracing();
     let cli = Cli::parse();
+    let dir = cli.log_dir.clone().unwrap_or_else(|| {
+        cli.config
+            .parent()
+            .map_or_else(|| PathBuf::from("."), PathBuf::from)
+    });
+    init_logging(&LogConfig {
+        verbose: cli.verbose,
+        dir: Some(dir),
+        default_name: "router".into(),
+    })?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -29,6 +29,7 @@ use emc_net::{NetConfig, Network, StaticAuthorizer};
 use emc_node_common::bootstrap::handles;
 use emc_node_common::config::{ComputeConfig, ProverKind, ValidatorConfig};
 use emc_node_common::ic::IcHandles;
+use emc_node_common::logging::node_span;
 use emc_node_common::ops::{register_node, stake_node};
 use emc_poc::TaskParams;
 use emc_router::{start_router, RouterConfig, RouterHandle};
@@ -39,6 +40,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument as _;
 
 /// 1 EMC in e8s.
 pub const E8S: u64 = 100_000_000;
@@ -146,6 +148,9 @@ pub struct Member {
     pub addr: SocketAddr,
     /// Its role.
     pub role: NodeRole,
+    /// Its name in logs: role and index within the role (`validator-0`, `compute-1`); its
+    /// full log is `<data dir>/logs/<name>.log` when the devnet logs to files.
+    pub name: String,
 }
 
 /// A running validator and its transport.
@@ -346,7 +351,13 @@ impl Cluster {
                 NodeRole::Compute
             };
             let key = devnet_key(i);
-            let (net, events, auth) = bind(&config.net, &key, role, None)?;
+            let name = match role {
+                NodeRole::Validator => format!("validator-{i}"),
+                NodeRole::Router => format!("router-{}", i - config.validators),
+                NodeRole::Compute => format!("compute-{}", i - config.validators - config.routers),
+            };
+            let span = node_span(&name);
+            let (net, events, auth) = span.in_scope(|| bind(&config.net, &key, role, None))?;
             let addr = net.local_addr()?;
             let ops = handles(Arc::new(host.client(owner)), ledger, registry, epochs, el);
             register_node(
@@ -383,6 +394,7 @@ impl Cluster {
                 owner,
                 addr,
                 role,
+                name,
             });
             bound.push((net, events, auth));
         }
@@ -404,6 +416,7 @@ impl Cluster {
                 NodeRole::Validator => validator_nets.push((net, events, auth)),
                 NodeRole::Router => {
                     let ic = cluster.operator_ic(i);
+                    let _span = node_span(&cluster.members[i].name).entered();
                     let h = start_router(
                         RouterConfig {
                             registry_refresh: cluster.config.validator.registry_refresh,
@@ -419,6 +432,7 @@ impl Cluster {
                 }
                 NodeRole::Compute => {
                     let ic = cluster.operator_ic(i);
+                    let _span = node_span(&cluster.members[i].name).entered();
                     let h = start_compute(
                         ComputeConfig {
                             registry_refresh: cluster.config.validator.registry_refresh,
@@ -476,6 +490,7 @@ impl Cluster {
             auth,
             self.operator_ic(i),
         )
+        .instrument(node_span(&self.members[i].name))
         .await
         .with_context(|| format!("starting validator {i}"))?;
         Ok(RunningValidator { handle, net })
@@ -495,7 +510,9 @@ impl Cluster {
             return Ok(());
         }
         let m = &self.members[i];
-        let (net, events, auth) = rebind(&self.config.net, &m.key, m.role, m.addr).await?;
+        let (net, events, auth) = rebind(&self.config.net, &m.key, m.role, m.addr)
+            .instrument(node_span(&m.name))
+            .await?;
         let v = self.spawn_validator(i, net, events, auth).await?;
         self.validators[i] = Some(v);
         Ok(())

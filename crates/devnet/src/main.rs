@@ -1,10 +1,13 @@
 //! `emc-devnet`: a whole local EMC network (embedded IC with the canisters, 4 validators,
 //! 1 router, 2 compute nodes over QUIC on loopback) until Ctrl-C or `--duration`, printing a
-//! status line.
+//! status line, the milestones (checkpoints accepted, epochs closed, rewards paid, PoC
+//! verdicts turning) and warnings; each node's full log goes to `<data dir>/logs/<node>.log`.
+//! `--verbose` prints everything.
 
 use anyhow::Result;
 use clap::Parser;
 use emc_devnet::{Cluster, ClusterConfig, E8S};
+use emc_node_common::logging::{init_logging, LogConfig, MILESTONE};
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
@@ -34,13 +37,19 @@ struct Cli {
     /// Blocks between checkpoints (divides the epoch length).
     #[arg(long, default_value_t = 30)]
     checkpoint_interval: u64,
-    /// Directory for the validators' write-ahead logs (a fresh temporary one by default).
+    /// Directory for the validators' write-ahead logs and the nodes' logs (`logs/`; a fresh
+    /// temporary one by default, removed on a clean stop).
     #[arg(long)]
     data_dir: Option<std::path::PathBuf>,
+    /// Print every node's log lines (`RUST_LOG` filters), not only milestones and warnings.
+    #[arg(long, short)]
+    verbose: bool,
+    /// Keep the data directory (logs included) after a clean stop.
+    #[arg(long)]
+    keep_data: bool,
 }
 
 fn main() -> Result<()> {
-    emc_node_common::bootstrap::init_tracing();
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -49,11 +58,21 @@ fn main() -> Result<()> {
 }
 
 async fn run(cli: Cli) -> Result<()> {
-    let data_dir = match cli.data_dir {
+    let data_dir = match cli.data_dir.clone() {
         Some(d) => d,
         None => std::env::temp_dir().join(format!("emc-devnet-{}", std::process::id())),
     };
     let _ = std::fs::remove_dir_all(&data_dir);
+    let log_dir = data_dir.join("logs");
+    init_logging(&LogConfig {
+        verbose: cli.verbose,
+        dir: Some(log_dir.clone()),
+        default_name: "devnet".into(),
+    })?;
+    println!(
+        "devnet: each node's full log goes to {}/<node>.log (--verbose prints them here)",
+        log_dir.display()
+    );
     let mut cfg = ClusterConfig::devnet(data_dir.clone());
     cfg.validators = cli.validators;
     cfg.routers = cli.routers;
@@ -74,15 +93,15 @@ async fn run(cli: Cli) -> Result<()> {
     );
     for m in &cluster.members {
         println!(
-            "  {:<9} {} at {}  owner {}",
-            format!("{:?}", m.role).to_lowercase(),
+            "  {:<11} {} at {}  owner {}",
+            m.name,
             hex_short(&m.id.0),
             m.addr,
             m.owner
         );
     }
     println!(
-        "devnet: blocks every {:?}, a checkpoint every {} blocks, epochs of {} blocks; logs in {}",
+        "devnet: blocks every {:?}, a checkpoint every {} blocks, epochs of {} blocks; data in {}",
         cli.block_interval,
         cli.checkpoint_interval,
         cli.epoch_length,
@@ -90,11 +109,22 @@ async fn run(cli: Cli) -> Result<()> {
     );
     let mut tick = tokio::time::interval(cli.status_every);
     tick.tick().await;
+    let mut paid_before = 0u64;
     loop {
         tokio::select! {
             _ = stop.changed() => break,
             _ = tick.tick() => {
                 let s = cluster.status().await;
+                if s.rewards_e8s > paid_before {
+                    tracing::info!(
+                        target: MILESTONE,
+                        closed_epoch = ?s.closed_epoch,
+                        new_emc = (s.rewards_e8s - paid_before) as f64 / E8S as f64,
+                        total_emc = s.rewards_e8s as f64 / E8S as f64,
+                        "rewards paid"
+                    );
+                    paid_before = s.rewards_e8s;
+                }
                 println!(
                     "devnet: t+{:>4}s  height {:>5}  epoch {:>3}  checkpoint {:>6}  closed epoch {:>4}  rewards paid {:>10.4} EMC  validators {}  compute seen {}",
                     started.elapsed().as_secs(),
@@ -143,7 +173,11 @@ async fn run(cli: Cli) -> Result<()> {
         "devnet: stopped cleanly after {}s",
         started.elapsed().as_secs()
     );
-    let _ = std::fs::remove_dir_all(&data_dir);
+    if cli.keep_data {
+        println!("devnet: data and logs kept in {}", data_dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&data_dir);
+    }
     Ok(())
 }
 

@@ -12,6 +12,7 @@ use emc_types::Role;
 use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
+use tracing::Instrument as _;
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -35,17 +36,6 @@ pub enum BootstrapError {
         /// The binary's role.
         expected: Role,
     },
-}
-
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
-pub fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,quinn=warn,rustls=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
 }
 
 /// The canister clients for `ic` with the operator's identity (the root key is fetched for a
@@ -124,26 +114,29 @@ pub fn load_config_for(path: &Path, role: Role) -> Result<NodeConfig, BootstrapE
 /// Turns true on Ctrl-C or SIGTERM.
 pub fn shutdown_signal() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{signal, SignalKind};
-            let mut term = match signal(SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    let _ = tx.send(true);
-                    return;
+    tokio::spawn(
+        async move {
+            #[cfg(unix)]
+            {
+                use tokio::signal::unix::{signal, SignalKind};
+                let mut term = match signal(SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(_) => {
+                        let _ = tokio::signal::ctrl_c().await;
+                        let _ = tx.send(true);
+                        return;
+                    }
+                };
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
                 }
-            };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
             }
+            #[cfg(not(unix))]
+            let _ = tokio::signal::ctrl_c().await;
+            let _ = tx.send(true);
         }
-        #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
-        let _ = tx.send(true);
-    });
+        .in_current_span(),
+    );
     rx
 }

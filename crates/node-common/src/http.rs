@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tracing::Instrument as _;
 use tracing::{debug, info};
 
 /// What the endpoint serves.
@@ -31,22 +32,25 @@ pub async fn serve(
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     info!(addr = %local, "status and metrics endpoint");
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = stop.changed() => break,
-                conn = listener.accept() => {
-                    let Ok((stream, _)) = conn else { continue };
-                    let endpoint = endpoint.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = handle(stream, endpoint).await {
-                            debug!(error = %e, "http connection");
-                        }
-                    });
+    tokio::spawn(
+        async move {
+            loop {
+                tokio::select! {
+                    _ = stop.changed() => break,
+                    conn = listener.accept() => {
+                        let Ok((stream, _)) = conn else { continue };
+                        let endpoint = endpoint.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = handle(stream, endpoint).await {
+                                debug!(error = %e, "http connection");
+                            }
+                        }.in_current_span());
+                    }
                 }
             }
         }
-    });
+        .in_current_span(),
+    );
     Ok(local)
 }
 

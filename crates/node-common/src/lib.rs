@@ -3,7 +3,8 @@
 //! `edge-node` (validators and compute nodes), `router` and the devnet start the same way and
 //! talk to the same canisters; this crate holds that, and nothing of any one role:
 //! - [`config`]: the node's TOML config file (every role's table) and its PEM key;
-//! - [`bootstrap`]: tracing, the canister clients, the QUIC endpoint, the stop signal;
+//! - [`bootstrap`]: the canister clients, the QUIC endpoint, the stop signal;
+//! - [`logging`]: milestones and warnings on the console, full logs in files per node;
 //! - [`ic`]: typed reads of the registry (live view, epoch snapshots, validator sets);
 //! - [`ops`]: an operator's registration and staking;
 //! - [`http`]: the `/status` + `/metrics` endpoint; [`status`]: the shared status value;
@@ -17,6 +18,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod http;
 pub mod ic;
+pub mod logging;
 pub mod ops;
 pub mod service;
 pub mod status;

@@ -2,6 +2,7 @@
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tracing::Instrument as _;
 
 /// The stop switch and task of a running service.
 #[derive(Debug)]
@@ -18,7 +19,7 @@ impl Service {
         Fut: std::future::Future<Output = ()> + Send + 'static,
     {
         let (shutdown, stop) = watch::channel(false);
-        let task = tokio::spawn(run(stop));
+        let task = tokio::spawn(run(stop).in_current_span());
         Service { shutdown, task }
     }
 

@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::time::Instant;
 use tracing::debug;
+use tracing::Instrument as _;
 
 /// Largest hello payload read (a version-1 hello is 7 bytes).
 const HELLO_MAX: usize = 64;
@@ -269,16 +270,19 @@ pub(super) async fn accept_loop(inner: Arc<Inner>) {
         let task_inner = inner.clone();
         let task_pending = pending.clone();
         let mut task_shutdown = inner.shutdown.subscribe();
-        inner.runtime.spawn(async move {
-            tokio::select! {
-                r = task_inner.accept(incoming) => {
-                    if let Err(e) = r {
-                        debug!(%remote, "incoming connection refused: {e}");
+        inner.runtime.spawn(
+            async move {
+                tokio::select! {
+                    r = task_inner.accept(incoming) => {
+                        if let Err(e) = r {
+                            debug!(%remote, "incoming connection refused: {e}");
+                        }
                     }
+                    _ = wait_shutdown(&mut task_shutdown) => {}
                 }
-                _ = wait_shutdown(&mut task_shutdown) => {}
+                task_pending.fetch_sub(1, Ordering::AcqRel);
             }
-            task_pending.fetch_sub(1, Ordering::AcqRel);
-        });
+            .in_current_span(),
+        );
     }
 }

@@ -9,6 +9,7 @@ use crate::metrics::{add, inc};
 use emc_types::NodeId;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument as _;
 use tracing::{debug, info};
 
 /// Bounds on how long a replaced duplicate connection stays open to deliver frames in flight.
@@ -128,11 +129,14 @@ impl Inner {
                 // it is no longer current), but stays open briefly so that frames already in
                 // flight on it in either direction are still read.
                 let grace = (old.conn.rtt() * 3).clamp(RETIRE_GRACE_MIN, RETIRE_GRACE_MAX);
-                self.runtime.spawn(async move {
-                    tokio::time::sleep(grace).await;
-                    old.conn
-                        .close(code(close_code::DUPLICATE), b"duplicate connection");
-                });
+                self.runtime.spawn(
+                    async move {
+                        tokio::time::sleep(grace).await;
+                        old.conn
+                            .close(code(close_code::DUPLICATE), b"duplicate connection");
+                    }
+                    .in_current_span(),
+                );
             }
             Some(Outcome::Up { reconnect }) => {
                 inc(&self.metrics.connects);
@@ -148,7 +152,8 @@ impl Inner {
                 .await;
             }
         }
-        self.runtime.spawn(drive(self.clone(), peer, live));
+        self.runtime
+            .spawn(drive(self.clone(), peer, live).in_current_span());
         Ok(())
     }
 

@@ -42,6 +42,7 @@ use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tracing::Instrument as _;
 use tracing::{debug, info, warn};
 
 /// Concurrent requests one peer may have open to us.
@@ -296,7 +297,9 @@ impl Network {
             blocked: RwLock::new(HashSet::new()),
             shutdown,
         });
-        inner.runtime.spawn(accept_loop(inner.clone()));
+        inner
+            .runtime
+            .spawn(accept_loop(inner.clone()).in_current_span());
         Ok((Network { inner }, rx))
     }
 
@@ -336,7 +339,7 @@ impl Network {
         let task = self
             .inner
             .runtime
-            .spawn(dial_loop(self.inner.clone(), peer, wake.clone()));
+            .spawn(dial_loop(self.inner.clone(), peer, wake.clone()).in_current_span());
         st.dials.insert(peer, DialEntry { addr, wake, task });
     }
 

@@ -14,6 +14,7 @@ use quinn::{Connection, RecvStream, SendStream};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
+use tracing::Instrument as _;
 use tracing::{debug, warn};
 
 /// Runs one installed connection: its writer, one reader per incoming frame stream, one task
@@ -23,7 +24,7 @@ pub(super) async fn drive(inner: Arc<Inner>, peer: NodeId, live: Live) {
     let writer = queue.map(|q| {
         inner
             .runtime
-            .spawn(write_loop(inner.clone(), peer, live.conn.clone(), q))
+            .spawn(write_loop(inner.clone(), peer, live.conn.clone(), q).in_current_span())
     });
     let mut tasks = JoinSet::new();
     let mut shutdown = inner.shutdown.subscribe();
@@ -32,7 +33,7 @@ pub(super) async fn drive(inner: Arc<Inner>, peer: NodeId, live: Live) {
             _ = wait_shutdown(&mut shutdown) => break,
             r = live.conn.accept_uni() => match r {
                 Ok(recv) => {
-                    tasks.spawn(read_loop(inner.clone(), peer, live.clone(), recv));
+                    tasks.spawn(read_loop(inner.clone(), peer, live.clone(), recv).in_current_span());
                 }
                 Err(e) => {
                     debug!(?peer, "connection ended: {e}");
@@ -41,7 +42,7 @@ pub(super) async fn drive(inner: Arc<Inner>, peer: NodeId, live: Live) {
             },
             r = live.conn.accept_bi() => match r {
                 Ok((send, recv)) => {
-                    tasks.spawn(serve_request(inner.clone(), peer, live.clone(), send, recv));
+                    tasks.spawn(serve_request(inner.clone(), peer, live.clone(), send, recv).in_current_span());
                 }
                 Err(e) => {
                     debug!(?peer, "connection ended: {e}");
