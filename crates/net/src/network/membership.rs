@@ -44,10 +44,9 @@ pub(crate) fn keep_which(me: &NodeId, peer: &NodeId, existing: Dialer, new: Dial
     if existing == new {
         return Keep::New;
     }
-    let smaller_dialed_new = match new {
-        Dialer::Us => me < peer,
-        Dialer::Peer => peer < me,
-    };
+    // The new one was dialed by the smaller id. (Equal ids, our own key at both ends, which
+    // `add_peer` refuses to dial: the inbound one wins, deterministically.)
+    let smaller_dialed_new = (new == Dialer::Us) == (me < peer);
     if smaller_dialed_new {
         Keep::New
     } else {
@@ -214,6 +213,9 @@ mod tests {
             // We are the larger id: the connection the peer dialed wins.
             (LARGE, SMALL, Us, Peer, New),
             (LARGE, SMALL, Peer, Us, Existing),
+            // Our own key at both ends (never dialed by `add_peer`): the inbound one wins.
+            (SMALL, SMALL, Us, Peer, New),
+            (SMALL, SMALL, Peer, Us, Existing),
         ];
         for (me, peer, existing, new, kept) in table {
             assert_eq!(
