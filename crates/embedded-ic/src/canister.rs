@@ -13,7 +13,7 @@ use crate::system_api;
 use crate::types::{CallResult, IcError, Reject, RejectCode};
 use candid::Principal;
 use emc_wasm_instrument as instr;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use wasmi::{Engine, Func, Global, Instance, Linker, Memory, Module, Ref, Store, Table, Val};
 
 /// Bytes per dirty-tracking page of the heap.
@@ -269,7 +269,10 @@ pub(crate) struct Installed {
     table: Option<Table>,
     /// The `canister_*` exports of the module.
     pub exports: BTreeSet<String>,
+    /// SHA-256 of the module as it was installed (of the gzipped bytes for a gzipped module).
     pub module_hash: [u8; 32],
+    /// The module's `icp:public` / `icp:private` custom sections by name.
+    pub metadata: BTreeMap<String, crate::module::MetadataSection>,
 }
 
 impl std::fmt::Debug for Installed {
@@ -296,16 +299,21 @@ pub(crate) fn engine() -> Engine {
 }
 
 impl Installed {
-    /// Validates, instruments, links and instantiates a canister module. Runs the module's
-    /// start function (with no system API available) but no canister hook.
+    /// Validates, instruments, links and instantiates a canister module (gzipped or not: a
+    /// gzipped one is decompressed up to `max_module_bytes`). Runs the module's start function
+    /// (with no system API available) but no canister hook.
     pub(crate) fn new(
         engine: &Engine,
         id: Principal,
-        wasm: &[u8],
+        module: &[u8],
+        max_module_bytes: usize,
         trace_debug_print: bool,
     ) -> Result<Self, IcError> {
         use sha2::Digest;
-        let module_hash: [u8; 32] = sha2::Sha256::digest(wasm).into();
+        let module_hash: [u8; 32] = sha2::Sha256::digest(module).into();
+        let wasm = crate::module::decode_module(module, max_module_bytes)?;
+        let wasm = &wasm[..];
+        let metadata = crate::module::metadata_sections(wasm)?;
         let instrumented =
             instr::instrument(wasm).map_err(|e| IcError::InvalidWasm(e.to_string()))?;
         let module = Module::new(engine, &instrumented.wasm[..])
@@ -331,6 +339,7 @@ impl Installed {
             table,
             exports,
             module_hash,
+            metadata,
         })
     }
 

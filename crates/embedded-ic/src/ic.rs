@@ -9,6 +9,7 @@
 use crate::canister::{
     engine, trap_reject, ApiKind, Entry, ExecCtx, Execution, Installed, Persist, SystemState,
 };
+use crate::module::Visibility;
 use crate::system_api;
 use crate::types::{
     canister_id, CallResult, IcConfig, IcError, InstallMode, MessageId, Reject, RejectCode,
@@ -261,6 +262,7 @@ impl EmbeddedIc {
         let limit = self.config.install_instruction_limit;
         let max_payload = self.config.max_payload_bytes;
         let trace = self.config.trace_debug_print;
+        let max_module = self.config.max_decompressed_module_bytes;
         let canister = self
             .canisters
             .get_mut(&id)
@@ -313,7 +315,7 @@ impl EmbeddedIc {
             // The IC deactivates the global timer on upgrade.
             system.global_timer = 0;
         }
-        let mut new = Installed::new(&self.engine, id, wasm, trace)?;
+        let mut new = Installed::new(&self.engine, id, wasm, max_module, trace)?;
         let (hook, kind, phase) = match mode {
             InstallMode::Upgrade => (
                 "canister_post_upgrade",
@@ -424,13 +426,58 @@ impl EmbeddedIc {
             .map(|c| c.installed.as_ref().map_or(0, |i| i.heap_len() as u64))
     }
 
-    /// SHA-256 of the installed wasm, as the IC reports it.
+    /// SHA-256 of the installed module as it was installed (for a gzipped module, of the
+    /// gzipped bytes), as the IC reports it.
     pub fn module_hash(&self, id: Principal) -> Option<[u8; 32]> {
         self.canisters
             .get(&id)?
             .installed
             .as_ref()
             .map(|i| i.module_hash)
+    }
+
+    /// The public metadata section `name` of the canister's module (its `icp:public <name>`
+    /// custom section), as anyone reads it through `read_state` at
+    /// `/canister/<id>/metadata/<name>`. `None` for a missing canister, an empty one, a missing
+    /// section and a private one (see [`Self::canister_metadata_as`]).
+    pub fn canister_metadata(&self, id: Principal, name: &str) -> Option<Vec<u8>> {
+        let section = self
+            .canisters
+            .get(&id)?
+            .installed
+            .as_ref()?
+            .metadata
+            .get(name)?;
+        (section.visibility == Visibility::Public).then(|| section.content.clone())
+    }
+
+    /// The metadata section `name` as `sender` reads it through `read_state`: public sections
+    /// for anyone, private ones only for the canister's controllers.
+    pub fn canister_metadata_as(
+        &self,
+        id: Principal,
+        name: &str,
+        sender: Principal,
+    ) -> Option<Vec<u8>> {
+        let canister = self.canisters.get(&id)?;
+        let section = canister.installed.as_ref()?.metadata.get(name)?;
+        let allowed = section.visibility == Visibility::Public
+            || canister.system.controllers.contains(&sender);
+        allowed.then(|| section.content.clone())
+    }
+
+    /// The names of the canister module's metadata sections with their visibility.
+    pub fn canister_metadata_names(&self, id: Principal) -> Vec<(String, Visibility)> {
+        self.canisters
+            .get(&id)
+            .and_then(|c| c.installed.as_ref())
+            .map(|i| {
+                i.metadata
+                    .iter()
+                    .map(|(n, s)| (n.clone(), s.visibility))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// The canister's `debug_print` output since the last call, in order.
@@ -1067,11 +1114,12 @@ impl EmbeddedIc {
         }
     }
 
-    /// Extracts the candid interface a canister module exports through `get_candid_pointer`
-    /// (what `ic_cdk::export_candid!()` generates), without installing it.
+    /// Extracts the candid interface a canister module (gzipped or not) exports through
+    /// `get_candid_pointer` (what `ic_cdk::export_candid!()` generates), without installing it.
     pub fn candid_interface(wasm: &[u8]) -> Result<String, IcError> {
         let engine = engine();
-        let mut module = Installed::new(&engine, Principal::anonymous(), wasm, false)?;
+        let max = IcConfig::default().max_decompressed_module_bytes;
+        let mut module = Installed::new(&engine, Principal::anonymous(), wasm, max, false)?;
         let ptr = module
             .call_i32_export("get_candid_pointer", 10_000_000_000)
             .map_err(IcError::InvalidWasm)? as u32 as usize;

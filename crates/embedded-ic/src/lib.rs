@@ -8,8 +8,11 @@
 //! with the global timer, and IC-style instruction counting with the IC's per-message limits.
 //!
 //! The wasm is rewritten once at install by `emc-wasm-instrument` (instruction counter and
-//! dirty-page tracking) and interpreted by wasmi. Production runs on the real IC; this crate
-//! exists because neither a replica nor PocketIC can be fetched on our build machines.
+//! dirty-page tracking) and interpreted by wasmi. As on the IC, a module may be gzipped (it is
+//! decompressed, up to `IcConfig::max_decompressed_module_bytes`), and its `icp:public` /
+//! `icp:private` custom sections are the canister's metadata ([`EmbeddedIc::canister_metadata`]).
+//! Production runs on the real IC; this crate exists because neither a replica nor PocketIC can
+//! be fetched on our build machines.
 //!
 //! ```ignore
 //! let mut ic = EmbeddedIc::new();
@@ -23,10 +26,12 @@
 mod canister;
 pub mod certificate;
 mod ic;
+pub mod module;
 mod system_api;
 mod types;
 
 pub use ic::{CanisterStatus, EmbeddedIc};
+pub use module::{MetadataSection, Visibility};
 pub use types::{
     canister_id, user_principal, CallResult, IcConfig, IcError, InstallMode, MessageId, Reject,
     RejectCode,

@@ -110,6 +110,8 @@ pub struct IcConfig {
     pub max_stable_memory_bytes: u64,
     /// Print `ic0.debug_print` output through `tracing` (always collected in `debug_log`).
     pub trace_debug_print: bool,
+    /// Largest module a gzipped module may decompress to (IC: 100 MiB); larger is refused.
+    pub max_decompressed_module_bytes: usize,
 }
 
 impl Default for IcConfig {
@@ -125,6 +127,7 @@ impl Default for IcConfig {
             max_reply_bytes: 2 * 1024 * 1024,
             max_stable_memory_bytes: 8 * 1024 * 1024 * 1024,
             trace_debug_print: true,
+            max_decompressed_module_bytes: 100 * 1024 * 1024,
         }
     }
 }

@@ -585,3 +585,133 @@ fn the_candid_interface_can_be_read_from_the_wasm() {
     assert!(did.contains("greet : (text) -> (text) query"), "{did}");
     assert!(EmbeddedIc::candid_interface(b"nope").is_err());
 }
+
+// --- gzipped modules and metadata (as the IC's install_code and read_state) --------------------
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn a_gzipped_module_installs_and_runs_like_the_plain_one() {
+    use sha2::Digest;
+    let gz = gzip(&wasm());
+    assert!(gz.len() < wasm().len());
+    let mut ic = EmbeddedIc::new();
+    let id = ic.install_canister(&gz, no_arg(), vec![admin()]).unwrap();
+    let reply = ic
+        .query_call(id, admin(), "greet", Encode!(&"EMC").unwrap())
+        .unwrap();
+    assert_eq!(Decode!(&reply, String).unwrap(), "Hello, EMC!");
+    // The IC reports the hash of the module as installed: of the gzipped bytes.
+    let hash: [u8; 32] = sha2::Sha256::digest(&gz).into();
+    assert_eq!(ic.module_hash(id), Some(hash));
+    // Upgrades and reinstalls take gzipped modules too; the interface reads from one as well.
+    ic.upgrade_canister(id, &gz, no_arg(), admin()).unwrap();
+    ic.reinstall_canister(id, &gz, no_arg(), admin()).unwrap();
+    assert_eq!(
+        EmbeddedIc::candid_interface(&gz).unwrap(),
+        EmbeddedIc::candid_interface(&wasm()).unwrap()
+    );
+}
+
+#[test]
+fn a_gzip_bomb_and_a_corrupt_stream_are_refused_and_create_nothing() {
+    let config = IcConfig {
+        max_decompressed_module_bytes: 1024 * 1024,
+        ..IcConfig::default()
+    };
+    let mut ic = EmbeddedIc::with_config(config);
+    // Compresses ~1000:1: a small upload that would decompress to 16 MiB.
+    let bomb = gzip(&vec![0u8; 16 * 1024 * 1024]);
+    let err = ic
+        .install_canister(&bomb, vec![], vec![admin()])
+        .unwrap_err();
+    assert!(
+        matches!(&err, IcError::InvalidWasm(m) if m.contains("more than 1048576")),
+        "{err}"
+    );
+    let mut corrupt = gzip(&wasm());
+    corrupt.truncate(corrupt.len() / 2);
+    let err = ic
+        .install_canister(&corrupt, vec![], vec![admin()])
+        .unwrap_err();
+    assert!(matches!(err, IcError::InvalidWasm(_)), "{err}");
+    assert!(ic.canister_ids().is_empty());
+}
+
+fn module_with_metadata(sections: &str) -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(module (memory 1) (func (export "canister_update f")) {sections})"#
+    ))
+    .unwrap()
+}
+
+#[test]
+fn metadata_sections_are_read_as_read_state_serves_them() {
+    let mut ic = EmbeddedIc::new();
+    let wasm = module_with_metadata(
+        r#"(@custom "icp:public candid:service" "service : {}")
+           (@custom "icp:private build" "secret")
+           (@custom "name" "not metadata")"#,
+    );
+    let id = ic
+        .install_canister(&gzip(&wasm), vec![], vec![admin()])
+        .unwrap();
+    assert_eq!(
+        ic.canister_metadata(id, "candid:service").as_deref(),
+        Some(&b"service : {}"[..])
+    );
+    // Private sections: controllers only; the plain accessor is anyone's view.
+    assert_eq!(ic.canister_metadata(id, "build"), None);
+    assert_eq!(ic.canister_metadata_as(id, "build", user(9)), None);
+    assert_eq!(
+        ic.canister_metadata_as(id, "build", admin()).as_deref(),
+        Some(&b"secret"[..])
+    );
+    assert_eq!(ic.canister_metadata(id, "name"), None);
+    assert_eq!(ic.canister_metadata(id, "missing"), None);
+    assert_eq!(
+        ic.canister_metadata(Principal::anonymous(), "candid:service"),
+        None
+    );
+    assert_eq!(
+        ic.canister_metadata_names(id),
+        vec![
+            ("build".to_string(), emc_embedded_ic::Visibility::Private),
+            (
+                "candid:service".to_string(),
+                emc_embedded_ic::Visibility::Public
+            ),
+        ]
+    );
+    // An upgrade replaces the metadata with the new module's.
+    let next = module_with_metadata(r#"(@custom "icp:public git_commit" "abc")"#);
+    ic.upgrade_canister(id, &next, vec![], admin()).unwrap();
+    assert_eq!(ic.canister_metadata(id, "candid:service"), None);
+    assert_eq!(
+        ic.canister_metadata(id, "git_commit").as_deref(),
+        Some(&b"abc"[..])
+    );
+}
+
+#[test]
+fn modules_with_invalid_metadata_sections_are_refused() {
+    let mut ic = EmbeddedIc::new();
+    for sections in [
+        r#"(@custom "icp:dummy x" "")"#,
+        r#"(@custom "icp:public a" "1") (@custom "icp:private a" "2")"#,
+    ] {
+        let err = ic
+            .install_canister(&module_with_metadata(sections), vec![], vec![admin()])
+            .unwrap_err();
+        assert!(
+            matches!(&err, IcError::InvalidWasm(m) if m.contains("custom section")),
+            "{sections}: {err}"
+        );
+    }
+    assert!(ic.canister_ids().is_empty());
+}
