@@ -10,14 +10,13 @@
 //! message has exactly one encoding.
 
 use crate::message::{
-    CommittedBlock, Message, PreparedCertificate, RoundChange, Seal, SignedRoundChange,
-    SignedVote, Vote,
+    CommittedBlock, Message, PreparedCertificate, RoundChange, Seal, SignedRoundChange, SignedVote,
+    Vote,
 };
 use crate::node::{ChainState, WalRecord};
 use emc_types::{
     Block, BlockHeader, Checkpoint, CheckpointSignature, ComputeReceipt, DispatchRecord, Hash,
-    LivenessObservation, NodeId, PocResult, Signature, StateBit, SummaryAccumulator,
-    ValidatorSet,
+    LivenessObservation, NodeId, PocResult, Signature, StateBit, SummaryAccumulator, ValidatorSet,
 };
 
 /// The wire format version this code writes and reads.

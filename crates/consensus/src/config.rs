@@ -20,6 +20,11 @@ pub struct Config {
     /// Target time between blocks: the proposer of round 0 waits until the parent's
     /// timestamp plus this before proposing (2 s).
     pub block_interval_ns: u64,
+    /// How far ahead of the local clock a proposed block's timestamp may be (5 s): a proposal
+    /// stamped later than `now + max_future_drift_ns` is refused, so a Byzantine proposer
+    /// cannot push block time into the future (a timestamp near `u64::MAX` would freeze it,
+    /// since no later block may be earlier). It must cover the validators' clock skew.
+    pub max_future_drift_ns: u64,
     /// Timeout of round 0 after the block interval; round `r` waits `base * 2^r` (1 s).
     pub round_timeout_base_ns: u64,
     /// Upper bound of a round's timeout (60 s).
@@ -64,6 +69,7 @@ impl Config {
             epoch_length: 43_200,
             checkpoint_interval: 450,
             block_interval_ns: 2_000_000_000,
+            max_future_drift_ns: 5_000_000_000,
             round_timeout_base_ns: 1_000_000_000,
             round_timeout_cap_ns: 60_000_000_000,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
@@ -84,6 +90,7 @@ impl Config {
             ("epoch_length", self.epoch_length),
             ("checkpoint_interval", self.checkpoint_interval),
             ("round_timeout_base_ns", self.round_timeout_base_ns),
+            ("max_future_drift_ns", self.max_future_drift_ns),
             ("round_window", u64::from(self.round_window)),
             ("sync_batch", self.sync_batch as u64),
             ("recent_blocks", self.recent_blocks as u64),

@@ -34,7 +34,7 @@ const MS: u64 = 1_000_000;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Byzantine {
     /// As proposer, sends a different block to each half of the network (sometimes one the
-    /// application rejects).
+    /// application rejects), or one stamped `u64::MAX - 1` to everyone.
     EquivocatingProposer,
     /// Sends each prepare and commit to half the network and a vote for another digest to
     /// the other half.
@@ -416,6 +416,9 @@ impl Sim {
         node_cfg.epoch_length = cfg.epoch_length.max(1);
         node_cfg.checkpoint_interval = cfg.checkpoint_interval.max(1);
         node_cfg.sync_batch = 8;
+        // Every node reads the one virtual clock, so an honest proposal (stamped with its
+        // proposer's `now`) is never ahead of a receiver's clock: well within the drift.
+        node_cfg.max_future_drift_ns = 500 * MS;
 
         let f = (n - 1) / 3;
         let mut desc = format!("n={n} f={f} mix={:?}", cfg.faults);
@@ -859,6 +862,15 @@ impl Sim {
                 "VALIDITY: node {i} height {h}: proposer not a validator"
             ));
         }
+        // Block time follows the (shared, virtual) clock: no committed block is stamped
+        // beyond now plus the allowed drift (the equivocating proposer tries u64::MAX - 1).
+        let ts = cb.block.header.timestamp_ns;
+        if ts > self.now.saturating_add(self.node_cfg.max_future_drift_ns) {
+            self.report.violations.push(format!(
+                "VALIDITY: node {i} height {h}: timestamp {ts} is beyond now {} + drift",
+                self.now
+            ));
+        }
         // The registry publishes the next epoch's set halfway through an epoch.
         let len = self.node_cfg.epoch_length;
         if h % len == len / 2 && epoch + 1 > self.published_epoch {
@@ -1066,13 +1078,16 @@ impl Sim {
                             validator: self.peers[i].id,
                         }));
                         let h = &block.header;
-                        let b2 = Block::new(
-                            h.height,
-                            h.parent_hash,
-                            self.peers[i].id,
-                            h.timestamp_ns + 1,
-                            bits,
-                        );
+                        // At odd heights a valid alternative tries to freeze block time instead
+                        // (issue #21): stamped u64::MAX - 1 and sent to everyone, so without the
+                        // drift rule it would be decided.
+                        let future = !invalid && h.height % 2 == 1;
+                        let ts = if future {
+                            u64::MAX - 1
+                        } else {
+                            h.timestamp_ns + 1
+                        };
+                        let b2 = Block::new(h.height, h.parent_hash, self.peers[i].id, ts, bits);
                         let vote = Vote {
                             digest: b2.hash(),
                             ..proposal.vote
@@ -1084,21 +1099,26 @@ impl Sim {
                             signature: signer
                                 .sign(&crypto::vote_signing_bytes(VoteKind::Proposal, &vote)),
                         };
-                        Some(Message::Proposal {
+                        let alt = Message::Proposal {
                             proposal: p2,
                             block: b2,
                             round_changes: round_changes.clone(),
                             prepares: prepares.clone(),
-                        })
+                        };
+                        Some((alt, future))
                     }
                     _ => None,
                 };
                 match alt {
-                    Some(alt) => {
+                    Some((alt, future)) => {
                         let alt = Rc::new(codec::encode(&alt));
                         let orig = Rc::new(bytes);
                         for (k, &j) in to.iter().enumerate() {
-                            let b = if k < half { orig.clone() } else { alt.clone() };
+                            let b = if k < half && !future {
+                                orig.clone()
+                            } else {
+                                alt.clone()
+                            };
                             self.transmit(i, j, b);
                         }
                     }

@@ -54,6 +54,14 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
             && self.app.validate(block).is_ok()
     }
 
+    /// A proposed block is not stamped later than the local clock plus the allowed drift
+    /// (besides [`Self::check_block`]'s "not earlier than the parent"). Checked on proposals
+    /// only: a block a quorum has prepared was accepted by at least F+1 honest nodes on their
+    /// clocks, and a lagging clock only delays this node's prepare until it catches up.
+    pub(super) fn timestamp_not_ahead(&self, block: &Block) -> bool {
+        block.header.timestamp_ns <= self.now.saturating_add(self.cfg.max_future_drift_ns)
+    }
+
     /// A quorum of prepares by distinct members for `(height, round, digest)`.
     pub(super) fn valid_prepare_cert(
         &self,
@@ -103,7 +111,8 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
             }
             return;
         }
-        if !self.check_block(&block)
+        if !self.timestamp_not_ahead(&block)
+            || !self.check_block(&block)
             || !self.justified(&proposal, &block, &round_changes, &prepares)
         {
             self.metrics.invalid += 1;

@@ -135,6 +135,80 @@ const CASES: &[Case] = &[
         metrics: |m| m.invalid == 1,
     },
     Case {
+        name: "proposal timestamped far in the future (u64::MAX - 1): dropped",
+        run: || {
+            // Issue #21, finding 9: accepted, it would freeze block time for good (every later
+            // block must not be earlier).
+            let mut h = Harness::new(0);
+            let b = Block::new(
+                1,
+                h.node.chain().last_hash,
+                Harness::id(1),
+                u64::MAX - 1,
+                vec![poc(1)],
+            );
+            let out = h.deliver(1, &proposal(1, 0, &b));
+            done(h, out)
+        },
+        expect: &[],
+        metrics: |m| m.invalid == 1,
+    },
+    Case {
+        name: "proposal timestamped just above now plus the allowed drift: dropped",
+        run: || {
+            let mut h = Harness::new(0);
+            let ts = h.now + config().max_future_drift_ns + 1;
+            let b = Block::new(
+                1,
+                h.node.chain().last_hash,
+                Harness::id(1),
+                ts,
+                vec![poc(1)],
+            );
+            let out = h.deliver(1, &proposal(1, 0, &b));
+            done(h, out)
+        },
+        expect: &[],
+        metrics: |m| m.invalid == 1,
+    },
+    Case {
+        name: "proposal timestamped at now plus the allowed drift (a fast clock): prepare",
+        run: || {
+            let mut h = Harness::new(0);
+            let ts = h.now + config().max_future_drift_ns;
+            let b = Block::new(
+                1,
+                h.node.chain().last_hash,
+                Harness::id(1),
+                ts,
+                vec![poc(1)],
+            );
+            let out = h.deliver(1, &proposal(1, 0, &b));
+            done(h, out)
+        },
+        expect: &["persist:prepare:r0", "bcast:prepare:r0"],
+        metrics: any,
+    },
+    Case {
+        name: "proposal timestamped before its parent: dropped",
+        run: || {
+            let mut h = Harness::new(0);
+            decide_h1(&mut h);
+            let c = h.node.chain().clone();
+            let b = Block::new(
+                2,
+                c.last_hash,
+                Harness::id(2),
+                c.last_timestamp_ns - 1,
+                vec![poc(2)],
+            );
+            let out = h.deliver(2, &proposal(2, 0, &b));
+            done(h, out)
+        },
+        expect: &[],
+        metrics: |m| m.invalid == 1,
+    },
+    Case {
         name: "the same proposal twice: the second is a duplicate",
         run: || {
             let mut h = Harness::new(0);
