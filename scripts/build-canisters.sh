@@ -1,6 +1,16 @@
 #!/usr/bin/env bash
-# Builds every canister crate (canisters/*) for wasm32-unknown-unknown and copies the modules
-# to target/canisters/<name>.wasm, the one folder that dfx.json, the tests and the devnet use.
+# Builds every canister crate (canisters/*) for wasm32-unknown-unknown and writes the release
+# artifacts to target/canisters/, the one folder that dfx.json, icp.yaml, the tests and the
+# devnet use:
+#   raw/<name>.wasm   the module as cargo built it (kept to compare sizes)
+#   <name>.wasm       shrunk with DFINITY's ic-wasm (custom sections other than icp:* dropped,
+#                     unused functions removed; the code is not rewritten), with public metadata:
+#                     candid:service (candid/<name>.did, when it exists), git_commit, version
+#   <name>.wasm.gz    the same module gzipped (deterministic: no name, no time stamp); what dfx
+#                     and icp install
+#   SHA256SUMS        sha256sum format, over every .wasm and .wasm.gz here
+# The release step is the workspace binary emc-wasm-tools (crates/wasm-tools, ic-wasm as a
+# library), built here like any workspace crate: no separate install.
 # Usage: scripts/build-canisters.sh [name ...]   (default: all canisters)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -23,12 +33,28 @@ for name in "${names[@]}"; do
 done
 
 cargo build --quiet --target wasm32-unknown-unknown --profile canister "${packages[@]}"
+# The dev profile, so that the test build (`cargo test`) reuses its dependencies.
+cargo build --quiet -p emc-wasm-tools
 
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
+tools="$target_dir/debug/emc-wasm-tools"
+
+git_commit="unknown"
+if rev="$(git -C "$root" rev-parse HEAD 2>/dev/null)"; then
+  git_commit="$rev"
+  if [ -n "$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+    git_commit="$rev-dirty"
+  fi
+fi
+
 out="$root/target/canisters"
-mkdir -p "$out"
+mkdir -p "$out/raw"
 for name in "${names[@]}"; do
   src="$target_dir/wasm32-unknown-unknown/canister/emc_${name//-/_}.wasm"
-  cp "$src" "$out/$name.wasm.tmp" && mv "$out/$name.wasm.tmp" "$out/$name.wasm"
-  echo "build-canisters: $out/$name.wasm ($(wc -c <"$out/$name.wasm") bytes)" >&2
+  cp "$src" "$out/raw/$name.wasm.tmp" && mv "$out/raw/$name.wasm.tmp" "$out/raw/$name.wasm"
+  candid=()
+  [ -f "candid/$name.did" ] && candid=(--candid "candid/$name.did")
+  "$tools" canister --raw "$out/raw/$name.wasm" --out "$out/$name.wasm" \
+    --git-commit "$git_commit" "${candid[@]}"
 done
+"$tools" sums "$out"

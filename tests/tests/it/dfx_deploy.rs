@@ -13,8 +13,11 @@ fn script() -> String {
     .unwrap()
 }
 
+/// The genesis the arguments carry (`$genesis_ns`), nanoseconds since the Unix epoch.
+pub(crate) const GENESIS_NS: u64 = 1_800_000_000_000_000_000;
+
 /// The candid text assigned to `name` in the script, with its shell variables filled in.
-fn arg(name: &str) -> Vec<u8> {
+pub(crate) fn arg(name: &str) -> Vec<u8> {
     let s = script();
     let start = s
         .find(&format!("{name}=\""))
@@ -22,15 +25,17 @@ fn arg(name: &str) -> Vec<u8> {
         + name.len()
         + 2;
     let end = start + s[start..].find("})\"").unwrap() + 2;
-    let principal = Principal::from_slice(&[1, 2, 3]).to_text();
+    // Distinct principals, as on a network: the ledger refuses a fee collector that is the
+    // minting account (the epochs canister), for one.
+    let principal = |last: u8| Principal::from_slice(&[1, 2, last]).to_text();
     let text = s[start..end]
         .replace("\\\"", "\"")
         .replace("\\\\", "\\")
-        .replace("$me", &principal)
-        .replace("$ledger_id", &principal)
-        .replace("$registry_id", &principal)
-        .replace("$epochs_id", &principal)
-        .replace("$genesis_ns", "1_800_000_000_000_000_000");
+        .replace("$me", &principal(3))
+        .replace("$ledger_id", &principal(4))
+        .replace("$registry_id", &principal(5))
+        .replace("$epochs_id", &principal(6))
+        .replace("$genesis_ns", &GENESIS_NS.to_string());
     assert!(
         !text.contains('$'),
         "an unfilled variable in {name}: {text}"
