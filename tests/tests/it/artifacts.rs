@@ -231,3 +231,46 @@ fn dfx_json_and_icp_yaml_declare_every_canister_from_its_artifacts() {
         );
     }
 }
+
+#[test]
+fn shrinking_leaves_instruction_counts_unchanged() {
+    use icrc_ledger_types::icrc1::account::Account;
+    use icrc_ledger_types::icrc1::transfer::TransferArg;
+    // The deploy script's ledger argument gives `$me` (this principal) a balance.
+    let me = Principal::from_slice(&[1, 2, 3]);
+    let transfer = candid::encode_one(TransferArg {
+        from_subaccount: None,
+        to: Account {
+            owner: Principal::from_slice(&[1, 2, 7]),
+            subaccount: None,
+        },
+        fee: None,
+        created_at_time: None,
+        memo: None,
+        amount: 100_000_000u64.into(),
+    })
+    .unwrap();
+    let counts = |wasm: &[u8]| {
+        let mut ic = EmbeddedIc::new();
+        let id = ic
+            .install_canister(wasm, crate::dfx_deploy::arg("ledger_arg"), vec![me])
+            .unwrap();
+        let mut counts = Vec::new();
+        for _ in 0..3 {
+            let reply = ic
+                .update_call(id, me, "icrc1_transfer", transfer.clone())
+                .unwrap();
+            let result = candid::decode_one::<
+                Result<candid::Nat, icrc_ledger_types::icrc1::transfer::TransferError>,
+            >(&reply)
+            .unwrap();
+            assert!(result.is_ok(), "{result:?}");
+            counts.push(ic.last_instructions());
+        }
+        counts
+    };
+    let raw = counts(&read("raw/ledger.wasm"));
+    assert!(raw.iter().all(|&n| n > 0), "{raw:?}");
+    assert_eq!(raw, counts(&read("ledger.wasm")), "raw vs shrunk");
+    assert_eq!(raw, counts(&read("ledger.wasm.gz")), "raw vs gzipped");
+}
