@@ -5,22 +5,22 @@
 //! last [`EPOCH_NODES_KEPT`] epochs are kept, older ones pruned a bounded amount per call.
 
 use super::Registry;
-use crate::storage::{Key, NodeRow, NodeRowValue};
+use crate::storage::{Key, NodeChunk, CHUNK_ROWS};
 use crate::types::*;
 use ic_stable_structures::Memory;
-use std::ops::Bound;
 
 /// Epochs whose node snapshots are kept (the latest included); older ones are pruned.
 pub const EPOCH_NODES_KEPT: u64 = 64;
 /// Most nodes in one `epoch_nodes` page (also the page size when the request says 0).
 pub const MAX_EPOCH_NODES_PAGE: u32 = 2_000;
-/// Stale snapshot rows deleted per `roll_epochs` call, on top of as many rows as the call
-/// wrote (so pruning keeps pace with snapshots however short the epochs are).
-pub const PRUNE_ROWS_PER_CALL: u64 = 10_000;
-/// Snapshot rows after which one `roll_epochs` call leaves further due epochs to the next
+/// Stale snapshot chunks (of up to 256 nodes) deleted per `roll_epochs` call, on top of as
+/// many chunks as the call wrote (so pruning keeps pace with snapshots however short the
+/// epochs are).
+pub const PRUNE_CHUNKS_PER_CALL: u64 = 64;
+/// Snapshot nodes after which one `roll_epochs` call leaves further due epochs to the next
 /// call (at least one epoch is always rolled), so a long catch-up never exceeds the
 /// instruction limit of a message.
-pub const SNAPSHOT_ROWS_PER_CALL: u64 = 200_000;
+pub const SNAPSHOT_ROWS_PER_CALL: u64 = 100_000;
 
 /// The multiplier of E of `n` at `now`: a compute node's running, unsuspended term's
 /// multiplier, x1 ([`E_SCALE`]) otherwise.
@@ -36,13 +36,14 @@ pub(super) fn multiplier_at(n: &Node, now: u64) -> u64 {
 }
 
 impl<M: Memory> Registry<M> {
-    /// Writes the node snapshot of `epoch` (every node that `is_member` at `now`, all roles);
-    /// returns the rows written. Does nothing when the snapshot exists.
-    pub(super) fn take_node_snapshot(&mut self, epoch: u64, now: u64) -> u64 {
+    /// Writes the node snapshot of `epoch` (every node that `is_member` at `now`, all roles)
+    /// in chunks of [`CHUNK_ROWS`] nodes; returns (nodes, chunks) written. Does nothing when
+    /// the snapshot exists.
+    pub(super) fn take_node_snapshot(&mut self, epoch: u64, now: u64) -> (u64, u64) {
         if self.s.epoch_totals.contains_key(&epoch) {
-            return 0;
+            return (0, 0);
         }
-        let mut rows: Vec<(Key, NodeRowValue)> = Vec::new();
+        let mut rows: Vec<EpochNode> = Vec::new();
         for role in Role::ALL {
             let keys = self.s.members.keys_range(super::key_range(role));
             for (_, k) in keys {
@@ -52,28 +53,33 @@ impl<M: Memory> Registry<M> {
                 if !self.is_member(&n, now) {
                     continue;
                 }
-                rows.push((
-                    k,
-                    NodeRowValue {
-                        role: n.role,
-                        stake_e8s: n.stake_e8s.saturating_sub(n.penalty_due_e8s),
-                        multiplier: multiplier_at(&n, now),
-                        owner: n.owner,
-                    },
-                ));
+                rows.push(EpochNode {
+                    id: n.id,
+                    owner: n.owner,
+                    role: n.role,
+                    stake_e8s: n.stake_e8s.saturating_sub(n.penalty_due_e8s),
+                    multiplier: multiplier_at(&n, now),
+                });
             }
         }
+        rows.sort_unstable_by_key(|r| r.id);
         let total = rows.len() as u64;
-        for (k, v) in rows {
-            self.s.epoch_nodes.insert((epoch, k), NodeRow(Some(v)));
+        let mut chunks = 0u64;
+        for chunk in rows.chunks(CHUNK_ROWS) {
+            if let Some(first) = chunk.first() {
+                self.s
+                    .epoch_nodes
+                    .insert((epoch, first.id.0), NodeChunk(Some(chunk.to_vec())));
+                chunks += 1;
+            }
         }
         self.s.epoch_totals.insert(epoch, total);
-        total
+        (total, chunks)
     }
 
     /// Drops the node snapshots older than the last [`EPOCH_NODES_KEPT`] epochs: their totals
-    /// at once (they read as absent), then at most `max_rows` of their rows.
-    pub(super) fn prune_epoch_nodes(&mut self, max_rows: u64) {
+    /// at once (they read as absent), then at most `max_chunks` of their chunks.
+    pub(super) fn prune_epoch_nodes(&mut self, max_chunks: u64) {
         let cutoff = self
             .meta
             .epoch
@@ -90,7 +96,7 @@ impl<M: Memory> Registry<M> {
             .s
             .epoch_nodes
             .keys_range(..(cutoff, [0u8; 32]))
-            .take(usize::try_from(max_rows).unwrap_or(usize::MAX))
+            .take(usize::try_from(max_chunks).unwrap_or(usize::MAX))
             .collect();
         for k in stale {
             self.s.epoch_nodes.remove(&k);
@@ -105,41 +111,48 @@ impl<M: Memory> Registry<M> {
             0 => MAX_EPOCH_NODES_PAGE,
             l => l.min(MAX_EPOCH_NODES_PAGE),
         } as usize;
-        let lo = match a.start_after {
-            Some(id) => Bound::Excluded((a.epoch, id.0)),
-            None => Bound::Included((a.epoch, [0u8; 32])),
+        let first = (a.epoch, [0u8; 32]);
+        let last = (a.epoch, [0xffu8; 32]);
+        // The first chunk to read: the one holding `start_after` (the last chunk starting at
+        // or before it), or the epoch's first.
+        let from = match a.start_after {
+            Some(after) => self
+                .s
+                .epoch_nodes
+                .keys_range(first..=(a.epoch, after.0))
+                .next_back()
+                .unwrap_or(first),
+            None => first,
         };
-        let hi = Bound::Included((a.epoch, [0xffu8; 32]));
-        let mut nodes = Vec::with_capacity(limit.min(total as usize));
-        let mut last: Option<Key> = None;
+        let mut nodes: Vec<EpochNode> =
+            Vec::with_capacity(limit.min(usize::try_from(total).unwrap_or(limit)));
         let mut more = false;
-        for (seen, e) in self.s.epoch_nodes.range((lo, hi)).enumerate() {
-            if seen == limit {
-                more = true;
-                break;
-            }
-            let k = e.key().1;
-            last = Some(k);
-            // Rows are written by this canister and always decode; one that did not would be
-            // left out rather than trap the query (`check_invariants` reports it).
-            if let NodeRow(Some(v)) = e.value() {
-                nodes.push(EpochNode {
-                    id: emc_types::NodeId(k),
-                    owner: v.owner,
-                    role: v.role,
-                    stake_e8s: v.stake_e8s,
-                    multiplier: v.multiplier,
-                });
+        'chunks: for e in self.s.epoch_nodes.range(from..=last) {
+            // Chunks are written by this canister and always decode; one that did not would
+            // be left out rather than trap the query (`check_invariants` reports it).
+            let NodeChunk(Some(rows)) = e.value() else {
+                continue;
+            };
+            for r in rows {
+                if a.start_after.is_some_and(|after| r.id <= after) {
+                    continue;
+                }
+                if nodes.len() == limit {
+                    more = true;
+                    break 'chunks;
+                }
+                nodes.push(r);
             }
         }
+        let next = if more {
+            nodes.last().map(|n| n.id)
+        } else {
+            None
+        };
         Some(EpochNodesPage {
             epoch: a.epoch,
             nodes,
-            next: if more {
-                last.map(emc_types::NodeId)
-            } else {
-                None
-            },
+            next,
             total,
         })
     }
@@ -149,8 +162,11 @@ impl<M: Memory> Registry<M> {
         self.s.epoch_totals.keys().collect()
     }
 
-    /// Invariants of the node snapshots: each stored total counts its rows, every row
-    /// decodes, and rows outside a stored snapshot are only stale ones awaiting pruning.
+    /// Invariants of the node snapshots: every chunk decodes, is non-empty, at most
+    /// [`CHUNK_ROWS`] long, keyed by its first node id, and the nodes of an epoch are in
+    /// strictly increasing id order across its chunks; each stored total counts its nodes and
+    /// has a validator set; chunks outside a stored snapshot are only stale ones awaiting
+    /// pruning.
     pub(super) fn check_epoch_nodes(&self) -> Result<(), String> {
         let kept_from = self
             .meta
@@ -158,17 +174,27 @@ impl<M: Memory> Registry<M> {
             .saturating_add(1)
             .saturating_sub(EPOCH_NODES_KEPT);
         let mut counts: std::collections::BTreeMap<u64, u64> = Default::default();
+        let mut prev: Option<(u64, emc_types::NodeId)> = None;
         for e in self.s.epoch_nodes.iter() {
             let (epoch, k) = *e.key();
-            if e.value().0.is_none() {
-                return Err(format!("undecodable snapshot row ({epoch}, {k:02x?})"));
+            let Some(rows) = e.value().0 else {
+                return Err(format!("undecodable snapshot chunk ({epoch}, {k:02x?})"));
+            };
+            if rows.is_empty() || rows.len() > CHUNK_ROWS || rows[0].id.0 != k {
+                return Err(format!("malformed snapshot chunk ({epoch}, {k:02x?})"));
             }
-            *counts.entry(epoch).or_default() += 1;
+            for r in &rows {
+                if prev.is_some_and(|(pe, pid)| pe == epoch && pid >= r.id) {
+                    return Err(format!("epoch {epoch}: snapshot nodes out of order"));
+                }
+                prev = Some((epoch, r.id));
+            }
+            *counts.entry(epoch).or_default() += rows.len() as u64;
         }
         for (epoch, n) in &counts {
             if *epoch >= kept_from && self.s.epoch_totals.get(epoch) != Some(*n) {
                 return Err(format!(
-                    "epoch {epoch}: {n} snapshot rows, total {:?}",
+                    "epoch {epoch}: {n} snapshot nodes, total {:?}",
                     self.s.epoch_totals.get(epoch)
                 ));
             }
@@ -179,7 +205,7 @@ impl<M: Memory> Registry<M> {
                 return Err(format!("epoch {epoch}'s node snapshot should be pruned"));
             }
             if counts.get(&epoch).copied().unwrap_or(0) != total {
-                return Err(format!("epoch {epoch}: total {total} != rows"));
+                return Err(format!("epoch {epoch}: total {total} != nodes stored"));
             }
             if !self.s.snapshots.contains_key(&epoch) {
                 return Err(format!(
@@ -188,5 +214,105 @@ impl<M: Memory> Registry<M> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candid::Principal;
+    use ic_stable_structures::VectorMemory;
+    use sha2::Digest;
+
+    const T0: u64 = 1_700_000_000 * SEC;
+
+    fn p(n: u8) -> Principal {
+        Principal::from_slice(&[n, 7, 7, 7, 1])
+    }
+
+    /// A registry with `n` live compute nodes (ids from a counter hash), written directly.
+    fn registry_with(n: u32) -> Registry<VectorMemory> {
+        let args = InitArgs {
+            ledger: p(1),
+            governance: p(2),
+            treasury: p(3).into(),
+            epochs_canister: None,
+            ledger_fee_e8s: None,
+            params: None,
+            genesis_time: None,
+        };
+        let mut r = Registry::init(VectorMemory::default(), &args, T0, p(4)).unwrap();
+        for i in 0..n {
+            let node = Node {
+                id: emc_types::NodeId(sha2::Sha256::digest(i.to_be_bytes()).into()),
+                role: Role::Compute,
+                owner: p(10 + (i % 3) as u8),
+                network_address: "10.0.0.1:4000".into(),
+                region: "test".into(),
+                hardware: String::new(),
+                registered_at: T0,
+                state: NodeState::Live,
+                suspended: false,
+                term: None,
+                stake_e8s: 0,
+                penalty_due_e8s: 0,
+                pending_movement: None,
+                poc_e: E_SCALE,
+            };
+            r.insert_new_node(&node, T0);
+        }
+        r
+    }
+
+    fn page(
+        r: &Registry<VectorMemory>,
+        after: Option<emc_types::NodeId>,
+        limit: u32,
+    ) -> EpochNodesPage {
+        r.epoch_nodes(&EpochNodesArgs {
+            epoch: 1,
+            start_after: after,
+            limit,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn pages_across_chunk_boundaries_cover_every_node_once() {
+        let mut r = registry_with(700);
+        r.process_time(T0 + DAY);
+        r.check_invariants(T0 + DAY).unwrap();
+        assert_eq!(r.s.epoch_nodes.len(), 3, "700 nodes in chunks of 256");
+        let all = page(&r, None, 0).nodes;
+        assert_eq!(all.len(), 700);
+        assert!(all.windows(2).all(|w| w[0].id < w[1].id));
+        for limit in [1, 2, 255, 256, 257, 699, 700, 701, 2_000] {
+            let mut seen = Vec::new();
+            let mut after = None;
+            loop {
+                let pg = page(&r, after, limit);
+                assert_eq!(pg.total, 700);
+                seen.extend(pg.nodes.iter().cloned());
+                match pg.next {
+                    Some(n) => after = Some(n),
+                    None => break,
+                }
+            }
+            assert_eq!(seen, all, "limit {limit}");
+        }
+        for i in [0usize, 254, 255, 256, 257, 511, 512, 698, 699] {
+            let got = page(&r, Some(all[i].id), 3).nodes;
+            assert_eq!(got, all[i + 1..(i + 4).min(700)].to_vec(), "after node {i}");
+            // An id between two nodes (not in the snapshot) continues after it as well.
+            let mut between = all[i].id;
+            between.0[31] = between.0[31].wrapping_add(1);
+            if i + 1 < 700 && between < all[i + 1].id && between > all[i].id {
+                assert_eq!(page(&r, Some(between), 3).nodes, got);
+            }
+        }
+        assert_eq!(
+            page(&r, Some(emc_types::NodeId([0; 32])), 1).nodes,
+            all[..1].to_vec()
+        );
     }
 }

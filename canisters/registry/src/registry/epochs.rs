@@ -24,7 +24,7 @@ impl<M: Memory> Registry<M> {
         if now < self.config.genesis_time {
             return;
         }
-        let mut rows = self.take_snapshot(0, now);
+        let (mut rows, mut chunks) = self.take_snapshot(0, now);
         let mut rolled = 0;
         while now >= self.meta.next_epoch_start
             && rolled < 64
@@ -37,13 +37,15 @@ impl<M: Memory> Registry<M> {
                 .meta
                 .epoch_start
                 .saturating_add(self.config.params.epoch_length_secs.saturating_mul(SEC));
-            rows = rows.saturating_add(self.take_snapshot(e, now));
+            let (r, c) = self.take_snapshot(e, now);
+            rows = rows.saturating_add(r);
+            chunks = chunks.saturating_add(c);
             rolled += 1;
         }
         if rolled > 0 {
             self.save_meta();
         }
-        self.prune_epoch_nodes(PRUNE_ROWS_PER_CALL.saturating_add(rows));
+        self.prune_epoch_nodes(PRUNE_CHUNKS_PER_CALL.saturating_add(chunks));
     }
 
     /// The validators eligible now, in set order (by node id bytes) after selection: the
@@ -66,10 +68,10 @@ impl<M: Memory> Registry<M> {
     }
 
     /// Takes the validator set and the node snapshot of `epoch` at `now` (once: nothing when
-    /// the set is taken already); returns the node rows written.
-    pub(super) fn take_snapshot(&mut self, epoch: u64, now: u64) -> u64 {
+    /// the set is taken already); returns the nodes and chunks of the node snapshot written.
+    pub(super) fn take_snapshot(&mut self, epoch: u64, now: u64) -> (u64, u64) {
         if self.s.snapshots.contains_key(&epoch) {
-            return 0;
+            return (0, 0);
         }
         let (members, eligible) = self.current_validators(now);
         let set = ValidatorSet { epoch, members };

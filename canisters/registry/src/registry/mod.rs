@@ -28,7 +28,7 @@ mod nodes;
 mod penalties;
 
 pub use epoch_nodes::{
-    EPOCH_NODES_KEPT, MAX_EPOCH_NODES_PAGE, PRUNE_ROWS_PER_CALL, SNAPSHOT_ROWS_PER_CALL,
+    EPOCH_NODES_KEPT, MAX_EPOCH_NODES_PAGE, PRUNE_CHUNKS_PER_CALL, SNAPSHOT_ROWS_PER_CALL,
 };
 
 /// The ledger's deduplication window (ICRC-1 `TX_WINDOW`), ns.
