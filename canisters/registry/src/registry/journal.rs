@@ -79,7 +79,9 @@ impl<M: Memory> Registry<M> {
         ))
     }
 
-    /// Renews a running term (rules in [`rules::renew`]).
+    /// Renews a running term (rules in [`rules::renew`]). The stake net of the penalties due
+    /// must still be at the role's minimum ([`rules::min_stake`]; compute: 1000 x the last
+    /// reported E), so a renewal never grants a term or multiplier the stake does not cover.
     pub fn renew(
         &mut self,
         caller: Principal,
@@ -91,6 +93,10 @@ impl<M: Memory> Registry<M> {
             return Err(RegistryError::NodeNotLive);
         }
         let t = n.term.clone().ok_or(RegistryError::NotStaked)?;
+        let min = rules::min_stake(self.params(), n.role, n.poc_e).max(1);
+        if n.stake_e8s.saturating_sub(n.penalty_due_e8s) < min {
+            return Err(RegistryError::StakeBelowMinimum { minimum_e8s: min });
+        }
         let nt = rules::renew(self.params(), n.role, &t, a.days, now)?;
         self.s.expiries.remove(&(t.end, n.id.0));
         self.s.expiries.insert((nt.end, n.id.0), ());

@@ -12,29 +12,29 @@ use ic_stable_structures::VectorMemory;
 use icrc_ledger_types::icrc1::account::Account;
 use serde_bytes::ByteBuf;
 
-const T0: u64 = 1_700_000_000 * SEC;
-const FEE: u64 = 10_000;
+pub(super) const T0: u64 = 1_700_000_000 * SEC;
+pub(super) const FEE: u64 = 10_000;
 
-fn p(n: u8) -> Principal {
+pub(super) fn p(n: u8) -> Principal {
     Principal::from_slice(&[n, 9, 9, 9, 9, 1])
 }
-fn me() -> Principal {
+pub(super) fn me() -> Principal {
     p(100)
 }
-fn gov() -> Principal {
+pub(super) fn gov() -> Principal {
     p(101)
 }
-fn epochs() -> Principal {
+pub(super) fn epochs() -> Principal {
     p(102)
 }
-fn treasury() -> Account {
+pub(super) fn treasury() -> Account {
     Account {
         owner: p(103),
         subaccount: None,
     }
 }
 
-fn new_registry() -> Registry<VectorMemory> {
+pub(super) fn new_registry() -> Registry<VectorMemory> {
     let args = InitArgs {
         ledger: p(104),
         governance: gov(),
@@ -47,11 +47,11 @@ fn new_registry() -> Registry<VectorMemory> {
     Registry::init(VectorMemory::default(), &args, T0, me()).unwrap()
 }
 
-fn key(seed: u8) -> SigningKey {
+pub(super) fn key(seed: u8) -> SigningKey {
     SigningKey::from_bytes(&[seed; 32])
 }
 
-fn register(
+pub(super) fn register(
     r: &mut Registry<VectorMemory>,
     owner: Principal,
     seed: u8,
@@ -74,12 +74,12 @@ fn register(
     out
 }
 
-fn id(seed: u8) -> NodeId {
+pub(super) fn id(seed: u8) -> NodeId {
     NodeId(key(seed).verifying_key().to_bytes())
 }
 
 /// Stakes and confirms at once (the ledger says Ok).
-fn stake(
+pub(super) fn stake(
     r: &mut Registry<VectorMemory>,
     owner: Principal,
     seed: u8,
@@ -105,7 +105,7 @@ fn stake(
 }
 
 /// Runs the timer's work with a ledger that confirms everything; returns the movements made.
-fn tick_ok(r: &mut Registry<VectorMemory>, now: u64) -> Vec<Movement> {
+pub(super) fn tick_ok(r: &mut Registry<VectorMemory>, now: u64) -> Vec<Movement> {
     r.process_time(now);
     let ms = r.plan_movements(now, 100);
     let mut out = vec![];
@@ -120,7 +120,7 @@ fn tick_ok(r: &mut Registry<VectorMemory>, now: u64) -> Vec<Movement> {
     out
 }
 
-const V_MIN: u64 = 1_000_000 * E8S;
+pub(super) const V_MIN: u64 = 1_000_000 * E8S;
 
 #[test]
 fn registration_checks() {
@@ -909,7 +909,7 @@ fn expected_members(r: &Registry<VectorMemory>, seeds: &[u8], now: u64) -> Vec<E
     want
 }
 
-const R_MIN: u64 = 100_000 * E8S;
+pub(super) const R_MIN: u64 = 100_000 * E8S;
 
 #[test]
 fn epoch_node_snapshot_holds_the_members_and_never_changes() {
