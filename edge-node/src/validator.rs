@@ -250,14 +250,17 @@ pub async fn start_validator(
     ccfg.block_interval_ns = duration_ns(cfg.block_interval);
     ccfg.round_timeout_base_ns = duration_ns(cfg.round_timeout);
     ccfg.round_timeout_cap_ns = duration_ns(cfg.round_timeout_cap);
+    let schedule = RoundSchedule::from_interval(cfg.poc_interval, cfg.block_interval);
     let mut app = EdgeApp::new(
         me,
         AppConfig {
             epoch_length: cfg.epoch_length,
             chunk_records: cfg.chunk_records,
+            poc_period_blocks: schedule.as_ref().map_or(0, RoundSchedule::period_blocks),
             ..AppConfig::default()
         },
     );
+    app.set_members(0, genesis_set.members.clone());
     let (mut wal, records) = match &cfg.wal {
         Some(path) => Wal::open(path, cfg.wal_sync)?,
         None => (Wal::in_memory(), Vec::new()),
@@ -277,6 +280,11 @@ pub async fn start_validator(
         emc_types::epoch::epoch_of(first, l)..=emc_types::epoch::epoch_of(last.saturating_add(1), l)
     };
     load_snapshots(&ic, &mut app, epochs, &mut stop_rx).await?;
+    for r in &records {
+        if let WalRecord::ValidatorSet(set) = r {
+            app.set_members(set.epoch, set.members.clone());
+        }
+    }
     let node = if records.is_empty() {
         Node::new(ccfg, app, signer, Ed25519Verifier::new())?
     } else {
@@ -304,15 +312,14 @@ pub async fn start_validator(
     });
     let (commits, _) = broadcast::channel(1024);
     let (poc_commits, _) = broadcast::channel(1024);
-    let schedule = RoundSchedule::from_interval(cfg.poc_interval, cfg.block_interval);
     // A validator that commits a round's block later than this after its proposal would not
     // challenge at the same moment as the others (it is catching up): it skips the round.
     let max_lag_ns = duration_ns(cfg.block_interval)
         .saturating_mul(3)
         .saturating_add(1_000_000_000);
-    let planner = PocPlanner::new(schedule, cfg.poc_task, cfg.deadline_policy(), max_lag_ns);
+    let planner = PocPlanner::new(cfg.poc_task, cfg.deadline_policy(), max_lag_ns);
     let poc_status = Shared::new(PocStatus {
-        period_blocks: planner.period_blocks(),
+        period_blocks: schedule.as_ref().map_or(0, RoundSchedule::period_blocks),
         ..PocStatus::default()
     });
     let poc = PocState {
@@ -538,7 +545,7 @@ impl Runner {
                         // The next epoch may start now: its set goes in once its snapshot is here.
                         self.feed_waiting_sets();
                     }
-                    self.poc_on_commit(&cb.block, info.hash, now);
+                    self.poc_on_commit(&cb.block, now);
                 }
                 Effect::CheckpointReady {
                     checkpoint,
@@ -622,7 +629,7 @@ impl Runner {
 
     /// A committed block: reports its PoC bits and starts the round it starts, if any: the
     /// compute nodes of the epoch's snapshot that the round assigns to this validator.
-    fn poc_on_commit(&mut self, block: &Block, hash: emc_types::Hash, now: u64) {
+    fn poc_on_commit(&mut self, block: &Block, now: u64) {
         let height = block.header.height;
         if self.poc.commits.receiver_count() > 0 {
             for bit in &block.bits {
@@ -635,34 +642,21 @@ impl Runner {
                 }
             }
         }
-        let members = self
-            .node
-            .set_for_height(height)
-            .map(|s| s.members.clone())
-            .unwrap_or_default();
-        let compute: Vec<NodeId> = self
-            .node
-            .app()
-            .nodes()
-            .filter(|n| n.role == emc_types::Role::Compute)
-            .map(|n| n.id)
-            .collect();
+        // The application drew the round (if this block starts one) and its challengers,
+        // by the rules that admit the results.
+        let app = self.node.app();
+        let Some(round) = app.started_round().filter(|r| r.height == height) else {
+            return;
+        };
+        let assigned = app.assigned_to(round.height, &self.me);
         // Our private randomness: nobody else can compute the seeds before they arrive.
         let mut private = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut private);
-        let plan = self.poc.planner.on_commit(
-            height,
-            &hash,
-            block.header.timestamp_ns,
-            now,
-            &self.me,
-            &members,
-            compute,
-            &private,
-        );
-        if let Some(plan) = plan {
-            self.start_round(plan);
-        }
+        let plan = self
+            .poc
+            .planner
+            .plan(round, assigned, block.header.timestamp_ns, now, &private);
+        self.start_round(plan);
     }
 
     /// Sends a round's challenges, each in its own task.
@@ -869,6 +863,9 @@ impl Runner {
             members = set.members.len(),
             "validator set learned"
         );
+        self.node
+            .app_mut()
+            .set_members(set.epoch, set.members.clone());
         let effects = self.node.step(Input::ValidatorSet(set), now_ns());
         self.apply(effects);
     }

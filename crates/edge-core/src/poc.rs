@@ -214,12 +214,13 @@ pub struct RoundPlan {
     pub skipped_late: usize,
 }
 
-/// The validator's side of proof of computing between challenges: the round schedule, the
-/// nodes with a challenge of ours in flight (never two at once to one node), and the last
-/// passed E per node (its next deadline).
+/// The validator's side of proof of computing between challenges: the nodes with a challenge
+/// of ours in flight (never two at once to one node), and the last passed E per node (its next
+/// deadline). Which blocks start rounds and which nodes a round gives this validator are the
+/// application's (`crate::app::EdgeApp::started_round`, `assigned_to`): the same rules that
+/// admit the results.
 #[derive(Clone, Debug)]
 pub struct PocPlanner {
-    schedule: Option<RoundSchedule>,
     params: TaskParams,
     policy: DeadlinePolicy,
     /// A round's block committed here later than this after its proposal is skipped.
@@ -229,15 +230,9 @@ pub struct PocPlanner {
 }
 
 impl PocPlanner {
-    /// A planner; `schedule` `None` turns challenges off. `max_lag_ns`: see [`RoundPlan`].
-    pub fn new(
-        schedule: Option<RoundSchedule>,
-        params: TaskParams,
-        policy: DeadlinePolicy,
-        max_lag_ns: u64,
-    ) -> PocPlanner {
+    /// A planner for tasks of size `params`. `max_lag_ns`: see [`RoundPlan`].
+    pub fn new(params: TaskParams, policy: DeadlinePolicy, max_lag_ns: u64) -> PocPlanner {
         PocPlanner {
-            schedule,
             params,
             policy,
             max_lag_ns,
@@ -246,31 +241,17 @@ impl PocPlanner {
         }
     }
 
-    /// The mean blocks between rounds (0: challenges off).
-    pub fn period_blocks(&self) -> u64 {
-        self.schedule
-            .as_ref()
-            .map_or(0, RoundSchedule::period_blocks)
-    }
-
-    /// Feeds a committed block. When it starts a round, the challenges `me` sends: to each
-    /// node of `compute` the round assigns to `me` among `members`, a task seeded from
-    /// `private` (this validator's fresh secret randomness) and the node id. `proposed_at_ns`
-    /// is the block's timestamp and `now_ns` the local commit time.
-    #[allow(clippy::too_many_arguments)]
-    pub fn on_commit(
+    /// The challenges of `round` to the nodes it gives this validator (`assigned`): a task
+    /// seeded from `private` (this validator's fresh secret randomness) and the node id.
+    /// `proposed_at_ns` is the round's block timestamp and `now_ns` the local commit time.
+    pub fn plan(
         &mut self,
-        height: u64,
-        hash: &Hash,
+        round: Round,
+        assigned: Vec<NodeId>,
         proposed_at_ns: u64,
         now_ns: u64,
-        me: &NodeId,
-        members: &[NodeId],
-        compute: impl IntoIterator<Item = NodeId>,
         private: &[u8; 32],
-    ) -> Option<RoundPlan> {
-        let round = self.schedule.as_mut()?.on_commit(height, hash)?;
-        let mine = assignments(&round, me, members, compute);
+    ) -> RoundPlan {
         let mut plan = RoundPlan {
             round,
             challenges: Vec::new(),
@@ -278,10 +259,10 @@ impl PocPlanner {
             skipped_late: 0,
         };
         if now_ns.saturating_sub(proposed_at_ns) > self.max_lag_ns {
-            plan.skipped_late = mine.len();
-            return Some(plan);
+            plan.skipped_late = assigned.len();
+            return plan;
         }
-        for node in mine {
+        for node in assigned {
             if !self.inflight.insert(node) {
                 plan.skipped_busy += 1;
                 continue;
@@ -297,7 +278,7 @@ impl PocPlanner {
             };
             plan.challenges.push((node, challenge));
         }
-        Some(plan)
+        plan
     }
 
     /// A challenge to `node` ended: with a verdict, or `None` when it could not be judged
@@ -517,9 +498,8 @@ mod tests {
         assert_eq!(odd.deadline_ns(&STANDARD, Some(15_000)), 5, "no panic");
     }
 
-    fn planner(period: u64) -> PocPlanner {
+    fn planner() -> PocPlanner {
         PocPlanner::new(
-            Some(RoundSchedule::new(period)),
             TaskParams { n: 128, rounds: 1 },
             DeadlinePolicy {
                 max_ns: 60_000_000_000,
@@ -530,40 +510,19 @@ mod tests {
         )
     }
 
-    fn first_round(
-        p: &mut PocPlanner,
-        me: &NodeId,
-        members: &[NodeId],
-        compute: &[NodeId],
-        lag: u64,
-    ) -> RoundPlan {
-        (1..10_000u64)
-            .find_map(|h| {
-                p.on_commit(
-                    h,
-                    &hash(h),
-                    1_000,
-                    1_000 + lag,
-                    me,
-                    members,
-                    compute.iter().copied(),
-                    &[7; 32],
-                )
-            })
-            .expect("a round within 10,000 blocks")
+    fn round(h: u64) -> Round {
+        Round {
+            height: h,
+            randomness: round_randomness(&hash(h)),
+        }
     }
 
     #[test]
     fn a_round_challenges_the_assigned_nodes_with_private_seeds_and_one_at_a_time() {
-        let members = [NodeId([1; 32])];
         let compute: Vec<NodeId> = (10..14u8).map(|i| NodeId([i; 32])).collect();
-        let mut p = planner(4);
-        let plan = first_round(&mut p, &members[0], &members, &compute, 0);
-        assert_eq!(
-            plan.challenges.len(),
-            4,
-            "the only member challenges every node"
-        );
+        let mut p = planner();
+        let plan = p.plan(round(5), compute.clone(), 1_000, 1_000, &[7; 32]);
+        assert_eq!(plan.challenges.len(), 4);
         let seeds: BTreeSet<[u8; 32]> = plan.challenges.iter().map(|(_, c)| c.task.seed).collect();
         assert_eq!(seeds.len(), 4, "one seed per node");
         for (n, c) in &plan.challenges {
@@ -575,7 +534,7 @@ mod tests {
         }
         assert_eq!(p.inflight(), 4);
         // The next round while all four still run: every node skipped.
-        let next = first_round(&mut p, &members[0], &members, &compute, 0);
+        let next = p.plan(round(9), compute.clone(), 1_000, 1_000, &[8; 32]);
         assert_eq!((next.challenges.len(), next.skipped_busy), (0, 4));
         // A verdict frees its node and a pass sets its deadline from E.
         let pass = Verdict {
@@ -586,7 +545,7 @@ mod tests {
         };
         p.on_verdict(&compute[0], Some(&pass));
         p.on_verdict(&compute[1], None);
-        let after = first_round(&mut p, &members[0], &members, &compute, 0);
+        let after = p.plan(round(13), compute.clone(), 1_000, 1_000, &[9; 32]);
         assert_eq!(after.challenges.len(), 2);
         let d0 = after
             .challenges
@@ -600,20 +559,12 @@ mod tests {
     }
 
     #[test]
-    fn a_round_committed_late_here_is_skipped_and_outsiders_challenge_nobody() {
-        let members = [NodeId([1; 32])];
-        let compute = [NodeId([10; 32])];
-        let mut p = planner(4);
-        let late = first_round(&mut p, &members[0], &members, &compute, 6_000_000_000);
+    fn a_round_committed_late_here_is_skipped() {
+        let compute = vec![NodeId([10; 32])];
+        let mut p = planner();
+        let late = p.plan(round(3), compute, 1_000, 1_000 + 6_000_000_000, &[0; 32]);
         assert_eq!((late.challenges.len(), late.skipped_late), (0, 1));
         assert_eq!(p.inflight(), 0);
-        let outsider = first_round(&mut p, &NodeId([2; 32]), &members, &compute, 0);
-        assert!(outsider.challenges.is_empty());
-        let mut off = PocPlanner::new(None, STANDARD, p.policy, 0);
-        assert_eq!(off.period_blocks(), 0);
-        assert!((1..1000u64).all(|h| off
-            .on_commit(h, &hash(h), 0, 0, &members[0], &members, compute, &[0; 32])
-            .is_none()));
     }
 
     #[test]

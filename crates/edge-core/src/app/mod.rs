@@ -10,6 +10,12 @@
 //!   those blocks; the canister pays only above a share of the epoch's blocks (spec 11.3).
 //! - A compute node's E for the epoch is the median of the E values of its passed challenges,
 //!   or 0 when at most half of its challenges passed: one lying validator moves neither.
+//! - A PoC bit is admitted only from the challenger that a committed round drew for that node
+//!   (`crate::poc::challenger` over the round's randomness, the epoch's validator set and the
+//!   node of the epoch's snapshot), once per round and node, and for one of the last
+//!   `poc_rounds_kept` rounds: a proposer cannot speak about nodes it did not challenge, nor
+//!   fill its blocks with results. The rounds come from the committed chain
+//!   (`crate::poc::RoundSchedule`), the sets from the shell (`set_members`), both agreed.
 //! - The last block of epoch `e` (height `(e+1) * L`) closes the epoch: the records of every
 //!   node in the registry's **snapshot of epoch `e`** (taken once, at the epoch's start, with
 //!   its validator set, and never changed), sorted by node id, are cut into chunks under a
@@ -25,6 +31,7 @@
 //! data and the state root is the block hash: that validator's checkpoint signature then
 //! differs from the quorum's, which loses it one signature, not the network its checkpoint.
 
+use crate::poc::{challenger, Round, RoundSchedule};
 use candid::Principal;
 use emc_consensus::Application;
 use emc_epochs::data::{build_chunks, header_hash};
@@ -53,6 +60,11 @@ pub struct AppConfig {
     pub max_pending_poc: usize,
     /// Closed epochs' data kept until the shell takes it (oldest dropped beyond this).
     pub max_closed: usize,
+    /// Mean blocks between proof-of-computing rounds (the validators' `RoundSchedule`); 0:
+    /// no rounds, so no PoC bit is admitted.
+    pub poc_period_blocks: u64,
+    /// A PoC result may be committed for one of this many latest rounds.
+    pub poc_rounds_kept: usize,
 }
 
 impl Default for AppConfig {
@@ -63,6 +75,8 @@ impl Default for AppConfig {
             chunk_records: 2_000,
             max_pending_poc: 10_000,
             max_closed: 4,
+            poc_period_blocks: 300,
+            poc_rounds_kept: 2,
         }
     }
 }
@@ -141,6 +155,14 @@ pub struct EdgeApp {
     snapshots: BTreeMap<u64, Snapshot>,
     /// Closed epochs' data not yet taken by the shell (`None`: closed without a snapshot).
     closed: BTreeMap<u64, Option<EpochData>>,
+    /// The PoC rounds, drawn from committed blocks as every validator draws them.
+    rounds: Option<RoundSchedule>,
+    /// The members of each epoch's validator set (the current epoch's and the next one's).
+    members: BTreeMap<u64, Vec<NodeId>>,
+    /// Open challenges of the last rounds: (round height, node) -> its challenger.
+    assigned: BTreeMap<(u64, NodeId), NodeId>,
+    /// The round the last applied block started, if it started one.
+    last_round: Option<Round>,
 }
 
 impl EdgeApp {
@@ -148,7 +170,6 @@ impl EdgeApp {
     pub fn new(me: NodeId, cfg: AppConfig) -> Self {
         EdgeApp {
             me,
-            cfg,
             liveness: BTreeMap::new(),
             poc: VecDeque::new(),
             height: 0,
@@ -156,6 +177,82 @@ impl EdgeApp {
             tally: BTreeMap::new(),
             snapshots: BTreeMap::new(),
             closed: BTreeMap::new(),
+            rounds: (cfg.poc_period_blocks > 0).then(|| RoundSchedule::new(cfg.poc_period_blocks)),
+            members: BTreeMap::new(),
+            assigned: BTreeMap::new(),
+            last_round: None,
+            cfg,
+        }
+    }
+
+    /// Gives the members of `epoch`'s validator set (the registry's, as consensus gets it).
+    pub fn set_members(&mut self, epoch: u64, members: Vec<NodeId>) {
+        if epoch.saturating_add(1) >= self.epoch {
+            self.members.entry(epoch).or_insert(members);
+        }
+    }
+
+    /// The challenger the open round `round` drew for `node`, if its result is still
+    /// awaited.
+    pub fn open_challenge(&self, round: u64, node: &NodeId) -> Option<NodeId> {
+        self.assigned.get(&(round, *node)).copied()
+    }
+
+    /// The round the last applied block started, if any.
+    pub fn started_round(&self) -> Option<Round> {
+        self.last_round
+    }
+
+    /// The nodes whose challenge in the round at `round` falls to `validator` (open ones).
+    pub fn assigned_to(&self, round: u64, validator: &NodeId) -> Vec<NodeId> {
+        self.assigned
+            .range((round, NodeId([0; 32]))..=(round, NodeId([0xff; 32])))
+            .filter(|(_, c)| *c == validator)
+            .map(|((_, n), _)| *n)
+            .collect()
+    }
+
+    /// Whether a PoC result about `node` by `validator` would be admitted now.
+    pub fn admits_poc(&self, node: &NodeId, validator: &NodeId) -> bool {
+        self.assigned
+            .iter()
+            .any(|((_, n), c)| n == node && c == validator)
+    }
+
+    /// Opens the challenges of a round started by block `height` with `randomness`: every
+    /// compute node of the epoch's snapshot, each by its challenger among the set's members.
+    fn open_round(&mut self, height: u64, randomness: &[u8; 32]) {
+        let epoch = self.epoch_of(height);
+        let Some(members) = self.members.get(&epoch) else {
+            return;
+        };
+        let Some(Snapshot::Nodes(nodes)) = self.snapshots.get(&epoch) else {
+            return;
+        };
+        for n in nodes.values().filter(|n| n.role == Role::Compute) {
+            if let Some(c) = challenger(randomness, &n.id, members) {
+                self.assigned.insert((height, n.id), c);
+            }
+        }
+        // Only the last `poc_rounds_kept` rounds stay open.
+        let mut rounds: Vec<u64> = self.assigned.keys().map(|(r, _)| *r).collect();
+        rounds.dedup();
+        let keep = self.cfg.poc_rounds_kept.max(1);
+        if rounds.len() > keep {
+            let oldest_kept = rounds[rounds.len() - keep];
+            self.assigned.retain(|(r, _), _| *r >= oldest_kept);
+        }
+    }
+
+    /// Consumes the oldest open challenge of `node` by `validator` (a committed result).
+    fn consume(&mut self, node: &NodeId, validator: &NodeId) {
+        let key = self
+            .assigned
+            .iter()
+            .find(|((_, n), c)| n == node && *c == validator)
+            .map(|(k, _)| *k);
+        if let Some(k) = key {
+            self.assigned.remove(&k);
         }
     }
 
@@ -311,8 +408,9 @@ impl EdgeApp {
         }
         self.tally.clear();
         self.epoch = self.epoch.saturating_add(1);
-        // Snapshots of closed epochs are no longer needed.
+        // Snapshots and sets of closed epochs are no longer needed.
         self.snapshots = self.snapshots.split_off(&self.epoch);
+        self.members = self.members.split_off(&self.epoch);
     }
 }
 
@@ -341,16 +439,26 @@ impl Application for EdgeApp {
                 })
             })
             .collect();
-        // PoC results stay queued until a block of ours commits them; re-proposing one after a
-        // failed round is harmless (the median and the pass count take a few duplicates).
+        // PoC results stay queued until a block of ours commits them; only results for
+        // challenges still open to us go in, one per node.
         let room = self.cfg.max_bits.saturating_sub(bits.len());
-        bits.extend(self.poc.iter().take(room).cloned().map(StateBit::Poc));
+        let mut nodes = BTreeSet::new();
+        let poc: Vec<StateBit> = self
+            .poc
+            .iter()
+            .filter(|p| self.admits_poc(&p.node, &self.me) && nodes.insert(p.node))
+            .take(room)
+            .cloned()
+            .map(StateBit::Poc)
+            .collect();
+        bits.extend(poc);
         bits
     }
 
     fn validate(&self, block: &Block) -> Result<(), String> {
         let proposer = block.header.proposer;
         let mut subjects = BTreeSet::new();
+        let mut poc_nodes = BTreeSet::new();
         for bit in &block.bits {
             match bit {
                 StateBit::Liveness(l) => {
@@ -370,6 +478,12 @@ impl Application for EdgeApp {
                     }
                     if p.e_fixed > MAX_E_FIXED || (!p.passed && p.e_fixed != 0) {
                         return Err("a PoC result with an impossible E".into());
+                    }
+                    if !poc_nodes.insert(p.node) {
+                        return Err("two PoC results about one node".into());
+                    }
+                    if !self.admits_poc(&p.node, &proposer) {
+                        return Err("a PoC result without an open challenge by the proposer".into());
                     }
                 }
                 StateBit::Dispatch(d) if d.bytes.len() > MAX_OPAQUE_BIT => {
@@ -409,6 +523,7 @@ impl Application for EdgeApp {
                     self.tally.entry(l.subject).or_default().active_blocks += 1;
                 }
                 StateBit::Poc(p) => {
+                    self.consume(&p.node, &proposer);
                     let t = self.tally.entry(p.node).or_default();
                     if p.passed {
                         t.poc_passed.push(p.e_fixed);
@@ -418,6 +533,14 @@ impl Application for EdgeApp {
                 }
                 _ => {}
             }
+        }
+        let round = self
+            .rounds
+            .as_mut()
+            .and_then(|r| r.on_commit(h, &block.hash()));
+        self.last_round = round;
+        if let Some(round) = round {
+            self.open_round(round.height, &round.randomness);
         }
         if proposer == self.me {
             // Our PoC results in this block are on the chain now.
@@ -432,6 +555,14 @@ impl Application for EdgeApp {
             self.poc
                 .retain(|p| !committed.contains(&(p.node, p.e_fixed, p.passed)));
         }
+        // Results whose challenge closed (committed, or its round too old) are dropped.
+        let open: BTreeSet<NodeId> = self
+            .assigned
+            .iter()
+            .filter(|(_, c)| **c == self.me)
+            .map(|((_, n), _)| *n)
+            .collect();
+        self.poc.retain(|p| open.contains(&p.node));
         if is_epoch_end(h, self.cfg.epoch_length) {
             self.close_epoch();
         }

@@ -11,7 +11,47 @@ fn cfg() -> AppConfig {
     AppConfig {
         epoch_length: L,
         chunk_records: 2,
+        // A PoC round at every block.
+        poc_period_blocks: 1,
         ..AppConfig::default()
+    }
+}
+
+fn validators() -> Vec<NodeId> {
+    (1..=4).map(id).collect()
+}
+
+/// The snapshot and the set of `epoch` on every app.
+fn prepare(apps: &mut [EdgeApp], epoch: u64, nodes: &[RegistryNode]) {
+    for a in apps.iter_mut() {
+        a.set_snapshot(epoch, Some(nodes.to_vec()));
+        a.set_members(epoch, validators());
+    }
+}
+
+/// One height: every validator records a pass (E = 2.0) for the nodes the last round gave
+/// it, then validator `h % 4 + 1` proposes and everyone validates and commits.
+fn step(apps: &mut [EdgeApp], h: u64) {
+    record_verdicts(apps, 20_000);
+    let p = (h % 4) as usize;
+    let b = block(&mut apps[p], p as u8 + 1, h);
+    for a in apps.iter() {
+        a.validate(&b).unwrap();
+    }
+    for a in apps.iter_mut() {
+        a.on_commit(&b);
+    }
+}
+
+/// Every validator records a pass with `e` for the nodes the last round gave it.
+fn record_verdicts(apps: &mut [EdgeApp], e: u64) {
+    for (i, a) in apps.iter_mut().enumerate() {
+        let me = id(i as u8 + 1);
+        if let Some(r) = a.started_round() {
+            for n in a.assigned_to(r.height, &me) {
+                a.record_poc(n, e, true);
+            }
+        }
     }
 }
 
@@ -40,27 +80,17 @@ fn block(app: &mut EdgeApp, proposer: u8, height: u64) -> Block {
 }
 
 /// Four validators take turns for `blocks` heights; each saw the others and the router
-/// online, and validator 1 measured the compute node at E = 2.0 in every block of its own.
+/// online, and each measured the compute node at E = 2.0 whenever a round gave it the node.
 fn run(blocks: u64) -> Vec<EdgeApp> {
     let mut apps: Vec<EdgeApp> = (1..=4).map(|i| EdgeApp::new(id(i), cfg())).collect();
+    prepare(&mut apps, 0, &registry());
     for a in &mut apps {
-        a.set_snapshot(0, Some(registry()));
         for s in 1..=5 {
             a.observe(id(s), true);
         }
     }
     for h in 1..=blocks {
-        let p = (h % 4) as usize;
-        if p == 0 {
-            apps[0].record_poc(id(6), 20_000, true);
-        }
-        let b = block(&mut apps[p], p as u8 + 1, h);
-        for a in &apps {
-            a.validate(&b).unwrap();
-        }
-        for a in &mut apps {
-            a.on_commit(&b);
-        }
+        step(&mut apps, h);
     }
     apps
 }
@@ -95,26 +125,188 @@ fn a_proposer_reports_only_itself_once_per_subject() {
             .is_err(),
         "twice"
     );
-    let poc = |validator: u8, e: u64, passed: bool| {
+    // A PoC result needs an open challenge of its validator, which a committed round opens.
+    let poc = |validator: NodeId, e: u64, passed: bool| {
         StateBit::Poc(PocResult {
             node: id(6),
             e_fixed: e,
             passed,
-            validator: id(validator),
+            validator,
         })
     };
-    assert!(app.validate(&with(vec![poc(1, 5, true)])).is_ok());
+    let by =
+        |proposer: NodeId, bits: Vec<StateBit>| Block::new(2, Hash([0; 32]), proposer, 2, bits);
     assert!(
-        app.validate(&with(vec![poc(2, 5, true)])).is_err(),
-        "another validator"
+        app.validate(&by(id(1), vec![poc(id(1), 5, true)])).is_err(),
+        "no round yet"
+    );
+    app.set_snapshot(0, Some(registry()));
+    app.set_members(0, validators());
+    app.on_commit(&b);
+    let round = app.started_round().expect("block 1 starts a round");
+    let c = app
+        .open_challenge(round.height, &id(6))
+        .expect("node 6 has a challenger");
+    let other = validators().into_iter().find(|v| *v != c).unwrap();
+    assert!(app.validate(&by(c, vec![poc(c, 5, true)])).is_ok());
+    assert!(app.validate(&by(c, vec![poc(c, 0, false)])).is_ok());
+    assert!(
+        app.validate(&by(c, vec![poc(other, 5, true)])).is_err(),
+        "another validator than the proposer"
     );
     assert!(
-        app.validate(&with(vec![poc(1, 5, false)])).is_err(),
+        app.validate(&by(other, vec![poc(other, 5, true)])).is_err(),
+        "not the round's challenger"
+    );
+    assert!(
+        app.validate(&by(c, vec![poc(c, 5, true), poc(c, 6, true)]))
+            .is_err(),
+        "two results about one node"
+    );
+    assert!(
+        app.validate(&by(c, vec![poc(c, 5, false)])).is_err(),
         "failed with an E"
     );
     assert!(app
-        .validate(&with(vec![poc(1, MAX_E_FIXED + 1, true)]))
+        .validate(&by(c, vec![poc(c, MAX_E_FIXED + 1, true)]))
         .is_err());
+    // Once committed, the challenge is closed: the same result again is refused.
+    app.on_commit(&by(c, vec![poc(c, 5, true)]));
+    let again = Block::new(3, Hash([1; 32]), c, 3, vec![poc(c, 5, true)]);
+    let reopened = app
+        .started_round()
+        .is_some_and(|r| app.open_challenge(r.height, &id(6)) == Some(c));
+    assert_eq!(
+        app.validate(&again).is_ok(),
+        reopened,
+        "only a new round reopens it"
+    );
+}
+
+/// Issue #21, finding 1: one Byzantine validator floods its blocks with PoC results, a
+/// maximal E for its own sybil compute node and failures for the honest one. Only results
+/// for challenges a committed round gave it are admitted (one per round and node), so its
+/// floods are refused and the honest node's E stands; the sybil, which answers nobody,
+/// earns nothing.
+#[test]
+fn a_byzantine_proposer_cannot_set_any_nodes_e() {
+    let mut nodes = registry();
+    nodes.push(RegistryNode {
+        id: id(7),
+        owner: Principal::from_slice(&[4, 1]),
+        role: Role::Compute,
+        stake_e8s: 0,
+        multiplier: 10_000,
+    });
+    let mut apps: Vec<EdgeApp> = (1..=4).map(|i| EdgeApp::new(id(i), cfg())).collect();
+    prepare(&mut apps, 0, &nodes);
+    let byzantine = 3; // validator 4
+    let flood = |h: u64| {
+        let bits = vec![
+            StateBit::Poc(PocResult {
+                node: id(7),
+                e_fixed: MAX_E_FIXED,
+                passed: true,
+                validator: id(4),
+            }),
+            StateBit::Poc(PocResult {
+                node: id(6),
+                e_fixed: 0,
+                passed: false,
+                validator: id(4),
+            }),
+        ];
+        Block::new(h, Hash([0; 32]), id(4), h, bits)
+    };
+    let mut refused = 0;
+    for h in 1..=L {
+        // Honest validators pass node 6 (E = 2.0) and fail the silent sybil.
+        for (i, a) in apps.iter_mut().enumerate() {
+            let me = id(i as u8 + 1);
+            if i == byzantine {
+                continue;
+            }
+            if let Some(r) = a.started_round() {
+                for n in a.assigned_to(r.height, &me) {
+                    a.record_poc(n, 20_000, n == id(6));
+                }
+            }
+        }
+        let p = (h % 4) as usize;
+        let mut b = if p == byzantine {
+            flood(h)
+        } else {
+            block(&mut apps[p], p as u8 + 1, h)
+        };
+        if p == byzantine {
+            let verdicts: Vec<bool> = apps.iter().map(|a| a.validate(&b).is_ok()).collect();
+            assert!(
+                verdicts.windows(2).all(|w| w[0] == w[1]),
+                "every validator judges alike"
+            );
+            if !verdicts[0] {
+                // Refused: the next validator proposes in the next round instead.
+                refused += 1;
+                b = block(&mut apps[0], 1, h);
+            }
+        }
+        for a in apps.iter() {
+            a.validate(&b).unwrap();
+        }
+        for a in apps.iter_mut() {
+            a.on_commit(&b);
+        }
+    }
+    assert!(refused > 0, "the floods were refused");
+    let data = apps[0].epoch_data(0).unwrap();
+    let e = |n: u8| data.records.iter().find(|r| r.node == id(n)).unwrap().poc_e;
+    assert_eq!(e(6), 20_000, "the honest node's E stands");
+    assert_eq!(e(7), 0, "the sybil earns nothing");
+}
+
+/// Results for rounds older than the last `poc_rounds_kept` are no longer admitted, and the
+/// proposer drops them from its queue.
+#[test]
+fn results_of_old_rounds_expire() {
+    let mut apps: Vec<EdgeApp> = (1..=4).map(|i| EdgeApp::new(id(i), cfg())).collect();
+    prepare(&mut apps, 0, &registry());
+    let b1 = Block::new(1, Hash([0; 32]), id(2), 1, vec![]);
+    for a in apps.iter_mut() {
+        a.on_commit(&b1);
+    }
+    let r1 = apps[0].started_round().unwrap().height;
+    let c = apps[0].open_challenge(r1, &id(6)).unwrap();
+    let ci = validators().iter().position(|v| *v == c).unwrap();
+    apps[ci].record_poc(id(6), 15_000, true);
+    // Two more rounds pass with empty blocks by another validator.
+    let other = validators().into_iter().find(|v| *v != c).unwrap();
+    for h in 2..=3 {
+        let b = Block::new(h, Hash([0; 32]), other, h, vec![]);
+        for a in apps.iter_mut() {
+            a.on_commit(&b);
+        }
+    }
+    assert_eq!(apps[0].open_challenge(r1, &id(6)), None, "round 1 closed");
+    let late = Block::new(
+        4,
+        Hash([0; 32]),
+        c,
+        4,
+        vec![StateBit::Poc(PocResult {
+            node: id(6),
+            e_fixed: 15_000,
+            passed: true,
+            validator: c,
+        })],
+    );
+    let open_now = apps[0].admits_poc(&id(6), &c);
+    assert_eq!(apps[0].validate(&late).is_ok(), open_now);
+    if !open_now {
+        assert!(
+            block(&mut apps[ci], ci as u8 + 1, 4).bits.is_empty(),
+            "dropped from the queue"
+        );
+    }
 }
 
 #[test]
@@ -207,45 +399,55 @@ fn epoch_e_is_the_median_of_passed_results_when_most_passed() {
 
 #[test]
 fn pending_poc_results_leave_the_queue_once_our_block_commits() {
+    // Validator 1 alone: every round gives it every compute node.
     let mut app = EdgeApp::new(id(1), cfg());
+    let mut nodes = registry();
+    nodes.push(RegistryNode {
+        id: id(7),
+        owner: Principal::from_slice(&[7, 1]),
+        role: Role::Compute,
+        stake_e8s: 0,
+        multiplier: 10_000,
+    });
+    app.set_snapshot(0, Some(nodes));
+    app.set_members(0, vec![id(1)]);
+    app.on_commit(&Block::new(1, Hash([0; 32]), id(1), 1, vec![]));
     app.record_poc(id(6), 15_000, true);
     app.record_poc(id(7), 9_999, false);
-    let b = block(&mut app, 1, 1);
+    let b = block(&mut app, 1, 2);
     assert_eq!(b.bits.len(), 2);
     assert!(matches!(&b.bits[1], StateBit::Poc(p) if p.e_fixed == 0 && !p.passed));
     // Not committed yet: proposed again.
-    assert_eq!(block(&mut app, 1, 1).bits.len(), 2);
+    assert_eq!(block(&mut app, 1, 2).bits.len(), 2);
     app.on_commit(&b);
-    assert!(block(&mut app, 1, 2).bits.is_empty());
+    assert!(block(&mut app, 1, 3).bits.is_empty());
 }
 
 /// Drives `apps` (validators 1..=4 taking turns) from `from` to `to` inclusive.
 fn drive(apps: &mut [EdgeApp], from: u64, to: u64) {
     for h in from..=to {
-        let p = (h % 4) as usize;
-        let b = block(&mut apps[p], p as u8 + 1, h);
-        for a in apps.iter() {
-            a.validate(&b).unwrap();
-        }
-        for a in apps.iter_mut() {
-            a.on_commit(&b);
-        }
+        step(apps, h);
     }
 }
 
 #[test]
 fn validators_that_fetched_the_registry_at_different_moments_agree_on_the_records() {
-    // Validators 1, 3 and 4 fetched epoch 1's snapshot as soon as the registry took it;
-    // validator 2 only one block before the epoch closes (its registry calls were slow, and
-    // stakes and registrations changed in between). The snapshot of an epoch is immutable and
-    // fetched by epoch id, so all four derive the same records and closing state root.
-    let mut apps = run(L);
+    // Validators 1, 3 and 4 fetched epoch 1's snapshot as soon as the registry took it (in
+    // the middle of epoch 0); validator 2 only as epoch 0 ended (its registry calls were slow,
+    // and stakes and registrations changed in between). The snapshot of an epoch is immutable
+    // and fetched by epoch id, so all four derive the same records and closing state root.
+    // (The shell feeds an epoch's validator set only with its snapshot, so no validator
+    // enters an epoch without it.)
+    let mut apps = run(L / 2);
     for i in [0, 2, 3] {
         apps[i].set_snapshot(1, Some(registry()));
     }
-    drive(&mut apps, L + 1, 2 * L - 1);
+    drive(&mut apps, L / 2 + 1, L);
     apps[1].set_snapshot(1, Some(registry()));
-    drive(&mut apps, 2 * L, 2 * L);
+    for a in &mut apps {
+        a.set_members(1, validators());
+    }
+    drive(&mut apps, L + 1, 2 * L);
     let root = |a: &EdgeApp| a.state_root(&Block::new(2 * L, Hash([0; 32]), id(1), 2 * L, vec![]));
     let first = apps[0].epoch_data(1).cloned().expect("closed");
     for a in &apps[1..] {
@@ -301,10 +503,8 @@ fn closed_epochs_are_taken_once_and_memory_stays_bounded_over_fifty_epochs() {
     let mut apps: Vec<EdgeApp> = (1..=4).map(|i| EdgeApp::new(id(i), cfg())).collect();
     let mut sizes = Vec::new();
     for e in 0..50u64 {
-        for a in &mut apps {
-            a.set_snapshot(e, Some(registry()));
-            a.set_snapshot(e + 1, Some(registry()));
-        }
+        prepare(&mut apps, e, &registry());
+        prepare(&mut apps, e + 1, &registry());
         drive(&mut apps, e * L + 1, (e + 1) * L);
         // The shell hands every other epoch's data to its anchor; the rest stays until the cap.
         if e % 2 == 0 {
