@@ -128,7 +128,10 @@ impl<M: Memory> Registry<M> {
                 c.status = CaseStatus::Upheld { at: now };
                 self.close_case(&c);
                 if let Ok(mut t) = self.node(&c.target) {
-                    if t.state == NodeState::Live {
+                    // A target that retired while the case was open is impeached all the
+                    // same: retiring never takes a stake out of a case (its release waits
+                    // for the decision, see `plan_node`).
+                    if !matches!(t.state, NodeState::Impeached { .. }) {
                         t.state = NodeState::Impeached {
                             at: now,
                             case_id: c.id,
@@ -154,9 +157,18 @@ impl<M: Memory> Registry<M> {
         Ok(c)
     }
 
+    /// Stores a decided case. Its target is re-examined for movements: a release held back
+    /// while the case was open (see `plan_node`) goes out now if the case was rejected.
     pub(super) fn close_case(&mut self, c: &Case) {
         self.s.cases.insert(c.id, Cand(Some(c.clone())));
         self.s.open_cases.remove(&c.target.0);
         self.s.deadlines.remove(&(c.deadline, c.id));
+        self.s.due.insert(c.target.0, ());
+    }
+
+    /// Whether an impeachment case against `id` is open: its stake is frozen (no release)
+    /// until the case is decided.
+    pub fn under_open_case(&self, id: &NodeId) -> bool {
+        self.s.open_cases.contains_key(&id.0)
     }
 }

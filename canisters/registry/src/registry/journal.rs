@@ -228,6 +228,10 @@ impl<M: Memory> Registry<M> {
     /// The next movement a node owes, if any (and none is in flight): a confiscation after an
     /// impeachment; otherwise penalties due; otherwise the release of an expired term.
     ///
+    /// A release is held back while an impeachment case against the node is open (retired
+    /// or not): the case decides first ([`Self::close_case`] re-examines the node), so
+    /// retiring under a case never takes the stake out of it.
+    ///
     /// Rounding: an outgoing movement of `x` e8s sends `x - fee` and the ledger takes the fee,
     /// so the stake decreases by exactly `x`. A penalty debt not above one fee is written off
     /// (moving it would send nothing), and a stake not above one fee stays as dust.
@@ -267,6 +271,9 @@ impl<M: Memory> Registry<M> {
             self.put_node(n);
         }
         if n.term.as_ref().is_some_and(|t| t.expired) {
+            if self.under_open_case(&n.id) {
+                return None;
+            }
             if n.stake_e8s > fee {
                 let owner = Account {
                     owner: n.owner,

@@ -65,3 +65,112 @@ fn a_renewal_needs_the_stake_net_of_penalties_at_the_minimum() {
     assert_eq!(r.get_node(&id(3)).unwrap().term.unwrap().renewals, 0);
     r.check_invariants(T0 + DAY).unwrap();
 }
+
+/// The movements of `ms` for node `seed`.
+fn of(ms: &[Movement], seed: u8) -> Vec<MovementKind> {
+    ms.iter()
+        .filter(|m| m.node_id == id(seed))
+        .map(|m| m.kind)
+        .collect()
+}
+
+/// #6: a node under an open impeachment case cannot take its stake out by retiring: the case
+/// still decides it (upheld: confiscated), and a term that ends while the case is open is
+/// released only once the case is rejected.
+#[test]
+fn retiring_under_an_open_case_freezes_the_stake_until_the_case_is_decided() {
+    let mut r = new_registry();
+    for s in 1..=6u8 {
+        register(&mut r, p(s), s, Role::Router, T0).unwrap();
+        stake(&mut r, p(s), s, R_MIN, 180, T0);
+    }
+    let open = |accuser, target| OpenCaseArgs {
+        accuser: id(accuser),
+        target: id(target),
+        reason: "attacks".into(),
+    };
+    let vote = |case_id, voter| VoteArgs {
+        case_id,
+        voter: id(voter),
+        yes: true,
+    };
+
+    // A: 6 retires as soon as the case opens; the yes majority still impeaches it and its
+    // whole stake goes to the treasury.
+    let c = r.open_case(p(1), &open(1, 6), T0).unwrap();
+    r.retire(p(6), &id(6), T0).unwrap();
+    assert_eq!(r.stake_info(&id(6), T0).unwrap().stake_e8s, R_MIN);
+    for v in 1..=3u8 {
+        r.vote(p(v), &vote(c.id, v), T0).unwrap();
+    }
+    assert!(matches!(
+        r.case(c.id).unwrap().status,
+        CaseStatus::Upheld { .. }
+    ));
+    assert!(matches!(
+        r.get_node(&id(6)).unwrap().state,
+        NodeState::Impeached { .. }
+    ));
+    let ms = tick_ok(&mut r, T0 + SEC);
+    assert_eq!(of(&ms, 6), vec![MovementKind::Confiscate]);
+    assert_eq!(ms[0].to, treasury());
+    assert_eq!(r.stake_info(&id(6), T0 + SEC).unwrap().stake_e8s, 0);
+
+    // The voters renew, so only the targets' terms end at T0 + 180 days.
+    for v in 1..=4u8 {
+        r.renew(
+            p(v),
+            &RenewArgs {
+                node_id: id(v),
+                days: 90,
+            },
+            T0 + DAY,
+        )
+        .unwrap();
+    }
+
+    // B: 5's term ends while the case against it is open (and 5 retired): nothing is released;
+    // the case is upheld after the term end and the stake is confiscated.
+    let t = T0 + 179 * DAY;
+    let c = r.open_case(p(1), &open(1, 5), t).unwrap();
+    r.retire(p(5), &id(5), t).unwrap();
+    let ms = tick_ok(&mut r, T0 + 180 * DAY);
+    assert_eq!(of(&ms, 5), vec![], "no release under an open case");
+    let ms = tick_ok(&mut r, T0 + 181 * DAY);
+    assert_eq!(of(&ms, 5), vec![]);
+    assert_eq!(
+        r.stake_info(&id(5), T0 + 181 * DAY).unwrap().stake_e8s,
+        R_MIN
+    );
+    assert_eq!(c.electorate, 4);
+    for v in 1..=3u8 {
+        r.vote(p(v), &vote(c.id, v), T0 + 181 * DAY).unwrap();
+    }
+    assert!(matches!(
+        r.get_node(&id(5)).unwrap().state,
+        NodeState::Impeached { .. }
+    ));
+    let ms = tick_ok(&mut r, T0 + 181 * DAY + SEC);
+    assert_eq!(of(&ms, 5), vec![MovementKind::Confiscate]);
+
+    // C: 4's term ends while a case against it is open; the case finds no majority by its
+    // deadline: the stake is released to the owner then, as usual.
+    let t = T0 + 268 * DAY;
+    let c = r.open_case(p(1), &open(1, 4), t).unwrap();
+    r.retire(p(4), &id(4), t).unwrap();
+    let ms = tick_ok(&mut r, T0 + 270 * DAY);
+    assert_eq!(of(&ms, 4), vec![], "no release under an open case");
+    let ms = tick_ok(&mut r, c.deadline);
+    assert!(matches!(
+        r.case(c.id).unwrap().status,
+        CaseStatus::Rejected { .. }
+    ));
+    assert_eq!(of(&ms, 4), vec![MovementKind::Release]);
+    let rel = ms.iter().find(|m| m.node_id == id(4)).unwrap();
+    assert_eq!(
+        (rel.to.owner, rel.amount_e8s),
+        (p(4), R_MIN - FEE),
+        "released to the owner"
+    );
+    assert_eq!(r.stake_info(&id(4), c.deadline).unwrap().stake_e8s, 0);
+}
