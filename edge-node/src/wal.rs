@@ -4,8 +4,12 @@
 //! [`emc_consensus::codec::encode_wal`] and `crc` the first four bytes of SHA-256 of `bytes`.
 //! `append` writes a record and (unless `sync` is off) `fdatasync`s before returning, so the
 //! consensus core's "persist before send" holds across crashes. `open` reads every complete
-//! record and truncates a torn or corrupt tail (a crash mid-write), which loses at most the
-//! record being written: its message was never sent.
+//! record and truncates a torn tail (a crash mid-write: a bad record with no valid record after
+//! it), which loses at most the record being written: its message was never sent. A bad record
+//! *followed by* a valid one is not a torn tail but damage in the middle of the log: cutting
+//! there would drop votes that were logged and sent after it, so the node could sign a
+//! conflicting vote after the restart. `open` then fails with [`WalError::Corrupt`] and leaves
+//! the file untouched; the validator refuses to start and the operator decides.
 //!
 //! Compaction: `compact` rewrites the log with the records the caller keeps (the validator
 //! sets and the committed blocks of the current and previous epoch, plus the current height's
@@ -15,7 +19,7 @@ use emc_consensus::codec::{decode_wal, encode_wal};
 use emc_consensus::WalRecord;
 use sha2::{Digest, Sha256};
 use std::fs::{File, OpenOptions};
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// Largest record accepted when reading the log back (a block of 10,000 bits is ~1 MiB).
@@ -32,6 +36,22 @@ pub enum WalError {
         /// The error.
         source: std::io::Error,
     },
+    /// A bad record with valid records after it: not a torn tail, so not cut.
+    #[error(
+        "write-ahead log {path}: corrupt record at byte {offset}, followed by a valid record at \
+         byte {next}; not cutting it (votes logged after it may have been sent, and a node \
+         restarted without them could sign conflicting votes). The file is left as it is: \
+         restore it from a backup, or move it aside to start from an empty log (only safe once \
+         the heights it covers are decided)"
+    )]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// Where the bad record starts.
+        offset: u64,
+        /// Where the first valid record after it starts.
+        next: u64,
+    },
 }
 
 /// An append-only log file.
@@ -46,6 +66,28 @@ pub struct Wal {
 fn crc(bytes: &[u8]) -> [u8; 4] {
     let d = Sha256::digest(bytes);
     [d[0], d[1], d[2], d[3]]
+}
+
+/// Whether `buf` starts with a complete, valid record (length, checksum and decoding).
+fn valid_record_at(buf: &[u8]) -> bool {
+    let Some(head) = buf.get(..8) else {
+        return false;
+    };
+    let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+    if len > MAX_RECORD_BYTES {
+        return false;
+    }
+    let Some(bytes) = buf.get(8..8 + len) else {
+        return false;
+    };
+    crc(bytes) == head[4..8] && decode_wal(bytes, MAX_RECORD_BYTES).is_ok()
+}
+
+/// The offset in `tail` (which starts with a bad record) of the first valid record after
+/// its first byte, if any. A torn tail holds none; the scan then costs a checksum per
+/// offset whose length field fits in what remains, at most one record's worth.
+fn next_valid_record(tail: &[u8]) -> Option<usize> {
+    (1..tail.len()).find(|&o| valid_record_at(&tail[o..]))
 }
 
 impl Wal {
@@ -80,6 +122,20 @@ impl Wal {
                     Err(_) => break,
                 }
                 good_len += 8 + len as u64;
+            }
+        }
+        if path.exists() && std::fs::metadata(path).map_err(io)?.len() > good_len {
+            // A bad record at `good_len`: a torn tail only if no valid record follows it.
+            let mut tail = Vec::new();
+            let mut f = File::open(path).map_err(io)?;
+            f.seek(SeekFrom::Start(good_len)).map_err(io)?;
+            f.read_to_end(&mut tail).map_err(io)?;
+            if let Some(at) = next_valid_record(&tail) {
+                return Err(WalError::Corrupt {
+                    path: path.to_path_buf(),
+                    offset: good_len,
+                    next: good_len + at as u64,
+                });
             }
         }
         let file = OpenOptions::new()
@@ -241,5 +297,80 @@ mod tests {
         let (_, back) = Wal::open(&path, false).unwrap();
         assert_eq!(back, vec![set(7), set(8)]);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Writes `n` records to a fresh log in its own directory; returns the path and the byte
+    /// offset of each record.
+    fn log_of(name: &str, n: u64) -> (PathBuf, Vec<usize>) {
+        let dir = std::env::temp_dir().join(format!("emc-wal-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("wal.log");
+        let mut offsets = Vec::new();
+        let (mut wal, _) = Wal::open(&path, false).unwrap();
+        for e in 0..n {
+            offsets.push(std::fs::metadata(&path).unwrap().len() as usize);
+            wal.append(&set(e)).unwrap();
+        }
+        (path, offsets)
+    }
+
+    /// Issue #21 (finding 9): a bad record followed by valid ones is not a torn tail. Cutting
+    /// it would drop votes logged (and sent) after it, so the node could sign a conflicting
+    /// vote after the restart: `open` must fail, leaving the file as it is.
+    #[test]
+    fn a_corrupt_record_followed_by_valid_records_refuses_to_open() {
+        // A flipped payload byte in the second of four records.
+        let (path, offsets) = log_of("mid-payload", 4);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[offsets[1] + 10] ^= 0x40;
+        std::fs::write(&path, &bytes).unwrap();
+        let err = Wal::open(&path, true).expect_err("mid-log corruption must not be cut");
+        let msg = err.to_string();
+        assert!(msg.contains("corrupt"), "{msg}");
+        assert!(msg.contains(&format!("byte {}", offsets[1])), "{msg}");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            bytes,
+            "the log is left untouched"
+        );
+
+        // A flipped length (far too long, as a torn tail would look) in the second record.
+        let (path, offsets) = log_of("mid-length", 4);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[offsets[1]] = 0x7f;
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(Wal::open(&path, true).is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+
+        // A length a few bytes short: the record's remainder is garbage before the next one.
+        let (path, offsets) = log_of("mid-short", 4);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[offsets[1] + 3] -= 3;
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(Wal::open(&path, true).is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+
+        // The same damage to the last record is a torn tail: cut, the rest kept.
+        let (path, offsets) = log_of("tail", 4);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[offsets[3] + 10] ^= 0x40;
+        std::fs::write(&path, &bytes).unwrap();
+        let (_, back) = Wal::open(&path, true).unwrap();
+        assert_eq!(back, vec![set(0), set(1), set(2)]);
+        assert_eq!(std::fs::metadata(&path).unwrap().len() as usize, offsets[3]);
+        // A torn tail of zeros (a crash after the file grew, before its data landed).
+        let (path, offsets) = log_of("zeros", 2);
+        let end = std::fs::metadata(&path).unwrap().len() as usize;
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(&[0u8; 300]).unwrap();
+        drop(f);
+        let (_, back) = Wal::open(&path, true).unwrap();
+        assert_eq!(back, vec![set(0), set(1)]);
+        assert_eq!(std::fs::metadata(&path).unwrap().len() as usize, end);
+        assert!(offsets[1] < end);
+        for name in ["mid-payload", "mid-length", "mid-short", "tail", "zeros"] {
+            let dir = std::env::temp_dir().join(format!("emc-wal-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
