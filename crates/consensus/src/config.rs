@@ -40,6 +40,9 @@ pub struct Config {
     pub recent_blocks: usize,
     /// Blocks sent in answer to one sync request (32).
     pub sync_batch: usize,
+    /// At most one batch of blocks is served to one requester per this interval (500 ms):
+    /// sync requests are unsigned, so serving is rate-limited per requester.
+    pub sync_serve_interval_ns: u64,
 }
 
 /// Why a configuration is refused.
@@ -77,6 +80,7 @@ impl Config {
             round_window: 16,
             recent_blocks: 512,
             sync_batch: 32,
+            sync_serve_interval_ns: 500_000_000,
         }
     }
 

@@ -36,6 +36,9 @@ pub struct Metrics {
     pub blocks_synced: u64,
     /// Decided blocks sent to peers that were behind.
     pub sync_served: u64,
+    /// Sync requests not answered: the requester is not a known validator, or asked again
+    /// within the rate limit.
+    pub sync_refused: u64,
     /// Checkpoints that gathered a quorum of signatures.
     pub checkpoints_ready: u64,
     /// Checkpoint signatures for a different checkpoint hash than ours (a fork or a bug).

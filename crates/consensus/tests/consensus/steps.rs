@@ -31,6 +31,22 @@ fn decide_h1(h: &mut Harness) -> Block {
     b
 }
 
+/// Node 0 decides heights 1 and 2 (block 2 by node 2, the round-0 proposer of height 2).
+fn decide_h2(h: &mut Harness) {
+    decide_h1(h);
+    let b = h.block(2, 20);
+    h.deliver(2, &proposal(2, 0, &b));
+    h.deliver(1, &prepare(1, 2, 0, b.hash()));
+    h.deliver(2, &prepare(2, 2, 0, b.hash()));
+    h.deliver(1, &commit(1, 2, 0, b.hash()));
+    let out = h.deliver(2, &commit(2, 2, 0, b.hash()));
+    assert!(out.contains(&"commit:h2".to_string()), "{out:?}");
+}
+
+fn sync_request(from_height: u64) -> Message {
+    Message::SyncRequest { from_height }
+}
+
 fn done(h: Harness, out: Vec<String>) -> (Vec<String>, Metrics) {
     (out, h.node.metrics().clone())
 }
@@ -559,6 +575,58 @@ const CASES: &[Case] = &[
         },
         expect: &["send:decided:h1"],
         metrics: |m| m.sync_served == 1,
+    },
+    Case {
+        name: "a sync request from a member: the decided blocks from that height",
+        run: || {
+            let mut h = Harness::new(0);
+            decide_h2(&mut h);
+            let out = h.deliver(3, &sync_request(1));
+            done(h, out)
+        },
+        expect: &["send:decided:h1", "send:decided:h2"],
+        metrics: |m| m.sync_served == 2,
+    },
+    Case {
+        name: "a sync request claiming a requester outside the validator sets: not served",
+        run: || {
+            // Issue #21, finding 9: a router can fake the relay origin of an (unsigned) sync
+            // request; serving any claimed id amplifies traffic and grows the served map.
+            let mut h = Harness::new(0);
+            decide_h2(&mut h);
+            let mut out = h.deliver(9, &sync_request(1));
+            out.extend(h.deliver(10, &sync_request(2)));
+            done(h, out)
+        },
+        expect: &[],
+        metrics: |m| m.sync_served == 0 && m.sync_refused == 2,
+    },
+    Case {
+        name: "sync requests from one member in quick succession: one batch per interval",
+        run: || {
+            let mut h = Harness::new(0);
+            decide_h2(&mut h);
+            let mut out = h.deliver(3, &sync_request(1));
+            // Another height right away: refused (the old rule only refused the same height).
+            out.extend(h.deliver(3, &sync_request(2)));
+            out.push("|".into());
+            // After the interval: served again.
+            h.now += config().sync_serve_interval_ns;
+            out.extend(h.deliver(3, &sync_request(2)));
+            done(h, out)
+        },
+        expect: &["send:decided:h1", "send:decided:h2", "|", "send:decided:h2"],
+        metrics: |m| m.sync_served == 3 && m.sync_refused == 1,
+    },
+    Case {
+        name: "a message two heights ahead from a node outside the sets: no sync request",
+        run: || {
+            let mut h = Harness::new(0);
+            let out = h.deliver(9, &prepare(9, 3, 0, Hash([1; 32])));
+            done(h, out)
+        },
+        expect: &[],
+        metrics: |m| m.future_dropped == 1,
     },
     Case {
         name: "a message two heights ahead: ask that peer for blocks",
