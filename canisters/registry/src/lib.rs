@@ -5,8 +5,11 @@
 //! ([`rules::registration_message`]). Owners stake through ICRC-2 (approve, then the registry
 //! pulls the stake into the node's own subaccount of the registry); stakes are locked for a
 //! term and released automatically when it ends. The registry fixes one validator set per
-//! epoch (largest 3F+1 of the eligible validators, ordered by node id), applies penalties the
-//! epochs canister reports, and runs impeachment votes. Governance changes the parameters.
+//! epoch (largest 3F+1 of the eligible validators, ordered by node id) and, in the same step,
+//! an immutable snapshot of every active member of every role (owner, stake net of penalties
+//! due, multiplier of E; the `epoch_nodes` query, kept for the last 64 epochs) from which the
+//! validators build that epoch's reward records. It applies penalties the epochs canister
+//! reports, and runs impeachment votes. Governance changes the parameters.
 //!
 //! The library is pure: no ic-cdk calls; the caller and the time come in as arguments, so the
 //! same code runs natively in tests (over `VectorMemory`) and in the canister. The shell
