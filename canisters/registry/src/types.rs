@@ -242,7 +242,8 @@ pub enum NodeState {
 pub struct Term {
     /// Start (ledger confirmation time), ns.
     pub start: u64,
-    /// End, ns: the stake is released automatically at or shortly after it.
+    /// End, ns: the stake is released automatically at or shortly after it (later under an
+    /// open impeachment case, and for a validator a margin of epochs after its last set).
     pub end: u64,
     /// Days of the last period (the first term or the last renewal).
     pub term_days: u32,

@@ -89,4 +89,18 @@ impl<M: Memory> Registry<M> {
     pub fn validator_set(&self, epoch: u64) -> Option<ValidatorSetSnapshot> {
         self.s.snapshots.get(&epoch).and_then(|c| c.0)
     }
+
+    /// Whether the stake of validator `id` is still locked by the sets it was in: a set of
+    /// one of the last [`VALIDATOR_RELEASE_MARGIN_EPOCHS`] + 1 epochs (the current one
+    /// included) lists it, i.e. epoch `last + 1 + margin` has not started yet, with `last`
+    /// the last epoch whose set lists it. (A validator leaves every later set once its term
+    /// ends or it retires, so the latest sets are the ones to look at.)
+    pub fn locked_by_recent_sets(&self, id: &NodeId) -> bool {
+        let latest = self.meta.epoch;
+        let first = latest.saturating_sub(VALIDATOR_RELEASE_MARGIN_EPOCHS);
+        (first..=latest).any(|e| {
+            self.validator_set(e)
+                .is_some_and(|v| v.set.members.binary_search(id).is_ok())
+        })
+    }
 }

@@ -230,7 +230,10 @@ impl<M: Memory> Registry<M> {
     ///
     /// A release is held back while an impeachment case against the node is open (retired
     /// or not): the case decides first ([`Self::close_case`] re-examines the node), so
-    /// retiring under a case never takes the stake out of it.
+    /// retiring under a case never takes the stake out of it. A validator's release is also
+    /// held back until [`VALIDATOR_RELEASE_MARGIN_EPOCHS`] epochs after the last epoch
+    /// whose validator set lists it ([`Self::locked_by_recent_sets`]), so that equivocation
+    /// evidence about its last epochs still finds its stake.
     ///
     /// Rounding: an outgoing movement of `x` e8s sends `x - fee` and the ledger takes the fee,
     /// so the stake decreases by exactly `x`. A penalty debt not above one fee is written off
@@ -272,6 +275,14 @@ impl<M: Memory> Registry<M> {
         }
         if n.term.as_ref().is_some_and(|t| t.expired) {
             if self.under_open_case(&n.id) {
+                return None;
+            }
+            if n.role == Role::Validator && self.locked_by_recent_sets(&n.id) {
+                // Evidence about the epochs it validated can still arrive: looked at again
+                // when the next epoch starts (an `expiries` entry that is not the term end
+                // only wakes the node up).
+                let wake = (self.meta.next_epoch_start, n.id.0);
+                self.s.expiries.insert(wake, ());
                 return None;
             }
             if n.stake_e8s > fee {

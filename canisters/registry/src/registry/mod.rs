@@ -31,6 +31,17 @@ pub use epoch_nodes::{
     EPOCH_NODES_KEPT, MAX_EPOCH_NODES_PAGE, PRUNE_CHUNKS_PER_CALL, SNAPSHOT_ROWS_PER_CALL,
 };
 
+/// Epochs a validator's stake stays locked after the last epoch whose validator set lists
+/// it, on top of its term: the release waits until epoch `last + 1 + margin` has started.
+///
+/// Why 2: equivocation evidence about epoch `last` slashes the validator through a penalty
+/// on the stake the registry still holds. The closing checkpoint of `last` is accepted
+/// after that epoch ends, and the epochs canister's challenge window runs one epoch (24 h by
+/// default) from the acceptance; one epoch of margin covers the window, the second covers
+/// the anchoring delay before the acceptance. A fixed number of epochs (not a governance
+/// parameter) so the stored `Params` keep their layout.
+pub const VALIDATOR_RELEASE_MARGIN_EPOCHS: u64 = 2;
+
 /// The ledger's deduplication window (ICRC-1 `TX_WINDOW`), ns.
 pub const TX_WINDOW: u64 = DAY;
 /// A pending movement is no longer retried this long before its window closes (a retry after

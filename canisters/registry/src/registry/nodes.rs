@@ -161,7 +161,10 @@ impl<M: Memory> Registry<M> {
     }
 
     /// The owner retires its node: it leaves its role at once; a running stake stays locked
-    /// until its term ends and is then released as usual. The key can never register again.
+    /// until its term ends and is then released as usual (not while an impeachment case
+    /// against the node is open, and for a validator not before
+    /// [`VALIDATOR_RELEASE_MARGIN_EPOCHS`] epochs after the last set that lists it). The key
+    /// can never register again.
     pub fn retire(
         &mut self,
         caller: Principal,

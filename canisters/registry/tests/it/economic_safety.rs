@@ -174,3 +174,66 @@ fn retiring_under_an_open_case_freezes_the_stake_until_the_case_is_decided() {
     );
     assert_eq!(r.stake_info(&id(4), c.deadline).unwrap().stake_e8s, 0);
 }
+
+/// #7: a validator's stake stays locked after its term until the last epoch whose validator
+/// set lists it is over plus [`registry::VALIDATOR_RELEASE_MARGIN_EPOCHS`] epochs (the
+/// challenge window in which equivocation evidence about that epoch can still arrive). A
+/// validator that no set ever listed is released at its term end as before.
+#[test]
+fn a_validator_stake_stays_locked_until_its_last_set_epoch_plus_the_margin() {
+    use emc_registry::registry::VALIDATOR_RELEASE_MARGIN_EPOCHS as MARGIN;
+    let mut r = new_registry();
+    // Four validators with more stake make the set (size 4 of 5 eligible); the fifth never
+    // gets in.
+    for s in 1..=4u8 {
+        register(&mut r, p(s), s, Role::Validator, T0).unwrap();
+        stake(&mut r, p(s), s, V_MIN + E8S, 360, T0);
+    }
+    register(&mut r, p(5), 5, Role::Validator, T0).unwrap();
+    stake(&mut r, p(5), 5, V_MIN, 360, T0);
+    for d in 1..360 {
+        assert!(tick_ok(&mut r, T0 + d * DAY).is_empty());
+    }
+    let listed = |r: &Registry<_>, e: u64, s: u8| {
+        r.validator_set(e)
+            .is_some_and(|v| v.set.members.contains(&id(s)))
+    };
+    assert!(listed(&r, 359, 1) && !listed(&r, 359, 5));
+    // The terms end at T0 + 360 days: epoch 360's set (taken then) lists nobody, so 359 is
+    // the last epoch 1..4 were in a set.
+    let ms = tick_ok(&mut r, T0 + 360 * DAY);
+    assert_eq!(r.epoch_info().epoch, 360);
+    assert!(!listed(&r, 360, 1));
+    assert_eq!(of(&ms, 5), vec![MovementKind::Release], "never in a set");
+    for s in 1..=4u8 {
+        assert_eq!(of(&ms, s), vec![], "locked after the term end");
+    }
+    // Evidence of an equivocation in its last epochs still takes its stake meanwhile.
+    r.apply_penalties(
+        epochs(),
+        1,
+        &[PenaltyReport {
+            node_id: id(1),
+            missed_minutes: 60,
+        }],
+        T0 + 360 * DAY,
+    )
+    .unwrap();
+    let ms = tick_ok(&mut r, T0 + 360 * DAY + SEC);
+    assert_eq!(of(&ms, 1), vec![MovementKind::Penalty]);
+    // Locked until epoch 359 + 1 + MARGIN starts.
+    let free = 359 + 1 + MARGIN;
+    for d in 361..free {
+        let ms = tick_ok(&mut r, T0 + d * DAY);
+        assert!(ms.is_empty(), "day {d}: {ms:?}");
+        assert_eq!(
+            r.stake_info(&id(2), T0 + d * DAY).unwrap().stake_e8s,
+            V_MIN + E8S
+        );
+    }
+    let ms = tick_ok(&mut r, T0 + free * DAY);
+    for s in 1..=4u8 {
+        assert_eq!(of(&ms, s), vec![MovementKind::Release], "validator {s}");
+    }
+    assert_eq!(r.stats().total_stake_e8s, 0);
+}
