@@ -219,6 +219,8 @@ pub struct Verifier {
     issued_at: u64,
     phase: Phase,
     threads: usize,
+    /// Rows recomputed so far (the verifier's work, for tests and metrics).
+    rows_recomputed: u64,
 }
 
 impl Verifier {
@@ -242,6 +244,7 @@ impl Verifier {
             issued_at: now,
             phase: Phase::AwaitCommitment,
             threads: 1,
+            rows_recomputed: 0,
         })
     }
 
@@ -250,6 +253,12 @@ impl Verifier {
     pub fn with_threads(mut self, threads: usize) -> Verifier {
         self.threads = threads;
         self
+    }
+
+    /// How many opened rows this verifier recomputed (its work: each costs about
+    /// `rounds * n^2` multiply-adds).
+    pub fn rows_recomputed(&self) -> u64 {
+        self.rows_recomputed
     }
 
     /// The challenge.
@@ -345,10 +354,12 @@ impl Verifier {
     }
 
     /// The opening arrived at `now`: checks every row's proof against the root, then
-    /// recomputes the rows on the CPU and compares. Returns the verdict.
+    /// recomputes the first row asked and compares it, and only if it is right the other
+    /// rows. Returns the verdict.
     ///
-    /// Cost: `rounds * n^2` generated entries plus `k * rounds * n^2` multiply-adds, spread
-    /// over [`Verifier::with_threads`] threads.
+    /// Cost: a wrong first row, `rounds * n^2` generated entries plus as many multiply-adds;
+    /// otherwise `2 * rounds * n^2` generated entries plus `k * rounds * n^2` multiply-adds,
+    /// spread over [`Verifier::with_threads`] threads.
     pub fn on_opening(&mut self, opening: &Opening, now: u64) -> Result<Verdict, VerifierError> {
         let Phase::AwaitOpening {
             root,
@@ -384,7 +395,7 @@ impl Verifier {
     }
 
     fn check_opening(
-        &self,
+        &mut self,
         root: &Hash,
         rows: &[u32],
         opening: &Opening,
@@ -414,13 +425,29 @@ impl Verifier {
                 return Verdict::fail(FailReason::BadProof { row: *want }, Some(elapsed_ns));
             }
         }
-        // Proofs hold: the opened rows are the committed ones. Now are they right?
-        let Some(expected) = task.compute_rows_threaded(rows, self.threads) else {
-            return malformed("row out of range".to_string());
-        };
-        for (got, want) in opening.rows.iter().zip(&expected) {
-            if got.values != *want {
-                return Verdict::fail(FailReason::WrongRow { row: got.index }, Some(elapsed_ns));
+        // Proofs hold: the opened rows are the committed ones. Now are they right? The first
+        // row asked is recomputed alone and compared before any other: a garbage commitment
+        // (every row wrong) costs one row's recomputation, not k. Only when it is right are
+        // the remaining rows recomputed, together (each B_t generated once for all of them),
+        // and compared in the order asked, so the verdict names the first wrong row asked.
+        // An honest opening costs one extra generation of the B_t over checking all k at
+        // once: (k + 2) instead of (k + 1) row-equivalents of work.
+        let split = rows.len().min(1);
+        for (lo, hi) in [(0, split), (split, rows.len())] {
+            if lo == hi {
+                continue;
+            }
+            self.rows_recomputed += (hi - lo) as u64;
+            let Some(expected) = task.compute_rows_threaded(&rows[lo..hi], self.threads) else {
+                return malformed("row out of range".to_string());
+            };
+            for (got, want) in opening.rows[lo..hi].iter().zip(&expected) {
+                if got.values != *want {
+                    return Verdict::fail(
+                        FailReason::WrongRow { row: got.index },
+                        Some(elapsed_ns),
+                    );
+                }
             }
         }
         Verdict {
@@ -465,4 +492,104 @@ pub fn select_rows(randomness: &[u8; 32], root: &Hash, n: u32, k: u32) -> Vec<u3
         }
     }
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CpuProver, ProverSession};
+
+    const SMALL: TaskParams = TaskParams { n: 128, rounds: 2 };
+
+    fn challenge() -> Challenge {
+        Challenge {
+            task: Task {
+                seed: [7; 32],
+                params: SMALL,
+            },
+            deadline_ns: 1_000_000_000,
+        }
+    }
+
+    /// Runs one challenge against `session` with `randomness` for the rows; returns the
+    /// verdict, the rows asked and the verifier.
+    fn run(session: &ProverSession, randomness: [u8; 32]) -> (Verdict, Vec<u32>, Verifier) {
+        let mut v = Verifier::new(challenge(), VerifierConfig::default(), 0).unwrap();
+        assert!(v
+            .on_commitment(&session.commitment(), 10)
+            .unwrap()
+            .is_none());
+        let req = v.rows_to_open(&randomness).unwrap();
+        let opening = session.open(&req).unwrap();
+        let verdict = v.on_opening(&opening, 20).unwrap();
+        (verdict, req.rows, v)
+    }
+
+    fn output(session_task: &Task) -> Vec<u32> {
+        let mut out = Vec::new();
+        let n = session_task.params.n;
+        let rows: Vec<u32> = (0..n).collect();
+        for r in session_task.compute_rows(&rows).unwrap() {
+            out.extend(r);
+        }
+        out
+    }
+
+    /// Issue #21 (finding 4): a garbage commitment used to cost the verifier all k rows
+    /// through every round before the first comparison; now one row.
+    #[test]
+    fn a_garbage_opening_is_rejected_after_recomputing_one_row() {
+        let task = challenge().task;
+        let n = task.params.n as usize;
+        let garbage: Vec<u32> = (0..n * n)
+            .map(|i| (i as u32).wrapping_mul(0x9e37_79b9))
+            .collect();
+        let session = ProverSession::from_output(&task, garbage).unwrap();
+        let (verdict, rows, v) = run(&session, [3; 32]);
+        assert!(!verdict.passed);
+        assert_eq!(verdict.reason, Some(FailReason::WrongRow { row: rows[0] }));
+        assert_eq!(v.rows_recomputed(), 1);
+    }
+
+    #[test]
+    fn an_honest_opening_passes_after_recomputing_every_row() {
+        let task = challenge().task;
+        let session = ProverSession::run(&CpuProver::new(1), &task).unwrap();
+        let (verdict, rows, v) = run(&session, [3; 32]);
+        assert!(verdict.passed, "{verdict:?}");
+        assert_eq!(rows.len(), STANDARD_K as usize);
+        assert_eq!(v.rows_recomputed(), u64::from(STANDARD_K));
+    }
+
+    /// A node right on the first row asked but wrong on a later one still fails, with the
+    /// first wrong row in the order asked (the verdict is the same as before).
+    #[test]
+    fn a_partial_cheat_fails_on_the_first_wrong_row_asked() {
+        let task = challenge().task;
+        let n = task.params.n as usize;
+        let mut data = output(&task);
+        // Even rows right, odd rows wrong.
+        for r in (1..n).step_by(2) {
+            data[r * n] ^= 1;
+        }
+        let session = ProverSession::from_output(&task, data).unwrap();
+        let mut found = false;
+        for i in 0..64u8 {
+            let (verdict, rows, v) = run(&session, [i; 32]);
+            assert!(!verdict.passed);
+            let first_wrong = *rows.iter().find(|r| *r % 2 == 1).unwrap();
+            assert_eq!(
+                verdict.reason,
+                Some(FailReason::WrongRow { row: first_wrong })
+            );
+            if rows[0] % 2 == 0 {
+                // The first row was right: the rest were recomputed to find the wrong one.
+                assert!(v.rows_recomputed() > 1);
+                found = true;
+            } else {
+                assert_eq!(v.rows_recomputed(), 1);
+            }
+        }
+        assert!(found);
+    }
 }
