@@ -8,7 +8,8 @@
 #                     candid:service (candid/<name>.did, when it exists), git_commit, version
 #   <name>.wasm.gz    the same module gzipped (deterministic: no name, no time stamp); what dfx
 #                     and icp install
-#   SHA256SUMS        sha256sum format, over every .wasm and .wasm.gz here
+#   SHA256SUMS        sha256sum format, over the .wasm and .wasm.gz of every canister built so
+#                     far (not other modules here, e.g. the benchmark's registry-bench.wasm)
 # The release step is the workspace binary emc-wasm-tools (crates/wasm-tools, ic-wasm as a
 # library), built here like any workspace crate: no separate install.
 # Usage: scripts/build-canisters.sh [name ...]   (default: all canisters)
@@ -33,8 +34,11 @@ for name in "${names[@]}"; do
 done
 
 cargo build --quiet --target wasm32-unknown-unknown --profile canister "${packages[@]}"
-# The dev profile, so that the test build (`cargo test`) reuses its dependencies.
-cargo build --quiet -p emc-wasm-tools
+# The dev profile and the whole workspace's feature resolution (only this binary is built), so
+# that `cargo test --workspace` (scripts/test.sh, CI) reuses its dependencies instead of
+# compiling them a second time with other features (`-p emc-wasm-tools` would, syn and the
+# proc macros among them).
+cargo build --quiet --workspace --bin emc-wasm-tools
 
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
 tools="$target_dir/debug/emc-wasm-tools"
@@ -57,4 +61,6 @@ for name in "${names[@]}"; do
   "$tools" canister --raw "$out/raw/$name.wasm" --out "$out/$name.wasm" \
     --git-commit "$git_commit" "${candid[@]}"
 done
-"$tools" sums "$out"
+all=()
+for manifest in canisters/*/Cargo.toml; do all+=("$(basename "$(dirname "$manifest")")"); done
+"$tools" sums "$out" "${all[@]}"

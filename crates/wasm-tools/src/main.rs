@@ -13,10 +13,12 @@
 //! `<name>.wasm` and its deterministic gzip `<name>.wasm.gz` (no name, no time stamp).
 //!
 //! ```text
-//! emc-wasm-tools sums <dir>
+//! emc-wasm-tools sums <dir> <name>...
 //! ```
 //!
-//! writes `<dir>/SHA256SUMS` (`sha256sum` format) over every `*.wasm` and `*.wasm.gz` in `dir`.
+//! writes `<dir>/SHA256SUMS` (`sha256sum` format) over `<name>.wasm` and `<name>.wasm.gz` of
+//! each named canister that has them (other modules in `dir`, e.g. the benchmark's, are not
+//! release artifacts).
 
 use anyhow::{bail, Context, Result};
 use emc_wasm_tools::{gzip, release_module, sha256_hex, Metadata};
@@ -27,12 +29,12 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("canister") => canister(&args[1..]),
         Some("sums") => match &args[1..] {
-            [dir] => sums(Path::new(dir)),
-            _ => bail!("usage: emc-wasm-tools sums <dir>"),
+            [dir, names @ ..] => sums(Path::new(dir), names),
+            _ => bail!("usage: emc-wasm-tools sums <dir> <name>..."),
         },
         _ => bail!(
             "usage: emc-wasm-tools canister --raw <raw.wasm> --out <name.wasm> \
-             [--candid <name.did>] [--git-commit <rev>] | emc-wasm-tools sums <dir>"
+             [--candid <name.did>] [--git-commit <rev>] | emc-wasm-tools sums <dir> <name>..."
         ),
     }
 }
@@ -82,19 +84,18 @@ fn canister(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn sums(dir: &Path) -> Result<()> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().is_file())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".wasm") || n.ends_with(".wasm.gz"))
+fn sums(dir: &Path, names: &[String]) -> Result<()> {
+    let mut files: Vec<String> = names
+        .iter()
+        .flat_map(|n| [format!("{n}.wasm"), format!("{n}.wasm.gz")])
+        .filter(|f| dir.join(f).is_file())
         .collect();
-    names.sort();
+    files.sort();
+    files.dedup();
     let mut text = String::new();
-    for name in names {
-        let bytes = std::fs::read(dir.join(&name))?;
-        text.push_str(&format!("{}  {name}\n", sha256_hex(&bytes)));
+    for file in files {
+        let bytes = std::fs::read(dir.join(&file)).with_context(|| format!("reading {file}"))?;
+        text.push_str(&format!("{}  {file}\n", sha256_hex(&bytes)));
     }
     write_atomic(&dir.join("SHA256SUMS"), text.as_bytes())
 }
