@@ -25,6 +25,10 @@ pub struct NetConfig {
     pub handshake_timeout: Duration,
     /// Largest frame payload this node sends or accepts (default 8 MiB).
     pub max_frame_bytes: usize,
+    /// Bytes the incoming frames of one connection may hold together, across its frame and
+    /// request streams (default 32 MiB; at least `max_frame_bytes`). A frame that would pass
+    /// it is refused: its request stream is reset, or its frame stream's connection closed.
+    pub max_connection_buffer_bytes: usize,
     /// First redial delay after a failed dial or a lost connection.
     #[serde(with = "duration")]
     pub backoff_min: Duration,
@@ -49,6 +53,7 @@ impl Default for NetConfig {
             idle_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(5),
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            max_connection_buffer_bytes: 4 * DEFAULT_MAX_FRAME_BYTES,
             backoff_min: Duration::from_millis(50),
             backoff_max: Duration::from_secs(5),
             peer_queue_len: 1024,
@@ -73,6 +78,9 @@ impl NetConfig {
         }
         if self.max_frame_bytes == 0 || self.max_frame_bytes > ABSOLUTE_MAX_FRAME_BYTES {
             return bad("max_frame_bytes must be between 1 and 2^32 - 3");
+        }
+        if self.max_connection_buffer_bytes < self.max_frame_bytes {
+            return bad("max_connection_buffer_bytes must be at least max_frame_bytes");
         }
         if self.backoff_min.is_zero() || self.backoff_min > self.backoff_max {
             return bad("backoff_min must be positive and at most backoff_max");
@@ -128,6 +136,11 @@ mod tests {
         assert!(c.validate().is_err());
         c = NetConfig {
             max_frame_bytes: 0,
+            ..NetConfig::default()
+        };
+        assert!(c.validate().is_err());
+        c = NetConfig {
+            max_connection_buffer_bytes: DEFAULT_MAX_FRAME_BYTES - 1,
             ..NetConfig::default()
         };
         assert!(c.validate().is_err());

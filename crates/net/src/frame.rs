@@ -9,6 +9,8 @@
 //! above [`FIRST_RESERVED_KIND`], which the transport uses for its own handshake.
 
 use bytes::Bytes;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// The framing version this crate writes and the only one it reads.
@@ -55,6 +57,86 @@ pub enum FrameError {
     /// The stream ended inside a frame.
     #[error("stream ended inside a frame")]
     Truncated,
+    /// The frame's bytes would pass the byte budget its connection's streams share.
+    #[error(
+        "frame payload of {len} bytes exceeds the connection's buffer budget of {budget} bytes"
+    )]
+    OverBudget {
+        /// Payload length announced.
+        len: u64,
+        /// The connection's budget.
+        budget: usize,
+    },
+}
+
+/// The bytes that frame buffers of one connection may hold together, shared by its streams
+/// (clones share it). Bytes are taken as they arrive and given back when the frame's
+/// [`BudgetHold`] is dropped (once the frame is handed over).
+#[derive(Clone, Debug)]
+pub struct ByteBudget {
+    used: Arc<AtomicUsize>,
+    limit: usize,
+}
+
+impl ByteBudget {
+    /// A budget of `limit` bytes.
+    pub fn new(limit: usize) -> ByteBudget {
+        ByteBudget {
+            used: Arc::new(AtomicUsize::new(0)),
+            limit,
+        }
+    }
+
+    /// No limit (a stream whose frames the caller bounds otherwise).
+    pub fn unlimited() -> ByteBudget {
+        ByteBudget::new(usize::MAX)
+    }
+
+    /// The limit.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Bytes held now.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    fn try_take(&self, n: usize) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                u.checked_add(n).filter(|t| *t <= self.limit)
+            })
+            .is_ok()
+    }
+}
+
+/// Bytes of a [`ByteBudget`] held by one frame's buffer; given back on drop.
+#[derive(Debug)]
+pub struct BudgetHold {
+    budget: ByteBudget,
+    bytes: usize,
+}
+
+impl BudgetHold {
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    fn grow(&mut self, n: usize) -> bool {
+        let ok = self.budget.try_take(n);
+        if ok {
+            self.bytes += n;
+        }
+        ok
+    }
+}
+
+impl Drop for BudgetHold {
+    fn drop(&mut self) {
+        self.budget.used.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
 }
 
 /// Why reading a frame from a stream failed.
@@ -168,6 +250,22 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     reader: &mut R,
     max: usize,
 ) -> Result<Option<Frame>, ReadError> {
+    let budget = ByteBudget::unlimited();
+    Ok(read_frame_within(reader, max, &budget)
+        .await?
+        .map(|(frame, _)| frame))
+}
+
+/// [`read_frame`] within a byte budget shared with other streams: the payload buffer grows
+/// as bytes arrive (doubling from 64 KiB, never past the announced length), and each growth
+/// is taken from `budget` first; when it does not fit, [`FrameError::OverBudget`] (and every
+/// byte taken is given back). The returned [`BudgetHold`] keeps the frame's bytes counted
+/// until it is dropped.
+pub async fn read_frame_within<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    max: usize,
+    budget: &ByteBudget,
+) -> Result<Option<(Frame, BudgetHold)>, ReadError> {
     let mut h = [0u8; HEADER_LEN];
     let mut filled = 0;
     while filled < HEADER_LEN {
@@ -182,19 +280,42 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
         filled += n;
     }
     let header = decode_header(&h, max)?;
+    let len = header.payload_len;
+    let mut hold = BudgetHold {
+        budget: budget.clone(),
+        bytes: 0,
+    };
     // Grow the buffer as bytes arrive rather than trusting the announced length up front.
-    let mut payload = Vec::with_capacity(header.payload_len.min(INITIAL_READ_CAPACITY));
-    (&mut *reader)
-        .take(header.payload_len as u64)
-        .read_to_end(&mut payload)
-        .await?;
-    if payload.len() < header.payload_len {
-        return Err(FrameError::Truncated.into());
+    let mut payload: Vec<u8> = Vec::new();
+    while payload.len() < len {
+        if payload.len() == payload.capacity() {
+            let cap = payload.capacity();
+            let new_cap = cap.saturating_mul(2).max(INITIAL_READ_CAPACITY).min(len);
+            if !hold.grow(new_cap - cap) {
+                return Err(FrameError::OverBudget {
+                    len: len as u64,
+                    budget: budget.limit(),
+                }
+                .into());
+            }
+            payload.reserve_exact(new_cap - cap);
+        }
+        let start = payload.len();
+        let want = (payload.capacity() - start).min(len - start);
+        payload.resize(start + want, 0);
+        let n = reader.read(&mut payload[start..]).await?;
+        payload.truncate(start + n);
+        if n == 0 {
+            return Err(FrameError::Truncated.into());
+        }
     }
-    Ok(Some(Frame {
-        kind: header.kind,
-        payload: payload.into(),
-    }))
+    Ok(Some((
+        Frame {
+            kind: header.kind,
+            payload: payload.into(),
+        },
+        hold,
+    )))
 }
 
 #[cfg(test)]
@@ -269,6 +390,82 @@ mod tests {
             read_frame(&mut r, 4).await,
             Err(ReadError::Frame(FrameError::TooLarge { len: 5, max: 4 }))
         ));
+    }
+
+    /// Issue #21 (finding 9): frames on up to 4 + 64 streams of one connection could hold
+    /// 68 x 8 MiB. A connection's streams share one byte budget; a frame that would pass it
+    /// is refused (the caller closes the stream or the connection and counts it).
+    #[tokio::test]
+    async fn a_connections_streams_share_one_byte_budget() {
+        let budget = ByteBudget::new(100);
+        let frame = |n: usize| encode(1, &vec![7u8; n], 1_000).unwrap();
+        // Two frames of 60 bytes on two streams: the first is held (not yet handed over),
+        // so the second does not fit.
+        let a = frame(60);
+        let (fa, hold_a) = read_frame_within(&mut &a[..], 1_000, &budget)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(fa.payload.len(), 60);
+        assert_eq!(budget.used(), 60);
+        let b = frame(60);
+        assert!(matches!(
+            read_frame_within(&mut &b[..], 1_000, &budget).await,
+            Err(ReadError::Frame(FrameError::OverBudget { budget: 100, .. }))
+        ));
+        // A refused frame gives its bytes back at once.
+        assert_eq!(budget.used(), 60);
+        // Once the first frame is handed over, the second fits.
+        drop(hold_a);
+        assert_eq!(budget.used(), 0);
+        let (fb, hold_b) = read_frame_within(&mut &b[..], 1_000, &budget)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(fb.payload.len(), 60);
+        assert_eq!(budget.used(), 60);
+        drop(hold_b);
+        // A frame within the cap but above the whole budget is refused too.
+        let big = frame(101);
+        assert!(matches!(
+            read_frame_within(&mut &big[..], 1_000, &budget).await,
+            Err(ReadError::Frame(FrameError::OverBudget { .. }))
+        ));
+        assert_eq!(budget.used(), 0);
+    }
+
+    /// Bytes are taken from the budget as they arrive, not as announced: a peer that
+    /// announces large frames and sends little holds little.
+    #[tokio::test]
+    async fn the_budget_follows_arrived_bytes_not_announced_lengths() {
+        let budget = ByteBudget::new(4 * 1024 * 1024);
+        let (mut tx, mut rx) = tokio::io::duplex(1 << 20);
+        let header = encode_header(1, 3 * 1024 * 1024, DEFAULT_MAX_FRAME_BYTES).unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut tx, &header)
+            .await
+            .unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut tx, &[1u8; 1000])
+            .await
+            .unwrap();
+        let b2 = budget.clone();
+        let reading = tokio::spawn(async move {
+            read_frame_within(&mut rx, DEFAULT_MAX_FRAME_BYTES, &b2)
+                .await
+                .map(|f| f.map(|(f, _)| f.payload.len()))
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let held = budget.used();
+        assert!(
+            (1000..=2 * INITIAL_READ_CAPACITY).contains(&held),
+            "held {held}"
+        );
+        // The stream ends inside the frame: truncated, and every byte given back.
+        drop(tx);
+        assert!(matches!(
+            reading.await.unwrap(),
+            Err(ReadError::Frame(FrameError::Truncated))
+        ));
+        assert_eq!(budget.used(), 0);
     }
 
     proptest! {

@@ -48,6 +48,10 @@ counters! {
     dropped_disconnected,
     /// Incoming frames refused as malformed or over the cap (the connection is closed).
     frames_refused_in,
+    /// Incoming frames and requests refused because their connection's streams together
+    /// would hold more than `max_connection_buffer_bytes` (request stream reset, or frame
+    /// stream's connection closed).
+    frames_over_budget,
     /// Handshakes refused: the peer's key is not known to the authorizer.
     refused_unknown_key,
     /// Handshakes refused: the server's key is not the one the dialer expected.

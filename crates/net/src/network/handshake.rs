@@ -7,8 +7,8 @@ use super::{code, stream_error, wait_shutdown, Inner, Live};
 use crate::auth::Role;
 use crate::error::{close_code, NetError};
 use crate::frame::{
-    encode_header, read_frame, ReadError, ABSOLUTE_MAX_FRAME_BYTES, HEADER_LEN, KIND_HELLO,
-    KIND_HELLO_ACK,
+    encode_header, read_frame, ByteBudget, ReadError, ABSOLUTE_MAX_FRAME_BYTES, HEADER_LEN,
+    KIND_HELLO, KIND_HELLO_ACK,
 };
 use crate::hello::{Hello, HelloError};
 use crate::identity::node_id_of_certificate;
@@ -185,6 +185,7 @@ impl Inner {
             outbound: true,
             peer_max_frame: hello.max_frame as usize,
             since: Instant::now(),
+            budget: ByteBudget::new(self.config.max_connection_buffer_bytes),
         };
         self.install(peer, live).await?;
         Ok(hello.role)
@@ -241,6 +242,7 @@ impl Inner {
             outbound: false,
             peer_max_frame: hello.max_frame as usize,
             since: Instant::now(),
+            budget: ByteBudget::new(self.config.max_connection_buffer_bytes),
         };
         self.install(peer, live).await?;
         if let Err(e) = send.write_chunk(self.hello_frame(KIND_HELLO_ACK)).await {

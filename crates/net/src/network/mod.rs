@@ -23,8 +23,8 @@ use crate::auth::{Authorizer, Role, Roles};
 use crate::config::NetConfig;
 use crate::error::{close_code, NetError};
 use crate::frame::{
-    encode_header, is_reserved, read_frame, FrameError, ReadError, ABSOLUTE_MAX_FRAME_BYTES,
-    HEADER_LEN,
+    encode_header, is_reserved, read_frame_within, ByteBudget, FrameError, ReadError,
+    ABSOLUTE_MAX_FRAME_BYTES, HEADER_LEN,
 };
 use crate::identity::Identity;
 use crate::metrics::{add, inc, Metrics, MetricsSnapshot};
@@ -190,6 +190,9 @@ struct Live {
     outbound: bool,
     peer_max_frame: usize,
     since: Instant,
+    /// The bytes this connection's incoming frames may hold together
+    /// ([`NetConfig::max_connection_buffer_bytes`]), shared by its streams.
+    budget: ByteBudget,
 }
 
 impl Live {
@@ -459,20 +462,25 @@ impl Network {
                 .map_err(|e| stream_error(&live.conn, e))?;
             let _ = send.finish();
             add(&inner.metrics.bytes_out, (HEADER_LEN + len) as u64);
-            match read_frame(&mut recv, max).await {
-                Ok(Some(f)) if f.kind == kind => {
+            match read_frame_within(&mut recv, max, &live.budget).await {
+                Ok(Some((f, _))) if f.kind == kind => {
                     add(
                         &inner.metrics.bytes_in,
                         (HEADER_LEN + f.payload.len()) as u64,
                     );
                     Ok(f.payload)
                 }
-                Ok(Some(f)) => Err(NetError::Stream(format!(
+                Ok(Some((f, _))) => Err(NetError::Stream(format!(
                     "answer of kind {} to a request of kind {kind}",
                     f.kind
                 ))),
                 Ok(None) => Err(NetError::NoResponse),
-                Err(ReadError::Frame(e)) => Err(e.into()),
+                Err(ReadError::Frame(e)) => {
+                    if matches!(e, FrameError::OverBudget { .. }) {
+                        inc(&inner.metrics.frames_over_budget);
+                    }
+                    Err(e.into())
+                }
                 Err(ReadError::Io(_)) => Err(match live.conn.close_reason() {
                     Some(reason) => reason.into(),
                     None => NetError::NoResponse,

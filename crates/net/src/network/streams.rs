@@ -5,7 +5,8 @@ use super::queue::SendQueue;
 use super::{code, lock, wait_shutdown, Event, Inner, Live, Responder};
 use crate::error::{close_code, RESET_NO_RESPONSE};
 use crate::frame::{
-    encode_header, is_reserved, read_frame, ReadError, ABSOLUTE_MAX_FRAME_BYTES, HEADER_LEN,
+    encode_header, is_reserved, read_frame_within, FrameError, ReadError, ABSOLUTE_MAX_FRAME_BYTES,
+    HEADER_LEN,
 };
 use crate::metrics::{add, inc};
 use bytes::Bytes;
@@ -106,13 +107,15 @@ pub(super) async fn write_loop(
     }
 }
 
-/// Reads frames from one of the peer's frame streams. A malformed or oversized frame closes
-/// the connection (the peer broke the protocol); nothing here panics on its bytes.
+/// Reads frames from one of the peer's frame streams. A malformed or oversized frame, or one
+/// that would pass the connection's buffer budget, closes the connection (the peer broke the
+/// protocol, or sends more at once than we hold for it); nothing here panics on its bytes. A
+/// frame's bytes count against the budget until its event is handed to the application.
 pub(super) async fn read_loop(inner: Arc<Inner>, peer: NodeId, live: Live, mut recv: RecvStream) {
     let max = inner.config.max_frame_bytes;
     loop {
-        match read_frame(&mut recv, max).await {
-            Ok(Some(f)) if is_reserved(f.kind) => {
+        match read_frame_within(&mut recv, max, &live.budget).await {
+            Ok(Some((f, _hold))) if is_reserved(f.kind) => {
                 inc(&inner.metrics.frames_refused_in);
                 warn!(
                     ?peer,
@@ -123,7 +126,7 @@ pub(super) async fn read_loop(inner: Arc<Inner>, peer: NodeId, live: Live, mut r
                     .close(code(close_code::PROTOCOL_VIOLATION), b"reserved frame kind");
                 return;
             }
-            Ok(Some(f)) => {
+            Ok(Some((f, _hold))) => {
                 if inner.is_blocked(&peer) {
                     inc(&inner.metrics.dropped_blocked);
                     continue;
@@ -144,6 +147,15 @@ pub(super) async fn read_loop(inner: Arc<Inner>, peer: NodeId, live: Live, mut r
                 }
             }
             Ok(None) => return,
+            Err(ReadError::Frame(e @ FrameError::OverBudget { .. })) => {
+                inc(&inner.metrics.frames_over_budget);
+                warn!(?peer, "refusing frame: {e}; closing");
+                live.conn.close(
+                    code(close_code::PROTOCOL_VIOLATION),
+                    e.to_string().as_bytes(),
+                );
+                return;
+            }
             Err(ReadError::Frame(e)) => {
                 inc(&inner.metrics.frames_refused_in);
                 warn!(?peer, "refusing frame: {e}; closing");
@@ -172,8 +184,16 @@ pub(super) async fn serve_request(
 ) {
     let max = inner.config.max_frame_bytes;
     let hold = inner.config.idle_timeout;
-    let frame = match tokio::time::timeout(hold, read_frame(&mut recv, max)).await {
-        Ok(Ok(Some(f))) if !is_reserved(f.kind) => f,
+    let read = read_frame_within(&mut recv, max, &live.budget);
+    // The request's bytes count against the connection's budget until it is handed over.
+    let (frame, budget_hold) = match tokio::time::timeout(hold, read).await {
+        Ok(Ok(Some((f, h)))) if !is_reserved(f.kind) => (f, h),
+        Ok(Err(ReadError::Frame(e @ FrameError::OverBudget { .. }))) => {
+            inc(&inner.metrics.frames_over_budget);
+            debug!(?peer, "refusing request: {e}");
+            let _ = send.reset(code(RESET_NO_RESPONSE));
+            return;
+        }
         Ok(Err(ReadError::Frame(e))) => {
             inc(&inner.metrics.frames_refused_in);
             warn!(?peer, "refusing request: {e}");
@@ -187,6 +207,7 @@ pub(super) async fn serve_request(
     };
     if inner.is_blocked(&peer) {
         inc(&inner.metrics.dropped_blocked);
+        drop((frame, budget_hold));
         // Leave it unanswered, as a partition would, until the requester gives up.
         let _ = tokio::time::timeout(hold, send.stopped()).await;
         return;
@@ -208,7 +229,9 @@ pub(super) async fn serve_request(
         payload: frame.payload,
         responder,
     };
-    if !inner.emit(event).await {
+    let emitted = inner.emit(event).await;
+    drop(budget_hold);
+    if !emitted {
         return;
     }
     let answer = tokio::select! {
