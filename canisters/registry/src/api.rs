@@ -305,7 +305,7 @@ fn apply_penalties(
 #[update]
 fn report_compute_e(node_id: NodeId, e_fixed: u64) -> Result<(), RegistryError> {
     let caller = msg_caller();
-    with_mut(|r| r.report_compute_e(caller, &node_id, e_fixed))
+    with_mut(|r| r.report_compute_e(caller, &node_id, e_fixed, time()))
 }
 
 #[update]

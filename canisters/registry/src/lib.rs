@@ -4,12 +4,15 @@
 //! node key whose possession they prove by signing the owner and a registry-issued nonce
 //! ([`rules::registration_message`]). Owners stake through ICRC-2 (approve, then the registry
 //! pulls the stake into the node's own subaccount of the registry); stakes are locked for a
-//! term and released automatically when it ends. The registry fixes one validator set per
+//! term and released automatically when it ends (not while an impeachment case against the
+//! node is open, and for a validator not before `VALIDATOR_RELEASE_MARGIN_EPOCHS` epochs after
+//! the last validator set that lists it). The registry fixes one validator set per
 //! epoch (largest 3F+1 of the eligible validators, ordered by node id) and, in the same step,
 //! an immutable snapshot of every active member of every role (owner, stake net of penalties
 //! due, multiplier of E; the `epoch_nodes` query, kept for the last 64 epochs) from which the
 //! validators build that epoch's reward records. It applies penalties the epochs canister
-//! reports, and runs impeachment votes. Governance changes the parameters.
+//! reports, and runs impeachment votes among each role's voters (`is_voter`: for compute
+//! nodes also a passed PoC and a stake at 1000 x E). Governance changes the parameters.
 //!
 //! The library is pure: no ic-cdk calls; the caller and the time come in as arguments, so the
 //! same code runs natively in tests (over `VectorMemory`) and in the canister. The shell

@@ -21,6 +21,8 @@
 //! 15        StableBTreeMap case deadlines (deadline, case id) -> ()    open cases
 //! 16        StableBTreeMap epoch nodes    (epoch u64, first node id) -> NodeChunk (never rewritten)
 //! 17        StableBTreeMap epoch totals   epoch -> nodes in its snapshot (present = taken, kept)
+//! 18        StableBTreeMap PoC passed     compute node id -> ()   an E > 0 was reported for it
+//! 19        StableBTreeMap compute voters compute node id -> ()   may vote (see `is_voter`)
 //! ```
 //!
 //! A `NodeChunk` holds up to 256 consecutive nodes (by id) of one epoch's snapshot, 50 to 79
@@ -30,7 +32,9 @@
 //! is written in one message together with its validator set (memory 11); memory 17 says which
 //! snapshots exist. Pruning removes an epoch's total first (the snapshot then reads as absent)
 //! and its chunks over the next calls. Memories 16 and 17 were added without a layout change:
-//! an older registry's stable memory simply has no node snapshots.
+//! an older registry's stable memory simply has no node snapshots. Memories 18 and 19 were
+//! added the same way: an older registry has no PoC record, so its compute nodes vote only once
+//! the epochs canister reports their E again (fail-closed).
 //!
 //! Everything lives in stable memory: nothing is serialized in `pre_upgrade`. Layout changes
 //! bump [`LAYOUT_VERSION`] and add a migration step; a build finding a newer version than its
@@ -87,6 +91,10 @@ pub const DEADLINES: MemoryId = MemoryId::new(15);
 pub const EPOCH_NODES: MemoryId = MemoryId::new(16);
 /// Memory of the per-epoch node snapshot totals.
 pub const EPOCH_TOTALS: MemoryId = MemoryId::new(17);
+/// Memory of the compute nodes with a passed PoC (an E > 0 reported by the epochs canister).
+pub const POC_PASSED: MemoryId = MemoryId::new(18);
+/// Memory of the compute nodes that may vote in impeachment cases.
+pub const COMPUTE_VOTERS: MemoryId = MemoryId::new(19);
 
 /// A virtual memory of the registry.
 pub type VM<M> = VirtualMemory<M>;
@@ -131,6 +139,10 @@ pub struct Stores<M: Memory> {
     pub epoch_nodes: StableBTreeMap<(u64, Key), NodeChunk, VM<M>>,
     /// Per-epoch node snapshot totals: epoch -> node count (present = the snapshot exists).
     pub epoch_totals: StableBTreeMap<u64, u64, VM<M>>,
+    /// Compute nodes with a passed PoC: node id -> ().
+    pub poc_passed: StableBTreeMap<Key, (), VM<M>>,
+    /// Compute nodes that may vote in impeachment cases (`is_voter`): node id -> ().
+    pub compute_voters: StableBTreeMap<Key, (), VM<M>>,
 }
 
 impl<M: Memory> Stores<M> {
@@ -156,6 +168,8 @@ impl<M: Memory> Stores<M> {
             deadlines: StableBTreeMap::init(mm.get(DEADLINES)),
             epoch_nodes: StableBTreeMap::init(mm.get(EPOCH_NODES)),
             epoch_totals: StableBTreeMap::init(mm.get(EPOCH_TOTALS)),
+            poc_passed: StableBTreeMap::init(mm.get(POC_PASSED)),
+            compute_voters: StableBTreeMap::init(mm.get(COMPUTE_VOTERS)),
         }
     }
 }

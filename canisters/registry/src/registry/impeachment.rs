@@ -19,12 +19,10 @@ impl<M: Memory> Registry<M> {
         if let Some(id) = self.s.open_cases.get(&target.id.0) {
             return Err(RegistryError::CaseAlreadyOpen(id));
         }
-        let target_counts = self
-            .s
-            .members
-            .contains_key(&(target.role.code(), target.id.0));
-        let electorate = self.meta.active[usize::from(target.role.code())]
-            .saturating_sub(u64::from(target_counts));
+        // The role's voters (`is_voter`), the target excluded.
+        let electorate = self
+            .voters(target.role)
+            .saturating_sub(u64::from(self.counted_voter(target)));
         let id = self.meta.next_case;
         self.meta.next_case = id.saturating_add(1);
         let c = Case {
@@ -47,7 +45,8 @@ impl<M: Memory> Registry<M> {
         Ok(c)
     }
 
-    /// An active member (owned by `caller`) opens a case against a live node of its role.
+    /// A voter of the role (`is_voter`, owned by `caller`) opens a case against a live node
+    /// of its role.
     pub fn open_case(
         &mut self,
         caller: Principal,
@@ -57,8 +56,7 @@ impl<M: Memory> Registry<M> {
         check_text(&a.reason, "reason", 1, MAX_TEXT)?;
         let accuser = self.owned(caller, &a.accuser)?;
         let target = self.node(&a.target)?;
-        if accuser.id == target.id || accuser.role != target.role || !self.is_member(&accuser, now)
-        {
+        if accuser.id == target.id || accuser.role != target.role || !self.is_voter(&accuser, now) {
             return Err(RegistryError::NotEligible);
         }
         if target.state != NodeState::Live {
@@ -95,7 +93,7 @@ impl<M: Memory> Registry<M> {
         )
     }
 
-    /// A vote by an active member of the case's role (registered before the case opened).
+    /// A vote by a voter of the case's role (`is_voter`; registered before the case opened).
     pub fn vote(
         &mut self,
         caller: Principal,
@@ -110,7 +108,7 @@ impl<M: Memory> Registry<M> {
         if voter.role != c.role
             || voter.id == c.target
             || voter.registered_at > c.opened_at
-            || !self.is_member(&voter, now)
+            || !self.is_voter(&voter, now)
         {
             return Err(RegistryError::NotEligible);
         }

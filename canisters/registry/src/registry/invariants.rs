@@ -3,12 +3,14 @@
 use super::*;
 
 impl<M: Memory> Registry<M> {
-    /// Checks the invariants (tests): the totals and indexes agree with the node records,
-    /// every pending entry is its node's one pending movement.
+    /// Checks the invariants (tests): the totals and indexes (members, compute voters, PoC
+    /// records) agree with the node records, every pending entry is its node's one pending
+    /// movement.
     pub fn check_invariants(&self, now: u64) -> Result<(), String> {
         let mut total = 0u64;
         let mut active = [0u64; 3];
         let mut count = 0u64;
+        let mut voters = 0u64;
         for e in self.s.nodes.iter() {
             let Some(n) = e.value().0 else {
                 return Err("undecodable node".into());
@@ -25,6 +27,19 @@ impl<M: Memory> Registry<M> {
             if member && !self.is_member(&n, now) && n.term.as_ref().is_none_or(|t| now < t.end) {
                 return Err(format!("{:?} indexed as a member but is not", n.id));
             }
+            // The compute voters index: exactly the compute voters (an entry may outlive its
+            // term end until the timer processes the expiry, like a member's).
+            let voter = self.s.compute_voters.contains_key(&n.id.0);
+            if voter && n.role != Role::Compute {
+                return Err(format!("{:?} is not compute but indexed as a voter", n.id));
+            }
+            if voter && !self.is_voter(&n, now) && n.term.as_ref().is_none_or(|t| now < t.end) {
+                return Err(format!("{:?} indexed as a voter but is not", n.id));
+            }
+            if !voter && n.role == Role::Compute && self.is_voter(&n, now) {
+                return Err(format!("compute voter {:?} is not indexed", n.id));
+            }
+            voters += u64::from(voter);
             if let Some(id) = n.pending_movement {
                 let m = self.movement(id).ok_or("missing movement")?;
                 if m.node_id != n.id
@@ -51,6 +66,17 @@ impl<M: Memory> Registry<M> {
         }
         if count != self.meta.nodes {
             return Err("node count".into());
+        }
+        if voters != self.s.compute_voters.len() {
+            return Err("compute voters indexed for unknown nodes".into());
+        }
+        for id in self.s.poc_passed.keys() {
+            if self
+                .get_node(&NodeId(id))
+                .is_none_or(|n| n.role != Role::Compute)
+            {
+                return Err(format!("PoC record of a non-compute node {id:02x?}"));
+            }
         }
         for id in self.s.pending.keys() {
             let m = self.movement(id).ok_or("missing pending movement")?;

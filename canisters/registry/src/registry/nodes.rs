@@ -30,6 +30,9 @@ impl<M: Memory> Registry<M> {
 
     /// Whether `n` is an active member of its role at `now`: live, not suspended; validators
     /// and routers also need a running term and a stake (less penalties due) at the minimum.
+    /// Members are who the epoch node snapshots and validator sets list (every live compute
+    /// node, so that it can be challenged and rewarded); who votes in impeachment cases is
+    /// the narrower [`Self::is_voter`].
     pub fn is_member(&self, n: &Node, now: u64) -> bool {
         if n.state != NodeState::Live || n.suspended {
             return false;
@@ -48,7 +51,47 @@ impl<M: Memory> Registry<M> {
         }
     }
 
-    /// Brings the members index and counters in line with `n` (call after any change).
+    /// Whether `n` may open and vote in impeachment cases of its role at `now` (and counts in
+    /// their electorate). Validators and routers: exactly the active members (`is_member`:
+    /// their stake is required already). Compute nodes register for free and need no stake
+    /// to be members, so a compute voter is also a node with a passed PoC (an E > 0 reported
+    /// by the epochs canister) and a running term whose stake, net of penalties due, is at
+    /// its minimum (1000 x E, [`rules::min_stake`]): sybils neither vote nor count.
+    pub fn is_voter(&self, n: &Node, now: u64) -> bool {
+        if !self.is_member(n, now) {
+            return false;
+        }
+        match n.role {
+            Role::Validator | Role::Router => true,
+            Role::Compute => {
+                self.s.poc_passed.contains_key(&n.id.0)
+                    && n.poc_e > 0
+                    && n.term.as_ref().is_some_and(|t| !t.expired && now < t.end)
+                    && n.stake_e8s.saturating_sub(n.penalty_due_e8s)
+                        >= rules::min_stake(self.params(), n.role, n.poc_e).max(1)
+            }
+        }
+    }
+
+    /// The voters of `role` now (the electorate of a case, with its target if a voter):
+    /// the active members for validators and routers, the compute voters index for compute.
+    pub(super) fn voters(&self, role: Role) -> u64 {
+        match role {
+            Role::Compute => self.s.compute_voters.len(),
+            _ => self.meta.active[usize::from(role.code())],
+        }
+    }
+
+    /// Whether `n` is in the voter count of its role (see [`Self::voters`]).
+    pub(super) fn counted_voter(&self, n: &Node) -> bool {
+        match n.role {
+            Role::Compute => self.s.compute_voters.contains_key(&n.id.0),
+            _ => self.s.members.contains_key(&(n.role.code(), n.id.0)),
+        }
+    }
+
+    /// Brings the members index, counters and the compute voters index in line with `n`
+    /// (call after any change).
     pub(super) fn sync_member(&mut self, n: &Node, now: u64) {
         let want = self.is_member(n, now);
         let key = (n.role.code(), n.id.0);
@@ -60,6 +103,13 @@ impl<M: Memory> Registry<M> {
         } else if !want && have {
             self.s.members.remove(&key);
             self.meta.active[i] = self.meta.active[i].saturating_sub(1);
+        }
+        if n.role == Role::Compute {
+            if self.is_voter(n, now) {
+                self.s.compute_voters.insert(n.id.0, ());
+            } else {
+                self.s.compute_voters.remove(&n.id.0);
+            }
         }
     }
 

@@ -81,12 +81,15 @@ impl<M: Memory> Registry<M> {
         Ok(out)
     }
 
-    /// The epochs canister reports a compute node's PoC E (fixed point, 4 decimals).
+    /// The epochs canister reports a compute node's PoC E (fixed point, 4 decimals): the node
+    /// has passed PoC, and its minimum stake is 1000 x this E from now on (which may make it a
+    /// voter in impeachment cases or stop it being one, see `is_voter`).
     pub fn report_compute_e(
         &mut self,
         caller: Principal,
         id: &NodeId,
         e_fixed: u64,
+        now: u64,
     ) -> Result<(), RegistryError> {
         if Some(caller) != self.config.epochs_canister {
             return Err(RegistryError::NotEpochsCanister);
@@ -102,6 +105,9 @@ impl<M: Memory> Registry<M> {
         }
         n.poc_e = e_fixed;
         self.put_node(&n);
+        self.s.poc_passed.insert(n.id.0, ());
+        self.sync_member(&n, now);
+        self.save_meta();
         Ok(())
     }
 }

@@ -19,7 +19,8 @@ fn a_renewal_needs_the_stake_net_of_penalties_at_the_minimum() {
     register(&mut r, p(1), 1, Role::Compute, T0).unwrap();
     stake(&mut r, p(1), 1, 1_000 * E8S, 7, T0);
     assert_eq!(r.e_multiplier(&id(1), T0), Some(14_000));
-    r.report_compute_e(epochs(), &id(1), 2 * E_SCALE).unwrap();
+    r.report_compute_e(epochs(), &id(1), 2 * E_SCALE, T0)
+        .unwrap();
     assert_eq!(
         r.renew(p(1), &renew(1, 180), T0 + DAY),
         Err(RegistryError::StakeBelowMinimum {
@@ -32,7 +33,8 @@ fn a_renewal_needs_the_stake_net_of_penalties_at_the_minimum() {
 
     // A compute node whose stake covers its E renews as before.
     register(&mut r, p(2), 2, Role::Compute, T0).unwrap();
-    r.report_compute_e(epochs(), &id(2), 2 * E_SCALE).unwrap();
+    r.report_compute_e(epochs(), &id(2), 2 * E_SCALE, T0)
+        .unwrap();
     stake(&mut r, p(2), 2, 2_000 * E8S, 7, T0);
     r.renew(p(2), &renew(2, 180), T0 + DAY).unwrap();
     assert_eq!(r.e_multiplier(&id(2), T0 + DAY), Some(100_000));
@@ -236,4 +238,165 @@ fn a_validator_stake_stays_locked_until_its_last_set_epoch_plus_the_margin() {
         assert_eq!(of(&ms, s), vec![MovementKind::Release], "validator {s}");
     }
     assert_eq!(r.stats().total_stake_e8s, 0);
+}
+
+/// #4: compute identities are free to register, so only a compute node with a passed PoC
+/// (an E reported by the epochs canister) and a stake at its minimum (1000 x E) may open or
+/// vote in impeachment cases and counts in their electorate. Every live compute node stays in
+/// the epoch node snapshots (`is_member`), so that it can be challenged at all.
+#[test]
+fn only_compute_nodes_with_a_passed_poc_and_the_minimum_stake_vote() {
+    let mut r = new_registry();
+    // Honest: 1, 2, 3 passed PoC (E = 1.5) and staked 1500 EMC.
+    for s in 1..=3u8 {
+        register(&mut r, p(s), s, Role::Compute, T0).unwrap();
+        r.report_compute_e(epochs(), &id(s), 15_000, T0).unwrap();
+        stake(&mut r, p(s), s, 1_500 * E8S, 30, T0);
+    }
+    // Sybils: 4..=8 registered for free; 8 even staked 1000 EMC but never passed PoC; 9
+    // passed PoC at E = 3 but its stake covers only E = 1.
+    for s in 4..=8u8 {
+        register(&mut r, p(40), s, Role::Compute, T0).unwrap();
+    }
+    stake(&mut r, p(40), 8, 1_000 * E8S, 30, T0);
+    register(&mut r, p(40), 9, Role::Compute, T0).unwrap();
+    stake(&mut r, p(40), 9, 1_000 * E8S, 30, T0);
+    r.report_compute_e(epochs(), &id(9), 30_000, T0).unwrap();
+    r.check_invariants(T0).unwrap();
+    for s in 1..=9u8 {
+        assert!(r.stake_info(&id(s), T0).unwrap().active, "{s} is a member");
+    }
+    assert_eq!(r.stats().active, vec![0, 0, 9]);
+    for s in 1..=3u8 {
+        assert!(r.is_voter(&r.get_node(&id(s)).unwrap(), T0));
+    }
+    for s in 4..=9u8 {
+        assert!(!r.is_voter(&r.get_node(&id(s)).unwrap(), T0), "{s}");
+    }
+
+    let open = |accuser, target| OpenCaseArgs {
+        accuser: id(accuser),
+        target: id(target),
+        reason: "honest node".into(),
+    };
+    for s in [4u8, 8, 9] {
+        assert_eq!(
+            r.open_case(p(40), &open(s, 1), T0),
+            Err(RegistryError::NotEligible),
+            "sybil {s} opens no case"
+        );
+    }
+    // A case among the honest: the electorate is the voters but the target.
+    let c = r.open_case(p(2), &open(2, 1), T0).unwrap();
+    assert_eq!(c.electorate, 2, "2 and 3: the voters but the target");
+    for s in 4..=9u8 {
+        assert_eq!(
+            r.vote(
+                p(40),
+                &VoteArgs {
+                    case_id: c.id,
+                    voter: id(s),
+                    yes: true
+                },
+                T0
+            ),
+            Err(RegistryError::NotEligible),
+            "sybil {s} does not vote"
+        );
+    }
+    let c = r
+        .vote(
+            p(3),
+            &VoteArgs {
+                case_id: c.id,
+                voter: id(3),
+                yes: false,
+            },
+            T0,
+        )
+        .unwrap();
+    assert!(matches!(c.status, CaseStatus::Rejected { .. }));
+    assert_eq!(r.get_node(&id(1)).unwrap().state, NodeState::Live);
+
+    // A voter whose E is measured higher than its stake covers stops voting.
+    r.report_compute_e(epochs(), &id(3), 20_000, T0).unwrap();
+    assert!(!r.is_voter(&r.get_node(&id(3)).unwrap(), T0));
+    let c = r.open_case(p(1), &open(1, 2), T0).unwrap();
+    assert_eq!(c.electorate, 1, "1 only");
+    r.check_invariants(T0).unwrap();
+
+    // Every live compute node is still in the epoch's node snapshot.
+    r.process_time(T0 + DAY);
+    r.check_invariants(T0 + DAY).unwrap();
+    let page = r
+        .epoch_nodes(&EpochNodesArgs {
+            epoch: 1,
+            start_after: None,
+            limit: 0,
+        })
+        .unwrap();
+    assert_eq!(page.total, 9);
+}
+
+/// #4, upgrade: a registry written before the PoC records and the compute voters index
+/// (memories 18 and 19 empty) loads; its compute nodes vote again once their E is reported.
+#[test]
+fn a_registry_without_poc_records_loads_and_its_compute_nodes_vote_after_a_report() {
+    use ic_stable_structures::VectorMemory;
+    let mem = VectorMemory::default();
+    let args = InitArgs {
+        ledger: p(104),
+        governance: gov(),
+        treasury: treasury(),
+        epochs_canister: Some(epochs()),
+        ledger_fee_e8s: Some(FEE),
+        params: None,
+        genesis_time: None,
+    };
+    let mut r = Registry::init(mem.clone(), &args, T0, me()).unwrap();
+    for s in 1..=2u8 {
+        register(&mut r, p(s), s, Role::Compute, T0).unwrap();
+        r.report_compute_e(epochs(), &id(s), E_SCALE, T0).unwrap();
+        stake(&mut r, p(s), s, 1_000 * E8S, 30, T0);
+        assert!(r.is_voter(&r.get_node(&id(s)).unwrap(), T0));
+    }
+    drop(r);
+    // The older build never wrote memories 18 and 19.
+    let mut st = emc_registry::storage::Stores::open(mem.clone());
+    for s in 1..=2u8 {
+        st.poc_passed.remove(&id(s).0);
+        st.compute_voters.remove(&id(s).0);
+    }
+    drop(st);
+    let mut r = Registry::load(mem, me()).unwrap();
+    r.check_invariants(T0).unwrap();
+    let n1 = r.get_node(&id(1)).unwrap();
+    assert!(r.stake_info(&id(1), T0).unwrap().active, "still a member");
+    assert!(!r.is_voter(&n1, T0), "no PoC record yet");
+    assert_eq!(
+        r.open_case(
+            p(1),
+            &OpenCaseArgs {
+                accuser: id(1),
+                target: id(2),
+                reason: "r".into()
+            },
+            T0
+        ),
+        Err(RegistryError::NotEligible)
+    );
+    r.report_compute_e(epochs(), &id(1), E_SCALE, T0).unwrap();
+    r.check_invariants(T0).unwrap();
+    let c = r
+        .open_case(
+            p(1),
+            &OpenCaseArgs {
+                accuser: id(1),
+                target: id(2),
+                reason: "r".into(),
+            },
+            T0,
+        )
+        .unwrap();
+    assert_eq!(c.electorate, 1);
 }

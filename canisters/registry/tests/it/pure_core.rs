@@ -285,9 +285,9 @@ fn compute_terms_and_multipliers() {
         Err(RegistryError::BadTerm(_))
     ));
     // 1000 x E with E = 1.4451.
-    r.report_compute_e(epochs(), &id(1), 14_451).unwrap();
+    r.report_compute_e(epochs(), &id(1), 14_451, T0).unwrap();
     assert_eq!(
-        r.report_compute_e(p(1), &id(1), 14_451),
+        r.report_compute_e(p(1), &id(1), 14_451, T0),
         Err(RegistryError::NotEpochsCanister)
     );
     assert_eq!(
