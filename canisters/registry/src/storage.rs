@@ -13,7 +13,7 @@
 //!  7        StableBTreeMap journal        movement id -> candid Movement
 //!  8        StableBTreeMap pending        movement id -> ()          journal entries still Pending
 //!  9        StableBTreeMap due            node id -> ()              nodes that may owe a movement
-//! 10        StableBTreeMap expiries       (term end, node id) -> ()  running terms by end
+//! 10        StableBTreeMap expiries       (time, node id) -> ()      term ends; wake-ups of held releases
 //! 11        StableBTreeMap snapshots      epoch -> candid ValidatorSetSnapshot (never rewritten)
 //! 12        StableBTreeMap cases          case id -> candid Case
 //! 13        StableBTreeMap votes          (case id, voter node id) -> yes u8
@@ -123,7 +123,8 @@ pub struct Stores<M: Memory> {
     pub pending: StableBTreeMap<u64, (), VM<M>>,
     /// Nodes that may owe a movement.
     pub due: StableBTreeMap<Key, (), VM<M>>,
-    /// Running terms by end.
+    /// Running terms by end, and wake-ups of releases held back (a key whose time is not the
+    /// term end only puts the node back on `due`).
     pub expiries: StableBTreeMap<(u64, Key), (), VM<M>>,
     /// Validator set snapshots.
     pub snapshots: StableBTreeMap<u64, Cand<crate::types::ValidatorSetSnapshot>, VM<M>>,
