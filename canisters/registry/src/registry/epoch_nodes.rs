@@ -18,9 +18,12 @@ pub const MAX_EPOCH_NODES_PAGE: u32 = 2_000;
 /// epochs are).
 pub const PRUNE_CHUNKS_PER_CALL: u64 = 64;
 /// Snapshot nodes after which one `roll_epochs` call leaves further due epochs to the next
-/// call (at least one epoch is always rolled), so a long catch-up never exceeds the
-/// instruction limit of a message.
-pub const SNAPSHOT_ROWS_PER_CALL: u64 = 100_000;
+/// call (at least one epoch is always rolled), so a long catch-up stays within the
+/// instruction limit of a message. Taking a snapshot costs about 250,000 instructions per
+/// node (mostly reading the candid node records; `emc-bench registry`), so one call writes
+/// fewer than 100,000 nodes (~25 B of the 40 B instructions of an update) unless one epoch
+/// alone has more.
+pub const SNAPSHOT_ROWS_PER_CALL: u64 = 50_000;
 
 /// The multiplier of E of `n` at `now`: a compute node's running, unsuspended term's
 /// multiplier, x1 ([`E_SCALE`]) otherwise.
