@@ -335,6 +335,10 @@ pub fn run() -> Result<Value> {
             json!(page),
         );
         out.insert(format!("epoch_nodes_page_len_{label}"), json!(page_len));
+        out.insert(
+            format!("epoch_nodes_page_instructions_per_node_{label}"),
+            json!(page / (page_len as u64).max(1)),
+        );
         out.insert(format!("nodes_{label}"), json!(registered));
     }
     let ratio = |k: &str| -> f64 {
@@ -346,7 +350,8 @@ pub fn run() -> Result<Value> {
         "register_100k_over_1k": ratio("register_instructions"),
         "stake_100k_over_1k": ratio("stake_instructions"),
         "validator_set_100k_over_1k": ratio("validator_set_instructions"),
-        "epoch_nodes_page_100k_over_1k": ratio("epoch_nodes_page_instructions"),
+        "epoch_nodes_page_per_node_100k_over_1k": ratio("epoch_nodes_page_instructions_per_node"),
+        "node_snapshot_per_node_100k_over_1k": ratio("node_snapshot_instructions_per_node"),
     });
     out.insert("growth".into(), flat);
     out.insert(
