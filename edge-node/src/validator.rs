@@ -740,8 +740,8 @@ impl Runner {
             .nodes
             .get(&hex::encode(node.0))
             .map(|s| s.passed);
-        if before != Some(v.passed) {
-            // The verdict about this node turned (or is the first): a milestone.
+        if before == Some(!v.passed) {
+            // The verdict about this node turned: a milestone.
             if v.passed {
                 info!(target: MILESTONE, node = %short, round = round_height, e, "PoC: compute node passes");
             } else {

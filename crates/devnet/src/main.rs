@@ -110,9 +110,29 @@ async fn run(cli: Cli) -> Result<()> {
     let mut tick = tokio::time::interval(cli.status_every);
     tick.tick().await;
     let mut paid_before = 0u64;
+    // The network's PoC verdicts as committed (validator 0's view: every validator commits
+    // the same blocks): a milestone when a node's verdict is new or turns.
+    let mut poc_commits = match cluster.running().next() {
+        Some((_, v)) => v.handle.poc_commits.subscribe(),
+        None => tokio::sync::broadcast::channel(1).1,
+    };
+    let mut verdicts: std::collections::BTreeMap<emc_types::NodeId, bool> = Default::default();
     loop {
         tokio::select! {
             _ = stop.changed() => break,
+            Ok(c) = poc_commits.recv() => {
+                let r = c.result;
+                if verdicts.insert(r.node, r.passed) != Some(r.passed) {
+                    tracing::info!(
+                        target: MILESTONE,
+                        node = %hex_short(&r.node.0),
+                        height = c.height,
+                        e = r.e_fixed as f64 / 1e4,
+                        "PoC: compute node {} (committed)",
+                        if r.passed { "passes" } else { "fails" }
+                    );
+                }
+            }
             _ = tick.tick() => {
                 let s = cluster.status().await;
                 if s.rewards_e8s > paid_before {
