@@ -7,9 +7,9 @@
 //! log in files (without fsync: loopback benchmarks measure the protocol, not the disk).
 
 use anyhow::{ensure, Result};
-use emc_edge_core::protocol::{RelayEnvelope, KIND_CONSENSUS, KIND_RELAY};
 use edge_node::validator::{Command, CommitInfo};
 use emc_devnet::{Cluster, ClusterConfig};
+use emc_edge_core::protocol::{RelayEnvelope, KIND_CONSENSUS, KIND_RELAY};
 use emc_net::{Event, Identity, NetConfig, Network, Role, Roles, StaticAuthorizer};
 use emc_router::{start_router, RouterConfig};
 use emc_types::NodeId;

@@ -1345,6 +1345,9 @@ fn table_zero_is_exported_for_callbacks() {
         names
     };
     let with_table = r#"(module (memory 1) (table 2 funcref) (func $f) (elem (i32.const 0) $f))"#;
-    assert_eq!(exports_of(with_table), vec![emc_wasm_instrument::EXPORT_TABLE.to_string()]);
+    assert_eq!(
+        exports_of(with_table),
+        vec![emc_wasm_instrument::EXPORT_TABLE.to_string()]
+    );
     assert!(exports_of(r#"(module (memory 1) (func))"#).is_empty());
 }

@@ -469,7 +469,7 @@ fn a_second_snapshot_for_an_epoch_changes_nothing_and_closed_epochs_ignore_snaps
         100,
         "the first one stays"
     );
-    let mut apps = vec![app];
+    let mut apps = [app];
     for h in 1..=L {
         let b = Block::new(h, Hash([0; 32]), id(1), h, vec![]);
         apps[0].on_commit(&b);
