@@ -15,8 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::{sleep, Instant};
 
-/// The clusters are heavy for 2 cores: one test at a time.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+use super::SERIAL;
 
 fn config(name: &str, routers: usize) -> ClusterConfig {
     let dir = std::env::temp_dir().join(format!("emc-net-test-{name}-{}", std::process::id()));

@@ -1,0 +1,9 @@
+//! The devnet's system tests, one test binary (every binary is a link on two cores):
+//! `network` (commits, checkpoints, crashes, relays, partitions, registry changes within
+//! epochs) and `poc` (proof of computing in the network, rewards by E).
+
+mod network;
+mod poc;
+
+/// The clusters are heavy for 2 cores: one test at a time, across both modules.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
