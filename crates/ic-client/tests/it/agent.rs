@@ -1,7 +1,7 @@
 //! `AgentClient` without a replica: PEM identities of both key types, principal derivation,
 //! and transport errors against a closed local port.
 //!
-//! `fixtures/*.pem` are throwaway test keys made with
+//! `tests/fixtures/*.pem` are throwaway test keys made with
 //! `openssl genpkey -algorithm ed25519` and `openssl ecparam -name secp256k1 -genkey` (and prime256v1, a curve the client refuses); the
 //! expected principals were computed independently from `openssl pkey -pubout -outform DER`
 //! (SHA-224 of the DER public key, then the self-authenticating suffix 0x02).
