@@ -51,6 +51,8 @@ use std::borrow::Cow;
 pub const LAYOUT_VERSION: u32 = 1;
 /// Magic bytes at the start of the config cell.
 pub const MAGIC: &[u8; 4] = b"EMCR";
+/// The config cell's header: [`MAGIC`] and [`LAYOUT_VERSION`] (the shared `emc_stable` layout).
+pub const HEADER: emc_stable::Header = emc_stable::Header::new(*MAGIC, LAYOUT_VERSION);
 
 pub use emc_stable::Cand;
 

@@ -8,10 +8,11 @@
 //! `invariants` (checks and benchmark seeding).
 
 use crate::rules;
-use crate::storage::{Cand, Key, Stores, LAYOUT_VERSION, MAGIC};
+use crate::storage::{Cand, Key, Stores, HEADER};
 use crate::types::*;
 use crate::LoadError;
 use candid::{CandidType, Deserialize, Principal};
+use emc_stable::HeaderError;
 use emc_types::{NodeId, ValidatorSet};
 use ic_stable_structures::Memory;
 use icrc_ledger_types::icrc1::account::Account;
@@ -96,29 +97,23 @@ pub struct Registry<M: Memory> {
 }
 
 fn encode_config(config: &Config) -> Result<Vec<u8>, LoadError> {
-    let mut bytes = MAGIC.to_vec();
-    bytes.extend_from_slice(&LAYOUT_VERSION.to_le_bytes());
-    bytes.extend_from_slice(
-        &candid::encode_one(config).map_err(|e| LoadError::Storage(e.to_string()))?,
-    );
-    Ok(bytes)
+    let body = candid::encode_one(config).map_err(|e| LoadError::Storage(e.to_string()))?;
+    Ok(HEADER.encode(&body))
 }
 
 fn decode_config(bytes: &[u8]) -> Result<Config, LoadError> {
-    if bytes.len() < 8 || &bytes[..4] != MAGIC {
-        return Err(LoadError::NotInitialized);
-    }
-    let mut v = [0u8; 4];
-    v.copy_from_slice(&bytes[4..8]);
-    let version = u32::from_le_bytes(v);
-    if version > LAYOUT_VERSION {
-        return Err(LoadError::Downgrade {
-            stored: version,
-            supported: LAYOUT_VERSION,
-        });
-    }
+    // A cell without this registry's header (empty, short, another magic) holds no registry.
+    let body = HEADER.check(bytes).map_err(|e| match e {
+        HeaderError::Newer { found, supported } => LoadError::Downgrade {
+            stored: found,
+            supported,
+        },
+        HeaderError::Empty | HeaderError::Truncated { .. } | HeaderError::BadMagic { .. } => {
+            LoadError::NotInitialized
+        }
+    })?;
     // Version 1 is the only layout so far; later versions migrate step by step here.
-    candid::decode_one(&bytes[8..]).map_err(|e| LoadError::Storage(e.to_string()))
+    candid::decode_one(body).map_err(|e| LoadError::Storage(e.to_string()))
 }
 
 fn check_text(s: &str, what: &str, min: usize, max: usize) -> Result<(), RegistryError> {
