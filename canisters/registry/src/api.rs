@@ -309,6 +309,12 @@ fn report_compute_e(node_id: NodeId, e_fixed: u64) -> Result<(), RegistryError> 
 }
 
 #[update]
+fn report_compute_es(reports: Vec<ComputeE>) -> Result<u32, RegistryError> {
+    let caller = msg_caller();
+    with_mut(|r| r.report_compute_es(caller, &reports, time()))
+}
+
+#[update]
 fn open_impeachment(args: OpenCaseArgs) -> Result<Case, RegistryError> {
     let caller = msg_caller();
     with_mut(|r| r.open_case(caller, &args, time()))

@@ -28,6 +28,7 @@ pub fn service_did() -> String {
     m!("retry_pending", false, () -> (u64));
     m!("apply_penalties", false, (u64, Vec<PenaltyReport>) -> (R<Vec<PenaltyApplied>>));
     m!("report_compute_e", false, (NodeId, u64) -> (R<()>));
+    m!("report_compute_es", false, (Vec<ComputeE>) -> (R<u32>));
     m!("open_impeachment", false, (OpenCaseArgs) -> (R<Case>));
     m!("report_key_leak", false, (NodeId) -> (R<Case>));
     m!("vote_impeachment", false, (VoteArgs) -> (R<Case>));

@@ -389,6 +389,15 @@ pub struct PenaltyReport {
     pub missed_minutes: u64,
 }
 
+/// A compute node's PoC E as the epochs canister reports it after an epoch closes.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct ComputeE {
+    /// The compute node.
+    pub node_id: NodeId,
+    /// Its PoC E, fixed point ([`E_SCALE`] = 1.0).
+    pub e_fixed: u64,
+}
+
 /// Result of one node's penalty.
 #[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
 pub struct PenaltyApplied {

@@ -31,6 +31,7 @@ mod penalties;
 pub use epoch_nodes::{
     EPOCH_NODES_KEPT, MAX_EPOCH_NODES_PAGE, PRUNE_CHUNKS_PER_CALL, SNAPSHOT_ROWS_PER_CALL,
 };
+pub use penalties::MAX_E_FIXED;
 
 /// Epochs a validator's stake stays locked after the last epoch whose validator set lists
 /// it, on top of its term: the release waits until epoch `last + 1 + margin` has started.
@@ -50,7 +51,7 @@ pub const TX_WINDOW: u64 = DAY;
 pub const STUCK_MARGIN: u64 = 10 * 60 * SEC;
 /// Most nodes or reports handled by one page or batch.
 pub const MAX_PAGE: usize = 100;
-/// Most penalty reports per call.
+/// Most penalty reports (`apply_penalties`) or compute E reports (`report_compute_es`) per call.
 pub const MAX_REPORTS: usize = 1_000;
 /// Longest text fields.
 pub const MAX_ADDRESS: usize = 256;

@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// The largest E a report may carry (1,000,000, fixed point).
+pub const MAX_E_FIXED: u64 = 1_000_000 * E_SCALE;
+
 impl<M: Memory> Registry<M> {
     /// Applies penalties decided from accepted checkpoints. Only the epochs canister may call;
     /// batches are applied once each, in increasing `batch_id` order. Unknown nodes refuse the
@@ -94,20 +97,71 @@ impl<M: Memory> Registry<M> {
         if Some(caller) != self.config.epochs_canister {
             return Err(RegistryError::NotEpochsCanister);
         }
-        let mut n = self.node(id)?;
+        let n = self.node(id)?;
         if n.role != Role::Compute {
             return Err(RegistryError::InvalidArgument("not a compute node".into()));
         }
-        if e_fixed == 0 || e_fixed > 1_000_000 * E_SCALE {
+        if e_fixed == 0 || e_fixed > MAX_E_FIXED {
             return Err(RegistryError::InvalidArgument(
                 "E must be positive and at most 1,000,000".into(),
             ));
         }
+        self.set_poc_e(n, e_fixed, now);
+        self.save_meta();
+        Ok(())
+    }
+
+    /// The batch form of [`Registry::report_compute_e`], for the epochs canister's queue of
+    /// the compute nodes' E after each epoch close. Only the epochs canister may call; at most
+    /// [`MAX_REPORTS`] reports. A report the single call would refuse (an unknown node, a node
+    /// that is not a compute node, E of 0 or over 1,000,000) is skipped instead of refusing
+    /// the batch; storage failures refuse the whole batch before anything changes. Returns the
+    /// number of reports applied.
+    pub fn report_compute_es(
+        &mut self,
+        caller: Principal,
+        reports: &[ComputeE],
+        now: u64,
+    ) -> Result<u32, RegistryError> {
+        if Some(caller) != self.config.epochs_canister {
+            return Err(RegistryError::NotEpochsCanister);
+        }
+        if reports.len() > MAX_REPORTS {
+            return Err(RegistryError::InvalidArgument(format!(
+                "at most {MAX_REPORTS} reports per batch"
+            )));
+        }
+        for r in reports {
+            match self.node(&r.node_id) {
+                Ok(_) | Err(RegistryError::NodeNotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let mut applied = 0u32;
+        for r in reports {
+            if r.e_fixed == 0 || r.e_fixed > MAX_E_FIXED {
+                continue;
+            }
+            // A fresh read: a node reported twice in one batch keeps the later E.
+            let Some(n) = self.get_node(&r.node_id) else {
+                continue;
+            };
+            if n.role != Role::Compute {
+                continue;
+            }
+            self.set_poc_e(n, r.e_fixed, now);
+            applied += 1;
+        }
+        if applied > 0 {
+            self.save_meta();
+        }
+        Ok(applied)
+    }
+
+    fn set_poc_e(&mut self, mut n: Node, e_fixed: u64, now: u64) {
         n.poc_e = e_fixed;
         self.put_node(&n);
         self.s.poc_passed.insert(n.id.0, ());
         self.sync_member(&n, now);
-        self.save_meta();
-        Ok(())
     }
 }

@@ -314,6 +314,67 @@ fn compute_terms_and_multipliers() {
     assert_eq!(r.e_multiplier(&id(1), T0 + 270 * DAY), Some(E_SCALE));
 }
 
+/// The epochs canister's batch of compute E reports: its caller only, at most `MAX_REPORTS`;
+/// unknown nodes, other roles and E of 0 or out of range are skipped, the rest applied.
+#[test]
+fn compute_e_batches_skip_what_the_single_call_refuses() {
+    let mut r = new_registry();
+    register(&mut r, p(1), 1, Role::Compute, T0).unwrap();
+    register(&mut r, p(2), 2, Role::Compute, T0).unwrap();
+    register(&mut r, p(3), 3, Role::Router, T0).unwrap();
+    let ce = |seed: u8, e_fixed: u64| ComputeE {
+        node_id: id(seed),
+        e_fixed,
+    };
+    let batch = vec![
+        ce(1, 14_451),
+        ce(2, 0),
+        ce(3, 20_000),
+        ce(9, 10_000),
+        ce(2, registry::MAX_E_FIXED + 1),
+    ];
+    assert_eq!(
+        r.report_compute_es(p(1), &batch, T0),
+        Err(RegistryError::NotEpochsCanister)
+    );
+    assert_eq!(r.get_node(&id(1)).unwrap().poc_e, E_SCALE);
+    let too_many = vec![ce(1, 14_451); registry::MAX_REPORTS + 1];
+    assert!(matches!(
+        r.report_compute_es(epochs(), &too_many, T0),
+        Err(RegistryError::InvalidArgument(_))
+    ));
+    assert_eq!(r.get_node(&id(1)).unwrap().poc_e, E_SCALE);
+    assert_eq!(r.report_compute_es(epochs(), &batch, T0), Ok(1));
+    r.check_invariants(T0).unwrap();
+    assert_eq!(r.get_node(&id(1)).unwrap().poc_e, 14_451);
+    assert_eq!(r.get_node(&id(2)).unwrap().poc_e, E_SCALE, "E = 0 ignored");
+    assert_eq!(r.get_node(&id(3)).unwrap().poc_e, E_SCALE, "not compute");
+    assert!(r.get_node(&id(9)).is_none());
+    // The reported E sets the minimum stake (1000 x E), as the single call does.
+    assert_eq!(
+        r.begin_stake(
+            p(1),
+            &StakeArgs {
+                node_id: id(1),
+                amount_e8s: 1000 * E8S,
+                term_days: 90,
+            },
+            T0
+        ),
+        Err(RegistryError::StakeBelowMinimum {
+            minimum_e8s: 144_510_000_000
+        })
+    );
+    // A node reported twice keeps the later E; an empty batch applies nothing.
+    assert_eq!(
+        r.report_compute_es(epochs(), &[ce(2, 5_000), ce(2, 7_000)], T0),
+        Ok(2)
+    );
+    assert_eq!(r.get_node(&id(2)).unwrap().poc_e, 7_000);
+    assert_eq!(r.report_compute_es(epochs(), &[], T0), Ok(0));
+    r.check_invariants(T0).unwrap();
+}
+
 #[test]
 fn journal_retries_never_pay_twice() {
     let mut r = new_registry();
