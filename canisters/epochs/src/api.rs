@@ -1,9 +1,9 @@
 //! The canister shell (wasm32 only): decodes calls, reads the caller and the clock, calls the
 //! pure [`Epochs`], fetches validator sets from the registry, mints payouts on the ledger and
-//! sends penalties to the registry from a timer. All state is in stable structures, so there is
+//! sends penalties and compute nodes' E to the registry from a timer. All state is in stable structures, so there is
 //! no `pre_upgrade` hook.
 
-use crate::epochs::{payout_memo, Epochs, MintOutcome};
+use crate::epochs::{payout_memo, Epochs, MintOutcome, ReportOutcome};
 use crate::storage::{epoch_node, EpochNode};
 use crate::types::*;
 use candid::{CandidType, Nat, Principal, Reserved};
@@ -24,6 +24,8 @@ use std::time::Duration;
 const TICK: Duration = Duration::from_secs(30);
 /// Most penalty batches sent per run.
 const PENALTY_BATCHES_PER_RUN: usize = 5;
+/// Most compute E batches sent per run.
+const COMPUTE_E_BATCHES_PER_RUN: usize = 5;
 
 thread_local! {
     static EPOCHS: RefCell<Option<Epochs<DefaultMemoryImpl>>> = const { RefCell::new(None) };
@@ -31,6 +33,7 @@ thread_local! {
     static IN_FLIGHT: RefCell<BTreeSet<EpochNode>> = const { RefCell::new(BTreeSet::new()) };
     static PAYOUTS_RUNNING: Cell<bool> = const { Cell::new(false) };
     static PENALTIES_RUNNING: Cell<bool> = const { Cell::new(false) };
+    static COMPUTE_ES_RUNNING: Cell<bool> = const { Cell::new(false) };
 }
 
 fn with<R>(f: impl FnOnce(&Epochs<DefaultMemoryImpl>) -> R) -> R {
@@ -51,6 +54,7 @@ fn start_timer() {
     ic_cdk_timers::set_timer_interval(TICK, || async {
         run_payouts_batch(true).await;
         send_penalties().await;
+        send_compute_es().await;
     });
 }
 
@@ -129,8 +133,8 @@ async fn ensure_set(epoch: u64) -> Result<(), EpochsError> {
     fetch_set(epoch).await
 }
 
-/// The registry's refusals of `apply_penalties` this canister acts on (others do not decode
-/// and are retried).
+/// The registry's refusals of `apply_penalties` and `report_compute_es` this canister acts on
+/// (others do not decode and are retried).
 #[derive(CandidType, Deserialize)]
 enum RegistryRefusal {
     NotEpochsCanister,
@@ -169,6 +173,47 @@ async fn send_penalties() {
             Ok(Err(_)) => with_mut(|e| e.penalty_batch_sent(batch)),
             // Another error (storage): retried on the next tick.
             Err(_) => return,
+        }
+    }
+}
+
+/// Sends queued batches of compute nodes' E to the registry's `report_compute_es`, oldest
+/// first (the registry skips nodes it does not know or that are not compute nodes).
+async fn send_compute_es() {
+    if COMPUTE_ES_RUNNING.replace(true) {
+        return;
+    }
+    struct Guard;
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            COMPUTE_ES_RUNNING.set(false);
+        }
+    }
+    let _guard = Guard;
+    let registry = with(|e| e.config().registry);
+    for _ in 0..COMPUTE_E_BATCHES_PER_RUN {
+        let Some((key, batch)) = with(|e| e.next_compute_e_batch()) else {
+            return;
+        };
+        let reply = Call::unbounded_wait(registry, "report_compute_es")
+            .with_arg(batch)
+            .await;
+        let outcome = match reply {
+            // A transport failure (or a registry without the endpoint yet): retried.
+            Err(_) => ReportOutcome::Retry,
+            Ok(reply) => match reply.candid::<Result<Reserved, RegistryRefusal>>() {
+                Ok(Ok(_)) => ReportOutcome::Applied,
+                // The registry does not know this canister yet: keep the batch.
+                Ok(Err(RegistryRefusal::NotEpochsCanister)) => ReportOutcome::Retry,
+                // A refusal that will not change (a malformed batch).
+                Ok(Err(_)) => ReportOutcome::Refused,
+                // Another error (storage): retried.
+                Err(_) => ReportOutcome::Retry,
+            },
+        };
+        with_mut(|e| e.compute_e_batch_answered(&key, &outcome));
+        if outcome == ReportOutcome::Retry {
+            return; // on the next tick
         }
     }
 }
@@ -305,6 +350,7 @@ fn close_epoch(epoch: u64) -> Result<EpochSummary, EpochsError> {
 async fn run_payouts() -> u64 {
     let n = run_payouts_batch(false).await;
     send_penalties().await;
+    send_compute_es().await;
     n
 }
 

@@ -2,7 +2,9 @@
 //! the payout journal and governance. No ic-cdk: the caller and the clock come in as arguments.
 
 use crate::data::{chunk_hash, header_hash, root_from_proof};
-use crate::storage::{epoch_node, owner_key, owner_prefix, split_epoch_node, Cand, Stores, HEADER};
+use crate::storage::{
+    epoch_node, owner_key, owner_prefix, split_epoch_node, Cand, EpochNode, Stores, HEADER,
+};
 use crate::types::*;
 use crate::LoadError;
 use candid::{CandidType, Principal};
@@ -63,6 +65,18 @@ struct Meta {
     last_penalty_batch: u64,
     /// Pending journal entries.
     pending: u64,
+}
+
+/// What the registry answered to a batch of reports sent from a queue (compute E).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReportOutcome {
+    /// Applied (possibly skipping some entries): the batch leaves the queue.
+    Applied,
+    /// A refusal that will not change on a retry: the batch is dropped.
+    Refused,
+    /// No answer, a transport failure, or a refusal that may pass later (the registry does not
+    /// know this canister yet): the batch stays queued and is sent again.
+    Retry,
 }
 
 /// A record with the weight computed when it arrived.
@@ -614,7 +628,9 @@ impl<M: Memory> Epochs<M> {
 
     /// Closes an epoch once its data is complete and its closing checkpoint is final: reserves
     /// `r(n)` under the pool cap (or stops emission for good), then payouts are planned in
-    /// batches by [`Epochs::plan_payouts`].
+    /// batches by [`Epochs::plan_payouts`], which also queues the records' penalties and the
+    /// compute nodes' E for the registry (a bounded walk per call, so the close itself does
+    /// not read the epoch's records).
     pub fn close_epoch(&mut self, epoch: u64, now: u64) -> Result<EpochSummary, EpochsError> {
         let mut s = self
             .epoch_summary(epoch)
@@ -662,8 +678,9 @@ impl<M: Memory> Epochs<M> {
 
     /// The payouts to mint now: pending entries first (a pending entry past the ledger's
     /// deduplication window becomes `Stuck` instead), then new entries planned from the
-    /// closed epochs' records (each node once per epoch; penalties queued for the registry).
-    /// At most `max` entries.
+    /// closed epochs' records (each node once per epoch; penalties and the E of every compute
+    /// record with E > 0 queued for the registry, one batch of each per epoch walked, at most
+    /// `max` records a batch). At most `max` entries.
     pub fn plan_payouts(&mut self, now: u64, max: usize) -> Vec<Payout> {
         let mut out = Vec::new();
         let mut stuck = Vec::new();
@@ -705,6 +722,7 @@ impl<M: Memory> Epochs<M> {
             };
             let hi = epoch_node(s.epoch, &[0xff; 32]);
             let mut penalties = Vec::new();
+            let mut compute_es = Vec::new();
             let mut last = s.cursor;
             let room = max - out.len();
             let raw: Vec<Option<WeightedRecord>> = self
@@ -719,6 +737,12 @@ impl<M: Memory> Epochs<M> {
             for wr in raw.into_iter().flatten() {
                 let r = &wr.record;
                 last = Some(r.node);
+                if r.role == Role::Compute && r.poc_e > 0 {
+                    compute_es.push(ComputeE {
+                        node_id: r.node,
+                        e_fixed: r.poc_e,
+                    });
+                }
                 let minutes = penalty_minutes(r, blocks);
                 if minutes > 0 {
                     penalties.push(PenaltyReport {
@@ -762,6 +786,14 @@ impl<M: Memory> Epochs<M> {
                 self.s
                     .penalties
                     .insert(self.meta.last_penalty_batch, Cand(Some(penalties)));
+            }
+            if let Some(first) = compute_es.first() {
+                // Keyed by the epoch and the batch's first node: records are walked once, in
+                // node order, so keys are unique and the queue is in walk order.
+                self.s.compute_es.insert(
+                    epoch_node(s.epoch, &first.node_id.0),
+                    Cand(Some(compute_es)),
+                );
             }
             self.finish_epoch_if_paid(&mut s);
             self.put_epoch(&s);
@@ -889,6 +921,27 @@ impl<M: Memory> Epochs<M> {
         self.s.penalties.remove(&batch);
     }
 
+    // ------------------------------------------------------------------ compute E
+
+    /// The oldest unsent batch of compute nodes' E, with its queue key.
+    pub fn next_compute_e_batch(&self) -> Option<(EpochNode, Vec<ComputeE>)> {
+        self.s
+            .compute_es
+            .first_key_value()
+            .and_then(|(k, v)| v.0.map(|r| (k, r)))
+    }
+
+    /// Records the registry's answer to the batch `key`: applied or refused for good, it
+    /// leaves the queue; otherwise it stays to be sent again.
+    pub fn compute_e_batch_answered(&mut self, key: &EpochNode, outcome: &ReportOutcome) {
+        match outcome {
+            ReportOutcome::Applied | ReportOutcome::Refused => {
+                self.s.compute_es.remove(key);
+            }
+            ReportOutcome::Retry => {}
+        }
+    }
+
     // ------------------------------------------------------------------ governance
 
     /// `validate_set_params`: a description of the change, or why it is refused.
@@ -991,6 +1044,7 @@ impl<M: Memory> Epochs<M> {
             emission_stopped: self.meta.stopped,
             pending_payouts: self.meta.pending,
             pending_penalty_batches: self.s.penalties.len(),
+            pending_compute_e_batches: self.s.compute_es.len(),
             last_closed_epoch: self.meta.last_closed,
         }
     }

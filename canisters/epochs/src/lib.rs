@@ -38,7 +38,7 @@ pub mod types;
 #[allow(unsafe_code)]
 pub mod api;
 
-pub use epochs::{Epochs, MintOutcome};
+pub use epochs::{Epochs, MintOutcome, ReportOutcome};
 pub use types::*;
 
 /// Errors of installing and loading.

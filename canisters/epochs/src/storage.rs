@@ -16,6 +16,7 @@
 //! 10        StableBTreeMap evidence         height_be64 || lo hash[32] || hi hash[32] -> ()
 //! 11        StableBTreeMap penalties        batch id u64 -> candid Vec<PenaltyReport> (unsent)
 //! 12        StableBTreeMap validator sets   epoch u64 -> candid ValidatorSet (registry's, cached)
+//! 13        StableBTreeMap compute Es       epoch_be64 || first node[32] -> candid Vec<ComputeE> (unsent)
 //! ```
 //!
 //! The config cell's candid `Config` holds the governance `Params` (layout v1: epoch length,
@@ -67,8 +68,12 @@ pub const PENALTIES: MemoryId = MemoryId::new(11);
 /// Memory id 12: cached validator sets.
 pub const VALIDATOR_SETS: MemoryId = MemoryId::new(12);
 
+/// Memory id 13: unsent batches of compute nodes' E (added in layout v1: a memory id the
+/// `MemoryManager` has not allocated yet opens empty, so older stable memory loads as is).
+pub const COMPUTE_ES: MemoryId = MemoryId::new(13);
+
 /// Every memory id in use, in order (none is ever reused for another structure).
-pub const ALL_MEMORY_IDS: [MemoryId; 13] = [
+pub const ALL_MEMORY_IDS: [MemoryId; 14] = [
     CONFIG,
     META,
     CHECKPOINTS,
@@ -82,6 +87,7 @@ pub const ALL_MEMORY_IDS: [MemoryId; 13] = [
     EVIDENCE,
     PENALTIES,
     VALIDATOR_SETS,
+    COMPUTE_ES,
 ];
 
 pub use emc_stable::Cand;
@@ -156,6 +162,8 @@ pub struct Stores<M: Memory> {
     pub penalties: StableBTreeMap<u64, Cand<Vec<crate::types::PenaltyReport>>, VM<M>>,
     /// Cached validator sets.
     pub sets: StableBTreeMap<u64, Cand<emc_types::ValidatorSet>, VM<M>>,
+    /// Unsent batches of compute nodes' E, by epoch and first node.
+    pub compute_es: StableBTreeMap<EpochNode, Cand<Vec<crate::types::ComputeE>>, VM<M>>,
 }
 
 impl<M: Memory> Stores<M> {
@@ -176,6 +184,7 @@ impl<M: Memory> Stores<M> {
             evidence: StableBTreeMap::init(mm.get(EVIDENCE)),
             penalties: StableBTreeMap::init(mm.get(PENALTIES)),
             sets: StableBTreeMap::init(mm.get(VALIDATOR_SETS)),
+            compute_es: StableBTreeMap::init(mm.get(COMPUTE_ES)),
         }
     }
 }
@@ -186,10 +195,11 @@ mod tests {
 
     #[test]
     fn memory_ids_are_the_documented_table() {
-        let expected: Vec<MemoryId> = (0..13u8).map(MemoryId::new).collect();
+        let expected: Vec<MemoryId> = (0..14u8).map(MemoryId::new).collect();
         assert_eq!(ALL_MEMORY_IDS.to_vec(), expected);
         assert_eq!(RECORDS, MemoryId::new(6));
         assert_eq!(VALIDATOR_SETS, MemoryId::new(12));
+        assert_eq!(COMPUTE_ES, MemoryId::new(13));
     }
 
     #[test]

@@ -272,6 +272,16 @@ pub struct PenaltyReport {
     pub missed_minutes: u64,
 }
 
+/// A compute node's PoC E sent to the registry after its epoch closed (same candid shape as the
+/// registry's `ComputeE`).
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
+pub struct ComputeE {
+    /// The compute node.
+    pub node_id: NodeId,
+    /// Its PoC E from the epoch's record, fixed point with 4 decimals.
+    pub e_fixed: u64,
+}
+
 /// Governance's settlement of a `Stuck` payout.
 #[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
 pub struct ResolvePayoutArgs {
@@ -312,6 +322,8 @@ pub struct Stats {
     pub pending_payouts: u64,
     /// Penalty batches waiting to be sent to the registry.
     pub pending_penalty_batches: u64,
+    /// Batches of compute nodes' E waiting to be sent to the registry.
+    pub pending_compute_e_batches: u64,
     /// Last closed epoch.
     pub last_closed_epoch: Option<u64>,
 }

@@ -698,6 +698,134 @@ fn a_short_epoch_runs_from_checkpoints_to_payout() {
     assert_eq!(stats(&mut s).pending_penalty_batches, 0);
 }
 
+/// Registers a compute node (no stake) with key `seed`, owned by `who`.
+fn register_compute(s: &mut Setup, who: Principal, seed: u8) {
+    let (nonce,): (Result<ByteBuf, reg::RegistryError>,) = s
+        .env
+        .update_candid(s.registry, who, "registration_nonce", ())
+        .unwrap();
+    let nonce: [u8; 32] = nonce.unwrap().as_slice().try_into().unwrap();
+    let k = key(seed);
+    let ra = reg::RegisterArgs {
+        role: reg::Role::Compute,
+        public_key: ByteBuf::from(k.verifying_key().to_bytes().to_vec()),
+        network_address: format!("10.2.0.{seed}:4000"),
+        region: "eu-central".into(),
+        hardware: "1x L4".into(),
+        signature: ByteBuf::from(
+            k.sign(&reg::rules::registration_message(
+                &who,
+                &nonce,
+                reg::Role::Compute,
+            ))
+            .to_bytes()
+            .to_vec(),
+        ),
+    };
+    let (r,): (Result<reg::Node, reg::RegistryError>,) = s
+        .env
+        .update_candid(s.registry, who, "register", (ra,))
+        .unwrap();
+    r.unwrap();
+}
+
+fn registry_node(s: &mut Setup, n: NodeId) -> Option<reg::Node> {
+    let (r,): (Option<reg::Node>,) = s
+        .env
+        .query_candid(s.registry, admin(), "get_node", (n,))
+        .unwrap();
+    r
+}
+
+/// After an epoch closes the timer reports each compute node's PoC E to the real registry
+/// (`report_compute_es`): a registered compute node gets its epoch's E; one whose record says
+/// E = 0 keeps the registry's default; a compute node the registry does not know is skipped
+/// without holding up the batch.
+#[test]
+fn closed_epochs_report_the_compute_nodes_e_to_the_registry() {
+    const SHORT: u64 = 120;
+    const EVERY: u64 = 30;
+    let params = Params {
+        epoch_length_blocks: SHORT,
+        checkpoint_interval_blocks: EVERY,
+        challenge_window_ns: 60_000_000_000,
+        ..Params::default()
+    };
+    let mut s = setup_with(Some(params));
+    register_compute(&mut s, owner(50), 90);
+    register_compute(&mut s, owner(51), 91);
+    let default_e = registry_node(&mut s, id(91)).unwrap().poc_e;
+    assert_eq!(default_e, reg::E_SCALE);
+    let compute = |n: NodeId, o: Principal, poc_e: u64| NodeRecord {
+        node: n,
+        owner: o,
+        role: Role::Compute,
+        stake_e8s: 0,
+        active_blocks: 0,
+        poc_e,
+        multiplier: 10_000,
+    };
+    let mut recs = vec![
+        compute(id(90), owner(50), 14_451),
+        compute(id(91), owner(51), 0),
+        compute(id(92), owner(52), 4_964),
+    ];
+    for (i, k) in s.keys.iter().enumerate() {
+        recs.push(NodeRecord {
+            node: NodeId(k.verifying_key().to_bytes()),
+            owner: owner(i as u64),
+            role: Role::Validator,
+            stake_e8s: V_MIN,
+            active_blocks: SHORT,
+            poc_e: 7_000,
+            multiplier: 0,
+        });
+    }
+    recs.sort_by_key(|r| r.node);
+    let (header, chunks) = build_chunks(1, SHORT, &recs, 16);
+    let mut prev = ZERO_HASH;
+    for h in (SHORT + EVERY..=2 * SHORT).step_by(EVERY as usize) {
+        let root = if h == 2 * SHORT {
+            header_hash(&header)
+        } else {
+            Hash([h as u8; 32])
+        };
+        let c = checkpoint_in(SHORT, h, prev, &s.set, root);
+        let sc = sign(&c, &s.keys[..9]);
+        prev = submit(&mut s, &sc).unwrap().hash;
+        s.env.advance_time(Duration::from_secs(60));
+    }
+    let (r,): (Result<EpochSummary, EpochsError>,) = s
+        .env
+        .update_candid(s.epochs, user(9), "declare_epoch_data", (header,))
+        .unwrap();
+    r.unwrap();
+    for c in &chunks {
+        let (r,): (Result<EpochSummary, EpochsError>,) = s
+            .env
+            .update_candid(s.epochs, user(9), "upload_chunk", (c.clone(),))
+            .unwrap();
+        r.unwrap();
+    }
+    s.env.advance_time(Duration::from_secs(1));
+    let (r,): (Result<EpochSummary, EpochsError>,) = s
+        .env
+        .update_candid(s.epochs, user(9), "close_epoch", (1u64,))
+        .unwrap();
+    r.unwrap();
+    for _ in 0..3 {
+        s.env.advance_time(Duration::from_secs(31));
+        s.env.tick();
+    }
+    assert_eq!(stats(&mut s).pending_compute_e_batches, 0);
+    assert_eq!(registry_node(&mut s, id(90)).unwrap().poc_e, 14_451);
+    assert_eq!(registry_node(&mut s, id(91)).unwrap().poc_e, default_e);
+    assert!(registry_node(&mut s, id(92)).is_none());
+    // Validators' records carry no E for the registry.
+    let v = NodeId(s.keys[0].verifying_key().to_bytes());
+    assert_eq!(registry_node(&mut s, v).unwrap().poc_e, reg::E_SCALE);
+}
+
 /// Install refuses parameters whose interval does not divide the epoch length, or zeros.
 #[test]
 fn install_refuses_invalid_params() {

@@ -544,6 +544,127 @@ fn a_ledger_outage_then_recovery_pays_once_and_stuck_payouts_need_governance() {
     assert!(s.paid_e8s <= s.budget_e8s);
 }
 
+/// After an epoch closes, the walk that plans its payouts queues the PoC E of exactly the
+/// compute records with E > 0 (validators, routers and E = 0 are left out), in batches of at
+/// most the planning batch; batches the registry applied or refused for good leave the queue,
+/// one it did not answer stays (and survives an upgrade).
+#[test]
+fn closing_an_epoch_queues_the_compute_nodes_e_for_the_registry() {
+    let (mut e, mem) = fresh();
+    let blocks = 43_200;
+    let mut recs = records(2_500, blocks);
+    for (i, r) in recs.iter_mut().enumerate() {
+        if r.role == Role::Compute && i % 5 == 0 {
+            r.poc_e = 0;
+        }
+    }
+    let (header, chunks) = build_chunks(0, blocks, &recs, 500);
+    epoch0(&mut e, header_hash(&header));
+    e.declare_epoch_data(&header).unwrap();
+    for c in &chunks {
+        e.upload_chunk(c).unwrap();
+    }
+    assert!(e.next_compute_e_batch().is_none());
+    let now = e
+        .checkpoint(e.closing_height(0).unwrap())
+        .unwrap()
+        .accepted_at
+        + DAY;
+    e.close_epoch(0, now).unwrap();
+    const MAX: usize = 200;
+    let mut block = 0;
+    for _ in 0..1_000 {
+        let batch = e.plan_payouts(now, MAX);
+        if batch.is_empty() && e.epoch_summary(0).unwrap().status == EpochStatus::Paid {
+            break;
+        }
+        for p in batch {
+            block += 1;
+            e.record_mint(p.epoch, &p.node, &MintOutcome::Minted(block))
+                .unwrap();
+        }
+    }
+    assert_eq!(e.epoch_summary(0).unwrap().status, EpochStatus::Paid);
+    let expected: Vec<ComputeE> = recs
+        .iter()
+        .filter(|r| r.role == Role::Compute && r.poc_e > 0)
+        .map(|r| ComputeE {
+            node_id: r.node,
+            e_fixed: r.poc_e,
+        })
+        .collect();
+    assert!(expected.len() > 600, "{}", expected.len());
+    assert!(recs.iter().any(|r| r.role == Role::Compute && r.poc_e == 0));
+    let queued = e.stats().pending_compute_e_batches;
+    assert!(queued >= expected.len().div_ceil(MAX) as u64, "{queued}");
+    // Not answered (a transport failure): the same batch again, also after an upgrade.
+    let (k1, b1) = e.next_compute_e_batch().unwrap();
+    e.compute_e_batch_answered(&k1, &ReportOutcome::Retry);
+    drop(e);
+    let mut e = Epochs::load(mem.clone()).unwrap();
+    assert_eq!(e.next_compute_e_batch(), Some((k1, b1.clone())));
+    assert_eq!(e.stats().pending_compute_e_batches, queued);
+    // Refused for good: dropped.
+    e.compute_e_batch_answered(&k1, &ReportOutcome::Refused);
+    assert_ne!(e.next_compute_e_batch().map(|(k, _)| k), Some(k1));
+    let mut sent = b1;
+    let mut batches = 1;
+    while let Some((k, b)) = e.next_compute_e_batch() {
+        assert!(!b.is_empty() && b.len() <= MAX, "{}", b.len());
+        sent.extend(b);
+        batches += 1;
+        e.compute_e_batch_answered(&k, &ReportOutcome::Applied);
+        assert_ne!(e.next_compute_e_batch().map(|(k, _)| k), Some(k));
+    }
+    assert_eq!(batches, queued);
+    assert_eq!(
+        sent, expected,
+        "each compute node with E > 0 once, in node order"
+    );
+    assert_eq!(e.stats().pending_compute_e_batches, 0);
+    // Planning again queues nothing more (each record is walked once).
+    assert!(e.plan_payouts(now + 1, MAX).is_empty());
+    assert!(e.next_compute_e_batch().is_none());
+}
+
+/// A stable memory written before the compute E queue (memory id 13) existed loads: the queue
+/// opens empty.
+#[test]
+fn a_stable_memory_without_the_compute_e_queue_loads() {
+    use ic_stable_structures::memory_manager::MemoryManager;
+    use ic_stable_structures::StableCell;
+    let (e, mem) = fresh();
+    let config = e.config().clone();
+    drop(e);
+    // Only the config and meta cells, as an older build leaves a fresh canister.
+    let cells: Vec<Vec<u8>> = {
+        let mm = MemoryManager::init(mem);
+        (0..2u8)
+            .map(|i| {
+                StableCell::init(mm.get(storage::ALL_MEMORY_IDS[usize::from(i)]), Vec::new())
+                    .get()
+                    .clone()
+            })
+            .collect()
+    };
+    let old = VectorMemory::default();
+    {
+        let mm = MemoryManager::init(old.clone());
+        for (i, bytes) in cells.into_iter().enumerate() {
+            StableCell::init(mm.get(storage::ALL_MEMORY_IDS[i]), bytes);
+        }
+    }
+    let mut e = Epochs::load(old.clone()).unwrap();
+    assert_eq!(e.config(), &config);
+    assert_eq!(e.stats().pending_compute_e_batches, 0);
+    assert!(e.next_compute_e_batch().is_none());
+    // and it keeps working
+    epoch0(&mut e, Hash([7; 32]));
+    assert_eq!(e.stats().tip_height, Some(43_200));
+    drop(e);
+    assert_eq!(Epochs::load(old).unwrap().stats().tip_height, Some(43_200));
+}
+
 #[test]
 fn governance_params() {
     let (mut e, _) = fresh();
