@@ -923,12 +923,14 @@ impl<M: Memory> Epochs<M> {
 
     // ------------------------------------------------------------------ compute E
 
-    /// The oldest unsent batch of compute nodes' E, with its queue key.
+    /// The oldest unsent batch of compute nodes' E, with its queue key (a stored batch that
+    /// does not decode comes back empty, so answering it clears it instead of blocking the
+    /// queue).
     pub fn next_compute_e_batch(&self) -> Option<(EpochNode, Vec<ComputeE>)> {
         self.s
             .compute_es
             .first_key_value()
-            .and_then(|(k, v)| v.0.map(|r| (k, r)))
+            .map(|(k, v)| (k, v.0.unwrap_or_default()))
     }
 
     /// Records the registry's answer to the batch `key`: applied or refused for good, it
