@@ -7,8 +7,9 @@ pub const MAX_E_FIXED: u64 = 1_000_000 * E_SCALE;
 
 impl<M: Memory> Registry<M> {
     /// Applies penalties decided from accepted checkpoints. Only the epochs canister may call;
-    /// batches are applied once each, in increasing `batch_id` order. Unknown nodes refuse the
-    /// whole batch (nothing applied).
+    /// batches are applied once each, in increasing `batch_id` order. Unknown nodes are
+    /// reported with no penalty (they do not sink the batch); a storage failure refuses the
+    /// whole batch before anything changes.
     pub fn apply_penalties(
         &mut self,
         caller: Principal,
