@@ -159,8 +159,11 @@ pub struct EdgeApp {
     rounds: Option<RoundSchedule>,
     /// The members of each epoch's validator set (the current epoch's and the next one's).
     members: BTreeMap<u64, Vec<NodeId>>,
-    /// Open challenges of the last rounds: (round height, node) -> its challenger.
-    assigned: BTreeMap<(u64, NodeId), NodeId>,
+    /// Open challenges of the last rounds: (node, round height) -> its challenger (by node
+    /// first: admitting a result is a range lookup, not a scan).
+    assigned: BTreeMap<(NodeId, u64), NodeId>,
+    /// The heights of the last `poc_rounds_kept` rounds, oldest first.
+    open_rounds: VecDeque<u64>,
     /// The round the last applied block started, if it started one.
     last_round: Option<Round>,
 }
@@ -180,6 +183,7 @@ impl EdgeApp {
             rounds: (cfg.poc_period_blocks > 0).then(|| RoundSchedule::new(cfg.poc_period_blocks)),
             members: BTreeMap::new(),
             assigned: BTreeMap::new(),
+            open_rounds: VecDeque::new(),
             last_round: None,
             cfg,
         }
@@ -195,7 +199,7 @@ impl EdgeApp {
     /// The challenger the open round `round` drew for `node`, if its result is still
     /// awaited.
     pub fn open_challenge(&self, round: u64, node: &NodeId) -> Option<NodeId> {
-        self.assigned.get(&(round, *node)).copied()
+        self.assigned.get(&(*node, round)).copied()
     }
 
     /// The round the last applied block started, if any.
@@ -206,17 +210,15 @@ impl EdgeApp {
     /// The nodes whose challenge in the round at `round` falls to `validator` (open ones).
     pub fn assigned_to(&self, round: u64, validator: &NodeId) -> Vec<NodeId> {
         self.assigned
-            .range((round, NodeId([0; 32]))..=(round, NodeId([0xff; 32])))
-            .filter(|(_, c)| *c == validator)
-            .map(|((_, n), _)| *n)
+            .iter()
+            .filter(|((_, r), c)| *r == round && *c == validator)
+            .map(|((n, _), _)| *n)
             .collect()
     }
 
     /// Whether a PoC result about `node` by `validator` would be admitted now.
     pub fn admits_poc(&self, node: &NodeId, validator: &NodeId) -> bool {
-        self.assigned
-            .iter()
-            .any(|((_, n), c)| n == node && c == validator)
+        open_challenge_of(&self.assigned, node, validator).is_some()
     }
 
     /// Opens the challenges of a round started by block `height` with `randomness`: every
@@ -231,27 +233,21 @@ impl EdgeApp {
         };
         for n in nodes.values().filter(|n| n.role == Role::Compute) {
             if let Some(c) = challenger(randomness, &n.id, members) {
-                self.assigned.insert((height, n.id), c);
+                self.assigned.insert((n.id, height), c);
             }
         }
         // Only the last `poc_rounds_kept` rounds stay open.
-        let mut rounds: Vec<u64> = self.assigned.keys().map(|(r, _)| *r).collect();
-        rounds.dedup();
-        let keep = self.cfg.poc_rounds_kept.max(1);
-        if rounds.len() > keep {
-            let oldest_kept = rounds[rounds.len() - keep];
-            self.assigned.retain(|(r, _), _| *r >= oldest_kept);
+        self.open_rounds.push_back(height);
+        while self.open_rounds.len() > self.cfg.poc_rounds_kept.max(1) {
+            if let Some(closed) = self.open_rounds.pop_front() {
+                self.assigned.retain(|(_, r), _| *r != closed);
+            }
         }
     }
 
     /// Consumes the oldest open challenge of `node` by `validator` (a committed result).
     fn consume(&mut self, node: &NodeId, validator: &NodeId) {
-        let key = self
-            .assigned
-            .iter()
-            .find(|((_, n), c)| n == node && *c == validator)
-            .map(|(k, _)| *k);
-        if let Some(k) = key {
+        if let Some(k) = open_challenge_of(&self.assigned, node, validator) {
             self.assigned.remove(&k);
         }
     }
@@ -314,15 +310,6 @@ impl EdgeApp {
     /// Whether the snapshot of `epoch` is known (its nodes, or that there is none).
     pub fn has_snapshot(&self, epoch: u64) -> bool {
         self.snapshots.contains_key(&epoch)
-    }
-
-    /// The nodes of the current epoch's snapshot (empty while unknown): whom to challenge.
-    pub fn nodes(&self) -> impl Iterator<Item = &RegistryNode> + '_ {
-        let snap = match self.snapshots.get(&self.epoch) {
-            Some(Snapshot::Nodes(n)) => Some(n.values()),
-            _ => None,
-        };
-        snap.into_iter().flatten()
     }
 
     /// Height of the last applied block.
@@ -412,6 +399,18 @@ impl EdgeApp {
         self.snapshots = self.snapshots.split_off(&self.epoch);
         self.members = self.members.split_off(&self.epoch);
     }
+}
+
+/// The key of the oldest open challenge of `node` whose challenger is `validator`.
+fn open_challenge_of(
+    assigned: &BTreeMap<(NodeId, u64), NodeId>,
+    node: &NodeId,
+    validator: &NodeId,
+) -> Option<(NodeId, u64)> {
+    assigned
+        .range((*node, 0)..=(*node, u64::MAX))
+        .find(|(_, c)| *c == validator)
+        .map(|(k, _)| *k)
 }
 
 /// The epoch's E of a compute node: the median passed E, or 0 unless more than half passed.
@@ -556,13 +555,9 @@ impl Application for EdgeApp {
                 .retain(|p| !committed.contains(&(p.node, p.e_fixed, p.passed)));
         }
         // Results whose challenge closed (committed, or its round too old) are dropped.
-        let open: BTreeSet<NodeId> = self
-            .assigned
-            .iter()
-            .filter(|(_, c)| **c == self.me)
-            .map(|((_, n), _)| *n)
-            .collect();
-        self.poc.retain(|p| open.contains(&p.node));
+        let (assigned, me) = (&self.assigned, self.me);
+        self.poc
+            .retain(|p| open_challenge_of(assigned, &p.node, &me).is_some());
         if is_epoch_end(h, self.cfg.epoch_length) {
             self.close_epoch();
         }
