@@ -47,7 +47,7 @@ impl Anchor {
         status: Shared<ValidatorStatus>,
         stagger: Duration,
     ) -> Self {
-        let stagger_ns = u64::try_from(stagger.as_nanos()).unwrap_or(u64::MAX);
+        let stagger_ns = emc_node_common::config::duration_ns(stagger);
         Anchor {
             me,
             ic,

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use emc_node_common::bootstrap::{bind_network, connect_ic, shutdown_signal};
 use emc_node_common::config::{generate_key, load_key, IcConfig, NodeConfig, ProverKind};
 use emc_node_common::http::{metric, serve, Endpoint};
-use emc_node_common::logging::{init_logging, LogConfig};
+use emc_node_common::logging::{init_logging, log_dir_beside, LogConfig};
 use emc_node_common::ops::{register_node, stake_node, E8S};
 use emc_node_common::status::Shared;
 use emc_types::{NodeId, Role};
@@ -213,11 +213,7 @@ pub fn main() -> Result<()> {
     let cli = Cli::parse();
     // `run` keeps its full log in a file; the one-shot commands print to the console only.
     let dir = match &cli.command {
-        Command::Run { config, .. } => Some(cli.log_dir.clone().unwrap_or_else(|| {
-            config
-                .parent()
-                .map_or_else(|| PathBuf::from("."), PathBuf::from)
-        })),
+        Command::Run { config, .. } => Some(log_dir_beside(config, cli.log_dir.as_deref())),
         _ => None,
     };
     let one_shot = dir.is_none();

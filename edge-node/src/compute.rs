@@ -17,6 +17,7 @@
 //! `vulkan_device` = `auto`, an index or a name substring); when no Vulkan device can be
 //! opened, the node logs why and answers with the CPU prover (same bits, smaller E).
 
+use crate::challenge::mono_ns;
 use emc_edge_core::protocol::{
     PingReply, PocOpen, KIND_LOAD, KIND_PING, KIND_POC_CHALLENGE, KIND_POC_OPEN,
 };
@@ -34,7 +35,7 @@ use emc_poc::{
 use emc_types::NodeId;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Semaphore};
 use tracing::Instrument as _;
@@ -130,13 +131,6 @@ impl From<WireError> for Refusal {
 }
 
 type HeldSessions = Sessions<Arc<ProverSession>>;
-
-/// Nanoseconds on this process's monotonic clock (the sessions' clock).
-fn mono_ns() -> u64 {
-    static BASE: OnceLock<Instant> = OnceLock::new();
-    let base = BASE.get_or_init(Instant::now);
-    u64::try_from(base.elapsed().as_nanos()).unwrap_or(u64::MAX)
-}
 
 /// Frees a reserved slot unless the computation filled it (also when the future is dropped).
 struct SlotGuard<'a> {

@@ -6,7 +6,7 @@ use clap::Parser;
 use emc_node_common::bootstrap::{bind_network, connect_ic, load_config_for, shutdown_signal};
 use emc_node_common::config::load_key;
 use emc_node_common::http::serve;
-use emc_node_common::logging::{init_logging, LogConfig};
+use emc_node_common::logging::{init_logging, log_dir_beside, LogConfig};
 use emc_router::{start_router, RouterEndpoint};
 use emc_types::Role;
 use std::path::PathBuf;
@@ -28,11 +28,7 @@ struct Cli {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    let dir = cli.log_dir.clone().unwrap_or_else(|| {
-        cli.config
-            .parent()
-            .map_or_else(|| PathBuf::from("."), PathBuf::from)
-    });
+    let dir = log_dir_beside(&cli.config, cli.log_dir.as_deref());
     init_logging(&LogConfig {
         verbose: cli.verbose,
         dir: Some(dir),

@@ -27,7 +27,7 @@ use emc_ic_client::{EmbeddedHost, IcClient};
 use emc_ledger::{InitArgs, LedgerArg};
 use emc_net::{NetConfig, Network, StaticAuthorizer};
 use emc_node_common::bootstrap::handles;
-use emc_node_common::config::{ComputeConfig, ProverKind, ValidatorConfig};
+use emc_node_common::config::{duration_ns, ComputeConfig, ProverKind, ValidatorConfig};
 use emc_node_common::ic::IcHandles;
 use emc_node_common::logging::node_span;
 use emc_node_common::ops::{register_node, stake_node};
@@ -622,10 +622,6 @@ impl Cluster {
         }
         self.host.shutdown();
     }
-}
-
-fn duration_ns(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Binds a node's endpoint again on its old address, retrying for a few seconds while the

@@ -41,6 +41,17 @@ pub struct LogConfig {
     pub default_name: String,
 }
 
+/// Where a node process started with `config` writes its full log: `explicit` when given,
+/// else the config file's directory.
+pub fn log_dir_beside(config: &Path, explicit: Option<&Path>) -> PathBuf {
+    match explicit {
+        Some(dir) => dir.to_path_buf(),
+        None => config
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+    }
+}
+
 /// A span whose events go to `<dir>/<name>.log`; instrument a node's futures with it (tasks
 /// they spawn inherit it through `in_current_span`).
 pub fn node_span(name: &str) -> tracing::Span {
