@@ -22,7 +22,7 @@ use emc_consensus::{
     Config, Ed25519Signer, Ed25519Verifier, Effect, Input, Node, Timer, WalRecord,
 };
 use emc_edge_core::anchor::submit_position;
-use emc_edge_core::app::{AppConfig, EdgeApp, RegistryNode};
+use emc_edge_core::app::{blocks_per_minute, AppConfig, EdgeApp, RegistryNode};
 use emc_edge_core::poc::{PocPlanner, PocStatus, RoundPlan, RoundSchedule};
 use emc_edge_core::protocol::{PingReply, RelayEnvelope, KIND_CONSENSUS, KIND_PING, KIND_RELAY};
 use emc_edge_core::retention::{keep_records, keeps};
@@ -257,6 +257,7 @@ pub async fn start_validator(
             epoch_length: cfg.epoch_length,
             chunk_records: cfg.chunk_records,
             poc_period_blocks: schedule.as_ref().map_or(0, RoundSchedule::period_blocks),
+            slot_blocks: blocks_per_minute(duration_ns(cfg.block_interval)),
             ..AppConfig::default()
         },
     );

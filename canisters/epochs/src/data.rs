@@ -4,6 +4,7 @@
 //! ```text
 //! record   = node[32] || role u8 (0 validator, 1 router, 2 compute) || owner_len u8 || owner
 //!            || stake_e8s_be64 || active_blocks_be64 || poc_e_be64 || multiplier_be64
+//!            || penalty_minutes_be64
 //! chunk    = sha256("emc-epoch-chunk-v1" || epoch_be64 || index_be32 || count_be32 || record*)
 //! inner    = sha256("emc-epoch-merkle-v1" || left || right)   (a last odd node moves up as is)
 //! header   = sha256("emc-epoch-data-v1" || epoch_be64 || epoch_blocks_be64 || node_count_be64
@@ -33,6 +34,7 @@ pub fn encode_record(r: &NodeRecord, out: &mut Vec<u8>) {
     out.extend_from_slice(&r.active_blocks.to_be_bytes());
     out.extend_from_slice(&r.poc_e.to_be_bytes());
     out.extend_from_slice(&r.multiplier.to_be_bytes());
+    out.extend_from_slice(&r.penalty_minutes.to_be_bytes());
 }
 
 /// Hash of one chunk (a Merkle leaf).
@@ -188,12 +190,14 @@ mod tests {
                 active_blocks: 6,
                 poc_e: 7,
                 multiplier: 8,
+                penalty_minutes: 9,
             };
             let mut out = Vec::new();
             encode_record(&r, &mut out);
             assert_eq!(out[32], code, "{role:?}");
             assert_eq!(&out[33..37], &[3, 1, 2, 3]);
-            assert_eq!(out.len(), 32 + 1 + 1 + 3 + 4 * 8);
+            assert_eq!(out.len(), 32 + 1 + 1 + 3 + 5 * 8);
+            assert_eq!(&out[out.len() - 8..], &9u64.to_be_bytes());
         }
     }
 

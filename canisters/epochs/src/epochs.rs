@@ -98,19 +98,24 @@ pub fn weight_of(r: &NodeRecord, epoch_blocks: u64, params: &Params) -> u64 {
             validator_weight(r.stake_e8s).0
         }
         Role::Router if share_ok(params.router_min_share_bps) => router_weight(r.stake_e8s).0,
-        Role::Compute => compute_weight(Fixed4(r.poc_e), Fixed4(r.multiplier)).0,
+        Role::Compute => {
+            // No compute reward for the hours of a fined outage (spec 4): the weight shrinks
+            // by the share of the epoch's minutes in whole outage periods.
+            let w = compute_weight(Fixed4(r.poc_e), Fixed4(r.multiplier)).0;
+            if r.penalty_minutes == 0 {
+                return w;
+            }
+            let minutes = (epoch_blocks.saturating_mul(BLOCK_TIME_SECS) / 60).max(1);
+            let up = minutes.saturating_sub(r.penalty_minutes);
+            u64::try_from(u128::from(w) * u128::from(up) / u128::from(minutes)).unwrap_or(0)
+        }
         _ => 0,
     }
 }
 
-/// Penalty minutes of a record (validators: blocks missed; routers: blocks offline).
-pub fn penalty_minutes(r: &NodeRecord, epoch_blocks: u64) -> u64 {
-    match r.role {
-        Role::Validator | Role::Router => {
-            epoch_blocks.saturating_sub(r.active_blocks) * BLOCK_TIME_SECS / 60
-        }
-        Role::Compute => 0,
-    }
+/// Penalty minutes of a record: its whole outage periods, as the validators agreed them.
+pub fn penalty_minutes(r: &NodeRecord) -> u64 {
+    r.penalty_minutes
 }
 
 /// Verifies that `sigs` are at least a quorum of distinct members of `set`, each a valid strict
@@ -715,7 +720,6 @@ impl<M: Memory> Epochs<M> {
             if out.len() >= max {
                 break;
             }
-            let blocks = s.header.as_ref().map(|h| h.epoch_blocks).unwrap_or(0);
             let lo = match s.cursor {
                 Some(n) => epoch_node(s.epoch, &n.0),
                 None => epoch_node(s.epoch, &[0; 32]),
@@ -743,7 +747,7 @@ impl<M: Memory> Epochs<M> {
                         e_fixed: r.poc_e,
                     });
                 }
-                let minutes = penalty_minutes(r, blocks);
+                let minutes = penalty_minutes(r);
                 if minutes > 0 {
                     penalties.push(PenaltyReport {
                         node_id: r.node,

@@ -123,12 +123,19 @@ pub struct NodeRecord {
     pub role: Role,
     /// Stake in e8s (validators and routers: their weight).
     pub stake_e8s: u64,
-    /// Blocks the validator took part in, or blocks the router was online for (0 for compute).
+    /// Blocks of the minutes in which the node was active: a validator took part in consensus
+    /// (its commit seal or proposal), a router or compute node was seen online by most of the
+    /// minute's proposers.
     pub active_blocks: u64,
     /// PoC E, fixed point with 4 decimals (compute only).
     pub poc_e: u64,
     /// Staking multiplier of E, fixed point with 4 decimals (compute only).
     pub multiplier: u64,
+    /// Minutes of whole outage periods in the epoch (spec 4: continuous runs of minutes in
+    /// which the agreed state shows no participation, fined per whole 60 minutes for
+    /// validators and staked compute nodes, per 10 minutes for routers); the registry turns
+    /// them into the penalty.
+    pub penalty_minutes: u64,
 }
 
 /// Header of an epoch's per-node data; `header_hash` of it is the `state_root` of the epoch's

@@ -117,6 +117,7 @@ fn records(n: u64) -> Vec<NodeRecord> {
                 active_blocks: 0,
                 poc_e: 5_000 + (i % 37) * 731,
                 multiplier: 27_000,
+                penalty_minutes: 0,
             }
         })
         .collect();

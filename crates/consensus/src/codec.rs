@@ -16,7 +16,8 @@ use crate::message::{
 use crate::node::{ChainState, WalRecord};
 use emc_types::{
     Block, BlockHeader, Checkpoint, CheckpointSignature, ComputeReceipt, DispatchRecord, Hash,
-    LivenessObservation, NodeId, PocResult, Signature, StateBit, SummaryAccumulator, ValidatorSet,
+    LivenessObservation, NodeId, ParentCommit, PocResult, Signature, StateBit, SummaryAccumulator,
+    ValidatorSet,
 };
 
 /// The wire format version this code writes and reads.
@@ -549,6 +550,10 @@ impl<'a> Reader<'a> {
             StateBit::TAG_RECEIPT => StateBit::Receipt(ComputeReceipt {
                 bytes: self.bytes()?,
             }),
+            StateBit::TAG_PARENT_COMMIT => StateBit::ParentCommit(ParentCommit {
+                round: self.u32()?,
+                seals: self.seals()?,
+            }),
             tag => {
                 return Err(DecodeError::Tag {
                     what: "state bit",
@@ -588,9 +593,7 @@ impl<'a> Reader<'a> {
         Ok(Block { header, bits })
     }
 
-    fn committed(&mut self) -> Result<CommittedBlock, DecodeError> {
-        let block = self.block()?;
-        let round = self.u32()?;
+    fn seals(&mut self) -> Result<Vec<Seal>, DecodeError> {
         let n = self.count("seals", MIN_SEAL)?;
         let mut seals = Vec::with_capacity(n);
         for _ in 0..n {
@@ -599,6 +602,13 @@ impl<'a> Reader<'a> {
                 signature: Signature(self.array()?),
             });
         }
+        Ok(seals)
+    }
+
+    fn committed(&mut self) -> Result<CommittedBlock, DecodeError> {
+        let block = self.block()?;
+        let round = self.u32()?;
+        let seals = self.seals()?;
         Ok(CommittedBlock {
             block,
             round,

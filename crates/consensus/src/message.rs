@@ -102,13 +102,7 @@ pub struct PreparedCertificate {
 
 /// A committed seal: one validator's COMMIT signature (over [`vote_signing_bytes`] with
 /// [`VoteKind::Commit`] for `(height, round, block hash)`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Seal {
-    /// The validator.
-    pub signer: NodeId,
-    /// Its commit signature.
-    pub signature: Signature,
-}
+pub use emc_types::Seal;
 
 /// A decided block with the committed seals that prove it.
 #[derive(Clone, Debug, PartialEq, Eq)]

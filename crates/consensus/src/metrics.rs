@@ -17,6 +17,9 @@ pub struct Metrics {
     pub duplicate: u64,
     /// Dropped: about a past height or round (or arrived before start).
     pub stale: u64,
+    /// Commit seals for the last decided block that arrived after it was decided (kept for
+    /// the next proposal's parent commit).
+    pub late_seals: u64,
     /// Kept for the next height.
     pub future_buffered: u64,
     /// Dropped: too far ahead, or the buffer for its signer is full.

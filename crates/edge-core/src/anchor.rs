@@ -482,6 +482,7 @@ mod tests {
                 active_blocks: 1,
                 poc_e: 0,
                 multiplier: 0,
+                penalty_minutes: 0,
             })
             .collect();
         let (header, chunks) = build_chunks(epoch, 10, &records, 2);

@@ -93,7 +93,7 @@ pub struct SignedCheckpoint {
 pub struct SummaryAccumulator {
     /// Chain over proof-of-computing results.
     pub poc: Hash,
-    /// Chain over liveness observations.
+    /// Chain over liveness observations and parent commits (participation).
     pub liveness: Hash,
     /// Chain over dispatch records and compute receipts.
     pub receipts: Hash,
@@ -114,7 +114,7 @@ impl SummaryAccumulator {
         let bytes = bit.canonical_bytes();
         let acc = match bit {
             StateBit::Poc(_) => &mut self.poc,
-            StateBit::Liveness(_) => &mut self.liveness,
+            StateBit::Liveness(_) | StateBit::ParentCommit(_) => &mut self.liveness,
             StateBit::Dispatch(_) | StateBit::Receipt(_) => &mut self.receipts,
         };
         *acc = sha256(&[SUMMARY_DOMAIN, &acc.0, &bytes]);

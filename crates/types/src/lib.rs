@@ -27,7 +27,8 @@ pub use checkpoint::{
 pub use ids::{Hash, NodeId, Signature, ZERO_HASH};
 pub use role::{role_name, Role, UnknownRole};
 pub use state::{
-    ComputeReceipt, DispatchRecord, LivenessObservation, PocResult, StateBit, E_SCALE,
+    ComputeReceipt, DispatchRecord, LivenessObservation, ParentCommit, PocResult, Seal, StateBit,
+    E_SCALE,
 };
 pub use validator::{ValidatorSet, ValidatorSetError, VALIDATOR_SET_DOMAIN};
 

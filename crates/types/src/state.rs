@@ -1,7 +1,7 @@
 //! State bits: the payload of blocks. What validators agree on is not token transfers but
 //! these facts (protocol section 6).
 
-use crate::{put_len_prefixed, NodeId};
+use crate::{put_len_prefixed, NodeId, Signature};
 use candid::CandidType;
 use serde::{Deserialize, Serialize};
 
@@ -50,6 +50,29 @@ pub struct ComputeReceipt {
     pub bytes: Vec<u8>,
 }
 
+/// A committed seal: one validator's COMMIT signature over `(height, round, block hash)`
+/// (emc-consensus's vote signing bytes).
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
+pub struct Seal {
+    /// The validator.
+    pub signer: NodeId,
+    /// Its commit signature.
+    pub signature: Signature,
+}
+
+/// The seals that committed a block's parent, carried by the block (Tendermint's
+/// "last commit"): the agreed record of which validators took part in consensus at the
+/// previous height. Consensus puts it first in every block above height 1 and checks it (a
+/// quorum of valid seals by the parent height's set); the application counts validator
+/// participation from it.
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
+pub struct ParentCommit {
+    /// The round in which the parent was committed (the seals are for that round).
+    pub round: u32,
+    /// The seals, by distinct members of the parent height's validator set.
+    pub seals: Vec<Seal>,
+}
+
 /// One fact agreed by consensus.
 #[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
 pub enum StateBit {
@@ -61,6 +84,8 @@ pub enum StateBit {
     Dispatch(DispatchRecord),
     /// A compute-market receipt.
     Receipt(ComputeReceipt),
+    /// The seals of the parent block (validators' participation).
+    ParentCommit(ParentCommit),
 }
 
 impl StateBit {
@@ -72,12 +97,15 @@ impl StateBit {
     pub const TAG_DISPATCH: u8 = 3;
     /// Tag byte of [`StateBit::Receipt`].
     pub const TAG_RECEIPT: u8 = 4;
+    /// Tag byte of [`StateBit::ParentCommit`].
+    pub const TAG_PARENT_COMMIT: u8 = 5;
 
     /// Appends the canonical layout:
     /// - Poc: `1 || node(32) || e_fixed_be64 || passed(1: 0 or 1) || validator(32)`
     /// - Liveness: `2 || observer(32) || subject(32) || online(1)`
     /// - Dispatch: `3 || len_be32 || bytes`
     /// - Receipt: `4 || len_be32 || bytes`
+    /// - ParentCommit: `5 || round_be32 || count_be32 || (signer(32) || signature(64))*`
     pub fn encode_canonical(&self, out: &mut Vec<u8>) {
         match self {
             StateBit::Poc(p) => {
@@ -100,6 +128,16 @@ impl StateBit {
             StateBit::Receipt(r) => {
                 out.push(Self::TAG_RECEIPT);
                 put_len_prefixed(out, &r.bytes);
+            }
+            StateBit::ParentCommit(c) => {
+                out.push(Self::TAG_PARENT_COMMIT);
+                out.extend_from_slice(&c.round.to_be_bytes());
+                let count = u32::try_from(c.seals.len()).unwrap_or(u32::MAX);
+                out.extend_from_slice(&count.to_be_bytes());
+                for seal in &c.seals {
+                    out.extend_from_slice(&seal.signer.0);
+                    out.extend_from_slice(&seal.signature.0);
+                }
             }
         }
     }

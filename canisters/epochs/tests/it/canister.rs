@@ -430,6 +430,8 @@ fn epoch_payout_survives_a_ledger_outage_and_pays_exactly_once() {
             active_blocks: if i == 0 { blocks / 2 } else { blocks },
             poc_e: 0,
             multiplier: 0,
+            // Validator 0 was out for the second half of the day: 12 whole hours.
+            penalty_minutes: if i == 0 { 720 } else { 0 },
         });
     }
     recs.sort_by_key(|r| r.node);
@@ -583,6 +585,7 @@ fn a_short_epoch_runs_from_checkpoints_to_payout() {
         .into_iter()
         .map(|mut r| {
             r.role = Role::Compute;
+            r.penalty_minutes = 0; // a short epoch: no whole hour out
             r
         })
         .collect();
@@ -595,6 +598,7 @@ fn a_short_epoch_runs_from_checkpoints_to_payout() {
             active_blocks: if i == 0 { SHORT / 3 } else { SHORT },
             poc_e: 0,
             multiplier: 0,
+            penalty_minutes: if i == 0 { 60 } else { 0 },
         });
     }
     recs.sort_by_key(|r| r.node);
@@ -694,7 +698,7 @@ fn a_short_epoch_runs_from_checkpoints_to_payout() {
             .unwrap();
         assert_eq!(p.map(|p| p.amount_e8s).unwrap_or(0), *want);
     }
-    // The idle validator missed 80 blocks (160 s = 2 minutes at 2 s a block): reported.
+    // The idle validator's agreed outage (one whole hour) was reported.
     assert_eq!(stats(&mut s).pending_penalty_batches, 0);
 }
 
@@ -764,6 +768,7 @@ fn closed_epochs_report_the_compute_nodes_e_to_the_registry() {
         active_blocks: 0,
         poc_e,
         multiplier: 10_000,
+        penalty_minutes: 0,
     };
     let mut recs = vec![
         compute(id(90), owner(50), 14_451),
@@ -779,6 +784,7 @@ fn closed_epochs_report_the_compute_nodes_e_to_the_registry() {
             active_blocks: SHORT,
             poc_e: 7_000,
             multiplier: 0,
+            penalty_minutes: 0,
         });
     }
     recs.sort_by_key(|r| r.node);

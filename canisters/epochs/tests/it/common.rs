@@ -111,6 +111,8 @@ pub fn records(n: u64, epoch_blocks: u64) -> Vec<NodeRecord> {
                 },
                 poc_e: 5_000 + (i % 37) * 731,
                 multiplier: [14_000, 27_000, 62_000, 100_000][(i % 4) as usize],
+                // the half-idle ones were out for one continuous run of whole hours
+                penalty_minutes: if i % 10 == 0 { 60 } else { 0 },
             }
         })
         .collect();

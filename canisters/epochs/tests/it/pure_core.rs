@@ -2,7 +2,7 @@
 
 use crate::common::*;
 use emc_epochs::data::{build_chunks, header_hash};
-use emc_epochs::epochs::{payout_memo, weight_of, DEDUP_SAFE_NS};
+use emc_epochs::epochs::{payout_memo, penalty_minutes, weight_of, DEDUP_SAFE_NS};
 use emc_epochs::*;
 use emc_tokenomics::{epoch_reward, period_of_epoch, split_by_weight, SplitRounding};
 use emc_types::{Hash, NodeId, Signature, SignedCheckpoint, ZERO_HASH};
@@ -888,4 +888,44 @@ fn config_cell_layout_is_emce_version_then_candid_config() {
     garbage.extend_from_slice(&[0xde, 0xad]);
     Stores::open(mem.clone()).config.set(garbage);
     assert!(matches!(Epochs::load(mem), Err(LoadError::Storage(_))));
+}
+
+/// Issue #21, finding 8: the penalty of a record is its agreed outage minutes (whole periods of
+/// continuous absence, as the validators counted them), not the blocks it missed; a compute
+/// node's weight shrinks by the share of the epoch's minutes in fined outages (no compute
+/// reward for those hours).
+#[test]
+fn penalties_follow_agreed_outages_and_compute_weight_shrinks_with_them() {
+    let params = Params::default();
+    let blocks = 43_200; // 1,440 minutes
+    let compute = NodeRecord {
+        node: NodeId([3; 32]),
+        owner: owner(3),
+        role: Role::Compute,
+        stake_e8s: 2_000 * 100_000_000,
+        active_blocks: blocks,
+        poc_e: 20_000,
+        multiplier: 10_000,
+        penalty_minutes: 0,
+    };
+    let full = weight_of(&compute, blocks, &params);
+    assert!(full > 0);
+    let out = NodeRecord {
+        penalty_minutes: 360,
+        ..compute.clone()
+    };
+    assert_eq!(weight_of(&out, blocks, &params), full * 3 / 4);
+    assert_eq!(penalty_minutes(&out), 360);
+    // A validator that missed a quarter of the blocks in short gaps (never a whole hour): paid
+    // (above the share) and not fined.
+    let v = NodeRecord {
+        role: Role::Validator,
+        stake_e8s: 1_000_000 * 100_000_000,
+        active_blocks: blocks * 3 / 4,
+        poc_e: 0,
+        multiplier: 0,
+        ..compute
+    };
+    assert!(weight_of(&v, blocks, &params) > 0);
+    assert_eq!(penalty_minutes(&v), 0);
 }

@@ -23,6 +23,11 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
             msg => {
                 let Some(h) = msg.height() else { return };
                 if h < self.cur.height {
+                    if let Message::Commit(c) = &msg {
+                        if self.on_late_commit(c) {
+                            return;
+                        }
+                    }
                     self.metrics.stale += 1;
                     // A peer still working on a decided height: help it catch up.
                     if matches!(msg, Message::RoundChange { .. } | Message::Proposal { .. }) {

@@ -10,7 +10,7 @@ use crate::message::{
     SignedVote, Vote, VoteKind,
 };
 use crate::metrics::Metrics;
-use emc_types::{Block, Hash, NodeId, ValidatorSet};
+use emc_types::{Block, Hash, NodeId, ParentCommit, StateBit, ValidatorSet};
 use std::collections::{BTreeMap, BTreeSet};
 
 impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
@@ -51,7 +51,110 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
             && member
             && block.bits.len() <= self.cfg.max_block_bits
             && block.payload_matches()
+            && self.parent_commit_valid(block)
             && self.app.validate(block).is_ok()
+    }
+
+    /// The parent commit of the next proposal: the seals this node holds for the last decided
+    /// block (its quorum plus the seals that arrived later), `None` before the first block
+    /// (height 1 has no parent) or when that block's seals are not held.
+    pub(super) fn parent_commit(&self) -> Option<ParentCommit> {
+        self.recent
+            .back()
+            .filter(|cb| cb.block.header.height == self.chain.height)
+            .map(|cb| ParentCommit {
+                round: cb.round,
+                seals: cb.seals.clone(),
+            })
+    }
+
+    /// A block above height 1 starts with the seals that committed its parent, a quorum of
+    /// valid seals by distinct members of the parent height's set, and carries no other parent
+    /// commit; a block at height 1 carries none. The parent commit is the agreed record of
+    /// validator participation (the application pays and fines on it), so a proposer can omit
+    /// seals (never below a quorum) but cannot invent one. Seals this node already verified
+    /// for its last decided block are not verified again.
+    pub(super) fn parent_commit_valid(&self, block: &Block) -> bool {
+        let h = block.header.height;
+        let mut commits = block.bits.iter().enumerate().filter_map(|(i, b)| match b {
+            StateBit::ParentCommit(pc) => Some((i, pc)),
+            _ => None,
+        });
+        let first = commits.next();
+        if commits.next().is_some() {
+            return false;
+        }
+        if h <= 1 {
+            return first.is_none();
+        }
+        let Some((0, pc)) = first else {
+            return false;
+        };
+        let Some(set) = self.set_for_height(h - 1) else {
+            return false;
+        };
+        let parent = block.header.parent_hash;
+        let known = self.recent.back().filter(|cb| {
+            cb.block.header.height == h - 1
+                && cb.round == pc.round
+                && self.chain.last_hash == parent
+        });
+        let msg = vote_signing_bytes(
+            VoteKind::Commit,
+            &Vote {
+                height: h - 1,
+                round: pc.round,
+                digest: parent,
+            },
+        );
+        let mut seen = BTreeSet::new();
+        for seal in &pc.seals {
+            if !set.contains(&seal.signer) || !seen.insert(seal.signer) {
+                return false;
+            }
+            if known.is_some_and(|cb| cb.seals.contains(seal)) {
+                continue;
+            }
+            if !self.verifier.verify(&seal.signer, &msg, &seal.signature) {
+                return false;
+            }
+        }
+        seen.len() >= set.quorum()
+    }
+
+    /// A COMMIT for the block this node decided last, arriving after the decision: its seal
+    /// joins the block's seals (so the next proposal credits its signer). Returns whether the
+    /// vote was about that block.
+    pub(super) fn on_late_commit(&mut self, c: &SignedVote) -> bool {
+        let v = &c.vote;
+        if v.height != self.chain.height || v.digest != self.chain.last_hash {
+            return false;
+        }
+        let Some(set) = self.set_for_height(v.height) else {
+            return false;
+        };
+        let Some(cb) = self.recent.back() else {
+            return false;
+        };
+        if cb.block.header.height != v.height
+            || cb.round != v.round
+            || !set.contains(&c.signer)
+            || cb.seals.iter().any(|s| s.signer == c.signer)
+        {
+            return true;
+        }
+        if !c.verify(VoteKind::Commit, &self.verifier) {
+            self.metrics.bad_signature += 1;
+            return true;
+        }
+        if let Some(cb) = self.recent.back_mut() {
+            cb.seals.push(Seal {
+                signer: c.signer,
+                signature: c.signature,
+            });
+            self.metrics.late_seals += 1;
+        }
+        true
     }
 
     /// A proposed block is not stamped later than the local clock plus the allowed drift
@@ -388,7 +491,12 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
 
     pub(super) fn fresh_block(&mut self) -> Option<Block> {
         let h = self.cur.height;
-        let bits = self.app.propose(h, self.now);
+        let mut bits = Vec::new();
+        if h > 1 {
+            bits.push(StateBit::ParentCommit(self.parent_commit()?));
+        }
+        let room = self.cfg.max_block_bits.saturating_sub(bits.len());
+        bits.extend(self.app.propose(h, self.now).into_iter().take(room));
         let ts = self.now.max(self.chain.last_timestamp_ns);
         let block = Block::new(h, self.chain.last_hash, self.me, ts, bits);
         if self.check_block(&block) {

@@ -7,7 +7,7 @@ use emc_consensus::{
     PreparedCertificate, RoundChange, SignedRoundChange, SignedVote, Signer, TimerKind, Vote,
     VoteKind, WalRecord,
 };
-use emc_types::{Block, Hash, NodeId, PocResult, StateBit, ValidatorSet};
+use emc_types::{Block, Hash, NodeId, ParentCommit, PocResult, Seal, StateBit, ValidatorSet};
 
 pub const MS: u64 = 1_000_000;
 /// Largest E the test application accepts.
@@ -125,16 +125,38 @@ impl Harness {
     }
 
     /// A valid block at the node's current height.
+    /// The next block by `proposer`, with one PoC bit carrying `e`; above height 1 it
+    /// starts with a parent commit signed by nodes 0, 1 and 2 (round 0).
     pub fn block(&self, proposer: usize, e: u64) -> Block {
         let c = self.node.chain();
+        let mut bits = Vec::new();
+        if c.height >= 1 {
+            bits.push(parent_commit(c.height, 0, c.last_hash));
+        }
+        bits.push(poc(e));
         Block::new(
             c.height + 1,
             c.last_hash,
             Self::id(proposer),
             c.last_timestamp_ns + 1,
-            vec![poc(e)],
+            bits,
         )
     }
+}
+
+/// The parent commit of a block at `height + 1`: seals of nodes 0, 1 and 2 for the block
+/// `digest` decided at `height` in `round`.
+pub fn parent_commit(height: u64, round: u32, digest: Hash) -> StateBit {
+    let seals = (0..3)
+        .map(|i| {
+            let v = vote(i, VoteKind::Commit, height, round, digest);
+            Seal {
+                signer: v.signer,
+                signature: v.signature,
+            }
+        })
+        .collect();
+    StateBit::ParentCommit(ParentCommit { round, seals })
 }
 
 pub fn vote(i: usize, kind: VoteKind, height: u64, round: u32, digest: Hash) -> SignedVote {

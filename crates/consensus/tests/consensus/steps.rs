@@ -3,7 +3,7 @@
 
 use crate::common::{self, *};
 use emc_consensus::{Ed25519Verifier, Input, Message, Metrics, Node, Signer, TimerKind, VoteKind};
-use emc_types::{Block, CheckpointSignature, Hash, ValidatorSet};
+use emc_types::{Block, CheckpointSignature, Hash, StateBit, ValidatorSet};
 
 struct Case {
     name: &'static str,
@@ -149,6 +149,72 @@ const CASES: &[Case] = &[
         },
         expect: &[],
         metrics: |m| m.invalid == 1,
+    },
+    Case {
+        name: "proposal above height 1 without its parent's commit: dropped",
+        run: || {
+            let mut h = Harness::new(0);
+            decide_h1(&mut h);
+            let c = h.node.chain().clone();
+            let b = Block::new(
+                2,
+                c.last_hash,
+                Harness::id(2),
+                c.last_timestamp_ns + 1,
+                vec![poc(1)],
+            );
+            let out = h.deliver(2, &proposal(2, 0, &b));
+            done(h, out)
+        },
+        expect: &[],
+        metrics: |m| m.invalid == 1,
+    },
+    Case {
+        name: "parent commit below a quorum, or sealing another block: dropped",
+        run: || {
+            let mut h = Harness::new(0);
+            decide_h1(&mut h);
+            let c = h.node.chain().clone();
+            let mut out = Vec::new();
+            for bad in [
+                // Two seals of three needed.
+                match common::parent_commit(1, 0, c.last_hash) {
+                    StateBit::ParentCommit(mut pc) => {
+                        pc.seals.truncate(2);
+                        StateBit::ParentCommit(pc)
+                    }
+                    other => other,
+                },
+                // A quorum of seals, over another block.
+                common::parent_commit(1, 0, Hash([9; 32])),
+            ] {
+                let b = Block::new(
+                    2,
+                    c.last_hash,
+                    Harness::id(2),
+                    c.last_timestamp_ns + 1,
+                    vec![bad, poc(1)],
+                );
+                out.extend(h.deliver(2, &proposal(2, 0, &b)));
+            }
+            done(h, out)
+        },
+        expect: &[],
+        metrics: |m| m.invalid == 2,
+    },
+    Case {
+        name: "a commit seal arriving after the decision is kept for the parent commit, once",
+        run: || {
+            let mut h = Harness::new(0);
+            let b1 = decide_h1(&mut h);
+            let mut out = h.deliver(3, &commit(3, 1, 0, b1.hash()));
+            out.extend(h.deliver(3, &commit(3, 1, 0, b1.hash())));
+            // A seal for another block at that height is not about the decided block.
+            out.extend(h.deliver(3, &commit(3, 1, 0, Hash([9; 32]))));
+            done(h, out)
+        },
+        expect: &[],
+        metrics: |m| m.late_seals == 1 && m.stale == 1 && m.bad_signature == 0,
     },
     Case {
         name: "proposal timestamped far in the future (u64::MAX - 1): dropped",
@@ -663,7 +729,8 @@ const CASES: &[Case] = &[
         run: || {
             let mut h = Harness::new(0);
             let b1 = h.block(1, 10);
-            let b2 = Block::new(2, b1.hash(), Harness::id(2), 50, vec![poc(2)]);
+            let pc = common::parent_commit(1, 0, b1.hash());
+            let b2 = Block::new(2, b1.hash(), Harness::id(2), 50, vec![pc, poc(2)]);
             assert!(h.deliver(2, &proposal(2, 0, &b2)).is_empty());
             h.deliver(1, &proposal(1, 0, &b1));
             h.deliver(1, &prepare(1, 1, 0, b1.hash()));

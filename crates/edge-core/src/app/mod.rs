@@ -5,9 +5,22 @@
 //!   (latest outcome per subject) and the proof-of-computing results it measured. A block
 //!   whose liveness or PoC bits claim another observer than its proposer is invalid, so a
 //!   validator can only speak for itself, and at most once per subject and block.
-//! - A node is *active* in a block when the block's proposer saw it online (the proposer is
-//!   active in its own block). A validator's or router's `active_blocks` for the epoch count
-//!   those blocks; the canister pays only above a share of the epoch's blocks (spec 11.3).
+//! - Activity is judged per *slot* (`slot_blocks`, one minute of blocks) from agreed facts
+//!   only. A **validator** of the epoch's set is active in a slot when a block of the slot was
+//!   proposed by it or carries its commit seal in the block's parent commit (consensus puts
+//!   the seals that committed the parent first in every block and checks them, so a proposer
+//!   may leave seals out but cannot invent one); a validator outside the set is neither paid
+//!   nor fined. A **router** or **compute node** is active in a slot when more of the slot's
+//!   proposers reported it online than offline (a compute node also when a passed PoC result
+//!   of it committed): F Byzantine proposers can neither take an honest node's slot away nor
+//!   give one to a dead node. `active_blocks` counts the blocks of active slots; the canister
+//!   pays only above a share of the epoch's blocks (spec 11.3).
+//! - Outages are counted as spec 4 defines them: continuous runs of inactive slots (minutes),
+//!   fined per whole period (validators 60 minutes, routers 10, staked compute nodes 60),
+//!   reported as the record's `penalty_minutes`. Counting starts at the epoch's first block,
+//!   when every node of the epoch's snapshot already existed (a node registered later is not
+//!   in it), and a run does not carry over into the next epoch (so a restored validator, which
+//!   replays whole epochs, derives the same numbers).
 //! - A compute node's E for the epoch is the median of the E values of its passed challenges,
 //!   or 0 when at most half of its challenges passed: one lying validator moves neither.
 //! - A PoC bit is admitted only from the challenger that a committed round drew for that node
@@ -65,6 +78,16 @@ pub struct AppConfig {
     pub poc_period_blocks: u64,
     /// A PoC result may be committed for one of this many latest rounds.
     pub poc_rounds_kept: usize,
+    /// Blocks per participation slot: one minute of blocks (30 at 2 s). Activity and outages
+    /// are judged per slot.
+    pub slot_blocks: u64,
+    /// A validator's continuous outage fined per whole period of this many minutes (spec 4:
+    /// 60; the registry's `validator_penalty_minutes`).
+    pub validator_outage_minutes: u64,
+    /// The same for routers (10).
+    pub router_outage_minutes: u64,
+    /// The same for staked compute nodes (60).
+    pub compute_outage_minutes: u64,
 }
 
 impl Default for AppConfig {
@@ -77,8 +100,18 @@ impl Default for AppConfig {
             max_closed: 4,
             poc_period_blocks: 300,
             poc_rounds_kept: 2,
+            slot_blocks: 30,
+            validator_outage_minutes: 60,
+            router_outage_minutes: 10,
+            compute_outage_minutes: 60,
         }
     }
+}
+
+/// Blocks in one minute at `block_interval_ns` (at least 1): the participation slot
+/// ([`AppConfig::slot_blocks`]).
+pub fn blocks_per_minute(block_interval_ns: u64) -> u64 {
+    (60_000_000_000 / block_interval_ns.max(1)).max(1)
 }
 
 /// A node as the registry's snapshot of an epoch lists it.
@@ -129,11 +162,23 @@ pub struct EpochData {
     pub records: Vec<NodeRecord>,
 }
 
+/// One node's facts in the epoch being tallied.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Tally {
+    /// Blocks of the slots in which the node was active.
     active_blocks: u64,
     poc_passed: Vec<u64>,
     poc_failed: u64,
+    /// This slot: the node showed itself (a validator's seal or proposal, a compute node's
+    /// passed PoC result).
+    slot_seen: bool,
+    /// This slot: blocks whose proposer reported it online / offline.
+    slot_online: u32,
+    slot_offline: u32,
+    /// Minutes of its current outage (reset by an active slot and at each whole period).
+    outage_run: u64,
+    /// Minutes of whole outage periods this epoch.
+    penalty_minutes: u64,
 }
 
 /// The validators' application state.
@@ -357,22 +402,72 @@ impl EdgeApp {
             .values()
             .map(|n| {
                 let t = self.tally.get(&n.id).unwrap_or(&empty);
-                let (active_blocks, poc_e, multiplier) = match n.role {
-                    Role::Validator | Role::Router => (t.active_blocks, 0, 0),
-                    Role::Compute => (0, epoch_e(t), n.multiplier),
+                let (poc_e, multiplier) = match n.role {
+                    Role::Validator | Role::Router => (0, 0),
+                    Role::Compute => (epoch_e(t), n.multiplier),
                 };
                 NodeRecord {
                     node: n.id,
                     owner: n.owner,
                     role: n.role,
                     stake_e8s: n.stake_e8s,
-                    active_blocks,
+                    active_blocks: t.active_blocks,
                     poc_e,
                     multiplier,
+                    penalty_minutes: t.penalty_minutes,
                 }
             })
             .collect();
         Some(records)
+    }
+
+    /// Ends the slot of the block at height `h` when `h` is its last block (or the epoch's):
+    /// every node of the epoch's snapshot is judged active or not for the slot's blocks, and
+    /// its outage run grows or resets.
+    fn close_slot_if_done(&mut self, h: u64) {
+        let l = self.cfg.epoch_length.max(1);
+        let slot = self.cfg.slot_blocks.max(1);
+        let offset = (h - 1) % l; // position of h in its epoch, from 0
+        let epoch_end = offset + 1 == l;
+        if (offset + 1) % slot != 0 && !epoch_end {
+            return;
+        }
+        let len = offset % slot + 1;
+        let Some(Snapshot::Nodes(nodes)) = self.snapshots.get(&self.epoch) else {
+            self.tally.values_mut().for_each(Tally::end_slot);
+            return;
+        };
+        let members = self.members.get(&self.epoch);
+        for n in nodes.values() {
+            let t = self.tally.entry(n.id).or_default();
+            let period = match n.role {
+                Role::Validator if members.is_some_and(|m| m.contains(&n.id)) => {
+                    Some(self.cfg.validator_outage_minutes)
+                }
+                Role::Validator => None,
+                Role::Router => Some(self.cfg.router_outage_minutes),
+                Role::Compute if n.stake_e8s > 0 => Some(self.cfg.compute_outage_minutes),
+                Role::Compute => Some(0),
+            };
+            let active = match n.role {
+                Role::Validator => t.slot_seen,
+                Role::Router => t.slot_online > t.slot_offline,
+                Role::Compute => t.slot_seen || t.slot_online > t.slot_offline,
+            };
+            if let Some(period) = period {
+                if active {
+                    t.active_blocks += len;
+                    t.outage_run = 0;
+                } else if period > 0 {
+                    t.outage_run += 1;
+                    if t.outage_run == period {
+                        t.penalty_minutes += period;
+                        t.outage_run = 0;
+                    }
+                }
+            }
+            t.end_slot();
+        }
     }
 
     fn close_epoch(&mut self) {
@@ -398,6 +493,14 @@ impl EdgeApp {
         // Snapshots and sets of closed epochs are no longer needed.
         self.snapshots = self.snapshots.split_off(&self.epoch);
         self.members = self.members.split_off(&self.epoch);
+    }
+}
+
+impl Tally {
+    fn end_slot(&mut self) {
+        self.slot_seen = false;
+        self.slot_online = 0;
+        self.slot_offline = 0;
     }
 }
 
@@ -491,6 +594,8 @@ impl Application for EdgeApp {
                 StateBit::Receipt(r) if r.bytes.len() > MAX_OPAQUE_BIT => {
                     return Err("receipt too large".into())
                 }
+                // Checked by consensus (a quorum of valid seals of the parent height).
+                StateBit::ParentCommit(_) => {}
                 StateBit::Dispatch(_) | StateBit::Receipt(_) => {}
             }
         }
@@ -515,24 +620,36 @@ impl Application for EdgeApp {
             self.close_epoch();
         }
         let proposer = block.header.proposer;
-        self.tally.entry(proposer).or_default().active_blocks += 1;
+        self.tally.entry(proposer).or_default().slot_seen = true;
         for bit in &block.bits {
             match bit {
-                StateBit::Liveness(l) if l.online => {
-                    self.tally.entry(l.subject).or_default().active_blocks += 1;
+                StateBit::ParentCommit(pc) => {
+                    for seal in &pc.seals {
+                        self.tally.entry(seal.signer).or_default().slot_seen = true;
+                    }
+                }
+                StateBit::Liveness(l) => {
+                    let t = self.tally.entry(l.subject).or_default();
+                    if l.online {
+                        t.slot_online += 1;
+                    } else {
+                        t.slot_offline += 1;
+                    }
                 }
                 StateBit::Poc(p) => {
                     self.consume(&p.node, &proposer);
                     let t = self.tally.entry(p.node).or_default();
                     if p.passed {
                         t.poc_passed.push(p.e_fixed);
+                        t.slot_seen = true;
                     } else {
                         t.poc_failed += 1;
                     }
                 }
-                _ => {}
+                StateBit::Dispatch(_) | StateBit::Receipt(_) => {}
             }
         }
+        self.close_slot_if_done(h);
         let round = self
             .rounds
             .as_mut()

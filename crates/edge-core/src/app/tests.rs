@@ -13,6 +13,8 @@ fn cfg() -> AppConfig {
         chunk_records: 2,
         // A PoC round at every block.
         poc_period_blocks: 1,
+        // Activity judged per block (outage tests set their own slot).
+        slot_blocks: 1,
         ..AppConfig::default()
     }
 }
@@ -73,9 +75,37 @@ fn registry() -> Vec<RegistryNode> {
     ]
 }
 
-/// A block by `proposer` at `height` with the proposer's application's proposal.
+/// A block by `proposer` at `height` with the proposer's application's proposal, after the
+/// parent commit sealed by all four validators.
 fn block(app: &mut EdgeApp, proposer: u8, height: u64) -> Block {
+    sealed_block(app, proposer, height, &[1, 2, 3, 4])
+}
+
+/// The parent commit consensus puts first in a block (the app does not verify seals: that is
+/// consensus's job, so dummy signatures do).
+fn parent_commit(signers: &[u8]) -> StateBit {
+    StateBit::ParentCommit(emc_types::ParentCommit {
+        round: 0,
+        seals: signers
+            .iter()
+            .map(|s| emc_types::Seal {
+                signer: id(*s),
+                signature: emc_types::Signature([0; 64]),
+            })
+            .collect(),
+    })
+}
+
+/// A block of the proposer's application's proposal alone (no parent commit).
+fn proposal(app: &mut EdgeApp, proposer: u8, height: u64) -> Block {
     let bits = app.propose(height, 0);
+    Block::new(height, Hash([0; 32]), id(proposer), height, bits)
+}
+
+/// [`block`] with the parent commit sealed by `signers`.
+fn sealed_block(app: &mut EdgeApp, proposer: u8, height: u64, signers: &[u8]) -> Block {
+    let mut bits = vec![parent_commit(signers)];
+    bits.extend(app.propose(height, 0));
     Block::new(height, Hash([0; 32]), id(proposer), height, bits)
 }
 
@@ -102,7 +132,7 @@ fn a_proposer_reports_only_itself_once_per_subject() {
     app.observe(id(2), true);
     app.observe(id(2), false); // latest outcome wins
     app.observe(id(3), true);
-    let b = block(&mut app, 1, 1);
+    let b = proposal(&mut app, 1, 1);
     assert_eq!(b.bits.len(), 2);
     assert!(matches!(&b.bits[0], StateBit::Liveness(l) if l.subject == id(2) && !l.online));
     app.validate(&b).unwrap();
@@ -310,7 +340,7 @@ fn results_of_old_rounds_expire() {
     assert_eq!(apps[0].validate(&late).is_ok(), open_now);
     if !open_now {
         assert!(
-            block(&mut apps[ci], ci as u8 + 1, 4).bits.is_empty(),
+            proposal(&mut apps[ci], ci as u8 + 1, 4).bits.is_empty(),
             "dropped from the queue"
         );
     }
@@ -376,7 +406,7 @@ fn silence_costs_activity_and_a_replayed_block_counts_once() {
     }
     for h in L / 2 + 1..=L {
         let p = (h % 3) as usize;
-        let b = block(&mut apps[p], p as u8 + 1, h);
+        let b = sealed_block(&mut apps[p], p as u8 + 1, h, &[1, 2, 3]);
         for a in &mut apps {
             a.on_commit(&b);
             a.on_commit(&b); // a replay is ignored
@@ -390,9 +420,9 @@ fn silence_costs_activity_and_a_replayed_block_counts_once() {
 #[test]
 fn epoch_e_is_the_median_of_passed_results_when_most_passed() {
     let t = |passed: &[u64], failed: u64| Tally {
-        active_blocks: 0,
         poc_passed: passed.to_vec(),
         poc_failed: failed,
+        ..Tally::default()
     };
     assert_eq!(epoch_e(&t(&[], 0)), 0);
     assert_eq!(epoch_e(&t(&[10, 30, 20], 0)), 20);
@@ -421,13 +451,13 @@ fn pending_poc_results_leave_the_queue_once_our_block_commits() {
     app.on_commit(&Block::new(1, Hash([0; 32]), id(1), 1, vec![]));
     app.record_poc(id(6), 15_000, true);
     app.record_poc(id(7), 9_999, false);
-    let b = block(&mut app, 1, 2);
+    let b = proposal(&mut app, 1, 2);
     assert_eq!(b.bits.len(), 2);
     assert!(matches!(&b.bits[1], StateBit::Poc(p) if p.e_fixed == 0 && !p.passed));
     // Not committed yet: proposed again.
-    assert_eq!(block(&mut app, 1, 2).bits.len(), 2);
+    assert_eq!(proposal(&mut app, 1, 2).bits.len(), 2);
     app.on_commit(&b);
-    assert!(block(&mut app, 1, 3).bits.is_empty());
+    assert!(proposal(&mut app, 1, 3).bits.is_empty());
 }
 
 /// Drives `apps` (validators 1..=4 taking turns) from `from` to `to` inclusive.
@@ -535,6 +565,7 @@ fn a_validator_restored_from_a_compacted_log_closes_only_the_epochs_it_replays()
     // Its log starts at the first block of epoch 3: epochs 0..=2 are not its to close.
     let mut app = EdgeApp::new(id(1), cfg());
     app.set_snapshot(3, Some(registry()));
+    app.set_members(3, validators());
     for h in 3 * L + 1..=4 * L {
         app.on_commit(&Block::new(h, Hash([0; 32]), id(2), h, vec![]));
     }
@@ -542,4 +573,155 @@ fn a_validator_restored_from_a_compacted_log_closes_only_the_epochs_it_replays()
     let d = app.epoch_data(3).expect("epoch 3 closed");
     let v2 = d.records.iter().find(|r| r.node == id(2)).unwrap();
     assert_eq!(v2.active_blocks, L);
+}
+
+/// Liveness bits by `observer` about `subjects`, all `online` or all offline.
+fn seen(observer: u8, subjects: &[u8], online: bool) -> Vec<StateBit> {
+    subjects
+        .iter()
+        .map(|s| {
+            StateBit::Liveness(LivenessObservation {
+                observer: id(observer),
+                subject: id(*s),
+                online,
+            })
+        })
+        .collect()
+}
+
+/// The records of epoch 0 after the blocks `build(height, turn)` gives as (proposer, bits)
+/// (validator `turn` of 1..=4 has the turn), for the nodes of `nodes` (validators 1..=4 are
+/// the set).
+fn records_after(
+    cfg: AppConfig,
+    nodes: Vec<RegistryNode>,
+    build: impl Fn(u64, u8) -> (u8, Vec<StateBit>),
+) -> BTreeMap<NodeId, NodeRecord> {
+    let mut app = EdgeApp::new(id(1), cfg.clone());
+    app.set_snapshot(0, Some(nodes));
+    app.set_members(0, validators());
+    for h in 1..=cfg.epoch_length {
+        let (proposer, bits) = build(h, (h % 4) as u8 + 1);
+        let b = Block::new(h, Hash([0; 32]), id(proposer), h, bits);
+        app.on_commit(&b);
+    }
+    let data = app.take_epoch_data(0).expect("epoch 0 closed");
+    data.records.into_iter().map(|r| (r.node, r)).collect()
+}
+
+fn node(i: u8, role: Role, stake_e8s: u64) -> RegistryNode {
+    RegistryNode {
+        id: id(i),
+        owner: Principal::from_slice(&[i, 1]),
+        role,
+        stake_e8s,
+        multiplier: 10_000,
+    }
+}
+
+/// Issue #21, finding 3: one Byzantine validator of four (F = 1) leaves an honest validator's
+/// seal out of its blocks' parent commits and reports the honest router and compute node
+/// offline, and reports its own dead router online. Activity is judged per minute from agreed
+/// facts (seals; most proposers' reports), so the honest nodes' records are exactly those of
+/// a run without the Byzantine validator, and the dead router is fined for every 10 minutes.
+/// (Before: a node was active only in blocks whose proposer saw it online, so the omissions
+/// cost the honest nodes a quarter of their blocks, and missed blocks were fined as minutes.)
+#[test]
+fn a_byzantine_proposer_cannot_cost_honest_nodes_activity_or_fines() {
+    let cfg = AppConfig {
+        epoch_length: 480,
+        slot_blocks: 4,
+        ..cfg()
+    };
+    let nodes = vec![
+        node(1, Role::Validator, 100),
+        node(2, Role::Validator, 100),
+        node(3, Role::Validator, 100),
+        node(4, Role::Validator, 100),
+        node(5, Role::Router, 10),
+        node(6, Role::Compute, 1_000),
+        node(7, Role::Router, 10),
+    ];
+    let honest = |_h: u64, p: u8| {
+        let mut bits = vec![parent_commit(&[1, 2, 3, 4])];
+        bits.extend(seen(p, &[5, 6], true));
+        bits.extend(seen(p, &[7], false));
+        (p, bits)
+    };
+    let byzantine = |h: u64, p: u8| {
+        if p != 4 {
+            return honest(h, p);
+        }
+        let mut bits = vec![parent_commit(&[2, 3, 4])];
+        bits.extend(seen(p, &[5, 6], false));
+        bits.extend(seen(p, &[7], true));
+        (p, bits)
+    };
+    let clean = records_after(cfg.clone(), nodes.clone(), honest);
+    let attacked = records_after(cfg.clone(), nodes, byzantine);
+    for n in [1, 2, 3, 5, 6] {
+        assert_eq!(attacked[&id(n)], clean[&id(n)], "node {n}");
+        assert_eq!(attacked[&id(n)].active_blocks, 480, "node {n}");
+        assert_eq!(attacked[&id(n)].penalty_minutes, 0, "node {n}");
+    }
+    // 120 minutes offline in most proposers' eyes: twelve 10-minute periods.
+    assert_eq!(attacked[&id(7)].active_blocks, 0);
+    assert_eq!(attacked[&id(7)].penalty_minutes, 120);
+}
+
+/// Issue #21, findings 3 and 8: outages are continuous runs of inactive minutes, fined per
+/// whole period (validators 60, routers 10, staked compute nodes 60); a validator outside
+/// the epoch's set is neither paid nor fined; an unstaked compute node is not fined; a node
+/// that joined after the epoch's snapshot has no record (nothing before it existed).
+#[test]
+fn outages_are_continuous_runs_fined_per_whole_period() {
+    // One block a minute, 200 minutes.
+    let cfg = AppConfig {
+        epoch_length: 200,
+        slot_blocks: 1,
+        ..cfg()
+    };
+    let nodes = vec![
+        node(1, Role::Validator, 100),
+        node(2, Role::Validator, 100),
+        node(3, Role::Validator, 100),
+        node(4, Role::Validator, 100),
+        node(5, Role::Router, 10),
+        node(6, Role::Compute, 1_000),
+        node(8, Role::Compute, 0),
+        node(9, Role::Validator, 100),
+    ];
+    let down = |v: u8, h: u64| match v {
+        // 70 minutes, then 40 and 40 (not continuous): one period.
+        4 => (11..=80).contains(&h) || (101..=140).contains(&h) || (151..=190).contains(&h),
+        // 25 minutes: two periods.
+        5 => (21..=45).contains(&h),
+        // 130 minutes: two periods.
+        6 => (31..=160).contains(&h),
+        8 => true,
+        _ => false,
+    };
+    let records = records_after(cfg, nodes, |h, p| {
+        // A silent validator neither seals nor proposes (the next one proposes instead).
+        let p = if down(p, h) { p % 4 + 1 } else { p };
+        let signers: Vec<u8> = (1..=4).filter(|v| !down(*v, h)).collect();
+        let mut bits = vec![parent_commit(&signers)];
+        for s in [5, 6, 8] {
+            bits.extend(seen(p, &[s], !down(s, h)));
+        }
+        (p, bits)
+    });
+    let r = |i: u8| {
+        (
+            records[&id(i)].active_blocks,
+            records[&id(i)].penalty_minutes,
+        )
+    };
+    assert_eq!(r(1), (200, 0));
+    assert_eq!(r(4), (200 - 70 - 40 - 40, 60));
+    assert_eq!(r(5), (200 - 25, 20));
+    assert_eq!(r(6), (200 - 130, 120));
+    assert_eq!(r(8), (0, 0), "unstaked compute: no fine");
+    assert_eq!(r(9), (0, 0), "outside the set: no pay, no fine");
+    assert!(!records.contains_key(&id(10)), "joined later: no record");
 }
