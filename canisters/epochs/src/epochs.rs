@@ -269,7 +269,9 @@ impl<M: Memory> Epochs<M> {
     /// counts, membership): used by `inspect_message` and first thing by `submit_checkpoint`.
     /// `NoValidatorSet` means the registry's set must be fetched first.
     ///
-    /// The height is positive and a multiple of the interval; the epoch is the height's epoch
+    /// The height is positive, a multiple of the interval and above the tip, and the previous
+    /// hash is the tip's (a skipped height is a checkpoint that never gathered a quorum: the
+    /// validators link the next one to the last certified one); the epoch is the height's epoch
     /// as emc-consensus numbers it, `(height - 1) / epoch_length_blocks`.
     pub fn precheck(&self, sc: &SignedCheckpoint) -> Result<ValidatorSet, EpochsError> {
         let c = &sc.checkpoint;
@@ -307,13 +309,8 @@ impl<M: Memory> Epochs<M> {
                         }
                     });
                 }
-                let expected = th.saturating_add(interval);
-                if c.height != expected {
-                    return Err(EpochsError::OutOfOrder {
-                        expected,
-                        got: c.height,
-                    });
-                }
+                // Above the tip and linking to it; a gap is a checkpoint that never gathered
+                // a quorum (the validators link the next one to the last certified one).
                 if c.prev_checkpoint_hash != tip.hash {
                     return Err(EpochsError::WrongPrevHash);
                 }
@@ -959,8 +956,8 @@ impl<M: Memory> Epochs<M> {
 
     /// The rules that depend on the chain: once a checkpoint has been accepted the epoch
     /// length is fixed (it numbers the accepted checkpoints' epochs and places every closing
-    /// checkpoint), and a new interval must divide the tip's height (the next checkpoint is at
-    /// the tip plus one interval, which must be a multiple of the interval).
+    /// checkpoint), and a new interval must divide the tip's height (the next checkpoints are
+    /// at the tip plus multiples of the interval).
     fn check_param_change(&self, p: &Params) -> Result<(), String> {
         let current = self.params();
         let chain_started = !self.s.checkpoints.is_empty() || !self.s.voided.is_empty();

@@ -352,14 +352,6 @@ pub enum EpochsError {
         /// Tip.
         tip: u64,
     },
-    /// Not the next height.
-    #[error("out of order: expected height {expected}, got {got}")]
-    OutOfOrder {
-        /// Expected height.
-        expected: u64,
-        /// Height given.
-        got: u64,
-    },
     /// Previous hash is not the tip's hash.
     #[error("previous checkpoint hash does not match the tip")]
     WrongPrevHash,

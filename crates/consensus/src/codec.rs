@@ -16,12 +16,13 @@ use crate::message::{
 use crate::node::{ChainState, WalRecord};
 use emc_types::{
     Block, BlockHeader, Checkpoint, CheckpointSignature, ComputeReceipt, DispatchRecord, Hash,
-    LivenessObservation, NodeId, ParentCommit, PocResult, Signature, StateBit, SummaryAccumulator,
-    ValidatorSet,
+    LivenessObservation, NodeId, ParentCommit, PocResult, Signature, SignedCheckpoint, StateBit,
+    SummaryAccumulator, ValidatorSet, CHECKPOINT_DOMAIN,
 };
 
-/// The wire format version this code writes and reads.
-pub const WIRE_VERSION: u8 = 1;
+/// The wire format version this code writes and reads (2: blocks carry parent commits and
+/// checkpoint certificates; the log's chain state the certified checkpoint).
+pub const WIRE_VERSION: u8 = 2;
 /// Default cap on an encoded message (4 MiB).
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 << 20;
 
@@ -248,11 +249,13 @@ pub fn encode_wal(record: &WalRecord) -> Vec<u8> {
             w.extend_from_slice(&chain.summary.poc.0);
             w.extend_from_slice(&chain.summary.liveness.0);
             w.extend_from_slice(&chain.summary.receipts.0);
-            match &chain.last_checkpoint {
-                None => w.push(0),
-                Some(c) => {
-                    w.push(1);
-                    put_checkpoint(&mut w, c);
+            for c in [&chain.last_checkpoint, &chain.certified] {
+                match c {
+                    None => w.push(0),
+                    Some(c) => {
+                        w.push(1);
+                        put_checkpoint(&mut w, c);
+                    }
                 }
             }
         }
@@ -308,16 +311,8 @@ pub fn decode_wal(bytes: &[u8], max_len: usize) -> Result<WalRecord, DecodeError
                     liveness: Hash(r.array()?),
                     receipts: Hash(r.array()?),
                 },
-                last_checkpoint: match r.u8()? {
-                    0 => None,
-                    1 => Some(r.checkpoint()?),
-                    tag => {
-                        return Err(DecodeError::Tag {
-                            what: "option",
-                            tag,
-                        })
-                    }
-                },
+                last_checkpoint: r.opt_checkpoint()?,
+                certified: r.opt_checkpoint()?,
             };
             WalRecord::Committed { block, chain }
         }
@@ -554,6 +549,27 @@ impl<'a> Reader<'a> {
                 round: self.u32()?,
                 seals: self.seals()?,
             }),
+            StateBit::TAG_CHECKPOINT_CERT => {
+                if self.take(CHECKPOINT_DOMAIN.len())? != CHECKPOINT_DOMAIN {
+                    return Err(DecodeError::Tag {
+                        what: "checkpoint domain",
+                        tag: 0,
+                    });
+                }
+                let checkpoint = self.checkpoint()?;
+                let signatures = self
+                    .seals()?
+                    .into_iter()
+                    .map(|s| CheckpointSignature {
+                        signer: s.signer,
+                        signature: s.signature,
+                    })
+                    .collect();
+                StateBit::CheckpointCert(SignedCheckpoint {
+                    checkpoint,
+                    signatures,
+                })
+            }
             tag => {
                 return Err(DecodeError::Tag {
                     what: "state bit",
@@ -561,6 +577,17 @@ impl<'a> Reader<'a> {
                 })
             }
         })
+    }
+
+    fn opt_checkpoint(&mut self) -> Result<Option<Checkpoint>, DecodeError> {
+        match self.u8()? {
+            0 => Ok(None),
+            1 => Ok(Some(self.checkpoint()?)),
+            tag => Err(DecodeError::Tag {
+                what: "option",
+                tag,
+            }),
+        }
     }
 
     fn checkpoint(&mut self) -> Result<Checkpoint, DecodeError> {

@@ -42,7 +42,9 @@ pub struct Metrics {
     /// Sync requests not answered: the requester is not a known validator, or asked again
     /// within the rate limit.
     pub sync_refused: u64,
-    /// Checkpoints that gathered a quorum of signatures.
+    /// Checkpoints that gathered a quorum of signatures here.
+    pub checkpoint_quorums: u64,
+    /// Checkpoint certificates decided in the chain (anchored).
     pub checkpoints_ready: u64,
     /// Checkpoint signatures for a different checkpoint hash than ours (a fork or a bug).
     pub checkpoint_mismatches: u64,

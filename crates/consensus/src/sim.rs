@@ -19,7 +19,7 @@ use crate::node::{Application, Effect, Input, Node, Timer, WalRecord};
 use crate::{codec, crypto, Config};
 use emc_types::{
     Block, Checkpoint, CheckpointSignature, Hash, LivenessObservation, NodeId, PocResult,
-    Signature, StateBit, ValidatorSet,
+    Signature, StateBit, ValidatorSet, ZERO_HASH,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -895,6 +895,19 @@ impl Sim {
         self.report.checkpoints_ready += 1;
         self.peers[i].checkpoints_ready.push(cp.height);
         let hash = cp.hash();
+        // Checkpoints chain only to certified ones: the previous hash is the genesis's or
+        // that of a checkpoint certified (ready) before, at a lower height.
+        let linked = cp.prev_checkpoint_hash == ZERO_HASH
+            || self
+                .checkpoints
+                .range(..cp.height)
+                .any(|(_, h)| *h == cp.prev_checkpoint_hash);
+        if !linked {
+            self.report.violations.push(format!(
+                "CHAIN: checkpoint {} links to no certified checkpoint (node {i})",
+                cp.height
+            ));
+        }
         if let Some(prev) = self.checkpoints.insert(cp.height, hash) {
             if prev != hash {
                 self.report.violations.push(format!(

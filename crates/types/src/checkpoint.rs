@@ -111,12 +111,14 @@ impl SummaryAccumulator {
 
     /// Adds one state bit to its chain.
     pub fn add(&mut self, bit: &StateBit) {
-        let bytes = bit.canonical_bytes();
         let acc = match bit {
             StateBit::Poc(_) => &mut self.poc,
             StateBit::Liveness(_) | StateBit::ParentCommit(_) => &mut self.liveness,
             StateBit::Dispatch(_) | StateBit::Receipt(_) => &mut self.receipts,
+            // Checkpoints summarize periods; a certificate of one is not a fact of a period.
+            StateBit::CheckpointCert(_) => return,
         };
+        let bytes = bit.canonical_bytes();
         *acc = sha256(&[SUMMARY_DOMAIN, &acc.0, &bytes]);
     }
 }

@@ -1,7 +1,7 @@
 //! State bits: the payload of blocks. What validators agree on is not token transfers but
 //! these facts (protocol section 6).
 
-use crate::{put_len_prefixed, NodeId, Signature};
+use crate::{put_len_prefixed, NodeId, Signature, SignedCheckpoint};
 use candid::CandidType;
 use serde::{Deserialize, Serialize};
 
@@ -86,6 +86,9 @@ pub enum StateBit {
     Receipt(ComputeReceipt),
     /// The seals of the parent block (validators' participation).
     ParentCommit(ParentCommit),
+    /// A checkpoint with a quorum of its validator set's signatures: once in the chain it is
+    /// the checkpoint later ones link to and the one validators anchor on the IC.
+    CheckpointCert(SignedCheckpoint),
 }
 
 impl StateBit {
@@ -99,6 +102,8 @@ impl StateBit {
     pub const TAG_RECEIPT: u8 = 4;
     /// Tag byte of [`StateBit::ParentCommit`].
     pub const TAG_PARENT_COMMIT: u8 = 5;
+    /// Tag byte of [`StateBit::CheckpointCert`].
+    pub const TAG_CHECKPOINT_CERT: u8 = 6;
 
     /// Appends the canonical layout:
     /// - Poc: `1 || node(32) || e_fixed_be64 || passed(1: 0 or 1) || validator(32)`
@@ -106,6 +111,8 @@ impl StateBit {
     /// - Dispatch: `3 || len_be32 || bytes`
     /// - Receipt: `4 || len_be32 || bytes`
     /// - ParentCommit: `5 || round_be32 || count_be32 || (signer(32) || signature(64))*`
+    /// - CheckpointCert: `6 || checkpoint signing bytes(233) || count_be32 ||
+    ///   (signer(32) || signature(64))*`
     pub fn encode_canonical(&self, out: &mut Vec<u8>) {
         match self {
             StateBit::Poc(p) => {
@@ -137,6 +144,16 @@ impl StateBit {
                 for seal in &c.seals {
                     out.extend_from_slice(&seal.signer.0);
                     out.extend_from_slice(&seal.signature.0);
+                }
+            }
+            StateBit::CheckpointCert(sc) => {
+                out.push(Self::TAG_CHECKPOINT_CERT);
+                out.extend_from_slice(&sc.checkpoint.signing_bytes());
+                let count = u32::try_from(sc.signatures.len()).unwrap_or(u32::MAX);
+                out.extend_from_slice(&count.to_be_bytes());
+                for s in &sc.signatures {
+                    out.extend_from_slice(&s.signer.0);
+                    out.extend_from_slice(&s.signature.0);
                 }
             }
         }

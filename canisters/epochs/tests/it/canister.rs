@@ -311,8 +311,10 @@ fn checkpoints_are_accepted_and_bad_ones_refused_without_state_change() {
     dup.signatures.push(dup.signatures[0].clone());
     let mut wrong_set = next.clone();
     wrong_set.validator_set_id = Hash([1; 32]);
+    // After a gap, linking to a checkpoint the canister never accepted.
     let mut skip = next.clone();
     skip.height += INTERVAL;
+    skip.prev_checkpoint_hash = next.hash();
     let outsider = SigningKey::from_bytes(&[200; 32]);
     let mut foreign = sign(&next, &s.keys[..8]);
     foreign.signatures.push(CheckpointSignature {

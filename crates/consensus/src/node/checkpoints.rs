@@ -1,13 +1,18 @@
 //! Checkpoints: every `checkpoint_interval` blocks each member signs the checkpoint's canonical
 //! bytes; signatures are gathered (early ones kept briefly, re-sent ones answered at a limited
-//! rate) until a quorum makes [`Effect::CheckpointReady`].
+//! rate) until a quorum forms; the proposer then puts the certificate in a block, and a
+//! decided certificate makes [`Effect::CheckpointReady`] (so every validator anchors the same
+//! checkpoints, and each checkpoint links to the last certified one).
 
 use super::{Application, Effect, Node};
 use crate::codec::encode;
 use crate::crypto::{checkpoint_signing_bytes, Signer, Verifier};
 use crate::message::Message;
-use emc_types::{Checkpoint, CheckpointSignature, Hash, NodeId, Signature, ValidatorSet};
-use std::collections::BTreeMap;
+use emc_types::{
+    Block, Checkpoint, CheckpointSignature, Hash, NodeId, Signature, SignedCheckpoint, StateBit,
+    ValidatorSet, ZERO_HASH,
+};
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug)]
 pub(super) struct CheckpointState {
@@ -201,10 +206,82 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
         let set = &st.set;
         signatures.sort_by_key(|s| set.index_of(&s.signer));
         let checkpoint = st.checkpoint.clone();
-        self.metrics.checkpoints_ready += 1;
-        self.out.push(Effect::CheckpointReady {
-            checkpoint,
-            signatures,
+        self.metrics.checkpoint_quorums += 1;
+        // Anchored only once its certificate is in the chain (this node proposes it).
+        if self.cert_is_next(&checkpoint) {
+            self.gathered = Some(SignedCheckpoint {
+                checkpoint,
+                signatures,
+            });
+        }
+    }
+
+    /// Whether a certificate of `cp` may enter the chain next: a later checkpoint than the
+    /// chain's certified one, linking to it, of a height already decided.
+    pub(super) fn cert_is_next(&self, cp: &Checkpoint) -> bool {
+        let certified = self.chain.certified.as_ref();
+        cp.height <= self.chain.height
+            && certified.is_none_or(|c| cp.height > c.height)
+            && cp.prev_checkpoint_hash == certified.map_or(ZERO_HASH, Checkpoint::hash)
+    }
+
+    /// The certificate this node's next proposal carries, if any.
+    pub(super) fn cert_to_propose(&self) -> Option<SignedCheckpoint> {
+        self.gathered
+            .as_ref()
+            .filter(|g| self.cert_is_next(&g.checkpoint))
+            .cloned()
+    }
+
+    /// A block carries at most one checkpoint certificate, and only one that may come next
+    /// ([`Self::cert_is_next`]) with a quorum of valid signatures by distinct members of the
+    /// checkpoint height's set, for that set's id and the height's epoch. Signatures this node
+    /// gathered itself for the same checkpoint are not verified again. Once in the chain, the
+    /// certificate re-links this node's checkpoints to the quorum's even if its own checkpoint
+    /// at that height differed (so a validator that derived a wrong one recovers).
+    pub(super) fn checkpoint_cert_valid(&self, block: &Block) -> bool {
+        let mut certs = block.bits.iter().filter_map(|b| match b {
+            StateBit::CheckpointCert(sc) => Some(sc),
+            _ => None,
         });
+        let Some(sc) = certs.next() else {
+            return true;
+        };
+        if certs.next().is_some() {
+            return false;
+        }
+        let cp = &sc.checkpoint;
+        if !self.cfg.is_checkpoint_height(cp.height)
+            || cp.height >= block.header.height
+            || !self.cert_is_next(cp)
+            || cp.epoch != self.cfg.epoch_of(cp.height)
+        {
+            return false;
+        }
+        let Some(set) = self.set_for_height(cp.height) else {
+            return false;
+        };
+        if cp.validator_set_id != set.id() {
+            return false;
+        }
+        let hash = cp.hash();
+        let known = self
+            .checkpoints
+            .get(&cp.height)
+            .filter(|st| st.hash == hash);
+        let bytes = checkpoint_signing_bytes(cp);
+        let mut seen = BTreeSet::new();
+        for s in &sc.signatures {
+            if !set.contains(&s.signer) || !seen.insert(s.signer) {
+                return false;
+            }
+            if known.is_some_and(|st| st.sigs.get(&s.signer) == Some(&s.signature)) {
+                continue;
+            }
+            if !self.verifier.verify(&s.signer, &bytes, &s.signature) {
+                return false;
+            }
+        }
+        seen.len() >= set.quorum()
     }
 }

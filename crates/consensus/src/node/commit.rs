@@ -4,7 +4,7 @@
 use super::{Application, Effect, HeightState, Node, WalRecord};
 use crate::crypto::{Signer, Verifier};
 use crate::message::CommittedBlock;
-use emc_types::{Checkpoint, SummaryAccumulator, ZERO_HASH};
+use emc_types::{Checkpoint, StateBit, SummaryAccumulator, ZERO_HASH};
 
 impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
     pub(super) fn apply_committed(&mut self, cb: CommittedBlock) {
@@ -14,8 +14,25 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
         self.chain.height = h;
         self.chain.last_hash = block.hash();
         self.chain.last_timestamp_ns = block.header.timestamp_ns;
+        let mut certified = Vec::new();
         for bit in &block.bits {
             self.chain.summary.add(bit);
+            if let StateBit::CheckpointCert(sc) = bit {
+                self.chain.certified = Some(sc.checkpoint.clone());
+                certified.push(sc.clone());
+                // Nothing at or below a certified height can be certified any more: stop
+                // gathering (and re-sending) signatures for it.
+                for (_, st) in self.checkpoints.range_mut(..=sc.checkpoint.height) {
+                    st.done = true;
+                }
+            }
+        }
+        if self
+            .gathered
+            .as_ref()
+            .is_some_and(|g| !self.cert_is_next(&g.checkpoint))
+        {
+            self.gathered = None;
         }
         let mut checkpoint = None;
         if self.cfg.is_checkpoint_height(h) {
@@ -26,7 +43,7 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
                     state_root: self.app.state_root(block),
                     prev_checkpoint_hash: self
                         .chain
-                        .last_checkpoint
+                        .certified
                         .as_ref()
                         .map_or(ZERO_HASH, Checkpoint::hash),
                     validator_set_id: set.id(),
@@ -46,6 +63,13 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
             chain: self.chain.clone(),
         }));
         self.out.push(Effect::CommitBlock(cb.clone()));
+        for sc in certified {
+            self.metrics.checkpoints_ready += 1;
+            self.out.push(Effect::CheckpointReady {
+                checkpoint: sc.checkpoint,
+                signatures: sc.signatures,
+            });
+        }
         self.push_recent(cb);
         if let Some(cp) = checkpoint {
             self.open_checkpoint(cp, true);

@@ -27,8 +27,8 @@ use crate::message::{
 };
 use crate::metrics::Metrics;
 use emc_types::{
-    Block, Checkpoint, CheckpointSignature, Hash, NodeId, Signature, StateBit, SummaryAccumulator,
-    ValidatorSet,
+    Block, Checkpoint, CheckpointSignature, Hash, NodeId, Signature, SignedCheckpoint, StateBit,
+    SummaryAccumulator, ValidatorSet,
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -121,7 +121,9 @@ pub enum Effect {
     },
     /// A block is decided: apply it to the application (heights come strictly in order).
     CommitBlock(CommittedBlock),
-    /// A quorum of the epoch's validators signed `checkpoint`: submit it to the IC.
+    /// The certificate of `checkpoint` (a quorum of the epoch's validators' signatures) is in
+    /// a decided block: submit it to the IC. Every validator emits the same certificates in
+    /// the same order.
     CheckpointReady {
         /// The checkpoint.
         checkpoint: Checkpoint,
@@ -142,8 +144,13 @@ pub struct ChainState {
     pub last_timestamp_ns: u64,
     /// The running summaries of the current checkpoint period.
     pub summary: SummaryAccumulator,
-    /// The last checkpoint made, if any.
+    /// The last checkpoint made, if any (signed again after a restart while it may still
+    /// lack signatures).
     pub last_checkpoint: Option<Checkpoint>,
+    /// The last checkpoint whose certificate (a quorum of signatures) is in the chain: the
+    /// next checkpoint links to it, so checkpoints chain only to certified ones and one
+    /// that never gathers a quorum is skipped rather than halting the chain.
+    pub certified: Option<Checkpoint>,
 }
 
 /// A write-ahead log record. Replaying a node's records with [`Node::restore`] rebuilds
@@ -278,6 +285,9 @@ pub struct Node<A, S, V = Ed25519Verifier> {
     served: BTreeMap<NodeId, (u64, u64)>,
     checkpoints: BTreeMap<u64, CheckpointState>,
     early_sigs: BTreeMap<u64, BTreeMap<NodeId, Vec<(Hash, Signature)>>>,
+    /// The latest checkpoint this node gathered a quorum for, until its certificate is in
+    /// the chain (proposed in this node's blocks).
+    gathered: Option<SignedCheckpoint>,
     metrics: Metrics,
 }
 
@@ -293,6 +303,7 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
             last_timestamp_ns: cfg.genesis_timestamp_ns,
             summary: SummaryAccumulator::new(),
             last_checkpoint: None,
+            certified: None,
         };
         let me = signer.node_id();
         let cur = HeightState::new(1, Some(cfg.genesis_set.clone()));
@@ -315,6 +326,7 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
             served: BTreeMap::new(),
             checkpoints: BTreeMap::new(),
             early_sigs: BTreeMap::new(),
+            gathered: None,
             metrics: Metrics::default(),
         })
     }

@@ -52,6 +52,7 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
             && block.bits.len() <= self.cfg.max_block_bits
             && block.payload_matches()
             && self.parent_commit_valid(block)
+            && self.checkpoint_cert_valid(block)
             && self.app.validate(block).is_ok()
     }
 
@@ -494,6 +495,9 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
         let mut bits = Vec::new();
         if h > 1 {
             bits.push(StateBit::ParentCommit(self.parent_commit()?));
+        }
+        if let Some(sc) = self.cert_to_propose() {
+            bits.push(StateBit::CheckpointCert(sc));
         }
         let room = self.cfg.max_block_bits.saturating_sub(bits.len());
         bits.extend(self.app.propose(h, self.now).into_iter().take(room));

@@ -10,7 +10,7 @@ use emc_consensus::{
 };
 use emc_types::{
     Block, Checkpoint, CheckpointSignature, ComputeReceipt, DispatchRecord, Hash,
-    LivenessObservation, NodeId, Signature, StateBit, SummaryAccumulator,
+    LivenessObservation, NodeId, Signature, SignedCheckpoint, StateBit, SummaryAccumulator,
 };
 use proptest::prelude::*;
 
@@ -34,6 +34,24 @@ fn corpus() -> Vec<Message> {
                 bytes: vec![1, 2, 3],
             }),
             StateBit::Receipt(ComputeReceipt { bytes: vec![4; 40] }),
+            parent_commit(0, 1, Hash([3; 32])),
+            StateBit::CheckpointCert(SignedCheckpoint {
+                checkpoint: Checkpoint {
+                    height: 450,
+                    epoch: 0,
+                    state_root: Hash([4; 32]),
+                    prev_checkpoint_hash: Hash([5; 32]),
+                    validator_set_id: Hash([6; 32]),
+                    timestamp_ns: 77,
+                    poc_root: Hash([7; 32]),
+                    liveness_root: Hash([8; 32]),
+                    receipts_root: Hash([9; 32]),
+                },
+                signatures: vec![CheckpointSignature {
+                    signer: NodeId([1; 32]),
+                    signature: Signature([2; 64]),
+                }],
+            }),
         ],
     );
     let c = cert(&b, 0, &[0, 1, 3]);
@@ -91,9 +109,9 @@ fn every_message_round_trips_and_has_one_encoding() {
             Err(DecodeError::TooLarge { .. })
         ));
     }
-    assert_eq!(decode(&[2, 1], 100), Err(DecodeError::Version(2)));
+    assert_eq!(decode(&[3, 1], 100), Err(DecodeError::Version(3)));
     // A huge declared count does not allocate: it is refused against the bytes left.
-    let mut b = vec![1u8, 1];
+    let mut b = vec![2u8, 1];
     b.extend_from_slice(&[0; 8 + 4 + 32 + 32 + 64]); // proposal vote
     b.extend_from_slice(&[0; 8 + 32 + 32 + 8 + 32]); // block header
     b.extend_from_slice(&u32::MAX.to_be_bytes()); // bit count
@@ -119,7 +137,7 @@ fn wal_corpus() -> Vec<WalRecord> {
             signature: Signature([9; 64]),
         }],
     };
-    let chain = |last_checkpoint| ChainState {
+    let chain = |last_checkpoint: Option<Checkpoint>| ChainState {
         height: 1,
         last_hash: b.hash(),
         last_timestamp_ns: b.header.timestamp_ns,
@@ -128,6 +146,10 @@ fn wal_corpus() -> Vec<WalRecord> {
             liveness: Hash([2; 32]),
             receipts: Hash([3; 32]),
         },
+        certified: last_checkpoint.clone().map(|mut c| {
+            c.height -= 450;
+            c
+        }),
         last_checkpoint,
     };
     out.push(WalRecord::Committed {

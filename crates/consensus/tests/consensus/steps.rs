@@ -3,7 +3,9 @@
 
 use crate::common::{self, *};
 use emc_consensus::{Ed25519Verifier, Input, Message, Metrics, Node, Signer, TimerKind, VoteKind};
-use emc_types::{Block, CheckpointSignature, Hash, StateBit, ValidatorSet};
+use emc_types::{
+    Block, Checkpoint, CheckpointSignature, Hash, SignedCheckpoint, StateBit, ValidatorSet,
+};
 
 struct Case {
     name: &'static str,
@@ -41,6 +43,43 @@ fn decide_h2(h: &mut Harness) {
     h.deliver(1, &commit(1, 2, 0, b.hash()));
     let out = h.deliver(2, &commit(2, 2, 0, b.hash()));
     assert!(out.contains(&"commit:h2".to_string()), "{out:?}");
+}
+
+/// Node 0 decides `b` (proposed by `proposer` in round 0, prepared and committed by nodes 1
+/// and 2); returns the effects of the deciding step.
+fn decide(h: &mut Harness, proposer: usize, b: &Block) -> Vec<String> {
+    let height = b.header.height;
+    h.deliver(proposer, &proposal(proposer, 0, b));
+    h.deliver(1, &prepare(1, height, 0, b.hash()));
+    h.deliver(2, &prepare(2, height, 0, b.hash()));
+    h.deliver(1, &commit(1, height, 0, b.hash()));
+    h.deliver(2, &commit(2, height, 0, b.hash()))
+}
+
+/// `b` with other bits.
+fn with_bits(b: &Block, bits: Vec<StateBit>) -> Block {
+    let hd = &b.header;
+    Block::new(
+        hd.height,
+        hd.parent_hash,
+        hd.proposer,
+        hd.timestamp_ns,
+        bits,
+    )
+}
+
+/// A certificate of `cp` signed by `signers`.
+fn checkpoint_cert(cp: &Checkpoint, signers: &[usize]) -> StateBit {
+    StateBit::CheckpointCert(SignedCheckpoint {
+        checkpoint: cp.clone(),
+        signatures: signers
+            .iter()
+            .map(|i| CheckpointSignature {
+                signer: key(*i).node_id(),
+                signature: key(*i).sign(&cp.signing_bytes()),
+            })
+            .collect(),
+    })
 }
 
 fn sync_request(from_height: u64) -> Message {
@@ -768,8 +807,85 @@ const CASES: &[Case] = &[
             let out = h.deliver(2, &sig(2));
             done(h, out)
         },
-        expect: &["ckpt:h1:3"],
+        // A quorum makes a certificate for this node's next proposal; nothing is anchored
+        // before the certificate is decided.
+        expect: &[],
+        metrics: |m| m.checkpoint_quorums == 1 && m.checkpoints_ready == 0,
+    },
+    Case {
+        name: "a decided checkpoint certificate is ready to anchor; the next checkpoint links to it",
+        run: || {
+            let mut cfg = config();
+            cfg.checkpoint_interval = 1;
+            let mut h = Harness::with_config(0, cfg);
+            decide_h1(&mut h);
+            let cp1 = h.node.chain().last_checkpoint.clone().unwrap();
+            let mut b = h.block(2, 20);
+            b = with_bits(&b, vec![b.bits[0].clone(), checkpoint_cert(&cp1, &[0, 1, 2])]);
+            let out = decide(&mut h, 2, &b);
+            let chain = h.node.chain();
+            assert_eq!(chain.certified.as_ref(), Some(&cp1));
+            let cp2 = chain.last_checkpoint.clone().unwrap();
+            assert_eq!((cp2.height, cp2.prev_checkpoint_hash), (2, cp1.hash()));
+            done(h, out)
+        },
+        expect: &[
+            "persist:committed:h2",
+            "commit:h2",
+            "ckpt:h1:3",
+            "bcast:checkpoint:h2",
+            "timer:round:h3:r0",
+        ],
         metrics: |m| m.checkpoints_ready == 1,
+    },
+    Case {
+        name: "a checkpoint certificate below a quorum, or not linking to the certified one: dropped",
+        run: || {
+            let mut cfg = config();
+            cfg.checkpoint_interval = 1;
+            let mut h = Harness::with_config(0, cfg);
+            decide_h1(&mut h);
+            let cp1 = h.node.chain().last_checkpoint.clone().unwrap();
+            let b = h.block(2, 20);
+            let mut relinked = cp1.clone();
+            relinked.prev_checkpoint_hash = Hash([1; 32]);
+            let mut out = Vec::new();
+            for cert in [
+                checkpoint_cert(&cp1, &[0, 1]),
+                checkpoint_cert(&relinked, &[0, 1, 2]),
+            ] {
+                let bad = with_bits(&b, vec![b.bits[0].clone(), cert]);
+                out.extend(h.deliver(2, &proposal(2, 0, &bad)));
+            }
+            done(h, out)
+        },
+        expect: &[],
+        metrics: |m| m.invalid == 2,
+    },
+    Case {
+        name: "a checkpoint that never gathers a quorum is skipped: the next links to the last certified",
+        run: || {
+            let mut cfg = config();
+            cfg.checkpoint_interval = 1;
+            let mut h = Harness::with_config(0, cfg);
+            decide_h1(&mut h);
+            let cp1 = h.node.chain().last_checkpoint.clone().unwrap();
+            let b = h.block(2, 20);
+            let out = decide(&mut h, 2, &b);
+            let cp2 = h.node.chain().last_checkpoint.clone().unwrap();
+            assert_ne!(cp2.prev_checkpoint_hash, cp1.hash());
+            assert_eq!(cp2.prev_checkpoint_hash, Hash([0; 32]));
+            done(h, out)
+        },
+        expect: &[
+            "persist:committed:h2",
+            "commit:h2",
+            "bcast:checkpoint:h2",
+            // Still gathering signatures for it (re-sent now and then).
+            "bcast:checkpoint:h1",
+            "timer:round:h3:r0",
+        ],
+        metrics: |m| m.checkpoints_ready == 0,
     },
     Case {
         name: "last block of an epoch whose next set is unknown: wait, then go on the set",
