@@ -139,7 +139,8 @@ pub use task::{
 };
 pub use verifier::{
     e_fixed, round_seed, select_rows, FailReason, Verdict, Verifier, VerifierConfig, VerifierError,
-    DEFAULT_OPENING_TIMEOUT_NS, E_REFERENCE_NS, ROWS_DOMAIN, SEED_DOMAIN, STANDARD_K,
+    DEFAULT_MAX_ROUNDS, DEFAULT_OPENING_TIMEOUT_NS, DEFAULT_WINDOW_NS, E_REFERENCE_NS, ROWS_DOMAIN,
+    SEED_DOMAIN, STANDARD_K,
 };
 #[cfg(feature = "vulkan")]
 pub use vulkan::{DeviceSelector, VulkanError, VulkanProver};

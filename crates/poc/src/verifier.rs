@@ -20,6 +20,15 @@ pub const STANDARD_K: u32 = 32;
 /// The reference time of the compute unit: E = 15000 ms / PoC_time (protocol section 5).
 pub const E_REFERENCE_NS: u64 = 15_000_000_000;
 
+/// Default window of a challenge: the reference time, so that E is the work completed in the
+/// window counted in standard tasks (1024 rounds at n = 4096 give E = 1).
+pub const DEFAULT_WINDOW_NS: u64 = E_REFERENCE_NS;
+
+/// Default `max_rounds` at n = 4096: E at most 4.0 with [`DEFAULT_WINDOW_NS`] (above an H200 at
+/// its full int32 peak, ~3660 rounds in 15 s); an honest opening then costs the verifier at
+/// most `34 * 4096 * 4096^2 = 2.3e12` multiply-adds.
+pub const DEFAULT_MAX_ROUNDS: u32 = 4096;
+
 /// Default time a node has to answer the spot check after its commitment arrived.
 pub const DEFAULT_OPENING_TIMEOUT_NS: u64 = 10_000_000_000;
 
