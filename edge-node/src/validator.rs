@@ -754,6 +754,7 @@ impl Runner {
                 round = round_height,
                 e,
                 e_fixed = v.e,
+                rounds = v.rounds.unwrap_or(0),
                 elapsed_ms,
                 "PoC passed"
             );

@@ -205,7 +205,7 @@ impl WindowPolicy {
     }
 }
 
-/// What a round asks of this validator ([`PocPlanner::on_commit`]).
+/// What a round asks of this validator ([`PocPlanner::plan`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RoundPlan {
     /// The round.

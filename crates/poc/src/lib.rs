@@ -98,12 +98,15 @@
 //! ([`round_seed`]) and the same window `W`. E is the work completed within `W`, so however a
 //! device splits its time among `m` identities (one after another, round by round, in
 //! parallel shares), the rounds all of them complete within `W` are at most its throughput
-//! times `W`, and their E add up to at most the E of one identity (plus rounding and the
-//! honest loss above, which each identity pays once). Under the former scheme (a fixed task, E
+//! times `W`, and their E add up to at most the E of the whole device used for the whole
+//! window, `E_true` (plus rounding). One honest identity alone measures `E_true` less the
+//! honest loss above, so splitting gains at most that loss (~3 %) and only by committing with
+//! no margin, at the risk of a late commitment and E = 0. Under the former scheme (a fixed task, E
 //! from each node's own elapsed time, deadlines of 1.5x the time each identity's last E
 //! predicted) serving the identities one after another passed every deadline and gave
 //! `E_true (1 + 1/2 + ... + 1/m)`: 2.08 E for m = 4 (issue #21; the test
-//! `simultaneous` in `tests/it` measures both: 2.083 then, at most 1.0 now).
+//! `simultaneous` in `tests/it` measures both: 2.083 then, at most 1.00 now, for a lone
+//! identity that loses 4.5 % of its window).
 //!
 //! # Provers
 //! [`CpuProver`] (std threads, AVX2 when present) and [`VulkanProver`] (vulkano, GLSL compiled

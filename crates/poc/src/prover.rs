@@ -121,8 +121,9 @@ pub trait Prover {
     /// Computes the chain of `task` for as many rounds as `budget` allows, at most
     /// `task.params.rounds`. Before each step the prover calls `budget(done)` with the rounds
     /// completed so far; it answers how many more rounds may start now (0: stop). The prover
-    /// runs at most that many (it may run fewer and ask again: the Vulkan prover records up
-    /// to [`crate::vulkan::ROUNDS_PER_SUBMIT`]-round batches, the CPU prover asks every round).
+    /// runs at most that many (it may run fewer and ask again: the Vulkan prover records
+    /// batches of at most 8 rounds, `vulkan::ROUNDS_PER_SUBMIT`; the CPU prover asks every
+    /// round). Reaching `task.params.rounds` ends the run without asking.
     fn compute_rounds(
         &self,
         task: &Task,
