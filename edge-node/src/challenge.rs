@@ -1,8 +1,9 @@
 //! One proof-of-computing challenge, the validator's side of the exchange: send the
-//! challenge, time the commitment on this process's monotonic clock, draw the rows to open
-//! from the OS's randomness only after it arrived, ask for them, and recheck them on a
-//! blocking thread. The rules (rounds, challengers, deadlines, the planner) are
-//! `emc_edge_core::poc`'s.
+//! challenge, time the commitment on this process's monotonic clock (it must arrive within the
+//! challenge's window), draw the rows to open from the OS's randomness only after it arrived,
+//! ask for them, and recheck them through the committed rounds on a blocking thread. The rules
+//! (rounds, challengers, the window, the planner) are `emc_edge_core::poc`'s and
+//! `emc_poc::Verifier`'s.
 
 use emc_edge_core::protocol::{PocOpen, KIND_POC_CHALLENGE, KIND_POC_OPEN};
 use emc_poc::{
@@ -32,15 +33,6 @@ pub enum ChallengeError {
     Join(String),
 }
 
-fn failed(reason: FailReason, elapsed_ns: Option<u64>) -> Verdict {
-    Verdict {
-        passed: false,
-        e: 0,
-        elapsed_ns,
-        reason: Some(reason),
-    }
-}
-
 /// Runs one challenge over `request` (`(kind, payload, timeout)` to the node, its answer or
 /// an error for no answer) and returns the verdict. Time is taken from [`mono_ns`]; the rows
 /// to open are drawn from the OS's randomness after the commitment arrived; the opened rows
@@ -59,7 +51,7 @@ where
 {
     let seed = challenge.task.seed;
     let payload = challenge.encode();
-    let wait = Duration::from_nanos(challenge.deadline_ns);
+    let wait = Duration::from_nanos(challenge.window_ns);
     let issued = mono_ns();
     let mut verifier = Verifier::new(challenge, config, issued)?;
     let answer = request(KIND_POC_CHALLENGE, payload, wait).await;
@@ -69,18 +61,19 @@ where
             Ok(c) => c,
             Err(e) => {
                 tracing::debug!(error = %e, "undecodable commitment");
-                return Ok(failed(FailReason::NoCommitment, None));
+                return Ok(Verdict::fail(FailReason::NoCommitment, None, None));
             }
         },
         Err(e) => {
             tracing::debug!(error = %e, "no commitment");
-            return Ok(failed(FailReason::NoCommitment, None));
+            return Ok(Verdict::fail(FailReason::NoCommitment, None, None));
         }
     };
     if let Some(late) = verifier.on_commitment(&commitment, now)? {
         return Ok(late);
     }
     let elapsed = now.saturating_sub(issued);
+    let rounds = Some(commitment.rounds);
     let mut randomness = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut randomness);
     let rows = verifier.rows_to_open(&randomness)?;
@@ -100,15 +93,16 @@ where
             Ok(o) => o,
             Err(e) => {
                 let detail = format!("undecodable opening: {e}");
-                return Ok(failed(
+                return Ok(Verdict::fail(
                     FailReason::MalformedOpening { detail },
                     Some(elapsed),
+                    rounds,
                 ));
             }
         },
         Err(e) => {
             tracing::debug!(error = %e, "no opening");
-            return Ok(failed(FailReason::NoOpening, Some(elapsed)));
+            return Ok(Verdict::fail(FailReason::NoOpening, Some(elapsed), rounds));
         }
     };
     let _permit = verify_gate
@@ -191,13 +185,13 @@ mod tests {
         }
     }
 
-    async fn challenge(node: &Node, deadline: Duration) -> Verdict {
+    async fn challenge(node: &Node, window: Duration) -> Verdict {
         let ch = Challenge {
             task: Task {
                 seed: [5; 32],
                 params: TaskParams { n: 128, rounds: 2 },
             },
-            deadline_ns: deadline.as_nanos() as u64,
+            window_ns: window.as_nanos() as u64,
         };
         let cfg = VerifierConfig {
             k: 16,
@@ -229,7 +223,13 @@ mod tests {
         )
         .await;
         assert!(v.passed, "{v:?}");
-        assert!(v.e > 0 && v.elapsed_ns.is_some());
+        assert!(v.elapsed_ns.is_some());
+        // Both rounds (the node runs to max_rounds), counted over the 5 s window.
+        assert_eq!(v.rounds, Some(2));
+        assert_eq!(
+            v.e,
+            emc_poc::e_fixed(&TaskParams { n: 128, rounds: 2 }, 5_000_000_000)
+        );
 
         let v = challenge(
             &Node::new(Cheat::GarbageRows, Duration::ZERO),
@@ -276,7 +276,7 @@ mod tests {
         .await;
         assert_eq!(v.reason, Some(FailReason::NoOpening));
 
-        // Too slow: the answer comes after the deadline (the transport gives up at it).
+        // Too slow: the answer comes after the window (the transport gives up at it).
         let v = challenge(
             &Node::new(Cheat::Honest, Duration::from_millis(400)),
             Duration::from_millis(100),
@@ -296,7 +296,7 @@ mod tests {
                 seed: [8; 32],
                 params: TaskParams { n: 128, rounds: 1 },
             },
-            deadline_ns: 5_000_000_000,
+            window_ns: 5_000_000_000,
         };
         let v = run_challenge(
             move |kind, payload: Vec<u8>, _timeout| {

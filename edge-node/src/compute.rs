@@ -3,9 +3,13 @@
 //! and refreshes who may connect from the registry.
 //!
 //! # Proof of computing
-//! A validator sends a [`Challenge`] ([`KIND_POC_CHALLENGE`]); the node computes the task with
-//! [`ProverSession::run`] on a blocking thread (one task at a time: a second waits its turn)
-//! and answers with the [`Commitment`]. It keeps the result, keyed by the validator and the
+//! A validator sends a [`Challenge`] ([`KIND_POC_CHALLENGE`]) with a window; the node runs
+//! rounds of the task with [`ProverSession::run_window`] on a blocking thread (one task at a
+//! time: a second waits its turn) while its [`WindowStop`] on this process's monotonic clock
+//! allows (the challenge's arrival plus the window, less `poc_margin`, less its estimate of the
+//! time to hash the result, which it measures on every challenge; at most `max_rounds`), and
+//! answers with the [`Commitment`] to the rounds it completed. A window too short for one
+//! round gets no answer. It keeps the result, keyed by the validator and the
 //! seed, until the validator's [`PocOpen`] ([`KIND_POC_OPEN`]) asks for rows, answers with
 //! [`ProverSession::open`] and drops it. At most `max_sessions` results (computing or waiting
 //! for their opening) are kept; a waiting one expires after `session_ttl` or is evicted,
@@ -29,8 +33,8 @@ use emc_node_common::ic::IcHandles;
 use emc_node_common::service::Service;
 use emc_node_common::status::Shared;
 use emc_poc::{
-    Challenge, CpuProver, DeviceSelector, ParamsError, Prover, ProverSession, VulkanProver,
-    WireError,
+    finish_estimate_ns, Challenge, CpuProver, DeviceSelector, ParamsError, Prover, ProverSession,
+    VulkanProver, WindowStop, WireError,
 };
 use emc_types::NodeId;
 use serde::Serialize;
@@ -74,6 +78,8 @@ pub struct ComputeStatus {
     pub openings_refused: u64,
     /// Local time to compute the last answered challenge, ms.
     pub last_compute_ms: Option<f64>,
+    /// Rounds completed in the last answered challenge's window.
+    pub last_rounds: Option<u32>,
     /// Jobs running.
     pub load: u32,
     /// Job slots.
@@ -103,8 +109,9 @@ pub enum Refusal {
     /// The same validator sent the same seed while its result is still kept.
     #[error("duplicate challenge")]
     Duplicate,
-    /// The challenge's deadline passed while it waited for the prover.
-    #[error("deadline passed while waiting for the prover")]
+    /// The challenge's window left no time for one round (it passed while the challenge
+    /// waited for the prover, or it is shorter than the margin and the hashing).
+    #[error("the window left no time for a round")]
     Late,
     /// The prover failed.
     #[error("prover: {0}")]
@@ -214,12 +221,36 @@ pub fn open_prover(cfg: &ComputeConfig) -> ProverChoice {
     }
 }
 
+/// What the node measured in its last challenge, for the next one's [`WindowStop`].
+#[derive(Clone, Copy, Debug, Default)]
+struct Timing {
+    /// The matrix size measured.
+    n: u32,
+    /// Time of one round.
+    round_ns: Option<u64>,
+    /// Time from the last round's end to the commitment ready (read back, hash, tree).
+    finish_ns: Option<u64>,
+}
+
+/// An answered challenge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// The encoded commitment.
+    pub commitment: Vec<u8>,
+    /// Rounds completed.
+    pub rounds: u32,
+    /// Local time from the prover's start to the commitment ready.
+    pub took: Duration,
+}
+
 /// The compute role's answers to proof-of-computing challenges.
 pub struct PocService {
     prover: SharedProver,
     sessions: Mutex<HeldSessions>,
     gate: Semaphore,
     max_n: u32,
+    margin_ns: u64,
+    timing: Mutex<Timing>,
     /// Challenges computing, published after every change of the table.
     load: tokio::sync::watch::Sender<usize>,
 }
@@ -244,6 +275,8 @@ impl PocService {
             )),
             gate: Semaphore::new(1),
             max_n: cfg.max_task_n,
+            margin_ns: emc_node_common::config::duration_ns(cfg.poc_margin),
+            timing: Mutex::new(Timing::default()),
             load: tokio::sync::watch::channel(0).0,
         }
     }
@@ -274,14 +307,9 @@ impl PocService {
         lock(&self.sessions).computing()
     }
 
-    /// Answers a challenge from validator `peer`: the encoded commitment and the local time
-    /// the computation took.
-    pub async fn challenge(
-        &self,
-        peer: NodeId,
-        payload: &[u8],
-    ) -> Result<(Vec<u8>, Duration), Refusal> {
-        let received = Instant::now();
+    /// Answers a challenge from validator `peer`: runs rounds until the window's stopping
+    /// rule says stop (measured from the challenge's arrival) and commits to them.
+    pub async fn challenge(&self, peer: NodeId, payload: &[u8]) -> Result<Answer, Refusal> {
         let received_ns = mono_ns();
         let ch = Challenge::decode(payload)?;
         ch.task.params.validate()?;
@@ -295,21 +323,49 @@ impl PocService {
         self.with_sessions(|s| s.reserve(key, received_ns))?;
         let _guard = SlotGuard { service: self, key };
         let _permit = self.gate.acquire().await.map_err(|_| Refusal::Busy)?;
-        if received.elapsed() > Duration::from_nanos(ch.deadline_ns) {
-            return Err(Refusal::Late);
-        }
+        let n = ch.task.params.n;
+        let last = *self.timing.lock().unwrap_or_else(|p| p.into_inner());
+        let last = Some(last).filter(|t| t.n == n).unwrap_or_default();
+        let mut stop = WindowStop::new(
+            received_ns,
+            ch.window_ns,
+            self.margin_ns,
+            finish_estimate_ns(n, last.finish_ns),
+            ch.max_rounds(),
+            last.round_ns,
+        );
         let prover = self.prover.clone();
         let task = ch.task;
         let started = Instant::now();
-        let session =
-            tokio::task::spawn_blocking(move || ProverSession::run(prover.as_ref(), &task))
-                .await
-                .map_err(|e| Refusal::Prover(e.to_string()))?
-                .map_err(|e| Refusal::Prover(e.to_string()))?;
+        let (session, stop, ready_ns) = tokio::task::spawn_blocking(move || {
+            let budget = &mut |done| stop.more(done, mono_ns());
+            let session = ProverSession::run_window(prover.as_ref(), &task, budget);
+            (session, stop, mono_ns())
+        })
+        .await
+        .map_err(|e| Refusal::Prover(e.to_string()))?;
+        let session = session
+            .map_err(|e| Refusal::Prover(e.to_string()))?
+            .ok_or(Refusal::Late)?;
         let took = started.elapsed();
+        {
+            let mut t = self.timing.lock().unwrap_or_else(|p| p.into_inner());
+            *t = Timing {
+                n,
+                round_ns: stop.round_ns().or(last.round_ns),
+                finish_ns: stop
+                    .stopped_at_ns()
+                    .map(|at| ready_ns.saturating_sub(at))
+                    .or(last.finish_ns),
+            };
+        }
         let commitment = session.commitment();
         self.with_sessions(|s| s.fill(&key, Arc::new(session), mono_ns()));
-        Ok((commitment.encode(), took))
+        Ok(Answer {
+            commitment: commitment.encode(),
+            rounds: commitment.rounds,
+            took,
+        })
     }
 
     /// Answers validator `peer`'s open request: the encoded opening. The result is dropped.
@@ -430,13 +486,15 @@ pub fn start_compute(
                         let (poc, st) = (poc.clone(), st.clone());
                         tokio::spawn(async move {
                             match poc.challenge(peer, &payload).await {
-                                Ok((commitment, took)) => {
-                                    let sent = responder.respond(commitment).is_ok();
-                                    let ms = took.as_secs_f64() * 1e3;
-                                    info!(validator = ?peer, compute_ms = ms, sent, "challenge answered");
+                                Ok(answer) => {
+                                    let sent = responder.respond(answer.commitment).is_ok();
+                                    let ms = answer.took.as_secs_f64() * 1e3;
+                                    let rounds = answer.rounds;
+                                    info!(validator = ?peer, compute_ms = ms, rounds, sent, "challenge answered");
                                     st.update(|s| {
                                         s.challenges_answered += 1;
                                         s.last_compute_ms = Some(ms);
+                                        s.last_rounds = Some(rounds);
                                     });
                                 }
                                 Err(e) => {
@@ -591,7 +649,7 @@ mod tests {
                 seed: [seed; 32],
                 params: TaskParams { n, rounds: 1 },
             },
-            deadline_ns: 10_000_000_000,
+            window_ns: 10_000_000_000,
         }
     }
 
@@ -605,8 +663,13 @@ mod tests {
         let v = NodeId([1; 32]);
         let ch = challenge(3, 128);
         let mut verifier = Verifier::new(ch.clone(), VerifierConfig::default(), 0).unwrap();
-        let (bytes, _) = svc.challenge(v, &ch.encode()).await.unwrap();
-        let c = Commitment::decode(&bytes).unwrap();
+        let answer = svc.challenge(v, &ch.encode()).await.unwrap();
+        let c = Commitment::decode(&answer.commitment).unwrap();
+        assert_eq!(
+            (answer.rounds, c.rounds),
+            (1, 1),
+            "max_rounds reached: commits at once"
+        );
         assert!(verifier.on_commitment(&c, 1).unwrap().is_none());
         let req = verifier.rows_to_open(&[4; 32]).unwrap();
         let open = PocOpen {
@@ -622,6 +685,66 @@ mod tests {
         assert!(verifier.on_opening(&opening, 2).unwrap().passed);
         assert_eq!(svc.open(v, &open.encode()), Err(Refusal::Unknown), "once");
         assert_eq!(svc.sessions(), 0);
+    }
+
+    /// Window mode: with far more rounds allowed than fit, the node stops on its own before
+    /// the window's end and passes with E from its rounds over the window; a window shorter
+    /// than its margin gets no answer.
+    #[tokio::test]
+    async fn the_node_stops_within_the_window_and_refuses_one_too_short() {
+        let svc = PocService::new(
+            Arc::new(CpuProver::new(1)),
+            &ComputeConfig {
+                poc_margin: Duration::from_millis(100),
+                ..cfg(2)
+            },
+        );
+        let v = NodeId([1; 32]);
+        let ch = Challenge {
+            task: Task {
+                seed: [4; 32],
+                params: TaskParams {
+                    n: 128,
+                    rounds: 60_000,
+                },
+            },
+            window_ns: 600_000_000,
+        };
+        let mut verifier = Verifier::new(ch.clone(), VerifierConfig::default(), mono_ns()).unwrap();
+        let answer = svc.challenge(v, &ch.encode()).await.unwrap();
+        let c = Commitment::decode(&answer.commitment).unwrap();
+        assert!(c.rounds >= 1 && c.rounds < 60_000, "{} rounds", c.rounds);
+        assert!(
+            verifier.on_commitment(&c, mono_ns()).unwrap().is_none(),
+            "within the window"
+        );
+        let req = verifier.rows_to_open(&[4; 32]).unwrap();
+        let open = PocOpen {
+            seed: ch.task.seed,
+            request: req,
+        };
+        let opening = Opening::decode(&svc.open(v, &open.encode()).unwrap()).unwrap();
+        let verdict = verifier.on_opening(&opening, mono_ns()).unwrap();
+        assert!(verdict.passed, "{verdict:?}");
+        assert_eq!(
+            verdict.e,
+            emc_poc::e_fixed(
+                &TaskParams {
+                    n: 128,
+                    rounds: c.rounds
+                },
+                600_000_000
+            )
+        );
+        let short = Challenge {
+            task: Task {
+                seed: [5; 32],
+                ..ch.task
+            },
+            window_ns: 50_000_000,
+        };
+        assert_eq!(svc.challenge(v, &short.encode()).await, Err(Refusal::Late));
+        assert_eq!(svc.sessions(), 0, "a refused challenge frees its slot");
     }
 
     #[tokio::test]

@@ -318,7 +318,7 @@ pub async fn start_validator(
     let max_lag_ns = duration_ns(cfg.block_interval)
         .saturating_mul(3)
         .saturating_add(1_000_000_000);
-    let planner = PocPlanner::new(cfg.poc_task, cfg.deadline_policy(), max_lag_ns);
+    let planner = PocPlanner::new(cfg.window_policy(), max_lag_ns);
     let poc_status = Shared::new(PocStatus {
         period_blocks: schedule.as_ref().map_or(0, RoundSchedule::period_blocks),
         ..PocStatus::default()
@@ -755,6 +755,7 @@ impl Runner {
                 round = round_height,
                 e,
                 e_fixed = v.e,
+                rounds = v.rounds.unwrap_or(0),
                 elapsed_ms,
                 "PoC passed"
             );
@@ -825,7 +826,6 @@ impl Runner {
             .collect();
         for g in gone {
             self.node.app_mut().forget(&g);
-            self.poc.planner.forget(&g);
         }
         for set in &view.sets {
             if !set.members.is_empty() && !self.sets_fed.contains(&set.epoch) {

@@ -48,9 +48,16 @@ pub const E8S: u64 = 100_000_000;
 pub const DEVNET_FEE: u64 = 10_000;
 /// Genesis balance of each operator: enough to stake a validator (1,000,000 EMC) and more.
 pub const OPERATOR_GENESIS: u64 = 2_000_000 * E8S;
-/// The devnet's challenge task: 256 x 256 matrices, 8 chained products (about 1.3e8
-/// multiply-adds: tens of milliseconds on one core, where the standard task is 7e13).
-pub const DEVNET_POC_TASK: TaskParams = TaskParams { n: 256, rounds: 8 };
+/// The devnet's challenges: 256 x 256 matrices, at most 1024 rounds (a round is 1.7e7
+/// multiply-adds, a few milliseconds on one core, so a one-thread CPU prover completes some
+/// hundreds in the window; an honest opening then costs the verifier at most
+/// `34 * 1024 * 256^2 = 2.3e9` multiply-adds, a second or less).
+pub const DEVNET_POC_TASK: TaskParams = TaskParams {
+    n: 256,
+    rounds: 1024,
+};
+/// The devnet's challenge window (every challenge of a round gets it).
+pub const DEVNET_POC_WINDOW: Duration = Duration::from_secs(2);
 /// The stake of a staked devnet compute node: the registry's minimum for a new node
 /// (1000 EMC x E, with E = 1 until a measured E is reported to the registry).
 pub const COMPUTE_STAKE: u64 = 1_000 * E8S;
@@ -87,8 +94,8 @@ pub struct ClusterConfig {
 impl ClusterConfig {
     /// The devnet's defaults: 4 validators, 1 router, 2 compute nodes (the first staked), a
     /// block a second, a checkpoint every 30 blocks, 120-block epochs, a 10 s challenge
-    /// window, PoC rounds every 10 s on [`DEVNET_POC_TASK`] with the CPU prover (one thread
-    /// per compute node). Set `validator.poc_interval` to zero to turn challenges off.
+    /// window, PoC rounds every 10 s on [`DEVNET_POC_TASK`] in a [`DEVNET_POC_WINDOW`] with
+    /// the CPU prover (one thread per compute node). Set `validator.poc_interval` to zero to turn challenges off.
     pub fn devnet(data_dir: PathBuf) -> Self {
         ClusterConfig {
             validators: 4,
@@ -118,9 +125,7 @@ impl ClusterConfig {
                 poc_interval: Duration::from_secs(10),
                 poc_task: DEVNET_POC_TASK,
                 poc_rows: emc_poc::STANDARD_K,
-                poc_deadline: Duration::from_secs(5),
-                poc_deadline_min: Duration::from_secs(2),
-                poc_deadline_slack_pct: 500,
+                poc_window: DEVNET_POC_WINDOW,
                 poc_opening_timeout: Duration::from_secs(5),
             },
             challenge_window: Duration::from_secs(10),

@@ -10,7 +10,8 @@
 //!   header hash is the closing checkpoint's state root.
 //! - [`protocol`]: frame kinds and payloads shared by edge nodes and routers.
 //! - [`poc`]: proof-of-computing rounds drawn from committed blocks, the challenger of each
-//!   compute node, deadlines, and the validator's challenge planner.
+//!   compute node, the round's one window for every challenge, and the validator's challenge
+//!   planner.
 //! - [`sessions`]: the compute node's bounded, expiring table of results awaiting openings.
 //! - [`anchor`]: the order and retries of a validator's calls to the epochs canister
 //!   (checkpoints, epoch data, epoch close) as a step function.

@@ -14,26 +14,35 @@
 //! # Who challenges whom
 //! A round challenges **every** registered compute node at the same moment, each by one
 //! validator of the height's set drawn from the round's randomness and the node's id
-//! ([`challenger`]). One GPU behind several identities must then compute all their tasks at
-//! once, and a node computes one task per round, whatever the number of validators. Over
+//! ([`challenger`]). One GPU behind several identities must then split one window among all
+//! their tasks (see Windows), and a node computes one task per round, whatever the number of
+//! validators. Over
 //! the rounds of an epoch every validator challenges every node; a lying validator speaks for
 //! only its share of the results, which the epoch's median and majority rule absorb.
 //!
 //! # One challenge
 //! The challenger draws a fresh private seed ([`emc_poc::round_seed`] over its own random
 //! bytes), sends the `Challenge` and runs the `Verifier` on its own monotonic clock
-//! (`edge-node`'s `run_challenge`): the commitment's arrival fixes the elapsed time, the rows to open are
-//! drawn only then, and the opened rows are recomputed on a blocking thread, never on the
-//! consensus task (a few at a time: at the standard size one check recomputes 32 rows through
-//! 1024 rounds, about 5.5e11 multiply-adds, tens of seconds on one core). A late answer, a bad row, a bad proof, undecodable bytes or no answer fail
-//! with E = 0. The `Verdict` becomes a PoC state bit of the validator's next proposal.
+//! (`edge-node`'s `run_challenge`): the commitment must arrive within the window, the rows to
+//! open are drawn only then, and the opened rows are recomputed through the committed rounds
+//! on a blocking thread, never on the consensus task (a few at a time: one check recomputes
+//! 32 rows through `r` rounds, `32 r n^2` multiply-adds: about 1e12 for an H100's ~1830 rounds
+//! at n = 4096, at most 2.2e12 at `max_rounds` = 4096, a minute or more on one core). A late
+//! answer, rounds outside `1..=max_rounds`, a bad row, a bad proof, undecodable bytes or no
+//! answer fail with E = 0. The `Verdict` becomes a PoC state bit of the validator's next
+//! proposal.
 //!
-//! # Deadlines
-//! A node whose last passed E is known gets a deadline of `slack` times the time that E
-//! predicts ([`expected_time_ns`]), within `[min, max]`; a new node gets `max`
-//! ([`DeadlinePolicy`]).
+//! # Windows
+//! Every challenge of a round gets the same window ([`WindowPolicy`], a validator setting,
+//! `poc_window`): E is the work a node completed within it (`emc_poc::e_fixed` of its rounds
+//! over the window), never its own elapsed time, so one device behind several identities
+//! completes at most its throughput times the window in all, however it splits its time, and
+//! their E add up to at most one identity's (issue #21: the former per-node deadlines, adapted
+//! to each node's last E, let one device serving 4 identities one after another collect
+//! 2.08 times its E). Nothing about a node is kept from one round to the next; a node's
+//! stopping rule within the window is `emc_poc::WindowStop`.
 
-use emc_poc::{expected_time_ns, round_seed, Challenge, Task, TaskParams, Verdict};
+use emc_poc::{round_seed, Challenge, Task, TaskParams, Verdict};
 use emc_types::{Hash, NodeId};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -171,36 +180,32 @@ pub fn assignments(
         .collect()
 }
 
-/// How long a node has for its commitment.
+/// What every challenge of a round asks: the same matrix size, the same most rounds and the
+/// same window for every node (nothing depends on the node or its past).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DeadlinePolicy {
-    /// The deadline of a node with no passed E yet, and the largest of any node.
-    pub max_ns: u64,
-    /// The smallest deadline (covers round trips and scheduling noise on short tasks).
-    pub min_ns: u64,
-    /// The deadline as a percentage of the time the node's last passed E predicts
-    /// (e.g. 150); 0: always `max_ns`.
-    pub slack_pct: u32,
+pub struct WindowPolicy {
+    /// Matrix size and `max_rounds` (`task.rounds`): the most rounds a node may run, which
+    /// bounds the verifier's work (`k * max_rounds * n^2`).
+    pub task: TaskParams,
+    /// The window, ns on the challenger's clock from sending the challenge to the latest
+    /// accepted commitment.
+    pub window_ns: u64,
 }
 
-impl DeadlinePolicy {
-    /// The deadline for a task of size `params` to a node whose last passed E was `last_e`.
-    pub fn deadline_ns(&self, params: &TaskParams, last_e: Option<u64>) -> u64 {
-        match last_e {
-            Some(e) if e > 0 && self.slack_pct > 0 => {
-                let expected = u128::from(expected_time_ns(params, e));
-                let d = expected * u128::from(self.slack_pct) / 100;
-                u64::try_from(d)
-                    .unwrap_or(u64::MAX)
-                    .max(self.min_ns)
-                    .min(self.max_ns)
-            }
-            _ => self.max_ns,
+impl WindowPolicy {
+    /// The challenge with `seed` under this policy.
+    pub fn challenge(&self, seed: [u8; 32]) -> Challenge {
+        Challenge {
+            task: Task {
+                seed,
+                params: self.task,
+            },
+            window_ns: self.window_ns,
         }
     }
 }
 
-/// What a round asks of this validator ([`PocPlanner::on_commit`]).
+/// What a round asks of this validator ([`PocPlanner::plan`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RoundPlan {
     /// The round.
@@ -215,30 +220,31 @@ pub struct RoundPlan {
 }
 
 /// The validator's side of proof of computing between challenges: the nodes with a challenge
-/// of ours in flight (never two at once to one node), and the last passed E per node (its next
-/// deadline). Which blocks start rounds and which nodes a round gives this validator are the
-/// application's (`crate::app::EdgeApp::started_round`, `assigned_to`): the same rules that
-/// admit the results.
+/// of ours in flight (never two at once to one node). Every challenge of a round gets the same
+/// window ([`WindowPolicy`]). Which blocks start rounds and which nodes a round gives this
+/// validator are the application's (`crate::app::EdgeApp::started_round`, `assigned_to`): the
+/// same rules that admit the results.
 #[derive(Clone, Debug)]
 pub struct PocPlanner {
-    params: TaskParams,
-    policy: DeadlinePolicy,
+    policy: WindowPolicy,
     /// A round's block committed here later than this after its proposal is skipped.
     max_lag_ns: u64,
     inflight: BTreeSet<NodeId>,
-    last_e: BTreeMap<NodeId, u64>,
 }
 
 impl PocPlanner {
-    /// A planner for tasks of size `params`. `max_lag_ns`: see [`RoundPlan`].
-    pub fn new(params: TaskParams, policy: DeadlinePolicy, max_lag_ns: u64) -> PocPlanner {
+    /// A planner whose challenges all follow `policy`. `max_lag_ns`: see [`RoundPlan`].
+    pub fn new(policy: WindowPolicy, max_lag_ns: u64) -> PocPlanner {
         PocPlanner {
-            params,
             policy,
             max_lag_ns,
             inflight: BTreeSet::new(),
-            last_e: BTreeMap::new(),
         }
+    }
+
+    /// The policy every challenge follows.
+    pub fn policy(&self) -> &WindowPolicy {
+        &self.policy
     }
 
     /// The challenges of `round` to the nodes it gives this validator (`assigned`): a task
@@ -267,32 +273,18 @@ impl PocPlanner {
                 plan.skipped_busy += 1;
                 continue;
             }
-            let challenge = Challenge {
-                task: Task {
-                    seed: round_seed(private, &node),
-                    params: self.params,
-                },
-                deadline_ns: self
-                    .policy
-                    .deadline_ns(&self.params, self.last_e.get(&node).copied()),
-            };
+            let challenge = self.policy.challenge(round_seed(private, &node));
             plan.challenges.push((node, challenge));
         }
         plan
     }
 
     /// A challenge to `node` ended: with a verdict, or `None` when it could not be judged
-    /// for a reason of the validator's own.
+    /// for a reason of the validator's own. Only frees the node for the next round: no
+    /// verdict changes what the node is asked next.
     pub fn on_verdict(&mut self, node: &NodeId, verdict: Option<&Verdict>) {
+        let _ = verdict;
         self.inflight.remove(node);
-        if let Some(v) = verdict.filter(|v| v.passed) {
-            self.last_e.insert(*node, v.e);
-        }
-    }
-
-    /// `node` left the registry: its state is forgotten.
-    pub fn forget(&mut self, node: &NodeId) {
-        self.last_e.remove(node);
     }
 
     /// Nodes with a challenge of ours in flight.
@@ -312,6 +304,8 @@ pub struct PocNodeStatus {
     pub e_fixed: u64,
     /// Time to the commitment, ms, when one came.
     pub elapsed_ms: Option<f64>,
+    /// Rounds the commitment stated, when one came.
+    pub rounds: Option<u32>,
     /// Why it failed.
     pub reason: Option<String>,
 }
@@ -353,6 +347,7 @@ impl PocStatus {
                 passed: v.passed,
                 e_fixed: v.e,
                 elapsed_ms: v.elapsed_ns.map(|ns| ns as f64 / 1e6),
+                rounds: v.rounds,
                 reason: v.reason.as_ref().map(|r| format!("{r:?}")),
             },
         );
@@ -362,8 +357,6 @@ impl PocStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use emc_poc::STANDARD;
-    use emc_types::E_SCALE;
 
     fn hash(i: u64) -> Hash {
         let mut h = Sha256::new();
@@ -468,46 +461,13 @@ mod tests {
         assert!(moved > 200, "{moved} of 400 changed challenger");
     }
 
-    #[test]
-    fn deadlines_follow_the_last_e_within_bounds() {
-        let p = DeadlinePolicy {
-            max_ns: 60_000_000_000,
-            min_ns: 2_000_000_000,
-            slack_pct: 150,
-        };
-        assert_eq!(p.deadline_ns(&STANDARD, None), 60_000_000_000);
-        assert_eq!(p.deadline_ns(&STANDARD, Some(0)), 60_000_000_000);
-        // E = 1.5: 10 s predicted, 15 s deadline.
-        assert_eq!(
-            p.deadline_ns(&STANDARD, Some(15_000)),
-            15_000_000_000,
-            "1.5 x 10 s"
-        );
-        assert_eq!(
-            p.deadline_ns(&STANDARD, Some(1_000 * E_SCALE)),
-            2_000_000_000
-        );
-        assert_eq!(p.deadline_ns(&STANDARD, Some(1)), 60_000_000_000);
-        let off = DeadlinePolicy { slack_pct: 0, ..p };
-        assert_eq!(off.deadline_ns(&STANDARD, Some(15_000)), 60_000_000_000);
-        let odd = DeadlinePolicy {
-            min_ns: 10,
-            max_ns: 5,
-            slack_pct: 100,
-        };
-        assert_eq!(odd.deadline_ns(&STANDARD, Some(15_000)), 5, "no panic");
-    }
+    const POLICY: WindowPolicy = WindowPolicy {
+        task: TaskParams { n: 128, rounds: 64 },
+        window_ns: 2_000_000_000,
+    };
 
     fn planner() -> PocPlanner {
-        PocPlanner::new(
-            TaskParams { n: 128, rounds: 1 },
-            DeadlinePolicy {
-                max_ns: 60_000_000_000,
-                min_ns: 1_000_000_000,
-                slack_pct: 150,
-            },
-            5_000_000_000,
-        )
+        PocPlanner::new(POLICY, 5_000_000_000)
     }
 
     fn round(h: u64) -> Round {
@@ -528,34 +488,34 @@ mod tests {
         for (n, c) in &plan.challenges {
             assert_eq!(c.task.seed, round_seed(&[7; 32], n));
             assert_eq!(
-                c.deadline_ns, 60_000_000_000,
-                "no E yet: the longest deadline"
+                (c.task.params, c.window_ns),
+                (POLICY.task, POLICY.window_ns)
             );
         }
         assert_eq!(p.inflight(), 4);
         // The next round while all four still run: every node skipped.
         let next = p.plan(round(9), compute.clone(), 1_000, 1_000, &[8; 32]);
         assert_eq!((next.challenges.len(), next.skipped_busy), (0, 4));
-        // A verdict frees its node and a pass sets its deadline from E.
+        // A verdict frees its node; whatever it was, the next challenge has the round's one
+        // window (issue #21: no per-node adaptation).
         let pass = Verdict {
             passed: true,
             e: 15_000,
             elapsed_ns: Some(1),
+            rounds: Some(3),
             reason: None,
         };
         p.on_verdict(&compute[0], Some(&pass));
         p.on_verdict(&compute[1], None);
         let after = p.plan(round(13), compute.clone(), 1_000, 1_000, &[9; 32]);
         assert_eq!(after.challenges.len(), 2);
-        let d0 = after
-            .challenges
-            .iter()
-            .find(|(n, _)| *n == compute[0])
-            .unwrap()
-            .1
-            .deadline_ns;
-        assert_eq!(d0, p.policy.deadline_ns(&p.params, Some(15_000)));
-        assert!(d0 < 60_000_000_000);
+        for (_, c) in &after.challenges {
+            assert_eq!(
+                (c.task.params, c.window_ns),
+                (POLICY.task, POLICY.window_ns)
+            );
+        }
+        assert_eq!(p.policy(), &POLICY);
     }
 
     #[test]
@@ -574,22 +534,21 @@ mod tests {
             passed: true,
             e: 12,
             elapsed_ns: Some(3_000_000),
+            rounds: Some(5),
             reason: None,
         };
         s.record(&NodeId([1; 32]), 40, &v);
         s.record(
             &NodeId([2; 32]),
             40,
-            &Verdict {
-                passed: false,
-                e: 0,
-                elapsed_ns: None,
-                reason: Some(emc_poc::FailReason::NoCommitment),
-            },
+            &Verdict::fail(emc_poc::FailReason::NoCommitment, None, None),
         );
         assert_eq!((s.passed, s.failed), (1, 1));
         let n = &s.nodes[&hex::encode([1u8; 32])];
-        assert_eq!((n.e_fixed, n.elapsed_ms), (12, Some(3.0)));
+        assert_eq!(
+            (n.e_fixed, n.elapsed_ms, n.rounds),
+            (12, Some(3.0), Some(5))
+        );
         assert!(s.nodes[&hex::encode([2u8; 32])].reason.is_some());
     }
 }

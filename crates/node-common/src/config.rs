@@ -25,9 +25,12 @@
 use candid::Principal;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use ed25519_dalek::SigningKey;
-use emc_edge_core::poc::DeadlinePolicy;
+use emc_edge_core::poc::WindowPolicy;
 use emc_net::NetConfig;
-use emc_poc::{TaskParams, STANDARD, STANDARD_K};
+use emc_poc::{
+    TaskParams, DEFAULT_MAX_ROUNDS, DEFAULT_OPENING_TIMEOUT_NS, DEFAULT_WINDOW_NS, STANDARD,
+    STANDARD_K,
+};
 use emc_types::Role;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -122,20 +125,17 @@ pub struct ValidatorConfig {
     /// unpredictable; every validator starts a round at the same block). Zero: no challenges.
     #[serde(with = "humantime_serde")]
     pub poc_interval: Duration,
-    /// The task size of a challenge (protocol: the standard task, n = 4096, 1024 rounds;
-    /// smaller on the devnet). E is normalized by the work, so sizes stay comparable.
+    /// A challenge's matrix size `n` and `max_rounds` (as `rounds`): the most rounds a node
+    /// may complete in the window, which bounds the verifier's work (`k * max_rounds * n^2`)
+    /// and E (protocol default: n = 4096, 4096 rounds; smaller on the devnet). E is normalized
+    /// by the work, so sizes stay comparable.
     pub poc_task: TaskParams,
     /// Rows opened per challenge (at most n; protocol: 32).
     pub poc_rows: u32,
-    /// Deadline of the commitment for a node without a passed E, and the longest of any.
+    /// The window of every challenge of a round: a commitment must arrive within it, and E is
+    /// the work completed in it (default 15 s, the reference time).
     #[serde(with = "humantime_serde")]
-    pub poc_deadline: Duration,
-    /// The shortest commitment deadline.
-    #[serde(with = "humantime_serde")]
-    pub poc_deadline_min: Duration,
-    /// Deadline for a node with a passed E: this percentage of the time that E predicts
-    /// (0: always `poc_deadline`).
-    pub poc_deadline_slack_pct: u32,
+    pub poc_window: Duration,
     /// Time a node has for the opening after its commitment arrived.
     #[serde(with = "humantime_serde")]
     pub poc_opening_timeout: Duration,
@@ -157,23 +157,23 @@ impl Default for ValidatorConfig {
             wal_sync: true,
             chunk_records: 2_000,
             poc_interval: Duration::from_secs(600),
-            poc_task: STANDARD,
+            poc_task: TaskParams {
+                n: STANDARD.n,
+                rounds: DEFAULT_MAX_ROUNDS,
+            },
             poc_rows: STANDARD_K,
-            poc_deadline: Duration::from_secs(60),
-            poc_deadline_min: Duration::from_secs(2),
-            poc_deadline_slack_pct: 150,
-            poc_opening_timeout: Duration::from_secs(10),
+            poc_window: Duration::from_nanos(DEFAULT_WINDOW_NS),
+            poc_opening_timeout: Duration::from_nanos(DEFAULT_OPENING_TIMEOUT_NS),
         }
     }
 }
 
 impl ValidatorConfig {
-    /// The deadline policy of challenges.
-    pub fn deadline_policy(&self) -> DeadlinePolicy {
-        DeadlinePolicy {
-            max_ns: duration_ns(self.poc_deadline),
-            min_ns: duration_ns(self.poc_deadline_min),
-            slack_pct: self.poc_deadline_slack_pct,
+    /// What every challenge asks: `poc_task` and `poc_window`.
+    pub fn window_policy(&self) -> WindowPolicy {
+        WindowPolicy {
+            task: self.poc_task,
+            window_ns: duration_ns(self.poc_window),
         }
     }
 
@@ -187,6 +187,9 @@ impl ValidatorConfig {
                 "poc_rows = {} must be between 1 and n = {}",
                 self.poc_rows, self.poc_task.n
             )));
+        }
+        if self.poc_window.is_zero() {
+            return Err(ConfigError::Invalid("poc_window must be positive".into()));
         }
         Ok(())
     }
@@ -241,6 +244,12 @@ pub struct ComputeConfig {
     /// How long a result waits for its opening.
     #[serde(with = "humantime_serde")]
     pub session_ttl: Duration,
+    /// How long before the end of a challenge's window (on this node's clock, from the
+    /// challenge's arrival) the commitment is sent: it covers the round trip to the validator
+    /// and scheduling noise. The node also keeps its own estimate of the time to hash the
+    /// result (`emc_poc::WindowStop`).
+    #[serde(with = "humantime_serde")]
+    pub poc_margin: Duration,
 }
 
 impl Default for ComputeConfig {
@@ -256,6 +265,7 @@ impl Default for ComputeConfig {
             max_task_n: STANDARD.n,
             max_sessions: 4,
             session_ttl: Duration::from_secs(60),
+            poc_margin: Duration::from_millis(250),
         }
     }
 }
@@ -514,11 +524,30 @@ checkpoint_interval = 30
             ..c
         };
         assert!(matches!(bad_task.check_poc(), Err(ConfigError::Invalid(_))));
-        // E = 1.5 at the standard size: 10 s predicted, a 15 s deadline.
+        let no_window = ValidatorConfig {
+            poc_window: Duration::ZERO,
+            ..ValidatorConfig::default()
+        };
+        assert!(matches!(
+            no_window.check_poc(),
+            Err(ConfigError::Invalid(_))
+        ));
+        // The defaults: n = 4096, at most 4096 rounds, a 15 s window for every challenge.
+        assert!(cfg.check_poc().is_ok());
+        let w = cfg.window_policy();
         assert_eq!(
-            cfg.deadline_policy().deadline_ns(&STANDARD, Some(15_000)),
-            15_000_000_000
+            w.task,
+            TaskParams {
+                n: 4096,
+                rounds: 4096
+            }
         );
+        assert_eq!(w.window_ns, 15_000_000_000);
+        let c: ValidatorConfig =
+            toml::from_str("poc_window = \"2s\"\npoc_task = { n = 256, rounds = 512 }").unwrap();
+        assert_eq!(c.window_policy().window_ns, 2_000_000_000);
+        // The former deadline settings are refused by name.
+        assert!(toml::from_str::<ValidatorConfig>("poc_deadline = \"60s\"").is_err());
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! bits either way: only wrapping `u32` multiply-adds, in any order (addition modulo 2^32 is
 //! associative and commutative).
 
-use crate::prover::{Prover, ProverError};
+use crate::prover::{Computed, Prover, ProverError};
 use crate::task::{mix_out, MatrixKey, Task, TaskKey};
 
 /// Rows of accumulators per micro-kernel step.
@@ -91,7 +91,12 @@ impl Prover for CpuProver {
         format!("cpu ({} threads)", self.threads)
     }
 
-    fn compute(&self, task: &Task) -> Result<Vec<u32>, ProverError> {
+    /// One round at a time: `budget` is asked before every round.
+    fn compute_rounds(
+        &self,
+        task: &Task,
+        budget: &mut dyn FnMut(u32) -> u32,
+    ) -> Result<Computed, ProverError> {
         task.params.validate()?;
         let n = task.params.n_usize();
         let key = task.key();
@@ -99,12 +104,17 @@ impl Prover for CpuProver {
         let mut b = vec![0u32; n * n];
         let mut next = vec![0u32; n * n];
         self.generate(&key, 0, n, &mut cur);
-        for t in 0..task.params.rounds {
+        let mut t = 0;
+        while t < task.params.rounds && budget(t) > 0 {
             self.generate(&key, t + 1, n, &mut b);
             self.round(&cur, &b, &mut next, n);
             std::mem::swap(&mut cur, &mut next);
+            t += 1;
         }
-        Ok(cur)
+        Ok(Computed {
+            rounds: t,
+            data: cur,
+        })
     }
 }
 
@@ -255,6 +265,30 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn stopping_after_r_rounds_is_the_task_of_r_rounds() {
+        let task = Task {
+            seed: [3; 32],
+            params: TaskParams { n: 128, rounds: 5 },
+        };
+        let p = CpuProver::new(2);
+        let mut asked = Vec::new();
+        let c = p
+            .compute_rounds(&task, &mut |done| {
+                asked.push(done);
+                u32::from(done < 3)
+            })
+            .unwrap();
+        assert_eq!(asked, [0, 1, 2, 3]);
+        assert_eq!(c.rounds, 3);
+        assert_eq!(c.data, p.compute(&task.with_rounds(3)).unwrap());
+        // The budget never runs past max_rounds; none at all leaves A.
+        let all = p.compute_rounds(&task, &mut |_| u32::MAX).unwrap();
+        assert_eq!((all.rounds, &all.data), (5, &p.compute(&task).unwrap()));
+        let none = p.compute_rounds(&task, &mut |_| 0).unwrap();
+        assert_eq!(none.rounds, 0);
     }
 
     #[test]

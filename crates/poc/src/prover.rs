@@ -1,6 +1,7 @@
-//! The node's side: a [`Prover`] computes the task's result, a [`ProverSession`] commits to its
+//! The node's side: a [`Prover`] computes the task's chain, a [`ProverSession`] commits to its
 //! rows and answers openings. The compute role of the edge node is a thin shell over this:
-//! receive a [`Challenge`], run a session, send its [`Commitment`], answer the
+//! receive a [`Challenge`], run a session until its window's end ([`ProverSession::run_window`]
+//! with a [`crate::WindowStop`] on the node's clock), send its [`Commitment`], answer the
 //! [`OpenRequest`] with [`ProverSession::open`].
 //!
 //! The four messages have a byte encoding for the network (`encode` / `decode`): a version byte
@@ -12,20 +13,33 @@ use crate::task::{ParamsError, Task, TaskParams, MAX_N};
 use emc_types::Hash;
 use serde::{Deserialize, Serialize};
 
-/// What a validator sends to a compute node.
+/// What a validator sends to a compute node: a seed, a matrix size, the most rounds the node
+/// may run and the window it has.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Challenge {
-    /// Seed (fresh randomness of the validator) and size.
+    /// Seed (fresh randomness of the validator) and size: `task.params.n` is the matrix size,
+    /// `task.params.rounds` is `max_rounds`, the most rounds the node may run (it bounds the
+    /// verifier's work, `k * rounds * n^2`). The node runs `r <= max_rounds` rounds.
     pub task: Task,
-    /// How long the validator waits for the commitment, in nanoseconds on the validator's
-    /// own clock from the moment it sends the challenge. An answer after it fails.
-    pub deadline_ns: u64,
+    /// The window, in nanoseconds on the validator's own clock from the moment it sends the
+    /// challenge: a commitment after it fails. The same for every challenge of a round; E is
+    /// the work done within it ([`crate::e_fixed`] of `r` rounds over the window).
+    pub window_ns: u64,
 }
 
-/// The node's answer: the root of the tree over its result's rows.
+impl Challenge {
+    /// The most rounds the node may run (`task.params.rounds`).
+    pub fn max_rounds(&self) -> u32 {
+        self.task.params.rounds
+    }
+}
+
+/// The node's answer: how many rounds it completed and the root of the tree over `C_rounds`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Commitment {
-    /// [`RowTree::root`] of the result.
+    /// Rounds completed, `1 <= rounds <= max_rounds` (otherwise the challenge fails).
+    pub rounds: u32,
+    /// [`RowTree::root`] of the result after `rounds` rounds.
     pub root: Hash,
 }
 
@@ -85,30 +99,80 @@ pub enum ProverError {
     EmptyTree(#[from] EmptyTree),
 }
 
-/// Something that computes the task's result: `n * n` entries, row-major.
+/// A chain computed up to some round: `C_rounds`, `n * n` entries, row-major.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Computed {
+    /// Rounds completed (0: the budget allowed none; `data` is then `A = C_0`).
+    pub rounds: u32,
+    /// `C_rounds`.
+    pub data: Vec<u32>,
+}
+
+/// Something that computes the task's chain.
+///
+/// Two modes: a fixed number of rounds ([`Prover::compute`], the benchmark's) and "rounds while
+/// the budget allows, at most `task.params.rounds`" ([`Prover::compute_rounds`], a challenge's,
+/// with a [`crate::WindowStop`] on the node's clock as the budget). Both give the same bits for
+/// the same number of rounds, on every prover.
 pub trait Prover {
     /// A name for logs and benchmarks (e.g. the device).
     fn name(&self) -> String;
-    /// Computes `C_rounds` of the task (see [`crate::task::TaskParams`]).
-    fn compute(&self, task: &Task) -> Result<Vec<u32>, ProverError>;
+
+    /// Computes the chain of `task` for as many rounds as `budget` allows, at most
+    /// `task.params.rounds`. Before each step the prover calls `budget(done)` with the rounds
+    /// completed so far; it answers how many more rounds may start now (0: stop). The prover
+    /// runs at most that many (it may run fewer and ask again: the Vulkan prover records
+    /// batches of at most 8 rounds, `vulkan::ROUNDS_PER_SUBMIT`; the CPU prover asks every
+    /// round). Reaching `task.params.rounds` ends the run without asking.
+    fn compute_rounds(
+        &self,
+        task: &Task,
+        budget: &mut dyn FnMut(u32) -> u32,
+    ) -> Result<Computed, ProverError>;
+
+    /// Computes `C_rounds` of the task (see [`crate::task::TaskParams`]): exactly
+    /// `task.params.rounds` rounds.
+    fn compute(&self, task: &Task) -> Result<Vec<u32>, ProverError> {
+        let total = task.params.rounds;
+        Ok(self
+            .compute_rounds(task, &mut |done| total.saturating_sub(done))?
+            .data)
+    }
 }
 
 /// A computed result with its row tree: what a node keeps between commitment and opening.
 #[derive(Clone, Debug)]
 pub struct ProverSession {
     n: u32,
+    rounds: u32,
     data: Vec<u32>,
     tree: RowTree,
 }
 
 impl ProverSession {
-    /// Computes the task with `prover` and builds the row tree.
+    /// Computes exactly `task.params.rounds` rounds with `prover` and builds the row tree.
     pub fn run(prover: &dyn Prover, task: &Task) -> Result<ProverSession, ProverError> {
         let data = prover.compute(task)?;
         ProverSession::from_output(task, data)
     }
 
-    /// Wraps an already computed result (any content: tests build cheaters with it).
+    /// A challenge's session: runs rounds of `task` while `budget` allows (at most
+    /// `task.params.rounds`, see [`Prover::compute_rounds`]) and builds the row tree over the
+    /// result. `None` when the budget allowed no round (nothing worth committing to).
+    pub fn run_window(
+        prover: &dyn Prover,
+        task: &Task,
+        budget: &mut dyn FnMut(u32) -> u32,
+    ) -> Result<Option<ProverSession>, ProverError> {
+        let c = prover.compute_rounds(task, budget)?;
+        if c.rounds == 0 {
+            return Ok(None);
+        }
+        ProverSession::from_output(&task.with_rounds(c.rounds), c.data).map(Some)
+    }
+
+    /// Wraps an already computed result of `task.params.rounds` rounds (any content: tests
+    /// build cheaters with it).
     pub fn from_output(task: &Task, data: Vec<u32>) -> Result<ProverSession, ProverError> {
         task.params.validate()?;
         let n = task.params.n_usize();
@@ -121,16 +185,23 @@ impl ProverSession {
         let tree = RowTree::from_rows(&data, n)?;
         Ok(ProverSession {
             n: task.params.n,
+            rounds: task.params.rounds,
             data,
             tree,
         })
     }
 
-    /// The commitment to send.
+    /// The commitment to send: the rounds completed and the root.
     pub fn commitment(&self) -> Commitment {
         Commitment {
+            rounds: self.rounds,
             root: self.tree.root(),
         }
+    }
+
+    /// Rounds completed.
+    pub fn rounds(&self) -> u32 {
+        self.rounds
     }
 
     /// The result, row-major.
@@ -174,8 +245,10 @@ impl ProverSession {
     }
 }
 
-/// Version byte that starts every wire message of this module.
-pub const WIRE_VERSION: u8 = 1;
+/// Version byte that starts every wire message of this module. Version 2: the challenge carries
+/// a window and `max_rounds` (version 1: a deadline and a fixed number of rounds), the
+/// commitment the rounds completed; version 1 messages are refused.
+pub const WIRE_VERSION: u8 = 2;
 
 /// Most rows an [`OpenRequest`] or [`Opening`] may carry on the wire (the standard opens 32).
 pub const MAX_WIRE_ROWS: usize = 1024;
@@ -321,17 +394,17 @@ fn count_u32(len: usize) -> [u8; 4] {
 }
 
 impl Challenge {
-    /// Encoded length: version, seed, n, rounds, deadline.
+    /// Encoded length: version, seed, n, max_rounds, window.
     pub const WIRE_LEN: usize = 1 + 32 + 4 + 4 + 8;
 
-    /// `version || seed(32) || n_be32 || rounds_be32 || deadline_ns_be64`.
+    /// `version || seed(32) || n_be32 || max_rounds_be32 || window_ns_be64`.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(Self::WIRE_LEN);
         out.push(WIRE_VERSION);
         out.extend_from_slice(&self.task.seed);
         out.extend_from_slice(&self.task.params.n.to_be_bytes());
         out.extend_from_slice(&self.task.params.rounds.to_be_bytes());
-        out.extend_from_slice(&self.deadline_ns.to_be_bytes());
+        out.extend_from_slice(&self.window_ns.to_be_bytes());
         out
     }
 
@@ -341,36 +414,39 @@ impl Challenge {
         let seed = r.array::<32>()?;
         let n = r.u32()?;
         let rounds = r.u32()?;
-        let deadline_ns = r.u64()?;
+        let window_ns = r.u64()?;
         r.finish()?;
         Ok(Challenge {
             task: Task {
                 seed,
                 params: TaskParams { n, rounds },
             },
-            deadline_ns,
+            window_ns,
         })
     }
 }
 
 impl Commitment {
-    /// Encoded length: version and root.
-    pub const WIRE_LEN: usize = 1 + 32;
+    /// Encoded length: version, rounds and root.
+    pub const WIRE_LEN: usize = 1 + 4 + 32;
 
-    /// `version || root(32)`.
+    /// `version || rounds_be32 || root(32)`.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(Self::WIRE_LEN);
         out.push(WIRE_VERSION);
+        out.extend_from_slice(&self.rounds.to_be_bytes());
         out.extend_from_slice(&self.root.0);
         out
     }
 
-    /// Decodes untrusted bytes.
+    /// Decodes untrusted bytes. The rounds are not checked here (the verifier fails a
+    /// commitment with `rounds` outside `1..=max_rounds`).
     pub fn decode(bytes: &[u8]) -> Result<Commitment, WireError> {
         let mut r = Reader::new(bytes, "commitment")?;
+        let rounds = r.u32()?;
         let root = r.hash()?;
         r.finish()?;
-        Ok(Commitment { root })
+        Ok(Commitment { rounds, root })
     }
 }
 
@@ -470,7 +546,7 @@ mod wire_tests {
         (
             Challenge {
                 task,
-                deadline_ns: 123_456_789,
+                window_ns: 123_456_789,
             },
             session.commitment(),
             req,
@@ -509,9 +585,11 @@ mod wire_tests {
             let mut longer = bytes.clone();
             longer.push(0);
             assert!(!ok(&longer), "trailing byte accepted");
-            let mut other = bytes.clone();
-            other[0] = 2;
-            assert!(!ok(&other), "unknown version accepted");
+            for version in [0, 1, 3, 255] {
+                let mut other = bytes.clone();
+                other[0] = version;
+                assert!(!ok(&other), "version {version} accepted");
+            }
         }
     }
 

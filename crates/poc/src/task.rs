@@ -8,8 +8,10 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// Domain tag of the key derivation ([`TaskKey::derive`]).
-pub const TASK_DOMAIN: &[u8] = b"emc-poc-task-v1";
+/// Domain tag of the key derivation ([`TaskKey::derive`]). Version 2 binds the seed and `n`
+/// only (version 1 bound the number of rounds too): the chain of a seed is one sequence
+/// `C_0, C_1, ...` whatever the number of rounds a node reaches in its window.
+pub const TASK_DOMAIN: &[u8] = b"emc-poc-task-v2";
 
 /// The standard task: `n = 4096`, `rounds = 1024` (governance parameters, protocol section 5).
 ///
@@ -127,9 +129,12 @@ pub fn mix_out(x: u32) -> u32 {
 }
 
 /// The 128-bit key of a task: the first 16 bytes of
-/// `SHA-256("emc-poc-task-v1" || seed || n_le32 || rounds_le32)`, as 4 little-endian words.
+/// `SHA-256("emc-poc-task-v2" || seed || n_le32)`, as 4 little-endian words.
 ///
-/// Binding the size into the key makes a result computed for one size useless for another.
+/// Binding `n` into the key makes a result computed for one matrix size useless for another.
+/// The number of rounds is not bound: `C_r` of a seed is the same whatever `max_rounds` the
+/// challenge allowed, so a node that stops after `r` rounds holds exactly the task of `r`
+/// rounds ([`Task::with_rounds`]), and the commitment states `r`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TaskKey(pub [u32; 4]);
 
@@ -140,7 +145,6 @@ impl TaskKey {
         h.update(TASK_DOMAIN);
         h.update(seed);
         h.update(params.n.to_le_bytes());
-        h.update(params.rounds.to_le_bytes());
         let d: [u8; 32] = h.finalize().into();
         let w = |i: usize| u32::from_le_bytes([d[4 * i], d[4 * i + 1], d[4 * i + 2], d[4 * i + 3]]);
         TaskKey([w(0), w(1), w(2), w(3)])
@@ -213,6 +217,18 @@ pub struct Task {
 }
 
 impl Task {
+    /// The same seed and `n` with `rounds` rounds: the task a node that stopped after
+    /// `rounds` rounds of this one has computed (the key does not depend on the rounds).
+    pub fn with_rounds(&self, rounds: u32) -> Task {
+        Task {
+            seed: self.seed,
+            params: TaskParams {
+                n: self.params.n,
+                rounds,
+            },
+        }
+    }
+
     /// The task's key.
     pub fn key(&self) -> TaskKey {
         TaskKey::derive(&self.seed, &self.params)
@@ -338,11 +354,12 @@ mod tests {
     }
 
     #[test]
-    fn key_binds_seed_and_size() {
+    fn key_binds_seed_and_n_not_rounds() {
         let p = TaskParams { n: 128, rounds: 1 };
         let k1 = TaskKey::derive(&[1; 32], &p);
         assert_ne!(k1, TaskKey::derive(&[2; 32], &p));
-        assert_ne!(
+        // One chain per seed and n: r rounds are a prefix of any longer run.
+        assert_eq!(
             k1,
             TaskKey::derive(&[1; 32], &TaskParams { n: 128, rounds: 2 })
         );

@@ -20,6 +20,15 @@ pub const STANDARD_K: u32 = 32;
 /// The reference time of the compute unit: E = 15000 ms / PoC_time (protocol section 5).
 pub const E_REFERENCE_NS: u64 = 15_000_000_000;
 
+/// Default window of a challenge: the reference time, so that E is the work completed in the
+/// window counted in standard tasks (1024 rounds at n = 4096 give E = 1).
+pub const DEFAULT_WINDOW_NS: u64 = E_REFERENCE_NS;
+
+/// Default `max_rounds` at n = 4096: E at most 4.0 with [`DEFAULT_WINDOW_NS`] (above an H200 at
+/// its full int32 peak, ~3660 rounds in 15 s); an honest opening then costs the verifier at
+/// most `34 * 4096 * 4096^2 = 2.3e12` multiply-adds.
+pub const DEFAULT_MAX_ROUNDS: u32 = 4096;
+
 /// Default time a node has to answer the spot check after its commitment arrived.
 pub const DEFAULT_OPENING_TIMEOUT_NS: u64 = 10_000_000_000;
 
@@ -29,33 +38,22 @@ pub const ROWS_DOMAIN: &[u8] = b"emc-poc-rows-v1";
 /// Domain tag of per-node seeds in a challenge round ([`round_seed`]).
 pub const SEED_DOMAIN: &[u8] = b"emc-poc-seed-v1";
 
-/// E in fixed point ([`E_SCALE`] = 10^4) for a task of size `params` answered in `elapsed_ns`
-/// on the validator's clock:
+/// E in fixed point ([`E_SCALE`] = 10^4) for the work of `params` (`rounds` rounds at size
+/// `n`) done in `time_ns`:
 ///
-/// `E = 15000 ms / elapsed * W(params) / W(STANDARD)`, `W = rounds * n^3`,
+/// `E = 15000 ms / time * W(params) / W(STANDARD)`, `W = rounds * n^3`,
 ///
-/// rounded half up. At the standard size this is exactly the spec's `E = 15000 ms / time`
-/// (10,380 ms -> 14451, i.e. 1.4451; 30,218 ms -> 4964). Other sizes are scaled by their
-/// work, so that a validator can give slow nodes (CPUs) fewer rounds and fast ones more,
-/// keeping every challenge long enough to dwarf network latency; fixed costs (generating
-/// `A`, hashing the rows, the round trip) make small tasks slightly pessimistic, never
-/// optimistic. An elapsed time of 0 counts as 1 ns; the result saturates at `u64::MAX`.
-pub fn e_fixed(params: &TaskParams, elapsed_ns: u64) -> u64 {
+/// rounded half up. A challenge's E is this for the `r` rounds the node committed to and the
+/// challenge's **window** (not the node's elapsed time): `e_fixed(&{n, r}, window_ns)`, so E
+/// is proportional to the work completed within the window. With a window of 15 s (the
+/// reference time) E is the work in standard tasks: 1024 rounds at n = 4096 give 1.0000. The
+/// spec's examples hold as before: the standard task's work in 10,380 ms gives 14451
+/// (1.4451), in 30,218 ms 4964. Sizes are normalized by their work, so they stay comparable.
+/// A time of 0 counts as 1 ns; the result saturates at `u64::MAX`.
+pub fn e_fixed(params: &TaskParams, time_ns: u64) -> u64 {
     let num = u128::from(E_REFERENCE_NS) * u128::from(E_SCALE) * params.prover_macs();
-    let den = u128::from(elapsed_ns.max(1)) * STANDARD.prover_macs();
+    let den = u128::from(time_ns.max(1)) * STANDARD.prover_macs();
     u64::try_from((num + den / 2) / den).unwrap_or(u64::MAX)
-}
-
-/// The time a node with the given E (fixed point) should need for `params`, in ns: the
-/// inverse of [`e_fixed`]. A validator sets a challenge's deadline to a small multiple of
-/// this (see the crate docs on simultaneous challenges). `e_fixed = 0` gives `u64::MAX`.
-pub fn expected_time_ns(params: &TaskParams, e_fixed: u64) -> u64 {
-    if e_fixed == 0 {
-        return u64::MAX;
-    }
-    let num = u128::from(E_REFERENCE_NS) * u128::from(E_SCALE) * params.prover_macs();
-    let den = u128::from(e_fixed) * STANDARD.prover_macs();
-    u64::try_from(num.div_ceil(den)).unwrap_or(u64::MAX)
 }
 
 /// The seed of `node`'s challenge in a round: `SHA-256("emc-poc-seed-v1" || round_randomness
@@ -90,15 +88,23 @@ impl Default for VerifierConfig {
 /// Why a challenge failed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FailReason {
-    /// The commitment arrived after the deadline.
+    /// The commitment arrived after the window.
     LateCommitment {
         /// Measured time from challenge to commitment.
         elapsed_ns: u64,
-        /// The challenge's deadline.
-        deadline_ns: u64,
+        /// The challenge's window.
+        window_ns: u64,
     },
-    /// The deadline passed without a commitment.
+    /// The window passed without a commitment.
     NoCommitment,
+    /// The commitment states a number of rounds outside `1..=max_rounds`: zero rounds is no
+    /// work, more than `max_rounds` would make the verifier's work unbounded.
+    RoundsOutOfRange {
+        /// Rounds stated.
+        rounds: u32,
+        /// The challenge's `max_rounds`.
+        max_rounds: u32,
+    },
     /// The opening arrived after the opening timeout.
     LateOpening,
     /// The opening timeout passed without an opening.
@@ -129,16 +135,20 @@ pub struct Verdict {
     pub e: u64,
     /// Time from challenge to commitment on the validator's clock, when a commitment came.
     pub elapsed_ns: Option<u64>,
+    /// Rounds the commitment stated, when one came.
+    pub rounds: Option<u32>,
     /// Why it failed; `None` when it passed.
     pub reason: Option<FailReason>,
 }
 
 impl Verdict {
-    fn fail(reason: FailReason, elapsed_ns: Option<u64>) -> Verdict {
+    /// A failing verdict: E = 0.
+    pub fn fail(reason: FailReason, elapsed_ns: Option<u64>, rounds: Option<u32>) -> Verdict {
         Verdict {
             passed: false,
             e: 0,
             elapsed_ns,
+            rounds,
             reason: Some(reason),
         }
     }
@@ -161,6 +171,9 @@ pub enum VerifierError {
     /// The challenge's size is out of bounds.
     #[error(transparent)]
     Params(#[from] ParamsError),
+    /// The window is zero.
+    #[error("the window must be positive")]
+    ZeroWindow,
     /// `k` is 0 or larger than `n`.
     #[error("k = {k} rows to open must be between 1 and n = {n}")]
     BadK {
@@ -182,18 +195,18 @@ pub enum VerifierError {
 #[derive(Clone, Debug)]
 enum Phase {
     AwaitCommitment,
-    ChooseRows {
-        root: Hash,
-        committed_at: u64,
-        elapsed_ns: u64,
-    },
-    AwaitOpening {
-        root: Hash,
-        committed_at: u64,
-        elapsed_ns: u64,
-        rows: Vec<u32>,
-    },
+    ChooseRows(Committed),
+    AwaitOpening(Committed, Vec<u32>),
     Done(Verdict),
+}
+
+/// What the commitment fixed.
+#[derive(Clone, Copy, Debug)]
+struct Committed {
+    root: Hash,
+    rounds: u32,
+    committed_at: u64,
+    elapsed_ns: u64,
 }
 
 impl Phase {
@@ -209,9 +222,10 @@ impl Phase {
 
 /// One challenge, from the validator's side.
 ///
-/// `new` (challenge sent) -> `on_commitment` -> `rows_to_open` (fresh randomness) ->
-/// `on_opening` -> [`Verdict`]. `on_timeout` ends a challenge whose answer does not come;
-/// [`Verifier::next_timeout`] says when to call it.
+/// `new` (challenge sent) -> `on_commitment` (within the window, `1 <= r <= max_rounds`) ->
+/// `rows_to_open` (fresh randomness) -> `on_opening` (rows recomputed through `r` rounds) ->
+/// [`Verdict`] with `E = e_fixed({n, r}, window)`. `on_timeout` ends a challenge whose answer
+/// does not come; [`Verifier::next_timeout`] says when to call it.
 #[derive(Clone, Debug)]
 pub struct Verifier {
     challenge: Challenge,
@@ -232,6 +246,9 @@ impl Verifier {
     ) -> Result<Verifier, VerifierError> {
         let p = challenge.task.params;
         p.validate()?;
+        if challenge.window_ns == 0 {
+            return Err(VerifierError::ZeroWindow);
+        }
         if config.k == 0 || config.k > p.n {
             return Err(VerifierError::BadK {
                 k: config.k,
@@ -256,7 +273,7 @@ impl Verifier {
     }
 
     /// How many opened rows this verifier recomputed (its work: each costs about
-    /// `rounds * n^2` multiply-adds).
+    /// `r * n^2` multiply-adds for the `r` rounds committed).
     pub fn rows_recomputed(&self) -> u64 {
         self.rows_recomputed
     }
@@ -278,13 +295,12 @@ impl Verifier {
     /// (absolute, validator clock); `None` once done or while choosing rows.
     pub fn next_timeout(&self) -> Option<u64> {
         match &self.phase {
-            Phase::AwaitCommitment => {
-                Some(self.issued_at.saturating_add(self.challenge.deadline_ns))
-            }
-            Phase::AwaitOpening { committed_at, .. } => {
-                Some(committed_at.saturating_add(self.config.opening_timeout_ns))
-            }
-            Phase::ChooseRows { .. } | Phase::Done(_) => None,
+            Phase::AwaitCommitment => Some(self.issued_at.saturating_add(self.challenge.window_ns)),
+            Phase::AwaitOpening(c, _) => Some(
+                c.committed_at
+                    .saturating_add(self.config.opening_timeout_ns),
+            ),
+            Phase::ChooseRows(_) | Phase::Done(_) => None,
         }
     }
 
@@ -301,7 +317,8 @@ impl Verifier {
     }
 
     /// The node's commitment arrived at `now`. The elapsed time is measured here, on the
-    /// validator's clock. Returns the verdict when this ends the challenge (too late).
+    /// validator's clock. Returns the verdict when this ends the challenge: after the window,
+    /// or with rounds outside `1..=max_rounds`.
     pub fn on_commitment(
         &mut self,
         commitment: &Commitment,
@@ -311,18 +328,26 @@ impl Verifier {
             return Err(self.wrong_phase("on_commitment"));
         }
         let elapsed_ns = now.saturating_sub(self.issued_at);
-        if elapsed_ns > self.challenge.deadline_ns {
+        let rounds = commitment.rounds;
+        let fail = |reason| Verdict::fail(reason, Some(elapsed_ns), Some(rounds));
+        if elapsed_ns > self.challenge.window_ns {
             let reason = FailReason::LateCommitment {
                 elapsed_ns,
-                deadline_ns: self.challenge.deadline_ns,
+                window_ns: self.challenge.window_ns,
             };
-            return Ok(Some(self.finish(Verdict::fail(reason, Some(elapsed_ns)))));
+            return Ok(Some(self.finish(fail(reason))));
         }
-        self.phase = Phase::ChooseRows {
+        let max_rounds = self.challenge.max_rounds();
+        if rounds == 0 || rounds > max_rounds {
+            let reason = FailReason::RoundsOutOfRange { rounds, max_rounds };
+            return Ok(Some(self.finish(fail(reason))));
+        }
+        self.phase = Phase::ChooseRows(Committed {
             root: commitment.root,
+            rounds,
             committed_at: now,
             elapsed_ns,
-        };
+        });
         Ok(None)
     }
 
@@ -330,50 +355,35 @@ impl Verifier {
     /// commitment arrived: `k` distinct rows, uniform, from `SHA-256("emc-poc-rows-v1" ||
     /// randomness || root || counter_le32)` by rejection sampling.
     pub fn rows_to_open(&mut self, randomness: &[u8; 32]) -> Result<OpenRequest, VerifierError> {
-        let Phase::ChooseRows {
-            root,
-            committed_at,
-            elapsed_ns,
-        } = self.phase.clone()
-        else {
+        let Phase::ChooseRows(c) = self.phase else {
             return Err(self.wrong_phase("rows_to_open"));
         };
         let rows = select_rows(
             randomness,
-            &root,
+            &c.root,
             self.challenge.task.params.n,
             self.config.k,
         );
-        self.phase = Phase::AwaitOpening {
-            root,
-            committed_at,
-            elapsed_ns,
-            rows: rows.clone(),
-        };
+        self.phase = Phase::AwaitOpening(c, rows.clone());
         Ok(OpenRequest { rows })
     }
 
     /// The opening arrived at `now`: checks every row's proof against the root, then
-    /// recomputes the first row asked and compares it, and only if it is right the other
-    /// rows. Returns the verdict.
+    /// recomputes the first row asked through the `r` committed rounds and compares it, and
+    /// only if it is right the other rows. Returns the verdict.
     ///
-    /// Cost: a wrong first row, `rounds * n^2` generated entries plus as many multiply-adds;
-    /// otherwise `2 * rounds * n^2` generated entries plus `k * rounds * n^2` multiply-adds,
-    /// spread over [`Verifier::with_threads`] threads.
+    /// Cost: a wrong first row, `r * n^2` generated entries plus as many multiply-adds;
+    /// otherwise `2 * r * n^2` generated entries plus `k * r * n^2` multiply-adds, spread
+    /// over [`Verifier::with_threads`] threads (`r <= max_rounds` bounds it).
     pub fn on_opening(&mut self, opening: &Opening, now: u64) -> Result<Verdict, VerifierError> {
-        let Phase::AwaitOpening {
-            root,
-            committed_at,
-            elapsed_ns,
-            rows,
-        } = self.phase.clone()
-        else {
+        let Phase::AwaitOpening(c, rows) = self.phase.clone() else {
             return Err(self.wrong_phase("on_opening"));
         };
-        if now.saturating_sub(committed_at) > self.config.opening_timeout_ns {
-            return Ok(self.finish(Verdict::fail(FailReason::LateOpening, Some(elapsed_ns))));
+        if now.saturating_sub(c.committed_at) > self.config.opening_timeout_ns {
+            let v = Verdict::fail(FailReason::LateOpening, Some(c.elapsed_ns), Some(c.rounds));
+            return Ok(self.finish(v));
         }
-        let v = self.check_opening(&root, &rows, opening, elapsed_ns);
+        let v = self.check_opening(&c, &rows, opening);
         Ok(self.finish(v))
     }
 
@@ -385,27 +395,22 @@ impl Verifier {
             return None;
         }
         let v = match &self.phase {
-            Phase::AwaitCommitment => Verdict::fail(FailReason::NoCommitment, None),
-            Phase::AwaitOpening { elapsed_ns, .. } => {
-                Verdict::fail(FailReason::NoOpening, Some(*elapsed_ns))
+            Phase::AwaitCommitment => Verdict::fail(FailReason::NoCommitment, None, None),
+            Phase::AwaitOpening(c, _) => {
+                Verdict::fail(FailReason::NoOpening, Some(c.elapsed_ns), Some(c.rounds))
             }
-            Phase::ChooseRows { .. } | Phase::Done(_) => return None,
+            Phase::ChooseRows(_) | Phase::Done(_) => return None,
         };
         Some(self.finish(v))
     }
 
-    fn check_opening(
-        &mut self,
-        root: &Hash,
-        rows: &[u32],
-        opening: &Opening,
-        elapsed_ns: u64,
-    ) -> Verdict {
-        let task: &Task = &self.challenge.task;
+    fn check_opening(&mut self, c: &Committed, rows: &[u32], opening: &Opening) -> Verdict {
+        // The task the node claims: the challenge's seed and n, through the committed rounds.
+        let task: Task = self.challenge.task.with_rounds(c.rounds);
         let n = task.params.n;
-        let malformed = |detail: String| {
-            Verdict::fail(FailReason::MalformedOpening { detail }, Some(elapsed_ns))
-        };
+        let (root, elapsed_ns, rounds) = (&c.root, Some(c.elapsed_ns), Some(c.rounds));
+        let fail = |reason| Verdict::fail(reason, elapsed_ns, rounds);
+        let malformed = |detail: String| fail(FailReason::MalformedOpening { detail });
         if opening.rows.len() != rows.len() {
             return malformed(format!(
                 "{} rows, expected {}",
@@ -422,7 +427,7 @@ impl Verifier {
             }
             let leaf = leaf_hash(&got.values);
             if !merkle::verify(root, n as usize, *want as usize, &leaf, &got.proof) {
-                return Verdict::fail(FailReason::BadProof { row: *want }, Some(elapsed_ns));
+                return fail(FailReason::BadProof { row: *want });
             }
         }
         // Proofs hold: the opened rows are the committed ones. Now are they right? The first
@@ -443,17 +448,15 @@ impl Verifier {
             };
             for (got, want) in opening.rows[lo..hi].iter().zip(&expected) {
                 if got.values != *want {
-                    return Verdict::fail(
-                        FailReason::WrongRow { row: got.index },
-                        Some(elapsed_ns),
-                    );
+                    return fail(FailReason::WrongRow { row: got.index });
                 }
             }
         }
         Verdict {
             passed: true,
-            e: e_fixed(&task.params, elapsed_ns),
-            elapsed_ns: Some(elapsed_ns),
+            e: e_fixed(&task.params, self.challenge.window_ns),
+            elapsed_ns,
+            rounds,
             reason: None,
         }
     }
@@ -507,7 +510,7 @@ mod tests {
                 seed: [7; 32],
                 params: SMALL,
             },
-            deadline_ns: 1_000_000_000,
+            window_ns: 1_000_000_000,
         }
     }
 
@@ -559,6 +562,54 @@ mod tests {
         assert!(verdict.passed, "{verdict:?}");
         assert_eq!(rows.len(), STANDARD_K as usize);
         assert_eq!(v.rows_recomputed(), u64::from(STANDARD_K));
+    }
+
+    /// E is the work of the committed rounds over the window, whenever within the window the
+    /// commitment came; rounds outside `1..=max_rounds` fail before any row is asked.
+    #[test]
+    fn e_counts_the_committed_rounds_over_the_window() {
+        let ch = challenge(); // max_rounds 2, window 1 s
+        let one = ProverSession::run(&CpuProver::new(1), &ch.task.with_rounds(1)).unwrap();
+        for at in [10, 999_999_999, 1_000_000_000] {
+            let mut v = Verifier::new(ch.clone(), VerifierConfig::default(), 0).unwrap();
+            assert!(v.on_commitment(&one.commitment(), at).unwrap().is_none());
+            let req = v.rows_to_open(&[1; 32]).unwrap();
+            let verdict = v.on_opening(&one.open(&req).unwrap(), at + 1).unwrap();
+            assert!(verdict.passed, "{verdict:?}");
+            assert_eq!(verdict.rounds, Some(1));
+            assert_eq!(
+                verdict.e,
+                e_fixed(&TaskParams { n: 128, rounds: 1 }, 1_000_000_000)
+            );
+        }
+        let full = ProverSession::run(&CpuProver::new(1), &ch.task).unwrap();
+        let (verdict, _, _) = run(&full, [3; 32]);
+        assert_eq!(verdict.e, e_fixed(&SMALL, 1_000_000_000));
+        for rounds in [0, 3, u32::MAX] {
+            let mut v = Verifier::new(ch.clone(), VerifierConfig::default(), 0).unwrap();
+            let c = Commitment {
+                rounds,
+                root: full.commitment().root,
+            };
+            let verdict = v.on_commitment(&c, 10).unwrap().unwrap();
+            assert_eq!(
+                verdict.reason,
+                Some(FailReason::RoundsOutOfRange {
+                    rounds,
+                    max_rounds: 2
+                })
+            );
+            assert_eq!((verdict.e, verdict.passed), (0, false));
+            assert_eq!(v.rows_recomputed(), 0);
+        }
+        let zero = Challenge {
+            window_ns: 0,
+            ..challenge()
+        };
+        assert_eq!(
+            Verifier::new(zero, VerifierConfig::default(), 0).unwrap_err(),
+            VerifierError::ZeroWindow
+        );
     }
 
     /// A node right on the first row asked but wrong on a later one still fails, with the

@@ -4,13 +4,14 @@
 //! The GPU generates `A` and every `B_t` itself (`gen.comp`, nothing is uploaded), multiplies
 //! with a 128 x 128-tiled kernel (`matmul.comp`, 8 x 8 accumulators per invocation), ping-pongs
 //! between two result buffers and copies the final one to host memory. Rounds are submitted in
-//! batches of [`ROUNDS_PER_SUBMIT`] so that no single submission runs long enough to trip a
-//! desktop driver's watchdog.
+//! batches of at most [`ROUNDS_PER_SUBMIT`] so that no single submission runs long enough to
+//! trip a desktop driver's watchdog; before each batch the round budget is asked how many more
+//! may start ([`Prover::compute_rounds`]), so a challenge stops within one round of its rule.
 //!
 //! This is the only module with `unsafe`: loading SPIR-V and recording dispatches are unsafe
 //! in vulkano 0.35 (it cannot prove the shader well-behaved); each call carries its SAFETY note.
 
-use crate::prover::{Prover, ProverError};
+use crate::prover::{Computed, Prover, ProverError};
 use crate::task::{Task, TILE};
 use std::fmt;
 use std::str::FromStr;
@@ -470,7 +471,11 @@ impl VulkanProver {
             .map_err(call("wait"))
     }
 
-    fn compute_inner(&self, task: &Task) -> Result<Vec<u32>, VulkanError> {
+    fn compute_inner(
+        &self,
+        task: &Task,
+        budget: &mut dyn FnMut(u32) -> u32,
+    ) -> Result<Computed, VulkanError> {
         let n = task.params.n;
         let words = u64::from(n) * u64::from(n);
         let bytes = words * 4;
@@ -538,7 +543,11 @@ impl VulkanProver {
         let mut t = 0u32;
         self.submit(|b| generate(b, &gen_a, 0))?;
         while t < task.params.rounds {
-            let end = task.params.rounds.min(t.saturating_add(ROUNDS_PER_SUBMIT));
+            let allowed = budget(t).min(ROUNDS_PER_SUBMIT);
+            if allowed == 0 {
+                break;
+            }
+            let end = task.params.rounds.min(t.saturating_add(allowed));
             let start_parity = parity;
             self.submit(|b| {
                 let mut p = start_parity;
@@ -583,7 +592,10 @@ impl VulkanProver {
             Ok(())
         })?;
         let guard = staging.read().map_err(call("read back"))?;
-        Ok(guard.to_vec())
+        Ok(Computed {
+            rounds: t,
+            data: guard.to_vec(),
+        })
     }
 }
 
@@ -592,8 +604,12 @@ impl Prover for VulkanProver {
         format!("vulkan: {}", self.name)
     }
 
-    fn compute(&self, task: &Task) -> Result<Vec<u32>, ProverError> {
+    fn compute_rounds(
+        &self,
+        task: &Task,
+        budget: &mut dyn FnMut(u32) -> u32,
+    ) -> Result<Computed, ProverError> {
         task.params.validate()?;
-        Ok(self.compute_inner(task)?)
+        Ok(self.compute_inner(task, budget)?)
     }
 }

@@ -396,11 +396,12 @@ async fn registry_changes_within_epochs_cost_no_checkpoint_and_closed_epochs_lea
     let _serial = SERIAL.lock().await;
     let mut cfg = config("epochs", 1);
     cfg.challenge_window = Duration::from_secs(2);
-    // PoC rounds every 2 s on a task long enough (a few hundred ms on one thread) for the
-    // router's table to show the node busy.
+    // PoC rounds every 2 s with a 1 s window (the node computes for most of it, up to 64
+    // rounds of n = 512, a few tens of ms each on one thread) for the router's table to show
+    // the node busy.
     cfg.validator.poc_interval = Duration::from_secs(2);
-    cfg.validator.poc_task = emc_poc::TaskParams { n: 512, rounds: 8 };
-    cfg.validator.poc_deadline = Duration::from_secs(10);
+    cfg.validator.poc_task = emc_poc::TaskParams { n: 512, rounds: 64 };
+    cfg.validator.poc_window = Duration::from_secs(1);
     cfg.compute_node.max_task_n = 512;
     let c = Cluster::start(cfg).await?;
     let safety = Safety::default();

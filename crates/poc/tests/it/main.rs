@@ -6,4 +6,5 @@
 //!   device is a failure, never a skip).
 
 mod protocol;
+mod simultaneous;
 mod vulkan;

@@ -1,10 +1,11 @@
 //! The challenge protocol end to end on the CPU prover: honest nodes pass with E from the
-//! validator's clock; late, garbage, replayed, tampered and partial answers fail; partial
-//! cheaters are caught at the rate `1 - (1 - f)^k` predicts.
+//! rounds they completed over the window; late, out-of-range, garbage, replayed, tampered and
+//! partial answers fail; partial cheaters are caught at the rate `1 - (1 - f)^k` predicts.
 
 use emc_poc::{
-    e_fixed, round_seed, Challenge, CpuProver, FailReason, OpenRequest, Opening, Prover,
-    ProverSession, Task, TaskParams, Verdict, Verifier, VerifierConfig, VerifierError, STANDARD,
+    e_fixed, round_seed, Challenge, Commitment, CpuProver, FailReason, OpenRequest, Opening,
+    Prover, ProverSession, Task, TaskParams, Verdict, Verifier, VerifierConfig, VerifierError,
+    STANDARD,
 };
 use emc_types::{NodeId, StateBit};
 use rand::{Rng, SeedableRng};
@@ -26,7 +27,7 @@ fn challenge(i: u64, params: TaskParams) -> Challenge {
             seed: seed(i),
             params,
         },
-        deadline_ns: 60_000 * MS,
+        window_ns: 1_000 * MS,
     }
 }
 
@@ -76,56 +77,94 @@ fn spec_examples_of_e() {
     assert_eq!(e_fixed(&half, 5_190 * MS), 14_451);
     // No division by zero, no overflow.
     assert!(e_fixed(&STANDARD, 0) > 0);
-    assert_eq!(emc_poc::expected_time_ns(&STANDARD, 10_000), 15_000 * MS);
+    // The default window is the reference time: E counts standard tasks done in it.
+    let rounds = |r| TaskParams { n: 4096, rounds: r };
+    assert_eq!(e_fixed(&rounds(1024), 15_000 * MS), 10_000);
+    assert_eq!(e_fixed(&rounds(1830), 15_000 * MS), 17_871);
+    assert_eq!(e_fixed(&rounds(4096), 15_000 * MS), 40_000);
 }
 
 #[test]
-fn honest_node_passes_with_e_from_the_validators_clock() {
-    let ch = challenge(1, SMALL);
-    let session = honest(&ch);
-    // The node computed in a few ms of real time; E follows only the times the validator
-    // passes in (its own clock), whatever the node did or could claim. (The task is tiny, so
-    // the validator's clock readings are tiny too, to keep E well above its 1e-4 resolution.)
+fn honest_node_passes_with_e_from_its_rounds_over_the_window() {
+    // A tiny task, so the window is tiny too (E stays well above its 1e-4 resolution): up to
+    // 8 rounds of n = 128 in 10 us of the validator's clock.
     const US: u64 = 1_000;
-    for elapsed in [US, 2 * US, 7 * US, 10_380 * MS] {
-        let v = run(
-            &ch,
-            VerifierConfig::default(),
-            &session,
-            elapsed,
-            [9; 32],
-            |_| {},
-        );
-        assert!(v.passed, "{v:?}");
-        assert_eq!(v.reason, None);
-        assert_eq!(v.elapsed_ns, Some(elapsed));
-        assert_eq!(v.e, e_fixed(&SMALL, elapsed));
+    let mut ch = challenge(1, TaskParams { n: 128, rounds: 8 });
+    ch.window_ns = 10 * US;
+    let cpu = CpuProver::new(2);
+    for r in [1u32, 3, 8] {
+        let session = ProverSession::run_window(&cpu, &ch.task, &mut |done| u32::from(done < r))
+            .unwrap()
+            .unwrap();
+        assert_eq!(session.commitment().rounds, r);
+        // Whenever within the window it commits, E is its rounds' work over the window.
+        for elapsed in [US, 7 * US, 10 * US] {
+            let v = run(
+                &ch,
+                VerifierConfig::default(),
+                &session,
+                elapsed,
+                [9; 32],
+                |_| {},
+            );
+            assert!(v.passed, "{v:?}");
+            assert_eq!(v.reason, None);
+            assert_eq!((v.elapsed_ns, v.rounds), (Some(elapsed), Some(r)));
+            assert_eq!(v.e, e_fixed(&TaskParams { n: 128, rounds: r }, 10 * US));
+        }
     }
-    let fast = run(
-        &ch,
-        VerifierConfig::default(),
-        &session,
-        US,
-        [9; 32],
-        |_| {},
+    // W(1 round of 128) / W(STANDARD) = 2^21 / 2^46: E = 15 s / 10 us / 2^25 = 0.0447 a round.
+    let one = ProverSession::run(&cpu, &ch.task.with_rounds(1)).unwrap();
+    let eight = ProverSession::run(&cpu, &ch.task).unwrap();
+    let e = |s: &ProverSession| run(&ch, VerifierConfig::default(), s, US, [9; 32], |_| {}).e;
+    assert_eq!((e(&one), e(&eight)), (447, 3_576));
+    // Claiming more rounds than it ran is a wrong row (C_3 is not C_4).
+    let c3 = CpuProver::new(2).compute(&ch.task.with_rounds(3)).unwrap();
+    let liar = ProverSession::from_output(&ch.task.with_rounds(4), c3).unwrap();
+    let v = run(&ch, VerifierConfig::default(), &liar, US, [9; 32], |_| {});
+    assert!(
+        matches!(v.reason, Some(FailReason::WrongRow { .. })),
+        "{v:?}"
     );
-    let slow = run(
-        &ch,
-        VerifierConfig::default(),
-        &session,
-        2 * US,
-        [9; 32],
-        |_| {},
-    );
-    // W(SMALL) / W(STANDARD) = 2^21 / 2^46: E = 15 s / 1 us / 2^25 = 0.4470.
-    assert_eq!(fast.e, 4_470);
-    assert_eq!(slow.e, 2_235);
 }
 
 #[test]
-fn answer_after_the_deadline_fails() {
+fn rounds_out_of_range_fail_before_any_row_is_asked() {
+    let ch = challenge(8, TaskParams { n: 128, rounds: 2 });
+    let three = ProverSession::run(&CpuProver::new(2), &ch.task.with_rounds(3)).unwrap();
+    for (rounds, session_rounds) in [(0u32, None), (3, Some(&three))] {
+        let mut v = Verifier::new(ch.clone(), VerifierConfig::default(), 0).unwrap();
+        let c = Commitment {
+            rounds,
+            root: session_rounds.map_or(emc_types::Hash([0; 32]), |s| s.commitment().root),
+        };
+        let verdict = v.on_commitment(&c, MS).unwrap().unwrap();
+        assert_eq!(
+            verdict.reason,
+            Some(FailReason::RoundsOutOfRange {
+                rounds,
+                max_rounds: 2
+            })
+        );
+        assert!(!verdict.passed && verdict.e == 0);
+        assert!(v.rows_to_open(&[0; 32]).is_err(), "the challenge is over");
+    }
+    // A window too short for one round: the node commits nothing; the window's end fails it.
+    let mut v = Verifier::new(ch.clone(), VerifierConfig::default(), 0).unwrap();
+    let mut stop = emc_poc::WindowStop::new(0, ch.window_ns, ch.window_ns, 0, 2, None);
+    let none =
+        ProverSession::run_window(&CpuProver::new(1), &ch.task, &mut |d| stop.more(d, 0)).unwrap();
+    assert!(none.is_none());
+    assert_eq!(
+        v.on_timeout(ch.window_ns).unwrap().reason,
+        Some(FailReason::NoCommitment)
+    );
+}
+
+#[test]
+fn answer_after_the_window_fails() {
     let mut ch = challenge(2, SMALL);
-    ch.deadline_ns = 1_000 * MS;
+    ch.window_ns = 1_000 * MS;
     let session = honest(&ch);
     let on_time = run(
         &ch,
@@ -150,7 +189,7 @@ fn answer_after_the_deadline_fails() {
         late.reason,
         Some(FailReason::LateCommitment {
             elapsed_ns: 1_000 * MS + 1,
-            deadline_ns: 1_000 * MS
+            window_ns: 1_000 * MS
         })
     );
 }
@@ -165,12 +204,12 @@ fn silence_times_out_and_late_openings_fail() {
     };
 
     let mut v = Verifier::new(ch.clone(), config, 0).unwrap();
-    assert_eq!(v.next_timeout(), Some(ch.deadline_ns));
-    assert_eq!(v.on_timeout(ch.deadline_ns - 1), None);
-    let verdict = v.on_timeout(ch.deadline_ns).unwrap();
+    assert_eq!(v.next_timeout(), Some(ch.window_ns));
+    assert_eq!(v.on_timeout(ch.window_ns - 1), None);
+    let verdict = v.on_timeout(ch.window_ns).unwrap();
     assert_eq!(verdict.reason, Some(FailReason::NoCommitment));
     assert!(v
-        .on_commitment(&session.commitment(), ch.deadline_ns)
+        .on_commitment(&session.commitment(), ch.window_ns)
         .is_err());
 
     let mut v = Verifier::new(ch.clone(), config, 0).unwrap();
@@ -421,7 +460,7 @@ fn verdicts_become_poc_state_bits() {
         other => panic!("{other:?}"),
     }
     let mut late = ch.clone();
-    late.deadline_ns = MS;
+    late.window_ns = MS;
     let fail = run(
         &late,
         VerifierConfig::default(),
@@ -444,56 +483,4 @@ fn each_node_of_a_round_gets_its_own_seed() {
     assert_ne!(a, b);
     assert_ne!(a, round_seed(&[43; 32], &NodeId([1; 32])));
     assert_eq!(a, round_seed(&round, &NodeId([1; 32])));
-}
-
-/// One GPU behind two identities, both challenged at the same instant with deadlines of 1.5x
-/// the time each identity's last E predicts: serving them one after the other makes the second
-/// late, sharing the GPU makes both late; the sum of E never exceeds the GPU's own E.
-#[test]
-fn one_gpu_behind_two_identities_gains_nothing() {
-    let e_true = 4_470; // E of the GPU at SMALL when it answers in 1 us (see above)
-    let t_one = emc_poc::expected_time_ns(&SMALL, e_true);
-    let deadline_ns = t_one * 3 / 2;
-    let t0 = 1_000_000;
-    let round = [5u8; 32];
-    let ids = [NodeId([1; 32]), NodeId([2; 32])];
-    let challenges: Vec<Challenge> = ids
-        .iter()
-        .map(|id| Challenge {
-            task: Task {
-                seed: round_seed(&round, id),
-                params: SMALL,
-            },
-            deadline_ns,
-        })
-        .collect();
-    let sessions: Vec<ProverSession> = challenges.iter().map(honest).collect();
-    let total_e = |finish: [u64; 2]| -> u64 {
-        let mut sum = 0;
-        for i in 0..2 {
-            let mut v =
-                Verifier::new(challenges[i].clone(), VerifierConfig::default(), t0).unwrap();
-            let verdict = match v
-                .on_commitment(&sessions[i].commitment(), t0 + finish[i])
-                .unwrap()
-            {
-                Some(late) => late,
-                None => {
-                    let req = v.rows_to_open(&[i as u8; 32]).unwrap();
-                    v.on_opening(&sessions[i].open(&req).unwrap(), t0 + finish[i] + 1)
-                        .unwrap()
-                }
-            };
-            sum += verdict.e;
-        }
-        sum
-    };
-    let e_one = e_fixed(&SMALL, t_one); // e_true up to rounding
-    assert!(e_one.abs_diff(e_true) <= 5, "{e_one}");
-    // Honest: two GPUs, each finishes in t_one.
-    assert_eq!(total_e([t_one, t_one]), 2 * e_one);
-    // One GPU, sequential: the first passes, the second is late.
-    assert_eq!(total_e([t_one, 2 * t_one]), e_one);
-    // One GPU, shared: both finish at 2 t_one, both late.
-    assert_eq!(total_e([2 * t_one, 2 * t_one]), 0);
 }

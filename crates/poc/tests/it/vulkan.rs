@@ -61,6 +61,33 @@ fn vulkan_and_cpu_results_are_identical() {
     }
 }
 
+/// Window mode: stopping after r rounds (mid-batch or on a batch's edge) gives the CPU's C_r,
+/// and the budget is asked before every batch of at most 8 rounds.
+#[test]
+fn vulkan_stops_where_the_budget_says_with_the_cpus_bits() {
+    let vk = vulkan();
+    let cpu = CpuProver::new(2);
+    let task = Task {
+        seed: seed(77),
+        params: TaskParams { n: 128, rounds: 20 },
+    };
+    for stop_at in [1u32, 8, 11, 20] {
+        let mut asked = Vec::new();
+        let c = vk
+            .compute_rounds(&task, &mut |done| {
+                asked.push(done);
+                stop_at - done
+            })
+            .unwrap();
+        assert_eq!(c.rounds, stop_at);
+        if stop_at < 20 {
+            assert_eq!(asked.last(), Some(&stop_at), "the last ask said stop");
+        }
+        assert!(asked.windows(2).all(|w| w[1] - w[0] <= 8), "{asked:?}");
+        assert_eq!(c.data, cpu.compute(&task.with_rounds(stop_at)).unwrap());
+    }
+}
+
 #[test]
 fn a_vulkan_session_passes_the_verifier() {
     let vk = vulkan();
@@ -69,7 +96,7 @@ fn a_vulkan_session_passes_the_verifier() {
             seed: seed(99),
             params: TaskParams { n: 256, rounds: 3 },
         },
-        deadline_ns: 60_000_000_000,
+        window_ns: 60_000_000_000,
     };
     let session = ProverSession::run(&*vk, &ch.task).unwrap();
     let mut v = Verifier::new(ch, VerifierConfig::default(), 0)
