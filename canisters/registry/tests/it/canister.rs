@@ -1077,13 +1077,17 @@ fn epoch_node_snapshots_are_fixed_per_epoch_and_survive_an_upgrade() {
                 role: Role::Validator,
                 stake_e8s: V_MIN,
                 multiplier: E_SCALE,
+                candidate: false,
             },
+            // The compute nodes have no PoC yet: candidates, listed so that they are
+            // challenged.
             EpochNode {
                 id: id(2),
                 owner: owner(1),
                 role: Role::Compute,
                 stake_e8s: 1000 * E8S,
                 multiplier: 27_000,
+                candidate: true,
             },
             EpochNode {
                 id: id(4),
@@ -1091,10 +1095,14 @@ fn epoch_node_snapshots_are_fixed_per_epoch_and_survive_an_upgrade() {
                 role: Role::Compute,
                 stake_e8s: 0,
                 multiplier: E_SCALE,
+                candidate: true,
             },
         ];
         want.sort_by_key(|n| n.id);
-        assert_eq!(snap, want, "the members, not the unstaked router");
+        assert_eq!(
+            snap, want,
+            "the members and candidates, not the unstaked router"
+        );
         let full = epoch_nodes_page(env, s, 1, None, 0).unwrap();
         assert_eq!((full.nodes, full.next, full.total), (want.clone(), None, 3));
 
