@@ -295,6 +295,20 @@ fn lifecycles_per_role_with_automatic_release() {
         approve_and_stake(env, s, owner(1), 2, R_MIN, 180);
         register(env, s, owner(2), 3, Role::Compute).unwrap();
         approve_and_stake(env, s, owner(2), 3, 1000 * E8S, 30);
+        // The compute node is a candidate until the epochs canister reports a passed PoC.
+        assert_eq!(stats(env, s).active, vec![1, 1, 0]);
+        let (c,): (Option<CandidateInfo>,) = env
+            .query_candid(s.registry, admin(), "candidate", (id(3),))
+            .unwrap();
+        assert_eq!(c.map(|c| c.listed_epochs), Some(0));
+        let (r,): (Result<(), RegistryError>,) = env
+            .update_candid(s.registry, epochs(), "report_compute_e", (id(3), E_SCALE))
+            .unwrap();
+        r.unwrap();
+        let (c,): (Option<CandidateInfo>,) = env
+            .query_candid(s.registry, admin(), "candidate", (id(3),))
+            .unwrap();
+        assert_eq!(c, None, "admitted");
         let (m,): (Option<u64>,) = env
             .query_candid(s.registry, admin(), "e_multiplier", (id(3),))
             .unwrap();
