@@ -310,6 +310,13 @@ mod tests {
         let chunk = NodeChunk(Some(rows));
         let bytes = chunk.to_bytes().into_owned();
         assert_eq!(NodeChunk::from_bytes(Cow::Owned(bytes.clone())), chunk);
+        // A member's flags byte is its role code alone: the layout-1 row, which therefore
+        // reads as a member; a candidate's carries the flag.
+        assert_eq!(bytes[32], Role::Validator.code());
+        let second = ROW_FIXED + Principal::anonymous().as_slice().len();
+        assert_eq!(bytes[second + 32], Role::Router.code());
+        let third = second + ROW_FIXED + Principal::management_canister().as_slice().len();
+        assert_eq!(bytes[third + 32], Role::Compute.code() | CANDIDATE_FLAG);
         assert_eq!(
             NodeChunk::from_bytes(Cow::Borrowed(&[])),
             NodeChunk(Some(vec![]))
