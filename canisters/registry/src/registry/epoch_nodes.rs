@@ -4,8 +4,9 @@
 //! the candidate queue, marked `candidate`), with its owner, stake net of penalties due and
 //! multiplier of E. Validators build the epoch's reward records from it, so two honest
 //! validators read the same facts; it is also the list of nodes they challenge, so the
-//! candidate cap bounds their per-epoch work on free registrations: members plus the cap. A snapshot is written once and never changes; the
-//! last [`EPOCH_NODES_KEPT`] epochs are kept, older ones pruned a bounded amount per call.
+//! candidate cap bounds their per-epoch work on free registrations: members plus the cap. A
+//! snapshot is written once and never changes; the last [`EPOCH_NODES_KEPT`] epochs are
+//! kept, older ones pruned a bounded amount per call.
 
 use super::Registry;
 use crate::storage::{Key, NodeChunk, CHUNK_ROWS};

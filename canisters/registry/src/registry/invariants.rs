@@ -4,8 +4,8 @@ use super::*;
 
 impl<M: Memory> Registry<M> {
     /// Checks the invariants (tests): the totals and indexes (members, compute voters, PoC
-    /// records, the candidate queue) agree with the node records, every pending entry is its node's one pending
-    /// movement.
+    /// records, the candidate queue) agree with the node records, every pending entry is its
+    /// node's one pending movement.
     pub fn check_invariants(&self, now: u64) -> Result<(), String> {
         let mut total = 0u64;
         let mut active = [0u64; 3];
