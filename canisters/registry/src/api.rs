@@ -242,7 +242,13 @@ fn register(args: RegisterArgs) -> Result<Node, RegistryError> {
 #[update]
 fn update_node(args: UpdateNodeArgs) -> Result<Node, RegistryError> {
     let caller = msg_caller();
-    with_mut(|r| r.update_node(caller, &args))
+    with_mut(|r| r.update_node(caller, &args, time()))
+}
+
+#[update]
+fn requeue_candidate(node_id: NodeId) -> Result<CandidateInfo, RegistryError> {
+    let caller = msg_caller();
+    with_mut(|r| r.requeue_candidate(caller, &node_id, time()))
 }
 
 #[update]
@@ -413,6 +419,11 @@ fn my_nodes(start_after: Option<NodeId>, limit: u32) -> Vec<Node> {
 #[query]
 fn node_stake(node_id: NodeId) -> Option<StakeInfo> {
     with(|r| r.stake_info(&node_id, time()))
+}
+
+#[query]
+fn candidate(node_id: NodeId) -> Option<CandidateInfo> {
+    with(|r| r.candidate(&node_id))
 }
 
 #[query]

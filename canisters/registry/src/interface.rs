@@ -23,6 +23,7 @@ pub fn service_did() -> String {
     m!("register", false, (RegisterArgs) -> (R<Node>));
     m!("update_node", false, (UpdateNodeArgs) -> (R<Node>));
     m!("retire_node", false, (NodeId) -> (R<Node>));
+    m!("requeue_candidate", false, (NodeId) -> (R<CandidateInfo>));
     m!("stake", false, (StakeArgs) -> (R<StakeInfo>));
     m!("renew_stake", false, (RenewArgs) -> (R<Term>));
     m!("retry_pending", false, () -> (u64));
@@ -45,6 +46,7 @@ pub fn service_did() -> String {
     m!("nodes_by_owner", true, (Principal, Option<NodeId>, u32) -> (Vec<Node>));
     m!("my_nodes", true, (Option<NodeId>, u32) -> (Vec<Node>));
     m!("node_stake", true, (NodeId) -> (Option<StakeInfo>));
+    m!("candidate", true, (NodeId) -> (Option<CandidateInfo>));
     m!("e_multiplier", true, (NodeId) -> (Option<u64>));
     m!("validator_set", true, (u64) -> (Option<ValidatorSetSnapshot>));
     m!("epoch_nodes", true, (EpochNodesArgs) -> (Option<EpochNodesPage>));

@@ -10,7 +10,11 @@
 //! epoch (largest 3F+1 of the eligible validators, ordered by node id) and, in the same step,
 //! an immutable snapshot of every active member of every role (owner, stake net of penalties
 //! due, multiplier of E; the `epoch_nodes` query, kept for the last 64 epochs) from which the
-//! validators build that epoch's reward records. It applies penalties the epochs canister
+//! validators build that epoch's reward records. A compute node is a member once admitted (a
+//! passed PoC reported by the epochs canister); before, it is a candidate, and a snapshot
+//! lists at most `max_compute_candidates` of them (oldest queued first, each for at most
+//! `candidate_epochs` snapshots), so free registrations add a bounded amount of validator work
+//! per epoch. It applies penalties the epochs canister
 //! reports, and runs impeachment votes among each role's voters (`is_voter`: for compute
 //! nodes also a passed PoC and a stake at 1000 x E). Governance changes the parameters.
 //!

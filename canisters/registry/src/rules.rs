@@ -239,6 +239,46 @@ pub fn check_params(p: &Params) -> Result<(), RegistryError> {
     if p.nonce_ttl_secs == 0 || p.nonce_ttl_secs > 86_400 {
         return bad("the nonce lifetime is 1 second to 1 day");
     }
+    if p.max_compute_candidates
+        .is_some_and(|c| c == 0 || c > MAX_COMPUTE_CANDIDATES)
+    {
+        return bad("max_compute_candidates is 1 to 10,000");
+    }
+    if p.candidate_epochs.is_some_and(|c| c == 0 || c > 100) {
+        return bad("candidate_epochs is 1 to 100");
+    }
+    if p.address_change_interval_secs
+        .is_some_and(|s| s > 30 * 86_400)
+    {
+        return bad("address_change_interval_secs is at most 30 days");
+    }
+    Ok(())
+}
+
+/// The largest [`Params::max_compute_candidates`] governance may set: candidates cost every
+/// validator a PoC verification each, so their number per epoch stays small.
+pub const MAX_COMPUTE_CANDIDATES: u32 = 10_000;
+
+/// Whether a node whose network address last changed at `last_change` (None: never since
+/// registration) may change it at `now`: at most one change per `interval_secs`, the first
+/// one always. An address is only a hint for dialers (they authenticate the node key in the
+/// QUIC handshake, so a node pointing at someone else's host gets each dialer one failed
+/// handshake per backoff); the limit keeps an owner from steering the network's dials at a
+/// new victim every few seconds.
+pub fn check_address_change(
+    last_change: Option<u64>,
+    now: u64,
+    interval_secs: u64,
+) -> Result<(), RegistryError> {
+    let Some(last) = last_change else {
+        return Ok(());
+    };
+    let next = last.saturating_add(interval_secs.saturating_mul(crate::types::SEC));
+    if now < next {
+        return Err(RegistryError::AddressChangeTooSoon {
+            next_allowed_at: next,
+        });
+    }
     Ok(())
 }
 
@@ -348,6 +388,57 @@ mod tests {
         assert_eq!(check_first_term(&p, Role::Compute, 30).unwrap(), 27_000);
         assert!(check_first_term(&p, Role::Validator, 359).is_err());
         assert!(check_first_term(&p, Role::Router, 180).is_ok());
+    }
+
+    #[test]
+    fn address_changes_are_rate_limited() {
+        let h = 3_600 * crate::types::SEC;
+        assert_eq!(check_address_change(None, 5, 3_600), Ok(()));
+        assert_eq!(
+            check_address_change(Some(10), 10 + h - 1, 3_600),
+            Err(RegistryError::AddressChangeTooSoon {
+                next_allowed_at: 10 + h
+            })
+        );
+        assert_eq!(check_address_change(Some(10), 10 + h, 3_600), Ok(()));
+        assert!(check_address_change(Some(u64::MAX), 0, u64::MAX).is_err());
+        assert_eq!(check_address_change(Some(7), 7, 0), Ok(()));
+    }
+
+    #[test]
+    fn candidate_params_are_checked() {
+        let ok = Params::default();
+        assert_eq!(check_params(&ok), Ok(()));
+        for p in [
+            Params {
+                max_compute_candidates: Some(0),
+                ..Params::default()
+            },
+            Params {
+                max_compute_candidates: Some(MAX_COMPUTE_CANDIDATES + 1),
+                ..Params::default()
+            },
+            Params {
+                candidate_epochs: Some(0),
+                ..Params::default()
+            },
+            Params {
+                address_change_interval_secs: Some(31 * 86_400),
+                ..Params::default()
+            },
+        ] {
+            assert!(check_params(&p).is_err(), "{p:?}");
+        }
+        let unset = Params {
+            max_compute_candidates: None,
+            candidate_epochs: None,
+            address_change_interval_secs: None,
+            ..Params::default()
+        };
+        assert_eq!(check_params(&unset), Ok(()));
+        assert_eq!(unset.max_compute_candidates(), 64);
+        assert_eq!(unset.candidate_epochs(), 3);
+        assert_eq!(unset.address_change_interval_secs(), 3_600);
     }
 
     #[test]

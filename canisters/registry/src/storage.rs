@@ -23,11 +23,16 @@
 //! 17        StableBTreeMap epoch totals   epoch -> nodes in its snapshot (present = taken, kept)
 //! 18        StableBTreeMap PoC passed     compute node id -> ()   an E > 0 was reported for it
 //! 19        StableBTreeMap compute voters compute node id -> ()   may vote (see `is_voter`)
+//! 20        StableBTreeMap candidate queue (queued_at u64, node id) -> listed epochs u32
+//! 21        StableBTreeMap candidate keys compute node id -> queued_at u64 (its key in 20)
+//! 22        StableBTreeMap address changes node id -> time of its last network address change
 //! ```
 //!
 //! A `NodeChunk` holds up to 256 consecutive nodes (by id) of one epoch's snapshot, 50 to 79
-//! bytes each: `node id [32] | role code u8 | stake net of penalties due u64 BE | multiplier
-//! u64 BE | owner length u8 | owner principal bytes`. Chunks rather than one entry per node:
+//! bytes each: `node id [32] | flags u8 | stake net of penalties due u64 BE | multiplier
+//! u64 BE | owner length u8 | owner principal bytes`, where the flags byte is the role code
+//! (low bits) plus [`CANDIDATE_FLAG`] for a compute candidate (layout 2; a layout-1 row is a
+//! role code alone, so it reads as a member). Chunks rather than one entry per node:
 //! a 100,000-node snapshot is ~400 B-tree inserts instead of 100,000. An epoch's node snapshot
 //! is written in one message together with its validator set (memory 11); memory 17 says which
 //! snapshots exist. Pruning removes an epoch's total first (the snapshot then reads as absent)
@@ -35,6 +40,13 @@
 //! an older registry's stable memory simply has no node snapshots. Memories 18 and 19 were
 //! added the same way: an older registry has no PoC record, so its compute nodes vote only once
 //! the epochs canister reports their E again (fail-closed).
+//!
+//! Layout 2 (compute admission): memory 5 lists a compute node only once it is admitted (a
+//! passed PoC, memory 18); live compute nodes not admitted yet are candidates, queued in
+//! memories 20 and 21 (the snapshot reads the front of the queue, never all nodes). The
+//! migration from layout 1 (`Registry::load`) moves every compute member without a PoC
+//! record out of memory 5 into the queue (by registration time), once. Memories 20 to 22 are
+//! new (empty in a layout-1 registry).
 //!
 //! Everything lives in stable memory: nothing is serialized in `pre_upgrade`. Layout changes
 //! bump [`LAYOUT_VERSION`] and add a migration step; a build finding a newer version than its
@@ -48,7 +60,7 @@ use ic_stable_structures::{Memory, StableBTreeMap, StableCell};
 use std::borrow::Cow;
 
 /// The storage layout version this build writes and reads.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 /// Magic bytes at the start of the config cell.
 pub const MAGIC: &[u8; 4] = b"EMCR";
 /// The config cell's header: [`MAGIC`] and [`LAYOUT_VERSION`] (the shared `emc_stable` layout).
@@ -97,6 +109,12 @@ pub const EPOCH_TOTALS: MemoryId = MemoryId::new(17);
 pub const POC_PASSED: MemoryId = MemoryId::new(18);
 /// Memory of the compute nodes that may vote in impeachment cases.
 pub const COMPUTE_VOTERS: MemoryId = MemoryId::new(19);
+/// Memory of the compute candidate queue.
+pub const CANDIDATES: MemoryId = MemoryId::new(20);
+/// Memory of each queued candidate's queue key.
+pub const CANDIDATE_KEYS: MemoryId = MemoryId::new(21);
+/// Memory of the nodes' last network address changes.
+pub const ADDRESS_CHANGES: MemoryId = MemoryId::new(22);
 
 /// A virtual memory of the registry.
 pub type VM<M> = VirtualMemory<M>;
@@ -146,6 +164,13 @@ pub struct Stores<M: Memory> {
     pub poc_passed: StableBTreeMap<Key, (), VM<M>>,
     /// Compute nodes that may vote in impeachment cases (`is_voter`): node id -> ().
     pub compute_voters: StableBTreeMap<Key, (), VM<M>>,
+    /// The compute candidate queue, oldest first: (queued_at, node id) -> epoch snapshots
+    /// that listed it so far.
+    pub candidates: StableBTreeMap<(u64, Key), u32, VM<M>>,
+    /// A queued candidate's key in `candidates`: node id -> queued_at.
+    pub candidate_keys: StableBTreeMap<Key, u64, VM<M>>,
+    /// Last network address change per node (absent: none since registration).
+    pub address_changes: StableBTreeMap<Key, u64, VM<M>>,
 }
 
 impl<M: Memory> Stores<M> {
@@ -173,20 +198,26 @@ impl<M: Memory> Stores<M> {
             epoch_totals: StableBTreeMap::init(mm.get(EPOCH_TOTALS)),
             poc_passed: StableBTreeMap::init(mm.get(POC_PASSED)),
             compute_voters: StableBTreeMap::init(mm.get(COMPUTE_VOTERS)),
+            candidates: StableBTreeMap::init(mm.get(CANDIDATES)),
+            candidate_keys: StableBTreeMap::init(mm.get(CANDIDATE_KEYS)),
+            address_changes: StableBTreeMap::init(mm.get(ADDRESS_CHANGES)),
         }
     }
 }
 
 /// A run of consecutive nodes (by id) of one epoch's node snapshot, stored under
 /// (epoch, first node id): at most [`CHUNK_ROWS`] rows of
-/// `node id [32] | role code u8 | stake u64 BE | multiplier u64 BE | owner length u8 | owner`.
+/// `node id [32] | flags u8 | stake u64 BE | multiplier u64 BE | owner length u8 | owner`
+/// (flags: the role code, plus [`CANDIDATE_FLAG`] for a compute candidate).
 /// Bytes that do not decode (never written) read as `None`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeChunk(pub Option<Vec<EpochNode>>);
 
 /// Most rows in one [`NodeChunk`] (a chunk holds at most about 20 KiB).
 pub const CHUNK_ROWS: usize = 256;
-/// Fixed part of a row: id, role, stake, multiplier, owner length.
+/// The bit of a row's flags byte that marks a compute candidate (the low bits are the role).
+pub const CANDIDATE_FLAG: u8 = 0x80;
+/// Fixed part of a row: id, flags, stake, multiplier, owner length.
 const ROW_FIXED: usize = 32 + 1 + 8 + 8 + 1;
 /// Longest principal.
 const MAX_PRINCIPAL: usize = 29;
@@ -200,7 +231,7 @@ impl NodeChunk {
         for r in rows {
             let owner = r.owner.as_slice();
             b.extend_from_slice(&r.id.0);
-            b.push(r.role.code());
+            b.push(r.role.code() | if r.candidate { CANDIDATE_FLAG } else { 0 });
             b.extend_from_slice(&r.stake_e8s.to_be_bytes());
             b.extend_from_slice(&r.multiplier.to_be_bytes());
             b.push(owner.len() as u8);
@@ -214,7 +245,9 @@ impl NodeChunk {
         while !b.is_empty() {
             let (fixed, rest) = b.split_at_checked(ROW_FIXED)?;
             let id: [u8; 32] = fixed[..32].try_into().ok()?;
-            let role = Role::from_code(fixed[32])?;
+            let flags = fixed[32];
+            let role = Role::from_code(flags & !CANDIDATE_FLAG)?;
+            let candidate = flags & CANDIDATE_FLAG != 0;
             let stake_e8s = u64::from_be_bytes(fixed[33..41].try_into().ok()?);
             let multiplier = u64::from_be_bytes(fixed[41..49].try_into().ok()?);
             let len = usize::from(fixed[49]);
@@ -228,6 +261,7 @@ impl NodeChunk {
                 role,
                 stake_e8s,
                 multiplier,
+                candidate,
             });
             b = rest;
         }
@@ -270,11 +304,19 @@ mod tests {
             role,
             stake_e8s: u64::MAX - i as u64,
             multiplier: 27_000,
+            candidate: i == 2,
         })
         .collect();
         let chunk = NodeChunk(Some(rows));
         let bytes = chunk.to_bytes().into_owned();
         assert_eq!(NodeChunk::from_bytes(Cow::Owned(bytes.clone())), chunk);
+        // A member's flags byte is its role code alone: the layout-1 row, which therefore
+        // reads as a member; a candidate's carries the flag.
+        assert_eq!(bytes[32], Role::Validator.code());
+        let second = ROW_FIXED + Principal::anonymous().as_slice().len();
+        assert_eq!(bytes[second + 32], Role::Router.code());
+        let third = second + ROW_FIXED + Principal::management_canister().as_slice().len();
+        assert_eq!(bytes[third + 32], Role::Compute.code() | CANDIDATE_FLAG);
         assert_eq!(
             NodeChunk::from_bytes(Cow::Borrowed(&[])),
             NodeChunk(Some(vec![]))

@@ -42,6 +42,32 @@ pub struct ComputeTerm {
     pub multiplier: u64,
 }
 
+/// Default of [`Params::max_compute_candidates`].
+pub const DEFAULT_MAX_COMPUTE_CANDIDATES: u32 = 64;
+/// Default of [`Params::candidate_epochs`].
+pub const DEFAULT_CANDIDATE_EPOCHS: u32 = 3;
+/// Default of [`Params::address_change_interval_secs`] (1 hour).
+pub const DEFAULT_ADDRESS_CHANGE_INTERVAL_SECS: u64 = 3_600;
+
+impl Params {
+    /// [`Params::max_compute_candidates`] with its default.
+    pub fn max_compute_candidates(&self) -> u32 {
+        self.max_compute_candidates
+            .unwrap_or(DEFAULT_MAX_COMPUTE_CANDIDATES)
+    }
+
+    /// [`Params::candidate_epochs`] with its default.
+    pub fn candidate_epochs(&self) -> u32 {
+        self.candidate_epochs.unwrap_or(DEFAULT_CANDIDATE_EPOCHS)
+    }
+
+    /// [`Params::address_change_interval_secs`] with its default.
+    pub fn address_change_interval_secs(&self) -> u64 {
+        self.address_change_interval_secs
+            .unwrap_or(DEFAULT_ADDRESS_CHANGE_INTERVAL_SECS)
+    }
+}
+
 /// Governance parameters (spec 3, 4; defaults from the spec).
 #[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
 pub struct Params {
@@ -71,6 +97,18 @@ pub struct Params {
     pub epoch_length_secs: u64,
     /// Lifetime of a registration nonce, seconds (10 minutes).
     pub nonce_ttl_secs: u64,
+    /// Most compute candidates (live compute nodes not yet admitted by a passed PoC) one
+    /// epoch's node snapshot lists, oldest queued first (None: 64). Bounds the validators'
+    /// per-epoch work on newcomers. `opt` so that stored configurations and proposals written
+    /// before it still decode.
+    pub max_compute_candidates: Option<u32>,
+    /// Epoch snapshots a compute candidate is listed in without being admitted before it
+    /// leaves the candidate queue (None: 3); its owner may queue it again
+    /// (`requeue_candidate`), at the back.
+    pub candidate_epochs: Option<u32>,
+    /// Shortest interval between two changes of a node's network address, seconds (None: 1
+    /// hour); the first change after registration is always allowed.
+    pub address_change_interval_secs: Option<u64>,
 }
 
 impl Default for Params {
@@ -116,6 +154,9 @@ impl Default for Params {
             key_leak_period_secs: 2 * 3_600,
             epoch_length_secs: 86_400,
             nonce_ttl_secs: 600,
+            max_compute_candidates: Some(DEFAULT_MAX_COMPUTE_CANDIDATES),
+            candidate_epochs: Some(DEFAULT_CANDIDATE_EPOCHS),
+            address_change_interval_secs: Some(DEFAULT_ADDRESS_CHANGE_INTERVAL_SECS),
         }
     }
 }
@@ -504,6 +545,18 @@ pub struct EpochNode {
     /// Multiplier of E at the snapshot (fixed point, [`E_SCALE`] = x1): a compute node's
     /// `e_multiplier`; [`E_SCALE`] for validators and routers.
     pub multiplier: u64,
+    /// A compute candidate: live but not admitted yet (no passed PoC reported); listed so
+    /// that the validators challenge it. False for members.
+    pub candidate: bool,
+}
+
+/// A compute node's place in the candidate queue (`candidate` query).
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct CandidateInfo {
+    /// When it was queued (registration or re-queue), ns: the queue is ordered by it.
+    pub queued_at: u64,
+    /// Epoch snapshots that listed it so far.
+    pub listed_epochs: u32,
 }
 
 /// A page request of an epoch's node snapshot.
@@ -638,6 +691,12 @@ pub enum RegistryError {
     /// This node voted already.
     #[error("this node has voted already")]
     AlreadyVoted,
+    /// The node's network address changed less than `address_change_interval_secs` ago.
+    #[error("the network address may change again at {next_allowed_at} (ns)")]
+    AddressChangeTooSoon {
+        /// The earliest time of the next change, ns.
+        next_allowed_at: u64,
+    },
     /// Stable storage failure.
     #[error("storage: {0}")]
     Storage(String),

@@ -1,8 +1,12 @@
 //! Per-epoch node snapshots: every active member of every role at the moment an epoch's
-//! validator set is taken (same call, same `now`), with its owner, stake net of penalties
-//! due and multiplier of E. Validators build the epoch's reward records from it, so two
-//! honest validators read the same facts. A snapshot is written once and never changes; the
-//! last [`EPOCH_NODES_KEPT`] epochs are kept, older ones pruned a bounded amount per call.
+//! validator set is taken (same call, same `now`), plus at most
+//! `Params::max_compute_candidates` compute candidates (live, not admitted yet: the front of
+//! the candidate queue, marked `candidate`), with its owner, stake net of penalties due and
+//! multiplier of E. Validators build the epoch's reward records from it, so two honest
+//! validators read the same facts; it is also the list of nodes they challenge, so the
+//! candidate cap bounds their per-epoch work on free registrations: members plus the cap. A
+//! snapshot is written once and never changes; the last [`EPOCH_NODES_KEPT`] epochs are
+//! kept, older ones pruned a bounded amount per call.
 
 use super::Registry;
 use crate::storage::{Key, NodeChunk, CHUNK_ROWS};
@@ -39,9 +43,11 @@ pub(super) fn multiplier_at(n: &Node, now: u64) -> u64 {
 }
 
 impl<M: Memory> Registry<M> {
-    /// Writes the node snapshot of `epoch` (every node that `is_member` at `now`, all roles)
-    /// in chunks of [`CHUNK_ROWS`] nodes; returns (nodes, chunks) written. Does nothing when
-    /// the snapshot exists.
+    /// Writes the node snapshot of `epoch` (every node that `is_member` at `now`, all roles,
+    /// and the first `max_compute_candidates` queued candidates) in chunks of [`CHUNK_ROWS`]
+    /// nodes; returns (nodes, chunks) written. Does nothing when the snapshot exists. Each
+    /// listed candidate's count of listed epochs goes up by one; one listed in
+    /// `candidate_epochs` snapshots leaves the queue (this snapshot still lists it).
     pub(super) fn take_node_snapshot(&mut self, epoch: u64, now: u64) -> (u64, u64) {
         if self.s.epoch_totals.contains_key(&epoch) {
             return (0, 0);
@@ -62,9 +68,11 @@ impl<M: Memory> Registry<M> {
                     role: n.role,
                     stake_e8s: n.stake_e8s.saturating_sub(n.penalty_due_e8s),
                     multiplier: multiplier_at(&n, now),
+                    candidate: false,
                 });
             }
         }
+        self.list_candidates(now, &mut rows);
         rows.sort_unstable_by_key(|r| r.id);
         let total = rows.len() as u64;
         let mut chunks = 0u64;
@@ -78,6 +86,46 @@ impl<M: Memory> Registry<M> {
         }
         self.s.epoch_totals.insert(epoch, total);
         (total, chunks)
+    }
+
+    /// Appends the front of the candidate queue to `rows` (at most `max_compute_candidates`,
+    /// oldest queued first) and counts the listing: a candidate listed
+    /// `candidate_epochs` times leaves the queue. Reads only the front of the queue (the
+    /// queue holds only candidates: `sync_member` takes out every node that stops being one;
+    /// an entry that is not, which the invariants rule out, is dropped unlisted).
+    fn list_candidates(&mut self, now: u64, rows: &mut Vec<EpochNode>) {
+        let max = usize::try_from(self.params().max_compute_candidates()).unwrap_or(usize::MAX);
+        let epochs = self.params().candidate_epochs();
+        let front: Vec<((u64, Key), u32)> = self
+            .s
+            .candidates
+            .iter()
+            .take(max)
+            .map(|e| (*e.key(), e.value()))
+            .collect();
+        for ((at, k), listed) in front {
+            let id = emc_types::NodeId(k);
+            let node = self.get_node(&id).filter(|n| self.is_candidate(n));
+            let Some(n) = node else {
+                self.s.candidates.remove(&(at, k));
+                self.s.candidate_keys.remove(&k);
+                continue;
+            };
+            rows.push(EpochNode {
+                id: n.id,
+                owner: n.owner,
+                role: n.role,
+                stake_e8s: n.stake_e8s.saturating_sub(n.penalty_due_e8s),
+                multiplier: multiplier_at(&n, now),
+                candidate: true,
+            });
+            let listed = listed.saturating_add(1);
+            if listed >= epochs {
+                self.dequeue_candidate(&id);
+            } else {
+                self.s.candidates.insert((at, k), listed);
+            }
+        }
     }
 
     /// Drops the node snapshots older than the last [`EPOCH_NODES_KEPT`] epochs: their totals
@@ -262,6 +310,8 @@ mod tests {
                 pending_movement: None,
                 poc_e: E_SCALE,
             };
+            // Admitted (a passed PoC), so a member listed in every snapshot.
+            r.s.poc_passed.insert(node.id.0, ());
             r.insert_new_node(&node, T0);
         }
         r

@@ -45,8 +45,11 @@ impl<M: Memory> Registry<M> {
         Ok(c)
     }
 
-    /// A voter of the role (`is_voter`, owned by `caller`) opens a case against a live node
-    /// of its role.
+    /// A voter of the role (`is_voter`, owned by `caller`) opens a case against a node of its
+    /// role that is live, or retired with its stake still locked ([`Self::stake_locked`]):
+    /// retiring before a case opens must not take the stake out of impeachment either. The
+    /// open case freezes the stake (no release until it is decided) and a yes majority
+    /// confiscates it, as for a live node.
     pub fn open_case(
         &mut self,
         caller: Principal,
@@ -59,11 +62,26 @@ impl<M: Memory> Registry<M> {
         if accuser.id == target.id || accuser.role != target.role || !self.is_voter(&accuser, now) {
             return Err(RegistryError::NotEligible);
         }
-        if target.state != NodeState::Live {
+        let open_to_cases = match target.state {
+            NodeState::Live => true,
+            NodeState::Retired { .. } => self.stake_locked(&target),
+            NodeState::Impeached { .. } => false,
+        };
+        if !open_to_cases {
             return Err(RegistryError::NodeNotLive);
         }
         let period = self.params().impeachment_period_secs;
         self.new_case(&target, Some(accuser.id), a.reason.clone(), period, now)
+    }
+
+    /// Whether the registry still holds `n`'s stake and no release of it is under way: a
+    /// positive stake whose movement in flight (if any) is not a release. A case can then
+    /// still freeze it (`plan_node` holds releases while a case is open).
+    pub fn stake_locked(&self, n: &Node) -> bool {
+        n.stake_e8s > 0
+            && n.pending_movement
+                .and_then(|id| self.movement(id))
+                .is_none_or(|m| m.kind != MovementKind::Release)
     }
 
     /// A validator's owner reports that the validator's key leaked: a case against it opens,

@@ -4,8 +4,8 @@ use super::*;
 
 impl<M: Memory> Registry<M> {
     /// Checks the invariants (tests): the totals and indexes (members, compute voters, PoC
-    /// records) agree with the node records, every pending entry is its node's one pending
-    /// movement.
+    /// records, the candidate queue) agree with the node records, every pending entry is its
+    /// node's one pending movement.
     pub fn check_invariants(&self, now: u64) -> Result<(), String> {
         let mut total = 0u64;
         let mut active = [0u64; 3];
@@ -78,6 +78,20 @@ impl<M: Memory> Registry<M> {
                 return Err(format!("PoC record of a non-compute node {id:02x?}"));
             }
         }
+        // The candidate queue: both maps agree, and every queued node is a candidate.
+        if self.s.candidates.len() != self.s.candidate_keys.len() {
+            return Err("candidate queue and its keys differ in size".into());
+        }
+        for e in self.s.candidates.iter() {
+            let (at, k) = *e.key();
+            if self.s.candidate_keys.get(&k) != Some(at) {
+                return Err(format!("queued candidate {k:02x?} without its key"));
+            }
+            let n = self.node(&NodeId(k)).map_err(|e| e.to_string())?;
+            if !self.is_candidate(&n) {
+                return Err(format!("{:?} is queued but not a candidate", n.id));
+            }
+        }
         for id in self.s.pending.keys() {
             let m = self.movement(id).ok_or("missing pending movement")?;
             let n = self.node(&m.node_id).map_err(|e| e.to_string())?;
@@ -116,6 +130,9 @@ impl<M: Memory> Registry<M> {
                 pending_movement: None,
                 poc_e: E_SCALE,
             };
+            // Admitted (as if their PoC had passed): every seeded node is a member, listed in
+            // every snapshot, so that the benchmark measures a full-size snapshot.
+            self.s.poc_passed.insert(pk, ());
             self.insert_new_node(&node, now);
             created += 1;
         }

@@ -102,9 +102,11 @@ fn encode_config(config: &Config) -> Result<Vec<u8>, LoadError> {
     Ok(HEADER.encode(&body))
 }
 
-fn decode_config(bytes: &[u8]) -> Result<Config, LoadError> {
+/// Decodes the config cell: the stored configuration and the layout version it was written
+/// with (at most [`crate::storage::LAYOUT_VERSION`]).
+fn decode_config(bytes: &[u8]) -> Result<(Config, u32), LoadError> {
     // A cell without this registry's header (empty, short, another magic) holds no registry.
-    let body = HEADER.check(bytes).map_err(|e| match e {
+    let checked = HEADER.check_versioned(bytes).map_err(|e| match e {
         HeaderError::Newer { found, supported } => LoadError::Downgrade {
             stored: found,
             supported,
@@ -113,8 +115,11 @@ fn decode_config(bytes: &[u8]) -> Result<Config, LoadError> {
             LoadError::NotInitialized
         }
     })?;
-    // Version 1 is the only layout so far; later versions migrate step by step here.
-    candid::decode_one(body).map_err(|e| LoadError::Storage(e.to_string()))
+    // The Config record reads the same in layouts 1 and 2 (the parameters added since are
+    // `opt`); what changed is the meaning of the members index, see `Registry::load`.
+    let config =
+        candid::decode_one(checked.payload).map_err(|e| LoadError::Storage(e.to_string()))?;
+    Ok((config, checked.version))
 }
 
 fn check_text(s: &str, what: &str, min: usize, max: usize) -> Result<(), RegistryError> {
@@ -187,18 +192,51 @@ impl<M: Memory> Registry<M> {
         Ok(r)
     }
 
-    /// Opens the registry stored in `memory` (after an upgrade).
+    /// Opens the registry stored in `memory` (after an upgrade), migrating an older layout.
     pub fn load(memory: M, me: Principal) -> Result<Self, LoadError> {
         let s = Stores::open(memory);
-        let config = decode_config(s.config.get())?;
+        let (config, version) = decode_config(s.config.get())?;
         let meta: Meta =
             candid::decode_one(s.meta.get()).map_err(|e| LoadError::Storage(e.to_string()))?;
-        Ok(Registry {
+        let mut r = Registry {
             config,
             meta,
             me,
             s,
-        })
+        };
+        if version < 2 {
+            r.migrate_compute_admission()?;
+        }
+        Ok(r)
+    }
+
+    /// Layout 1 -> 2: a compute node is a member only once admitted (a passed PoC record,
+    /// memory 18). Every compute node in the members index without one leaves it and joins
+    /// the candidate queue, by registration time; then the header says layout 2. One pass
+    /// over the compute members, in `post_upgrade` (about one node read per member).
+    fn migrate_compute_admission(&mut self) -> Result<(), LoadError> {
+        let compute: Vec<Key> = self
+            .s
+            .members
+            .keys_range(key_range(Role::Compute))
+            .map(|(_, k)| k)
+            .filter(|k| !self.s.poc_passed.contains_key(k))
+            .collect();
+        for k in compute {
+            self.s.members.remove(&(Role::Compute.code(), k));
+            let i = usize::from(Role::Compute.code());
+            if let Some(a) = self.meta.active.get_mut(i) {
+                *a = a.saturating_sub(1);
+            }
+            if let Some(n) = self.get_node(&NodeId(k)) {
+                if self.is_candidate(&n) {
+                    self.enqueue_candidate(&n.id, n.registered_at);
+                }
+            }
+        }
+        self.save_meta();
+        self.save_config()
+            .map_err(|e| LoadError::Storage(e.to_string()))
     }
 
     fn save_meta(&mut self) {

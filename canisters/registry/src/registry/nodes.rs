@@ -29,16 +29,19 @@ impl<M: Memory> Registry<M> {
     }
 
     /// Whether `n` is an active member of its role at `now`: live, not suspended; validators
-    /// and routers also need a running term and a stake (less penalties due) at the minimum.
-    /// Members are who the epoch node snapshots and validator sets list (every live compute
-    /// node, so that it can be challenged and rewarded); who votes in impeachment cases is
-    /// the narrower [`Self::is_voter`].
+    /// and routers also need a running term and a stake (less penalties due) at the minimum;
+    /// compute nodes need to be admitted: a passed PoC reported by the epochs canister
+    /// (spec 5: "admitted after it passes PoC and the validators agree on it"; the report
+    /// comes from a quorum-signed checkpoint). Members are who the epoch node snapshots list
+    /// in full and who validator sets are drawn from; live compute nodes not admitted yet
+    /// are candidates ([`Self::is_candidate`]), of which a snapshot lists a bounded number.
+    /// Who votes in impeachment cases is the narrower [`Self::is_voter`].
     pub fn is_member(&self, n: &Node, now: u64) -> bool {
         if n.state != NodeState::Live || n.suspended {
             return false;
         }
         match n.role {
-            Role::Compute => true,
+            Role::Compute => self.s.poc_passed.contains_key(&n.id.0),
             Role::Validator | Role::Router => match &n.term {
                 Some(t) => {
                     !t.expired
@@ -51,10 +54,23 @@ impl<M: Memory> Registry<M> {
         }
     }
 
+    /// Whether `n` is a compute candidate: live, not suspended, not admitted yet (no passed
+    /// PoC reported). A candidate is queued at registration (`candidate` shows its place);
+    /// the epoch snapshots list the first [`Params::max_compute_candidates`] queued
+    /// candidates, oldest first, so that validators challenge them, and one listed in
+    /// [`Params::candidate_epochs`] snapshots without being admitted leaves the queue (its
+    /// owner may queue it again at the back: [`Self::requeue_candidate`]).
+    pub fn is_candidate(&self, n: &Node) -> bool {
+        n.role == Role::Compute
+            && n.state == NodeState::Live
+            && !n.suspended
+            && !self.s.poc_passed.contains_key(&n.id.0)
+    }
+
     /// Whether `n` may open and vote in impeachment cases of its role at `now` (and counts in
     /// their electorate). Validators and routers: exactly the active members (`is_member`:
-    /// their stake is required already). Compute nodes register for free and need no stake
-    /// to be members, so a compute voter is also a node with a passed PoC (an E > 0 reported
+    /// their stake is required already). Compute nodes need no stake to be members (only an
+    /// admission), so a compute voter is also a member with a passed PoC (an E > 0 reported
     /// by the epochs canister) and a running term whose stake, net of penalties due, is at
     /// its minimum (1000 x E, [`rules::min_stake`]): sybils neither vote nor count.
     pub fn is_voter(&self, n: &Node, now: u64) -> bool {
@@ -90,8 +106,10 @@ impl<M: Memory> Registry<M> {
         }
     }
 
-    /// Brings the members index, counters and the compute voters index in line with `n`
-    /// (call after any change).
+    /// Brings the members index, counters, the compute voters index and the candidate queue
+    /// in line with `n` (call after any change). A node that stops being a candidate
+    /// (admitted, retired, impeached, suspended) leaves the queue; nothing here queues one
+    /// (registration and [`Self::requeue_candidate`] do).
     pub(super) fn sync_member(&mut self, n: &Node, now: u64) {
         let want = self.is_member(n, now);
         let key = (n.role.code(), n.id.0);
@@ -110,7 +128,76 @@ impl<M: Memory> Registry<M> {
             } else {
                 self.s.compute_voters.remove(&n.id.0);
             }
+            if !self.is_candidate(n) {
+                self.dequeue_candidate(&n.id);
+            }
         }
+    }
+
+    /// Puts candidate `id` at the back of the queue (queued at `now`, listed in no epoch yet).
+    pub(super) fn enqueue_candidate(&mut self, id: &NodeId, now: u64) {
+        self.dequeue_candidate(id);
+        self.s.candidates.insert((now, id.0), 0);
+        self.s.candidate_keys.insert(id.0, now);
+    }
+
+    /// Takes `id` out of the candidate queue (nothing when it is not queued).
+    pub(super) fn dequeue_candidate(&mut self, id: &NodeId) {
+        if let Some(at) = self.s.candidate_keys.remove(&id.0) {
+            self.s.candidates.remove(&(at, id.0));
+        }
+    }
+
+    /// A queued compute candidate's place in the queue (None: not queued).
+    pub fn candidate(&self, id: &NodeId) -> Option<CandidateInfo> {
+        let at = self.s.candidate_keys.get(&id.0)?;
+        let listed = self.s.candidates.get(&(at, id.0))?;
+        Some(CandidateInfo {
+            queued_at: at,
+            listed_epochs: listed,
+        })
+    }
+
+    /// The owner queues its compute candidate again, at the back of the queue, after it left
+    /// the queue ([`Params::candidate_epochs`] snapshots listed it without an admission, or it
+    /// was suspended meanwhile). Refused for a node that is queued already, admitted, not
+    /// live or suspended. Going to the back is the whole cost: a node that keeps failing PoC
+    /// takes one turn per pass through the queue, never a place ahead of newer candidates.
+    pub fn requeue_candidate(
+        &mut self,
+        caller: Principal,
+        id: &NodeId,
+        now: u64,
+    ) -> Result<CandidateInfo, RegistryError> {
+        let n = self.owned(caller, id)?;
+        if n.role != Role::Compute {
+            return Err(RegistryError::InvalidArgument(
+                "only compute nodes are candidates".into(),
+            ));
+        }
+        if n.state != NodeState::Live {
+            return Err(RegistryError::NodeNotLive);
+        }
+        if self.s.poc_passed.contains_key(&n.id.0) {
+            return Err(RegistryError::InvalidArgument(
+                "the node is admitted already".into(),
+            ));
+        }
+        if n.suspended {
+            return Err(RegistryError::InvalidArgument(
+                "the node is suspended".into(),
+            ));
+        }
+        if self.s.candidate_keys.contains_key(&n.id.0) {
+            return Err(RegistryError::InvalidArgument(
+                "the node is queued already".into(),
+            ));
+        }
+        self.enqueue_candidate(&n.id, now);
+        Ok(CandidateInfo {
+            queued_at: now,
+            listed_epochs: 0,
+        })
     }
 
     /// Issues a one-time registration nonce for `caller` (replacing an older one).
@@ -184,19 +271,40 @@ impl<M: Memory> Registry<M> {
         self.s.by_owner.insert((n.owner, n.id.0), ());
         self.meta.nodes = self.meta.nodes.saturating_add(1);
         self.sync_member(n, now);
+        if self.is_candidate(n) {
+            self.enqueue_candidate(&n.id, now);
+        }
         self.save_meta();
     }
 
-    /// The owner changes its node's metadata.
+    /// The owner changes its node's metadata. A new network address (one that differs from
+    /// the current one) is allowed once per [`Params::address_change_interval_secs`], the
+    /// first change after registration always ([`rules::check_address_change`]).
+    ///
+    /// The address is a dialing hint, not an identity: validators, routers and nodes that
+    /// dial a registered node authenticate its node key in the QUIC handshake (the registry's
+    /// key for that role), so an address pointing at someone else's host only costs each
+    /// dialer one failed handshake per reconnect backoff, and the rate limit keeps an owner
+    /// from moving the network's dials to a new victim more often than once an interval.
     pub fn update_node(
         &mut self,
         caller: Principal,
         a: &UpdateNodeArgs,
+        now: u64,
     ) -> Result<Node, RegistryError> {
         let mut n = self.owned(caller, &a.node_id)?;
+        let mut address_changed = false;
         if let Some(x) = &a.network_address {
             check_text(x, "network_address", 1, MAX_ADDRESS)?;
-            n.network_address = x.clone();
+            if *x != n.network_address {
+                rules::check_address_change(
+                    self.s.address_changes.get(&n.id.0),
+                    now,
+                    self.params().address_change_interval_secs(),
+                )?;
+                n.network_address = x.clone();
+                address_changed = true;
+            }
         }
         if let Some(x) = &a.region {
             check_text(x, "region", 1, MAX_REGION)?;
@@ -205,6 +313,9 @@ impl<M: Memory> Registry<M> {
         if let Some(x) = &a.hardware {
             check_text(x, "hardware", 0, MAX_TEXT)?;
             n.hardware = x.clone();
+        }
+        if address_changed {
+            self.s.address_changes.insert(n.id.0, now);
         }
         self.put_node(&n);
         Ok(n)

@@ -295,6 +295,20 @@ fn lifecycles_per_role_with_automatic_release() {
         approve_and_stake(env, s, owner(1), 2, R_MIN, 180);
         register(env, s, owner(2), 3, Role::Compute).unwrap();
         approve_and_stake(env, s, owner(2), 3, 1000 * E8S, 30);
+        // The compute node is a candidate until the epochs canister reports a passed PoC.
+        assert_eq!(stats(env, s).active, vec![1, 1, 0]);
+        let (c,): (Option<CandidateInfo>,) = env
+            .query_candid(s.registry, admin(), "candidate", (id(3),))
+            .unwrap();
+        assert_eq!(c.map(|c| c.listed_epochs), Some(0));
+        let (r,): (Result<(), RegistryError>,) = env
+            .update_candid(s.registry, epochs(), "report_compute_e", (id(3), E_SCALE))
+            .unwrap();
+        r.unwrap();
+        let (c,): (Option<CandidateInfo>,) = env
+            .query_candid(s.registry, admin(), "candidate", (id(3),))
+            .unwrap();
+        assert_eq!(c, None, "admitted");
         let (m,): (Option<u64>,) = env
             .query_candid(s.registry, admin(), "e_multiplier", (id(3),))
             .unwrap();
@@ -1077,13 +1091,17 @@ fn epoch_node_snapshots_are_fixed_per_epoch_and_survive_an_upgrade() {
                 role: Role::Validator,
                 stake_e8s: V_MIN,
                 multiplier: E_SCALE,
+                candidate: false,
             },
+            // The compute nodes have no PoC yet: candidates, listed so that they are
+            // challenged.
             EpochNode {
                 id: id(2),
                 owner: owner(1),
                 role: Role::Compute,
                 stake_e8s: 1000 * E8S,
                 multiplier: 27_000,
+                candidate: true,
             },
             EpochNode {
                 id: id(4),
@@ -1091,10 +1109,14 @@ fn epoch_node_snapshots_are_fixed_per_epoch_and_survive_an_upgrade() {
                 role: Role::Compute,
                 stake_e8s: 0,
                 multiplier: E_SCALE,
+                candidate: true,
             },
         ];
         want.sort_by_key(|n| n.id);
-        assert_eq!(snap, want, "the members, not the unstaked router");
+        assert_eq!(
+            snap, want,
+            "the members and candidates, not the unstaked router"
+        );
         let full = epoch_nodes_page(env, s, 1, None, 0).unwrap();
         assert_eq!((full.nodes, full.next, full.total), (want.clone(), None, 3));
 

@@ -4,6 +4,7 @@
 
 use super::pure_core::*;
 use emc_registry::*;
+use emc_types::NodeId;
 
 /// #8: a renewal grants a new term (and a compute node a new multiplier) only while the stake,
 /// net of the penalties due, is still at the role's minimum (compute: 1000 x the last E).
@@ -242,8 +243,9 @@ fn a_validator_stake_stays_locked_until_its_last_set_epoch_plus_the_margin() {
 
 /// #4: compute identities are free to register, so only a compute node with a passed PoC
 /// (an E reported by the epochs canister) and a stake at its minimum (1000 x E) may open or
-/// vote in impeachment cases and counts in their electorate. Every live compute node stays in
-/// the epoch node snapshots (`is_member`), so that it can be challenged at all.
+/// vote in impeachment cases and counts in their electorate. A compute node is a member only
+/// once admitted (its PoC passed); the others are candidates, listed in the snapshot (within
+/// the cap) so that they can be challenged at all.
 #[test]
 fn only_compute_nodes_with_a_passed_poc_and_the_minimum_stake_vote() {
     let mut r = new_registry();
@@ -263,10 +265,15 @@ fn only_compute_nodes_with_a_passed_poc_and_the_minimum_stake_vote() {
     stake(&mut r, p(40), 9, 1_000 * E8S, 30, T0);
     r.report_compute_e(epochs(), &id(9), 30_000, T0).unwrap();
     r.check_invariants(T0).unwrap();
-    for s in 1..=9u8 {
+    for s in [1u8, 2, 3, 9] {
         assert!(r.stake_info(&id(s), T0).unwrap().active, "{s} is a member");
     }
-    assert_eq!(r.stats().active, vec![0, 0, 9]);
+    for s in 4..=8u8 {
+        let n = r.get_node(&id(s)).unwrap();
+        assert!(!r.stake_info(&id(s), T0).unwrap().active, "{s}: no PoC");
+        assert!(r.is_candidate(&n) && r.candidate(&id(s)).is_some(), "{s}");
+    }
+    assert_eq!(r.stats().active, vec![0, 0, 4]);
     for s in 1..=3u8 {
         assert!(r.is_voter(&r.get_node(&id(s)).unwrap(), T0));
     }
@@ -325,7 +332,7 @@ fn only_compute_nodes_with_a_passed_poc_and_the_minimum_stake_vote() {
     assert_eq!(c.electorate, 1, "1 only");
     r.check_invariants(T0).unwrap();
 
-    // Every live compute node is still in the epoch's node snapshot.
+    // The members and (under the cap) the candidates are in the epoch's node snapshot.
     r.process_time(T0 + DAY);
     r.check_invariants(T0 + DAY).unwrap();
     let page = r
@@ -336,12 +343,23 @@ fn only_compute_nodes_with_a_passed_poc_and_the_minimum_stake_vote() {
         })
         .unwrap();
     assert_eq!(page.total, 9);
+    let candidates: Vec<NodeId> = page
+        .nodes
+        .iter()
+        .filter(|n| n.candidate)
+        .map(|n| n.id)
+        .collect();
+    let mut want: Vec<NodeId> = (4..=8u8).map(id).collect();
+    want.sort();
+    assert_eq!(candidates, want);
 }
 
-/// #4, upgrade: a registry written before the PoC records and the compute voters index
-/// (memories 18 and 19 empty) loads; its compute nodes vote again once their E is reported.
+/// #4, upgrade: a registry of layout 1 (compute members without a PoC record: written before
+/// the PoC records, or registered for free) loads; the migration to layout 2 makes its
+/// compute nodes without a PoC record candidates, queued by registration time, and they are
+/// members (and vote) again once their E is reported.
 #[test]
-fn a_registry_without_poc_records_loads_and_its_compute_nodes_vote_after_a_report() {
+fn a_layout_1_registry_migrates_its_compute_members_without_poc_to_candidates() {
     use ic_stable_structures::VectorMemory;
     let mem = VectorMemory::default();
     let args = InitArgs {
@@ -354,25 +372,47 @@ fn a_registry_without_poc_records_loads_and_its_compute_nodes_vote_after_a_repor
         genesis_time: None,
     };
     let mut r = Registry::init(mem.clone(), &args, T0, me()).unwrap();
-    for s in 1..=2u8 {
-        register(&mut r, p(s), s, Role::Compute, T0).unwrap();
+    for s in 1..=3u8 {
+        register(&mut r, p(s), s, Role::Compute, T0 + u64::from(s)).unwrap();
         r.report_compute_e(epochs(), &id(s), E_SCALE, T0).unwrap();
         stake(&mut r, p(s), s, 1_000 * E8S, 30, T0);
         assert!(r.is_voter(&r.get_node(&id(s)).unwrap(), T0));
     }
     drop(r);
-    // The older build never wrote memories 18 and 19.
+    // What a layout-1 build left: no PoC records for 1 and 2 (written before memories 18 and
+    // 19), yet in the members index, and a header saying layout 1.
     let mut st = emc_registry::storage::Stores::open(mem.clone());
     for s in 1..=2u8 {
         st.poc_passed.remove(&id(s).0);
         st.compute_voters.remove(&id(s).0);
     }
+    let mut bytes = st.config.get().clone();
+    bytes[4..8].copy_from_slice(&1u32.to_le_bytes());
+    st.config.set(bytes);
+    drop(st);
+    let r = Registry::load(mem.clone(), me()).unwrap();
+    r.check_invariants(T0).unwrap();
+    assert_eq!(
+        r.stats().active,
+        vec![0, 0, 1],
+        "3 only: it has a PoC record"
+    );
+    let n1 = r.get_node(&id(1)).unwrap();
+    assert!(!r.stake_info(&id(1), T0).unwrap().active, "a candidate now");
+    assert!(!r.is_voter(&n1, T0), "no PoC record yet");
+    assert_eq!(
+        r.candidate(&id(1)).map(|c| c.queued_at),
+        Some(T0 + 1),
+        "queued by registration time"
+    );
+    assert_eq!(r.candidate(&id(2)).map(|c| c.queued_at), Some(T0 + 2));
+    assert_eq!(r.candidate(&id(3)), None, "a member");
+    // Migrated once: the header says layout 2 now.
+    drop(r);
+    let st = emc_registry::storage::Stores::open(mem.clone());
+    assert_eq!(st.config.get()[4..8], 2u32.to_le_bytes());
     drop(st);
     let mut r = Registry::load(mem, me()).unwrap();
-    r.check_invariants(T0).unwrap();
-    let n1 = r.get_node(&id(1)).unwrap();
-    assert!(r.stake_info(&id(1), T0).unwrap().active, "still a member");
-    assert!(!r.is_voter(&n1, T0), "no PoC record yet");
     assert_eq!(
         r.open_case(
             p(1),
@@ -387,6 +427,7 @@ fn a_registry_without_poc_records_loads_and_its_compute_nodes_vote_after_a_repor
     );
     r.report_compute_e(epochs(), &id(1), E_SCALE, T0).unwrap();
     r.check_invariants(T0).unwrap();
+    assert_eq!(r.candidate(&id(1)), None, "admitted: out of the queue");
     let c = r
         .open_case(
             p(1),
@@ -398,5 +439,273 @@ fn a_registry_without_poc_records_loads_and_its_compute_nodes_vote_after_a_repor
             T0,
         )
         .unwrap();
-    assert_eq!(c.electorate, 1);
+    assert_eq!(c.electorate, 2, "1 and 3");
+}
+
+/// The ids of the candidates and of the members in snapshot `epoch`, each sorted.
+fn listed(
+    r: &Registry<ic_stable_structures::VectorMemory>,
+    epoch: u64,
+) -> (Vec<NodeId>, Vec<NodeId>) {
+    let page = r
+        .epoch_nodes(&EpochNodesArgs {
+            epoch,
+            start_after: None,
+            limit: 0,
+        })
+        .unwrap();
+    assert_eq!(page.next, None);
+    let pick = |c: bool| {
+        page.nodes
+            .iter()
+            .filter(|n| n.candidate == c)
+            .map(|n| n.id)
+            .collect()
+    };
+    (pick(true), pick(false))
+}
+
+fn sorted(seeds: &[u8]) -> Vec<NodeId> {
+    let mut v: Vec<NodeId> = seeds.iter().map(|s| id(*s)).collect();
+    v.sort();
+    v
+}
+
+/// #4, admission: a compute node is admitted (a member) only after a passed PoC; before, it
+/// is a candidate. Each epoch snapshot lists the members plus at most `max_compute_candidates`
+/// candidates, oldest queued first, so free sybil registrations add a bounded amount of
+/// work per validator and epoch; a candidate listed in `candidate_epochs` snapshots without
+/// an admission leaves the queue, and its owner may queue it again, at the back.
+#[test]
+fn free_compute_registrations_are_candidates_and_a_snapshot_lists_at_most_the_cap() {
+    let mut r = new_registry();
+    r.execute_set_params(
+        gov(),
+        &Params {
+            max_compute_candidates: Some(4),
+            candidate_epochs: Some(2),
+            ..Params::default()
+        },
+        T0,
+    )
+    .unwrap();
+    // One honest admitted node and ten free registrations, oldest first by seed.
+    register(&mut r, p(20), 20, Role::Compute, T0).unwrap();
+    r.report_compute_e(epochs(), &id(20), E_SCALE, T0).unwrap();
+    for s in 1..=10u8 {
+        register(&mut r, p(40), s, Role::Compute, T0 + u64::from(s)).unwrap();
+    }
+    assert_eq!(
+        r.stats().active,
+        vec![0, 0, 1],
+        "only the admitted node is a member"
+    );
+
+    tick_ok(&mut r, T0 + DAY);
+    assert_eq!(listed(&r, 1), (sorted(&[1, 2, 3, 4]), sorted(&[20])));
+    // 2 passes PoC in epoch 1: admitted, a member from the next snapshot on.
+    r.report_compute_e(epochs(), &id(2), 15_000, T0 + DAY)
+        .unwrap();
+    assert!(r.stake_info(&id(2), T0 + DAY).unwrap().active);
+    assert_eq!(r.candidate(&id(2)), None);
+
+    tick_ok(&mut r, T0 + 2 * DAY);
+    assert_eq!(listed(&r, 2), (sorted(&[1, 3, 4, 5]), sorted(&[2, 20])));
+    // 1, 3, 4: listed twice without an admission, out of the queue.
+    for s in [1u8, 3, 4] {
+        assert_eq!(r.candidate(&id(s)), None, "{s}");
+    }
+    tick_ok(&mut r, T0 + 3 * DAY);
+    assert_eq!(listed(&r, 3), (sorted(&[5, 6, 7, 8]), sorted(&[2, 20])));
+
+    // 1's owner queues it again: at the back, behind 9 and 10.
+    assert_eq!(
+        r.requeue_candidate(p(1), &id(1), T0 + 3 * DAY),
+        Err(RegistryError::NotOwner)
+    );
+    let info = r.requeue_candidate(p(40), &id(1), T0 + 3 * DAY).unwrap();
+    assert_eq!((info.queued_at, info.listed_epochs), (T0 + 3 * DAY, 0));
+    assert!(
+        r.requeue_candidate(p(40), &id(1), T0 + 3 * DAY).is_err(),
+        "queued already"
+    );
+    assert!(
+        r.requeue_candidate(p(40), &id(2), T0 + 3 * DAY).is_err(),
+        "admitted"
+    );
+    assert!(
+        r.requeue_candidate(p(40), &id(6), T0 + 3 * DAY).is_err(),
+        "queued"
+    );
+    r.check_invariants(T0 + 3 * DAY).unwrap();
+
+    tick_ok(&mut r, T0 + 4 * DAY);
+    assert_eq!(listed(&r, 4), (sorted(&[6, 7, 8, 9]), sorted(&[2, 20])));
+    tick_ok(&mut r, T0 + 5 * DAY);
+    assert_eq!(listed(&r, 5), (sorted(&[9, 10, 1]), sorted(&[2, 20])));
+    tick_ok(&mut r, T0 + 6 * DAY);
+    assert_eq!(listed(&r, 6), (sorted(&[10, 1]), sorted(&[2, 20])));
+    tick_ok(&mut r, T0 + 7 * DAY);
+    assert_eq!(
+        listed(&r, 7),
+        (vec![], sorted(&[2, 20])),
+        "the queue is empty"
+    );
+
+    // A sybil flood: 200 more free registrations add at most the cap to any snapshot.
+    let mut r = new_registry();
+    for s in 1..=200u8 {
+        register(&mut r, p(40), s, Role::Compute, T0).unwrap();
+    }
+    tick_ok(&mut r, T0 + DAY);
+    let (c, m) = listed(&r, 1);
+    assert_eq!((c.len(), m.len()), (64, 0), "the default cap");
+    // A retired or admitted candidate leaves the queue at once.
+    r.retire(p(40), &id(1), T0 + DAY).unwrap();
+    r.report_compute_e(epochs(), &id(200), E_SCALE, T0 + DAY)
+        .unwrap();
+    assert_eq!((r.candidate(&id(1)), r.candidate(&id(200))), (None, None));
+    r.check_invariants(T0 + DAY).unwrap();
+}
+
+/// #4, `update_node`: an owner could repoint its node's address at any host, turning every
+/// validator and router into a dialer of the victim. An address change is allowed once per
+/// `address_change_interval_secs` (1 hour by default), the first one after registration
+/// always; a refused call changes nothing.
+#[test]
+fn a_network_address_changes_at_most_once_per_interval() {
+    let mut r = new_registry();
+    register(&mut r, p(1), 1, Role::Router, T0).unwrap();
+    let upd = |addr: &str, region: Option<&str>| UpdateNodeArgs {
+        node_id: id(1),
+        network_address: Some(addr.into()),
+        region: region.map(Into::into),
+        hardware: None,
+    };
+    r.update_node(p(1), &upd("victim.example:443", None), T0 + SEC)
+        .unwrap();
+    let hour = 3_600 * SEC;
+    assert_eq!(
+        r.update_node(
+            p(1),
+            &upd("victim2.example:443", Some("us")),
+            T0 + SEC + hour - 1
+        ),
+        Err(RegistryError::AddressChangeTooSoon {
+            next_allowed_at: T0 + SEC + hour
+        })
+    );
+    let n = r.get_node(&id(1)).unwrap();
+    assert_eq!(
+        (n.network_address.as_str(), n.region.as_str()),
+        ("victim.example:443", "eu-west")
+    );
+    // The same address is no change: other fields update.
+    let n = r
+        .update_node(p(1), &upd("victim.example:443", Some("us")), T0 + 2 * SEC)
+        .unwrap();
+    assert_eq!(n.region, "us");
+    let n = r
+        .update_node(p(1), &upd("10.0.0.1:4000", None), T0 + SEC + hour)
+        .unwrap();
+    assert_eq!(n.network_address, "10.0.0.1:4000");
+    assert!(matches!(
+        r.update_node(p(1), &upd("10.0.0.2:4000", None), T0 + SEC + hour + 1),
+        Err(RegistryError::AddressChangeTooSoon { .. })
+    ));
+    // Governance sets the interval (at most 30 days).
+    let bad = Params {
+        address_change_interval_secs: Some(31 * 86_400),
+        ..Params::default()
+    };
+    assert!(r.execute_set_params(gov(), &bad, T0).is_err());
+    r.check_invariants(T0 + SEC + hour + 1).unwrap();
+}
+
+/// Retiring before a case opens is no escape: a case may be opened against a retired node
+/// whose stake the registry still holds; it freezes the stake (no release at the term end)
+/// and a yes majority confiscates it to the treasury, as for a live node. Once a stake is
+/// released there is nothing left to open a case on.
+#[test]
+fn a_node_that_retired_before_a_case_opened_still_loses_its_stake_to_a_yes_verdict() {
+    let mut r = new_registry();
+    for s in 1..=5u8 {
+        register(&mut r, p(s), s, Role::Router, T0).unwrap();
+        stake(&mut r, p(s), s, R_MIN, 180, T0);
+    }
+    let open = |target| OpenCaseArgs {
+        accuser: id(1),
+        target: id(target),
+        reason: "attacks".into(),
+    };
+    // Voting stays open past the terms' end, so that the case is still open then.
+    r.execute_set_params(
+        gov(),
+        &Params {
+            impeachment_period_secs: 200 * 86_400,
+            ..Params::default()
+        },
+        T0,
+    )
+    .unwrap();
+    // The voters renew (1..3 to day 360, 4 to day 270): only 5's term ends at day 180.
+    for v in 1..=4u8 {
+        let days = if v == 4 { 90 } else { 180 };
+        r.renew(
+            p(v),
+            &RenewArgs {
+                node_id: id(v),
+                days,
+            },
+            T0,
+        )
+        .unwrap();
+    }
+    // 5 retires first; the case comes a day later.
+    r.retire(p(5), &id(5), T0).unwrap();
+    let c = r.open_case(p(1), &open(5), T0 + DAY).unwrap();
+    assert_eq!(c.electorate, 4, "1..4: the retired target is no voter");
+    assert!(r.under_open_case(&id(5)));
+    // The term ends while the case is open: frozen.
+    let ms = tick_ok(&mut r, T0 + 180 * DAY);
+    assert_eq!(of(&ms, 5), vec![], "no release under an open case");
+    assert_eq!(
+        r.stake_info(&id(5), T0 + 180 * DAY).unwrap().stake_e8s,
+        R_MIN
+    );
+    for v in 1..=3u8 {
+        r.vote(
+            p(v),
+            &VoteArgs {
+                case_id: c.id,
+                voter: id(v),
+                yes: true,
+            },
+            T0 + 180 * DAY,
+        )
+        .unwrap();
+    }
+    assert!(matches!(
+        r.get_node(&id(5)).unwrap().state,
+        NodeState::Impeached { .. }
+    ));
+    let ms = tick_ok(&mut r, T0 + 180 * DAY + SEC);
+    assert_eq!(of(&ms, 5), vec![MovementKind::Confiscate]);
+    let conf = ms.iter().find(|m| m.node_id == id(5)).unwrap();
+    assert_eq!((conf.to, conf.amount_e8s), (treasury(), R_MIN - FEE));
+    assert_eq!(r.stake_info(&id(5), T0 + 181 * DAY).unwrap().stake_e8s, 0);
+
+    // 4 retires and its stake is released at its term end: nothing left to open a case on.
+    r.retire(p(4), &id(4), T0 + 200 * DAY).unwrap();
+    let ms = tick_ok(&mut r, T0 + 270 * DAY);
+    assert_eq!(of(&ms, 4), vec![MovementKind::Release]);
+    assert_eq!(
+        of(&ms, 5),
+        vec![],
+        "5's stake is never released to its owner"
+    );
+    assert_eq!(
+        r.open_case(p(1), &open(4), T0 + 271 * DAY),
+        Err(RegistryError::NodeNotLive)
+    );
 }

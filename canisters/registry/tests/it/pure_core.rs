@@ -192,8 +192,11 @@ fn registration_checks() {
         region: None,
         hardware: None,
     };
-    assert_eq!(r.update_node(p(1), &upd), Err(RegistryError::NotOwner));
-    assert_eq!(r.update_node(p(3), &upd).unwrap().network_address, "b:2");
+    assert_eq!(r.update_node(p(1), &upd, T0), Err(RegistryError::NotOwner));
+    assert_eq!(
+        r.update_node(p(3), &upd, T0).unwrap().network_address,
+        "b:2"
+    );
     assert_eq!(r.retire(p(1), &id(3), T0), Err(RegistryError::NotOwner));
     r.retire(p(3), &id(3), T0).unwrap();
     assert_eq!(r.retire(p(3), &id(3), T0), Err(RegistryError::NodeNotLive));
@@ -522,6 +525,8 @@ fn penalties_suspension_and_treasury() {
     register(&mut r, p(1), 1, Role::Validator, T0).unwrap();
     register(&mut r, p(2), 2, Role::Router, T0).unwrap();
     register(&mut r, p(3), 3, Role::Compute, T0).unwrap();
+    // Admitted (a passed PoC at E = 1): a compute member.
+    r.report_compute_e(epochs(), &id(3), E_SCALE, T0).unwrap();
     stake(&mut r, p(1), 1, V_MIN + 200 * E8S, 360, T0);
     stake(&mut r, p(2), 2, 100_000 * E8S, 180, T0);
     stake(&mut r, p(3), 3, 7000 * E8S, 7, T0);
@@ -846,14 +851,14 @@ fn governance_only_and_storage_versions() {
     drop(r);
     let mut s = emc_registry::storage::Stores::open(mem.clone());
     let mut bytes = s.config.get().clone();
-    bytes[4..8].copy_from_slice(&2u32.to_le_bytes());
+    bytes[4..8].copy_from_slice(&3u32.to_le_bytes());
     s.config.set(bytes);
     drop(s);
     assert!(matches!(
         Registry::load(mem, me()),
         Err(LoadError::Downgrade {
-            stored: 2,
-            supported: 1
+            stored: 3,
+            supported: 2
         })
     ));
 }
@@ -950,19 +955,23 @@ fn epoch_nodes_all(r: &Registry<VectorMemory>, epoch: u64, limit: u32) -> Option
     panic!("paging did not end");
 }
 
-/// What the snapshot of the nodes `seeds` must hold at `now`, computed from the live views.
+/// What the snapshot of the nodes `seeds` must hold at `now`, computed from the live views:
+/// the members, and the queued candidates (fewer than the cap here, each listed in fewer
+/// than `candidate_epochs` snapshots so far).
 fn expected_members(r: &Registry<VectorMemory>, seeds: &[u8], now: u64) -> Vec<EpochNode> {
     let mut want: Vec<EpochNode> = seeds
         .iter()
         .filter_map(|s| {
             let n = r.get_node(&id(*s))?;
             let info = r.stake_info(&id(*s), now)?;
-            info.active.then(|| EpochNode {
+            let candidate = r.is_candidate(&n) && r.candidate(&n.id).is_some();
+            (info.active || candidate).then(|| EpochNode {
                 id: n.id,
                 owner: n.owner,
                 role: n.role,
                 stake_e8s: n.stake_e8s - n.penalty_due_e8s,
                 multiplier: r.e_multiplier(&n.id, now).unwrap(),
+                candidate,
             })
         })
         .collect();
@@ -1142,8 +1151,11 @@ fn epoch_node_pages_cover_every_node_once_and_bad_args_never_panic() {
 #[test]
 fn epoch_node_snapshots_are_pruned_after_the_kept_window() {
     let mut r = new_registry();
-    register(&mut r, p(1), 1, Role::Compute, T0).unwrap();
-    register(&mut r, p(2), 2, Role::Compute, T0).unwrap();
+    for s in 1..=2u8 {
+        register(&mut r, p(s), s, Role::Compute, T0).unwrap();
+        // Admitted: members, listed in every snapshot.
+        r.report_compute_e(epochs(), &id(s), E_SCALE, T0).unwrap();
+    }
     let mut now = T0;
     // A long pause: 100 epochs are due at once; one call rolls at most 64.
     now += 100 * DAY;

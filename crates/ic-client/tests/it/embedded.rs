@@ -301,6 +301,7 @@ async fn ledger_and_registry_through_the_typed_wrappers() {
             role: Role::Validator,
             stake_e8s: V_MIN,
             multiplier: emc_registry::E_SCALE,
+            candidate: false,
         }]
     );
     let page = registry
