@@ -296,6 +296,9 @@ impl Cluster {
             ledger_fee_e8s: Some(DEVNET_FEE),
             params: Some(emc_registry::Params {
                 epoch_length_secs: epoch_secs,
+                // Short epochs: a compute node's first passed PoC reaches the registry only
+                // after its epoch closes and pays, so candidates stay listed longer here.
+                candidate_epochs: Some(50),
                 ..emc_registry::Params::default()
             }),
             genesis_time: Some(genesis),
