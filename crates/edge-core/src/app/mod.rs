@@ -594,8 +594,8 @@ impl Application for EdgeApp {
                 StateBit::Receipt(r) if r.bytes.len() > MAX_OPAQUE_BIT => {
                     return Err("receipt too large".into())
                 }
-                // Checked by consensus (a quorum of valid seals of the parent height).
-                StateBit::ParentCommit(_) => {}
+                // Checked by consensus (a quorum of valid signatures of the set).
+                StateBit::ParentCommit(_) | StateBit::CheckpointCert(_) => {}
                 StateBit::Dispatch(_) | StateBit::Receipt(_) => {}
             }
         }
@@ -646,7 +646,7 @@ impl Application for EdgeApp {
                         t.poc_failed += 1;
                     }
                 }
-                StateBit::Dispatch(_) | StateBit::Receipt(_) => {}
+                StateBit::Dispatch(_) | StateBit::Receipt(_) | StateBit::CheckpointCert(_) => {}
             }
         }
         self.close_slot_if_done(h);

@@ -725,3 +725,134 @@ fn outages_are_continuous_runs_fined_per_whole_period() {
     assert_eq!(r(9), (0, 0), "outside the set: no pay, no fine");
     assert!(!records.contains_key(&id(10)), "joined later: no record");
 }
+
+/// Issue #21, the whole network: four validators run an epoch, one of them Byzantine. It lies
+/// as a challenger (fails the honest compute node, passes its own silent sybil at the largest
+/// E), floods PoC results it has no challenge for (those blocks are refused and the next
+/// validator proposes instead), reports the honest router and compute node offline, and
+/// leaves an honest validator's seal out of its parent commits. Every honest node's record,
+/// reward weight and penalty are exactly those of the same epoch without the attack, and the
+/// sybil earns nothing.
+#[test]
+fn one_byzantine_validator_changes_no_honest_reward_or_penalty() {
+    const EPOCH: u64 = 480;
+    let cfg = AppConfig {
+        epoch_length: EPOCH,
+        slot_blocks: 4,
+        ..cfg()
+    };
+    const EMC: u64 = 100_000_000;
+    let mut nodes = registry();
+    for n in &mut nodes[..4] {
+        n.stake_e8s = 1_000_000 * EMC;
+    }
+    nodes[4].stake_e8s = 100_000 * EMC;
+    nodes[5].stake_e8s = 2_000 * EMC; // the compute node is staked (fined for outages)
+    nodes.push(RegistryNode {
+        id: id(7),
+        owner: Principal::from_slice(&[4, 1]),
+        role: Role::Compute,
+        stake_e8s: 0,
+        multiplier: 10_000,
+    });
+    let run = |attack: bool| {
+        let mut apps: Vec<EdgeApp> = (1..=4).map(|i| EdgeApp::new(id(i), cfg.clone())).collect();
+        prepare(&mut apps, 0, &nodes);
+        let byzantine = 3; // validator 4
+        let mut refused = 0;
+        for h in 1..=EPOCH {
+            for (i, a) in apps.iter_mut().enumerate() {
+                let me = id(i as u8 + 1);
+                let lying = attack && i == byzantine;
+                for s in 1..=5 {
+                    a.observe(id(s), !lying || s < 5);
+                }
+                a.observe(id(6), !lying);
+                a.observe(id(7), lying);
+                if let Some(r) = a.started_round() {
+                    for n in a.assigned_to(r.height, &me) {
+                        // Honest: the compute node passes at E = 2.0, the silent sybil fails.
+                        let (e, passed) = match (lying, n == id(6)) {
+                            (false, true) => (20_000, true),
+                            (false, false) => (0, false),
+                            (true, true) => (0, false),
+                            (true, false) => (MAX_E_FIXED, true),
+                        };
+                        a.record_poc(n, e, passed);
+                    }
+                }
+            }
+            let p = (h % 4) as usize;
+            let b = if attack && p == byzantine {
+                let mut b = sealed_block(&mut apps[p], 4, h, &[2, 3, 4]);
+                if h % 8 == 3 {
+                    // A flood of results without a challenge.
+                    let mut bits = b.bits.clone();
+                    bits.push(StateBit::Poc(PocResult {
+                        node: id(6),
+                        e_fixed: 0,
+                        passed: false,
+                        validator: id(4),
+                    }));
+                    bits.push(StateBit::Poc(PocResult {
+                        node: id(7),
+                        e_fixed: MAX_E_FIXED,
+                        passed: true,
+                        validator: id(4),
+                    }));
+                    b = Block::new(h, Hash([0; 32]), id(4), h, bits);
+                }
+                if apps.iter().take(3).any(|a| a.validate(&b).is_err()) {
+                    refused += 1;
+                    block(&mut apps[0], 1, h)
+                } else {
+                    b
+                }
+            } else {
+                block(&mut apps[p], p as u8 + 1, h)
+            };
+            for a in apps.iter().take(3) {
+                a.validate(&b).unwrap();
+            }
+            for a in apps.iter_mut() {
+                a.on_commit(&b);
+            }
+        }
+        assert_eq!(refused > 0, attack, "floods refused");
+        let data = apps[0].take_epoch_data(0).unwrap();
+        for a in &mut apps[1..3] {
+            assert_eq!(
+                a.take_epoch_data(0).unwrap(),
+                data,
+                "honest validators agree"
+            );
+        }
+        data.records
+    };
+    let (clean, attacked) = (run(false), run(true));
+    let params = emc_epochs::Params::default();
+    let weights = |records: &[NodeRecord]| -> Vec<(NodeId, u64, u64)> {
+        records
+            .iter()
+            .map(|r| {
+                let w = emc_epochs::epochs::weight_of(r, EPOCH, &params);
+                (r.node, w, r.penalty_minutes)
+            })
+            .collect()
+    };
+    let (wc, wa) = (weights(&clean), weights(&attacked));
+    for n in [1, 2, 3, 5, 6] {
+        let i = clean.iter().position(|r| r.node == id(n)).unwrap();
+        assert_eq!(attacked[i], clean[i], "node {n}'s record");
+        assert_eq!(wa[i], wc[i], "node {n}'s weight and penalty");
+        assert!(
+            wc[i].1 > 0 && wc[i].2 == 0,
+            "node {n} is paid and not fined"
+        );
+    }
+    // Rewards are shares of the total weight: the total did not move either.
+    let total = |w: &[(NodeId, u64, u64)]| w.iter().map(|x| x.1).sum::<u64>();
+    assert_eq!(total(&wa), total(&wc));
+    let sybil = attacked.iter().find(|r| r.node == id(7)).unwrap();
+    assert_eq!(sybil.poc_e, 0, "the sybil earns nothing");
+}
