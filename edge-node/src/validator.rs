@@ -607,11 +607,11 @@ impl Runner {
             .broadcast(KIND_RELAY, env.encode(), Roles::from(Role::Router));
     }
 
-    /// Probes every live node (but itself) once; outcomes come back as internal messages
-    /// and become liveness bits of our next proposal.
+    /// Probes every node it works with (but itself) once; outcomes come back as internal
+    /// messages and become liveness bits of our next proposal.
     fn probe(&self) {
-        let subjects = self.view.nodes.keys().copied().filter(|n| *n != self.me);
-        for subject in subjects {
+        let work = self.view.work_nodes(self.node.app().snapshot_nodes().as_ref());
+        for subject in work.into_iter().filter(|n| *n != self.me) {
             let net = self.net.clone();
             let tx = self.internal_tx.clone();
             let timeout = self.cfg.probe_timeout;
@@ -810,10 +810,12 @@ impl Runner {
     }
 
     fn apply_view(&mut self, view: ChainView) {
-        // Every live node with an address is dialed: validators for consensus, routers for
-        // relays, compute nodes for probes and PoC challenges.
+        // The nodes it works with are dialed (validators for consensus, routers for relays,
+        // compute nodes of the epoch's snapshot for probes and PoC challenges): a free
+        // registration alone makes no validator dial it.
         let me = self.me;
-        let wanted = view.addresses(|n| n.id != me);
+        let work = view.work_nodes(self.node.app().snapshot_nodes().as_ref());
+        let wanted = view.addresses(|n| n.id != me && work.contains(&n.id));
         self.authorizer
             .replace_all(emc_node_common::ic::authorized(&view));
         emc_node_common::ic::sync_dials(&self.net, &mut self.dialed, wanted);

@@ -6,7 +6,7 @@
 
 use emc_registry::{Node, NodeState};
 use emc_types::{NodeId, Role, ValidatorSet};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
 /// A live node: registered, live and not suspended.
@@ -58,6 +58,24 @@ impl ChainView {
             .values()
             .filter(|n| keep(n))
             .filter_map(|n| n.addr.map(|a| (n.id, a)))
+            .collect()
+    }
+
+    /// The live nodes a validator works with (dials, probes, challenges): the members of the
+    /// known validator sets and the nodes of the current epoch's snapshot (`snapshot`:
+    /// staked validators and routers, admitted compute nodes and the few candidates the
+    /// registry lists), or every live node while no snapshot is known (bootstrap, or an epoch
+    /// the registry has none of). Registering is free, so any other live node costs a
+    /// validator nothing: it is neither dialed nor probed, though it may still connect in.
+    pub fn work_nodes(&self, snapshot: Option<&BTreeSet<NodeId>>) -> BTreeSet<NodeId> {
+        let Some(snapshot) = snapshot else {
+            return self.nodes.keys().copied().collect();
+        };
+        let members = self.sets.iter().flat_map(|s| s.members.iter());
+        members
+            .chain(snapshot.iter())
+            .filter(|n| self.nodes.contains_key(n))
+            .copied()
             .collect()
     }
 
@@ -144,6 +162,34 @@ mod tests {
         );
         let routers = view.addresses(|n| n.role == Role::Router);
         assert!(routers.is_empty(), "the router's address does not parse");
+    }
+
+    /// Issue #21, finding 4: free registrations cost a validator no dials or probes. It works
+    /// with the sets' members and the epoch snapshot's nodes only (every live node while it
+    /// knows no snapshot).
+    #[test]
+    fn a_validator_works_only_with_set_members_and_the_epoch_snapshot() {
+        let id = |i: u8| NodeId([i; 32]);
+        let mut nodes = vec![
+            node(1, Role::Validator, NodeState::Live, false, "127.0.0.1:1"),
+            node(2, Role::Router, NodeState::Live, false, "127.0.0.1:2"),
+            node(3, Role::Compute, NodeState::Live, false, "127.0.0.1:3"),
+        ];
+        // Hundreds of free registrations, all pointing at one host.
+        for i in 10..=255u8 {
+            nodes.push(node(i, Role::Compute, NodeState::Live, false, "127.0.0.1:9"));
+        }
+        let set = ValidatorSet::new(0, vec![id(1)]).unwrap();
+        let view = ChainView::from_registry(nodes, vec![set]);
+        // The snapshot lists the router, the admitted compute node, and a node that retired
+        // since (not live: not worked with).
+        let snapshot = BTreeSet::from([id(2), id(3), id(4)]);
+        let work = view.work_nodes(Some(&snapshot));
+        assert_eq!(work, BTreeSet::from([id(1), id(2), id(3)]));
+        let wanted = view.addresses(|n| work.contains(&n.id));
+        assert_eq!(wanted.len(), 3);
+        // Bootstrap: no snapshot known yet, every live node.
+        assert_eq!(view.work_nodes(None).len(), view.nodes.len());
     }
 
     #[test]

@@ -352,6 +352,15 @@ impl EdgeApp {
         self.snapshots.insert(epoch, snap);
     }
 
+    /// The nodes of the snapshot of the epoch being tallied; `None` while it is unknown or the
+    /// registry has none.
+    pub fn snapshot_nodes(&self) -> Option<BTreeSet<NodeId>> {
+        match self.snapshots.get(&self.epoch) {
+            Some(Snapshot::Nodes(nodes)) => Some(nodes.keys().copied().collect()),
+            _ => None,
+        }
+    }
+
     /// Whether the snapshot of `epoch` is known (its nodes, or that there is none).
     pub fn has_snapshot(&self, epoch: u64) -> bool {
         self.snapshots.contains_key(&epoch)
