@@ -14,6 +14,21 @@ use emc_types::{
 };
 use proptest::prelude::*;
 
+/// A checkpoint with distinct field values.
+fn sample_checkpoint() -> Checkpoint {
+    Checkpoint {
+        height: 450,
+        epoch: 0,
+        state_root: Hash([4; 32]),
+        prev_checkpoint_hash: Hash([5; 32]),
+        validator_set_id: Hash([6; 32]),
+        timestamp_ns: 77,
+        poc_root: Hash([7; 32]),
+        liveness_root: Hash([8; 32]),
+        receipts_root: Hash([9; 32]),
+    }
+}
+
 /// One valid message of every kind (and of every state bit kind).
 fn corpus() -> Vec<Message> {
     let h = Harness::new(0);
@@ -36,17 +51,7 @@ fn corpus() -> Vec<Message> {
             StateBit::Receipt(ComputeReceipt { bytes: vec![4; 40] }),
             parent_commit(0, 1, Hash([3; 32])),
             StateBit::CheckpointCert(SignedCheckpoint {
-                checkpoint: Checkpoint {
-                    height: 450,
-                    epoch: 0,
-                    state_root: Hash([4; 32]),
-                    prev_checkpoint_hash: Hash([5; 32]),
-                    validator_set_id: Hash([6; 32]),
-                    timestamp_ns: 77,
-                    poc_root: Hash([7; 32]),
-                    liveness_root: Hash([8; 32]),
-                    receipts_root: Hash([9; 32]),
-                },
+                checkpoint: sample_checkpoint(),
                 signatures: vec![CheckpointSignature {
                     signer: NodeId([1; 32]),
                     signature: Signature([2; 64]),
@@ -158,17 +163,7 @@ fn wal_corpus() -> Vec<WalRecord> {
     });
     out.push(WalRecord::Committed {
         block: committed,
-        chain: chain(Some(Checkpoint {
-            height: 450,
-            epoch: 0,
-            state_root: Hash([4; 32]),
-            prev_checkpoint_hash: Hash([5; 32]),
-            validator_set_id: Hash([6; 32]),
-            timestamp_ns: 77,
-            poc_root: Hash([7; 32]),
-            liveness_root: Hash([8; 32]),
-            receipts_root: Hash([9; 32]),
-        })),
+        chain: chain(Some(sample_checkpoint())),
     });
     out.push(WalRecord::ValidatorSet(set4()));
     out

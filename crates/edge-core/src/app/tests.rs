@@ -609,6 +609,18 @@ fn records_after(
     data.records.into_iter().map(|r| (r.node, r)).collect()
 }
 
+/// Validators 1..=4, router 5 and compute node 6, all staked.
+fn staked_nodes() -> Vec<RegistryNode> {
+    vec![
+        node(1, Role::Validator, 100),
+        node(2, Role::Validator, 100),
+        node(3, Role::Validator, 100),
+        node(4, Role::Validator, 100),
+        node(5, Role::Router, 10),
+        node(6, Role::Compute, 1_000),
+    ]
+}
+
 fn node(i: u8, role: Role, stake_e8s: u64) -> RegistryNode {
     RegistryNode {
         id: id(i),
@@ -633,15 +645,8 @@ fn a_byzantine_proposer_cannot_cost_honest_nodes_activity_or_fines() {
         slot_blocks: 4,
         ..cfg()
     };
-    let nodes = vec![
-        node(1, Role::Validator, 100),
-        node(2, Role::Validator, 100),
-        node(3, Role::Validator, 100),
-        node(4, Role::Validator, 100),
-        node(5, Role::Router, 10),
-        node(6, Role::Compute, 1_000),
-        node(7, Role::Router, 10),
-    ];
+    let mut nodes = staked_nodes();
+    nodes.push(node(7, Role::Router, 10));
     let honest = |_h: u64, p: u8| {
         let mut bits = vec![parent_commit(&[1, 2, 3, 4])];
         bits.extend(seen(p, &[5, 6], true));
@@ -681,16 +686,9 @@ fn outages_are_continuous_runs_fined_per_whole_period() {
         slot_blocks: 1,
         ..cfg()
     };
-    let nodes = vec![
-        node(1, Role::Validator, 100),
-        node(2, Role::Validator, 100),
-        node(3, Role::Validator, 100),
-        node(4, Role::Validator, 100),
-        node(5, Role::Router, 10),
-        node(6, Role::Compute, 1_000),
-        node(8, Role::Compute, 0),
-        node(9, Role::Validator, 100),
-    ];
+    let mut nodes = staked_nodes();
+    nodes.push(node(8, Role::Compute, 0));
+    nodes.push(node(9, Role::Validator, 100));
     let down = |v: u8, h: u64| match v {
         // 70 minutes, then 40 and 40 (not continuous): one period.
         4 => (11..=80).contains(&h) || (101..=140).contains(&h) || (151..=190).contains(&h),
