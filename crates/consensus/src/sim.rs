@@ -19,8 +19,9 @@
 //!   towards B; then A gets the held commits. Their round changes never report a prepared
 //!   value.
 //! - [`Collusion::TargetedEquivocation`]: a colluding proposer sends one block to group A and
-//!   a conflicting one to group B (sized so that each group plus the colluders would be a
-//!   quorum), and every colluder prepares and commits each block towards its group.
+//!   a conflicting one to group B (with F+1 colluders each group plus the colluders is a
+//!   quorum; with F, group A is), and every colluder prepares and commits each block towards
+//!   its group.
 //! - [`Collusion::ForgedRoundChange`]: for every round above 0, the colluders' ROUND-CHANGEs
 //!   carry forged prepared certificates (too few prepares, made-up or outsiders' signatures,
 //!   duplicated signers, prepares of another round or height, a real certificate beside
