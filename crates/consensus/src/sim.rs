@@ -16,8 +16,10 @@
 //!   commits; amnesiac ROUND-CHANGEs (reporting nothing prepared) pull the other group B into
 //!   round r+1, where a colluding proposer (justified by the amnesiac round changes and B's)
 //!   or B's honest proposer brings another value, which the colluders prepare and commit
-//!   towards B; then A gets the held commits. Their round changes never report a prepared
-//!   value.
+//!   towards B, and towards any node of A that reported nothing prepared; then the rest of A
+//!   gets the held commits. Their round changes never report a prepared value. When the run
+//!   crashes honest nodes, some attacks also crash a node of A just after it prepared (the
+//!   worst moment for a node that would forget it across the restart).
 //! - [`Collusion::TargetedEquivocation`]: a colluding proposer sends one block to group A and
 //!   a conflicting one to group B (with F+1 colluders each group plus the colluders is a
 //!   quorum; with F, group A is), and every colluder prepares and commits each block towards
@@ -457,6 +459,8 @@ pub struct Sim {
     /// Highest epoch whose set the "registry" has published.
     published_epoch: u64,
     partition: Option<(u64, u64, Vec<bool>)>,
+    /// Honest nodes crash and restart in this run (before the heal).
+    crashes: bool,
     faulty_net: NetParams,
     healed_net: NetParams,
     report: SimReport,
@@ -577,6 +581,7 @@ impl Sim {
             sets,
             published_epoch: 0,
             partition: None,
+            crashes: false,
             faulty_net,
             healed_net,
             report: SimReport::default(),
@@ -636,6 +641,7 @@ impl Sim {
             FaultMix::Colluding(_) => sim.rng.gen_bool(0.5),
             _ => false,
         };
+        sim.crashes = crashes;
         if crashes {
             let crashes = sim.rng.gen_range(1..=n.max(2));
             for _ in 0..crashes {

@@ -5,7 +5,7 @@
 //! Colluders never forge an honest node's signature: what they cannot sign themselves they
 //! can only replay (honest votes they saw) or fake with bytes that do not verify.
 
-use super::{Collusion, Sim, SimSigner, SIM_MAX_E};
+use super::{Collusion, Event, Sim, SimSigner, MS, SIM_MAX_E};
 use crate::codec;
 use crate::crypto::{round_change_signing_bytes, vote_signing_bytes, Ed25519Signer, Signer};
 use crate::message::{Message, Round, RoundChange, SignedRoundChange, SignedVote, Vote, VoteKind};
@@ -516,6 +516,23 @@ impl Sim {
             };
             self.send_crafted(from, &b, &msg);
         }
+        // Worst-case timing for a restart: one node of group a crashes right after it
+        // prepared `v` and comes back before round r+1 is decided.
+        if self.crashes && self.now < self.cfg.heal_at_ns && !a.is_empty() && self.rng.gen_bool(0.3)
+        {
+            let node = a[self.rng.gen_range(0..a.len())];
+            let at = self.now + self.rng.gen_range(5 * MS..60 * MS);
+            let back = at + self.rng.gen_range(10 * MS..300 * MS);
+            if back < self.cfg.heal_at_ns {
+                self.report.fault_desc.push_str(&format!(
+                    " crash[{node}]@{}-{}ms",
+                    at / MS,
+                    back / MS
+                ));
+                self.push(at, Event::Crash { node });
+                self.push(back, Event::Restart { node });
+            }
+        }
         co.intel.entry(h).or_default().plan = Some(Plan {
             round: r,
             value: v,
@@ -532,10 +549,30 @@ impl Sim {
         let Some(plan) = co.intel.get(&h).and_then(|x| x.plan.as_ref()) else {
             return;
         };
-        let (r, v, b) = (plan.round, plan.value, plan.b.clone());
+        let (r, v, mut b) = (plan.round, plan.value, plan.b.clone());
         let r1 = r + 1;
         if co.done(h, Move::SecondValue, r1) {
             return;
+        }
+        // Group b grows by every honest node that reports nothing prepared in round r+1
+        // (one of group a that forgot its prepared value, say across a restart, joins it).
+        let forgetful: Vec<NodeId> = co
+            .intel
+            .get(&h)
+            .and_then(|x| x.rcs.get(&r1))
+            .map(|m| {
+                m.values()
+                    .filter(|e| e.rc.body.prepared.is_none())
+                    .map(|e| e.rc.signer)
+                    .collect()
+            })
+            .unwrap_or_default();
+        for id in forgetful {
+            if let Some(j) = self.peers.iter().position(|p| p.id == id) {
+                if !b.contains(&j) {
+                    b.push(j);
+                }
+            }
         }
         let q = self.quorum_at(h);
         let k = co.members.len();
@@ -603,7 +640,13 @@ impl Sim {
             self.send_crafted(from, &b, &c);
         }
         let (held, a) = match co.intel.get_mut(&h).and_then(|x| x.plan.as_mut()) {
-            Some(p) => (std::mem::take(&mut p.held), p.a.clone()),
+            Some(p) => (
+                std::mem::take(&mut p.held),
+                p.a.iter()
+                    .copied()
+                    .filter(|j| !b.contains(j))
+                    .collect::<Vec<_>>(),
+            ),
             None => return,
         };
         for (from, msg) in held {

@@ -172,6 +172,8 @@ fn colluding_sweep(strategy: Collusion, seeds: std::ops::Range<u64>, ed25519: u6
 // 3 x (350 + 10) = 1,080 seeds of the coordinated strategies, one test each so that the
 // harness runs them in parallel.
 
+/// (Checked by hand: with `Node::restore` made to skip the `Prepared` records, i.e. a node
+/// that forgets its prepared certificate across a restart, this sweep reports forks.)
 #[test]
 fn colluding_amnesia() {
     let (crafted, _) = colluding_sweep(Collusion::Amnesia, 40_000..40_350, 10);
