@@ -10,8 +10,16 @@
 //!   verification, protocol rules, signing and encoding of the node's own votes) in a
 //!   fault-free 4-validator cluster run in one thread;
 //!   `core_messages_per_s_state_machine_only` is the same with no-op signatures.
+//! - `coordinated_byzantine`: the coordinated strategies (colluding Byzantine nodes, see
+//!   `emc_consensus::sim::Collusion`), every strategy over the same number of seeds with F
+//!   colluders: `byzantine_strategies`, `seeds_run`, `safety_violations` (expected 0) and
+//!   `liveness_failures_after_heal` (expected 0); then the sanity run with F+1 colluders,
+//!   beyond what QBFT tolerates, where the checker must see forks:
+//!   `sanity_f_plus_1_violating_seeds` (expected > 0) out of `sanity_f_plus_1_seeds_run`.
 
-use emc_consensus::sim::{run, FaultMix, SimApp, SimConfig, SimCrypto, SimSigner, SimVerifier};
+use emc_consensus::sim::{
+    run, Collusion, FaultMix, SimApp, SimConfig, SimCrypto, SimSigner, SimVerifier,
+};
 use emc_consensus::{Config, Ed25519Signer, Effect, Input, Node, Signer, Timer, Verifier};
 use emc_types::{NodeId, Signature, ValidatorSet};
 use serde_json::{json, Value};
@@ -20,6 +28,11 @@ use std::time::Instant;
 
 const FAST_SEEDS: u64 = 10_000;
 const ED25519_SEEDS: u64 = 300;
+/// Seeds per coordinated strategy with F colluders: fast signatures, then ed25519.
+const COLLUDING_FAST_SEEDS: u64 = 1_000;
+const COLLUDING_ED25519_SEEDS: u64 = 30;
+/// Seeds per coordinated strategy with F+1 colluders (the sanity run).
+const SANITY_SEEDS: u64 = 100;
 
 #[derive(Default)]
 struct Sweep {
@@ -27,6 +40,7 @@ struct Sweep {
     safety: u64,
     liveness: u64,
     failures: Vec<String>,
+    colluder_messages: u64,
 }
 
 impl Sweep {
@@ -35,24 +49,133 @@ impl Sweep {
         self.safety += other.safety;
         self.liveness += other.liveness;
         self.failures.extend(other.failures);
+        self.colluder_messages += other.colluder_messages;
     }
+}
+
+/// n for a seed: 4, 7, 13 in proportions 5:3:2 (bigger networks cost more per seed).
+fn size_for(seed: u64) -> usize {
+    match seed % 10 {
+        0..=4 => 4,
+        5..=7 => 7,
+        _ => 13,
+    }
+}
+
+/// One coordinated strategy over `seeds`: F colluders, or F+1 when `beyond_f`.
+fn colluding_sweep(
+    strategy: Collusion,
+    seeds: std::ops::Range<u64>,
+    crypto: SimCrypto,
+    beyond_f: bool,
+) -> Sweep {
+    let mut out = Sweep::default();
+    for seed in seeds {
+        let n = size_for(seed);
+        let mut cfg = SimConfig::new(seed, n, FaultMix::Colluding(strategy));
+        cfg.crypto = crypto;
+        if beyond_f {
+            cfg.colluders = Some((n - 1) / 3 + 1);
+        }
+        let r = run(cfg);
+        out.seeds += 1;
+        out.colluder_messages += r.colluder_messages;
+        if !r.violations.is_empty() {
+            out.safety += 1;
+            if !beyond_f {
+                out.failures
+                    .push(format!("seed {seed} n={n} {strategy:?}: {r}"));
+            }
+        } else if !r.live {
+            out.liveness += 1;
+            if !beyond_f {
+                out.failures
+                    .push(format!("seed {seed} n={n} {strategy:?}: not live: {r}"));
+            }
+        }
+    }
+    out
+}
+
+/// Runs `f` over `total` seeds from `first_seed`, split across all cores.
+fn parallel(
+    total: u64,
+    first_seed: u64,
+    f: impl Fn(std::ops::Range<u64>) -> Sweep + Sync,
+) -> Sweep {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    let per = total.div_ceil(threads);
+    let mut all = Sweep::default();
+    std::thread::scope(|s| {
+        let f = &f;
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let start = first_seed + t * per;
+                let end = (start + per).min(first_seed + total);
+                s.spawn(move || f(start..end))
+            })
+            .collect();
+        for h in handles {
+            if let Ok(r) = h.join() {
+                all.add(r);
+            }
+        }
+    });
+    all
+}
+
+/// The coordinated strategies: F colluders (must be clean), then F+1 (must fork).
+fn coordinated() -> Value {
+    let t = Instant::now();
+    let mut clean = Sweep::default();
+    for (k, strategy) in Collusion::ALL.iter().enumerate() {
+        let first = 3_000_000 + k as u64 * 100_000;
+        clean.add(parallel(COLLUDING_FAST_SEEDS, first, |s| {
+            colluding_sweep(*strategy, s, SimCrypto::FastInsecure, false)
+        }));
+        clean.add(parallel(COLLUDING_ED25519_SEEDS, first + 50_000, |s| {
+            colluding_sweep(*strategy, s, SimCrypto::Ed25519, false)
+        }));
+    }
+    let clean_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let mut sanity = Sweep::default();
+    let mut by_strategy = serde_json::Map::new();
+    for (k, strategy) in Collusion::ALL.iter().enumerate() {
+        let first = 4_000_000 + k as u64 * 100_000;
+        let r = parallel(SANITY_SEEDS, first, |s| {
+            colluding_sweep(*strategy, s, SimCrypto::FastInsecure, true)
+        });
+        by_strategy.insert(strategy.name().to_string(), json!(r.safety));
+        sanity.add(r);
+    }
+    json!({
+        "byzantine_strategies": Collusion::ALL.iter().map(|c| c.name()).collect::<Vec<_>>(),
+        "seeds_run": clean.seeds,
+        "ed25519_seeds_run": COLLUDING_ED25519_SEEDS * Collusion::ALL.len() as u64,
+        "safety_violations": clean.safety,
+        "liveness_failures_after_heal": clean.liveness,
+        "failures": clean.failures.iter().take(5).collect::<Vec<_>>(),
+        "colluder_messages": clean.colluder_messages,
+        "seconds": clean_s,
+        "sanity_f_plus_1_seeds_run": sanity.seeds,
+        "sanity_f_plus_1_violating_seeds": sanity.safety,
+        "sanity_f_plus_1_violating_seeds_by_strategy": by_strategy,
+        "sanity_seconds": t.elapsed().as_secs_f64(),
+    })
 }
 
 fn sweep(seeds: std::ops::Range<u64>, crypto: SimCrypto) -> Sweep {
     let mixes = FaultMix::all();
     let mut out = Sweep::default();
     for seed in seeds {
-        // n = 4, 7, 13 in proportions 5:3:2 (bigger networks cost more per seed).
-        let n = match seed % 10 {
-            0..=4 => 4,
-            5..=7 => 7,
-            _ => 13,
-        };
+        let n = size_for(seed);
         let mix = mixes[((seed / 10) as usize) % mixes.len()];
         let mut cfg = SimConfig::new(seed, n, mix);
         cfg.crypto = crypto;
         let r = run(cfg);
         out.seeds += 1;
+        out.colluder_messages += r.colluder_messages;
         if !r.violations.is_empty() {
             out.safety += 1;
             out.failures.push(format!("seed {seed} n={n} {mix:?}: {r}"));
@@ -67,24 +190,7 @@ fn sweep(seeds: std::ops::Range<u64>, crypto: SimCrypto) -> Sweep {
 
 /// Runs the seeds on all cores (each seed is independent and deterministic).
 fn parallel_sweep(total: u64, first_seed: u64, crypto: SimCrypto) -> Sweep {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
-    let per = total.div_ceil(threads);
-    let mut all = Sweep::default();
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let start = first_seed + t * per;
-                let end = (start + per).min(first_seed + total);
-                s.spawn(move || sweep(start..end, crypto))
-            })
-            .collect();
-        for h in handles {
-            if let Ok(r) = h.join() {
-                all.add(r);
-            }
-        }
-    });
-    all
+    parallel(total, first_seed, |s| sweep(s, crypto))
 }
 
 fn messages_per_block(n: usize) -> f64 {
@@ -248,6 +354,8 @@ pub fn run_suite() -> anyhow::Result<Value> {
     total.add(fast);
     total.add(ed);
 
+    let coordinated = coordinated();
+
     let (m_ed, s_ed, b_ed) = throughput_ed25519(4, 2_000);
     let (m_no, s_no, b_no) = throughput_no_crypto(4, 20_000);
     let (m_ed13, s_ed13, _) = throughput_ed25519(13, 100);
@@ -269,6 +377,7 @@ pub fn run_suite() -> anyhow::Result<Value> {
         "core_messages_per_s_n13": m_ed13 as f64 / s_ed13,
         "core_messages_per_s_state_machine_only": m_no as f64 / s_no,
         "throughput_blocks": {"ed25519_n4": b_ed, "no_crypto_n4": b_no},
+        "coordinated_byzantine": coordinated,
         "note": "core_messages_per_s includes one ed25519 verify_strict per vote (plus signing of the node's own votes); the state-machine-only figure uses no-op signatures",
         "wall_seconds": started.elapsed().as_secs_f64(),
     }))

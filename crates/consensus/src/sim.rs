@@ -7,6 +7,37 @@
 //! write-ahead log; up to F nodes are Byzantine. At `heal_at_ns` the faults stop (Byzantine
 //! nodes stay Byzantine) and every crashed node restarts.
 //!
+//! Byzantine nodes either misbehave each on its own ([`Byzantine`]) or collude
+//! ([`FaultMix::Colluding`] with a [`Collusion`] strategy): the colluders share their keys and
+//! everything any of them receives, and act on one plan (half the seeds also crash and restart
+//! honest nodes):
+//! - [`Collusion::Amnesia`] (lock breaking): at each height, the colluders prepare the first
+//!   value proposed, in round r, towards a group A of honest nodes only, and hold back their
+//!   commits; amnesiac ROUND-CHANGEs (reporting nothing prepared) pull the other group B into
+//!   round r+1, where a colluding proposer (justified by the amnesiac round changes and B's)
+//!   or B's honest proposer brings another value, which the colluders prepare and commit
+//!   towards B, and towards any node of A that reported nothing prepared; then the rest of A
+//!   gets the held commits. Their round changes never report a prepared value. When the run
+//!   crashes honest nodes, some attacks also crash a node of A just after it prepared (the
+//!   worst moment for a node that would forget it across the restart).
+//! - [`Collusion::TargetedEquivocation`]: a colluding proposer sends one block to group A and
+//!   a conflicting one to group B (with F+1 colluders each group plus the colluders is a
+//!   quorum; with F, group A is), and every colluder prepares and commits each block towards
+//!   its group.
+//! - [`Collusion::ForgedRoundChange`]: for every round above 0, the colluders' ROUND-CHANGEs
+//!   carry forged prepared certificates (too few prepares, made-up or outsiders' signatures,
+//!   duplicated signers, prepares of another round or height, a real certificate beside
+//!   another block or claimed for another value, "prepared" in the new round itself, a value
+//!   never proposed), and a colluding proposer proposes an unprepared value with a forged
+//!   justification (a higher forged claim, hidden prepared round changes padded with others,
+//!   another value's certificate, too few round changes, round changes of another height),
+//!   then the colluders vote for it.
+//!
+//! Colluders never sign as an honest node, even with the forgeable
+//! [`SimCrypto::FastInsecure`]. With at most F colluders every run must be clean; the sanity
+//! runs with F+1 ([`SimConfig::colluders`]) must fork (amnesia and targeted equivocation do,
+//! on almost every seed), which shows that the checker sees forks.
+//!
 //! Checked on every run ([`SimReport::violations`]): agreement (no two honest nodes commit
 //! different blocks at one height, nor sign different checkpoints), validity (every honest
 //! commit carries a quorum of valid seals and a payload the application accepts), no honest
@@ -28,6 +59,8 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::fmt;
 use std::rc::Rc;
 
+mod collusion;
+
 const MS: u64 = 1_000_000;
 
 /// What a Byzantine node does.
@@ -48,7 +81,7 @@ pub enum Byzantine {
 }
 
 impl Byzantine {
-    /// All kinds.
+    /// All kinds (each node on its own; [`Collusion`] has the coordinated strategies).
     pub const ALL: [Byzantine; 5] = [
         Byzantine::EquivocatingProposer,
         Byzantine::DoubleVote,
@@ -56,6 +89,44 @@ impl Byzantine {
         Byzantine::BadSignatures,
         Byzantine::Garbage,
     ];
+}
+
+/// A coordinated strategy: the Byzantine nodes collude. They share their keys and everything
+/// any of them receives, pick their moves together and craft messages directly (their own
+/// [`Node`]s still run, and what those send is rewritten or withheld to fit the plan). See
+/// the module docs for each strategy's moves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Collusion {
+    /// Lock breaking: the colluders prepare a value in round r for one group of honest
+    /// nodes, then forget it: amnesiac ROUND-CHANGEs (nothing prepared) pull the other group
+    /// into round r+1, where they vote for a different value.
+    Amnesia,
+    /// A colluding proposer sends one block to one group of honest nodes and a conflicting
+    /// one to the other; every colluder prepares and commits each block towards its group.
+    TargetedEquivocation,
+    /// ROUND-CHANGEs and proposals for rounds above 0 with forged or mismatched prepared
+    /// certificates (too few, badly signed, duplicated or outside prepares; prepares of
+    /// other rounds or heights; a certificate of one block beside another block; a value
+    /// never proposed), then votes for the value they push.
+    ForgedRoundChange,
+}
+
+impl Collusion {
+    /// All coordinated strategies.
+    pub const ALL: [Collusion; 3] = [
+        Collusion::Amnesia,
+        Collusion::TargetedEquivocation,
+        Collusion::ForgedRoundChange,
+    ];
+
+    /// A short name (for reports).
+    pub fn name(self) -> &'static str {
+        match self {
+            Collusion::Amnesia => "amnesia",
+            Collusion::TargetedEquivocation => "targeted_equivocation",
+            Collusion::ForgedRoundChange => "forged_round_change",
+        }
+    }
 }
 
 /// The faults of one run.
@@ -74,6 +145,9 @@ pub enum FaultMix {
     Byzantine(Byzantine),
     /// Everything at once: F Byzantine nodes of random kinds, loss, a partition, crashes.
     Chaos,
+    /// F colluding Byzantine nodes (or [`SimConfig::colluders`]) following one coordinated
+    /// strategy, mild loss.
+    Colluding(Collusion),
 }
 
 impl FaultMix {
@@ -87,7 +161,16 @@ impl FaultMix {
         ];
         v.extend(Byzantine::ALL.iter().map(|b| FaultMix::Byzantine(*b)));
         v.push(FaultMix::Chaos);
+        v.extend(FaultMix::colluding());
         v
+    }
+
+    /// The coordinated strategies, one mix each.
+    pub fn colluding() -> Vec<FaultMix> {
+        Collusion::ALL
+            .iter()
+            .map(|c| FaultMix::Colluding(*c))
+            .collect()
     }
 }
 
@@ -124,6 +207,10 @@ pub struct SimConfig {
     pub epoch_length: u64,
     /// Checkpoint interval.
     pub checkpoint_interval: u64,
+    /// How many nodes collude under [`FaultMix::Colluding`]; `None` is F, the most QBFT
+    /// tolerates. More than F is only for sanity runs that check that the checker does see
+    /// forks: such runs may (and should) report violations.
+    pub colluders: Option<usize>,
 }
 
 impl SimConfig {
@@ -139,6 +226,7 @@ impl SimConfig {
             liveness_bound_ns: 120_000 * MS,
             epoch_length: 12,
             checkpoint_interval: 5,
+            colluders: None,
         }
     }
 }
@@ -166,6 +254,12 @@ pub struct SimReport {
     pub fault_desc: String,
     /// Each node's final height, round and counters (for failure messages).
     pub node_states: Vec<String>,
+    /// Messages the colluders crafted and sent (per recipient), under
+    /// [`FaultMix::Colluding`].
+    pub colluder_messages: u64,
+    /// Messages honest nodes dropped as invalid, badly signed or signed by a non-member
+    /// (summed over the honest nodes still up at the end).
+    pub honest_rejected: u64,
 }
 
 // ----- crypto -----------------------------------------------------------------------------
@@ -334,6 +428,8 @@ struct SimPeer {
     log: Vec<WalRecord>,
     incarnation: u64,
     byzantine: Option<Byzantine>,
+    /// One of the colluders (under [`FaultMix::Colluding`]).
+    colluding: bool,
     /// Crash in the middle of the next step's effects.
     crash_mid_step: bool,
     /// Height → hash of every block this node committed (across restarts).
@@ -363,6 +459,8 @@ pub struct Sim {
     /// Highest epoch whose set the "registry" has published.
     published_epoch: u64,
     partition: Option<(u64, u64, Vec<bool>)>,
+    /// Honest nodes crash and restart in this run (before the heal).
+    crashes: bool,
     faulty_net: NetParams,
     healed_net: NetParams,
     report: SimReport,
@@ -371,6 +469,8 @@ pub struct Sim {
     /// height → first honest commit (hash, node).
     agreed: BTreeMap<u64, (Hash, usize)>,
     checkpoints: BTreeMap<u64, Hash>,
+    /// The colluders' shared state, under [`FaultMix::Colluding`].
+    coalition: Option<collusion::Coalition>,
 }
 
 impl Sim {
@@ -391,6 +491,7 @@ impl Sim {
                 log: Vec::new(),
                 incarnation: 0,
                 byzantine: None,
+                colluding: false,
                 crash_mid_step: false,
                 committed: BTreeMap::new(),
                 last_committed: 0,
@@ -480,12 +581,14 @@ impl Sim {
             sets,
             published_epoch: 0,
             partition: None,
+            crashes: false,
             faulty_net,
             healed_net,
             report: SimReport::default(),
             honest_votes: HashMap::new(),
             agreed: BTreeMap::new(),
             checkpoints: BTreeMap::new(),
+            coalition: None,
             cfg,
         };
         // Byzantine nodes.
@@ -502,6 +605,21 @@ impl Sim {
             sim.peers[i].byzantine = Some(*k);
             desc.push_str(&format!(" byz[{i}]={k:?}"));
         }
+        if let FaultMix::Colluding(strategy) = sim.cfg.faults {
+            let k = sim.cfg.colluders.unwrap_or(f).min(n);
+            let members: Vec<usize> = order.iter().copied().take(k).collect();
+            for &i in &members {
+                sim.peers[i].colluding = true;
+            }
+            desc.push_str(&format!(" colluders{members:?}"));
+            if k > f {
+                desc.push_str(" (more than f: beyond what QBFT tolerates)");
+            }
+            if !members.is_empty() {
+                let signers = members.iter().map(|&i| sim.byz_signer(i)).collect();
+                sim.coalition = Some(collusion::Coalition::new(strategy, members, signers));
+            }
+        }
         // Partition.
         if matches!(sim.cfg.faults, FaultMix::Partition | FaultMix::Chaos) {
             let start = sim.rng.gen_range(0..sim.cfg.heal_at_ns / 2);
@@ -516,11 +634,19 @@ impl Sim {
             sim.partition = Some((start, end, groups));
         }
         // Crashes of honest nodes.
-        if matches!(sim.cfg.faults, FaultMix::CrashRestart | FaultMix::Chaos) {
+        // Under collusion, half the seeds also crash honest nodes: a node that forgot what it
+        // prepared across a restart is what the amnesia strategy would exploit.
+        let crashes = match sim.cfg.faults {
+            FaultMix::CrashRestart | FaultMix::Chaos => true,
+            FaultMix::Colluding(_) => sim.rng.gen_bool(0.5),
+            _ => false,
+        };
+        sim.crashes = crashes;
+        if crashes {
             let crashes = sim.rng.gen_range(1..=n.max(2));
             for _ in 0..crashes {
                 let node = sim.rng.gen_range(0..n);
-                if sim.peers[node].byzantine.is_some() {
+                if !sim.honest(node) {
                     continue;
                 }
                 let at = sim.rng.gen_range(0..sim.cfg.heal_at_ns);
@@ -560,7 +686,7 @@ impl Sim {
     }
 
     fn honest(&self, i: usize) -> bool {
-        self.peers[i].byzantine.is_none()
+        self.peers[i].byzantine.is_none() && !self.peers[i].colluding
     }
 
     /// Runs to completion and returns the report.
@@ -620,7 +746,11 @@ impl Sim {
             .map(|(i, p)| match &p.node {
                 Some(n) => format!(
                     "node {i}{}: h={} r={} {:?}",
-                    p.byzantine.map(|b| format!(" ({b:?})")).unwrap_or_default(),
+                    match (p.byzantine, p.colluding) {
+                        (Some(b), _) => format!(" ({b:?})"),
+                        (None, true) => " (colluding)".to_string(),
+                        (None, false) => String::new(),
+                    },
                     n.height(),
                     n.round(),
                     n.metrics()
@@ -629,6 +759,12 @@ impl Sim {
             })
             .collect();
         self.report.node_states.append(&mut states);
+        for i in 0..self.peers.len() {
+            if let (true, Some(n)) = (self.honest(i), &self.peers[i].node) {
+                let m = n.metrics();
+                self.report.honest_rejected += m.invalid + m.bad_signature + m.not_validator;
+            }
+        }
         self.report
     }
 
@@ -690,6 +826,9 @@ impl Sim {
     fn handle_event(&mut self, event: Event) {
         match event {
             Event::Deliver { to, from, bytes } => {
+                if self.peers[to].colluding {
+                    self.coalition_observe(from, &bytes);
+                }
                 if self.peers[to].node.is_some() {
                     let from = self.peers[from].id;
                     self.step(
@@ -940,6 +1079,10 @@ impl Sim {
     /// Checks honest votes for equivocation, applies Byzantine behaviour, then hands the
     /// messages to the network.
     fn send_out(&mut self, i: usize, to: &[usize], bytes: Vec<u8>) {
+        if self.peers[i].colluding {
+            self.coalition_send(i, to, bytes);
+            return;
+        }
         match self.peers[i].byzantine {
             None => {
                 self.check_honest_vote(i, &bytes);
