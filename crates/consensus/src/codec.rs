@@ -14,10 +14,11 @@ use crate::message::{
     Vote,
 };
 use crate::node::{ChainState, WalRecord};
+use emc_types::merkle::MerkleFrontier;
 use emc_types::{
     Block, BlockHeader, Checkpoint, CheckpointSignature, ComputeReceipt, DispatchRecord, Hash,
-    LivenessObservation, NodeId, ParentCommit, PocResult, Signature, SignedCheckpoint, StateBit,
-    SummaryAccumulator, ValidatorSet, CHECKPOINT_DOMAIN,
+    LivenessObservation, MeterUnit, NodeId, ParentCommit, PocResult, Signature, SignedCheckpoint,
+    StateBit, SummaryAccumulator, ValidatorSet, CHECKPOINT_DOMAIN,
 };
 
 /// The wire format version this code writes and reads (2: blocks carry parent commits and
@@ -248,7 +249,11 @@ pub fn encode_wal(record: &WalRecord) -> Vec<u8> {
             w.extend_from_slice(&chain.last_timestamp_ns.to_be_bytes());
             w.extend_from_slice(&chain.summary.poc.0);
             w.extend_from_slice(&chain.summary.liveness.0);
-            w.extend_from_slice(&chain.summary.receipts.0);
+            let receipts = &chain.summary.receipts;
+            w.extend_from_slice(&receipts.count.to_be_bytes());
+            for h in receipts.levels.iter().flatten() {
+                w.extend_from_slice(&h.0);
+            }
             for c in [&chain.last_checkpoint, &chain.certified] {
                 match c {
                     None => w.push(0),
@@ -309,7 +314,7 @@ pub fn decode_wal(bytes: &[u8], max_len: usize) -> Result<WalRecord, DecodeError
                 summary: SummaryAccumulator {
                     poc: Hash(r.array()?),
                     liveness: Hash(r.array()?),
-                    receipts: Hash(r.array()?),
+                    receipts: r.frontier()?,
                 },
                 last_checkpoint: r.opt_checkpoint()?,
                 certified: r.opt_checkpoint()?,
@@ -543,7 +548,25 @@ impl<'a> Reader<'a> {
                 bytes: self.bytes()?,
             }),
             StateBit::TAG_RECEIPT => StateBit::Receipt(ComputeReceipt {
-                bytes: self.bytes()?,
+                user: NodeId(self.array()?),
+                node: NodeId(self.array()?),
+                router: NodeId(self.array()?),
+                epoch: self.u64()?,
+                nonce: self.u64()?,
+                request_hash: Hash(self.array()?),
+                response_hash: Hash(self.array()?),
+                unit: {
+                    let code = self.u8()?;
+                    MeterUnit::from_code(code).ok_or(DecodeError::Tag {
+                        what: "meter unit",
+                        tag: code,
+                    })?
+                },
+                units: self.u64()?,
+                price_e8s: self.u64()?,
+                cumulative_e8s: self.u64()?,
+                node_signature: Signature(self.array()?),
+                user_signature: Signature(self.array()?),
             }),
             StateBit::TAG_PARENT_COMMIT => StateBit::ParentCommit(ParentCommit {
                 round: self.u32()?,
@@ -577,6 +600,22 @@ impl<'a> Reader<'a> {
                 })
             }
         })
+    }
+
+    /// A Merkle frontier: the leaf count, then one hash per set bit of it, smallest level
+    /// first.
+    fn frontier(&mut self) -> Result<MerkleFrontier, DecodeError> {
+        let count = self.u64()?;
+        let len = 64 - count.leading_zeros() as usize;
+        let mut levels = Vec::with_capacity(len);
+        for level in 0..len {
+            levels.push(if count >> level & 1 == 1 {
+                Some(Hash(self.array()?))
+            } else {
+                None
+            });
+        }
+        Ok(MerkleFrontier { count, levels })
     }
 
     fn opt_checkpoint(&mut self) -> Result<Option<Checkpoint>, DecodeError> {

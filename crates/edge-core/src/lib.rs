@@ -24,6 +24,7 @@ pub mod anchor;
 pub mod app;
 pub mod poc;
 pub mod protocol;
+pub mod receipts;
 pub mod retention;
 pub mod sessions;
 pub mod view;

@@ -1,7 +1,10 @@
 //! Checkpoints: the edge network's agreed state, anchored to the IC every N blocks
 //! (protocol section 7).
 
-use crate::{sha256, Hash, NodeId, Signature, StateBit, ZERO_HASH};
+use crate::merkle::{leaf_hash, MerkleFrontier};
+#[cfg(any(doc, test))]
+use crate::ZERO_HASH;
+use crate::{sha256, Hash, NodeId, Signature, StateBit};
 use candid::CandidType;
 use serde::{Deserialize, Serialize};
 
@@ -30,7 +33,8 @@ pub struct Checkpoint {
     pub poc_root: Hash,
     /// Summary of the period's liveness observations.
     pub liveness_root: Hash,
-    /// Summary of the period's dispatch records and compute receipts.
+    /// Merkle root of the period's dispatch records and compute receipts (inclusion proofs:
+    /// [`crate::merkle::root_from_proof`]).
     pub receipts_root: Hash,
 }
 
@@ -84,37 +88,38 @@ pub struct SignedCheckpoint {
     pub signatures: Vec<CheckpointSignature>,
 }
 
-/// The running summaries of one checkpoint period: three hash chains, one per kind of state
-/// bit. Each step is `acc' = sha256(b"emc-summary-v1" || acc || canonical_bit)`, starting
-/// from [`ZERO_HASH`] after each checkpoint. A hash chain needs 96 bytes of state whatever the
-/// period's size, so a node restarted from its log can resume it; it commits to the exact
-/// ordered list of the period's bits.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, CandidType, Serialize, Deserialize)]
+/// The running summaries of one checkpoint period. PoC results and liveness facts go into hash
+/// chains (`acc' = sha256(b"emc-summary-v1" || acc || canonical_bit)`, from [`ZERO_HASH`] after
+/// each checkpoint: 32 bytes of state each, committing to the exact ordered list). Receipts
+/// and dispatch records go into an append-only Merkle tree ([`MerkleFrontier`], at most 64
+/// hashes of state) whose root admits inclusion proofs, so a canister can check one receipt
+/// against an accepted checkpoint. Either way a node restarted from its log resumes the period.
+#[derive(Clone, Debug, Default, PartialEq, Eq, CandidType, Serialize, Deserialize)]
 pub struct SummaryAccumulator {
     /// Chain over proof-of-computing results.
     pub poc: Hash,
     /// Chain over liveness observations and parent commits (participation).
     pub liveness: Hash,
-    /// Chain over dispatch records and compute receipts.
-    pub receipts: Hash,
+    /// Merkle tree over compute receipts and dispatch records (leaf: the bit's canonical
+    /// bytes, tag included).
+    pub receipts: MerkleFrontier,
 }
 
 impl SummaryAccumulator {
-    /// Empty accumulator (all chains at [`ZERO_HASH`]).
+    /// Empty accumulator (chains at [`ZERO_HASH`], no receipts).
     pub fn new() -> Self {
-        SummaryAccumulator {
-            poc: ZERO_HASH,
-            liveness: ZERO_HASH,
-            receipts: ZERO_HASH,
-        }
+        Self::default()
     }
 
-    /// Adds one state bit to its chain.
+    /// Adds one state bit to its summary.
     pub fn add(&mut self, bit: &StateBit) {
         let acc = match bit {
             StateBit::Poc(_) => &mut self.poc,
             StateBit::Liveness(_) | StateBit::ParentCommit(_) => &mut self.liveness,
-            StateBit::Dispatch(_) | StateBit::Receipt(_) => &mut self.receipts,
+            StateBit::Dispatch(_) | StateBit::Receipt(_) => {
+                self.receipts.push(leaf_hash(&bit.canonical_bytes()));
+                return;
+            }
             // Checkpoints summarize periods; a certificate of one is not a fact of a period.
             StateBit::CheckpointCert(_) => return,
         };
@@ -219,10 +224,55 @@ mod tests {
         assert_eq!(x, y);
         assert_ne!(x.poc, ZERO_HASH);
         assert_ne!(x.liveness, ZERO_HASH);
-        assert_eq!(x.receipts, ZERO_HASH);
+        assert_eq!(x.receipts.root(), ZERO_HASH);
         let mut z = SummaryAccumulator::new();
         z.add(&a);
         z.add(&a);
         assert_ne!(z.poc, x.poc);
+    }
+
+    /// A receipt of a period verifies against the checkpoint's receipts root with a proof any
+    /// holder of the period's receipts can build.
+    #[test]
+    fn a_receipt_verifies_against_the_receipts_root() {
+        use crate::merkle::{inclusion_proof, root_from_proof};
+        use crate::{ComputeReceipt, DispatchRecord, MeterUnit};
+        let receipt = |nonce: u64| {
+            StateBit::Receipt(ComputeReceipt {
+                user: NodeId([1; 32]),
+                node: NodeId([2; 32]),
+                router: NodeId([3; 32]),
+                epoch: 0,
+                nonce,
+                request_hash: Hash([4; 32]),
+                response_hash: Hash([5; 32]),
+                unit: MeterUnit::Tokens,
+                units: 10,
+                price_e8s: 2,
+                cumulative_e8s: 20 * nonce,
+                node_signature: Signature([6; 64]),
+                user_signature: Signature([7; 64]),
+            })
+        };
+        let mut bits: Vec<StateBit> = (1..=9).map(receipt).collect();
+        bits.insert(4, StateBit::Dispatch(DispatchRecord { bytes: vec![1] }));
+        let mut acc = SummaryAccumulator::new();
+        for b in &bits {
+            acc.add(b);
+        }
+        let root = acc.receipts.root();
+        let leaves: Vec<Hash> = bits
+            .iter()
+            .map(|b| leaf_hash(&b.canonical_bytes()))
+            .collect();
+        let count = leaves.len() as u64;
+        for (i, leaf) in leaves.iter().enumerate() {
+            let proof = inclusion_proof(&leaves, i);
+            assert_eq!(root_from_proof(*leaf, i as u64, count, &proof), Some(root));
+        }
+        // An altered receipt does not verify.
+        let forged = leaf_hash(&receipt(99).canonical_bytes());
+        let proof = inclusion_proof(&leaves, 0);
+        assert_ne!(root_from_proof(forged, 0, count, &proof), Some(root));
     }
 }

@@ -16,6 +16,8 @@ mod block;
 mod checkpoint;
 pub mod epoch;
 mod ids;
+pub mod merkle;
+mod receipt;
 mod role;
 mod state;
 mod validator;
@@ -25,10 +27,10 @@ pub use checkpoint::{
     Checkpoint, CheckpointSignature, SignedCheckpoint, SummaryAccumulator, CHECKPOINT_DOMAIN,
 };
 pub use ids::{Hash, NodeId, Signature, ZERO_HASH};
+pub use receipt::{ComputeReceipt, MeterUnit, RECEIPT_DOMAIN};
 pub use role::{role_name, Role, UnknownRole};
 pub use state::{
-    ComputeReceipt, DispatchRecord, LivenessObservation, ParentCommit, PocResult, Seal, StateBit,
-    E_SCALE,
+    DispatchRecord, LivenessObservation, ParentCommit, PocResult, Seal, StateBit, E_SCALE,
 };
 pub use validator::{ValidatorSet, ValidatorSetError, VALIDATOR_SET_DOMAIN};
 

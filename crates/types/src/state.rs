@@ -1,7 +1,7 @@
 //! State bits: the payload of blocks. What validators agree on is not token transfers but
 //! these facts (protocol section 6).
 
-use crate::{put_len_prefixed, NodeId, Signature, SignedCheckpoint};
+use crate::{put_len_prefixed, ComputeReceipt, NodeId, Signature, SignedCheckpoint};
 use candid::CandidType;
 use serde::{Deserialize, Serialize};
 
@@ -42,14 +42,6 @@ pub struct DispatchRecord {
     pub bytes: Vec<u8>,
 }
 
-/// A compute-market receipt signed by the parties (user, provider, router); opaque for now.
-#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
-pub struct ComputeReceipt {
-    /// The signed receipt, opaque bytes.
-    #[serde(with = "serde_bytes")]
-    pub bytes: Vec<u8>,
-}
-
 /// A committed seal: one validator's COMMIT signature over `(height, round, block hash)`
 /// (emc-consensus's vote signing bytes).
 #[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
@@ -82,7 +74,7 @@ pub enum StateBit {
     Liveness(LivenessObservation),
     /// A compute-task dispatch record.
     Dispatch(DispatchRecord),
-    /// A compute-market receipt.
+    /// A served call's receipt, signed by the compute node and the user.
     Receipt(ComputeReceipt),
     /// The seals of the parent block (validators' participation).
     ParentCommit(ParentCommit),
@@ -109,7 +101,8 @@ impl StateBit {
     /// - Poc: `1 || node(32) || e_fixed_be64 || passed(1: 0 or 1) || validator(32)`
     /// - Liveness: `2 || observer(32) || subject(32) || online(1)`
     /// - Dispatch: `3 || len_be32 || bytes`
-    /// - Receipt: `4 || len_be32 || bytes`
+    /// - Receipt: `4 || the receipt's body fields (201, [`ComputeReceipt::put_fields`]) ||
+    ///   node_signature(64) || user_signature(64)`
     /// - ParentCommit: `5 || round_be32 || count_be32 || (signer(32) || signature(64))*`
     /// - CheckpointCert: `6 || checkpoint signing bytes(233) || count_be32 ||
     ///   (signer(32) || signature(64))*`
@@ -134,7 +127,9 @@ impl StateBit {
             }
             StateBit::Receipt(r) => {
                 out.push(Self::TAG_RECEIPT);
-                put_len_prefixed(out, &r.bytes);
+                r.put_fields(out);
+                out.extend_from_slice(&r.node_signature.0);
+                out.extend_from_slice(&r.user_signature.0);
             }
             StateBit::ParentCommit(c) => {
                 out.push(Self::TAG_PARENT_COMMIT);

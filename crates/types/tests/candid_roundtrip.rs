@@ -23,7 +23,21 @@ fn sample_block() -> Block {
             StateBit::Dispatch(DispatchRecord {
                 bytes: vec![1, 2, 3],
             }),
-            StateBit::Receipt(ComputeReceipt { bytes: vec![] }),
+            StateBit::Receipt(ComputeReceipt {
+                user: NodeId([4; 32]),
+                node: NodeId([2; 32]),
+                router: NodeId([5; 32]),
+                epoch: 1,
+                nonce: 2,
+                request_hash: Hash([6; 32]),
+                response_hash: Hash([7; 32]),
+                unit: MeterUnit::ImageSteps,
+                units: 20,
+                price_e8s: 3,
+                cumulative_e8s: 60,
+                node_signature: Signature([8; 64]),
+                user_signature: Signature([9; 64]),
+            }),
         ],
     )
 }

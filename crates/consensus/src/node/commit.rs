@@ -50,7 +50,7 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
                     timestamp_ns: block.header.timestamp_ns,
                     poc_root: self.chain.summary.poc,
                     liveness_root: self.chain.summary.liveness,
-                    receipts_root: self.chain.summary.receipts,
+                    receipts_root: self.chain.summary.receipts.root(),
                 };
                 self.chain.last_checkpoint = Some(cp.clone());
                 self.chain.summary = SummaryAccumulator::new();

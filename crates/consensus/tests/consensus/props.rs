@@ -10,7 +10,8 @@ use emc_consensus::{
 };
 use emc_types::{
     Block, Checkpoint, CheckpointSignature, ComputeReceipt, DispatchRecord, Hash,
-    LivenessObservation, NodeId, Signature, SignedCheckpoint, StateBit, SummaryAccumulator,
+    LivenessObservation, MeterUnit, NodeId, Signature, SignedCheckpoint, StateBit,
+    SummaryAccumulator,
 };
 use proptest::prelude::*;
 
@@ -48,7 +49,21 @@ fn corpus() -> Vec<Message> {
             StateBit::Dispatch(DispatchRecord {
                 bytes: vec![1, 2, 3],
             }),
-            StateBit::Receipt(ComputeReceipt { bytes: vec![4; 40] }),
+            StateBit::Receipt(ComputeReceipt {
+                user: NodeId([4; 32]),
+                node: NodeId([2; 32]),
+                router: NodeId([5; 32]),
+                epoch: 1,
+                nonce: 2,
+                request_hash: Hash([6; 32]),
+                response_hash: Hash([7; 32]),
+                unit: MeterUnit::Seconds,
+                units: 20,
+                price_e8s: 3,
+                cumulative_e8s: 60,
+                node_signature: Signature([8; 64]),
+                user_signature: Signature([9; 64]),
+            }),
             parent_commit(0, 1, Hash([3; 32])),
             StateBit::CheckpointCert(SignedCheckpoint {
                 checkpoint: sample_checkpoint(),
@@ -149,7 +164,13 @@ fn wal_corpus() -> Vec<WalRecord> {
         summary: SummaryAccumulator {
             poc: Hash([1; 32]),
             liveness: Hash([2; 32]),
-            receipts: Hash([3; 32]),
+            receipts: {
+                let mut f = emc_types::merkle::MerkleFrontier::new();
+                for i in 0..11u8 {
+                    f.push(emc_types::merkle::leaf_hash(&[i]));
+                }
+                f
+            },
         },
         certified: last_checkpoint.clone().map(|mut c| {
             c.height -= 450;

@@ -45,18 +45,21 @@
 //! differs from the quorum's, which loses it one signature, not the network its checkpoint.
 
 use crate::poc::{challenger, Round, RoundSchedule};
+use crate::receipts::{self, Lane, LaneKey, Lanes, ReceiptError};
 use candid::Principal;
 use emc_consensus::Application;
 use emc_epochs::data::{build_chunks, header_hash};
 use emc_epochs::{DataChunk, EpochDataHeader, NodeRecord, Role};
 use emc_types::epoch::{epoch_of, is_epoch_end};
-use emc_types::{Block, Hash, LivenessObservation, NodeId, PocResult, StateBit, E_SCALE};
+use emc_types::{
+    Block, ComputeReceipt, Hash, LivenessObservation, NodeId, PocResult, StateBit, E_SCALE,
+};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 /// Largest E a PoC bit may carry (fixed point): 1,000,000 (a task finished in 15 µs).
 pub const MAX_E_FIXED: u64 = 1_000_000 * E_SCALE;
-/// Largest opaque dispatch or receipt bit accepted before the compute market defines them.
+/// Largest opaque dispatch record accepted (its format is not defined yet).
 pub const MAX_OPAQUE_BIT: usize = 4096;
 
 /// Parameters of the application (must match the consensus [`emc_consensus::Config`] and the
@@ -88,6 +91,10 @@ pub struct AppConfig {
     pub router_outage_minutes: u64,
     /// The same for staked compute nodes (60).
     pub compute_outage_minutes: u64,
+    /// Receipt lanes (user, compute node) one epoch may hold.
+    pub max_lanes: usize,
+    /// Receipts waiting for a proposal are dropped beyond this many (oldest first).
+    pub max_pending_receipts: usize,
 }
 
 impl Default for AppConfig {
@@ -104,6 +111,8 @@ impl Default for AppConfig {
             validator_outage_minutes: 60,
             router_outage_minutes: 10,
             compute_outage_minutes: 60,
+            max_lanes: 1_000_000,
+            max_pending_receipts: 100_000,
         }
     }
 }
@@ -211,6 +220,10 @@ pub struct EdgeApp {
     open_rounds: VecDeque<u64>,
     /// The round the last applied block started, if it started one.
     last_round: Option<Round>,
+    /// The receipt lanes of the epoch being tallied.
+    lanes: Lanes,
+    /// Receipts routers handed us, for our next proposals.
+    receipts: VecDeque<ComputeReceipt>,
 }
 
 impl EdgeApp {
@@ -230,6 +243,8 @@ impl EdgeApp {
             assigned: BTreeMap::new(),
             open_rounds: VecDeque::new(),
             last_round: None,
+            lanes: Lanes::new(cfg.max_lanes),
+            receipts: VecDeque::new(),
             cfg,
         }
     }
@@ -330,6 +345,33 @@ impl EdgeApp {
             passed,
             validator: self.me,
         });
+    }
+
+    /// Queues a receipt a router handed us, for our next proposals, if it would be admitted
+    /// now (so a forged or stale one is refused at once, with the reason).
+    pub fn record_receipt(&mut self, r: ComputeReceipt) -> Result<(), ReceiptError> {
+        receipts::check(
+            &r,
+            self.epoch,
+            self.snapshots.get(&self.epoch),
+            &self.lanes,
+            &BTreeMap::new(),
+        )?;
+        if self.receipts.len() >= self.cfg.max_pending_receipts {
+            self.receipts.pop_front();
+        }
+        self.receipts.push_back(r);
+        Ok(())
+    }
+
+    /// The latest admitted receipt of `user` paying `node` this epoch.
+    pub fn lane(&self, user: &NodeId, node: &NodeId) -> Option<Lane> {
+        self.lanes.get(user, node)
+    }
+
+    /// Receipts waiting for our proposals.
+    pub fn pending_receipts(&self) -> usize {
+        self.receipts.len()
     }
 
     /// Gives the registry's snapshot of `epoch` (`None`: the registry has none). Snapshots
@@ -498,7 +540,10 @@ impl EdgeApp {
             self.closed.pop_first();
         }
         self.tally.clear();
+        self.lanes.clear();
         self.epoch = self.epoch.saturating_add(1);
+        let epoch = self.epoch;
+        self.receipts.retain(|r| r.epoch == epoch);
         // Snapshots and sets of closed epochs are no longer needed.
         self.snapshots = self.snapshots.split_off(&self.epoch);
         self.members = self.members.split_off(&self.epoch);
@@ -537,7 +582,7 @@ fn epoch_e(t: &Tally) -> u64 {
 }
 
 impl Application for EdgeApp {
-    fn propose(&mut self, _height: u64, _now_ns: u64) -> Vec<StateBit> {
+    fn propose(&mut self, height: u64, _now_ns: u64) -> Vec<StateBit> {
         let mut bits: Vec<StateBit> = self
             .liveness
             .iter()
@@ -563,6 +608,25 @@ impl Application for EdgeApp {
             .map(StateBit::Poc)
             .collect();
         bits.extend(poc);
+        // Receipts in queue order, each moving its lane forward (checked in full when
+        // queued); they stay queued until a block commits them or they go stale.
+        let epoch = self.epoch_of(height);
+        let mut pending: BTreeMap<LaneKey, Lane> = BTreeMap::new();
+        for r in &self.receipts {
+            if bits.len() >= self.cfg.max_bits {
+                break;
+            }
+            if r.epoch == epoch && receipts::check_lane(r, &self.lanes, &pending).is_ok() {
+                pending.insert(
+                    (r.user, r.node),
+                    Lane {
+                        nonce: r.nonce,
+                        cumulative_e8s: r.cumulative_e8s,
+                    },
+                );
+                bits.push(StateBit::Receipt(r.clone()));
+            }
+        }
         bits
     }
 
@@ -570,6 +634,7 @@ impl Application for EdgeApp {
         let proposer = block.header.proposer;
         let mut subjects = BTreeSet::new();
         let mut poc_nodes = BTreeSet::new();
+        let mut lanes: BTreeMap<LaneKey, Lane> = BTreeMap::new();
         for bit in &block.bits {
             match bit {
                 StateBit::Liveness(l) => {
@@ -600,12 +665,22 @@ impl Application for EdgeApp {
                 StateBit::Dispatch(d) if d.bytes.len() > MAX_OPAQUE_BIT => {
                     return Err("dispatch record too large".into())
                 }
-                StateBit::Receipt(r) if r.bytes.len() > MAX_OPAQUE_BIT => {
-                    return Err("receipt too large".into())
+                StateBit::Receipt(r) => {
+                    let epoch = self.epoch_of(block.header.height);
+                    let snapshot = self.snapshots.get(&epoch);
+                    receipts::check(r, epoch, snapshot, &self.lanes, &lanes)
+                        .map_err(|e| format!("receipt: {e}"))?;
+                    lanes.insert(
+                        (r.user, r.node),
+                        Lane {
+                            nonce: r.nonce,
+                            cumulative_e8s: r.cumulative_e8s,
+                        },
+                    );
                 }
                 // Checked by consensus (a quorum of valid signatures of the set).
                 StateBit::ParentCommit(_) | StateBit::CheckpointCert(_) => {}
-                StateBit::Dispatch(_) | StateBit::Receipt(_) => {}
+                StateBit::Dispatch(_) => {}
             }
         }
         Ok(())
@@ -655,7 +730,8 @@ impl Application for EdgeApp {
                         t.poc_failed += 1;
                     }
                 }
-                StateBit::Dispatch(_) | StateBit::Receipt(_) | StateBit::CheckpointCert(_) => {}
+                StateBit::Receipt(r) => self.lanes.apply(r),
+                StateBit::Dispatch(_) | StateBit::CheckpointCert(_) => {}
             }
         }
         self.close_slot_if_done(h);
@@ -680,6 +756,13 @@ impl Application for EdgeApp {
             self.poc
                 .retain(|p| !committed.contains(&(p.node, p.e_fixed, p.passed)));
         }
+        // Receipts committed (by anyone) or overtaken on their lane are dropped.
+        let lanes = &self.lanes;
+        self.receipts.retain(|r| {
+            lanes
+                .get(&r.user, &r.node)
+                .is_none_or(|l| r.nonce > l.nonce)
+        });
         // Results whose challenge closed (committed, or its round too old) are dropped.
         let (assigned, me) = (&self.assigned, self.me);
         self.poc

@@ -854,3 +854,147 @@ fn one_byzantine_validator_changes_no_honest_reward_or_penalty() {
     let sybil = attacked.iter().find(|r| r.node == id(7)).unwrap();
     assert_eq!(sybil.poc_e, 0, "the sybil earns nothing");
 }
+
+/// A receipt of `user` paying `node` through router 5, signed by both (`units` at price 3).
+fn receipt(
+    user: &emc_consensus::Ed25519Signer,
+    node: &emc_consensus::Ed25519Signer,
+    epoch: u64,
+    nonce: u64,
+    units: u64,
+    cumulative_e8s: u64,
+) -> emc_types::ComputeReceipt {
+    use emc_consensus::Signer;
+    let mut r = emc_types::ComputeReceipt {
+        user: user.node_id(),
+        node: node.node_id(),
+        router: id(5),
+        epoch,
+        nonce,
+        request_hash: Hash([nonce as u8; 32]),
+        response_hash: Hash([0xaa; 32]),
+        unit: emc_types::MeterUnit::Tokens,
+        units,
+        price_e8s: 3,
+        cumulative_e8s,
+        node_signature: emc_types::Signature([0; 64]),
+        user_signature: emc_types::Signature([0; 64]),
+    };
+    let body = r.body_hash();
+    r.node_signature = node.sign(&body.0);
+    r.user_signature = user.sign(&body.0);
+    r
+}
+
+/// Issue #14: a receipt enters a block only of its epoch, between a compute node and a router
+/// of the epoch's snapshot, signed by both the node and the user over the same body, and
+/// moving its lane forward (higher nonce, cumulative amount covering the lane's last plus this
+/// call). Forged, altered, replayed and non-monotone receipts are refused by the proposer's
+/// queue and by every validator's `validate`; lanes start again with each epoch.
+#[test]
+fn receipts_enter_blocks_signed_by_both_and_moving_their_lane_forward() {
+    use crate::receipts::ReceiptError;
+    use emc_consensus::{Ed25519Signer, Signer};
+    let user = Ed25519Signer::from_seed([21; 32]);
+    let gpu = Ed25519Signer::from_seed([22; 32]);
+    let mallory = Ed25519Signer::from_seed([23; 32]);
+    let mut nodes = registry();
+    nodes.push(RegistryNode {
+        id: gpu.node_id(),
+        owner: Principal::from_slice(&[22, 1]),
+        role: Role::Compute,
+        stake_e8s: 0,
+        multiplier: 10_000,
+    });
+    let mut app = EdgeApp::new(id(1), cfg());
+    app.set_snapshot(0, Some(nodes.clone()));
+    app.set_members(0, validators());
+    app.set_snapshot(1, Some(nodes));
+    app.set_members(1, validators());
+
+    let r1 = receipt(&user, &gpu, 0, 1, 10, 30);
+    app.record_receipt(r1.clone()).unwrap();
+    let b1 = block(&mut app, 1, 1);
+    assert!(b1.bits.contains(&StateBit::Receipt(r1.clone())));
+    app.validate(&b1).unwrap();
+    app.on_commit(&b1);
+    let lane = app.lane(&user.node_id(), &gpu.node_id()).unwrap();
+    assert_eq!((lane.nonce, lane.cumulative_e8s), (1, 30));
+    assert_eq!(app.pending_receipts(), 0, "committed: no longer queued");
+
+    let not_monotone = |nonce, cumulative| ReceiptError::NotMonotone {
+        last_nonce: nonce,
+        last_cumulative_e8s: cumulative,
+    };
+    let mut altered = receipt(&user, &gpu, 0, 2, 10, 60);
+    altered.units = 1_000;
+    altered.cumulative_e8s = 3_030;
+    let mut forged_user = receipt(&user, &gpu, 0, 2, 10, 60);
+    forged_user.user_signature = mallory.sign(&forged_user.body_hash().0);
+    let bad = [
+        (r1.clone(), not_monotone(1, 30)), // replayed
+        (receipt(&user, &gpu, 0, 2, 10, 50), not_monotone(1, 30)), // under the lane's amount
+        (altered, ReceiptError::BadNodeSignature),
+        (forged_user, ReceiptError::BadUserSignature),
+        (
+            receipt(&user, &gpu, 1, 2, 10, 60),
+            ReceiptError::WrongEpoch { got: 1, want: 0 },
+        ),
+        (
+            receipt(&user, &mallory, 0, 1, 10, 30),
+            ReceiptError::UnknownNode,
+        ),
+        (receipt(&user, &gpu, 0, 2, 0, 60), ReceiptError::BadAmount),
+    ];
+    for (r, why) in bad {
+        assert_eq!(app.record_receipt(r.clone()), Err(why.clone()), "{why}");
+        let b = Block::new(
+            2,
+            Hash([0; 32]),
+            id(2),
+            2,
+            vec![parent_commit(&[1, 2, 3, 4]), StateBit::Receipt(r)],
+        );
+        assert!(app.validate(&b).is_err(), "{why} in a block");
+    }
+    // A router that is not a router of the epoch.
+    let mut via_validator = receipt(&user, &gpu, 0, 2, 10, 60);
+    via_validator.router = id(2);
+    assert_eq!(
+        app.record_receipt(via_validator),
+        Err(ReceiptError::UnknownRouter)
+    );
+
+    // Two receipts of one lane in one block: in order they pass, out of order not.
+    let (r2, r3) = (
+        receipt(&user, &gpu, 0, 2, 10, 60),
+        receipt(&user, &gpu, 0, 3, 10, 90),
+    );
+    let two = |a: &emc_types::ComputeReceipt, b: &emc_types::ComputeReceipt| {
+        Block::new(
+            2,
+            Hash([0; 32]),
+            id(3),
+            2,
+            vec![
+                parent_commit(&[1, 2, 3, 4]),
+                StateBit::Receipt(a.clone()),
+                StateBit::Receipt(b.clone()),
+            ],
+        )
+    };
+    assert!(app.validate(&two(&r3, &r2)).is_err());
+    let b2 = two(&r2, &r3);
+    app.validate(&b2).unwrap();
+    app.on_commit(&b2);
+    assert_eq!(app.lane(&user.node_id(), &gpu.node_id()).unwrap().nonce, 3);
+
+    // The next epoch starts every lane again.
+    for h in 3..=L {
+        let b = block(&mut app, (h % 4) as u8 + 1, h);
+        app.on_commit(&b);
+    }
+    assert_eq!(app.lane(&user.node_id(), &gpu.node_id()), None);
+    app.record_receipt(receipt(&user, &gpu, 1, 1, 10, 30))
+        .unwrap();
+}

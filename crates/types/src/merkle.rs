@@ -1,0 +1,180 @@
+//! An append-only Merkle tree kept as its frontier, with inclusion proofs: the receipts summary
+//! of a checkpoint period ([`crate::SummaryAccumulator::receipts`]).
+//!
+//! The tree has the RFC 6962 shape (built level by level, a last odd node moves up as is):
+//! leaf = `sha256("emc-merkle-leaf-v1" || bytes)`, inner = `sha256("emc-merkle-node-v1" ||
+//! left || right)`, the empty tree's root is [`ZERO_HASH`]. [`MerkleFrontier`] holds one
+//! perfect subtree's root per set bit of the leaf count (at most 64 hashes), so a node keeps
+//! the period's root up to date in O(log n) memory and resumes it after a restart from its log,
+//! while anyone holding the period's leaves (a router, an indexer, a dApp) builds the
+//! [`inclusion_proof`] of one, which [`root_from_proof`] checks against the root a quorum
+//! signed (a market canister settling a receipt, for example).
+
+use crate::{sha256, Hash, ZERO_HASH};
+use candid::CandidType;
+use serde::{Deserialize, Serialize};
+
+/// Domain tag of a leaf hash.
+pub const MERKLE_LEAF_DOMAIN: &[u8] = b"emc-merkle-leaf-v1";
+/// Domain tag of an inner node hash.
+pub const MERKLE_NODE_DOMAIN: &[u8] = b"emc-merkle-node-v1";
+
+/// The leaf hash of `bytes`.
+pub fn leaf_hash(bytes: &[u8]) -> Hash {
+    sha256(&[MERKLE_LEAF_DOMAIN, bytes])
+}
+
+fn node_hash(left: &Hash, right: &Hash) -> Hash {
+    sha256(&[MERKLE_NODE_DOMAIN, &left.0, &right.0])
+}
+
+/// The frontier of an append-only Merkle tree: the roots of its perfect subtrees, smallest
+/// first (`levels[i]` is the root of a subtree of 2^i leaves when bit i of `count` is set).
+#[derive(Clone, Debug, Default, PartialEq, Eq, CandidType, Serialize, Deserialize)]
+pub struct MerkleFrontier {
+    /// Leaves appended.
+    pub count: u64,
+    /// Perfect subtree roots by level; `None` where `count` has a 0 bit.
+    pub levels: Vec<Option<Hash>>,
+}
+
+impl MerkleFrontier {
+    /// The empty tree.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a leaf (its [`leaf_hash`]).
+    pub fn push(&mut self, leaf: Hash) {
+        let mut carry = leaf;
+        let mut level = 0;
+        while let Some(Some(left)) = self.levels.get(level) {
+            carry = node_hash(left, &carry);
+            self.levels[level] = None;
+            level += 1;
+        }
+        if level == self.levels.len() {
+            self.levels.push(Some(carry));
+        } else {
+            self.levels[level] = Some(carry);
+        }
+        self.count = self.count.saturating_add(1);
+    }
+
+    /// The root: the perfect subtrees combined from the smallest (rightmost) up, which is the
+    /// level-by-level tree's root.
+    pub fn root(&self) -> Hash {
+        let mut acc: Option<Hash> = None;
+        for h in self.levels.iter().flatten() {
+            acc = Some(match acc {
+                None => *h,
+                Some(right) => node_hash(h, &right),
+            });
+        }
+        acc.unwrap_or(ZERO_HASH)
+    }
+}
+
+/// The root of `leaves` built level by level.
+pub fn merkle_root(leaves: &[Hash]) -> Hash {
+    if leaves.is_empty() {
+        return ZERO_HASH;
+    }
+    let mut level = leaves.to_vec();
+    while level.len() > 1 {
+        level = level
+            .chunks(2)
+            .map(|p| match p {
+                [l, r] => node_hash(l, r),
+                [single] => *single,
+                _ => ZERO_HASH,
+            })
+            .collect();
+    }
+    level[0]
+}
+
+/// The inclusion proof of `leaves[index]`: the siblings from the leaf up (levels where the
+/// node moved up alone have none). Empty when `index` is out of range.
+pub fn inclusion_proof(leaves: &[Hash], index: usize) -> Vec<Hash> {
+    let mut proof = Vec::new();
+    if index >= leaves.len() {
+        return proof;
+    }
+    let (mut level, mut i) = (leaves.to_vec(), index);
+    while level.len() > 1 {
+        let sibling = i ^ 1;
+        if let Some(s) = level.get(sibling) {
+            proof.push(*s);
+        }
+        level = level
+            .chunks(2)
+            .map(|p| match p {
+                [l, r] => node_hash(l, r),
+                [single] => *single,
+                _ => ZERO_HASH,
+            })
+            .collect();
+        i /= 2;
+    }
+    proof
+}
+
+/// The root that `proof` gives for `leaf` at `index` of a tree of `count` leaves; `None` when
+/// the proof has the wrong length for that position.
+pub fn root_from_proof(leaf: Hash, index: u64, count: u64, proof: &[Hash]) -> Option<Hash> {
+    if index >= count {
+        return None;
+    }
+    let (mut acc, mut i, mut n) = (leaf, index, count);
+    let mut siblings = proof.iter();
+    while n > 1 {
+        if i % 2 == 1 {
+            acc = node_hash(siblings.next()?, &acc);
+        } else if i + 1 < n {
+            acc = node_hash(&acc, siblings.next()?);
+        }
+        i /= 2;
+        n = n.div_ceil(2);
+    }
+    siblings.next().is_none().then_some(acc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_frontier_root_is_the_trees_and_every_proof_verifies() {
+        let mut f = MerkleFrontier::new();
+        assert_eq!(f.root(), ZERO_HASH);
+        let mut leaves = Vec::new();
+        for n in 1..=70u64 {
+            let leaf = leaf_hash(&n.to_be_bytes());
+            f.push(leaf);
+            leaves.push(leaf);
+            let root = merkle_root(&leaves);
+            assert_eq!(f.root(), root, "{n} leaves");
+            assert_eq!(f.count, n);
+            assert!(f.levels.iter().flatten().count() == n.count_ones() as usize);
+            for (i, l) in leaves.iter().enumerate() {
+                let p = inclusion_proof(&leaves, i);
+                assert_eq!(root_from_proof(*l, i as u64, n, &p), Some(root));
+                // Another leaf, position, size or a cut proof does not give the root.
+                assert_ne!(
+                    root_from_proof(leaf_hash(b"x"), i as u64, n, &p),
+                    Some(root)
+                );
+                if n > 1 {
+                    let other = (i as u64 + 1) % n;
+                    assert_ne!(root_from_proof(*l, other, n, &p), Some(root));
+                }
+                if !p.is_empty() {
+                    assert_eq!(root_from_proof(*l, i as u64, n, &p[1..]), None);
+                }
+            }
+        }
+        assert_eq!(root_from_proof(leaves[0], 70, 70, &[]), None);
+        assert!(inclusion_proof(&leaves, 70).is_empty());
+    }
+}
