@@ -33,8 +33,8 @@ pub struct Checkpoint {
     pub poc_root: Hash,
     /// Summary of the period's liveness observations.
     pub liveness_root: Hash,
-    /// Merkle root of the period's dispatch records and compute receipts (inclusion proofs:
-    /// [`crate::merkle::root_from_proof`]).
+    /// Merkle root of the period's dispatch records and compute receipts (with inclusion
+    /// proofs, see `emc_types::merkle`).
     pub receipts_root: Hash,
 }
 
