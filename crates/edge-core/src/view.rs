@@ -177,7 +177,13 @@ mod tests {
         ];
         // Hundreds of free registrations, all pointing at one host.
         for i in 10..=255u8 {
-            nodes.push(node(i, Role::Compute, NodeState::Live, false, "127.0.0.1:9"));
+            nodes.push(node(
+                i,
+                Role::Compute,
+                NodeState::Live,
+                false,
+                "127.0.0.1:9",
+            ));
         }
         let set = ValidatorSet::new(0, vec![id(1)]).unwrap();
         let view = ChainView::from_registry(nodes, vec![set]);
