@@ -231,6 +231,10 @@ impl Ticket {
     pub fn choice(&self) -> Choice {
         self.choice
     }
+    /// When the attempt started (the pick's `now_ns`).
+    pub fn started_ns(&self) -> u64 {
+        self.started_ns
+    }
 }
 
 /// A node's state as the dispatcher sees it (for status pages and tests).
