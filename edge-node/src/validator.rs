@@ -610,7 +610,9 @@ impl Runner {
     /// Probes every node it works with (but itself) once; outcomes come back as internal
     /// messages and become liveness bits of our next proposal.
     fn probe(&self) {
-        let work = self.view.work_nodes(self.node.app().snapshot_nodes().as_ref());
+        let work = self
+            .view
+            .work_nodes(self.node.app().snapshot_nodes().as_ref());
         for subject in work.into_iter().filter(|n| *n != self.me) {
             let net = self.net.clone();
             let tx = self.internal_tx.clone();

@@ -4,6 +4,7 @@
 use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
 
+mod compute;
 mod consensus;
 mod embedded_ic;
 mod epochs;
@@ -35,6 +36,8 @@ enum Suite {
     Epochs,
     /// The edge network on loopback: finality (4/7/13 validators), state bits/s, router overhead.
     Network,
+    /// The compute market's dispatch policy: p99 against an oracle (seeded simulation), picks/s.
+    Compute,
 }
 
 fn main() -> Result<()> {
@@ -47,6 +50,7 @@ fn main() -> Result<()> {
         Suite::Poc => poc::run()?,
         Suite::Epochs => epochs::run()?,
         Suite::Network => network::run()?,
+        Suite::Compute => compute::run()?,
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())

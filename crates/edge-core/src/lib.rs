@@ -12,6 +12,10 @@
 //! - [`poc`]: proof-of-computing rounds drawn from committed blocks, the challenger of each
 //!   compute node, the round's one window for every challenge, and the validator's challenge
 //!   planner.
+//! - [`dispatch`]: the router's dispatch policy: filter by app/model, health and capacity, then
+//!   power of two choices over peak-EWMA latency × (load + 1), exploration of new nodes,
+//!   session affinity, ejection of failing nodes, and a call's retry plan (up to 3 attempts
+//!   before the first byte, only the succeeding one charged).
 //! - [`sessions`]: the compute node's bounded, expiring table of results awaiting openings.
 //! - [`anchor`]: the order and retries of a validator's calls to the epochs canister
 //!   (checkpoints, epoch data, epoch close) as a step function.
@@ -22,6 +26,7 @@
 
 pub mod anchor;
 pub mod app;
+pub mod dispatch;
 pub mod poc;
 pub mod protocol;
 pub mod receipts;
@@ -40,6 +45,9 @@ mod purity {
         let sources = [
             include_str!("anchor.rs"),
             include_str!("app/mod.rs"),
+            include_str!("dispatch.rs"),
+            include_str!("dispatch/sim.rs"),
+            include_str!("dispatch/tests.rs"),
             include_str!("poc.rs"),
             include_str!("protocol.rs"),
             include_str!("retention.rs"),
