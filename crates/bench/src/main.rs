@@ -5,10 +5,12 @@ use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
 
 mod consensus;
+mod consensus_crypto;
 mod embedded_ic;
 mod epochs;
 mod ledger;
 mod network;
+mod network_sim;
 mod poc;
 mod registry;
 

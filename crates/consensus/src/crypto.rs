@@ -151,8 +151,13 @@ fn prepare_vote(key: &Key, signer: &NodeId, msg: &[u8], sig: &Signature) -> Opti
     let mut s_bytes = [0u8; 32];
     s_bytes.copy_from_slice(&sig.0[32..]);
     let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes))?;
+    // Canonical: y < p (the points with x = 0, whose sign bit must be 0, are of small order
+    // and refused below), checked on the bytes rather than by re-encoding (an inversion).
+    if !y_is_canonical(&r_bytes) {
+        return None;
+    }
     let r = CompressedEdwardsY(r_bytes).decompress()?;
-    if r.compress().0 != r_bytes || r.is_small_order() {
+    if r.is_small_order() {
         return None;
     }
     let mut h = Sha512::new();
@@ -166,6 +171,11 @@ fn prepare_vote(key: &Key, signer: &NodeId, msg: &[u8], sig: &Signature) -> Opti
         k,
         neg_a: key.neg_a,
     })
+}
+
+/// Whether the encoded y coordinate (sign bit aside) is below p = 2^255 - 19.
+fn y_is_canonical(b: &[u8; 32]) -> bool {
+    !(b[31] & 0x7f == 0x7f && b[1..31].iter().all(|x| *x == 0xff) && b[0] >= 0xed)
 }
 
 /// The cofactored equation for one signature: `[8](sB - kA - R) = 0`.
@@ -188,17 +198,21 @@ fn check_batch(ps: &[Prepared], items: &[&SigItem]) -> bool {
         seed.update(&it.msg);
     }
     let seed: [u8; 64] = seed.finalize().into();
-    let zs: Vec<Scalar> = (0..ps.len() as u64)
-        .map(|i| {
-            let mut h = Sha512::new();
-            h.update(seed);
-            h.update(i.to_le_bytes());
-            let out: [u8; 64] = h.finalize().into();
+    // Four 128-bit coefficients per SHA-512 output.
+    let mut zs: Vec<Scalar> = Vec::with_capacity(ps.len());
+    let mut block = 0u64;
+    while zs.len() < ps.len() {
+        let mut h = Sha512::new();
+        h.update(seed);
+        h.update(block.to_le_bytes());
+        let out: [u8; 64] = h.finalize().into();
+        for chunk in out.chunks_exact(16).take(ps.len() - zs.len()) {
             let mut z = [0u8; 32];
-            z[..16].copy_from_slice(&out[..16]);
-            Scalar::from_bytes_mod_order(z)
-        })
-        .collect();
+            z[..16].copy_from_slice(chunk);
+            zs.push(Scalar::from_bytes_mod_order(z));
+        }
+        block += 1;
+    }
     // sB = R + kA for each signature, so with the cached -A:
     // -(sum z s) B + sum z R - sum (z k)(-A) = 0.
     let b_coeff: Scalar = -ps.iter().zip(&zs).map(|(p, z)| z * p.s).sum::<Scalar>();
@@ -370,6 +384,22 @@ mod tests {
             msg: msg.to_vec(),
             sig: Signature(sig),
         }
+    }
+
+    #[test]
+    fn y_canonical_means_below_p() {
+        let mut p = [0xff; 32];
+        p[0] = 0xed;
+        p[31] = 0x7f;
+        assert!(!y_is_canonical(&p)); // p itself
+        let mut sign = p;
+        sign[31] = 0xff; // p with the sign bit
+        assert!(!y_is_canonical(&sign));
+        let mut below = p;
+        below[0] = 0xec; // p - 1
+        assert!(y_is_canonical(&below));
+        assert!(y_is_canonical(&[0; 32]));
+        assert!(!y_is_canonical(&[0xff; 32]));
     }
 
     fn one_by_one(v: &Ed25519Verifier, items: &[SigItem]) -> Vec<bool> {
