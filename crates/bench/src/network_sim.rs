@@ -126,11 +126,9 @@ fn finality(n: usize, blocks: u64) -> (f64, f64, u64, f64) {
                             Ev::Timer { node: i, timer },
                         );
                     }
-                    Effect::CommitBlock(cb) => {
-                        if cb.block.header.height > 3 {
-                            let ts = cb.block.header.timestamp_ns;
-                            finality_ms.push(at.saturating_sub(ts) as f64 / 1e6);
-                        }
+                    Effect::CommitBlock(cb) if cb.block.header.height > 3 => {
+                        let ts = cb.block.header.timestamp_ns;
+                        finality_ms.push(at.saturating_sub(ts) as f64 / 1e6);
                     }
                     _ => {}
                 }

@@ -113,8 +113,10 @@ impl<T: Signer + ?Sized> Signer for &T {
     }
 }
 
-/// ed25519 verification with `verify_strict` (rejects small-order keys and non-canonical
-/// signatures, so a signature cannot be mangled into a second valid one). Decompressed public
+/// ed25519 verification: `verify_strict` for [`Verifier::verify`], the cofactored vote rule
+/// (module docs) for [`Verifier::verify_vote`] and, batched, [`Verifier::verify_votes`]. Both
+/// reject small-order keys and non-canonical signatures, so a third party cannot mangle a
+/// signature into a second valid one. Decompressed public
 /// keys are cached (validator sets are small; the cache is cleared if it ever exceeds
 /// [`Ed25519Verifier::CACHE_CAP`] keys, so forged signer ids cannot grow it without bound).
 #[derive(Clone, Debug, Default)]
