@@ -125,7 +125,7 @@ fn records(n: u64) -> Vec<NodeRecord> {
     v
 }
 
-fn setup() -> Result<(B, Vec<SigningKey>)> {
+fn setup(n: u8) -> Result<(B, Vec<SigningKey>)> {
     let mut ic = EmbeddedIc::new();
     let admin = user_principal(1);
     let ledger = ic.create_canister(vec![admin]);
@@ -138,7 +138,7 @@ fn setup() -> Result<(B, Vec<SigningKey>)> {
         decimals: None,
         transfer_fee: Nat::from(FEE),
         minting_account: acct(epochs),
-        initial_balances: (0..13)
+        initial_balances: (0..n)
             .map(|i| (acct(owner(i)), Nat::from(2_000_000 * E8S)))
             .collect(),
         fee_collector_account: None,
@@ -198,7 +198,7 @@ fn setup() -> Result<(B, Vec<SigningKey>)> {
         epochs,
         max_message: 0,
     };
-    for i in 0..13u8 {
+    for i in 0..n {
         let who = owner(i);
         let r = b.update(registry, who, "registration_nonce", Encode!()?)?;
         let nonce =
@@ -243,12 +243,54 @@ fn setup() -> Result<(B, Vec<SigningKey>)> {
         let r = b.update(registry, who, "stake", Encode!(&sa)?)?;
         Decode!(&r, Result<reg::StakeInfo, reg::RegistryError>)?.map_err(|e| anyhow!("{e}"))?;
     }
-    let keys = (0..13).map(key).collect();
+    let keys = (0..n).map(key).collect();
     Ok((b, keys))
 }
 
+/// Instructions of one `submit_checkpoint` signed by a quorum (67) of 100 validators (100
+/// staked validators in the registry; the set is fetched and cached by an under-signed
+/// submission first, as in [`run`]).
+fn verify_67_of_100() -> Result<u64> {
+    let (mut b, all_keys) = setup(100)?;
+    b.ic.advance_time(Duration::from_secs(86_400));
+    b.ic.tick();
+    b.ic.advance_time(Duration::from_secs(61));
+    b.ic.tick();
+    let set = b.set(1)?;
+    anyhow::ensure!(set.len() == 100, "the set has {} members", set.len());
+    let keys: Vec<SigningKey> = set
+        .members
+        .iter()
+        .filter_map(|m| {
+            all_keys
+                .iter()
+                .find(|k| k.verifying_key().to_bytes() == m.0)
+                .cloned()
+        })
+        .collect();
+    let c = Checkpoint {
+        height: 2 * BLOCKS,
+        epoch: 1,
+        state_root: Hash([2; 32]),
+        prev_checkpoint_hash: ZERO_HASH,
+        validator_set_id: set.id(),
+        timestamp_ns: b.ic.time(),
+        poc_root: Hash([3; 32]),
+        liveness_root: Hash([4; 32]),
+        receipts_root: Hash([5; 32]),
+    };
+    let q = set.quorum();
+    let (r, _) = b.epochs_call("submit_checkpoint", Encode!(&c, &sign(&c, &keys[..q - 1]))?)?;
+    let refused = Decode!(&r, Result<StoredCheckpoint, EpochsError>)?;
+    anyhow::ensure!(refused.is_err(), "an under-signed checkpoint was accepted");
+    let (r, instr) = b.epochs_call("submit_checkpoint", Encode!(&c, &sign(&c, &keys[..q]))?)?;
+    Decode!(&r, Result<StoredCheckpoint, EpochsError>)?
+        .map_err(|e| anyhow!("checkpoint refused: {e}"))?;
+    Ok(instr)
+}
+
 pub fn run() -> Result<Value> {
-    let (mut b, all_keys) = setup()?;
+    let (mut b, all_keys) = setup(13)?;
     let mut out = serde_json::Map::new();
     let mut prev = ZERO_HASH;
     let mut verify = Vec::new();
@@ -325,6 +367,15 @@ pub fn run() -> Result<Value> {
     out.insert(
         "verify_checkpoint_instructions".into(),
         json!(verify.iter().max()),
+    );
+    let v100 = verify_67_of_100()?;
+    out.insert(
+        "verify_checkpoint_instructions_67_of_100".into(),
+        json!(v100),
+    );
+    out.insert(
+        "verify_checkpoint_67_of_100_share_of_update_limit".into(),
+        json!(v100 as f64 / 40e9),
     );
     out.insert("max_message_instructions".into(), json!(b.max_message));
     out.insert(

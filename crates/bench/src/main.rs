@@ -6,10 +6,12 @@ use clap::{Parser, ValueEnum};
 
 mod compute;
 mod consensus;
+mod consensus_crypto;
 mod embedded_ic;
 mod epochs;
 mod ledger;
 mod network;
+mod network_sim;
 mod poc;
 mod registry;
 

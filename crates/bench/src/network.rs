@@ -29,6 +29,7 @@ pub fn run() -> Result<Value> {
             out.insert(format!("finality_p99_ms_{n}"), json!(p99));
             out.insert(format!("finality_blocks_{n}"), json!(blocks));
         }
+        out.extend(crate::network_sim::report());
         let (bits, blocks) = state_bits().await?;
         out.insert("state_bits_per_s_4".into(), json!(bits));
         out.insert("state_bits_blocks_4".into(), json!(blocks));

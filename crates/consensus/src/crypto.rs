@@ -1,9 +1,31 @@
 //! Signing and verification. The node's key is behind [`Signer`]; verification behind
 //! [`Verifier`] so that a benchmark can measure the state machine alone. Production and the
 //! simulation use ed25519 ([`Ed25519Signer`], [`Ed25519Verifier`]).
+//!
+//! Two verification rules:
+//! - **Checkpoint signatures** ([`Verifier::verify`]) use ed25519-dalek's `verify_strict`, the
+//!   epochs canister's rule, so a certificate consensus accepts is one the IC accepts.
+//! - **Consensus votes** (proposals, prepares, commit seals, round changes:
+//!   [`Verifier::verify_vote`], [`Verifier::verify_votes`]) use one rule for single and batch
+//!   verification: `verify_strict`'s encoding checks (canonical `s` and `R`, neither the key
+//!   nor `R` of small order) with the *cofactored* equation `[8](sB - kA - R) = 0`. Batch
+//!   verification (one multi-scalar multiplication for many signatures) can only be made to
+//!   agree exactly with a cofactored equation: with `verify_strict`'s cofactorless equation,
+//!   a signature whose `R` carries a small-order component passes or fails a batch depending
+//!   on the other signatures in it, so two honest nodes could disagree about the same vote
+//!   (and about a block whose parent commit carries it). The two rules differ only on such
+//!   signatures, and only the key's owner can make one (`R` is hashed into the challenge, so a
+//!   third party cannot move an existing signature's `R`): a Byzantine validator can at most
+//!   get its own vote counted, which it could have sent validly anyway. Honest signatures pass
+//!   both rules.
 
 use crate::message::{RoundChange, Vote, VoteKind};
+use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
 use emc_types::{Checkpoint, NodeId, Signature};
+use sha2::{Digest, Sha512};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
@@ -24,10 +46,37 @@ pub trait Signer {
     fn sign(&self, msg: &[u8]) -> Signature;
 }
 
+/// One signature to check: the signer, the signed bytes and the signature.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SigItem {
+    /// The claimed signer (its public key).
+    pub signer: NodeId,
+    /// The signed bytes (domain-separated).
+    pub msg: Vec<u8>,
+    /// The signature.
+    pub sig: Signature,
+}
+
 /// Signature verification against a node's public key.
 pub trait Verifier {
-    /// Whether `sig` is `signer`'s signature over `msg`.
+    /// Whether `sig` is `signer`'s signature over `msg` under the strict rule (checkpoint
+    /// signatures: the epochs canister's `verify_strict`).
     fn verify(&self, signer: &NodeId, msg: &[u8], sig: &Signature) -> bool;
+
+    /// Whether `sig` is `signer`'s signature over `msg` under the consensus-vote rule (see the
+    /// module docs). The default is [`Verifier::verify`].
+    fn verify_vote(&self, signer: &NodeId, msg: &[u8], sig: &Signature) -> bool {
+        self.verify(signer, msg, sig)
+    }
+
+    /// For each item, whether [`Verifier::verify_vote`] accepts it: exactly the same answers,
+    /// possibly computed faster together. The default checks them one by one.
+    fn verify_votes(&self, items: &[SigItem]) -> Vec<bool> {
+        items
+            .iter()
+            .map(|i| self.verify_vote(&i.signer, &i.msg, &i.sig))
+            .collect()
+    }
 }
 
 /// An ed25519 key (ed25519-dalek).
@@ -64,13 +113,120 @@ impl<T: Signer + ?Sized> Signer for &T {
     }
 }
 
-/// ed25519 verification with `verify_strict` (rejects small-order keys and non-canonical
-/// signatures, so a signature cannot be mangled into a second valid one). Decompressed public
+/// ed25519 verification: `verify_strict` for [`Verifier::verify`], the cofactored vote rule
+/// (module docs) for [`Verifier::verify_vote`] and, batched, [`Verifier::verify_votes`]. Both
+/// reject small-order keys and non-canonical signatures, so a third party cannot mangle a
+/// signature into a second valid one. Decompressed public
 /// keys are cached (validator sets are small; the cache is cleared if it ever exceeds
 /// [`Ed25519Verifier::CACHE_CAP`] keys, so forged signer ids cannot grow it without bound).
 #[derive(Clone, Debug, Default)]
 pub struct Ed25519Verifier {
-    keys: RefCell<BTreeMap<NodeId, Option<ed25519_dalek::VerifyingKey>>>,
+    keys: RefCell<BTreeMap<NodeId, Option<Key>>>,
+}
+
+/// A decompressed public key: dalek's (for `verify_strict`) and the curve point, negated (for
+/// the vote rule); `None` in the cache when the bytes do not decode.
+#[derive(Clone, Copy, Debug)]
+struct Key {
+    vk: ed25519_dalek::VerifyingKey,
+    neg_a: EdwardsPoint,
+    small_order: bool,
+}
+
+/// A vote signature's parts after the encoding checks: `R`, `s` and the challenge `k`.
+struct Prepared {
+    r: EdwardsPoint,
+    s: Scalar,
+    k: Scalar,
+    neg_a: EdwardsPoint,
+}
+
+/// The encoding checks of the vote rule (those of `verify_strict`): a key not of small order,
+/// a canonical `s`, an `R` that decodes, re-encodes to the same bytes and is not of small
+/// order; then the challenge `k = H(R || A || msg)`.
+fn prepare_vote(key: &Key, signer: &NodeId, msg: &[u8], sig: &Signature) -> Option<Prepared> {
+    if key.small_order {
+        return None;
+    }
+    let mut r_bytes = [0u8; 32];
+    r_bytes.copy_from_slice(&sig.0[..32]);
+    let mut s_bytes = [0u8; 32];
+    s_bytes.copy_from_slice(&sig.0[32..]);
+    let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes))?;
+    // Canonical: y < p (the points with x = 0, whose sign bit must be 0, are of small order
+    // and refused below), checked on the bytes rather than by re-encoding (an inversion).
+    if !y_is_canonical(&r_bytes) {
+        return None;
+    }
+    let r = CompressedEdwardsY(r_bytes).decompress()?;
+    if r.is_small_order() {
+        return None;
+    }
+    let mut h = Sha512::new();
+    h.update(r_bytes);
+    h.update(signer.0);
+    h.update(msg);
+    let k = Scalar::from_bytes_mod_order_wide(&h.finalize().into());
+    Some(Prepared {
+        r,
+        s,
+        k,
+        neg_a: key.neg_a,
+    })
+}
+
+/// Whether the encoded y coordinate (sign bit aside) is below p = 2^255 - 19.
+fn y_is_canonical(b: &[u8; 32]) -> bool {
+    !(b[31] & 0x7f == 0x7f && b[1..31].iter().all(|x| *x == 0xff) && b[0] >= 0xed)
+}
+
+/// The cofactored equation for one signature: `[8](sB - kA - R) = 0`.
+fn check_one(p: &Prepared) -> bool {
+    let r = EdwardsPoint::vartime_double_scalar_mul_basepoint(&p.k, &p.neg_a, &p.s);
+    (r - p.r).mul_by_cofactor().is_identity()
+}
+
+/// The cofactored batch equation `[8](-(sum z_i s_i) B + sum z_i R_i + sum z_i k_i A_i) = 0`
+/// with 128-bit coefficients `z_i` drawn from a hash of every input (as ed25519-dalek's batch
+/// does: a forger would need the hash to cancel a wrong signature, probability 2^-128).
+/// Holds for any list of valid signatures; fails, but for that probability, if one is not.
+fn check_batch(ps: &[Prepared], items: &[&SigItem]) -> bool {
+    let mut seed = Sha512::new();
+    seed.update(b"emc-consensus batch verification");
+    for it in items {
+        seed.update(it.signer.0);
+        seed.update(it.sig.0);
+        seed.update((it.msg.len() as u64).to_le_bytes());
+        seed.update(&it.msg);
+    }
+    let seed: [u8; 64] = seed.finalize().into();
+    // Four 128-bit coefficients per SHA-512 output.
+    let mut zs: Vec<Scalar> = Vec::with_capacity(ps.len());
+    let mut block = 0u64;
+    while zs.len() < ps.len() {
+        let mut h = Sha512::new();
+        h.update(seed);
+        h.update(block.to_le_bytes());
+        let out: [u8; 64] = h.finalize().into();
+        for chunk in out.chunks_exact(16).take(ps.len() - zs.len()) {
+            let mut z = [0u8; 32];
+            z[..16].copy_from_slice(chunk);
+            zs.push(Scalar::from_bytes_mod_order(z));
+        }
+        block += 1;
+    }
+    // sB = R + kA for each signature, so with the cached -A:
+    // -(sum z s) B + sum z R - sum (z k)(-A) = 0.
+    let b_coeff: Scalar = -ps.iter().zip(&zs).map(|(p, z)| z * p.s).sum::<Scalar>();
+    let scalars = std::iter::once(b_coeff)
+        .chain(zs.iter().copied())
+        .chain(ps.iter().zip(&zs).map(|(p, z)| -(z * p.k)));
+    let points = std::iter::once(ED25519_BASEPOINT_POINT)
+        .chain(ps.iter().map(|p| p.r))
+        .chain(ps.iter().map(|p| p.neg_a));
+    EdwardsPoint::vartime_multiscalar_mul(scalars, points)
+        .mul_by_cofactor()
+        .is_identity()
 }
 
 impl Ed25519Verifier {
@@ -82,11 +238,20 @@ impl Ed25519Verifier {
         Self::default()
     }
 
-    fn key(&self, signer: &NodeId) -> Option<ed25519_dalek::VerifyingKey> {
+    fn key(&self, signer: &NodeId) -> Option<Key> {
         if let Some(k) = self.keys.borrow().get(signer) {
             return *k;
         }
-        let key = ed25519_dalek::VerifyingKey::from_bytes(&signer.0).ok();
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&signer.0)
+            .ok()
+            .and_then(|vk| {
+                let a = CompressedEdwardsY(signer.0).decompress()?;
+                Some(Key {
+                    vk,
+                    neg_a: -a,
+                    small_order: a.is_small_order(),
+                })
+            });
         let mut keys = self.keys.borrow_mut();
         if keys.len() >= Self::CACHE_CAP {
             keys.clear();
@@ -102,7 +267,46 @@ impl Verifier for Ed25519Verifier {
             return false;
         };
         let sig = ed25519_dalek::Signature::from_bytes(&sig.0);
-        key.verify_strict(msg, &sig).is_ok()
+        key.vk.verify_strict(msg, &sig).is_ok()
+    }
+
+    fn verify_vote(&self, signer: &NodeId, msg: &[u8], sig: &Signature) -> bool {
+        self.key(signer)
+            .and_then(|k| prepare_vote(&k, signer, msg, sig))
+            .is_some_and(|p| check_one(&p))
+    }
+
+    /// One batch equation for all items that pass the encoding checks; if it fails, each of
+    /// them is checked alone to find the bad ones.
+    fn verify_votes(&self, items: &[SigItem]) -> Vec<bool> {
+        let mut out = vec![false; items.len()];
+        let mut ps = Vec::with_capacity(items.len());
+        let mut idx = Vec::with_capacity(items.len());
+        let mut refs = Vec::with_capacity(items.len());
+        for (i, it) in items.iter().enumerate() {
+            if let Some(p) = self
+                .key(&it.signer)
+                .and_then(|k| prepare_vote(&k, &it.signer, &it.msg, &it.sig))
+            {
+                ps.push(p);
+                idx.push(i);
+                refs.push(it);
+            }
+        }
+        if ps.len() == 1 {
+            out[idx[0]] = check_one(&ps[0]);
+        } else if !ps.is_empty() {
+            if check_batch(&ps, &refs) {
+                for i in idx {
+                    out[i] = true;
+                }
+            } else {
+                for (p, i) in ps.iter().zip(idx) {
+                    out[i] = check_one(p);
+                }
+            }
+        }
+        out
     }
 }
 
@@ -144,4 +348,145 @@ pub fn round_change_signing_bytes(rc: &RoundChange) -> Vec<u8> {
 /// canister verifies).
 pub fn checkpoint_signing_bytes(c: &Checkpoint) -> Vec<u8> {
     c.signing_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use curve25519_dalek::constants::EIGHT_TORSION;
+
+    fn item(i: u8, msg: &[u8]) -> SigItem {
+        let k = Ed25519Signer::from_seed([i; 32]);
+        SigItem {
+            signer: k.node_id(),
+            msg: msg.to_vec(),
+            sig: k.sign(msg),
+        }
+    }
+
+    /// A signature by secret scalar `a` whose `R` carries the small-order point `t`: valid
+    /// under the cofactored equation, refused by `verify_strict`.
+    fn torsion_item(a: u8, t: EdwardsPoint, msg: &[u8]) -> SigItem {
+        let a = Scalar::from(u64::from(a) * 7919 + 12345);
+        let big_a = EdwardsPoint::mul_base(&a);
+        let r = Scalar::from(987_654_321u64);
+        let big_r = EdwardsPoint::mul_base(&r) + t;
+        let r_bytes = big_r.compress().0;
+        let mut h = Sha512::new();
+        h.update(r_bytes);
+        h.update(big_a.compress().0);
+        h.update(msg);
+        let k = Scalar::from_bytes_mod_order_wide(&h.finalize().into());
+        let s = r + k * a;
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(&r_bytes);
+        sig[32..].copy_from_slice(s.as_bytes());
+        SigItem {
+            signer: NodeId(big_a.compress().0),
+            msg: msg.to_vec(),
+            sig: Signature(sig),
+        }
+    }
+
+    #[test]
+    fn y_canonical_means_below_p() {
+        let mut p = [0xff; 32];
+        p[0] = 0xed;
+        p[31] = 0x7f;
+        assert!(!y_is_canonical(&p)); // p itself
+        let mut sign = p;
+        sign[31] = 0xff; // p with the sign bit
+        assert!(!y_is_canonical(&sign));
+        let mut below = p;
+        below[0] = 0xec; // p - 1
+        assert!(y_is_canonical(&below));
+        assert!(y_is_canonical(&[0; 32]));
+        assert!(!y_is_canonical(&[0xff; 32]));
+    }
+
+    fn one_by_one(v: &Ed25519Verifier, items: &[SigItem]) -> Vec<bool> {
+        items
+            .iter()
+            .map(|i| v.verify_vote(&i.signer, &i.msg, &i.sig))
+            .collect()
+    }
+
+    #[test]
+    fn honest_signatures_pass_both_rules_alone_and_in_batches() {
+        let v = Ed25519Verifier::new();
+        let items: Vec<SigItem> = (1..=40).map(|i| item(i, &[i, 1, 2, 3])).collect();
+        for it in &items {
+            assert!(v.verify(&it.signer, &it.msg, &it.sig));
+            assert!(v.verify_vote(&it.signer, &it.msg, &it.sig));
+        }
+        assert!(v.verify_votes(&items).into_iter().all(|ok| ok));
+        assert!(v.verify_votes(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_batch_finds_exactly_the_bad_signatures() {
+        let v = Ed25519Verifier::new();
+        let mut items: Vec<SigItem> = (1..=20).map(|i| item(i, b"vote")).collect();
+        items[3].sig.0[40] ^= 1; // wrong s
+        items[7].msg.push(0); // other message
+        items[11].signer = items[12].signer; // other key
+        items[15].sig.0[32..].copy_from_slice(&[0xff; 32]); // non-canonical s
+        items[16].sig.0[..32].copy_from_slice(&[0xff; 32]); // R that does not decode (or non-canonical)
+        let got = v.verify_votes(&items);
+        let want: Vec<bool> = (0..20).map(|i| ![3, 7, 11, 15, 16].contains(&i)).collect();
+        assert_eq!(got, want);
+        assert_eq!(got, one_by_one(&v, &items));
+    }
+
+    #[test]
+    fn small_order_keys_and_small_order_r_are_refused_by_both_rules() {
+        let v = Ed25519Verifier::new();
+        let msg = b"vote".to_vec();
+        // A small-order key: the identity, with the trivially "valid" signature R = identity, s = 0.
+        let id = EIGHT_TORSION[0].compress().0;
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(&id);
+        let weak = SigItem {
+            signer: NodeId(id),
+            msg: msg.clone(),
+            sig: Signature(sig),
+        };
+        assert!(!v.verify(&weak.signer, &weak.msg, &weak.sig));
+        assert!(!v.verify_vote(&weak.signer, &weak.msg, &weak.sig));
+        // A small-order R under an honest key.
+        let mut bad_r = item(1, &msg);
+        bad_r.sig.0[..32].copy_from_slice(&EIGHT_TORSION[1].compress().0);
+        let items = vec![weak, bad_r, item(2, &msg), item(3, &msg)];
+        assert_eq!(v.verify_votes(&items), vec![false, false, true, true]);
+    }
+
+    /// The one difference between the rules (module docs): an `R` with a small-order component,
+    /// made by the key's owner. The vote rule accepts it alone and in every batch alike, so
+    /// honest nodes never disagree about it; the strict rule (checkpoints) refuses it.
+    #[test]
+    fn torsion_in_r_is_judged_alike_alone_and_in_any_batch() {
+        let v = Ed25519Verifier::new();
+        for (n, t) in EIGHT_TORSION.iter().enumerate().skip(1) {
+            let odd = torsion_item(n as u8, *t, b"vote");
+            assert!(!v.verify(&odd.signer, &odd.msg, &odd.sig), "strict refuses");
+            assert!(
+                v.verify_vote(&odd.signer, &odd.msg, &odd.sig),
+                "cofactored accepts"
+            );
+            for size in [2usize, 3, 9, 30] {
+                let mut items: Vec<SigItem> = (1..size as u8).map(|i| item(i, b"x")).collect();
+                items.insert(size / 2, odd.clone());
+                assert!(v.verify_votes(&items).into_iter().all(|ok| ok));
+            }
+        }
+        // Two of them with opposite torsion, and a bad one beside: still item by item.
+        let mut items = vec![
+            torsion_item(1, EIGHT_TORSION[2], b"a"),
+            torsion_item(2, EIGHT_TORSION[6], b"b"),
+            item(5, b"c"),
+        ];
+        items[2].sig.0[0] ^= 4;
+        assert_eq!(v.verify_votes(&items), one_by_one(&v, &items));
+        assert_eq!(v.verify_votes(&items), vec![true, true, false]);
+    }
 }

@@ -38,7 +38,7 @@ mod node;
 pub mod sim;
 
 pub use config::{Config, ConfigError};
-pub use crypto::{Ed25519Signer, Ed25519Verifier, Signer, Verifier};
+pub use crypto::{Ed25519Signer, Ed25519Verifier, SigItem, Signer, Verifier};
 pub use message::{
     verify_committed, CommittedBlock, Message, PreparedCertificate, Round, RoundChange, Seal,
     SealError, SignedRoundChange, SignedVote, Vote, VoteKind,

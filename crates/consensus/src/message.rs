@@ -4,7 +4,7 @@
 //! bulky parts (blocks, justifications) travel beside them unsigned and are checked against
 //! the signed digests.
 
-use crate::crypto::{round_change_signing_bytes, vote_signing_bytes, Verifier};
+use crate::crypto::{round_change_signing_bytes, vote_signing_bytes, SigItem, Verifier};
 use emc_types::{Block, CheckpointSignature, Hash, NodeId, Signature, ValidatorSet};
 use std::collections::BTreeSet;
 
@@ -45,13 +45,22 @@ pub struct SignedVote {
 }
 
 impl SignedVote {
-    /// Verifies the signature for `kind`.
+    /// Verifies the signature for `kind` (the consensus-vote rule).
     pub fn verify(&self, kind: VoteKind, verifier: &impl Verifier) -> bool {
-        verifier.verify(
+        verifier.verify_vote(
             &self.signer,
             &vote_signing_bytes(kind, &self.vote),
             &self.signature,
         )
+    }
+
+    /// The signature to check for `kind`, for batch verification.
+    pub fn sig_item(&self, kind: VoteKind) -> SigItem {
+        SigItem {
+            signer: self.signer,
+            msg: vote_signing_bytes(kind, &self.vote),
+            sig: self.signature,
+        }
     }
 }
 
@@ -79,13 +88,22 @@ pub struct SignedRoundChange {
 }
 
 impl SignedRoundChange {
-    /// Verifies the signature.
+    /// Verifies the signature (the consensus-vote rule).
     pub fn verify(&self, verifier: &impl Verifier) -> bool {
-        verifier.verify(
+        verifier.verify_vote(
             &self.signer,
             &round_change_signing_bytes(&self.body),
             &self.signature,
         )
+    }
+
+    /// The signature to check, for batch verification.
+    pub fn sig_item(&self) -> SigItem {
+        SigItem {
+            signer: self.signer,
+            msg: round_change_signing_bytes(&self.body),
+            sig: self.signature,
+        }
     }
 }
 
@@ -142,7 +160,8 @@ pub enum SealError {
 
 /// Verifies that `cb` carries a quorum of valid committed seals from distinct members of `set`
 /// (the set of the block's epoch) and that the block's header commits to its payload.
-/// Anyone holding the validator set can run this.
+/// Anyone holding the validator set can run this. The seals are verified as one batch
+/// ([`Verifier::verify_votes`]).
 pub fn verify_committed(
     cb: &CommittedBlock,
     set: &ValidatorSet,
@@ -165,9 +184,19 @@ pub fn verify_committed(
         if !seen.insert(seal.signer) {
             return Err(SealError::DuplicateSigner(seal.signer));
         }
-        if !verifier.verify(&seal.signer, &msg, &seal.signature) {
-            return Err(SealError::BadSignature(seal.signer));
-        }
+    }
+    let items: Vec<SigItem> = cb
+        .seals
+        .iter()
+        .map(|seal| SigItem {
+            signer: seal.signer,
+            msg: msg.clone(),
+            sig: seal.signature,
+        })
+        .collect();
+    let ok = verifier.verify_votes(&items);
+    if let Some((seal, _)) = cb.seals.iter().zip(&ok).find(|(_, ok)| !**ok) {
+        return Err(SealError::BadSignature(seal.signer));
     }
     if seen.len() < set.quorum() {
         return Err(SealError::NoQuorum {

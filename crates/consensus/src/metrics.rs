@@ -48,4 +48,11 @@ pub struct Metrics {
     pub checkpoints_ready: u64,
     /// Checkpoint signatures for a different checkpoint hash than ours (a fork or a bug).
     pub checkpoint_mismatches: u64,
+    /// Consensus vote signatures verified, alone or in batches (checkpoint signatures aside).
+    pub signatures_verified: u64,
+    /// Signatures found already verified (the node's cache of verified votes).
+    pub verify_cache_hits: u64,
+    /// Votes dropped unverified because they could no longer change anything (prepares after
+    /// this node's commit for their round).
+    pub votes_not_needed: u64,
 }

@@ -321,6 +321,22 @@ impl Verifier for SimVerifier {
             SimCrypto::FastInsecure => fast_sig(signer, msg) == *sig,
         }
     }
+    fn verify_vote(&self, signer: &NodeId, msg: &[u8], sig: &Signature) -> bool {
+        match self.crypto {
+            SimCrypto::Ed25519 => self.ed25519.verify_vote(signer, msg, sig),
+            SimCrypto::FastInsecure => fast_sig(signer, msg) == *sig,
+        }
+    }
+    fn verify_votes(&self, items: &[crypto::SigItem]) -> Vec<bool> {
+        match self.crypto {
+            SimCrypto::Ed25519 => self.ed25519.verify_votes(items),
+            // The trait's default: one by one.
+            SimCrypto::FastInsecure => items
+                .iter()
+                .map(|i| fast_sig(&i.signer, &i.msg) == i.sig)
+                .collect(),
+        }
+    }
 }
 
 // ----- application ------------------------------------------------------------------------

@@ -70,6 +70,7 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
                 signatures: sc.signatures,
             });
         }
+        self.late_unverified.clear();
         self.push_recent(cb);
         if let Some(cp) = checkpoint {
             self.open_checkpoint(cp, true);
@@ -87,6 +88,7 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
     pub(super) fn enter_height(&mut self, h: u64) {
         let set = self.set_for_height(h);
         self.cur = HeightState::new(h, set);
+        self.verified_cache.borrow_mut().prune(h);
         self.queue.clear();
         self.sync_buf = self.sync_buf.split_off(&h);
         // Re-send own signatures of unfinished checkpoints now and then (they may be lost).

@@ -21,7 +21,7 @@ mod sync;
 use self::checkpoints::CheckpointState;
 use crate::codec::{decode, encode};
 use crate::config::{Config, ConfigError};
-use crate::crypto::{Ed25519Verifier, Signer, Verifier};
+use crate::crypto::{Ed25519Verifier, SigItem, Signer, Verifier};
 use crate::message::{
     CommittedBlock, Message, PreparedCertificate, Round, SignedRoundChange, SignedVote, VoteKind,
 };
@@ -30,7 +30,8 @@ use emc_types::{
     Block, Checkpoint, CheckpointSignature, Hash, NodeId, Signature, SignedCheckpoint, StateBit,
     SummaryAccumulator, ValidatorSet,
 };
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 
 /// The application: builds block payloads and decides their validity. Consensus never looks
 /// inside state bits; it only asks this trait. All methods must be deterministic functions of
@@ -229,6 +230,12 @@ struct HeightState {
     sent_rc: BTreeSet<Round>,
     /// Votes restored from the log, re-sent on start.
     resend: Vec<Message>,
+    /// PREPARE and COMMIT votes of members whose signatures are not verified yet: at most one
+    /// per (kind, round, signer) (another vote under the same name is verified at once), so at
+    /// most `2 * members * rounds` entries, with rounds bounded as for verified votes. They
+    /// are verified as one batch when, with the verified votes for their digest, they could
+    /// make a quorum; until then they count for nothing.
+    unverified: BTreeMap<(VoteKind, Round, NodeId), SignedVote>,
     sync_asked: BTreeSet<NodeId>,
 }
 
@@ -248,10 +255,52 @@ impl HeightState {
             sent_votes: BTreeMap::new(),
             sent_rc: BTreeSet::new(),
             resend: Vec::new(),
+            unverified: BTreeMap::new(),
             sync_asked: BTreeSet::new(),
         }
     }
 }
+/// Most entries of the cache of verified vote signatures (about 160 bytes each: under 2 MB
+/// with the sets' overhead). When full, nothing more is remembered until the next height drops
+/// the oldest entries: signatures are then simply verified again.
+pub const VERIFIED_CACHE_CAP: usize = 8192;
+
+/// Vote signatures this node has verified, by the height at which they were verified: a copy
+/// of a message (direct, relayed, re-sent, or inside a justification or parent commit) is not
+/// verified twice. Keys are the exact bytes `signer || signature || signed bytes` (no hash to
+/// trust); entries older than the previous height are dropped when a height is entered.
+#[derive(Debug, Default)]
+struct VerifiedCache {
+    by_height: BTreeMap<u64, HashSet<Vec<u8>>>,
+    len: usize,
+    verified: u64,
+    hits: u64,
+}
+
+fn cache_key(item: &SigItem) -> Vec<u8> {
+    let mut k = Vec::with_capacity(32 + 64 + item.msg.len());
+    k.extend_from_slice(&item.signer.0);
+    k.extend_from_slice(&item.sig.0);
+    k.extend_from_slice(&item.msg);
+    k
+}
+
+impl VerifiedCache {
+    fn contains(&self, key: &[u8]) -> bool {
+        self.by_height.values().any(|s| s.contains(key))
+    }
+    fn insert(&mut self, height: u64, key: Vec<u8>) {
+        if self.len < VERIFIED_CACHE_CAP && self.by_height.entry(height).or_default().insert(key) {
+            self.len += 1;
+        }
+    }
+    /// Keeps the entries of `height - 1` and later.
+    fn prune(&mut self, height: u64) {
+        self.by_height = self.by_height.split_off(&height.saturating_sub(1));
+        self.len = self.by_height.values().map(HashSet::len).sum();
+    }
+}
+
 /// The proposer of `(height, round)`: round-robin over the set's order.
 pub fn proposer(set: &ValidatorSet, height: u64, round: Round) -> Option<NodeId> {
     let n = set.len() as u64;
@@ -288,6 +337,10 @@ pub struct Node<A, S, V = Ed25519Verifier> {
     /// The latest checkpoint this node gathered a quorum for, until its certificate is in
     /// the chain (proposed in this node's blocks).
     gathered: Option<SignedCheckpoint>,
+    /// COMMITs for the last decided block that arrived after the decision, not verified yet
+    /// (one per member): verified as a batch when this node builds a parent commit.
+    late_unverified: BTreeMap<NodeId, SignedVote>,
+    verified_cache: RefCell<VerifiedCache>,
     metrics: Metrics,
 }
 
@@ -327,6 +380,8 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
             checkpoints: BTreeMap::new(),
             early_sigs: BTreeMap::new(),
             gathered: None,
+            late_unverified: BTreeMap::new(),
+            verified_cache: RefCell::new(VerifiedCache::default()),
             metrics: Metrics::default(),
         })
     }
@@ -402,7 +457,51 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
             }
         }
         self.drain();
+        let cache = self.verified_cache.borrow();
+        self.metrics.signatures_verified = cache.verified;
+        self.metrics.verify_cache_hits = cache.hits;
+        drop(cache);
         std::mem::take(&mut self.out)
+    }
+
+    /// For each vote signature, whether it is valid ([`Verifier::verify_votes`]): those in the
+    /// cache of verified signatures are not verified again; the others are verified as one
+    /// batch and the valid ones remembered.
+    pub(super) fn verify_votes(&self, items: &[SigItem]) -> Vec<bool> {
+        let mut cache = self.verified_cache.borrow_mut();
+        let mut keys: Vec<Vec<u8>> = items.iter().map(cache_key).collect();
+        let mut out = vec![false; items.len()];
+        let mut todo = Vec::new();
+        for (i, k) in keys.iter().enumerate() {
+            if cache.contains(k) {
+                out[i] = true;
+                cache.hits += 1;
+            } else {
+                todo.push(i);
+            }
+        }
+        if todo.is_empty() {
+            return out;
+        }
+        let results = if todo.len() == items.len() {
+            self.verifier.verify_votes(items)
+        } else {
+            let sub: Vec<SigItem> = todo.iter().map(|&i| items[i].clone()).collect();
+            self.verifier.verify_votes(&sub)
+        };
+        cache.verified += todo.len() as u64;
+        for (&i, ok) in todo.iter().zip(results) {
+            if ok {
+                out[i] = true;
+                cache.insert(self.cur.height, std::mem::take(&mut keys[i]));
+            }
+        }
+        out
+    }
+
+    /// Whether every signature is valid (see [`Self::verify_votes`]).
+    pub(super) fn all_valid(&self, items: &[SigItem]) -> bool {
+        self.verify_votes(items).into_iter().all(|ok| ok)
     }
 
     // ----- inputs -------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 
 use super::{proposer, Application, Effect, Node, RcEntry, Timer, TimerKind, WalRecord};
 use crate::codec::encode;
-use crate::crypto::{vote_signing_bytes, Signer, Verifier};
+use crate::crypto::{vote_signing_bytes, SigItem, Signer, Verifier};
 use crate::message::{
     CommittedBlock, Message, PreparedCertificate, Round, RoundChange, Seal, SignedRoundChange,
     SignedVote, Vote, VoteKind,
@@ -109,6 +109,7 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
             },
         );
         let mut seen = BTreeSet::new();
+        let mut items = Vec::new();
         for seal in &pc.seals {
             if !set.contains(&seal.signer) || !seen.insert(seal.signer) {
                 return false;
@@ -116,16 +117,20 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
             if known.is_some_and(|cb| cb.seals.contains(seal)) {
                 continue;
             }
-            if !self.verifier.verify(&seal.signer, &msg, &seal.signature) {
-                return false;
-            }
+            items.push(SigItem {
+                signer: seal.signer,
+                msg: msg.clone(),
+                sig: seal.signature,
+            });
         }
-        seen.len() >= set.quorum()
+        seen.len() >= set.quorum() && self.all_valid(&items)
     }
 
     /// A COMMIT for the block this node decided last, arriving after the decision: its seal
-    /// joins the block's seals (so the next proposal credits its signer). Returns whether the
-    /// vote was about that block.
+    /// joins the block's seals (so the next proposal credits its signer). It is kept
+    /// unverified (one per member; another one under the same name is verified at once) until
+    /// this node builds a parent commit ([`Self::verify_late_seals`]): only a proposer needs
+    /// them. Returns whether the vote was about that block.
     pub(super) fn on_late_commit(&mut self, c: &SignedVote) -> bool {
         let v = &c.vote;
         if v.height != self.chain.height || v.digest != self.chain.last_hash {
@@ -144,18 +149,62 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
         {
             return true;
         }
-        if !c.verify(VoteKind::Commit, &self.verifier) {
-            self.metrics.bad_signature += 1;
-            return true;
+        match self.late_unverified.get(&c.signer) {
+            None => {
+                self.late_unverified.insert(c.signer, c.clone());
+            }
+            Some(p) if p == c => self.metrics.duplicate += 1,
+            Some(_) => {
+                if self.all_valid(&[c.sig_item(VoteKind::Commit)]) {
+                    self.late_unverified.remove(&c.signer);
+                    self.add_late_seal(c);
+                } else {
+                    self.metrics.bad_signature += 1;
+                }
+            }
+        }
+        true
+    }
+
+    /// Verifies the late COMMITs kept unverified, as one batch; the valid ones join the last
+    /// decided block's seals.
+    pub(super) fn verify_late_seals(&mut self) {
+        let late: Vec<SignedVote> = std::mem::take(&mut self.late_unverified)
+            .into_values()
+            .collect();
+        if late.is_empty() {
+            return;
+        }
+        let items: Vec<_> = late.iter().map(|c| c.sig_item(VoteKind::Commit)).collect();
+        let ok = self.verify_votes(&items);
+        for (c, ok) in late.iter().zip(ok) {
+            if ok {
+                self.add_late_seal(c);
+            } else {
+                self.metrics.bad_signature += 1;
+            }
+        }
+    }
+
+    /// A verified COMMIT for the last decided block joins its seals (once per signer).
+    pub(super) fn add_late_seal(&mut self, c: &SignedVote) {
+        let v = &c.vote;
+        if v.height != self.chain.height || v.digest != self.chain.last_hash {
+            return;
         }
         if let Some(cb) = self.recent.back_mut() {
+            if cb.block.header.height != v.height
+                || cb.round != v.round
+                || cb.seals.iter().any(|s| s.signer == c.signer)
+            {
+                return;
+            }
             cb.seals.push(Seal {
                 signer: c.signer,
                 signature: c.signature,
             });
             self.metrics.late_seals += 1;
         }
-        true
     }
 
     /// A proposed block is not stamped later than the local clock plus the allowed drift
@@ -284,12 +333,14 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
             self.metrics.stale += 1;
             return;
         }
+        let digest = p.vote.digest;
         if record_vote(
             self.cur.prepares.entry(r).or_default(),
             p,
             &mut self.metrics,
         ) {
             self.check_prepared(r);
+            self.flush_unverified(VoteKind::Prepare, r, digest);
         }
     }
 
@@ -340,8 +391,12 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
             self.metrics.stale += 1;
             return;
         }
+        let (h, digest) = (c.vote.height, c.vote.digest);
         if record_vote(self.cur.commits.entry(r).or_default(), c, &mut self.metrics) {
             self.check_committed(r);
+            if self.cur.height == h {
+                self.flush_unverified(VoteKind::Commit, r, digest);
+            }
         }
     }
 
@@ -491,6 +546,7 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
     }
 
     pub(super) fn fresh_block(&mut self) -> Option<Block> {
+        self.verify_late_seals();
         let h = self.cur.height;
         let mut bits = Vec::new();
         if h > 1 {
@@ -548,6 +604,9 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
         self.cur.round = r;
         self.cur.prepares = self.cur.prepares.split_off(&r);
         self.cur.round_changes = self.cur.round_changes.split_off(&r);
+        self.cur
+            .unverified
+            .retain(|(kind, round, _), _| *kind == VoteKind::Commit || *round >= r);
         self.arm_timers();
         if send_round_change && self.is_member() && !self.cur.sent_rc.contains(&r) {
             self.metrics.round_changes += 1;

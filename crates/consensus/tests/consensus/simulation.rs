@@ -51,6 +51,23 @@ fn sim_fast_signatures_mixed_sizes() {
     sweep(13, 30_000..30_040, SimCrypto::FastInsecure);
 }
 
+/// 100 validators (F = 33) with the fast signatures: agreement, validity and liveness after
+/// the heal. About 6 s per seed in a dev build on 2 cores, so four seeds here (a partition,
+/// double votes, bad signatures, chaos); more run in the benchmark (`emc-bench consensus`,
+/// `seeds_run_100`).
+#[test]
+fn sim_n100_fast_signatures() {
+    let mixes = FaultMix::all();
+    for seed in [40_002u64, 40_005, 40_007, 40_009] {
+        check(
+            seed,
+            100,
+            mixes[(seed as usize) % mixes.len()],
+            SimCrypto::FastInsecure,
+        );
+    }
+}
+
 /// Reruns one seed with its report printed:
 /// `EMC_SIM_SEED=42 EMC_SIM_N=7 EMC_SIM_MIX=9 cargo test -p emc-consensus --test consensus
 /// simulation::replay -- --ignored --nocapture` (EMC_SIM_MIX indexes `FaultMix::all()`; by default the
