@@ -1035,8 +1035,16 @@ pub extern "C" fn work(n: u32) -> u64 {
 
 /// Compiles `RUST_SOURCE` for wasm32-unknown-unknown with the installed rustc; `None` if the
 /// target is not installed.
+/// The module compiled once per test process (tests run in parallel and would otherwise
+/// race on the same output files, and a failed build would read as "not installed").
 fn rust_wasm() -> Option<Vec<u8>> {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("emc-wasm-instrument-rust");
+    static WASM: std::sync::OnceLock<Option<Vec<u8>>> = std::sync::OnceLock::new();
+    WASM.get_or_init(build_rust_wasm).clone()
+}
+
+fn build_rust_wasm() -> Option<Vec<u8>> {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("emc-wasm-instrument-rust-{}", std::process::id()));
     std::fs::create_dir_all(&dir).ok()?;
     let src = dir.join("work.rs");
     let out = dir.join("work.wasm");
