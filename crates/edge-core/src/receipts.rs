@@ -107,14 +107,19 @@ impl Lanes {
 
     /// Moves `r`'s lane to it (after [`check`] admitted it).
     pub fn apply(&mut self, r: &ComputeReceipt) {
-        self.lanes.insert(
-            (r.user, r.node),
-            Lane {
-                nonce: r.nonce,
-                cumulative_e8s: r.cumulative_e8s,
-            },
-        );
+        advance(&mut self.lanes, r);
     }
+}
+
+/// Moves `r`'s lane in `lanes` to `r` (the epoch's lanes, or a block's pending overlay).
+pub fn advance(lanes: &mut BTreeMap<LaneKey, Lane>, r: &ComputeReceipt) {
+    lanes.insert(
+        (r.user, r.node),
+        Lane {
+            nonce: r.nonce,
+            cumulative_e8s: r.cumulative_e8s,
+        },
+    );
 }
 
 /// Whether `r` may enter a block of `epoch` whose snapshot is `snapshot`, given the lanes so

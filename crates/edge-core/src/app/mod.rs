@@ -617,13 +617,7 @@ impl Application for EdgeApp {
                 break;
             }
             if r.epoch == epoch && receipts::check_lane(r, &self.lanes, &pending).is_ok() {
-                pending.insert(
-                    (r.user, r.node),
-                    Lane {
-                        nonce: r.nonce,
-                        cumulative_e8s: r.cumulative_e8s,
-                    },
-                );
+                receipts::advance(&mut pending, r);
                 bits.push(StateBit::Receipt(r.clone()));
             }
         }
@@ -670,13 +664,7 @@ impl Application for EdgeApp {
                     let snapshot = self.snapshots.get(&epoch);
                     receipts::check(r, epoch, snapshot, &self.lanes, &lanes)
                         .map_err(|e| format!("receipt: {e}"))?;
-                    lanes.insert(
-                        (r.user, r.node),
-                        Lane {
-                            nonce: r.nonce,
-                            cumulative_e8s: r.cumulative_e8s,
-                        },
-                    );
+                    receipts::advance(&mut lanes, r);
                 }
                 // Checked by consensus (a quorum of valid signatures of the set).
                 StateBit::ParentCommit(_) | StateBit::CheckpointCert(_) => {}
