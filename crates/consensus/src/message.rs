@@ -176,15 +176,7 @@ pub fn verify_committed(
         digest: cb.block.hash(),
     };
     let msg = vote_signing_bytes(VoteKind::Commit, &vote);
-    let mut seen = BTreeSet::new();
-    for seal in &cb.seals {
-        if !set.contains(&seal.signer) {
-            return Err(SealError::NotValidator(seal.signer));
-        }
-        if !seen.insert(seal.signer) {
-            return Err(SealError::DuplicateSigner(seal.signer));
-        }
-    }
+    let signers = check_seal_signers(&cb.seals, set)?;
     let items: Vec<SigItem> = cb
         .seals
         .iter()
@@ -198,13 +190,28 @@ pub fn verify_committed(
     if let Some((seal, _)) = cb.seals.iter().zip(&ok).find(|(_, ok)| !**ok) {
         return Err(SealError::BadSignature(seal.signer));
     }
-    if seen.len() < set.quorum() {
+    if signers < set.quorum() {
         return Err(SealError::NoQuorum {
-            got: seen.len(),
+            got: signers,
             quorum: set.quorum(),
         });
     }
     Ok(())
+}
+
+/// The signer checks of a list of seals, before any signature is verified: every signer a
+/// member of `set`, none twice. Returns the number of signers.
+pub fn check_seal_signers(seals: &[Seal], set: &ValidatorSet) -> Result<usize, SealError> {
+    let mut seen = BTreeSet::new();
+    for seal in seals {
+        if !set.contains(&seal.signer) {
+            return Err(SealError::NotValidator(seal.signer));
+        }
+        if !seen.insert(seal.signer) {
+            return Err(SealError::DuplicateSigner(seal.signer));
+        }
+    }
+    Ok(seen.len())
 }
 
 /// A consensus message on the wire.

@@ -6,8 +6,8 @@ use super::{proposer, Application, Effect, Node, RcEntry, Timer, TimerKind, WalR
 use crate::codec::encode;
 use crate::crypto::{vote_signing_bytes, SigItem, Signer, Verifier};
 use crate::message::{
-    CommittedBlock, Message, PreparedCertificate, Round, RoundChange, Seal, SignedRoundChange,
-    SignedVote, Vote, VoteKind,
+    check_seal_signers, CommittedBlock, Message, PreparedCertificate, Round, RoundChange, Seal,
+    SignedRoundChange, SignedVote, Vote, VoteKind,
 };
 use crate::metrics::Metrics;
 use emc_types::{Block, Hash, NodeId, ParentCommit, StateBit, ValidatorSet};
@@ -108,22 +108,20 @@ impl<A: Application, S: Signer, V: Verifier> Node<A, S, V> {
                 digest: parent,
             },
         );
-        let mut seen = BTreeSet::new();
-        let mut items = Vec::new();
-        for seal in &pc.seals {
-            if !set.contains(&seal.signer) || !seen.insert(seal.signer) {
-                return false;
-            }
-            if known.is_some_and(|cb| cb.seals.contains(seal)) {
-                continue;
-            }
-            items.push(SigItem {
+        let Ok(signers) = check_seal_signers(&pc.seals, &set) else {
+            return false;
+        };
+        let items: Vec<SigItem> = pc
+            .seals
+            .iter()
+            .filter(|seal| !known.is_some_and(|cb| cb.seals.contains(seal)))
+            .map(|seal| SigItem {
                 signer: seal.signer,
                 msg: msg.clone(),
                 sig: seal.signature,
-            });
-        }
-        seen.len() >= set.quorum() && self.all_valid(&items)
+            })
+            .collect();
+        signers >= set.quorum() && self.all_valid(&items)
     }
 
     /// A COMMIT for the block this node decided last, arriving after the decision: its seal
