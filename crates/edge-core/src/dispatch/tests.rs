@@ -149,9 +149,12 @@ fn capacity_is_respected_with_local_calls_and_reported_load() {
 
 #[test]
 fn p2c_prefers_the_cheaper_node() {
+    // Classic P2C with the linear load term, to check the cost formula.
     let cfg = DispatchConfig {
         explore_ppm: 0,
         slow_factor: f64::INFINITY,
+        choices: 2,
+        load_bias: 1.0,
         ..DispatchConfig::default()
     };
     let mut d = fleet(2, 16, cfg);
@@ -194,7 +197,7 @@ fn p2c_prefers_the_cheaper_node() {
 }
 
 #[test]
-fn peak_ewma_jumps_on_a_spike_and_decays_with_tau() {
+fn peak_ewma_jumps_on_a_spike_and_moves_with_tau() {
     let cfg = DispatchConfig::default();
     let tau = cfg.decay_ns;
     let mut d = fleet(1, 4, cfg);
@@ -217,11 +220,9 @@ fn peak_ewma_jumps_on_a_spike_and_decays_with_tau() {
     let e = est(&d, at + 100 * MS);
     let want = e_at(2_000e6 - 0.0, 100e6);
     assert!((e - want).abs() / want < 0.01, "{e} vs {want}");
-    // Idle, the estimate decays toward 0 with τ (read, not stored).
+    // Idle, the estimate is held (a slow node left alone is not taken for fast).
     let now = at + 100 * MS;
-    let later = est(&d, now + tau);
-    assert!((later - e / std::f64::consts::E).abs() / later < 1e-9);
-    assert_eq!(est(&d, now), e, "reading changed nothing");
+    assert_eq!(est(&d, now + 100 * tau), e);
 
     fn e_at(from: f64, to: f64) -> f64 {
         let w = (-1.0f64).exp();
@@ -527,6 +528,58 @@ fn affinity_sticks_and_yields_when_the_sticky_node_is_much_slower_or_full() {
     }
 }
 
+/// A node that was slow and got fast again: it gets nothing but probes while its estimate is
+/// fresh; once stale (`probe_after_ns`) one exploration probe sees its new speed and it wins
+/// calls back. A node that stays slow costs about one probe per `probe_after_ns`.
+#[test]
+fn a_stale_node_is_probed_and_a_recovered_one_wins_calls_back() {
+    let cfg = DispatchConfig::default();
+    let probe_after = cfg.probe_after_ns;
+    let mut d = fleet(3, 1000, cfg);
+    sample(&mut d, id(1), 100 * MS, 0);
+    sample(&mut d, id(2), 100 * MS, 0);
+    sample(&mut d, id(3), 900 * MS, 0);
+    // A call every 10 ms; nodes 1 and 2 answer in 100 ms, node 3 in 900 ms, then (from
+    // `fast_from`) in 50 ms.
+    let fast_from = 2 * probe_after;
+    let mut to_3 = Vec::new();
+    let mut now = MS;
+    let mut r = 0u64;
+    while now < 4 * probe_after {
+        r += 1;
+        let t = d
+            .pick("app", "m", None, now, r.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+            .unwrap();
+        let ttfb = match (t.node() == id(3), now >= fast_from) {
+            (false, _) => 100 * MS,
+            (true, false) => 900 * MS,
+            (true, true) => 50 * MS,
+        };
+        if t.node() == id(3) {
+            to_3.push((now, t.choice()));
+        }
+        d.on_first_byte(&t, now + ttfb);
+        d.on_success(t, now + ttfb);
+        now += 10 * MS;
+    }
+    let slow: Vec<_> = to_3.iter().filter(|(at, _)| *at < fast_from).collect();
+    // While slow: probes only, about one per probe_after.
+    assert!(slow.iter().all(|(_, c)| *c == Choice::Explore), "{slow:?}");
+    assert!(!slow.is_empty() && slow.len() <= 3, "{slow:?}");
+    // Once fast: probed within about probe_after, then preferred.
+    let first_fast = to_3
+        .iter()
+        .find(|(at, _)| *at >= fast_from)
+        .map(|(at, _)| *at)
+        .unwrap();
+    assert!(
+        first_fast <= fast_from + probe_after + 2 * SEC,
+        "{first_fast}"
+    );
+    let won = to_3.iter().filter(|(at, _)| *at > first_fast + SEC).count();
+    assert!(won > 1000, "the recovered node takes most calls: {won}");
+}
+
 #[test]
 fn exploration_gives_new_nodes_some_calls() {
     let mut d = fleet(4, 1000, DispatchConfig::default());
@@ -567,34 +620,22 @@ fn exploration_gives_new_nodes_some_calls() {
 }
 
 /// The issue's `dispatch_p99_vs_oracle` on the standard workload (module `sim`): six nodes at
-/// 1×, 1×, 2×, 2×, 4×, 4× a 100 ms service time. The target (≤ 1.3) holds where the fleet's
-/// slow nodes are needed (70 % load with independent slots; 50 % when concurrent calls slow a
-/// node down). It is NOT met at light load: there the oracle serves ~99.9 % of calls on the 1×
-/// and 2× nodes, while the dispatcher gives the 4× nodes ~1.6 % (probes of idle, decayed
-/// estimates) and the 2× nodes more, so its p99 lands on a slower node (measured ratios
-/// 1.72–1.85 at 30–50 % load, 1.55 at 30 % with contention; bounded below as a regression
-/// guard, not as the target).
+/// 1×, 1×, 2×, 2×, 4×, 4× a 100 ms service time, at 30, 50 and 70 % load, with independent
+/// slots and (30, 50 %) with calls that slow each other: the target, p99 at most 1.3 × the
+/// oracle's, holds on every workload (measured 0.94–1.03 on seeds 1–10).
 #[test]
 fn dispatch_p99_vs_oracle() {
     let cfg = DispatchConfig::default();
     for seed in [1u64, 2, 3] {
-        let (r, ours, oracle) = sim::p99_vs_oracle(&SimConfig::standard(seed, 0.7), &cfg);
-        assert!(
-            r <= 1.3,
-            "seed {seed} load 0.7: {r} ({ours:?} vs {oracle:?})"
-        );
-        assert_eq!(ours.open_tickets, 0);
-        let mut w = SimConfig::standard(seed, 0.5);
-        w.contention = 0.5;
-        let (r, ours, oracle) = sim::p99_vs_oracle(&w, &cfg);
-        assert!(
-            r <= 1.3,
-            "seed {seed} load 0.5 with contention: {r} ({ours:?} vs {oracle:?})"
-        );
-        // Known gap (see the doc above): light load, independent slots.
-        for load in [0.3, 0.5] {
-            let (r, ..) = sim::p99_vs_oracle(&SimConfig::standard(seed, load), &cfg);
-            assert!(r <= 2.0, "seed {seed} load {load}: {r}");
+        for (load, contention) in [(0.3, 0.0), (0.5, 0.0), (0.7, 0.0), (0.3, 0.5), (0.5, 0.5)] {
+            let mut w = SimConfig::standard(seed, load);
+            w.contention = contention;
+            let (r, ours, oracle) = sim::p99_vs_oracle(&w, &cfg);
+            assert!(
+                r <= 1.3,
+                "seed {seed} load {load} contention {contention}: {r} ({ours:?} vs {oracle:?})"
+            );
+            assert_eq!(ours.open_tickets, 0);
         }
     }
 }
