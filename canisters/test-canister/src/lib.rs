@@ -3,6 +3,9 @@
 //! calls, timers, time, callers, instruction counting and limits, certified data). The
 //! embedded IC's tests and its benchmark install it; it is never deployed.
 
+#[cfg(feature = "bls")]
+mod bls;
+
 use candid::{CandidType, Principal};
 use ic_cdk::call::Call;
 use ic_stable_structures::memory_manager::{MemoryId, MemoryManager, VirtualMemory};

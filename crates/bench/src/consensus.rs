@@ -10,6 +10,10 @@
 //!   verification, protocol rules, signing and encoding of the node's own votes) in a
 //!   fault-free 4-validator cluster run in one thread;
 //!   `core_messages_per_s_state_machine_only` is the same with no-op signatures.
+//!   `core_overhead_fraction` (and `_n13`) is the share of that step time spent outside
+//!   signing and verification (timed around every `Signer`/`Verifier` call): the core's own
+//!   cost on top of the cryptography; `signatures_verified_per_message` and
+//!   `signatures_made_per_message` count what the cryptography did per message.
 //! - `coordinated_byzantine`: the coordinated strategies (colluding Byzantine nodes, see
 //!   `emc_consensus::sim::Collusion`), every strategy over the same number of seeds with F
 //!   colluders: `byzantine_strategies`, `seeds_run`, `safety_violations` (expected 0) and
@@ -20,9 +24,10 @@
 use emc_consensus::sim::{
     run, Collusion, FaultMix, SimApp, SimConfig, SimCrypto, SimSigner, SimVerifier,
 };
-use emc_consensus::{Config, Ed25519Signer, Effect, Input, Node, Signer, Timer, Verifier};
+use emc_consensus::{Config, Ed25519Signer, Effect, Input, Node, SigItem, Signer, Timer, Verifier};
 use emc_types::{NodeId, Signature, ValidatorSet};
 use serde_json::{json, Value};
+use std::cell::Cell;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
 
@@ -217,6 +222,51 @@ impl Verifier for TrustAll {
     }
 }
 
+thread_local! {
+    /// Seconds spent inside signing and verification calls on this thread (the `Timed*`
+    /// wrappers), to separate the cryptography's cost from the core's.
+    static CRYPTO_SECONDS: Cell<f64> = const { Cell::new(0.0) };
+    /// Signatures verified and produced through the `Timed*` wrappers.
+    static CRYPTO_OPS: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
+
+fn timed<T>(verified: u64, signed: u64, f: impl FnOnce() -> T) -> T {
+    let t = Instant::now();
+    let out = f();
+    CRYPTO_SECONDS.with(|c| c.set(c.get() + t.elapsed().as_secs_f64()));
+    CRYPTO_OPS.with(|c| {
+        let (v, s) = c.get();
+        c.set((v + verified, s + signed));
+    });
+    out
+}
+
+/// A signer that charges its time to `CRYPTO_SECONDS`.
+struct TimedSigner(SimSigner);
+impl Signer for TimedSigner {
+    fn node_id(&self) -> NodeId {
+        self.0.node_id()
+    }
+    fn sign(&self, msg: &[u8]) -> Signature {
+        timed(0, 1, || self.0.sign(msg))
+    }
+}
+
+/// A verifier that charges its time to `CRYPTO_SECONDS` (every method forwarded, so the
+/// batch paths stay the real ones).
+struct TimedVerifier(SimVerifier);
+impl Verifier for TimedVerifier {
+    fn verify(&self, signer: &NodeId, msg: &[u8], sig: &Signature) -> bool {
+        timed(1, 0, || self.0.verify(signer, msg, sig))
+    }
+    fn verify_vote(&self, signer: &NodeId, msg: &[u8], sig: &Signature) -> bool {
+        timed(1, 0, || self.0.verify_vote(signer, msg, sig))
+    }
+    fn verify_votes(&self, items: &[SigItem]) -> Vec<bool> {
+        timed(items.len() as u64, 0, || self.0.verify_votes(items))
+    }
+}
+
 /// A fault-free cluster driven in one thread with zero latency; returns (message steps,
 /// seconds spent in `step` for them, blocks).
 fn cluster<S: Signer, V: Verifier>(
@@ -290,7 +340,9 @@ fn cluster_config(set: ValidatorSet) -> Config {
     cfg
 }
 
-fn throughput_ed25519(n: usize, blocks: u64) -> (u64, f64, u64) {
+/// A fault-free ed25519 cluster of `n`: (message steps, seconds in `step`, blocks, seconds of
+/// those inside signing and verification, signatures verified, signatures made).
+fn throughput_ed25519(n: usize, blocks: u64) -> (u64, f64, u64, f64, u64, u64) {
     let keys: Vec<[u8; 32]> = (0..n).map(|i| [i as u8 + 1; 32]).collect();
     let ids: Vec<NodeId> = keys
         .iter()
@@ -307,13 +359,18 @@ fn throughput_ed25519(n: usize, blocks: u64) -> (u64, f64, u64) {
             Node::new(
                 cluster_config(set.clone()),
                 SimApp::new(*id),
-                SimSigner::Ed25519(Ed25519Signer::from_seed(*k)),
-                SimVerifier::new(SimCrypto::Ed25519),
+                TimedSigner(SimSigner::Ed25519(Ed25519Signer::from_seed(*k))),
+                TimedVerifier(SimVerifier::new(SimCrypto::Ed25519)),
             )
             .ok()
         })
         .collect();
-    cluster(&mut nodes, blocks)
+    CRYPTO_SECONDS.with(|c| c.set(0.0));
+    CRYPTO_OPS.with(|c| c.set((0, 0)));
+    let (msgs, busy, blocks) = cluster(&mut nodes, blocks);
+    let crypto = CRYPTO_SECONDS.with(|c| c.get());
+    let (verified, signed) = CRYPTO_OPS.with(|c| c.get());
+    (msgs, busy, blocks, crypto, verified, signed)
 }
 
 fn throughput_no_crypto(n: usize, blocks: u64) -> (u64, f64, u64) {
@@ -356,9 +413,11 @@ pub fn run_suite() -> anyhow::Result<Value> {
 
     let coordinated = coordinated();
 
-    let (m_ed, s_ed, b_ed) = throughput_ed25519(4, 2_000);
+    let (m_ed, s_ed, b_ed, c_ed, v_ed, g_ed) = throughput_ed25519(4, 2_000);
     let (m_no, s_no, b_no) = throughput_no_crypto(4, 20_000);
-    let (m_ed13, s_ed13, _) = throughput_ed25519(13, 100);
+    let (m_ed13, s_ed13, _, c_ed13, v_ed13, g_ed13) = throughput_ed25519(13, 100);
+    // The core's own share of a step's time: everything but signing and verifying.
+    let overhead = |busy: f64, crypto: f64| (busy - crypto).max(0.0) / busy;
 
     Ok(json!({
         "suite": "consensus",
@@ -376,6 +435,12 @@ pub fn run_suite() -> anyhow::Result<Value> {
         "core_messages_per_s": m_ed as f64 / s_ed,
         "core_messages_per_s_n13": m_ed13 as f64 / s_ed13,
         "core_messages_per_s_state_machine_only": m_no as f64 / s_no,
+        "core_overhead_fraction": overhead(s_ed, c_ed),
+        "core_overhead_fraction_n13": overhead(s_ed13, c_ed13),
+        "signatures_verified_per_message": v_ed as f64 / m_ed as f64,
+        "signatures_verified_per_message_n13": v_ed13 as f64 / m_ed13 as f64,
+        "signatures_made_per_message": g_ed as f64 / m_ed as f64,
+        "signatures_made_per_message_n13": g_ed13 as f64 / m_ed13 as f64,
         "throughput_blocks": {"ed25519_n4": b_ed, "no_crypto_n4": b_no},
         "coordinated_byzantine": coordinated,
         "verification": crate::consensus_crypto::report(m_ed as f64 / s_ed, m_ed13 as f64 / s_ed13),

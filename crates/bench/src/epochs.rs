@@ -9,6 +9,9 @@
 //! parameters, so that one quorum-signed checkpoint closes each measured epoch: epoch `e`'s
 //! closing checkpoint is at height `(e + 1) * 43,200` and carries epoch `e` (emc-consensus
 //! numbering: height `h >= 1` is in epoch `(h - 1) / 43,200`).
+//!
+//! `verify_checkpoint_instructions_67_of_100` is one checkpoint signed by 67 of 100 staked
+//! validators; the BLS12-381 alternative beside it is `checkpoint_bls`.
 
 use anyhow::{anyhow, Context, Result};
 use candid::{Decode, Encode, Nat, Principal};
@@ -249,8 +252,8 @@ fn setup(n: u8) -> Result<(B, Vec<SigningKey>)> {
 
 /// Instructions of one `submit_checkpoint` signed by a quorum (67) of 100 validators (100
 /// staked validators in the registry; the set is fetched and cached by an under-signed
-/// submission first, as in [`run`]).
-fn verify_67_of_100() -> Result<u64> {
+/// submission first, as in [`run`]), and the checkpoint's signing bytes.
+fn verify_67_of_100() -> Result<(u64, Vec<u8>)> {
     let (mut b, all_keys) = setup(100)?;
     b.ic.advance_time(Duration::from_secs(86_400));
     b.ic.tick();
@@ -286,7 +289,7 @@ fn verify_67_of_100() -> Result<u64> {
     let (r, instr) = b.epochs_call("submit_checkpoint", Encode!(&c, &sign(&c, &keys[..q]))?)?;
     Decode!(&r, Result<StoredCheckpoint, EpochsError>)?
         .map_err(|e| anyhow!("checkpoint refused: {e}"))?;
-    Ok(instr)
+    Ok((instr, c.signing_bytes()))
 }
 
 pub fn run() -> Result<Value> {
@@ -368,7 +371,7 @@ pub fn run() -> Result<Value> {
         "verify_checkpoint_instructions".into(),
         json!(verify.iter().max()),
     );
-    let v100 = verify_67_of_100()?;
+    let (v100, signing_bytes) = verify_67_of_100()?;
     out.insert(
         "verify_checkpoint_instructions_67_of_100".into(),
         json!(v100),
@@ -377,6 +380,9 @@ pub fn run() -> Result<Value> {
         "verify_checkpoint_67_of_100_share_of_update_limit".into(),
         json!(v100 as f64 / 40e9),
     );
+    if let Value::Object(bls) = crate::checkpoint_bls::run(&signing_bytes)? {
+        out.extend(bls);
+    }
     out.insert("max_message_instructions".into(), json!(b.max_message));
     out.insert(
         "max_message_share_of_update_limit".into(),

@@ -4,6 +4,7 @@
 use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
 
+mod checkpoint_bls;
 mod compute;
 mod consensus;
 mod consensus_crypto;
@@ -56,6 +57,44 @@ fn main() -> Result<()> {
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
+}
+
+/// Builds canister package `package` (e.g. `emc-registry`) for wasm with `--features
+/// <feature>` in cargo profile `profile`, copies it to `target/canisters/<out>.wasm` and returns
+/// it: benchmark-only variants, never deployed (a later `scripts/build-canisters.sh` rebuilds
+/// the production module).
+pub(crate) fn feature_wasm(
+    package: &str,
+    feature: &str,
+    profile: &str,
+    out: &str,
+) -> Result<Vec<u8>> {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .current_dir(&root)
+        .args(["build", "--quiet", "--target", "wasm32-unknown-unknown"])
+        .args(["--profile", profile, "-p", package, "--features", feature])
+        .status()
+        .with_context(|| format!("running cargo build for {package} --features {feature}"))?;
+    anyhow::ensure!(
+        status.success(),
+        "building {package} --features {feature} failed"
+    );
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let src = target.join(format!(
+        "wasm32-unknown-unknown/{}/{}.wasm",
+        if profile == "dev" { "debug" } else { profile },
+        package.replace('-', "_")
+    ));
+    let dir = emc_test_env::canister_dir();
+    std::fs::create_dir_all(&dir)?;
+    let dst = dir.join(format!("{out}.wasm"));
+    std::fs::copy(&src, &dst)
+        .with_context(|| format!("copying {} to {}", src.display(), dst.display()))?;
+    Ok(std::fs::read(&dst)?)
 }
 
 /// The wasm of a canister, built by `scripts/build-canisters.sh` (run here when missing).

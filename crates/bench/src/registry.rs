@@ -11,7 +11,7 @@
 //! validator set and node snapshot (every registered node is a member), and one full
 //! `epoch_nodes` page (2,000 nodes) of that snapshot.
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Result};
 use candid::{Decode, Encode, Nat, Principal};
 use ed25519_dalek::{Signer, SigningKey};
 use emc_embedded_ic::{user_principal, EmbeddedIc};
@@ -26,7 +26,6 @@ use icrc_ledger_types::icrc1::account::Account;
 use icrc_ledger_types::icrc2::approve::{ApproveArgs, ApproveError};
 use serde_bytes::ByteBuf;
 use serde_json::{json, Map, Value};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 const FEE: u64 = 10_000;
@@ -34,40 +33,6 @@ const SIZES: [(u64, &str); 3] = [(1_000, "1k"), (10_000, "10k"), (100_000, "100k
 const SEED_CHUNK: u64 = 2_000;
 const VALIDATORS: u8 = 13;
 const SAMPLES: u8 = 3;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Builds the registry with `--features bench` and copies it to target/canisters/registry-bench.wasm.
-fn bench_wasm() -> Result<Vec<u8>> {
-    let status =
-        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .current_dir(root())
-            .args([
-                "build",
-                "--quiet",
-                "--target",
-                "wasm32-unknown-unknown",
-                "--release",
-                "-p",
-                "emc-registry",
-                "--features",
-                "bench",
-            ])
-            .status()
-            .context("running cargo build for the bench wasm")?;
-    if !status.success() {
-        bail!("building emc-registry --features bench failed");
-    }
-    let src = root().join("target/wasm32-unknown-unknown/release/emc_registry.wasm");
-    let dir = emc_test_env::canister_dir();
-    std::fs::create_dir_all(&dir)?;
-    let dst = dir.join("registry-bench.wasm");
-    std::fs::copy(&src, &dst)
-        .with_context(|| format!("copying {} to {}", src.display(), dst.display()))?;
-    Ok(std::fs::read(&dst)?)
-}
 
 struct Bench {
     ic: EmbeddedIc,
@@ -242,7 +207,7 @@ fn median(mut v: Vec<u64>) -> u64 {
 
 pub fn run() -> Result<Value> {
     let ledger_wasm = crate::canister_wasm("ledger")?;
-    let registry_wasm = bench_wasm()?;
+    let registry_wasm = crate::feature_wasm("emc-registry", "bench", "release", "registry-bench")?;
     let admin = user_principal(1);
     let mut ic = EmbeddedIc::new();
     let init = LedgerArg::Init(LedgerInit {
