@@ -3,8 +3,8 @@
 //! registry's answers and the epochs canister's final roots come in as arguments.
 
 use crate::storage::{
-    grant_key, key_principal, lane_key, principal_key, provider_offer_key, Cand, Lane,
-    PrincipalKey, Stores, HEADER,
+    decode_event, event_bytes, grant_key, key_principal, lane_key, principal_key,
+    provider_offer_key, Cand, Lane, PrincipalKey, Stores, HEADER,
 };
 use crate::types::*;
 use crate::LoadError;
@@ -85,9 +85,15 @@ pub fn user_signatures_valid(receipts: &[&ComputeReceipt]) -> Vec<bool> {
     if receipts.len() < 2 {
         return receipts.iter().map(|r| user_signature_valid(r)).collect();
     }
+    // Each distinct key is decompressed once (a batch holds many lanes of few users).
+    let mut decompressed: BTreeMap<[u8; 32], Option<VerifyingKey>> = BTreeMap::new();
     let keys: Option<Vec<VerifyingKey>> = receipts
         .iter()
-        .map(|r| VerifyingKey::from_bytes(&r.user.0).ok())
+        .map(|r| {
+            *decompressed
+                .entry(r.user.0)
+                .or_insert_with(|| VerifyingKey::from_bytes(&r.user.0).ok())
+        })
         .collect();
     if let Some(keys) = keys {
         let hashes: Vec<Hash> = receipts.iter().map(|r| r.body_hash()).collect();
@@ -146,6 +152,14 @@ struct Meta {
 
 fn storage<T>(v: Option<T>, what: &str) -> Result<T, MarketError> {
     v.ok_or_else(|| MarketError::Storage(format!("{what} does not decode")))
+}
+
+/// The lookups of one settlement call.
+#[derive(Default)]
+struct Lookups {
+    roots: BTreeMap<u64, Option<Hash>>,
+    buyers: BTreeMap<[u8; 32], Option<Principal>>,
+    owners: BTreeMap<[u8; 32], Option<Principal>>,
 }
 
 /// A settlement group of one call: the transfers out of one buyer's escrow to one provider.
@@ -225,16 +239,8 @@ impl<M: Memory> Market<M> {
         let body = candid::encode_one(&event).unwrap_or_default();
         let parent = parent_hash.map(|h| h.0).unwrap_or_default();
         let hash = sha256(&[&parent, &body, &now.to_be_bytes(), &id.to_be_bytes()]);
-        self.s.events.insert(
-            id,
-            Cand(Some(LoggedEvent {
-                id,
-                timestamp: now,
-                parent_hash,
-                hash,
-                event,
-            })),
-        );
+        let stored = event_bytes(id, now, parent_hash.as_ref().map(|h| &h.0), &hash.0, &body);
+        self.s.events.insert(id, stored);
         self.meta.next_event = id.saturating_add(1);
         self.meta.last_hash = Some(hash);
     }
@@ -253,7 +259,7 @@ impl<M: Memory> Market<M> {
                 .s
                 .events
                 .range(start..end)
-                .filter_map(|e| e.value().0)
+                .filter_map(|e| decode_event(&e.value()))
                 .collect(),
         }
     }
@@ -274,7 +280,7 @@ impl<M: Memory> Market<M> {
             return Err(MarketError::ZeroAmount);
         }
         let max = self.params().max_offers_per_provider;
-        if self.offers_of(&caller, u64::from(max)).len() >= max as usize {
+        if self.offer_count(&caller) >= u64::from(max) {
             return Err(MarketError::TooManyOffers(max));
         }
         Ok(())
@@ -316,12 +322,22 @@ impl<M: Memory> Market<M> {
         self.s
             .provider_offers
             .insert(provider_offer_key(&caller, id), ());
+        let count = self.offer_count(&caller).saturating_add(1);
+        self.s.offer_counts.insert(principal_key(&caller), count);
         self.s.owners.insert(a.node.0, principal_key(&node.owner));
         self.meta.next_offer = id.saturating_add(1);
         self.meta.offers = self.meta.offers.saturating_add(1);
         self.log(Event::OfferPosted(offer.clone()), now);
         self.save_meta();
         Ok(offer)
+    }
+
+    /// Live offers of `provider`.
+    pub fn offer_count(&self, provider: &Principal) -> u64 {
+        self.s
+            .offer_counts
+            .get(&principal_key(provider))
+            .unwrap_or(0)
     }
 
     fn own_offer(&self, caller: Principal, id: u64) -> Result<Offer, MarketError> {
@@ -373,6 +389,8 @@ impl<M: Memory> Market<M> {
         self.s
             .provider_offers
             .remove(&provider_offer_key(&offer.provider, id));
+        let count = self.offer_count(&caller).saturating_sub(1);
+        self.s.offer_counts.insert(principal_key(&caller), count);
         self.meta.offers = self.meta.offers.saturating_sub(1);
         self.log(
             Event::OfferWithdrawn {
@@ -720,12 +738,19 @@ impl<M: Memory> Market<M> {
     }
 
     /// Checks that need no state change: the proof against the cached final root, the key
-    /// binding, the node's owner, the lane's progress. Returns (buyer, provider).
-    fn precheck(&self, item: &ReceiptProof) -> Result<(Principal, Principal), MarketError> {
+    /// binding, the node's owner, the lane's progress. Returns (buyer, provider, lane); `memo`
+    /// keeps the lookups of one call (a batch reads each root, key and node once).
+    fn precheck(
+        &self,
+        item: &ReceiptProof,
+        memo: &mut Lookups,
+    ) -> Result<(Principal, Principal, Lane), MarketError> {
         let r = &item.receipt;
-        let root = self
-            .final_root(item.checkpoint_height)
-            .ok_or(MarketError::UnknownCheckpoint(item.checkpoint_height))?;
+        let root = *memo
+            .roots
+            .entry(item.checkpoint_height)
+            .or_insert_with(|| self.final_root(item.checkpoint_height));
+        let root = root.ok_or(MarketError::UnknownCheckpoint(item.checkpoint_height))?;
         if item.proof.len() > 64 {
             return Err(MarketError::BadProof);
         }
@@ -733,20 +758,23 @@ impl<M: Memory> Market<M> {
         if root_from_proof(leaf, item.leaf_index, item.leaf_count, &item.proof) != Some(root) {
             return Err(MarketError::BadProof);
         }
-        let buyer = self.buyer_of(&r.user).ok_or(MarketError::UnboundUser)?;
-        let provider = self
-            .s
+        let buyer = *memo
+            .buyers
+            .entry(r.user.0)
+            .or_insert_with(|| self.buyer_of(&r.user));
+        let buyer = buyer.ok_or(MarketError::UnboundUser)?;
+        let provider = *memo
             .owners
-            .get(&r.node.0)
-            .map(|k| key_principal(&k))
-            .ok_or(MarketError::UnknownNode)?;
+            .entry(r.node.0)
+            .or_insert_with(|| self.s.owners.get(&r.node.0).map(|k| key_principal(&k)));
+        let provider = provider.ok_or(MarketError::UnknownNode)?;
         let lane = self.lane(&r.user, &r.node, r.epoch);
         if r.cumulative_e8s <= lane.paid_e8s {
             return Err(MarketError::Replayed {
                 paid_e8s: lane.paid_e8s,
             });
         }
-        Ok((buyer, provider))
+        Ok((buyer, provider, lane))
     }
 
     /// Settles one receipt (see [`Market::settle_batch`]).
@@ -780,14 +808,18 @@ impl<M: Memory> Market<M> {
             return Err(MarketError::BatchTooLarge(max));
         }
         // Phase 1: checks without state change.
-        let mut checked: Vec<Result<(Principal, Principal), MarketError>> =
-            items.iter().map(|i| self.precheck(i)).collect();
+        let mut memo = Lookups::default();
+        let mut checked: Vec<Result<(Principal, Principal, Lane), MarketError>> =
+            items.iter().map(|i| self.precheck(i, &mut memo)).collect();
         // Phase 2: the user signatures of the survivors, in one batch.
-        let survivors: Vec<usize> = (0..items.len()).filter(|&i| checked[i].is_ok()).collect();
-        let receipts: Vec<&ComputeReceipt> = survivors.iter().map(|&i| &items[i].receipt).collect();
-        for (&i, ok) in survivors.iter().zip(user_signatures_valid(&receipts)) {
-            if !ok {
-                checked[i] = Err(MarketError::BadUserSignature);
+        if self.params().verify_user_signatures {
+            let survivors: Vec<usize> = (0..items.len()).filter(|&i| checked[i].is_ok()).collect();
+            let receipts: Vec<&ComputeReceipt> =
+                survivors.iter().map(|&i| &items[i].receipt).collect();
+            for (&i, ok) in survivors.iter().zip(user_signatures_valid(&receipts)) {
+                if !ok {
+                    checked[i] = Err(MarketError::BadUserSignature);
+                }
             }
         }
         // Phase 3: apply in order (a lane may appear twice), on overlays written at the end.
@@ -804,8 +836,8 @@ impl<M: Memory> Market<M> {
         let mut rewards: BTreeMap<PrincipalKey, u64> = BTreeMap::new();
         let mut out = Vec::with_capacity(items.len());
         for (item, check) in items.iter().zip(checked) {
-            let (buyer, provider) = match check {
-                Ok(bp) => bp,
+            let (buyer, provider, stored_lane) = match check {
+                Ok(bpl) => bpl,
                 Err(e) => {
                     out.push(Err(e));
                     continue;
@@ -814,10 +846,8 @@ impl<M: Memory> Market<M> {
             let r = &item.receipt;
             let (bk, pk) = (principal_key(&buyer), principal_key(&provider));
             let lk = lane_key(&r.user.0, &r.node.0, r.epoch);
-            let mut lane = match lanes.get(&lk) {
-                Some(l) => *l,
-                None => self.lane(&r.user, &r.node, r.epoch),
-            };
+            // The overlay when this call moved the lane already, else the stored state.
+            let mut lane = lanes.get(&lk).copied().unwrap_or(stored_lane);
             if r.cumulative_e8s <= lane.paid_e8s {
                 out.push(Err(MarketError::Replayed {
                     paid_e8s: lane.paid_e8s,

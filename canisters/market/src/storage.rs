@@ -14,8 +14,9 @@
 //!  8        StableBTreeMap node owners      node[32] -> principal[30] (from the registry)
 //!  9        StableBTreeMap journal          transfer id u64 -> candid Transfer
 //! 10        StableBTreeMap pending          transfer id u64 -> ()  (Pending entries)
-//! 11        StableBTreeMap events           event id u64 -> candid LoggedEvent
+//! 11        StableBTreeMap events           event id u64 -> id_be64 || ts_be64 || parent?(1 + 32) || hash[32] || candid Event
 //! 12        StableBTreeMap reward grants    epoch_be64 || principal[30] -> granted e8s u64
+//! 13        StableBTreeMap offer counts     principal[30] -> live offers of the provider u64
 //! ```
 //!
 //! `principal[30]` is a length byte and the principal's bytes, zero-padded. A final
@@ -68,8 +69,11 @@ pub const EVENTS: MemoryId = MemoryId::new(11);
 /// Memory id 12: trading rewards granted per account per epoch.
 pub const GRANTS: MemoryId = MemoryId::new(12);
 
+/// Memory id 13: live offers per provider.
+pub const OFFER_COUNTS: MemoryId = MemoryId::new(13);
+
 /// Every memory id in use, in order (none is ever reused for another structure).
-pub const ALL_MEMORY_IDS: [MemoryId; 13] = [
+pub const ALL_MEMORY_IDS: [MemoryId; 14] = [
     CONFIG,
     META,
     OFFERS,
@@ -83,6 +87,7 @@ pub const ALL_MEMORY_IDS: [MemoryId; 13] = [
     PENDING,
     EVENTS,
     GRANTS,
+    OFFER_COUNTS,
 ];
 
 /// A virtual memory.
@@ -131,6 +136,49 @@ pub fn grant_key(epoch: u64, p: &Principal) -> [u8; 38] {
     k[..8].copy_from_slice(&epoch.to_be_bytes());
     k[8..].copy_from_slice(&principal_key(p));
     k
+}
+
+/// The stored bytes of a logged event: `id_be64 || timestamp_be64 || parent flag (1) ||
+/// parent hash (32, zero when none) || hash (32) || body`, the body being the event's candid
+/// bytes, encoded once (they are also what the hash covers).
+pub fn event_bytes(
+    id: u64,
+    timestamp: u64,
+    parent: Option<&[u8; 32]>,
+    hash: &[u8; 32],
+    body: &[u8],
+) -> Vec<u8> {
+    let mut b = Vec::with_capacity(81 + body.len());
+    b.extend_from_slice(&id.to_be_bytes());
+    b.extend_from_slice(&timestamp.to_be_bytes());
+    b.push(u8::from(parent.is_some()));
+    b.extend_from_slice(parent.unwrap_or(&[0; 32]));
+    b.extend_from_slice(hash);
+    b.extend_from_slice(body);
+    b
+}
+
+/// Decodes [`event_bytes`]; `None` when they do not decode (never expected).
+pub fn decode_event(b: &[u8]) -> Option<crate::types::LoggedEvent> {
+    if b.len() < 81 {
+        return None;
+    }
+    let word = |i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[i..i + 8]);
+        u64::from_be_bytes(w)
+    };
+    let mut parent = [0u8; 32];
+    parent.copy_from_slice(&b[17..49]);
+    let mut hash = [0u8; 32];
+    hash.copy_from_slice(&b[49..81]);
+    Some(crate::types::LoggedEvent {
+        id: word(0),
+        timestamp: word(8),
+        parent_hash: (b[16] == 1).then_some(emc_types::Hash(parent)),
+        hash: emc_types::Hash(hash),
+        event: candid::decode_one(&b[81..]).ok()?,
+    })
 }
 
 /// A lane's settlement state: the cumulative amount paid, the highest cumulative amount a
@@ -195,9 +243,11 @@ pub struct Stores<M: Memory> {
     /// Pending transfers.
     pub pending: StableBTreeMap<u64, (), VM<M>>,
     /// Event log.
-    pub events: StableBTreeMap<u64, Cand<crate::types::LoggedEvent>, VM<M>>,
+    pub events: StableBTreeMap<u64, Vec<u8>, VM<M>>,
     /// Reward grants.
     pub grants: StableBTreeMap<[u8; 38], u64, VM<M>>,
+    /// Live offers per provider.
+    pub offer_counts: StableBTreeMap<PrincipalKey, u64, VM<M>>,
 }
 
 impl<M: Memory> Stores<M> {
@@ -218,6 +268,7 @@ impl<M: Memory> Stores<M> {
             pending: StableBTreeMap::init(mm.get(PENDING)),
             events: StableBTreeMap::init(mm.get(EVENTS)),
             grants: StableBTreeMap::init(mm.get(GRANTS)),
+            offer_counts: StableBTreeMap::init(mm.get(OFFER_COUNTS)),
         }
     }
 }
@@ -228,7 +279,7 @@ mod tests {
 
     #[test]
     fn memory_ids_are_the_documented_table() {
-        let expected: Vec<MemoryId> = (0..13u8).map(MemoryId::new).collect();
+        let expected: Vec<MemoryId> = (0..14u8).map(MemoryId::new).collect();
         assert_eq!(ALL_MEMORY_IDS.to_vec(), expected);
     }
 

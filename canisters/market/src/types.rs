@@ -25,6 +25,11 @@ pub struct Params {
     pub max_batch: u32,
     /// Most live offers of one provider.
     pub max_offers_per_provider: u32,
+    /// Whether the market checks each receipt's user signature itself (default true): then a
+    /// buyer's escrow moves only on its own key's signature, even if a validator quorum
+    /// colluded. Off, the market relies on the quorum-signed receipts root alone (validators
+    /// admit a receipt only with both signatures valid), about half the instructions of a batch.
+    pub verify_user_signatures: bool,
 }
 
 impl Default for Params {
@@ -37,6 +42,7 @@ impl Default for Params {
             ledger_fee_e8s: 10_000,
             max_batch: 1_000,
             max_offers_per_provider: 1_000,
+            verify_user_signatures: true,
         }
     }
 }

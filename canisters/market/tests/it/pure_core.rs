@@ -285,6 +285,29 @@ fn bad_input_is_refused_without_state_change() {
 }
 
 #[test]
+fn without_its_own_check_the_market_takes_the_quorums_word_for_the_user_signature() {
+    let mut m = trading();
+    fund(&mut m, principal(100), 10 * E8S);
+    let mut forged = receipt(&sk(1), &sk(2), 0, 1, 5 * E8S);
+    forged.user_signature = receipt(&sk(1), &sk(2), 0, 1, E8S).user_signature;
+    let (root, proofs) = period(450, &[forged]);
+    m.cache_root(450, root);
+    assert_eq!(
+        m.settle_receipt(&proofs[0], NOW),
+        Err(MarketError::BadUserSignature)
+    );
+    let p = Params {
+        verify_user_signatures: false,
+        ..Params::default()
+    };
+    m.execute_set_params(gov(), &p).unwrap();
+    assert_eq!(
+        m.settle_receipt(&proofs[0], NOW).unwrap().amount_e8s,
+        5 * E8S
+    );
+}
+
+#[test]
 fn a_receipt_beyond_the_escrow_settles_what_is_covered_and_the_rest_later() {
     let mut m = trading();
     fund(&mut m, principal(100), 30 * E8S + 2 * FEE);
@@ -426,14 +449,26 @@ fn offers_belong_to_the_node_owner() {
         m.withdraw_offer(principal(201), o.id, NOW),
         Err(MarketError::NotOfferOwner(o.id))
     );
+    // At most `max_offers_per_provider` live offers.
+    let p = Params {
+        max_offers_per_provider: 1,
+        ..Params::default()
+    };
+    m.execute_set_params(gov(), &p).unwrap();
+    assert_eq!(
+        m.post_offer(principal(200), &a, &facts, NOW),
+        Err(MarketError::TooManyOffers(1))
+    );
     m.withdraw_offer(principal(200), o.id, NOW).unwrap();
     assert!(m.offer(o.id).is_none());
+    let o2 = m.post_offer(principal(200), &a, &facts, NOW).unwrap();
+    m.withdraw_offer(principal(200), o2.id, NOW).unwrap();
     assert!(m.offers_of(&principal(200), 10).is_empty());
     // Each step is in the hash-chained log.
     let log = m.events(0, 100);
-    assert_eq!(log.log_length, 3);
+    assert_eq!(log.log_length, 5);
     assert_eq!(log.events[1].parent_hash, Some(log.events[0].hash));
-    assert_eq!(m.log_tip(), Some(log.events[2].hash));
+    assert_eq!(m.log_tip(), Some(log.events[4].hash));
 }
 
 #[test]
@@ -564,6 +599,44 @@ fn state_survives_a_reload() {
         Market::init(mem, &args(0)).err(),
         Some(LoadError::AlreadyInitialized)
     );
+}
+
+#[test]
+fn ten_thousand_escrows_and_offers_survive_a_reload() {
+    let mem = VectorMemory::default();
+    let mut m = Market::init(mem.clone(), &args(0)).unwrap();
+    let n = 10_000u64;
+    for i in 0..n {
+        fund(&mut m, principal(1_000 + i), E8S + i);
+        let owner = principal(500 + i / 1_000);
+        let facts = NodeFacts {
+            owner,
+            compute: true,
+            live: true,
+        };
+        let a = OfferArgs {
+            node: NodeId([(i / 1_000) as u8; 32]),
+            app: format!("app-{i}"),
+            unit: MeterUnit::Seconds,
+            price_e8s: 1 + i,
+            capacity: 1,
+        };
+        m.post_offer(owner, &a, &facts, NOW).unwrap();
+    }
+    let stats = m.stats();
+    assert_eq!((stats.escrows, stats.offers), (n, n));
+    drop(m);
+    let m = Market::load(mem).unwrap();
+    assert_eq!(m.stats(), stats);
+    for i in [0, 4_321, n - 1] {
+        assert_eq!(
+            m.escrow(&principal(1_000 + i)).unwrap().balance_e8s,
+            E8S + i
+        );
+        assert_eq!(m.offer(i).unwrap().price_e8s, 1 + i);
+    }
+    assert_eq!(m.offers_of(&principal(509), 2_000).len(), 1_000);
+    assert_eq!(m.events(0, 1).log_length, 2 * n);
 }
 
 /// The wash trader: one person owns the buyer (principal 100, key 1) and the provider
