@@ -408,10 +408,10 @@ async fn withdraw() -> Result<Transfer, MarketError> {
     let caller = msg_caller();
     let t = with_mut(|m| m.withdraw(caller, time()))?;
     let id = t.id;
-    Ok(run_one(t)
+    run_one(t)
         .await
         .or_else(|| with(|m| m.transfer(id)))
-        .ok_or(MarketError::NotFound)?)
+        .ok_or(MarketError::NotFound)
 }
 
 // ------------------------------------------------------------------ settlement

@@ -67,8 +67,9 @@ pub struct InitArgs {
     pub params: Option<Params>,
 }
 
-/// Install or upgrade argument.
+/// Install or upgrade argument (decoded once per install: its size does not matter).
 #[derive(Clone, Debug, CandidType, Serialize, Deserialize)]
+#[allow(clippy::large_enum_variant)]
 pub enum MarketArg {
     /// Fresh install.
     Init(InitArgs),

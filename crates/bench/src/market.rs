@@ -513,8 +513,10 @@ pub fn run() -> Result<Value> {
     }
     // The same with the quorum's word alone (governance turns the market's own user-signature
     // check off): checkpoint 3, another 1,000 lanes.
-    let mut p = emc_market::Params::default();
-    p.verify_user_signatures = false;
+    let p = emc_market::Params {
+        verify_user_signatures: false,
+        ..emc_market::Params::default()
+    };
     b.update(
         b.market,
         user_principal(2),
