@@ -663,3 +663,59 @@ fn an_upgrade_carries_escrows_and_offers() {
         .is_err());
     assert_eq!(stats(&mut s), before);
 }
+
+/// A wash trader on the real canisters: buyer 0 also owns a compute node (key 3) and trades
+/// with itself in trading periods 1 and 2 (where the literal rule would pay the whole fee
+/// back); across its account and its escrow it ends with less EMC than it started with.
+#[test]
+fn a_wash_trader_ends_poorer_on_the_embedded_ic() {
+    let mut s = setup(1, 0);
+    let me = buyer(0);
+    register(&mut s, me, 3, reg::Role::Compute);
+    let (o,): (Result<Offer, MarketError>,) = s
+        .env
+        .update_candid(
+            s.market,
+            me,
+            "post_offer",
+            (OfferArgs {
+                node: id_of(&sk(3)),
+                ..offer_args()
+            },),
+        )
+        .unwrap();
+    o.unwrap();
+    let start = balance(&mut s, me);
+    deposit(&mut s, me, 5_000 * E8S).unwrap();
+    bind(&mut s, me, &sk(1));
+    to_epoch(&mut s, 1);
+    // Lanes in epoch 1 (period 1) and epoch 91 (period 2), any sizes.
+    let rs = vec![
+        receipt(&sk(1), &sk(3), 1, 1, 1_000 * E8S),
+        receipt(&sk(1), &sk(3), 1, 2, 1_700 * E8S),
+        receipt(&sk(1), &sk(3), 91, 1, 3 * E8S),
+        receipt(&sk(1), &sk(3), 91, 2, 2_000 * E8S),
+    ];
+    let (root, proofs) = period(L + 450, &rs);
+    checkpoint(&mut s, 1, root);
+    s.env.advance_time(DAY + Duration::from_secs(1));
+    for p in &proofs {
+        let t = settle(&mut s, p, me).unwrap();
+        assert!(t.user_reward_e8s + t.provider_reward_e8s < t.treasury_fee_e8s);
+    }
+    drain(&mut s);
+    assert_eq!(stats(&mut s).pending_transfers, 0);
+    let wealth = balance(&mut s, me) + escrow(&mut s, me).balance_e8s;
+    assert!(
+        wealth < start,
+        "the wash trader gained: {wealth} >= {start}"
+    );
+    // It lost at least 10% of the fees it paid (the reward is at most 0.9 x fee).
+    let fees = stats(&mut s).treasury_fees_e8s;
+    assert!(
+        start - wealth >= fees / 10,
+        "{} < {}",
+        start - wealth,
+        fees / 10
+    );
+}
