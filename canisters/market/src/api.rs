@@ -24,6 +24,9 @@ use std::time::Duration;
 const TICK: Duration = Duration::from_secs(30);
 /// Most journal entries one run calls (all in flight together).
 const JOURNAL_BATCH: usize = 100;
+/// Most checkpoint roots and node owners one settlement call fetches (each is a call to
+/// another canister, paid by the market: a batch naming many unknown ones is refused).
+const MAX_FETCHES: usize = 16;
 
 thread_local! {
     static MARKET: RefCell<Option<Market<DefaultMemoryImpl>>> = const { RefCell::new(None) };
@@ -156,6 +159,11 @@ enum ReceiptsRoot {
 /// their challenge window are returned) and node owners.
 async fn prefetch(items: &[ReceiptProof]) -> Result<HashSet<u64>, MarketError> {
     let (heights, nodes) = with(|m| m.missing(items));
+    if heights.len() > MAX_FETCHES || nodes.len() > MAX_FETCHES {
+        return Err(MarketError::InvalidArgument(format!(
+            "at most {MAX_FETCHES} checkpoints and {MAX_FETCHES} nodes the market has not seen per call"
+        )));
+    }
     let epochs = with(|m| m.config().epochs);
     let mut not_final = HashSet::new();
     for h in heights {

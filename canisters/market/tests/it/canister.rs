@@ -532,6 +532,18 @@ fn bad_input_on_the_wire_is_refused_without_state_change() {
         settle(&mut s, &proofs[0], user(9)),
         Err(MarketError::UnknownCheckpoint(450))
     );
+    // A batch naming more unknown checkpoints than one call fetches.
+    let many: Vec<ReceiptProof> = (1..=17u64)
+        .map(|h| ReceiptProof {
+            checkpoint_height: 450 * h,
+            ..proofs[0].clone()
+        })
+        .collect();
+    let (r,): (Result<Vec<Result<Trade, MarketError>>, MarketError>,) = s
+        .env
+        .update_candid(s.market, user(9), "settle_batch", (many,))
+        .unwrap();
+    assert!(matches!(r, Err(MarketError::InvalidArgument(_))), "{r:?}");
     // Governance methods refuse other callers (the call traps, nothing changes).
     let e = s
         .env
