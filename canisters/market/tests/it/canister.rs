@@ -482,6 +482,29 @@ fn settlement_through_a_ledger_outage_pays_exactly_once() {
         )
         .unwrap();
     assert_eq!(u64::try_from(&sub_balance.0).unwrap(), v.balance_e8s);
+    // The buyer takes 100 EMC out after the 48 h notice: it receives 100 less the ledger fee.
+    let (r,): (Result<EscrowView, MarketError>,) = s
+        .env
+        .update_candid(s.market, buyer(0), "request_withdrawal", (100 * E8S,))
+        .unwrap();
+    assert_eq!(r.unwrap().available_e8s, v.balance_e8s - 100 * E8S);
+    let (r,): (Result<Transfer, MarketError>,) = s
+        .env
+        .update_candid(s.market, buyer(0), "withdraw", ())
+        .unwrap();
+    assert!(matches!(r, Err(MarketError::NoticePending { .. })), "{r:?}");
+    s.env.advance_time(Duration::from_secs(48 * 3600));
+    let before = balance(&mut s, buyer(0));
+    let (r,): (Result<Transfer, MarketError>,) = s
+        .env
+        .update_candid(s.market, buyer(0), "withdraw", ())
+        .unwrap();
+    assert!(matches!(r.unwrap().status, TransferStatus::Done { .. }));
+    assert_eq!(balance(&mut s, buyer(0)) - before, 100 * E8S - FEE);
+    assert_eq!(
+        escrow(&mut s, buyer(0)).balance_e8s,
+        v.balance_e8s - 100 * E8S
+    );
 }
 
 #[test]
