@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Deploys EMC's canisters to a dfx network (default: the local replica), wired as the devnet
 # wires them: the epochs canister is the ledger's minting account and the registry's penalty
-# reporter; the current dfx identity is governance and treasury and holds a test balance.
+# reporter, and mints trading rewards for the market; the current dfx identity is governance
+# and treasury and holds a test balance.
 # The registry's genesis (start of epoch 0, whose validator set the edge network starts from)
 # is EMC_GENESIS_DELAY_SECS ahead (default 600): register and stake the first validators before
 # it. Epochs and checkpoints follow the protocol (43,200 and 450 blocks; the registry's epoch
@@ -16,6 +17,7 @@ dfx canister create --all "$@"
 ledger_id="$(dfx canister id ledger "$@")"
 registry_id="$(dfx canister id registry "$@")"
 epochs_id="$(dfx canister id epochs "$@")"
+market_id="$(dfx canister id market "$@")"
 
 ledger_arg="(variant { Init = record {
   token_name = \"EdgeMatrix Computing\";
@@ -51,7 +53,21 @@ epochs_arg="(variant { Init = record {
   params = null;
 } })"
 dfx deploy epochs --argument "$epochs_arg" "$@"
+
+# The market opens at epoch 0 (trading period 1); governance lets it mint trading rewards.
+market_arg="(variant { Init = record {
+  ledger = principal \"$ledger_id\";
+  epochs = principal \"$epochs_id\";
+  registry = principal \"$registry_id\";
+  governance = principal \"$me\";
+  treasury = record { owner = principal \"$me\"; subaccount = null };
+  market_open_epoch = 0 : nat64;
+  params = null;
+} })"
+dfx deploy market --argument "$market_arg" "$@"
+dfx canister call epochs execute_set_market "(opt principal \"$market_id\")" "$@"
 dfx canister call ledger icrc1_symbol '()' "$@"
 dfx canister call registry current_epoch '()' "$@"
 dfx canister call epochs stats '()' "$@"
-echo "ledger $ledger_id  registry $registry_id  epochs $epochs_id  genesis in ${delay}s"
+dfx canister call market stats '()' "$@"
+echo "ledger $ledger_id  registry $registry_id  epochs $epochs_id  market $market_id  genesis in ${delay}s"

@@ -34,6 +34,8 @@ thread_local! {
     static PAYOUTS_RUNNING: Cell<bool> = const { Cell::new(false) };
     static PENALTIES_RUNNING: Cell<bool> = const { Cell::new(false) };
     static COMPUTE_ES_RUNNING: Cell<bool> = const { Cell::new(false) };
+    /// Trading-reward mints awaiting the ledger, e8s (heap only: counted against the pool).
+    static TRADING_IN_FLIGHT: Cell<u64> = const { Cell::new(0) };
 }
 
 fn with<R>(f: impl FnOnce(&Epochs<DefaultMemoryImpl>) -> R) -> R {
@@ -354,6 +356,47 @@ async fn run_payouts() -> u64 {
     n
 }
 
+/// Mints a trading reward for the market (the only caller), within the 378M pool. The
+/// market's `created_at_time` and memo go to the ledger as given, so the market's retries of a
+/// mint are deduplicated by the ledger; only a new mint counts against the pool.
+#[update]
+async fn mint_trading_reward(m: TradingMint) -> Result<u64, EpochsError> {
+    let in_flight = TRADING_IN_FLIGHT.get();
+    with(|e| e.check_trading_mint(msg_caller(), &m, in_flight))?;
+    let ledger = with(|e| e.config().ledger);
+    let arg = TransferArg {
+        from_subaccount: None,
+        to: m.to,
+        fee: None,
+        created_at_time: Some(m.created_at_time),
+        memo: Some(Memo(m.memo.clone())),
+        amount: Nat::from(m.amount_e8s),
+    };
+    TRADING_IN_FLIGHT.set(in_flight.saturating_add(m.amount_e8s));
+    struct Release(u64);
+    impl Drop for Release {
+        fn drop(&mut self) {
+            TRADING_IN_FLIGHT.set(TRADING_IN_FLIGHT.get().saturating_sub(self.0));
+        }
+    }
+    let _release = Release(m.amount_e8s);
+    let reply = Call::unbounded_wait(ledger, "icrc1_transfer")
+        .with_arg(arg)
+        .await
+        .map_err(|e| EpochsError::Ledger(e.to_string()))?;
+    match reply
+        .candid::<Result<Nat, TransferError>>()
+        .map_err(|e| EpochsError::Ledger(e.to_string()))?
+    {
+        Ok(block) => {
+            with_mut(|e| e.record_trading_mint(m.amount_e8s));
+            Ok(nat_u64(&block))
+        }
+        Err(TransferError::Duplicate { duplicate_of }) => Ok(nat_u64(&duplicate_of)),
+        Err(e) => Err(EpochsError::Ledger(format!("{e:?}"))),
+    }
+}
+
 // ------------------------------------------------------------------ governance
 
 fn governance_or_trap<R>(r: Result<R, EpochsError>) -> R {
@@ -375,6 +418,17 @@ fn execute_set_params(p: Params) {
 }
 
 #[query]
+fn validate_set_market(m: Option<Principal>) -> Result<String, String> {
+    with(|e| e.validate_set_market(&m))
+}
+
+#[update]
+fn execute_set_market(m: Option<Principal>) {
+    let caller = msg_caller();
+    governance_or_trap(with_mut(|e| e.execute_set_market(caller, m)));
+}
+
+#[query]
 fn validate_resolve_payout(a: ResolvePayoutArgs) -> Result<String, String> {
     with(|e| e.validate_resolve_payout(&a))
 }
@@ -390,6 +444,11 @@ fn execute_resolve_payout(a: ResolvePayoutArgs) {
 #[query]
 fn checkpoint(height: u64) -> Option<StoredCheckpoint> {
     with(|e| e.checkpoint(height))
+}
+
+#[query]
+fn final_receipts_root(height: u64) -> ReceiptsRoot {
+    with(|e| e.final_receipts_root(height, time()))
 }
 
 #[query]

@@ -65,6 +65,9 @@ struct Meta {
     last_penalty_batch: u64,
     /// Pending journal entries.
     pending: u64,
+    /// Trading rewards minted for the market (an `opt` added after layout v1 shipped: a meta
+    /// cell written before reads it as `null`, i.e. 0).
+    trading_minted: Option<u64>,
 }
 
 /// What the registry answered to a batch of reports sent from a queue (compute E).
@@ -194,6 +197,7 @@ impl<M: Memory> Epochs<M> {
             registry: args.registry,
             governance: args.governance,
             params,
+            market: None,
         };
         let meta = Meta::default();
         write_config(&mut s, &config)?;
@@ -359,6 +363,64 @@ impl<M: Memory> Epochs<M> {
                 .saturating_add(self.params().challenge_window_ns)
                 <= now
         })
+    }
+
+    /// The receipts root of the accepted checkpoint at `height` once it is final (past its
+    /// challenge window: it can no longer be voided, so the market may cache the root for
+    /// good).
+    pub fn final_receipts_root(&self, height: u64, now: u64) -> ReceiptsRoot {
+        let Some(c) = self.checkpoint(height) else {
+            return ReceiptsRoot::Unknown;
+        };
+        if self.is_final(height, now) {
+            ReceiptsRoot::Final(c.checkpoint.receipts_root)
+        } else {
+            ReceiptsRoot::NotFinal {
+                final_at: c
+                    .accepted_at
+                    .saturating_add(self.params().challenge_window_ns),
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ trading rewards
+
+    /// Trading rewards minted for the market so far, e8s.
+    pub fn trading_minted(&self) -> u64 {
+        self.meta.trading_minted.unwrap_or(0)
+    }
+
+    /// Checks a trading-reward mint before the ledger call: only the market asks, a positive
+    /// amount, a memo of at most 32 bytes, and the 378M pool not exceeded counting the mints
+    /// already `in_flight` (e8s).
+    pub fn check_trading_mint(
+        &self,
+        caller: Principal,
+        m: &TradingMint,
+        in_flight: u64,
+    ) -> Result<(), EpochsError> {
+        if self.config.market != Some(caller) {
+            return Err(EpochsError::NotMarket);
+        }
+        if m.amount_e8s == 0 || m.memo.len() > 32 {
+            return Err(EpochsError::InvalidArgument(
+                "a positive amount and a memo of at most 32 bytes".into(),
+            ));
+        }
+        let total = self
+            .trading_minted()
+            .saturating_add(in_flight)
+            .saturating_add(m.amount_e8s);
+        if total > emc_tokenomics::TRADING_REWARD_POOL_CAP {
+            return Err(EpochsError::PoolExhausted);
+        }
+        Ok(())
+    }
+
+    /// Records a trading-reward mint the ledger executed (not a duplicate of an earlier one).
+    pub fn record_trading_mint(&mut self, amount: u64) {
+        self.meta.trading_minted = Some(self.trading_minted().saturating_add(amount));
+        self.save_meta();
     }
 
     /// Equivocation evidence: two different checkpoints of the same height, both signed by a
@@ -989,6 +1051,27 @@ impl<M: Memory> Epochs<M> {
         write_config(&mut self.s, &self.config).map_err(|e| EpochsError::Storage(e.to_string()))
     }
 
+    /// `validate_set_market`.
+    pub fn validate_set_market(&self, market: &Option<Principal>) -> Result<String, String> {
+        Ok(match market {
+            Some(m) => format!("let market canister {m} mint trading rewards"),
+            None => "stop minting trading rewards".into(),
+        })
+    }
+
+    /// `execute_set_market` (governance only).
+    pub fn execute_set_market(
+        &mut self,
+        caller: Principal,
+        market: Option<Principal>,
+    ) -> Result<(), EpochsError> {
+        if caller != self.config.governance {
+            return Err(EpochsError::NotGovernance);
+        }
+        self.config.market = market;
+        write_config(&mut self.s, &self.config).map_err(|e| EpochsError::Storage(e.to_string()))
+    }
+
     /// `validate_resolve_payout`.
     pub fn validate_resolve_payout(&self, a: &ResolvePayoutArgs) -> Result<String, String> {
         match self.payout(a.epoch, &a.node) {
@@ -1049,6 +1132,7 @@ impl<M: Memory> Epochs<M> {
             pending_penalty_batches: self.s.penalties.len(),
             pending_compute_e_batches: self.s.compute_es.len(),
             last_closed_epoch: self.meta.last_closed,
+            trading_minted_e8s: self.trading_minted(),
         }
     }
 }

@@ -91,6 +91,39 @@ pub struct Config {
     pub governance: Principal,
     /// Parameters.
     pub params: Params,
+    /// The compute market, the only caller of `mint_trading_reward` (none: no trading rewards
+    /// are minted). Set by governance (`execute_set_market`); an `opt` field, so a config
+    /// stored before it existed loads as `null`.
+    pub market: Option<Principal>,
+}
+
+/// A trading reward the market asks this canister, the ledger's minting account, to mint
+/// (spec 9: the 378M trading-reward pool). The market journals it: a retry carries the same
+/// `created_at_time` and memo, so the ledger deduplicates the mint.
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
+pub struct TradingMint {
+    /// The rewarded account.
+    pub to: icrc_ledger_types::icrc1::account::Account,
+    /// Amount, e8s (positive).
+    pub amount_e8s: u64,
+    /// The market's `created_at_time` for the mint.
+    pub created_at_time: u64,
+    /// The market's memo for the mint (at most 32 bytes).
+    pub memo: serde_bytes::ByteBuf,
+}
+
+/// What `final_receipts_root` answers about a checkpoint height.
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
+pub enum ReceiptsRoot {
+    /// The accepted checkpoint is final: its receipts root (never changes again).
+    Final(Hash),
+    /// Accepted, still in its challenge window until `final_at` (ns).
+    NotFinal {
+        /// When it becomes final.
+        final_at: u64,
+    },
+    /// No accepted checkpoint at this height (never accepted, skipped or voided).
+    Unknown,
 }
 
 /// An accepted checkpoint as stored.
@@ -333,6 +366,8 @@ pub struct Stats {
     pub pending_compute_e_batches: u64,
     /// Last closed epoch.
     pub last_closed_epoch: Option<u64>,
+    /// Trading rewards minted for the market, e8s (at most the 378M pool).
+    pub trading_minted_e8s: u64,
 }
 
 /// Errors: typed; a refused call changes nothing.
@@ -402,6 +437,15 @@ pub enum EpochsError {
     /// Only governance.
     #[error("only governance may call this")]
     NotGovernance,
+    /// Only the market canister.
+    #[error("only the market canister may call this")]
+    NotMarket,
+    /// The trading-reward pool would be exceeded.
+    #[error("the trading-reward pool is exhausted")]
+    PoolExhausted,
+    /// The ledger refused or could not be reached.
+    #[error("ledger: {0}")]
+    Ledger(String),
     /// Bad argument.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

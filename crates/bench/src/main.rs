@@ -11,6 +11,7 @@ mod consensus_crypto;
 mod embedded_ic;
 mod epochs;
 mod ledger;
+mod market;
 mod network;
 mod network_sim;
 mod poc;
@@ -39,6 +40,8 @@ enum Suite {
     Epochs,
     /// The edge network on loopback: finality (4/7/13 validators), state bits/s, router overhead.
     Network,
+    /// The market canister: settle one receipt / a batch of 1,000, deposit; the wash trader.
+    Market,
     /// The compute market's dispatch policy: p99 against an oracle (seeded simulation), picks/s.
     Compute,
 }
@@ -54,6 +57,7 @@ fn main() -> Result<()> {
         Suite::Epochs => epochs::run()?,
         Suite::Network => network::run()?,
         Suite::Compute => compute::run()?,
+        Suite::Market => market::run()?,
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())

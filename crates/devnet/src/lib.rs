@@ -175,6 +175,8 @@ pub struct Canisters {
     pub registry: Principal,
     /// The epochs canister.
     pub epochs: Principal,
+    /// The compute market (opens at epoch 0; the epochs canister mints its trading rewards).
+    pub market: Principal,
     /// Controls the canisters and plays governance.
     pub admin: Principal,
     /// The treasury.
@@ -262,9 +264,10 @@ impl Cluster {
             (0..total).map(|i| user_principal(100 + i as u64)).collect();
 
         // Create the canisters first: each one's init names the others.
-        let (ledger, registry, epochs) = host
+        let (ledger, registry, epochs, market) = host
             .with_ic(move |ic| {
                 Ok((
+                    ic.create_canister(vec![admin]),
                     ic.create_canister(vec![admin]),
                     ic.create_canister(vec![admin]),
                     ic.create_canister(vec![admin]),
@@ -314,10 +317,23 @@ impl Cluster {
                 ..emc_epochs::Params::default()
             }),
         });
+        let market_init = emc_market::MarketArg::Init(emc_market::InitArgs {
+            ledger,
+            epochs,
+            registry,
+            governance: admin,
+            treasury: Account::from(treasury),
+            market_open_epoch: 0,
+            params: Some(emc_market::Params {
+                ledger_fee_e8s: DEVNET_FEE,
+                ..emc_market::Params::default()
+            }),
+        });
         let installs = [
             (ledger, wasm("ledger")?, Encode!(&ledger_init)?),
             (registry, wasm("registry")?, Encode!(&registry_init)?),
             (epochs, wasm("epochs")?, Encode!(&epochs_init)?),
+            (market, wasm("market")?, Encode!(&market_init)?),
         ];
         for (id, wasm, arg) in installs {
             host.with_ic(move |ic| {
@@ -327,10 +343,20 @@ impl Cluster {
             .await
             .with_context(|| format!("installing {id}"))?;
         }
+        // Governance lets the market mint trading rewards through the epochs canister.
+        let set_market = Encode!(&Some(market))?;
+        host.with_ic(move |ic| {
+            ic.update_call(epochs, admin, "execute_set_market", set_market)
+                .map(|_| ())
+                .map_err(|e| emc_ic_client::IcError::Host(format!("{e:?}")))
+        })
+        .await
+        .context("letting the market mint trading rewards")?;
         let canisters = Canisters {
             ledger,
             registry,
             epochs,
+            market,
             admin,
             treasury,
         };

@@ -35,6 +35,7 @@ pub(crate) fn arg(name: &str) -> Vec<u8> {
         .replace("$ledger_id", &principal(4))
         .replace("$registry_id", &principal(5))
         .replace("$epochs_id", &principal(6))
+        .replace("$market_id", &principal(7))
         .replace("$genesis_ns", &GENESIS_NS.to_string());
     assert!(
         !text.contains('$'),
@@ -57,4 +58,9 @@ fn the_deploy_script_arguments_decode_into_the_install_types() {
     let epochs = arg("epochs_arg");
     let e = Decode!(&epochs, emc_epochs::EpochsArg).unwrap();
     assert!(matches!(e, emc_epochs::EpochsArg::Init(_)));
+    let market = arg("market_arg");
+    let m = Decode!(&market, emc_market::MarketArg).unwrap();
+    assert!(
+        matches!(m, emc_market::MarketArg::Init(ref a) if a.epochs == Principal::from_slice(&[1, 2, 6]))
+    );
 }

@@ -949,3 +949,85 @@ fn penalties_follow_agreed_outages_and_compute_weight_shrinks_with_them() {
     assert!(weight_of(&v, blocks, &params) > 0);
     assert_eq!(penalty_minutes(&v), 0);
 }
+
+/// The market's two doors: the receipts root of a final checkpoint only, and trading-reward
+/// mints only for the market governance named, within the 378M pool.
+#[test]
+fn final_receipts_roots_and_trading_mints_for_the_market() {
+    let (mut e, mem) = fresh();
+    let cps = epoch0(&mut e, Hash([7; 32]));
+    let first = &cps[0].checkpoint;
+    let window = Params::default().challenge_window_ns;
+    assert_eq!(e.final_receipts_root(450 + 1, T0), ReceiptsRoot::Unknown);
+    assert_eq!(
+        e.final_receipts_root(450, T0),
+        ReceiptsRoot::NotFinal {
+            final_at: T0 + window
+        }
+    );
+    assert_eq!(
+        e.final_receipts_root(450, T0 + window),
+        ReceiptsRoot::Final(first.receipts_root)
+    );
+    let market = candid::Principal::from_slice(&[5; 10]);
+    let m = TradingMint {
+        to: icrc_ledger_types::icrc1::account::Account {
+            owner: market,
+            subaccount: None,
+        },
+        amount_e8s: 10,
+        created_at_time: T0,
+        memo: serde_bytes::ByteBuf::from(vec![1; 16]),
+    };
+    // No market named yet, then only governance names it.
+    assert_eq!(
+        e.check_trading_mint(market, &m, 0),
+        Err(EpochsError::NotMarket)
+    );
+    assert_eq!(
+        e.execute_set_market(market, Some(market)),
+        Err(EpochsError::NotGovernance)
+    );
+    assert!(e.validate_set_market(&Some(market)).is_ok());
+    e.execute_set_market(gov(), Some(market)).unwrap();
+    assert_eq!(e.check_trading_mint(market, &m, 0), Ok(()));
+    assert_eq!(
+        e.check_trading_mint(gov(), &m, 0),
+        Err(EpochsError::NotMarket)
+    );
+    let zero = TradingMint {
+        amount_e8s: 0,
+        ..m.clone()
+    };
+    assert!(matches!(
+        e.check_trading_mint(market, &zero, 0),
+        Err(EpochsError::InvalidArgument(_))
+    ));
+    let long_memo = TradingMint {
+        memo: serde_bytes::ByteBuf::from(vec![1; 33]),
+        ..m.clone()
+    };
+    assert!(matches!(
+        e.check_trading_mint(market, &long_memo, 0),
+        Err(EpochsError::InvalidArgument(_))
+    ));
+    // The pool counts confirmed mints and those in flight.
+    let pool = emc_tokenomics::TRADING_REWARD_POOL_CAP;
+    assert_eq!(
+        e.check_trading_mint(market, &m, pool - 9),
+        Err(EpochsError::PoolExhausted)
+    );
+    e.record_trading_mint(pool - 10);
+    assert_eq!(e.check_trading_mint(market, &m, 0), Ok(()));
+    e.record_trading_mint(10);
+    assert_eq!(
+        e.check_trading_mint(market, &m, 0),
+        Err(EpochsError::PoolExhausted)
+    );
+    assert_eq!(e.stats().trading_minted_e8s, pool);
+    // Both survive an upgrade.
+    drop(e);
+    let e = Epochs::load(mem).unwrap();
+    assert_eq!(e.config().market, Some(market));
+    assert_eq!(e.trading_minted(), pool);
+}
