@@ -2,22 +2,30 @@
 //! commands from the HTTP tasks over a channel, each with a oneshot for its answer.
 //!
 //! Every wake-up drains the channel, answers queries and read_state requests at once, submits
-//! every call, runs rounds until the calls completed, and certifies them with one signature
-//! (see [`crate::replica`]). Between requests it runs a round whenever timers are due (wall
-//! clock: every tick interval, with the IC's time set to the UNIX time first).
+//! every call, runs rounds until the calls completed, and hands their state tree to the
+//! certifier thread, which signs it (one BLS signature per batch, see [`crate::replica`]) and
+//! answers each call with its witness, while the replica thread executes the next batch:
+//! execution and certification are pipelined, as on the IC. Between requests it runs a round
+//! whenever timers are due (wall clock: every tick interval, with the IC's time set to the
+//! UNIX time first).
 
 use crate::envelope::Request;
+use crate::envelope::RequestId;
+use crate::keys::Keys;
 use crate::replica::{
-    ReadStateError, ReadStateTarget, RejectInfo, Replica, Submitted, MAX_ROUNDS_PER_BATCH,
+    CertifiedBatch, ReadStateError, ReadStateTarget, RejectInfo, Replica, Submitted,
+    MAX_ROUNDS_PER_BATCH,
 };
-use crate::snapshot;
+use crate::snapshot::{self, SnapshotError};
 use candid::Principal;
+use emc_embedded_ic::certificate::HashTree;
+use emc_embedded_ic::IcError;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// Most commands handled in one batch.
 const MAX_BATCH: usize = 4_096;
@@ -85,8 +93,46 @@ pub(crate) struct Host {
     pub snapshot_every: Option<Duration>,
 }
 
+/// A batch for the certifier: the tree to sign, and the calls to answer from it (`false`:
+/// still processing, answer 202).
+type ToCertify = (HashTree, Vec<(RequestId, bool, oneshot::Sender<CallReply>)>);
+
+/// Signs a batch's tree (if any call in it is done) and answers its calls.
+fn answer((tree, calls): ToCertify, keys: &Keys) {
+    let certified = calls
+        .iter()
+        .any(|(_, done, _)| *done)
+        .then(|| CertifiedBatch::sign(tree, keys));
+    for (id, done, reply) in calls {
+        let answer = match &certified {
+            Some(c) if done => CallReply::Certified(c.certificate_for(&id)),
+            _ => CallReply::Accepted,
+        };
+        let _ = reply.send(answer);
+    }
+}
+
+/// The certifier thread: signs each batch and answers its calls.
+fn certifier(keys: Keys, rx: mpsc::Receiver<ToCertify>) {
+    for batch in rx {
+        answer(batch, &keys);
+    }
+}
+
 impl Host {
     pub fn run(mut self, rx: mpsc::Receiver<Command>) {
+        let (to_certifier, certifier_rx) = mpsc::channel::<ToCertify>();
+        let keys = self.replica.keys().clone();
+        let certifier = std::thread::Builder::new()
+            .name("emc-replica-certifier".into())
+            .spawn(move || certifier(keys, certifier_rx));
+        let certifier = match certifier {
+            Ok(handle) => Some((to_certifier, handle)),
+            Err(e) => {
+                warn!("no certifier thread ({e}): certifying on the replica thread");
+                None
+            }
+        };
         let mut last_snapshot = Instant::now();
         let mut dirty = false;
         loop {
@@ -143,41 +189,50 @@ impl Host {
                 self.replica.tick_if_due();
             } else {
                 self.replica.execute(MAX_ROUNDS_PER_BATCH);
-                let done: Vec<_> = calls
-                    .iter()
-                    .map(|(id, _)| *id)
-                    .filter(|id| self.replica.is_done(id))
+                let calls: Vec<_> = calls
+                    .into_iter()
+                    .map(|(id, reply)| (id, self.replica.is_done(&id), reply))
                     .collect();
-                let certified = (!done.is_empty()).then(|| self.replica.certify(&done));
-                for (id, reply) in calls {
-                    let answer = match &certified {
-                        Some(c) if self.replica.is_done(&id) => {
-                            CallReply::Certified(c.certificate_for(&id))
-                        }
-                        _ => CallReply::Accepted,
-                    };
-                    let _ = reply.send(answer);
+                let done: Vec<_> = calls.iter().filter(|c| c.1).map(|c| c.0).collect();
+                let batch = (self.replica.batch_tree(&done), calls);
+                let unsent = match &certifier {
+                    Some((tx, _)) => tx.send(batch).err().map(|e| e.0),
+                    None => Some(batch),
+                };
+                if let Some(batch) = unsent {
+                    answer(batch, self.replica.keys());
                 }
             }
             self.time.store(self.replica.time(), Ordering::Relaxed);
             let snapshot_due = self
                 .snapshot_every
                 .is_some_and(|every| last_snapshot.elapsed() >= every);
+            if shutdown {
+                // Finish open calls so the final snapshot can be taken.
+                self.replica.execute(MAX_ROUNDS_PER_BATCH);
+                self.replica.ic_mut().run_until_idle(MAX_ROUNDS_PER_BATCH);
+            }
             if (shutdown || snapshot_due) && dirty {
-                self.snapshot();
-                last_snapshot = Instant::now();
-                dirty = false;
+                if self.snapshot() {
+                    last_snapshot = Instant::now();
+                    dirty = false;
+                }
             }
             if shutdown {
                 break;
             }
         }
+        if let Some((tx, handle)) = certifier {
+            drop(tx);
+            let _ = handle.join();
+        }
         info!("replica thread stopped");
     }
 
-    fn snapshot(&self) {
+    /// Writes a snapshot; false when it must be retried (calls were open).
+    fn snapshot(&self) -> bool {
         let Some(dir) = &self.state_dir else {
-            return;
+            return true;
         };
         let started = Instant::now();
         match snapshot::write(dir, self.replica.ic()) {
@@ -186,7 +241,12 @@ impl Host {
                 ms = started.elapsed().as_millis() as u64,
                 "state snapshot written"
             ),
+            Err(SnapshotError::Ic(IcError::NotQuiescent(why))) => {
+                debug!("state snapshot deferred: {why}");
+                return false;
+            }
             Err(e) => warn!("state snapshot failed: {e}"),
         }
+        true
     }
 }

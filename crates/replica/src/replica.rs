@@ -122,6 +122,12 @@ pub struct CertifiedBatch {
 }
 
 impl CertifiedBatch {
+    /// Signs `tree` (one BLS signature for the whole batch).
+    pub fn sign(tree: HashTree, keys: &Keys) -> Self {
+        let signature = keys.sign_root_hash(&tree.root_hash());
+        CertifiedBatch { tree, signature }
+    }
+
     /// The certificate for one request of the batch: its status and the time, nothing else.
     pub fn certificate_for(&self, id: &RequestId) -> Vec<u8> {
         let witness = self.tree.witness(&[
@@ -301,8 +307,9 @@ impl Replica {
             .is_some_and(|e| e.status != Status::Processing)
     }
 
-    /// Signs one state tree with `/time` and the statuses of `ids`.
-    pub fn certify(&self, ids: &[RequestId]) -> CertifiedBatch {
+    /// The state tree of one certification: `/time` and the statuses of `ids`. Signing it
+    /// ([`CertifiedBatch::sign`]) is the expensive part and may run on another thread.
+    pub fn batch_tree(&self, ids: &[RequestId]) -> HashTree {
         let statuses = ids
             .iter()
             .filter_map(|id| {
@@ -310,12 +317,15 @@ impl Replica {
                 Some((id.to_vec(), status_tree(&e.status)))
             })
             .collect();
-        let tree = forest(vec![
+        forest(vec![
             (b"request_status".to_vec(), forest(statuses)),
             (b"time".to_vec(), HashTree::Leaf(leb128(self.ic.time()))),
-        ]);
-        let signature = self.keys.sign_root_hash(&tree.root_hash());
-        CertifiedBatch { tree, signature }
+        ])
+    }
+
+    /// Signs one state tree with `/time` and the statuses of `ids`.
+    pub fn certify(&self, ids: &[RequestId]) -> CertifiedBatch {
+        CertifiedBatch::sign(self.batch_tree(ids), &self.keys)
     }
 
     // --- queries -------------------------------------------------------------------------------
