@@ -212,11 +212,9 @@ impl Host {
                 self.replica.execute(MAX_ROUNDS_PER_BATCH);
                 self.replica.ic_mut().run_until_idle(MAX_ROUNDS_PER_BATCH);
             }
-            if (shutdown || snapshot_due) && dirty {
-                if self.snapshot() {
-                    last_snapshot = Instant::now();
-                    dirty = false;
-                }
+            if (shutdown || snapshot_due) && dirty && self.snapshot() {
+                last_snapshot = Instant::now();
+                dirty = false;
             }
             if shutdown {
                 break;
