@@ -16,6 +16,7 @@
 mod agent;
 mod bad_input;
 mod envelope_props;
+mod node;
 mod restart;
 
 use candid::{Decode, Encode, Principal};
