@@ -13,6 +13,7 @@
 //!
 //! Needs `target/canisters/ledger.wasm` (`scripts/build-canisters.sh`).
 
+mod acceptance;
 mod agent;
 mod bad_input;
 mod envelope_props;
