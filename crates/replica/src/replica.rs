@@ -5,9 +5,10 @@
 //! Calls are certified in batches, as the IC certifies a block's worth of messages with one
 //! signature: the shell submits every call that arrived ([`Replica::submit`]), runs rounds
 //! until they completed ([`Replica::execute`]), and certifies them together
-//! ([`Replica::certify`]): one state tree with `/time` and each request's
-//! `/request_status/<id>`, one BLS signature, and per request a witness that prunes the others'
-//! statuses away (same root hash, so the same signature verifies).
+//! ([`Replica::batch_tree`], then [`CertifiedBatch::sign`], on another thread): one state tree
+//! with `/time` and each request's `/request_status/<id>`, one BLS signature, and per request a
+//! witness that prunes the others' statuses away (same root hash, so the same signature
+//! verifies).
 
 use crate::cbor::Value;
 use crate::envelope::{hash_of_map, Body, CanisterCall, Request, RequestId};
@@ -321,11 +322,6 @@ impl Replica {
             (b"request_status".to_vec(), forest(statuses)),
             (b"time".to_vec(), HashTree::Leaf(leb128(self.ic.time()))),
         ])
-    }
-
-    /// Signs one state tree with `/time` and the statuses of `ids`.
-    pub fn certify(&self, ids: &[RequestId]) -> CertifiedBatch {
-        CertifiedBatch::sign(self.batch_tree(ids), &self.keys)
     }
 
     // --- queries -------------------------------------------------------------------------------
