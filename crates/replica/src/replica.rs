@@ -623,3 +623,135 @@ fn ranges_cbor() -> Vec<u8> {
 pub(crate) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::BLS_DER_PREFIX;
+    use emc_embedded_ic::certificate::{decode_certificate_tree, STATE_ROOT_DOMAIN};
+    use emc_embedded_ic::user_principal;
+
+    fn call(id: u8, sender: Principal, canister: Principal, method: &str) -> Request {
+        Request {
+            request_id: [id; 32],
+            sender,
+            ingress_expiry: u64::MAX,
+            body: Body::Call(CanisterCall {
+                canister_id: canister,
+                method_name: method.into(),
+                arg: candid::encode_args(()).unwrap(),
+            }),
+        }
+    }
+
+    /// A certificate's signature: its last 48 bytes (`certificate_cbor` writes the tree, then
+    /// "signature" and the 48-byte BLS signature).
+    fn signature_of(cert: &[u8]) -> &[u8] {
+        &cert[cert.len() - 48..]
+    }
+
+    #[test]
+    fn a_batch_is_signed_once_and_each_caller_sees_only_its_own_status() {
+        let mut ic = EmbeddedIc::new();
+        let canister = ic
+            .install_canister(
+                &emc_test_env::canister_wasm("test-canister"),
+                candid::encode_one(None::<()>).unwrap(),
+                vec![Principal::anonymous()],
+            )
+            .unwrap();
+        let keys = Keys::from_seed(&[1; 32]);
+        let mut replica = Replica::new(ic, keys.clone());
+        let (a, b) = (user_principal(1), user_principal(2));
+        let first = call(1, a, canister, "inc");
+        let second = call(2, b, canister, "inc");
+        assert_eq!(replica.submit(&first, canister), Submitted::Accepted);
+        assert_eq!(replica.submit(&second, canister), Submitted::Accepted);
+        // The same request id again is not executed again.
+        assert_eq!(replica.submit(&first, canister), Submitted::Duplicate);
+        replica.execute(MAX_ROUNDS_PER_BATCH);
+        assert!(replica.is_done(&first.request_id) && replica.is_done(&second.request_id));
+        let tree = replica.batch_tree(&[first.request_id, second.request_id]);
+        let batch = CertifiedBatch::sign(tree.clone(), &keys);
+
+        let cert = batch.certificate_for(&first.request_id);
+        let seen = decode_certificate_tree(&cert).unwrap();
+        assert_eq!(seen.root_hash(), tree.root_hash());
+        let msg = [STATE_ROOT_DOMAIN, &tree.root_hash()[..]].concat();
+        let key = &keys.root_key_der()[BLS_DER_PREFIX.len()..];
+        assert!(
+            ic_verify_bls_signature::verify_bls_signature(signature_of(&cert), &msg, key).is_ok()
+        );
+        let reply = |t: &HashTree, id: &RequestId| {
+            t.lookup(&[b"request_status", id, b"reply"])
+                .map(<[u8]>::to_vec)
+        };
+        assert_eq!(
+            reply(&seen, &first.request_id),
+            Some(candid::encode_one(1u64).unwrap())
+        );
+        assert_eq!(reply(&seen, &second.request_id), None, "pruned away");
+        assert_eq!(
+            reply(&tree, &second.request_id),
+            Some(candid::encode_one(2u64).unwrap())
+        );
+        // Both certificates carry the one signature.
+        let other = batch.certificate_for(&second.request_id);
+        assert_eq!(signature_of(&cert), signature_of(&other));
+
+        // read_state: the sender reads its status, another sender is refused.
+        let read = |sender, id: RequestId| Request {
+            request_id: [9; 32],
+            sender,
+            ingress_expiry: u64::MAX,
+            body: Body::ReadState {
+                paths: vec![vec![b"request_status".to_vec(), id.to_vec()]],
+            },
+        };
+        let target = ReadStateTarget::Canister(canister);
+        assert!(replica
+            .read_state(&read(a, first.request_id), target)
+            .is_ok());
+        assert!(matches!(
+            replica.read_state(&read(b, first.request_id), target),
+            Err(ReadStateError::Forbidden(_))
+        ));
+        // A read_state at the canister endpoint cannot name another canister.
+        let foreign = Request {
+            body: Body::ReadState {
+                paths: vec![vec![
+                    b"canister".to_vec(),
+                    canister_id(7).as_slice().to_vec(),
+                    b"module_hash".to_vec(),
+                ]],
+            },
+            ..read(a, first.request_id)
+        };
+        assert!(matches!(
+            replica.read_state(&foreign, target),
+            Err(ReadStateError::BadRequest(_))
+        ));
+    }
+
+    #[test]
+    fn statuses_are_forgotten_after_their_expiry() {
+        let mut ic = EmbeddedIc::new();
+        let canister = ic
+            .install_canister(
+                &emc_test_env::canister_wasm("test-canister"),
+                candid::encode_one(None::<()>).unwrap(),
+                vec![Principal::anonymous()],
+            )
+            .unwrap();
+        let now = ic.time();
+        let mut replica = Replica::new(ic, Keys::from_seed(&[2; 32]));
+        let mut req = call(1, user_principal(1), canister, "inc");
+        req.ingress_expiry = now + 1_000;
+        assert_eq!(replica.submit(&req, canister), Submitted::Accepted);
+        replica.execute(MAX_ROUNDS_PER_BATCH);
+        replica.set_time(now + 1_000 + STATUS_GRACE_NS);
+        assert!(replica.request_status(&req.request_id).is_some());
+        replica.set_time(now + 2_000 + STATUS_GRACE_NS);
+        assert!(replica.request_status(&req.request_id).is_none());
+    }
+}
