@@ -3,7 +3,7 @@
 
 use crate::*;
 use candid::{Decode, Encode, Nat, Principal};
-use emc_ic_client::{AgentClient, AgentIdentity, LedgerApi};
+use emc_ic_client::{AgentClient, AgentConfig, AgentIdentity, LedgerApi};
 use emc_replica::management::{CanisterStatusResult, CanisterStatusType, UpdateSettingsArgs};
 use ic_agent::agent::{RejectCode, RejectResponse};
 use ic_agent::identity::{
@@ -200,6 +200,27 @@ fn a_replica_with_another_root_key_is_refused() {
             matches!(err, AgentError::CertificateVerificationFailed()),
             "{err:?}"
         );
+        // emc-ic-client with a pinned root key: the replica's works without a fetch, another
+        // is refused.
+        for (key, works) in [
+            (replica.root_key().to_vec(), true),
+            (other.root_key_der().to_vec(), false),
+        ] {
+            let id = AgentIdentity::from_pem_file(fixture("ed25519.pem")).unwrap();
+            let mut config = AgentConfig::new(replica.url(), id);
+            config.root_key = Some(key);
+            let api = LedgerApi::new(Arc::new(AgentClient::with_config(config).unwrap()), ledger);
+            let result = api
+                .icrc1_balance_of(Account::from(Principal::anonymous()))
+                .await;
+            assert_eq!(result.is_ok(), works, "{result:?}");
+            if !works {
+                assert!(
+                    matches!(result, Err(emc_ic_client::IcError::Protocol(_))),
+                    "{result:?}"
+                );
+            }
+        }
         // The replica's own key still works. The transfer whose answer the client refused did
         // run: the client refused to trust the reply, not the replica the call.
         let a = agent(&replica, ed25519(2)).await;
