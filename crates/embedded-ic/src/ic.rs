@@ -197,8 +197,34 @@ impl EmbeddedIc {
         controllers: Vec<Principal>,
         cycles: u128,
     ) -> Principal {
-        let id = canister_id(self.next_canister);
+        // Ids are handed out in order, skipping any taken by `create_canister_at`.
+        let mut id = canister_id(self.next_canister);
         self.next_canister += 1;
+        while self.canisters.contains_key(&id) {
+            id = canister_id(self.next_canister);
+            self.next_canister += 1;
+        }
+        self.insert_canister(id, controllers, cycles);
+        id
+    }
+
+    /// Creates an empty canister with the id `id` (the management canister's
+    /// `provisional_create_canister_with_cycles` with `specified_id`), so a deployment gets the
+    /// ids it expects. Fails if a canister with that id exists.
+    pub fn create_canister_at(
+        &mut self,
+        id: Principal,
+        controllers: Vec<Principal>,
+        cycles: u128,
+    ) -> Result<(), IcError> {
+        if self.canisters.contains_key(&id) {
+            return Err(IcError::CanisterExists(id));
+        }
+        self.insert_canister(id, controllers, cycles);
+        Ok(())
+    }
+
+    fn insert_canister(&mut self, id: Principal, controllers: Vec<Principal>, cycles: u128) {
         let system = SystemState {
             cycles,
             controllers,
@@ -217,7 +243,6 @@ impl EmbeddedIc {
                 debug_log: Vec::new(),
             },
         );
-        id
     }
 
     /// Creates a canister controlled by `controllers` and installs `wasm` with the candid

@@ -87,6 +87,8 @@ pub enum IcError {
     DidNotComplete(u64, u32),
     #[error("the state cannot be saved now: {0}")]
     NotQuiescent(String),
+    #[error("canister {0} already exists")]
+    CanisterExists(Principal),
 }
 
 /// Per-message instruction limits and other knobs; the defaults are the IC's.

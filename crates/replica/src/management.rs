@@ -3,7 +3,7 @@
 //!
 //! | method | what it does here |
 //! |---|---|
-//! | `provisional_create_canister_with_cycles`, `create_canister` | a new empty canister, controlled by `settings.controllers` or the caller; `amount` cycles (default: the embedded IC's initial cycles) |
+//! | `provisional_create_canister_with_cycles`, `create_canister` | a new empty canister, controlled by `settings.controllers` or the caller; `amount` cycles (default: the embedded IC's initial cycles); `specified_id` (a free canister id) gives a deployment the ids it expects |
 //! | `install_code` | install / reinstall / upgrade, caller must be a controller |
 //! | `canister_status` | status, controllers, module hash, memory, cycles (controllers only) |
 //! | `update_settings` | `controllers` is applied; the other settings are accepted and ignored |
@@ -189,13 +189,6 @@ pub fn call(
             } else {
                 decode_or_default(arg).map_err(bad_arg)?
             };
-            if args.specified_id.is_some() {
-                return Err(reject(
-                    RejectCode::CanisterReject,
-                    "IC0503",
-                    "specified_id is not supported: canister ids are assigned in order".into(),
-                ));
-            }
             let controllers = args
                 .settings
                 .and_then(|s| s.controllers)
@@ -210,7 +203,22 @@ pub fn call(
                 })?,
                 None => ic.config().initial_cycles,
             };
-            let canister_id = ic.create_canister_with_cycles(controllers, cycles);
+            let canister_id = match args.specified_id {
+                Some(id) => {
+                    let bytes = id.as_slice();
+                    if bytes.len() != 10 || bytes[8..] != [1, 1] {
+                        return Err(reject(
+                            RejectCode::CanisterReject,
+                            "IC0503",
+                            format!("specified_id {id} is not a canister id"),
+                        ));
+                    }
+                    ic.create_canister_at(id, controllers, cycles)
+                        .map_err(ic_error)?;
+                    id
+                }
+                None => ic.create_canister_with_cycles(controllers, cycles),
+            };
             encode(candid::encode_one(CanisterIdRecord { canister_id }))
         }
         "install_code" => {
@@ -328,6 +336,7 @@ pub fn ic_error(e: IcError) -> ManagementReject {
         IcError::InvalidWasm(_) => (RejectCode::CanisterError, "IC0505"),
         IcError::Trapped { .. } => (RejectCode::CanisterError, "IC0503"),
         IcError::AlreadyInstalled(_) => (RejectCode::CanisterError, "IC0538"),
+        IcError::CanisterExists(_) => (RejectCode::CanisterReject, "IC0503"),
         IcError::UnknownMessage(_) | IcError::DidNotComplete(..) | IcError::NotQuiescent(_) => {
             (RejectCode::SysTransient, "IC0204")
         }

@@ -28,8 +28,9 @@ pub const MAX_ROUNDS_PER_BATCH: u32 = 1_000;
 pub const STATUS_GRACE_NS: u64 = 60 * 1_000_000_000;
 
 /// The largest canister index this subnet's range covers: `/subnet/<id>/canister_ranges` is
-/// `[[canister_id(0), canister_id(CANISTER_RANGE_END)]]`.
-pub const CANISTER_RANGE_END: u64 = 0x0000_0000_00FF_FFFF;
+/// `[[canister_id(0), canister_id(CANISTER_RANGE_END)]]`, every canister id (so a
+/// `specified_id` from any deployment is this subnet's).
+pub const CANISTER_RANGE_END: u64 = u64::MAX;
 
 /// A reject as the HTTP interface carries it.
 #[derive(Clone, Debug, PartialEq, Eq)]

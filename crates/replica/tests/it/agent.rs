@@ -14,7 +14,7 @@ use icrc_ledger_types::icrc1::account::Account;
 use icrc_ledger_types::icrc1::transfer::TransferArg;
 use serde_bytes::ByteBuf;
 use sha2::Digest;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -350,7 +350,58 @@ fn management_canister_workflow() {
             balance(&admin, ledger, principal_of(&ed25519(2))).await,
             Nat::from(GENESIS)
         );
-        let _ = Duration::ZERO;
+
+        // A deployment's own ids (specified_id), far from the ones handed out in order; queries
+        // to it pass ic-agent's canister-range check. Taken ids and non-canister ids are refused.
+        let wanted = emc_embedded_ic::canister_id(0x0000_0000_0080_0001);
+        let create = |id: Principal| {
+            let admin = admin.clone();
+            async move {
+                admin
+                    .update(&mgmt, "provisional_create_canister_with_cycles")
+                    .with_arg(
+                        Encode!(&ProvisionalCreateArgs {
+                            specified_id: Some(id),
+                            ..Default::default()
+                        })
+                        .unwrap(),
+                    )
+                    .call_and_wait()
+                    .await
+                    .map(|r| Decode!(&r, CanisterIdRecord).unwrap().canister_id)
+            }
+        };
+        assert_eq!(create(wanted).await.unwrap(), wanted);
+        for bad in [wanted, principal_of(&ed25519(1))] {
+            let err = create(bad).await.unwrap_err();
+            assert!(
+                matches!(&err, AgentError::CertifiedReject { reject: RejectResponse { reject_code: RejectCode::CanisterReject, .. }, .. }),
+                "{err:?}"
+            );
+        }
+        admin
+            .update(&mgmt, "install_code")
+            .with_effective_canister_id(wanted)
+            .with_arg(
+                Encode!(&InstallCodeArgs {
+                    mode: InstallCodeMode::Install,
+                    canister_id: wanted,
+                    wasm_module: emc_test_env::canister_wasm("test-canister"),
+                    arg: Encode!(&None::<()>).unwrap(),
+                    sender_canister_version: None,
+                })
+                .unwrap(),
+            )
+            .call_and_wait()
+            .await
+            .unwrap();
+        let reply = admin
+            .query(&wanted, "get")
+            .with_arg(Encode!().unwrap())
+            .call()
+            .await
+            .unwrap();
+        assert_eq!(Decode!(&reply, u64).unwrap(), 0);
         replica.shutdown().await;
     });
 }

@@ -11,7 +11,7 @@ use ic_agent::{AgentError, Identity};
 use icrc_ledger_types::icrc1::account::Account;
 use icrc_ledger_types::icrc1::transfer::TransferArg;
 use std::borrow::Cow;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 fn now_ns() -> u64 {
     SystemTime::now()
@@ -231,7 +231,6 @@ fn bad_requests_get_the_ic_answers_and_change_nothing() {
             .unwrap();
         // The one v2 call above is the only transfer that was accepted.
         assert_eq!(Decode!(&reply, Nat).unwrap(), Nat::from(GENESIS - 5 - FEE));
-        let _ = Duration::ZERO;
         replica.shutdown().await;
     });
 }

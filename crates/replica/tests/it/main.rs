@@ -121,5 +121,3 @@ pub async fn install_ledger(agent: &Agent, owners: &[Principal]) -> Principal {
 pub fn principal_of(identity: &impl Identity) -> Principal {
     identity.sender().unwrap()
 }
-
-pub type Shared<T> = Arc<T>;
