@@ -16,6 +16,7 @@ mod network;
 mod network_sim;
 mod poc;
 mod registry;
+mod replica;
 
 #[derive(Parser)]
 #[command(about = "EMC benchmark suites; each prints one JSON object on stdout")]
@@ -44,6 +45,8 @@ enum Suite {
     Market,
     /// The compute market's dispatch policy: p99 against an oracle (seeded simulation), picks/s.
     Compute,
+    /// The local replica over HTTP through ic-agent: updates/s (16 callers), p50s, snapshot.
+    Replica,
 }
 
 fn main() -> Result<()> {
@@ -58,6 +61,7 @@ fn main() -> Result<()> {
         Suite::Network => network::run()?,
         Suite::Compute => compute::run()?,
         Suite::Market => market::run()?,
+        Suite::Replica => replica::run()?,
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())

@@ -104,7 +104,7 @@ pub(crate) struct ExecCtx {
     pub pending_call: Option<OutgoingCall>,
     pub calls: Vec<OutgoingCall>,
     pub accepted_message: bool,
-    pub certificate: Option<Vec<u8>>,
+    pub certificate: Option<crate::system_api::DataCertificate>,
     pub limit: u64,
     /// Instructions the call context used before this execution.
     pub context_instructions: u64,
@@ -273,6 +273,8 @@ pub(crate) struct Installed {
     pub module_hash: [u8; 32],
     /// The module's `icp:public` / `icp:private` custom sections by name.
     pub metadata: BTreeMap<String, crate::module::MetadataSection>,
+    /// The module as it was installed (gzipped or not), kept for snapshots.
+    pub source: Vec<u8>,
 }
 
 impl std::fmt::Debug for Installed {
@@ -311,6 +313,7 @@ impl Installed {
     ) -> Result<Self, IcError> {
         use sha2::Digest;
         let module_hash: [u8; 32] = sha2::Sha256::digest(module).into();
+        let source = module.to_vec();
         let wasm = crate::module::decode_module(module, max_module_bytes)?;
         let wasm = &wasm[..];
         let metadata = crate::module::metadata_sections(wasm)?;
@@ -340,7 +343,63 @@ impl Installed {
             exports,
             module_hash,
             metadata,
+            source,
         })
+    }
+
+    /// The module re-instantiated with a saved heap and global values (a snapshot's restore).
+    pub(crate) fn restore(
+        engine: &Engine,
+        id: Principal,
+        module: &[u8],
+        max_module_bytes: usize,
+        trace_debug_print: bool,
+        heap: &[u8],
+        globals: &[crate::types::GlobalValue],
+    ) -> Result<Self, IcError> {
+        let mut installed = Self::new(engine, id, module, max_module_bytes, trace_debug_print)?;
+        if globals.len() != installed.globals.len() {
+            return Err(IcError::InvalidWasm(format!(
+                "the snapshot has {} globals, the module {}",
+                globals.len(),
+                installed.globals.len()
+            )));
+        }
+        let values: Vec<Val> = globals.iter().map(|g| g.to_val()).collect();
+        let store = &mut installed.store;
+        if let Some(memory) = store.data().handles.memory {
+            let have = memory.data(&*store).len();
+            if heap.len() < have || !(heap.len() as u64).is_multiple_of(WASM_PAGE) {
+                return Err(IcError::InvalidWasm(format!(
+                    "the snapshot's heap of {} bytes does not fit the module's memory of {have}",
+                    heap.len()
+                )));
+            }
+            memory
+                .grow(&mut *store, (heap.len() - have) as u64 / WASM_PAGE)
+                .map_err(|e| IcError::InvalidWasm(format!("cannot grow the heap: {e}")))?;
+            memory.data_mut(&mut *store)[..heap.len()].copy_from_slice(heap);
+        } else if !heap.is_empty() {
+            return Err(IcError::InvalidWasm(
+                "the snapshot has a heap, the module none".into(),
+            ));
+        }
+        for (g, v) in installed.globals.iter().zip(values) {
+            g.set(&mut installed.store, v)
+                .map_err(|e| IcError::InvalidWasm(format!("restoring a global: {e}")))?;
+        }
+        Ok(installed)
+    }
+
+    /// The heap and the global values, for a snapshot.
+    pub(crate) fn save(&self) -> (Vec<u8>, Vec<crate::types::GlobalValue>) {
+        let heap = self.read_heap(0, self.heap_len()).unwrap_or_default();
+        let globals = self
+            .globals
+            .iter()
+            .map(|g| crate::types::GlobalValue::from_val(&g.get(&self.store)))
+            .collect();
+        (heap, globals)
     }
 
     fn bind(

@@ -7,11 +7,25 @@
 //! `-empty`), so a client that checks `certified_data` against the tree's root hash works
 //! unchanged.
 //!
-//! The signature is not a BLS threshold signature of a subnet: the embedded IC has no subnet
-//! key. It is [`SIGNATURE_LEN`] zero bytes, and clients talking to the embedded IC must skip
-//! signature verification (as they would with an unverified local root key).
+//! Who signs: by default nobody (the embedded IC in tests has no subnet key), and the
+//! signature is [`SIGNATURE_LEN`] zero bytes, so clients must skip verification. A host that
+//! has a key (the local replica, `emc-replica`, with its BLS12-381 root key) installs a
+//! [`CertificateSigner`] with [`crate::EmbeddedIc::set_certificate_signer`]; it signs the tree's
+//! root hash (the IC signs `"\x0Dic-state-root" ‖ root_hash`), and clients verify the
+//! certificate against that host's root key as against any replica.
+//!
+//! The module also has what a host needs to serve certificates itself: [`forest`] (a sorted,
+//! balanced labeled subtree), [`HashTree::witness`] (prune to the requested paths, keeping
+//! absence proofs), and [`certificate_cbor`].
 
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// Signs a certified state tree: takes its root hash, returns the signature bytes.
+pub type CertificateSigner = Arc<dyn Fn(&[u8; 32]) -> Vec<u8> + Send + Sync>;
+
+/// The domain separator of the message a certificate's signature covers.
+pub const STATE_ROOT_DOMAIN: &[u8] = b"\x0Dic-state-root";
 
 /// Length of a BLS12-381 signature on the IC; the embedded IC's placeholder has this length.
 pub const SIGNATURE_LEN: usize = 48;
@@ -77,7 +91,87 @@ impl HashTree {
         }
     }
 
-    fn encode_cbor(&self, out: &mut Vec<u8>) {
+    /// The tree pruned to `paths`: the subtree at the end of each path is kept whole, every
+    /// label on the way is kept, and where a path's label is missing its neighbours' labels
+    /// are kept (with pruned subtrees) so the absence is proven; everything else is replaced
+    /// by [`HashTree::Pruned`]. The root hash does not change. The tree's labeled children
+    /// must be sorted (as [`forest`] builds them).
+    pub fn witness(&self, paths: &[Vec<Vec<u8>>]) -> HashTree {
+        let refs: Vec<&[Vec<u8>]> = paths.iter().map(Vec::as_slice).collect();
+        self.witness_refs(&refs)
+    }
+
+    fn witness_refs(&self, paths: &[&[Vec<u8>]]) -> HashTree {
+        if paths.iter().any(|p| p.is_empty()) {
+            return self.clone();
+        }
+        if paths.is_empty() {
+            return HashTree::Pruned(self.root_hash());
+        }
+        // The labels of this level, in order, and the neighbours that prove absences.
+        let mut labels = Vec::new();
+        self.level_labels(&mut labels);
+        let mut neighbours = Vec::new();
+        for p in paths {
+            let wanted = &p[0];
+            if let Err(i) = labels.binary_search(&wanted.as_slice()) {
+                if i > 0 {
+                    neighbours.push(labels[i - 1]);
+                }
+                if let Some(&next) = labels.get(i) {
+                    neighbours.push(next);
+                }
+            }
+        }
+        self.prune_level(paths, &neighbours)
+    }
+
+    fn level_labels<'a>(&'a self, out: &mut Vec<&'a [u8]>) {
+        match self {
+            HashTree::Fork(l, r) => {
+                l.level_labels(out);
+                r.level_labels(out);
+            }
+            HashTree::Labeled(label, _) => out.push(label),
+            _ => {}
+        }
+    }
+
+    fn prune_level(&self, paths: &[&[Vec<u8>]], neighbours: &[&[u8]]) -> HashTree {
+        match self {
+            HashTree::Fork(l, r) => {
+                let (l, r) = (
+                    l.prune_level(paths, neighbours),
+                    r.prune_level(paths, neighbours),
+                );
+                match (&l, &r) {
+                    (HashTree::Pruned(_), HashTree::Pruned(_)) => {
+                        HashTree::Pruned(self.root_hash())
+                    }
+                    _ => HashTree::fork(l, r),
+                }
+            }
+            HashTree::Labeled(label, sub) => {
+                let below: Vec<&[Vec<u8>]> = paths
+                    .iter()
+                    .filter(|p| p[0] == *label)
+                    .map(|p| &p[1..])
+                    .collect();
+                if !below.is_empty() {
+                    HashTree::labeled(label.clone(), sub.witness_refs(&below))
+                } else if neighbours.contains(&label.as_slice()) {
+                    HashTree::labeled(label.clone(), HashTree::Pruned(sub.root_hash()))
+                } else {
+                    HashTree::Pruned(self.root_hash())
+                }
+            }
+            // A leaf or an empty tree where labels were asked for: kept (it proves absence).
+            other => other.clone(),
+        }
+    }
+
+    /// The tree's CBOR encoding (`[0]`, `[1, l, r]`, `[2, label, t]`, `[3, v]`, `[4, h]`).
+    pub fn encode_cbor(&self, out: &mut Vec<u8>) {
         match self {
             HashTree::Empty => {
                 cbor_head(out, 4, 1);
@@ -137,6 +231,43 @@ fn cbor_text(out: &mut Vec<u8>, text: &str) {
     out.extend_from_slice(text.as_bytes());
 }
 
+/// A labeled level of a tree: `entries` sorted by label under a balanced binary tree of forks
+/// (the shape the IC uses, and the order [`HashTree::witness`] and clients' lookups rely on).
+/// Duplicate labels keep the last entry. No entries make [`HashTree::Empty`].
+pub fn forest(mut entries: Vec<(Vec<u8>, HashTree)>) -> HashTree {
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    entries.reverse();
+    entries.dedup_by(|a, b| a.0 == b.0);
+    entries.reverse();
+    fn build(entries: &mut [(Vec<u8>, HashTree)]) -> HashTree {
+        match entries.len() {
+            0 => HashTree::Empty,
+            1 => {
+                let (label, tree) =
+                    std::mem::replace(&mut entries[0], (Vec::new(), HashTree::Empty));
+                HashTree::labeled(label, tree)
+            }
+            n => {
+                let (l, r) = entries.split_at_mut(n / 2);
+                HashTree::fork(build(l), build(r))
+            }
+        }
+    }
+    build(&mut entries)
+}
+
+/// A certificate's CBOR: `55799({"tree": tree, "signature": signature})`.
+pub fn certificate_cbor(tree: &HashTree, signature: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    cbor_head(&mut out, 6, 55799);
+    cbor_head(&mut out, 5, 2);
+    cbor_text(&mut out, "tree");
+    tree.encode_cbor(&mut out);
+    cbor_text(&mut out, "signature");
+    cbor_bytes(&mut out, signature);
+    out
+}
+
 /// Unsigned LEB128, the encoding of `/time` in certificates.
 pub fn leb128(mut value: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity(10);
@@ -165,17 +296,20 @@ pub fn certified_state_tree(canister: &[u8], certified_data: &[u8], time_ns: u64
     )
 }
 
-/// The CBOR certificate for `canister`'s certified data at `time_ns`.
-pub fn data_certificate(canister: &[u8], certified_data: &[u8], time_ns: u64) -> Vec<u8> {
+/// The CBOR certificate for `canister`'s certified data at `time_ns`, signed by `signer`
+/// (zero bytes without one).
+pub fn data_certificate(
+    canister: &[u8],
+    certified_data: &[u8],
+    time_ns: u64,
+    signer: Option<&CertificateSigner>,
+) -> Vec<u8> {
     let tree = certified_state_tree(canister, certified_data, time_ns);
-    let mut out = Vec::with_capacity(256);
-    cbor_head(&mut out, 6, 55799);
-    cbor_head(&mut out, 5, 2);
-    cbor_text(&mut out, "tree");
-    tree.encode_cbor(&mut out);
-    cbor_text(&mut out, "signature");
-    cbor_bytes(&mut out, &[0u8; SIGNATURE_LEN]);
-    out
+    let signature = match signer {
+        Some(sign) => sign(&tree.root_hash()),
+        None => vec![0u8; SIGNATURE_LEN],
+    };
+    certificate_cbor(&tree, &signature)
 }
 
 /// Decodes a certificate made by [`data_certificate`] back into its tree (for tests and tools).
@@ -280,7 +414,7 @@ mod tests {
 
     #[test]
     fn certificate_round_trips_and_holds_the_data() {
-        let cert = data_certificate(&[1, 2, 3], b"hello", 1_700_000_000_000_000_000);
+        let cert = data_certificate(&[1, 2, 3], b"hello", 1_700_000_000_000_000_000, None);
         let tree = decode_certificate_tree(&cert).unwrap();
         assert_eq!(
             tree.lookup(&[b"canister", &[1, 2, 3], b"certified_data"]),
@@ -341,6 +475,42 @@ mod tests {
         let tagged = [&[0xd9, 0xd9, 0xf7][..], &bytes].concat();
         assert_eq!(decode_hash_tree(&tagged), Some(t));
         assert_eq!(decode_hash_tree(&bytes[..bytes.len() - 1]), None);
+    }
+
+    #[test]
+    fn forest_is_sorted_and_witnesses_keep_the_root_hash() {
+        let leaf = |s: &str| HashTree::Leaf(s.as_bytes().to_vec());
+        let inner = forest(vec![
+            (b"d".to_vec(), leaf("4")),
+            (b"b".to_vec(), leaf("2")),
+            (b"f".to_vec(), leaf("6")),
+            (b"a".to_vec(), leaf("1")),
+        ]);
+        let tree = forest(vec![(b"x".to_vec(), inner), (b"time".to_vec(), leaf("t"))]);
+        let mut labels = Vec::new();
+        tree.level_labels(&mut labels);
+        assert_eq!(labels, vec![&b"time"[..], b"x"]);
+        let p = |s: &[&str]| s.iter().map(|l| l.as_bytes().to_vec()).collect::<Vec<_>>();
+        // Present, absent between two labels, absent past the end, absent before the start.
+        for (path, found) in [
+            (p(&["x", "d"]), Some(&b"4"[..])),
+            (p(&["x", "c"]), None),
+            (p(&["x", "z"]), None),
+            (p(&["x", "0"]), None),
+        ] {
+            let w = tree.witness(&[path.clone(), p(&["time"])]);
+            assert_eq!(w.root_hash(), tree.root_hash());
+            let refs: Vec<&[u8]> = path.iter().map(Vec::as_slice).collect();
+            assert_eq!(w.lookup(&refs), found);
+            assert_eq!(w.lookup(&[b"time"]), Some(&b"t"[..]));
+            // Everything not asked for is pruned: "x/f" is gone unless it proves an absence.
+            if found.is_some() {
+                assert_eq!(w.lookup(&[b"x", b"f"]), None);
+                assert_eq!(w.lookup(&[b"x", b"a"]), None);
+            }
+        }
+        // Asking for nothing prunes the whole tree.
+        assert_eq!(tree.witness(&[]), HashTree::Pruned(tree.root_hash()));
     }
 
     #[test]

@@ -9,10 +9,12 @@
 use crate::canister::{
     engine, trap_reject, ApiKind, Entry, ExecCtx, Execution, Installed, Persist, SystemState,
 };
+use crate::certificate::CertificateSigner;
 use crate::module::Visibility;
 use crate::system_api;
 use crate::types::{
-    canister_id, CallResult, IcConfig, IcError, InstallMode, MessageId, Reject, RejectCode,
+    canister_id, CallResult, CanisterState, IcConfig, IcError, IcState, InstallMode, MessageId,
+    ModuleState, Reject, RejectCode,
 };
 use candid::Principal;
 use sha2::{Digest, Sha256};
@@ -117,6 +119,7 @@ pub struct EmbeddedIc {
     ingress_instructions: HashMap<MessageId, u64>,
     last_instructions: u64,
     rand_counter: u64,
+    signer: Option<CertificateSigner>,
 }
 
 impl Default for EmbeddedIc {
@@ -146,11 +149,18 @@ impl EmbeddedIc {
             ingress_instructions: HashMap::new(),
             last_instructions: 0,
             rand_counter: 0,
+            signer: None,
         }
     }
 
     pub fn config(&self) -> &IcConfig {
         &self.config
+    }
+
+    /// Signs the data certificates canisters see in queries from now on (without a signer
+    /// their signature is zero bytes). See [`crate::certificate`].
+    pub fn set_certificate_signer(&mut self, signer: CertificateSigner) {
+        self.signer = Some(signer);
     }
 
     // --- time --------------------------------------------------------------------------------
@@ -176,10 +186,47 @@ impl EmbeddedIc {
 
     /// Creates an empty canister with the given controllers and returns its id.
     pub fn create_canister(&mut self, controllers: Vec<Principal>) -> Principal {
-        let id = canister_id(self.next_canister);
+        let cycles = self.config.initial_cycles;
+        self.create_canister_with_cycles(controllers, cycles)
+    }
+
+    /// Creates an empty canister holding `cycles` (the management canister's
+    /// `provisional_create_canister_with_cycles`).
+    pub fn create_canister_with_cycles(
+        &mut self,
+        controllers: Vec<Principal>,
+        cycles: u128,
+    ) -> Principal {
+        // Ids are handed out in order, skipping any taken by `create_canister_at`.
+        let mut id = canister_id(self.next_canister);
         self.next_canister += 1;
+        while self.canisters.contains_key(&id) {
+            id = canister_id(self.next_canister);
+            self.next_canister += 1;
+        }
+        self.insert_canister(id, controllers, cycles);
+        id
+    }
+
+    /// Creates an empty canister with the id `id` (the management canister's
+    /// `provisional_create_canister_with_cycles` with `specified_id`), so a deployment gets the
+    /// ids it expects. Fails if a canister with that id exists.
+    pub fn create_canister_at(
+        &mut self,
+        id: Principal,
+        controllers: Vec<Principal>,
+        cycles: u128,
+    ) -> Result<(), IcError> {
+        if self.canisters.contains_key(&id) {
+            return Err(IcError::CanisterExists(id));
+        }
+        self.insert_canister(id, controllers, cycles);
+        Ok(())
+    }
+
+    fn insert_canister(&mut self, id: Principal, controllers: Vec<Principal>, cycles: u128) {
         let system = SystemState {
-            cycles: self.config.initial_cycles,
+            cycles,
             controllers,
             ..SystemState::default()
         };
@@ -196,7 +243,6 @@ impl EmbeddedIc {
                 debug_log: Vec::new(),
             },
         );
-        id
     }
 
     /// Creates a canister controlled by `controllers` and installs `wasm` with the candid
@@ -615,11 +661,12 @@ impl EmbeddedIc {
         ctx.method = method.to_string();
         ctx.arg = arg;
         ctx.max_reply_bytes = config.max_reply_bytes;
-        ctx.certificate = Some(system_api::query_certificate(
+        ctx.certificate = Some(system_api::DataCertificate::Pending {
             canister,
-            &c.system.certified_data,
+            certified_data: c.system.certified_data.clone(),
             time,
-        ));
+            signer: self.signer.clone(),
+        });
         let exec = installed.execute(&mut c.system, Entry::Export(&export), ctx, Persist::Nothing);
         c.debug_log.extend(installed.debug_log());
         self.last_instructions = exec.instructions;
@@ -1112,6 +1159,105 @@ impl EmbeddedIc {
                 format!("the embedded IC's management canister does not implement '{other}'"),
             )),
         }
+    }
+
+    // --- snapshots -----------------------------------------------------------------------------
+
+    /// The whole state, for a snapshot. Only at a quiescent point: with messages queued or
+    /// calls open (their call contexts and callbacks live in wasm closures and are not saved)
+    /// it returns [`IcError::NotQuiescent`]; run rounds and try again.
+    pub fn export_state(&self) -> Result<IcState, IcError> {
+        if !self.queue.is_empty() {
+            return Err(IcError::NotQuiescent(format!(
+                "{} messages are queued",
+                self.queue.len()
+            )));
+        }
+        let mut canisters = Vec::with_capacity(self.canisters.len());
+        for (id, c) in &self.canisters {
+            if !c.contexts.is_empty() || !c.callbacks.is_empty() {
+                return Err(IcError::NotQuiescent(format!(
+                    "canister {id} has {} open calls",
+                    c.contexts.len().max(c.callbacks.len())
+                )));
+            }
+            let module = c.installed.as_ref().map(|i| {
+                let (heap, globals) = i.save();
+                ModuleState {
+                    wasm: i.source.clone(),
+                    heap,
+                    globals,
+                }
+            });
+            canisters.push(CanisterState {
+                id: *id,
+                controllers: c.system.controllers.clone(),
+                cycles: c.system.cycles,
+                certified_data: c.system.certified_data.clone(),
+                global_timer: c.system.global_timer,
+                stable: c.system.stable.clone(),
+                running: c.status != CanisterStatus::Stopped,
+                version: c.system.version,
+                module,
+            });
+        }
+        Ok(IcState {
+            time: self.time,
+            next_canister: self.next_canister,
+            next_message: self.next_message,
+            rand_counter: self.rand_counter,
+            canisters,
+        })
+    }
+
+    /// An embedded IC with a saved state: every module is instantiated again and gets its heap
+    /// and globals back. Ingress results and debug logs are not part of the state.
+    pub fn import_state(state: IcState, config: IcConfig) -> Result<Self, IcError> {
+        let mut ic = Self::with_config(config);
+        ic.time = state.time;
+        ic.next_canister = state.next_canister;
+        ic.next_message = state.next_message;
+        ic.rand_counter = state.rand_counter;
+        for c in state.canisters {
+            let installed = match &c.module {
+                Some(m) => Some(Installed::restore(
+                    &ic.engine,
+                    c.id,
+                    &m.wasm,
+                    ic.config.max_decompressed_module_bytes,
+                    ic.config.trace_debug_print,
+                    &m.heap,
+                    &m.globals,
+                )?),
+                None => None,
+            };
+            let generation = u64::from(installed.is_some());
+            ic.canisters.insert(
+                c.id,
+                Canister {
+                    system: SystemState {
+                        stable: c.stable,
+                        certified_data: c.certified_data,
+                        global_timer: c.global_timer,
+                        cycles: c.cycles,
+                        controllers: c.controllers,
+                        version: c.version,
+                    },
+                    installed,
+                    status: if c.running {
+                        CanisterStatus::Running
+                    } else {
+                        CanisterStatus::Stopped
+                    },
+                    generation,
+                    contexts: BTreeMap::new(),
+                    callbacks: BTreeMap::new(),
+                    next_id: 0,
+                    debug_log: Vec::new(),
+                },
+            );
+        }
+        Ok(ic)
     }
 
     /// Extracts the candid interface a canister module (gzipped or not) exports through

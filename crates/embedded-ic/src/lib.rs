@@ -33,6 +33,6 @@ mod types;
 pub use ic::{CanisterStatus, EmbeddedIc};
 pub use module::{MetadataSection, Visibility};
 pub use types::{
-    canister_id, user_principal, CallResult, IcConfig, IcError, InstallMode, MessageId, Reject,
-    RejectCode,
+    canister_id, user_principal, CallResult, CanisterState, GlobalValue, IcConfig, IcError,
+    IcState, InstallMode, MessageId, ModuleState, Reject, RejectCode,
 };

@@ -888,15 +888,19 @@ fn define(l: &mut Linker<Env>) -> Result<(), wasmi::errors::LinkerError> {
     l.func_wrap("ic0", "data_certificate_size", |mut c: C<'_>| -> Result<i32, Error> {
         charge(&mut c, BASE)?;
         let ctx = ctx(&mut c, "data_certificate_size")?;
-        let cert = ctx.certificate.as_ref().ok_or_else(|| {
+        let cert = ctx.certificate.as_mut().ok_or_else(|| {
             api_trap("ic0.data_certificate_size: no certificate (only non-replicated queries have one)")
         })?;
-        Ok(cert.len() as i32)
+        Ok(cert.bytes().len() as i32)
     })?;
     l.func_wrap("ic0", "data_certificate_copy", |mut c: C<'_>, dst: i32, off: i32, size: i32| {
-        let cert = ctx(&mut c, "data_certificate_copy")?.certificate.clone().ok_or_else(|| {
-            api_trap("ic0.data_certificate_copy: no certificate (only non-replicated queries have one)")
-        })?;
+        let cert = ctx(&mut c, "data_certificate_copy")?
+            .certificate
+            .as_mut()
+            .map(|c| c.bytes().to_vec())
+            .ok_or_else(|| {
+                api_trap("ic0.data_certificate_copy: no certificate (only non-replicated queries have one)")
+            })?;
         copy_out(&mut c, &cert, dst, off, size, "data_certificate_copy")
     })?;
     l.func_wrap("ic0", "time", |mut c: C<'_>| -> Result<i64, Error> {
@@ -965,7 +969,49 @@ fn pending<'a>(caller: &'a mut C<'_>, api: &str) -> Result<&'a mut OutgoingCall,
         .ok_or_else(|| api_trap(format!("ic0.{api} without a preceding ic0.call_new")))
 }
 
-/// The certificate a non-replicated query of `canister` sees.
-pub(crate) fn query_certificate(canister: Principal, certified_data: &[u8], time: u64) -> Vec<u8> {
-    certificate::data_certificate(canister.as_slice(), certified_data, time)
+/// The certificate a non-replicated query of `canister` sees, made (and signed) only when the
+/// query first asks for it: signing costs far more than most queries.
+pub(crate) enum DataCertificate {
+    Pending {
+        canister: Principal,
+        certified_data: Vec<u8>,
+        time: u64,
+        signer: Option<certificate::CertificateSigner>,
+    },
+    Ready(Vec<u8>),
+}
+
+impl std::fmt::Debug for DataCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DataCertificate::Pending { canister, .. } => {
+                write!(f, "DataCertificate::Pending({canister})")
+            }
+            DataCertificate::Ready(b) => write!(f, "DataCertificate::Ready({} bytes)", b.len()),
+        }
+    }
+}
+
+impl DataCertificate {
+    pub(crate) fn bytes(&mut self) -> &[u8] {
+        if let DataCertificate::Pending {
+            canister,
+            certified_data,
+            time,
+            signer,
+        } = self
+        {
+            let bytes = certificate::data_certificate(
+                canister.as_slice(),
+                certified_data,
+                *time,
+                signer.as_ref(),
+            );
+            *self = DataCertificate::Ready(bytes);
+        }
+        match self {
+            DataCertificate::Ready(bytes) => bytes,
+            DataCertificate::Pending { .. } => &[],
+        }
+    }
 }

@@ -85,6 +85,10 @@ pub enum IcError {
     UnknownMessage(u64),
     #[error("message {0} did not complete within {1} rounds")]
     DidNotComplete(u64, u32),
+    #[error("the state cannot be saved now: {0}")]
+    NotQuiescent(String),
+    #[error("canister {0} already exists")]
+    CanisterExists(Principal),
 }
 
 /// Per-message instruction limits and other knobs; the defaults are the IC's.
@@ -152,6 +156,73 @@ pub fn user_principal(seed: u64) -> Principal {
     use sha2::Digest;
     let der_key = sha2::Sha256::digest(seed.to_be_bytes());
     Principal::self_authenticating(der_key)
+}
+
+/// A wasm global's value in a snapshot: its type and its bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GlobalValue {
+    I32(i32),
+    I64(i64),
+    /// An f32's bits.
+    F32(u32),
+    /// An f64's bits.
+    F64(u64),
+}
+
+impl GlobalValue {
+    pub(crate) fn from_val(v: &wasmi::Val) -> Self {
+        match v {
+            wasmi::Val::I32(x) => GlobalValue::I32(*x),
+            wasmi::Val::I64(x) => GlobalValue::I64(*x),
+            wasmi::Val::F32(x) => GlobalValue::F32(x.to_bits()),
+            wasmi::Val::F64(x) => GlobalValue::F64(x.to_bits()),
+            // Reference and vector globals are not saved (Rust canisters have none).
+            _ => GlobalValue::I32(0),
+        }
+    }
+
+    pub(crate) fn to_val(self) -> wasmi::Val {
+        match self {
+            GlobalValue::I32(x) => wasmi::Val::I32(x),
+            GlobalValue::I64(x) => wasmi::Val::I64(x),
+            GlobalValue::F32(x) => wasmi::Val::from(f32::from_bits(x)),
+            GlobalValue::F64(x) => wasmi::Val::from(f64::from_bits(x)),
+        }
+    }
+}
+
+/// A canister's module state in a snapshot: the module as installed, its heap and globals.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModuleState {
+    pub wasm: Vec<u8>,
+    pub heap: Vec<u8>,
+    pub globals: Vec<GlobalValue>,
+}
+
+/// A canister in a snapshot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CanisterState {
+    pub id: Principal,
+    pub controllers: Vec<Principal>,
+    pub cycles: u128,
+    pub certified_data: Vec<u8>,
+    pub global_timer: u64,
+    pub stable: Vec<u8>,
+    /// Running (false: stopped).
+    pub running: bool,
+    pub version: u64,
+    pub module: Option<ModuleState>,
+}
+
+/// The embedded IC's whole state at a quiescent point (no message queued, no call open):
+/// what [`crate::EmbeddedIc::export_state`] saves and [`crate::EmbeddedIc::import_state`] loads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IcState {
+    pub time: u64,
+    pub next_canister: u64,
+    pub next_message: u64,
+    pub rand_counter: u64,
+    pub canisters: Vec<CanisterState>,
 }
 
 /// How a canister was (re)installed, as in the management canister's `install_code`.

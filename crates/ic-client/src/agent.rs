@@ -120,6 +120,10 @@ pub struct AgentConfig {
     /// decided from the URL's host: `localhost`, `*.localhost`, or a loopback address).
     /// Never fetch the root key from mainnet: the built-in key is the trust anchor there.
     pub local: Option<bool>,
+    /// The root key to trust (DER), for a local replica whose key is known (`emc-replica`
+    /// prints it): then nothing is fetched, so a man in the middle cannot substitute its own.
+    /// `None`: fetched from the replica on a local network, the IC's built-in key otherwise.
+    pub root_key: Option<Vec<u8>>,
     /// Longest time one call may take, polling for an update's result included.
     pub timeout: Duration,
     /// Longest time to open a TCP connection (capped by `timeout`).
@@ -133,6 +137,7 @@ impl AgentConfig {
             url: url.into(),
             identity,
             local: None,
+            root_key: None,
             timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(5),
         }
@@ -215,14 +220,20 @@ impl AgentClient {
             .with_max_polling_time(config.timeout)
             .build()
             .map_err(map_agent_error)?;
-        info!(url = %config.url, %principal, local, "ic-agent client");
+        let root_key = OnceCell::new();
+        if let Some(key) = config.root_key {
+            agent.set_root_key(key);
+            // Pinned: never fetched.
+            let _ = root_key.set(());
+        }
+        info!(url = %config.url, %principal, local, pinned_root_key = root_key.initialized(), "ic-agent client");
         Ok(AgentClient {
             agent,
             principal,
             url: config.url,
             local,
             timeout: config.timeout,
-            root_key: OnceCell::new(),
+            root_key,
         })
     }
 
@@ -241,8 +252,8 @@ impl AgentClient {
         &self.agent
     }
 
-    /// Fetches the replica's root key now (local networks only; a no-op on mainnet). Calls do
-    /// this themselves the first time; use it to check a local replica is up.
+    /// Fetches the replica's root key now (local networks only; a no-op on mainnet and with a
+    /// pinned [`AgentConfig::root_key`]). Calls do this themselves the first time.
     pub async fn fetch_root_key(&self) -> Result<(), IcError> {
         if !self.local {
             return Ok(());
