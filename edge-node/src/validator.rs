@@ -24,7 +24,9 @@ use emc_consensus::{
 use emc_edge_core::anchor::submit_position;
 use emc_edge_core::app::{blocks_per_minute, AppConfig, EdgeApp, RegistryNode};
 use emc_edge_core::poc::{PocPlanner, PocStatus, RoundPlan, RoundSchedule};
-use emc_edge_core::protocol::{PingReply, RelayEnvelope, KIND_CONSENSUS, KIND_PING, KIND_RELAY};
+use emc_edge_core::protocol::{
+    decode_receipts, PingReply, RelayEnvelope, KIND_CONSENSUS, KIND_PING, KIND_RECEIPTS, KIND_RELAY,
+};
 use emc_edge_core::retention::{keep_records, keeps};
 use emc_edge_core::view::ChainView;
 use emc_ic_client::IcError;
@@ -460,8 +462,29 @@ impl Runner {
                     Ok(_) => {}
                     Err(e) => debug!(?peer, error = %e, "bad relay envelope"),
                 },
+                (KIND_RECEIPTS, Role::Router) => match decode_receipts(&payload) {
+                    Ok(receipts) => {
+                        let (mut ok, mut refused) = (0u64, 0u64);
+                        for r in receipts {
+                            match self.node.app_mut().record_receipt(r) {
+                                Ok(()) => ok += 1,
+                                Err(e) => {
+                                    refused += 1;
+                                    debug!(?peer, error = %e, "receipt refused");
+                                }
+                            }
+                        }
+                        self.status.update(|s| {
+                            s.receipts_recorded += ok;
+                            s.receipts_refused += refused;
+                        });
+                    }
+                    Err(e) => debug!(?peer, error = %e, "bad receipts frame"),
+                },
                 _ => debug!(?peer, kind, %role, "unexpected frame"),
             },
+            // Validators serve no calls: dropping it resets the stream.
+            Event::Call { .. } => {}
             Event::Request {
                 kind, responder, ..
             } => {
