@@ -13,9 +13,11 @@ use emc_devnet::{devnet_user_key, Cluster, ClusterConfig, DemoConfig};
 use emc_edge_core::protocol::{encode_receipts, CallHead, KIND_CALL, KIND_RECEIPTS};
 use emc_net::{Call, Roles};
 use emc_router::client::Client;
-use emc_types::{Hash, NodeId, Signature};
+use emc_types::merkle::{inclusion_proof, leaf_hash, root_from_proof};
+use emc_types::{Block, Checkpoint, Hash, NodeId, Signature, StateBit};
 use http_body_util::{BodyExt as _, Full};
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::{sleep, Instant};
 
@@ -74,6 +76,24 @@ async fn dapp_calls_through_the_router() -> Result<()> {
     let models = gw.models_json();
     assert_eq!(models["data"][0]["id"], "emc-bigram");
     assert_eq!(models["data"][0]["emc"]["unit"], "tokens");
+    // Every committed block and checkpoint of validator 0, for the receipts' proofs.
+    let seen_blocks = Arc::new(Mutex::new(Vec::<Arc<Block>>::new()));
+    let seen_checkpoints = Arc::new(Mutex::new(Vec::<Checkpoint>::new()));
+    {
+        let v = &c.validators[0].as_ref().unwrap().handle;
+        let (mut blocks, mut cps) = (v.blocks.subscribe(), v.checkpoints.subscribe());
+        let (b, k) = (seen_blocks.clone(), seen_checkpoints.clone());
+        tokio::spawn(async move {
+            while let Ok(block) = blocks.recv().await {
+                b.lock().unwrap().push(block);
+            }
+        });
+        tokio::spawn(async move {
+            while let Ok(cp) = cps.recv().await {
+                k.lock().unwrap().push(cp);
+            }
+        });
+    }
     let fast = hex::encode(c.compute[0].0.id.0);
     let slow = hex::encode(c.compute[1].0.id.0);
 
@@ -271,6 +291,71 @@ async fn dapp_calls_through_the_router() -> Result<()> {
         || recorded() >= accepted,
     )
     .await;
+    // They enter committed blocks, and a checkpoint's receipts root covers them: each one
+    // verifies against it with an inclusion proof built from the period's receipts.
+    let ours = |b: &Block| {
+        b.bits
+            .iter()
+            .filter(|bit| matches!(bit, StateBit::Receipt(r) if r.user == user.account()))
+            .count()
+    };
+    wait_for("the receipts committed", Duration::from_secs(20), || {
+        seen_blocks
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|b| ours(b))
+            .sum::<usize>() as u64
+            >= accepted
+    })
+    .await;
+    let last = seen_blocks
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|b| ours(b) > 0)
+        .map(|b| b.header.height)
+        .max()
+        .unwrap();
+    wait_for("a checkpoint over them", Duration::from_secs(30), || {
+        seen_checkpoints
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|k| k.height >= last)
+    })
+    .await;
+    let interval = c.config.validator.checkpoint_interval;
+    let (mut proved, mut forged_seen) = (0u64, false);
+    for k in seen_checkpoints.lock().unwrap().iter() {
+        let period: Vec<StateBit> = seen_blocks
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|b| b.header.height + interval > k.height && b.header.height <= k.height)
+            .flat_map(|b| b.bits.iter().cloned())
+            .filter(|bit| matches!(bit, StateBit::Receipt(_) | StateBit::Dispatch(_)))
+            .collect();
+        let leaves: Vec<Hash> = period
+            .iter()
+            .map(|bit| leaf_hash(&bit.canonical_bytes()))
+            .collect();
+        for (i, bit) in period.iter().enumerate() {
+            let StateBit::Receipt(r) = bit else { continue };
+            forged_seen |= r.body_hash() == forged.body_hash();
+            let proof = inclusion_proof(&leaves, i);
+            let root = root_from_proof(leaves[i], i as u64, leaves.len() as u64, &proof);
+            assert_eq!(
+                root,
+                Some(k.receipts_root),
+                "receipt {i} of checkpoint {}",
+                k.height
+            );
+            proved += u64::from(r.user == user.account());
+        }
+    }
+    assert!(proved >= accepted, "proved {proved} of {accepted}");
+    assert!(!forged_seen, "the forged receipt entered a block");
 
     // 6. A dApp that disconnects mid-stream: the call is cancelled, its ticket ended, the
     // router keeps serving.
