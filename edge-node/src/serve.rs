@@ -447,6 +447,248 @@ pub async fn discover_models(app_url: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use emc_edge_core::compute::sign_request;
+    use emc_net::{Event, Identity, NetConfig, Network, Role, Roles, StaticAuthorizer};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A fake app on loopback: answers every request with `answer` after `delay` (or never).
+    async fn fake_app(answer: &'static [u8], delay: Option<Duration>) -> String {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = s.read(&mut buf).await;
+                    match delay {
+                        Some(d) => {
+                            tokio::time::sleep(d).await;
+                            let _ = s.write_all(answer).await;
+                        }
+                        None => tokio::time::sleep(Duration::from_secs(3600)).await,
+                    }
+                });
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    struct Pair {
+        router: Network,
+        _node_net: Network,
+        node: NodeId,
+        calls: tokio::sync::mpsc::Receiver<Event>,
+    }
+
+    async fn pair() -> Pair {
+        let auth = Arc::new(StaticAuthorizer::new());
+        let (rk, nk) = (
+            SigningKey::from_bytes(&[1; 32]),
+            SigningKey::from_bytes(&[2; 32]),
+        );
+        auth.set(
+            NodeId(rk.verifying_key().to_bytes()),
+            Roles::from(Role::Router),
+        );
+        auth.set(
+            NodeId(nk.verifying_key().to_bytes()),
+            Roles::from(Role::Compute),
+        );
+        let cfg = NetConfig {
+            listen_addr: "127.0.0.1:0".parse().unwrap(),
+            ..NetConfig::default()
+        };
+        let (router, _rev) = Network::bind(
+            cfg.clone(),
+            Identity::from_signing_key(rk).unwrap(),
+            auth.clone(),
+            Role::Router,
+        )
+        .unwrap();
+        let (node_net, mut calls) = Network::bind(
+            cfg,
+            Identity::from_signing_key(nk.clone()).unwrap(),
+            auth,
+            Role::Compute,
+        )
+        .unwrap();
+        let node = NodeId(nk.verifying_key().to_bytes());
+        router
+            .connect(node, node_net.local_addr().unwrap())
+            .await
+            .unwrap();
+        // Skip the node's PeerUp.
+        while !matches!(calls.recv().await, Some(Event::PeerUp { .. })) {}
+        Pair {
+            router,
+            _node_net: node_net,
+            node,
+            calls,
+        }
+    }
+
+    fn head(user: &SigningKey, body: &[u8], nonce: u64) -> CallHead {
+        let path = "/v1/completions";
+        CallHead {
+            app: "llm".into(),
+            model: "m".into(),
+            method: "POST".into(),
+            url_path: path.into(),
+            app_path: path.into(),
+            headers: vec![],
+            user: NodeId(user.verifying_key().to_bytes()),
+            nonce,
+            body_hash: sha256(&[body]),
+            body_len: body.len() as u64,
+            signature: sign_request(user, nonce, "POST", path, body),
+            epoch: 3,
+            max_response_bytes: 1 << 20,
+            timeout_ms: 1000,
+        }
+    }
+
+    /// Sends one call through the service and returns the frames the router got, and whether
+    /// the stream ended cleanly.
+    async fn exchange(
+        p: &mut Pair,
+        svc: &Arc<CallService>,
+        head: &CallHead,
+        body: &[u8],
+    ) -> (Vec<(u8, Bytes)>, bool) {
+        let call = p
+            .router
+            .open_call(&p.node, KIND_CALL, head.encode(), Duration::from_secs(2))
+            .await
+            .unwrap();
+        let Some(Event::Call {
+            peer,
+            kind,
+            head: h,
+            call: incoming,
+            ..
+        }) = p.calls.recv().await
+        else {
+            panic!("no call event");
+        };
+        tokio::spawn(svc.clone().serve(peer, kind, h, incoming));
+        let Call {
+            mut sender,
+            mut receiver,
+        } = call;
+        if !body.is_empty() {
+            // A node that refuses early stops reading: its refusal still comes back.
+            let _ = sender.send(FRAME_BODY, Bytes::copy_from_slice(body)).await;
+        }
+        sender.finish();
+        let mut frames = Vec::new();
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), receiver.recv()).await {
+                Ok(Ok(Some(f))) => frames.push(f),
+                Ok(Ok(None)) => return (frames, true),
+                Ok(Err(_)) => return (frames, false),
+                Err(_) => panic!("the node never ended the call"),
+            }
+        }
+    }
+
+    fn service(app_url: String, capacity: u32, timeout: Duration) -> Arc<CallService> {
+        let cfg = ComputeConfig {
+            app_url: Some(app_url),
+            capacity,
+            call_timeout: timeout,
+            max_response_bytes: 64,
+            ..ComputeConfig::default()
+        };
+        Arc::new(CallService::new(
+            &cfg,
+            SigningKey::from_bytes(&[2; 32]),
+            vec!["m".into()],
+        ))
+    }
+
+    fn refusal(frames: &[(u8, Bytes)]) -> Option<RefusalCode> {
+        match frames {
+            [(FRAME_REFUSED, p)] => CallRefusal::decode(p).ok().map(|r| r.code),
+            _ => None,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bad_apps_and_bad_calls_get_clear_ends_and_no_receipt() {
+        let mut p = pair().await;
+        let user = SigningKey::from_bytes(&[9; 32]);
+        let body = br#"{"model":"m","prompt":"x"}"#;
+        let ok = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 37\r\n\r\n{\"usage\":{\"total_tokens\":5},\"x\":1234}";
+        // A working app: response head, data, a receipt signed by the node for 5 tokens.
+        let svc = service(
+            fake_app(ok, Some(Duration::ZERO)).await,
+            2,
+            Duration::from_secs(2),
+        );
+        let (frames, clean) = exchange(&mut p, &svc, &head(&user, body, 1), body).await;
+        assert!(clean);
+        assert_eq!(frames.first().map(|f| f.0), Some(FRAME_RESPONSE));
+        let trailer = frames.last().filter(|f| f.0 == FRAME_TRAILER).unwrap();
+        let r = CallTrailer::decode(&trailer.1).unwrap().receipt.unwrap();
+        assert_eq!((r.units, r.nonce, r.cumulative_e8s, r.epoch), (5, 1, 5, 3));
+        assert!(emc_edge_core::compute::node_signature_valid(&r));
+        // The lane moves on.
+        let (frames, _) = exchange(&mut p, &svc, &head(&user, body, 2), body).await;
+        let r = CallTrailer::decode(&frames.last().unwrap().1)
+            .unwrap()
+            .receipt
+            .unwrap();
+        assert_eq!((r.nonce, r.cumulative_e8s), (2, 10));
+
+        // A bad user signature, a body that does not match its hash, another app: refused.
+        let mut bad = head(&user, body, 3);
+        bad.signature.0[0] ^= 1;
+        let (frames, _) = exchange(&mut p, &svc, &bad, body).await;
+        assert_eq!(refusal(&frames), Some(RefusalCode::BadRequest));
+        let (frames, _) = exchange(&mut p, &svc, &head(&user, body, 4), b"{\"other\":1}").await;
+        assert_eq!(refusal(&frames), Some(RefusalCode::BadRequest));
+        let mut other = head(&user, body, 5);
+        other.app = "sd".into();
+        let (frames, _) = exchange(&mut p, &svc, &other, body).await;
+        assert_eq!(refusal(&frames), Some(RefusalCode::NotServed));
+
+        // An app that answers garbage: AppFailed (the router retries elsewhere).
+        let svc = service(
+            fake_app(b"garbage\r\n\r\n", Some(Duration::ZERO)).await,
+            2,
+            Duration::from_secs(2),
+        );
+        let (frames, _) = exchange(&mut p, &svc, &head(&user, body, 6), body).await;
+        assert_eq!(refusal(&frames), Some(RefusalCode::AppFailed));
+        // An app that hangs: Timeout after call_timeout.
+        let svc = service(fake_app(b"", None).await, 2, Duration::from_millis(300));
+        let (frames, _) = exchange(&mut p, &svc, &head(&user, body, 7), body).await;
+        assert_eq!(refusal(&frames), Some(RefusalCode::Timeout));
+        // No app at all.
+        let svc = service("http://127.0.0.1:1".into(), 2, Duration::from_secs(1));
+        let (frames, _) = exchange(&mut p, &svc, &head(&user, body, 8), body).await;
+        assert_eq!(refusal(&frames), Some(RefusalCode::AppFailed));
+        // No slot: Busy.
+        let svc = service(
+            fake_app(ok, Some(Duration::ZERO)).await,
+            0,
+            Duration::from_secs(1),
+        );
+        let (frames, _) = exchange(&mut p, &svc, &head(&user, body, 9), body).await;
+        assert_eq!(refusal(&frames), Some(RefusalCode::Busy));
+        // A response over max_response_bytes (64): cut after the head, no trailer.
+        let long = b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789";
+        let svc = service(
+            fake_app(long, Some(Duration::ZERO)).await,
+            2,
+            Duration::from_secs(2),
+        );
+        let (frames, clean) = exchange(&mut p, &svc, &head(&user, body, 10), body).await;
+        assert!(!clean, "a cut response must not end cleanly");
+        assert!(frames.iter().all(|f| f.0 != FRAME_TRAILER));
+        assert_eq!(svc.stats().errors, 1);
+        assert_eq!(svc.in_flight(), 0);
+    }
 
     #[test]
     fn app_urls_give_their_authority() {

@@ -438,13 +438,17 @@ async fn attempt(
             .await
             .map_err(|e| Failure::Retry(502, format!("compute node unreachable: {e}")))?;
         let (mut sender, mut receiver) = (call.sender, call.receiver);
-        if !body.is_empty() {
-            sender
-                .send(FRAME_BODY, body)
-                .await
-                .map_err(|e| Failure::Retry(502, format!("sending the body: {e}")))?;
-        }
+        // A node that refuses the call stops reading its body: the refusal still follows,
+        // so a failed send is judged by what the node answers.
+        let sent = if body.is_empty() {
+            Ok(())
+        } else {
+            sender.send(FRAME_BODY, body).await
+        };
         sender.finish();
+        if let Err(e) = &sent {
+            debug!(?node, error = %e, "the node stopped reading the body");
+        }
         match receiver.recv().await {
             Ok(Some((FRAME_RESPONSE, p))) => match ResponseHead::decode(&p) {
                 Ok(rh) => Ok((rh, receiver)),

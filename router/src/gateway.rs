@@ -137,9 +137,8 @@ impl Gateway {
 
     /// A validator reported committed height `height`.
     pub fn on_height(&self, height: u64, epoch_length: u64) {
-        if epoch_length > 0 {
-            self.epoch
-                .fetch_max(height / epoch_length, Ordering::Relaxed);
+        if let Some(e) = height.checked_div(epoch_length) {
+            self.epoch.fetch_max(e, Ordering::Relaxed);
         }
     }
 
@@ -193,30 +192,36 @@ impl Gateway {
     /// capacity.
     pub fn models_json(&self) -> Value {
         let offers = lock(&self.offers).clone();
-        let mut by: BTreeMap<(String, String), (u64, u64, u32, u32, &'static str)> =
-            BTreeMap::new();
+        struct Entry {
+            lo: u64,
+            hi: u64,
+            nodes: u32,
+            capacity: u32,
+            unit: &'static str,
+        }
+        let mut by: BTreeMap<(String, String), Entry> = BTreeMap::new();
         for o in offers.values() {
             for m in &o.models {
-                let e = by.entry((o.app.clone(), m.clone())).or_insert((
-                    u64::MAX,
-                    0,
-                    0,
-                    0,
-                    unit_name(o.unit),
-                ));
-                e.0 = e.0.min(o.price_e8s);
-                e.1 = e.1.max(o.price_e8s);
-                e.2 += 1;
-                e.3 = e.3.saturating_add(o.capacity);
+                let e = by.entry((o.app.clone(), m.clone())).or_insert(Entry {
+                    lo: u64::MAX,
+                    hi: 0,
+                    nodes: 0,
+                    capacity: 0,
+                    unit: unit_name(o.unit),
+                });
+                e.lo = e.lo.min(o.price_e8s);
+                e.hi = e.hi.max(o.price_e8s);
+                e.nodes += 1;
+                e.capacity = e.capacity.saturating_add(o.capacity);
             }
         }
         let data: Vec<Value> = by
             .into_iter()
-            .map(|((app, model), (lo, hi, nodes, cap, unit))| {
+            .map(|((app, model), e)| {
                 json!({
                     "id": model, "object": "model", "owned_by": app,
-                    "emc": {"app": app, "unit": unit, "price_e8s_min": lo, "price_e8s_max": hi,
-                            "nodes": nodes, "capacity": cap}
+                    "emc": {"app": app, "unit": e.unit, "price_e8s_min": e.lo,
+                            "price_e8s_max": e.hi, "nodes": e.nodes, "capacity": e.capacity}
                 })
             })
             .collect();

@@ -191,7 +191,13 @@ impl Endpoint for RouterEndpoint {
 /// Per-node call metrics: `{prefix}_calls_total{node="..."}`, errors, units, p50/p99 µs.
 pub fn calls_metrics(out: &mut String, prefix: &str, calls: &BTreeMap<String, CallStats>) {
     use std::fmt::Write as _;
-    let series: [(&str, &str, &str, fn(&CallStats) -> u64); 5] = [
+    type Series = (
+        &'static str,
+        &'static str,
+        &'static str,
+        fn(&CallStats) -> u64,
+    );
+    let series: [Series; 5] = [
         ("calls_total", "counter", "Calls served in full.", |c| {
             c.calls
         }),
