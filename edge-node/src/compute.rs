@@ -660,6 +660,8 @@ impl Endpoint for ComputeEndpoint {
         for (name, help, v) in counters {
             metric(&mut out, name, "counter", help, v);
         }
+        let calls = std::iter::once((s.id.clone(), s.calls.clone())).collect();
+        emc_node_common::http::calls_metrics(&mut out, "emc_compute", &calls);
         metric(
             &mut out,
             "emc_poc_last_compute_ms",
