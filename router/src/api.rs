@@ -530,6 +530,14 @@ fn relay(
             };
             match outcome {
                 Ok(Ok(trailer)) => {
+                    if !sse {
+                        // The body is complete: end it before the receipt's bookkeeping.
+                        drop(tx);
+                        guard.success(&mut plan);
+                        let receipt = trailer.receipt.and_then(|r| gw.on_receipt(node, r));
+                        gw.count_served(node, receipt.map_or(0, |r| r.units), started);
+                        return;
+                    }
                     guard.success(&mut plan);
                     let receipt = trailer.receipt.and_then(|r| gw.on_receipt(node, r));
                     if let (true, Some(r)) = (sse, &receipt) {
