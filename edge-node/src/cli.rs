@@ -396,7 +396,14 @@ async fn run_node(cfg: NodeConfig) -> Result<()> {
             h.stop().await;
         }
         Role::Compute => {
-            let h = start_compute(cfg.compute.clone(), net.clone(), events, authorizer, ic);
+            let h = start_compute(
+                cfg.compute.clone(),
+                net.clone(),
+                events,
+                authorizer,
+                ic,
+                key.clone(),
+            );
             if let Some(addr) = cfg.status_addr {
                 let endpoint = ComputeEndpoint(h.status.clone());
                 serve(addr, Arc::new(endpoint), stop.clone()).await?;

@@ -22,6 +22,8 @@
 //! opened, the node logs why and answers with the CPU prover (same bits, smaller E).
 
 use crate::challenge::mono_ns;
+use crate::serve::{discover_models, CallService};
+use emc_edge_core::protocol::KIND_OFFER;
 use emc_edge_core::protocol::{
     PingReply, PocOpen, KIND_LOAD, KIND_PING, KIND_POC_CHALLENGE, KIND_POC_OPEN,
 };
@@ -31,7 +33,7 @@ use emc_node_common::config::{ComputeConfig, ProverKind};
 use emc_node_common::http::{metric, Endpoint};
 use emc_node_common::ic::IcHandles;
 use emc_node_common::service::Service;
-use emc_node_common::status::Shared;
+use emc_node_common::status::{CallStats, Shared};
 use emc_poc::{
     finish_estimate_ns, Challenge, CpuProver, DeviceSelector, ParamsError, Prover, ProverSession,
     VulkanProver, WindowStop, WireError,
@@ -84,6 +86,14 @@ pub struct ComputeStatus {
     pub load: u32,
     /// Job slots.
     pub capacity: u32,
+    /// The app's name and models, as offered to routers.
+    pub app: String,
+    /// The app's models.
+    pub models: Vec<String>,
+    /// dApp calls served through routers.
+    pub calls: CallStats,
+    /// Calls from peers that are not routers, ignored.
+    pub calls_refused_not_router: u64,
 }
 
 /// Why a challenge or an open request gets no answer.
@@ -404,12 +414,16 @@ struct Refresh {
     me: Option<emc_registry::Node>,
 }
 
-/// Reports the node's load (jobs running) and capacity to its routers.
-fn report_load(net: &Network, st: &Shared<ComputeStatus>) {
+/// Reports the node's load (jobs running: challenges computing and calls in progress) and
+/// capacity to its routers.
+fn report_load(net: &Network, st: &Shared<ComputeStatus>, calls: &CallService) {
+    let in_flight = calls.in_flight();
+    let stats = calls.stats();
+    st.update(|s| s.calls = stats);
     let s = st.get();
     let report = PingReply {
         height: 0,
-        load: s.load,
+        load: s.load.saturating_add(in_flight),
         capacity: s.capacity,
     };
     let _ = net.broadcast(KIND_LOAD, report.encode(), Roles::from(Role::Router));
@@ -426,6 +440,7 @@ pub fn start_compute(
     mut events: mpsc::Receiver<Event>,
     authorizer: Arc<StaticAuthorizer>,
     ic: IcHandles,
+    key: ed25519_dalek::SigningKey,
 ) -> ComputeHandle {
     let id = net.node_id();
     let status = Shared::new(ComputeStatus {
@@ -461,6 +476,20 @@ pub fn start_compute(
         });
         let poc = Arc::new(PocService::new(choice.prover, &cfg));
         let mut load = poc.load();
+        let models = match (&cfg.app_url, cfg.models.is_empty()) {
+            (Some(url), true) => discover_models(url).await,
+            _ => cfg.models.clone(),
+        };
+        let calls = Arc::new(CallService::new(&cfg, key, models));
+        let offer = calls.offer();
+        info!(app = %offer.app, models = ?offer.models, "offering the app to routers");
+        st.update(|s| { s.app = offer.app.clone(); s.models = offer.models.clone(); });
+        let offer = bytes::Bytes::from(offer.encode());
+        let send_offer = |net: &Network| {
+            if cfg.app_url.is_some() {
+                let _ = net.broadcast(KIND_OFFER, offer.clone(), Roles::from(Role::Router));
+            }
+        };
 
         let (tx, mut rx) = mpsc::channel::<Refresh>(16);
         let mut refresh = tokio::time::interval(cfg.registry_refresh);
@@ -471,9 +500,19 @@ pub fn start_compute(
                 biased;
                 _ = stop.changed() => break,
                 ev = events.recv() => match ev {
+                    Some(Event::Call { peer, role, kind, head, call }) => {
+                        if role != Role::Router {
+                            debug!(?peer, %role, "call from a non-router ignored");
+                            drop(call);
+                            st.update(|s| s.calls_refused_not_router += 1);
+                            continue;
+                        }
+                        tokio::spawn(calls.clone().serve(peer, kind, head, call).in_current_span());
+                    }
                     Some(Event::Request { kind: KIND_PING, responder, .. }) => {
                         let s = st.get();
-                        let reply = PingReply { height: 0, load: s.load, capacity: s.capacity };
+                        let load = s.load.saturating_add(calls.in_flight());
+                        let reply = PingReply { height: 0, load, capacity: s.capacity };
                         let _ = responder.respond(reply.encode());
                         st.update(|s| s.probes_answered += 1);
                     }
@@ -524,7 +563,10 @@ pub fn start_compute(
                             }
                         }
                     }
-                    Some(Event::PeerUp { .. } | Event::PeerDown { .. }) => {
+                    Some(ev @ (Event::PeerUp { .. } | Event::PeerDown { .. })) => {
+                        if matches!(ev, Event::PeerUp { role: Role::Router, .. }) {
+                            send_offer(&net);
+                        }
                         let routers = count_role(&net, Role::Router);
                         let validators = count_role(&net, Role::Validator);
                         st.update(|s| { s.routers = routers; s.validators = validators; });
@@ -563,9 +605,12 @@ pub fn start_compute(
                 Ok(()) = load.changed() => {
                     let jobs = u32::try_from(*load.borrow_and_update()).unwrap_or(u32::MAX);
                     st.update(|s| s.load = jobs);
-                    report_load(&net, &st);
+                    report_load(&net, &st, &calls);
                 }
-                _ = report.tick() => report_load(&net, &st),
+                _ = report.tick() => {
+                    send_offer(&net);
+                    report_load(&net, &st, &calls);
+                }
             }
         }
         info!("compute node stopped");
@@ -615,6 +660,8 @@ impl Endpoint for ComputeEndpoint {
         for (name, help, v) in counters {
             metric(&mut out, name, "counter", help, v);
         }
+        let calls = std::iter::once((s.id.clone(), s.calls.clone())).collect();
+        emc_node_common::http::calls_metrics(&mut out, "emc_compute", &calls);
         metric(
             &mut out,
             "emc_poc_last_compute_ms",

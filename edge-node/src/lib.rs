@@ -6,7 +6,8 @@
 //!   the registry view and epoch snapshots, proof-of-computing challenges (`challenge`: the
 //!   exchange), and the `anchor` task that carries out the anchor plan's calls to the IC;
 //! - `compute`: answers probes and proof-of-computing challenges with the configured prover
-//!   (CPU or Vulkan), reports its load to the routers;
+//!   (CPU or Vulkan), reports its load and offer to the routers; `serve`: dApp calls from
+//!   routers, proxied to the local app, metered, with a signed receipt each;
 //! - `cli`: the `edge-node` command line.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -15,6 +16,7 @@ mod anchor;
 mod challenge;
 pub mod cli;
 pub mod compute;
+pub mod serve;
 mod status;
 pub mod validator;
 mod wal;

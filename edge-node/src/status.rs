@@ -26,6 +26,10 @@ pub struct ValidatorStatus {
     pub state_bits: u64,
     /// Live connections.
     pub peers: usize,
+    /// Compute receipts routers handed in and queued for proposals.
+    pub receipts_recorded: u64,
+    /// Compute receipts refused (forged, altered, stale, not monotone).
+    pub receipts_refused: u64,
     /// Nodes in the registry view.
     pub registered_nodes: usize,
     /// Height of the last checkpoint a quorum signed.

@@ -24,7 +24,9 @@ use emc_consensus::{
 use emc_edge_core::anchor::submit_position;
 use emc_edge_core::app::{blocks_per_minute, AppConfig, EdgeApp, RegistryNode};
 use emc_edge_core::poc::{PocPlanner, PocStatus, RoundPlan, RoundSchedule};
-use emc_edge_core::protocol::{PingReply, RelayEnvelope, KIND_CONSENSUS, KIND_PING, KIND_RELAY};
+use emc_edge_core::protocol::{
+    decode_receipts, PingReply, RelayEnvelope, KIND_CONSENSUS, KIND_PING, KIND_RECEIPTS, KIND_RELAY,
+};
 use emc_edge_core::retention::{keep_records, keeps};
 use emc_edge_core::view::ChainView;
 use emc_ic_client::IcError;
@@ -36,7 +38,9 @@ use emc_node_common::service::Service;
 use emc_node_common::status::Shared;
 use emc_poc::{Verdict, VerifierConfig};
 use emc_types::epoch::is_epoch_end;
-use emc_types::{Block, NodeId, PocResult, SignedCheckpoint, StateBit, ValidatorSet, ZERO_HASH};
+use emc_types::{
+    Block, Checkpoint, NodeId, PocResult, SignedCheckpoint, StateBit, ValidatorSet, ZERO_HASH,
+};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::sync::Arc;
@@ -115,6 +119,10 @@ pub struct ValidatorHandle {
     pub poc: Shared<PocStatus>,
     /// PoC results of every committed block.
     pub poc_commits: broadcast::Sender<PocCommit>,
+    /// Every committed block (sent only while someone subscribes).
+    pub blocks: broadcast::Sender<Arc<Block>>,
+    /// Every checkpoint a quorum signed.
+    pub checkpoints: broadcast::Sender<Checkpoint>,
     service: Service,
 }
 
@@ -178,6 +186,8 @@ struct Runner {
     anchor: mpsc::Sender<AnchorJob>,
     status: Shared<ValidatorStatus>,
     commits: broadcast::Sender<CommitInfo>,
+    blocks: broadcast::Sender<Arc<Block>>,
+    checkpoints: broadcast::Sender<Checkpoint>,
     internal_tx: mpsc::Sender<Internal>,
     ic: IcHandles,
     pending_view: bool,
@@ -313,6 +323,8 @@ pub async fn start_validator(
     });
     let (commits, _) = broadcast::channel(1024);
     let (poc_commits, _) = broadcast::channel(1024);
+    let (blocks, _) = broadcast::channel(1024);
+    let (checkpoints, _) = broadcast::channel(64);
     // A validator that commits a round's block later than this after its proposal would not
     // challenge at the same moment as the others (it is catching up): it skips the round.
     let max_lag_ns = duration_ns(cfg.block_interval)
@@ -352,6 +364,8 @@ pub async fn start_validator(
         anchor: anchor_tx,
         status: status.clone(),
         commits: commits.clone(),
+        blocks: blocks.clone(),
+        checkpoints: checkpoints.clone(),
         internal_tx,
         ic,
         pending_view: false,
@@ -423,6 +437,8 @@ pub async fn start_validator(
         commands,
         poc: poc_status,
         poc_commits,
+        blocks,
+        checkpoints,
         service: Service::from_parts(shutdown, task),
     })
 }
@@ -460,8 +476,29 @@ impl Runner {
                     Ok(_) => {}
                     Err(e) => debug!(?peer, error = %e, "bad relay envelope"),
                 },
+                (KIND_RECEIPTS, Role::Router) => match decode_receipts(&payload) {
+                    Ok(receipts) => {
+                        let (mut ok, mut refused) = (0u64, 0u64);
+                        for r in receipts {
+                            match self.node.app_mut().record_receipt(r) {
+                                Ok(()) => ok += 1,
+                                Err(e) => {
+                                    refused += 1;
+                                    debug!(?peer, error = %e, "receipt refused");
+                                }
+                            }
+                        }
+                        self.status.update(|s| {
+                            s.receipts_recorded += ok;
+                            s.receipts_refused += refused;
+                        });
+                    }
+                    Err(e) => debug!(?peer, error = %e, "bad receipts frame"),
+                },
                 _ => debug!(?peer, kind, %role, "unexpected frame"),
             },
+            // Validators serve no calls: dropping it resets the stream.
+            Event::Call { .. } => {}
             Event::Request {
                 kind, responder, ..
             } => {
@@ -524,6 +561,9 @@ impl Runner {
                         round: cb.round,
                     };
                     let _ = self.commits.send(info);
+                    if self.blocks.receiver_count() > 0 {
+                        let _ = self.blocks.send(Arc::new(cb.block.clone()));
+                    }
                     let m = self.node.metrics().clone();
                     let app = self.node.app();
                     let epoch = app.epoch_of(info.height);
@@ -565,6 +605,7 @@ impl Runner {
                         .map_or(0, |s| submit_position(&s.members, &self.me));
                     self.status
                         .update(|s| s.last_checkpoint_ready = Some(checkpoint.height));
+                    let _ = self.checkpoints.send(checkpoint.clone());
                     let job = AnchorJob {
                         signed: SignedCheckpoint {
                             checkpoint,

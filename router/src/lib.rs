@@ -10,18 +10,30 @@
 //! - keeps a live table of compute nodes: round-trip time measured by its own pings (an
 //!   exponentially weighted average), and load and capacity from their replies and reports.
 //!
-//! dApp job routing builds on the table in a later step.
+//! - serves dApps' AI calls (`api`, issue #14): an HTTP API on `RouterConfig::http_addr`
+//!   that authorizes each call, picks a compute node with `emc_edge_core::dispatch` and streams
+//!   the call over QUIC (`emc_net` streamed calls); the nodes' signed receipts go back to their
+//!   users for countersigning and then, batched, to the validators (`gateway`).
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
-use emc_edge_core::protocol::{PingReply, RelayEnvelope, KIND_LOAD, KIND_PING, KIND_RELAY};
+pub mod api;
+pub mod client;
+pub mod gateway;
+
+use emc_edge_core::protocol::{
+    encode_receipts, Offer, PingReply, RelayEnvelope, KIND_LOAD, KIND_OFFER, KIND_PING,
+    KIND_RECEIPTS, KIND_RELAY, MAX_RECEIPTS_PER_FRAME,
+};
 use emc_net::{Event, Network, Role, Roles, StaticAuthorizer};
 pub use emc_node_common::config::RouterConfig;
 use emc_node_common::http::{metric, Endpoint};
 use emc_node_common::ic::IcHandles;
 use emc_node_common::service::Service;
+use emc_node_common::status::CallStats;
 use emc_node_common::status::Shared;
 use emc_types::NodeId;
+use gateway::Gateway;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -64,6 +76,16 @@ pub struct RouterStatus {
     pub probes_answered: u64,
     /// Nodes in the registry view.
     pub registered_nodes: usize,
+    /// The dApp API's address, when it is on.
+    pub http_addr: Option<String>,
+    /// dApp calls per compute node (hex id).
+    pub calls: BTreeMap<String, CallStats>,
+    /// Calls abandoned by their dApp.
+    pub calls_cancelled: u64,
+    /// Receipts countersigned by their users.
+    pub receipts_countersigned: u64,
+    /// Receipts sent to the validators.
+    pub receipts_sent: u64,
 }
 
 /// A running router.
@@ -71,6 +93,10 @@ pub struct RouterStatus {
 pub struct RouterHandle {
     /// Its node id.
     pub id: NodeId,
+    /// The compute service's state.
+    pub gateway: Arc<Gateway>,
+    /// The dApp API's bound address, when it is on.
+    pub http_addr: Option<std::net::SocketAddr>,
     /// Live status.
     pub status: Shared<RouterStatus>,
     service: Service,
@@ -143,6 +169,21 @@ impl Endpoint for RouterEndpoint {
             "Compute nodes answering pings.",
             reachable,
         );
+        emc_node_common::http::calls_metrics(&mut out, "emc_router", &s.calls);
+        metric(
+            &mut out,
+            "emc_router_calls_cancelled_total",
+            "counter",
+            "Calls abandoned by their dApp.",
+            s.calls_cancelled,
+        );
+        metric(
+            &mut out,
+            "emc_router_receipts_sent_total",
+            "counter",
+            "Countersigned receipts sent to the validators.",
+            s.receipts_sent,
+        );
         out
     }
 }
@@ -154,6 +195,7 @@ enum Internal {
         reply: Option<PingReply>,
     },
     Registry(Vec<(NodeId, Roles)>),
+    Height(u64),
 }
 
 /// Starts a router on a network bound with role router and `authorizer` as its authorizer.
@@ -169,9 +211,30 @@ pub fn start_router(
         id: hex::encode(id.0),
         ..RouterStatus::default()
     });
+    let funds = Box::new(gateway::allowances(&cfg));
+    let gw = Arc::new(Gateway::new(cfg.clone(), net.clone(), funds));
+    let (http_stop_tx, http_stop) = watch::channel(false);
+    let http_addr = cfg
+        .http_addr
+        .and_then(|addr| match api::serve(gw.clone(), addr, http_stop) {
+            Ok(a) => {
+                info!(addr = %a, "dApp API listening");
+                Some(a)
+            }
+            Err(e) => {
+                warn!(%addr, error = %e, "dApp API could not bind: calls are off");
+                None
+            }
+        });
+    status.update(|s| s.http_addr = http_addr.map(|a| a.to_string()));
     let st = status.clone();
+    let g = gw.clone();
     let service = Service::spawn(move |mut stop| {
+        let gw = g;
         async move {
+        let _http_stop = http_stop_tx;
+        let mut flush = tokio::time::interval(cfg.receipt_flush);
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let (tx, mut rx) = mpsc::channel::<Internal>(1024);
         let mut ping = tokio::time::interval(cfg.ping_interval);
         let mut refresh = tokio::time::interval(cfg.registry_refresh);
@@ -183,11 +246,15 @@ pub fn start_router(
                 biased;
                 _ = stop.changed() => break,
                 ev = events.recv() => match ev {
-                    Some(ev) => on_event(&net, &st, &mut compute, ev),
+                    Some(ev) => on_event(&net, &st, &gw, &mut compute, ev),
                     None => break,
                 },
                 Some(msg) = rx.recv() => match msg {
                     Internal::Ping { node, rtt, reply } => {
+                        gw.on_reachable(&node, rtt.is_some());
+                        if let Some(r) = reply {
+                            gw.on_load(&node, r.load, r.capacity);
+                        }
                         if let Some(e) = compute.get_mut(&node) {
                             match rtt {
                                 Some(rtt) => {
@@ -208,13 +275,43 @@ pub fn start_router(
                         }
                         publish(&st, &compute);
                     }
+                    Internal::Height(h) => gw.on_height(h, cfg.epoch_length),
                     Internal::Registry(nodes) => {
                         let n = nodes.len();
                         authorizer.replace_all(nodes);
                         st.update(|s| s.registered_nodes = n);
                     }
                 },
+                _ = flush.tick() => {
+                    let ready = gw.take_ready();
+                    for chunk in ready.chunks(MAX_RECEIPTS_PER_FRAME) {
+                        let payload = encode_receipts(chunk);
+                        let n = net
+                            .broadcast(KIND_RECEIPTS, payload, Roles::from(Role::Validator))
+                            .unwrap_or(0);
+                        if n > 0 {
+                            gw.count_sent(chunk.len() as u64);
+                        }
+                    }
+                    let (calls, totals) = gw.stats();
+                    st.update(|s| {
+                        s.calls = calls.into_iter().map(|(k, v)| (hex::encode(k.0), v)).collect();
+                        s.calls_cancelled = totals.cancelled;
+                        s.receipts_countersigned = totals.receipts_countersigned;
+                        s.receipts_sent = totals.receipts_sent;
+                    });
+                }
                 _ = ping.tick() => {
+                    for p in net.peers().into_iter().filter(|p| p.role == Role::Validator) {
+                        let (net, tx, timeout) = (net.clone(), tx.clone(), cfg.ping_timeout);
+                        tokio::spawn(async move {
+                            if let Ok(b) = net.request(&p.node, KIND_PING, Vec::new(), timeout).await {
+                                if let Ok(r) = PingReply::decode(&b) {
+                                    let _ = tx.send(Internal::Height(r.height)).await;
+                                }
+                            }
+                        }.in_current_span());
+                    }
                     for node in compute.keys().copied() {
                         let (net, tx, timeout) = (net.clone(), tx.clone(), cfg.ping_timeout);
                         tokio::spawn(async move {
@@ -247,6 +344,8 @@ pub fn start_router(
     });
     RouterHandle {
         id,
+        gateway: gw,
+        http_addr,
         status,
         service,
     }
@@ -264,6 +363,7 @@ fn publish(st: &Shared<RouterStatus>, compute: &BTreeMap<NodeId, ComputeEntry>) 
 fn on_event(
     net: &Network,
     st: &Shared<RouterStatus>,
+    gw: &Gateway,
     compute: &mut BTreeMap<NodeId, ComputeEntry>,
     ev: Event,
 ) {
@@ -308,13 +408,27 @@ fn on_event(
             kind: KIND_LOAD,
             payload,
         } => {
+            if let Ok(r) = PingReply::decode(&payload) {
+                gw.on_load(&peer, r.load, r.capacity);
+            }
             if let (Ok(r), Some(e)) = (PingReply::decode(&payload), compute.get_mut(&peer)) {
                 e.load = r.load;
                 e.capacity = r.capacity;
                 publish(st, compute);
             }
         }
+        Event::Frame {
+            peer,
+            role: Role::Compute,
+            kind: KIND_OFFER,
+            payload,
+        } => match Offer::decode(&payload) {
+            Ok(offer) => gw.on_offer(peer, offer),
+            Err(e) => debug!(?peer, error = %e, "bad offer"),
+        },
         Event::Frame { peer, kind, .. } => debug!(?peer, kind, "unexpected frame"),
+        // Routers serve no calls over QUIC: dropping it resets the stream.
+        Event::Call { .. } => {}
         Event::Request {
             kind: KIND_PING,
             responder,
@@ -337,6 +451,7 @@ fn on_event(
             st.update(|s| s.validators = v);
         }
         Event::PeerDown { peer } => {
+            gw.on_node_down(&peer);
             if compute.remove(&peer).is_some() {
                 publish(st, compute);
             }

@@ -1,9 +1,17 @@
-//! The compute market's dispatch, the part measurable without a router in front of it: the
-//! dispatch policy (`emc_edge_core::dispatch`) on the seeded virtual-time simulation against an
-//! oracle, and how fast `pick` runs. Keys of issue #14 that need a real router and compute
-//! nodes (latency added by a router on the HTTP path, streams over QUIC, end-to-end p99 under
-//! load) are not measured here: the router's HTTP API and the nodes' job streams do not exist
-//! yet, and these figures say nothing about them.
+//! The compute service (issue #14): the dispatch policy (`emc_edge_core::dispatch`) on the
+//! seeded virtual-time simulation against an oracle and how fast `pick` runs, then a real
+//! devnet (4 validators, one router, two compute nodes each running the demo app, QUIC on
+//! loopback) for the HTTP path:
+//!
+//! - `router_added_latency_p50_us` / `_p99_us`: a trivial call (`/v1/completions`, one token,
+//!   not streamed) through the router (signed HTTP → router → QUIC → node → app and back)
+//!   minus the same call straight to the app, 500 of each, alternating, one client: the
+//!   difference of the p50s and of the p99s;
+//! - `calls_per_s`: 64 concurrent clients (distinct funded accounts), each calling in a loop
+//!   for 5 s, through the one router to the two nodes; `calls_failed` counts non-200s;
+//! - `receipts_per_s_committed`: every client countersigns its pending receipts; receipts
+//!   committed in validator 0's blocks per second, from the first countersignature to the
+//!   last receipt committed (at most 60 s).
 //!
 //! - `dispatch_p99_vs_oracle`: the worst, over the workloads below and seeds 1–3, of the
 //!   dispatcher's p99 time to first byte divided by the oracle's (the oracle knows every node's
@@ -21,6 +29,7 @@ use emc_edge_core::dispatch::{DispatchConfig, Dispatcher, Ticket};
 use emc_types::NodeId;
 use serde_json::{json, Value};
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub fn run() -> Result<Value> {
@@ -55,6 +64,168 @@ pub fn run() -> Result<Value> {
         "picks_per_s": picks_per_s(100),
         "picks_per_s_1000_nodes": picks_per_s(1000),
         "machine_cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
+        "service": tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(service())?,
+    }))
+}
+
+const CLIENTS: usize = 64;
+const TRIVIAL: &[u8] = br#"{"model":"emc-bigram","prompt":"the","max_tokens":1}"#;
+
+fn quantile(v: &mut [u64], q: f64) -> u64 {
+    v.sort_unstable();
+    if v.is_empty() {
+        return 0;
+    }
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
+
+async fn service() -> Result<Value> {
+    use emc_devnet::{devnet_user_key, Cluster, ClusterConfig};
+    use emc_router::client::Client;
+    let dir = std::env::temp_dir().join(format!("emc-bench-compute-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut cfg = ClusterConfig::devnet(dir);
+    cfg.genesis_delay = Duration::from_secs(3);
+    cfg.validator.poc_interval = Duration::ZERO;
+    cfg.validator.block_interval = Duration::from_millis(100);
+    cfg.validator.epoch_length = 100_000;
+    cfg.validator.checkpoint_interval = 1_000;
+    cfg.compute_node.capacity = 64;
+    cfg.router.rate_per_s = 0;
+    cfg.router.allowances = (0..CLIENTS)
+        .map(|i| {
+            (
+                hex::encode(devnet_user_key(i).verifying_key().to_bytes()),
+                1_000_000_000_000,
+            )
+        })
+        .collect();
+    let c = Cluster::start(cfg).await?;
+    let api = c
+        .api_addr(0)
+        .ok_or_else(|| anyhow::anyhow!("no router API"))?;
+    let gw = c.routers[0].0.gateway.clone();
+    let t = Instant::now();
+    while gw.models_json()["data"][0]["emc"]["nodes"] != 2 {
+        anyhow::ensure!(
+            t.elapsed() < Duration::from_secs(60),
+            "the nodes never offered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Added latency: the same trivial call, straight to the app and through the router.
+    let direct = Client::new(c.apps[0], devnet_user_key(0));
+    let routed = Client::new(api, devnet_user_key(0));
+    let app_req = || {
+        hyper::Request::post("/v1/completions")
+            .header(hyper::header::HOST, "app")
+            .body(http_body_util::Full::new(bytes::Bytes::from_static(
+                TRIVIAL,
+            )))
+    };
+    let (mut d_us, mut r_us) = (Vec::new(), Vec::new());
+    for i in 0..550 {
+        let t0 = Instant::now();
+        let a = direct.send(app_req()?).await?;
+        let d = t0.elapsed().as_micros() as u64;
+        let t0 = Instant::now();
+        let b = routed.call("POST", "/v1/completions", TRIVIAL).await?;
+        let r = t0.elapsed().as_micros() as u64;
+        anyhow::ensure!(
+            a.status == 200 && b.status == 200,
+            "{} {}",
+            a.status,
+            b.text()
+        );
+        if i >= 50 {
+            d_us.push(d);
+            r_us.push(r);
+        }
+    }
+    let (d50, d99) = (quantile(&mut d_us, 0.5), quantile(&mut d_us, 0.99));
+    let (r50, r99) = (quantile(&mut r_us, 0.5), quantile(&mut r_us, 0.99));
+
+    // Throughput: 64 clients for 5 s.
+    let clients: Vec<Arc<Client>> = (0..CLIENTS)
+        .map(|i| Arc::new(Client::new(api, devnet_user_key(i))))
+        .collect();
+    let run_for = Duration::from_secs(5);
+    let start = Instant::now();
+    let tasks: Vec<_> = clients
+        .iter()
+        .cloned()
+        .map(|cl| {
+            tokio::spawn(async move {
+                let (mut ok, mut failed) = (0u64, 0u64);
+                while start.elapsed() < run_for {
+                    match cl.call("POST", "/v1/completions", TRIVIAL).await {
+                        Ok(r) if r.status == 200 => ok += 1,
+                        _ => failed += 1,
+                    }
+                }
+                (ok, failed)
+            })
+        })
+        .collect();
+    let (mut ok, mut failed) = (0u64, 0u64);
+    for t in tasks {
+        let (o, f) = t.await?;
+        ok += o;
+        failed += f;
+    }
+    let calls_per_s = ok as f64 / start.elapsed().as_secs_f64();
+
+    // Receipts: countersigned by every client, then committed.
+    let v = &c.validators[0]
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("no validator"))?
+        .handle;
+    let mut blocks = v.blocks.subscribe();
+    let start = Instant::now();
+    let mut accepted = 0u64;
+    for cl in &clients {
+        accepted += cl.countersign_pending().await?.0;
+    }
+    let mut committed = 0u64;
+    let mut last_at = start.elapsed();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while committed < accepted && Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(1), blocks.recv()).await {
+            Ok(Ok(b)) => {
+                let n = b
+                    .bits
+                    .iter()
+                    .filter(|x| matches!(x, emc_types::StateBit::Receipt(_)))
+                    .count() as u64;
+                if n > 0 {
+                    committed += n;
+                    last_at = start.elapsed();
+                }
+            }
+            Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+            Ok(Err(_)) => break,
+            Err(_) => {}
+        }
+    }
+    c.shutdown().await;
+    Ok(json!({
+        "router_added_latency_p50_us": r50.saturating_sub(d50),
+        "router_added_latency_p99_us": r99.saturating_sub(d99),
+        "direct_p50_us": d50,
+        "direct_p99_us": d99,
+        "routed_p50_us": r50,
+        "routed_p99_us": r99,
+        "calls_per_s": calls_per_s.round(),
+        "calls_ok": ok,
+        "calls_failed": failed,
+        "clients": CLIENTS,
+        "receipts_countersigned": accepted,
+        "receipts_committed": committed,
+        "receipts_per_s_committed": (committed as f64 / last_at.as_secs_f64().max(1e-3)).round(),
     }))
 }
 

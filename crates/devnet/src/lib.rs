@@ -22,6 +22,7 @@ use candid::{Encode, Principal};
 use ed25519_dalek::SigningKey;
 use edge_node::compute::{start_compute, ComputeHandle};
 use edge_node::validator::{start_validator, ValidatorHandle};
+pub use emc_demo_llm::DemoConfig;
 use emc_embedded_ic::user_principal;
 use emc_ic_client::{EmbeddedHost, IcClient};
 use emc_ledger::{InitArgs, LedgerArg};
@@ -89,6 +90,26 @@ pub struct ClusterConfig {
     pub data_dir: PathBuf,
     /// Transport settings (the listen address is replaced by 127.0.0.1:0).
     pub net: NetConfig,
+    /// Router settings (the registry refresh follows the validators'; `http_addr` is the dApp
+    /// API's, 127.0.0.1:0 by default: [`Cluster::api_addr`]).
+    pub router: RouterConfig,
+    /// Run the demo app (`emc-demo-llm`) in-process beside each compute node, on a loopback
+    /// port that becomes the node's `app_url`.
+    pub demo_app: bool,
+    /// Per compute node (by index), the demo app's settings (injected latency); missing
+    /// entries get the defaults.
+    pub demo: Vec<DemoConfig>,
+}
+
+/// Credit of the funded devnet users ([`devnet_user_key`] 0 and 1; user 2 has none), e8s.
+pub const USER_CREDIT: u64 = 1_000_000 * E8S;
+
+/// The deterministic key of devnet user (dApp account) `i`.
+pub fn devnet_user_key(i: usize) -> SigningKey {
+    let mut seed = [0u8; 32];
+    seed[..8].copy_from_slice(b"emc-user");
+    seed[24..].copy_from_slice(&(i as u64).to_be_bytes());
+    SigningKey::from_bytes(&seed)
 }
 
 impl ClusterConfig {
@@ -136,6 +157,28 @@ impl ClusterConfig {
                 idle_timeout: Duration::from_secs(5),
                 ..NetConfig::default()
             },
+            router: RouterConfig {
+                ping_interval: Duration::from_secs(1),
+                ping_timeout: Duration::from_millis(800),
+                http_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+                epoch_length: 120,
+                allowances: [(0, USER_CREDIT), (1, USER_CREDIT), (2, 0)]
+                    .into_iter()
+                    .map(|(i, c)| {
+                        (
+                            hex::encode(devnet_user_key(i).verifying_key().to_bytes()),
+                            c,
+                        )
+                    })
+                    .collect(),
+                rate_per_s: 10_000,
+                rate_burst: 10_000,
+                first_byte_timeout: Duration::from_secs(5),
+                receipt_flush: Duration::from_millis(200),
+                ..RouterConfig::default()
+            },
+            demo_app: true,
+            demo: Vec::new(),
         }
     }
 }
@@ -197,10 +240,14 @@ pub struct Cluster {
     pub validators: Vec<Option<RunningValidator>>,
     /// Routers.
     pub routers: Vec<(RouterHandle, Network)>,
-    /// Compute nodes.
+    /// Compute nodes (a killed one is removed).
     pub compute: Vec<(ComputeHandle, Network)>,
+    /// The demo apps' addresses, by compute node index.
+    pub apps: Vec<SocketAddr>,
     /// A read-only view of the canisters (as the admin).
     pub ic: IcHandles,
+    /// Stops the demo apps when dropped.
+    _apps_stop: tokio::sync::watch::Sender<bool>,
 }
 
 /// A snapshot for the devnet's status line.
@@ -433,6 +480,7 @@ impl Cluster {
             bound.push((net, events, auth));
         }
 
+        let (apps_stop, apps_stop_rx) = tokio::sync::watch::channel(false);
         let mut cluster = Cluster {
             host,
             canisters,
@@ -441,7 +489,9 @@ impl Cluster {
             validators: Vec::new(),
             routers: Vec::new(),
             compute: Vec::new(),
+            apps: Vec::new(),
             ic,
+            _apps_stop: apps_stop,
         };
         // Routers and compute nodes first, so the validators find them up.
         let mut validator_nets = Vec::new();
@@ -454,8 +504,8 @@ impl Cluster {
                     let h = start_router(
                         RouterConfig {
                             registry_refresh: cluster.config.validator.registry_refresh,
-                            ping_interval: Duration::from_secs(1),
-                            ping_timeout: Duration::from_millis(800),
+                            epoch_length: cluster.config.validator.epoch_length,
+                            ..cluster.config.router.clone()
                         },
                         net.clone(),
                         events,
@@ -466,16 +516,31 @@ impl Cluster {
                 }
                 NodeRole::Compute => {
                     let ic = cluster.operator_ic(i);
+                    let c = cluster.compute.len();
+                    let mut app_url = cluster.config.compute_node.app_url.clone();
+                    if cluster.config.demo_app {
+                        let demo = cluster.config.demo.get(c).cloned().unwrap_or_default();
+                        let addr = emc_demo_llm::spawn(
+                            SocketAddr::from(([127, 0, 0, 1], 0)),
+                            demo,
+                            apps_stop_rx.clone(),
+                        )
+                        .await?;
+                        cluster.apps.push(addr);
+                        app_url = Some(format!("http://{addr}"));
+                    }
                     let _span = node_span(&cluster.members[i].name).entered();
                     let h = start_compute(
                         ComputeConfig {
                             registry_refresh: cluster.config.validator.registry_refresh,
+                            app_url,
                             ..cluster.config.compute_node.clone()
                         },
                         net.clone(),
                         events,
                         auth,
                         ic,
+                        cluster.members[i].key.clone(),
                     );
                     cluster.compute.push((h, net));
                 }
@@ -486,6 +551,24 @@ impl Cluster {
             cluster.validators.push(Some(v));
         }
         Ok(cluster)
+    }
+
+    /// The dApp API of router `r`.
+    pub fn api_addr(&self, r: usize) -> Option<SocketAddr> {
+        self.routers.get(r).and_then(|(h, _)| h.http_addr)
+    }
+
+    /// Kills compute node `c` (by index among the running ones): stops it and closes its
+    /// transport at once, as a crash would; it is removed from `compute`. Returns its id.
+    pub async fn kill_compute(&mut self, c: usize) -> Option<NodeId> {
+        if c >= self.compute.len() {
+            return None;
+        }
+        let (h, net) = self.compute.remove(c);
+        let id = h.id;
+        net.close().await;
+        h.stop().await;
+        Some(id)
     }
 
     /// The canister clients of member `i`'s operator (its owner's identity).

@@ -2,7 +2,9 @@
 //! 1 router, 2 compute nodes over QUIC on loopback) until Ctrl-C or `--duration`, printing a
 //! status line, the milestones (checkpoints accepted, epochs closed, rewards paid, PoC
 //! verdicts turning) and warnings; each node's full log goes to `<data dir>/logs/<node>.log`.
-//! `--verbose` prints everything.
+//! `--verbose` prints everything. The router's dApp API listens on `--api` (127.0.0.1:8787);
+//! the devnet prints a `curl` that streams a completion, signed by devnet user 0.
+//! `emc-devnet --sign '<json body>'` prints another signed `curl` (a fresh nonce) and exits.
 
 use anyhow::Result;
 use clap::Parser;
@@ -47,10 +49,43 @@ struct Cli {
     /// Keep the data directory (logs included) after a clean stop.
     #[arg(long)]
     keep_data: bool,
+    /// The first router's dApp API address.
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    api: std::net::SocketAddr,
+    /// Print a `curl` of this JSON body to `--sign-path`, signed by devnet user 0 with a
+    /// fresh nonce, and exit.
+    #[arg(long)]
+    sign: Option<String>,
+    /// The path `--sign` calls.
+    #[arg(long, default_value = "/v1/chat/completions")]
+    sign_path: String,
 }
+
+/// A `curl` of `body` to `path` at `api`, signed by devnet user 0 (nonce: UNIX time in µs).
+fn signed_curl(api: std::net::SocketAddr, path: &str, body: &str) -> String {
+    let key = emc_devnet::devnet_user_key(0);
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(1);
+    let sig = emc_edge_core::compute::sign_request(&key, nonce, "POST", path, body.as_bytes());
+    format!(
+        "curl -N http://{api}{path} -H 'content-type: application/json' \\\n  \
+         -H 'x-emc-account: {}' -H 'x-emc-nonce: {nonce}' \\\n  \
+         -H 'x-emc-signature: {}' \\\n  -d '{body}'",
+        hex::encode(key.verifying_key().to_bytes()),
+        hex::encode(sig.0)
+    )
+}
+
+const EXAMPLE: &str = r#"{"model":"emc-bigram","stream":true,"max_tokens":12,"messages":[{"role":"user","content":"what does a router do"}]}"#;
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    if let Some(body) = &cli.sign {
+        println!("{}", signed_curl(cli.api, &cli.sign_path, body));
+        return Ok(());
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -80,6 +115,7 @@ async fn run(cli: Cli) -> Result<()> {
     cfg.validator.block_interval = cli.block_interval;
     cfg.validator.epoch_length = cli.epoch_length;
     cfg.validator.checkpoint_interval = cli.checkpoint_interval;
+    cfg.router.http_addr = Some(cli.api);
     if cfg.validator.epoch_length % cfg.validator.checkpoint_interval.max(1) != 0 {
         anyhow::bail!("--checkpoint-interval must divide --epoch-length");
     }
@@ -107,6 +143,13 @@ async fn run(cli: Cli) -> Result<()> {
         cli.epoch_length,
         data_dir.display()
     );
+    if let Some(api) = cluster.api_addr(0) {
+        println!(
+            "devnet: router-0's dApp API on http://{api} (OpenAI routes, /v1/models, /{{app}}/..); \
+             a streamed completion, signed by devnet user 0:\n{}",
+            signed_curl(api, "/v1/chat/completions", EXAMPLE)
+        );
+    }
     let mut tick = tokio::time::interval(cli.status_every);
     tick.tick().await;
     let mut paid_before = 0u64;

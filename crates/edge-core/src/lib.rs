@@ -26,6 +26,7 @@
 
 pub mod anchor;
 pub mod app;
+pub mod compute;
 pub mod dispatch;
 pub mod poc;
 pub mod protocol;
@@ -49,7 +50,9 @@ mod purity {
             include_str!("dispatch/sim.rs"),
             include_str!("dispatch/tests.rs"),
             include_str!("poc.rs"),
-            include_str!("protocol.rs"),
+            include_str!("protocol/mod.rs"),
+            include_str!("protocol/call.rs"),
+            include_str!("compute.rs"),
             include_str!("retention.rs"),
             include_str!("sessions.rs"),
             include_str!("view.rs"),

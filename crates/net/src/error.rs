@@ -27,6 +27,10 @@ pub mod close_code {
 /// [`Responder`](crate::Responder), or the request was malformed).
 pub const RESET_NO_RESPONSE: u32 = 1;
 
+/// Stream reset (and stop-sending) code of an abandoned streamed call: its sender was dropped
+/// before finishing, or its receiver before the end (the dApp went away, a timeout).
+pub const RESET_CANCELLED: u32 = 2;
+
 /// Errors of the transport.
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {

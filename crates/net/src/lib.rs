@@ -18,6 +18,9 @@
 //!   exponential backoff and jitter; authorized peers that dial us are accepted too. Frames go
 //!   on one long-lived unidirectional stream per direction (ordered, at most once);
 //!   requests each take a bidirectional stream. QUIC keep-alives detect dead peers.
+//! * **Streamed calls** ([`Network::open_call`], [`Event::Call`]): one bidirectional stream
+//!   per call, frames both ways until each side finishes; dropping a half cancels it (stream
+//!   reset / stop-sending with [`RESET_CANCELLED`]).
 //!
 //! Invariants: nothing a peer sends can panic the node or make it allocate past the frame
 //! cap; no event precedes a peer's `PeerUp` or follows its `PeerDown`; frames from one peer
@@ -40,10 +43,10 @@ mod tls;
 pub use auth::{Authorizer, Role, Roles, StaticAuthorizer};
 pub use config::NetConfig;
 pub use emc_types::NodeId;
-pub use error::{close_code, NetError, RESET_NO_RESPONSE};
+pub use error::{close_code, NetError, RESET_CANCELLED, RESET_NO_RESPONSE};
 pub use frame::{FrameError, DEFAULT_MAX_FRAME_BYTES};
 pub use hello::PROTOCOL_VERSION;
 pub use identity::{node_id_of_certificate, CertError, Identity};
 pub use metrics::MetricsSnapshot;
-pub use network::{Event, Network, PeerInfo, Responder};
+pub use network::{Call, CallReceiver, CallSender, Event, Network, PeerInfo, Responder, KIND_CALL};
 pub use tls::ALPN;

@@ -5,7 +5,7 @@ mod common;
 use bytes::Bytes;
 use common::*;
 use emc_net::frame::{self, FrameError};
-use emc_net::{close_code, Event, NetConfig, NetError, Role, Roles};
+use emc_net::{close_code, Call, Event, NetConfig, NetError, Role, Roles};
 use std::time::Duration;
 
 const V: Roles = Roles::ALL;
@@ -588,4 +588,105 @@ async fn simultaneous_dials_converge_on_one_connection() {
         a.net.close().await;
         b.net.close().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_calls_carry_frames_both_ways_and_cancel() {
+    let auth = authorizer(&validators(&[40, 41]));
+    let mut a = node(40, Role::Validator, auth.clone(), config());
+    let b = node(41, Role::Validator, auth, config());
+    a.net.add_peer(b.id, b.addr);
+    wait_up(&mut a.events, b.id).await;
+    // b's application: kind 7 echoes each frame back (kind + 1) after the head, then
+    // finishes; kind 8 reads until its caller goes away and reports how the call ended.
+    let (ended_tx, mut ended_rx) = tokio::sync::mpsc::channel::<bool>(4);
+    let mut b_events = b.events;
+    let app = tokio::spawn(async move {
+        while let Some(ev) = b_events.recv().await {
+            let Event::Call {
+                kind, head, call, ..
+            } = ev
+            else {
+                continue;
+            };
+            let ended_tx = ended_tx.clone();
+            tokio::spawn(async move {
+                let Call {
+                    mut sender,
+                    mut receiver,
+                } = call;
+                match kind {
+                    7 => {
+                        sender.send(1, head).await.unwrap();
+                        while let Some((k, p)) = receiver.recv().await.unwrap() {
+                            sender.send(k + 1, p).await.unwrap();
+                        }
+                        sender.finish();
+                    }
+                    _ => {
+                        sender.send(1, Bytes::from_static(b"ok")).await.unwrap();
+                        let r = loop {
+                            match receiver.recv().await {
+                                Ok(Some(_)) => {}
+                                Ok(None) => break true,
+                                Err(_) => break false,
+                            }
+                        };
+                        ended_tx.send(r).await.unwrap();
+                    }
+                }
+            });
+        }
+    });
+    let call = a.net.open_call(&b.id, 7, &b"head"[..], SOON).await.unwrap();
+    let Call {
+        mut sender,
+        mut receiver,
+    } = call;
+    assert_eq!(
+        receiver.recv().await.unwrap(),
+        Some((1, Bytes::from_static(b"head")))
+    );
+    for i in 0..20u8 {
+        sender.send(10, Bytes::from(vec![i; 1000])).await.unwrap();
+    }
+    sender.finish();
+    for i in 0..20u8 {
+        let (k, p) = receiver.recv().await.unwrap().unwrap();
+        assert_eq!((k, p.len(), p[0]), (11, 1000, i));
+    }
+    assert_eq!(receiver.recv().await.unwrap(), None);
+
+    // A caller that goes away mid-call: the peer's receiver sees an error, not a clean end.
+    // (A call reset before its head arrived is never delivered.)
+    let call = a.net.open_call(&b.id, 8, &b""[..], SOON).await.unwrap();
+    let Call {
+        mut sender,
+        mut receiver,
+    } = call;
+    sender.send(3, Bytes::from_static(b"x")).await.unwrap();
+    assert!(receiver.recv().await.unwrap().is_some());
+    drop(sender);
+    drop(receiver);
+    let ended = tokio::time::timeout(SOON, ended_rx.recv()).await.unwrap();
+    assert_eq!(ended, Some(false));
+    // A finished call ends cleanly.
+    let call = a.net.open_call(&b.id, 8, &b""[..], SOON).await.unwrap();
+    let Call { sender, receiver } = call;
+    sender.finish();
+    let ended = tokio::time::timeout(SOON, ended_rx.recv()).await.unwrap();
+    assert_eq!(ended, Some(true));
+    drop(receiver);
+    // Reserved kinds and unknown peers are refused.
+    assert!(matches!(
+        a.net.open_call(&b.id, 0xF5, &b""[..], SOON).await,
+        Err(NetError::ReservedKind(_))
+    ));
+    assert!(matches!(
+        a.net.open_call(&id(99), 7, &b""[..], SOON).await,
+        Err(NetError::NotConnected(_))
+    ));
+    a.net.close().await;
+    b.net.close().await;
+    app.abort();
 }

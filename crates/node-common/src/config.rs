@@ -250,6 +250,47 @@ pub struct ComputeConfig {
     /// result (`emc_poc::WindowStop`).
     #[serde(with = "humantime_serde")]
     pub poc_margin: Duration,
+    /// The app's name in routers' dispatch (`llm` serves the OpenAI routes; other names are
+    /// reached through `/{app}/...`).
+    pub app: String,
+    /// The app's models; empty: asked from the app's `GET /v1/models` at start (none found:
+    /// the app is offered without a model, "").
+    pub models: Vec<String>,
+    /// The app's meter: `tokens`, `image_steps` or `seconds`.
+    pub unit: UnitKind,
+    /// Price of one unit, e8s.
+    pub price_e8s: u64,
+    /// Longest a call may take at the app, first byte to last.
+    #[serde(with = "humantime_serde")]
+    pub call_timeout: Duration,
+    /// Largest request body accepted.
+    pub max_request_bytes: u64,
+    /// Largest response body relayed; a longer one is cut (and not billed).
+    pub max_response_bytes: u64,
+}
+
+/// An app's meter, as the config file names it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnitKind {
+    /// Tokens (the app's OpenAI `usage`, else counted).
+    #[default]
+    Tokens,
+    /// Image denoising steps (the request's `steps`).
+    ImageSteps,
+    /// Seconds of compute.
+    Seconds,
+}
+
+impl UnitKind {
+    /// The receipt's unit.
+    pub fn meter(self) -> emc_types::MeterUnit {
+        match self {
+            UnitKind::Tokens => emc_types::MeterUnit::Tokens,
+            UnitKind::ImageSteps => emc_types::MeterUnit::ImageSteps,
+            UnitKind::Seconds => emc_types::MeterUnit::Seconds,
+        }
+    }
 }
 
 impl Default for ComputeConfig {
@@ -266,6 +307,13 @@ impl Default for ComputeConfig {
             max_sessions: 4,
             session_ttl: Duration::from_secs(60),
             poc_margin: Duration::from_millis(250),
+            app: "llm".into(),
+            models: Vec::new(),
+            unit: UnitKind::Tokens,
+            price_e8s: 1,
+            call_timeout: Duration::from_secs(120),
+            max_request_bytes: 1 << 20,
+            max_response_bytes: 64 << 20,
         }
     }
 }
@@ -283,6 +331,33 @@ pub struct RouterConfig {
     /// A ping unanswered for this long marks the compute node unreachable.
     #[serde(with = "humantime_serde")]
     pub ping_timeout: Duration,
+    /// The dApp-facing HTTP API (OpenAI routes, `/{app}/...`, receipts); none: off.
+    pub http_addr: Option<SocketAddr>,
+    /// The app that serves the OpenAI routes (`/v1/chat/completions`, `/v1/completions`).
+    pub openai_app: String,
+    /// Credit per account (hex ed25519 key), e8s: the stand-in for the market's escrow.
+    pub allowances: std::collections::BTreeMap<String, u64>,
+    /// Calls per second per account (0: no limit).
+    pub rate_per_s: u32,
+    /// Calls an account may make at once above its rate.
+    pub rate_burst: u32,
+    /// Largest request body accepted.
+    pub max_request_bytes: u64,
+    /// Largest response body relayed.
+    pub max_response_bytes: u64,
+    /// How long a node may take to its first byte (a call's attempt then fails: 504 when it
+    /// was the last).
+    #[serde(with = "humantime_serde")]
+    pub first_byte_timeout: Duration,
+    /// How long a call may take in all.
+    #[serde(with = "humantime_serde")]
+    pub call_timeout: Duration,
+    /// How often countersigned receipts go to the validators.
+    #[serde(with = "humantime_serde")]
+    pub receipt_flush: Duration,
+    /// Blocks per epoch (the validators' `epoch_length`): receipts are issued in the epoch of
+    /// the validators' next block.
+    pub epoch_length: u64,
 }
 
 impl Default for RouterConfig {
@@ -291,6 +366,17 @@ impl Default for RouterConfig {
             registry_refresh: Duration::from_secs(10),
             ping_interval: Duration::from_secs(2),
             ping_timeout: Duration::from_secs(2),
+            http_addr: None,
+            openai_app: "llm".into(),
+            allowances: std::collections::BTreeMap::new(),
+            rate_per_s: 50,
+            rate_burst: 100,
+            max_request_bytes: 1 << 20,
+            max_response_bytes: 64 << 20,
+            first_byte_timeout: Duration::from_secs(30),
+            call_timeout: Duration::from_secs(300),
+            receipt_flush: Duration::from_millis(500),
+            epoch_length: 43_200,
         }
     }
 }

@@ -108,6 +108,54 @@ pub fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: impl 
     );
 }
 
+/// Per-node call metrics: `{prefix}_calls_total{node="..."}`, errors, units, p50/p99 µs.
+pub fn calls_metrics(
+    out: &mut String,
+    prefix: &str,
+    calls: &std::collections::BTreeMap<String, crate::status::CallStats>,
+) {
+    use std::fmt::Write as _;
+    type Series = (
+        &'static str,
+        &'static str,
+        &'static str,
+        fn(&crate::status::CallStats) -> u64,
+    );
+    let series: [Series; 5] = [
+        ("calls_total", "counter", "Calls served in full.", |c| {
+            c.calls
+        }),
+        (
+            "call_errors_total",
+            "counter",
+            "Calls failed or abandoned.",
+            |c| c.errors,
+        ),
+        ("call_units_total", "counter", "Units metered.", |c| c.units),
+        (
+            "call_latency_p50_us",
+            "gauge",
+            "Median call latency, µs.",
+            |c| c.p50_us,
+        ),
+        (
+            "call_latency_p99_us",
+            "gauge",
+            "99th percentile call latency, µs.",
+            |c| c.p99_us,
+        ),
+    ];
+    for (name, kind, help, get) in series {
+        let _ = writeln!(
+            out,
+            "# HELP {prefix}_{name} {help}\n# TYPE {prefix}_{name} {kind}"
+        );
+        for (node, c) in calls {
+            let _ = writeln!(out, "{prefix}_{name}{{node=\"{node}\"}} {}", get(c));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,9 @@
 //! The devnet's system tests, one test binary (every binary is a link on two cores):
 //! `network` (commits, checkpoints, crashes, relays, partitions, registry changes within
-//! epochs) and `poc` (proof of computing in the network, rewards by E).
+//! epochs), `poc` (proof of computing in the network, rewards by E) and `compute` (dApp calls
+//! through a router to compute nodes).
 
+mod compute;
 mod network;
 mod poc;
 

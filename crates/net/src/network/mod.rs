@@ -9,12 +9,14 @@
 //! - `streams`: a connection's frame writer and readers and its request streams;
 //! - `queue`: the bounded, drop-oldest per-peer send queue.
 
+mod calls;
 mod dial;
 mod handshake;
 mod membership;
 mod queue;
 mod streams;
 
+pub use self::calls::{Call, CallReceiver, CallSender, KIND_CALL};
 use self::dial::dial_loop;
 use self::handshake::accept_loop;
 use self::membership::Dialer;
@@ -46,7 +48,7 @@ use tracing::Instrument as _;
 use tracing::{debug, info, warn};
 
 /// Concurrent requests one peer may have open to us.
-const MAX_REQUESTS_IN_FLIGHT: u32 = 64;
+const MAX_REQUESTS_IN_FLIGHT: u32 = 256;
 /// Bounds on how long `close` waits for connections to drain.
 const CLOSE_DRAIN_MIN: Duration = Duration::from_millis(20);
 const CLOSE_DRAIN_MAX: Duration = Duration::from_secs(1);
@@ -92,6 +94,20 @@ pub enum Event {
         payload: Bytes,
         /// Sends the answer.
         responder: Responder,
+    },
+    /// A streamed call from `peer` ([`Network::open_call`]): its head, and both halves of its
+    /// stream. Dropping `call` cancels it.
+    Call {
+        /// The caller.
+        peer: NodeId,
+        /// The caller's role.
+        role: Role,
+        /// Application-defined kind.
+        kind: u8,
+        /// The call's head (application-defined).
+        head: Bytes,
+        /// The stream.
+        call: Call,
     },
 }
 
@@ -494,6 +510,52 @@ impl Network {
             }
             Ok(Ok(_)) if inner.is_blocked(peer) => inner.blackhole(deadline).await,
             Ok(r) => r,
+        }
+    }
+
+    /// Opens a streamed call to `peer`: a new bidirectional stream whose first frame carries
+    /// `kind` and `head` (capped like a frame). `timeout` bounds opening the stream (QUIC
+    /// stream credit) and writing the head; the call's own pace is the application's. The
+    /// peer gets [`Event::Call`].
+    pub async fn open_call(
+        &self,
+        peer: &NodeId,
+        kind: u8,
+        head: impl Into<Bytes>,
+        timeout: Duration,
+    ) -> Result<Call, NetError> {
+        check_kind(kind)?;
+        let head = head.into();
+        let inner = &self.inner;
+        let live = inner.live(peer).ok_or(NetError::NotConnected(*peer))?;
+        inner.check_size(head.len() + 1, live.peer_max_frame)?;
+        if inner.is_blocked(peer) {
+            inner.blackhole(Instant::now() + timeout).await?;
+            return Err(NetError::Timeout);
+        }
+        inc(&inner.metrics.requests_out);
+        let open = async {
+            let (mut send, recv) = live.conn.open_bi().await?;
+            let header = encode_header(KIND_CALL, head.len() + 1, ABSOLUTE_MAX_FRAME_BYTES)?;
+            send.write_all_chunks(&mut [
+                Bytes::copy_from_slice(&header),
+                Bytes::copy_from_slice(&[kind]),
+                head.clone(),
+            ])
+            .await
+            .map_err(|e| stream_error(&live.conn, e))?;
+            add(
+                &inner.metrics.bytes_out,
+                (HEADER_LEN + 1 + head.len()) as u64,
+            );
+            Ok::<_, NetError>(Call::new(inner, &live, send, recv))
+        };
+        match tokio::time::timeout(timeout, open).await {
+            Ok(r) => r,
+            Err(_) => {
+                inc(&inner.metrics.request_timeouts);
+                Err(NetError::Timeout)
+            }
         }
     }
 

@@ -1,12 +1,13 @@
 //! A live connection's traffic: one writer for the peer's queued frames, a reader per
 //! incoming frame stream, a task per incoming request stream.
 
+use super::calls::{Call, KIND_CALL};
 use super::queue::SendQueue;
 use super::{code, lock, wait_shutdown, Event, Inner, Live, Responder};
 use crate::error::{close_code, RESET_NO_RESPONSE};
 use crate::frame::{
-    encode_header, is_reserved, read_frame_within, FrameError, ReadError, ABSOLUTE_MAX_FRAME_BYTES,
-    HEADER_LEN,
+    encode_header, is_reserved, read_frame_within, BudgetHold, FrameError, ReadError,
+    ABSOLUTE_MAX_FRAME_BYTES, HEADER_LEN,
 };
 use crate::metrics::{add, inc};
 use bytes::Bytes;
@@ -187,6 +188,10 @@ pub(super) async fn serve_request(
     let read = read_frame_within(&mut recv, max, &live.budget);
     // The request's bytes count against the connection's budget until it is handed over.
     let (frame, budget_hold) = match tokio::time::timeout(hold, read).await {
+        Ok(Ok(Some((f, h)))) if f.kind == KIND_CALL => {
+            serve_call(inner, peer, live, send, recv, f.payload, h).await;
+            return;
+        }
         Ok(Ok(Some((f, h)))) if !is_reserved(f.kind) => (f, h),
         Ok(Err(ReadError::Frame(e @ FrameError::OverBudget { .. }))) => {
             inc(&inner.metrics.frames_over_budget);
@@ -262,4 +267,43 @@ pub(super) async fn serve_request(
             let _ = send.reset(code(RESET_NO_RESPONSE));
         }
     }
+}
+
+/// Hands a streamed call (its first frame read: `app kind || head`) to the application.
+async fn serve_call(
+    inner: Arc<Inner>,
+    peer: NodeId,
+    live: Live,
+    mut send: SendStream,
+    recv: RecvStream,
+    first: Bytes,
+    budget_hold: BudgetHold,
+) {
+    let Some((&kind, _)) = first.split_first() else {
+        inc(&inner.metrics.frames_refused_in);
+        let _ = send.reset(code(RESET_NO_RESPONSE));
+        return;
+    };
+    if is_reserved(kind) {
+        inc(&inner.metrics.frames_refused_in);
+        let _ = send.reset(code(RESET_NO_RESPONSE));
+        return;
+    }
+    if inner.is_blocked(&peer) {
+        inc(&inner.metrics.dropped_blocked);
+        let _ = tokio::time::timeout(inner.config.idle_timeout, send.stopped()).await;
+        return;
+    }
+    inc(&inner.metrics.requests_in);
+    add(&inner.metrics.bytes_in, (HEADER_LEN + first.len()) as u64);
+    let call = Call::new(&inner, &live, send, recv);
+    let event = Event::Call {
+        peer,
+        role: live.role,
+        kind,
+        head: first.slice(1..),
+        call,
+    };
+    let _ = inner.emit(event).await;
+    drop(budget_hold);
 }

@@ -4,6 +4,9 @@
 //! router relaying them can drop them but not forge or alter them: an altered message fails
 //! its signature check at the receiving validator.
 
+mod call;
+
+pub use call::*;
 use emc_poc::{OpenRequest, WireError};
 use emc_types::NodeId;
 
@@ -45,6 +48,15 @@ pub enum ProtocolError {
     /// A flag byte other than 0 or 1.
     #[error("bad flag in {0}")]
     Flag(&'static str),
+    /// A version this node does not speak.
+    #[error("unsupported version of {0}")]
+    Version(&'static str),
+    /// A field is out of range (length cap, UTF-8, unknown code).
+    #[error("invalid {0}")]
+    Invalid(&'static str),
+    /// Bytes after the end.
+    #[error("trailing bytes after {0}")]
+    Trailing(&'static str),
     /// A proof-of-computing message inside does not decode.
     #[error(transparent)]
     Poc(#[from] WireError),

@@ -1,0 +1,476 @@
+//! dApp calls end to end (issue #14): a signed HTTP call to the router, dispatched over real
+//! QUIC on loopback to a compute node that proxies its demo app (`emc-demo-llm`), with the
+//! real canister wasm on the embedded IC. One cluster serves every assertion: a streamed chat
+//! completion arrives intact; refusals (401, 402, 409, 413, 400, 404) are clear JSON; the slow
+//! node gets fewer calls than the fast one; a compute node ignores a call from a non-router;
+//! forged receipts are refused by the validators, countersigned ones enter committed blocks and
+//! verify against the checkpoint's receipts root; a dApp that disconnects mid-stream is
+//! cancelled (no ticket leaks, nothing billed); an account past its rate gets 429; a node
+//! killed mid-call cuts that call and the next one goes to the other node.
+
+use anyhow::Result;
+use bytes::Bytes;
+use emc_devnet::{devnet_user_key, Cluster, ClusterConfig, DemoConfig};
+use emc_edge_core::protocol::{encode_receipts, CallHead, KIND_CALL, KIND_RECEIPTS};
+use emc_net::{Call, Roles};
+use emc_router::client::Client;
+use emc_types::merkle::{inclusion_proof, leaf_hash, root_from_proof};
+use emc_types::{Block, Checkpoint, Hash, Signature, StateBit};
+use http_body_util::{BodyExt as _, Full};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::{sleep, Instant};
+
+use super::SERIAL;
+
+async fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn chat(stream: bool, max_tokens: u32) -> Vec<u8> {
+    serde_json::json!({
+        "model": "emc-bigram",
+        "messages": [{"role": "user", "content": "how does the router pick a node"}],
+        "stream": stream,
+        "max_tokens": max_tokens,
+    })
+    .to_string()
+    .into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dapp_calls_through_the_router() -> Result<()> {
+    let _serial = SERIAL.lock().await;
+    let dir = std::env::temp_dir().join(format!("emc-compute-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut cfg = ClusterConfig::devnet(dir);
+    cfg.compute = 2;
+    cfg.genesis_delay = Duration::from_secs(3);
+    cfg.validator.poc_interval = Duration::ZERO;
+    cfg.validator.block_interval = Duration::from_millis(200);
+    cfg.validator.epoch_length = 600;
+    cfg.validator.checkpoint_interval = 25;
+    cfg.router.max_request_bytes = 64 * 1024;
+    // 2 calls/s after a burst of 100: the test's own calls stay within it; user 3's loop at
+    // the end runs past it.
+    cfg.router.rate_per_s = 2;
+    cfg.router.rate_burst = 100;
+    cfg.router.allowances.insert(
+        hex::encode(devnet_user_key(3).verifying_key().to_bytes()),
+        1_000_000_000,
+    );
+    // Node 0 is fast (a little per token, so a long stream lasts); node 1 slow to its first token.
+    cfg.demo = vec![
+        DemoConfig {
+            token_delay: Duration::from_millis(5),
+            ..DemoConfig::default()
+        },
+        DemoConfig {
+            first_token_delay: Duration::from_millis(150),
+            ..DemoConfig::default()
+        },
+    ];
+    let mut c = Cluster::start(cfg).await?;
+    let api = c.api_addr(0).expect("the router's API is on");
+    let gw = c.routers[0].0.gateway.clone();
+    wait_for("both nodes' offers", Duration::from_secs(30), || {
+        gw.models_json()["data"][0]["emc"]["nodes"] == 2
+    })
+    .await;
+    let models = gw.models_json();
+    assert_eq!(models["data"][0]["id"], "emc-bigram");
+    assert_eq!(models["data"][0]["emc"]["unit"], "tokens");
+    // Every committed block and checkpoint of validator 0, for the receipts' proofs.
+    let seen_blocks = Arc::new(Mutex::new(Vec::<Arc<Block>>::new()));
+    let seen_checkpoints = Arc::new(Mutex::new(Vec::<Checkpoint>::new()));
+    {
+        let v = &c.validators[0].as_ref().unwrap().handle;
+        let (mut blocks, mut cps) = (v.blocks.subscribe(), v.checkpoints.subscribe());
+        let (b, k) = (seen_blocks.clone(), seen_checkpoints.clone());
+        tokio::spawn(async move {
+            while let Ok(block) = blocks.recv().await {
+                b.lock().unwrap().push(block);
+            }
+        });
+        tokio::spawn(async move {
+            while let Ok(cp) = cps.recv().await {
+                k.lock().unwrap().push(cp);
+            }
+        });
+    }
+    let fast = hex::encode(c.compute[0].0.id.0);
+    let slow = hex::encode(c.compute[1].0.id.0);
+
+    // 1. A streamed chat completion arrives intact: the app's own bytes, then the receipt.
+    let user = Client::new(api, devnet_user_key(0));
+    let reply = user
+        .call("POST", "/v1/chat/completions", &chat(true, 8))
+        .await?;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let direct = Client::new(c.apps[0], devnet_user_key(0));
+    let req = hyper::Request::post("/v1/chat/completions")
+        .header(hyper::header::HOST, c.apps[0].to_string())
+        .body(Full::new(Bytes::from(chat(true, 8))))?;
+    let app = direct.send(req).await?;
+    let text = reply.text();
+    let (served, trailer) = text.split_at(app.body.len());
+    assert_eq!(
+        served.as_bytes(),
+        &app.body[..],
+        "the stream differs from the app's"
+    );
+    assert!(served.ends_with("data: [DONE]\n\n"));
+    assert!(trailer.starts_with(": emc-receipt "), "{trailer}");
+    assert!(
+        reply.chunks >= 10,
+        "streamed chunk by chunk: {} chunks",
+        reply.chunks
+    );
+    assert_eq!(reply.receipts.len(), 1);
+    let r = &reply.receipts[0];
+    // 7 prompt words + 8 completion tokens, from the app's usage.
+    assert_eq!((r.units, r.price_e8s, r.user), (15, 1, user.account()));
+    assert_eq!(
+        r.node.0.to_vec(),
+        hex::decode(reply.node.as_ref().unwrap())?
+    );
+    // Non-streamed and the other OpenAI route.
+    let body = br#"{"model":"emc-bigram","prompt":"the node","max_tokens":3}"#;
+    let reply = user.call("POST", "/v1/completions", body).await?;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let v: serde_json::Value = serde_json::from_slice(&reply.body)?;
+    assert_eq!(v["usage"]["completion_tokens"], 3);
+
+    // 2. Refusals, each a clear JSON error; none is billed or dispatched.
+    let err = |r: &emc_router::client::Reply| -> serde_json::Value {
+        serde_json::from_slice(&r.body).unwrap_or_default()
+    };
+    let stranger = ed25519_dalek::SigningKey::from_bytes(&[77; 32]);
+    let n = user.next_nonce();
+    let r = user
+        .call_as(
+            "POST",
+            "/v1/chat/completions",
+            &chat(false, 2),
+            n,
+            Some(&stranger),
+        )
+        .await?;
+    assert_eq!(r.status, 401, "bad signature: {}", r.text());
+    assert_eq!(err(&r)["error"]["code"], 401);
+    let req = hyper::Request::post("/v1/chat/completions")
+        .header(hyper::header::HOST, api.to_string())
+        .body(Full::new(Bytes::from(chat(false, 2))))?;
+    assert_eq!(user.send(req).await?.status, 401, "no auth headers");
+    let unfunded = Client::new(api, devnet_user_key(2));
+    let r = unfunded
+        .call("POST", "/v1/chat/completions", &chat(false, 2))
+        .await?;
+    assert_eq!(r.status, 402, "{}", r.text());
+    let unknown = Client::new(api, devnet_user_key(9));
+    assert_eq!(
+        unknown
+            .call("POST", "/v1/chat/completions", &chat(false, 2))
+            .await?
+            .status,
+        402
+    );
+    let n = user.next_nonce();
+    let r = user
+        .call_as("POST", "/v1/chat/completions", &chat(false, 2), n, None)
+        .await?;
+    assert_eq!(r.status, 200);
+    let r = user
+        .call_as("POST", "/v1/chat/completions", &chat(false, 2), n, None)
+        .await?;
+    assert_eq!(r.status, 409, "replayed nonce: {}", r.text());
+    let big = vec![b' '; 65 * 1024];
+    assert_eq!(
+        user.call("POST", "/v1/chat/completions", &big)
+            .await?
+            .status,
+        413
+    );
+    let r = user
+        .call("POST", "/v1/chat/completions", b"{not json")
+        .await?;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = user
+        .call(
+            "POST",
+            "/v1/chat/completions",
+            br#"{"model":"gpt-9","messages":[]}"#,
+        )
+        .await?;
+    assert_eq!(r.status, 404, "unknown model: {}", r.text());
+    let r = user.call("POST", "/nope/x", b"{}").await?;
+    assert_eq!(r.status, 404, "unknown app: {}", r.text());
+
+    // 3. The slow node (150 ms to its first token) gets fewer calls than the fast one.
+    let mut by_node: BTreeMap<String, usize> = BTreeMap::new();
+    for _ in 0..30 {
+        let r = user
+            .call("POST", "/v1/chat/completions", &chat(false, 2))
+            .await?;
+        assert_eq!(r.status, 200, "{}", r.text());
+        *by_node.entry(r.node.unwrap_or_default()).or_default() += 1;
+    }
+    let (f, s) = (
+        by_node.get(&fast).copied().unwrap_or(0),
+        by_node.get(&slow).copied().unwrap_or(0),
+    );
+    assert!(f >= 2 * s.max(1) && f >= 20, "fast {f}, slow {s}");
+
+    // 4. A compute node ignores a call from anything but a router.
+    let v_net = c.validators[0].as_ref().unwrap().net.clone();
+    let head = CallHead {
+        app: "llm".into(),
+        model: "emc-bigram".into(),
+        method: "POST".into(),
+        url_path: "/v1/completions".into(),
+        app_path: "/v1/completions".into(),
+        headers: vec![],
+        user: user.account(),
+        nonce: 1,
+        body_hash: Hash([0; 32]),
+        body_len: 0,
+        signature: Signature([0; 64]),
+        epoch: 0,
+        max_response_bytes: 1 << 20,
+        timeout_ms: 1000,
+    };
+    let node0 = c.compute[0].0.id;
+    let Call {
+        sender,
+        mut receiver,
+    } = v_net
+        .open_call(&node0, KIND_CALL, head.encode(), Duration::from_secs(2))
+        .await?;
+    sender.finish();
+    let answer = tokio::time::timeout(Duration::from_secs(5), receiver.recv()).await?;
+    assert!(
+        matches!(answer, Err(_) | Ok(None)),
+        "a validator's call was served: {answer:?}"
+    );
+    wait_for("the refusal counted", Duration::from_secs(5), || {
+        c.compute[0].0.status.get().calls_refused_not_router == 1
+    })
+    .await;
+
+    // 5. Receipts: a forged one (units raised after signing) is refused by the validators;
+    // the user's countersigned ones are recorded for their proposals.
+    let mut forged = reply_receipt(&user, api).await?;
+    forged.units += 1;
+    let router_net = c.routers[0].1.clone();
+    router_net.broadcast(
+        KIND_RECEIPTS,
+        encode_receipts(&[forged.clone()]),
+        Roles::from(emc_net::Role::Validator),
+    )?;
+    let refused = || {
+        c.running()
+            .map(|(_, v)| v.handle.status.get().receipts_refused)
+            .sum::<u64>()
+    };
+    wait_for(
+        "the forged receipt refused",
+        Duration::from_secs(10),
+        || refused() >= 1,
+    )
+    .await;
+    let (accepted, rejected) = user.countersign_pending().await?;
+    assert!(
+        accepted >= 30,
+        "countersigned {accepted}, refused {rejected}"
+    );
+    assert_eq!(rejected, 0);
+    let recorded = || {
+        c.running()
+            .map(|(_, v)| v.handle.status.get().receipts_recorded)
+            .sum::<u64>()
+    };
+    wait_for(
+        "countersigned receipts recorded",
+        Duration::from_secs(10),
+        || recorded() >= accepted,
+    )
+    .await;
+    // They enter committed blocks, and a checkpoint's receipts root covers them: each one
+    // verifies against it with an inclusion proof built from the period's receipts.
+    let ours = |b: &Block| {
+        b.bits
+            .iter()
+            .filter(|bit| matches!(bit, StateBit::Receipt(r) if r.user == user.account()))
+            .count()
+    };
+    wait_for("the receipts committed", Duration::from_secs(20), || {
+        seen_blocks
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|b| ours(b))
+            .sum::<usize>() as u64
+            >= accepted
+    })
+    .await;
+    let last = seen_blocks
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|b| ours(b) > 0)
+        .map(|b| b.header.height)
+        .max()
+        .unwrap();
+    wait_for("a checkpoint over them", Duration::from_secs(30), || {
+        seen_checkpoints
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|k| k.height >= last)
+    })
+    .await;
+    let interval = c.config.validator.checkpoint_interval;
+    let (mut proved, mut forged_seen) = (0u64, false);
+    for k in seen_checkpoints.lock().unwrap().iter() {
+        let period: Vec<StateBit> = seen_blocks
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|b| b.header.height + interval > k.height && b.header.height <= k.height)
+            .flat_map(|b| b.bits.iter().cloned())
+            .filter(|bit| matches!(bit, StateBit::Receipt(_) | StateBit::Dispatch(_)))
+            .collect();
+        let leaves: Vec<Hash> = period
+            .iter()
+            .map(|bit| leaf_hash(&bit.canonical_bytes()))
+            .collect();
+        for (i, bit) in period.iter().enumerate() {
+            let StateBit::Receipt(r) = bit else { continue };
+            forged_seen |= r.body_hash() == forged.body_hash();
+            let proof = inclusion_proof(&leaves, i);
+            let root = root_from_proof(leaves[i], i as u64, leaves.len() as u64, &proof);
+            assert_eq!(
+                root,
+                Some(k.receipts_root),
+                "receipt {i} of checkpoint {}",
+                k.height
+            );
+            proved += u64::from(r.user == user.account());
+        }
+    }
+    assert!(proved >= accepted, "proved {proved} of {accepted}");
+    assert!(!forged_seen, "the forged receipt entered a block");
+
+    // 6. A dApp that disconnects mid-stream: the call is cancelled, its ticket ended, the
+    // router keeps serving.
+    {
+        let tcp = tokio::net::TcpStream::connect(api).await?;
+        let (mut send, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp)).await?;
+        let conn = tokio::spawn(conn);
+        let body = chat(true, 400);
+        let nonce = user.next_nonce();
+        let sig = emc_edge_core::compute::sign_request(
+            &devnet_user_key(0),
+            nonce,
+            "POST",
+            "/v1/chat/completions",
+            &body,
+        );
+        let req = hyper::Request::post("/v1/chat/completions")
+            .header(hyper::header::HOST, api.to_string())
+            .header("x-emc-account", hex::encode(user.account().0))
+            .header("x-emc-nonce", nonce.to_string())
+            .header("x-emc-signature", hex::encode(sig.0))
+            .body(Full::new(Bytes::from(body)))?;
+        let resp = send.send_request(req).await?;
+        assert_eq!(resp.status(), 200);
+        let mut b = resp.into_body();
+        let first = b.frame().await.expect("a first chunk")?;
+        assert!(first.is_data());
+        drop(b);
+        drop(send);
+        conn.abort();
+    }
+    wait_for(
+        "the cancelled call's ticket ended",
+        Duration::from_secs(10),
+        || gw.open_tickets() == 0 && gw.stats().1.cancelled >= 1,
+    )
+    .await;
+
+    // 7. Rate limit: an account past its burst gets 429 with a clear error.
+    let hasty = Client::new(api, devnet_user_key(3));
+    let mut limited = None;
+    let t0 = Instant::now();
+    for i in 0..300 {
+        let r = hasty.call("POST", "/v1/completions", body).await?;
+        if r.status == 429 {
+            limited = Some((i, err(&r)));
+            break;
+        }
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let (i, e) = limited.expect("no 429 within 300 calls");
+    let refilled = (t0.elapsed().as_secs_f64() * 2.0).ceil() as usize;
+    assert!(
+        i >= 100 && i <= 100 + refilled + 1,
+        "429 after {i} calls, {refilled} refilled"
+    );
+    assert_eq!(e["error"]["type"], "rate_limit_exceeded");
+
+    // 8. A node killed mid-call: that call is cut (no [DONE], no receipt), the next goes to
+    // the other node.
+    let long = tokio::spawn({
+        let user = Client::new(api, devnet_user_key(1));
+        async move {
+            user.call("POST", "/v1/chat/completions", &chat(true, 400))
+                .await
+        }
+    });
+    // The long call goes to the fast node (its first byte is immediate): kill it mid-stream.
+    sleep(Duration::from_millis(500)).await;
+    let killed = c.kill_compute(0).await.expect("node 0 runs");
+    assert_eq!(hex::encode(killed.0), fast);
+    match long.await? {
+        Ok(r) => {
+            assert!(
+                !r.text().contains("[DONE]"),
+                "the killed node's call completed"
+            );
+            assert!(r.receipts.is_empty());
+        }
+        Err(e) => tracing::info!(error = %e, "the killed node's call was cut"),
+    }
+    let r = user
+        .call("POST", "/v1/chat/completions", &chat(false, 2))
+        .await?;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.node.as_deref(), Some(slow.as_str()));
+    wait_for("no ticket leaked", Duration::from_secs(10), || {
+        gw.open_tickets() == 0
+    })
+    .await;
+
+    Ok(())
+}
+
+/// A fresh node-signed receipt of `user` (from an SSE call's trailer line).
+async fn reply_receipt(
+    user: &Client,
+    _api: std::net::SocketAddr,
+) -> Result<emc_types::ComputeReceipt> {
+    let r = user
+        .call("POST", "/v1/chat/completions", &chat(true, 2))
+        .await?;
+    anyhow::ensure!(r.status == 200, "{}", r.text());
+    r.receipts
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no receipt"))
+}

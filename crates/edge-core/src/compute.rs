@@ -1,0 +1,597 @@
+//! The compute service's rules, pure (issue #14): how a dApp's call is authorized, limited,
+//! paid for and metered, and how a compute node numbers its receipts. The router's and the
+//! compute node's shells feed these with bytes and `now_ns` and carry out the answers.
+//!
+//! - **Authorization.** A call names an account (the user's ed25519 key), a nonce and a
+//!   signature over [`request_hash`]: `SHA-256("emc-call-v1" || account || nonce_be64 ||
+//!   len_be16 || method || len_be16 || path || SHA-256(body))`, where `path` is the router URL
+//!   path with its query. The router checks it ([`verify_request`]) and so does the compute
+//!   node, so a router cannot make up work for a user.
+//! - **Replay.** [`NonceWindow`]: per account, the highest nonce seen and a 128-bit window
+//!   below it (IPsec's anti-replay window, RFC 4303 section 3.4.3): a nonce is accepted once,
+//!   and only if it is above the window's floor. Clients use a counter (or a timestamp in µs).
+//! - **Rate limits.** [`RateLimiter`]: a token bucket per account (`rate` calls per second,
+//!   `burst` at once).
+//! - **Funds.** [`Funds`] is the seam the market's escrow plugs into; until it exists,
+//!   [`Allowances`] holds a per-account credit from the router's configuration. A call is
+//!   admitted only while the account has credit left, and charged once, after it was served
+//!   in full (its trailer arrived): failed attempts, refused and abandoned calls are never
+//!   charged. A call admitted with little credit may overdraw by its own amount: the charge is
+//!   capped at what is left and the shortfall is reported.
+//! - **Metering.** [`Meter`] counts a response's units by the app's declared unit: tokens
+//!   from the app's OpenAI `usage.total_tokens` (in the last bytes of the body), else counted
+//!   (one per SSE `data:` event, or a quarter of the body's bytes); image steps from the
+//!   request's `"steps"` (default 1); seconds, rounded up, at least one.
+//! - **Receipts.** [`Lanes`]: the compute node's per-(user, epoch) lane counters, so each
+//!   served call gets the next nonce and the new cumulative amount (`emc_types::receipt`).
+
+use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
+use emc_types::{sha256, ComputeReceipt, Hash, MeterUnit, NodeId, Signature};
+use std::collections::BTreeMap;
+
+/// Domain tag of a call's request hash.
+pub const REQUEST_DOMAIN: &[u8] = b"emc-call-v1";
+
+/// The request hash a user signs (module docs).
+pub fn request_hash(
+    account: &NodeId,
+    nonce: u64,
+    method: &str,
+    path: &str,
+    body_hash: &Hash,
+) -> Hash {
+    let m = method.as_bytes();
+    let p = path.as_bytes();
+    let ml = (m.len().min(usize::from(u16::MAX)) as u16).to_be_bytes();
+    let pl = (p.len().min(usize::from(u16::MAX)) as u16).to_be_bytes();
+    sha256(&[
+        REQUEST_DOMAIN,
+        &account.0,
+        &nonce.to_be_bytes(),
+        &ml,
+        m,
+        &pl,
+        p,
+        &body_hash.0,
+    ])
+}
+
+/// Signs a request as `key`'s account (the client's side).
+pub fn sign_request(
+    key: &SigningKey,
+    nonce: u64,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> Signature {
+    let account = NodeId(key.verifying_key().to_bytes());
+    let h = request_hash(&account, nonce, method, path, &sha256(&[body]));
+    Signature(key.sign(&h.0).to_bytes())
+}
+
+/// Whether `sig` is `account`'s signature over `hash` (`verify_strict`).
+pub fn verify_request(account: &NodeId, hash: &Hash, sig: &Signature) -> bool {
+    verify(account, &hash.0, sig)
+}
+
+fn verify(key: &NodeId, msg: &[u8], sig: &Signature) -> bool {
+    let Ok(vk) = VerifyingKey::from_bytes(&key.0) else {
+        return false;
+    };
+    vk.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(&sig.0))
+        .is_ok()
+}
+
+/// A receipt's signature by `key` over its body hash.
+pub fn sign_receipt(key: &SigningKey, receipt: &ComputeReceipt) -> Signature {
+    Signature(key.sign(&receipt.body_hash().0).to_bytes())
+}
+
+/// The user's countersignature: sets `user_signature` if `key` is the receipt's user and the
+/// node's signature verifies; false (nothing changed) otherwise.
+pub fn countersign(key: &SigningKey, receipt: &mut ComputeReceipt) -> bool {
+    if key.verifying_key().to_bytes() != receipt.user.0 || !node_signature_valid(receipt) {
+        return false;
+    }
+    receipt.user_signature = sign_receipt(key, receipt);
+    true
+}
+
+/// Whether the node's signature over the receipt verifies.
+pub fn node_signature_valid(receipt: &ComputeReceipt) -> bool {
+    verify(
+        &receipt.node,
+        &receipt.body_hash().0,
+        &receipt.node_signature,
+    )
+}
+
+/// Whether the user's signature over the receipt verifies.
+pub fn user_signature_valid(receipt: &ComputeReceipt) -> bool {
+    verify(
+        &receipt.user,
+        &receipt.body_hash().0,
+        &receipt.user_signature,
+    )
+}
+
+/// Why a nonce is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NonceError {
+    /// Seen before.
+    #[error("nonce already used")]
+    Replayed,
+    /// Below the window: too old to tell.
+    #[error("nonce too old")]
+    TooOld,
+}
+
+/// Anti-replay window of one account (module docs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NonceWindow {
+    top: Option<u64>,
+    /// Bit `i` set: nonce `top - i` was seen.
+    seen: u128,
+}
+
+impl NonceWindow {
+    /// Width of the window below the highest nonce.
+    pub const WIDTH: u64 = 128;
+
+    /// Accepts `nonce` once (and records it), or says why not.
+    pub fn accept(&mut self, nonce: u64) -> Result<(), NonceError> {
+        let Some(top) = self.top else {
+            self.top = Some(nonce);
+            self.seen = 1;
+            return Ok(());
+        };
+        if nonce > top {
+            let shift = nonce - top;
+            self.seen = if shift >= Self::WIDTH {
+                1
+            } else {
+                (self.seen << shift) | 1
+            };
+            self.top = Some(nonce);
+            return Ok(());
+        }
+        let back = top - nonce;
+        if back >= Self::WIDTH {
+            return Err(NonceError::TooOld);
+        }
+        let bit = 1u128 << back;
+        if self.seen & bit != 0 {
+            return Err(NonceError::Replayed);
+        }
+        self.seen |= bit;
+        Ok(())
+    }
+}
+
+/// A token bucket per account.
+#[derive(Clone, Debug)]
+pub struct RateLimiter {
+    per_s: f64,
+    burst: f64,
+    buckets: BTreeMap<NodeId, (f64, u64)>,
+}
+
+impl RateLimiter {
+    /// `per_s` calls per second, `burst` at once (0 `per_s`: no limit).
+    pub fn new(per_s: f64, burst: u32) -> RateLimiter {
+        RateLimiter {
+            per_s,
+            burst: f64::from(burst.max(1)),
+            buckets: BTreeMap::new(),
+        }
+    }
+
+    /// Takes one call for `account` at `now_ns`; `Err(wait_ms)` when over the limit.
+    pub fn take(&mut self, account: &NodeId, now_ns: u64) -> Result<(), u64> {
+        if self.per_s <= 0.0 {
+            return Ok(());
+        }
+        let (tokens, at) = self.buckets.entry(*account).or_insert((self.burst, now_ns));
+        let dt = now_ns.saturating_sub(*at) as f64 / 1e9;
+        *tokens = (*tokens + dt * self.per_s).min(self.burst);
+        *at = (*at).max(now_ns);
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err((((1.0 - *tokens) / self.per_s) * 1e3).ceil() as u64)
+        }
+    }
+}
+
+/// Why an account may not spend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FundsError {
+    /// No such account.
+    #[error("unknown account")]
+    Unknown,
+    /// Nothing left to spend.
+    #[error("the account has no funds left")]
+    Exhausted,
+}
+
+/// Where a router checks and charges a user's funds: the market's escrow, or until it exists
+/// [`Allowances`].
+pub trait Funds: Send {
+    /// e8s the account may still spend; an error when it may not call at all.
+    fn available(&self, account: &NodeId) -> Result<u64, FundsError>;
+    /// Charges a served call; returns the e8s covered (less than `e8s` when it overdrew).
+    fn charge(&mut self, account: &NodeId, e8s: u64) -> u64;
+}
+
+/// A fixed credit per account (the router's configuration), spent by charges.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Allowances {
+    accounts: BTreeMap<NodeId, (u64, u64)>,
+}
+
+impl Allowances {
+    /// Accounts and their credit, e8s.
+    pub fn new(credits: impl IntoIterator<Item = (NodeId, u64)>) -> Allowances {
+        Allowances {
+            accounts: credits.into_iter().map(|(a, c)| (a, (c, 0))).collect(),
+        }
+    }
+
+    /// e8s charged to `account` so far.
+    pub fn spent(&self, account: &NodeId) -> u64 {
+        self.accounts.get(account).map_or(0, |a| a.1)
+    }
+}
+
+impl Funds for Allowances {
+    fn available(&self, account: &NodeId) -> Result<u64, FundsError> {
+        let (credit, spent) = self.accounts.get(account).ok_or(FundsError::Unknown)?;
+        match credit.saturating_sub(*spent) {
+            0 => Err(FundsError::Exhausted),
+            left => Ok(left),
+        }
+    }
+
+    fn charge(&mut self, account: &NodeId, e8s: u64) -> u64 {
+        let Some((credit, spent)) = self.accounts.get_mut(account) else {
+            return 0;
+        };
+        let covered = e8s.min(credit.saturating_sub(*spent));
+        *spent += covered;
+        covered
+    }
+}
+
+/// Bytes of a response's end kept to find its `usage`.
+const TAIL: usize = 8 * 1024;
+/// Bytes of a line kept to tell an SSE `data:` line (`data: [DONE]` is 12).
+const LINE_PREFIX: usize = 12;
+
+/// Counts one response's units (module docs).
+#[derive(Clone, Debug)]
+pub struct Meter {
+    unit: MeterUnit,
+    steps: u64,
+    bytes: u64,
+    events: u64,
+    /// The last bytes of the body (for `usage`).
+    tail: Vec<u8>,
+    /// The current line's first bytes (for `data:`).
+    line: Vec<u8>,
+    response_hash: sha2::Sha256,
+}
+
+impl Meter {
+    /// A meter for `unit`, given the request body (for image steps).
+    pub fn new(unit: MeterUnit, request_body: &[u8]) -> Meter {
+        use sha2::Digest;
+        let steps = if unit == MeterUnit::ImageSteps {
+            json_number_after(request_body, b"\"steps\"").unwrap_or(1)
+        } else {
+            0
+        };
+        Meter {
+            unit,
+            steps,
+            bytes: 0,
+            events: 0,
+            tail: Vec::new(),
+            line: Vec::with_capacity(LINE_PREFIX),
+            response_hash: sha2::Sha256::new(),
+        }
+    }
+
+    /// One chunk of the response body, in order.
+    pub fn feed(&mut self, chunk: &[u8]) {
+        use sha2::Digest;
+        self.response_hash.update(chunk);
+        self.bytes += chunk.len() as u64;
+        // SSE events: lines starting with `data:` (not `data: [DONE]`).
+        for b in chunk {
+            if *b == b'\n' {
+                self.end_line();
+            } else if self.line.len() < LINE_PREFIX {
+                self.line.push(*b);
+            }
+        }
+        self.tail.extend_from_slice(chunk);
+        if self.tail.len() > 2 * TAIL {
+            let cut = self.tail.len() - TAIL;
+            self.tail.drain(..cut);
+        }
+    }
+
+    fn end_line(&mut self) {
+        if self.line.starts_with(b"data:") && !self.line.starts_with(b"data: [DONE]") {
+            self.events += 1;
+        }
+        self.line.clear();
+    }
+
+    /// The units of the whole response, `elapsed_ns` after the call started, and the
+    /// SHA-256 of the body (rolled over its chunks).
+    pub fn finish(mut self, elapsed_ns: u64) -> (u64, Hash) {
+        use sha2::Digest;
+        self.end_line();
+        let units = match self.unit {
+            MeterUnit::Tokens => {
+                json_number_after(&self.tail, b"\"total_tokens\"").unwrap_or(if self.events > 0 {
+                    self.events
+                } else {
+                    self.bytes.div_ceil(4)
+                })
+            }
+            MeterUnit::ImageSteps => self.steps,
+            MeterUnit::Seconds => elapsed_ns.div_ceil(1_000_000_000).max(1),
+        };
+        (units, Hash(self.response_hash.finalize().into()))
+    }
+}
+
+/// The number after the last `key` in `bytes` (`"key": 123`), if any.
+fn json_number_after(bytes: &[u8], key: &[u8]) -> Option<u64> {
+    let at = bytes.windows(key.len()).rposition(|w| w == key)? + key.len();
+    let rest = bytes.get(at..)?;
+    let rest = rest
+        .iter()
+        .position(|b| !matches!(b, b' ' | b':' | b'\t'))
+        .and_then(|i| rest.get(i..))?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || digits > 19 {
+        return None;
+    }
+    std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
+}
+
+/// The compute node's receipt lanes: per (user, epoch), the last nonce and the cumulative
+/// amount. Lanes of epochs older than the previous one are dropped.
+#[derive(Clone, Debug, Default)]
+pub struct Lanes {
+    lanes: BTreeMap<(u64, NodeId), (u64, u64)>,
+}
+
+impl Lanes {
+    /// The next receipt of `user`'s lane in `epoch` for `amount_e8s`: `(nonce, cumulative)`.
+    /// The cumulative amount saturates at `u64::MAX`.
+    pub fn next(&mut self, user: NodeId, epoch: u64, amount_e8s: u64) -> (u64, u64) {
+        let floor = epoch.saturating_sub(1);
+        while let Some((&(e, u), _)) = self.lanes.first_key_value() {
+            if e >= floor {
+                break;
+            }
+            self.lanes.remove(&(e, u));
+        }
+        let lane = self.lanes.entry((epoch, user)).or_insert((0, 0));
+        lane.0 += 1;
+        lane.1 = lane.1.saturating_add(amount_e8s);
+        *lane
+    }
+
+    /// Lanes held.
+    pub fn len(&self) -> usize {
+        self.lanes.len()
+    }
+
+    /// Whether no lane is held.
+    pub fn is_empty(&self) -> bool {
+        self.lanes.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_bytes(&[seed; 32])
+    }
+
+    fn id(k: &SigningKey) -> NodeId {
+        NodeId(k.verifying_key().to_bytes())
+    }
+
+    #[test]
+    fn requests_verify_only_as_signed() {
+        let k = key(1);
+        let body = br#"{"model":"m"}"#;
+        let sig = sign_request(&k, 5, "POST", "/v1/completions", body);
+        let h = |n, m: &str, p: &str, b: &[u8]| request_hash(&id(&k), n, m, p, &sha256(&[b]));
+        assert!(verify_request(
+            &id(&k),
+            &h(5, "POST", "/v1/completions", body),
+            &sig
+        ));
+        // Any field changed, or another key, fails.
+        assert!(!verify_request(
+            &id(&k),
+            &h(6, "POST", "/v1/completions", body),
+            &sig
+        ));
+        assert!(!verify_request(
+            &id(&k),
+            &h(5, "GET", "/v1/completions", body),
+            &sig
+        ));
+        assert!(!verify_request(
+            &id(&k),
+            &h(5, "POST", "/v1/chat/completions", body),
+            &sig
+        ));
+        assert!(!verify_request(
+            &id(&k),
+            &h(5, "POST", "/v1/completions", b"{}"),
+            &sig
+        ));
+        assert!(!verify_request(
+            &id(&key(2)),
+            &h(5, "POST", "/v1/completions", body),
+            &sig
+        ));
+        // Method/path boundaries are length-prefixed: "POS" + "T/x" differs from "POST" + "/x".
+        assert_ne!(h(1, "POS", "T/x", b""), h(1, "POST", "/x", b""));
+        // Not a curve point: refused, no panic.
+        assert!(!verify_request(
+            &NodeId([0xFF; 32]),
+            &h(5, "POST", "/", body),
+            &sig
+        ));
+    }
+
+    #[test]
+    fn the_nonce_window_accepts_each_nonce_once() {
+        let mut w = NonceWindow::default();
+        assert_eq!(w.accept(10), Ok(()));
+        assert_eq!(w.accept(10), Err(NonceError::Replayed));
+        assert_eq!(w.accept(8), Ok(()));
+        assert_eq!(w.accept(8), Err(NonceError::Replayed));
+        assert_eq!(w.accept(12), Ok(()));
+        assert_eq!(w.accept(10), Err(NonceError::Replayed));
+        assert_eq!(w.accept(11), Ok(()));
+        assert_eq!(w.accept(9), Ok(()));
+        // Far ahead: the old window is gone, old nonces are too old.
+        assert_eq!(w.accept(12 + 500), Ok(()));
+        assert_eq!(w.accept(12), Err(NonceError::TooOld));
+        assert_eq!(w.accept(512 - 127), Ok(()));
+        assert_eq!(w.accept(512 - 128), Err(NonceError::TooOld));
+        assert_eq!(w.accept(u64::MAX), Ok(()));
+        assert_eq!(w.accept(u64::MAX), Err(NonceError::Replayed));
+    }
+
+    #[test]
+    fn the_rate_limiter_refills() {
+        let a = NodeId([1; 32]);
+        let mut r = RateLimiter::new(10.0, 2);
+        assert!(r.take(&a, 0).is_ok());
+        assert!(r.take(&a, 0).is_ok());
+        let wait = r.take(&a, 0).unwrap_err();
+        assert_eq!(wait, 100);
+        // Another account has its own bucket.
+        assert!(r.take(&NodeId([2; 32]), 0).is_ok());
+        assert!(r.take(&a, 100_000_000).is_ok());
+        assert!(r.take(&a, 100_000_000).is_err());
+        assert!(RateLimiter::new(0.0, 0).take(&a, 0).is_ok());
+    }
+
+    #[test]
+    fn allowances_admit_while_credit_is_left_and_charge_at_most_it() {
+        let (a, b) = (NodeId([1; 32]), NodeId([2; 32]));
+        let mut f = Allowances::new([(a, 100), (b, 0)]);
+        assert_eq!(f.available(&a), Ok(100));
+        assert_eq!(f.available(&b), Err(FundsError::Exhausted));
+        assert_eq!(f.available(&NodeId([3; 32])), Err(FundsError::Unknown));
+        assert_eq!(f.charge(&a, 60), 60);
+        assert_eq!(f.charge(&a, 60), 40);
+        assert_eq!(f.spent(&a), 100);
+        assert_eq!(f.available(&a), Err(FundsError::Exhausted));
+        assert_eq!(f.charge(&NodeId([3; 32]), 5), 0);
+    }
+
+    #[test]
+    fn meters_count_by_unit() {
+        use sha2::Digest;
+        // Tokens from the usage object, whatever the chunking.
+        let body = b"data: {\"x\":1}\n\ndata: {\"usage\":{\"prompt_tokens\":3,\"total_tokens\": 17}}\n\ndata: [DONE]\n\n";
+        for split in [1usize, 5, 13, body.len()] {
+            let mut m = Meter::new(MeterUnit::Tokens, b"");
+            for c in body.chunks(split) {
+                m.feed(c);
+            }
+            let (units, hash) = m.finish(0);
+            assert_eq!(units, 17);
+            assert_eq!(hash, Hash(sha2::Sha256::digest(body).into()));
+        }
+        // Without usage: SSE events counted (not [DONE]); plain bodies by bytes / 4.
+        let mut m = Meter::new(MeterUnit::Tokens, b"");
+        m.feed(b"data: a\n\ndata: b\n\nda");
+        m.feed(b"ta: c\n\ndata: [DONE]\n\n");
+        assert_eq!(m.finish(0).0, 3);
+        let mut m = Meter::new(MeterUnit::Tokens, b"");
+        m.feed(b"0123456789");
+        assert_eq!(m.finish(0).0, 3);
+        // Steps from the request; seconds rounded up, at least one.
+        let m = Meter::new(MeterUnit::ImageSteps, br#"{"prompt":"x","steps": 30}"#);
+        assert_eq!(m.finish(0).0, 30);
+        assert_eq!(Meter::new(MeterUnit::ImageSteps, b"{}").finish(0).0, 1);
+        assert_eq!(Meter::new(MeterUnit::Seconds, b"").finish(1).0, 1);
+        assert_eq!(
+            Meter::new(MeterUnit::Seconds, b"").finish(2_000_000_001).0,
+            3
+        );
+        // Garbage never panics.
+        assert_eq!(
+            json_number_after(b"\"total_tokens\":", b"\"total_tokens\""),
+            None
+        );
+        assert_eq!(
+            json_number_after(
+                b"\"total_tokens\":99999999999999999999999",
+                b"\"total_tokens\""
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn lanes_number_receipts_and_forget_old_epochs() {
+        let (u, v) = (NodeId([1; 32]), NodeId([2; 32]));
+        let mut l = Lanes::default();
+        assert_eq!(l.next(u, 5, 10), (1, 10));
+        assert_eq!(l.next(u, 5, 7), (2, 17));
+        assert_eq!(l.next(v, 5, 1), (1, 1));
+        assert_eq!(l.next(u, 6, 3), (1, 3));
+        assert_eq!(l.len(), 3);
+        // Epoch 7: epoch 5's lanes go.
+        assert_eq!(l.next(u, 7, u64::MAX), (1, u64::MAX));
+        assert_eq!(l.next(u, 7, 1), (2, u64::MAX));
+        assert_eq!(l.len(), 2);
+    }
+
+    #[test]
+    fn receipts_are_countersigned_only_by_their_user_over_a_valid_node_signature() {
+        let (user, node) = (key(1), key(2));
+        let mut r = ComputeReceipt {
+            user: id(&user),
+            node: id(&node),
+            router: NodeId([3; 32]),
+            epoch: 1,
+            nonce: 1,
+            request_hash: Hash([4; 32]),
+            response_hash: Hash([5; 32]),
+            unit: MeterUnit::Tokens,
+            units: 2,
+            price_e8s: 3,
+            cumulative_e8s: 6,
+            node_signature: Signature([0; 64]),
+            user_signature: Signature([0; 64]),
+        };
+        assert!(!countersign(&user, &mut r), "no node signature yet");
+        r.node_signature = sign_receipt(&node, &r);
+        assert!(node_signature_valid(&r));
+        assert!(!countersign(&key(9), &mut r), "not the receipt's user");
+        assert!(countersign(&user, &mut r));
+        assert!(user_signature_valid(&r));
+        r.units = 3;
+        assert!(!node_signature_valid(&r) && !user_signature_valid(&r));
+    }
+}

@@ -1,0 +1,646 @@
+//! A dApp's call, router to compute node, on one streamed call of `emc-net`
+//! (`Network::open_call` with kind [`KIND_CALL`]).
+//!
+//! ```text
+//! router                                   compute node
+//!   open_call(KIND_CALL, CallHead)  ──▶
+//!   FRAME_BODY* , finish            ──▶   (request body, at most head.body_len bytes)
+//!                                   ◀──   FRAME_REFUSED(CallRefusal) and finish   (nothing served)
+//!                                   ◀──   FRAME_RESPONSE(ResponseHead)            (first byte)
+//!                                   ◀──   FRAME_DATA*                             (the app's body)
+//!                                   ◀──   FRAME_TRAILER(CallTrailer) and finish   (units, receipt)
+//! ```
+//! A response without its trailer (reset, lost connection, timeout) was not served in full:
+//! nothing is billed. Every payload here is versioned ([`CALL_VERSION`]) and decoded totally:
+//! exact lengths, UTF-8 strings, bounded counts; no input panics.
+
+use super::ProtocolError;
+use emc_types::{ComputeReceipt, Hash, MeterUnit, NodeId, Signature};
+
+/// The net kind of a streamed compute call.
+pub const KIND_CALL: u8 = 40;
+/// Frame: a compute node's offer to its routers ([`Offer`]).
+pub const KIND_OFFER: u8 = 41;
+/// Frame: countersigned receipts, a router to validators ([`encode_receipts`]).
+pub const KIND_RECEIPTS: u8 = 42;
+
+/// Router → node: request body bytes.
+pub const FRAME_BODY: u8 = 1;
+/// Node → router: the app's response head ([`ResponseHead`]), the call's first byte.
+pub const FRAME_RESPONSE: u8 = 2;
+/// Node → router: response body bytes, as the app streamed them.
+pub const FRAME_DATA: u8 = 3;
+/// Node → router: the end of a served call ([`CallTrailer`]).
+pub const FRAME_TRAILER: u8 = 4;
+/// Node → router: the call was not served ([`CallRefusal`]); the router may retry elsewhere.
+pub const FRAME_REFUSED: u8 = 5;
+
+/// The version byte every call payload starts with.
+pub const CALL_VERSION: u8 = 1;
+/// Request headers passed to the app (lower case); others are dropped.
+pub const FORWARDED_HEADERS: &[&str] = &["content-type", "accept"];
+/// Longest path, with its query.
+pub const MAX_PATH: usize = 4096;
+/// Longest app, model or method name.
+pub const MAX_NAME: usize = 128;
+/// Most headers in a head.
+pub const MAX_HEADERS: usize = 16;
+/// Longest header value.
+pub const MAX_HEADER_VALUE: usize = 1024;
+
+/// What a call asks of a compute node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallHead {
+    /// The app (`llm`, `sd`, ...), as the node's offer names it.
+    pub app: String,
+    /// The model ("" when the app has none).
+    pub model: String,
+    /// HTTP method.
+    pub method: String,
+    /// The path the user called on the router, with its query (what the user signed).
+    pub url_path: String,
+    /// The path on the node's app: `url_path`, or `url_path` without its `/{app}` prefix.
+    pub app_path: String,
+    /// Forwarded request headers ([`FORWARDED_HEADERS`]), names lower case.
+    pub headers: Vec<(String, String)>,
+    /// The paying user (its ed25519 key).
+    pub user: NodeId,
+    /// The user's nonce for this request.
+    pub nonce: u64,
+    /// SHA-256 of the request body.
+    pub body_hash: Hash,
+    /// The request body's length.
+    pub body_len: u64,
+    /// The user's signature over the request hash (`compute::request_hash`).
+    pub signature: Signature,
+    /// The epoch of the receipt's lane.
+    pub epoch: u64,
+    /// The most response body bytes the router takes.
+    pub max_response_bytes: u64,
+    /// How long the node may take, first byte to last, ms.
+    pub timeout_ms: u32,
+}
+
+/// The app's response status and headers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResponseHead {
+    /// HTTP status.
+    pub status: u16,
+    /// Response headers kept (content-type), names lower case.
+    pub headers: Vec<(String, String)>,
+}
+
+/// How a served call ended: what it metered and the node's receipt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallTrailer {
+    /// The node's receipt, signed by the node (`user_signature` all zero until the user
+    /// countersigns); `None` when the call is not billable (the app answered an error).
+    pub receipt: Option<ComputeReceipt>,
+}
+
+/// Why a node did not serve a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefusalCode {
+    /// The head or body is malformed, or the user's signature does not verify.
+    BadRequest = 1,
+    /// Every slot is busy.
+    Busy = 2,
+    /// The node does not serve this app.
+    NotServed = 3,
+    /// The app could not be reached or failed before answering.
+    AppFailed = 4,
+    /// The app did not answer in time.
+    Timeout = 5,
+    /// The request body is larger than the node takes.
+    TooLarge = 6,
+}
+
+impl RefusalCode {
+    fn from_u8(b: u8) -> Option<RefusalCode> {
+        Some(match b {
+            1 => RefusalCode::BadRequest,
+            2 => RefusalCode::Busy,
+            3 => RefusalCode::NotServed,
+            4 => RefusalCode::AppFailed,
+            5 => RefusalCode::Timeout,
+            6 => RefusalCode::TooLarge,
+            _ => return None,
+        })
+    }
+
+    /// Whether another node might serve the call (the fault is this node's, not the call's).
+    pub fn retryable(self) -> bool {
+        matches!(
+            self,
+            RefusalCode::Busy | RefusalCode::NotServed | RefusalCode::AppFailed
+        )
+    }
+}
+
+/// A node's refusal of a call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallRefusal {
+    /// Why.
+    pub code: RefusalCode,
+    /// For the logs and the dApp.
+    pub message: String,
+}
+
+/// What a compute node serves, sent to each router when they connect and when it changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Offer {
+    /// The app's name.
+    pub app: String,
+    /// Its models (at least one entry; "" for an app without models).
+    pub models: Vec<String>,
+    /// The app's meter.
+    pub unit: MeterUnit,
+    /// Price of one unit, e8s.
+    pub price_e8s: u64,
+    /// Job slots.
+    pub capacity: u32,
+}
+
+/// Most models in an offer.
+pub const MAX_MODELS: usize = 64;
+/// Most receipts in one [`KIND_RECEIPTS`] frame.
+pub const MAX_RECEIPTS_PER_FRAME: usize = 4096;
+
+struct W(Vec<u8>);
+
+impl W {
+    fn new() -> W {
+        W(vec![CALL_VERSION])
+    }
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    fn u16(&mut self, v: u16) {
+        self.0.extend_from_slice(&v.to_be_bytes());
+    }
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_be_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_be_bytes());
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        self.0.extend_from_slice(b);
+    }
+    /// A string with a u16 length; callers keep strings within their caps, so the length
+    /// always fits (longer input is cut at the cap, which the decoder then refuses nothing of).
+    fn str(&mut self, s: &str) {
+        let b = s.as_bytes();
+        let n = b.len().min(usize::from(u16::MAX));
+        self.u16(n as u16);
+        self.0.extend_from_slice(&b[..n]);
+    }
+}
+
+struct R<'a> {
+    b: &'a [u8],
+    what: &'static str,
+}
+
+impl<'a> R<'a> {
+    fn new(b: &'a [u8], what: &'static str) -> Result<R<'a>, ProtocolError> {
+        let mut r = R { b, what };
+        if r.u8()? != CALL_VERSION {
+            return Err(ProtocolError::Version(what));
+        }
+        Ok(r)
+    }
+    fn take(&mut self, n: usize) -> Result<&'a [u8], ProtocolError> {
+        if self.b.len() < n {
+            return Err(ProtocolError::Truncated(self.what));
+        }
+        let (h, t) = self.b.split_at(n);
+        self.b = t;
+        Ok(h)
+    }
+    fn arr<const N: usize>(&mut self) -> Result<[u8; N], ProtocolError> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N)?);
+        Ok(a)
+    }
+    fn u8(&mut self) -> Result<u8, ProtocolError> {
+        Ok(self.arr::<1>()?[0])
+    }
+    fn u16(&mut self) -> Result<u16, ProtocolError> {
+        Ok(u16::from_be_bytes(self.arr()?))
+    }
+    fn u32(&mut self) -> Result<u32, ProtocolError> {
+        Ok(u32::from_be_bytes(self.arr()?))
+    }
+    fn u64(&mut self) -> Result<u64, ProtocolError> {
+        Ok(u64::from_be_bytes(self.arr()?))
+    }
+    fn str(&mut self, max: usize) -> Result<String, ProtocolError> {
+        let n = usize::from(self.u16()?);
+        if n > max {
+            return Err(ProtocolError::Invalid(self.what));
+        }
+        String::from_utf8(self.take(n)?.to_vec()).map_err(|_| ProtocolError::Invalid(self.what))
+    }
+    fn end(self) -> Result<(), ProtocolError> {
+        if self.b.is_empty() {
+            Ok(())
+        } else {
+            Err(ProtocolError::Trailing(self.what))
+        }
+    }
+}
+
+fn put_headers(w: &mut W, headers: &[(String, String)]) {
+    let n = headers.len().min(MAX_HEADERS);
+    w.u8(n as u8);
+    for (k, v) in &headers[..n] {
+        w.str(k);
+        w.str(v);
+    }
+}
+
+fn get_headers(r: &mut R<'_>) -> Result<Vec<(String, String)>, ProtocolError> {
+    let n = usize::from(r.u8()?);
+    if n > MAX_HEADERS {
+        return Err(ProtocolError::Invalid(r.what));
+    }
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push((r.str(MAX_NAME)?, r.str(MAX_HEADER_VALUE)?));
+    }
+    Ok(out)
+}
+
+impl CallHead {
+    /// Encodes the head.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = W::new();
+        w.str(&self.app);
+        w.str(&self.model);
+        w.str(&self.method);
+        w.str(&self.url_path);
+        w.str(&self.app_path);
+        put_headers(&mut w, &self.headers);
+        w.bytes(&self.user.0);
+        w.u64(self.nonce);
+        w.bytes(&self.body_hash.0);
+        w.u64(self.body_len);
+        w.bytes(&self.signature.0);
+        w.u64(self.epoch);
+        w.u64(self.max_response_bytes);
+        w.u32(self.timeout_ms);
+        w.0
+    }
+
+    /// Decodes untrusted bytes.
+    pub fn decode(b: &[u8]) -> Result<CallHead, ProtocolError> {
+        let mut r = R::new(b, "call head")?;
+        let head = CallHead {
+            app: r.str(MAX_NAME)?,
+            model: r.str(MAX_NAME)?,
+            method: r.str(MAX_NAME)?,
+            url_path: r.str(MAX_PATH)?,
+            app_path: r.str(MAX_PATH)?,
+            headers: get_headers(&mut r)?,
+            user: NodeId(r.arr()?),
+            nonce: r.u64()?,
+            body_hash: Hash(r.arr()?),
+            body_len: r.u64()?,
+            signature: Signature(r.arr()?),
+            epoch: r.u64()?,
+            max_response_bytes: r.u64()?,
+            timeout_ms: r.u32()?,
+        };
+        r.end()?;
+        Ok(head)
+    }
+}
+
+impl ResponseHead {
+    /// Encodes the head.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = W::new();
+        w.u16(self.status);
+        put_headers(&mut w, &self.headers);
+        w.0
+    }
+
+    /// Decodes untrusted bytes.
+    pub fn decode(b: &[u8]) -> Result<ResponseHead, ProtocolError> {
+        let mut r = R::new(b, "response head")?;
+        let head = ResponseHead {
+            status: r.u16()?,
+            headers: get_headers(&mut r)?,
+        };
+        r.end()?;
+        if !(100..=599).contains(&head.status) {
+            return Err(ProtocolError::Invalid("response head"));
+        }
+        Ok(head)
+    }
+}
+
+fn put_receipt(w: &mut W, rc: &ComputeReceipt) {
+    let mut fields = Vec::with_capacity(ComputeReceipt::BODY_LEN);
+    rc.put_fields(&mut fields);
+    w.bytes(&fields);
+    w.bytes(&rc.node_signature.0);
+    w.bytes(&rc.user_signature.0);
+}
+
+fn get_receipt(r: &mut R<'_>) -> Result<ComputeReceipt, ProtocolError> {
+    Ok(ComputeReceipt {
+        user: NodeId(r.arr()?),
+        node: NodeId(r.arr()?),
+        router: NodeId(r.arr()?),
+        epoch: r.u64()?,
+        nonce: r.u64()?,
+        request_hash: Hash(r.arr()?),
+        response_hash: Hash(r.arr()?),
+        unit: MeterUnit::from_code(r.u8()?).ok_or(ProtocolError::Invalid(r.what))?,
+        units: r.u64()?,
+        price_e8s: r.u64()?,
+        cumulative_e8s: r.u64()?,
+        node_signature: Signature(r.arr()?),
+        user_signature: Signature(r.arr()?),
+    })
+}
+
+/// Encodes one receipt (the canonical fields, then both signatures), versioned.
+pub fn encode_receipt(rc: &ComputeReceipt) -> Vec<u8> {
+    let mut w = W::new();
+    put_receipt(&mut w, rc);
+    w.0
+}
+
+/// Decodes one receipt from untrusted bytes.
+pub fn decode_receipt(b: &[u8]) -> Result<ComputeReceipt, ProtocolError> {
+    let mut r = R::new(b, "receipt")?;
+    let rc = get_receipt(&mut r)?;
+    r.end()?;
+    Ok(rc)
+}
+
+/// Encodes a batch of receipts ([`KIND_RECEIPTS`]): `version || count_be32 || receipt*`.
+pub fn encode_receipts(rs: &[ComputeReceipt]) -> Vec<u8> {
+    let mut w = W::new();
+    let n = rs.len().min(MAX_RECEIPTS_PER_FRAME);
+    w.u32(n as u32);
+    for rc in &rs[..n] {
+        put_receipt(&mut w, rc);
+    }
+    w.0
+}
+
+/// Decodes a batch of receipts from untrusted bytes.
+pub fn decode_receipts(b: &[u8]) -> Result<Vec<ComputeReceipt>, ProtocolError> {
+    let mut r = R::new(b, "receipts")?;
+    let n = r.u32()? as usize;
+    if n > MAX_RECEIPTS_PER_FRAME {
+        return Err(ProtocolError::Invalid("receipts"));
+    }
+    let mut out = Vec::with_capacity(n.min(r.b.len() / ComputeReceipt::CANONICAL_LEN));
+    for _ in 0..n {
+        out.push(get_receipt(&mut r)?);
+    }
+    r.end()?;
+    Ok(out)
+}
+
+impl CallTrailer {
+    /// Encodes the trailer.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = W::new();
+        match &self.receipt {
+            None => w.u8(0),
+            Some(rc) => {
+                w.u8(1);
+                put_receipt(&mut w, rc);
+            }
+        }
+        w.0
+    }
+
+    /// Decodes untrusted bytes.
+    pub fn decode(b: &[u8]) -> Result<CallTrailer, ProtocolError> {
+        let mut r = R::new(b, "call trailer")?;
+        let receipt = match r.u8()? {
+            0 => None,
+            1 => Some(get_receipt(&mut r)?),
+            _ => return Err(ProtocolError::Flag("call trailer")),
+        };
+        r.end()?;
+        Ok(CallTrailer { receipt })
+    }
+}
+
+impl CallRefusal {
+    /// Encodes the refusal.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = W::new();
+        w.u8(self.code as u8);
+        let mut m = self.message.as_str();
+        while m.len() > MAX_HEADER_VALUE {
+            // Cut on a character boundary.
+            let mut at = MAX_HEADER_VALUE;
+            while !m.is_char_boundary(at) {
+                at -= 1;
+            }
+            m = &m[..at];
+        }
+        w.str(m);
+        w.0
+    }
+
+    /// Decodes untrusted bytes.
+    pub fn decode(b: &[u8]) -> Result<CallRefusal, ProtocolError> {
+        let mut r = R::new(b, "call refusal")?;
+        let code = RefusalCode::from_u8(r.u8()?).ok_or(ProtocolError::Invalid("call refusal"))?;
+        let message = r.str(MAX_HEADER_VALUE)?;
+        r.end()?;
+        Ok(CallRefusal { code, message })
+    }
+}
+
+impl Offer {
+    /// Encodes the offer.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = W::new();
+        w.str(&self.app);
+        let n = self.models.len().min(MAX_MODELS);
+        w.u8(n as u8);
+        for m in &self.models[..n] {
+            w.str(m);
+        }
+        w.u8(self.unit.code());
+        w.u64(self.price_e8s);
+        w.u32(self.capacity);
+        w.0
+    }
+
+    /// Decodes untrusted bytes.
+    pub fn decode(b: &[u8]) -> Result<Offer, ProtocolError> {
+        let mut r = R::new(b, "offer")?;
+        let app = r.str(MAX_NAME)?;
+        let n = usize::from(r.u8()?);
+        if n == 0 || n > MAX_MODELS {
+            return Err(ProtocolError::Invalid("offer"));
+        }
+        let mut models = Vec::with_capacity(n);
+        for _ in 0..n {
+            models.push(r.str(MAX_NAME)?);
+        }
+        let unit = MeterUnit::from_code(r.u8()?).ok_or(ProtocolError::Invalid("offer"))?;
+        let offer = Offer {
+            app,
+            models,
+            unit,
+            price_e8s: r.u64()?,
+            capacity: r.u32()?,
+        };
+        r.end()?;
+        Ok(offer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head() -> CallHead {
+        CallHead {
+            app: "llm".into(),
+            model: "emc-bigram".into(),
+            method: "POST".into(),
+            url_path: "/v1/chat/completions".into(),
+            app_path: "/v1/chat/completions".into(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            user: NodeId([1; 32]),
+            nonce: 7,
+            body_hash: Hash([2; 32]),
+            body_len: 99,
+            signature: Signature([3; 64]),
+            epoch: 4,
+            max_response_bytes: 1 << 20,
+            timeout_ms: 30_000,
+        }
+    }
+
+    fn receipt() -> ComputeReceipt {
+        ComputeReceipt {
+            user: NodeId([1; 32]),
+            node: NodeId([2; 32]),
+            router: NodeId([3; 32]),
+            epoch: 4,
+            nonce: 5,
+            request_hash: Hash([6; 32]),
+            response_hash: Hash([7; 32]),
+            unit: MeterUnit::Tokens,
+            units: 8,
+            price_e8s: 9,
+            cumulative_e8s: 72,
+            node_signature: Signature([10; 64]),
+            user_signature: Signature([11; 64]),
+        }
+    }
+
+    /// Every strict prefix is an error, one byte more is an error, another version is an
+    /// error, and pseudo-random bytes never panic.
+    fn total<T: std::fmt::Debug + PartialEq>(
+        bytes: &[u8],
+        value: &T,
+        decode: impl Fn(&[u8]) -> Result<T, ProtocolError>,
+    ) {
+        assert_eq!(&decode(bytes).unwrap(), value);
+        for cut in 0..bytes.len() {
+            assert!(decode(&bytes[..cut]).is_err(), "prefix {cut} decoded");
+        }
+        let mut longer = bytes.to_vec();
+        longer.push(0);
+        assert!(decode(&longer).is_err());
+        let mut other = bytes.to_vec();
+        other[0] = CALL_VERSION + 1;
+        assert!(matches!(decode(&other), Err(ProtocolError::Version(_))));
+        let mut x = 0x2545_f491_u32;
+        for len in 0..300usize {
+            let mut b: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    x as u8
+                })
+                .collect();
+            if let Some(v) = b.first_mut() {
+                *v = CALL_VERSION;
+            }
+            let _ = decode(&b);
+        }
+    }
+
+    #[test]
+    fn every_call_payload_round_trips_and_decodes_totally() {
+        total(&head().encode(), &head(), CallHead::decode);
+        let rh = ResponseHead {
+            status: 200,
+            headers: vec![("content-type".into(), "text/event-stream".into())],
+        };
+        total(&rh.encode(), &rh, ResponseHead::decode);
+        for t in [
+            CallTrailer { receipt: None },
+            CallTrailer {
+                receipt: Some(receipt()),
+            },
+        ] {
+            total(&t.encode(), &t, CallTrailer::decode);
+        }
+        let f = CallRefusal {
+            code: RefusalCode::Busy,
+            message: "every slot is busy".into(),
+        };
+        total(&f.encode(), &f, CallRefusal::decode);
+        let o = Offer {
+            app: "llm".into(),
+            models: vec!["a".into(), "b".into()],
+            unit: MeterUnit::Tokens,
+            price_e8s: 3,
+            capacity: 4,
+        };
+        total(&o.encode(), &o, Offer::decode);
+        total(&encode_receipt(&receipt()), &receipt(), decode_receipt);
+        let batch = vec![receipt(), receipt()];
+        total(&encode_receipts(&batch), &batch, decode_receipts);
+    }
+
+    #[test]
+    fn out_of_range_fields_are_refused() {
+        let bad_status = ResponseHead {
+            status: 42,
+            headers: vec![],
+        };
+        assert!(ResponseHead::decode(&bad_status.encode()).is_err());
+        let no_models = Offer {
+            app: "x".into(),
+            models: vec![],
+            unit: MeterUnit::Seconds,
+            price_e8s: 1,
+            capacity: 1,
+        };
+        assert!(Offer::decode(&no_models.encode()).is_err());
+        let mut long = head();
+        long.app = "a".repeat(MAX_NAME + 1);
+        assert!(CallHead::decode(&long.encode()).is_err());
+        let mut bad_utf8 = head().encode();
+        // The app name's first byte (after version and its u16 length).
+        bad_utf8[3] = 0xFF;
+        assert!(CallHead::decode(&bad_utf8).is_err());
+        let long_message = CallRefusal {
+            code: RefusalCode::AppFailed,
+            message: "é".repeat(MAX_HEADER_VALUE),
+        };
+        let back = CallRefusal::decode(&long_message.encode()).unwrap();
+        assert!(back.message.len() <= MAX_HEADER_VALUE);
+        assert!(RefusalCode::Busy.retryable() && !RefusalCode::BadRequest.retryable());
+    }
+}

@@ -1,0 +1,706 @@
+//! The compute node's call service: dApp calls that routers stream to it
+//! (`emc_edge_core::protocol` [`KIND_CALL`]), proxied to the node's local app (`app_url`).
+//!
+//! For each call: the head must decode, name this node's app and one of its models, carry a
+//! body within `max_request_bytes`, and a user signature over the request that verifies
+//! (`compute::verify_request`: a router cannot make up work for a user); a slot must be free
+//! (at most `capacity` calls at once, else `Busy`, which the router retries elsewhere). The
+//! body is read to its announced length and its hash checked, then sent to the app over
+//! HTTP/1.1 (connections kept in a small pool). The app's response head is the call's first
+//! byte ([`FRAME_RESPONSE`]); its body is relayed chunk by chunk ([`FRAME_DATA`]) through the
+//! [`Meter`] (units by the app's declared unit, response hash rolling over the chunks), within
+//! `call_timeout` and `max_response_bytes`. A call served in full ends with a [`CallTrailer`]
+//! whose receipt the node signed: the next nonce and cumulative amount of the (user, epoch)
+//! lane ([`Lanes`]); an app error status gets no receipt (not billable). A call cut short (app
+//! hang or failure, response too large, the router or the dApp gone) is reset and gets no
+//! trailer, so nothing is billed. Only routers reach this: the node ignores calls from any
+//! other role (the transport authenticated the role against the registry).
+
+use bytes::Bytes;
+use ed25519_dalek::SigningKey;
+use emc_edge_core::compute::{request_hash, sign_receipt, verify_request, Lanes, Meter};
+use emc_edge_core::protocol::{
+    CallHead, CallRefusal, CallTrailer, Offer, RefusalCode, ResponseHead, FORWARDED_HEADERS,
+    FRAME_BODY, FRAME_DATA, FRAME_REFUSED, FRAME_RESPONSE, FRAME_TRAILER, KIND_CALL,
+};
+use emc_net::{Call, CallSender, NodeId};
+use emc_node_common::config::ComputeConfig;
+use emc_node_common::status::{CallStats, Latencies};
+use emc_types::{sha256, ComputeReceipt, Hash, MeterUnit, Signature};
+use http_body_util::{BodyExt as _, Full};
+use hyper::client::conn::http1::SendRequest;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+use tracing::debug;
+
+/// Idle app connections kept for reuse.
+const POOL: usize = 64;
+
+type AppConn = SendRequest<Full<Bytes>>;
+
+/// Serves calls for one app.
+pub struct CallService {
+    key: SigningKey,
+    node: NodeId,
+    app: String,
+    models: Vec<String>,
+    unit: MeterUnit,
+    price_e8s: u64,
+    capacity: u32,
+    app_addr: Option<String>,
+    timeout: Duration,
+    max_request: u64,
+    max_response: u64,
+    slots: Semaphore,
+    pool: Mutex<Vec<AppConn>>,
+    lanes: Mutex<Lanes>,
+    stats: Mutex<(CallStats, Latencies)>,
+}
+
+impl std::fmt::Debug for CallService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallService")
+            .field("app", &self.app)
+            .field("models", &self.models)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// `host:port` of an `http://host:port[/...]` URL.
+fn authority(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("http://")?;
+    let auth = rest.split('/').next()?;
+    (!auth.is_empty()).then(|| auth.to_string())
+}
+
+/// How a call ended, for the counters.
+enum Outcome {
+    Served(u64),
+    Failed,
+}
+
+impl CallService {
+    /// A service for `cfg`'s app, signing receipts with `key`. `models` are the app's
+    /// (empty: offered without a model).
+    pub fn new(cfg: &ComputeConfig, key: SigningKey, models: Vec<String>) -> CallService {
+        let node = NodeId(key.verifying_key().to_bytes());
+        let models = if models.is_empty() {
+            vec![String::new()]
+        } else {
+            models
+        };
+        CallService {
+            key,
+            node,
+            app: cfg.app.clone(),
+            models,
+            unit: cfg.unit.meter(),
+            price_e8s: cfg.price_e8s,
+            capacity: cfg.capacity,
+            app_addr: cfg.app_url.as_deref().and_then(authority),
+            timeout: cfg.call_timeout,
+            max_request: cfg.max_request_bytes,
+            max_response: cfg.max_response_bytes,
+            slots: Semaphore::new(cfg.capacity as usize),
+            pool: Mutex::new(Vec::new()),
+            lanes: Mutex::new(Lanes::default()),
+            stats: Mutex::new((CallStats::default(), Latencies::default())),
+        }
+    }
+
+    /// What this node offers its routers.
+    pub fn offer(&self) -> Offer {
+        Offer {
+            app: self.app.clone(),
+            models: self.models.clone(),
+            unit: self.unit,
+            price_e8s: self.price_e8s,
+            capacity: self.capacity,
+        }
+    }
+
+    /// Calls in progress.
+    pub fn in_flight(&self) -> u32 {
+        self.capacity
+            .saturating_sub(self.slots.available_permits() as u32)
+    }
+
+    /// The counters and latency quantiles.
+    pub fn stats(&self) -> CallStats {
+        let g = lock(&self.stats);
+        let mut s = g.0.clone();
+        g.1.publish(&mut s);
+        s
+    }
+
+    fn count(&self, outcome: Outcome, started: Instant) {
+        let mut g = lock(&self.stats);
+        match outcome {
+            Outcome::Served(units) => {
+                g.0.calls += 1;
+                g.0.units = g.0.units.saturating_add(units);
+                let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                g.1.record(us);
+            }
+            Outcome::Failed => g.0.errors += 1,
+        }
+    }
+
+    /// Serves one call from router `router` (kind [`KIND_CALL`]); never panics on its bytes.
+    pub async fn serve(self: Arc<Self>, router: NodeId, kind: u8, head: Bytes, call: Call) {
+        let started = Instant::now();
+        let Call {
+            mut sender,
+            mut receiver,
+        } = call;
+        if kind != KIND_CALL {
+            return;
+        }
+        let refuse = |code, message: String| CallRefusal { code, message };
+        let prepared = async {
+            let head = CallHead::decode(&head)
+                .map_err(|e| refuse(RefusalCode::BadRequest, format!("call head: {e}")))?;
+            if head.app != self.app || !self.models.contains(&head.model) {
+                return Err(refuse(
+                    RefusalCode::NotServed,
+                    format!("this node serves {} {:?}", self.app, self.models),
+                ));
+            }
+            if head.body_len > self.max_request {
+                return Err(refuse(
+                    RefusalCode::TooLarge,
+                    format!("request body over {} bytes", self.max_request),
+                ));
+            }
+            let consistent = head.app_path == head.url_path
+                || head.url_path.strip_prefix(&format!("/{}", head.app)) == Some(&head.app_path);
+            let hash = request_hash(
+                &head.user,
+                head.nonce,
+                &head.method,
+                &head.url_path,
+                &head.body_hash,
+            );
+            if !consistent || !head.app_path.starts_with('/') {
+                return Err(refuse(RefusalCode::BadRequest, "inconsistent paths".into()));
+            }
+            if !verify_request(&head.user, &hash, &head.signature) {
+                return Err(refuse(
+                    RefusalCode::BadRequest,
+                    "the user's signature does not verify".into(),
+                ));
+            }
+            let permit = self
+                .slots
+                .try_acquire()
+                .map_err(|_| refuse(RefusalCode::Busy, "every slot is busy".into()))?;
+            let mut body = Vec::with_capacity(head.body_len.min(1 << 16) as usize);
+            loop {
+                match receiver.recv().await {
+                    Ok(Some((FRAME_BODY, chunk))) => {
+                        if (body.len() + chunk.len()) as u64 > head.body_len {
+                            return Err(refuse(
+                                RefusalCode::BadRequest,
+                                "body longer than announced".into(),
+                            ));
+                        }
+                        body.extend_from_slice(&chunk);
+                    }
+                    Ok(Some(_)) => {
+                        return Err(refuse(RefusalCode::BadRequest, "unexpected frame".into()))
+                    }
+                    Ok(None) => break,
+                    Err(e) => return Err(refuse(RefusalCode::BadRequest, format!("body: {e}"))),
+                }
+            }
+            if body.len() as u64 != head.body_len || sha256(&[&body]) != head.body_hash {
+                return Err(refuse(
+                    RefusalCode::BadRequest,
+                    "body does not match its hash".into(),
+                ));
+            }
+            Ok((head, hash, body, permit))
+        };
+        let (head, request_hash, body, _permit) = match prepared.await {
+            Ok(p) => p,
+            Err(refusal) => {
+                debug!(?router, code = ?refusal.code, message = %refusal.message, "call refused");
+                let _ = sender
+                    .send(FRAME_REFUSED, Bytes::from(refusal.encode()))
+                    .await;
+                sender.finish();
+                self.count(Outcome::Failed, started);
+                return;
+            }
+        };
+        let outcome = self
+            .relay(router, &head, request_hash, body, &mut sender, started)
+            .await;
+        match outcome {
+            Ok(units) => {
+                sender.finish();
+                self.count(Outcome::Served(units), started);
+            }
+            Err(refusal) => {
+                if let Some(r) = refusal {
+                    debug!(?router, message = %r.message, "call failed before its first byte");
+                    let _ = sender.send(FRAME_REFUSED, Bytes::from(r.encode())).await;
+                    sender.finish();
+                } else {
+                    sender.cancel();
+                }
+                self.count(Outcome::Failed, started);
+            }
+        }
+    }
+
+    async fn app_conn(&self) -> Result<AppConn, String> {
+        loop {
+            let Some(mut c) = lock(&self.pool).pop() else {
+                break;
+            };
+            if !c.is_closed() && c.ready().await.is_ok() {
+                return Ok(c);
+            }
+        }
+        let addr = self.app_addr.as_deref().ok_or("no app_url configured")?;
+        let tcp = TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("app at {addr}: {e}"))?;
+        let _ = tcp.set_nodelay(true);
+        let (send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+            .await
+            .map_err(|e| format!("app handshake: {e}"))?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                debug!(error = %e, "app connection");
+            }
+        });
+        Ok(send)
+    }
+
+    /// Proxies the call to the app and relays its response. `Ok(units)` when served in full;
+    /// `Err(Some(_))` for a failure before the first byte (a refusal to send), `Err(None)`
+    /// after it (the stream is reset).
+    async fn relay(
+        &self,
+        router: NodeId,
+        head: &CallHead,
+        request_hash: Hash,
+        body: Vec<u8>,
+        sender: &mut CallSender,
+        started: Instant,
+    ) -> Result<u64, Option<CallRefusal>> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let refuse = |code, message: String| Some(CallRefusal { code, message });
+        let mut meter = Meter::new(self.unit, &body);
+        let mut req = hyper::Request::builder()
+            .method(head.method.as_str())
+            .uri(head.app_path.as_str());
+        for (k, v) in &head.headers {
+            if FORWARDED_HEADERS.contains(&k.as_str()) {
+                req = req.header(k.as_str(), v.as_str());
+            }
+        }
+        if let Some(a) = &self.app_addr {
+            req = req.header(hyper::header::HOST, a.as_str());
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| refuse(RefusalCode::BadRequest, format!("request: {e}")))?;
+        let ask = async {
+            let mut conn = self.app_conn().await?;
+            let resp = conn
+                .send_request(req)
+                .await
+                .map_err(|e| format!("app: {e}"))?;
+            Ok::<_, String>((conn, resp))
+        };
+        let (conn, resp) = tokio::select! {
+            r = tokio::time::timeout_at(deadline, ask) => match r {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => return Err(refuse(RefusalCode::AppFailed, e)),
+                Err(_) => return Err(refuse(RefusalCode::Timeout, "the app did not answer in time".into())),
+            },
+            _ = sender.stopped() => return Err(None),
+        };
+        let status = resp.status().as_u16();
+        let mut headers = Vec::new();
+        if let Some(ct) = resp
+            .headers()
+            .get(hyper::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+        {
+            headers.push(("content-type".to_string(), ct.to_string()));
+        }
+        let rh = ResponseHead { status, headers };
+        sender
+            .send(FRAME_RESPONSE, Bytes::from(rh.encode()))
+            .await
+            .map_err(|_| None)?;
+        let mut body = resp.into_body();
+        let mut sent: u64 = 0;
+        loop {
+            let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+                Ok(Some(Ok(f))) => f,
+                Ok(None) => break,
+                Ok(Some(Err(e))) => {
+                    debug!(error = %e, "app body failed mid-stream");
+                    return Err(None);
+                }
+                Err(_) => {
+                    debug!("app timed out mid-stream");
+                    return Err(None);
+                }
+            };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            sent += data.len() as u64;
+            if sent > self.max_response.min(head.max_response_bytes) {
+                debug!(sent, "response over its cap: cut");
+                return Err(None);
+            }
+            meter.feed(&data);
+            sender.send(FRAME_DATA, data).await.map_err(|_| None)?;
+        }
+        {
+            let mut pool = lock(&self.pool);
+            if pool.len() < POOL {
+                pool.push(conn);
+            }
+        }
+        let elapsed = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let (units, response_hash) = meter.finish(elapsed);
+        let receipt = (200..300).contains(&status).then(|| {
+            let amount = units.saturating_mul(self.price_e8s);
+            let (nonce, cumulative) = lock(&self.lanes).next(head.user, head.epoch, amount);
+            let mut r = ComputeReceipt {
+                user: head.user,
+                node: self.node,
+                router,
+                epoch: head.epoch,
+                nonce,
+                request_hash,
+                response_hash,
+                unit: self.unit,
+                units,
+                price_e8s: self.price_e8s,
+                cumulative_e8s: cumulative,
+                node_signature: Signature([0; 64]),
+                user_signature: Signature([0; 64]),
+            };
+            r.node_signature = sign_receipt(&self.key, &r);
+            r
+        });
+        let trailer = CallTrailer { receipt };
+        sender
+            .send(FRAME_TRAILER, Bytes::from(trailer.encode()))
+            .await
+            .map_err(|_| None)?;
+        Ok(units)
+    }
+}
+
+/// The models the app at `app_url` lists on `GET /v1/models` (empty when it lists none or
+/// cannot be asked).
+pub async fn discover_models(app_url: &str) -> Vec<String> {
+    let Some(addr) = authority(app_url) else {
+        return Vec::new();
+    };
+    let ask = async {
+        let tcp = TcpStream::connect(&addr).await.ok()?;
+        let (mut send, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+                .await
+                .ok()?;
+        tokio::spawn(conn);
+        let req = hyper::Request::get("/v1/models")
+            .header(hyper::header::HOST, addr.as_str())
+            .body(Full::new(Bytes::new()))
+            .ok()?;
+        let resp = send.send_request(req).await.ok()?;
+        let body = resp.into_body().collect().await.ok()?.to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&body).ok()?;
+        Some(
+            v.get("data")?
+                .as_array()?
+                .iter()
+                .filter_map(|m| m.get("id")?.as_str().map(str::to_string))
+                .take(emc_edge_core::protocol::MAX_MODELS)
+                .collect::<Vec<_>>(),
+        )
+    };
+    tokio::time::timeout(Duration::from_secs(5), ask)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use emc_edge_core::compute::sign_request;
+    use emc_net::{Event, Identity, NetConfig, Network, Role, Roles, StaticAuthorizer};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A fake app on loopback: answers every request with `answer` after `delay` (or never).
+    async fn fake_app(answer: &'static [u8], delay: Option<Duration>) -> String {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = s.read(&mut buf).await;
+                    match delay {
+                        Some(d) => {
+                            tokio::time::sleep(d).await;
+                            let _ = s.write_all(answer).await;
+                        }
+                        None => tokio::time::sleep(Duration::from_secs(3600)).await,
+                    }
+                });
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    struct Pair {
+        router: Network,
+        _node_net: Network,
+        node: NodeId,
+        calls: tokio::sync::mpsc::Receiver<Event>,
+    }
+
+    async fn pair() -> Pair {
+        let auth = Arc::new(StaticAuthorizer::new());
+        let (rk, nk) = (
+            SigningKey::from_bytes(&[1; 32]),
+            SigningKey::from_bytes(&[2; 32]),
+        );
+        auth.set(
+            NodeId(rk.verifying_key().to_bytes()),
+            Roles::from(Role::Router),
+        );
+        auth.set(
+            NodeId(nk.verifying_key().to_bytes()),
+            Roles::from(Role::Compute),
+        );
+        let cfg = NetConfig {
+            listen_addr: "127.0.0.1:0".parse().unwrap(),
+            ..NetConfig::default()
+        };
+        let (router, _rev) = Network::bind(
+            cfg.clone(),
+            Identity::from_signing_key(rk).unwrap(),
+            auth.clone(),
+            Role::Router,
+        )
+        .unwrap();
+        let (node_net, mut calls) = Network::bind(
+            cfg,
+            Identity::from_signing_key(nk.clone()).unwrap(),
+            auth,
+            Role::Compute,
+        )
+        .unwrap();
+        let node = NodeId(nk.verifying_key().to_bytes());
+        router
+            .connect(node, node_net.local_addr().unwrap())
+            .await
+            .unwrap();
+        // Skip the node's PeerUp.
+        while !matches!(calls.recv().await, Some(Event::PeerUp { .. })) {}
+        Pair {
+            router,
+            _node_net: node_net,
+            node,
+            calls,
+        }
+    }
+
+    fn head(user: &SigningKey, body: &[u8], nonce: u64) -> CallHead {
+        let path = "/v1/completions";
+        CallHead {
+            app: "llm".into(),
+            model: "m".into(),
+            method: "POST".into(),
+            url_path: path.into(),
+            app_path: path.into(),
+            headers: vec![],
+            user: NodeId(user.verifying_key().to_bytes()),
+            nonce,
+            body_hash: sha256(&[body]),
+            body_len: body.len() as u64,
+            signature: sign_request(user, nonce, "POST", path, body),
+            epoch: 3,
+            max_response_bytes: 1 << 20,
+            timeout_ms: 1000,
+        }
+    }
+
+    /// Sends one call through the service and returns the frames the router got, and whether
+    /// the stream ended cleanly.
+    async fn exchange(
+        p: &mut Pair,
+        svc: &Arc<CallService>,
+        head: &CallHead,
+        body: &[u8],
+    ) -> (Vec<(u8, Bytes)>, bool) {
+        let call = p
+            .router
+            .open_call(&p.node, KIND_CALL, head.encode(), Duration::from_secs(2))
+            .await
+            .unwrap();
+        let Some(Event::Call {
+            peer,
+            kind,
+            head: h,
+            call: incoming,
+            ..
+        }) = p.calls.recv().await
+        else {
+            panic!("no call event");
+        };
+        tokio::spawn(svc.clone().serve(peer, kind, h, incoming));
+        let Call {
+            mut sender,
+            mut receiver,
+        } = call;
+        if !body.is_empty() {
+            // A node that refuses early stops reading: its refusal still comes back.
+            let _ = sender.send(FRAME_BODY, Bytes::copy_from_slice(body)).await;
+        }
+        sender.finish();
+        let mut frames = Vec::new();
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), receiver.recv()).await {
+                Ok(Ok(Some(f))) => frames.push(f),
+                Ok(Ok(None)) => return (frames, true),
+                Ok(Err(_)) => return (frames, false),
+                Err(_) => panic!("the node never ended the call"),
+            }
+        }
+    }
+
+    fn service(app_url: String, capacity: u32, timeout: Duration) -> Arc<CallService> {
+        let cfg = ComputeConfig {
+            app_url: Some(app_url),
+            capacity,
+            call_timeout: timeout,
+            max_response_bytes: 64,
+            ..ComputeConfig::default()
+        };
+        Arc::new(CallService::new(
+            &cfg,
+            SigningKey::from_bytes(&[2; 32]),
+            vec!["m".into()],
+        ))
+    }
+
+    fn refusal(frames: &[(u8, Bytes)]) -> Option<RefusalCode> {
+        match frames {
+            [(FRAME_REFUSED, p)] => CallRefusal::decode(p).ok().map(|r| r.code),
+            _ => None,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bad_apps_and_bad_calls_get_clear_ends_and_no_receipt() {
+        let mut p = pair().await;
+        let user = SigningKey::from_bytes(&[9; 32]);
+        let body = br#"{"model":"m","prompt":"x"}"#;
+        let ok = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 37\r\n\r\n{\"usage\":{\"total_tokens\":5},\"x\":1234}";
+        // A working app: response head, data, a receipt signed by the node for 5 tokens.
+        let svc = service(
+            fake_app(ok, Some(Duration::ZERO)).await,
+            2,
+            Duration::from_secs(2),
+        );
+        let (frames, clean) = exchange(&mut p, &svc, &head(&user, body, 1), body).await;
+        assert!(clean);
+        assert_eq!(frames.first().map(|f| f.0), Some(FRAME_RESPONSE));
+        let trailer = frames.last().filter(|f| f.0 == FRAME_TRAILER).unwrap();
+        let r = CallTrailer::decode(&trailer.1).unwrap().receipt.unwrap();
+        assert_eq!((r.units, r.nonce, r.cumulative_e8s, r.epoch), (5, 1, 5, 3));
+        assert!(emc_edge_core::compute::node_signature_valid(&r));
+        // The lane moves on.
+        let (frames, _) = exchange(&mut p, &svc, &head(&user, body, 2), body).await;
+        let r = CallTrailer::decode(&frames.last().unwrap().1)
+            .unwrap()
+            .receipt
+            .unwrap();
+        assert_eq!((r.nonce, r.cumulative_e8s), (2, 10));
+
+        // A bad user signature, a body that does not match its hash, another app: refused.
+        let mut bad = head(&user, body, 3);
+        bad.signature.0[0] ^= 1;
+        let (frames, _) = exchange(&mut p, &svc, &bad, body).await;
+        assert_eq!(refusal(&frames), Some(RefusalCode::BadRequest));
+        let (frames, _) = exchange(&mut p, &svc, &head(&user, body, 4), b"{\"other\":1}").await;
+        assert_eq!(refusal(&frames), Some(RefusalCode::BadRequest));
+        let mut other = head(&user, body, 5);
+        other.app = "sd".into();
+        let (frames, _) = exchange(&mut p, &svc, &other, body).await;
+        assert_eq!(refusal(&frames), Some(RefusalCode::NotServed));
+
+        // An app that answers garbage: AppFailed (the router retries elsewhere).
+        let svc = service(
+            fake_app(b"garbage\r\n\r\n", Some(Duration::ZERO)).await,
+            2,
+            Duration::from_secs(2),
+        );
+        let (frames, _) = exchange(&mut p, &svc, &head(&user, body, 6), body).await;
+        assert_eq!(refusal(&frames), Some(RefusalCode::AppFailed));
+        // An app that hangs: Timeout after call_timeout.
+        let svc = service(fake_app(b"", None).await, 2, Duration::from_millis(300));
+        let (frames, _) = exchange(&mut p, &svc, &head(&user, body, 7), body).await;
+        assert_eq!(refusal(&frames), Some(RefusalCode::Timeout));
+        // No app at all.
+        let svc = service("http://127.0.0.1:1".into(), 2, Duration::from_secs(1));
+        let (frames, _) = exchange(&mut p, &svc, &head(&user, body, 8), body).await;
+        assert_eq!(refusal(&frames), Some(RefusalCode::AppFailed));
+        // No slot: Busy.
+        let svc = service(
+            fake_app(ok, Some(Duration::ZERO)).await,
+            0,
+            Duration::from_secs(1),
+        );
+        let (frames, _) = exchange(&mut p, &svc, &head(&user, body, 9), body).await;
+        assert_eq!(refusal(&frames), Some(RefusalCode::Busy));
+        // A response over max_response_bytes (64): cut after the head, no trailer.
+        let long = b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789";
+        let svc = service(
+            fake_app(long, Some(Duration::ZERO)).await,
+            2,
+            Duration::from_secs(2),
+        );
+        let (frames, clean) = exchange(&mut p, &svc, &head(&user, body, 10), body).await;
+        assert!(!clean, "a cut response must not end cleanly");
+        assert!(frames.iter().all(|f| f.0 != FRAME_TRAILER));
+        assert_eq!(svc.stats().errors, 1);
+        assert_eq!(svc.in_flight(), 0);
+    }
+
+    #[test]
+    fn app_urls_give_their_authority() {
+        assert_eq!(
+            authority("http://127.0.0.1:8080"),
+            Some("127.0.0.1:8080".into())
+        );
+        assert_eq!(
+            authority("http://localhost:1/x/y"),
+            Some("localhost:1".into())
+        );
+        assert_eq!(authority("https://x"), None);
+        assert_eq!(authority("http://"), None);
+    }
+}

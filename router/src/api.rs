@@ -1,0 +1,583 @@
+//! The router's dApp-facing HTTP API (hyper 1, HTTP/1.1), on `RouterConfig::http_addr`.
+//!
+//! Routes:
+//! - `POST /v1/chat/completions`, `POST /v1/completions`: OpenAI-compatible, served by the
+//!   `openai_app` (`llm`) with the body's `model`; SSE streams pass through chunk by chunk;
+//! - `GET /v1/models`: the models of the live nodes, with price, unit, nodes and capacity;
+//! - `/{app}/{path..}`: any other app's REST API (model from the `x-emc-model` header);
+//! - `GET /emc/v1/receipts?account=<hex>`: the node-signed receipts awaiting the account's
+//!   countersignature; `POST /emc/v1/receipts`: countersigned receipts back
+//!   (`{"receipts": ["<hex>", ...]}`), queued for the validators.
+//!
+//! A call carries `x-emc-account` (hex ed25519 key), `x-emc-nonce` (decimal) and
+//! `x-emc-signature` (hex, over `emc_edge_core::compute::request_hash`). Checks, in order:
+//! missing or malformed auth headers 401, body over `max_request_bytes` 413, bad signature
+//! 401, unknown or unfunded account 402, replayed nonce 409, rate limit 429, then dispatch:
+//! no node serves it 404, none live or free 503, a node timeout on the last attempt 504,
+//! attempts exhausted 502. Every error is `{"error": {"message", "type", "code"}}`.
+//!
+//! Dispatch is `emc_edge_core::dispatch`: up to 3 attempts on distinct nodes, retried only
+//! before the first byte (a node's refusal as busy or failing, a lost stream, a timeout). The
+//! node's response head is the first byte; after it the body streams to the dApp and a
+//! failure cuts the response (no retry). The call is charged once, to the succeeding node's
+//! receipt, when its trailer arrives; a dApp that disconnects resets the node's stream (the
+//! call is cancelled, nothing charged). SSE responses end with a comment line carrying the
+//! receipt (`: emc-receipt <hex>`, ignored by SSE clients) for the client to countersign.
+
+use crate::gateway::{Gateway, TicketGuard};
+use bytes::Bytes;
+use emc_edge_core::compute::{request_hash, verify_request, FundsError, NonceError};
+use emc_edge_core::dispatch::{affinity_key, CallError, CallPlan};
+use emc_edge_core::protocol::{
+    decode_receipt, encode_receipt, CallHead, CallRefusal, CallTrailer, RefusalCode, ResponseHead,
+    FORWARDED_HEADERS, FRAME_BODY, FRAME_DATA, FRAME_REFUSED, FRAME_RESPONSE, FRAME_TRAILER,
+    KIND_CALL,
+};
+use emc_net::{CallReceiver, NetError};
+use emc_types::{sha256, NodeId, Signature};
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::{Body, Frame, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::{json, Value};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tracing::debug;
+use tracing::Instrument as _;
+
+/// A streamed response body: chunks from the relay task; an `Err` cuts the response.
+#[derive(Debug)]
+pub struct RelayBody(mpsc::Receiver<Result<Bytes, RelayCut>>);
+
+/// The node's stream failed after the first byte: the response is cut.
+#[derive(Debug)]
+pub struct RelayCut;
+
+impl std::fmt::Display for RelayCut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the compute node's stream failed mid-response")
+    }
+}
+
+impl std::error::Error for RelayCut {}
+
+impl Body for RelayBody {
+    type Data = Bytes;
+    type Error = RelayCut;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, RelayCut>>> {
+        self.0.poll_recv(cx).map(|m| m.map(|r| r.map(Frame::data)))
+    }
+}
+
+/// A response body: whole or relayed.
+pub type ApiBody = http_body_util::Either<Full<Bytes>, RelayBody>;
+
+fn json_response(status: StatusCode, v: &Value) -> Response<ApiBody> {
+    let mut r = Response::new(http_body_util::Either::Left(Full::new(Bytes::from(
+        v.to_string(),
+    ))));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// A clear JSON error.
+pub fn error(status: u16, kind: &str, message: &str) -> Response<ApiBody> {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    json_response(
+        status,
+        &json!({"error": {"message": message, "type": kind, "code": status.as_u16()}}),
+    )
+}
+
+/// Binds `addr` and serves the API until `stop` turns true; returns the bound address. Must
+/// be called inside a tokio runtime.
+pub fn serve(
+    gw: Arc<Gateway>,
+    addr: SocketAddr,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<SocketAddr> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    let listener = TcpListener::from_std(listener)?;
+    let local = listener.local_addr()?;
+    tokio::spawn(
+        async move {
+            loop {
+                let (stream, _) = tokio::select! {
+                    _ = stop.changed() => return,
+                    r = listener.accept() => match r {
+                        Ok(c) => c,
+                        Err(e) => {
+                            debug!(error = %e, "accept");
+                            continue;
+                        }
+                    },
+                };
+                let _ = stream.set_nodelay(true);
+                let gw = gw.clone();
+                tokio::spawn(
+                    async move {
+                        let svc = hyper::service::service_fn(move |req| {
+                            let gw = gw.clone();
+                            async move { Ok::<_, Infallible>(handle(gw, req).await) }
+                        });
+                        let io = hyper_util::rt::TokioIo::new(stream);
+                        if let Err(e) = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(io, svc)
+                            .await
+                        {
+                            debug!(error = %e, "api connection");
+                        }
+                    }
+                    .in_current_span(),
+                );
+            }
+        }
+        .in_current_span(),
+    );
+    Ok(local)
+}
+
+async fn read_body(body: Incoming, max: u64) -> Result<Vec<u8>, Response<ApiBody>> {
+    let mut body = body;
+    let mut out = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| error(400, "invalid_request_error", &e.to_string()))?;
+        if let Some(d) = frame.data_ref() {
+            if (out.len() + d.len()) as u64 > max {
+                return Err(error(
+                    413,
+                    "invalid_request_error",
+                    &format!("request body over {max} bytes"),
+                ));
+            }
+            out.extend_from_slice(d);
+        }
+    }
+    Ok(out)
+}
+
+fn header<'a>(req: &'a Request<Incoming>, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+fn hex32(s: &str) -> Option<[u8; 32]> {
+    hex::decode(s).ok()?.try_into().ok()
+}
+
+fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+    query.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == name).then_some(v)
+    })
+}
+
+async fn handle(gw: Arc<Gateway>, req: Request<Incoming>) -> Response<ApiBody> {
+    let path = req.uri().path().to_string();
+    let method = req.method().clone();
+    match (&method, path.as_str()) {
+        (&Method::GET, "/v1/models") => json_response(StatusCode::OK, &gw.models_json()),
+        (&Method::GET, "/emc/v1/receipts") => {
+            let account = req
+                .uri()
+                .query()
+                .and_then(|q| query_param(q, "account"))
+                .and_then(hex32);
+            match account {
+                Some(a) => {
+                    let pending: Vec<String> = gw
+                        .pending_receipts(&NodeId(a))
+                        .iter()
+                        .map(|r| hex::encode(encode_receipt(r)))
+                        .collect();
+                    json_response(StatusCode::OK, &json!({"receipts": pending}))
+                }
+                None => error(
+                    400,
+                    "invalid_request_error",
+                    "?account=<hex key> is required",
+                ),
+            }
+        }
+        (&Method::POST, "/emc/v1/receipts") => {
+            let body = match read_body(req.into_body(), 8 << 20).await {
+                Ok(b) => b,
+                Err(r) => return r,
+            };
+            let v: Value = match serde_json::from_slice(&body) {
+                Ok(v) => v,
+                Err(e) => return error(400, "invalid_request_error", &format!("JSON: {e}")),
+            };
+            let Some(list) = v.get("receipts").and_then(Value::as_array) else {
+                return error(400, "invalid_request_error", "`receipts` must be an array");
+            };
+            let (mut accepted, mut refused) = (0u64, 0u64);
+            for item in list {
+                let r = item
+                    .as_str()
+                    .and_then(|h| hex::decode(h).ok())
+                    .and_then(|b| decode_receipt(&b).ok());
+                match r.map(|r| gw.countersigned(r)) {
+                    Some(true) => accepted += 1,
+                    _ => refused += 1,
+                }
+            }
+            json_response(
+                StatusCode::OK,
+                &json!({"accepted": accepted, "refused": refused}),
+            )
+        }
+        (&Method::POST, "/v1/chat/completions" | "/v1/completions") => {
+            let app = gw.cfg.openai_app.clone();
+            call(gw, req, app, None, path.clone(), path).await
+        }
+        _ => {
+            // /{app}/{path..}
+            let mut parts = path.splitn(3, '/');
+            let (_, app, rest) = (parts.next(), parts.next(), parts.next());
+            match app {
+                Some(app) if !app.is_empty() && app != "v1" && app != "emc" => {
+                    let app_path = format!("/{}", rest.unwrap_or(""));
+                    let model = header(&req, "x-emc-model").unwrap_or("").to_string();
+                    let app = app.to_string();
+                    call(gw, req, app, Some(model), path.clone(), app_path).await
+                }
+                _ => error(404, "not_found", "no such route"),
+            }
+        }
+    }
+}
+
+/// Authorizes, dispatches and relays one call.
+async fn call(
+    gw: Arc<Gateway>,
+    req: Request<Incoming>,
+    app: String,
+    model: Option<String>,
+    path: String,
+    app_path: String,
+) -> Response<ApiBody> {
+    let started = Instant::now();
+    let query = req
+        .uri()
+        .query()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
+    let (url_path, app_path) = (format!("{path}{query}"), format!("{app_path}{query}"));
+    let method = req.method().as_str().to_string();
+    let account = header(&req, "x-emc-account").and_then(hex32).map(NodeId);
+    let nonce = header(&req, "x-emc-nonce").and_then(|n| n.parse::<u64>().ok());
+    let signature = header(&req, "x-emc-signature")
+        .and_then(|s| hex::decode(s).ok())
+        .and_then(|b| <[u8; 64]>::try_from(b).ok())
+        .map(Signature);
+    let (Some(user), Some(nonce), Some(signature)) = (account, nonce, signature) else {
+        return error(
+            401,
+            "authentication_error",
+            "x-emc-account (hex key), x-emc-nonce and x-emc-signature (hex) are required",
+        );
+    };
+    let affinity = header(&req, "x-session-id").map(|s| affinity_key(s.as_bytes()));
+    let headers: Vec<(String, String)> = FORWARDED_HEADERS
+        .iter()
+        .filter_map(|h| header(&req, h).map(|v| (h.to_string(), v.to_string())))
+        .collect();
+    let body = match read_body(req.into_body(), gw.cfg.max_request_bytes).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let body_hash = sha256(&[&body]);
+    let hash = request_hash(&user, nonce, &method, &url_path, &body_hash);
+    if !verify_request(&user, &hash, &signature) {
+        return error(
+            401,
+            "authentication_error",
+            "the signature does not verify for this account and request",
+        );
+    }
+    if let Err(e) = gw.funds_available(&user) {
+        let m = match e {
+            FundsError::Unknown => "unknown account",
+            FundsError::Exhausted => "the account has no funds left",
+        };
+        return error(402, "insufficient_funds", m);
+    }
+    if let Err(e) = gw.accept_nonce(&user, nonce) {
+        let m = match e {
+            NonceError::Replayed => "nonce already used",
+            NonceError::TooOld => "nonce too old",
+        };
+        return error(409, "replayed_nonce", m);
+    }
+    if let Err(wait_ms) = gw.rate_limit(&user) {
+        let mut r = error(
+            429,
+            "rate_limit_exceeded",
+            "too many calls for this account",
+        );
+        if let Ok(v) = hyper::header::HeaderValue::from_str(&wait_ms.div_ceil(1000).to_string()) {
+            r.headers_mut().insert(hyper::header::RETRY_AFTER, v);
+        }
+        return r;
+    }
+    let model = match model {
+        Some(m) => m,
+        None => match serde_json::from_slice::<Value>(&body) {
+            Ok(v) => match v.get("model").and_then(Value::as_str) {
+                Some(m) => m.to_string(),
+                None => return error(400, "invalid_request_error", "`model` is required"),
+            },
+            Err(e) => {
+                return error(
+                    400,
+                    "invalid_request_error",
+                    &format!("malformed JSON: {e}"),
+                )
+            }
+        },
+    };
+    let head = CallHead {
+        app: app.clone(),
+        model: model.clone(),
+        method,
+        url_path,
+        app_path,
+        headers,
+        user,
+        nonce,
+        body_hash,
+        body_len: body.len() as u64,
+        signature,
+        epoch: gw.epoch(),
+        max_response_bytes: gw.cfg.max_response_bytes,
+        timeout_ms: u32::try_from(gw.cfg.call_timeout.as_millis()).unwrap_or(u32::MAX),
+    };
+    let head = Bytes::from(head.encode());
+    let body = Bytes::from(body);
+    let mut plan = CallPlan::new(&app, &model, affinity);
+    let mut last: Option<(u16, String)> = None;
+    loop {
+        let ticket = {
+            let mut d = gw.dispatcher();
+            plan.next(&mut d, gw.now_ns(), gw.random())
+        };
+        let ticket = match ticket {
+            Ok(t) => t,
+            Err(e) => {
+                let (status, message) = match (e, &last) {
+                    (CallError::NoNode(n), None) => (
+                        n.reason.http_status(),
+                        format!("no compute node can take {app}/{model}: {:?}", n.reason),
+                    ),
+                    (_, Some((s, m))) => (*s, m.clone()),
+                    (e, None) => (e.http_status(), e.to_string()),
+                };
+                return error(status, "dispatch_error", &message);
+            }
+        };
+        let node = ticket.node();
+        let mut guard = TicketGuard::new(gw.clone(), ticket);
+        match attempt(&gw, node, head.clone(), body.clone()).await {
+            Ok((rh, receiver)) => {
+                guard.first_byte(&mut plan);
+                return relay(gw, guard, plan, node, rh, receiver, started);
+            }
+            Err(Failure::Retry(status, message)) => {
+                debug!(?node, %message, "attempt failed; trying another node");
+                gw.count_error(node);
+                let again = guard.failure(&mut plan, true);
+                last = Some((status, message));
+                if !again {
+                    let (s, m) = last.unwrap_or((502, "all attempts failed".into()));
+                    return error(s, "upstream_error", &m);
+                }
+            }
+            Err(Failure::Final(status, message)) => {
+                // The node is fine; the call is not: no retry, nothing charged.
+                guard.success(&mut plan);
+                return error(status, "invalid_request_error", &message);
+            }
+        }
+    }
+}
+
+enum Failure {
+    /// The node failed: another node may serve the call.
+    Retry(u16, String),
+    /// The call itself is bad.
+    Final(u16, String),
+}
+
+/// One attempt up to its first byte: open the call, send the body, wait for the response
+/// head (or a refusal) within `first_byte_timeout`.
+async fn attempt(
+    gw: &Gateway,
+    node: NodeId,
+    head: Bytes,
+    body: Bytes,
+) -> Result<(ResponseHead, CallReceiver), Failure> {
+    let timeout = gw.cfg.first_byte_timeout;
+    let go = async {
+        let call = gw
+            .net
+            .open_call(&node, KIND_CALL, head, timeout)
+            .await
+            .map_err(|e| Failure::Retry(502, format!("compute node unreachable: {e}")))?;
+        let (mut sender, mut receiver) = (call.sender, call.receiver);
+        // A node that refuses the call stops reading its body: the refusal still follows,
+        // so a failed send is judged by what the node answers.
+        let sent = if body.is_empty() {
+            Ok(())
+        } else {
+            sender.send(FRAME_BODY, body).await
+        };
+        sender.finish();
+        if let Err(e) = &sent {
+            debug!(?node, error = %e, "the node stopped reading the body");
+        }
+        match receiver.recv().await {
+            Ok(Some((FRAME_RESPONSE, p))) => match ResponseHead::decode(&p) {
+                Ok(rh) => Ok((rh, receiver)),
+                Err(e) => Err(Failure::Retry(502, format!("bad response head: {e}"))),
+            },
+            Ok(Some((FRAME_REFUSED, p))) => match CallRefusal::decode(&p) {
+                Ok(r) if r.code.retryable() => Err(Failure::Retry(
+                    if r.code == RefusalCode::Busy {
+                        503
+                    } else {
+                        502
+                    },
+                    r.message,
+                )),
+                Ok(r) if r.code == RefusalCode::Timeout => Err(Failure::Retry(504, r.message)),
+                Ok(r) if r.code == RefusalCode::TooLarge => Err(Failure::Final(413, r.message)),
+                Ok(r) => Err(Failure::Final(400, r.message)),
+                Err(e) => Err(Failure::Retry(502, format!("bad refusal: {e}"))),
+            },
+            Ok(Some((k, _))) => Err(Failure::Retry(502, format!("unexpected frame {k}"))),
+            Ok(None) => Err(Failure::Retry(502, "the node closed the call".into())),
+            Err(e) => Err(Failure::Retry(
+                502,
+                format!("the node's stream failed: {e}"),
+            )),
+        }
+    };
+    match tokio::time::timeout(timeout, go).await {
+        Ok(r) => r,
+        Err(_) => Err(Failure::Retry(
+            504,
+            format!("the compute node sent nothing within {timeout:?}"),
+        )),
+    }
+}
+
+/// After the first byte: stream the node's body to the dApp, then take the trailer.
+fn relay(
+    gw: Arc<Gateway>,
+    guard: TicketGuard,
+    plan: CallPlan,
+    node: NodeId,
+    rh: ResponseHead,
+    mut receiver: CallReceiver,
+    started: Instant,
+) -> Response<ApiBody> {
+    let (tx, rx) = mpsc::channel::<Result<Bytes, RelayCut>>(32);
+    let sse = rh
+        .headers
+        .iter()
+        .any(|(k, v)| k == "content-type" && v.starts_with("text/event-stream"));
+    let deadline = tokio::time::Instant::now() + gw.cfg.call_timeout;
+    tokio::spawn(
+        async move {
+            let mut guard = guard;
+            let mut plan = plan;
+            let outcome = loop {
+                let frame = tokio::select! {
+                    f = tokio::time::timeout_at(deadline, receiver.recv()) => f,
+                    _ = tx.closed() => break Err(None),
+                };
+                match frame {
+                    Ok(Ok(Some((FRAME_DATA, data)))) => {
+                        if tx.send(Ok(data)).await.is_err() {
+                            // The dApp went away: cancel (the receiver's drop stops the node).
+                            break Err(None);
+                        }
+                    }
+                    Ok(Ok(Some((FRAME_TRAILER, p)))) => break Ok(CallTrailer::decode(&p)),
+                    Ok(Ok(Some((k, _)))) => {
+                        break Err(Some(format!("unexpected frame {k} mid-stream")))
+                    }
+                    Ok(Ok(None)) => break Err(Some("stream ended without a trailer".into())),
+                    Ok(Err(NetError::Timeout)) | Err(_) => {
+                        break Err(Some("the call passed its timeout".into()))
+                    }
+                    Ok(Err(e)) => break Err(Some(format!("stream failed: {e}"))),
+                }
+            };
+            match outcome {
+                Ok(Ok(trailer)) => {
+                    if !sse {
+                        // The body is complete: end it before the receipt's bookkeeping.
+                        drop(tx);
+                        guard.success(&mut plan);
+                        let receipt = trailer.receipt.and_then(|r| gw.on_receipt(node, r));
+                        gw.count_served(node, receipt.map_or(0, |r| r.units), started);
+                        return;
+                    }
+                    guard.success(&mut plan);
+                    let receipt = trailer.receipt.and_then(|r| gw.on_receipt(node, r));
+                    if let (true, Some(r)) = (sse, &receipt) {
+                        let line = format!(": emc-receipt {}\n\n", hex::encode(encode_receipt(r)));
+                        let _ = tx.send(Ok(Bytes::from(line))).await;
+                    }
+                    gw.count_served(node, receipt.map_or(0, |r| r.units), started);
+                }
+                Ok(Err(e)) => {
+                    debug!(?node, error = %e, "bad trailer: not billed");
+                    guard.failure(&mut plan, false);
+                    gw.count_error(node);
+                    let _ = tx.send(Err(RelayCut)).await;
+                }
+                Err(Some(why)) => {
+                    debug!(?node, %why, "call cut mid-stream: not billed");
+                    guard.failure(&mut plan, false);
+                    gw.count_error(node);
+                    let _ = tx.send(Err(RelayCut)).await;
+                }
+                Err(None) => {
+                    guard.cancel(&mut plan);
+                    gw.count_cancelled(node);
+                }
+            }
+        }
+        .in_current_span(),
+    );
+    let mut r = Response::new(http_body_util::Either::Right(RelayBody(rx)));
+    *r.status_mut() = StatusCode::from_u16(rh.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    for (k, v) in &rh.headers {
+        if let (Ok(k), Ok(v)) = (
+            hyper::header::HeaderName::from_bytes(k.as_bytes()),
+            hyper::header::HeaderValue::from_str(v),
+        ) {
+            r.headers_mut().insert(k, v);
+        }
+    }
+    if let Ok(v) = hyper::header::HeaderValue::from_str(&hex::encode(node.0)) {
+        r.headers_mut().insert("x-emc-node", v);
+    }
+    r
+}

@@ -1,0 +1,403 @@
+//! The router's compute-call state, shared by the HTTP API's tasks and the router's event
+//! loop: the dispatcher (`emc_edge_core::dispatch`), the nodes' offers, the [`Funds`] seam,
+//! nonce windows, rate limits, per-node counters and the receipts on their way to the
+//! validators. Every rule lives in `emc_edge_core`; this holds the state behind short locks.
+
+use emc_edge_core::compute::{
+    node_signature_valid, user_signature_valid, Allowances, Funds, FundsError, NonceError,
+    NonceWindow, RateLimiter,
+};
+use emc_edge_core::dispatch::{CallPlan, DispatchConfig, Dispatcher, Ticket};
+use emc_edge_core::protocol::Offer;
+use emc_net::Network;
+use emc_node_common::config::RouterConfig;
+use emc_node_common::status::{CallStats, Latencies};
+use emc_types::{ComputeReceipt, NodeId};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+use tracing::warn;
+
+/// Receipts awaiting a user's countersignature, per user, at most.
+const PENDING_PER_USER: usize = 1024;
+/// Countersigned receipts waiting for the next flush, at most (oldest dropped).
+const READY_MAX: usize = 100_000;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Per-node and total call counters.
+#[derive(Clone, Debug, Default)]
+pub struct GatewayStats {
+    /// Per compute node.
+    pub nodes: BTreeMap<NodeId, (CallStats, Latencies)>,
+    /// Calls the dApp abandoned.
+    pub cancelled: u64,
+    /// Receipts countersigned by their users.
+    pub receipts_countersigned: u64,
+    /// Receipts sent to the validators.
+    pub receipts_sent: u64,
+}
+
+/// The shared state of the compute service.
+pub struct Gateway {
+    pub(crate) cfg: RouterConfig,
+    pub(crate) net: Network,
+    me: NodeId,
+    dispatch: Mutex<Dispatcher>,
+    offers: Mutex<BTreeMap<NodeId, Offer>>,
+    funds: Mutex<Box<dyn Funds>>,
+    nonces: Mutex<BTreeMap<NodeId, NonceWindow>>,
+    limiter: Mutex<RateLimiter>,
+    stats: Mutex<GatewayStats>,
+    pending: Mutex<BTreeMap<NodeId, VecDeque<ComputeReceipt>>>,
+    ready: Mutex<VecDeque<ComputeReceipt>>,
+    epoch: AtomicU64,
+    clock: Instant,
+    rng: AtomicU64,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("me", &self.me)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The accounts of `cfg.allowances` (hex keys; bad entries are logged and skipped).
+pub fn allowances(cfg: &RouterConfig) -> Allowances {
+    Allowances::new(cfg.allowances.iter().filter_map(|(k, v)| {
+        match hex::decode(k)
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        {
+            Some(a) => Some((NodeId(a), *v)),
+            None => {
+                warn!(account = %k, "router.allowances: not a hex ed25519 key; skipped");
+                None
+            }
+        }
+    }))
+}
+
+impl Gateway {
+    /// The state of a router on `net`, charging `funds`.
+    pub fn new(cfg: RouterConfig, net: Network, funds: Box<dyn Funds>) -> Gateway {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0x9E37_79B9);
+        Gateway {
+            me: net.node_id(),
+            limiter: Mutex::new(RateLimiter::new(f64::from(cfg.rate_per_s), cfg.rate_burst)),
+            cfg,
+            net,
+            dispatch: Mutex::new(Dispatcher::new(DispatchConfig::default())),
+            offers: Mutex::new(BTreeMap::new()),
+            funds: Mutex::new(funds),
+            nonces: Mutex::new(BTreeMap::new()),
+            stats: Mutex::new(GatewayStats::default()),
+            pending: Mutex::new(BTreeMap::new()),
+            ready: Mutex::new(VecDeque::new()),
+            epoch: AtomicU64::new(0),
+            clock: Instant::now(),
+            rng: AtomicU64::new(seed),
+        }
+    }
+
+    /// Monotonic ns since the gateway started (the dispatcher's clock).
+    pub fn now_ns(&self) -> u64 {
+        u64::try_from(self.clock.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// A fresh random word for a pick (splitmix64 over a time-seeded counter).
+    pub fn random(&self) -> u64 {
+        let mut z = self
+            .rng
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+            .wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// The dispatcher, locked.
+    pub fn dispatcher(&self) -> MutexGuard<'_, Dispatcher> {
+        lock(&self.dispatch)
+    }
+
+    /// The epoch receipts are issued in (from the validators' heights).
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Relaxed)
+    }
+
+    /// A validator reported committed height `height`.
+    pub fn on_height(&self, height: u64, epoch_length: u64) {
+        if let Some(e) = height.checked_div(epoch_length) {
+            self.epoch.fetch_max(e, Ordering::Relaxed);
+        }
+    }
+
+    /// A compute node's offer.
+    pub fn on_offer(&self, node: NodeId, offer: Offer) {
+        let serves = offer
+            .models
+            .iter()
+            .map(|m| (offer.app.clone(), m.clone()))
+            .collect();
+        self.dispatcher().upsert_node(node, serves, offer.capacity);
+        lock(&self.offers).insert(node, offer);
+    }
+
+    /// A compute node left (connection down).
+    pub fn on_node_down(&self, node: &NodeId) {
+        self.dispatcher().remove_node(node);
+        lock(&self.offers).remove(node);
+    }
+
+    /// A compute node's load report.
+    pub fn on_load(&self, node: &NodeId, load: u32, capacity: u32) {
+        self.dispatcher().report_load(node, load, capacity);
+    }
+
+    /// The outcome of a ping to a compute node.
+    pub fn on_reachable(&self, node: &NodeId, reachable: bool) {
+        self.dispatcher().set_reachable(node, reachable);
+    }
+
+    /// Whether `account` may call.
+    pub fn funds_available(&self, account: &NodeId) -> Result<u64, FundsError> {
+        lock(&self.funds).available(account)
+    }
+
+    /// Records `nonce` for `account`, once.
+    pub fn accept_nonce(&self, account: &NodeId, nonce: u64) -> Result<(), NonceError> {
+        lock(&self.nonces)
+            .entry(*account)
+            .or_default()
+            .accept(nonce)
+    }
+
+    /// Takes one call from `account`'s rate.
+    pub fn rate_limit(&self, account: &NodeId) -> Result<(), u64> {
+        let now = self.now_ns();
+        lock(&self.limiter).take(account, now)
+    }
+
+    /// `GET /v1/models`: every (app, model) of the live nodes with price, unit, nodes and
+    /// capacity.
+    pub fn models_json(&self) -> Value {
+        let offers = lock(&self.offers).clone();
+        struct Entry {
+            lo: u64,
+            hi: u64,
+            nodes: u32,
+            capacity: u32,
+            unit: &'static str,
+        }
+        let mut by: BTreeMap<(String, String), Entry> = BTreeMap::new();
+        for o in offers.values() {
+            for m in &o.models {
+                let e = by.entry((o.app.clone(), m.clone())).or_insert(Entry {
+                    lo: u64::MAX,
+                    hi: 0,
+                    nodes: 0,
+                    capacity: 0,
+                    unit: unit_name(o.unit),
+                });
+                e.lo = e.lo.min(o.price_e8s);
+                e.hi = e.hi.max(o.price_e8s);
+                e.nodes += 1;
+                e.capacity = e.capacity.saturating_add(o.capacity);
+            }
+        }
+        let data: Vec<Value> = by
+            .into_iter()
+            .map(|((app, model), e)| {
+                json!({
+                    "id": model, "object": "model", "owned_by": app,
+                    "emc": {"app": app, "unit": e.unit, "price_e8s_min": e.lo,
+                            "price_e8s_max": e.hi, "nodes": e.nodes, "capacity": e.capacity}
+                })
+            })
+            .collect();
+        json!({"object": "list", "data": data})
+    }
+
+    /// A served call's receipt from `node`: kept for the user's countersignature and charged
+    /// once, if it is the node's, for this router, signed by the node. Returns it when kept.
+    pub fn on_receipt(&self, node: NodeId, r: ComputeReceipt) -> Option<ComputeReceipt> {
+        if r.node != node || r.router != self.me || !node_signature_valid(&r) {
+            warn!(?node, "a receipt that is not the node's own: not billed");
+            return None;
+        }
+        let amount = r.amount_e8s().unwrap_or(u64::MAX);
+        let covered = lock(&self.funds).charge(&r.user, amount);
+        if covered < amount {
+            warn!(user = ?r.user, amount, covered, "the call overdrew the account");
+        }
+        let mut pending = lock(&self.pending);
+        let q = pending.entry(r.user).or_default();
+        if q.len() >= PENDING_PER_USER {
+            q.pop_front();
+        }
+        q.push_back(r.clone());
+        Some(r)
+    }
+
+    /// Receipts awaiting `user`'s countersignature.
+    pub fn pending_receipts(&self, user: &NodeId) -> Vec<ComputeReceipt> {
+        lock(&self.pending)
+            .get(user)
+            .map(|q| q.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// A countersigned receipt back from its user: accepted when it is one of the pending
+    /// receipts (same body) and both signatures verify; queued for the validators.
+    pub fn countersigned(&self, r: ComputeReceipt) -> bool {
+        let mut pending = lock(&self.pending);
+        let Some(q) = pending.get_mut(&r.user) else {
+            return false;
+        };
+        let body = r.body_hash();
+        let Some(at) = q.iter().position(|p| p.body_hash() == body) else {
+            return false;
+        };
+        if !user_signature_valid(&r) || !node_signature_valid(&r) {
+            return false;
+        }
+        q.remove(at);
+        drop(pending);
+        let mut ready = lock(&self.ready);
+        if ready.len() >= READY_MAX {
+            ready.pop_front();
+        }
+        ready.push_back(r);
+        lock(&self.stats).receipts_countersigned += 1;
+        true
+    }
+
+    /// The countersigned receipts to send now.
+    pub fn take_ready(&self) -> Vec<ComputeReceipt> {
+        lock(&self.ready).drain(..).collect()
+    }
+
+    /// Counts receipts sent to validators.
+    pub fn count_sent(&self, n: u64) {
+        lock(&self.stats).receipts_sent += n;
+    }
+
+    /// A served call.
+    pub fn count_served(&self, node: NodeId, units: u64, started: Instant) {
+        let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let mut s = lock(&self.stats);
+        let e = s.nodes.entry(node).or_default();
+        e.0.calls += 1;
+        e.0.units = e.0.units.saturating_add(units);
+        e.1.record(us);
+    }
+
+    /// A failed attempt or call.
+    pub fn count_error(&self, node: NodeId) {
+        lock(&self.stats).nodes.entry(node).or_default().0.errors += 1;
+    }
+
+    /// A call its dApp abandoned.
+    pub fn count_cancelled(&self, node: NodeId) {
+        let mut s = lock(&self.stats);
+        s.cancelled += 1;
+        s.nodes.entry(node).or_default().0.errors += 1;
+    }
+
+    /// Per-node counters with quantiles, and the totals.
+    pub fn stats(&self) -> (BTreeMap<NodeId, CallStats>, GatewayStats) {
+        let s = lock(&self.stats).clone();
+        let nodes = s
+            .nodes
+            .iter()
+            .map(|(n, (c, l))| {
+                let mut c = c.clone();
+                l.publish(&mut c);
+                (*n, c)
+            })
+            .collect();
+        (nodes, s)
+    }
+
+    /// Dispatch tickets still open (0 when no call is in progress: none leaked).
+    pub fn open_tickets(&self) -> usize {
+        self.dispatcher().open_tickets()
+    }
+}
+
+/// An attempt's ticket, ended exactly once: explicitly, or cancelled when dropped (a
+/// request task that ends early: the dApp went away, a panic).
+pub struct TicketGuard {
+    gw: Arc<Gateway>,
+    ticket: Option<Ticket>,
+}
+
+impl TicketGuard {
+    /// Guards `ticket`.
+    pub fn new(gw: Arc<Gateway>, ticket: Ticket) -> TicketGuard {
+        TicketGuard {
+            gw,
+            ticket: Some(ticket),
+        }
+    }
+
+    /// The first byte arrived.
+    pub fn first_byte(&mut self, plan: &mut CallPlan) {
+        if let Some(t) = &self.ticket {
+            let now = self.gw.now_ns();
+            plan.on_first_byte(&mut self.gw.dispatcher(), t, now);
+        }
+    }
+
+    /// The attempt succeeded (or the node answered well about a bad call).
+    pub fn success(&mut self, plan: &mut CallPlan) {
+        if let Some(t) = self.ticket.take() {
+            let now = self.gw.now_ns();
+            plan.on_success(&mut self.gw.dispatcher(), t, now);
+        }
+    }
+
+    /// The attempt failed; whether another node may be tried.
+    pub fn failure(&mut self, plan: &mut CallPlan, retryable: bool) -> bool {
+        match self.ticket.take() {
+            Some(t) => {
+                let now = self.gw.now_ns();
+                plan.on_failure(&mut self.gw.dispatcher(), t, now, retryable)
+            }
+            None => false,
+        }
+    }
+
+    /// The dApp went away.
+    pub fn cancel(&mut self, plan: &mut CallPlan) {
+        if let Some(t) = self.ticket.take() {
+            plan.cancel(&mut self.gw.dispatcher(), t);
+        }
+    }
+}
+
+impl Drop for TicketGuard {
+    fn drop(&mut self) {
+        if let Some(t) = self.ticket.take() {
+            self.gw.dispatcher().cancel(t);
+        }
+    }
+}
+
+fn unit_name(u: emc_types::MeterUnit) -> &'static str {
+    match u {
+        emc_types::MeterUnit::Tokens => "tokens",
+        emc_types::MeterUnit::ImageSteps => "image_steps",
+        emc_types::MeterUnit::Seconds => "seconds",
+    }
+}
