@@ -18,7 +18,7 @@
 //! write-ahead logs, links cut at the transport).
 
 use anyhow::{anyhow, Context, Result};
-use candid::{Encode, Principal};
+use candid::{Decode, Encode, Principal};
 use ed25519_dalek::SigningKey;
 use edge_node::compute::{start_compute, ComputeHandle};
 use edge_node::validator::{start_validator, ValidatorHandle};
@@ -267,6 +267,10 @@ pub struct ClusterStatus {
     pub validators_up: usize,
     /// Compute nodes the routers see.
     pub compute_seen: usize,
+    /// Market volume settled, e8s.
+    pub market_volume_e8s: u64,
+    /// Market fees to the treasury, e8s.
+    pub market_fees_e8s: u64,
 }
 
 /// Node rewards paid so far, by role, and per compute node.
@@ -669,6 +673,19 @@ impl Cluster {
             s.checkpoint = stats.tip_height;
             s.closed_epoch = stats.last_closed_epoch;
             s.rewards_e8s = stats.total_emitted_e8s;
+        }
+        let market = self.canisters.market;
+        let admin = self.canisters.admin;
+        let stats = self
+            .host
+            .with_ic(move |ic| {
+                ic.query_call(market, admin, "stats", Encode!().unwrap_or_default())
+                    .map_err(|e| emc_ic_client::IcError::Host(format!("{e:?}")))
+            })
+            .await;
+        if let Some(m) = stats.ok().and_then(|b| Decode!(&b, emc_market::Stats).ok()) {
+            s.market_volume_e8s = m.volume_e8s;
+            s.market_fees_e8s = m.treasury_fees_e8s;
         }
         s.compute_seen = self
             .routers

@@ -189,7 +189,7 @@ async fn run(cli: Cli) -> Result<()> {
                     paid_before = s.rewards_e8s;
                 }
                 println!(
-                    "devnet: t+{:>4}s  height {:>5}  epoch {:>3}  checkpoint {:>6}  closed epoch {:>4}  rewards paid {:>10.4} EMC  validators {}  compute seen {}",
+                    "devnet: t+{:>4}s  height {:>5}  epoch {:>3}  checkpoint {:>6}  closed epoch {:>4}  rewards paid {:>10.4} EMC  validators {}  compute seen {}  market volume {:.4} EMC fees {:.4} EMC",
                     started.elapsed().as_secs(),
                     s.height,
                     s.epoch,
@@ -198,6 +198,8 @@ async fn run(cli: Cli) -> Result<()> {
                     s.rewards_e8s as f64 / E8S as f64,
                     s.validators_up,
                     s.compute_seen,
+                    s.market_volume_e8s as f64 / E8S as f64,
+                    s.market_fees_e8s as f64 / E8S as f64,
                 );
                 if cli.duration.is_some_and(|d| started.elapsed() >= d) {
                     break;

@@ -608,8 +608,8 @@ fn bad_input_on_the_wire_is_refused_without_state_change() {
 }
 
 /// Every escrow and offer goes through the real path (approve, `deposit` pulling from the
-/// ledger, `post_offer` asking the registry): about 40 ms each on this machine, so the default
-/// is 300 of each; `EMC_MARKET_UPGRADE_N=10000` runs the 10,000 (minutes). The pure
+/// ledger, `post_offer` asking the registry): about 50 ms each on a shared 2-core machine, so the
+/// default is 300 of each; `EMC_MARKET_UPGRADE_N=10000` runs the 10,000 (about 10 min). The pure
 /// core's `ten_thousand_escrows_and_offers_survive_a_reload` covers 10,000 on every run.
 #[test]
 fn an_upgrade_carries_escrows_and_offers() {
