@@ -9,8 +9,7 @@
 //! whenever timers are due (wall clock: every tick interval, with the IC's time set to the
 //! UNIX time first).
 
-use crate::envelope::Request;
-use crate::envelope::RequestId;
+use crate::envelope::{Request, RequestId};
 use crate::keys::Keys;
 use crate::replica::{
     CertifiedBatch, ReadStateError, ReadStateTarget, RejectInfo, Replica, Submitted,

@@ -322,3 +322,26 @@ impl Drop for RunningReplica {
         let _ = self.tx.send(host::Command::Shutdown);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_from_toml_with_defaults_and_unknown_keys_refused() {
+        let c: ReplicaConfig = toml::from_str(
+            "listen = \"127.0.0.1:8000\"\nclock = \"manual\"\nsnapshot_interval = \"10s\"\ntick_interval = \"5ms\"",
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 8000);
+        assert_eq!(c.clock, Clock::Manual);
+        assert_eq!(c.snapshot_interval, Some(Duration::from_secs(10)));
+        assert_eq!(c.tick_interval, Duration::from_millis(5));
+        assert_eq!(
+            c.max_request_bytes,
+            ReplicaConfig::default().max_request_bytes
+        );
+        assert!(toml::from_str::<ReplicaConfig>("prot = 1").is_err());
+        assert!(toml::from_str::<ReplicaConfig>("clock = \"sundial\"").is_err());
+    }
+}

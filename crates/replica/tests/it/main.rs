@@ -8,16 +8,21 @@
 //! * `bad_input`: malformed CBOR, wrong content type, oversized bodies, bad signatures,
 //!   expired or far-future ingress, unknown canisters and methods, a stopped canister: the
 //!   IC's status and reject codes, no state change, and the replica keeps serving.
-//! * `restart`: the state survives a restart (snapshot in the state directory).
+//! * `acceptance`: DFINITY's ICRC-1/ICRC-2 acceptance suite through ic-agent.
+//! * `registry`: register and stake through the registry (inter-canister calls to the ledger)
+//!   with `AgentClient`'s typed wrappers.
+//! * `node`: @dfinity/agent in Node (skipped with a message without node/npm).
+//! * `restart`: the state survives a restart (snapshot in the state directory); the manual clock.
 //! * `envelope_props`: property tests of the envelope decoder.
 //!
-//! Needs `target/canisters/ledger.wasm` (`scripts/build-canisters.sh`).
+//! Needs `target/canisters/{ledger,registry,test-canister}.wasm` (`scripts/build-canisters.sh`).
 
 mod acceptance;
 mod agent;
 mod bad_input;
 mod envelope_props;
 mod node;
+mod registry;
 mod restart;
 
 use candid::{Decode, Encode, Principal};
@@ -33,7 +38,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub const FEE: u64 = 10_000;
-pub const GENESIS: u64 = 1_000_000 * 100_000_000;
+pub const GENESIS: u64 = 20_000_000 * 100_000_000;
 
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
