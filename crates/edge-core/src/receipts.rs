@@ -12,7 +12,7 @@
 use crate::app::{RegistryNode, Snapshot};
 use emc_consensus::{Ed25519Verifier, Verifier};
 use emc_epochs::Role;
-use emc_types::{ComputeReceipt, NodeId};
+use emc_types::{ComputeReceipt, Hash, NodeId};
 use std::collections::BTreeMap;
 
 /// Why a receipt is not admitted.
@@ -132,6 +132,19 @@ pub fn check(
     lanes: &Lanes,
     pending: &BTreeMap<LaneKey, Lane>,
 ) -> Result<(), ReceiptError> {
+    check_unsigned(r, epoch, snapshot, lanes, pending)?;
+    check_signatures(r)
+}
+
+/// Every check of [`check`] but the two signatures (for a receipt whose exact bytes, both
+/// signatures included, were already verified: [`signed_key`]).
+pub fn check_unsigned(
+    r: &ComputeReceipt,
+    epoch: u64,
+    snapshot: Option<&Snapshot>,
+    lanes: &Lanes,
+    pending: &BTreeMap<LaneKey, Lane>,
+) -> Result<(), ReceiptError> {
     if r.epoch != epoch {
         return Err(ReceiptError::WrongEpoch {
             got: r.epoch,
@@ -153,7 +166,12 @@ pub fn check(
     if r.units == 0 || r.amount_e8s().is_none() {
         return Err(ReceiptError::BadAmount);
     }
-    check_lane(r, lanes, pending)?;
+    check_lane(r, lanes, pending)
+}
+
+/// The node's and the user's signatures over the receipt's body (`verify_strict`, the rule
+/// the market canister applies too).
+pub fn check_signatures(r: &ComputeReceipt) -> Result<(), ReceiptError> {
     let body = r.body_hash();
     let verifier = Ed25519Verifier::new();
     if !verifier.verify(&r.node, &body.0, &r.node_signature) {
@@ -163,6 +181,13 @@ pub fn check(
         return Err(ReceiptError::BadUserSignature);
     }
     Ok(())
+}
+
+/// The identity of a receipt's exact bytes: its body hash and both signatures. A validator
+/// that verified a receipt's signatures once (a router handed it over) keeps this key, so the
+/// same receipt in a block is not verified again; any other signature gives another key.
+pub fn signed_key(r: &ComputeReceipt) -> Hash {
+    emc_types::sha256(&[&r.body_hash().0, &r.node_signature.0, &r.user_signature.0])
 }
 
 /// The lane part of [`check`]: `r` moves its lane forward (given `lanes` and the block's

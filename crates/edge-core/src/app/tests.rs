@@ -970,6 +970,21 @@ fn receipts_enter_blocks_signed_by_both_and_moving_their_lane_forward() {
         receipt(&user, &gpu, 0, 2, 10, 60),
         receipt(&user, &gpu, 0, 3, 10, 90),
     );
+    // r2 was verified when a router handed it over, so `validate` skips its signatures; the
+    // same body under another user signature is a different receipt and is still refused.
+    app.record_receipt(r2.clone()).unwrap();
+    let mut r2_forged = r2.clone();
+    r2_forged.user_signature = mallory.sign(&r2.body_hash().0);
+    let forged_block = Block::new(
+        2,
+        Hash([0; 32]),
+        id(3),
+        2,
+        vec![parent_commit(&[1, 2, 3, 4]), StateBit::Receipt(r2_forged)],
+    );
+    assert!(app
+        .validate(&forged_block)
+        .is_err_and(|e| e.contains("user signature")));
     let two = |a: &emc_types::ComputeReceipt, b: &emc_types::ComputeReceipt| {
         Block::new(
             2,
