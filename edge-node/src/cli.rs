@@ -61,6 +61,9 @@ enum Command {
         /// Epochs canister id.
         #[arg(long)]
         epochs: candid::Principal,
+        /// Market canister id (routers admit calls against its escrow and settle there).
+        #[arg(long)]
+        market: Option<candid::Principal>,
     },
     /// Registers the node with the registry (the operator's identity becomes its owner).
     Register {
@@ -239,6 +242,7 @@ async fn run_cli(cli: Cli) -> Result<()> {
             ledger,
             registry,
             epochs,
+            market,
         } => {
             let key = generate_key(&dir.join("node.pem"))?;
             let cfg = NodeConfig {
@@ -254,6 +258,7 @@ async fn run_cli(cli: Cli) -> Result<()> {
                     ledger,
                     registry,
                     epochs,
+                    market,
                 },
                 net: emc_net::NetConfig {
                     listen_addr: listen,

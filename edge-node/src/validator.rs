@@ -25,9 +25,11 @@ use emc_edge_core::anchor::submit_position;
 use emc_edge_core::app::{blocks_per_minute, AppConfig, EdgeApp, RegistryNode};
 use emc_edge_core::poc::{PocPlanner, PocStatus, RoundPlan, RoundSchedule};
 use emc_edge_core::protocol::{
-    decode_receipts, PingReply, RelayEnvelope, KIND_CONSENSUS, KIND_PING, KIND_RECEIPTS, KIND_RELAY,
+    decode_leaves, decode_receipts, encode_proofs, PingReply, RelayEnvelope, KIND_CONSENSUS,
+    KIND_PING, KIND_RECEIPTS, KIND_RECEIPT_PROOFS, KIND_RELAY,
 };
 use emc_edge_core::retention::{keep_records, keeps};
+use emc_edge_core::settle::ReceiptArchive;
 use emc_edge_core::view::ChainView;
 use emc_ic_client::IcError;
 use emc_net::{Event, Network, Role, Roles, StaticAuthorizer};
@@ -192,7 +194,13 @@ struct Runner {
     ic: IcHandles,
     pending_view: bool,
     poc: PocState,
+    /// The receipts trees of recent checkpoint periods, for routers' proof requests.
+    receipts: ReceiptArchive,
 }
+
+/// Checkpoint periods whose receipts trees a validator keeps for routers' proofs (routers
+/// ask within seconds of a certificate; 16 periods are 4 hours at 15 minutes a checkpoint).
+const PROOF_PERIODS: usize = 16;
 
 /// Fetches the registry's snapshot of each epoch of `epochs`, retrying until each is read
 /// (or `stop` turns true), and gives them to `app`.
@@ -369,6 +377,7 @@ pub async fn start_validator(
         internal_tx,
         ic,
         pending_view: false,
+        receipts: ReceiptArchive::new(PROOF_PERIODS),
         poc,
     };
     runner.sets_fed.insert(0);
@@ -500,7 +509,11 @@ impl Runner {
             // Validators serve no calls: dropping it resets the stream.
             Event::Call { .. } => {}
             Event::Request {
-                kind, responder, ..
+                peer,
+                role,
+                kind,
+                payload,
+                responder,
             } => {
                 if kind == KIND_PING {
                     let reply = PingReply {
@@ -509,6 +522,17 @@ impl Runner {
                         capacity: 0,
                     };
                     let _ = responder.respond(reply.encode());
+                } else if kind == KIND_RECEIPT_PROOFS && role == Role::Router {
+                    match decode_leaves(&payload) {
+                        Ok(leaves) => {
+                            let proofs: Vec<_> = leaves
+                                .iter()
+                                .filter_map(|l| self.receipts.prove(l))
+                                .collect();
+                            let _ = responder.respond(encode_proofs(&proofs));
+                        }
+                        Err(e) => debug!(?peer, error = %e, "bad proof request"),
+                    }
                 }
             }
             Event::PeerUp { peer, role, .. } => {
@@ -561,6 +585,11 @@ impl Runner {
                         round: cb.round,
                     };
                     let _ = self.commits.send(info);
+                    self.receipts.on_block(&cb.block.bits);
+                    let interval = self.node.config().checkpoint_interval.max(1);
+                    if info.height > 0 && info.height % interval == 0 {
+                        self.receipts.seal(info.height);
+                    }
                     if self.blocks.receiver_count() > 0 {
                         let _ = self.blocks.send(Arc::new(cb.block.clone()));
                     }
@@ -594,6 +623,12 @@ impl Runner {
                 } => {
                     // A closing checkpoint hands its epoch's data to the anchor: the
                     // application keeps no closed epoch once it is on its way to the IC.
+                    if let Err(e) = self
+                        .receipts
+                        .certify(checkpoint.height, checkpoint.receipts_root)
+                    {
+                        debug!(error = %e, "receipts of this period cannot be proved here");
+                    }
                     let epoch_data = if is_epoch_end(checkpoint.height, self.cfg.epoch_length) {
                         self.node.app_mut().take_epoch_data(checkpoint.epoch)
                     } else {

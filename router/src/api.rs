@@ -309,6 +309,9 @@ async fn call(
             "the signature does not verify for this account and request",
         );
     }
+    if let Some(m) = gw.market() {
+        m.ensure_read(&user).await;
+    }
     if let Err(e) = gw.funds_available(&user) {
         let m = match e {
             FundsError::Unknown => "unknown account",

@@ -50,6 +50,8 @@ pub struct Gateway {
     dispatch: Mutex<Dispatcher>,
     offers: Mutex<BTreeMap<NodeId, Offer>>,
     funds: Mutex<Box<dyn Funds>>,
+    /// The market, when calls are paid from its escrow.
+    pub(crate) market: Option<Arc<crate::market::Market>>,
     nonces: Mutex<BTreeMap<NodeId, NonceWindow>>,
     limiter: Mutex<RateLimiter>,
     stats: Mutex<GatewayStats>,
@@ -99,6 +101,7 @@ impl Gateway {
             dispatch: Mutex::new(Dispatcher::new(DispatchConfig::default())),
             offers: Mutex::new(BTreeMap::new()),
             funds: Mutex::new(funds),
+            market: None,
             nonces: Mutex::new(BTreeMap::new()),
             stats: Mutex::new(GatewayStats::default()),
             pending: Mutex::new(BTreeMap::new()),
@@ -107,6 +110,18 @@ impl Gateway {
             clock: Instant::now(),
             rng: AtomicU64::new(seed),
         }
+    }
+
+    /// Admits calls through `market` (its escrow book becomes the gateway's funds).
+    pub fn with_market(mut self, market: Arc<crate::market::Market>) -> Gateway {
+        self.funds = Mutex::new(market.funds());
+        self.market = Some(market);
+        self
+    }
+
+    /// The market, when calls are paid from its escrow.
+    pub fn market(&self) -> Option<&Arc<crate::market::Market>> {
+        self.market.as_ref()
     }
 
     /// Monotonic ns since the gateway started (the dispatcher's clock).
@@ -236,7 +251,7 @@ impl Gateway {
             return None;
         }
         let amount = r.amount_e8s().unwrap_or(u64::MAX);
-        let covered = lock(&self.funds).charge(&r.user, amount);
+        let covered = lock(&self.funds).charge(&r, amount);
         if covered < amount {
             warn!(user = ?r.user, amount, covered, "the call overdrew the account");
         }

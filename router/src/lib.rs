@@ -13,20 +13,23 @@
 //! - serves dApps' AI calls (`api`, issue #14): an HTTP API on `RouterConfig::http_addr`
 //!   that authorizes each call, picks a compute node with `emc_edge_core::dispatch` and streams
 //!   the call over QUIC (`emc_net` streamed calls); the nodes' signed receipts go back to their
-//!   users for countersigning and then, batched, to the validators (`gateway`).
+//!   users for countersigning and then, batched, to the validators (`gateway`);
+//! - admits those calls against the users' escrow in the market canister and settles the
+//!   receipts there once their checkpoint is final (`market`, issue #15).
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod api;
 pub mod client;
 pub mod gateway;
+pub mod market;
 
 use emc_edge_core::protocol::{
     encode_receipts, Offer, PingReply, RelayEnvelope, KIND_LOAD, KIND_OFFER, KIND_PING,
     KIND_RECEIPTS, KIND_RELAY, MAX_RECEIPTS_PER_FRAME,
 };
 use emc_net::{Event, Network, Role, Roles, StaticAuthorizer};
-pub use emc_node_common::config::RouterConfig;
+pub use emc_node_common::config::{FundsSource, RouterConfig};
 use emc_node_common::http::{metric, Endpoint};
 use emc_node_common::ic::IcHandles;
 use emc_node_common::service::Service;
@@ -86,6 +89,8 @@ pub struct RouterStatus {
     pub receipts_countersigned: u64,
     /// Receipts sent to the validators.
     pub receipts_sent: u64,
+    /// Admission and settlement through the market (none: the router uses allowances).
+    pub market: Option<market::MarketStats>,
 }
 
 /// A running router.
@@ -184,6 +189,61 @@ impl Endpoint for RouterEndpoint {
             "Countersigned receipts sent to the validators.",
             s.receipts_sent,
         );
+        if let Some(m) = &s.market {
+            for (name, help, v) in [
+                (
+                    "emc_router_settled_receipts_total",
+                    "Receipts settled by the market.",
+                    m.settled,
+                ),
+                (
+                    "emc_router_settled_e8s_total",
+                    "e8s the market paid for this router's receipts.",
+                    m.settled_e8s,
+                ),
+                (
+                    "emc_router_settle_refused_total",
+                    "Receipts the market refused for good.",
+                    m.refused,
+                ),
+                (
+                    "emc_router_settle_expired_total",
+                    "Receipts dropped unproven.",
+                    m.expired,
+                ),
+                (
+                    "emc_router_settle_batch_errors_total",
+                    "settle_batch calls that failed.",
+                    m.batch_errors,
+                ),
+                (
+                    "emc_router_escrow_reads_total",
+                    "Escrow reads.",
+                    m.escrow_reads,
+                ),
+                (
+                    "emc_router_escrow_read_errors_total",
+                    "Escrow reads that failed.",
+                    m.escrow_read_errors,
+                ),
+            ] {
+                metric(&mut out, name, "counter", help, v);
+            }
+            metric(
+                &mut out,
+                "emc_router_settle_held",
+                "gauge",
+                "Receipts held for settlement.",
+                m.held,
+            );
+            metric(
+                &mut out,
+                "emc_router_settle_proven",
+                "gauge",
+                "Held receipts with a proof.",
+                m.proven,
+            );
+        }
         out
     }
 }
@@ -211,8 +271,39 @@ pub fn start_router(
         id: hex::encode(id.0),
         ..RouterStatus::default()
     });
-    let funds = Box::new(gateway::allowances(&cfg));
-    let gw = Arc::new(Gateway::new(cfg.clone(), net.clone(), funds));
+    let market = match (
+        cfg.funds,
+        ic.as_ref().and_then(|ic| ic.market.map(|m| (ic, m))),
+    ) {
+        (FundsSource::Allowances, _) => None,
+        (FundsSource::Market, Some((ic, m))) => Some(market::Market::new(
+            ic.epochs.client().clone(),
+            m,
+            ic.epochs.canister_id(),
+            cfg.clone(),
+        )),
+        (FundsSource::Market, None) => {
+            tracing::error!(
+                "router.funds = \"market\" but ic.market is not set: every call is refused \
+                 (402); set ic.market, or router.funds = \"allowances\""
+            );
+            None
+        }
+    };
+    let gw = match &market {
+        Some(m) => Gateway::new(cfg.clone(), net.clone(), m.funds()).with_market(m.clone()),
+        None if cfg.funds == FundsSource::Market => Gateway::new(
+            cfg.clone(),
+            net.clone(),
+            Box::new(emc_edge_core::compute::Allowances::default()),
+        ),
+        None => Gateway::new(
+            cfg.clone(),
+            net.clone(),
+            Box::new(gateway::allowances(&cfg)),
+        ),
+    };
+    let gw = Arc::new(gw);
     let (http_stop_tx, http_stop) = watch::channel(false);
     let http_addr = cfg
         .http_addr
@@ -233,6 +324,9 @@ pub fn start_router(
         let gw = g;
         async move {
         let _http_stop = http_stop_tx;
+        if let Some(m) = market.clone() {
+            tokio::spawn(settle_loop(m, net.clone(), st.clone(), cfg.clone(), stop.clone()).in_current_span());
+        }
         let mut flush = tokio::time::interval(cfg.receipt_flush);
         flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let (tx, mut rx) = mpsc::channel::<Internal>(1024);
@@ -284,6 +378,9 @@ pub fn start_router(
                 },
                 _ = flush.tick() => {
                     let ready = gw.take_ready();
+                    if let Some(m) = &market {
+                        m.hold(&ready);
+                    }
                     for chunk in ready.chunks(MAX_RECEIPTS_PER_FRAME) {
                         let payload = encode_receipts(chunk);
                         let n = net
@@ -348,6 +445,31 @@ pub fn start_router(
         http_addr,
         status,
         service,
+    }
+}
+
+/// The market's background work: escrow refreshes of active users, and settlement rounds.
+async fn settle_loop(
+    m: Arc<market::Market>,
+    net: Network,
+    st: Shared<RouterStatus>,
+    cfg: RouterConfig,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut refresh = tokio::time::interval(cfg.escrow_refresh.max(Duration::from_millis(100)));
+    let mut settle = tokio::time::interval(cfg.settle_interval.max(Duration::from_millis(100)));
+    refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    settle.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = refresh.tick() => m.refresh().await,
+            _ = settle.tick() => {
+                m.settle(&net).await;
+                let stats = m.stats();
+                st.update(|s| s.market = Some(stats));
+            }
+        }
     }
 }
 

@@ -540,6 +540,13 @@ fn admissions(users: Vec<NodeId>) -> Vec<Option<Admission>> {
     })
 }
 
+/// A router's admission read: the key's escrow and the settled amount of the lanes it holds
+/// unsettled receipts of, at one instant.
+#[query]
+fn admission_lanes(user: NodeId, lanes: Vec<LaneRef>) -> Option<AdmissionLanes> {
+    with(|m| m.admission_lanes(&user, &lanes, time()))
+}
+
 #[query]
 fn lane_paid(user: NodeId, node: NodeId, epoch: u64) -> u64 {
     with(|m| m.lane(&user, &node, epoch).paid_e8s)

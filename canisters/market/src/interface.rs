@@ -36,6 +36,7 @@ pub fn service_did() -> String {
     m!("escrow", true, (Principal) -> (Option<EscrowView>));
     m!("admission", true, (NodeId) -> (Option<Admission>));
     m!("admissions", true, (Vec<NodeId>) -> (Vec<Option<Admission>>));
+    m!("admission_lanes", true, (NodeId, Vec<LaneRef>) -> (Option<AdmissionLanes>));
     m!("lane_paid", true, (NodeId, NodeId, u64) -> (u64));
     m!("events", true, (u64, u64) -> (EventsPage));
     m!("transfer", true, (u64) -> (Option<Transfer>));

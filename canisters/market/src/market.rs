@@ -31,6 +31,8 @@ pub const MEMO_PREFIX: &[u8; 8] = b"emc-mkt:";
 pub const MAX_APP_LEN: usize = 128;
 /// Most events one `events` query returns.
 pub const MAX_EVENTS_PAGE: u64 = 1_000;
+/// Lanes one `admission_lanes` query answers (further ones are left out).
+pub const MAX_LANES_ASKED: usize = 1_000;
 
 /// The bytes a user key signs to bind itself to `buyer`'s escrow:
 /// `b"emc-market-bind-v1" || u32_be(len(buyer)) || buyer`.
@@ -518,6 +520,26 @@ impl<M: Memory> Market<M> {
             user: *key,
             buyer,
             available_e8s: available,
+        })
+    }
+
+    /// [`Market::admission`] with the settled amount of each lane asked (the first
+    /// [`MAX_LANES_ASKED`]), read together.
+    pub fn admission_lanes(
+        &self,
+        key: &NodeId,
+        lanes: &[LaneRef],
+        now: u64,
+    ) -> Option<AdmissionLanes> {
+        let admission = self.admission(key, now)?;
+        let paid_e8s = lanes
+            .iter()
+            .take(MAX_LANES_ASKED)
+            .map(|l| self.lane(key, &l.node, l.epoch).paid_e8s)
+            .collect();
+        Some(AdmissionLanes {
+            admission,
+            paid_e8s,
         })
     }
 

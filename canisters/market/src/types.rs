@@ -209,6 +209,26 @@ pub struct Admission {
     pub available_e8s: u64,
 }
 
+/// A lane a router asks about: the compute node and the epoch (the user is the query's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
+pub struct LaneRef {
+    /// The compute node.
+    pub node: NodeId,
+    /// The lane's epoch.
+    pub epoch: u64,
+}
+
+/// A user's admission and what the market has paid on some of its lanes, read at one
+/// instant: a router subtracts the receipts it has seen but the market has not yet settled.
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
+pub struct AdmissionLanes {
+    /// The escrow behind the key.
+    pub admission: Admission,
+    /// e8s settled so far on each lane asked, in the order asked (at most
+    /// [`crate::market::MAX_LANES_ASKED`]).
+    pub paid_e8s: Vec<u64>,
+}
+
 /// Binds a user key (the ed25519 key that countersigns receipts) to the caller's escrow.
 #[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
 pub struct BindKeyArgs {

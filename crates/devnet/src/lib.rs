@@ -31,9 +31,9 @@ use emc_node_common::bootstrap::handles;
 use emc_node_common::config::{duration_ns, ComputeConfig, ProverKind, ValidatorConfig};
 use emc_node_common::ic::IcHandles;
 use emc_node_common::logging::node_span;
-use emc_node_common::ops::{register_node, stake_node};
+use emc_node_common::ops::{fund_escrow, register_node, stake_node};
 use emc_poc::TaskParams;
-use emc_router::{start_router, RouterConfig, RouterHandle};
+use emc_router::{start_router, FundsSource, RouterConfig, RouterHandle};
 use emc_types::NodeId;
 use emc_types::Role as NodeRole;
 use icrc_ledger_types::icrc1::account::Account;
@@ -110,6 +110,34 @@ pub fn devnet_user_key(i: usize) -> SigningKey {
     seed[..8].copy_from_slice(b"emc-user");
     seed[24..].copy_from_slice(&(i as u64).to_be_bytes());
     SigningKey::from_bytes(&seed)
+}
+
+/// The principal devnet user `i` manages its escrow as: the self-authenticating principal of
+/// its ed25519 key (what ic-agent's `BasicIdentity` and dfx give for the same key), so the
+/// user's PEM is both its call-signing key and its wallet.
+pub fn devnet_buyer(i: usize) -> Principal {
+    let mut der = vec![
+        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+    ];
+    der.extend_from_slice(&devnet_user_key(i).verifying_key().to_bytes());
+    Principal::self_authenticating(der)
+}
+
+/// Devnet users looked up by key (the router's allowances name keys).
+const DEVNET_USERS: usize = 16;
+
+/// The devnet users with a credit in `router.allowances`, and the credit: with
+/// `router.funds = market` each gets an escrow of that much at start.
+fn funded_users(cfg: &RouterConfig) -> Vec<(usize, u64)> {
+    (0..DEVNET_USERS)
+        .filter_map(|i| {
+            let hex = hex::encode(devnet_user_key(i).verifying_key().to_bytes());
+            cfg.allowances
+                .get(&hex)
+                .filter(|c| **c > 0)
+                .map(|c| (i, *c))
+        })
+        .collect()
 }
 
 impl ClusterConfig {
@@ -337,6 +365,11 @@ impl Cluster {
                 operators
                     .iter()
                     .map(|p| (Account::from(*p), OPERATOR_GENESIS))
+                    .chain(
+                        funded_users(&config.router)
+                            .into_iter()
+                            .map(|(i, c)| (Account::from(devnet_buyer(i)), c + 10 * DEVNET_FEE)),
+                    )
                     .collect(),
             )
         });
@@ -412,7 +445,25 @@ impl Cluster {
             treasury,
         };
         let el = vcfg.epoch_length;
-        let ic = handles(Arc::new(host.client(admin)), ledger, registry, epochs, el);
+        let mut ic = handles(Arc::new(host.client(admin)), ledger, registry, epochs, el);
+        ic.market = Some(market);
+        // Buyers: with the market paying for calls, each funded user's escrow holds its credit
+        // and its key is bound to it.
+        if config.router.funds == FundsSource::Market {
+            for (i, credit) in funded_users(&config.router) {
+                let mut buyer = handles(
+                    Arc::new(host.client(devnet_buyer(i))),
+                    ledger,
+                    registry,
+                    epochs,
+                    el,
+                );
+                buyer.market = Some(market);
+                fund_escrow(&buyer, &devnet_user_key(i), credit)
+                    .await
+                    .with_context(|| format!("funding user {i}'s escrow"))?;
+            }
+        }
 
         // Nodes: bind first (the registered address is the bound one), then register + stake.
         let mut members = Vec::new();
@@ -579,13 +630,15 @@ impl Cluster {
     pub fn operator_ic(&self, i: usize) -> IcHandles {
         let c = &self.canisters;
         let client: Arc<dyn IcClient> = Arc::new(self.host.client(self.members[i].owner));
-        handles(
+        let mut h = handles(
             client,
             c.ledger,
             c.registry,
             c.epochs,
             self.config.validator.epoch_length,
-        )
+        );
+        h.market = Some(c.market);
+        h
     }
 
     fn validator_config(&self, i: usize) -> ValidatorConfig {

@@ -12,8 +12,9 @@
 //!   and only if it is above the window's floor. Clients use a counter (or a timestamp in µs).
 //! - **Rate limits.** [`RateLimiter`]: a token bucket per account (`rate` calls per second,
 //!   `burst` at once).
-//! - **Funds.** [`Funds`] is the seam the market's escrow plugs into; until it exists,
-//!   [`Allowances`] holds a per-account credit from the router's configuration. A call is
+//! - **Funds.** [`Funds`] is where a router checks and charges a user: the market's escrow
+//!   ([`crate::settle::EscrowBook`]) when the router has a market, else [`Allowances`], a
+//!   per-account credit from the router's configuration. A call is
 //!   admitted only while the account has credit left, and charged once, after it was served
 //!   in full (its trailer arrived): failed attempts, refused and abandoned calls are never
 //!   charged. A call admitted with little credit may overdraw by its own amount: the charge is
@@ -215,13 +216,14 @@ pub enum FundsError {
     Exhausted,
 }
 
-/// Where a router checks and charges a user's funds: the market's escrow, or until it exists
-/// [`Allowances`].
+/// Where a router checks and charges a user's funds: the market's escrow
+/// ([`crate::settle::EscrowBook`]), or a fixed credit ([`Allowances`]).
 pub trait Funds: Send {
     /// e8s the account may still spend; an error when it may not call at all.
     fn available(&self, account: &NodeId) -> Result<u64, FundsError>;
-    /// Charges a served call; returns the e8s covered (less than `e8s` when it overdrew).
-    fn charge(&mut self, account: &NodeId, e8s: u64) -> u64;
+    /// Charges a served call, `e8s` for receipt `r` (the user's account is `r.user`); returns
+    /// the e8s covered (less than `e8s` when it overdrew).
+    fn charge(&mut self, r: &ComputeReceipt, e8s: u64) -> u64;
 }
 
 /// A fixed credit per account (the router's configuration), spent by charges.
@@ -253,8 +255,8 @@ impl Funds for Allowances {
         }
     }
 
-    fn charge(&mut self, account: &NodeId, e8s: u64) -> u64 {
-        let Some((credit, spent)) = self.accounts.get_mut(account) else {
+    fn charge(&mut self, r: &ComputeReceipt, e8s: u64) -> u64 {
+        let Some((credit, spent)) = self.accounts.get_mut(&r.user) else {
             return 0;
         };
         let covered = e8s.min(credit.saturating_sub(*spent));
@@ -500,11 +502,15 @@ mod tests {
         assert_eq!(f.available(&a), Ok(100));
         assert_eq!(f.available(&b), Err(FundsError::Exhausted));
         assert_eq!(f.available(&NodeId([3; 32])), Err(FundsError::Unknown));
-        assert_eq!(f.charge(&a, 60), 60);
-        assert_eq!(f.charge(&a, 60), 40);
+        let of = |user: NodeId| ComputeReceipt {
+            user,
+            ..crate::settle::tests::receipt(0, 1, 0, 1, 60)
+        };
+        assert_eq!(f.charge(&of(a), 60), 60);
+        assert_eq!(f.charge(&of(a), 60), 40);
         assert_eq!(f.spent(&a), 100);
         assert_eq!(f.available(&a), Err(FundsError::Exhausted));
-        assert_eq!(f.charge(&NodeId([3; 32]), 5), 0);
+        assert_eq!(f.charge(&of(NodeId([3; 32])), 5), 0);
     }
 
     #[test]

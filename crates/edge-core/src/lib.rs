@@ -17,6 +17,10 @@
 //!   session affinity, ejection of failing nodes, and a call's retry plan (up to 3 attempts
 //!   before the first byte, only the succeeding one charged).
 //! - [`sessions`]: the compute node's bounded, expiring table of results awaiting openings.
+//! - [`settle`]: settlement of compute receipts: the validators' archive of recent periods'
+//!   receipts trees (proofs for routers), the router's settler (held receipts, their proofs,
+//!   what goes to the market's `settle_batch` once final) and its escrow book (admission
+//!   against the market's escrow less the work served but not yet settled).
 //! - [`anchor`]: the order and retries of a validator's calls to the epochs canister
 //!   (checkpoints, epoch data, epoch close) as a step function.
 //! - [`retention`]: which write-ahead log records a validator keeps.
@@ -33,6 +37,7 @@ pub mod protocol;
 pub mod receipts;
 pub mod retention;
 pub mod sessions;
+pub mod settle;
 pub mod view;
 
 pub use emc_types::Role;

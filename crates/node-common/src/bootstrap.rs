@@ -50,13 +50,9 @@ pub async fn connect_ic(ic: &IcConfig, epoch_length: u64) -> Result<IcHandles, B
         agent.fetch_root_key().await?;
     }
     let client: Arc<dyn IcClient> = Arc::new(agent);
-    Ok(handles(
-        client,
-        ic.ledger,
-        ic.registry,
-        ic.epochs,
-        epoch_length,
-    ))
+    let mut h = handles(client, ic.ledger, ic.registry, ic.epochs, epoch_length);
+    h.market = ic.market;
+    Ok(h)
 }
 
 /// The canister clients over any [`IcClient`].
@@ -72,6 +68,7 @@ pub fn handles(
         registry: RegistryApi::new(client.clone(), registry),
         epochs: EpochsApi::new(client, epochs),
         epoch_length,
+        market: None,
     }
 }
 

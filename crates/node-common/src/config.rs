@@ -83,6 +83,10 @@ pub struct IcConfig {
     pub registry: Principal,
     /// The epochs canister.
     pub epochs: Principal,
+    /// The compute market (routers admit calls against its escrow and settle receipts
+    /// there); none: no market.
+    #[serde(default)]
+    pub market: Option<Principal>,
 }
 
 /// Validator settings (the `[validator]` table of the config file).
@@ -358,6 +362,42 @@ pub struct RouterConfig {
     /// Blocks per epoch (the validators' `epoch_length`): receipts are issued in the epoch of
     /// the validators' next block.
     pub epoch_length: u64,
+    /// Where calls are paid from: `market` (the market canister's escrow, `ic.market`; the
+    /// router also settles its receipts there) or `allowances` (the fixed credits above, for
+    /// closed deployments and tests).
+    pub funds: FundsSource,
+    /// An active user's escrow is read again in the background after this long.
+    #[serde(with = "humantime_serde")]
+    pub escrow_refresh: Duration,
+    /// A call from a user whose escrow was read longer ago than this waits for a read.
+    #[serde(with = "humantime_serde")]
+    pub escrow_max_age: Duration,
+    /// How often the router asks validators for receipt proofs, checks which checkpoints are
+    /// final and settles what is.
+    #[serde(with = "humantime_serde")]
+    pub settle_interval: Duration,
+    /// A receipt whose proof was asked for and did not come is asked again after this long.
+    #[serde(with = "humantime_serde")]
+    pub proof_retry: Duration,
+    /// A receipt never proved (no validator holds it in a certified period) is dropped after
+    /// this long.
+    #[serde(with = "humantime_serde")]
+    pub settle_give_up: Duration,
+    /// Receipts held for settlement at most (the oldest are dropped beyond).
+    pub settle_cap: usize,
+    /// Receipts per `settle_batch` call (the market's `max_batch` caps it).
+    pub settle_batch: usize,
+}
+
+/// Where a router's users' calls are paid from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FundsSource {
+    /// The market canister's escrow (`ic.market` must be set).
+    #[default]
+    Market,
+    /// `router.allowances`.
+    Allowances,
 }
 
 impl Default for RouterConfig {
@@ -377,6 +417,14 @@ impl Default for RouterConfig {
             call_timeout: Duration::from_secs(300),
             receipt_flush: Duration::from_millis(500),
             epoch_length: 43_200,
+            funds: FundsSource::Market,
+            escrow_refresh: Duration::from_secs(2),
+            escrow_max_age: Duration::from_secs(30),
+            settle_interval: Duration::from_secs(5),
+            proof_retry: Duration::from_secs(30),
+            settle_give_up: Duration::from_secs(72 * 3600),
+            settle_cap: 200_000,
+            settle_batch: 100,
         }
     }
 }

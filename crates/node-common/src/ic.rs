@@ -20,6 +20,8 @@ pub struct IcHandles {
     pub epochs: EpochsApi,
     /// Blocks per epoch (the height-to-epoch map of the network).
     pub epoch_length: u64,
+    /// The compute market, when there is one (calls through `epochs.client()`).
+    pub market: Option<candid::Principal>,
 }
 
 impl std::fmt::Debug for IcHandles {

@@ -1,5 +1,6 @@
 //! What an operator does to its node through the canisters: register it (proving the node
-//! key) and stake for it (ICRC-2 approve, then the registry pulls the stake).
+//! key) and stake for it (ICRC-2 approve, then the registry pulls the stake); and what a
+//! buyer does to pay for calls: fund its escrow in the market and bind its user key to it.
 
 use crate::ic::IcHandles;
 use ed25519_dalek::{Signer as _, SigningKey};
@@ -29,6 +30,12 @@ pub enum OpsError {
     /// The ledger's fee is not a u64.
     #[error("the ledger's fee is out of range")]
     Fee,
+    /// The market refused.
+    #[error("market: {0}")]
+    Market(emc_market::MarketError),
+    /// No market canister is configured.
+    #[error("no market canister configured (ic.market)")]
+    NoMarket,
 }
 
 /// Registers `key`'s node with the role, region, hardware and address given, as the caller
@@ -95,4 +102,67 @@ pub async fn stake_node(
         })
         .await?
         .map_err(OpsError::Registry)
+}
+
+/// Funds the caller's escrow in the market with `amount_e8s` (ICRC-2 approve, then the
+/// market pulls it) and binds the user key `user` to it (the key signs the market's bind
+/// message for the caller), so routers admit `user`'s calls against the escrow. A key already
+/// bound to the caller is left as it is; one bound to another buyer is an error.
+pub async fn fund_escrow(
+    ic: &IcHandles,
+    user: &SigningKey,
+    amount_e8s: u64,
+) -> Result<emc_market::EscrowView, OpsError> {
+    use emc_ic_client::IcClientExt as _;
+    let market = ic.market.ok_or(OpsError::NoMarket)?;
+    let client = ic.epochs.client();
+    let fee: u64 = ic
+        .ledger
+        .icrc1_fee()
+        .await?
+        .0
+        .try_into()
+        .map_err(|_| OpsError::Fee)?;
+    ic.ledger
+        .icrc2_approve(ApproveArgs {
+            from_subaccount: None,
+            spender: Account::from(market),
+            amount: candid::Nat::from(amount_e8s.saturating_add(fee)),
+            expected_allowance: None,
+            expires_at: None,
+            fee: None,
+            memo: None,
+            created_at_time: None,
+        })
+        .await?
+        .map_err(OpsError::Approve)?;
+    let view: Result<emc_market::EscrowView, emc_market::MarketError> = client
+        .update_candid(market, "deposit", (amount_e8s,))
+        .await?;
+    let view = view.map_err(OpsError::Market)?;
+    let buyer = client.principal();
+    let sig = user.sign(&emc_market::market::bind_message(&buyer));
+    let bound: Result<(), emc_market::MarketError> = client
+        .update_candid(
+            market,
+            "bind_key",
+            (emc_market::BindKeyArgs {
+                key: NodeId(user.verifying_key().to_bytes()),
+                signature: emc_types::Signature(sig.to_bytes()),
+            },),
+        )
+        .await?;
+    match bound {
+        Ok(()) => Ok(view),
+        Err(emc_market::MarketError::KeyAlreadyBound) => {
+            let key = NodeId(user.verifying_key().to_bytes());
+            let a: Option<emc_market::Admission> =
+                client.query_candid(market, "admission", (key,)).await?;
+            match a {
+                Some(a) if a.buyer == buyer => Ok(view),
+                _ => Err(OpsError::Market(emc_market::MarketError::KeyAlreadyBound)),
+            }
+        }
+        Err(e) => Err(OpsError::Market(e)),
+    }
 }

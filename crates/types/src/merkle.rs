@@ -120,6 +120,76 @@ pub fn inclusion_proof(leaves: &[Hash], index: usize) -> Vec<Hash> {
     proof
 }
 
+/// A whole tree kept level by level, for a holder that proves many leaves of one period (a
+/// validator answering routers): built once in O(n), each proof then costs O(log n), where
+/// [`inclusion_proof`] rebuilds the tree for every leaf. Same shape and hashes as
+/// [`merkle_root`] and [`inclusion_proof`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MerkleTree {
+    /// `levels[0]` are the leaves, the last level is the root alone (none when empty).
+    levels: Vec<Vec<Hash>>,
+}
+
+impl MerkleTree {
+    /// The tree over `leaves`.
+    pub fn new(leaves: Vec<Hash>) -> Self {
+        let mut levels = vec![leaves];
+        while let Some(top) = levels.last().filter(|l| l.len() > 1) {
+            let up = top
+                .chunks(2)
+                .map(|p| match p {
+                    [l, r] => node_hash(l, r),
+                    [single] => *single,
+                    _ => ZERO_HASH,
+                })
+                .collect();
+            levels.push(up);
+        }
+        MerkleTree { levels }
+    }
+
+    /// Leaves in the tree.
+    pub fn len(&self) -> u64 {
+        self.levels.first().map_or(0, |l| l.len() as u64)
+    }
+
+    /// Whether the tree has no leaves.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The root ([`ZERO_HASH`] when empty).
+    pub fn root(&self) -> Hash {
+        match self.levels.last() {
+            Some(top) if top.len() == 1 => top[0],
+            _ => ZERO_HASH,
+        }
+    }
+
+    /// The leaf at `index`.
+    pub fn leaf(&self, index: u64) -> Option<Hash> {
+        let i = usize::try_from(index).ok()?;
+        self.levels.first()?.get(i).copied()
+    }
+
+    /// The inclusion proof of leaf `index` (what [`inclusion_proof`] gives); `None` when out
+    /// of range.
+    pub fn proof(&self, index: u64) -> Option<Vec<Hash>> {
+        let mut i = usize::try_from(index).ok()?;
+        if i >= self.levels.first()?.len() {
+            return None;
+        }
+        let mut proof = Vec::with_capacity(self.levels.len());
+        for level in &self.levels[..self.levels.len() - 1] {
+            if let Some(s) = level.get(i ^ 1) {
+                proof.push(*s);
+            }
+            i /= 2;
+        }
+        Some(proof)
+    }
+}
+
 /// The root that `proof` gives for `leaf` at `index` of a tree of `count` leaves; `None` when
 /// the proof has the wrong length for that position.
 pub fn root_from_proof(leaf: Hash, index: u64, count: u64, proof: &[Hash]) -> Option<Hash> {
@@ -143,6 +213,25 @@ pub fn root_from_proof(leaf: Hash, index: u64, count: u64, proof: &[Hash]) -> Op
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kept_tree_proves_like_inclusion_proof() {
+        for n in 0..40u64 {
+            let leaves: Vec<Hash> = (0..n).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+            let t = MerkleTree::new(leaves.clone());
+            assert_eq!(t.len(), n);
+            assert_eq!(t.root(), merkle_root(&leaves));
+            for i in 0..n {
+                let p = t.proof(i).unwrap();
+                assert_eq!(p, inclusion_proof(&leaves, i as usize));
+                assert_eq!(
+                    root_from_proof(leaves[i as usize], i, n, &p),
+                    Some(t.root())
+                );
+            }
+            assert_eq!(t.proof(n), None);
+        }
+    }
 
     #[test]
     fn the_frontier_root_is_the_trees_and_every_proof_verifies() {

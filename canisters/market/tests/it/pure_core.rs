@@ -494,6 +494,24 @@ fn withdrawals_wait_for_the_notice_and_receipts_come_first() {
     let (root, proofs) = period(450, &[r]);
     m.cache_root(450, root);
     m.settle_receipt(&proofs[0], NOW + 1).unwrap();
+    // A router's read: the admission and each asked lane's paid amount, at one instant.
+    let lanes = [
+        LaneRef {
+            node: id_of(&sk(2)),
+            epoch: 0,
+        },
+        LaneRef {
+            node: id_of(&sk(3)),
+            epoch: 0,
+        },
+    ];
+    let read = m.admission_lanes(&id_of(&sk(1)), &lanes, NOW + 1).unwrap();
+    assert_eq!(read.paid_e8s, vec![70 * E8S, 0]);
+    assert_eq!(
+        read.admission,
+        m.admission(&id_of(&sk(1)), NOW + 1).unwrap()
+    );
+    assert!(m.admission_lanes(&id_of(&sk(9)), &lanes, NOW).is_none());
     let left = 30 * E8S - 2 * FEE;
     let v = m.escrow_view(&principal(100), NOW + notice).unwrap();
     assert_eq!(v.withdrawable_e8s, left);

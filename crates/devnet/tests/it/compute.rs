@@ -10,6 +10,7 @@
 
 use anyhow::Result;
 use bytes::Bytes;
+use candid::{Decode, Encode};
 use emc_devnet::{devnet_user_key, Cluster, ClusterConfig, DemoConfig};
 use emc_edge_core::protocol::{encode_receipts, CallHead, KIND_CALL, KIND_RECEIPTS};
 use emc_net::{Call, Roles};
@@ -365,6 +366,69 @@ async fn dapp_calls_through_the_router() -> Result<()> {
     }
     assert!(proved >= accepted, "proved {proved} of {accepted}");
     assert!(!forged_seen, "the forged receipt entered a block");
+
+    // 5b. The whole trade: the router gets the receipts' proofs from a validator, waits for
+    // their checkpoints to be final (10 s challenge window), and settles each lane's latest
+    // receipt in the market: the user's escrow pays, the treasury gets its 20%, and a trading
+    // reward is granted.
+    let m = gw
+        .market()
+        .expect("the devnet's router pays calls from the market");
+    wait_for(
+        "the market settled the receipts",
+        Duration::from_secs(60),
+        || m.stats().settled > 0 && m.stats().settled_e8s > 0,
+    )
+    .await;
+    let market = c.canisters.market;
+    let admin = c.canisters.admin;
+    let q = |method: &'static str, arg: Vec<u8>| {
+        c.host.with_ic(move |ic| {
+            ic.query_call(market, admin, method, arg)
+                .map_err(|e| emc_ic_client::IcError::Host(format!("{e:?}")))
+        })
+    };
+    let stats = Decode!(&q("stats", Encode!()?).await?, emc_market::Stats)?;
+    let settled = m.stats().settled_e8s;
+    assert_eq!(
+        stats.volume_e8s, settled,
+        "the market's volume is what this router settled"
+    );
+    assert!(stats.trades >= 1);
+    assert!(stats.treasury_fees_e8s * 5 <= stats.volume_e8s);
+    assert!(stats.volume_e8s - stats.treasury_fees_e8s * 5 < 5 * stats.trades);
+    assert!(stats.rewards_e8s > 0, "a trading reward was granted");
+    let escrow = Decode!(
+        &q("escrow", Encode!(&emc_devnet::devnet_buyer(0))?).await?,
+        Option<emc_market::EscrowView>
+    )?
+    .expect("user 0's escrow");
+    assert_eq!(escrow.deposited_e8s, emc_devnet::USER_CREDIT);
+    assert!(escrow.spent_e8s > 0 && escrow.spent_e8s <= settled);
+    assert_eq!(
+        escrow.balance_e8s + escrow.spent_e8s + escrow.fees_e8s + escrow.withdrawn_e8s,
+        escrow.deposited_e8s,
+        "the escrow's books balance"
+    );
+    let treasury = c.canisters.treasury;
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = Decode!(&q("stats", Encode!()?).await?, emc_market::Stats)?;
+        if s.pending_transfers == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "the market's transfers are still pending"
+        );
+        sleep(Duration::from_millis(100)).await;
+    }
+    let tb = c
+        .operator_ic(0)
+        .ledger
+        .icrc1_balance_of(icrc_ledger_types::icrc1::account::Account::from(treasury))
+        .await?;
+    assert!(tb >= stats.treasury_fees_e8s);
 
     // 6. A dApp that disconnects mid-stream: the call is cancelled, its ticket ended, the
     // router keeps serving.

@@ -504,6 +504,112 @@ impl Offer {
     }
 }
 
+/// Request: a router asks a validator for the inclusion proofs of receipts it countersigned,
+/// named by their leaf hashes (`emc_types::merkle::leaf_hash` of the receipt's state bit):
+/// `version || count_be16 || leaf*`. The answer has the proofs of those in a certified
+/// checkpoint period the validator still keeps: [`encode_proofs`].
+pub const KIND_RECEIPT_PROOFS: u8 = 43;
+/// Most leaves asked in one [`KIND_RECEIPT_PROOFS`] request.
+pub const MAX_PROOFS_ASKED: usize = 1024;
+/// Most sibling hashes in one proof (a tree of at most 2^64 leaves).
+pub const MAX_PROOF_LEN: usize = 64;
+
+/// One receipt's inclusion proof in a certified checkpoint period (what the market's
+/// `settle_batch` takes with the receipt).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeafProof {
+    /// The receipt's leaf hash.
+    pub leaf: Hash,
+    /// The checkpoint whose period holds it.
+    pub checkpoint_height: u64,
+    /// Its index among the period's leaves.
+    pub leaf_index: u64,
+    /// Leaves in the period.
+    pub leaf_count: u64,
+    /// Sibling hashes from the leaf up.
+    pub proof: Vec<Hash>,
+}
+
+/// Encodes a [`KIND_RECEIPT_PROOFS`] request (at most [`MAX_PROOFS_ASKED`] leaves).
+pub fn encode_leaves(leaves: &[Hash]) -> Vec<u8> {
+    let mut w = W::new();
+    let n = leaves.len().min(MAX_PROOFS_ASKED);
+    w.u16(n as u16);
+    for l in &leaves[..n] {
+        w.bytes(&l.0);
+    }
+    w.0
+}
+
+/// Decodes a [`KIND_RECEIPT_PROOFS`] request from untrusted bytes.
+pub fn decode_leaves(b: &[u8]) -> Result<Vec<Hash>, ProtocolError> {
+    let mut r = R::new(b, "proof request")?;
+    let n = usize::from(r.u16()?);
+    if n > MAX_PROOFS_ASKED {
+        return Err(ProtocolError::Invalid(r.what));
+    }
+    let mut out = Vec::with_capacity(n.min(r.b.len() / 32));
+    for _ in 0..n {
+        out.push(Hash(r.arr()?));
+    }
+    r.end()?;
+    Ok(out)
+}
+
+/// Encodes the answer to a [`KIND_RECEIPT_PROOFS`] request: `version || count_be16 ||
+/// (leaf || height_be64 || index_be64 || count_be64 || siblings_u8 || sibling*)*`.
+pub fn encode_proofs(proofs: &[LeafProof]) -> Vec<u8> {
+    let mut w = W::new();
+    let ok: Vec<&LeafProof> = proofs
+        .iter()
+        .filter(|p| p.proof.len() <= MAX_PROOF_LEN)
+        .take(MAX_PROOFS_ASKED)
+        .collect();
+    w.u16(ok.len() as u16);
+    for p in ok {
+        w.bytes(&p.leaf.0);
+        w.u64(p.checkpoint_height);
+        w.u64(p.leaf_index);
+        w.u64(p.leaf_count);
+        w.u8(p.proof.len() as u8);
+        for h in &p.proof {
+            w.bytes(&h.0);
+        }
+    }
+    w.0
+}
+
+/// Decodes an answer to a [`KIND_RECEIPT_PROOFS`] request from untrusted bytes.
+pub fn decode_proofs(b: &[u8]) -> Result<Vec<LeafProof>, ProtocolError> {
+    let mut r = R::new(b, "proofs")?;
+    let n = usize::from(r.u16()?);
+    if n > MAX_PROOFS_ASKED {
+        return Err(ProtocolError::Invalid(r.what));
+    }
+    let mut out = Vec::with_capacity(n.min(r.b.len() / 57));
+    for _ in 0..n {
+        let leaf = Hash(r.arr()?);
+        let (checkpoint_height, leaf_index, leaf_count) = (r.u64()?, r.u64()?, r.u64()?);
+        let len = usize::from(r.u8()?);
+        if len > MAX_PROOF_LEN {
+            return Err(ProtocolError::Invalid(r.what));
+        }
+        let mut proof = Vec::with_capacity(len);
+        for _ in 0..len {
+            proof.push(Hash(r.arr()?));
+        }
+        out.push(LeafProof {
+            leaf,
+            checkpoint_height,
+            leaf_index,
+            leaf_count,
+            proof,
+        });
+    }
+    r.end()?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -642,5 +748,45 @@ mod tests {
         let back = CallRefusal::decode(&long_message.encode()).unwrap();
         assert!(back.message.len() <= MAX_HEADER_VALUE);
         assert!(RefusalCode::Busy.retryable() && !RefusalCode::BadRequest.retryable());
+    }
+
+    #[test]
+    fn proof_requests_and_answers_round_trip_and_refuse_bad_bytes() {
+        let leaves: Vec<Hash> = (0..5u8).map(|i| Hash([i; 32])).collect();
+        let req = encode_leaves(&leaves);
+        assert_eq!(decode_leaves(&req).unwrap(), leaves);
+        let proofs = vec![
+            LeafProof {
+                leaf: Hash([1; 32]),
+                checkpoint_height: 450,
+                leaf_index: 3,
+                leaf_count: 9,
+                proof: vec![Hash([2; 32]), Hash([3; 32])],
+            },
+            LeafProof {
+                leaf: Hash([4; 32]),
+                checkpoint_height: 900,
+                leaf_index: 0,
+                leaf_count: 1,
+                proof: vec![],
+            },
+        ];
+        let ans = encode_proofs(&proofs);
+        assert_eq!(decode_proofs(&ans).unwrap(), proofs);
+        for cut in 0..ans.len() {
+            assert!(decode_proofs(&ans[..cut]).is_err(), "cut at {cut}");
+        }
+        for cut in 0..req.len() {
+            assert!(decode_leaves(&req[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut long = ans.clone();
+        long.push(0);
+        assert!(decode_proofs(&long).is_err());
+        // A proof longer than any tree's is refused.
+        let mut bad = vec![CALL_VERSION, 0, 1];
+        bad.extend_from_slice(&[0; 56]);
+        bad.push(65);
+        bad.extend(std::iter::repeat_n(0u8, 65 * 32));
+        assert_eq!(decode_proofs(&bad), Err(ProtocolError::Invalid("proofs")));
     }
 }
