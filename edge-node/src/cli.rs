@@ -9,7 +9,7 @@ use emc_node_common::bootstrap::{bind_network, connect_ic, shutdown_signal};
 use emc_node_common::config::{generate_key, load_key, IcConfig, NodeConfig, ProverKind};
 use emc_node_common::http::{metric, serve, Endpoint};
 use emc_node_common::logging::{init_logging, log_dir_beside, LogConfig};
-use emc_node_common::ops::{register_node, stake_node, E8S};
+use emc_node_common::ops::{offers_of, post_offer, register_node, stake_node, withdraw_offer, E8S};
 use emc_node_common::status::Shared;
 use emc_types::{NodeId, Role};
 use std::net::SocketAddr;
@@ -83,6 +83,11 @@ enum Command {
         #[arg(long)]
         days: u32,
     },
+    /// The node's offers in the compute market (a compute node's owner lists what it sells).
+    Offer {
+        #[command(subcommand)]
+        action: OfferAction,
+    },
     /// Prints the node's registry entry and the network's anchored state.
     Status {
         /// Config file.
@@ -106,6 +111,37 @@ enum Command {
         /// The Vulkan device: `auto`, an index or a name substring (overrides the config).
         #[arg(long)]
         vulkan_device: Option<String>,
+    },
+}
+
+/// `edge-node offer ...`.
+#[derive(Subcommand, Debug)]
+pub enum OfferAction {
+    /// Lists an offer for this compute node: its app and unit from the config.
+    Post {
+        /// Config file.
+        #[arg(long, short, default_value = "node.toml")]
+        config: PathBuf,
+        /// Price of one unit, e8s (default: the config's `compute.price_e8s`).
+        #[arg(long)]
+        price_e8s: Option<u64>,
+        /// Units the node serves per second.
+        #[arg(long)]
+        capacity: u64,
+    },
+    /// Lists the operator's offers.
+    List {
+        /// Config file.
+        #[arg(long, short, default_value = "node.toml")]
+        config: PathBuf,
+    },
+    /// Withdraws an offer.
+    Withdraw {
+        /// Config file.
+        #[arg(long, short, default_value = "node.toml")]
+        config: PathBuf,
+        /// The offer's id.
+        id: u64,
     },
 }
 
@@ -319,6 +355,46 @@ async fn run_cli(cli: Cli) -> Result<()> {
                 .ok_or_else(|| anyhow!("amount too large"))?;
             let info = stake_node(&ic, node, e8s, days).await?;
             println!("{}", serde_json::to_string_pretty(&format!("{info:?}"))?);
+            Ok(())
+        }
+        Command::Offer { action } => {
+            let path = match &action {
+                OfferAction::Post { config, .. }
+                | OfferAction::List { config }
+                | OfferAction::Withdraw { config, .. } => config.clone(),
+            };
+            let cfg = NodeConfig::load(&path)?;
+            let ic = connect_ic(&cfg.ic, cfg.validator.epoch_length).await?;
+            match action {
+                OfferAction::Post {
+                    price_e8s,
+                    capacity,
+                    ..
+                } => {
+                    let key = load_key(&cfg.key_file)?;
+                    let offer = post_offer(
+                        &ic,
+                        emc_market::OfferArgs {
+                            node: NodeId(key.verifying_key().to_bytes()),
+                            app: cfg.compute.app.clone(),
+                            unit: cfg.compute.unit.meter(),
+                            price_e8s: price_e8s.unwrap_or(cfg.compute.price_e8s),
+                            capacity,
+                        },
+                    )
+                    .await?;
+                    println!("{}", serde_json::to_string_pretty(&offer)?);
+                }
+                OfferAction::List { .. } => {
+                    let me = ic.epochs.client().principal();
+                    let offers = offers_of(&ic, me).await?;
+                    println!("{}", serde_json::to_string_pretty(&offers)?);
+                }
+                OfferAction::Withdraw { id, .. } => {
+                    withdraw_offer(&ic, id).await?;
+                    println!("offer {id} withdrawn");
+                }
+            }
             Ok(())
         }
         Command::Status { config } => {

@@ -166,3 +166,48 @@ pub async fn fund_escrow(
         Err(e) => Err(OpsError::Market(e)),
     }
 }
+
+fn market_of(ic: &IcHandles) -> Result<candid::Principal, OpsError> {
+    ic.market.ok_or(OpsError::NoMarket)
+}
+
+/// Lists an offer in the market for the caller's compute node (the caller must own it).
+pub async fn post_offer(
+    ic: &IcHandles,
+    args: emc_market::OfferArgs,
+) -> Result<emc_market::Offer, OpsError> {
+    use emc_ic_client::IcClientExt as _;
+    let market = market_of(ic)?;
+    let r: Result<emc_market::Offer, emc_market::MarketError> = ic
+        .epochs
+        .client()
+        .update_candid(market, "post_offer", (args,))
+        .await?;
+    r.map_err(OpsError::Market)
+}
+
+/// The offers `provider` lists.
+pub async fn offers_of(
+    ic: &IcHandles,
+    provider: candid::Principal,
+) -> Result<Vec<emc_market::Offer>, OpsError> {
+    use emc_ic_client::IcClientExt as _;
+    let market = market_of(ic)?;
+    Ok(ic
+        .epochs
+        .client()
+        .query_candid(market, "offers_of", (provider,))
+        .await?)
+}
+
+/// Withdraws the caller's offer `id`.
+pub async fn withdraw_offer(ic: &IcHandles, id: u64) -> Result<(), OpsError> {
+    use emc_ic_client::IcClientExt as _;
+    let market = market_of(ic)?;
+    let r: Result<(), emc_market::MarketError> = ic
+        .epochs
+        .client()
+        .update_candid(market, "withdraw_offer", (id,))
+        .await?;
+    r.map_err(OpsError::Market)
+}
