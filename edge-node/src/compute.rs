@@ -480,7 +480,7 @@ pub fn start_compute(
             (Some(url), true) => discover_models(url).await,
             _ => cfg.models.clone(),
         };
-        let calls = Arc::new(CallService::new(&cfg, key, models));
+        let calls = Arc::new(CallService::new(&cfg, key, models).with_network(net.clone()));
         let offer = calls.offer();
         info!(app = %offer.app, models = ?offer.models, "offering the app to routers");
         st.update(|s| { s.app = offer.app.clone(); s.models = offer.models.clone(); });

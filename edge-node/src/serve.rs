@@ -11,7 +11,9 @@
 //! [`Meter`] (units by the app's declared unit, response hash rolling over the chunks), within
 //! `call_timeout` and `max_response_bytes`. A call served in full ends with a [`CallTrailer`]
 //! whose receipt the node signed: the next nonce and cumulative amount of the (user, epoch)
-//! lane ([`Lanes`]); an app error status gets no receipt (not billable). A call cut short (app
+//! lane ([`Lanes`]); a lane this process has not served yet (a new user, a new epoch, or any
+//! lane after a restart) first asks a validator where the lane stands in the agreed state
+//! (`KIND_LANE_STATE`) and resumes past it; an app error status gets no receipt (not billable). A call cut short (app
 //! hang or failure, response too large, the router or the dApp gone) is reset and gets no
 //! trailer, so nothing is billed. Only routers reach this: the node ignores calls from any
 //! other role (the transport authenticated the role against the registry).
@@ -20,10 +22,11 @@ use bytes::Bytes;
 use ed25519_dalek::SigningKey;
 use emc_edge_core::compute::{request_hash, sign_receipt, verify_request, Lanes, Meter};
 use emc_edge_core::protocol::{
-    CallHead, CallRefusal, CallTrailer, Offer, RefusalCode, ResponseHead, FORWARDED_HEADERS,
-    FRAME_BODY, FRAME_DATA, FRAME_REFUSED, FRAME_RESPONSE, FRAME_TRAILER, KIND_CALL,
+    CallHead, CallRefusal, CallTrailer, LaneQuery, LaneState, Offer, RefusalCode, ResponseHead,
+    FORWARDED_HEADERS, FRAME_BODY, FRAME_DATA, FRAME_REFUSED, FRAME_RESPONSE, FRAME_TRAILER,
+    KIND_CALL, KIND_LANE_STATE,
 };
-use emc_net::{Call, CallSender, NodeId};
+use emc_net::{Call, CallSender, Network, NodeId, Role};
 use emc_node_common::config::ComputeConfig;
 use emc_node_common::status::{CallStats, Latencies};
 use emc_types::{sha256, ComputeReceipt, Hash, MeterUnit, Signature};
@@ -33,7 +36,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
-use tracing::debug;
+use tracing::{debug, warn};
 
 /// Idle app connections kept for reuse.
 const POOL: usize = 64;
@@ -57,7 +60,16 @@ pub struct CallService {
     pool: Mutex<Vec<AppConn>>,
     lanes: Mutex<Lanes>,
     stats: Mutex<(CallStats, Latencies)>,
+    /// The node's network, to ask validators where a lane stands (none: lanes start fresh).
+    net: Option<Network>,
 }
+
+/// How long a validator has to say where a lane stands.
+const LANE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a call's receipt waits for a validator to connect (just after a restart).
+const LANE_WAIT: Duration = Duration::from_secs(10);
+/// Validators asked, one after the other, before a lane starts without the agreed state.
+const LANE_TRIES: usize = 2;
 
 impl std::fmt::Debug for CallService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -111,7 +123,49 @@ impl CallService {
             pool: Mutex::new(Vec::new()),
             lanes: Mutex::new(Lanes::default()),
             stats: Mutex::new((CallStats::default(), Latencies::default())),
+            net: None,
         }
+    }
+
+    /// Resumes lanes from the validators' agreed state over `net` (a lane this process has
+    /// not served yet is asked for once, [`Lanes::resume`]), so a restarted node's receipts
+    /// still move its lanes forward.
+    pub fn with_network(mut self, net: Network) -> CallService {
+        self.net = Some(net);
+        self
+    }
+
+    /// Where `user`'s lane paying this node in `epoch` stands in the agreed state: `None`
+    /// when no validator answered.
+    async fn agreed_lane(&self, user: NodeId, epoch: u64) -> Option<Option<(u64, u64)>> {
+        let net = self.net.as_ref()?;
+        let q = LaneQuery { user, epoch }.encode();
+        // Just after a restart no validator may have reconnected yet: wait a little for one.
+        let until = tokio::time::Instant::now() + LANE_WAIT;
+        let validators = loop {
+            let v: Vec<_> = net
+                .peers()
+                .into_iter()
+                .filter(|p| p.role == Role::Validator)
+                .collect();
+            if !v.is_empty() || tokio::time::Instant::now() >= until {
+                break v;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        for p in validators.into_iter().take(LANE_TRIES) {
+            match net
+                .request(&p.node, KIND_LANE_STATE, q.clone(), LANE_TIMEOUT)
+                .await
+            {
+                Ok(b) => match LaneState::decode(&b) {
+                    Ok(st) => return Some(st.last),
+                    Err(e) => debug!(validator = ?p.node, error = %e, "bad lane state"),
+                },
+                Err(e) => debug!(validator = ?p.node, error = %e, "lane state not answered"),
+            }
+        }
+        None
     }
 
     /// What this node offers its routers.
@@ -378,7 +432,16 @@ impl CallService {
         }
         let elapsed = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         let (units, response_hash) = meter.finish(elapsed);
-        let receipt = (200..300).contains(&status).then(|| {
+        let billable = (200..300).contains(&status);
+        if billable && self.net.is_some() && !lock(&self.lanes).has(&head.user, head.epoch) {
+            match self.agreed_lane(head.user, head.epoch).await {
+                Some(agreed) => lock(&self.lanes).resume(head.user, head.epoch, agreed),
+                None => {
+                    warn!(user = ?head.user, epoch = head.epoch, "no validator said where this lane stands: it starts fresh")
+                }
+            }
+        }
+        let receipt = billable.then(|| {
             let amount = units.saturating_mul(self.price_e8s);
             let (nonce, cumulative) = lock(&self.lanes).next(head.user, head.epoch, amount);
             let mut r = ComputeReceipt {

@@ -25,8 +25,8 @@ use emc_edge_core::anchor::submit_position;
 use emc_edge_core::app::{blocks_per_minute, AppConfig, EdgeApp, RegistryNode};
 use emc_edge_core::poc::{PocPlanner, PocStatus, RoundPlan, RoundSchedule};
 use emc_edge_core::protocol::{
-    decode_leaves, decode_receipts, encode_proofs, PingReply, RelayEnvelope, KIND_CONSENSUS,
-    KIND_PING, KIND_RECEIPTS, KIND_RECEIPT_PROOFS, KIND_RELAY,
+    decode_leaves, decode_receipts, encode_proofs, LaneQuery, LaneState, PingReply, RelayEnvelope,
+    KIND_CONSENSUS, KIND_LANE_STATE, KIND_PING, KIND_RECEIPTS, KIND_RECEIPT_PROOFS, KIND_RELAY,
 };
 use emc_edge_core::retention::{keep_records, keeps};
 use emc_edge_core::settle::ReceiptArchive;
@@ -532,6 +532,15 @@ impl Runner {
                             let _ = responder.respond(encode_proofs(&proofs));
                         }
                         Err(e) => debug!(?peer, error = %e, "bad proof request"),
+                    }
+                } else if kind == KIND_LANE_STATE && role == Role::Compute {
+                    // The asking node's own lane only: the transport authenticated `peer`.
+                    match LaneQuery::decode(&payload) {
+                        Ok(q) => {
+                            let last = self.node.app().lane_state(&q.user, &peer, q.epoch);
+                            let _ = responder.respond(LaneState { last }.encode());
+                        }
+                        Err(e) => debug!(?peer, error = %e, "bad lane query"),
                     }
                 }
             }

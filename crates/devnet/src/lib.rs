@@ -626,6 +626,46 @@ impl Cluster {
         Some(id)
     }
 
+    /// Starts the compute node `id` again (after [`Cluster::kill_compute`]) at its registered
+    /// address, with a fresh process state (no receipt lanes) and the same demo app; it is
+    /// pushed to the end of `compute`.
+    pub async fn restart_compute(&mut self, id: NodeId) -> Result<()> {
+        let i = self
+            .members
+            .iter()
+            .position(|m| m.id == id && m.role == NodeRole::Compute)
+            .ok_or_else(|| anyhow!("no compute node {id:?}"))?;
+        anyhow::ensure!(
+            self.compute.iter().all(|(h, _)| h.id != id),
+            "compute node {id:?} is running"
+        );
+        let c = i - self.config.validators - self.config.routers;
+        let (key, addr) = (self.members[i].key.clone(), self.members[i].addr);
+        let span = node_span(&self.members[i].name);
+        let (net, events, auth) =
+            span.in_scope(|| bind(&self.config.net, &key, NodeRole::Compute, Some(addr)))?;
+        let app_url = match self.apps.get(c) {
+            Some(a) if self.config.demo_app => Some(format!("http://{a}")),
+            _ => self.config.compute_node.app_url.clone(),
+        };
+        let ic = self.operator_ic(i);
+        let _span = span.entered();
+        let h = start_compute(
+            ComputeConfig {
+                registry_refresh: self.config.validator.registry_refresh,
+                app_url,
+                ..self.config.compute_node.clone()
+            },
+            net.clone(),
+            events,
+            auth,
+            ic,
+            key,
+        );
+        self.compute.push((h, net));
+        Ok(())
+    }
+
     /// The canister clients of member `i`'s operator (its owner's identity).
     pub fn operator_ic(&self, i: usize) -> IcHandles {
         let c = &self.canisters;

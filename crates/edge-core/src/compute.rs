@@ -373,6 +373,9 @@ pub struct Lanes {
     lanes: BTreeMap<(u64, NodeId), (u64, u64)>,
 }
 
+/// Nonces a resumed lane skips ([`Lanes::resume`]).
+pub const RESUME_NONCE_GAP: u64 = 1 << 16;
+
 impl Lanes {
     /// The next receipt of `user`'s lane in `epoch` for `amount_e8s`: `(nonce, cumulative)`.
     /// The cumulative amount saturates at `u64::MAX`.
@@ -385,9 +388,27 @@ impl Lanes {
             self.lanes.remove(&(e, u));
         }
         let lane = self.lanes.entry((epoch, user)).or_insert((0, 0));
-        lane.0 += 1;
+        lane.0 = lane.0.saturating_add(1);
         lane.1 = lane.1.saturating_add(amount_e8s);
         *lane
+    }
+
+    /// Whether this process has a lane of `user` in `epoch` (a restarted node has none: it
+    /// asks a validator first, [`Lanes::resume`]).
+    pub fn has(&self, user: &NodeId, epoch: u64) -> bool {
+        self.lanes.contains_key(&(epoch, *user))
+    }
+
+    /// Starts `user`'s lane in `epoch` where the agreed state has it (`agreed`: the latest
+    /// receipt's nonce and cumulative amount a validator knows, committed or pending), so a
+    /// restarted node's receipts still move the lane forward. The nonce skips
+    /// [`RESUME_NONCE_GAP`] numbers past it, above receipts signed before the restart that no
+    /// validator has seen yet. A lane this process already has is left as it is.
+    pub fn resume(&mut self, user: NodeId, epoch: u64, agreed: Option<(u64, u64)>) {
+        let (nonce, cumulative) = agreed.unwrap_or((0, 0));
+        self.lanes
+            .entry((epoch, user))
+            .or_insert((nonce.saturating_add(RESUME_NONCE_GAP), cumulative));
     }
 
     /// Lanes held.
@@ -571,6 +592,26 @@ mod tests {
         assert_eq!(l.next(u, 7, u64::MAX), (1, u64::MAX));
         assert_eq!(l.next(u, 7, 1), (2, u64::MAX));
         assert_eq!(l.len(), 2);
+    }
+
+    #[test]
+    fn a_resumed_lane_continues_past_the_agreed_state() {
+        let u = NodeId([1; 32]);
+        let mut l = Lanes::default();
+        assert!(!l.has(&u, 5));
+        // A validator has the lane at nonce 40, 4,000 e8s: the next receipt is above both.
+        l.resume(u, 5, Some((40, 4_000)));
+        assert!(l.has(&u, 5));
+        assert_eq!(l.next(u, 5, 10), (40 + RESUME_NONCE_GAP + 1, 4_010));
+        // A lane this process has is not moved back.
+        l.resume(u, 5, Some((1, 1)));
+        assert_eq!(l.next(u, 5, 1), (40 + RESUME_NONCE_GAP + 2, 4_011));
+        // No agreed receipt: the lane starts at the gap.
+        l.resume(u, 6, None);
+        assert_eq!(l.next(u, 6, 3), (RESUME_NONCE_GAP + 1, 3));
+        // Near the top, nonces saturate rather than wrap.
+        l.resume(u, 7, Some((u64::MAX - 1, 0)));
+        assert_eq!(l.next(u, 7, 1).0, u64::MAX);
     }
 
     #[test]

@@ -488,6 +488,29 @@ async fn dapp_calls_through_the_router() -> Result<()> {
     );
     assert_eq!(e["error"]["type"], "rate_limit_exceeded");
 
+    // A receipt of user 0 from the fast node, recorded by the validators, before that node
+    // crashes (step 9 checks the restarted node continues its lane).
+    let mut pre = None;
+    for _ in 0..20 {
+        let r = user
+            .call("POST", "/v1/chat/completions", &chat(true, 2))
+            .await?;
+        if r.node.as_deref() == Some(fast.as_str()) {
+            pre = r.receipts.into_iter().next();
+            break;
+        }
+    }
+    let pre = pre.expect("a call served by the fast node");
+    let (accepted, _) = user.countersign_pending().await?;
+    assert!(accepted >= 1);
+    let before = recorded();
+    wait_for(
+        "user 0's last receipt recorded",
+        Duration::from_secs(10),
+        || recorded() > before,
+    )
+    .await;
+
     // 8. A node killed mid-call: that call is cut (no [DONE], no receipt), the next goes to
     // the other node.
     let long = tokio::spawn({
@@ -520,6 +543,57 @@ async fn dapp_calls_through_the_router() -> Result<()> {
         gw.open_tickets() == 0
     })
     .await;
+
+    // 9. The crashed node restarts with no lanes in memory: it asks a validator where user
+    // 0's lane stands and continues it, so its receipts are still recorded, not refused.
+    c.restart_compute(killed).await?;
+    let slow_id = c.compute[0].0.id;
+    c.kill_compute(0).await.expect("the slow node runs");
+    // Calls fail (503) until the restarted node has reconnected and offered its app.
+    let mut post = None;
+    for _ in 0..150 {
+        match user
+            .call("POST", "/v1/chat/completions", &chat(true, 2))
+            .await
+        {
+            Ok(r) if r.status == 200 && r.node.as_deref() == Some(fast.as_str()) => {
+                post = r.receipts.into_iter().next();
+                break;
+            }
+            _ => sleep(Duration::from_millis(200)).await,
+        }
+    }
+    let post = post.expect("a call served by the restarted node");
+    assert_ne!(post.node, slow_id);
+    assert!(post.nonce > emc_edge_core::compute::RESUME_NONCE_GAP);
+    if post.epoch == pre.epoch {
+        assert!(post.nonce > pre.nonce);
+        assert!(post.cumulative_e8s >= pre.cumulative_e8s + post.units * post.price_e8s);
+    }
+    let refused = || {
+        c.running()
+            .map(|(_, v)| v.handle.status.get().receipts_refused)
+            .sum::<u64>()
+    };
+    let recorded = || {
+        c.running()
+            .map(|(_, v)| v.handle.status.get().receipts_recorded)
+            .sum::<u64>()
+    };
+    let (refused_before, recorded_before) = (refused(), recorded());
+    let (accepted, rejected) = user.countersign_pending().await?;
+    assert!(accepted >= 1 && rejected == 0);
+    wait_for(
+        "the restarted node's receipt recorded",
+        Duration::from_secs(10),
+        || recorded() > recorded_before,
+    )
+    .await;
+    assert_eq!(
+        refused(),
+        refused_before,
+        "a receipt of the restarted node was refused"
+    );
 
     Ok(())
 }

@@ -385,6 +385,27 @@ impl EdgeApp {
         self.lanes.get(user, node)
     }
 
+    /// Where `user`'s lane paying `node` in `epoch` stands here: its latest receipt, committed
+    /// or waiting for a block, as `(nonce, cumulative)`; none for a lane with no receipt, or of
+    /// another epoch than the current (lanes start again each epoch). What a restarted compute
+    /// node resumes its lane from.
+    pub fn lane_state(&self, user: &NodeId, node: &NodeId, epoch: u64) -> Option<(u64, u64)> {
+        if epoch != self.epoch {
+            return None;
+        }
+        let committed = self
+            .lanes
+            .get(user, node)
+            .map(|l| (l.nonce, l.cumulative_e8s));
+        let pending = self
+            .receipts
+            .iter()
+            .filter(|r| r.user == *user && r.node == *node && r.epoch == epoch)
+            .map(|r| (r.nonce, r.cumulative_e8s))
+            .max();
+        committed.max(pending)
+    }
+
     /// Receipts waiting for our proposals.
     pub fn pending_receipts(&self) -> usize {
         self.receipts.len()

@@ -973,6 +973,13 @@ fn receipts_enter_blocks_signed_by_both_and_moving_their_lane_forward() {
     // r2 was verified when a router handed it over, so `validate` skips its signatures; the
     // same body under another user signature is a different receipt and is still refused.
     app.record_receipt(r2.clone()).unwrap();
+    // A restarted node resumes from the latest receipt here, pending ones included.
+    assert_eq!(
+        app.lane_state(&user.node_id(), &gpu.node_id(), 0),
+        Some((2, 60))
+    );
+    assert_eq!(app.lane_state(&user.node_id(), &gpu.node_id(), 1), None);
+    assert_eq!(app.lane_state(&gpu.node_id(), &user.node_id(), 0), None);
     let mut r2_forged = r2.clone();
     r2_forged.user_signature = mallory.sign(&r2.body_hash().0);
     let forged_block = Block::new(

@@ -610,6 +610,77 @@ pub fn decode_proofs(b: &[u8]) -> Result<Vec<LeafProof>, ProtocolError> {
     Ok(out)
 }
 
+/// Request: a compute node asks a validator where one of its receipt lanes stands in the
+/// agreed state (after a restart its own lanes are gone): [`LaneQuery`]; the answer is a
+/// [`LaneState`].
+pub const KIND_LANE_STATE: u8 = 44;
+
+/// Which lane: the asking node's lane of `user` in `epoch`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LaneQuery {
+    /// The user paying.
+    pub user: NodeId,
+    /// The lane's epoch.
+    pub epoch: u64,
+}
+
+/// A lane's latest receipt as a validator knows it (committed or waiting for a block), or
+/// none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LaneState {
+    /// `(nonce, cumulative_e8s)` of the lane's latest receipt.
+    pub last: Option<(u64, u64)>,
+}
+
+impl LaneQuery {
+    /// `version || user || epoch_be64`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = W::new();
+        w.bytes(&self.user.0);
+        w.u64(self.epoch);
+        w.0
+    }
+
+    /// Decodes a query from untrusted bytes.
+    pub fn decode(b: &[u8]) -> Result<LaneQuery, ProtocolError> {
+        let mut r = R::new(b, "lane query")?;
+        let q = LaneQuery {
+            user: NodeId(r.arr()?),
+            epoch: r.u64()?,
+        };
+        r.end()?;
+        Ok(q)
+    }
+}
+
+impl LaneState {
+    /// `version || 0` or `version || 1 || nonce_be64 || cumulative_be64`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = W::new();
+        match self.last {
+            None => w.u8(0),
+            Some((n, c)) => {
+                w.u8(1);
+                w.u64(n);
+                w.u64(c);
+            }
+        }
+        w.0
+    }
+
+    /// Decodes an answer from untrusted bytes.
+    pub fn decode(b: &[u8]) -> Result<LaneState, ProtocolError> {
+        let mut r = R::new(b, "lane state")?;
+        let last = match r.u8()? {
+            0 => None,
+            1 => Some((r.u64()?, r.u64()?)),
+            _ => return Err(ProtocolError::Flag("lane state")),
+        };
+        r.end()?;
+        Ok(LaneState { last })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -788,5 +859,31 @@ mod tests {
         bad.push(65);
         bad.extend(std::iter::repeat_n(0u8, 65 * 32));
         assert_eq!(decode_proofs(&bad), Err(ProtocolError::Invalid("proofs")));
+    }
+
+    #[test]
+    fn lane_queries_and_states_round_trip_and_refuse_bad_bytes() {
+        let q = LaneQuery {
+            user: NodeId([7; 32]),
+            epoch: 12,
+        };
+        assert_eq!(LaneQuery::decode(&q.encode()), Ok(q));
+        for st in [
+            LaneState { last: None },
+            LaneState {
+                last: Some((3, 900)),
+            },
+        ] {
+            let b = st.encode();
+            assert_eq!(LaneState::decode(&b), Ok(st));
+            for cut in 0..b.len() {
+                assert!(LaneState::decode(&b[..cut]).is_err());
+            }
+        }
+        assert!(LaneQuery::decode(&q.encode()[..40]).is_err());
+        assert_eq!(
+            LaneState::decode(&[CALL_VERSION, 2]),
+            Err(ProtocolError::Flag("lane state"))
+        );
     }
 }
