@@ -418,6 +418,17 @@ fn execute_set_params(p: Params) {
 }
 
 #[query]
+fn validate_set_governance(p: Principal) -> Result<String, String> {
+    with(|e| e.validate_set_governance(&p))
+}
+
+#[update]
+fn execute_set_governance(p: Principal) {
+    let caller = msg_caller();
+    governance_or_trap(with_mut(|e| e.execute_set_governance(caller, &p)));
+}
+
+#[query]
 fn validate_set_market(m: Option<Principal>) -> Result<String, String> {
     with(|e| e.validate_set_market(&m))
 }

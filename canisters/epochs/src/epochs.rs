@@ -1051,6 +1051,36 @@ impl<M: Memory> Epochs<M> {
         write_config(&mut self.s, &self.config).map_err(|e| EpochsError::Storage(e.to_string()))
     }
 
+    /// `validate_set_governance`: the rendering of a change of the governance principal.
+    pub fn validate_set_governance(&self, p: &Principal) -> Result<String, String> {
+        if *p == Principal::anonymous() || *p == Principal::management_canister() {
+            return Err(format!("{p} cannot be the governance principal"));
+        }
+        Ok(format!(
+            "set the epochs canister's governance principal from {} to {p}",
+            self.config.governance
+        ))
+    }
+
+    /// `execute_set_governance` (governance only): from then on only `p` may call the
+    /// `execute_*` methods.
+    pub fn execute_set_governance(
+        &mut self,
+        caller: Principal,
+        p: &Principal,
+    ) -> Result<(), EpochsError> {
+        if caller != self.config.governance {
+            return Err(EpochsError::NotGovernance);
+        }
+        self.validate_set_governance(p)
+            .map_err(EpochsError::InvalidArgument)?;
+        let mut c = self.config.clone();
+        c.governance = *p;
+        write_config(&mut self.s, &c).map_err(|e| EpochsError::Storage(e.to_string()))?;
+        self.config = c;
+        Ok(())
+    }
+
     /// `validate_set_market`.
     pub fn validate_set_market(&self, market: &Option<Principal>) -> Result<String, String> {
         Ok(match market {
