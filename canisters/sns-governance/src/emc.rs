@@ -15,6 +15,8 @@ pub enum EmcCanister {
     Epochs,
     /// `canisters/market`.
     Market,
+    /// `canisters/dao`.
+    Dao,
 }
 
 impl EmcCanister {
@@ -24,6 +26,7 @@ impl EmcCanister {
             EmcCanister::Registry => "registry",
             EmcCanister::Epochs => "epochs",
             EmcCanister::Market => "market",
+            EmcCanister::Dao => "dao",
         }
     }
 }
@@ -141,6 +144,34 @@ pub const EMC_FUNCTIONS: &[EmcFunction] = &[
         "set_governance",
         "principal",
     ),
+    f(
+        1012,
+        "The DAO canister allowed to mint grants and the airdrop",
+        EmcCanister::Epochs,
+        "set_dao",
+        "opt principal",
+    ),
+    f(
+        1013,
+        "Developer grant",
+        EmcCanister::Dao,
+        "grant",
+        "GrantArgs",
+    ),
+    f(
+        1014,
+        "DAO airdrop batch",
+        EmcCanister::Dao,
+        "create_airdrop_batch",
+        "AirdropBatchArgs",
+    ),
+    f(
+        1015,
+        "DAO canister governance principal",
+        EmcCanister::Dao,
+        "set_governance",
+        "principal",
+    ),
 ];
 
 const fn f(
@@ -159,19 +190,29 @@ const fn f(
     }
 }
 
+/// The deployed canister ids the functions target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EmcCanisters {
+    /// Registry.
+    pub registry: Principal,
+    /// Epochs.
+    pub epochs: Principal,
+    /// Market.
+    pub market: Principal,
+    /// DAO (grants, airdrop).
+    pub dao: Principal,
+}
+
 /// The `AddGenericNervousSystemFunction` payloads for deployed canisters.
-pub fn emc_functions(
-    registry: Principal,
-    epochs: Principal,
-    market: Principal,
-) -> Vec<NervousSystemFunction> {
+pub fn emc_functions(c: &EmcCanisters) -> Vec<NervousSystemFunction> {
     EMC_FUNCTIONS
         .iter()
         .map(|e| {
             let id = match e.canister {
-                EmcCanister::Registry => registry,
-                EmcCanister::Epochs => epochs,
-                EmcCanister::Market => market,
+                EmcCanister::Registry => c.registry,
+                EmcCanister::Epochs => c.epochs,
+                EmcCanister::Market => c.market,
+                EmcCanister::Dao => c.dao,
             };
             NervousSystemFunction {
                 id: e.id,

@@ -6,12 +6,13 @@
 //! `scripts/build-canisters.sh sns-governance ledger registry epochs market`.
 
 use candid::{CandidType, Encode, Nat, Principal};
+use emc_dao as dao;
 use emc_embedded_ic::InstallMode;
 use emc_epochs as ep;
 use emc_ledger::{InitArgs as LedgerInit, LedgerArg};
 use emc_market as mk;
 use emc_registry as reg;
-use emc_sns_governance::emc::{emc_functions, EMC_FUNCTIONS};
+use emc_sns_governance::emc::{emc_functions, EmcCanisters, EMC_FUNCTIONS};
 use emc_sns_governance::*;
 use emc_test_env::{canister_wasm, user, EmbeddedEnv, Reject, TestEnv, TestEnvExt};
 use emc_types::NodeId;
@@ -39,7 +40,6 @@ fn acct(p: Principal) -> Account {
     }
 }
 
-#[allow(dead_code)]
 pub struct World {
     pub env: EmbeddedEnv,
     pub gov: Principal,
@@ -47,6 +47,7 @@ pub struct World {
     pub registry: Principal,
     pub epochs: Principal,
     pub market: Principal,
+    pub dao: Principal,
 }
 
 fn install(env: &mut EmbeddedEnv, id: Principal, name: &str, arg: Vec<u8>) {
@@ -64,6 +65,7 @@ pub fn world() -> World {
     let registry = env.ic.create_canister(vec![admin()]);
     let epochs = env.ic.create_canister(vec![admin()]);
     let market = env.ic.create_canister(vec![admin()]);
+    let dao = env.ic.create_canister(vec![admin()]);
     let neurons = [(1, 40), (2, 35), (3, 25)]
         .iter()
         .map(|(id, pct)| Neuron {
@@ -123,6 +125,11 @@ pub fn world() -> World {
         params: None,
     });
     install(&mut env, market, "market", Encode!(&args).unwrap());
+    let args = dao::InitArgs {
+        governance: gov,
+        epochs,
+    };
+    install(&mut env, dao, "dao", Encode!(&args).unwrap());
     World {
         env,
         gov,
@@ -130,6 +137,7 @@ pub fn world() -> World {
         registry,
         epochs,
         market,
+        dao,
     }
 }
 
@@ -186,7 +194,7 @@ impl World {
     }
 
     pub fn register_all(&mut self) {
-        let fs = emc_functions(self.registry, self.epochs, self.market);
+        let fs = emc_functions(&self.canisters());
         for f in fs.clone() {
             let (_, status) = self
                 .pass(Action::AddGenericNervousSystemFunction(f))
@@ -198,6 +206,95 @@ impl World {
             .query_candid(self.gov, admin(), "list_nervous_system_functions", ())
             .unwrap();
         assert_eq!(listed, fs);
+    }
+
+    pub fn canisters(&self) -> EmcCanisters {
+        EmcCanisters {
+            registry: self.registry,
+            epochs: self.epochs,
+            market: self.market,
+            dao: self.dao,
+        }
+    }
+
+    pub fn dao_stats(&mut self) -> dao::Stats {
+        let (s,): (dao::Stats,) = self
+            .env
+            .query_candid(self.dao, admin(), "stats", ())
+            .unwrap();
+        s
+    }
+
+    pub fn balance(&mut self, a: Account) -> u64 {
+        let (n,): (Nat,) = self
+            .env
+            .query_candid(self.ledger, admin(), "icrc1_balance_of", (a,))
+            .unwrap();
+        u64::try_from(n.0).unwrap()
+    }
+
+    /// `who` applies for `amount` e8s with two milestones.
+    pub fn apply(&mut self, who: Principal, amount: u64) -> u64 {
+        let a = dao::ApplicationArgs {
+            title: format!("tooling {amount}"),
+            description: "an SDK for EMC compute".into(),
+            amount_e8s: amount,
+            milestones: vec![
+                dao::Milestone {
+                    description: "alpha".into(),
+                    amount_e8s: amount / 2,
+                },
+                dao::Milestone {
+                    description: "release".into(),
+                    amount_e8s: amount - amount / 2,
+                },
+            ],
+            recipient: None,
+        };
+        let (r,): (Result<u64, dao::DaoError>,) = self
+            .env
+            .update_candid(self.dao, who, "submit_application", (a,))
+            .unwrap();
+        r.unwrap()
+    }
+
+    pub fn application(&mut self, id: u64) -> dao::Application {
+        let (a,): (Option<dao::Application>,) = self
+            .env
+            .query_candid(self.dao, admin(), "application", (id,))
+            .unwrap();
+        a.unwrap()
+    }
+
+    /// `who` claims `amount` from `batch` with the leaf at `proof.0`.
+    pub fn claim(
+        &mut self,
+        who: Principal,
+        amount: u64,
+        batch: u64,
+        proof: &(u64, Vec<emc_types::Hash>),
+    ) -> Result<u64, dao::DaoError> {
+        let c = dao::ClaimArgs {
+            batch_id: batch,
+            subaccount: None,
+            amount_e8s: amount,
+            leaf_index: proof.0,
+            proof: proof.1.clone(),
+        };
+        let (r,): (Result<u64, dao::DaoError>,) = self
+            .env
+            .update_candid(self.dao, who, "claim_airdrop", (c,))
+            .unwrap();
+        r
+    }
+
+    /// Mints the DAO canister's pending payments; returns how many were paid.
+    pub fn run_payments(&mut self) -> u64 {
+        let (n,): (u64,) = self
+            .env
+            .update_candid(self.dao, admin(), "run_payments", ())
+            .unwrap();
+        n
     }
 
     pub fn registry_config(&mut self) -> reg::Config {
@@ -220,6 +317,20 @@ impl World {
             .query_candid(self.market, admin(), "get_config", ())
             .unwrap();
         c
+    }
+
+    /// `execute_create_airdrop_batch` from anyone but governance is refused.
+    fn refused_dao(&mut self, b: &dao::AirdropBatchArgs) {
+        for who in [outsider(), voter(1), admin()] {
+            let r = self.env.update(
+                self.dao,
+                who,
+                "execute_create_airdrop_batch",
+                Encode!(b).unwrap(),
+            );
+            assert!(r.is_err());
+        }
+        assert_eq!(self.dao_stats().batches, 0);
     }
 
     /// The direct call of `method` with `arg` from `who` (not governance) is refused.
@@ -319,6 +430,14 @@ fn every_governed_method_through_a_proposal() {
     expected.market = m;
     assert_eq!(w.epochs_config(), expected);
 
+    // 1012 the DAO canister allowed to mint grants and the airdrop
+    let d = Some(w.dao);
+    w.refused(w.epochs, outsider(), "execute_set_dao", &d);
+    assert_eq!(w.epochs_config(), expected);
+    assert_eq!(w.pass_call(1012, &d).unwrap().1, ProposalStatus::Executed);
+    expected.dao = d;
+    assert_eq!(w.epochs_config(), expected);
+
     // 1006 resolve payout: refused by the validator
     let rp = ep::ResolvePayoutArgs {
         epoch: 3,
@@ -360,7 +479,17 @@ fn every_governed_method_through_a_proposal() {
         .propose(3, execute(1001, Encode!(&acct(user(79))).unwrap()))
         .unwrap();
     let new_gov = user(7);
-    for (fid, canister) in [(1009, w.registry), (1010, w.epochs), (1011, w.market)] {
+    let dao_before: dao::Config = w
+        .env
+        .query_candid::<_, (dao::Config,)>(w.dao, admin(), "get_config", ())
+        .unwrap()
+        .0;
+    for (fid, canister) in [
+        (1009, w.registry),
+        (1010, w.epochs),
+        (1011, w.market),
+        (1015, w.dao),
+    ] {
         w.refused(canister, outsider(), "execute_set_governance", &new_gov);
         assert_eq!(
             w.pass_call(fid, &new_gov).unwrap().1,
@@ -371,6 +500,17 @@ fn every_governed_method_through_a_proposal() {
     assert_eq!(expected_r.governance, new_gov);
     assert_eq!(w.epochs_config().governance, new_gov);
     assert_eq!(w.market_config().governance, new_gov);
+    let (dao_after,): (dao::Config,) = w
+        .env
+        .query_candid(w.dao, admin(), "get_config", ())
+        .unwrap();
+    assert_eq!(
+        dao_after,
+        dao::Config {
+            governance: new_gov,
+            ..dao_before
+        }
+    );
     expected.governance = new_gov;
     assert_eq!(w.epochs_config(), expected);
     expected_m.governance = new_gov;
@@ -390,7 +530,7 @@ fn every_governed_method_through_a_proposal() {
         .unwrap();
     expected_r.treasury = t;
     assert_eq!(w.registry_config(), expected_r);
-    assert_eq!(EMC_FUNCTIONS.len(), 12);
+    assert_eq!(EMC_FUNCTIONS.len(), 16);
 }
 
 /// Bad input: a payload that does not decode, out-of-range parameters, an unknown function,
@@ -451,7 +591,7 @@ fn bad_proposals_are_refused_with_a_reason() {
         w.propose(1, execute(1999, vec![])),
         Err(GovernanceError::UnknownFunction(1999))
     );
-    let mut f = emc_functions(w.registry, w.epochs, w.market)[0].clone();
+    let mut f = emc_functions(&w.canisters())[0].clone();
     f.id = 999;
     assert!(matches!(
         w.propose(1, Action::AddGenericNervousSystemFunction(f)),
@@ -531,7 +671,23 @@ fn upgrades_carry_governed_state() {
     mp.withdrawal_notice_ns += 1;
     w.pass_call(1007, &mp).unwrap();
     w.pass_call(1005, &Some(w.market)).unwrap();
+    w.pass_call(1012, &Some(w.dao)).unwrap();
+    let app = w.apply(user(200), 1_000 * E8S);
+    let grant = dao::GrantArgs {
+        application_id: app,
+        amount_e8s: 900 * E8S,
+    };
+    w.pass_call(1013, &grant).unwrap();
+    let entries: Vec<(Account, u64)> = (0..4)
+        .map(|i| (acct(user(300 + i)), (i + 1) * E8S))
+        .collect();
+    let (batch, proofs) = dao::airdrop_tree("test rule", &entries);
+    w.pass_call(1014, &batch).unwrap();
+    w.claim(user(300), E8S, 1, &proofs[0]).unwrap();
     w.pass_call(1010, &user(7)).unwrap();
+    w.run_payments();
+    let dao_before = (w.dao_stats(), w.application(app));
+    assert_eq!(dao_before.0.grants_paid_e8s, 900 * E8S);
     let before = (w.registry_config(), w.epochs_config(), w.market_config());
     let (props_before,): (Vec<Proposal>,) = w
         .env
@@ -554,6 +710,7 @@ fn upgrades_carry_governed_state() {
             Encode!(&Some(mk::MarketArg::Upgrade)).unwrap(),
         ),
         (w.gov, "sns-governance", Encode!().unwrap()),
+        (w.dao, "dao", Encode!().unwrap()),
     ] {
         // only a controller
         assert!(w
@@ -573,8 +730,258 @@ fn upgrades_carry_governed_state() {
         .query_candid(w.gov, admin(), "list_proposals", (0u64, 100u32))
         .unwrap();
     assert_eq!(props_before, props_after);
+    assert_eq!(dao_before, (w.dao_stats(), w.application(app)));
+    // the claims set survived: the same account cannot claim again, another still can
+    assert_eq!(
+        w.claim(user(300), E8S, 1, &proofs[0]),
+        Err(dao::DaoError::AlreadyClaimed)
+    );
+    w.claim(user(301), 2 * E8S, 1, &proofs[1]).unwrap();
     // and governance still works after the upgrade
     mp.withdrawal_notice_ns += 1;
     assert_eq!(w.pass_call(1007, &mp).unwrap().1, ProposalStatus::Executed);
     assert_eq!(w.market_config().params, mp);
+}
+
+/// Developer grants: an application on chain, granted by a proposal, paid once; the 252M cap
+/// holds across grants (the last one that would pass it is refused by the validator, and the
+/// epochs canister refuses to mint past it too); only governance grants.
+#[test]
+fn grants_are_paid_once_within_the_pool() {
+    const M: u64 = 1_000_000 * E8S;
+    let mut w = world();
+    w.register_all();
+    w.pass_call(1012, &Some(w.dao)).unwrap();
+    let dev = user(200);
+    let a = w.apply(dev, 100 * M);
+    let app = w.application(a);
+    assert_eq!(app.applicant, dev);
+    assert_eq!(app.args.milestones.len(), 2);
+    assert_eq!(app.status, dao::ApplicationStatus::Submitted);
+    let g = dao::GrantArgs {
+        application_id: a,
+        amount_e8s: 100 * M,
+    };
+    // only governance
+    for who in [outsider(), dev, voter(1)] {
+        assert!(w
+            .env
+            .update(w.dao, who, "execute_grant", Encode!(&g).unwrap())
+            .is_err());
+    }
+    assert_eq!(w.dao_stats().grants_reserved_e8s, 0);
+    // more than requested: refused
+    let too_much = dao::GrantArgs {
+        amount_e8s: 100 * M + 1,
+        ..g.clone()
+    };
+    assert!(matches!(
+        w.pass_call(1013, &too_much),
+        Err(GovernanceError::InvalidProposal(_))
+    ));
+    let (id, status) = w.pass_call(1013, &g).unwrap();
+    assert_eq!(status, ProposalStatus::Executed);
+    assert!(w.proposal(id).rendering.contains("100000000.00000000 EMC"));
+    w.env.tick();
+    w.run_payments();
+    assert_eq!(w.balance(acct(dev)), 100 * M);
+    // paid once: a second grant of the same application is refused, and payments do not repeat
+    assert!(matches!(
+        w.pass_call(1013, &g),
+        Err(GovernanceError::InvalidProposal(_))
+    ));
+    assert_eq!(w.run_payments(), 0);
+    assert_eq!(w.balance(acct(dev)), 100 * M);
+    // many grants up to the cap: 100M + 15 x 10M = 250M, then 2M = 252M exactly
+    let mut granted = 100 * M;
+    for i in 0..15 {
+        let a = w.apply(user(400 + i), 10 * M);
+        w.pass_call(
+            1013,
+            &dao::GrantArgs {
+                application_id: a,
+                amount_e8s: 10 * M,
+            },
+        )
+        .unwrap();
+        granted += 10 * M;
+    }
+    let last = w.apply(user(500), 3 * M);
+    let r = w.pass_call(
+        1013,
+        &dao::GrantArgs {
+            application_id: last,
+            amount_e8s: 3 * M,
+        },
+    );
+    assert!(
+        matches!(&r, Err(GovernanceError::InvalidProposal(why)) if why.contains("cap")),
+        "{r:?}"
+    );
+    w.pass_call(
+        1013,
+        &dao::GrantArgs {
+            application_id: last,
+            amount_e8s: 2 * M,
+        },
+    )
+    .unwrap();
+    granted += 2 * M;
+    assert_eq!(granted, emc_tokenomics::DEVELOPER_REWARD_POOL_CAP);
+    w.run_payments();
+    let s = w.dao_stats();
+    assert_eq!(s.grants_reserved_e8s, granted);
+    assert_eq!(s.grants_paid_e8s, granted);
+    assert_eq!(s.pending_payments, 0);
+    let (es,): (ep::Stats,) = w.env.query_candid(w.epochs, admin(), "stats", ()).unwrap();
+    assert_eq!(es.grants_minted_e8s, granted);
+    assert_eq!(es.airdrop_minted_e8s, 0);
+    // the pool is empty: even 1 e8s is refused
+    let one = w.apply(user(501), 1);
+    assert!(w
+        .pass_call(
+            1013,
+            &dao::GrantArgs {
+                application_id: one,
+                amount_e8s: 1
+            }
+        )
+        .is_err());
+    // nobody but the DAO canister mints from the pools
+    let m = ep::DaoMint {
+        pool: ep::DaoPool::DeveloperGrants,
+        to: acct(outsider()),
+        amount_e8s: 1,
+        created_at_time: w.env.time_nanos(),
+        memo: ByteBuf::from(b"x".to_vec()),
+    };
+    let (r,): (Result<u64, ep::EpochsError>,) = w
+        .env
+        .update_candid(w.epochs, outsider(), "mint_dao_reward", (m.clone(),))
+        .unwrap();
+    assert_eq!(r, Err(ep::EpochsError::NotDao));
+    // and the epochs canister holds the cap on its own, even for the DAO canister
+    let (r,): (Result<u64, ep::EpochsError>,) = w
+        .env
+        .update_candid(w.epochs, w.dao, "mint_dao_reward", (m,))
+        .unwrap();
+    assert_eq!(
+        r,
+        Err(ep::EpochsError::DaoPoolExhausted(
+            ep::DaoPool::DeveloperGrants
+        ))
+    );
+}
+
+/// The airdrop: a batch (Merkle root of (account, amount)) created by a proposal; each
+/// account claims once with its proof; wrong proofs and second claims are refused; the batch
+/// total and the 105M pool hold.
+#[test]
+fn an_airdrop_batch_pays_each_account_once() {
+    let mut w = world();
+    w.register_all();
+    w.pass_call(1012, &Some(w.dao)).unwrap();
+    let mut entries: Vec<(Account, u64)> = (0..6)
+        .map(|i| (acct(user(300 + i)), (i + 1) * 1_000 * E8S))
+        .collect();
+    // a subaccount's leaf
+    entries.push((
+        Account {
+            owner: user(300),
+            subaccount: Some([7; 32]),
+        },
+        5 * E8S,
+    ));
+    let (batch, proofs) =
+        dao::airdrop_tree("nodes and traders of epochs 1-10, 1k EMC steps", &entries);
+    w.refused_dao(&batch);
+    let (id, status) = w.pass_call(1014, &batch).unwrap();
+    assert_eq!(status, ProposalStatus::Executed);
+    assert!(w.proposal(id).rendering.contains("to 7 accounts"));
+    let b = 1; // the DAO canister's first id
+    let (stored,): (Option<dao::AirdropBatch>,) = w
+        .env
+        .query_candid(w.dao, admin(), "airdrop_batch", (b,))
+        .unwrap();
+    assert_eq!(stored.unwrap().args, batch);
+    // someone else's proof, a wrong amount, a wrong index
+    assert_eq!(
+        w.claim(outsider(), entries[0].1, b, &proofs[0]),
+        Err(dao::DaoError::BadProof)
+    );
+    assert_eq!(
+        w.claim(user(300), entries[0].1 + 1, b, &proofs[0]),
+        Err(dao::DaoError::BadProof)
+    );
+    assert_eq!(
+        w.claim(user(300), entries[0].1, b, &proofs[1]),
+        Err(dao::DaoError::BadProof)
+    );
+    for (i, (a, amount)) in entries.iter().enumerate().take(6) {
+        w.claim(a.owner, *amount, b, &proofs[i]).unwrap();
+        assert_eq!(
+            w.claim(a.owner, *amount, b, &proofs[i]),
+            Err(dao::DaoError::AlreadyClaimed)
+        );
+    }
+    // the subaccount leaf is its own account
+    let c = dao::ClaimArgs {
+        batch_id: b,
+        subaccount: Some(ByteBuf::from(vec![7; 32])),
+        amount_e8s: 5 * E8S,
+        leaf_index: proofs[6].0,
+        proof: proofs[6].1.clone(),
+    };
+    let (r,): (Result<u64, dao::DaoError>,) = w
+        .env
+        .update_candid(w.dao, user(300), "claim_airdrop", (c.clone(),))
+        .unwrap();
+    r.unwrap();
+    let (r,): (Result<u64, dao::DaoError>,) = w
+        .env
+        .update_candid(w.dao, user(300), "claim_airdrop", (c,))
+        .unwrap();
+    assert_eq!(r, Err(dao::DaoError::AlreadyClaimed));
+    w.env.tick();
+    w.run_payments();
+    for (a, amount) in &entries {
+        assert_eq!(w.balance(*a), *amount, "{a}");
+    }
+    let s = w.dao_stats();
+    assert_eq!(s.airdrop_reserved_e8s, batch.total_e8s);
+    assert_eq!(s.airdrop_paid_e8s, batch.total_e8s);
+    assert_eq!(s.pending_payments, 0);
+    // the same root again, and a batch past the 105M pool: refused
+    assert!(matches!(
+        w.pass_call(1014, &batch),
+        Err(GovernanceError::InvalidProposal(_))
+    ));
+    let (big, _) = dao::airdrop_tree(
+        "too much",
+        &[(
+            acct(user(1)),
+            emc_tokenomics::AIRDROP_POOL_CAP - batch.total_e8s + 1,
+        )],
+    );
+    let r = w.pass_call(1014, &big);
+    assert!(
+        matches!(&r, Err(GovernanceError::InvalidProposal(why)) if why.contains("cap")),
+        "{r:?}"
+    );
+    // exactly the rest of the pool is accepted
+    let (rest, _) = dao::airdrop_tree(
+        "the rest",
+        &[(
+            acct(user(1)),
+            emc_tokenomics::AIRDROP_POOL_CAP - batch.total_e8s,
+        )],
+    );
+    assert_eq!(
+        w.pass_call(1014, &rest).unwrap().1,
+        ProposalStatus::Executed
+    );
+    assert_eq!(
+        w.dao_stats().airdrop_reserved_e8s,
+        emc_tokenomics::AIRDROP_POOL_CAP
+    );
 }
