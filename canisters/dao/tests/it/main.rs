@@ -7,7 +7,7 @@
 //!   per grant, one claim per account and batch).
 //!
 //! The canister with the real governance, epochs and ledger wasm runs in
-//! `emc-sns-governance`'s `lifecycle` tests.
+//! `emc-test-sns-governance`'s `lifecycle` tests.
 
 mod interface;
 mod pure_core;

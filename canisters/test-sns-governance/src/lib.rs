@@ -1,4 +1,4 @@
-//! # emc-sns-governance: a stand-in SNS governance canister (tests and the devnet only)
+//! # emc-test-sns-governance: a stand-in SNS governance canister (tests and the devnet only)
 //!
 //! Mainnet EMC is governed by a real SNS (DFINITY's `sns-governance`, launched from
 //! `sns_init.yaml`). This canister speaks the same protocol for the parts the EMC canisters

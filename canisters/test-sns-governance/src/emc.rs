@@ -45,6 +45,8 @@ pub struct EmcFunction {
     pub method: &'static str,
     /// The candid payload type (as in the canister's `.did`).
     pub payload: &'static str,
+    /// The SNS topic the function is registered under (the real SNS requires one).
+    pub topic: &'static str,
 }
 
 impl EmcFunction {
@@ -59,119 +61,24 @@ impl EmcFunction {
 }
 
 /// Every governance-only method of the EMC canisters, as SNS generic functions.
+#[rustfmt::skip]
 pub const EMC_FUNCTIONS: &[EmcFunction] = &[
-    f(
-        1000,
-        "Registry parameters",
-        EmcCanister::Registry,
-        "set_params",
-        "Params",
-    ),
-    f(
-        1001,
-        "Registry treasury account",
-        EmcCanister::Registry,
-        "set_treasury",
-        "Account",
-    ),
-    f(
-        1002,
-        "Registry's epochs canister",
-        EmcCanister::Registry,
-        "set_epochs_canister",
-        "opt principal",
-    ),
-    f(
-        1003,
-        "Settle a stuck stake movement",
-        EmcCanister::Registry,
-        "resolve_movement",
-        "ResolveMovementArgs",
-    ),
-    f(
-        1004,
-        "Epochs parameters",
-        EmcCanister::Epochs,
-        "set_params",
-        "Params",
-    ),
-    f(
-        1005,
-        "The market allowed to mint trading rewards",
-        EmcCanister::Epochs,
-        "set_market",
-        "opt principal",
-    ),
-    f(
-        1006,
-        "Settle a stuck reward payout",
-        EmcCanister::Epochs,
-        "resolve_payout",
-        "ResolvePayoutArgs",
-    ),
-    f(
-        1007,
-        "Market parameters",
-        EmcCanister::Market,
-        "set_params",
-        "Params",
-    ),
-    f(
-        1008,
-        "Settle a stuck market transfer",
-        EmcCanister::Market,
-        "resolve_transfer",
-        "ResolveTransferArgs",
-    ),
-    f(
-        1009,
-        "Registry governance principal",
-        EmcCanister::Registry,
-        "set_governance",
-        "principal",
-    ),
-    f(
-        1010,
-        "Epochs governance principal",
-        EmcCanister::Epochs,
-        "set_governance",
-        "principal",
-    ),
-    f(
-        1011,
-        "Market governance principal",
-        EmcCanister::Market,
-        "set_governance",
-        "principal",
-    ),
-    f(
-        1012,
-        "The DAO canister allowed to mint grants and the airdrop",
-        EmcCanister::Epochs,
-        "set_dao",
-        "opt principal",
-    ),
-    f(
-        1013,
-        "Developer grant",
-        EmcCanister::Dao,
-        "grant",
-        "GrantArgs",
-    ),
-    f(
-        1014,
-        "DAO airdrop batch",
-        EmcCanister::Dao,
-        "create_airdrop_batch",
-        "AirdropBatchArgs",
-    ),
-    f(
-        1015,
-        "DAO canister governance principal",
-        EmcCanister::Dao,
-        "set_governance",
-        "principal",
-    ),
+    f(1000, "Registry parameters", EmcCanister::Registry, "set_params", "Params", "ApplicationBusinessLogic"),
+    f(1001, "Registry treasury account", EmcCanister::Registry, "set_treasury", "Account", "CriticalDappOperations"),
+    f(1002, "Registry's epochs canister", EmcCanister::Registry, "set_epochs_canister", "opt principal", "CriticalDappOperations"),
+    f(1003, "Settle a stuck stake movement", EmcCanister::Registry, "resolve_movement", "ResolveMovementArgs", "ApplicationBusinessLogic"),
+    f(1004, "Epochs parameters", EmcCanister::Epochs, "set_params", "Params", "ApplicationBusinessLogic"),
+    f(1005, "The market allowed to mint trading rewards", EmcCanister::Epochs, "set_market", "opt principal", "CriticalDappOperations"),
+    f(1006, "Settle a stuck reward payout", EmcCanister::Epochs, "resolve_payout", "ResolvePayoutArgs", "ApplicationBusinessLogic"),
+    f(1007, "Market parameters", EmcCanister::Market, "set_params", "Params", "ApplicationBusinessLogic"),
+    f(1008, "Settle a stuck market transfer", EmcCanister::Market, "resolve_transfer", "ResolveTransferArgs", "ApplicationBusinessLogic"),
+    f(1009, "Registry governance principal", EmcCanister::Registry, "set_governance", "principal", "CriticalDappOperations"),
+    f(1010, "Epochs governance principal", EmcCanister::Epochs, "set_governance", "principal", "CriticalDappOperations"),
+    f(1011, "Market governance principal", EmcCanister::Market, "set_governance", "principal", "CriticalDappOperations"),
+    f(1012, "The DAO canister allowed to mint grants and the airdrop", EmcCanister::Epochs, "set_dao", "opt principal", "CriticalDappOperations"),
+    f(1013, "Developer grant", EmcCanister::Dao, "grant", "GrantArgs", "TreasuryAssetManagement"),
+    f(1014, "DAO airdrop batch", EmcCanister::Dao, "create_airdrop_batch", "AirdropBatchArgs", "TreasuryAssetManagement"),
+    f(1015, "DAO canister governance principal", EmcCanister::Dao, "set_governance", "principal", "CriticalDappOperations"),
 ];
 
 const fn f(
@@ -180,6 +87,7 @@ const fn f(
     canister: EmcCanister,
     method: &'static str,
     payload: &'static str,
+    topic: &'static str,
 ) -> EmcFunction {
     EmcFunction {
         id,
@@ -187,6 +95,7 @@ const fn f(
         canister,
         method,
         payload,
+        topic,
     }
 }
 

@@ -2,7 +2,7 @@
 //! ballots and execution bookkeeping.
 
 use candid::Principal;
-use emc_sns_governance::*;
+use emc_test_sns_governance::*;
 use proptest::prelude::*;
 use serde_bytes::ByteBuf;
 

@@ -3,7 +3,7 @@
 //! governed method is driven through a proposal (register the function, propose, vote,
 //! execute) and checked to change exactly its parameter, while the same call from any other
 //! principal is refused with no state change. Build first:
-//! `scripts/build-canisters.sh sns-governance ledger registry epochs market`.
+//! `scripts/build-canisters.sh test-sns-governance ledger registry epochs market`.
 
 use candid::{CandidType, Encode, Nat, Principal};
 use emc_dao as dao;
@@ -12,9 +12,9 @@ use emc_epochs as ep;
 use emc_ledger::{InitArgs as LedgerInit, LedgerArg};
 use emc_market as mk;
 use emc_registry as reg;
-use emc_sns_governance::emc::{emc_functions, EmcCanisters, EMC_FUNCTIONS};
-use emc_sns_governance::*;
 use emc_test_env::{canister_wasm, user, EmbeddedEnv, Reject, TestEnv, TestEnvExt};
+use emc_test_sns_governance::emc::{emc_functions, EmcCanisters, EMC_FUNCTIONS};
+use emc_test_sns_governance::*;
 use emc_types::NodeId;
 use icrc_ledger_types::icrc1::account::Account;
 use serde_bytes::ByteBuf;
@@ -78,7 +78,12 @@ pub fn world() -> World {
         neurons,
         voting_period_seconds: Some(VOTING_SECS),
     };
-    install(&mut env, gov, "sns-governance", Encode!(&init).unwrap());
+    install(
+        &mut env,
+        gov,
+        "test-sns-governance",
+        Encode!(&init).unwrap(),
+    );
     let init = LedgerInit {
         token_name: "EdgeMatrix Computing".into(),
         token_symbol: "EMC".into(),
@@ -709,7 +714,7 @@ fn upgrades_carry_governed_state() {
             "market",
             Encode!(&Some(mk::MarketArg::Upgrade)).unwrap(),
         ),
-        (w.gov, "sns-governance", Encode!().unwrap()),
+        (w.gov, "test-sns-governance", Encode!().unwrap()),
         (w.dao, "dao", Encode!().unwrap()),
     ] {
         // only a controller

@@ -1,14 +1,14 @@
 //! The stand-in SNS governance canister's tests, one test binary for all.
-//! `cargo test -p emc-sns-governance --test it <module>::` runs one module.
+//! `cargo test -p emc-test-sns-governance --test it <module>::` runs one module.
 //!
-//! * `interface`: `candid/sns-governance.did` equals the interface built from the Rust types
-//!   (`UPDATE_DID=1 cargo test -p emc-sns-governance --test it interface::` rewrites it) and
+//! * `interface`: `candid/test-test-sns-governance.did` equals the interface built from the Rust types
+//!   (`UPDATE_DID=1 cargo test -p emc-test-sns-governance --test it interface::` rewrites it) and
 //!   the wasm's.
 //! * `pure_core`: the proposal state machine (adoption rule, ballots, refusals), with
 //!   property tests.
 //! * `lifecycle`: the real governance, ledger, registry, epochs and market wasm on the embedded
 //!   IC: every governed method through a proposal (build first:
-//!   `scripts/build-canisters.sh sns-governance ledger registry epochs market`).
+//!   `scripts/build-canisters.sh test-sns-governance ledger registry epochs market`).
 //! * `operator`: `docs/governance.md`, `sns_init.yaml` and the operator scripts agree with
 //!   the function list and the `.did` files.
 
