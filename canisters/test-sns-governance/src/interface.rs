@@ -1,5 +1,5 @@
 //! The canister's Candid interface, built from the Rust types the shell uses.
-//! `candid/test-test-sns-governance.did` is this text (`UPDATE_DID=1 cargo test -p emc-test-sns-governance
+//! `candid/test-sns-governance.did` is this text (`UPDATE_DID=1 cargo test -p emc-test-sns-governance
 //! --test it interface::` rewrites it).
 
 use crate::types::*;

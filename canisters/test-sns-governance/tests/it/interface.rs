@@ -1,9 +1,8 @@
-//! `candid/test-test-sns-governance.did` is the interface built from the Rust types.
+//! `candid/test-sns-governance.did` is the interface built from the Rust types.
 //! Regenerate with `UPDATE_DID=1 cargo test -p emc-test-sns-governance --test it interface::`.
 
 fn did_path() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../candid/test-test-sns-governance.did")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../candid/test-sns-governance.did")
 }
 
 #[test]
@@ -15,7 +14,7 @@ fn did_file_matches_the_rust_types() {
     let on_disk = std::fs::read_to_string(did_path()).unwrap_or_default();
     assert_eq!(
         on_disk, generated,
-        "candid/test-test-sns-governance.did is stale: rerun with UPDATE_DID=1"
+        "candid/test-sns-governance.did is stale: rerun with UPDATE_DID=1"
     );
     for m in ["make_proposal", "register_vote", "get_proposal"] {
         assert!(generated.contains(&format!("{m} :")), "{m}");
@@ -30,6 +29,6 @@ fn wasm_exports_the_did_file() {
     let wasm = emc_test_env::canister_wasm("test-sns-governance");
     let exported = emc_embedded_ic::EmbeddedIc::candid_interface(&wasm).unwrap();
     service_equal(CandidSource::Text(&did), CandidSource::Text(&exported)).unwrap_or_else(|e| {
-        panic!("the wasm's interface differs from candid/test-test-sns-governance.did: {e}\n{exported}")
+        panic!("the wasm's interface differs from candid/test-sns-governance.did: {e}\n{exported}")
     });
 }

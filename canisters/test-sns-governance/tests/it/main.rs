@@ -1,7 +1,7 @@
 //! The stand-in SNS governance canister's tests, one test binary for all.
 //! `cargo test -p emc-test-sns-governance --test it <module>::` runs one module.
 //!
-//! * `interface`: `candid/test-test-sns-governance.did` equals the interface built from the Rust types
+//! * `interface`: `candid/test-sns-governance.did` equals the interface built from the Rust types
 //!   (`UPDATE_DID=1 cargo test -p emc-test-sns-governance --test it interface::` rewrites it) and
 //!   the wasm's.
 //! * `pure_core`: the proposal state machine (adoption rule, ballots, refusals), with
