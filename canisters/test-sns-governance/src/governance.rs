@@ -101,10 +101,19 @@ impl Governance {
         input: &ProposalInput,
     ) -> Result<Option<Validation>, GovernanceError> {
         self.controlled(caller, neuron)?;
-        if input.title.trim().is_empty() {
-            return Err(GovernanceError::InvalidProposal(
-                "the title is empty".into(),
-            ));
+        if input.title.trim().is_empty() || input.title.len() > MAX_TITLE_BYTES {
+            return Err(GovernanceError::InvalidProposal(format!(
+                "the title must be 1 to {MAX_TITLE_BYTES} bytes"
+            )));
+        }
+        let motion = match &input.action {
+            Action::Motion(m) => m.len(),
+            _ => 0,
+        };
+        if input.summary.len() + motion > MAX_SUMMARY_BYTES {
+            return Err(GovernanceError::InvalidProposal(format!(
+                "the summary and motion text must fit in {MAX_SUMMARY_BYTES} bytes"
+            )));
         }
         match &input.action {
             Action::Motion(_) => Ok(None),

@@ -10,6 +10,10 @@ use serde_bytes::ByteBuf;
 pub const FIRST_GENERIC_FUNCTION_ID: u64 = 1_000;
 /// Default voting period: 4 days, the SNS's default `initial_voting_period_seconds`.
 pub const DEFAULT_VOTING_PERIOD_SECONDS: u64 = 4 * 86_400;
+/// Most bytes of a proposal's title (the SNS's limit).
+pub const MAX_TITLE_BYTES: usize = 256;
+/// Most bytes of a proposal's summary plus motion text (the SNS's summary limit).
+pub const MAX_SUMMARY_BYTES: usize = 30_000;
 /// Minimum share of all stake that must vote yes for adoption at the deadline, basis points
 /// (the SNS's 3 %).
 pub const MIN_YES_BPS: u64 = 300;

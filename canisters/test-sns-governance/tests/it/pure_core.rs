@@ -116,6 +116,22 @@ fn function_ids_below_1000_and_taken_ids_are_refused() {
         g.check_submission(p(1), 9, &input(exec(1000, b""))),
         Err(GovernanceError::UnknownNeuron(9))
     );
+    // titles and summaries are bounded
+    for (title, summary) in [
+        (String::new(), String::new()),
+        ("t".repeat(MAX_TITLE_BYTES + 1), String::new()),
+        ("t".into(), "s".repeat(MAX_SUMMARY_BYTES + 1)),
+    ] {
+        let i = ProposalInput {
+            title,
+            summary,
+            action: Action::Motion("m".into()),
+        };
+        assert!(matches!(
+            g.check_submission(p(1), 1, &i),
+            Err(GovernanceError::InvalidProposal(_))
+        ));
+    }
     // A validator's refusal stores nothing.
     let before = g.proposals(0, 100).len();
     assert_eq!(
