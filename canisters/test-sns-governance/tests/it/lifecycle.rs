@@ -990,3 +990,117 @@ fn an_airdrop_batch_pays_each_account_once() {
         emc_tokenomics::AIRDROP_POOL_CAP
     );
 }
+
+/// A settlement proposal end to end: a registry whose ledger fails every call leaves a stake
+/// pull pending, then `Stuck` past the ledger's 24 h window; a proposal of its
+/// `execute_resolve_movement` (registered as a generic function of this registry) settles it,
+/// while the same call from the node's owner is refused. (The epochs and market settlements
+/// follow the same pattern; their stuck paths are tested in their own crates.)
+#[test]
+fn a_stuck_stake_movement_is_settled_by_a_proposal() {
+    use ed25519_dalek::{Signer, SigningKey};
+    let mut w = world();
+    let fake_ledger = w
+        .env
+        .install(
+            &canister_wasm("test-canister"),
+            Encode!(&None::<()>).unwrap(),
+            vec![admin()],
+        )
+        .unwrap();
+    let args = reg::RegistryArg::Init(reg::InitArgs {
+        ledger: fake_ledger,
+        governance: w.gov,
+        treasury: acct(user(4)),
+        epochs_canister: None,
+        ledger_fee_e8s: Some(10_000),
+        params: None,
+        genesis_time: None,
+    });
+    let registry = w
+        .env
+        .install(
+            &canister_wasm("registry"),
+            Encode!(&args).unwrap(),
+            vec![admin()],
+        )
+        .unwrap();
+    let f = NervousSystemFunction {
+        id: 1100,
+        name: "Settle a stuck stake movement (second registry)".into(),
+        description: None,
+        target_canister_id: registry,
+        target_method_name: "execute_resolve_movement".into(),
+        validator_canister_id: registry,
+        validator_method_name: "validate_resolve_movement".into(),
+    };
+    w.pass(Action::AddGenericNervousSystemFunction(f)).unwrap();
+    // a router registers and stakes; the ledger fails
+    let owner = user(500);
+    let (nonce,): (Result<ByteBuf, reg::RegistryError>,) = w
+        .env
+        .update_candid(registry, owner, "registration_nonce", ())
+        .unwrap();
+    let nonce: [u8; 32] = nonce.unwrap().as_slice().try_into().unwrap();
+    let k = SigningKey::from_bytes(&[9; 32]);
+    let ra = reg::RegisterArgs {
+        role: reg::Role::Router,
+        public_key: ByteBuf::from(k.verifying_key().to_bytes().to_vec()),
+        network_address: "10.1.0.9:4000".into(),
+        region: "eu-central".into(),
+        hardware: "node".into(),
+        signature: ByteBuf::from(
+            k.sign(&reg::rules::registration_message(
+                &owner,
+                &nonce,
+                reg::Role::Router,
+            ))
+            .to_bytes()
+            .to_vec(),
+        ),
+    };
+    let (r,): (Result<reg::Node, reg::RegistryError>,) = w
+        .env
+        .update_candid(registry, owner, "register", (ra,))
+        .unwrap();
+    let node = r.unwrap().id;
+    let sa = reg::StakeArgs {
+        node_id: node,
+        amount_e8s: 100_000 * E8S,
+        term_days: 180,
+    };
+    let (r,): (Result<reg::StakeInfo, reg::RegistryError>,) = w
+        .env
+        .update_candid(registry, owner, "stake", (sa,))
+        .unwrap();
+    let Err(reg::RegistryError::LedgerUnavailable { movement_id, .. }) = r else {
+        panic!("{r:?}")
+    };
+    let settle = reg::ResolveMovementArgs {
+        movement_id,
+        executed_in_block: None,
+    };
+    // not stuck yet: the validator refuses, so does the proposal
+    assert!(matches!(
+        w.pass_call(1100, &settle),
+        Err(GovernanceError::InvalidProposal(_))
+    ));
+    w.env.advance_time(Duration::from_secs(24 * 3600));
+    let movement = |w: &mut World| -> reg::Movement {
+        let (m,): (Option<reg::Movement>,) = w
+            .env
+            .query_candid(registry, admin(), "movement", (movement_id,))
+            .unwrap();
+        m.unwrap()
+    };
+    assert_eq!(movement(&mut w).status, reg::MovementStatus::Stuck);
+    w.refused(registry, owner, "execute_resolve_movement", &settle);
+    assert_eq!(movement(&mut w).status, reg::MovementStatus::Stuck);
+    let (id, status) = w.pass_call(1100, &settle).unwrap();
+    assert_eq!(status, ProposalStatus::Executed);
+    assert!(w.proposal(id).rendering.contains("never executed"));
+    assert!(matches!(
+        movement(&mut w).status,
+        reg::MovementStatus::Failed { .. }
+    ));
+}
