@@ -28,6 +28,7 @@ FUNCTIONS='
 1013|Developer grant|dao|grant|TreasuryAssetManagement
 1014|DAO airdrop batch|dao|create_airdrop_batch|TreasuryAssetManagement
 1015|DAO canister governance principal|dao|set_governance|CriticalDappOperations
+1016|Settle a stuck grant or airdrop payment|dao|resolve_payment|ApplicationBusinessLogic
 '
 neuron="" pem="" ids="" network="ic" dry=""
 while [ "$#" -gt 0 ]; do

@@ -82,6 +82,7 @@ async fn pay() -> u64 {
     }
     let _guard = Guard;
     let epochs = with(|d| d.config().epochs);
+    with_mut(|d| d.mark_stuck(time()));
     let todo = with(|d| d.pending_mints(PAYMENTS_PER_RUN));
     let mut paid = 0;
     for (id, mint) in todo {
@@ -165,6 +166,20 @@ fn execute_create_airdrop_batch(b: AirdropBatchArgs) {
     or_trap(with_mut(|d| {
         d.execute_create_airdrop_batch(caller, &b, time())
     }));
+}
+
+#[query]
+fn validate_resolve_payment(a: ResolvePaymentArgs) -> Result<String, String> {
+    with(|d| d.validate_resolve_payment(&a))
+}
+
+#[update]
+fn execute_resolve_payment(a: ResolvePaymentArgs) {
+    let caller = msg_caller();
+    or_trap(with_mut(|d| d.execute_resolve_payment(caller, &a, time())));
+    ic_cdk_timers::set_timer(Duration::ZERO, async {
+        pay().await;
+    });
 }
 
 #[query]

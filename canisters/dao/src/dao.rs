@@ -434,6 +434,65 @@ impl Dao {
 
     // ------------------------------------------------------------------ payments
 
+    /// Marks the payments pending for longer than [`STUCK_AFTER_NS`] as `Stuck`.
+    pub fn mark_stuck(&mut self, now: u64) {
+        for p in self.payments.values_mut() {
+            if p.status == PaymentStatus::Pending
+                && now.saturating_sub(p.created_at_time) > STUCK_AFTER_NS
+            {
+                p.status = PaymentStatus::Stuck;
+            }
+        }
+    }
+
+    /// `validate_resolve_payment`.
+    pub fn validate_resolve_payment(&self, a: &ResolvePaymentArgs) -> Result<String, String> {
+        let p = self.payments.get(&a.id).ok_or("no such payment")?;
+        if p.status != PaymentStatus::Stuck {
+            return Err("the payment is not stuck".into());
+        }
+        Ok(match a.executed_in_block {
+            Some(b) => format!(
+                "mark payment {} ({} to {}) as minted in block {b}",
+                a.id,
+                emc(p.amount_e8s),
+                p.to
+            ),
+            None => format!(
+                "re-issue payment {} ({} to {}) with a fresh created_at_time",
+                a.id,
+                emc(p.amount_e8s),
+                p.to
+            ),
+        })
+    }
+
+    /// `execute_resolve_payment` (governance only): a stuck payment is either confirmed by
+    /// the block that minted it or re-issued (the epochs canister's pool caps still bound it).
+    pub fn execute_resolve_payment(
+        &mut self,
+        caller: Principal,
+        a: &ResolvePaymentArgs,
+        now: u64,
+    ) -> Result<(), DaoError> {
+        self.only_governance(caller)?;
+        self.validate_resolve_payment(a)
+            .map_err(DaoError::InvalidArgument)?;
+        if let Some(p) = self.payments.get_mut(&a.id) {
+            match a.executed_in_block {
+                Some(b) => {
+                    p.status = PaymentStatus::Pending;
+                    self.record_payment(a.id, Some(b));
+                }
+                None => {
+                    p.status = PaymentStatus::Pending;
+                    p.created_at_time = now;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Up to `max` pending payments, oldest first, as the mints to ask the epochs canister for.
     pub fn pending_mints(&self, max: usize) -> Vec<(u64, DaoMint)> {
         self.payments

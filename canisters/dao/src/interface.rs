@@ -22,6 +22,8 @@ pub fn service_did() -> String {
     m!("execute_grant", false, (GrantArgs) -> ());
     m!("validate_create_airdrop_batch", true, (AirdropBatchArgs) -> (Result<String, String>));
     m!("execute_create_airdrop_batch", false, (AirdropBatchArgs) -> ());
+    m!("validate_resolve_payment", true, (ResolvePaymentArgs) -> (Result<String, String>));
+    m!("execute_resolve_payment", false, (ResolvePaymentArgs) -> ());
     m!("validate_set_governance", true, (Principal) -> (Result<String, String>));
     m!("execute_set_governance", false, (Principal) -> ());
     m!("application", true, (u64) -> (Option<Application>));

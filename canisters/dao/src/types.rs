@@ -177,6 +177,24 @@ pub enum PaymentStatus {
     Pending,
     /// Minted in this ledger block.
     Paid(u64),
+    /// Not minted within [`STUCK_AFTER_NS`] of its `created_at_time`: no longer retried (the
+    /// ledger would refuse it as too old, and a re-issue could pay twice); governance settles
+    /// it (`execute_resolve_payment`) after reading the ledger's blocks.
+    Stuck,
+}
+
+/// A pending payment older than this (23 h, inside the ledger's 24 h deduplication window) is
+/// `Stuck`.
+pub const STUCK_AFTER_NS: u64 = 23 * 3_600 * 1_000_000_000;
+
+/// `validate_resolve_payment` / `execute_resolve_payment`'s payload.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct ResolvePaymentArgs {
+    /// The payment.
+    pub id: u64,
+    /// The ledger block that minted it (its memo names the payment), or none: it is re-issued
+    /// with a fresh `created_at_time`.
+    pub executed_in_block: Option<u64>,
 }
 
 /// A journaled payment.

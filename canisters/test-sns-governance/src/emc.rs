@@ -79,6 +79,7 @@ pub const EMC_FUNCTIONS: &[EmcFunction] = &[
     f(1013, "Developer grant", EmcCanister::Dao, "grant", "GrantArgs", "TreasuryAssetManagement"),
     f(1014, "DAO airdrop batch", EmcCanister::Dao, "create_airdrop_batch", "AirdropBatchArgs", "TreasuryAssetManagement"),
     f(1015, "DAO canister governance principal", EmcCanister::Dao, "set_governance", "principal", "CriticalDappOperations"),
+    f(1016, "Settle a stuck grant or airdrop payment", EmcCanister::Dao, "resolve_payment", "ResolvePaymentArgs", "ApplicationBusinessLogic"),
 ];
 
 const fn f(

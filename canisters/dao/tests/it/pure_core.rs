@@ -224,3 +224,45 @@ fn airdrop_batches_respect_the_pool_and_are_unique() {
         Err(DaoError::BatchExhausted)
     );
 }
+
+#[test]
+fn a_stuck_payment_waits_for_governance() {
+    let mut d = dao();
+    let a = d.submit_application(p(1), app(10), 0).unwrap();
+    let pid = d
+        .execute_grant(
+            gov(),
+            &GrantArgs {
+                application_id: a,
+                amount_e8s: 10,
+            },
+            100,
+        )
+        .unwrap();
+    let r = |b| ResolvePaymentArgs {
+        id: pid,
+        executed_in_block: b,
+    };
+    assert!(d.validate_resolve_payment(&r(None)).is_err());
+    d.mark_stuck(100 + STUCK_AFTER_NS);
+    assert_eq!(d.payment(pid).unwrap().status, PaymentStatus::Pending);
+    d.mark_stuck(101 + STUCK_AFTER_NS);
+    assert_eq!(d.payment(pid).unwrap().status, PaymentStatus::Stuck);
+    assert!(d.pending_mints(10).is_empty());
+    assert_eq!(
+        d.execute_resolve_payment(p(1), &r(None), 5),
+        Err(DaoError::NotGovernance)
+    );
+    // confirmed by a block: paid, counted once
+    let mut d2 = d.clone();
+    d2.execute_resolve_payment(gov(), &r(Some(77)), 5).unwrap();
+    assert_eq!(d2.payment(pid).unwrap().status, PaymentStatus::Paid(77));
+    assert_eq!(d2.stats().grants_paid_e8s, 10);
+    assert!(d2.validate_resolve_payment(&r(None)).is_err());
+    // re-issued: pending again with a fresh time
+    d.execute_resolve_payment(gov(), &r(None), 9_999).unwrap();
+    let m = d.pending_mints(10);
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].1.created_at_time, 9_999);
+    assert_eq!(d.stats().grants_paid_e8s, 0);
+}

@@ -477,6 +477,17 @@ fn every_governed_method_through_a_proposal() {
         Err(GovernanceError::InvalidProposal(_))
     ));
 
+    // 1016 resolve a DAO payment: refused by the validator
+    let rpay = dao::ResolvePaymentArgs {
+        id: 4,
+        executed_in_block: None,
+    };
+    w.refused(w.dao, outsider(), "execute_resolve_payment", &rpay);
+    assert!(matches!(
+        w.pass_call(1016, &rpay),
+        Err(GovernanceError::InvalidProposal(_))
+    ));
+
     // 1009-1011 governance hand-over. A treasury proposal is adopted only after the registry
     // has moved to a new governance: its execution traps and is recorded as failed, with no
     // change.
@@ -535,7 +546,7 @@ fn every_governed_method_through_a_proposal() {
         .unwrap();
     expected_r.treasury = t;
     assert_eq!(w.registry_config(), expected_r);
-    assert_eq!(EMC_FUNCTIONS.len(), 16);
+    assert_eq!(EMC_FUNCTIONS.len(), 17);
 }
 
 /// Bad input: a payload that does not decode, out-of-range parameters, an unknown function,
@@ -1103,4 +1114,51 @@ fn a_stuck_stake_movement_is_settled_by_a_proposal() {
         movement(&mut w).status,
         reg::MovementStatus::Failed { .. }
     ));
+}
+
+/// A grant whose mint fails (the epochs canister does not know the DAO canister yet) is retried,
+/// then `Stuck` after 23 h and no longer retried; a proposal of function 1016 re-issues it and
+/// it is paid once the DAO canister may mint.
+#[test]
+fn a_stuck_grant_payment_is_reissued_by_a_proposal() {
+    let mut w = world();
+    w.register_all();
+    let dev = user(200);
+    let a = w.apply(dev, 1_000 * E8S);
+    let g = dao::GrantArgs {
+        application_id: a,
+        amount_e8s: 1_000 * E8S,
+    };
+    w.pass_call(1013, &g).unwrap();
+    let payment = |w: &mut World| -> dao::Payment {
+        let (p,): (Option<dao::Payment>,) = w
+            .env
+            .query_candid(w.dao, admin(), "payment", (1u64,))
+            .unwrap();
+        p.unwrap()
+    };
+    assert_eq!(w.run_payments(), 0);
+    assert_eq!(payment(&mut w).status, dao::PaymentStatus::Pending);
+    let settle = dao::ResolvePaymentArgs {
+        id: 1,
+        executed_in_block: None,
+    };
+    assert!(w.pass_call(1016, &settle).is_err(), "not stuck yet");
+    w.env.advance_time(Duration::from_secs(24 * 3600));
+    w.run_payments();
+    assert_eq!(payment(&mut w).status, dao::PaymentStatus::Stuck);
+    w.refused(w.dao, dev, "execute_resolve_payment", &settle);
+    w.pass_call(1012, &Some(w.dao)).unwrap();
+    assert_eq!(w.run_payments(), 0, "a stuck payment is not retried");
+    assert_eq!(w.balance(acct(dev)), 0);
+    let (id, status) = w.pass_call(1016, &settle).unwrap();
+    assert_eq!(status, ProposalStatus::Executed);
+    assert!(w.proposal(id).rendering.contains("re-issue payment 1"));
+    w.run_payments();
+    assert!(matches!(
+        payment(&mut w).status,
+        dao::PaymentStatus::Paid(_)
+    ));
+    assert_eq!(w.balance(acct(dev)), 1_000 * E8S);
+    assert_eq!(w.dao_stats().grants_paid_e8s, 1_000 * E8S);
 }
