@@ -66,8 +66,17 @@ market_arg="(variant { Init = record {
 } })"
 dfx deploy market --argument "$market_arg" "$@"
 dfx canister call epochs execute_set_market "(opt principal \"$market_id\")" "$@"
+
+# The DAO canister (developer grants, airdrop) mints through the epochs canister.
+dao_id="$(dfx canister id dao "$@")"
+dao_arg="(record {
+  governance = principal \"$me\";
+  epochs = principal \"$epochs_id\";
+})"
+dfx deploy dao --argument "$dao_arg" "$@"
+dfx canister call epochs execute_set_dao "(opt principal \"$dao_id\")" "$@"
 dfx canister call ledger icrc1_symbol '()' "$@"
 dfx canister call registry current_epoch '()' "$@"
 dfx canister call epochs stats '()' "$@"
 dfx canister call market stats '()' "$@"
-echo "ledger $ledger_id  registry $registry_id  epochs $epochs_id  market $market_id  genesis in ${delay}s"
+echo "ledger $ledger_id  registry $registry_id  epochs $epochs_id  market $market_id  dao $dao_id  genesis in ${delay}s"

@@ -36,6 +36,8 @@ thread_local! {
     static COMPUTE_ES_RUNNING: Cell<bool> = const { Cell::new(false) };
     /// Trading-reward mints awaiting the ledger, e8s (heap only: counted against the pool).
     static TRADING_IN_FLIGHT: Cell<u64> = const { Cell::new(0) };
+    /// DAO-pool mints awaiting the ledger, e8s: developer grants, airdrop.
+    static DAO_IN_FLIGHT: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
 }
 
 fn with<R>(f: impl FnOnce(&Epochs<DefaultMemoryImpl>) -> R) -> R {
@@ -397,6 +399,69 @@ async fn mint_trading_reward(m: TradingMint) -> Result<u64, EpochsError> {
     }
 }
 
+fn dao_in_flight(pool: DaoPool) -> u64 {
+    let (g, a) = DAO_IN_FLIGHT.get();
+    match pool {
+        DaoPool::DeveloperGrants => g,
+        DaoPool::Airdrop => a,
+    }
+}
+
+fn add_dao_in_flight(pool: DaoPool, amount: u64, add: bool) {
+    let (g, a) = DAO_IN_FLIGHT.get();
+    let f = |v: u64| {
+        if add {
+            v.saturating_add(amount)
+        } else {
+            v.saturating_sub(amount)
+        }
+    };
+    DAO_IN_FLIGHT.set(match pool {
+        DaoPool::DeveloperGrants => (f(g), a),
+        DaoPool::Airdrop => (g, f(a)),
+    });
+}
+
+/// Mints a developer grant or an airdrop payment for the DAO canister (the only caller),
+/// within the pool's cap (252M, 105M). The DAO's `created_at_time` and memo go to the ledger as
+/// given, so its retries are deduplicated; only a new mint counts against the pool.
+#[update]
+async fn mint_dao_reward(m: DaoMint) -> Result<u64, EpochsError> {
+    with(|e| e.check_dao_mint(msg_caller(), &m, dao_in_flight(m.pool)))?;
+    let ledger = with(|e| e.config().ledger);
+    let arg = TransferArg {
+        from_subaccount: None,
+        to: m.to,
+        fee: None,
+        created_at_time: Some(m.created_at_time),
+        memo: Some(Memo(m.memo.clone())),
+        amount: Nat::from(m.amount_e8s),
+    };
+    add_dao_in_flight(m.pool, m.amount_e8s, true);
+    struct Release(DaoPool, u64);
+    impl Drop for Release {
+        fn drop(&mut self) {
+            add_dao_in_flight(self.0, self.1, false);
+        }
+    }
+    let _release = Release(m.pool, m.amount_e8s);
+    let reply = Call::unbounded_wait(ledger, "icrc1_transfer")
+        .with_arg(arg)
+        .await
+        .map_err(|e| EpochsError::Ledger(e.to_string()))?;
+    match reply
+        .candid::<Result<Nat, TransferError>>()
+        .map_err(|e| EpochsError::Ledger(e.to_string()))?
+    {
+        Ok(block) => {
+            with_mut(|e| e.record_dao_mint(m.pool, m.amount_e8s));
+            Ok(nat_u64(&block))
+        }
+        Err(TransferError::Duplicate { duplicate_of }) => Ok(nat_u64(&duplicate_of)),
+        Err(e) => Err(EpochsError::Ledger(format!("{e:?}"))),
+    }
+}
+
 // ------------------------------------------------------------------ governance
 
 fn governance_or_trap<R>(r: Result<R, EpochsError>) -> R {
@@ -418,6 +483,17 @@ fn execute_set_params(p: Params) {
 }
 
 #[query]
+fn validate_set_governance(p: Principal) -> Result<String, String> {
+    with(|e| e.validate_set_governance(&p))
+}
+
+#[update]
+fn execute_set_governance(p: Principal) {
+    let caller = msg_caller();
+    governance_or_trap(with_mut(|e| e.execute_set_governance(caller, &p)));
+}
+
+#[query]
 fn validate_set_market(m: Option<Principal>) -> Result<String, String> {
     with(|e| e.validate_set_market(&m))
 }
@@ -426,6 +502,17 @@ fn validate_set_market(m: Option<Principal>) -> Result<String, String> {
 fn execute_set_market(m: Option<Principal>) {
     let caller = msg_caller();
     governance_or_trap(with_mut(|e| e.execute_set_market(caller, m)));
+}
+
+#[query]
+fn validate_set_dao(d: Option<Principal>) -> Result<String, String> {
+    with(|e| e.validate_set_dao(&d))
+}
+
+#[update]
+fn execute_set_dao(d: Option<Principal>) {
+    let caller = msg_caller();
+    governance_or_trap(with_mut(|e| e.execute_set_dao(caller, d)));
 }
 
 #[query]

@@ -68,6 +68,10 @@ struct Meta {
     /// Trading rewards minted for the market (an `opt` added after layout v1 shipped: a meta
     /// cell written before reads it as `null`, i.e. 0).
     trading_minted: Option<u64>,
+    /// Developer grants minted for the DAO canister (`opt`, as above).
+    grants_minted: Option<u64>,
+    /// Airdrop payments minted for the DAO canister (`opt`, as above).
+    airdrop_minted: Option<u64>,
 }
 
 /// What the registry answered to a batch of reports sent from a queue (compute E).
@@ -198,6 +202,7 @@ impl<M: Memory> Epochs<M> {
             governance: args.governance,
             params,
             market: None,
+            dao: None,
         };
         let meta = Meta::default();
         write_config(&mut s, &config)?;
@@ -415,6 +420,52 @@ impl<M: Memory> Epochs<M> {
             return Err(EpochsError::PoolExhausted);
         }
         Ok(())
+    }
+
+    /// Minted so far from a DAO pool, e8s.
+    pub fn dao_minted(&self, pool: DaoPool) -> u64 {
+        match pool {
+            DaoPool::DeveloperGrants => self.meta.grants_minted,
+            DaoPool::Airdrop => self.meta.airdrop_minted,
+        }
+        .unwrap_or(0)
+    }
+
+    /// Checks a DAO-pool mint before the ledger call: only the DAO canister asks, a positive
+    /// amount, a memo of at most 32 bytes, and the pool's cap not exceeded counting the mints
+    /// of that pool already `in_flight` (e8s).
+    pub fn check_dao_mint(
+        &self,
+        caller: Principal,
+        m: &DaoMint,
+        in_flight: u64,
+    ) -> Result<(), EpochsError> {
+        if self.config.dao != Some(caller) {
+            return Err(EpochsError::NotDao);
+        }
+        if m.amount_e8s == 0 || m.memo.len() > 32 {
+            return Err(EpochsError::InvalidArgument(
+                "a positive amount and a memo of at most 32 bytes".into(),
+            ));
+        }
+        let total = self
+            .dao_minted(m.pool)
+            .saturating_add(in_flight)
+            .saturating_add(m.amount_e8s);
+        if total > m.pool.cap_e8s() {
+            return Err(EpochsError::DaoPoolExhausted(m.pool));
+        }
+        Ok(())
+    }
+
+    /// Records a DAO-pool mint the ledger executed (not a duplicate of an earlier one).
+    pub fn record_dao_mint(&mut self, pool: DaoPool, amount: u64) {
+        let v = Some(self.dao_minted(pool).saturating_add(amount));
+        match pool {
+            DaoPool::DeveloperGrants => self.meta.grants_minted = v,
+            DaoPool::Airdrop => self.meta.airdrop_minted = v,
+        }
+        self.save_meta();
     }
 
     /// Records a trading-reward mint the ledger executed (not a duplicate of an earlier one).
@@ -1051,6 +1102,36 @@ impl<M: Memory> Epochs<M> {
         write_config(&mut self.s, &self.config).map_err(|e| EpochsError::Storage(e.to_string()))
     }
 
+    /// `validate_set_governance`: the rendering of a change of the governance principal.
+    pub fn validate_set_governance(&self, p: &Principal) -> Result<String, String> {
+        if *p == Principal::anonymous() || *p == Principal::management_canister() {
+            return Err(format!("{p} cannot be the governance principal"));
+        }
+        Ok(format!(
+            "set the epochs canister's governance principal from {} to {p}",
+            self.config.governance
+        ))
+    }
+
+    /// `execute_set_governance` (governance only): from then on only `p` may call the
+    /// `execute_*` methods.
+    pub fn execute_set_governance(
+        &mut self,
+        caller: Principal,
+        p: &Principal,
+    ) -> Result<(), EpochsError> {
+        if caller != self.config.governance {
+            return Err(EpochsError::NotGovernance);
+        }
+        self.validate_set_governance(p)
+            .map_err(EpochsError::InvalidArgument)?;
+        let mut c = self.config.clone();
+        c.governance = *p;
+        write_config(&mut self.s, &c).map_err(|e| EpochsError::Storage(e.to_string()))?;
+        self.config = c;
+        Ok(())
+    }
+
     /// `validate_set_market`.
     pub fn validate_set_market(&self, market: &Option<Principal>) -> Result<String, String> {
         Ok(match market {
@@ -1070,6 +1151,37 @@ impl<M: Memory> Epochs<M> {
         }
         self.config.market = market;
         write_config(&mut self.s, &self.config).map_err(|e| EpochsError::Storage(e.to_string()))
+    }
+
+    /// `validate_set_dao`.
+    pub fn validate_set_dao(&self, dao: &Option<Principal>) -> Result<String, String> {
+        Ok(match dao {
+            Some(p) if *p == Principal::anonymous() => {
+                return Err("the DAO canister cannot be anonymous".into())
+            }
+            Some(d) => format!(
+                "let DAO canister {d} mint developer grants (252M pool) and the airdrop (105M pool)"
+            ),
+            None => "stop minting developer grants and the airdrop".into(),
+        })
+    }
+
+    /// `execute_set_dao` (governance only).
+    pub fn execute_set_dao(
+        &mut self,
+        caller: Principal,
+        dao: Option<Principal>,
+    ) -> Result<(), EpochsError> {
+        if caller != self.config.governance {
+            return Err(EpochsError::NotGovernance);
+        }
+        self.validate_set_dao(&dao)
+            .map_err(EpochsError::InvalidArgument)?;
+        let mut c = self.config.clone();
+        c.dao = dao;
+        write_config(&mut self.s, &c).map_err(|e| EpochsError::Storage(e.to_string()))?;
+        self.config = c;
+        Ok(())
     }
 
     /// `validate_resolve_payout`.
@@ -1133,6 +1245,8 @@ impl<M: Memory> Epochs<M> {
             pending_compute_e_batches: self.s.compute_es.len(),
             last_closed_epoch: self.meta.last_closed,
             trading_minted_e8s: self.trading_minted(),
+            grants_minted_e8s: self.dao_minted(DaoPool::DeveloperGrants),
+            airdrop_minted_e8s: self.dao_minted(DaoPool::Airdrop),
         }
     }
 }

@@ -25,8 +25,13 @@ pub fn service_did() -> String {
     m!("validate_set_params", true, (Params) -> (Result<String, String>));
     m!("execute_set_params", false, (Params) -> ());
     m!("mint_trading_reward", false, (TradingMint) -> (R<u64>));
+    m!("validate_set_governance", true, (Principal) -> (Result<String, String>));
+    m!("execute_set_governance", false, (Principal) -> ());
     m!("validate_set_market", true, (Option<Principal>) -> (Result<String, String>));
     m!("execute_set_market", false, (Option<Principal>) -> ());
+    m!("mint_dao_reward", false, (DaoMint) -> (R<u64>));
+    m!("validate_set_dao", true, (Option<Principal>) -> (Result<String, String>));
+    m!("execute_set_dao", false, (Option<Principal>) -> ());
     m!("final_receipts_root", true, (u64) -> (ReceiptsRoot));
     m!("validate_resolve_payout", true, (ResolvePayoutArgs) -> (Result<String, String>));
     m!("execute_resolve_payout", false, (ResolvePayoutArgs) -> ());

@@ -95,6 +95,46 @@ pub struct Config {
     /// are minted). Set by governance (`execute_set_market`); an `opt` field, so a config
     /// stored before it existed loads as `null`.
     pub market: Option<Principal>,
+    /// The DAO canister, the only caller of `mint_dao_reward` (developer grants within the
+    /// 252M pool, the airdrop within the 105M pool; none: nothing is minted for them). Set by
+    /// governance (`execute_set_dao`); `opt`, so a stored config without it loads as `null`.
+    pub dao: Option<Principal>,
+}
+
+/// The two pools the DAO canister draws on (spec 2 and 10).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
+pub enum DaoPool {
+    /// Ecosystem developer rewards: 252,000,000 EMC.
+    DeveloperGrants,
+    /// DAO airdrop incentive: 105,000,000 EMC.
+    Airdrop,
+}
+
+impl DaoPool {
+    /// The pool's hard cap, e8s.
+    pub fn cap_e8s(self) -> u64 {
+        match self {
+            DaoPool::DeveloperGrants => emc_tokenomics::DEVELOPER_REWARD_POOL_CAP,
+            DaoPool::Airdrop => emc_tokenomics::AIRDROP_POOL_CAP,
+        }
+    }
+}
+
+/// A grant or airdrop payment the DAO canister asks this canister, the ledger's minting
+/// account, to mint. Like [`TradingMint`], a retry carries the same `created_at_time` and memo,
+/// so the ledger deduplicates it and only a new mint counts against the pool.
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
+pub struct DaoMint {
+    /// The pool it is paid from.
+    pub pool: DaoPool,
+    /// The paid account.
+    pub to: icrc_ledger_types::icrc1::account::Account,
+    /// Amount, e8s (positive).
+    pub amount_e8s: u64,
+    /// The DAO canister's `created_at_time` for the mint.
+    pub created_at_time: u64,
+    /// The DAO canister's memo (at most 32 bytes).
+    pub memo: serde_bytes::ByteBuf,
 }
 
 /// A trading reward the market asks this canister, the ledger's minting account, to mint
@@ -368,6 +408,10 @@ pub struct Stats {
     pub last_closed_epoch: Option<u64>,
     /// Trading rewards minted for the market, e8s (at most the 378M pool).
     pub trading_minted_e8s: u64,
+    /// Developer grants minted for the DAO canister, e8s (at most the 252M pool).
+    pub grants_minted_e8s: u64,
+    /// Airdrop payments minted for the DAO canister, e8s (at most the 105M pool).
+    pub airdrop_minted_e8s: u64,
 }
 
 /// Errors: typed; a refused call changes nothing.
@@ -443,6 +487,12 @@ pub enum EpochsError {
     /// The trading-reward pool would be exceeded.
     #[error("the trading-reward pool is exhausted")]
     PoolExhausted,
+    /// Only the DAO canister (`mint_dao_reward`).
+    #[error("only the DAO canister may call this")]
+    NotDao,
+    /// A DAO pool (developer grants or airdrop) would be exceeded.
+    #[error("the {0:?} pool is exhausted")]
+    DaoPoolExhausted(DaoPool),
     /// The ledger refused or could not be reached.
     #[error("ledger: {0}")]
     Ledger(String),

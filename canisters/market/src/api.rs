@@ -491,6 +491,17 @@ fn execute_set_params(p: Params) {
 }
 
 #[query]
+fn validate_set_governance(p: Principal) -> Result<String, String> {
+    with(|m| m.validate_set_governance(&p))
+}
+
+#[update]
+fn execute_set_governance(p: Principal) {
+    let caller = msg_caller();
+    governance_or_trap(with_mut(|m| m.execute_set_governance(caller, &p)));
+}
+
+#[query]
 fn validate_resolve_transfer(a: ResolveTransferArgs) -> Result<String, String> {
     with(|m| m.validate_resolve_transfer(&a))
 }

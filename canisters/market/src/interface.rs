@@ -28,6 +28,8 @@ pub fn service_did() -> String {
     m!("run_journal", false, () -> (u64));
     m!("validate_set_params", true, (Params) -> (Result<String, String>));
     m!("execute_set_params", false, (Params) -> ());
+    m!("validate_set_governance", true, (Principal) -> (Result<String, String>));
+    m!("execute_set_governance", false, (Principal) -> ());
     m!("validate_resolve_transfer", true, (ResolveTransferArgs) -> (Result<String, String>));
     m!("execute_resolve_transfer", false, (ResolveTransferArgs) -> ());
     m!("offer", true, (u64) -> (Option<Offer>));

@@ -1155,6 +1155,35 @@ impl<M: Memory> Market<M> {
         Ok(())
     }
 
+    /// Checks a change of the governance principal (the SNS `validate_*` half).
+    pub fn validate_set_governance(&self, p: &Principal) -> Result<String, String> {
+        if *p == Principal::anonymous() || *p == Principal::management_canister() {
+            return Err(format!("{p} cannot be the governance principal"));
+        }
+        Ok(format!(
+            "set the market's governance principal from {} to {p}",
+            self.config.governance
+        ))
+    }
+
+    /// Hands governance to another principal (governance only).
+    pub fn execute_set_governance(
+        &mut self,
+        caller: Principal,
+        p: &Principal,
+    ) -> Result<(), MarketError> {
+        if caller != self.config.governance {
+            return Err(MarketError::NotGovernance);
+        }
+        self.validate_set_governance(p)
+            .map_err(MarketError::InvalidArgument)?;
+        let mut c = self.config.clone();
+        c.governance = *p;
+        write_config(&mut self.s, &c).map_err(|e| MarketError::Storage(e.to_string()))?;
+        self.config = c;
+        Ok(())
+    }
+
     /// Checks the settlement of a `Stuck` transfer.
     pub fn validate_resolve_transfer(&self, a: &ResolveTransferArgs) -> Result<String, String> {
         let t = self.transfer(a.id).ok_or("unknown transfer")?;

@@ -359,6 +359,17 @@ fn execute_set_params(p: Params) {
 }
 
 #[query]
+fn validate_set_governance(p: Principal) -> Result<String, String> {
+    with(|r| r.validate_set_governance(&p))
+}
+
+#[update]
+fn execute_set_governance(p: Principal) {
+    let caller = msg_caller();
+    governance_or_trap(with_mut(|r| r.execute_set_governance(caller, &p)));
+}
+
+#[query]
 fn validate_set_treasury(a: Account) -> Result<String, String> {
     with(|r| r.validate_set_treasury(&a))
 }

@@ -35,6 +35,8 @@ pub fn service_did() -> String {
     m!("vote_impeachment", false, (VoteArgs) -> (R<Case>));
     m!("validate_set_params", true, (Params) -> (Result<String, String>));
     m!("execute_set_params", false, (Params) -> ());
+    m!("validate_set_governance", true, (Principal) -> (Result<String, String>));
+    m!("execute_set_governance", false, (Principal) -> ());
     m!("validate_set_treasury", true, (Account) -> (Result<String, String>));
     m!("execute_set_treasury", false, (Account) -> ());
     m!("validate_set_epochs_canister", true, (Option<Principal>) -> (Result<String, String>));

@@ -63,4 +63,6 @@ fn the_deploy_script_arguments_decode_into_the_install_types() {
     assert!(
         matches!(m, emc_market::MarketArg::Init(ref a) if a.epochs == Principal::from_slice(&[1, 2, 6]))
     );
+    let dao = Decode!(&arg("dao_arg"), emc_dao::InitArgs).unwrap();
+    assert_eq!(dao.epochs, Principal::from_slice(&[1, 2, 6]));
 }

@@ -1031,3 +1031,89 @@ fn final_receipts_roots_and_trading_mints_for_the_market() {
     assert_eq!(e.config().market, Some(market));
     assert_eq!(e.trading_minted(), pool);
 }
+
+/// The DAO canister's mints (developer grants, airdrop): only the canister governance names,
+/// each pool capped on its own counting mints in flight, totals kept across an upgrade; the
+/// governance principal itself changes only through governance.
+#[test]
+fn dao_mints_are_capped_per_pool_and_governance_hands_over() {
+    let (mut e, mem) = fresh();
+    let dao = candid::Principal::from_slice(&[6; 10]);
+    let m = |pool, amount_e8s| DaoMint {
+        pool,
+        to: icrc_ledger_types::icrc1::account::Account {
+            owner: dao,
+            subaccount: None,
+        },
+        amount_e8s,
+        created_at_time: 1,
+        memo: serde_bytes::ByteBuf::from(vec![2; 16]),
+    };
+    let g = m(DaoPool::DeveloperGrants, 10);
+    assert_eq!(e.check_dao_mint(dao, &g, 0), Err(EpochsError::NotDao));
+    assert_eq!(
+        e.execute_set_dao(dao, Some(dao)),
+        Err(EpochsError::NotGovernance)
+    );
+    assert!(e
+        .validate_set_dao(&Some(candid::Principal::anonymous()))
+        .is_err());
+    e.execute_set_dao(gov(), Some(dao)).unwrap();
+    assert_eq!(e.check_dao_mint(dao, &g, 0), Ok(()));
+    assert_eq!(e.check_dao_mint(gov(), &g, 0), Err(EpochsError::NotDao));
+    for (pool, cap) in [
+        (
+            DaoPool::DeveloperGrants,
+            emc_tokenomics::DEVELOPER_REWARD_POOL_CAP,
+        ),
+        (DaoPool::Airdrop, emc_tokenomics::AIRDROP_POOL_CAP),
+    ] {
+        assert_eq!(pool.cap_e8s(), cap);
+        assert_eq!(
+            e.check_dao_mint(dao, &m(pool, 10), cap - 9),
+            Err(EpochsError::DaoPoolExhausted(pool))
+        );
+        e.record_dao_mint(pool, cap - 10);
+        assert_eq!(e.check_dao_mint(dao, &m(pool, 10), 0), Ok(()));
+        e.record_dao_mint(pool, 10);
+        assert_eq!(
+            e.check_dao_mint(dao, &m(pool, 1), 0),
+            Err(EpochsError::DaoPoolExhausted(pool))
+        );
+    }
+    let s = e.stats();
+    assert_eq!(
+        (
+            s.grants_minted_e8s,
+            s.airdrop_minted_e8s,
+            s.trading_minted_e8s
+        ),
+        (
+            emc_tokenomics::DEVELOPER_REWARD_POOL_CAP,
+            emc_tokenomics::AIRDROP_POOL_CAP,
+            0
+        )
+    );
+    // governance hands over: the old one is refused from then on
+    let next = candid::Principal::from_slice(&[7; 10]);
+    assert!(e
+        .validate_set_governance(&candid::Principal::anonymous())
+        .is_err());
+    assert_eq!(
+        e.execute_set_governance(next, &next),
+        Err(EpochsError::NotGovernance)
+    );
+    e.execute_set_governance(gov(), &next).unwrap();
+    assert_eq!(
+        e.execute_set_dao(gov(), None),
+        Err(EpochsError::NotGovernance)
+    );
+    drop(e);
+    let e = Epochs::load(mem).unwrap();
+    assert_eq!(e.config().governance, next);
+    assert_eq!(e.config().dao, Some(dao));
+    assert_eq!(
+        e.dao_minted(DaoPool::Airdrop),
+        emc_tokenomics::AIRDROP_POOL_CAP
+    );
+}

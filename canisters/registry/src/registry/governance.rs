@@ -34,6 +34,31 @@ impl<M: Memory> Registry<M> {
         Ok(())
     }
 
+    /// Renders a change of the governance principal (SNS `validate_set_governance`).
+    pub fn validate_set_governance(&self, p: &Principal) -> Result<String, String> {
+        if *p == Principal::anonymous() || *p == Principal::management_canister() {
+            return Err(format!("{p} cannot be the governance principal"));
+        }
+        Ok(format!(
+            "set the registry's governance principal from {} to {}",
+            self.config.governance, p
+        ))
+    }
+
+    /// Hands governance to another principal (governance only): from then on only `p` may call
+    /// the `execute_*` methods.
+    pub fn execute_set_governance(
+        &mut self,
+        caller: Principal,
+        p: &Principal,
+    ) -> Result<(), RegistryError> {
+        self.only_governance(caller)?;
+        self.validate_set_governance(p)
+            .map_err(RegistryError::InvalidArgument)?;
+        self.config.governance = *p;
+        self.save_config()
+    }
+
     /// Renders a treasury change.
     pub fn validate_set_treasury(&self, a: &Account) -> Result<String, String> {
         if a.owner == Principal::anonymous() {
