@@ -38,21 +38,22 @@
 )]
 
 pub mod amount;
+pub mod compute;
 mod config;
 pub mod doctor;
-mod epochs;
+pub mod epochs;
 mod error;
 pub mod gov;
 mod ledger;
-mod market;
-mod registry;
+pub mod market;
+pub mod registry;
 
 pub use config::{CanisterIds, EmcConfig};
 pub use epochs::Epochs;
 pub use error::SdkError;
 pub use ledger::{Allowance, Ledger, TokenMetadata};
 pub use market::Market;
-pub use registry::Registry;
+pub use registry::{NodeRegistration, Registry};
 
 pub use emc_ic_client::{AgentClient, AgentConfig, AgentIdentity, IcClient, IcError};
 pub use emc_types::NodeId;

@@ -4,9 +4,10 @@ use crate::{Emc, SdkError};
 use candid::Principal;
 use ed25519_dalek::{Signer, SigningKey};
 use emc_ic_client::IcClientExt;
-use emc_market::{
-    BindKeyArgs, Config, EscrowView, MarketError, Offer, OfferArgs, Stats, Transfer,
+pub use emc_market::{
+    Config, EscrowView, Offer, OfferArgs, Stats, Transfer, TransferStatus,
 };
+use emc_market::{BindKeyArgs, MarketError};
 use icrc_ledger_types::icrc1::account::Account;
 
 /// Offers per `list_offers` page (the market's maximum).

@@ -5,9 +5,8 @@ use candid::Principal;
 use ed25519_dalek::{Signer, SigningKey};
 use emc_ic_client::{IcClientExt, RegistryApi};
 use emc_registry::rules::registration_message;
-use emc_registry::{
-    Config, EpochInfo, Node, RegisterArgs, Role, StakeArgs, StakeInfo, Stats,
-};
+pub use emc_registry::{Config, EpochInfo, Node, NodeState, Role, StakeInfo, Stats, Term};
+use emc_registry::{RegisterArgs, StakeArgs};
 use emc_types::NodeId;
 use icrc_ledger_types::icrc1::account::Account;
 use serde_bytes::ByteBuf;
