@@ -109,7 +109,9 @@ mod tests {
             Err(AmountError::Overflow(_))
         ));
         assert_eq!(parse_emc(""), Err(AmountError::Empty));
-        for bad in [".", "1.2.3", "1e5", "abc", "+1", "1,5", "0x10", "1 000", "١"] {
+        for bad in [
+            ".", "1.2.3", "1e5", "abc", "+1", "1,5", "0x10", "1 000", "١",
+        ] {
             assert!(
                 matches!(parse_emc(bad), Err(AmountError::Invalid(_))),
                 "{bad:?}"

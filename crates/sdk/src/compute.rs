@@ -198,7 +198,9 @@ impl ComputeClient {
             .signed("POST", CHAT_PATH, body)
             .send()
             .await
-            .map_err(|e| SdkError::Compute(format!("cannot reach the router {}: {e}", self.base)))?;
+            .map_err(|e| {
+                SdkError::Compute(format!("cannot reach the router {}: {e}", self.base))
+            })?;
         let status = resp.status();
         if !status.is_success() {
             let text = resp.text().await.unwrap_or_default();
@@ -206,29 +208,37 @@ impl ComputeClient {
                 .ok()
                 .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
                 .unwrap_or(text);
-            return Err(SdkError::Compute(format!("router answered {status}: {msg}")));
+            return Err(SdkError::Compute(format!(
+                "router answered {status}: {msg}"
+            )));
         }
-        let state = (Some(resp), SseParser::default(), VecDeque::<ChatEvent>::new());
-        Ok(stream::unfold(state, |(mut resp, mut parser, mut queue)| async move {
-            loop {
-                if let Some(e) = queue.pop_front() {
-                    return Some((Ok(e), (resp, parser, queue)));
-                }
-                let r = resp.as_mut()?;
-                match r.chunk().await {
-                    Ok(Some(bytes)) => match parser.push(&bytes) {
-                        Ok(events) => queue.extend(events),
-                        Err(e) => return Some((Err(e), (None, parser, queue))),
-                    },
-                    Ok(None) => return None,
-                    Err(e) => {
-                        let err = SdkError::Compute(format!("the stream broke: {e}"));
-                        return Some((Err(err), (None, parser, queue)));
+        let state = (
+            Some(resp),
+            SseParser::default(),
+            VecDeque::<ChatEvent>::new(),
+        );
+        Ok(
+            stream::unfold(state, |(mut resp, mut parser, mut queue)| async move {
+                loop {
+                    if let Some(e) = queue.pop_front() {
+                        return Some((Ok(e), (resp, parser, queue)));
+                    }
+                    let r = resp.as_mut()?;
+                    match r.chunk().await {
+                        Ok(Some(bytes)) => match parser.push(&bytes) {
+                            Ok(events) => queue.extend(events),
+                            Err(e) => return Some((Err(e), (None, parser, queue))),
+                        },
+                        Ok(None) => return None,
+                        Err(e) => {
+                            let err = SdkError::Compute(format!("the stream broke: {e}"));
+                            return Some((Err(err), (None, parser, queue)));
+                        }
                     }
                 }
-            }
-        })
-        .boxed())
+            })
+            .boxed(),
+        )
     }
 
     /// Fetches the receipts the router holds for this account, countersigns those that are
@@ -241,15 +251,27 @@ impl ComputeClient {
             self.base,
             hex::encode(self.account().0)
         );
-        let v: Value = serde_json::from_str(&self.http.get(url).send().await.map_err(err)?.text().await.map_err(err)?)
-            .map_err(|e| SdkError::Compute(format!("receipts: not JSON: {e}")))?;
+        let v: Value = serde_json::from_str(
+            &self
+                .http
+                .get(url)
+                .send()
+                .await
+                .map_err(err)?
+                .text()
+                .await
+                .map_err(err)?,
+        )
+        .map_err(|e| SdkError::Compute(format!("receipts: not JSON: {e}")))?;
         let signed: Vec<String> = v["receipts"]
             .as_array()
             .ok_or_else(|| SdkError::Compute("receipts: no `receipts` list".into()))?
             .iter()
             .filter_map(|h| hex::decode(h.as_str()?).ok())
             .filter_map(|b| decode_receipt(&b).ok())
-            .filter_map(|mut r| countersign(&self.key, &mut r).then(|| hex::encode(encode_receipt(&r))))
+            .filter_map(|mut r| {
+                countersign(&self.key, &mut r).then(|| hex::encode(encode_receipt(&r)))
+            })
             .collect();
         if signed.is_empty() {
             return Ok((0, 0));
@@ -305,7 +327,9 @@ mod tests {
         let mut p = SseParser::default();
         assert!(p.push(b"data: {not json\n").is_err());
         assert!(p.push(b": emc-receipt zz\n").is_err());
-        assert!(p.push(b"data: {\"error\":{\"message\":\"no escrow\"}}\n").is_err());
+        assert!(p
+            .push(b"data: {\"error\":{\"message\":\"no escrow\"}}\n")
+            .is_err());
         let mut p = SseParser::default();
         assert!(p.push(&vec![b'x'; MAX_SSE_LINE + 1]).is_err());
     }

@@ -135,7 +135,11 @@ pub fn diagnose(id: &NodeId, f: &NodeFacts) -> Vec<Check> {
     });
 
     let stake = f.stake.as_ref().map_or(node.stake_e8s, |s| s.stake_e8s);
-    let term = f.stake.as_ref().and_then(|s| s.term.clone()).or(node.term.clone());
+    let term = f
+        .stake
+        .as_ref()
+        .and_then(|s| s.term.clone())
+        .or(node.term.clone());
     out.push(match (node.role, f.min_stake_e8s) {
         (_, _) if term.as_ref().is_some_and(|t| t.expired) => check(
             "staked",
@@ -195,12 +199,7 @@ pub fn diagnose(id: &NodeId, f: &NodeFacts) -> Vec<Check> {
             offered_apps,
         }) => {
             if node.role != Role::Compute {
-                check(
-                    "router",
-                    Pass,
-                    format!("router {router} answers"),
-                    None,
-                )
+                check("router", Pass, format!("router {router} answers"), None)
             } else if offered_apps.is_empty() {
                 check(
                     "router",
@@ -364,7 +363,10 @@ mod tests {
         assert_eq!(status(&c, "staked"), Status::Fail);
         assert_eq!(status(&c, "online"), Status::Skip);
         assert_eq!(status(&c, "router"), Status::Skip);
-        assert!(c.iter().all(|c| c.name != "poc"), "PoC is for compute nodes");
+        assert!(
+            c.iter().all(|c| c.name != "poc"),
+            "PoC is for compute nodes"
+        );
         f.node.as_mut().unwrap().stake_e8s = 100;
         f.last_closed_epoch = Some(3);
         f.last_payout = Some(Payout {
@@ -403,6 +405,9 @@ mod tests {
         assert_eq!(status(&c, "router"), Status::Fail);
         assert_eq!(status(&c, "online"), Status::Fail);
         assert_eq!(status(&c, "poc"), Status::Fail);
-        assert!(c.iter().filter(|c| c.status == Status::Fail).all(|c| c.fix.is_some()));
+        assert!(c
+            .iter()
+            .filter(|c| c.status == Status::Fail)
+            .all(|c| c.fix.is_some()));
     }
 }

@@ -77,7 +77,11 @@ impl Epochs {
     }
 
     /// The payouts of `owner`'s nodes in `epoch`.
-    pub async fn owner_rewards(&self, owner: Principal, epoch: u64) -> Result<Vec<Payout>, SdkError> {
+    pub async fn owner_rewards(
+        &self,
+        owner: Principal,
+        epoch: u64,
+    ) -> Result<Vec<Payout>, SdkError> {
         Ok(self.api.owner_rewards(owner, epoch).await?)
     }
 }

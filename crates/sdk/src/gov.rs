@@ -70,15 +70,78 @@ const fn f(
 
 /// The functions a DAO registers (`docs/governance.md`).
 pub const FUNCTIONS: [GenericFunction; 9] = [
-    f(1000, "Registry parameters", Target::Registry, "execute_set_params", "validate_set_params", "Params"),
-    f(1001, "Registry treasury account", Target::Registry, "execute_set_treasury", "validate_set_treasury", "Account"),
-    f(1002, "Registry's epochs canister", Target::Registry, "execute_set_epochs_canister", "validate_set_epochs_canister", "opt principal"),
-    f(1003, "Settle a stuck stake movement", Target::Registry, "execute_resolve_movement", "validate_resolve_movement", "ResolveMovementArgs"),
-    f(1004, "Epochs parameters", Target::Epochs, "execute_set_params", "validate_set_params", "Params"),
-    f(1005, "The market allowed to mint trading rewards", Target::Epochs, "execute_set_market", "validate_set_market", "opt principal"),
-    f(1006, "Settle a stuck reward payout", Target::Epochs, "execute_resolve_payout", "validate_resolve_payout", "ResolvePayoutArgs"),
-    f(1007, "Market parameters", Target::Market, "execute_set_params", "validate_set_params", "Params"),
-    f(1008, "Settle a stuck market transfer", Target::Market, "execute_resolve_transfer", "validate_resolve_transfer", "ResolveTransferArgs"),
+    f(
+        1000,
+        "Registry parameters",
+        Target::Registry,
+        "execute_set_params",
+        "validate_set_params",
+        "Params",
+    ),
+    f(
+        1001,
+        "Registry treasury account",
+        Target::Registry,
+        "execute_set_treasury",
+        "validate_set_treasury",
+        "Account",
+    ),
+    f(
+        1002,
+        "Registry's epochs canister",
+        Target::Registry,
+        "execute_set_epochs_canister",
+        "validate_set_epochs_canister",
+        "opt principal",
+    ),
+    f(
+        1003,
+        "Settle a stuck stake movement",
+        Target::Registry,
+        "execute_resolve_movement",
+        "validate_resolve_movement",
+        "ResolveMovementArgs",
+    ),
+    f(
+        1004,
+        "Epochs parameters",
+        Target::Epochs,
+        "execute_set_params",
+        "validate_set_params",
+        "Params",
+    ),
+    f(
+        1005,
+        "The market allowed to mint trading rewards",
+        Target::Epochs,
+        "execute_set_market",
+        "validate_set_market",
+        "opt principal",
+    ),
+    f(
+        1006,
+        "Settle a stuck reward payout",
+        Target::Epochs,
+        "execute_resolve_payout",
+        "validate_resolve_payout",
+        "ResolvePayoutArgs",
+    ),
+    f(
+        1007,
+        "Market parameters",
+        Target::Market,
+        "execute_set_params",
+        "validate_set_params",
+        "Params",
+    ),
+    f(
+        1008,
+        "Settle a stuck market transfer",
+        Target::Market,
+        "execute_resolve_transfer",
+        "validate_resolve_transfer",
+        "ResolveTransferArgs",
+    ),
 ];
 
 /// The function with this id.
@@ -193,8 +256,11 @@ mod tests {
     #[test]
     fn resolve_transfer_payload() {
         let g = function(1008).unwrap();
-        let b = encode_payload(g, "(record { id = 7 : nat64; executed_in_block = opt (9 : nat64) })")
-            .unwrap();
+        let b = encode_payload(
+            g,
+            "(record { id = 7 : nat64; executed_in_block = opt (9 : nat64) })",
+        )
+        .unwrap();
         let a: emc_market::ResolveTransferArgs = candid::decode_one(&b).unwrap();
         assert_eq!((a.id, a.executed_in_block), (7, Some(9)));
         assert!(encode_payload(g, "(record { id = \"seven\" })").is_err());

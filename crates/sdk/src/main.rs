@@ -13,7 +13,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(name = "emc", version, about = "EMC from the command line: wallet, nodes, market, compute calls, governance payloads")]
+#[command(
+    name = "emc",
+    version,
+    about = "EMC from the command line: wallet, nodes, market, compute calls, governance payloads"
+)]
 struct Cli {
     #[command(flatten)]
     global: Global,
@@ -188,7 +192,11 @@ enum MarketCmd {
     /// out the pending one.
     Withdraw {
         /// Decimal EMC to request.
-        #[arg(required_unless_present = "complete", conflicts_with = "complete", allow_hyphen_values = true)]
+        #[arg(
+            required_unless_present = "complete",
+            conflicts_with = "complete",
+            allow_hyphen_values = true
+        )]
         amount: Option<String>,
         /// Pay out the pending withdrawal (its notice must have passed).
         #[arg(long)]
@@ -354,7 +362,10 @@ async fn run(cli: Cli) -> Result<(Out, u8)> {
         model,
     }) = &cli.cmd
     {
-        return Ok((chat(prompt, router, user_key, model, cli.global.json).await?, 0));
+        return Ok((
+            chat(prompt, router, user_key, model, cli.global.json).await?,
+            0,
+        ));
     }
     let cfg = config(&cli.global)?;
     let emc = Emc::connect(&cfg).context("connecting")?;
@@ -503,7 +514,12 @@ async fn node(emc: &Emc, cmd: NodeCmd, json_out: bool) -> Result<(Out, u8)> {
                 0,
             )
         }
-        NodeCmd::Earnings { node, from, to, csv } => {
+        NodeCmd::Earnings {
+            node,
+            from,
+            to,
+            csv,
+        } => {
             let id = parse_node_id(&node)?;
             registry.require_node(id).await?;
             let epochs = emc.epochs();
@@ -542,7 +558,11 @@ async fn node(emc: &Emc, cmd: NodeCmd, json_out: bool) -> Result<(Out, u8)> {
                 let mut t = String::from("epoch  amount (EMC)  status\n");
                 for p in &payouts {
                     let (status, _) = emc_sdk::epochs::payout_status(&p.status);
-                    t.push_str(&format!("{:>5}  {:>12}  {status}\n", p.epoch, format_emc(p.amount_e8s)));
+                    t.push_str(&format!(
+                        "{:>5}  {:>12}  {status}\n",
+                        p.epoch,
+                        format_emc(p.amount_e8s)
+                    ));
                 }
                 t.push_str(&format!("total  {} EMC\n", format_emc(total)));
                 t
@@ -633,7 +653,11 @@ async fn probe_router(router: &str, offered: Vec<String>) -> RouterProbe {
                 .unwrap_or_default();
             RouterProbe::Answered {
                 router: router.to_string(),
-                listed_apps: offered.iter().filter(|a| apps.contains(a)).cloned().collect(),
+                listed_apps: offered
+                    .iter()
+                    .filter(|a| apps.contains(a))
+                    .cloned()
+                    .collect(),
                 offered_apps: offered,
             }
         }
@@ -646,16 +670,29 @@ fn read_user_key(path: &std::path::Path) -> Result<ed25519_dalek::SigningKey> {
     let seed: [u8; 32] = hex::decode(text.trim())
         .ok()
         .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| anyhow!("the user key file {} must hold 64 hex digits (an ed25519 seed)", path.display()))?;
+        .ok_or_else(|| {
+            anyhow!(
+                "the user key file {} must hold 64 hex digits (an ed25519 seed)",
+                path.display()
+            )
+        })?;
     Ok(ed25519_dalek::SigningKey::from_bytes(&seed))
 }
 
-async fn chat(prompt: &str, router: &str, key: &std::path::Path, model: &str, json_out: bool) -> Result<Out> {
+async fn chat(
+    prompt: &str,
+    router: &str,
+    key: &std::path::Path,
+    model: &str,
+    json_out: bool,
+) -> Result<Out> {
     use emc_sdk::compute::{ChatEvent, ChatMessage, ComputeClient};
     use futures::StreamExt;
     use std::io::Write;
     let client = ComputeClient::new(router, read_user_key(key)?)?;
-    let mut stream = client.chat_stream(model, vec![ChatMessage::user(prompt)]).await?;
+    let mut stream = client
+        .chat_stream(model, vec![ChatMessage::user(prompt)])
+        .await?;
     let (mut text, mut receipts, mut done) = (String::new(), 0u64, false);
     let mut stdout = std::io::stdout();
     while let Some(ev) = stream.next().await {
@@ -831,7 +868,8 @@ fn gov_cmd(cmd: &GovCmd) -> Result<Out> {
         }
         GovCmd::Decode { function, hex: h } => {
             let g = gov::function(*function)?;
-            let bytes = hex::decode(h.trim()).map_err(|e| anyhow!("the payload is not hex: {e}"))?;
+            let bytes =
+                hex::decode(h.trim()).map_err(|e| anyhow!("the payload is not hex: {e}"))?;
             let text = gov::decode_payload(g, &bytes)?;
             out(json!({ "function": g, "payload": text }), text)
         }

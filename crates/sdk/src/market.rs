@@ -4,10 +4,8 @@ use crate::{Emc, SdkError};
 use candid::Principal;
 use ed25519_dalek::{Signer, SigningKey};
 use emc_ic_client::IcClientExt;
-pub use emc_market::{
-    Config, EscrowView, Offer, OfferArgs, Stats, Transfer, TransferStatus,
-};
 use emc_market::{BindKeyArgs, MarketError};
+pub use emc_market::{Config, EscrowView, Offer, OfferArgs, Stats, Transfer, TransferStatus};
 use icrc_ledger_types::icrc1::account::Account;
 
 /// Offers per `list_offers` page (the market's maximum).
@@ -33,7 +31,11 @@ impl Market {
         A: candid::utils::ArgumentEncoder,
         R: candid::CandidType + serde::de::DeserializeOwned,
     {
-        Ok(self.emc.client.query_candid(self.id(), method, args).await?)
+        Ok(self
+            .emc
+            .client
+            .query_candid(self.id(), method, args)
+            .await?)
     }
 
     async fn update<A, R>(&self, method: &str, args: A) -> Result<R, SdkError>
@@ -41,7 +43,11 @@ impl Market {
         A: candid::utils::ArgumentEncoder,
         R: candid::CandidType + serde::de::DeserializeOwned,
     {
-        Ok(self.emc.client.update_candid(self.id(), method, args).await?)
+        Ok(self
+            .emc
+            .client
+            .update_candid(self.id(), method, args)
+            .await?)
     }
 
     /// Every listed offer, by id (page by page).
