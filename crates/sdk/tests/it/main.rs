@@ -7,11 +7,14 @@
 //! without touching each other's balances.
 //!
 //! * `sdk`: each sub-API through `Emc` over ic-agent.
+//! * `chat`: `emc call chat` and `ComputeClient` through a devnet cluster's router (own
+//!   runtime and cluster, on the embedded IC).
 //! * `cli`: the `emc` binary for every command, with bad input, an unknown node and a
 //!   replica that is down (clear error, non-zero exit).
 //!
 //! Needs `target/canisters/{ledger,registry,epochs,market}.wasm` (`scripts/build-canisters.sh`).
 
+mod chat;
 mod cli;
 mod sdk;
 

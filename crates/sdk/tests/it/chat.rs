@@ -1,0 +1,102 @@
+//! `emc call chat` and the SDK's compute client through a real router: a devnet cluster on the
+//! embedded IC (4 validators, 1 router, 1 compute node proxying the demo LLM, over QUIC on
+//! loopback), the user being a devnet user the router grants credit to.
+
+use emc_devnet::{devnet_user_key, Cluster, ClusterConfig};
+use emc_sdk::compute::{ChatEvent, ChatMessage, ComputeClient};
+use futures::StreamExt;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+#[test]
+fn chat_streams_through_a_devnet_router() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let dir = std::env::temp_dir().join(format!("emc-sdk-chat-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut cfg = ClusterConfig::devnet(dir.clone());
+        cfg.compute = 1;
+        cfg.genesis_delay = Duration::from_secs(2);
+        cfg.validator.poc_interval = Duration::ZERO;
+        let c = Cluster::start(cfg).await.unwrap();
+        let api = c.api_addr(0).expect("the router's API is on");
+        let gw = c.routers[0].0.gateway.clone();
+        let end = Instant::now() + Duration::from_secs(60);
+        while gw.models_json()["data"][0]["emc"]["nodes"] != 1 {
+            assert!(
+                Instant::now() < end,
+                "the router never listed the node's offer"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let router = format!("http://{api}");
+
+        // The SDK: deltas, then [DONE], then the node's receipt; countersigned afterwards.
+        let client = ComputeClient::new(&router, devnet_user_key(0)).unwrap();
+        let mut stream = client
+            .chat_stream(
+                "emc-bigram",
+                vec![ChatMessage::user("how does the router pick a node")],
+            )
+            .await
+            .unwrap();
+        let (mut text, mut events) = (String::new(), Vec::new());
+        while let Some(e) = stream.next().await {
+            let e = e.unwrap();
+            if let ChatEvent::Delta(d) = &e {
+                text.push_str(d);
+            }
+            events.push(e);
+        }
+        assert!(!text.is_empty());
+        let deltas = events
+            .iter()
+            .filter(|e| matches!(e, ChatEvent::Delta(_)))
+            .count();
+        assert!(deltas >= 2, "streamed in pieces: {events:?}");
+        let done = events
+            .iter()
+            .position(|e| *e == ChatEvent::Done)
+            .expect("[DONE]");
+        let ChatEvent::Receipt(r) = &events[done + 1] else {
+            panic!("no receipt after [DONE]: {events:?}")
+        };
+        assert_eq!(r.user.0, devnet_user_key(0).verifying_key().to_bytes());
+        assert_eq!(r.node, c.compute[0].0.id);
+        let (accepted, refused) = client.countersign_pending().await.unwrap();
+        assert_eq!((accepted, refused), (1, 0));
+
+        // The CLI, as devnet user 1: the answer on stdout, its receipt countersigned.
+        let key = dir.join("user-1.key");
+        std::fs::write(&key, hex::encode(devnet_user_key(1).to_bytes())).unwrap();
+        let (router2, key2) = (router.clone(), key.clone());
+        let run = move |json: bool| {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_emc"));
+            if json {
+                cmd.arg("--json");
+            }
+            cmd.args(["call", "chat", "what is a receipt", "--model", "emc-bigram"])
+                .args(["--router", &router2, "--user-key"])
+                .arg(&key2)
+                .env_remove("EMC_ROUTER")
+                .output()
+                .unwrap()
+        };
+        let out = tokio::task::spawn_blocking(move || (run(false), run(true)))
+            .await
+            .unwrap();
+        for o in [&out.0, &out.1] {
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        }
+        assert!(!String::from_utf8_lossy(&out.0.stdout).trim().is_empty());
+        let v: serde_json::Value = serde_json::from_slice(&out.1.stdout).unwrap();
+        assert!(!v["text"].as_str().unwrap().is_empty());
+        assert_eq!(v["receipts_in_stream"], 1);
+        assert_eq!(v["countersigned"], 1);
+        c.shutdown().await;
+    });
+}
