@@ -1,6 +1,6 @@
 //! `emc`: EMC's command line over `emc-sdk`. `emc --help` lists the commands; `--json` prints
-//! one JSON document on stdout for scripts; progress goes to stderr; every error exits non-zero
-//! (1; `node doctor` exits 2 when a check fails).
+//! one JSON document on stdout for scripts; progress goes to stderr; every error (usage errors
+//! included) exits 1; `node doctor` exits 2 when a check fails.
 
 use anyhow::{anyhow, bail, Context, Result};
 use candid::Principal;
@@ -292,7 +292,14 @@ fn needs_identity(emc: &Emc) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Usage errors exit 1 like every other error (clap's own code, 2, is the doctor's).
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("EMC_LOG")
@@ -874,4 +881,23 @@ fn gov_cmd(cmd: &GovCmd) -> Result<Out> {
             out(json!({ "function": g, "payload": text }), text)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+        // Negative amounts reach the amount parser (a clear message), not clap's flag parser.
+        let cli = Cli::try_parse_from(["emc", "wallet", "transfer", "2vxsx-fae", "-1"]).unwrap();
+        assert!(
+            matches!(cli.cmd, Cmd::Wallet(WalletCmd::Transfer { ref amount, .. }) if amount == "-1")
+        );
+        assert!(Cli::try_parse_from(["emc", "market", "withdraw"]).is_err());
+        assert!(Cli::try_parse_from(["emc", "market", "withdraw", "1", "--complete"]).is_err());
+        assert!(Cli::try_parse_from(["emc", "node", "earnings", "ab", "--csv", "--json"]).is_err());
+    }
 }

@@ -122,9 +122,14 @@ fn replica_down_or_bad_setup_is_a_clear_error() {
         "identity",
     );
     // A canister id that is not installed.
+    let missing = Principal::from_slice(&[0, 0, 0, 0, 0, 0, 0, 50, 1, 1]).to_text();
     fails_with(
-        emc(Some(22), &["--ledger", "aaaaa-aa", "wallet", "balance"]),
-        "error",
+        emc(Some(22), &["--ledger", &missing, "wallet", "balance"]),
+        "hint: check the canister ids",
+    );
+    fails_with(
+        emc(Some(22), &["--ledger", "nope", "wallet", "balance"]),
+        "invalid principal",
     );
     // A config file with an unknown key.
     let cfg = f.dir.join("bad.toml");
@@ -136,9 +141,11 @@ fn replica_down_or_bad_setup_is_a_clear_error() {
         ),
         "unknown field",
     );
-    // Usage errors (clap) exit non-zero too.
-    let out = emc(Some(22), &["wallet", "fly"]);
-    assert!(!out.status.success());
+    // Usage errors (clap) exit 1 too; --help exits 0.
+    fails_with(emc(Some(22), &["wallet", "fly"]), "unrecognized subcommand");
+    let help = emc(None, &["node", "--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("doctor"));
 }
 
 #[test]
