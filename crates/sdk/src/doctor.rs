@@ -7,6 +7,7 @@ use emc_epochs::{Payout, PayoutStatus};
 use emc_registry::{Node, NodeState, Role, StakeInfo};
 use emc_types::NodeId;
 use serde::Serialize;
+use serde_json::Value;
 
 /// A check's outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -313,6 +314,63 @@ pub async fn gather(emc: &Emc, id: NodeId) -> Result<NodeFacts, SdkError> {
         last_payout,
         router: None,
     })
+}
+
+/// Asks a router which models it serves (`GET /v1/models`, the OpenAI-compatible list) and
+/// which of `offered` apps it lists.
+pub async fn probe_router(router: &str, offered: Vec<String>) -> RouterProbe {
+    let url = format!("{}/v1/models", router.trim_end_matches('/'));
+    let r = async {
+        let client = crate::compute::http_client()?;
+        let resp = client.get(&url).send().await.map_err(|e| e.to_string())?;
+        if !resp.status().is_success() {
+            return Err(format!("HTTP {}", resp.status()));
+        }
+        let text = resp.text().await.map_err(|e| e.to_string())?;
+        serde_json::from_str::<Value>(&text).map_err(|e| format!("not a model list: {e}"))
+    }
+    .await;
+    match r {
+        Err(error) => RouterProbe::Unreachable {
+            router: router.to_string(),
+            error,
+        },
+        Ok(body) => {
+            let apps: Vec<String> = body["data"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|m| m["emc"]["app"].as_str().or(m["owned_by"].as_str()))
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
+            RouterProbe::Answered {
+                router: router.to_string(),
+                listed_apps: offered
+                    .iter()
+                    .filter(|a| apps.contains(a))
+                    .cloned()
+                    .collect(),
+                offered_apps: offered,
+            }
+        }
+    }
+}
+
+/// The apps of the market offers for `node` (compute nodes; empty for the other roles).
+pub async fn offered_apps(emc: &Emc, node: &Node) -> Result<Vec<String>, SdkError> {
+    if node.role != Role::Compute {
+        return Ok(Vec::new());
+    }
+    Ok(emc
+        .market()
+        .offers_of(node.owner)
+        .await?
+        .into_iter()
+        .filter(|o| o.node == node.id)
+        .map(|o| o.app)
+        .collect())
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use candid::Principal;
 use clap::{Args, Parser, Subcommand};
 use emc_sdk::amount::{format_emc, parse_emc};
-use emc_sdk::doctor::{self, RouterProbe, Status};
+use emc_sdk::doctor::{self, Status};
 use emc_sdk::{gov, node_id_hex, parse_account, parse_node_id, Account, Emc, EmcConfig, SdkError};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -590,18 +590,8 @@ async fn node(emc: &Emc, cmd: NodeCmd, json_out: bool) -> Result<(Out, u8)> {
             let mut facts = doctor::gather(emc, id).await?;
             if let (Some(r), Some(n)) = (router, facts.node.as_ref()) {
                 progress(&format!("asking router {r}"));
-                let offered: Vec<String> = if n.role == emc_sdk::registry::Role::Compute {
-                    emc.market()
-                        .offers_of(n.owner)
-                        .await?
-                        .into_iter()
-                        .filter(|o| o.node == id)
-                        .map(|o| o.app)
-                        .collect()
-                } else {
-                    Vec::new()
-                };
-                facts.router = Some(probe_router(&r, offered).await);
+                let offered = doctor::offered_apps(emc, n).await?;
+                facts.router = Some(doctor::probe_router(&r, offered).await);
             }
             let checks = doctor::diagnose(&id, &facts);
             let failed = doctor::any_failed(&checks);
@@ -627,48 +617,6 @@ async fn node(emc: &Emc, cmd: NodeCmd, json_out: bool) -> Result<(Out, u8)> {
             )
         }
     })
-}
-
-/// Asks a router which models it serves (`GET /v1/models`, the OpenAI-compatible list) and
-/// which of `offered` apps it lists.
-async fn probe_router(router: &str, offered: Vec<String>) -> RouterProbe {
-    let url = format!("{}/v1/models", router.trim_end_matches('/'));
-    let r = async {
-        let client = emc_sdk::compute::http_client()?;
-        let resp = client.get(&url).send().await.map_err(|e| e.to_string())?;
-        if !resp.status().is_success() {
-            return Err(format!("HTTP {}", resp.status()));
-        }
-        let text = resp.text().await.map_err(|e| e.to_string())?;
-        serde_json::from_str::<Value>(&text).map_err(|e| format!("not a model list: {e}"))
-    }
-    .await;
-    match r {
-        Err(error) => RouterProbe::Unreachable {
-            router: router.to_string(),
-            error,
-        },
-        Ok(body) => {
-            let apps: Vec<String> = body["data"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|m| m["emc"]["app"].as_str().or(m["owned_by"].as_str()))
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default();
-            RouterProbe::Answered {
-                router: router.to_string(),
-                listed_apps: offered
-                    .iter()
-                    .filter(|a| apps.contains(a))
-                    .cloned()
-                    .collect(),
-                offered_apps: offered,
-            }
-        }
-    }
 }
 
 fn read_user_key(path: &std::path::Path) -> Result<ed25519_dalek::SigningKey> {

@@ -4,6 +4,7 @@
 
 use emc_devnet::{devnet_user_key, Cluster, ClusterConfig};
 use emc_sdk::compute::{ChatEvent, ChatMessage, ComputeClient};
+use emc_sdk::doctor;
 use futures::StreamExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -97,6 +98,76 @@ fn chat_streams_through_a_devnet_router() {
         assert!(!v["text"].as_str().unwrap().is_empty());
         assert_eq!(v["receipts_in_stream"], 1);
         assert_eq!(v["countersigned"], 1);
+
+        // The node doctor on the live devnet, through the SDK over the embedded IC
+        // (`Emc::from_client`), with the real router probed: the staked compute node, once
+        // its owner lists the app the router serves, passes registered/active/staked/router.
+        let (node_id, node_owner) = c
+            .members
+            .iter()
+            .find(|m| m.id == c.compute[0].0.id)
+            .map(|m| (m.id, m.owner))
+            .unwrap();
+        let ids = emc_sdk::CanisterIds {
+            ledger: c.canisters.ledger,
+            registry: c.canisters.registry,
+            epochs: c.canisters.epochs,
+            market: c.canisters.market,
+        };
+        let owner = emc_sdk::Emc::from_client(std::sync::Arc::new(c.host.client(node_owner)), ids);
+        let app = gw.models_json()["data"][0]["emc"]["app"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let probe = |emc: emc_sdk::Emc, router: String| async move {
+            let mut facts = doctor::gather(&emc, node_id).await.unwrap();
+            let node = facts.node.clone().unwrap();
+            let offered = doctor::offered_apps(&emc, &node).await.unwrap();
+            facts.router = Some(doctor::probe_router(&router, offered).await);
+            (node, doctor::diagnose(&node_id, &facts))
+        };
+        let status = |checks: &[doctor::Check], name: &str| {
+            checks.iter().find(|c| c.name == name).unwrap().status
+        };
+        let (_, checks) = probe(owner.clone(), router.clone()).await;
+        assert_eq!(
+            status(&checks, "router"),
+            doctor::Status::Warn,
+            "no market offer yet"
+        );
+        owner
+            .market()
+            .post_offer(emc_sdk::market::OfferArgs {
+                node: node_id,
+                app,
+                unit: emc_types::MeterUnit::Tokens,
+                price_e8s: 10,
+                capacity: 10,
+            })
+            .await
+            .unwrap();
+        let (node, checks) = probe(owner.clone(), router.clone()).await;
+        assert_eq!(status(&checks, "registered"), doctor::Status::Pass);
+        assert_eq!(status(&checks, "active"), doctor::Status::Pass);
+        assert_eq!(
+            status(&checks, "staked"),
+            doctor::Status::Pass,
+            "{checks:?}"
+        );
+        assert_eq!(
+            status(&checks, "router"),
+            doctor::Status::Pass,
+            "{checks:?}"
+        );
+        let poc = if node.poc_e > 0 {
+            doctor::Status::Pass
+        } else {
+            doctor::Status::Fail
+        };
+        assert_eq!(status(&checks, "poc"), poc, "PoC challenges are off here");
+        // A router that does not serve the app: the check fails and says why.
+        let (_, checks) = probe(owner, "http://127.0.0.1:1".into()).await;
+        assert_eq!(status(&checks, "router"), doctor::Status::Fail);
         c.shutdown().await;
     });
 }
