@@ -334,7 +334,11 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
         Err(e) => {
-            eprintln!("error: {}", explain(&e));
+            let msg = explain(&e);
+            eprintln!("error: {msg}");
+            if json {
+                println!("{}", json!({ "error": msg }));
+            }
             ExitCode::from(1)
         }
     }

@@ -77,6 +77,11 @@ fn wallet_commands() {
         "more than 8 decimals",
     );
     fails_with(emc(Some(a), &["wallet", "transfer", &to, "-1"]), "negative");
+    // With --json, the error is also a JSON document on stdout.
+    let out = emc(Some(a), &["--json", "wallet", "transfer", &to, "-1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["error"].as_str().unwrap().contains("negative"), "{v}");
     fails_with(emc(Some(a), &["wallet", "transfer", &to, "0"]), "positive");
     fails_with(
         emc(Some(a), &["wallet", "transfer", &to, "abc"]),
