@@ -242,6 +242,45 @@ mod tests {
     }
 
     #[test]
+    fn every_params_default_roundtrips_through_text() {
+        let cases = [
+            (
+                1000,
+                candid::encode_one(emc_registry::Params::default()).unwrap(),
+            ),
+            (
+                1004,
+                candid::encode_one(emc_epochs::Params::default()).unwrap(),
+            ),
+            (
+                1007,
+                candid::encode_one(emc_market::Params::default()).unwrap(),
+            ),
+        ];
+        for (id, bytes) in cases {
+            let g = function(id).unwrap();
+            let text = decode_payload(g, &bytes).unwrap();
+            let again = encode_payload(g, &text).unwrap();
+            assert_eq!(decode_payload(g, &again).unwrap(), text, "function {id}");
+        }
+        assert_eq!(
+            candid::decode_one::<emc_registry::Params>(
+                &encode_payload(
+                    function(1000).unwrap(),
+                    &decode_payload(
+                        function(1000).unwrap(),
+                        &candid::encode_one(emc_registry::Params::default()).unwrap()
+                    )
+                    .unwrap()
+                )
+                .unwrap()
+            )
+            .unwrap(),
+            emc_registry::Params::default()
+        );
+    }
+
+    #[test]
     fn market_params_roundtrip() {
         let p = emc_market::Params::default();
         let bytes = candid::encode_one(&p).unwrap();
