@@ -1,6 +1,6 @@
 //! [`ComputeClient`]: compute calls through a router's OpenAI-compatible API, signed with the
 //! user's ed25519 key, with the receipts countersigned; chat completions stream as an async
-//! [`Stream`] of [`ChatEvent`]s.
+//! [`Stream`](futures::Stream) of [`ChatEvent`]s.
 //!
 //! Signing and countersigning are `emc_edge_core::compute`'s (the router verifies with the
 //! same code); the SSE parsing ([`SseParser`]) is pure.

@@ -27,7 +27,7 @@ struct Cli {
 
 #[derive(Args, Debug)]
 struct Global {
-    /// A TOML config (url, identity, root_key, timeout_secs, [canisters]); flags override it.
+    /// A TOML config (url, identity, root_key, timeout_secs, `[canisters]`); flags override it.
     #[arg(long, env = "EMC_CONFIG", global = true)]
     config: Option<PathBuf>,
     /// The replica (default: the local devnet, http://127.0.0.1:4943).
@@ -382,7 +382,7 @@ async fn run(cli: Cli) -> Result<(Out, u8)> {
     let emc = Emc::connect(&cfg).context("connecting")?;
     match cli.cmd {
         Cmd::Wallet(c) => Ok((wallet(&emc, c).await?, 0)),
-        Cmd::Node(c) => node(&emc, c, cli.global.json).await,
+        Cmd::Node(c) => node(&emc, c).await,
         Cmd::Market(c) => Ok((market(&emc, c).await?, 0)),
         Cmd::Gov(_) | Cmd::Call(_) => bail!("handled above"),
     }
@@ -495,7 +495,7 @@ fn node_text(n: &emc_sdk::registry::Node) -> String {
     )
 }
 
-async fn node(emc: &Emc, cmd: NodeCmd, json_out: bool) -> Result<(Out, u8)> {
+async fn node(emc: &Emc, cmd: NodeCmd) -> Result<(Out, u8)> {
     let registry = emc.registry();
     Ok(match cmd {
         NodeCmd::Status { node: Some(id), .. } => {
@@ -578,7 +578,6 @@ async fn node(emc: &Emc, cmd: NodeCmd, json_out: bool) -> Result<(Out, u8)> {
                 t.push_str(&format!("total  {} EMC\n", format_emc(total)));
                 t
             };
-            let _ = json_out;
             (
                 out(
                     json!({ "node": node_id_hex(&id), "last_closed_epoch": last,
