@@ -1,6 +1,8 @@
 //! `emc call chat` and the SDK's compute client through a real router: a devnet cluster on the
 //! embedded IC (4 validators, 1 router, 1 compute node proxying the demo LLM, over QUIC on
-//! loopback), the user being a devnet user the router grants credit to.
+//! loopback), the user being a devnet user the router grants credit to. The same cluster then
+//! serves the node doctor (the SDK over the embedded IC, the real router probed) and, once
+//! epoch 0 (60 s) has closed and paid, the rewards per node per epoch.
 
 use emc_devnet::{devnet_user_key, Cluster, ClusterConfig};
 use emc_sdk::compute::{ChatEvent, ChatMessage, ComputeClient};
@@ -23,6 +25,16 @@ fn chat_streams_through_a_devnet_router() {
         cfg.compute = 1;
         cfg.genesis_delay = Duration::from_secs(2);
         cfg.validator.poc_interval = Duration::ZERO;
+        // 600 blocks of 100 ms: the registry's shortest epoch (60 s), so epoch 0 closes and
+        // pays within the test (as in emc-devnet's PoC test).
+        cfg.challenge_window = Duration::from_secs(2);
+        cfg.validator.block_interval = Duration::from_millis(100);
+        cfg.validator.round_timeout = Duration::from_millis(500);
+        cfg.validator.round_timeout_cap = Duration::from_secs(2);
+        cfg.validator.epoch_length = 600;
+        cfg.validator.checkpoint_interval = 50;
+        cfg.validator.registry_refresh = Duration::from_secs(2);
+        cfg.validator.submit_stagger = Duration::from_millis(500);
         let c = Cluster::start(cfg).await.unwrap();
         let api = c.api_addr(0).expect("the router's API is on");
         let gw = c.routers[0].0.gateway.clone();
@@ -168,6 +180,62 @@ fn chat_streams_through_a_devnet_router() {
         // A router that does not serve the app: the check fails and says why.
         let (_, checks) = probe(owner, "http://127.0.0.1:1".into()).await;
         assert_eq!(status(&checks, "router"), doctor::Status::Fail);
+
+        // Epoch 0 closes on the IC and pays: rewards per node per epoch through the SDK, as
+        // the epochs canister has them, and the doctor's `online` check passes.
+        let validator = c.members[0].id;
+        let v_owner = c.members[0].owner;
+        let end = Instant::now() + Duration::from_secs(240);
+        let paid = loop {
+            if let Some(p) = c.ic.epochs.node_reward(validator, 0).await.unwrap() {
+                if matches!(p.status, emc_epochs::PayoutStatus::Paid { .. }) {
+                    break p;
+                }
+            }
+            assert!(
+                Instant::now() < end,
+                "epoch 0 not paid: {:?}",
+                c.ic.epochs.stats().await
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
+        assert!(paid.amount_e8s > 0);
+        let v = emc_sdk::Emc::from_client(std::sync::Arc::new(c.host.client(v_owner)), ids);
+        let last = v.epochs().stats().await.unwrap().last_closed_epoch.unwrap();
+        let rewards = v.epochs().node_rewards(validator, 0, last).await.unwrap();
+        assert_eq!(rewards[0], paid, "the SDK reads the canister's payout");
+        assert!(v
+            .epochs()
+            .owner_rewards(v_owner, 0)
+            .await
+            .unwrap()
+            .contains(&paid));
+        let csv = emc_sdk::epochs::earnings_csv(&rewards);
+        let line = csv.lines().nth(1).unwrap().to_string();
+        assert!(
+            line.starts_with(&format!("0,{},", emc_sdk::node_id_hex(&validator)))
+                && line.contains(&format!(",{},", paid.amount_e8s))
+                && line.contains(",paid,"),
+            "{line}"
+        );
+        let facts = doctor::gather(&v, validator).await.unwrap();
+        let e = facts.last_closed_epoch.expect("an epoch has closed");
+        assert_eq!(
+            facts.last_payout,
+            v.epochs().node_reward(validator, e).await.unwrap(),
+            "the doctor reads the last closed epoch's payout"
+        );
+        // Epoch 1 ends 60 s of blocks after epoch 0: normally still open here.
+        if e == 0 {
+            assert_eq!(facts.last_payout.as_ref(), Some(&paid));
+            let checks = doctor::diagnose(&validator, &facts);
+            assert_eq!(
+                status(&checks, "online"),
+                doctor::Status::Pass,
+                "{checks:?}"
+            );
+            assert!(!doctor::any_failed(&checks), "{checks:?}");
+        }
         c.shutdown().await;
     });
 }
