@@ -8,7 +8,8 @@
 //!
 //! * `sdk`: each sub-API through `Emc` over ic-agent.
 //! * `chat`: `emc call chat` and `ComputeClient` through a devnet cluster's router (own
-//!   runtime and cluster, on the embedded IC).
+//!   runtime and cluster, on the embedded IC); the node doctor on its live nodes; rewards per
+//!   node per epoch once its epoch 0 has closed and paid (~90 s).
 //! * `cli`: the `emc` binary for every command, with bad input, an unknown node and a
 //!   replica that is down (clear error, non-zero exit).
 //!
