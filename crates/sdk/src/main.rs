@@ -802,7 +802,7 @@ fn gov_cmd(cmd: &GovCmd) -> Result<Out> {
     Ok(match cmd {
         GovCmd::List => {
             let mut text = String::from("  id  target    method / validator: payload\n");
-            for g in &gov::FUNCTIONS {
+            for g in gov::functions() {
                 text.push_str(&format!(
                     "{:>4}  {:<8}  {} / {}: {}\n      {}\n",
                     g.id,
@@ -813,14 +813,14 @@ fn gov_cmd(cmd: &GovCmd) -> Result<Out> {
                     g.name
                 ));
             }
-            out(json!({ "functions": gov::FUNCTIONS }), text)
+            out(json!({ "functions": gov::functions() }), text)
         }
         GovCmd::Encode { function, payload } => {
             let g = gov::function(*function)?;
-            let bytes = gov::encode_payload(g, payload)?;
+            let bytes = gov::encode_payload(&g, payload)?;
             let h = hex::encode(&bytes);
             out(
-                json!({ "function": g, "payload_hex": h, "payload": gov::decode_payload(g, &bytes)? }),
+                json!({ "function": g, "payload_hex": h, "payload": gov::decode_payload(&g, &bytes)? }),
                 h,
             )
         }
@@ -828,7 +828,7 @@ fn gov_cmd(cmd: &GovCmd) -> Result<Out> {
             let g = gov::function(*function)?;
             let bytes =
                 hex::decode(h.trim()).map_err(|e| anyhow!("the payload is not hex: {e}"))?;
-            let text = gov::decode_payload(g, &bytes)?;
+            let text = gov::decode_payload(&g, &bytes)?;
             out(json!({ "function": g, "payload": text }), text)
         }
     })

@@ -15,6 +15,7 @@
 mod block;
 mod checkpoint;
 pub mod epoch;
+pub mod governance;
 mod ids;
 pub mod merkle;
 mod receipt;

@@ -352,7 +352,12 @@ fn gov_payloads() {
         .iter()
         .map(|g| g["id"].as_u64().unwrap())
         .collect();
-    assert_eq!(ids, (1000..=1008).collect::<Vec<_>>());
+    let want: Vec<u64> = emc_types::governance::EMC_FUNCTIONS
+        .iter()
+        .map(|f| f.id)
+        .collect();
+    assert_eq!(ids, want);
+    assert_eq!(ids.first(), Some(&1000));
     let out = emc(
         None,
         &["gov", "encode", "1005", "(opt principal \"aaaaa-aa\")"],
