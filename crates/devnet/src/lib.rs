@@ -43,6 +43,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument as _;
 
+pub mod http;
+pub use http::{IcHttp, DEFAULT_IC_HTTP, EXPLORER_PATH};
+
 /// 1 EMC in e8s.
 pub const E8S: u64 = 100_000_000;
 /// The devnet's transfer fee: 0.0001 EMC.
