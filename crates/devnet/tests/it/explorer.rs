@@ -5,7 +5,13 @@
 //!
 //! `UPDATE_IDL=1 cargo test -p emc-devnet --test it explorer::` rewrites the declarations.
 
+use super::SERIAL;
+use candid::{Decode, Encode};
+use emc_devnet::Cluster;
+use emc_ic_client::IcClient;
 use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -54,4 +60,224 @@ fn idl_declarations_are_generated_from_the_did_files() {
         "explorer/src/declarations is stale ({stale:?}): run \
          `UPDATE_IDL=1 cargo test -p emc-devnet --test it explorer::`"
     );
+}
+
+/// A short-epoch devnet (600 blocks of 100 ms: the registry's shortest epoch, 60 s) so that
+/// epoch 0 closes and pays within the test.
+fn config() -> emc_devnet::ClusterConfig {
+    let dir = std::env::temp_dir().join(format!("emc-explorer-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut c = emc_devnet::ClusterConfig::devnet(dir);
+    c.routers = 1;
+    c.compute = 2;
+    c.genesis_delay = Duration::from_secs(3);
+    c.challenge_window = Duration::from_secs(2);
+    c.validator.block_interval = Duration::from_millis(100);
+    c.validator.round_timeout = Duration::from_millis(500);
+    c.validator.round_timeout_cap = Duration::from_secs(2);
+    c.validator.epoch_length = 600;
+    c.validator.checkpoint_interval = 50;
+    c.validator.registry_refresh = Duration::from_secs(2);
+    c.validator.submit_stagger = Duration::from_millis(500);
+    c.validator.poc_interval = Duration::from_secs(4);
+    c.router.epoch_length = 600;
+    c
+}
+
+async fn query<R: candid::CandidType + for<'de> candid::Deserialize<'de>>(
+    c: &Cluster,
+    canister: candid::Principal,
+    method: &str,
+    arg: Vec<u8>,
+) -> R {
+    let reply = c
+        .host
+        .client(c.canisters.admin)
+        .query(canister, method, arg)
+        .await
+        .unwrap();
+    Decode!(&reply, R).unwrap()
+}
+
+async fn tip(c: &Cluster) -> u64 {
+    query::<emc_epochs::Stats>(c, c.canisters.epochs, "stats", Encode!().unwrap())
+        .await
+        .tip_height
+        .unwrap_or(0)
+}
+
+/// Chromium: `$CHROMIUM`, or Debian's package (`scripts/install-deps.sh` installs it).
+fn chromium() -> Option<PathBuf> {
+    let p = std::env::var_os("CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    p.is_file().then_some(p)
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn chromium_shows_the_canisters_values_on_every_page() {
+    let Some(browser) = chromium() else {
+        eprintln!(
+            "SKIPPED chromium_shows_the_canisters_values_on_every_page: no chromium \
+             (scripts/install-deps.sh installs Debian's package; or set CHROMIUM)"
+        );
+        return;
+    };
+    // npm ci (the committed lock file), the TypeScript check and the bundle.
+    run(&mut Command::new(root().join("scripts/build-explorer.sh")));
+    let shots = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+        .join("explorer-screenshots");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let _serial = SERIAL.lock().await;
+        let c = Cluster::start(config()).await.unwrap();
+        let http = c
+            .serve_http(
+                "127.0.0.1:0".parse().unwrap(),
+                &root().join("explorer/dist"),
+            )
+            .await
+            .unwrap();
+        let url = http.explorer_url().expect("the explorer's build is served");
+        // The staked compute node (multiplier 1.4): paid at epoch 0's close.
+        let compute = c
+            .members
+            .iter()
+            .find(|m| m.role == emc_types::Role::Compute)
+            .unwrap();
+        let node_id = compute.id.0.to_vec();
+        let epochs = c.canisters.epochs;
+        let started = Instant::now();
+        let paid_epochs = loop {
+            let paid: Option<emc_epochs::Payout> = query(
+                &c,
+                epochs,
+                "node_reward",
+                Encode!(&compute.id, &0u64).unwrap(),
+            )
+            .await;
+            if paid.is_some_and(|p| matches!(p.status, emc_epochs::PayoutStatus::Paid { .. })) {
+                break vec![0u64];
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(240),
+                "epoch 0 did not pay the compute node in time"
+            );
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        };
+        let paid_e8s: Vec<u64> = {
+            let mut v = Vec::new();
+            for e in &paid_epochs {
+                let p: Option<emc_epochs::Payout> =
+                    query(&c, epochs, "node_reward", Encode!(&compute.id, e).unwrap()).await;
+                v.push(p.unwrap().amount_e8s);
+            }
+            v
+        };
+        let node: Option<emc_registry::Node> = query(
+            &c,
+            c.canisters.registry,
+            "get_node",
+            Encode!(&compute.id).unwrap(),
+        )
+        .await;
+        let stake = node.unwrap().stake_e8s;
+        let tip_before = tip(&c).await;
+        let js = root().join("explorer");
+        let args = (url.clone(), hex::encode(&node_id), shots.clone());
+        let out = tokio::task::spawn_blocking(move || {
+            run(Command::new("node")
+                .arg("test/explorer.mjs")
+                .args([&args.0, &args.1])
+                .arg(&args.2)
+                .env("CHROMIUM", browser)
+                .current_dir(js))
+        })
+        .await
+        .unwrap();
+        let tip_after = tip(&c).await;
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        eprintln!("explorer: {v:#}");
+        assert_eq!(v["errors"], serde_json::json!([]), "errors on the pages");
+        // Overview: the height is the IC's tip while the page loaded; the network's nodes.
+        let height: u64 = v["overview"]["height"].as_str().unwrap().parse().unwrap();
+        assert!(
+            (tip_before..=tip_after).contains(&height),
+            "{height} not in {tip_before}..={tip_after}"
+        );
+        assert_eq!(v["overview"]["validators"], "4");
+        assert_eq!(v["overview"]["routers"], "1");
+        assert_eq!(v["overview"]["compute"], "2");
+        assert_ne!(v["overview"]["rewardsPaid"], "0.0000 EMC");
+        // The node page: the registry's stake, a bar per paid epoch with the paid amount.
+        assert_eq!(v["node"]["role"], "Compute");
+        assert_eq!(v["node"]["stakeE8s"], stake.to_string());
+        let bars: Vec<(String, String)> = v["node"]["chartEpochs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                (
+                    b["epoch"].as_str().unwrap().into(),
+                    b["e8s"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        let want: Vec<(String, String)> = paid_epochs
+            .iter()
+            .zip(&paid_e8s)
+            .map(|(e, a)| (e.to_string(), a.to_string()))
+            .collect();
+        assert_eq!(bars, want);
+        assert!(!v["node"]["checks"].as_array().unwrap().is_empty());
+        // An unknown node: a clear message, no error.
+        assert!(v["unknownNode"].as_str().unwrap().contains("has no node"));
+        // Epochs: epoch 0 paid; checkpoints down from the tip; the market's counters.
+        let epoch0 = v["epochs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r[0] == "0")
+            .expect("epoch 0 listed");
+        assert_eq!(epoch0[1], "Paid");
+        let cps: Vec<u64> = v["checkpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h.as_str().unwrap().parse().unwrap())
+            .collect();
+        assert!(cps.first().is_some_and(|h| *h >= tip_before && h % 50 == 0));
+        assert!(cps.windows(2).all(|w| w[0] - w[1] == 50));
+        assert_eq!(v["market"]["trades"], "0");
+        assert_eq!(v["nodes"], 7);
+        for page in [
+            "overview",
+            "node",
+            "unknown-node",
+            "epochs",
+            "checkpoints",
+            "market",
+            "nodes",
+        ] {
+            assert!(shots.join(format!("{page}.png")).is_file());
+        }
+        http.replica.shutdown().await;
+        c.shutdown().await;
+    });
 }
