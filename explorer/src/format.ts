@@ -11,6 +11,13 @@ export function emc(e8s: bigint): string {
   return `${neg ? "-" : ""}${whole.toLocaleString("en-US")}.${frac}`;
 }
 
+/** e8s as EMC for a headline figure: 2 decimals, compact above a million. */
+export function emcShort(e8s: bigint): string {
+  const v = Number(e8s) / 1e8;
+  if (Math.abs(v) >= 1e6) return `${(v / 1e6).toLocaleString("en-US", { maximumFractionDigits: 3 })}M`;
+  return v.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+}
+
 export function hex(bytes: Uint8Array | number[]): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }

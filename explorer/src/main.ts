@@ -2,7 +2,7 @@
 // the canisters when the page opens; the footnote says which reads were certified.
 import { connect, type Api } from "./api";
 import { barChart } from "./chart";
-import { age, emc, esc, fixed4, hex, opt, pct, short, unhex, variant, when } from "./format";
+import { age, emc, emcShort, esc, fixed4, hex, opt, pct, short, unhex, variant, when } from "./format";
 import type { Node, Role } from "./declarations/registry.did";
 import type { NodeEpoch } from "./declarations/epochs.did";
 
@@ -80,9 +80,9 @@ async function overview(api: Api): Promise<void> {
       ${card("Validators", count("Validator").toString(), "validators")}
       ${card("Routers", count("Router").toString(), "routers")}
       ${card("Compute nodes", count("Compute").toString(), "compute")}
-      ${card("Total stake", `${emc(stake)} <small>EMC</small>`, "total-stake", `${liveNodes.length} live nodes`)}
-      ${card("Rewards paid", `${emc(stats.total_emitted_e8s)} <small>EMC</small>`, "rewards-paid", closed === undefined ? "no epoch closed yet" : `epochs 0–${closed} closed`)}
-      ${card("Market volume", `${emc(market.volume_e8s)} <small>EMC</small>`, "market-volume", `${market.trades} trades, fees ${emc(market.treasury_fees_e8s)} EMC`)}
+      ${card("Total stake", `<span title="${emc(stake)} EMC">${emcShort(stake)}</span> <small>EMC</small>`, "total-stake", `${liveNodes.length} live nodes`)}
+      ${card("Rewards paid", `<span title="${emc(stats.total_emitted_e8s)} EMC">${emcShort(stats.total_emitted_e8s)}</span> <small>EMC</small>`, "rewards-paid", closed === undefined ? "no epoch closed yet" : `epochs 0–${closed} closed`)}
+      ${card("Market volume", `<span title="${emc(market.volume_e8s)} EMC">${emcShort(market.volume_e8s)}</span> <small>EMC</small>`, "market-volume", `${market.trades} trades, fees ${emc(market.treasury_fees_e8s)} EMC`)}
     </div>
     <h2>Nodes</h2>
     ${nodesTable(nodes)}`;
@@ -219,11 +219,11 @@ async function node(api: Api, h: string): Promise<void> {
     <h1>${esc(role)} node <span class="mono" data-testid="node-id">${short(h)}</span></h1>
     <div class="cards">
       ${card("Role", esc(role), "node-role")}
-      ${card("Stake", `${emc(n.stake_e8s)} <small>EMC</small>`, "node-stake", `<span data-testid="node-stake-e8s">${n.stake_e8s}</span> e8s`)}
+      ${card("Stake", `<span title="${emc(n.stake_e8s)} EMC">${emcShort(n.stake_e8s)}</span> <small>EMC</small>`, "node-stake", `<span data-testid="node-stake-e8s">${n.stake_e8s}</span> e8s`)}
       ${card("Term", term ? `${term.term_days} days` : "none", "node-term", term ? `${when(term.start)} → ${when(term.end)}, ×${fixed4(term.multiplier)}` : "")}
       ${card("PoC E", role === "Compute" ? fixed4(n.poc_e) : "–", "node-poc-e", "last reported to the registry")}
-      ${card("Rewards paid", `${emc(totalPaid)} <small>EMC</small>`, "node-rewards", `${paid.length} paid epochs (closed up to ${last})`)}
-      ${card("Penalty due", `${emc(n.penalty_due_e8s)} <small>EMC</small>`, "node-penalty")}
+      ${card("Rewards paid", `<span title="${emc(totalPaid)} EMC">${emcShort(totalPaid)}</span> <small>EMC</small>`, "node-rewards", `${paid.length} paid epochs (closed up to ${last})`)}
+      ${card("Penalty due", `<span title="${emc(n.penalty_due_e8s)} EMC">${emcShort(n.penalty_due_e8s)}</span> <small>EMC</small>`, "node-penalty")}
     </div>
     <p class="meta">Owner <span class="mono">${esc(n.owner.toText())}</span> · ${esc(n.hardware)} · ${esc(n.region)} · ${esc(n.network_address)} · registered ${when(n.registered_at)}</p>
     <h2>What to check</h2>
@@ -286,7 +286,7 @@ async function epochsPage(api: Api): Promise<void> {
     <h1>Epochs</h1>
     <div class="cards">
       ${card("Last closed epoch", opt(stats.last_closed_epoch)?.toString() ?? "–", "last-closed")}
-      ${card("Total emitted", `${emc(stats.total_emitted_e8s)} <small>EMC</small>`, "total-emitted")}
+      ${card("Total emitted", `<span title="${emc(stats.total_emitted_e8s)} EMC">${emcShort(stats.total_emitted_e8s)}</span> <small>EMC</small>`, "total-emitted")}
       ${card("Pending payouts", stats.pending_payouts.toString(), "pending-payouts")}
       ${card("Epoch length", `${L} blocks`, "epoch-length")}
     </div>
@@ -364,12 +364,12 @@ async function marketPage(api: Api): Promise<void> {
   app.innerHTML = `
     <h1>Market</h1>
     <div class="cards">
-      ${card("Volume", `${emc(stats.volume_e8s)} <small>EMC</small>`, "mk-volume")}
+      ${card("Volume", `<span title="${emc(stats.volume_e8s)} EMC">${emcShort(stats.volume_e8s)}</span> <small>EMC</small>`, "mk-volume")}
       ${card("Trades", stats.trades.toString(), "mk-trades")}
-      ${card("Treasury fees", `${emc(stats.treasury_fees_e8s)} <small>EMC</small>`, "mk-fees")}
+      ${card("Treasury fees", `<span title="${emc(stats.treasury_fees_e8s)} EMC">${emcShort(stats.treasury_fees_e8s)}</span> <small>EMC</small>`, "mk-fees")}
       ${card("Offers", stats.offers.toString(), "mk-offers")}
-      ${card("Escrow held", `${emc(stats.escrow_held_e8s)} <small>EMC</small>`, "mk-escrow", `${stats.escrows} escrows`)}
-      ${card("Trading rewards", `${emc(stats.rewards_e8s)} <small>EMC</small>`, "mk-rewards")}
+      ${card("Escrow held", `<span title="${emc(stats.escrow_held_e8s)} EMC">${emcShort(stats.escrow_held_e8s)}</span> <small>EMC</small>`, "mk-escrow", `${stats.escrows} escrows`)}
+      ${card("Trading rewards", `<span title="${emc(stats.rewards_e8s)} EMC">${emcShort(stats.rewards_e8s)}</span> <small>EMC</small>`, "mk-rewards")}
     </div>
     <h2>Offers</h2>
     ${table(["Id", "App", "Node", "Provider", "Price / unit (EMC)", "Unit", "Capacity"], offers.map((o) => [`${o.id}`, esc(o.app), nodeLink(o.node), `<span class="mono">${short(o.provider.toText())}</span>`, `<span class="num">${emc(o.price_e8s)}</span>`, variant(o.unit), `${o.capacity}/s`]), "offers-table")}
