@@ -1,5 +1,5 @@
 // A bar chart in hand-drawn SVG: one bar per epoch (rewards paid, EMC).
-import { emc, esc } from "./format";
+import { emc, emcShort, esc } from "./format";
 
 export interface Bar {
   label: string;
@@ -19,7 +19,7 @@ export function barChart(bars: Bar[], title: string): string {
   let svg = `<svg class="chart" viewBox="0 0 ${w} ${h}" role="img" aria-label="${esc(title)}">`;
   for (const t of ticks) {
     svg += `<line x1="${left}" x2="${w - 8}" y1="${y(t)}" y2="${y(t)}" class="grid"/>`;
-    svg += `<text x="${left - 6}" y="${y(t) + 4}" class="axis" text-anchor="end">${emc(t).split(".")[0]}</text>`;
+    svg += `<text x="${left - 6}" y="${y(t) + 4}" class="axis" text-anchor="end">${emcShort(t)}</text>`;
   }
   bars.forEach((b, i) => {
     const x = left + slot * i + (slot - bw) / 2;

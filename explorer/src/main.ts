@@ -158,15 +158,17 @@ async function node(api: Api, h: string): Promise<void> {
   const checks: Check[] = [
     { name: "Registered and live", ok: live(n), detail: variant(n.state), fix: "A retired or impeached node earns nothing: register a new node." },
     { name: "Not suspended", ok: !n.suspended, detail: n.suspended ? "suspended" : "active", fix: "Penalties took the stake under the role's minimum: stake again once it is released." },
-    {
-      name: "Staked",
-      ok: n.stake_e8s >= minStake && n.stake_e8s > 0n,
-      detail: `${emc(n.stake_e8s)} EMC (minimum ${emc(minStake)})`,
-      fix: "Top up the stake to the role's minimum (edge-node stake).",
-    },
+    role === "Compute" && n.stake_e8s === 0n
+      ? { name: "Staked", ok: true, detail: "unstaked (optional for compute: multiplier 1.0)", fix: "" }
+      : {
+          name: "Staked",
+          ok: n.stake_e8s >= minStake && n.stake_e8s > 0n,
+          detail: `${emc(n.stake_e8s)} EMC (minimum ${emc(minStake)})`,
+          fix: "Top up the stake to the role's minimum (edge-node stake).",
+        },
     {
       name: "Stake term running",
-      ok: !!term && !term.expired,
+      ok: (role === "Compute" && n.stake_e8s === 0n) || (!!term && !term.expired),
       detail: term ? (term.expired ? `expired ${when(term.end)}` : `ends ${when(term.end)}`) : "no term",
       fix: "Renew the stake term (renew_stake) before it ends.",
     },
@@ -323,7 +325,7 @@ async function checkpoints(api: Api): Promise<void> {
       `${c.checkpoint.epoch}`,
       `${c.signers.length} of ${sets.get(c.checkpoint.epoch) ?? "?"}`,
       c.signers.map((s) => `<span class="mono chip">${short(hex(s))}</span>`).join(" "),
-      `${when(c.accepted_at)} (${age(c.accepted_at)})`,
+      `${when(c.accepted_at)}<div class="muted">${age(c.accepted_at)}</div>`,
       window,
       `<span class="mono">${short(hex(c.hash))}</span>`,
     ]];
