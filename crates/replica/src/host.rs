@@ -71,7 +71,7 @@ pub trait IcOwner: Send + 'static {
 /// Where the IC lives.
 pub(crate) enum Backend {
     /// The replica thread owns it (the standalone replica).
-    Owned(EmbeddedIc),
+    Owned(Box<EmbeddedIc>),
     /// Another thread owns it.
     Attached(Box<dyn IcOwner>),
 }
@@ -290,7 +290,7 @@ impl Host {
         let parts = self.parts.take()?;
         match &mut self.backend {
             Backend::Owned(ic) => {
-                let mut replica = parts.attach(ic);
+                let mut replica = parts.attach(&mut **ic);
                 let outcome = step(&mut replica, batch, clock, certifier.as_ref(), true);
                 self.parts = Some(replica.into_parts().1);
                 Some(outcome)

@@ -220,7 +220,7 @@ pub async fn start(config: ReplicaConfig) -> Result<RunningReplica, StartError> 
     ic.set_time(host::unix_nanos());
     ic.set_certificate_signer(keys.certificate_signer());
     let time = ic.time();
-    serve(config, keys, host::Backend::Owned(ic), time).await
+    serve(config, keys, host::Backend::Owned(Box::new(ic)), time).await
 }
 
 /// Starts a replica over an embedded IC that another thread owns and drives (the devnet's

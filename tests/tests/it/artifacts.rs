@@ -199,7 +199,10 @@ fn dfx_json_and_icp_yaml_declare_every_canister_from_its_artifacts() {
         .expect("dfx.json: explorer");
     assert_eq!(explorer["type"], "assets");
     assert_eq!(explorer["source"], serde_json::json!(["explorer/dist"]));
-    assert_eq!(explorer["build"], serde_json::json!(["scripts/build-explorer.sh"]));
+    assert_eq!(
+        explorer["build"],
+        serde_json::json!(["scripts/build-explorer.sh"])
+    );
     assert!(root().join("scripts/build-explorer.sh").is_file());
     assert_eq!(
         dfx_canisters.keys().cloned().collect::<BTreeSet<_>>(),
