@@ -163,12 +163,20 @@ async fn run(cli: Cli) -> Result<()> {
             .explorer_dir
             .clone()
             .unwrap_or_else(emc_devnet::http::explorer_dist_dir);
-        let http = cluster.serve_http(cli.ic_http, &dir).await?;
-        println!(
-            "{}",
-            emc_devnet::http::describe(&http, &cluster.canisters, &dir)
-        );
-        Some(http)
+        match cluster.serve_http(cli.ic_http, &dir).await {
+            Ok(http) => {
+                println!(
+                    "{}",
+                    emc_devnet::http::describe(&http, &cluster.canisters, &dir)
+                );
+                Some(http)
+            }
+            // The network runs without it (e.g. dfx holds the port): say so and go on.
+            Err(e) => {
+                println!("devnet: not serving the IC over HTTP: {e:#} (choose --ic-http)");
+                None
+            }
+        }
     };
     if let Some(api) = cluster.api_addr(0) {
         println!(
