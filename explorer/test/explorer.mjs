@@ -2,13 +2,13 @@
 // saves a screenshot of each, and prints what the pages show as one JSON line for the Rust
 // test (crates/devnet/tests/it/explorer.rs), which checks it against the canisters.
 //
-// usage: node test/explorer.mjs <explorer url> <node id hex> <screenshot dir>
+// usage: node test/explorer.mjs <explorer url> <node id hex> <screenshot dir> [<retired node id hex>]
 // CHROMIUM: the browser binary (default: /usr/bin/chromium, Debian's package).
 import puppeteer from "puppeteer-core";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 
-const [url, nodeId, shots] = process.argv.slice(2);
+const [url, nodeId, shots, retiredId] = process.argv.slice(2);
 if (!url || !nodeId || !shots) {
   console.error("usage: node test/explorer.mjs <explorer url> <node id hex> <screenshot dir>");
   process.exit(2);
@@ -62,6 +62,16 @@ try {
     ),
     redCells: await page.$$eval("[data-testid=checks] td.fix-cell", (c) => c.length),
   };
+
+  if (retiredId) {
+    await open(`#/node/${retiredId}`, "node-retired");
+    out.retired = {
+      checks: await page.$$eval("[data-testid=checks] tbody tr", (rows) =>
+        rows.map((r) => [...r.cells].map((c) => c.textContent.trim())),
+      ),
+      redCells: await page.$$eval("[data-testid=checks] td.fix-cell", (c) => c.length),
+    };
+  }
 
   await open("#/node/" + "ab".repeat(32), "unknown-node");
   out.unknownNode = await text("[data-testid=unknown-node]");

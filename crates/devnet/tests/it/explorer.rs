@@ -1,7 +1,9 @@
 //! The explorer (`explorer/`): its candid declarations are generated from `candid/*.did`, and
 //! headless Chromium loads it from a running devnet and checks real values against the
-//! canisters (`explorer/test/explorer.mjs`, puppeteer-core driving Debian's `chromium`),
-//! saving screenshots under `target/explorer-screenshots/`.
+//! canisters (`explorer/test/explorer.mjs`, puppeteer-core driving Debian's `chromium`):
+//! the overview's height and node counts, a node's stake and its rewards chart, a retired
+//! node's failed check in red, the epochs, checkpoints, market and nodes pages; it saves
+//! screenshots under `target/explorer-screenshots/`.
 //!
 //! `UPDATE_IDL=1 cargo test -p emc-devnet --test it explorer::` rewrites the declarations.
 
@@ -198,14 +200,49 @@ fn chromium_shows_the_canisters_values_on_every_page() {
         )
         .await;
         let stake = node.unwrap().stake_e8s;
+        // The other compute node retires (its owner's call): its page must show what to fix.
+        let retired = c
+            .members
+            .iter()
+            .filter(|m| m.role == emc_types::Role::Compute)
+            .nth(1)
+            .unwrap();
+        let reply = c
+            .host
+            .client(retired.owner)
+            .update(c.canisters.registry, "retire_node", Encode!(&retired.id).unwrap())
+            .await
+            .unwrap();
+        Decode!(&reply, Result<emc_registry::Node, emc_registry::RegistryError>)
+            .unwrap()
+            .unwrap();
+        // What the registry lists now (the retired node may stay listed, not live).
+        let compute_nodes: Vec<emc_registry::Node> = query(
+            &c,
+            c.canisters.registry,
+            "nodes_by_role",
+            Encode!(&emc_types::Role::Compute, &None::<emc_types::NodeId>, &100u32).unwrap(),
+        )
+        .await;
+        let compute_live = compute_nodes
+            .iter()
+            .filter(|n| n.state == emc_registry::NodeState::Live)
+            .count();
+        assert_eq!(compute_live, 1);
         let tip_before = tip(&c).await;
         let js = root().join("explorer");
-        let args = (url.clone(), hex::encode(&node_id), shots.clone());
+        let args = (
+            url.clone(),
+            hex::encode(&node_id),
+            shots.clone(),
+            hex::encode(retired.id.0),
+        );
         let out = tokio::task::spawn_blocking(move || {
             run(Command::new("node")
                 .arg("test/explorer.mjs")
                 .args([&args.0, &args.1])
                 .arg(&args.2)
+                .arg(&args.3)
                 .env("CHROMIUM", browser)
                 .current_dir(js))
         })
@@ -224,7 +261,7 @@ fn chromium_shows_the_canisters_values_on_every_page() {
         );
         assert_eq!(v["overview"]["validators"], "4");
         assert_eq!(v["overview"]["routers"], "1");
-        assert_eq!(v["overview"]["compute"], "2");
+        assert_eq!(v["overview"]["compute"], compute_live.to_string());
         assert_ne!(v["overview"]["rewardsPaid"], "0.0000 EMC");
         // The node page: the registry's stake, a bar per paid epoch with the paid amount.
         assert_eq!(v["node"]["role"], "Compute");
@@ -246,6 +283,17 @@ fn chromium_shows_the_canisters_values_on_every_page() {
             "chart {bars:?}, paid {paid_before:?} / {paid_after:?}"
         );
         assert!(!v["node"]["checks"].as_array().unwrap().is_empty());
+        // The retired node: its checks fail, in red, with what to fix.
+        let live_check = v["retired"]["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r[0] == "Registered and live")
+            .expect("the live check");
+        assert_eq!(live_check[1], "fail");
+        assert!(live_check[2].as_str().unwrap().starts_with("Retired"));
+        assert!(!live_check[3].as_str().unwrap().is_empty());
+        assert!(v["retired"]["redCells"].as_u64().unwrap() >= 1);
         // An unknown node: a clear message, no error.
         assert!(v["unknownNode"].as_str().unwrap().contains("has no node"));
         // Epochs: epoch 0 paid; checkpoints down from the tip; the market's counters.
@@ -266,7 +314,7 @@ fn chromium_shows_the_canisters_values_on_every_page() {
         assert!(cps.first().is_some_and(|h| *h >= tip_before && h % 50 == 0));
         assert!(cps.windows(2).all(|w| w[0] - w[1] == 50));
         assert_eq!(v["market"]["trades"], "0");
-        assert_eq!(v["nodes"], 7);
+        assert_eq!(v["nodes"], 5 + compute_nodes.len());
         for page in [
             "overview",
             "node",
