@@ -80,3 +80,20 @@ dfx canister call registry current_epoch '()' "$@"
 dfx canister call epochs stats '()' "$@"
 dfx canister call market stats '()' "$@"
 echo "ledger $ledger_id  registry $registry_id  epochs $epochs_id  market $market_id  dao $dao_id  genesis in ${delay}s"
+
+# The explorer, an asset canister (explorer/dist, built by scripts/build-explorer.sh): its
+# config.json names these canisters and the network (the local replica's root key is fetched;
+# on the IC it is not). Skip with EMC_DEPLOY_EXPLORER=0 (it needs node and npm).
+if [ "${EMC_DEPLOY_EXPLORER:-1}" = 1 ]; then
+  case " $* " in
+    *" ic "* | *" --ic "*) host="${EMC_EXPLORER_HOST:-https://icp-api.io}"; fetch_root_key=false; network=ic ;;
+    *) host="${EMC_EXPLORER_HOST:-http://127.0.0.1:$(dfx info webserver-port)}"; fetch_root_key=true; network=local ;;
+  esac
+  mkdir -p target
+  cat > target/explorer-config.json <<JSON
+{"network": "$network", "host": "$host", "fetchRootKey": $fetch_root_key,
+ "canisters": {"ledger": "$ledger_id", "registry": "$registry_id", "epochs": "$epochs_id", "market": "$market_id"}}
+JSON
+  EMC_EXPLORER_CONFIG="$PWD/target/explorer-config.json" dfx deploy explorer "$@"
+  echo "explorer: canister $(dfx canister id explorer "$@")"
+fi

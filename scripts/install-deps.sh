@@ -21,7 +21,8 @@ done
 #   glslc               emc-poc's build.rs compiles the Vulkan compute shaders to SPIR-V
 #   libvulkan1          the Vulkan loader vulkano opens at run time
 #   mesa-vulkan-drivers lavapipe, the CPU Vulkan device the emc-poc tests run on
-packages=(glslc libvulkan1 mesa-vulkan-drivers)
+#   chromium            the headless browser the explorer's tests drive (puppeteer-core)
+packages=(glslc libvulkan1 mesa-vulkan-drivers chromium)
 need=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")

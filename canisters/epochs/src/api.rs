@@ -554,6 +554,11 @@ fn node_reward(node: NodeId, epoch: u64) -> Option<Payout> {
 }
 
 #[query]
+fn node_history(node: NodeId, from_epoch: u64, limit: u32) -> Vec<NodeEpoch> {
+    with(|e| e.node_history(&node, from_epoch, limit))
+}
+
+#[query]
 fn owner_rewards(owner: Principal, epoch: u64) -> Vec<Payout> {
     with(|e| e.owner_rewards(&owner, epoch, 1_000))
 }

@@ -985,6 +985,43 @@ impl<M: Memory> Epochs<M> {
             .and_then(|c| c.0)
     }
 
+    /// `node`'s record, weight and payout in each epoch from `from_epoch` on that has one of
+    /// them, scanning at most `limit` known epochs ([`MAX_HISTORY_EPOCHS`] at most): the next
+    /// page starts after the last epoch scanned, so a caller pages with `from_epoch + limit`.
+    pub fn node_history(&self, node: &NodeId, from_epoch: u64, limit: u32) -> Vec<NodeEpoch> {
+        let limit = limit.min(MAX_HISTORY_EPOCHS) as usize;
+        self.s
+            .epochs
+            .range(from_epoch..)
+            .take(limit)
+            .filter_map(|entry| {
+                let epoch = *entry.key();
+                let key = epoch_node(epoch, &node.0);
+                let weighted = self.s.records.get(&key).and_then(|c| c.0);
+                let payout = self.payout(epoch, node);
+                if weighted.is_none() && payout.is_none() {
+                    return None;
+                }
+                let epoch_blocks = entry
+                    .value()
+                    .0
+                    .and_then(|s| s.header)
+                    .map_or(0, |h| h.epoch_blocks);
+                let (record, weight) = match weighted {
+                    Some(w) => (Some(w.record), w.weight),
+                    None => (None, 0),
+                };
+                Some(NodeEpoch {
+                    epoch,
+                    epoch_blocks,
+                    record,
+                    weight,
+                    payout,
+                })
+            })
+            .collect()
+    }
+
     /// The payouts of an owner in an epoch (at most `limit`).
     pub fn owner_rewards(&self, owner: &Principal, epoch: u64, limit: usize) -> Vec<Payout> {
         let mut lo = [0u8; 70];

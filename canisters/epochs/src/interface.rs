@@ -39,6 +39,7 @@ pub fn service_did() -> String {
     m!("latest_checkpoint", true, () -> (Option<StoredCheckpoint>));
     m!("epoch_summary", true, (u64) -> (Option<EpochSummary>));
     m!("node_reward", true, (NodeId, u64) -> (Option<Payout>));
+    m!("node_history", true, (NodeId, u64, u32) -> (Vec<NodeEpoch>));
     m!("owner_rewards", true, (Principal, u64) -> (Vec<Payout>));
     m!("total_emitted", true, () -> (u64));
     m!("pending_payouts", true, () -> (Vec<Payout>));

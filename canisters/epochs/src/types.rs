@@ -324,6 +324,25 @@ pub enum PayoutStatus {
     Stuck,
 }
 
+/// One node's history in one epoch (`node_history`): the agreed record the validators
+/// uploaded, its reward weight, and its payout.
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
+pub struct NodeEpoch {
+    /// The epoch.
+    pub epoch: u64,
+    /// Blocks in the epoch (the denominator of `record.active_blocks`), from its data header.
+    pub epoch_blocks: u64,
+    /// The agreed record (none: the node had none in this epoch's data).
+    pub record: Option<NodeRecord>,
+    /// Its weight (fixed point; 0: not eligible, e.g. too little uptime).
+    pub weight: u64,
+    /// Its payout (none: not planned yet, or nothing earned).
+    pub payout: Option<Payout>,
+}
+
+/// Most epochs one `node_history` call scans.
+pub const MAX_HISTORY_EPOCHS: u32 = 100;
+
 /// A journal entry: the reward of one node for one epoch.
 #[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
 pub struct Payout {

@@ -44,6 +44,8 @@ use std::time::Duration;
 use tracing::Instrument as _;
 
 pub mod governance;
+pub mod http;
+pub use http::{IcHttp, DEFAULT_IC_HTTP, EXPLORER_PATH};
 
 /// 1 EMC in e8s.
 pub const E8S: u64 = 100_000_000;

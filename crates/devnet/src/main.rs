@@ -4,6 +4,8 @@
 //! verdicts turning) and warnings; each node's full log goes to `<data dir>/logs/<node>.log`.
 //! `--verbose` prints everything. The router's dApp API listens on `--api` (127.0.0.1:8787);
 //! the devnet prints a `curl` that streams a completion, signed by devnet user 0.
+//! The embedded IC is served over the IC's HTTP interface on `--ic-http` (127.0.0.1:4943, like
+//! dfx) with the explorer under `/explorer/`; the devnet prints both URLs and the canister ids.
 //! `emc-devnet --sign '<json body>'` prints another signed `curl` (a fresh nonce) and exits.
 
 use anyhow::Result;
@@ -56,6 +58,17 @@ struct Cli {
     /// fresh nonce, and exit.
     #[arg(long)]
     sign: Option<String>,
+    /// Where the embedded IC is served over the IC's HTTP interface (and the explorer under
+    /// /explorer/).
+    #[arg(long, default_value_t = emc_devnet::DEFAULT_IC_HTTP)]
+    ic_http: std::net::SocketAddr,
+    /// Do not serve the embedded IC over HTTP.
+    #[arg(long)]
+    no_ic_http: bool,
+    /// The explorer's build (`scripts/build-explorer.sh`; default: explorer/dist of this
+    /// checkout, or $EMC_EXPLORER_DIR).
+    #[arg(long)]
+    explorer_dir: Option<std::path::PathBuf>,
     /// The path `--sign` calls.
     #[arg(long, default_value = "/v1/chat/completions")]
     sign_path: String,
@@ -143,6 +156,28 @@ async fn run(cli: Cli) -> Result<()> {
         cli.epoch_length,
         data_dir.display()
     );
+    let ic_http = if cli.no_ic_http {
+        None
+    } else {
+        let dir = cli
+            .explorer_dir
+            .clone()
+            .unwrap_or_else(emc_devnet::http::explorer_dist_dir);
+        match cluster.serve_http(cli.ic_http, &dir).await {
+            Ok(http) => {
+                println!(
+                    "{}",
+                    emc_devnet::http::describe(&http, &cluster.canisters, &dir)
+                );
+                Some(http)
+            }
+            // The network runs without it (e.g. dfx holds the port): say so and go on.
+            Err(e) => {
+                println!("devnet: not serving the IC over HTTP: {e:#} (choose --ic-http)");
+                None
+            }
+        }
+    };
     if let Some(api) = cluster.api_addr(0) {
         println!(
             "devnet: router-0's dApp API on http://{api} (OpenAI routes, /v1/models, /{{app}}/..); \
@@ -232,6 +267,9 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Err(e) => println!("devnet: rewards unreadable: {e}"),
+    }
+    if let Some(http) = ic_http {
+        http.replica.shutdown().await;
     }
     cluster.shutdown().await;
     println!(

@@ -331,6 +331,23 @@ impl EmbeddedClient {
         }
     }
 
+    /// Runs `f` on the IC thread with the embedded IC, as [`EmbeddedHost::with_ic`] does
+    /// (for components that hold a client, not the host: a replica serving this IC over HTTP).
+    pub fn with_ic<T, F>(&self, f: F) -> HostCall<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut EmbeddedIc) -> Result<T, IcError> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let job: Job = Box::new(move |ic| {
+            let _ = reply.send(f(ic));
+        });
+        match self.tx.send(Command::Run(job)) {
+            Ok(()) => HostCall::waiting(rx),
+            Err(_) => HostCall::failed(stopped()),
+        }
+    }
+
     fn send(&self, make: impl FnOnce(Reply<Vec<u8>>) -> Command) -> HostCall<Vec<u8>> {
         let (reply, rx) = oneshot::channel();
         match self.tx.send(make(reply)) {

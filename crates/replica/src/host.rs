@@ -12,13 +12,13 @@
 use crate::envelope::{Request, RequestId};
 use crate::keys::Keys;
 use crate::replica::{
-    CertifiedBatch, ReadStateError, ReadStateTarget, RejectInfo, Replica, Submitted,
-    MAX_ROUNDS_PER_BATCH,
+    CertifiedBatch, ReadStateError, ReadStateTarget, RejectInfo, ReplicaParts, ReplicaRef,
+    Submitted, MAX_ROUNDS_PER_BATCH,
 };
 use crate::snapshot::{self, SnapshotError};
 use candid::Principal;
 use emc_embedded_ic::certificate::HashTree;
-use emc_embedded_ic::IcError;
+use emc_embedded_ic::{EmbeddedIc, IcError};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
@@ -54,7 +54,27 @@ pub enum CallReply {
     Rejected(RejectInfo),
 }
 
-pub(crate) type Job = Box<dyn FnOnce(&mut Replica) + Send>;
+pub(crate) type Job = Box<dyn for<'a> FnOnce(&mut ReplicaRef<'a>) + Send>;
+
+/// A job on the thread that owns an embedded IC.
+pub type IcJob = Box<dyn FnOnce(&mut EmbeddedIc) + Send>;
+
+/// The thread that owns an embedded IC another component drives (the devnet's embedded host),
+/// for a replica attached to it ([`crate::start_attached`]): the replica runs each batch of
+/// HTTP requests as one job there.
+pub trait IcOwner: Send + 'static {
+    /// Queues `job` on the owning thread. When that thread has stopped, `job` is dropped
+    /// (the replica notices and stops).
+    fn run(&self, job: IcJob);
+}
+
+/// Where the IC lives.
+pub(crate) enum Backend {
+    /// The replica thread owns it (the standalone replica).
+    Owned(Box<EmbeddedIc>),
+    /// Another thread owns it.
+    Attached(Box<dyn IcOwner>),
+}
 
 pub(crate) enum Command {
     Call {
@@ -83,7 +103,9 @@ pub(crate) fn unix_nanos() -> u64 {
 }
 
 pub(crate) struct Host {
-    pub replica: Replica,
+    pub backend: Backend,
+    /// `None` only while attached to the IC for a batch.
+    pub parts: Option<ReplicaParts>,
     pub clock: Clock,
     pub tick: Duration,
     /// The IC's time, published for the HTTP tasks (ingress expiry checks).
@@ -118,10 +140,95 @@ fn certifier(keys: Keys, rx: mpsc::Receiver<ToCertify>) {
     }
 }
 
+/// What one batch did.
+struct Outcome {
+    dirty: bool,
+    shutdown: bool,
+    time: u64,
+}
+
+/// Serves one batch of commands on the replica.
+fn step(
+    replica: &mut ReplicaRef<'_>,
+    batch: Vec<Command>,
+    clock: Clock,
+    certifier: Option<&mpsc::Sender<ToCertify>>,
+    owned: bool,
+) -> Outcome {
+    if clock == Clock::Wall {
+        replica.set_time(unix_nanos());
+    }
+    let mut calls = Vec::new();
+    let mut shutdown = false;
+    let mut dirty = false;
+    for command in batch {
+        match command {
+            Command::Call {
+                req,
+                effective,
+                reply,
+            } => match replica.submit(&req, effective) {
+                Submitted::Accepted | Submitted::Duplicate => {
+                    dirty = true;
+                    calls.push((req.request_id, reply));
+                }
+                Submitted::Rejected(r) => {
+                    let _ = reply.send(CallReply::Rejected(r));
+                }
+            },
+            Command::Query {
+                req,
+                effective,
+                reply,
+            } => {
+                let _ = reply.send(replica.query(&req, effective));
+            }
+            Command::ReadState { req, target, reply } => {
+                let _ = reply.send(replica.read_state(&req, target));
+            }
+            Command::Run(job) => {
+                dirty = true;
+                job(replica);
+            }
+            Command::Shutdown => shutdown = true,
+        }
+    }
+    if calls.is_empty() {
+        replica.tick_if_due();
+    } else {
+        replica.execute(MAX_ROUNDS_PER_BATCH);
+        let calls: Vec<_> = calls
+            .into_iter()
+            .map(|(id, reply)| (id, replica.is_done(&id), reply))
+            .collect();
+        let done: Vec<_> = calls.iter().filter(|c| c.1).map(|c| c.0).collect();
+        let batch = (replica.batch_tree(&done), calls);
+        let unsent = match certifier {
+            Some(tx) => tx.send(batch).err().map(|e| e.0),
+            None => Some(batch),
+        };
+        if let Some(batch) = unsent {
+            answer(batch, replica.keys());
+        }
+    }
+    if shutdown && owned {
+        // Finish open calls so the final snapshot can be taken.
+        replica.execute(MAX_ROUNDS_PER_BATCH);
+        replica.ic_mut().run_until_idle(MAX_ROUNDS_PER_BATCH);
+    }
+    Outcome {
+        dirty,
+        shutdown,
+        time: replica.time(),
+    }
+}
+
 impl Host {
     pub fn run(mut self, rx: mpsc::Receiver<Command>) {
         let (to_certifier, certifier_rx) = mpsc::channel::<ToCertify>();
-        let keys = self.replica.keys().clone();
+        let Some(keys) = self.parts.as_ref().map(|p| p.keys().clone()) else {
+            return;
+        };
         let certifier = std::thread::Builder::new()
             .name("emc-replica-certifier".into())
             .spawn(move || certifier(keys, certifier_rx));
@@ -140,9 +247,6 @@ impl Host {
                 Err(mpsc::RecvTimeoutError::Timeout) => None,
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             };
-            if self.clock == Clock::Wall {
-                self.replica.set_time(unix_nanos());
-            }
             let mut batch: Vec<Command> = first.into_iter().collect();
             while batch.len() < MAX_BATCH {
                 match rx.try_recv() {
@@ -150,72 +254,21 @@ impl Host {
                     Err(_) => break,
                 }
             }
-            let mut calls = Vec::new();
-            let mut shutdown = false;
-            for command in batch {
-                match command {
-                    Command::Call {
-                        req,
-                        effective,
-                        reply,
-                    } => match self.replica.submit(&req, effective) {
-                        Submitted::Accepted | Submitted::Duplicate => {
-                            dirty = true;
-                            calls.push((req.request_id, reply));
-                        }
-                        Submitted::Rejected(r) => {
-                            let _ = reply.send(CallReply::Rejected(r));
-                        }
-                    },
-                    Command::Query {
-                        req,
-                        effective,
-                        reply,
-                    } => {
-                        let _ = reply.send(self.replica.query(&req, effective));
-                    }
-                    Command::ReadState { req, target, reply } => {
-                        let _ = reply.send(self.replica.read_state(&req, target));
-                    }
-                    Command::Run(job) => {
-                        dirty = true;
-                        job(&mut self.replica);
-                    }
-                    Command::Shutdown => shutdown = true,
-                }
-            }
-            if calls.is_empty() {
-                self.replica.tick_if_due();
-            } else {
-                self.replica.execute(MAX_ROUNDS_PER_BATCH);
-                let calls: Vec<_> = calls
-                    .into_iter()
-                    .map(|(id, reply)| (id, self.replica.is_done(&id), reply))
-                    .collect();
-                let done: Vec<_> = calls.iter().filter(|c| c.1).map(|c| c.0).collect();
-                let batch = (self.replica.batch_tree(&done), calls);
-                let unsent = match &certifier {
-                    Some((tx, _)) => tx.send(batch).err().map(|e| e.0),
-                    None => Some(batch),
-                };
-                if let Some(batch) = unsent {
-                    answer(batch, self.replica.keys());
-                }
-            }
-            self.time.store(self.replica.time(), Ordering::Relaxed);
+            let to_certifier = certifier.as_ref().map(|(tx, _)| tx.clone());
+            let Some(outcome) = self.step(batch, to_certifier) else {
+                warn!("the thread owning the embedded IC stopped: the replica stops");
+                break;
+            };
+            dirty |= outcome.dirty;
+            self.time.store(outcome.time, Ordering::Relaxed);
             let snapshot_due = self
                 .snapshot_every
                 .is_some_and(|every| last_snapshot.elapsed() >= every);
-            if shutdown {
-                // Finish open calls so the final snapshot can be taken.
-                self.replica.execute(MAX_ROUNDS_PER_BATCH);
-                self.replica.ic_mut().run_until_idle(MAX_ROUNDS_PER_BATCH);
-            }
-            if (shutdown || snapshot_due) && dirty && self.snapshot() {
+            if (outcome.shutdown || snapshot_due) && dirty && self.snapshot() {
                 last_snapshot = Instant::now();
                 dirty = false;
             }
-            if shutdown {
+            if outcome.shutdown {
                 break;
             }
         }
@@ -226,13 +279,43 @@ impl Host {
         info!("replica thread stopped");
     }
 
+    /// Runs one batch where the IC lives; `None` when its owning thread stopped.
+    fn step(
+        &mut self,
+        batch: Vec<Command>,
+        certifier: Option<mpsc::Sender<ToCertify>>,
+    ) -> Option<Outcome> {
+        let clock = self.clock;
+        // Taken while attached; back after the batch (or the replica stops).
+        let parts = self.parts.take()?;
+        match &mut self.backend {
+            Backend::Owned(ic) => {
+                let mut replica = parts.attach(&mut **ic);
+                let outcome = step(&mut replica, batch, clock, certifier.as_ref(), true);
+                self.parts = Some(replica.into_parts().1);
+                Some(outcome)
+            }
+            Backend::Attached(owner) => {
+                let (tx, rx) = mpsc::sync_channel(1);
+                owner.run(Box::new(move |ic: &mut EmbeddedIc| {
+                    let mut replica = parts.attach(ic);
+                    let outcome = step(&mut replica, batch, clock, certifier.as_ref(), false);
+                    let _ = tx.send((replica.into_parts().1, outcome));
+                }));
+                let (parts, outcome) = rx.recv().ok()?;
+                self.parts = Some(parts);
+                Some(outcome)
+            }
+        }
+    }
+
     /// Writes a snapshot; false when it must be retried (calls were open).
     fn snapshot(&self) -> bool {
-        let Some(dir) = &self.state_dir else {
+        let (Some(dir), Backend::Owned(ic)) = (&self.state_dir, &self.backend) else {
             return true;
         };
         let started = Instant::now();
-        match snapshot::write(dir, self.replica.ic()) {
+        match snapshot::write(dir, ic) {
             Ok(bytes) => info!(
                 bytes,
                 ms = started.elapsed().as_millis() as u64,

@@ -29,9 +29,9 @@ pub mod replica;
 mod server;
 pub mod snapshot;
 
-pub use host::{CallReply, Clock};
+pub use host::{CallReply, Clock, IcJob, IcOwner};
 pub use keys::Keys;
-pub use replica::Replica;
+pub use replica::{Replica, ReplicaParts, ReplicaRef};
 
 use emc_embedded_ic::{EmbeddedIc, IcConfig};
 use hyper_util::rt::TokioIo;
@@ -66,7 +66,44 @@ pub struct ReplicaConfig {
     pub snapshot_interval: Option<Duration>,
     /// Print canisters' `debug_print` through tracing.
     pub trace_debug_print: bool,
+    /// Files served on `GET` at their paths besides the IC's interface (set in code: the
+    /// devnet serves the explorer's build and its config so).
+    #[serde(skip)]
+    pub static_files: StaticFiles,
 }
+
+/// A file served as is.
+#[derive(Clone, Debug)]
+pub struct StaticFile {
+    pub content_type: &'static str,
+    pub body: hyper::body::Bytes,
+}
+
+impl StaticFile {
+    /// `body` with the content type its path's extension names (`application/octet-stream`
+    /// for unknown ones).
+    pub fn new(path: &str, body: impl Into<hyper::body::Bytes>) -> Self {
+        let ext = path.rsplit_once('.').map_or("", |(_, e)| e);
+        let content_type = match ext.to_ascii_lowercase().as_str() {
+            "html" => "text/html; charset=utf-8",
+            "js" | "mjs" => "text/javascript; charset=utf-8",
+            "css" => "text/css; charset=utf-8",
+            "json" => "application/json",
+            "svg" => "image/svg+xml",
+            "png" => "image/png",
+            "ico" => "image/x-icon",
+            "txt" | "map" => "text/plain; charset=utf-8",
+            _ => "application/octet-stream",
+        };
+        StaticFile {
+            content_type,
+            body: body.into(),
+        }
+    }
+}
+
+/// Static files by URL path (`/explorer/index.html`).
+pub type StaticFiles = Arc<std::collections::BTreeMap<String, StaticFile>>;
 
 impl Default for ReplicaConfig {
     fn default() -> Self {
@@ -78,6 +115,7 @@ impl Default for ReplicaConfig {
             tick_interval: Duration::from_millis(20),
             snapshot_interval: Some(Duration::from_secs(30)),
             trace_debug_print: false,
+            static_files: StaticFiles::default(),
         }
     }
 }
@@ -97,6 +135,8 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("{0}")]
+    Attached(&'static str),
     #[error("starting the replica thread: {0}")]
     Thread(std::io::Error),
 }
@@ -178,9 +218,45 @@ pub async fn start(config: ReplicaConfig) -> Result<RunningReplica, StartError> 
         Some(Ok(None)) | None => EmbeddedIc::with_config(ic_config),
     };
     ic.set_time(host::unix_nanos());
-    let replica = Replica::new(ic, keys.clone());
-    let status = bytes_of(replica.status_cbor());
-    let time = Arc::new(AtomicU64::new(replica.time()));
+    ic.set_certificate_signer(keys.certificate_signer());
+    let time = ic.time();
+    serve(config, keys, host::Backend::Owned(Box::new(ic)), time).await
+}
+
+/// Starts a replica over an embedded IC that another thread owns and drives (the devnet's
+/// embedded host): the same HTTP interface, certificates signed by a fresh key (its data
+/// certificates too: the IC's certificate signer is replaced). Each batch of requests runs as
+/// one job on the owner's thread. The owner keeps the state: a `state_dir` is refused, and
+/// the clock must be the wall clock (the owner moves the time). Must run inside a tokio runtime.
+pub async fn start_attached(
+    config: ReplicaConfig,
+    owner: impl IcOwner,
+) -> Result<RunningReplica, StartError> {
+    if config.state_dir.is_some() || config.clock != Clock::Wall {
+        return Err(StartError::Attached(
+            "an attached replica has no state directory and follows the wall clock",
+        ));
+    }
+    let keys = Keys::from_seed(&key_seed(None)?);
+    let signer = keys.certificate_signer();
+    owner.run(Box::new(move |ic| ic.set_certificate_signer(signer)));
+    serve(
+        config,
+        keys,
+        host::Backend::Attached(Box::new(owner)),
+        host::unix_nanos(),
+    )
+    .await
+}
+
+async fn serve(
+    config: ReplicaConfig,
+    keys: Keys,
+    backend: host::Backend,
+    time: u64,
+) -> Result<RunningReplica, StartError> {
+    let status = bytes_of(replica::status_cbor(&keys));
+    let time = Arc::new(AtomicU64::new(time));
 
     let listener = TcpListener::bind(config.listen)
         .await
@@ -195,7 +271,8 @@ pub async fn start(config: ReplicaConfig) -> Result<RunningReplica, StartError> 
 
     let (tx, rx) = mpsc::channel();
     let host = host::Host {
-        replica,
+        backend,
+        parts: Some(replica::ReplicaParts::new(keys.clone())),
         clock: config.clock,
         tick: config.tick_interval,
         time: time.clone(),
@@ -213,6 +290,7 @@ pub async fn start(config: ReplicaConfig) -> Result<RunningReplica, StartError> 
         clock: config.clock,
         status,
         max_body_bytes: config.max_request_bytes,
+        static_files: config.static_files.clone(),
     });
     let (stop_accepting, mut stopped) = watch::channel(false);
     let accept_task = tokio::spawn(async move {
@@ -274,7 +352,7 @@ impl RunningReplica {
     /// Runs `f` on the replica thread (setup, inspection, the manual clock).
     pub async fn with_replica<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Replica) -> T + Send + 'static,
+        f: impl for<'a> FnOnce(&mut ReplicaRef<'a>) -> T + Send + 'static,
     ) -> Option<T> {
         let (tx, rx) = oneshot::channel();
         self.tx

@@ -17,6 +17,7 @@ use crate::management;
 use candid::Principal;
 use emc_embedded_ic::certificate::{certificate_cbor, forest, leb128, HashTree};
 use emc_embedded_ic::{canister_id, EmbeddedIc, MessageId, Reject, RejectCode};
+use std::borrow::BorrowMut;
 use std::collections::{BTreeSet, HashMap};
 
 /// Rounds one batch of calls may take before the shell answers 202 Accepted and lets the
@@ -141,8 +142,21 @@ impl CertifiedBatch {
 }
 
 /// The replica's state: the embedded IC, its keys, and recent request statuses.
-pub struct Replica {
-    ic: EmbeddedIc,
+///
+/// `I` is how the IC is held: owned (`Replica`, the standalone replica), or borrowed
+/// (`Replica<&mut EmbeddedIc>`, a [`ReplicaRef`]) when another thread owns the IC (the devnet's
+/// embedded host) and the replica's bookkeeping ([`ReplicaParts`]) is attached to it for one
+/// batch at a time.
+pub struct Replica<I = EmbeddedIc> {
+    ic: I,
+    parts: ReplicaParts,
+}
+
+/// A replica over a borrowed IC.
+pub type ReplicaRef<'a> = Replica<&'a mut EmbeddedIc>;
+
+/// Everything a replica keeps besides the IC: its keys and recent request statuses.
+pub struct ReplicaParts {
     keys: Keys,
     requests: HashMap<RequestId, Entry>,
     /// (expiry, id) of every entry, to forget them in order.
@@ -150,12 +164,10 @@ pub struct Replica {
     in_flight: HashMap<RequestId, MessageId>,
 }
 
-impl Replica {
-    /// A replica over `ic`, signing with `keys` (its data certificates too).
-    pub fn new(mut ic: EmbeddedIc, keys: Keys) -> Self {
-        ic.set_certificate_signer(keys.certificate_signer());
-        Replica {
-            ic,
+impl ReplicaParts {
+    /// No requests yet, signing with `keys`.
+    pub fn new(keys: Keys) -> Self {
+        ReplicaParts {
             keys,
             requests: HashMap::new(),
             expiries: BTreeSet::new(),
@@ -163,45 +175,66 @@ impl Replica {
         }
     }
 
-    pub fn ic(&self) -> &EmbeddedIc {
-        &self.ic
-    }
-
-    pub fn ic_mut(&mut self) -> &mut EmbeddedIc {
-        &mut self.ic
-    }
-
     pub fn keys(&self) -> &Keys {
         &self.keys
     }
 
+    /// Attaches these parts to `ic` (which must already sign its data certificates with
+    /// these keys: [`Keys::certificate_signer`]).
+    pub fn attach<I: BorrowMut<EmbeddedIc>>(self, ic: I) -> Replica<I> {
+        Replica { ic, parts: self }
+    }
+}
+
+impl Replica {
+    /// A replica over `ic`, signing with `keys` (its data certificates too).
+    pub fn new(mut ic: EmbeddedIc, keys: Keys) -> Self {
+        ic.set_certificate_signer(keys.certificate_signer());
+        ReplicaParts::new(keys).attach(ic)
+    }
+}
+
+impl<I: BorrowMut<EmbeddedIc>> Replica<I> {
+    pub fn ic(&self) -> &EmbeddedIc {
+        self.ic.borrow()
+    }
+
+    pub fn ic_mut(&mut self) -> &mut EmbeddedIc {
+        self.ic.borrow_mut()
+    }
+
+    /// Detaches the IC from the bookkeeping.
+    pub fn into_parts(self) -> (I, ReplicaParts) {
+        (self.ic, self.parts)
+    }
+
+    pub fn keys(&self) -> &Keys {
+        &self.parts.keys
+    }
+
     /// The IC's time (nanoseconds since the epoch).
     pub fn time(&self) -> u64 {
-        self.ic.time()
+        self.ic.borrow().time()
     }
 
     /// Moves the clock to `now` (never backwards) and forgets request statuses that expired.
     pub fn set_time(&mut self, now: u64) {
-        self.ic.set_time(now);
-        let now = self.ic.time();
-        while let Some(&(expiry, id)) = self.expiries.first() {
-            if expiry.saturating_add(STATUS_GRACE_NS) >= now || self.in_flight.contains_key(&id) {
+        self.ic.borrow_mut().set_time(now);
+        let now = self.ic.borrow().time();
+        while let Some(&(expiry, id)) = self.parts.expiries.first() {
+            if expiry.saturating_add(STATUS_GRACE_NS) >= now
+                || self.parts.in_flight.contains_key(&id)
+            {
                 break;
             }
-            self.expiries.pop_first();
-            self.requests.remove(&id);
+            self.parts.expiries.pop_first();
+            self.parts.requests.remove(&id);
         }
     }
 
     /// The body of `GET /api/v2/status`.
     pub fn status_cbor(&self) -> Vec<u8> {
-        Value::map([
-            ("impl_version", Value::text(env!("CARGO_PKG_VERSION"))),
-            ("impl_source", Value::text("emc-replica")),
-            ("replica_health_status", Value::text("healthy")),
-            ("root_key", Value::bytes(self.keys.root_key_der())),
-        ])
-        .encode_self_described()
+        status_cbor(&self.parts.keys)
     }
 
     // --- calls ---------------------------------------------------------------------------------
@@ -218,12 +251,12 @@ impl Replica {
         if let Err(r) = check_effective(call, effective) {
             return Submitted::Rejected(r);
         }
-        if self.requests.contains_key(&req.request_id) {
+        if self.parts.requests.contains_key(&req.request_id) {
             return Submitted::Duplicate;
         }
         let status = if call.canister_id == Principal::management_canister() {
             let result = management::call(
-                &mut self.ic,
+                self.ic.borrow_mut(),
                 req.sender,
                 &call.method_name,
                 &call.arg,
@@ -234,27 +267,29 @@ impl Replica {
                 Err(r) => Status::Rejected(RejectInfo::management(r)),
             }
         } else {
-            match self.ic.submit_update(
+            match self.ic.borrow_mut().submit_update(
                 call.canister_id,
                 req.sender,
                 &call.method_name,
                 call.arg.clone(),
             ) {
                 Ok(message) => {
-                    self.in_flight.insert(req.request_id, message);
+                    self.parts.in_flight.insert(req.request_id, message);
                     Status::Processing
                 }
                 Err(r) => return Submitted::Rejected(RejectInfo::from_reject(&r)),
             }
         };
-        self.requests.insert(
+        self.parts.requests.insert(
             req.request_id,
             Entry {
                 sender: req.sender,
                 status,
             },
         );
-        self.expiries.insert((req.ingress_expiry, req.request_id));
+        self.parts
+            .expiries
+            .insert((req.ingress_expiry, req.request_id));
         Submitted::Accepted
     }
 
@@ -263,25 +298,26 @@ impl Replica {
     pub fn execute(&mut self, max_rounds: u32) {
         for _ in 0..max_rounds {
             self.collect_results();
-            if self.in_flight.is_empty() {
+            if self.parts.in_flight.is_empty() {
                 return;
             }
-            self.ic.tick();
+            self.ic.borrow_mut().tick();
         }
         self.collect_results();
     }
 
     /// Runs a round if timers are due or messages are queued (the wall clock's heartbeat).
     pub fn tick_if_due(&mut self) {
-        if self.ic.has_pending_work() {
-            self.ic.tick();
+        if self.ic.borrow().has_pending_work() {
+            self.ic.borrow_mut().tick();
             self.collect_results();
         }
     }
 
     fn collect_results(&mut self) {
-        let ic = &self.ic;
+        let ic: &EmbeddedIc = self.ic.borrow();
         let done: Vec<(RequestId, Status)> = self
+            .parts
             .in_flight
             .iter()
             .filter_map(|(id, m)| {
@@ -295,8 +331,8 @@ impl Replica {
             })
             .collect();
         for (id, status) in done {
-            self.in_flight.remove(&id);
-            if let Some(e) = self.requests.get_mut(&id) {
+            self.parts.in_flight.remove(&id);
+            if let Some(e) = self.parts.requests.get_mut(&id) {
                 e.status = status;
             }
         }
@@ -304,7 +340,8 @@ impl Replica {
 
     /// Whether a request has a final status (replied or rejected).
     pub fn is_done(&self, id: &RequestId) -> bool {
-        self.requests
+        self.parts
+            .requests
             .get(id)
             .is_some_and(|e| e.status != Status::Processing)
     }
@@ -315,13 +352,16 @@ impl Replica {
         let statuses = ids
             .iter()
             .filter_map(|id| {
-                let e = self.requests.get(id)?;
+                let e = self.parts.requests.get(id)?;
                 Some((id.to_vec(), status_tree(&e.status)))
             })
             .collect();
         forest(vec![
             (b"request_status".to_vec(), forest(statuses)),
-            (b"time".to_vec(), HashTree::Leaf(leb128(self.ic.time()))),
+            (
+                b"time".to_vec(),
+                HashTree::Leaf(leb128(self.ic.borrow().time())),
+            ),
         ])
     }
 
@@ -344,14 +384,14 @@ impl Replica {
                 "Query calls to the management canister are not supported by this replica",
             ))
         } else {
-            self.ic.query_call(
+            self.ic.borrow_mut().query_call(
                 call.canister_id,
                 req.sender,
                 &call.method_name,
                 call.arg.clone(),
             )
         };
-        let timestamp = self.ic.time();
+        let timestamp = self.ic.borrow().time();
         // The response's fields; the node signs them with the timestamp and the request id.
         let fields: Vec<(&str, Value)> = match result {
             Ok(reply) => vec![
@@ -378,8 +418,14 @@ impl Replica {
         let msg = [&b"\x0Bic-response"[..], &hash[..]].concat();
         let signature = Value::map([
             ("timestamp", Value::Uint(timestamp)),
-            ("signature", Value::bytes(self.keys.sign_as_node(&msg))),
-            ("identity", Value::bytes(self.keys.node_id().as_slice())),
+            (
+                "signature",
+                Value::bytes(self.parts.keys.sign_as_node(&msg)),
+            ),
+            (
+                "identity",
+                Value::bytes(self.parts.keys.node_id().as_slice()),
+            ),
         ]);
         let mut body = fields;
         body.push(("signatures", Value::Array(vec![signature])));
@@ -399,7 +445,7 @@ impl Replica {
                 "not a read_state request".into(),
             ));
         };
-        let subnet = self.keys.subnet_id();
+        let subnet = self.parts.keys.subnet_id();
         if let ReadStateTarget::Subnet(id) = target {
             if id != subnet {
                 return Err(ReadStateError::BadRequest(format!(
@@ -407,8 +453,10 @@ impl Replica {
                 )));
             }
         }
-        let mut top: Vec<(Vec<u8>, HashTree)> =
-            vec![(b"time".to_vec(), HashTree::Leaf(leb128(self.ic.time())))];
+        let mut top: Vec<(Vec<u8>, HashTree)> = vec![(
+            b"time".to_vec(),
+            HashTree::Leaf(leb128(self.ic.borrow().time())),
+        )];
         let mut statuses = Vec::new();
         let mut canisters = Vec::new();
         let (mut want_subnet, mut want_ranges) = (false, false);
@@ -427,7 +475,7 @@ impl Replica {
                     let Ok(id) = RequestId::try_from(id.as_slice()) else {
                         continue;
                     };
-                    if let Some(e) = self.requests.get(&id) {
+                    if let Some(e) = self.parts.requests.get(&id) {
                         if e.sender != req.sender {
                             return Err(ReadStateError::Forbidden(format!(
                                 "Request IDs must be for requests signed by the caller: request {} was sent by {}",
@@ -473,10 +521,10 @@ impl Replica {
         let ranges = ranges_cbor();
         if want_subnet {
             let node = forest(vec![(
-                self.keys.node_id().as_slice().to_vec(),
+                self.parts.keys.node_id().as_slice().to_vec(),
                 forest(vec![(
                     b"public_key".to_vec(),
-                    HashTree::Leaf(self.keys.node_key_der().to_vec()),
+                    HashTree::Leaf(self.parts.keys.node_key_der().to_vec()),
                 )]),
             )]);
             let this = forest(vec![
@@ -484,7 +532,7 @@ impl Replica {
                 (b"node".to_vec(), node),
                 (
                     b"public_key".to_vec(),
-                    HashTree::Leaf(self.keys.root_key_der().to_vec()),
+                    HashTree::Leaf(self.parts.keys.root_key_der().to_vec()),
                 ),
             ]);
             top.push((
@@ -506,7 +554,8 @@ impl Replica {
         let mut wanted = paths.clone();
         wanted.push(vec![b"time".to_vec()]);
         let witness = tree.witness(&wanted);
-        let certificate = certificate_cbor(&witness, &self.keys.sign_root_hash(&tree.root_hash()));
+        let certificate =
+            certificate_cbor(&witness, &self.parts.keys.sign_root_hash(&tree.root_hash()));
         Ok(Value::map([("certificate", Value::bytes(certificate))]).encode_self_described())
     }
 
@@ -519,7 +568,7 @@ impl Replica {
         what: Option<&Vec<u8>>,
         name: Option<&Vec<u8>>,
     ) -> Option<HashTree> {
-        let controllers = self.ic.controllers(id)?;
+        let controllers = self.ic.borrow().controllers(id)?;
         let mut entries = vec![(
             b"controllers".to_vec(),
             HashTree::Leaf(
@@ -535,12 +584,12 @@ impl Replica {
                 .encode(),
             ),
         )];
-        if let Some(hash) = self.ic.module_hash(id) {
+        if let Some(hash) = self.ic.borrow().module_hash(id) {
             entries.push((b"module_hash".to_vec(), HashTree::Leaf(hash.to_vec())));
         }
         if what.map(Vec::as_slice) == Some(b"metadata") {
             if let Some(name) = name.and_then(|n| std::str::from_utf8(n).ok()) {
-                if let Some(content) = self.ic.canister_metadata_as(id, name, sender) {
+                if let Some(content) = self.ic.borrow().canister_metadata_as(id, name, sender) {
                     entries.push((
                         b"metadata".to_vec(),
                         forest(vec![(name.as_bytes().to_vec(), HashTree::Leaf(content))]),
@@ -553,12 +602,23 @@ impl Replica {
 
     /// The status of a request for the HTTP layer (tests and tools).
     pub fn request_status(&self, id: &RequestId) -> Option<Result<Vec<u8>, RejectInfo>> {
-        match &self.requests.get(id)?.status {
+        match &self.parts.requests.get(id)?.status {
             Status::Processing => None,
             Status::Replied(r) => Some(Ok(r.clone())),
             Status::Rejected(r) => Some(Err(r.clone())),
         }
     }
+}
+
+/// The body of `GET /api/v2/status` of a replica signing with `keys`.
+pub fn status_cbor(keys: &Keys) -> Vec<u8> {
+    Value::map([
+        ("impl_version", Value::text(env!("CARGO_PKG_VERSION"))),
+        ("impl_source", Value::text("emc-replica")),
+        ("replica_health_status", Value::text("healthy")),
+        ("root_key", Value::bytes(keys.root_key_der())),
+    ])
+    .encode_self_described()
 }
 
 /// A call's canister must be the URL's, except for the management canister, whose effective

@@ -10,6 +10,7 @@
 //! | `POST /api/v2|v3/canister/<id>/query` | 200 `{status, reply | reject…, signatures}` |
 //! | `POST /api/v2|v3/canister/<id>/read_state`, `…/subnet/<id>/read_state` | 200 `{certificate}` |
 //! | `POST /_/time` (manual clock only) | sets the IC's time to the decimal nanoseconds in the body |
+//! | `GET <path>` of a [`crate::StaticFile`] | that file (the devnet serves the explorer so) |
 //!
 //! Bad input gets the IC's HTTP status and a text body: 400 for a malformed envelope, a bad
 //! signature, an expired ingress, a wrong content type or a request type that does not fit the
@@ -36,6 +37,7 @@ pub(crate) struct Shared {
     pub clock: Clock,
     pub status: Bytes,
     pub max_body_bytes: usize,
+    pub static_files: crate::StaticFiles,
 }
 
 type HttpResponse = Response<Full<Bytes>>;
@@ -101,6 +103,13 @@ async fn route(
     };
     match (method.clone(), segments.as_slice()) {
         (Method::GET, ["api", "v2", "status"]) => Ok(cbor(StatusCode::OK, shared.status.to_vec())),
+        (Method::GET, _) if shared.static_files.contains_key(path.as_str()) => {
+            let file = &shared.static_files[path.as_str()];
+            let mut r = respond(StatusCode::OK, file.content_type, file.body.clone());
+            r.headers_mut()
+                .insert("cache-control", HeaderValue::from_static("no-cache"));
+            Ok(r)
+        }
         (Method::POST, ["_", "time"]) => {
             let body = read_body(req, shared.max_body_bytes, false).await?;
             set_time(shared, &body).await

@@ -189,13 +189,27 @@ fn dfx_json_and_icp_yaml_declare_every_canister_from_its_artifacts() {
 
     let dfx: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(root().join("dfx.json")).unwrap()).unwrap();
-    let dfx_canisters = dfx["canisters"].as_object().expect("dfx.json: canisters");
+    let mut dfx_canisters = dfx["canisters"]
+        .as_object()
+        .expect("dfx.json: canisters")
+        .clone();
+    // The explorer: an asset canister built from explorer/dist (scripts/build-explorer.sh).
+    let explorer = dfx_canisters
+        .remove("explorer")
+        .expect("dfx.json: explorer");
+    assert_eq!(explorer["type"], "assets");
+    assert_eq!(explorer["source"], serde_json::json!(["explorer/dist"]));
+    assert_eq!(
+        explorer["build"],
+        serde_json::json!(["scripts/build-explorer.sh"])
+    );
+    assert!(root().join("scripts/build-explorer.sh").is_file());
     assert_eq!(
         dfx_canisters.keys().cloned().collect::<BTreeSet<_>>(),
         names,
         "dfx.json lists exactly the canisters of canisters/"
     );
-    for (name, c) in dfx_canisters {
+    for (name, c) in &dfx_canisters {
         assert_eq!(c["type"], "custom", "dfx.json: {name}");
         assert_eq!(c["build"], format!("scripts/build-canisters.sh {name}"));
         assert_eq!(c["wasm"], format!("target/canisters/{name}.wasm.gz"));

@@ -230,6 +230,38 @@ fn a_short_epoch_length_closes_and_pays() {
         }
     }
     assert_eq!(e.stats().last_closed_epoch, Some(1));
+    // A node's history: its agreed record, weight and payout in each paid epoch.
+    let params = e.config().params.clone();
+    let paid = recs
+        .iter()
+        .find(|r| weight_of(r, 120, &params) > 0)
+        .unwrap();
+    let node = &paid.node;
+    let history = e.node_history(node, 0, 10);
+    assert_eq!(history.iter().map(|h| h.epoch).collect::<Vec<_>>(), [0, 1]);
+    for h in &history {
+        assert_eq!(h.epoch_blocks, 120);
+        assert_eq!(h.record.as_ref(), Some(paid));
+        assert_eq!(h.weight, weight_of(paid, 120, &params));
+        assert!(h.weight > 0);
+        assert_eq!(h.payout, e.payout(h.epoch, node));
+        assert!(h.payout.is_some());
+    }
+    // A node that earned nothing: its record with weight 0 and no payout.
+    if let Some(idle) = recs.iter().find(|r| weight_of(r, 120, &params) == 0) {
+        let h = e.node_history(&idle.node, 0, 10);
+        assert_eq!(h.len(), 2);
+        assert!(h
+            .iter()
+            .all(|h| h.weight == 0 && h.payout.is_none() && h.record.as_ref() == Some(idle)));
+    }
+    // Paging: from epoch 1, and one epoch scanned at a time.
+    assert_eq!(e.node_history(node, 1, 10), history[1..].to_vec());
+    assert_eq!(e.node_history(node, 0, 1), history[..1].to_vec());
+    assert!(e.node_history(node, 0, 0).is_empty());
+    assert!(e.node_history(node, 2, u32::MAX).is_empty());
+    // An unknown node has no history.
+    assert!(e.node_history(&NodeId([0xab; 32]), 0, u32::MAX).is_empty());
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! through a router to compute nodes).
 
 mod compute;
+mod explorer;
 mod network;
 mod poc;
 

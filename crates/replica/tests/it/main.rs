@@ -5,6 +5,7 @@
 //!   replica on a loopback port: the management canister installs the real ledger wasm,
 //!   transfers and balances with certificate and query-signature verification on; ed25519,
 //!   secp256k1, P-256 and delegated identities; a replica with another root key is refused.
+//! * `attached`: a replica over an embedded IC another thread owns (the devnet's seam).
 //! * `bad_input`: malformed CBOR, wrong content type, oversized bodies, bad signatures,
 //!   expired or far-future ingress, unknown canisters and methods, a stopped canister: the
 //!   IC's status and reject codes, no state change, and the replica keeps serving.
@@ -19,6 +20,7 @@
 
 mod acceptance;
 mod agent;
+mod attached;
 mod bad_input;
 mod envelope_props;
 mod node;
