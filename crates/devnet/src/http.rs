@@ -169,7 +169,7 @@ pub fn describe(http: &IcHttp, c: &crate::Canisters, explorer_dir: &Path) -> Str
     format!(
         "devnet: the embedded IC on the IC's HTTP interface at {url} \
          (a local root key: agents fetch it first, agent.fetch_root_key() / fetchRootKey())\n  \
-         ledger {}  registry {}  epochs {}  market {}\n{explorer}",
-        c.ledger, c.registry, c.epochs, c.market
+         ledger {}  registry {}  epochs {}  market {}  governance {}  dao {}\n{explorer}",
+        c.ledger, c.registry, c.epochs, c.market, c.governance, c.dao
     )
 }

@@ -252,8 +252,14 @@ pub struct Canisters {
     pub epochs: Principal,
     /// The compute market (opens at epoch 0; the epochs canister mints its trading rewards).
     pub market: Principal,
-    /// Controls the canisters and plays governance.
+    /// Controls the canisters (as SNS root does) and holds the majority neuron of the
+    /// stand-in governance ([`governance::DEVNET_NEURON`]).
     pub admin: Principal,
+    /// The stand-in SNS governance: every canister's governance (proposals through
+    /// [`governance::propose`]).
+    pub governance: Principal,
+    /// The DAO canister (developer grants, airdrop).
+    pub dao: Principal,
     /// The treasury.
     pub treasury: Principal,
 }
@@ -440,6 +446,11 @@ impl Cluster {
         })
         .await
         .context("letting the market mint trading rewards")?;
+        // The DAO: the stand-in SNS governance and the grants/airdrop canister; every
+        // canister's governance is handed to the stand-in, as on mainnet.
+        let dao = governance::install(&host, admin, registry, epochs, market, &operators)
+            .await
+            .context("installing the devnet DAO")?;
         let canisters = Canisters {
             ledger,
             registry,
@@ -447,6 +458,8 @@ impl Cluster {
             market,
             admin,
             treasury,
+            governance: dao.governance,
+            dao: dao.dao,
         };
         let el = vcfg.epoch_length;
         let mut ic = handles(Arc::new(host.client(admin)), ledger, registry, epochs, el);

@@ -137,8 +137,18 @@ async fn run(cli: Cli) -> Result<()> {
     let cluster = Cluster::start(cfg).await?;
     let c = &cluster.canisters;
     println!(
-        "devnet: embedded IC with ledger {}, registry {}, epochs {}",
-        c.ledger, c.registry, c.epochs
+        "devnet: embedded IC with ledger {}, registry {}, epochs {}, market {}",
+        c.ledger, c.registry, c.epochs, c.market
+    );
+    println!(
+        "devnet: governed by the stand-in SNS governance {} (the DAO canister {}); {} \
+         holds the majority neuron {}, every node operator a neuron: parameters change only \
+         by proposal (make_proposal with ExecuteGenericNervousSystemFunction, ids 1000-1016 of \
+         docs/governance.md)",
+        c.governance,
+        c.dao,
+        c.admin,
+        emc_devnet::governance::DEVNET_NEURON
     );
     for m in &cluster.members {
         println!(
