@@ -18,6 +18,7 @@ ledger_id="$(dfx canister id ledger "$@")"
 registry_id="$(dfx canister id registry "$@")"
 epochs_id="$(dfx canister id epochs "$@")"
 market_id="$(dfx canister id market "$@")"
+sockets_id="$(dfx canister id sockets "$@")"
 
 ledger_arg="(variant { Init = record {
   token_name = \"EdgeMatrix Computing\";
@@ -66,8 +67,19 @@ market_arg="(variant { Init = record {
 } })"
 dfx deploy market --argument "$market_arg" "$@"
 dfx canister call epochs execute_set_market "(opt principal \"$market_id\")" "$@"
+# Computing sockets (ICRC-7/37 NFTs): only the market mints them (a buyer's socket purchase).
+sockets_arg="(variant { Init = record {
+  minters = vec { principal \"$market_id\" };
+  governance = principal \"$me\";
+  name = null;
+  symbol = null;
+  description = null;
+  limits = null;
+} })"
+dfx deploy sockets --argument "$sockets_arg" "$@"
 dfx canister call ledger icrc1_symbol '()' "$@"
 dfx canister call registry current_epoch '()' "$@"
 dfx canister call epochs stats '()' "$@"
 dfx canister call market stats '()' "$@"
-echo "ledger $ledger_id  registry $registry_id  epochs $epochs_id  market $market_id  genesis in ${delay}s"
+dfx canister call sockets icrc10_supported_standards '()' "$@"
+echo "ledger $ledger_id  registry $registry_id  epochs $epochs_id  market $market_id  sockets $sockets_id  genesis in ${delay}s"
