@@ -128,6 +128,13 @@ fn mint_transfer_approve_and_blocks_on_the_embedded_ic() {
         transfer(&mut env, c, alice, 1, bob),
         Some(Ok(Nat::from(1u64)))
     );
+    // Cost of one transfer (the README quotes it): well under a cent of cycles.
+    let transfer_instructions = env.last_instructions().unwrap_or(0);
+    eprintln!("icrc7_transfer: {transfer_instructions} instructions");
+    assert!(
+        transfer_instructions < 20_000_000,
+        "{transfer_instructions}"
+    );
     assert_eq!(owner_of(&mut env, c, 1).map(|a| a.owner), Some(bob));
     let (v,): (Option<SocketView>,) = env
         .query_candid(c, alice, "socket", (Nat::from(1u64),))
