@@ -14,12 +14,15 @@
 //!   that authorizes each call, picks a compute node with `emc_edge_core::dispatch` and streams
 //!   the call over QUIC (`emc_net` streamed calls); the nodes' signed receipts go back to their
 //!   users for countersigning and then, batched, to the validators (`gateway`).
+//! - admits calls made through a computing socket (`sockets`, issue #16): the key's holder must
+//!   still hold the socket, unexpired, for the app called.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod api;
 pub mod client;
 pub mod gateway;
+pub mod sockets;
 
 use emc_edge_core::protocol::{
     encode_receipts, Offer, PingReply, RelayEnvelope, KIND_LOAD, KIND_OFFER, KIND_PING,

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 // Socket sales (issue #16), in their own module (its types named here for `export_candid!`).
 mod sockets;
-use crate::market::sockets::{BuySocketArgs, SocketPurchase};
+use crate::market::sockets::{BuySocketArgs, SocketKey, SocketPurchase};
 
 /// Interval of the journal timer.
 const TICK: Duration = Duration::from_secs(30);

@@ -3,7 +3,7 @@
 //! `tests/it/interface.rs` keeps them equal (`UPDATE_DID=1 cargo test -p emc-market --test it
 //! interface::` rewrites the file) and checks that the wasm exports it.
 
-use crate::market::sockets::{BuySocketArgs, SocketPurchase};
+use crate::market::sockets::{BuySocketArgs, SocketKey, SocketPurchase};
 use crate::types::*;
 use candid::Principal;
 use emc_candid_service::ServiceBuilder;
@@ -49,6 +49,7 @@ pub fn service_did() -> String {
     m!("bind_socket_key", false, (u64, BindKeyArgs) -> (R<()>));
     m!("socket_purchase", true, (u64) -> (Option<SocketPurchase>));
     m!("socket_purchase_of_token", true, (u64) -> (Option<SocketPurchase>));
+    m!("socket_key", true, (NodeId) -> (Option<SocketKey>));
     m!("sockets_canister", true, () -> (Option<Principal>));
     m!("validate_set_sockets", true, (Option<Principal>) -> (Result<String, String>));
     m!("execute_set_sockets", false, (Option<Principal>) -> ());

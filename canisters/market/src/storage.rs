@@ -21,6 +21,7 @@
 //! 15        StableBTreeMap pending mints    purchase id u64 -> ()
 //! 16        StableBTreeMap socket tokens    token id u64 -> purchase id u64
 //! 17        StableCell<Vec<u8>> sockets     candid opt principal (the sockets canister)
+//! 18        StableBTreeMap socket keys      key[32] -> candid SocketKey (socket, holder that bound it)
 //! ```
 //!
 //! `principal[30]` is a length byte and the principal's bytes, zero-padded. A final
@@ -84,9 +85,11 @@ pub const PENDING_MINTS: MemoryId = MemoryId::new(15);
 pub const SOCKET_TOKENS: MemoryId = MemoryId::new(16);
 /// Memory id 17: the sockets canister.
 pub const SOCKETS_CANISTER: MemoryId = MemoryId::new(17);
+/// Memory id 18: keys bound to socket escrows, with the holder that bound them.
+pub const SOCKET_KEYS: MemoryId = MemoryId::new(18);
 
 /// Every memory id in use, in order (none is ever reused for another structure).
-pub const ALL_MEMORY_IDS: [MemoryId; 18] = [
+pub const ALL_MEMORY_IDS: [MemoryId; 19] = [
     CONFIG,
     META,
     OFFERS,
@@ -105,6 +108,7 @@ pub const ALL_MEMORY_IDS: [MemoryId; 18] = [
     PENDING_MINTS,
     SOCKET_TOKENS,
     SOCKETS_CANISTER,
+    SOCKET_KEYS,
 ];
 
 /// A virtual memory.
@@ -273,6 +277,8 @@ pub struct Stores<M: Memory> {
     pub socket_tokens: StableBTreeMap<u64, u64, VM<M>>,
     /// The sockets canister (candid `opt principal`).
     pub sockets_canister: StableCell<Vec<u8>, VM<M>>,
+    /// Keys bound to socket escrows.
+    pub socket_keys: StableBTreeMap<[u8; 32], Cand<crate::market::sockets::SocketKey>, VM<M>>,
 }
 
 impl<M: Memory> Stores<M> {
@@ -298,6 +304,7 @@ impl<M: Memory> Stores<M> {
             pending_mints: StableBTreeMap::init(mm.get(PENDING_MINTS)),
             socket_tokens: StableBTreeMap::init(mm.get(SOCKET_TOKENS)),
             sockets_canister: StableCell::init(mm.get(SOCKETS_CANISTER), Vec::new()),
+            socket_keys: StableBTreeMap::init(mm.get(SOCKET_KEYS)),
         }
     }
 }
@@ -308,7 +315,7 @@ mod tests {
 
     #[test]
     fn memory_ids_are_the_documented_table() {
-        let expected: Vec<MemoryId> = (0..18u8).map(MemoryId::new).collect();
+        let expected: Vec<MemoryId> = (0..19u8).map(MemoryId::new).collect();
         assert_eq!(ALL_MEMORY_IDS.to_vec(), expected);
     }
 

@@ -5,7 +5,7 @@
 
 use super::{governance_or_trap, kick_journal, with, with_mut};
 use crate::market::sockets::{
-    BuySocketArgs, MintSocketArgs, SocketFacts, SocketPurchase, MINT_BATCH,
+    BuySocketArgs, MintSocketArgs, SocketFacts, SocketKey, SocketPurchase, MINT_BATCH,
 };
 use crate::types::*;
 use candid::{CandidType, Nat, Principal};
@@ -130,6 +130,11 @@ fn socket_purchase(id: u64) -> Option<SocketPurchase> {
 #[query]
 fn socket_purchase_of_token(token_id: u64) -> Option<SocketPurchase> {
     with(|m| m.purchase_of_token(token_id))
+}
+
+#[query]
+fn socket_key(key: emc_types::NodeId) -> Option<SocketKey> {
+    with(|m| m.socket_key(&key))
 }
 
 #[query]

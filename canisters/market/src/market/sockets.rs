@@ -17,8 +17,9 @@
 //!   countersigned by that key settle from the socket escrow exactly like any receipt (80 % to
 //!   the provider, 20 % to the treasury, trading rewards).
 //! - Keys bound by an earlier holder stay bound (a key is bound once, so a lane's payer never
-//!   changes); routers admit only the current holder's calls, so a former holder's key is never
-//!   given new calls.
+//!   changes), but `socket_key(key)` names the holder that bound it: routers admit a key's
+//!   socket calls only while that holder still holds the socket (the sockets canister's
+//!   `socket(id)`), so a former holder's keys get no new calls.
 
 use super::Market;
 use crate::storage::Cand;
@@ -114,6 +115,18 @@ pub struct MintSocketArgs {
     pub to: Account,
     pub terms: SocketTerms,
     pub memo: Option<serde_bytes::ByteBuf>,
+}
+
+/// A key bound to a socket's escrow, and by whom (`socket_key`): routers admit its calls only
+/// while `holder` still holds the socket, so a former holder's keys are refused.
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
+pub struct SocketKey {
+    /// The socket's token id.
+    pub token_id: u64,
+    /// The holder that bound the key.
+    pub holder: Principal,
+    /// The socket escrow it draws on.
+    pub escrow: Principal,
 }
 
 /// What the shell read from the sockets canister about a socket (`socket(token_id)`).
@@ -356,6 +369,18 @@ impl<M: Memory> Market<M> {
         if f.expired || p.expires_at <= now {
             return Err(MarketError::SocketExpired(token_id));
         }
-        self.bind_key(p.escrow, a, now)
+        self.bind_key(p.escrow, a, now)?;
+        let k = SocketKey {
+            token_id,
+            holder: caller,
+            escrow: p.escrow,
+        };
+        self.s.socket_keys.insert(a.key.0, Cand(Some(k)));
+        Ok(())
+    }
+
+    /// The socket a key is bound to, and the holder that bound it.
+    pub fn socket_key(&self, key: &NodeId) -> Option<SocketKey> {
+        self.s.socket_keys.get(&key.0).and_then(|c| c.0)
     }
 }

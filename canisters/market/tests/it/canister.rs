@@ -866,6 +866,14 @@ fn a_socket_bought_in_the_market_is_minted_and_follows_its_holder() {
         Err(MarketError::NotSocketHolder(token_id))
     );
     assert_eq!(bind_to_socket(&mut s, new_holder, 61), Ok(()));
+    let (k,): (Option<emc_market::market::sockets::SocketKey>,) = s
+        .env
+        .query_candid(s.market, admin(), "socket_key", (id_of(&sk(61)),))
+        .unwrap();
+    assert_eq!(
+        k.map(|k| (k.token_id, k.holder)),
+        Some((token_id, new_holder))
+    );
     let (adm,): (Option<Admission>,) = s
         .env
         .query_candid(s.market, admin(), "admission", (id_of(&sk(61)),))

@@ -241,8 +241,22 @@ fn the_holders_key_is_paid_for_from_the_socket_escrow_and_others_are_refused() {
         Err(MarketError::BadKeySignature)
     );
     assert!(m.admission(&id_of(&key), NOW).is_none());
+    assert!(m.socket_key(&id_of(&key)).is_none());
     m.bind_socket_key(holder, 5, Some(&facts), &proof, NOW)
         .unwrap();
+    assert_eq!(
+        m.socket_key(&id_of(&key)),
+        Some(SocketKey {
+            token_id: 5,
+            holder,
+            escrow: p.escrow
+        })
+    );
+    // A key is bound once.
+    assert_eq!(
+        m.bind_socket_key(holder, 5, Some(&facts), &proof, NOW),
+        Err(MarketError::KeyAlreadyBound)
+    );
     let adm = m.admission(&id_of(&key), NOW).unwrap();
     assert_eq!((adm.buyer, adm.available_e8s), (p.escrow, 3 * E8S));
     // A receipt countersigned by the key settles from the socket escrow.
