@@ -77,6 +77,7 @@ sockets_arg="(variant { Init = record {
   limits = null;
 } })"
 dfx deploy sockets --argument "$sockets_arg" "$@"
+dfx canister call market execute_set_sockets "(opt principal \"$sockets_id\")" "$@"
 dfx canister call ledger icrc1_symbol '()' "$@"
 dfx canister call registry current_epoch '()' "$@"
 dfx canister call epochs stats '()' "$@"
