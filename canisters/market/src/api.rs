@@ -20,8 +20,10 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
-// Socket sales (issue #16), in their own module (its types named here for `export_candid!`).
+// Socket sales and pool offers (issue #16), in their own modules (its types named here for `export_candid!`).
+mod pools;
 mod sockets;
+use crate::market::pools::{Pool, PoolOfferArgs};
 use crate::market::sockets::{BuySocketArgs, SocketKey, SocketPurchase};
 
 /// Interval of the journal timer.
@@ -106,6 +108,8 @@ fn inspect_message() {
             | "withdraw"
             | "buy_socket"
             | "bind_socket_key"
+            | "post_pool_offer"
+            | "leave_pool"
     );
     if needs_identity && msg_caller() == Principal::anonymous() {
         return;

@@ -3,6 +3,7 @@
 //! `tests/it/interface.rs` keeps them equal (`UPDATE_DID=1 cargo test -p emc-market --test it
 //! interface::` rewrites the file) and checks that the wasm exports it.
 
+use crate::market::pools::{Pool, PoolOfferArgs};
 use crate::market::sockets::{BuySocketArgs, SocketKey, SocketPurchase};
 use crate::types::*;
 use candid::Principal;
@@ -53,5 +54,9 @@ pub fn service_did() -> String {
     m!("sockets_canister", true, () -> (Option<Principal>));
     m!("validate_set_sockets", true, (Option<Principal>) -> (Result<String, String>));
     m!("execute_set_sockets", false, (Option<Principal>) -> ());
+    // Pool offers (issue #16).
+    m!("post_pool_offer", false, (PoolOfferArgs) -> (R<(Offer, Pool)>));
+    m!("leave_pool", false, (u64, NodeId) -> (R<Pool>));
+    m!("pool", true, (u64) -> (Option<Pool>));
     s.did::<MarketArg>()
 }

@@ -20,6 +20,7 @@ use icrc_ledger_types::icrc1::account::Account;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub mod pools;
 pub mod sockets;
 
 /// A pending ledger call older than this is not retried automatically: the ledger deduplicates

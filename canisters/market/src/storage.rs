@@ -22,6 +22,7 @@
 //! 16        StableBTreeMap socket tokens    token id u64 -> purchase id u64
 //! 17        StableCell<Vec<u8>> sockets     candid opt principal (the sockets canister)
 //! 18        StableBTreeMap socket keys      key[32] -> candid SocketKey (socket, holder that bound it)
+//! 19        StableBTreeMap pools            offer id u64 -> candid Pool (entry, members)
 //! ```
 //!
 //! `principal[30]` is a length byte and the principal's bytes, zero-padded. A final
@@ -87,9 +88,11 @@ pub const SOCKET_TOKENS: MemoryId = MemoryId::new(16);
 pub const SOCKETS_CANISTER: MemoryId = MemoryId::new(17);
 /// Memory id 18: keys bound to socket escrows, with the holder that bound them.
 pub const SOCKET_KEYS: MemoryId = MemoryId::new(18);
+/// Memory id 19: compute pools by offer.
+pub const POOLS: MemoryId = MemoryId::new(19);
 
 /// Every memory id in use, in order (none is ever reused for another structure).
-pub const ALL_MEMORY_IDS: [MemoryId; 19] = [
+pub const ALL_MEMORY_IDS: [MemoryId; 20] = [
     CONFIG,
     META,
     OFFERS,
@@ -109,6 +112,7 @@ pub const ALL_MEMORY_IDS: [MemoryId; 19] = [
     SOCKET_TOKENS,
     SOCKETS_CANISTER,
     SOCKET_KEYS,
+    POOLS,
 ];
 
 /// A virtual memory.
@@ -279,6 +283,8 @@ pub struct Stores<M: Memory> {
     pub sockets_canister: StableCell<Vec<u8>, VM<M>>,
     /// Keys bound to socket escrows.
     pub socket_keys: StableBTreeMap<[u8; 32], Cand<crate::market::sockets::SocketKey>, VM<M>>,
+    /// Compute pools by offer id.
+    pub pools: StableBTreeMap<u64, Cand<crate::market::pools::Pool>, VM<M>>,
 }
 
 impl<M: Memory> Stores<M> {
@@ -305,6 +311,7 @@ impl<M: Memory> Stores<M> {
             socket_tokens: StableBTreeMap::init(mm.get(SOCKET_TOKENS)),
             sockets_canister: StableCell::init(mm.get(SOCKETS_CANISTER), Vec::new()),
             socket_keys: StableBTreeMap::init(mm.get(SOCKET_KEYS)),
+            pools: StableBTreeMap::init(mm.get(POOLS)),
         }
     }
 }
@@ -315,7 +322,7 @@ mod tests {
 
     #[test]
     fn memory_ids_are_the_documented_table() {
-        let expected: Vec<MemoryId> = (0..19u8).map(MemoryId::new).collect();
+        let expected: Vec<MemoryId> = (0..20u8).map(MemoryId::new).collect();
         assert_eq!(ALL_MEMORY_IDS.to_vec(), expected);
     }
 

@@ -564,4 +564,7 @@ pub enum MarketError {
     /// The socket has expired.
     #[error("socket {0} has expired")]
     SocketExpired(u64),
+    /// The node is not an active member of the pool (or the caller does not own it).
+    #[error("node {0:?} is not an active member of the pool owned by the caller")]
+    NotPoolMember(NodeId),
 }

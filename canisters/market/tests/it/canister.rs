@@ -886,3 +886,56 @@ fn a_socket_bought_in_the_market_is_minted_and_follows_its_holder() {
         .unwrap();
     assert!(none.is_none());
 }
+
+/// Issue #16: a pool of two registered compute nodes (two owners) listed as one offer of its
+/// entry node on the embedded IC; an unregistered member is refused with nothing listed.
+#[test]
+fn a_pool_of_two_compute_nodes_is_one_offer() {
+    use emc_market::market::pools::{Pool, PoolOfferArgs};
+    let mut s = setup(0, 0);
+    let partner = user(51);
+    register(&mut s, partner, 3, reg::Role::Compute);
+    let pool_args = |members: Vec<NodeId>| PoolOfferArgs {
+        entry: id_of(&sk(2)),
+        members,
+        app: "llama-3-70b-sharded".into(),
+        unit: MeterUnit::Tokens,
+        price_e8s: 5_000,
+        capacity: 100,
+    };
+    let (bad,): (Result<(Offer, Pool), MarketError>,) = s
+        .env
+        .update_candid(
+            s.market,
+            provider(),
+            "post_pool_offer",
+            (pool_args(vec![id_of(&sk(2)), id_of(&sk(4))]),),
+        )
+        .unwrap();
+    assert_eq!(bad, Err(MarketError::UnknownNode));
+    assert_eq!(stats(&mut s).offers, 0);
+    let (r,): (Result<(Offer, Pool), MarketError>,) = s
+        .env
+        .update_candid(
+            s.market,
+            provider(),
+            "post_pool_offer",
+            (pool_args(vec![id_of(&sk(2)), id_of(&sk(3))]),),
+        )
+        .unwrap();
+    let (offer, pool) = r.unwrap();
+    assert_eq!((offer.node, offer.provider), (id_of(&sk(2)), provider()));
+    let owners: Vec<Principal> = pool.members.iter().map(|m| m.owner).collect();
+    assert_eq!(owners, vec![provider(), partner]);
+    // At two members, a member cannot leave.
+    let (r,): (Result<Pool, MarketError>,) = s
+        .env
+        .update_candid(s.market, partner, "leave_pool", (offer.id, id_of(&sk(3))))
+        .unwrap();
+    assert!(matches!(r, Err(MarketError::InvalidArgument(_))));
+    let (p,): (Option<Pool>,) = s
+        .env
+        .query_candid(s.market, admin(), "pool", (offer.id,))
+        .unwrap();
+    assert_eq!(p, Some(pool));
+}
