@@ -85,6 +85,17 @@ pub enum SocketAdmissionError {
 }
 
 impl SocketAdmissionError {
+    /// Whether fresh lookups could change the answer (a transfer, a new binding).
+    pub fn refetchable(&self) -> bool {
+        matches!(
+            self,
+            Self::NotHolder(_)
+                | Self::UnknownSocket(_)
+                | Self::KeyNotBound
+                | Self::OtherSocket { .. }
+        )
+    }
+
     /// HTTP status of the refusal.
     pub fn status(&self) -> u16 {
         match self {
@@ -185,6 +196,20 @@ impl SocketCache {
         now.saturating_sub(at) < self.ttl_ns
     }
 
+    fn cached_key(&self, key: &NodeId, now: u64) -> Option<Option<KeyBinding>> {
+        self.keys
+            .get(key)
+            .filter(|(_, at)| self.fresh(*at, now))
+            .map(|(b, _)| b.clone())
+    }
+
+    fn cached_socket(&self, id: u64, now: u64) -> Option<Option<SocketInfo>> {
+        self.sockets
+            .get(&id)
+            .filter(|(_, at)| self.fresh(*at, now))
+            .map(|(s, _)| s.clone())
+    }
+
     /// Forgets what is cached of a socket (after a transfer is seen).
     pub fn invalidate(&mut self, token_id: u64) {
         self.sockets.remove(&token_id);
@@ -239,12 +264,7 @@ impl SocketCache {
         let (b, b_cached) = self.key(dir, key, now_ns, false)?;
         let (s, s_cached) = self.socket(dir, token_id, now_ns, false)?;
         match admit(token_id, b.as_ref(), s.as_ref(), app, now_ns) {
-            Err(
-                SocketAdmissionError::NotHolder(_)
-                | SocketAdmissionError::UnknownSocket(_)
-                | SocketAdmissionError::KeyNotBound
-                | SocketAdmissionError::OtherSocket { .. },
-            ) if b_cached || s_cached => {
+            Err(e) if (b_cached || s_cached) && e.refetchable() => {
                 let (b, _) = self.key(dir, key, now_ns, true)?;
                 let (s, _) = self.socket(dir, token_id, now_ns, true)?;
                 admit(token_id, b.as_ref(), s.as_ref(), app, now_ns)
@@ -252,6 +272,134 @@ impl SocketCache {
             r => r,
         }
     }
+}
+
+/// A boxed future of a lookup.
+pub type Lookup<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, String>> + Send + 'a>>;
+
+/// The lookups as the router's async shell makes them (the market's `socket_key`, the sockets
+/// canister's `socket`).
+pub trait AsyncSocketDirectory: Send + Sync {
+    /// The key's binding.
+    fn key_binding(&self, key: NodeId) -> Lookup<'_, Option<KeyBinding>>;
+    /// The socket.
+    fn socket(&self, token_id: u64) -> Lookup<'_, Option<SocketInfo>>;
+}
+
+/// The router's socket admission: the directory (none: socket calls are refused with 503) and
+/// the cache.
+#[derive(Default)]
+pub struct SocketGate {
+    dir: std::sync::RwLock<Option<std::sync::Arc<dyn AsyncSocketDirectory>>>,
+    cache: std::sync::Mutex<SocketCache>,
+}
+
+impl std::fmt::Debug for SocketGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketGate").finish_non_exhaustive()
+    }
+}
+
+impl SocketGate {
+    /// A gate without a directory, caching for [`DEFAULT_TTL_NS`].
+    pub fn new() -> SocketGate {
+        SocketGate {
+            dir: std::sync::RwLock::new(None),
+            cache: std::sync::Mutex::new(SocketCache::new(DEFAULT_TTL_NS)),
+        }
+    }
+
+    /// Sets where socket lookups go.
+    pub fn set_directory(&self, dir: std::sync::Arc<dyn AsyncSocketDirectory>) {
+        if let Ok(mut d) = self.dir.write() {
+            *d = Some(dir);
+        }
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, SocketCache> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Admits `key`'s call through socket `token_id` for `app` at wall-clock `now_ns` (the
+    /// same rule and cache as [`SocketCache::admit`], the lookups awaited outside the lock).
+    pub async fn admit(
+        &self,
+        key: &NodeId,
+        token_id: u64,
+        app: &str,
+        now_ns: u64,
+    ) -> Result<(), SocketAdmissionError> {
+        let dir = self
+            .dir
+            .read()
+            .ok()
+            .and_then(|d| d.clone())
+            .ok_or_else(|| SocketAdmissionError::Unavailable("no socket directory".into()))?;
+        let cached_key = self.cache().cached_key(key, now_ns);
+        let cached_socket = self.cache().cached_socket(token_id, now_ns);
+        let was_cached = cached_key.is_some() || cached_socket.is_some();
+        let b = match cached_key {
+            Some(b) => b,
+            None => self.fetch_key(&*dir, key, now_ns).await?,
+        };
+        let s = match cached_socket {
+            Some(s) => s,
+            None => self.fetch_socket(&*dir, token_id, now_ns).await?,
+        };
+        match admit(token_id, b.as_ref(), s.as_ref(), app, now_ns) {
+            Err(e) if was_cached && e.refetchable() => {
+                let b = self.fetch_key(&*dir, key, now_ns).await?;
+                let s = self.fetch_socket(&*dir, token_id, now_ns).await?;
+                admit(token_id, b.as_ref(), s.as_ref(), app, now_ns)
+            }
+            r => r,
+        }
+    }
+
+    async fn fetch_key(
+        &self,
+        dir: &dyn AsyncSocketDirectory,
+        key: &NodeId,
+        now: u64,
+    ) -> Result<Option<KeyBinding>, SocketAdmissionError> {
+        let b = dir
+            .key_binding(*key)
+            .await
+            .map_err(SocketAdmissionError::Unavailable)?;
+        self.cache().keys.insert(*key, (b.clone(), now));
+        Ok(b)
+    }
+
+    async fn fetch_socket(
+        &self,
+        dir: &dyn AsyncSocketDirectory,
+        id: u64,
+        now: u64,
+    ) -> Result<Option<SocketInfo>, SocketAdmissionError> {
+        let s = dir
+            .socket(id)
+            .await
+            .map_err(SocketAdmissionError::Unavailable)?;
+        self.cache().sockets.insert(id, (s.clone(), now));
+        Ok(s)
+    }
+}
+
+/// The API's hook: `header` is the parsed `x-emc-socket` value; the clock is the wall clock
+/// (socket expiry is wall-clock time).
+pub async fn admit_call(
+    gate: &SocketGate,
+    key: &NodeId,
+    header: Result<u64, SocketAdmissionError>,
+    app: &str,
+) -> Result<(), SocketAdmissionError> {
+    let token_id = header?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    gate.admit(key, token_id, app, now).await
 }
 
 #[cfg(test)]
@@ -386,5 +534,41 @@ mod tests {
             .admit(&mut d, &k2, 7, "sd-xl", NOW + 4 + DEFAULT_TTL_NS)
             .unwrap_err();
         assert_eq!(e.status(), 503);
+    }
+
+    struct AsyncDir(std::sync::Mutex<Dir>);
+
+    impl AsyncSocketDirectory for AsyncDir {
+        fn key_binding(&self, key: NodeId) -> Lookup<'_, Option<KeyBinding>> {
+            let r = self.0.lock().unwrap().key_binding(&key);
+            Box::pin(async move { r })
+        }
+        fn socket(&self, id: u64) -> Lookup<'_, Option<SocketInfo>> {
+            let r = self.0.lock().unwrap().socket(id);
+            Box::pin(async move { r })
+        }
+    }
+
+    #[tokio::test]
+    async fn the_gate_refuses_without_a_directory_and_follows_transfers() {
+        let gate = SocketGate::new();
+        let (k1, k2) = (NodeId([1; 32]), NodeId([2; 32]));
+        assert_eq!(
+            gate.admit(&k1, 7, "sd-xl", NOW).await.unwrap_err().status(),
+            503
+        );
+        let dir = std::sync::Arc::new(AsyncDir(std::sync::Mutex::new(dir())));
+        gate.set_directory(dir.clone());
+        assert_eq!(gate.admit(&k1, 7, "sd-xl", NOW).await, Ok(()));
+        dir.0.lock().unwrap().sockets.get_mut(&7).unwrap().holder = p(2);
+        assert_eq!(gate.admit(&k2, 7, "sd-xl", NOW + 1).await, Ok(()));
+        assert_eq!(
+            gate.admit(&k1, 7, "sd-xl", NOW + 2).await,
+            Err(SocketAdmissionError::NotHolder(7))
+        );
+        assert_eq!(
+            admit_call(&gate, &k2, parse_header("x"), "sd-xl").await,
+            Err(SocketAdmissionError::BadHeader)
+        );
     }
 }
