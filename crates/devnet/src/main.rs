@@ -5,6 +5,8 @@
 //! `--verbose` prints everything. The router's dApp API listens on `--api` (127.0.0.1:8787);
 //! the devnet prints a `curl` that streams a completion, signed by devnet user 0.
 //! `emc-devnet --sign '<json body>'` prints another signed `curl` (a fresh nonce) and exits.
+//! `--socket-demo` buys a computing socket from the devnet's compute pool, calls through it,
+//! transfers it and calls as the new and the old holder.
 
 use anyhow::Result;
 use clap::Parser;
@@ -59,6 +61,10 @@ struct Cli {
     /// The path `--sign` calls.
     #[arg(long, default_value = "/v1/chat/completions")]
     sign_path: String,
+    /// Once started, buy a computing socket from the compute pool, call through it, transfer
+    /// it and call as the new and the old holder (issue #16), printing each step.
+    #[arg(long)]
+    socket_demo: bool,
 }
 
 /// A `curl` of `body` to `path` at `api`, signed by devnet user 0 (nonce: UNIX time in µs).
@@ -149,6 +155,24 @@ async fn run(cli: Cli) -> Result<()> {
              a streamed completion, signed by devnet user 0:\n{}",
             signed_curl(api, "/v1/chat/completions", EXAMPLE)
         );
+    }
+    println!(
+        "devnet: sockets canister {} (ICRC-7/37; the market {} mints); compute pool: {}",
+        c.sockets,
+        c.market,
+        cluster
+            .pool_offer
+            .map_or("none (fewer than 2 compute nodes)".into(), |o| format!(
+                "market offer {o} (compute nodes 0 and 1)"
+            ))
+    );
+    if cli.socket_demo {
+        match emc_devnet::sockets::demo(&cluster).await {
+            Ok(lines) => lines
+                .iter()
+                .for_each(|l| println!("devnet: socket demo: {l}")),
+            Err(e) => println!("devnet: socket demo failed: {e:#}"),
+        }
     }
     let mut tick = tokio::time::interval(cli.status_every);
     tick.tick().await;

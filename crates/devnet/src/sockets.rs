@@ -292,3 +292,54 @@ pub async fn bind_socket_key(
     )
     .await
 }
+
+/// `emc-devnet --socket-demo`: validator 0's operator buys a socket from the devnet's pool,
+/// calls through it with devnet user key 0, transfers it to validator 1's operator, who calls
+/// with devnet user key 1; then the old holder's key calls again. Returns what happened, one
+/// line per step.
+pub async fn demo(cluster: &crate::Cluster) -> Result<Vec<String>> {
+    let c = &cluster.canisters;
+    let pool = cluster
+        .pool_offer
+        .ok_or_else(|| anyhow!("the socket demo needs two compute nodes (a pool)"))?;
+    let api = cluster
+        .api_addr(0)
+        .ok_or_else(|| anyhow!("the socket demo needs router 0's API"))?;
+    let (alice, bob) = (cluster.members[0].owner, cluster.members[1].owner);
+    let mut out = Vec::new();
+    deposit(&cluster.host, c, alice, 100 * crate::E8S).await?;
+    let (token, escrow) = buy_socket(&cluster.host, c, alice, pool, 1_000, 7).await?;
+    out.push(format!(
+        "socket {token} bought by {alice} from pool offer {pool} (7 days, 1,000 tokens a day)"
+    ));
+    let body =
+        br#"{"model":"emc-bigram","max_tokens":4,"messages":[{"role":"user","content":"hi"}]}"#;
+    let call = |key: ed25519_dalek::SigningKey, who: &'static str| async move {
+        let r = emc_router::client::Client::new(api, key)
+            .call_through_socket("POST", "/v1/chat/completions", body, token)
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
+        let text = r.text();
+        Ok::<String, anyhow::Error>(format!(
+            "{who}'s call through socket {token}: HTTP {} {}",
+            r.status,
+            text.chars().take(100).collect::<String>()
+        ))
+    };
+    let k0 = crate::devnet_user_key(0);
+    bind_socket_key(&cluster.host, c, alice, token, escrow, &k0)
+        .await?
+        .map_err(|e| anyhow!("binding the buyer's key: {e}"))?;
+    out.push(call(k0.clone(), "the holder").await?);
+    let block = transfer_socket(&cluster.host, c, alice, token, bob).await?;
+    out.push(format!(
+        "socket {token} transferred to {bob} (block {block})"
+    ));
+    let k1 = crate::devnet_user_key(1);
+    bind_socket_key(&cluster.host, c, bob, token, escrow, &k1)
+        .await?
+        .map_err(|e| anyhow!("binding the new holder's key: {e}"))?;
+    out.push(call(k1, "the new holder").await?);
+    out.push(call(k0, "the old holder").await?);
+    Ok(out)
+}
