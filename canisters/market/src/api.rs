@@ -108,6 +108,7 @@ fn inspect_message() {
             | "withdraw"
             | "buy_socket"
             | "bind_socket_key"
+            | "reclaim_socket"
             | "post_pool_offer"
             | "leave_pool"
     );

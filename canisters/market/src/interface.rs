@@ -47,6 +47,7 @@ pub fn service_did() -> String {
     // Socket sales (issue #16).
     m!("buy_socket", false, (BuySocketArgs) -> (R<SocketPurchase>));
     m!("run_socket_mints", false, () -> (u64));
+    m!("reclaim_socket", false, (u64) -> (R<Transfer>));
     m!("bind_socket_key", false, (u64, BindKeyArgs) -> (R<()>));
     m!("socket_purchase", true, (u64) -> (Option<SocketPurchase>));
     m!("socket_purchase_of_token", true, (u64) -> (Option<SocketPurchase>));

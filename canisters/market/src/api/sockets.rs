@@ -96,6 +96,15 @@ fn buy_socket(a: BuySocketArgs) -> Result<SocketPurchase, MarketError> {
     Ok(p)
 }
 
+/// The buyer takes back what is left of an expired socket's escrow (after the notice).
+#[update]
+fn reclaim_socket(purchase_id: u64) -> Result<Transfer, MarketError> {
+    let caller = msg_caller();
+    let t = with_mut(|m| m.reclaim_socket(caller, purchase_id, canister_self(), time()))?;
+    kick_journal();
+    Ok(t)
+}
+
 /// Runs the pending mints now (anyone; they also run from the journal timer).
 #[update]
 async fn run_socket_mints() -> u64 {

@@ -16,6 +16,10 @@
 //!   principal)`, the holder and expiry read from the sockets canister by the shell). Receipts
 //!   countersigned by that key settle from the socket escrow exactly like any receipt (80 % to
 //!   the provider, 20 % to the treasury, trading rewards).
+//! - **Reclaim** (`reclaim_socket`): once the socket has expired and the withdrawal notice has
+//!   passed since (so the receipts of calls admitted before the expiry settle first), the
+//!   buyer who paid takes back what is left of the socket escrow, less one ledger fee, into its
+//!   own escrow (one journaled `SocketFunding` transfer back; the books move at once).
 //! - Keys bound by an earlier holder stay bound (a key is bound once, so a lane's payer never
 //!   changes), but `socket_key(key)` names the holder that bound it: routers admit a key's
 //!   socket calls only while that holder still holds the socket (the sockets canister's
@@ -377,6 +381,73 @@ impl<M: Memory> Market<M> {
         };
         self.s.socket_keys.insert(a.key.0, Cand(Some(k)));
         Ok(())
+    }
+
+    /// The buyer of purchase `id` takes back what is left of its socket escrow (see the
+    /// module documentation).
+    pub fn reclaim_socket(
+        &mut self,
+        caller: Principal,
+        id: u64,
+        me: Principal,
+        now: u64,
+    ) -> Result<Transfer, MarketError> {
+        let p = self
+            .socket_purchase(id)
+            .ok_or_else(|| MarketError::InvalidArgument(format!("unknown purchase {id}")))?;
+        if p.buyer != caller {
+            return Err(MarketError::InvalidArgument(
+                "only the buyer reclaims a socket escrow".into(),
+            ));
+        }
+        let unlock_at = p
+            .expires_at
+            .saturating_add(self.params().withdrawal_notice_ns);
+        if now < unlock_at {
+            return Err(MarketError::NoticePending { unlock_at });
+        }
+        let fee = self.params().ledger_fee_e8s;
+        let mut socket = self.escrow(&p.escrow).ok_or(MarketError::NoEscrow)?;
+        let amount = socket.balance_e8s;
+        if amount <= fee {
+            return Err(MarketError::InsufficientEscrow {
+                available_e8s: amount,
+            });
+        }
+        let mut buyer = self.escrow(&caller).unwrap_or_default();
+        socket.balance_e8s = 0;
+        socket.withdrawn_e8s = socket.withdrawn_e8s.saturating_add(amount);
+        buyer.deposited_e8s = buyer.deposited_e8s.saturating_add(amount - fee);
+        buyer.balance_e8s = buyer.balance_e8s.saturating_add(amount - fee);
+        self.meta.held = self.meta.held.saturating_sub(fee);
+        self.put_escrow(&p.escrow, &socket);
+        self.put_escrow(&caller, &buyer);
+        let t = Transfer {
+            id: self.meta.next_transfer,
+            kind: TransferKind::SocketFunding,
+            buyer: Some(p.escrow),
+            from_subaccount: Some(super::escrow_subaccount(&p.escrow)),
+            to: Account {
+                owner: me,
+                subaccount: Some(super::escrow_subaccount(&caller)),
+            },
+            amount_e8s: amount - fee,
+            fee_e8s: fee,
+            created_at_time: now,
+            attempts: 0,
+            status: TransferStatus::Pending,
+        };
+        let t = self.new_transfer(t);
+        self.log(
+            Event::Withdrawal {
+                buyer: p.escrow,
+                amount_e8s: amount,
+                transfer: t.id,
+            },
+            now,
+        );
+        self.save_meta();
+        Ok(t)
     }
 
     /// The socket a key is bound to, and the holder that bound it.

@@ -283,3 +283,41 @@ fn the_holders_key_is_paid_for_from_the_socket_escrow_and_others_are_refused() {
     assert_eq!(pay.len(), 1);
     assert_eq!(pay[0].from_subaccount, Some(escrow_subaccount(&p.escrow)));
 }
+
+#[test]
+fn the_buyer_reclaims_what_is_left_after_expiry_and_the_notice() {
+    let mut m = setup();
+    let p = m.buy_socket(buyer(), &buy(10_000, 30), me(), NOW).unwrap();
+    m.mint_done(p.id, 5, NOW).unwrap();
+    let notice = Params::default().withdrawal_notice_ns;
+    let unlock_at = p.expires_at + notice;
+    let before = (m.escrow(&buyer()), m.escrow(&p.escrow), m.stats());
+    assert_eq!(
+        m.reclaim_socket(buyer(), p.id, me(), p.expires_at),
+        Err(MarketError::NoticePending { unlock_at })
+    );
+    assert!(matches!(
+        m.reclaim_socket(principal(101), p.id, me(), unlock_at),
+        Err(MarketError::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        m.reclaim_socket(buyer(), 9, me(), unlock_at),
+        Err(MarketError::InvalidArgument(_))
+    ));
+    assert_eq!((m.escrow(&buyer()), m.escrow(&p.escrow), m.stats()), before);
+    let t = m.reclaim_socket(buyer(), p.id, me(), unlock_at).unwrap();
+    assert_eq!(t.kind, TransferKind::SocketFunding);
+    assert_eq!(t.from_subaccount, Some(escrow_subaccount(&p.escrow)));
+    assert_eq!(t.to.subaccount, Some(escrow_subaccount(&buyer())));
+    assert_eq!((t.amount_e8s, t.fee_e8s), (3 * E8S - FEE, FEE));
+    assert_eq!(m.escrow(&p.escrow).unwrap().balance_e8s, 0);
+    assert_eq!(
+        m.escrow(&buyer()).unwrap().balance_e8s,
+        1_000 * E8S - 3 * E8S - FEE + 3 * E8S - FEE
+    );
+    books(&m, &[buyer(), p.escrow]);
+    assert_eq!(
+        m.reclaim_socket(buyer(), p.id, me(), unlock_at),
+        Err(MarketError::InsufficientEscrow { available_e8s: 0 })
+    );
+}
