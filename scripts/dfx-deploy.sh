@@ -18,6 +18,7 @@ ledger_id="$(dfx canister id ledger "$@")"
 registry_id="$(dfx canister id registry "$@")"
 epochs_id="$(dfx canister id epochs "$@")"
 market_id="$(dfx canister id market "$@")"
+sockets_id="$(dfx canister id sockets "$@")"
 
 ledger_arg="(variant { Init = record {
   token_name = \"EdgeMatrix Computing\";
@@ -75,11 +76,24 @@ dao_arg="(record {
 })"
 dfx deploy dao --argument "$dao_arg" "$@"
 dfx canister call epochs execute_set_dao "(opt principal \"$dao_id\")" "$@"
+
+# Computing sockets (ICRC-7/37 NFTs): only the market mints them (a buyer's socket purchase).
+sockets_arg="(variant { Init = record {
+  minters = vec { principal \"$market_id\" };
+  governance = principal \"$me\";
+  name = null;
+  symbol = null;
+  description = null;
+  limits = null;
+} })"
+dfx deploy sockets --argument "$sockets_arg" "$@"
+dfx canister call market execute_set_sockets "(opt principal \"$sockets_id\")" "$@"
 dfx canister call ledger icrc1_symbol '()' "$@"
 dfx canister call registry current_epoch '()' "$@"
 dfx canister call epochs stats '()' "$@"
 dfx canister call market stats '()' "$@"
-echo "ledger $ledger_id  registry $registry_id  epochs $epochs_id  market $market_id  dao $dao_id  genesis in ${delay}s"
+dfx canister call sockets icrc10_supported_standards '()' "$@"
+echo "ledger $ledger_id  registry $registry_id  epochs $epochs_id  market $market_id  dao $dao_id  sockets $sockets_id  genesis in ${delay}s"
 
 # The explorer, an asset canister (explorer/dist, built by scripts/build-explorer.sh): its
 # config.json names these canisters and the network (the local replica's root key is fetched;

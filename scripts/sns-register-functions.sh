@@ -29,6 +29,7 @@ FUNCTIONS='
 1014|DAO airdrop batch|dao|create_airdrop_batch|TreasuryAssetManagement
 1015|DAO canister governance principal|dao|set_governance|CriticalDappOperations
 1016|Settle a stuck grant or airdrop payment|dao|resolve_payment|ApplicationBusinessLogic
+1017|The sockets canister the market mints computing sockets in|market|set_sockets|CriticalDappOperations
 '
 neuron="" pem="" ids="" network="ic" dry=""
 while [ "$#" -gt 0 ]; do

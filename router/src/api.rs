@@ -12,7 +12,9 @@
 //! A call carries `x-emc-account` (hex ed25519 key), `x-emc-nonce` (decimal) and
 //! `x-emc-signature` (hex, over `emc_edge_core::compute::request_hash`). Checks, in order:
 //! missing or malformed auth headers 401, body over `max_request_bytes` 413, bad signature
-//! 401, unknown or unfunded account 402, replayed nonce 409, rate limit 429, then dispatch:
+//! 401, a call through a computing socket (`x-emc-socket: <token id>`, `crate::sockets`) that
+//! its key's holder no longer holds, expired, for another app or unknown 400/403/404/410/503,
+//! unknown or unfunded account 402, replayed nonce 409, rate limit 429, then dispatch:
 //! no node serves it 404, none live or free 503, a node timeout on the last attempt 504,
 //! attempts exhausted 502. Every error is `{"error": {"message", "type", "code"}}`.
 //!
@@ -291,6 +293,7 @@ async fn call(
             "x-emc-account (hex key), x-emc-nonce and x-emc-signature (hex) are required",
         );
     };
+    let socket = header(&req, crate::sockets::SOCKET_HEADER).map(crate::sockets::parse_header);
     let affinity = header(&req, "x-session-id").map(|s| affinity_key(s.as_bytes()));
     let headers: Vec<(String, String)> = FORWARDED_HEADERS
         .iter()
@@ -309,6 +312,11 @@ async fn call(
             "the signature does not verify for this account and request",
         );
     }
+    // A call through a computing socket (issue #16): the key's holder must hold it.
+    if let Some(socket) = socket {
+        if let Err(e) = crate::sockets::admit_call(&gw.sockets, &user, socket, &app).await {
+            return error(e.status(), e.code(), &e.to_string());
+        }
     if let Some(m) = gw.market() {
         m.ensure_read(&user).await;
     }

@@ -132,6 +132,30 @@ impl Client {
         self.call_as(method, path, body, nonce, None).await
     }
 
+    /// A signed call through computing socket `token_id` (the `x-emc-socket` header).
+    pub async fn call_through_socket(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        token_id: u64,
+    ) -> Result<Reply, ClientError> {
+        let nonce = self.next_nonce();
+        let sig = sign_request(&self.key, nonce, method, path, body);
+        let req = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(hyper::header::HOST, self.addr.to_string())
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .header("x-emc-account", hex::encode(self.account().0))
+            .header("x-emc-nonce", nonce.to_string())
+            .header("x-emc-signature", hex::encode(sig.0))
+            .header(crate::sockets::SOCKET_HEADER, token_id.to_string())
+            .body(Full::new(Bytes::copy_from_slice(body)))
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        self.send(req).await
+    }
+
     /// A call with a given nonce and, when `sign_as` is given, signed by that key instead
     /// (for tests of the refusals).
     pub async fn call_as(

@@ -60,6 +60,8 @@ pub struct Gateway {
     epoch: AtomicU64,
     clock: Instant,
     rng: AtomicU64,
+    /// Socket admission (issue #16).
+    pub sockets: crate::sockets::SocketGate,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -109,6 +111,7 @@ impl Gateway {
             epoch: AtomicU64::new(0),
             clock: Instant::now(),
             rng: AtomicU64::new(seed),
+            sockets: crate::sockets::SocketGate::new(),
         }
     }
 

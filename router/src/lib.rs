@@ -16,6 +16,8 @@
 //!   users for countersigning and then, batched, to the validators (`gateway`);
 //! - admits those calls against the users' escrow in the market canister and settles the
 //!   receipts there once their checkpoint is final (`market`, issue #15).
+//! - admits calls made through a computing socket (`sockets`, issue #16): the key's holder must
+//!   still hold the socket, unexpired, for the app called.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -23,6 +25,7 @@ pub mod api;
 pub mod client;
 pub mod gateway;
 pub mod market;
+pub mod sockets;
 
 use emc_edge_core::protocol::{
     encode_receipts, Offer, PingReply, RelayEnvelope, KIND_LOAD, KIND_OFFER, KIND_PING,

@@ -20,6 +20,12 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
+// Socket sales and pool offers (issue #16), in their own modules (its types named here for `export_candid!`).
+mod pools;
+mod sockets;
+use crate::market::pools::{Pool, PoolOfferArgs};
+use crate::market::sockets::{BuySocketArgs, SocketKey, SocketPurchase};
+
 /// Interval of the journal timer.
 const TICK: Duration = Duration::from_secs(30);
 /// Most journal entries one run calls (all in flight together).
@@ -59,6 +65,7 @@ fn with_mut<R>(f: impl FnOnce(&mut Market<DefaultMemoryImpl>) -> R) -> R {
 fn start_timer() {
     ic_cdk_timers::set_timer_interval(TICK, || async {
         run_journal_batch(true).await;
+        sockets::run_mints().await;
     });
 }
 
@@ -94,7 +101,16 @@ fn inspect_message() {
     let method = ic_cdk::api::msg_method_name();
     let needs_identity = matches!(
         method.as_str(),
-        "post_offer" | "bind_key" | "deposit" | "request_withdrawal" | "withdraw"
+        "post_offer"
+            | "bind_key"
+            | "deposit"
+            | "request_withdrawal"
+            | "withdraw"
+            | "buy_socket"
+            | "bind_socket_key"
+            | "reclaim_socket"
+            | "post_pool_offer"
+            | "leave_pool"
     );
     if needs_identity && msg_caller() == Principal::anonymous() {
         return;
@@ -251,7 +267,10 @@ async fn call(t: &Transfer) -> TransferOutcome {
                 },
             }
         }
-        TransferKind::ProviderPayment | TransferKind::TreasuryFee | TransferKind::Withdrawal => {
+        TransferKind::ProviderPayment
+        | TransferKind::TreasuryFee
+        | TransferKind::Withdrawal
+        | TransferKind::SocketFunding => {
             let arg = TransferArg {
                 from_subaccount: t.from_subaccount,
                 to: t.to,

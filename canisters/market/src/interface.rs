@@ -3,6 +3,8 @@
 //! `tests/it/interface.rs` keeps them equal (`UPDATE_DID=1 cargo test -p emc-market --test it
 //! interface::` rewrites the file) and checks that the wasm exports it.
 
+use crate::market::pools::{Pool, PoolOfferArgs};
+use crate::market::sockets::{BuySocketArgs, SocketKey, SocketPurchase};
 use crate::types::*;
 use candid::Principal;
 use emc_candid_service::ServiceBuilder;
@@ -45,5 +47,20 @@ pub fn service_did() -> String {
     m!("pending_transfers", true, () -> (Vec<Transfer>));
     m!("get_config", true, () -> (Config));
     m!("stats", true, () -> (Stats));
+    // Socket sales (issue #16).
+    m!("buy_socket", false, (BuySocketArgs) -> (R<SocketPurchase>));
+    m!("run_socket_mints", false, () -> (u64));
+    m!("reclaim_socket", false, (u64) -> (R<Transfer>));
+    m!("bind_socket_key", false, (u64, BindKeyArgs) -> (R<()>));
+    m!("socket_purchase", true, (u64) -> (Option<SocketPurchase>));
+    m!("socket_purchase_of_token", true, (u64) -> (Option<SocketPurchase>));
+    m!("socket_key", true, (NodeId) -> (Option<SocketKey>));
+    m!("sockets_canister", true, () -> (Option<Principal>));
+    m!("validate_set_sockets", true, (Option<Principal>) -> (Result<String, String>));
+    m!("execute_set_sockets", false, (Option<Principal>) -> ());
+    // Pool offers (issue #16).
+    m!("post_pool_offer", false, (PoolOfferArgs) -> (R<(Offer, Pool)>));
+    m!("leave_pool", false, (u64, NodeId) -> (R<Pool>));
+    m!("pool", true, (u64) -> (Option<Pool>));
     s.did::<MarketArg>()
 }

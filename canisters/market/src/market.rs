@@ -20,6 +20,9 @@ use icrc_ledger_types::icrc1::account::Account;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub mod pools;
+pub mod sockets;
+
 /// A pending ledger call older than this is not retried automatically: the ledger deduplicates
 /// for 24 hours, so past it a retry could pay twice. Governance settles it.
 pub const DEDUP_SAFE_NS: u64 = 23 * 3600 * 1_000_000_000;

@@ -17,6 +17,12 @@
 //! 11        StableBTreeMap events           event id u64 -> id_be64 || ts_be64 || parent?(1 + 32) || hash[32] || candid Event
 //! 12        StableBTreeMap reward grants    epoch_be64 || principal[30] -> granted e8s u64
 //! 13        StableBTreeMap offer counts     principal[30] -> live offers of the provider u64
+//! 14        StableBTreeMap socket purchases purchase id u64 -> candid SocketPurchase
+//! 15        StableBTreeMap pending mints    purchase id u64 -> ()
+//! 16        StableBTreeMap socket tokens    token id u64 -> purchase id u64
+//! 17        StableCell<Vec<u8>> sockets     candid opt principal (the sockets canister)
+//! 18        StableBTreeMap socket keys      key[32] -> candid SocketKey (socket, holder that bound it)
+//! 19        StableBTreeMap pools            offer id u64 -> candid Pool (entry, members)
 //! ```
 //!
 //! `principal[30]` is a length byte and the principal's bytes, zero-padded. A final
@@ -72,8 +78,21 @@ pub const GRANTS: MemoryId = MemoryId::new(12);
 /// Memory id 13: live offers per provider.
 pub const OFFER_COUNTS: MemoryId = MemoryId::new(13);
 
+/// Memory id 14: socket purchases.
+pub const SOCKET_PURCHASES: MemoryId = MemoryId::new(14);
+/// Memory id 15: purchases whose socket is not minted yet.
+pub const PENDING_MINTS: MemoryId = MemoryId::new(15);
+/// Memory id 16: minted token id -> purchase.
+pub const SOCKET_TOKENS: MemoryId = MemoryId::new(16);
+/// Memory id 17: the sockets canister.
+pub const SOCKETS_CANISTER: MemoryId = MemoryId::new(17);
+/// Memory id 18: keys bound to socket escrows, with the holder that bound them.
+pub const SOCKET_KEYS: MemoryId = MemoryId::new(18);
+/// Memory id 19: compute pools by offer.
+pub const POOLS: MemoryId = MemoryId::new(19);
+
 /// Every memory id in use, in order (none is ever reused for another structure).
-pub const ALL_MEMORY_IDS: [MemoryId; 14] = [
+pub const ALL_MEMORY_IDS: [MemoryId; 20] = [
     CONFIG,
     META,
     OFFERS,
@@ -88,6 +107,12 @@ pub const ALL_MEMORY_IDS: [MemoryId; 14] = [
     EVENTS,
     GRANTS,
     OFFER_COUNTS,
+    SOCKET_PURCHASES,
+    PENDING_MINTS,
+    SOCKET_TOKENS,
+    SOCKETS_CANISTER,
+    SOCKET_KEYS,
+    POOLS,
 ];
 
 /// A virtual memory.
@@ -248,6 +273,18 @@ pub struct Stores<M: Memory> {
     pub grants: StableBTreeMap<[u8; 38], u64, VM<M>>,
     /// Live offers per provider.
     pub offer_counts: StableBTreeMap<PrincipalKey, u64, VM<M>>,
+    /// Socket purchases.
+    pub socket_purchases: StableBTreeMap<u64, Cand<crate::market::sockets::SocketPurchase>, VM<M>>,
+    /// Purchases awaiting their mint.
+    pub pending_mints: StableBTreeMap<u64, (), VM<M>>,
+    /// Token id -> purchase id.
+    pub socket_tokens: StableBTreeMap<u64, u64, VM<M>>,
+    /// The sockets canister (candid `opt principal`).
+    pub sockets_canister: StableCell<Vec<u8>, VM<M>>,
+    /// Keys bound to socket escrows.
+    pub socket_keys: StableBTreeMap<[u8; 32], Cand<crate::market::sockets::SocketKey>, VM<M>>,
+    /// Compute pools by offer id.
+    pub pools: StableBTreeMap<u64, Cand<crate::market::pools::Pool>, VM<M>>,
 }
 
 impl<M: Memory> Stores<M> {
@@ -269,6 +306,12 @@ impl<M: Memory> Stores<M> {
             events: StableBTreeMap::init(mm.get(EVENTS)),
             grants: StableBTreeMap::init(mm.get(GRANTS)),
             offer_counts: StableBTreeMap::init(mm.get(OFFER_COUNTS)),
+            socket_purchases: StableBTreeMap::init(mm.get(SOCKET_PURCHASES)),
+            pending_mints: StableBTreeMap::init(mm.get(PENDING_MINTS)),
+            socket_tokens: StableBTreeMap::init(mm.get(SOCKET_TOKENS)),
+            sockets_canister: StableCell::init(mm.get(SOCKETS_CANISTER), Vec::new()),
+            socket_keys: StableBTreeMap::init(mm.get(SOCKET_KEYS)),
+            pools: StableBTreeMap::init(mm.get(POOLS)),
         }
     }
 }
@@ -279,7 +322,7 @@ mod tests {
 
     #[test]
     fn memory_ids_are_the_documented_table() {
-        let expected: Vec<MemoryId> = (0..14u8).map(MemoryId::new).collect();
+        let expected: Vec<MemoryId> = (0..20u8).map(MemoryId::new).collect();
         assert_eq!(ALL_MEMORY_IDS.to_vec(), expected);
     }
 

@@ -339,6 +339,26 @@ pub enum Event {
     },
     /// A receipt settled.
     Trade(Trade),
+    /// A socket was bought (its funding is journal entry `transfer`).
+    SocketBought {
+        /// Purchase id.
+        purchase: u64,
+        /// The buyer.
+        buyer: Principal,
+        /// The offer.
+        offer_id: u64,
+        /// Paid into the socket escrow, e8s.
+        price_e8s: u64,
+        /// Journal entry of the funding transfer.
+        transfer: u64,
+    },
+    /// The sockets canister minted a purchase's socket.
+    SocketMinted {
+        /// Purchase id.
+        purchase: u64,
+        /// Token id.
+        token_id: u64,
+    },
 }
 
 /// A logged event, hash-chained (ICRC-3 style: `hash = sha256(parent_hash || candid(event) ||
@@ -379,6 +399,8 @@ pub enum TransferKind {
     Withdrawal,
     /// A trading reward, minted through the epochs canister.
     Reward,
+    /// A socket purchase: the price from the buyer's subaccount to the socket escrow's.
+    SocketFunding,
 }
 
 /// Journal status.
@@ -553,4 +575,16 @@ pub enum MarketError {
     /// Storage failure.
     #[error("storage: {0}")]
     Storage(String),
+    /// No socket with this token id was bought in this market.
+    #[error("unknown socket {0}")]
+    UnknownSocket(u64),
+    /// The caller does not hold the socket.
+    #[error("the caller does not hold socket {0}")]
+    NotSocketHolder(u64),
+    /// The socket has expired.
+    #[error("socket {0} has expired")]
+    SocketExpired(u64),
+    /// The node is not an active member of the pool (or the caller does not own it).
+    #[error("node {0:?} is not an active member of the pool owned by the caller")]
+    NotPoolMember(NodeId),
 }

@@ -13,9 +13,15 @@
 //! 10 s or so, so each epoch's data carries a real E for them and the first epoch close pays
 //! them compute rewards. The first compute node is staked for 7 days (multiplier 1.4).
 //!
+//! The sockets canister is installed beside them (the market mints sockets), and with two or
+//! more compute nodes the first two are listed in the market as one compute pool
+//! ([`sockets`], issue #16).
+//!
 //! The `emc-devnet` binary runs it with short epochs; the system tests and the network
 //! benchmark use the same builder (validators can be stopped and restarted from their
 //! write-ahead logs, links cut at the transport).
+
+pub mod sockets;
 
 use anyhow::{anyhow, Context, Result};
 use candid::{Decode, Encode, Principal};
@@ -252,6 +258,8 @@ pub struct Canisters {
     pub epochs: Principal,
     /// The compute market (opens at epoch 0; the epochs canister mints its trading rewards).
     pub market: Principal,
+    /// The computing sockets (ICRC-7/37; the market mints them).
+    pub sockets: Principal,
     /// Controls the canisters (as SNS root does) and holds the majority neuron of the
     /// stand-in governance ([`governance::DEVNET_NEURON`]).
     pub admin: Principal,
@@ -284,6 +292,9 @@ pub struct Cluster {
     pub apps: Vec<SocketAddr>,
     /// A read-only view of the canisters (as the admin).
     pub ic: IcHandles,
+    /// The market offer of the devnet's compute pool (the first two compute nodes), when it
+    /// runs two or more.
+    pub pool_offer: Option<u64>,
     /// Stops the demo apps when dropped.
     _apps_stop: tokio::sync::watch::Sender<bool>,
 }
@@ -446,6 +457,7 @@ impl Cluster {
         })
         .await
         .context("letting the market mint trading rewards")?;
+        let sockets = sockets::install_sockets(&host, market, admin).await?;
         // The DAO: the stand-in SNS governance and the grants/airdrop canister; every
         // canister's governance is handed to the stand-in, as on mainnet.
         let dao = governance::install(&host, admin, registry, epochs, market, &operators)
@@ -456,6 +468,7 @@ impl Cluster {
             registry,
             epochs,
             market,
+            sockets,
             admin,
             treasury,
             governance: dao.governance,
@@ -552,6 +565,15 @@ impl Cluster {
             bound.push((net, events, auth));
         }
 
+        // One compute pool: the first two compute nodes, listed by compute node 0's operator.
+        let compute_members: Vec<&Member> = members
+            .iter()
+            .filter(|m| m.role == NodeRole::Compute)
+            .collect();
+        let pool_offer = match compute_members.as_slice() {
+            [a, b, ..] => Some(sockets::list_pool(&host, market, a.owner, vec![a.id, b.id]).await?),
+            _ => None,
+        };
         let (apps_stop, apps_stop_rx) = tokio::sync::watch::channel(false);
         let mut cluster = Cluster {
             host,
@@ -563,6 +585,7 @@ impl Cluster {
             compute: Vec::new(),
             apps: Vec::new(),
             ic,
+            pool_offer,
             _apps_stop: apps_stop,
         };
         // Routers and compute nodes first, so the validators find them up.
@@ -584,6 +607,7 @@ impl Cluster {
                         auth,
                         Some(ic),
                     );
+                    sockets::connect_router(&cluster, &h);
                     cluster.routers.push((h, net));
                 }
                 NodeRole::Compute => {

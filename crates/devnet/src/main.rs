@@ -7,6 +7,8 @@
 //! The embedded IC is served over the IC's HTTP interface on `--ic-http` (127.0.0.1:4943, like
 //! dfx) with the explorer under `/explorer/`; the devnet prints both URLs and the canister ids.
 //! `emc-devnet --sign '<json body>'` prints another signed `curl` (a fresh nonce) and exits.
+//! `--socket-demo` buys a computing socket from the devnet's compute pool, calls through it,
+//! transfers it and calls as the new and the old holder.
 
 use anyhow::Result;
 use clap::Parser;
@@ -72,6 +74,10 @@ struct Cli {
     /// The path `--sign` calls.
     #[arg(long, default_value = "/v1/chat/completions")]
     sign_path: String,
+    /// Once started, buy a computing socket from the compute pool, call through it, transfer
+    /// it and call as the new and the old holder (issue #16), printing each step.
+    #[arg(long)]
+    socket_demo: bool,
 }
 
 /// A `curl` of `body` to `path` at `api`, signed by devnet user 0 (nonce: UNIX time in µs).
@@ -143,7 +149,7 @@ async fn run(cli: Cli) -> Result<()> {
     println!(
         "devnet: governed by the stand-in SNS governance {} (the DAO canister {}); {} \
          holds the majority neuron {}, every node operator a neuron: parameters change only \
-         by proposal (make_proposal with ExecuteGenericNervousSystemFunction, ids 1000-1016 of \
+         by proposal (make_proposal with ExecuteGenericNervousSystemFunction, ids 1000-1017 of \
          docs/governance.md)",
         c.governance,
         c.dao,
@@ -194,6 +200,24 @@ async fn run(cli: Cli) -> Result<()> {
              a streamed completion, signed by devnet user 0:\n{}",
             signed_curl(api, "/v1/chat/completions", EXAMPLE)
         );
+    }
+    println!(
+        "devnet: sockets canister {} (ICRC-7/37; the market {} mints); compute pool: {}",
+        c.sockets,
+        c.market,
+        cluster
+            .pool_offer
+            .map_or("none (fewer than 2 compute nodes)".into(), |o| format!(
+                "market offer {o} (compute nodes 0 and 1)"
+            ))
+    );
+    if cli.socket_demo {
+        match emc_devnet::sockets::demo(&cluster).await {
+            Ok(lines) => lines
+                .iter()
+                .for_each(|l| println!("devnet: socket demo: {l}")),
+            Err(e) => println!("devnet: socket demo failed: {e:#}"),
+        }
     }
     let mut tick = tokio::time::interval(cli.status_every);
     tick.tick().await;

@@ -25,6 +25,8 @@
 //!   (checkpoints, epoch data, epoch close) as a step function.
 //! - [`retention`]: which write-ahead log records a validator keeps.
 //! - [`view`]: the live registry view (who may connect, whom to dial).
+//! - [`pool`]: compute pools: membership, co-signed pool receipts, the split of a pool's
+//!   income among its members by E (largest remainder in e8s).
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -33,6 +35,7 @@ pub mod app;
 pub mod compute;
 pub mod dispatch;
 pub mod poc;
+pub mod pool;
 pub mod protocol;
 pub mod receipts;
 pub mod retention;

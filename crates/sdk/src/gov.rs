@@ -1,5 +1,5 @@
 //! Governance proposals' payloads: the SNS generic functions of `docs/governance.md`
-//! ([`emc_types::governance::EMC_FUNCTIONS`], ids 1000-1016), and their payloads encoded from
+//! ([`emc_types::governance::EMC_FUNCTIONS`], ids 1000-1017), and their payloads encoded from
 //! candid text, checked against the canister's `.did` and decoded back into the canister's own
 //! Rust type. Pure: no IO.
 
@@ -120,7 +120,7 @@ fn check_typed(g: &GenericFunction, bytes: &[u8]) -> Result<(), SdkError> {
     let r = match g.id {
         1000 => d::<emc_registry::Params>(bytes).map(drop),
         1001 => d::<icrc_ledger_types::icrc1::account::Account>(bytes).map(drop),
-        1002 | 1005 | 1012 => d::<Option<Principal>>(bytes).map(drop),
+        1002 | 1005 | 1012 | 1017 => d::<Option<Principal>>(bytes).map(drop),
         1009 | 1010 | 1011 | 1015 => d::<Principal>(bytes).map(drop),
         1013 => d::<emc_dao::GrantArgs>(bytes).map(drop),
         1014 => d::<emc_dao::AirdropBatchArgs>(bytes).map(drop),

@@ -77,6 +77,7 @@ pub const EMC_FUNCTIONS: &[EmcFunction] = &[
     f(1014, "DAO airdrop batch", EmcCanister::Dao, "create_airdrop_batch", "AirdropBatchArgs", "TreasuryAssetManagement"),
     f(1015, "DAO canister governance principal", EmcCanister::Dao, "set_governance", "principal", "CriticalDappOperations"),
     f(1016, "Settle a stuck grant or airdrop payment", EmcCanister::Dao, "resolve_payment", "ResolvePaymentArgs", "ApplicationBusinessLogic"),
+    f(1017, "The sockets canister the market mints computing sockets in", EmcCanister::Market, "set_sockets", "opt principal", "CriticalDappOperations"),
 ];
 
 const fn f(

@@ -36,6 +36,7 @@ pub(crate) fn arg(name: &str) -> Vec<u8> {
         .replace("$registry_id", &principal(5))
         .replace("$epochs_id", &principal(6))
         .replace("$market_id", &principal(7))
+        .replace("$sockets_id", &principal(8))
         .replace("$genesis_ns", &GENESIS_NS.to_string());
     assert!(
         !text.contains('$'),
@@ -65,4 +66,10 @@ fn the_deploy_script_arguments_decode_into_the_install_types() {
     );
     let dao = Decode!(&arg("dao_arg"), emc_dao::InitArgs).unwrap();
     assert_eq!(dao.epochs, Principal::from_slice(&[1, 2, 6]));
+    // Only the market mints sockets.
+    let sockets = arg("sockets_arg");
+    let s = Decode!(&sockets, emc_sockets::SocketsArg).unwrap();
+    assert!(
+        matches!(s, emc_sockets::SocketsArg::Init(ref a) if a.minters == vec![Principal::from_slice(&[1, 2, 7])])
+    );
 }

@@ -754,3 +754,188 @@ fn a_wash_trader_ends_poorer_on_the_embedded_ic() {
         fees / 10
     );
 }
+
+/// Issue #16 on the embedded IC: a socket bought in the market is funded on the ledger and
+/// minted in the real sockets canister; after the buyer transfers it, the old holder can no
+/// longer bind keys to its escrow and the new holder can.
+#[test]
+fn a_socket_bought_in_the_market_is_minted_and_follows_its_holder() {
+    use emc_market::market::escrow_subaccount;
+    use emc_market::market::sockets::{BuySocketArgs, MintStatus, SocketPurchase};
+    let mut s = setup(1, 0);
+    let (o,): (Result<Offer, MarketError>,) = s
+        .env
+        .update_candid(s.market, provider(), "post_offer", (offer_args(),))
+        .unwrap();
+    let o = o.unwrap();
+    let arg = emc_sockets::SocketsArg::Init(emc_sockets::InitArgs {
+        minters: vec![s.market],
+        governance: gov(),
+        name: None,
+        symbol: None,
+        description: None,
+        limits: None,
+    });
+    let sockets = s
+        .env
+        .install(
+            &canister_wasm("sockets"),
+            Encode!(&arg).unwrap(),
+            vec![admin()],
+        )
+        .unwrap();
+    let buy = BuySocketArgs {
+        offer_id: o.id,
+        units_per_period: 10_000,
+        periods: 30,
+        model_hash: Hash([3; 32]),
+    };
+    // Closed until governance names the sockets canister.
+    let (r,): (Result<SocketPurchase, MarketError>,) = s
+        .env
+        .update_candid(s.market, buyer(0), "buy_socket", (buy.clone(),))
+        .unwrap();
+    assert!(matches!(r, Err(MarketError::InvalidArgument(_))));
+    let () = s
+        .env
+        .update_candid(s.market, gov(), "execute_set_sockets", (Some(sockets),))
+        .unwrap();
+    deposit(&mut s, buyer(0), 100 * E8S).unwrap();
+    let (p,): (Result<SocketPurchase, MarketError>,) = s
+        .env
+        .update_candid(s.market, buyer(0), "buy_socket", (buy,))
+        .unwrap();
+    let p = p.unwrap();
+    assert_eq!(p.price_e8s, 3 * E8S); // 1,000 e8s x 10,000 units x 30 days
+    drain(&mut s);
+    // Minted to the buyer, funded on the ledger.
+    let (p2,): (Option<SocketPurchase>,) = s
+        .env
+        .query_candid(s.market, admin(), "socket_purchase", (p.id,))
+        .unwrap();
+    let MintStatus::Minted { token_id } = p2.unwrap().mint else {
+        panic!("not minted");
+    };
+    let (view,): (Option<emc_sockets::SocketView>,) = s
+        .env
+        .query_candid(sockets, admin(), "socket", (Nat::from(token_id),))
+        .unwrap();
+    let view = view.unwrap();
+    assert_eq!(view.owner.owner, buyer(0));
+    assert_eq!(
+        (view.terms.paid_e8s, view.terms.app_id.as_str()),
+        (3 * E8S, "llama-3-8b-instruct")
+    );
+    let socket_account = Account {
+        owner: s.market,
+        subaccount: Some(escrow_subaccount(&p.escrow)),
+    };
+    let (bal,): (Nat,) = s
+        .env
+        .query_candid(s.ledger, admin(), "icrc1_balance_of", (socket_account,))
+        .unwrap();
+    assert_eq!(bal, Nat::from(3 * E8S));
+    // The buyer hands the socket on.
+    let new_holder = buyer(7);
+    let t = emc_sockets::TransferArg {
+        from_subaccount: None,
+        to: acct(new_holder),
+        token_id: Nat::from(token_id),
+        memo: None,
+        created_at_time: None,
+    };
+    let (r,): (Vec<Option<emc_sockets::TransferResult>>,) = s
+        .env
+        .update_candid(sockets, buyer(0), "icrc7_transfer", (vec![t],))
+        .unwrap();
+    assert!(matches!(r[0], Some(Ok(_))));
+    let bind_to_socket = |s: &mut Setup, who: Principal, seed: u8| {
+        let (r,): (Result<(), MarketError>,) = s
+            .env
+            .update_candid(
+                s.market,
+                who,
+                "bind_socket_key",
+                (token_id, bind_args(&sk(seed), &p.escrow)),
+            )
+            .unwrap();
+        r
+    };
+    assert_eq!(
+        bind_to_socket(&mut s, buyer(0), 60),
+        Err(MarketError::NotSocketHolder(token_id))
+    );
+    assert_eq!(bind_to_socket(&mut s, new_holder, 61), Ok(()));
+    let (k,): (Option<emc_market::market::sockets::SocketKey>,) = s
+        .env
+        .query_candid(s.market, admin(), "socket_key", (id_of(&sk(61)),))
+        .unwrap();
+    assert_eq!(
+        k.map(|k| (k.token_id, k.holder)),
+        Some((token_id, new_holder))
+    );
+    let (adm,): (Option<Admission>,) = s
+        .env
+        .query_candid(s.market, admin(), "admission", (id_of(&sk(61)),))
+        .unwrap();
+    let adm = adm.unwrap();
+    assert_eq!((adm.buyer, adm.available_e8s), (p.escrow, 3 * E8S));
+    let (none,): (Option<Admission>,) = s
+        .env
+        .query_candid(s.market, admin(), "admission", (id_of(&sk(60)),))
+        .unwrap();
+    assert!(none.is_none());
+}
+
+/// Issue #16: a pool of two registered compute nodes (two owners) listed as one offer of its
+/// entry node on the embedded IC; an unregistered member is refused with nothing listed.
+#[test]
+fn a_pool_of_two_compute_nodes_is_one_offer() {
+    use emc_market::market::pools::{Pool, PoolOfferArgs};
+    let mut s = setup(0, 0);
+    let partner = user(51);
+    register(&mut s, partner, 3, reg::Role::Compute);
+    let pool_args = |members: Vec<NodeId>| PoolOfferArgs {
+        entry: id_of(&sk(2)),
+        members,
+        app: "llama-3-70b-sharded".into(),
+        unit: MeterUnit::Tokens,
+        price_e8s: 5_000,
+        capacity: 100,
+    };
+    let (bad,): (Result<(Offer, Pool), MarketError>,) = s
+        .env
+        .update_candid(
+            s.market,
+            provider(),
+            "post_pool_offer",
+            (pool_args(vec![id_of(&sk(2)), id_of(&sk(4))]),),
+        )
+        .unwrap();
+    assert_eq!(bad, Err(MarketError::UnknownNode));
+    assert_eq!(stats(&mut s).offers, 0);
+    let (r,): (Result<(Offer, Pool), MarketError>,) = s
+        .env
+        .update_candid(
+            s.market,
+            provider(),
+            "post_pool_offer",
+            (pool_args(vec![id_of(&sk(2)), id_of(&sk(3))]),),
+        )
+        .unwrap();
+    let (offer, pool) = r.unwrap();
+    assert_eq!((offer.node, offer.provider), (id_of(&sk(2)), provider()));
+    let owners: Vec<Principal> = pool.members.iter().map(|m| m.owner).collect();
+    assert_eq!(owners, vec![provider(), partner]);
+    // At two members, a member cannot leave.
+    let (r,): (Result<Pool, MarketError>,) = s
+        .env
+        .update_candid(s.market, partner, "leave_pool", (offer.id, id_of(&sk(3))))
+        .unwrap();
+    assert!(matches!(r, Err(MarketError::InvalidArgument(_))));
+    let (p,): (Option<Pool>,) = s
+        .env
+        .query_candid(s.market, admin(), "pool", (offer.id,))
+        .unwrap();
+    assert_eq!(p, Some(pool));
+}

@@ -77,6 +77,16 @@ async fn dapp_calls_through_the_router() -> Result<()> {
         },
     ];
     let mut c = Cluster::start(cfg).await?;
+    // Issue #16: the devnet's two compute nodes are one pool, one market offer of node 0.
+    let offer = c
+        .pool_offer
+        .expect("the devnet lists a pool of its two compute nodes");
+    let pool = emc_devnet::sockets::pool(&c.host, c.canisters.market, c.canisters.admin, offer)
+        .await?
+        .expect("the market has the pool");
+    assert_eq!(pool.entry, c.compute[0].0.id);
+    let members: Vec<_> = pool.members.iter().map(|m| m.node).collect();
+    assert_eq!(members, vec![c.compute[0].0.id, c.compute[1].0.id]);
     let api = c.api_addr(0).expect("the router's API is on");
     let gw = c.routers[0].0.gateway.clone();
     wait_for("both nodes' offers", Duration::from_secs(30), || {
