@@ -317,6 +317,7 @@ async fn call(
         if let Err(e) = crate::sockets::admit_call(&gw.sockets, &user, socket, &app).await {
             return error(e.status(), e.code(), &e.to_string());
         }
+    }
     if let Some(m) = gw.market() {
         m.ensure_read(&user).await;
     }

@@ -125,18 +125,21 @@ pub async fn install(
         )
         .await?;
         anyhow::ensure!(
-            matches!(
-                p.status,
-                emc_test_sns_governance::ProposalStatus::Executed
-            ),
+            matches!(p.status, emc_test_sns_governance::ProposalStatus::Executed),
             "registering function {id}: {:?}",
             p.status
         );
     }
     for c in [registry, epochs, market, dao] {
-        call(host, c, admin, "execute_set_governance", Encode!(&governance)?)
-            .await
-            .with_context(|| format!("handing {c}'s governance to the DAO"))?;
+        call(
+            host,
+            c,
+            admin,
+            "execute_set_governance",
+            Encode!(&governance)?,
+        )
+        .await
+        .with_context(|| format!("handing {c}'s governance to the DAO"))?;
     }
     Ok(d)
 }
