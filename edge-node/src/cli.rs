@@ -64,6 +64,9 @@ enum Command {
         /// Market canister id (routers admit calls against its escrow and settle there).
         #[arg(long)]
         market: Option<candid::Principal>,
+        /// Computing sockets canister id (routers admit socket calls against it).
+        #[arg(long)]
+        sockets: Option<candid::Principal>,
     },
     /// Registers the node with the registry (the operator's identity becomes its owner).
     Register {
@@ -279,6 +282,7 @@ async fn run_cli(cli: Cli) -> Result<()> {
             registry,
             epochs,
             market,
+            sockets,
         } => {
             let key = generate_key(&dir.join("node.pem"))?;
             let cfg = NodeConfig {
@@ -295,6 +299,7 @@ async fn run_cli(cli: Cli) -> Result<()> {
                     registry,
                     epochs,
                     market,
+                    sockets,
                 },
                 net: emc_net::NetConfig {
                     listen_addr: listen,

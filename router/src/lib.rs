@@ -306,6 +306,17 @@ pub fn start_router(
             Box::new(gateway::allowances(&cfg)),
         ),
     };
+    if let Some((ic, m, s)) = ic
+        .as_ref()
+        .and_then(|ic| Some((ic, ic.market?, ic.sockets?)))
+    {
+        gw.sockets
+            .set_directory(Arc::new(sockets::IcSocketDirectory::new(
+                ic.epochs.client().clone(),
+                m,
+                s,
+            )));
+    }
     let gw = Arc::new(gw);
     let (http_stop_tx, http_stop) = watch::channel(false);
     let http_addr = cfg

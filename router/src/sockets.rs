@@ -287,6 +287,68 @@ pub trait AsyncSocketDirectory: Send + Sync {
     fn socket(&self, token_id: u64) -> Lookup<'_, Option<SocketInfo>>;
 }
 
+/// The lookups on the IC: the market's `socket_key` and the sockets canister's `socket`, as
+/// queries through any [`emc_ic_client::IcClient`] (what `start_router` uses when `[ic]` names
+/// both canisters).
+pub struct IcSocketDirectory {
+    client: std::sync::Arc<dyn emc_ic_client::IcClient>,
+    market: Principal,
+    sockets: Principal,
+}
+
+impl IcSocketDirectory {
+    /// Lookups on `market` and `sockets` through `client`.
+    pub fn new(
+        client: std::sync::Arc<dyn emc_ic_client::IcClient>,
+        market: Principal,
+        sockets: Principal,
+    ) -> IcSocketDirectory {
+        IcSocketDirectory {
+            client,
+            market,
+            sockets,
+        }
+    }
+}
+
+impl AsyncSocketDirectory for IcSocketDirectory {
+    fn key_binding(&self, key: NodeId) -> Lookup<'_, Option<KeyBinding>> {
+        Box::pin(async move {
+            let arg = candid::encode_one(key).map_err(|e| e.to_string())?;
+            let r = self
+                .client
+                .query(self.market, "socket_key", arg)
+                .await
+                .map_err(|e| e.to_string())?;
+            let k: Option<emc_market::market::sockets::SocketKey> =
+                candid::decode_one(&r).map_err(|e| e.to_string())?;
+            Ok(k.map(|k| KeyBinding {
+                token_id: k.token_id,
+                holder: k.holder,
+            }))
+        })
+    }
+
+    fn socket(&self, token_id: u64) -> Lookup<'_, Option<SocketInfo>> {
+        Box::pin(async move {
+            let arg = candid::encode_one(candid::Nat::from(token_id)).map_err(|e| e.to_string())?;
+            let r = self
+                .client
+                .query(self.sockets, "socket", arg)
+                .await
+                .map_err(|e| e.to_string())?;
+            let v: Option<emc_sockets::SocketView> =
+                candid::decode_one(&r).map_err(|e| e.to_string())?;
+            Ok(v.map(|v| SocketInfo {
+                token_id,
+                holder: v.owner.owner,
+                app_id: v.terms.app_id,
+                expires_at_ns: v.terms.expires_at,
+            }))
+        })
+    }
+}
+
 /// The router's socket admission: the directory (none: socket calls are refused with 503) and
 /// the cache.
 #[derive(Default)]

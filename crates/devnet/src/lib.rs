@@ -607,7 +607,6 @@ impl Cluster {
                         auth,
                         Some(ic),
                     );
-                    sockets::connect_router(&cluster, &h);
                     cluster.routers.push((h, net));
                 }
                 NodeRole::Compute => {
@@ -719,6 +718,7 @@ impl Cluster {
             self.config.validator.epoch_length,
         );
         h.market = Some(c.market);
+        h.sockets = Some(c.sockets);
         h
     }
 

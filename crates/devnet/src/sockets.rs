@@ -90,68 +90,6 @@ pub async fn pool(
     Ok(Decode!(&reply, Option<Pool>)?)
 }
 
-/// A router's socket lookups on the devnet's canisters (as the admin).
-pub struct IcSocketDirectory {
-    client: std::sync::Arc<dyn emc_ic_client::IcClient>,
-    market: Principal,
-    sockets: Principal,
-}
-
-impl emc_router::sockets::AsyncSocketDirectory for IcSocketDirectory {
-    fn key_binding(
-        &self,
-        key: NodeId,
-    ) -> emc_router::sockets::Lookup<'_, Option<emc_router::sockets::KeyBinding>> {
-        Box::pin(async move {
-            let arg = Encode!(&key).map_err(|e| e.to_string())?;
-            let r = self
-                .client
-                .query(self.market, "socket_key", arg)
-                .await
-                .map_err(|e| e.to_string())?;
-            let k = Decode!(&r, Option<emc_market::market::sockets::SocketKey>)
-                .map_err(|e| e.to_string())?;
-            Ok(k.map(|k| emc_router::sockets::KeyBinding {
-                token_id: k.token_id,
-                holder: k.holder,
-            }))
-        })
-    }
-
-    fn socket(
-        &self,
-        token_id: u64,
-    ) -> emc_router::sockets::Lookup<'_, Option<emc_router::sockets::SocketInfo>> {
-        Box::pin(async move {
-            let arg = Encode!(&candid::Nat::from(token_id)).map_err(|e| e.to_string())?;
-            let r = self
-                .client
-                .query(self.sockets, "socket", arg)
-                .await
-                .map_err(|e| e.to_string())?;
-            let v = Decode!(&r, Option<emc_sockets::SocketView>).map_err(|e| e.to_string())?;
-            Ok(v.map(|v| emc_router::sockets::SocketInfo {
-                token_id,
-                holder: v.owner.owner,
-                app_id: v.terms.app_id,
-                expires_at_ns: v.terms.expires_at,
-            }))
-        })
-    }
-}
-
-/// Points router `h`'s socket admission at the devnet's market and sockets canister.
-pub(crate) fn connect_router(cluster: &crate::Cluster, h: &emc_router::RouterHandle) {
-    let c = &cluster.canisters;
-    h.gateway
-        .sockets
-        .set_directory(std::sync::Arc::new(IcSocketDirectory {
-            client: std::sync::Arc::new(cluster.host.client(c.admin)),
-            market: c.market,
-            sockets: c.sockets,
-        }));
-}
-
 fn host_err(e: impl std::fmt::Debug) -> emc_ic_client::IcError {
     emc_ic_client::IcError::Host(format!("{e:?}"))
 }
@@ -326,7 +264,9 @@ pub async fn demo(cluster: &crate::Cluster) -> Result<Vec<String>> {
             text.chars().take(100).collect::<String>()
         ))
     };
-    let k0 = crate::devnet_user_key(0);
+    // Keys without escrows of their own (the devnet funds users 0 and 1): the socket's escrow
+    // pays for their calls.
+    let k0 = crate::devnet_user_key(20);
     bind_socket_key(&cluster.host, c, alice, token, escrow, &k0)
         .await?
         .map_err(|e| anyhow!("binding the buyer's key: {e}"))?;
@@ -335,7 +275,7 @@ pub async fn demo(cluster: &crate::Cluster) -> Result<Vec<String>> {
     out.push(format!(
         "socket {token} transferred to {bob} (block {block})"
     ));
-    let k1 = crate::devnet_user_key(1);
+    let k1 = crate::devnet_user_key(21);
     bind_socket_key(&cluster.host, c, bob, token, escrow, &k1)
         .await?
         .map_err(|e| anyhow!("binding the new holder's key: {e}"))?;

@@ -52,6 +52,7 @@ pub async fn connect_ic(ic: &IcConfig, epoch_length: u64) -> Result<IcHandles, B
     let client: Arc<dyn IcClient> = Arc::new(agent);
     let mut h = handles(client, ic.ledger, ic.registry, ic.epochs, epoch_length);
     h.market = ic.market;
+    h.sockets = ic.sockets;
     Ok(h)
 }
 
@@ -69,6 +70,7 @@ pub fn handles(
         epochs: EpochsApi::new(client, epochs),
         epoch_length,
         market: None,
+        sockets: None,
     }
 }
 

@@ -87,6 +87,10 @@ pub struct IcConfig {
     /// there); none: no market.
     #[serde(default)]
     pub market: Option<Principal>,
+    /// The computing sockets canister (routers admit socket calls against it); none: socket
+    /// calls are refused.
+    #[serde(default)]
+    pub sockets: Option<Principal>,
 }
 
 /// Validator settings (the `[validator]` table of the config file).

@@ -22,6 +22,8 @@ pub struct IcHandles {
     pub epoch_length: u64,
     /// The compute market, when there is one (calls through `epochs.client()`).
     pub market: Option<candid::Principal>,
+    /// The computing sockets canister, when there is one.
+    pub sockets: Option<candid::Principal>,
 }
 
 impl std::fmt::Debug for IcHandles {

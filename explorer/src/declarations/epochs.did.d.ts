@@ -71,6 +71,12 @@ export interface CheckpointSignature {
  */
 export interface Config {
   /**
+   * The DAO canister, the only caller of `mint_dao_reward` (developer grants within the
+   * 252M pool, the airdrop within the 105M pool; none: nothing is minted for them). Set by
+   * governance (`execute_set_dao`); `opt`, so a stored config without it loads as `null`.
+   */
+  'dao' : [] | [Principal],
+  /**
    * The ledger.
    */
   'ledger' : Principal,
@@ -93,6 +99,48 @@ export interface Config {
    */
   'params' : Params,
 }
+/**
+ * A grant or airdrop payment the DAO canister asks this canister, the ledger's minting
+ * account, to mint. Like [`TradingMint`], a retry carries the same `created_at_time` and memo,
+ * so the ledger deduplicates it and only a new mint counts against the pool.
+ */
+export interface DaoMint {
+  /**
+   * The paid account.
+   */
+  'to' : Account,
+  /**
+   * The DAO canister's memo (at most 32 bytes).
+   */
+  'memo' : Uint8Array | number[],
+  /**
+   * The pool it is paid from.
+   */
+  'pool' : DaoPool,
+  /**
+   * Amount, e8s (positive).
+   */
+  'amount_e8s' : bigint,
+  /**
+   * The DAO canister's `created_at_time` for the mint.
+   */
+  'created_at_time' : bigint,
+}
+/**
+ * The two pools the DAO canister draws on (spec 2 and 10).
+ */
+export type DaoPool = {
+    /**
+     * DAO airdrop incentive: 105,000,000 EMC.
+     */
+    'Airdrop' : null
+  } |
+  {
+    /**
+     * Ecosystem developer rewards: 252,000,000 EMC.
+     */
+    'DeveloperGrants' : null
+  };
 /**
  * One chunk of an epoch's records with its Merkle path.
  */
@@ -253,6 +301,12 @@ export type EpochsError = {
   } |
   {
     /**
+     * A DAO pool (developer grants or airdrop) would be exceeded.
+     */
+    'DaoPoolExhausted' : DaoPool
+  } |
+  {
+    /**
      * At or below the tip, different from the accepted one.
      */
     'Stale' : {
@@ -307,6 +361,12 @@ export type EpochsError = {
      * The epoch cannot close yet.
      */
     'NotReady' : string
+  } |
+  {
+    /**
+     * Only the DAO canister (`mint_dao_reward`).
+     */
+    'NotDao' : null
   } |
   {
     /**
@@ -735,6 +795,10 @@ export interface Stats {
    */
   'tip_height' : [] | [bigint],
   /**
+   * Airdrop payments minted for the DAO canister, e8s (at most the 105M pool).
+   */
+  'airdrop_minted_e8s' : bigint,
+  /**
    * Pending journal entries.
    */
   'pending_payouts' : bigint,
@@ -742,6 +806,10 @@ export interface Stats {
    * Trading rewards minted for the market, e8s (at most the 378M pool).
    */
   'trading_minted_e8s' : bigint,
+  /**
+   * Developer grants minted for the DAO canister, e8s (at most the 252M pool).
+   */
+  'grants_minted_e8s' : bigint,
   /**
    * Budget reserved by closed epochs and not yet released, e8s.
    */
@@ -826,11 +894,14 @@ export interface _SERVICE {
   'declare_epoch_data' : ActorMethod<[EpochDataHeader], Result_2>,
   'epoch_summary' : ActorMethod<[bigint], [] | [EpochSummary]>,
   'execute_resolve_payout' : ActorMethod<[ResolvePayoutArgs], undefined>,
+  'execute_set_dao' : ActorMethod<[[] | [Principal]], undefined>,
+  'execute_set_governance' : ActorMethod<[Principal], undefined>,
   'execute_set_market' : ActorMethod<[[] | [Principal]], undefined>,
   'execute_set_params' : ActorMethod<[Params], undefined>,
   'final_receipts_root' : ActorMethod<[bigint], ReceiptsRoot>,
   'get_config' : ActorMethod<[], Config>,
   'latest_checkpoint' : ActorMethod<[], [] | [StoredCheckpoint]>,
+  'mint_dao_reward' : ActorMethod<[DaoMint], Result_4>,
   'mint_trading_reward' : ActorMethod<[TradingMint], Result_4>,
   'node_history' : ActorMethod<
     [Uint8Array | number[], bigint, number],
@@ -849,6 +920,8 @@ export interface _SERVICE {
   'total_emitted' : ActorMethod<[], bigint>,
   'upload_chunk' : ActorMethod<[DataChunk], Result_2>,
   'validate_resolve_payout' : ActorMethod<[ResolvePayoutArgs], Result_3>,
+  'validate_set_dao' : ActorMethod<[[] | [Principal]], Result_3>,
+  'validate_set_governance' : ActorMethod<[Principal], Result_3>,
   'validate_set_market' : ActorMethod<[[] | [Principal]], Result_3>,
   'validate_set_params' : ActorMethod<[Params], Result_3>,
   'validator_set' : ActorMethod<[bigint], [] | [ValidatorSet]>,

@@ -63,8 +63,13 @@ export const idlFactory = ({ IDL }) => {
     'nodes_received' : IDL.Nat64,
     'header' : IDL.Opt(EpochDataHeader),
   });
+  const DaoPool = IDL.Variant({
+    'Airdrop' : IDL.Null,
+    'DeveloperGrants' : IDL.Null,
+  });
   const EpochsError = IDL.Variant({
     'Storage' : IDL.Text,
+    'DaoPoolExhausted' : DaoPool,
     'Stale' : IDL.Record({ 'tip' : IDL.Nat64, 'height' : IDL.Nat64 }),
     'NotInSet' : IDL.Vec(IDL.Nat8),
     'DuplicateSigner' : IDL.Vec(IDL.Nat8),
@@ -73,6 +78,7 @@ export const idlFactory = ({ IDL }) => {
     'Duplicate' : IDL.Nat64,
     'PoolExhausted' : IDL.Null,
     'NotReady' : IDL.Text,
+    'NotDao' : IDL.Null,
     'NotFound' : IDL.Null,
     'EpochData' : IDL.Text,
     'InsufficientSignatures' : IDL.Record({
@@ -103,6 +109,7 @@ export const idlFactory = ({ IDL }) => {
     'Unknown' : IDL.Null,
   });
   const Config = IDL.Record({
+    'dao' : IDL.Opt(IDL.Principal),
     'ledger' : IDL.Principal,
     'market' : IDL.Opt(IDL.Principal),
     'governance' : IDL.Principal,
@@ -113,13 +120,20 @@ export const idlFactory = ({ IDL }) => {
     'owner' : IDL.Principal,
     'subaccount' : IDL.Opt(IDL.Vec(IDL.Nat8)),
   });
+  const DaoMint = IDL.Record({
+    'to' : Account,
+    'memo' : IDL.Vec(IDL.Nat8),
+    'pool' : DaoPool,
+    'amount_e8s' : IDL.Nat64,
+    'created_at_time' : IDL.Nat64,
+  });
+  const Result_4 = IDL.Variant({ 'Ok' : IDL.Nat64, 'Err' : EpochsError });
   const TradingMint = IDL.Record({
     'to' : Account,
     'memo' : IDL.Vec(IDL.Nat8),
     'amount_e8s' : IDL.Nat64,
     'created_at_time' : IDL.Nat64,
   });
-  const Result_4 = IDL.Variant({ 'Ok' : IDL.Nat64, 'Err' : EpochsError });
   const PayoutStatus = IDL.Variant({
     'Stuck' : IDL.Null,
     'Paid' : IDL.Record({ 'block' : IDL.Nat64 }),
@@ -161,8 +175,10 @@ export const idlFactory = ({ IDL }) => {
     'total_emitted_e8s' : IDL.Nat64,
     'emission_stopped' : IDL.Bool,
     'tip_height' : IDL.Opt(IDL.Nat64),
+    'airdrop_minted_e8s' : IDL.Nat64,
     'pending_payouts' : IDL.Nat64,
     'trading_minted_e8s' : IDL.Nat64,
+    'grants_minted_e8s' : IDL.Nat64,
     'reserved_e8s' : IDL.Nat64,
     'pending_compute_e_batches' : IDL.Nat64,
     'last_closed_epoch' : IDL.Opt(IDL.Nat64),
@@ -211,11 +227,14 @@ export const idlFactory = ({ IDL }) => {
     'declare_epoch_data' : IDL.Func([EpochDataHeader], [Result_2], []),
     'epoch_summary' : IDL.Func([IDL.Nat64], [IDL.Opt(EpochSummary)], ['query']),
     'execute_resolve_payout' : IDL.Func([ResolvePayoutArgs], [], []),
+    'execute_set_dao' : IDL.Func([IDL.Opt(IDL.Principal)], [], []),
+    'execute_set_governance' : IDL.Func([IDL.Principal], [], []),
     'execute_set_market' : IDL.Func([IDL.Opt(IDL.Principal)], [], []),
     'execute_set_params' : IDL.Func([Params], [], []),
     'final_receipts_root' : IDL.Func([IDL.Nat64], [ReceiptsRoot], ['query']),
     'get_config' : IDL.Func([], [Config], ['query']),
     'latest_checkpoint' : IDL.Func([], [IDL.Opt(StoredCheckpoint)], ['query']),
+    'mint_dao_reward' : IDL.Func([DaoMint], [Result_4], []),
     'mint_trading_reward' : IDL.Func([TradingMint], [Result_4], []),
     'node_history' : IDL.Func(
         [IDL.Vec(IDL.Nat8), IDL.Nat64, IDL.Nat32],
@@ -245,6 +264,16 @@ export const idlFactory = ({ IDL }) => {
     'upload_chunk' : IDL.Func([DataChunk], [Result_2], []),
     'validate_resolve_payout' : IDL.Func(
         [ResolvePayoutArgs],
+        [Result_3],
+        ['query'],
+      ),
+    'validate_set_dao' : IDL.Func(
+        [IDL.Opt(IDL.Principal)],
+        [Result_3],
+        ['query'],
+      ),
+    'validate_set_governance' : IDL.Func(
+        [IDL.Principal],
         [Result_3],
         ['query'],
       ),

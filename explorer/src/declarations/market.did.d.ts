@@ -29,6 +29,21 @@ export interface Admission {
   'buyer' : Principal,
 }
 /**
+ * A user's admission and what the market has paid on some of its lanes, read at one
+ * instant: a router subtracts the receipts it has seen but the market has not yet settled.
+ */
+export interface AdmissionLanes {
+  /**
+   * The escrow behind the key.
+   */
+  'admission' : Admission,
+  /**
+   * e8s settled so far on each lane asked, in the order asked (at most
+   * [`crate::market::MAX_LANES_ASKED`]).
+   */
+  'paid_e8s' : BigUint64Array | bigint[],
+}
+/**
  * Binds a user key (the ed25519 key that countersigns receipts) to the caller's escrow.
  */
 export interface BindKeyArgs {
@@ -40,6 +55,27 @@ export interface BindKeyArgs {
    * Its signature of [`crate::market::bind_message`] for the caller (proof of possession).
    */
   'signature' : Uint8Array | number[],
+}
+/**
+ * `buy_socket`'s argument.
+ */
+export interface BuySocketArgs {
+  /**
+   * Hash of the model the app serves (recorded in the socket).
+   */
+  'model_hash' : Uint8Array | number[],
+  /**
+   * Units the holder may use per period (a day).
+   */
+  'units_per_period' : bigint,
+  /**
+   * Periods bought (1 to 366): the socket expires `periods` days after the purchase.
+   */
+  'periods' : number,
+  /**
+   * The offer (its app, node and price).
+   */
+  'offer_id' : bigint,
 }
 /**
  * One served call's receipt, signed by the compute node and countersigned by the user.
@@ -254,9 +290,51 @@ export type Event = {
   } |
   {
     /**
+     * The sockets canister minted a purchase's socket.
+     */
+    'SocketMinted' : {
+      /**
+       * Token id.
+       */
+      'token_id' : bigint,
+      /**
+       * Purchase id.
+       */
+      'purchase' : bigint,
+    }
+  } |
+  {
+    /**
      * An offer was listed.
      */
     'OfferPosted' : Offer
+  } |
+  {
+    /**
+     * A socket was bought (its funding is journal entry `transfer`).
+     */
+    'SocketBought' : {
+      /**
+       * The offer.
+       */
+      'offer_id' : bigint,
+      /**
+       * The buyer.
+       */
+      'buyer' : Principal,
+      /**
+       * Paid into the socket escrow, e8s.
+       */
+      'price_e8s' : bigint,
+      /**
+       * Journal entry of the funding transfer.
+       */
+      'transfer' : bigint,
+      /**
+       * Purchase id.
+       */
+      'purchase' : bigint,
+    }
   } |
   {
     /**
@@ -334,6 +412,19 @@ export interface InitArgs {
    * Where the 20% fee goes.
    */
   'treasury' : Account,
+}
+/**
+ * A lane a router asks about: the compute node and the epoch (the user is the query's).
+ */
+export interface LaneRef {
+  /**
+   * The compute node.
+   */
+  'node' : Uint8Array | number[],
+  /**
+   * The lane's epoch.
+   */
+  'epoch' : bigint,
 }
 /**
  * A logged event, hash-chained (ICRC-3 style: `hash = sha256(parent_hash || candid(event) ||
@@ -440,9 +531,21 @@ export type MarketError = {
   } |
   {
     /**
+     * No socket with this token id was bought in this market.
+     */
+    'UnknownSocket' : bigint
+  } |
+  {
+    /**
      * The node is not a live compute node owned by the caller.
      */
     'NotProvider' : string
+  } |
+  {
+    /**
+     * The node is not an active member of the pool (or the caller does not own it).
+     */
+    'NotPoolMember' : Uint8Array | number[]
   } |
   {
     /**
@@ -464,6 +567,12 @@ export type MarketError = {
   } |
   {
     /**
+     * The socket has expired.
+     */
+    'SocketExpired' : bigint
+  } |
+  {
+    /**
      * Unknown journal entry.
      */
     'NotFound' : null
@@ -479,6 +588,12 @@ export type MarketError = {
      * The caller has no escrow.
      */
     'NoEscrow' : null
+  } |
+  {
+    /**
+     * The caller does not hold the socket.
+     */
+    'NotSocketHolder' : bigint
   } |
   {
     /**
@@ -576,6 +691,26 @@ export type MeterUnit = {
      * Tokens (prompt plus completion) of a language model.
      */
     'Tokens' : null
+  };
+/**
+ * A socket purchase's minting state.
+ */
+export type MintStatus = {
+    /**
+     * Minted as this token.
+     */
+    'Minted' : {
+      /**
+       * The sockets canister's token id.
+       */
+      'token_id' : bigint,
+    }
+  } |
+  {
+    /**
+     * `mint_socket` not confirmed yet.
+     */
+    'Pending' : null
   };
 /**
  * A listed offer.
@@ -687,6 +822,69 @@ export interface Params {
   'verify_user_signatures' : boolean,
 }
 /**
+ * A pool, keyed by its offer.
+ */
+export interface Pool {
+  /**
+   * Members, in the order listed.
+   */
+  'members' : Array<PoolMember>,
+  /**
+   * The entry node.
+   */
+  'entry' : Uint8Array | number[],
+  /**
+   * The offer listing it.
+   */
+  'offer_id' : bigint,
+}
+/**
+ * A pool member.
+ */
+export interface PoolMember {
+  /**
+   * Its owner (from the registry).
+   */
+  'owner' : Principal,
+  /**
+   * The node.
+   */
+  'node' : Uint8Array | number[],
+  /**
+   * When it left, ns.
+   */
+  'left_at' : [] | [bigint],
+}
+/**
+ * `post_pool_offer`'s argument.
+ */
+export interface PoolOfferArgs {
+  /**
+   * App or model.
+   */
+  'app' : string,
+  /**
+   * Every member, the entry included.
+   */
+  'members' : Array<Uint8Array | number[]>,
+  /**
+   * Meter.
+   */
+  'unit' : MeterUnit,
+  /**
+   * The entry node (one of the members): the offer's node.
+   */
+  'entry' : Uint8Array | number[],
+  /**
+   * Capacity of the whole pool (units per second).
+   */
+  'capacity' : bigint,
+  /**
+   * Price per unit, e8s.
+   */
+  'price_e8s' : bigint,
+}
+/**
  * One receipt with its inclusion proof in a final checkpoint's `receipts_root`.
  */
 export interface ReceiptProof {
@@ -739,6 +937,91 @@ export type Result_5 = { 'Ok' : Array<Result_4> } |
   { 'Err' : MarketError };
 export type Result_6 = { 'Ok' : string } |
   { 'Err' : string };
+export type Result_7 = { 'Ok' : SocketPurchase } |
+  { 'Err' : MarketError };
+export type Result_8 = { 'Ok' : [Offer, Pool] } |
+  { 'Err' : MarketError };
+export type Result_9 = { 'Ok' : Pool } |
+  { 'Err' : MarketError };
+/**
+ * A key bound to a socket's escrow, and by whom (`socket_key`): routers admit its calls only
+ * while `holder` still holds the socket, so a former holder's keys are refused.
+ */
+export interface SocketKey {
+  /**
+   * The socket's token id.
+   */
+  'token_id' : bigint,
+  /**
+   * The holder that bound the key.
+   */
+  'holder' : Principal,
+  /**
+   * The socket escrow it draws on.
+   */
+  'escrow' : Principal,
+}
+/**
+ * A socket purchase.
+ */
+export interface SocketPurchase {
+  /**
+   * Purchase id (also the mint's `purchase_id`).
+   */
+  'id' : bigint,
+  /**
+   * The offer's app.
+   */
+  'app' : string,
+  /**
+   * The offer's provider and node.
+   */
+  'provider' : Principal,
+  /**
+   * Model hash.
+   */
+  'model_hash' : Uint8Array | number[],
+  /**
+   * Minting state.
+   */
+  'mint' : MintStatus,
+  /**
+   * The offer's node.
+   */
+  'node' : Uint8Array | number[],
+  /**
+   * Units per period.
+   */
+  'units_per_period' : bigint,
+  /**
+   * Purchase time, ns.
+   */
+  'created_at' : bigint,
+  /**
+   * The offer bought from.
+   */
+  'offer_id' : bigint,
+  /**
+   * Period, seconds.
+   */
+  'period_secs' : bigint,
+  /**
+   * The buyer (the socket's first holder).
+   */
+  'buyer' : Principal,
+  /**
+   * Paid into the socket escrow, e8s.
+   */
+  'price_e8s' : bigint,
+  /**
+   * The socket escrow's principal.
+   */
+  'escrow' : Principal,
+  /**
+   * Expiry, ns.
+   */
+  'expires_at' : bigint,
+}
 /**
  * Counters.
  */
@@ -910,6 +1193,12 @@ export type TransferKind = {
   } |
   {
     /**
+     * A socket purchase: the price from the buyer's subaccount to the socket escrow's.
+     */
+    'SocketFunding' : null
+  } |
+  {
+    /**
      * The treasury's 20% of settled trades, from a buyer's subaccount.
      */
     'TreasuryFee' : null
@@ -995,35 +1284,54 @@ export interface WithdrawalRequest {
 }
 export interface _SERVICE {
   'admission' : ActorMethod<[Uint8Array | number[]], [] | [Admission]>,
+  'admission_lanes' : ActorMethod<
+    [Uint8Array | number[], Array<LaneRef>],
+    [] | [AdmissionLanes]
+  >,
   'admissions' : ActorMethod<
     [Array<Uint8Array | number[]>],
     Array<[] | [Admission]>
   >,
   'bind_key' : ActorMethod<[BindKeyArgs], Result_1>,
+  'bind_socket_key' : ActorMethod<[bigint, BindKeyArgs], Result_1>,
+  'buy_socket' : ActorMethod<[BuySocketArgs], Result_7>,
   'deposit' : ActorMethod<[bigint], Result_2>,
   'escrow' : ActorMethod<[Principal], [] | [EscrowView]>,
   'events' : ActorMethod<[bigint, bigint], EventsPage>,
   'execute_resolve_transfer' : ActorMethod<[ResolveTransferArgs], undefined>,
+  'execute_set_governance' : ActorMethod<[Principal], undefined>,
   'execute_set_params' : ActorMethod<[Params], undefined>,
+  'execute_set_sockets' : ActorMethod<[[] | [Principal]], undefined>,
   'get_config' : ActorMethod<[], Config>,
   'lane_paid' : ActorMethod<
     [Uint8Array | number[], Uint8Array | number[], bigint],
     bigint
   >,
+  'leave_pool' : ActorMethod<[bigint, Uint8Array | number[]], Result_9>,
   'list_offers' : ActorMethod<[[] | [bigint], number], Array<Offer>>,
   'offer' : ActorMethod<[bigint], [] | [Offer]>,
   'offers_of' : ActorMethod<[Principal], Array<Offer>>,
   'pending_transfers' : ActorMethod<[], Array<Transfer>>,
+  'pool' : ActorMethod<[bigint], [] | [Pool]>,
   'post_offer' : ActorMethod<[OfferArgs], Result>,
+  'post_pool_offer' : ActorMethod<[PoolOfferArgs], Result_8>,
+  'reclaim_socket' : ActorMethod<[bigint], Result_3>,
   'request_withdrawal' : ActorMethod<[bigint], Result_2>,
   'run_journal' : ActorMethod<[], bigint>,
+  'run_socket_mints' : ActorMethod<[], bigint>,
   'settle_batch' : ActorMethod<[Array<ReceiptProof>], Result_5>,
   'settle_receipt' : ActorMethod<[ReceiptProof], Result_4>,
+  'socket_key' : ActorMethod<[Uint8Array | number[]], [] | [SocketKey]>,
+  'socket_purchase' : ActorMethod<[bigint], [] | [SocketPurchase]>,
+  'socket_purchase_of_token' : ActorMethod<[bigint], [] | [SocketPurchase]>,
+  'sockets_canister' : ActorMethod<[], [] | [Principal]>,
   'stats' : ActorMethod<[], Stats>,
   'transfer' : ActorMethod<[bigint], [] | [Transfer]>,
   'update_offer' : ActorMethod<[UpdateOfferArgs], Result>,
   'validate_resolve_transfer' : ActorMethod<[ResolveTransferArgs], Result_6>,
+  'validate_set_governance' : ActorMethod<[Principal], Result_6>,
   'validate_set_params' : ActorMethod<[Params], Result_6>,
+  'validate_set_sockets' : ActorMethod<[[] | [Principal]], Result_6>,
   'withdraw' : ActorMethod<[], Result_3>,
   'withdraw_offer' : ActorMethod<[bigint], Result_1>,
 }

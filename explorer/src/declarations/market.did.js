@@ -29,6 +29,14 @@ export const idlFactory = ({ IDL }) => {
     'available_e8s' : IDL.Nat64,
     'buyer' : IDL.Principal,
   });
+  const LaneRef = IDL.Record({
+    'node' : IDL.Vec(IDL.Nat8),
+    'epoch' : IDL.Nat64,
+  });
+  const AdmissionLanes = IDL.Record({
+    'admission' : Admission,
+    'paid_e8s' : IDL.Vec(IDL.Nat64),
+  });
   const BindKeyArgs = IDL.Record({
     'key' : IDL.Vec(IDL.Nat8),
     'signature' : IDL.Vec(IDL.Nat8),
@@ -43,13 +51,17 @@ export const idlFactory = ({ IDL }) => {
     'NotOfferOwner' : IDL.Nat64,
     'BadKeySignature' : IDL.Null,
     'NoticePending' : IDL.Record({ 'unlock_at' : IDL.Nat64 }),
+    'UnknownSocket' : IDL.Nat64,
     'NotProvider' : IDL.Text,
+    'NotPoolMember' : IDL.Vec(IDL.Nat8),
     'UnknownNode' : IDL.Null,
     'ZeroAmount' : IDL.Null,
     'UnknownCheckpoint' : IDL.Nat64,
+    'SocketExpired' : IDL.Nat64,
     'NotFound' : IDL.Null,
     'NoWithdrawal' : IDL.Null,
     'NoEscrow' : IDL.Null,
+    'NotSocketHolder' : IDL.Nat64,
     'BatchTooLarge' : IDL.Nat32,
     'InvalidArgument' : IDL.Text,
     'BadUserSignature' : IDL.Null,
@@ -63,6 +75,33 @@ export const idlFactory = ({ IDL }) => {
     'Replayed' : IDL.Record({ 'paid_e8s' : IDL.Nat64 }),
   });
   const Result_1 = IDL.Variant({ 'Ok' : IDL.Null, 'Err' : MarketError });
+  const BuySocketArgs = IDL.Record({
+    'model_hash' : IDL.Vec(IDL.Nat8),
+    'units_per_period' : IDL.Nat64,
+    'periods' : IDL.Nat32,
+    'offer_id' : IDL.Nat64,
+  });
+  const MintStatus = IDL.Variant({
+    'Minted' : IDL.Record({ 'token_id' : IDL.Nat64 }),
+    'Pending' : IDL.Null,
+  });
+  const SocketPurchase = IDL.Record({
+    'id' : IDL.Nat64,
+    'app' : IDL.Text,
+    'provider' : IDL.Principal,
+    'model_hash' : IDL.Vec(IDL.Nat8),
+    'mint' : MintStatus,
+    'node' : IDL.Vec(IDL.Nat8),
+    'units_per_period' : IDL.Nat64,
+    'created_at' : IDL.Nat64,
+    'offer_id' : IDL.Nat64,
+    'period_secs' : IDL.Nat64,
+    'buyer' : IDL.Principal,
+    'price_e8s' : IDL.Nat64,
+    'escrow' : IDL.Principal,
+    'expires_at' : IDL.Nat64,
+  });
+  const Result_7 = IDL.Variant({ 'Ok' : SocketPurchase, 'Err' : MarketError });
   const WithdrawalRequest = IDL.Record({
     'unlock_at' : IDL.Nat64,
     'amount_e8s' : IDL.Nat64,
@@ -132,7 +171,18 @@ export const idlFactory = ({ IDL }) => {
       'transfer' : IDL.Nat64,
     }),
     'Trade' : Trade,
+    'SocketMinted' : IDL.Record({
+      'token_id' : IDL.Nat64,
+      'purchase' : IDL.Nat64,
+    }),
     'OfferPosted' : Offer,
+    'SocketBought' : IDL.Record({
+      'offer_id' : IDL.Nat64,
+      'buyer' : IDL.Principal,
+      'price_e8s' : IDL.Nat64,
+      'transfer' : IDL.Nat64,
+      'purchase' : IDL.Nat64,
+    }),
     'KeyBound' : IDL.Record({
       'key' : IDL.Vec(IDL.Nat8),
       'buyer' : IDL.Principal,
@@ -166,6 +216,17 @@ export const idlFactory = ({ IDL }) => {
     'params' : Params,
     'treasury' : Account,
   });
+  const PoolMember = IDL.Record({
+    'owner' : IDL.Principal,
+    'node' : IDL.Vec(IDL.Nat8),
+    'left_at' : IDL.Opt(IDL.Nat64),
+  });
+  const Pool = IDL.Record({
+    'members' : IDL.Vec(PoolMember),
+    'entry' : IDL.Vec(IDL.Nat8),
+    'offer_id' : IDL.Nat64,
+  });
+  const Result_9 = IDL.Variant({ 'Ok' : Pool, 'Err' : MarketError });
   const TransferStatus = IDL.Variant({
     'Stuck' : IDL.Null,
     'Failed' : IDL.Record({ 'reason' : IDL.Text }),
@@ -175,6 +236,7 @@ export const idlFactory = ({ IDL }) => {
   const TransferKind = IDL.Variant({
     'ProviderPayment' : IDL.Null,
     'Deposit' : IDL.Null,
+    'SocketFunding' : IDL.Null,
     'TreasuryFee' : IDL.Null,
     'Reward' : IDL.Null,
     'Withdrawal' : IDL.Null,
@@ -199,6 +261,19 @@ export const idlFactory = ({ IDL }) => {
     'price_e8s' : IDL.Nat64,
   });
   const Result = IDL.Variant({ 'Ok' : Offer, 'Err' : MarketError });
+  const PoolOfferArgs = IDL.Record({
+    'app' : IDL.Text,
+    'members' : IDL.Vec(IDL.Vec(IDL.Nat8)),
+    'unit' : MeterUnit,
+    'entry' : IDL.Vec(IDL.Nat8),
+    'capacity' : IDL.Nat64,
+    'price_e8s' : IDL.Nat64,
+  });
+  const Result_8 = IDL.Variant({
+    'Ok' : IDL.Tuple(Offer, Pool),
+    'Err' : MarketError,
+  });
+  const Result_3 = IDL.Variant({ 'Ok' : Transfer, 'Err' : MarketError });
   const ComputeReceipt = IDL.Record({
     'request_hash' : IDL.Vec(IDL.Nat8),
     'user_signature' : IDL.Vec(IDL.Nat8),
@@ -226,6 +301,11 @@ export const idlFactory = ({ IDL }) => {
     'Ok' : IDL.Vec(Result_4),
     'Err' : MarketError,
   });
+  const SocketKey = IDL.Record({
+    'token_id' : IDL.Nat64,
+    'holder' : IDL.Principal,
+    'escrow' : IDL.Principal,
+  });
   const Stats = IDL.Record({
     'volume_e8s' : IDL.Nat64,
     'trades' : IDL.Nat64,
@@ -243,11 +323,15 @@ export const idlFactory = ({ IDL }) => {
     'price_e8s' : IDL.Opt(IDL.Nat64),
   });
   const Result_6 = IDL.Variant({ 'Ok' : IDL.Text, 'Err' : IDL.Text });
-  const Result_3 = IDL.Variant({ 'Ok' : Transfer, 'Err' : MarketError });
   return IDL.Service({
     'admission' : IDL.Func(
         [IDL.Vec(IDL.Nat8)],
         [IDL.Opt(Admission)],
+        ['query'],
+      ),
+    'admission_lanes' : IDL.Func(
+        [IDL.Vec(IDL.Nat8), IDL.Vec(LaneRef)],
+        [IDL.Opt(AdmissionLanes)],
         ['query'],
       ),
     'admissions' : IDL.Func(
@@ -256,17 +340,22 @@ export const idlFactory = ({ IDL }) => {
         ['query'],
       ),
     'bind_key' : IDL.Func([BindKeyArgs], [Result_1], []),
+    'bind_socket_key' : IDL.Func([IDL.Nat64, BindKeyArgs], [Result_1], []),
+    'buy_socket' : IDL.Func([BuySocketArgs], [Result_7], []),
     'deposit' : IDL.Func([IDL.Nat64], [Result_2], []),
     'escrow' : IDL.Func([IDL.Principal], [IDL.Opt(EscrowView)], ['query']),
     'events' : IDL.Func([IDL.Nat64, IDL.Nat64], [EventsPage], ['query']),
     'execute_resolve_transfer' : IDL.Func([ResolveTransferArgs], [], []),
+    'execute_set_governance' : IDL.Func([IDL.Principal], [], []),
     'execute_set_params' : IDL.Func([Params], [], []),
+    'execute_set_sockets' : IDL.Func([IDL.Opt(IDL.Principal)], [], []),
     'get_config' : IDL.Func([], [Config], ['query']),
     'lane_paid' : IDL.Func(
         [IDL.Vec(IDL.Nat8), IDL.Vec(IDL.Nat8), IDL.Nat64],
         [IDL.Nat64],
         ['query'],
       ),
+    'leave_pool' : IDL.Func([IDL.Nat64, IDL.Vec(IDL.Nat8)], [Result_9], []),
     'list_offers' : IDL.Func(
         [IDL.Opt(IDL.Nat64), IDL.Nat32],
         [IDL.Vec(Offer)],
@@ -275,11 +364,31 @@ export const idlFactory = ({ IDL }) => {
     'offer' : IDL.Func([IDL.Nat64], [IDL.Opt(Offer)], ['query']),
     'offers_of' : IDL.Func([IDL.Principal], [IDL.Vec(Offer)], ['query']),
     'pending_transfers' : IDL.Func([], [IDL.Vec(Transfer)], ['query']),
+    'pool' : IDL.Func([IDL.Nat64], [IDL.Opt(Pool)], ['query']),
     'post_offer' : IDL.Func([OfferArgs], [Result], []),
+    'post_pool_offer' : IDL.Func([PoolOfferArgs], [Result_8], []),
+    'reclaim_socket' : IDL.Func([IDL.Nat64], [Result_3], []),
     'request_withdrawal' : IDL.Func([IDL.Nat64], [Result_2], []),
     'run_journal' : IDL.Func([], [IDL.Nat64], []),
+    'run_socket_mints' : IDL.Func([], [IDL.Nat64], []),
     'settle_batch' : IDL.Func([IDL.Vec(ReceiptProof)], [Result_5], []),
     'settle_receipt' : IDL.Func([ReceiptProof], [Result_4], []),
+    'socket_key' : IDL.Func(
+        [IDL.Vec(IDL.Nat8)],
+        [IDL.Opt(SocketKey)],
+        ['query'],
+      ),
+    'socket_purchase' : IDL.Func(
+        [IDL.Nat64],
+        [IDL.Opt(SocketPurchase)],
+        ['query'],
+      ),
+    'socket_purchase_of_token' : IDL.Func(
+        [IDL.Nat64],
+        [IDL.Opt(SocketPurchase)],
+        ['query'],
+      ),
+    'sockets_canister' : IDL.Func([], [IDL.Opt(IDL.Principal)], ['query']),
     'stats' : IDL.Func([], [Stats], ['query']),
     'transfer' : IDL.Func([IDL.Nat64], [IDL.Opt(Transfer)], ['query']),
     'update_offer' : IDL.Func([UpdateOfferArgs], [Result], []),
@@ -288,7 +397,17 @@ export const idlFactory = ({ IDL }) => {
         [Result_6],
         ['query'],
       ),
+    'validate_set_governance' : IDL.Func(
+        [IDL.Principal],
+        [Result_6],
+        ['query'],
+      ),
     'validate_set_params' : IDL.Func([Params], [Result_6], ['query']),
+    'validate_set_sockets' : IDL.Func(
+        [IDL.Opt(IDL.Principal)],
+        [Result_6],
+        ['query'],
+      ),
     'withdraw' : IDL.Func([], [Result_3], []),
     'withdraw_offer' : IDL.Func([IDL.Nat64], [Result_1], []),
   });

@@ -302,6 +302,7 @@ export const idlFactory = ({ IDL }) => {
       ),
     'execute_resolve_movement' : IDL.Func([ResolveMovementArgs], [], []),
     'execute_set_epochs_canister' : IDL.Func([IDL.Opt(IDL.Principal)], [], []),
+    'execute_set_governance' : IDL.Func([IDL.Principal], [], []),
     'execute_set_params' : IDL.Func([Params], [], []),
     'execute_set_treasury' : IDL.Func([Account], [], []),
     'get_config' : IDL.Func([], [Config], ['query']),
@@ -353,6 +354,11 @@ export const idlFactory = ({ IDL }) => {
       ),
     'validate_set_epochs_canister' : IDL.Func(
         [IDL.Opt(IDL.Principal)],
+        [Result_9],
+        ['query'],
+      ),
+    'validate_set_governance' : IDL.Func(
+        [IDL.Principal],
         [Result_9],
         ['query'],
       ),

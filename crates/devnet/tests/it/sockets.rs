@@ -31,13 +31,8 @@ async fn a_call_through_a_transferred_socket() -> Result<()> {
     cfg.genesis_delay = Duration::from_secs(3);
     cfg.validator.poc_interval = Duration::ZERO;
     cfg.validator.block_interval = Duration::from_millis(200);
-    // The router's own funds check (allowances) lets both holders' keys call.
-    for k in [5, 6] {
-        cfg.router.allowances.insert(
-            hex::encode(devnet_user_key(k).verifying_key().to_bytes()),
-            1_000_000_000,
-        );
-    }
+    // Keys 5, 6 and 7 have no escrow of their own (no allowance): the router admits them only
+    // against the socket escrow they are bound to.
     let c = Cluster::start(cfg).await?;
     let api = c.api_addr(0).expect("the router's API is on");
     let gw = c.routers[0].0.gateway.clone();
