@@ -37,5 +37,5 @@ pub mod types;
 #[allow(unsafe_code)]
 pub mod api;
 
-pub use governance::{Execution, Governance};
+pub use governance::{render_upgrade, Execution, Governance, InstallCodeArgs, InstallCodeMode, UpgradeFlags};
 pub use types::*;
