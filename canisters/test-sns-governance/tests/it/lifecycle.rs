@@ -674,8 +674,8 @@ fn votes_and_deadlines() {
     ));
 }
 
-/// Upgrades (controller calls: SNS root on mainnet; the embedded IC's management canister
-/// takes no `install_code` from canisters) keep every governed value and the proposals.
+/// Upgrades as direct controller calls keep every governed value and the proposals (by
+/// proposal: `an_upgrade_proposal_carries_all_state_across`).
 #[test]
 fn upgrades_carry_governed_state() {
     let mut w = world();
@@ -1246,7 +1246,10 @@ struct Snapshot {
 }
 
 fn snapshot(w: &mut World, app: u64) -> Snapshot {
-    let (rs,): (reg::Stats,) = w.env.query_candid(w.registry, admin(), "stats", ()).unwrap();
+    let (rs,): (reg::Stats,) = w
+        .env
+        .query_candid(w.registry, admin(), "stats", ())
+        .unwrap();
     let (nodes,): (Vec<reg::Node>,) = w
         .env
         .query_candid(
@@ -1374,7 +1377,10 @@ fn an_upgrade_proposal_carries_all_state_across() {
         .unwrap();
     for (action, why) in [
         (upgrade_action(w.registry, vec![], vec![]), "empty"),
-        (upgrade_action(w.ledger, vec![0, 97, 115, 109], vec![]), "not one the DAO governs"),
+        (
+            upgrade_action(w.ledger, vec![0, 97, 115, 109], vec![]),
+            "not one the DAO governs",
+        ),
         (
             Action::UpgradeSnsControlledCanister(UpgradeSnsControlledCanister {
                 canister_id: None,
@@ -1429,7 +1435,11 @@ fn an_upgrade_proposal_carries_all_state_across() {
             outsider_canister,
             admin(),
             "call_raw",
-            (Principal::management_canister(), "install_code", ByteBuf::from(args)),
+            (
+                Principal::management_canister(),
+                "install_code",
+                ByteBuf::from(args),
+            ),
         )
         .unwrap();
     let (code, message) = r.unwrap_err();
@@ -1479,7 +1489,11 @@ fn an_upgrade_proposal_carries_all_state_across() {
             p.rendering
         );
         assert!(p.executed_at_ns.is_some());
-        assert_ne!(w.env.ic.module_hash(c), old_hash, "{name}: the module was replaced");
+        assert_ne!(
+            w.env.ic.module_hash(c),
+            old_hash,
+            "{name}: the module was replaced"
+        );
         assert!(
             w.env
                 .ic
@@ -1493,7 +1507,12 @@ fn an_upgrade_proposal_carries_all_state_across() {
     // a listing leaves the wasm out (it fits one reply); get_proposal has it whole
     let (listed,): (Vec<Proposal>,) = w
         .env
-        .query_candid(w.gov, admin(), "list_proposals", (props_before.len() as u64, 100u32))
+        .query_candid(
+            w.gov,
+            admin(),
+            "list_proposals",
+            (props_before.len() as u64, 100u32),
+        )
         .unwrap();
     assert_eq!(listed.len(), 5);
     for p in &listed {
@@ -1505,7 +1524,10 @@ fn an_upgrade_proposal_carries_all_state_across() {
     let Action::UpgradeSnsControlledCanister(u) = w.proposal(listed[1].id).input.action else {
         panic!()
     };
-    assert_eq!(u.new_canister_wasm.len(), canister_wasm_gz("registry").len());
+    assert_eq!(
+        u.new_canister_wasm.len(),
+        canister_wasm_gz("registry").len()
+    );
     // the upgraded canisters still work: the claims set, grants and governance
     assert_eq!(
         w.claim(user(300), E8S, 1, &proofs[0]),
