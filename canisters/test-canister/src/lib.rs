@@ -291,6 +291,26 @@ async fn call_expect_reject(target: Principal, method: String) -> Option<(u32, S
     }
 }
 
+/// Calls `method` on `target` with the raw candid `arg` (e.g. the management canister's
+/// `install_code`); returns the reply bytes or the reject code and message.
+#[ic_cdk::update]
+async fn call_raw(
+    target: Principal,
+    method: String,
+    arg: Vec<u8>,
+) -> Result<Vec<u8>, (u32, String)> {
+    match Call::unbounded_wait(target, &method)
+        .with_raw_args(&arg)
+        .await
+    {
+        Ok(reply) => Ok(reply.into_bytes()),
+        Err(ic_cdk::call::CallFailed::CallRejected(r)) => {
+            Err((r.raw_reject_code(), r.reject_message().to_string()))
+        }
+        Err(e) => Err((0, e.to_string())),
+    }
+}
+
 /// Relays `depth` through `chain` (each hop calls the next one's `chain`), logging entry and
 /// exit at every hop; returns the hops' ids in the order their replies came back.
 #[ic_cdk::update]

@@ -5,7 +5,66 @@
 use crate::types::*;
 use candid::{CandidType, Principal};
 use serde::Deserialize;
+use serde_bytes::ByteBuf;
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+
+/// The management canister's `install_code` argument (`install_code_args` in the IC's
+/// `ic.did`), as the stand-in sends it for an `UpgradeSnsControlledCanister`.
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct InstallCodeArgs {
+    /// Always `upgrade`.
+    pub mode: InstallCodeMode,
+    /// The canister.
+    pub canister_id: Principal,
+    /// The module.
+    #[serde(with = "serde_bytes")]
+    pub wasm_module: Vec<u8>,
+    /// The `post_upgrade` argument.
+    #[serde(with = "serde_bytes")]
+    pub arg: Vec<u8>,
+    /// Not sent.
+    pub sender_canister_version: Option<u64>,
+}
+
+/// `canister_install_mode` (the upgrade flags are not sent).
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub enum InstallCodeMode {
+    /// Install.
+    #[serde(rename = "install")]
+    Install,
+    /// Reinstall.
+    #[serde(rename = "reinstall")]
+    Reinstall,
+    /// Upgrade.
+    #[serde(rename = "upgrade")]
+    Upgrade(Option<UpgradeFlags>),
+}
+
+/// The upgrade mode's options.
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct UpgradeFlags {
+    /// Skip `pre_upgrade`.
+    pub skip_pre_upgrade: Option<bool>,
+}
+
+/// What voters see for an upgrade: the canister, the module hash (sha256 of the wasm as
+/// installed, what `canister_status` reports afterwards) and size, and the argument's.
+pub fn render_upgrade(u: &UpgradeSnsControlledCanister) -> String {
+    let hex = |b: &[u8]| -> String { b.iter().map(|x| format!("{x:02x}")).collect() };
+    let arg: &[u8] = u
+        .canister_upgrade_arg
+        .as_ref()
+        .map_or(&[], |a| a.as_slice());
+    format!(
+        "upgrade canister {}: new wasm module hash {} ({} bytes); upgrade arg sha256 {} ({} bytes)",
+        u.canister_id.map(|c| c.to_text()).unwrap_or_default(),
+        hex(&Sha256::digest(&u.new_canister_wasm)),
+        u.new_canister_wasm.len(),
+        hex(&Sha256::digest(arg)),
+        arg.len()
+    )
+}
 
 /// The whole state (heap; saved to stable memory across upgrades by the shell).
 #[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -128,6 +187,11 @@ impl Governance {
                 }
                 Ok(None)
             }
+            Action::UpgradeSnsControlledCanister(u) => {
+                self.check_upgrade(u)
+                    .map_err(GovernanceError::InvalidProposal)?;
+                Ok(None)
+            }
             Action::ExecuteGenericNervousSystemFunction(e) => {
                 let f = self
                     .functions
@@ -140,6 +204,41 @@ impl Governance {
                 }))
             }
         }
+    }
+
+    /// The canisters the DAO governs: the targets and validators of its registered generic
+    /// functions (the stand-in's list of "SNS-controlled" canisters).
+    pub fn governed_canisters(&self) -> Vec<Principal> {
+        let mut ids: Vec<Principal> = self
+            .functions
+            .values()
+            .flat_map(|f| [f.target_canister_id, f.validator_canister_id])
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    fn check_upgrade(&self, u: &UpgradeSnsControlledCanister) -> Result<Principal, String> {
+        let id = u
+            .canister_id
+            .ok_or("the canister to upgrade (canister_id) is missing")?;
+        if u.new_canister_wasm.is_empty() {
+            return Err("the new wasm module is empty".into());
+        }
+        if let Some(m) = u.mode {
+            if m != INSTALL_MODE_UPGRADE {
+                return Err(format!(
+                    "only mode {INSTALL_MODE_UPGRADE} (upgrade) is executed, got {m}"
+                ));
+            }
+        }
+        if !self.governed_canisters().contains(&id) {
+            return Err(format!(
+                "canister {id} is not one the DAO governs (not a target of a registered generic function)"
+            ));
+        }
+        Ok(id)
     }
 
     fn check_new_function(&self, f: &NervousSystemFunction) -> Result<(), String> {
@@ -197,6 +296,7 @@ impl Governance {
             (Action::RemoveGenericNervousSystemFunction(id), _) => {
                 format!("remove generic function {id}")
             }
+            (Action::UpgradeSnsControlledCanister(u), _) => render_upgrade(u),
         };
         let id = self.next_id;
         self.next_id += 1;
@@ -319,6 +419,38 @@ impl Governance {
                 };
                 None
             }
+            Action::UpgradeSnsControlledCanister(u) => {
+                let call = self.check_upgrade(&u).and_then(|canister_id| {
+                    let args = InstallCodeArgs {
+                        mode: InstallCodeMode::Upgrade(None),
+                        canister_id,
+                        wasm_module: u.new_canister_wasm.into_vec(),
+                        arg: u
+                            .canister_upgrade_arg
+                            .map(|a| a.into_vec())
+                            .unwrap_or_default(),
+                        sender_canister_version: None,
+                    };
+                    candid::encode_one(args).map_err(|e| format!("encoding install_code: {e}"))
+                });
+                let p = self.proposals.get_mut(&id)?;
+                match call {
+                    Ok(payload) => {
+                        p.status = ProposalStatus::Adopted;
+                        Some(Execution::Call {
+                            proposal: id,
+                            canister: Principal::management_canister(),
+                            method: "install_code".into(),
+                            payload,
+                        })
+                    }
+                    Err(why) => {
+                        p.executed_at_ns = Some(now);
+                        p.status = ProposalStatus::Failed(why);
+                        None
+                    }
+                }
+            }
             Action::ExecuteGenericNervousSystemFunction(e) => {
                 let Some(f) = self.functions.get(&e.function_id).cloned() else {
                     let p = self.proposals.get_mut(&id)?;
@@ -368,12 +500,20 @@ impl Governance {
         self.proposals.get(&id).cloned()
     }
 
-    /// Proposals with id greater than `after`, oldest first, at most `limit`.
+    /// Proposals with id greater than `after`, oldest first, at most `limit`. As on the SNS,
+    /// a listing leaves out an upgrade's wasm (the rendering keeps its hash and size;
+    /// [`Governance::proposal`] has it whole), so a page fits in one reply.
     pub fn proposals(&self, after: u64, limit: usize) -> Vec<Proposal> {
         self.proposals
             .range(after.saturating_add(1)..)
             .take(limit)
-            .map(|(_, p)| p.clone())
+            .map(|(_, p)| {
+                let mut p = p.clone();
+                if let Action::UpgradeSnsControlledCanister(u) = &mut p.input.action {
+                    u.new_canister_wasm = ByteBuf::new();
+                }
+                p
+            })
             .collect()
     }
 

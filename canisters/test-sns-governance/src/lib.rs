@@ -17,9 +17,14 @@
 //! * **Execution**: the payload goes to the target method; a reply is `Executed`, a reject or
 //!   trap is `Failed` with the reason (the target changes no state when it traps).
 //!
-//! Not modelled: neuron staking and dissolving, rewards, following, and
-//! `UpgradeSnsControlledCanister` (the embedded IC's management canister does not take
-//! `install_code` from canisters; upgrades are controller calls, SNS root's on mainnet).
+//! * **Upgrades** (`UpgradeSnsControlledCanister`, native): the stand-in plays SNS governance
+//!   and SNS root in one. Refused at submission without a canister id, with an empty wasm, a
+//!   mode other than upgrade, or for a canister the DAO does not govern (not a target of a
+//!   registered generic function); rendered with the wasm's sha256 (the module hash) and size.
+//!   Adopted, the management canister's `install_code` (upgrade) is called on the target: the
+//!   stand-in must be its controller, else the proposal is `Failed` with the reject.
+//!
+//! Not modelled: neuron staking and dissolving, rewards, following, `chunked_canister_wasm`.
 //!
 //! The library ([`governance`]) is pure; the shell (`src/api.rs`, wasm32 only) calls the
 //! validators and targets and runs the deadline timer.
@@ -37,5 +42,7 @@ pub mod types;
 #[allow(unsafe_code)]
 pub mod api;
 
-pub use governance::{Execution, Governance};
+pub use governance::{
+    render_upgrade, Execution, Governance, InstallCodeArgs, InstallCodeMode, UpgradeFlags,
+};
 pub use types::*;

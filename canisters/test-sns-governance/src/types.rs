@@ -67,6 +67,26 @@ pub struct ExecuteGenericNervousSystemFunction {
     pub payload: ByteBuf,
 }
 
+/// The SNS's `CanisterInstallMode` value for an upgrade (the only mode the stand-in, like SNS
+/// root for dapp canisters, executes).
+pub const INSTALL_MODE_UPGRADE: i32 = 3;
+
+/// The SNS's `UpgradeSnsControlledCanister` (its `chunked_canister_wasm` is not modelled: the
+/// wasm comes whole in the proposal). Executed as the management canister's `install_code` in
+/// upgrade mode on `canister_id` (the stand-in plays SNS governance and SNS root in one, so it
+/// must be a controller of the canister).
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct UpgradeSnsControlledCanister {
+    /// The canister to upgrade (required).
+    pub canister_id: Option<Principal>,
+    /// The new module (plain or gzipped).
+    pub new_canister_wasm: ByteBuf,
+    /// The candid argument of `post_upgrade` (empty when absent).
+    pub canister_upgrade_arg: Option<ByteBuf>,
+    /// `CanisterInstallMode`: absent or 3 (upgrade).
+    pub mode: Option<i32>,
+}
+
 /// What a proposal does.
 #[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -78,6 +98,8 @@ pub enum Action {
     RemoveGenericNervousSystemFunction(u64),
     /// Calls a generic function's target with the payload.
     ExecuteGenericNervousSystemFunction(ExecuteGenericNervousSystemFunction),
+    /// Upgrades a canister the DAO controls (management canister `install_code`, upgrade mode).
+    UpgradeSnsControlledCanister(UpgradeSnsControlledCanister),
 }
 
 /// A proposal as submitted.

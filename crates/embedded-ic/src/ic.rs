@@ -817,7 +817,7 @@ impl EmbeddedIc {
                 deadline,
             } => {
                 let immediate = if to == Principal::management_canister() {
-                    Some(self.management_call(&method))
+                    Some(self.management_call(from, &method, &arg))
                 } else {
                     let origin = Origin::Canister {
                         caller: from,
@@ -1141,8 +1141,27 @@ impl EmbeddedIc {
         }
     }
 
-    /// The management canister's methods that canisters call. Returns the reply or reject.
-    fn management_call(&mut self, method: &str) -> CallResult {
+    /// The management canister's methods that canisters call (see [`crate::management`]):
+    /// `caller` is the calling canister. Returns the reply or reject; a reject changes nothing.
+    fn management_call(&mut self, caller: Principal, method: &str, arg: &[u8]) -> CallResult {
+        use crate::management::{
+            reject_code, CanisterIdRecord, InstallCodeArgs, UpdateSettingsArgs,
+        };
+        fn decode<T: for<'de> candid::Deserialize<'de> + candid::CandidType>(
+            method: &str,
+            arg: &[u8],
+        ) -> Result<T, Reject> {
+            candid::decode_one(arg).map_err(|e| {
+                Reject::new(
+                    RejectCode::CanisterError,
+                    format!("Error decoding candid for the management canister's {method}: {e}"),
+                )
+            })
+        }
+        let ic_reject = |e: IcError| Reject::new(reject_code(&e).0, e.to_string());
+        let encode = |r: Result<Vec<u8>, candid::Error>| {
+            r.map_err(|e| Reject::new(RejectCode::SysFatal, format!("encoding the reply: {e}")))
+        };
         match method {
             "raw_rand" => {
                 self.rand_counter += 1;
@@ -1150,13 +1169,70 @@ impl EmbeddedIc {
                 h.update(b"emc-embedded-ic raw_rand");
                 h.update(self.rand_counter.to_be_bytes());
                 let bytes: Vec<u8> = h.finalize().to_vec();
-                candid::encode_one(bytes).map_err(|e| {
-                    Reject::new(RejectCode::SysFatal, format!("encoding raw_rand: {e}"))
-                })
+                encode(candid::encode_one(bytes))
+            }
+            "install_code" => {
+                let a: InstallCodeArgs = decode(method, arg)?;
+                if a.canister_id == caller {
+                    return Err(Reject::new(
+                        RejectCode::CanisterError,
+                        format!(
+                            "Canister {caller} cannot install code on itself: it is awaiting this call"
+                        ),
+                    ));
+                }
+                self.install_code(a.canister_id, a.mode.mode(), &a.wasm_module, a.arg, caller)
+                    .map_err(ic_reject)?;
+                encode(candid::encode_args(()))
+            }
+            "update_settings" => {
+                let a: UpdateSettingsArgs = decode(method, arg)?;
+                // Controllers are checked even when nothing changes.
+                let current = self
+                    .controllers(a.canister_id)
+                    .ok_or_else(|| ic_reject(IcError::CanisterNotFound(a.canister_id)))?;
+                let controllers = a.settings.controllers.unwrap_or(current);
+                self.set_controllers(a.canister_id, caller, controllers)
+                    .map_err(ic_reject)?;
+                encode(candid::encode_args(()))
+            }
+            "canister_status" => {
+                let CanisterIdRecord { canister_id } = decode(method, arg)?;
+                let status = self
+                    .canister_status_record(canister_id, caller)
+                    .map_err(ic_reject)?;
+                encode(candid::encode_one(status))
+            }
+            "start_canister" => {
+                let CanisterIdRecord { canister_id } = decode(method, arg)?;
+                self.start_canister(canister_id, caller).map_err(ic_reject)?;
+                encode(candid::encode_args(()))
+            }
+            "stop_canister" => {
+                let CanisterIdRecord { canister_id } = decode(method, arg)?;
+                if canister_id == caller {
+                    return Err(Reject::new(
+                        RejectCode::CanisterError,
+                        format!("Canister {caller} cannot stop itself: it is awaiting this call"),
+                    ));
+                }
+                let c = self.controlled(canister_id, caller).map_err(ic_reject)?;
+                if !c.contexts.is_empty() {
+                    return Err(Reject::new(
+                        RejectCode::SysTransient,
+                        format!(
+                            "Canister {canister_id} has open calls; the embedded IC stops a canister for a canister caller only when it has none (retry later)"
+                        ),
+                    ));
+                }
+                c.status = CanisterStatus::Stopped;
+                encode(candid::encode_args(()))
             }
             other => Err(Reject::new(
-                RejectCode::CanisterReject,
-                format!("the embedded IC's management canister does not implement '{other}'"),
+                RejectCode::DestinationInvalid,
+                format!(
+                    "Management canister has no method '{other}' (the embedded IC serves canisters: raw_rand, install_code, update_settings, canister_status, start_canister, stop_canister)"
+                ),
             )),
         }
     }

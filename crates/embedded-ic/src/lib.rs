@@ -26,6 +26,7 @@
 mod canister;
 pub mod certificate;
 mod ic;
+pub mod management;
 pub mod module;
 mod system_api;
 mod types;

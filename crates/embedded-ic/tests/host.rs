@@ -715,3 +715,271 @@ fn modules_with_invalid_metadata_sections_are_refused() {
     }
     assert!(ic.canister_ids().is_empty());
 }
+
+// --- the management canister for canister callers -----------------------------------------------
+
+mod management_for_canisters {
+    use super::*;
+    use emc_embedded_ic::management::{
+        CanisterIdRecord, CanisterSettings, CanisterStatusResult, CanisterStatusType,
+        InstallCodeArgs, InstallCodeMode, UpdateSettingsArgs,
+    };
+
+    use sha2::Digest;
+
+    type Raw = Result<Vec<u8>, (u32, String)>;
+
+    /// `caller` (a test canister) calls the management canister's `method` with `arg`.
+    fn mgmt(ic: &mut EmbeddedIc, caller: Principal, method: &str, arg: Vec<u8>) -> Raw {
+        let reply = ic
+            .update_call(
+                caller,
+                admin(),
+                "call_raw",
+                Encode!(&Principal::management_canister(), &method, &arg).unwrap(),
+            )
+            .unwrap();
+        Decode!(&reply, Raw).unwrap()
+    }
+
+    fn install_args(mode: InstallCodeMode, id: Principal, wasm: Vec<u8>, arg: Vec<u8>) -> Vec<u8> {
+        Encode!(&InstallCodeArgs {
+            mode,
+            canister_id: id,
+            wasm_module: wasm,
+            arg,
+            sender_canister_version: None,
+        })
+        .unwrap()
+    }
+
+    fn stable_get(ic: &mut EmbeddedIc, id: Principal, key: &str) -> Option<String> {
+        let r = ic
+            .query_call(id, admin(), "stable_get", Encode!(&key).unwrap())
+            .unwrap();
+        Decode!(&r, Option<String>).unwrap()
+    }
+
+    /// A manager canister `m` (controlled by admin) and a target `t` controlled by admin and
+    /// `m`, with one value in stable memory and one on the heap.
+    fn setup() -> (EmbeddedIc, Principal, Principal) {
+        let mut ic = EmbeddedIc::new();
+        let m = ic
+            .install_canister(&wasm(), no_arg(), vec![admin()])
+            .unwrap();
+        let t = ic
+            .install_canister(&wasm(), no_arg(), vec![admin()])
+            .unwrap();
+        ic.set_controllers(t, admin(), vec![admin(), m]).unwrap();
+        for (method, k, v) in [("stable_put", "a", "1"), ("heap_put", "b", "2")] {
+            ic.update_call(t, admin(), method, Encode!(&k, &v).unwrap())
+                .unwrap();
+        }
+        (ic, m, t)
+    }
+
+    #[test]
+    fn a_controller_canister_upgrades_another_with_a_gzipped_module() {
+        let (mut ic, m, t) = setup();
+        let gz = gzip(&wasm());
+        let r = mgmt(
+            &mut ic,
+            m,
+            "install_code",
+            install_args(
+                InstallCodeMode::Upgrade(None),
+                t,
+                gz.clone(),
+                greeting_arg("Hi"),
+            ),
+        );
+        assert_eq!(r, Ok(Encode!().unwrap()));
+        assert_eq!(stable_get(&mut ic, t, "a").as_deref(), Some("1"));
+        let h = ic
+            .query_call(t, admin(), "heap_get", Encode!(&"b").unwrap())
+            .unwrap();
+        assert_eq!(Decode!(&h, Option<String>).unwrap(), None);
+        let g = ic
+            .query_call(t, admin(), "greet", Encode!(&"x").unwrap())
+            .unwrap();
+        assert_eq!(Decode!(&g, String).unwrap(), "Hi, x!");
+        let hash: [u8; 32] = sha2::Sha256::digest(&gz).into();
+        assert_eq!(ic.module_hash(t), Some(hash));
+        // canister_status as the controller canister sees it
+        let r = mgmt(
+            &mut ic,
+            m,
+            "canister_status",
+            Encode!(&CanisterIdRecord { canister_id: t }).unwrap(),
+        )
+        .unwrap();
+        let s = Decode!(&r, CanisterStatusResult).unwrap();
+        assert_eq!(s.status, CanisterStatusType::Running);
+        assert_eq!(s.settings.controllers, vec![admin(), m]);
+        assert_eq!(s.module_hash.unwrap().to_vec(), hash.to_vec());
+        let memory = ic.heap_size(t).unwrap() + ic.stable_size(t).unwrap();
+        assert_eq!(s.memory_size, candid::Nat::from(memory));
+        // a failed upgrade (the new module traps in post_upgrade) rejects and changes nothing
+        let before = ic.module_hash(t);
+        let r = mgmt(
+            &mut ic,
+            m,
+            "install_code",
+            install_args(
+                InstallCodeMode::Upgrade(None),
+                t,
+                wasm(),
+                greeting_arg("trap"),
+            ),
+        );
+        let (code, message) = r.unwrap_err();
+        assert_eq!(code, RejectCode::CanisterError as u32);
+        assert!(message.contains("asked to trap"), "{message}");
+        assert_eq!(ic.module_hash(t), before);
+        assert_eq!(stable_get(&mut ic, t, "a").as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn reinstall_and_install_modes() {
+        let (mut ic, m, t) = setup();
+        let r = mgmt(
+            &mut ic,
+            m,
+            "install_code",
+            install_args(InstallCodeMode::Install, t, wasm(), no_arg()),
+        );
+        assert_eq!(r.unwrap_err().0, RejectCode::CanisterError as u32);
+        assert_eq!(stable_get(&mut ic, t, "a").as_deref(), Some("1"));
+        let r = mgmt(
+            &mut ic,
+            m,
+            "install_code",
+            install_args(InstallCodeMode::Reinstall, t, wasm(), no_arg()),
+        );
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!(stable_get(&mut ic, t, "a"), None);
+        // install into an empty canister the manager controls
+        let e = ic.create_canister(vec![m]);
+        let r = mgmt(
+            &mut ic,
+            m,
+            "install_code",
+            install_args(InstallCodeMode::Install, e, wasm(), greeting_arg("Yo")),
+        );
+        assert!(r.is_ok(), "{r:?}");
+        let g = ic
+            .query_call(e, admin(), "greet", Encode!(&"x").unwrap())
+            .unwrap();
+        assert_eq!(Decode!(&g, String).unwrap(), "Yo, x!");
+    }
+
+    #[test]
+    fn non_controllers_and_self_upgrades_are_rejected_and_change_nothing() {
+        let (mut ic, m, t) = setup();
+        let outsider = ic
+            .install_canister(&wasm(), no_arg(), vec![admin()])
+            .unwrap();
+        let before = (ic.module_hash(t), ic.controllers(t));
+        let up = |id| {
+            install_args(
+                InstallCodeMode::Upgrade(None),
+                id,
+                wasm(),
+                greeting_arg("Hi"),
+            )
+        };
+        let (code, message) = mgmt(&mut ic, outsider, "install_code", up(t)).unwrap_err();
+        assert_eq!(code, RejectCode::CanisterError as u32);
+        assert!(message.contains("is not a controller"), "{message}");
+        for (method, arg) in [
+            (
+                "canister_status",
+                Encode!(&CanisterIdRecord { canister_id: t }).unwrap(),
+            ),
+            (
+                "stop_canister",
+                Encode!(&CanisterIdRecord { canister_id: t }).unwrap(),
+            ),
+            (
+                "update_settings",
+                Encode!(&UpdateSettingsArgs {
+                    canister_id: t,
+                    settings: CanisterSettings {
+                        controllers: Some(vec![outsider]),
+                        ..Default::default()
+                    },
+                    sender_canister_version: None,
+                })
+                .unwrap(),
+            ),
+        ] {
+            let (code, message) = mgmt(&mut ic, outsider, method, arg).unwrap_err();
+            assert_eq!(code, RejectCode::CanisterError as u32, "{method}");
+            assert!(
+                message.contains("is not a controller"),
+                "{method}: {message}"
+            );
+        }
+        // a canister that controls itself still cannot upgrade itself
+        ic.set_controllers(m, admin(), vec![admin(), m]).unwrap();
+        let (code, message) = mgmt(&mut ic, m, "install_code", up(m)).unwrap_err();
+        assert_eq!(code, RejectCode::CanisterError as u32);
+        assert!(
+            message.contains("cannot install code on itself"),
+            "{message}"
+        );
+        // unknown canister, undecodable argument, unknown method
+        let missing = canister_id_of(999);
+        let (code, _) = mgmt(&mut ic, m, "install_code", up(missing)).unwrap_err();
+        assert_eq!(code, RejectCode::DestinationInvalid as u32);
+        let (code, _) = mgmt(&mut ic, m, "install_code", b"nope".to_vec()).unwrap_err();
+        assert_eq!(code, RejectCode::CanisterError as u32);
+        let (code, _) = mgmt(&mut ic, m, "delete_canister", Encode!().unwrap()).unwrap_err();
+        assert_eq!(code, RejectCode::DestinationInvalid as u32);
+        assert_eq!(before, (ic.module_hash(t), ic.controllers(t)));
+        assert_eq!(stable_get(&mut ic, t, "a").as_deref(), Some("1"));
+        assert_eq!(
+            ic.canister_status(t),
+            Some(emc_embedded_ic::CanisterStatus::Running)
+        );
+    }
+
+    #[test]
+    fn update_settings_stop_and_start_from_a_controller_canister() {
+        let (mut ic, m, t) = setup();
+        let stop = Encode!(&CanisterIdRecord { canister_id: t }).unwrap();
+        assert!(mgmt(&mut ic, m, "stop_canister", stop.clone()).is_ok());
+        assert_eq!(
+            ic.canister_status(t),
+            Some(emc_embedded_ic::CanisterStatus::Stopped)
+        );
+        assert!(ic
+            .update_call(t, admin(), "inc", Encode!().unwrap())
+            .is_err());
+        assert!(mgmt(&mut ic, m, "start_canister", stop).is_ok());
+        assert_eq!(
+            ic.canister_status(t),
+            Some(emc_embedded_ic::CanisterStatus::Running)
+        );
+        // the manager hands the canister to admin alone; then it controls nothing
+        let settings = |c: Vec<Principal>| {
+            Encode!(&UpdateSettingsArgs {
+                canister_id: t,
+                settings: CanisterSettings {
+                    controllers: Some(c),
+                    ..Default::default()
+                },
+                sender_canister_version: None,
+            })
+            .unwrap()
+        };
+        assert!(mgmt(&mut ic, m, "update_settings", settings(vec![admin()])).is_ok());
+        assert_eq!(ic.controllers(t), Some(vec![admin()]));
+        assert!(mgmt(&mut ic, m, "update_settings", settings(vec![m])).is_err());
+        assert_eq!(ic.controllers(t), Some(vec![admin()]));
+    }
+
+    fn canister_id_of(n: u64) -> Principal {
+        emc_embedded_ic::canister_id(n)
+    }
+}

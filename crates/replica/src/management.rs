@@ -12,8 +12,8 @@
 //! Anything else is rejected with `DestinationInvalid` (IC0302, method not found).
 
 use crate::envelope::RequestId;
-use candid::{CandidType, Deserialize, Nat, Principal};
-use emc_embedded_ic::{CanisterStatus, EmbeddedIc, IcError, InstallMode, Reject, RejectCode};
+use candid::{CandidType, Deserialize, Principal};
+use emc_embedded_ic::{EmbeddedIc, IcError, Reject, RejectCode};
 
 /// A management reject with the IC's error code.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,110 +29,12 @@ fn reject(code: RejectCode, error_code: &'static str, message: String) -> Manage
     }
 }
 
-#[derive(CandidType, Deserialize, Clone, Debug, Default)]
-pub struct CanisterSettings {
-    pub controllers: Option<Vec<Principal>>,
-    pub compute_allocation: Option<Nat>,
-    pub memory_allocation: Option<Nat>,
-    pub freezing_threshold: Option<Nat>,
-    pub reserved_cycles_limit: Option<Nat>,
-    pub wasm_memory_limit: Option<Nat>,
-}
-
-#[derive(CandidType, Deserialize, Clone, Debug, Default)]
-pub struct ProvisionalCreateArgs {
-    pub amount: Option<Nat>,
-    pub settings: Option<CanisterSettings>,
-    pub specified_id: Option<Principal>,
-}
-
-#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
-pub struct CanisterIdRecord {
-    pub canister_id: Principal,
-}
-
-#[derive(CandidType, Deserialize, Clone, Debug, Default)]
-pub struct UpgradeFlags {
-    pub skip_pre_upgrade: Option<bool>,
-}
-
-#[derive(CandidType, Deserialize, Clone, Debug)]
-pub enum InstallCodeMode {
-    #[serde(rename = "install")]
-    Install,
-    #[serde(rename = "reinstall")]
-    Reinstall,
-    #[serde(rename = "upgrade")]
-    Upgrade(Option<UpgradeFlags>),
-}
-
-#[derive(CandidType, Deserialize, Clone, Debug)]
-pub struct InstallCodeArgs {
-    pub mode: InstallCodeMode,
-    pub canister_id: Principal,
-    #[serde(with = "serde_bytes")]
-    pub wasm_module: Vec<u8>,
-    #[serde(with = "serde_bytes")]
-    pub arg: Vec<u8>,
-    pub sender_canister_version: Option<u64>,
-}
-
-#[derive(CandidType, Deserialize, Clone, Debug)]
-pub struct UpdateSettingsArgs {
-    pub canister_id: Principal,
-    pub settings: CanisterSettings,
-    pub sender_canister_version: Option<u64>,
-}
-
-#[derive(CandidType, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CanisterStatusType {
-    #[serde(rename = "running")]
-    Running,
-    #[serde(rename = "stopping")]
-    Stopping,
-    #[serde(rename = "stopped")]
-    Stopped,
-}
-
-#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
-pub enum LogVisibility {
-    #[serde(rename = "controllers")]
-    Controllers,
-    #[serde(rename = "public")]
-    Public,
-}
-
-#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
-pub struct DefiniteCanisterSettings {
-    pub controllers: Vec<Principal>,
-    pub compute_allocation: Nat,
-    pub memory_allocation: Nat,
-    pub freezing_threshold: Nat,
-    pub reserved_cycles_limit: Nat,
-    pub log_visibility: LogVisibility,
-    pub wasm_memory_limit: Nat,
-    pub wasm_memory_threshold: Nat,
-}
-
-#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
-pub struct QueryStats {
-    pub num_calls_total: Nat,
-    pub num_instructions_total: Nat,
-    pub request_payload_bytes_total: Nat,
-    pub response_payload_bytes_total: Nat,
-}
-
-#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
-pub struct CanisterStatusResult {
-    pub status: CanisterStatusType,
-    pub settings: DefiniteCanisterSettings,
-    pub module_hash: Option<serde_bytes::ByteBuf>,
-    pub memory_size: Nat,
-    pub cycles: Nat,
-    pub reserved_cycles: Nat,
-    pub idle_cycles_burned_per_day: Nat,
-    pub query_stats: QueryStats,
-}
+// The candid types are the embedded IC's (the same ones serve its canister callers).
+pub use emc_embedded_ic::management::{
+    CanisterIdRecord, CanisterSettings, CanisterStatusResult, CanisterStatusType,
+    DefiniteCanisterSettings, InstallCodeArgs, InstallCodeMode, LogVisibility,
+    ProvisionalCreateArgs, QueryStats, UpdateSettingsArgs, UpgradeFlags,
+};
 
 /// The canister a management call is about (the effective canister id), when it names one.
 pub fn target_canister(method: &str, arg: &[u8]) -> Option<Principal> {
@@ -223,12 +125,7 @@ pub fn call(
         }
         "install_code" => {
             let a: InstallCodeArgs = candid::decode_one(arg).map_err(bad_arg)?;
-            let mode = match a.mode {
-                InstallCodeMode::Install => InstallMode::Install,
-                InstallCodeMode::Reinstall => InstallMode::Reinstall,
-                InstallCodeMode::Upgrade(_) => InstallMode::Upgrade,
-            };
-            ic.install_code(a.canister_id, mode, &a.wasm_module, a.arg, sender)
+            ic.install_code(a.canister_id, a.mode.mode(), &a.wasm_module, a.arg, sender)
                 .map_err(ic_error)?;
             encode(candid::encode_args(()))
         }
@@ -271,48 +168,7 @@ fn status(
     id: Principal,
     sender: Principal,
 ) -> Result<CanisterStatusResult, ManagementReject> {
-    let controllers = ic
-        .controllers(id)
-        .ok_or_else(|| ic_error(IcError::CanisterNotFound(id)))?;
-    if !controllers.contains(&sender) {
-        return Err(ic_error(IcError::NotController {
-            canister: id,
-            caller: sender,
-        }));
-    }
-    let status = match ic.canister_status(id) {
-        Some(CanisterStatus::Running) | None => CanisterStatusType::Running,
-        Some(CanisterStatus::Stopping) => CanisterStatusType::Stopping,
-        Some(CanisterStatus::Stopped) => CanisterStatusType::Stopped,
-    };
-    let memory = ic.heap_size(id).unwrap_or(0) + ic.stable_size(id).unwrap_or(0);
-    let zero = || Nat::from(0u8);
-    Ok(CanisterStatusResult {
-        status,
-        settings: DefiniteCanisterSettings {
-            controllers,
-            compute_allocation: zero(),
-            memory_allocation: zero(),
-            freezing_threshold: Nat::from(2_592_000u64),
-            reserved_cycles_limit: Nat::from(5_000_000_000_000u64),
-            log_visibility: LogVisibility::Controllers,
-            wasm_memory_limit: Nat::from(3_221_225_472u64),
-            wasm_memory_threshold: zero(),
-        },
-        module_hash: ic
-            .module_hash(id)
-            .map(|h| serde_bytes::ByteBuf::from(h.to_vec())),
-        memory_size: Nat::from(memory),
-        cycles: Nat::from(ic.cycle_balance(id).unwrap_or(0)),
-        reserved_cycles: zero(),
-        idle_cycles_burned_per_day: zero(),
-        query_stats: QueryStats {
-            num_calls_total: zero(),
-            num_instructions_total: zero(),
-            request_payload_bytes_total: zero(),
-            response_payload_bytes_total: zero(),
-        },
-    })
+    ic.canister_status_record(id, sender).map_err(ic_error)
 }
 
 /// An empty argument (`DIDL\0\0` or no bytes) decodes as the default.
@@ -328,18 +184,7 @@ where
 
 /// The IC's reject code and error code for an embedded-IC management error.
 pub fn ic_error(e: IcError) -> ManagementReject {
+    let (code, error_code) = emc_embedded_ic::management::reject_code(&e);
     let message = e.to_string();
-    let (code, error_code) = match &e {
-        IcError::CanisterNotFound(_) => (RejectCode::DestinationInvalid, "IC0301"),
-        IcError::NotController { .. } => (RejectCode::CanisterError, "IC0512"),
-        IcError::CanisterEmpty(_) => (RejectCode::DestinationInvalid, "IC0304"),
-        IcError::InvalidWasm(_) => (RejectCode::CanisterError, "IC0505"),
-        IcError::Trapped { .. } => (RejectCode::CanisterError, "IC0503"),
-        IcError::AlreadyInstalled(_) => (RejectCode::CanisterError, "IC0538"),
-        IcError::CanisterExists(_) => (RejectCode::CanisterReject, "IC0503"),
-        IcError::UnknownMessage(_) | IcError::DidNotComplete(..) | IcError::NotQuiescent(_) => {
-            (RejectCode::SysTransient, "IC0204")
-        }
-    };
     reject(code, error_code, message)
 }

@@ -674,8 +674,8 @@ fn votes_and_deadlines() {
     ));
 }
 
-/// Upgrades (controller calls: SNS root on mainnet; the embedded IC's management canister
-/// takes no `install_code` from canisters) keep every governed value and the proposals.
+/// Upgrades as direct controller calls keep every governed value and the proposals (by
+/// proposal: `an_upgrade_proposal_carries_all_state_across`).
 #[test]
 fn upgrades_carry_governed_state() {
     let mut w = world();
@@ -1161,4 +1161,381 @@ fn a_stuck_grant_payment_is_reissued_by_a_proposal() {
     ));
     assert_eq!(w.balance(acct(dev)), 1_000 * E8S);
     assert_eq!(w.dao_stats().grants_paid_e8s, 1_000 * E8S);
+}
+
+/// `owner` registers a router node with key seed `seed`.
+fn register_router(w: &mut World, owner: Principal, seed: u8) -> reg::Node {
+    use ed25519_dalek::{Signer, SigningKey};
+    let (nonce,): (Result<ByteBuf, reg::RegistryError>,) = w
+        .env
+        .update_candid(w.registry, owner, "registration_nonce", ())
+        .unwrap();
+    let nonce: [u8; 32] = nonce.unwrap().as_slice().try_into().unwrap();
+    let k = SigningKey::from_bytes(&[seed; 32]);
+    let ra = reg::RegisterArgs {
+        role: reg::Role::Router,
+        public_key: ByteBuf::from(k.verifying_key().to_bytes().to_vec()),
+        network_address: format!("10.1.0.{seed}:4000"),
+        region: "eu-central".into(),
+        hardware: "node".into(),
+        signature: ByteBuf::from(
+            k.sign(&reg::rules::registration_message(
+                &owner,
+                &nonce,
+                reg::Role::Router,
+            ))
+            .to_bytes()
+            .to_vec(),
+        ),
+    };
+    let (r,): (Result<reg::Node, reg::RegistryError>,) = w
+        .env
+        .update_candid(w.registry, owner, "register", (ra,))
+        .unwrap();
+    r.unwrap()
+}
+
+/// `who` lets `spender` take `amount` e8s from its ledger account.
+fn approve_spender(w: &mut World, who: Principal, spender: Principal, amount: u64) {
+    use icrc_ledger_types::icrc2::approve::{ApproveArgs, ApproveError};
+    let a = ApproveArgs {
+        from_subaccount: None,
+        spender: acct(spender),
+        amount: Nat::from(amount),
+        expected_allowance: None,
+        expires_at: None,
+        fee: None,
+        memo: None,
+        created_at_time: None,
+    };
+    let (r,): (Result<Nat, ApproveError>,) = w
+        .env
+        .update_candid(w.ledger, who, "icrc2_approve", (a,))
+        .unwrap();
+    r.unwrap();
+}
+
+fn upgrade_action(canister: Principal, wasm: Vec<u8>, arg: Vec<u8>) -> Action {
+    Action::UpgradeSnsControlledCanister(UpgradeSnsControlledCanister {
+        canister_id: Some(canister),
+        new_canister_wasm: ByteBuf::from(wasm),
+        canister_upgrade_arg: Some(ByteBuf::from(arg)),
+        mode: None,
+    })
+}
+
+/// The gzipped release module (what an SNS upgrade proposal carries: it fits one message).
+fn canister_wasm_gz(name: &str) -> Vec<u8> {
+    std::fs::read(emc_test_env::canister_dir().join(format!("{name}.wasm.gz")))
+        .unwrap_or_else(|e| panic!("{name}.wasm.gz: {e}; run scripts/build-canisters.sh"))
+}
+
+/// Everything the upgrade must keep, read through the canisters' queries.
+#[derive(Debug, PartialEq)]
+struct Snapshot {
+    registry: (
+        reg::Config,
+        reg::Stats,
+        Vec<reg::Node>,
+        Vec<Option<reg::StakeInfo>>,
+    ),
+    balances: Vec<u64>,
+    epochs: (ep::Config, ep::Stats),
+    market: (mk::Config, mk::Stats, Option<mk::EscrowView>),
+    dao: (dao::Stats, dao::Application),
+}
+
+fn snapshot(w: &mut World, app: u64) -> Snapshot {
+    let (rs,): (reg::Stats,) = w
+        .env
+        .query_candid(w.registry, admin(), "stats", ())
+        .unwrap();
+    let (nodes,): (Vec<reg::Node>,) = w
+        .env
+        .query_candid(
+            w.registry,
+            admin(),
+            "nodes_by_role",
+            (reg::Role::Router, None::<NodeId>, 100u32),
+        )
+        .unwrap();
+    let stakes = nodes
+        .iter()
+        .map(|n| {
+            let (s,): (Option<reg::StakeInfo>,) = w
+                .env
+                .query_candid(w.registry, admin(), "node_stake", (n.id,))
+                .unwrap();
+            s
+        })
+        .collect();
+    let balances = [user(500), user(200), user(300), w.registry, w.market]
+        .into_iter()
+        .map(|p| w.balance(acct(p)))
+        .collect();
+    let (es,): (ep::Stats,) = w.env.query_candid(w.epochs, admin(), "stats", ()).unwrap();
+    let (ms,): (mk::Stats,) = w.env.query_candid(w.market, admin(), "stats", ()).unwrap();
+    let (escrow,): (Option<mk::EscrowView>,) = w
+        .env
+        .query_candid(w.market, admin(), "escrow", (user(200),))
+        .unwrap();
+    Snapshot {
+        registry: (w.registry_config(), rs, nodes, stakes),
+        balances,
+        epochs: (w.epochs_config(), es),
+        market: (w.market_config(), ms, escrow),
+        dao: (w.dao_stats(), w.application(app)),
+    }
+}
+
+/// Upgrades by proposal, as an SNS does them (`UpgradeSnsControlledCanister`: governance and
+/// root in the stand-in): once the stand-in controls registry, epochs, market and DAO, an
+/// adopted proposal upgrades each with its own wasm and upgrade argument through the
+/// management canister's `install_code`, and every piece of state is still there. A proposal
+/// for a canister the stand-in does not control fails with the reason and changes nothing; an
+/// outsider canister cannot upgrade through the management canister; bad submissions are
+/// refused with a reason.
+#[test]
+fn an_upgrade_proposal_carries_all_state_across() {
+    let mut w = world();
+    w.register_all();
+    // state: governed parameters, nodes, a grant paid, an airdrop claimed, proposals
+    let mut rp = w.registry_config().params;
+    rp.key_leak_period_secs += 60;
+    w.pass_call(1000, &rp).unwrap();
+    let mut mp = w.market_config().params;
+    mp.withdrawal_notice_ns += 1;
+    w.pass_call(1007, &mp).unwrap();
+    w.pass_call(1005, &Some(w.market)).unwrap();
+    w.pass_call(1012, &Some(w.dao)).unwrap();
+    let mut routers = Vec::new();
+    for (i, owner) in [user(500), user(501), user(502)].into_iter().enumerate() {
+        routers.push(register_router(&mut w, owner, 20 + i as u8).id);
+    }
+    // a stake: router 1's owner is funded by a grant, approves the registry and stakes
+    let stake = 100_000 * E8S;
+    let funding = w.apply(user(500), stake + E8S);
+    let grant = dao::GrantArgs {
+        application_id: funding,
+        amount_e8s: stake + E8S,
+    };
+    w.pass_call(1013, &grant).unwrap();
+    w.run_payments();
+    let registry = w.registry;
+    approve_spender(&mut w, user(500), registry, stake + E8S);
+    let sa = reg::StakeArgs {
+        node_id: routers[0],
+        amount_e8s: stake,
+        term_days: 180,
+    };
+    let (r,): (Result<reg::StakeInfo, reg::RegistryError>,) = w
+        .env
+        .update_candid(w.registry, user(500), "stake", (sa,))
+        .unwrap();
+    r.unwrap();
+    let app = w.apply(user(200), 1_000 * E8S);
+    let grant = dao::GrantArgs {
+        application_id: app,
+        amount_e8s: 900 * E8S,
+    };
+    w.pass_call(1013, &grant).unwrap();
+    let entries: Vec<(Account, u64)> = (0..4)
+        .map(|i| (acct(user(300 + i)), (i + 1) * E8S))
+        .collect();
+    let (batch, proofs) = dao::airdrop_tree("test rule", &entries);
+    w.pass_call(1014, &batch).unwrap();
+    w.claim(user(300), E8S, 1, &proofs[0]).unwrap();
+    w.run_payments();
+    // an escrow: the grantee deposits 100 tokens with the market
+    let market = w.market;
+    approve_spender(&mut w, user(200), market, 100 * E8S + E8S);
+    let (r,): (Result<mk::EscrowView, mk::MarketError>,) = w
+        .env
+        .update_candid(w.market, user(200), "deposit", (100 * E8S,))
+        .unwrap();
+    r.unwrap();
+    // SNS root's place: the stand-in controls registry, epochs and DAO (not the market yet)
+    for c in [w.registry, w.epochs, w.dao] {
+        w.env.ic.set_controllers(c, admin(), vec![w.gov]).unwrap();
+    }
+    let before = snapshot(&mut w, app);
+    assert_eq!(before.registry.2.len(), 3);
+    assert_eq!(
+        before.registry.3[0].as_ref().map(|s| s.stake_e8s),
+        Some(stake),
+        "{:?}",
+        before.registry.3
+    );
+    assert_eq!(before.dao.0.grants_paid_e8s, stake + E8S + 900 * E8S);
+    assert!(before.market.2.is_some(), "the escrow is there");
+    let market_hash = w.env.ic.module_hash(w.market);
+
+    // bad submissions are refused with a reason, nothing stored
+    let (props_before,): (Vec<Proposal>,) = w
+        .env
+        .query_candid(w.gov, admin(), "list_proposals", (0u64, 100u32))
+        .unwrap();
+    for (action, why) in [
+        (upgrade_action(w.registry, vec![], vec![]), "empty"),
+        (
+            upgrade_action(w.ledger, vec![0, 97, 115, 109], vec![]),
+            "not one the DAO governs",
+        ),
+        (
+            Action::UpgradeSnsControlledCanister(UpgradeSnsControlledCanister {
+                canister_id: None,
+                new_canister_wasm: ByteBuf::from(vec![1]),
+                canister_upgrade_arg: None,
+                mode: None,
+            }),
+            "missing",
+        ),
+    ] {
+        match w.propose(1, action) {
+            Err(GovernanceError::InvalidProposal(m)) => assert!(m.contains(why), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    // the market is not the stand-in's: the adopted proposal fails, the market is unchanged
+    let wasm = canister_wasm_gz("market");
+    let (id, status) = w
+        .pass(upgrade_action(
+            w.market,
+            wasm.clone(),
+            Encode!(&Some(mk::MarketArg::Upgrade)).unwrap(),
+        ))
+        .unwrap();
+    let ProposalStatus::Failed(why) = status else {
+        panic!("{status:?}")
+    };
+    assert!(why.contains("is not a controller"), "{why}");
+    assert_eq!(w.proposal(id).status, ProposalStatus::Failed(why));
+    assert_eq!(w.env.ic.module_hash(w.market), market_hash);
+    // an outsider canister cannot upgrade through the management canister either
+    let outsider_canister = w
+        .env
+        .install(
+            &canister_wasm("test-canister"),
+            Encode!(&None::<()>).unwrap(),
+            vec![admin()],
+        )
+        .unwrap();
+    let args = Encode!(&InstallCodeArgs {
+        mode: InstallCodeMode::Upgrade(None),
+        canister_id: w.registry,
+        wasm_module: canister_wasm_gz("registry"),
+        arg: Encode!(&Some(reg::RegistryArg::Upgrade)).unwrap(),
+        sender_canister_version: None,
+    })
+    .unwrap();
+    let (r,): (Result<ByteBuf, (u32, String)>,) = w
+        .env
+        .update_candid(
+            outsider_canister,
+            admin(),
+            "call_raw",
+            (
+                Principal::management_canister(),
+                "install_code",
+                ByteBuf::from(args),
+            ),
+        )
+        .unwrap();
+    let (code, message) = r.unwrap_err();
+    assert_eq!(code, 5, "{message}");
+    assert!(message.contains("is not a controller"), "{message}");
+
+    // now hand the market over too; upgrade all four by proposal
+    w.env
+        .ic
+        .set_controllers(w.market, admin(), vec![w.gov])
+        .unwrap();
+    assert_eq!(before, snapshot(&mut w, app));
+    for (c, name, arg) in [
+        (
+            w.registry,
+            "registry",
+            Encode!(&Some(reg::RegistryArg::Upgrade)).unwrap(),
+        ),
+        (
+            w.epochs,
+            "epochs",
+            Encode!(&Some(ep::EpochsArg::Upgrade)).unwrap(),
+        ),
+        (
+            w.market,
+            "market",
+            Encode!(&Some(mk::MarketArg::Upgrade)).unwrap(),
+        ),
+        (w.dao, "dao", Encode!().unwrap()),
+    ] {
+        let wasm = canister_wasm_gz(name);
+        let old_hash = w.env.ic.module_hash(c);
+        let (id, status) = w.pass(upgrade_action(c, wasm.clone(), arg)).unwrap();
+        assert_eq!(status, ProposalStatus::Executed, "{name}");
+        let p = w.proposal(id);
+        let hash: String = w
+            .env
+            .ic
+            .module_hash(c)
+            .unwrap()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert!(
+            p.rendering.contains(&hash) && p.rendering.contains(&format!("({} bytes)", wasm.len())),
+            "{name}: {}",
+            p.rendering
+        );
+        assert!(p.executed_at_ns.is_some());
+        assert_ne!(
+            w.env.ic.module_hash(c),
+            old_hash,
+            "{name}: the module was replaced"
+        );
+        assert!(
+            w.env
+                .ic
+                .take_debug_log(c)
+                .iter()
+                .all(|l| !l.contains("trap")),
+            "{name}"
+        );
+    }
+    assert_eq!(before, snapshot(&mut w, app));
+    // a listing leaves the wasm out (it fits one reply); get_proposal has it whole
+    let (listed,): (Vec<Proposal>,) = w
+        .env
+        .query_candid(
+            w.gov,
+            admin(),
+            "list_proposals",
+            (props_before.len() as u64, 100u32),
+        )
+        .unwrap();
+    assert_eq!(listed.len(), 5);
+    for p in &listed {
+        let Action::UpgradeSnsControlledCanister(u) = &p.input.action else {
+            panic!("{p:?}")
+        };
+        assert!(u.new_canister_wasm.is_empty());
+    }
+    let Action::UpgradeSnsControlledCanister(u) = w.proposal(listed[1].id).input.action else {
+        panic!()
+    };
+    assert_eq!(
+        u.new_canister_wasm.len(),
+        canister_wasm_gz("registry").len()
+    );
+    // the upgraded canisters still work: the claims set, grants and governance
+    assert_eq!(
+        w.claim(user(300), E8S, 1, &proofs[0]),
+        Err(dao::DaoError::AlreadyClaimed)
+    );
+    w.claim(user(301), 2 * E8S, 1, &proofs[1]).unwrap();
+    mp.withdrawal_notice_ns += 1;
+    assert_eq!(w.pass_call(1007, &mp).unwrap().1, ProposalStatus::Executed);
+    assert_eq!(w.market_config().params, mp);
+    register_router(&mut w, user(503), 30);
 }

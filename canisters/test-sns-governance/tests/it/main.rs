@@ -6,9 +6,10 @@
 //!   the wasm's.
 //! * `pure_core`: the proposal state machine (adoption rule, ballots, refusals), with
 //!   property tests.
-//! * `lifecycle`: the real governance, ledger, registry, epochs and market wasm on the embedded
-//!   IC: every governed method through a proposal (build first:
-//!   `scripts/build-canisters.sh test-sns-governance ledger registry epochs market`).
+//! * `lifecycle`: the real governance, ledger, registry, epochs, market and DAO wasm on the
+//!   embedded IC: every governed method through a proposal, and upgrades by
+//!   `UpgradeSnsControlledCanister` proposals (build first: `scripts/build-canisters.sh
+//!   test-sns-governance test-canister ledger registry epochs market dao`).
 //! * `operator`: `docs/governance.md`, `sns_init.yaml` and the operator scripts agree with
 //!   the function list and the `.did` files.
 

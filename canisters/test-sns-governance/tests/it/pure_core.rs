@@ -272,3 +272,137 @@ proptest! {
         }
     }
 }
+
+fn upgrade(canister: Option<Principal>, wasm: &[u8], mode: Option<i32>) -> Action {
+    Action::UpgradeSnsControlledCanister(UpgradeSnsControlledCanister {
+        canister_id: canister,
+        new_canister_wasm: ByteBuf::from(wasm.to_vec()),
+        canister_upgrade_arg: Some(ByteBuf::from(b"DIDL\0\0".to_vec())),
+        mode,
+    })
+}
+
+#[test]
+fn an_upgrade_is_refused_without_a_canister_a_wasm_or_a_governed_target() {
+    let mut g = with_function();
+    for (action, why) in [
+        (upgrade(None, b"\0asm", None), "canister_id"),
+        (upgrade(Some(p(100)), b"", None), "empty"),
+        (upgrade(Some(p(100)), b"\0asm", Some(1)), "only mode 3"),
+        (
+            upgrade(Some(p(101)), b"\0asm", None),
+            "not one the DAO governs",
+        ),
+    ] {
+        match g.check_submission(p(1), 1, &input(action.clone())) {
+            Err(GovernanceError::InvalidProposal(m)) => assert!(m.contains(why), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(g.submit(p(1), 1, input(action), None, 0).is_err());
+    }
+    assert_eq!(g.proposals(0, 100).len(), 1);
+}
+
+#[test]
+fn an_adopted_upgrade_calls_install_code_in_upgrade_mode() {
+    let mut g = with_function();
+    let wasm = b"\0asm\x01\0\0\0 module".to_vec();
+    let (id, e) = g
+        .submit(
+            p(1),
+            1,
+            input(upgrade(Some(p(100)), &wasm, Some(3))),
+            None,
+            7,
+        )
+        .unwrap();
+    // rendering: the module hash (sha256) and size for voters
+    let r = g.proposal(id).unwrap().rendering;
+    let hash: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&wasm)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    assert!(
+        r.contains(&hash) && r.contains(&format!("({} bytes)", wasm.len())),
+        "{r}"
+    );
+    assert!(r.contains(&p(100).to_text()), "{r}");
+    let Some(Execution::Call {
+        proposal,
+        canister,
+        method,
+        payload,
+    }) = e
+    else {
+        panic!("{e:?}")
+    };
+    assert_eq!(proposal, id);
+    assert_eq!(canister, Principal::management_canister());
+    assert_eq!(method, "install_code");
+    let args: InstallCodeArgs = candid::decode_one(&payload).unwrap();
+    assert_eq!(args.mode, InstallCodeMode::Upgrade(None));
+    assert_eq!(args.canister_id, p(100));
+    assert_eq!(args.wasm_module, wasm);
+    assert_eq!(args.arg, b"DIDL\0\0".to_vec());
+    assert_eq!(g.proposal(id).unwrap().status, ProposalStatus::Adopted);
+    // a listing leaves the wasm out; the proposal itself keeps it
+    let listed = g.proposals(id - 1, 1);
+    let Action::UpgradeSnsControlledCanister(u) = &listed[0].input.action else {
+        panic!()
+    };
+    assert!(u.new_canister_wasm.is_empty());
+    let Action::UpgradeSnsControlledCanister(u) = g.proposal(id).unwrap().input.action else {
+        panic!()
+    };
+    assert_eq!(u.new_canister_wasm.into_vec(), wasm);
+    // the management canister's reject is the failure reason
+    g.record_execution(id, Err("caller is not a controller".into()), 9);
+    assert_eq!(
+        g.proposal(id).unwrap().status,
+        ProposalStatus::Failed("caller is not a controller".into())
+    );
+}
+
+#[test]
+fn an_upgrade_whose_target_left_the_dao_fails_at_execution() {
+    // neurons 1 and 2 must agree: the function is removed while the upgrade is open
+    let mut g = gov(&[40, 35, 25]);
+    let (f, _) = g
+        .submit(
+            p(1),
+            1,
+            input(Action::AddGenericNervousSystemFunction(function(1000))),
+            None,
+            0,
+        )
+        .unwrap();
+    g.vote(p(2), 2, f, true, 0).unwrap();
+    let (up, e) = g
+        .submit(
+            p(1),
+            1,
+            input(upgrade(Some(p(100)), b"\0asm", None)),
+            None,
+            0,
+        )
+        .unwrap();
+    assert_eq!(e, None);
+    let (rm, _) = g
+        .submit(
+            p(1),
+            1,
+            input(Action::RemoveGenericNervousSystemFunction(1000)),
+            None,
+            0,
+        )
+        .unwrap();
+    g.vote(p(2), 2, rm, true, 0).unwrap();
+    assert_eq!(g.vote(p(2), 2, up, true, 1).unwrap(), None);
+    let ProposalStatus::Failed(why) = g.proposal(up).unwrap().status else {
+        panic!()
+    };
+    assert!(why.contains("not one the DAO governs"), "{why}");
+}
