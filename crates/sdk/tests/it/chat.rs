@@ -125,7 +125,10 @@ fn chat_streams_through_a_devnet_router() {
             registry: c.canisters.registry,
             epochs: c.canisters.epochs,
             market: c.canisters.market,
+            sockets: Some(c.canisters.sockets),
         };
+        // The devnet creates the sockets canister fifth: the SDK's default is its id.
+        assert_eq!(ids.sockets, emc_sdk::CanisterIds::local_devnet().sockets);
         let owner = emc_sdk::Emc::from_client(std::sync::Arc::new(c.host.client(node_owner)), ids);
         let app = gw.models_json()["data"][0]["emc"]["app"]
             .as_str()
