@@ -413,7 +413,7 @@ fn explain(e: &anyhow::Error) -> String {
         }
         if let SdkError::Ic(emc_sdk::IcError::Reject { message, .. }) = sdk {
             if message.contains("not found") || message.contains("IC0301") {
-                msg.push_str("\nhint: check the canister ids (--ledger/--registry/--epochs/--market or the config)");
+                msg.push_str("\nhint: check the canister ids (--ledger/--registry/--epochs/--market/--sockets or the config)");
             }
         }
     }
@@ -992,7 +992,7 @@ async fn socket_cmd(emc: &Emc, cmd: SocketCmd) -> Result<Out> {
         } => {
             needs_identity(emc)?;
             let model_hash = match model_hash {
-                None => emc_sdk::NodeId([0; 32]).0,
+                None => [0u8; 32],
                 Some(h) => hex::decode(h.trim())
                     .ok()
                     .and_then(|b| <[u8; 32]>::try_from(b).ok())
