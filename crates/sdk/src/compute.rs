@@ -39,6 +39,10 @@ use std::time::Duration;
 /// Path of chat completions on a router.
 pub const CHAT_PATH: &str = "/v1/chat/completions";
 
+/// The header naming the computing socket a call goes through (the router's
+/// `emc_router::sockets::SOCKET_HEADER`).
+pub const SOCKET_HEADER: &str = "x-emc-socket";
+
 /// An HTTP client with the SDK's timeouts (connect 5 s, no overall limit: streams may last).
 pub fn http_client() -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
@@ -141,6 +145,7 @@ pub struct ComputeClient {
     key: SigningKey,
     nonce: AtomicU64,
     http: reqwest::Client,
+    socket: Option<u64>,
 }
 
 impl ComputeClient {
@@ -163,7 +168,22 @@ impl ComputeClient {
             key,
             nonce: AtomicU64::new(start),
             http: http_client().map_err(SdkError::Compute)?,
+            socket: None,
         })
+    }
+
+    /// Calls go through computing socket `token_id` (the `x-emc-socket` header): the router
+    /// admits them while the key's binder holds the socket and it has not expired, and they
+    /// are paid from the socket's escrow (the key must be bound with
+    /// `Market::bind_socket_key`).
+    pub fn with_socket(mut self, token_id: u64) -> Self {
+        self.socket = Some(token_id);
+        self
+    }
+
+    /// The socket calls go through, if any.
+    pub fn socket(&self) -> Option<u64> {
+        self.socket
     }
 
     /// The paying account (the user key).
@@ -175,13 +195,18 @@ impl ComputeClient {
         let nonce = self.nonce.fetch_add(1, Ordering::Relaxed);
         let sig = sign_request(&self.key, nonce, method, path, &body);
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::POST);
-        self.http
+        let req = self
+            .http
             .request(m, format!("{}{path}", self.base))
             .header("content-type", "application/json")
             .header("x-emc-account", hex::encode(self.account().0))
             .header("x-emc-nonce", nonce.to_string())
-            .header("x-emc-signature", hex::encode(sig.0))
-            .body(body)
+            .header("x-emc-signature", hex::encode(sig.0));
+        match self.socket {
+            Some(id) => req.header(SOCKET_HEADER, id.to_string()),
+            None => req,
+        }
+        .body(body)
     }
 
     /// A streaming chat completion: the events as they arrive. An HTTP error status is an
@@ -340,5 +365,10 @@ mod tests {
         assert!(ComputeClient::new("127.0.0.1:8080", key.clone()).is_err());
         let c = ComputeClient::new("http://127.0.0.1:8080/", key).unwrap();
         assert_eq!(c.base, "http://127.0.0.1:8080");
+        assert_eq!(c.socket(), None);
+        let c = c.with_socket(9);
+        let req = c.signed("POST", CHAT_PATH, b"{}".to_vec()).build().unwrap();
+        assert_eq!(req.headers()[SOCKET_HEADER], "9");
+        assert!(req.headers().contains_key("x-emc-signature"));
     }
 }

@@ -19,6 +19,14 @@ pub struct CanisterIds {
     pub epochs: Principal,
     /// The compute market.
     pub market: Principal,
+    /// The computing sockets (ICRC-7/37 NFTs the market mints); `None`: no socket calls.
+    /// Absent from a config file: the devnet's.
+    #[serde(default = "devnet_sockets")]
+    pub sockets: Option<Principal>,
+}
+
+fn devnet_sockets() -> Option<Principal> {
+    Some(local_canister_id(4))
 }
 
 /// The id the IC (and the embedded IC behind the devnet and `emc-replica`) gives the `index`-th
@@ -33,13 +41,15 @@ fn local_canister_id(index: u64) -> Principal {
 
 impl CanisterIds {
     /// The ids on a local devnet: the devnet creates the ledger, the registry, the epochs
-    /// canister and the market first, in that order, on a fresh replica.
+    /// canister and the market first, in that order, on a fresh replica, then the sockets
+    /// canister (`emc_devnet::sockets`).
     pub fn local_devnet() -> Self {
         CanisterIds {
             ledger: local_canister_id(0),
             registry: local_canister_id(1),
             epochs: local_canister_id(2),
             market: local_canister_id(3),
+            sockets: devnet_sockets(),
         }
     }
 }
@@ -119,6 +129,10 @@ mod tests {
         assert_eq!(ids.registry.to_text(), "rrkah-fqaaa-aaaaa-aaaaq-cai");
         assert_eq!(ids.epochs.to_text(), "ryjl3-tyaaa-aaaaa-aaaba-cai");
         assert_eq!(ids.market.to_text(), "r7inp-6aaaa-aaaaa-aaabq-cai");
+        assert_eq!(
+            ids.sockets.map(|p| p.to_text()).as_deref(),
+            Some("rkp4c-7iaaa-aaaaa-aaaca-cai")
+        );
     }
 
     #[test]
@@ -129,5 +143,15 @@ mod tests {
         assert_eq!(cfg.timeout_secs, 60);
         assert!(toml::from_str::<EmcConfig>("urll = \"x\"").is_err());
         assert!(toml::from_str::<EmcConfig>("[canisters]\nledger = \"not a principal\"").is_err());
+        let ids = CanisterIds::local_devnet();
+        let cfg: EmcConfig = toml::from_str(&format!(
+            "[canisters]\nledger = \"{}\"\nregistry = \"{}\"\nepochs = \"{}\"\nmarket = \"{}\"\nsockets = \"aaaaa-aa\"",
+            ids.ledger, ids.registry, ids.epochs, ids.market
+        ))
+        .unwrap();
+        assert_eq!(
+            cfg.canisters.sockets,
+            Some(Principal::management_canister())
+        );
     }
 }

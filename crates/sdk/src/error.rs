@@ -33,6 +33,22 @@ pub enum SdkError {
     /// The market refused.
     #[error("the market refused: {0}")]
     Market(emc_market::MarketError),
+    /// The sockets canister refused an ICRC-7 transfer (or an ICRC-37 `transfer_from`).
+    #[error("the sockets canister refused to move socket {token_id}: {}", crate::sockets::transfer_error_text(.error))]
+    SocketTransfer {
+        /// The socket.
+        token_id: u64,
+        /// The canister's ICRC-7 error.
+        error: emc_sockets::TransferError,
+    },
+    /// The sockets canister refused an ICRC-37 approval.
+    #[error("the sockets canister refused the approval of socket {token_id}: {error:?}")]
+    SocketApprove {
+        /// The socket.
+        token_id: u64,
+        /// The canister's ICRC-37 error.
+        error: emc_sockets::ApproveTokenError,
+    },
     /// Something asked for does not exist (an unknown node, offer, checkpoint).
     #[error("not found: {0}")]
     NotFound(String),

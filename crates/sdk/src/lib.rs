@@ -8,7 +8,9 @@
 //! - [`Emc::registry`]: node registration and staking, status, lookup by node id or owner
 //!   ([`Registry`]);
 //! - [`Emc::epochs`]: checkpoints, epoch summaries, rewards per node per epoch ([`Epochs`]);
-//! - [`Emc::market`]: offers, escrow deposits and withdrawals ([`Market`]).
+//! - [`Emc::market`]: offers, escrow deposits and withdrawals, socket sales ([`Market`]);
+//! - [`Emc::sockets`]: computing sockets, ICRC-7/37 NFTs: holdings, terms, transfers,
+//!   approvals ([`Sockets`]).
 //!
 //! Pure helpers: [`amount`] (decimal EMC ↔ e8s), [`doctor`] (a node's health checks from
 //! facts), [`gov`] (SNS generic-function payloads). Every call returns `Result<_, SdkError>`:
@@ -47,6 +49,7 @@ pub mod gov;
 mod ledger;
 pub mod market;
 pub mod registry;
+pub mod sockets;
 
 pub use config::{CanisterIds, EmcConfig};
 pub use epochs::Epochs;
@@ -54,6 +57,7 @@ pub use error::SdkError;
 pub use ledger::{Allowance, Ledger, TokenMetadata};
 pub use market::Market;
 pub use registry::{NodeRegistration, Registry};
+pub use sockets::Sockets;
 
 pub use emc_ic_client::{AgentClient, AgentConfig, AgentIdentity, IcClient, IcError};
 pub use emc_types::NodeId;
@@ -141,6 +145,12 @@ impl Emc {
     /// The compute market.
     pub fn market(&self) -> Market {
         Market::new(self.clone())
+    }
+
+    /// The computing sockets canister (calls fail with [`SdkError::Config`] when
+    /// `canisters.sockets` is `None`).
+    pub fn sockets(&self) -> Sockets {
+        Sockets::new(self.clone())
     }
 }
 

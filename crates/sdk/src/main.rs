@@ -54,6 +54,9 @@ struct Global {
     /// The market's canister id.
     #[arg(long, global = true, value_parser = principal)]
     market: Option<Principal>,
+    /// The sockets canister's id.
+    #[arg(long, global = true, value_parser = principal)]
+    sockets: Option<Principal>,
     /// Print one JSON document on stdout.
     #[arg(long, global = true)]
     json: bool,
@@ -70,6 +73,9 @@ enum Cmd {
     /// Compute offers and your escrow.
     #[command(subcommand)]
     Market(MarketCmd),
+    /// Computing sockets (ICRC-7 NFTs): list, show, buy, transfer, bind a user key.
+    #[command(subcommand)]
+    Socket(SocketCmd),
     /// Compute calls through a router, signed with your user key.
     #[command(subcommand)]
     Call(CallCmd),
@@ -94,6 +100,55 @@ enum CallCmd {
         /// The model.
         #[arg(long, default_value = "demo")]
         model: String,
+        /// Call through this computing socket (the `x-emc-socket` header): paid from the
+        /// socket's escrow; the user key must be bound to it (`emc socket bind`).
+        #[arg(long)]
+        socket: Option<u64>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SocketCmd {
+    /// The sockets an account holds (default: yours), with their terms.
+    List {
+        /// A principal or ICRC-1 account text.
+        #[arg(long)]
+        owner: Option<String>,
+    },
+    /// One socket: terms, holder, expiry, its purchase in the market.
+    Show {
+        /// The socket's token id.
+        id: u64,
+    },
+    /// Buys a socket from an offer, paid from your escrow (price x units x periods + fee).
+    Buy {
+        /// The offer id.
+        offer: u64,
+        /// Units per period (a day).
+        #[arg(long)]
+        units: u64,
+        /// Periods (days), 1 to 366.
+        #[arg(long, default_value_t = 30)]
+        periods: u32,
+        /// The hash of the model the app serves, 64 hex digits (default: zero).
+        #[arg(long)]
+        model_hash: Option<String>,
+    },
+    /// Transfers a socket you hold (ICRC-7).
+    Transfer {
+        /// The socket's token id.
+        id: u64,
+        /// The recipient: a principal or ICRC-1 account text.
+        to: String,
+    },
+    /// Binds a user key to a socket you hold: its calls through the socket are paid from the
+    /// socket's escrow.
+    Bind {
+        /// The socket's token id.
+        id: u64,
+        /// A file holding the user key's 32-byte ed25519 seed as 64 hex digits.
+        #[arg(long, env = "EMC_USER_KEY")]
+        user_key: PathBuf,
     },
 }
 
@@ -281,6 +336,9 @@ fn config(g: &Global) -> Result<EmcConfig> {
             *slot = p;
         }
     }
+    if let Some(p) = g.sockets {
+        c.sockets = Some(p);
+    }
     Ok(cfg)
 }
 
@@ -355,7 +413,7 @@ fn explain(e: &anyhow::Error) -> String {
         }
         if let SdkError::Ic(emc_sdk::IcError::Reject { message, .. }) = sdk {
             if message.contains("not found") || message.contains("IC0301") {
-                msg.push_str("\nhint: check the canister ids (--ledger/--registry/--epochs/--market or the config)");
+                msg.push_str("\nhint: check the canister ids (--ledger/--registry/--epochs/--market/--sockets or the config)");
             }
         }
     }
@@ -371,10 +429,11 @@ async fn run(cli: Cli) -> Result<(Out, u8)> {
         router,
         user_key,
         model,
+        socket,
     }) = &cli.cmd
     {
         return Ok((
-            chat(prompt, router, user_key, model, cli.global.json).await?,
+            chat(prompt, router, user_key, model, *socket, cli.global.json).await?,
             0,
         ));
     }
@@ -384,6 +443,7 @@ async fn run(cli: Cli) -> Result<(Out, u8)> {
         Cmd::Wallet(c) => Ok((wallet(&emc, c).await?, 0)),
         Cmd::Node(c) => node(&emc, c).await,
         Cmd::Market(c) => Ok((market(&emc, c).await?, 0)),
+        Cmd::Socket(c) => Ok((socket_cmd(&emc, c).await?, 0)),
         Cmd::Gov(_) | Cmd::Call(_) => bail!("handled above"),
     }
 }
@@ -642,12 +702,16 @@ async fn chat(
     router: &str,
     key: &std::path::Path,
     model: &str,
+    socket: Option<u64>,
     json_out: bool,
 ) -> Result<Out> {
     use emc_sdk::compute::{ChatEvent, ChatMessage, ComputeClient};
     use futures::StreamExt;
     use std::io::Write;
-    let client = ComputeClient::new(router, read_user_key(key)?)?;
+    let mut client = ComputeClient::new(router, read_user_key(key)?)?;
+    if let Some(id) = socket {
+        client = client.with_socket(id);
+    }
     let mut stream = client
         .chat_stream(model, vec![ChatMessage::user(prompt)])
         .await?;
@@ -675,7 +739,7 @@ async fn chat(
     progress("countersigning the call's receipts");
     let (accepted, refused) = client.countersign_pending().await?;
     Ok(out(
-        json!({ "text": text, "receipts_in_stream": receipts,
+        json!({ "text": text, "receipts_in_stream": receipts, "socket": socket,
                 "countersigned": accepted, "refused": refused }),
         String::new(),
     ))
@@ -798,6 +862,193 @@ async fn market(emc: &Emc, cmd: MarketCmd) -> Result<Out> {
     })
 }
 
+fn socket_json(s: &emc_sdk::sockets::SocketView) -> Value {
+    let t = &s.terms;
+    json!({
+        "id": s.token_id,
+        "holder": s.owner.to_string(),
+        "app": t.app_id,
+        "model_hash": hex::encode(t.model_hash.0),
+        "units_per_period": t.units_per_period,
+        "period_secs": t.period_secs,
+        "expires_at": t.expires_at,
+        "expired": s.expired,
+        "offer": t.offer_id,
+        "provider": t.provider.to_text(),
+        "paid_e8s": t.paid_e8s,
+        "minted_at": s.minted_at,
+        "transfers": s.transfers,
+    })
+}
+
+fn socket_text(s: &emc_sdk::sockets::SocketView) -> String {
+    let t = &s.terms;
+    format!(
+        "socket {}\n  holder    {}\n  app       {}\n  units     {} per {} s\n  expires   {} ns{}\n  offer     {} (provider {})\n  paid      {} EMC\n  transfers {}\n",
+        s.token_id,
+        s.owner,
+        t.app_id,
+        t.units_per_period,
+        t.period_secs,
+        t.expires_at,
+        if s.expired { " (expired)" } else { "" },
+        t.offer_id,
+        t.provider.to_text(),
+        format_emc(t.paid_e8s),
+        s.transfers
+    )
+}
+
+fn purchase_json(p: &emc_sdk::market::SocketPurchase) -> Value {
+    let token = match p.mint {
+        emc_sdk::market::MintStatus::Minted { token_id } => Some(token_id),
+        emc_sdk::market::MintStatus::Pending => None,
+    };
+    json!({
+        "purchase": p.id,
+        "buyer": p.buyer.to_text(),
+        "offer": p.offer_id,
+        "app": p.app,
+        "units_per_period": p.units_per_period,
+        "expires_at": p.expires_at,
+        "price_e8s": p.price_e8s,
+        "escrow": p.escrow.to_text(),
+        "token": token,
+    })
+}
+
+/// The socket if the caller may move it: it exists, the caller holds it, it has not expired.
+async fn held_socket(emc: &Emc, id: u64) -> Result<emc_sdk::sockets::SocketView> {
+    needs_identity(emc)?;
+    let s = emc
+        .sockets()
+        .socket(id)
+        .await?
+        .ok_or_else(|| anyhow!("socket {id} does not exist"))?;
+    emc_sdk::sockets::ensure_movable(&s, emc.principal())?;
+    Ok(s)
+}
+
+async fn socket_cmd(emc: &Emc, cmd: SocketCmd) -> Result<Out> {
+    let sockets = emc.sockets();
+    Ok(match cmd {
+        SocketCmd::List { owner } => {
+            let owner = match owner {
+                Some(o) => parse_account(&o)?,
+                None => {
+                    needs_identity(emc)?;
+                    Account::from(emc.principal())
+                }
+            };
+            let ids = sockets.tokens_of(owner).await?;
+            let mut views = Vec::with_capacity(ids.len());
+            for id in ids {
+                views.push(sockets.require_socket(id).await?);
+            }
+            let mut text = if views.is_empty() {
+                format!("{owner} holds no socket\n")
+            } else {
+                String::from("   id  app                          units/period  expired  offer\n")
+            };
+            for s in &views {
+                text.push_str(&format!(
+                    "{:>5}  {:<28} {:>12}  {:<7}  {}\n",
+                    s.token_id,
+                    s.terms.app_id,
+                    s.terms.units_per_period,
+                    if s.expired { "yes" } else { "no" },
+                    s.terms.offer_id
+                ));
+            }
+            out(
+                json!({ "owner": owner.to_string(), "sockets": views.iter().map(socket_json).collect::<Vec<_>>() }),
+                text,
+            )
+        }
+        SocketCmd::Show { id } => {
+            let s = sockets
+                .socket(id)
+                .await?
+                .ok_or_else(|| anyhow!("socket {id} does not exist"))?;
+            let p = emc.market().socket_purchase_of_token(id).await?;
+            let mut j = socket_json(&s);
+            j["purchase"] = p.as_ref().map(purchase_json).unwrap_or(Value::Null);
+            let mut text = socket_text(&s);
+            if let Some(p) = &p {
+                text.push_str(&format!(
+                    "  purchase  {} by {} (escrow {})\n",
+                    p.id,
+                    p.buyer.to_text(),
+                    p.escrow.to_text()
+                ));
+            }
+            out(j, text)
+        }
+        SocketCmd::Buy {
+            offer,
+            units,
+            periods,
+            model_hash,
+        } => {
+            needs_identity(emc)?;
+            let model_hash = match model_hash {
+                None => [0u8; 32],
+                Some(h) => hex::decode(h.trim())
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .ok_or_else(|| anyhow!("--model-hash must be 64 hex digits (got {h:?})"))?,
+            };
+            if units == 0 {
+                bail!("--units must be positive");
+            }
+            progress(&format!(
+                "buying a socket from offer {offer}: {units} units a day for {periods} days"
+            ));
+            let p = emc
+                .market()
+                .buy_socket_and_mint(emc_sdk::market::BuySocketArgs {
+                    offer_id: offer,
+                    units_per_period: units,
+                    periods,
+                    model_hash: emc_types::Hash(model_hash),
+                })
+                .await?;
+            let token = match p.mint {
+                emc_sdk::market::MintStatus::Minted { token_id } => format!("socket {token_id}"),
+                emc_sdk::market::MintStatus::Pending => "the socket (mint pending)".into(),
+            };
+            out(
+                purchase_json(&p),
+                format!(
+                    "bought {token} for {} EMC (purchase {})\n",
+                    format_emc(p.price_e8s),
+                    p.id
+                ),
+            )
+        }
+        SocketCmd::Transfer { id, to } => {
+            let to = parse_account(&to)?;
+            held_socket(emc, id).await?;
+            progress(&format!("transferring socket {id} to {to}"));
+            let block = sockets.transfer(id, to).await?;
+            out(
+                json!({ "id": id, "to": to.to_string(), "block": block }),
+                format!("socket {id} now held by {to} (block {block})\n"),
+            )
+        }
+        SocketCmd::Bind { id, user_key } => {
+            let key = read_user_key(&user_key)?;
+            held_socket(emc, id).await?;
+            emc.market().bind_socket_key(id, &key).await?;
+            let k = node_id_hex(&emc_sdk::NodeId(key.verifying_key().to_bytes()));
+            out(
+                json!({ "id": id, "user_key": k }),
+                format!("user key {k} bound to socket {id}\n"),
+            )
+        }
+    })
+}
+
 fn gov_cmd(cmd: &GovCmd) -> Result<Out> {
     Ok(match cmd {
         GovCmd::List => {
@@ -850,5 +1101,20 @@ mod tests {
         assert!(Cli::try_parse_from(["emc", "market", "withdraw"]).is_err());
         assert!(Cli::try_parse_from(["emc", "market", "withdraw", "1", "--complete"]).is_err());
         assert!(Cli::try_parse_from(["emc", "node", "earnings", "ab", "--csv", "--json"]).is_err());
+        assert!(Cli::try_parse_from(["emc", "socket", "show", "x"]).is_err());
+        assert!(
+            Cli::try_parse_from(["emc", "socket", "buy", "1"]).is_err(),
+            "--units"
+        );
+        let cli = Cli::try_parse_from(["emc", "socket", "buy", "1", "--units", "5"]).unwrap();
+        assert!(matches!(
+            cli.cmd,
+            Cmd::Socket(SocketCmd::Buy {
+                offer: 1,
+                units: 5,
+                periods: 30,
+                ..
+            })
+        ));
     }
 }

@@ -1,9 +1,11 @@
-//! [`Market`]: compute offers and the buyer's escrow.
+//! [`Market`]: compute offers, the buyer's escrow, and socket sales (buying a computing socket
+//! from an offer, binding a key to a socket's escrow).
 
 use crate::{Emc, SdkError};
 use candid::Principal;
 use ed25519_dalek::{Signer, SigningKey};
 use emc_ic_client::IcClientExt;
+pub use emc_market::market::sockets::{BuySocketArgs, MintStatus, SocketKey, SocketPurchase};
 use emc_market::{BindKeyArgs, MarketError};
 pub use emc_market::{Config, EscrowView, Offer, OfferArgs, Stats, Transfer, TransferStatus};
 use icrc_ledger_types::icrc1::account::Account;
@@ -134,6 +136,76 @@ impl Market {
             signature: emc_types::Signature(user_key.sign(&msg).to_bytes()),
         };
         let r: Result<(), MarketError> = self.update("bind_key", (args,)).await?;
+        r.map_err(SdkError::Market)
+    }
+
+    /// Buys a computing socket from an offer, paid from the caller's escrow (price: the
+    /// offer's price × units per period × periods, plus one ledger fee). The market mints the
+    /// socket in the sockets canister right after ([`MintStatus::Pending`] until then; see
+    /// [`Market::buy_socket_and_mint`]).
+    pub async fn buy_socket(&self, args: BuySocketArgs) -> Result<SocketPurchase, SdkError> {
+        let r: Result<SocketPurchase, MarketError> = self.update("buy_socket", (args,)).await?;
+        r.map_err(SdkError::Market)
+    }
+
+    /// [`Market::buy_socket`], then runs the market's pending mints (anyone may) and reads the
+    /// purchase back: minted unless the sockets canister did not answer yet.
+    pub async fn buy_socket_and_mint(
+        &self,
+        args: BuySocketArgs,
+    ) -> Result<SocketPurchase, SdkError> {
+        let p = self.buy_socket(args).await?;
+        if p.mint != MintStatus::Pending {
+            return Ok(p);
+        }
+        let _minted: u64 = self.update("run_socket_mints", ()).await?;
+        Ok(self.socket_purchase(p.id).await?.unwrap_or(p))
+    }
+
+    /// A socket purchase by its id.
+    pub async fn socket_purchase(&self, id: u64) -> Result<Option<SocketPurchase>, SdkError> {
+        self.query("socket_purchase", (id,)).await
+    }
+
+    /// The purchase that minted socket `token_id`.
+    pub async fn socket_purchase_of_token(
+        &self,
+        token_id: u64,
+    ) -> Result<Option<SocketPurchase>, SdkError> {
+        self.query("socket_purchase_of_token", (token_id,)).await
+    }
+
+    /// Binds `user_key` to socket `token_id`'s escrow: the key then pays for calls through
+    /// the socket while the caller holds it. The key proves possession by signing the
+    /// market's bind message over the socket escrow's principal (read from the purchase).
+    pub async fn bind_socket_key(
+        &self,
+        token_id: u64,
+        user_key: &SigningKey,
+    ) -> Result<(), SdkError> {
+        let p = self
+            .socket_purchase_of_token(token_id)
+            .await?
+            .ok_or(SdkError::Market(MarketError::UnknownSocket(token_id)))?;
+        let msg = emc_market::market::bind_message(&p.escrow);
+        let args = BindKeyArgs {
+            key: emc_types::NodeId(user_key.verifying_key().to_bytes()),
+            signature: emc_types::Signature(user_key.sign(&msg).to_bytes()),
+        };
+        let r: Result<(), MarketError> = self.update("bind_socket_key", (token_id, args)).await?;
+        r.map_err(SdkError::Market)
+    }
+
+    /// Which socket a user key is bound to, and by which holder.
+    pub async fn socket_key(&self, key: emc_types::NodeId) -> Result<Option<SocketKey>, SdkError> {
+        self.query("socket_key", (key,)).await
+    }
+
+    /// The buyer of purchase `purchase_id` takes back what is left of its expired socket's
+    /// escrow (after the withdrawal notice).
+    pub async fn reclaim_socket(&self, purchase_id: u64) -> Result<Transfer, SdkError> {
+        let r: Result<Transfer, MarketError> =
+            self.update("reclaim_socket", (purchase_id,)).await?;
         r.map_err(SdkError::Market)
     }
 

@@ -125,7 +125,10 @@ fn chat_streams_through_a_devnet_router() {
             registry: c.canisters.registry,
             epochs: c.canisters.epochs,
             market: c.canisters.market,
+            sockets: Some(c.canisters.sockets),
         };
+        // The devnet creates the sockets canister fifth: the SDK's default is its id.
+        assert_eq!(ids.sockets, emc_sdk::CanisterIds::local_devnet().sockets);
         let owner = emc_sdk::Emc::from_client(std::sync::Arc::new(c.host.client(node_owner)), ids);
         let app = gw.models_json()["data"][0]["emc"]["app"]
             .as_str()
@@ -147,7 +150,7 @@ fn chat_streams_through_a_devnet_router() {
             doctor::Status::Warn,
             "no market offer yet"
         );
-        owner
+        let offer = owner
             .market()
             .post_offer(emc_sdk::market::OfferArgs {
                 node: node_id,
@@ -180,6 +183,60 @@ fn chat_streams_through_a_devnet_router() {
         // A router that does not serve the app: the check fails and says why.
         let (_, checks) = probe(owner, "http://127.0.0.1:1".into()).await;
         assert_eq!(status(&checks, "router"), doctor::Status::Fail);
+
+        // A call through a computing socket: validator 0's operator buys one from that offer
+        // (through the SDK), binds a fresh user key to it, and the key's chat call names the
+        // socket (`x-emc-socket`); the router admits it and it streams to the end.
+        let buyer =
+            emc_sdk::Emc::from_client(std::sync::Arc::new(c.host.client(c.members[0].owner)), ids);
+        buyer.market().deposit(crate::E8S).await.unwrap();
+        let p = buyer
+            .market()
+            .buy_socket_and_mint(emc_sdk::market::BuySocketArgs {
+                offer_id: offer.id,
+                units_per_period: 100_000,
+                periods: 1,
+                model_hash: emc_types::Hash([0; 32]),
+            })
+            .await
+            .unwrap();
+        let emc_sdk::market::MintStatus::Minted { token_id } = p.mint else {
+            panic!("socket not minted: {p:?}")
+        };
+        assert_eq!(buyer.sockets().my_tokens().await.unwrap(), vec![token_id]);
+        let socket_key = ed25519_dalek::SigningKey::from_bytes(&[150; 32]);
+        buyer
+            .market()
+            .bind_socket_key(token_id, &socket_key)
+            .await
+            .unwrap();
+        let sc = ComputeClient::new(&router, socket_key)
+            .unwrap()
+            .with_socket(token_id);
+        let mut stream = sc
+            .chat_stream("emc-bigram", vec![ChatMessage::user("through a socket")])
+            .await
+            .unwrap();
+        let (mut socket_text, mut socket_done) = (String::new(), false);
+        while let Some(e) = stream.next().await {
+            match e.unwrap() {
+                ChatEvent::Delta(d) => socket_text.push_str(&d),
+                ChatEvent::Done => socket_done = true,
+                ChatEvent::Receipt(_) => {}
+            }
+        }
+        assert!(socket_done && !socket_text.is_empty(), "{socket_text:?}");
+        // A socket the key is not bound to: the router refuses.
+        let other = ComputeClient::new(&router, ed25519_dalek::SigningKey::from_bytes(&[151; 32]))
+            .unwrap()
+            .with_socket(token_id);
+        assert!(matches!(
+            other
+                .chat_stream("emc-bigram", vec![ChatMessage::user("hi")])
+                .await
+                .map(|_| ()),
+            Err(emc_sdk::SdkError::Compute(_))
+        ));
 
         // Epoch 0 closes on the IC and pays: rewards per node per epoch through the SDK, as
         // the epochs canister has them, and the doctor's `online` check passes.

@@ -2,7 +2,8 @@
 //!
 //! One `emc-replica` (the embedded IC over the IC's HTTP interface, on a loopback port) is
 //! shared by every test, with the real ledger, registry, epochs and market wasm installed in
-//! the devnet's order (so the SDK's default canister ids are theirs). Each test signs as its
+//! the devnet's order, then the sockets canister with the market as its minter (so the SDK's
+//! default canister ids are theirs). Each test signs as its
 //! own user (an ed25519 PEM written to a temporary directory), so tests run in parallel
 //! without touching each other's balances.
 //!
@@ -10,14 +11,17 @@
 //! * `chat`: `emc call chat` and `ComputeClient` through a devnet cluster's router (own
 //!   runtime and cluster, on the embedded IC); the node doctor on its live nodes; rewards per
 //!   node per epoch once its epoch 0 has closed and paid (~90 s).
+//! * `sockets`: computing sockets through `Emc` and through `emc socket …` (buy, list, show,
+//!   transfer, bind; the old holder refused; bad input).
 //! * `cli`: the `emc` binary for every command, with bad input, an unknown node and a
 //!   replica that is down (clear error, non-zero exit).
 //!
-//! Needs `target/canisters/{ledger,registry,epochs,market}.wasm` (`scripts/build-canisters.sh`).
+//! Needs `target/canisters/{ledger,registry,epochs,market,sockets}.wasm` (`scripts/build-canisters.sh`).
 
 mod chat;
 mod cli;
 mod sdk;
+mod sockets;
 
 use candid::{Decode, Encode, Principal};
 use emc_ledger::{InitArgs as LedgerInit, LedgerArg};
@@ -165,7 +169,9 @@ async fn setup() -> (RunningReplica, CanisterIds) {
         registry: create(&agent).await,
         epochs: create(&agent).await,
         market: create(&agent).await,
+        sockets: None,
     };
+    let sockets = create(&agent).await;
     let treasury = Account::from(Principal::from_slice(&[0x77; 29]));
     let ledger = LedgerArg::Init(LedgerInit::emc(
         Account::from(ids.epochs),
@@ -212,7 +218,30 @@ async fn setup() -> (RunningReplica, CanisterIds) {
         }),
     });
     install(&agent, ids.market, "market", Encode!(&market).unwrap()).await;
-    (replica, ids)
+    let sockets_init = emc_sockets::SocketsArg::Init(emc_sockets::InitArgs {
+        minters: vec![ids.market],
+        governance: admin,
+        name: None,
+        symbol: None,
+        description: None,
+        limits: None,
+    });
+    install(&agent, sockets, "sockets", Encode!(&sockets_init).unwrap()).await;
+    // Governance (the admin here) opens socket sales through it.
+    let reply = agent
+        .update(&ids.market, "execute_set_sockets")
+        .with_arg(Encode!(&Some(sockets)).unwrap())
+        .call_and_wait()
+        .await
+        .unwrap();
+    Decode!(&reply).unwrap();
+    (
+        replica,
+        CanisterIds {
+            sockets: Some(sockets),
+            ..ids
+        },
+    )
 }
 
 /// The shared replica, started on first use.
