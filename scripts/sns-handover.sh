@@ -8,8 +8,9 @@
 #      proposal; after a successful swap SNS root is their controller (the launch makes it so;
 #      `--sns-root` adds it at once for an SNS that already exists).
 #
-# The $EMC ledger has no governance method (its minting rules are fixed at install): it is
-# handed over as a controlled canister only.
+# The $EMC ledger has no governance method (its minting rules are fixed at install), nor have
+# the sockets canister (its minter, the market, is fixed at install) and the explorer's asset
+# canister: they are handed over as controlled canisters only.
 #
 # Usage: scripts/sns-handover.sh --sns-governance <principal> [--sns-root <principal>] [--dry-run] [dfx args, e.g. --network ic]
 set -euo pipefail
@@ -18,7 +19,7 @@ NNS_ROOT="r7inp-6aaaa-aaaaa-aaabq-cai"
 # The canisters with `execute_set_governance` (docs/governance.md, functions 1009-1011, 1015).
 GOVERNED="registry epochs market dao"
 # Every dapp canister the SNS controls (sns/sns_init.yaml `dapp_canisters`).
-DAPP="ledger registry epochs market dao"
+DAPP="ledger registry epochs market dao sockets explorer"
 sns_gov="" sns_root="" dry=""
 args=()
 while [ "$#" -gt 0 ]; do

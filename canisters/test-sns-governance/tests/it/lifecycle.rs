@@ -466,6 +466,20 @@ fn every_governed_method_through_a_proposal() {
     expected_m.params = p;
     assert_eq!(w.market_config(), expected_m);
 
+    // 1017 the sockets canister the market mints in: only that changes.
+    let sockets_of = |w: &mut World| -> Option<Principal> {
+        w.env
+            .query_candid::<_, (Option<Principal>,)>(w.market, admin(), "sockets_canister", ())
+            .unwrap()
+            .0
+    };
+    let s = Some(user(81));
+    w.refused(w.market, outsider(), "execute_set_sockets", &s);
+    assert_eq!(sockets_of(&mut w), None);
+    assert_eq!(w.pass_call(1017, &s).unwrap().1, ProposalStatus::Executed);
+    assert_eq!(sockets_of(&mut w), s);
+    assert_eq!(w.market_config(), expected_m);
+
     // 1008 resolve transfer: refused by the validator
     let rt = mk::ResolveTransferArgs {
         id: 11,
@@ -546,7 +560,7 @@ fn every_governed_method_through_a_proposal() {
         .unwrap();
     expected_r.treasury = t;
     assert_eq!(w.registry_config(), expected_r);
-    assert_eq!(EMC_FUNCTIONS.len(), 17);
+    assert_eq!(EMC_FUNCTIONS.len(), 18);
 }
 
 /// Bad input: a payload that does not decode, out-of-range parameters, an unknown function,

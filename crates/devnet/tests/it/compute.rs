@@ -605,6 +605,58 @@ async fn dapp_calls_through_the_router() -> Result<()> {
         "a receipt of the restarted node was refused"
     );
 
+    // 10. The devnet is governed by its DAO (the stand-in SNS governance): an adopted proposal
+    // changes the market's parameters; the setup principal, governance before the hand-over,
+    // is refused when it calls the same method itself.
+    let q = |method: &'static str, arg: Vec<u8>| {
+        c.host.with_ic(move |ic| {
+            ic.query_call(market, admin, method, arg)
+                .map_err(|e| emc_ic_client::IcError::Host(format!("{e:?}")))
+        })
+    };
+    let config = || async {
+        let b = q("get_config", Encode!()?).await?;
+        anyhow::Ok(Decode!(&b, emc_market::Config)?)
+    };
+    let before = config().await?;
+    assert_eq!(before.governance, c.canisters.governance);
+    let mut params = before.params.clone();
+    params.withdrawal_notice_ns += 1_000_000_000;
+    let proposal = emc_devnet::governance::propose(
+        &c.host,
+        &emc_devnet::governance::DevnetDao {
+            governance: c.canisters.governance,
+            dao: c.canisters.dao,
+        },
+        admin,
+        "A longer withdrawal notice",
+        emc_devnet::governance::execute(1007, &params)?,
+    )
+    .await?;
+    assert_eq!(
+        proposal.status,
+        emc_test_sns_governance::ProposalStatus::Executed,
+        "{}",
+        proposal.rendering
+    );
+    assert_eq!(config().await?.params, params);
+    let direct = c
+        .host
+        .with_ic(move |ic| {
+            Ok(ic.update_call(
+                market,
+                admin,
+                "execute_set_params",
+                Encode!(&before.params).unwrap(),
+            ))
+        })
+        .await?;
+    assert!(
+        direct.is_err(),
+        "the setup principal changed a parameter without a proposal"
+    );
+    assert_eq!(config().await?.params, params);
+
     Ok(())
 }
 
