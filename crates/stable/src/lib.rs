@@ -1,8 +1,11 @@
 //! Shared pieces of the canisters' stable storage (ic-stable-structures): [`Cand`], a
 //! candid-encoded `Storable`, and [`Header`], the magic + layout version at the start of every
-//! canister's config cell.
+//! canister's config cell; and [`certify`], the IC hash tree of the certified data the ledger
+//! and the sockets canister publish (their ICRC-3 tips).
 
 #![forbid(unsafe_code)]
+
+pub mod certify;
 
 use candid::CandidType;
 use ic_stable_structures::storable::{Bound, Storable};
