@@ -25,7 +25,8 @@ const PENDING_PER_USER: usize = 1024;
 /// Countersigned receipts waiting for the next flush, at most (oldest dropped).
 const READY_MAX: usize = 100_000;
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+/// Locks `m`, taking the data over from a panicked holder (the state stays usable).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 

@@ -15,6 +15,7 @@
 //!   checkpoints are final (`final_receipts_root`; a proof that does not give the final root
 //!   is dropped), and sends each lane's highest final receipt to the market's `settle_batch`.
 
+use crate::gateway::lock;
 use candid::Principal;
 use emc_edge_core::compute::{Funds, FundsError};
 use emc_edge_core::protocol::{
@@ -25,22 +26,15 @@ use emc_epochs::ReceiptsRoot;
 use emc_ic_client::{IcClient, IcClientExt as _, IcError};
 use emc_market::{AdmissionLanes, LaneRef, MarketError, ReceiptProof, Trade};
 use emc_net::{Network, Role};
+use emc_node_common::config::duration_ns as ns;
 use emc_node_common::config::RouterConfig;
 use emc_types::{ComputeReceipt, NodeId};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn ns(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
 
 /// Users idle this long (and owing nothing) leave the escrow book.
 const ACTIVE_NS: u64 = 600 * 1_000_000_000;

@@ -2,42 +2,7 @@
 
 use crate::*;
 use serde_json::Value;
-use std::process::{Command, Output};
-
-/// Runs `emc` as test user `seed` (none: anonymous) against the shared replica.
-fn emc(seed: Option<u8>, args: &[&str]) -> Output {
-    let f = fixture();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_emc"));
-    cmd.arg("--url").arg(f.url());
-    if let Some(s) = seed {
-        cmd.arg("--identity").arg(f.pem(s));
-    }
-    cmd.env_remove("EMC_CONFIG")
-        .env_remove("EMC_IDENTITY")
-        .env_remove("EMC_URL")
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok_json(out: Output) -> Value {
-    assert!(
-        out.status.success(),
-        "exit {:?}, stderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
-}
-
-/// Fails with exit code 1 and an error on stderr that contains `needle`.
-fn fails_with(out: Output, needle: &str) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
-    assert!(err.contains("error:"), "stderr: {err}");
-    assert!(err.contains(needle), "expected {needle:?} in: {err}");
-}
+use std::process::Command;
 
 #[test]
 fn wallet_commands() {

@@ -269,3 +269,41 @@ pub fn fixture() -> &'static Fixture {
 pub fn node_key(seed: u8) -> ed25519_dalek::SigningKey {
     ed25519_dalek::SigningKey::from_bytes(&[seed.wrapping_add(100); 32])
 }
+
+/// Runs `emc` as test user `seed` (none: anonymous) against the shared replica, with no
+/// configuration from the environment.
+pub fn emc(seed: Option<u8>, args: &[&str]) -> std::process::Output {
+    let f = fixture();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_emc"));
+    cmd.arg("--url").arg(f.url());
+    if let Some(s) = seed {
+        cmd.arg("--identity").arg(f.pem(s));
+    }
+    cmd.env_remove("EMC_CONFIG")
+        .env_remove("EMC_IDENTITY")
+        .env_remove("EMC_URL")
+        .env_remove("EMC_USER_KEY")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// The JSON a successful command printed.
+pub fn ok_json(out: std::process::Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "exit {:?}, stderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Fails with exit code 1 and an error on stderr that contains `needle`.
+pub fn fails_with(out: std::process::Output, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
+    assert!(err.contains("error:"), "stderr: {err}");
+    assert!(err.contains(needle), "expected {needle:?} in: {err}");
+}

@@ -8,7 +8,6 @@ use emc_sdk::registry::Role;
 use emc_sdk::sockets::TransferError;
 use emc_sdk::{NodeRegistration, SdkError};
 use serde_json::Value;
-use std::process::{Command, Output};
 
 /// `user` registers a compute node and lists an offer of `app` at `price_e8s` per token.
 async fn offer_of(emc: &Emc, user: u8, app: &str, price_e8s: u64) -> u64 {
@@ -203,40 +202,6 @@ fn buy_list_show_transfer_bind_through_the_sdk() {
             Err(SdkError::Config(_))
         ));
     });
-}
-
-/// Runs `emc` as test user `seed` (none: anonymous) against the shared replica.
-fn emc(seed: Option<u8>, args: &[&str]) -> Output {
-    let f = fixture();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_emc"));
-    cmd.arg("--url").arg(f.url());
-    if let Some(s) = seed {
-        cmd.arg("--identity").arg(f.pem(s));
-    }
-    cmd.env_remove("EMC_CONFIG")
-        .env_remove("EMC_IDENTITY")
-        .env_remove("EMC_URL")
-        .env_remove("EMC_USER_KEY")
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok_json(out: Output) -> Value {
-    assert!(
-        out.status.success(),
-        "exit {:?}, stderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
-}
-
-fn fails_with(out: Output, needle: &str) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
-    assert!(err.contains(needle), "expected {needle:?} in: {err}");
 }
 
 #[test]
