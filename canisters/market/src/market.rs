@@ -3,7 +3,7 @@
 //! registry's answers and the epochs canister's final roots come in as arguments.
 
 use crate::storage::{
-    decode_event, event_bytes, grant_key, key_principal, lane_key, principal_key,
+    decode_event, event_body, event_bytes, grant_key, key_principal, lane_key, principal_key,
     provider_offer_key, Cand, Lane, PrincipalKey, Stores, HEADER,
 };
 use crate::types::*;
@@ -13,7 +13,7 @@ use ed25519_dalek::{Signature as DalekSignature, VerifyingKey};
 use emc_tokenomics::{
     params::BPS_SCALE, settle_trade, trading_period, TokenomicsParams, TRADING_REWARD_POOL_CAP,
 };
-use emc_types::merkle::{leaf_hash, root_from_proof};
+use emc_types::merkle::{leaf_hash, ProofBatch};
 use emc_types::{put_len_prefixed, sha256, ComputeReceipt, Hash, NodeId, StateBit};
 use ic_stable_structures::Memory;
 use icrc_ledger_types::icrc1::account::Account;
@@ -163,6 +163,8 @@ fn storage<T>(v: Option<T>, what: &str) -> Result<T, MarketError> {
 #[derive(Default)]
 struct Lookups {
     roots: BTreeMap<u64, Option<Hash>>,
+    /// Proofs by (checkpoint height, leaf count): receipts of one checkpoint share paths.
+    proofs: BTreeMap<(u64, u64), ProofBatch>,
     buyers: BTreeMap<[u8; 32], Option<Principal>>,
     owners: BTreeMap<[u8; 32], Option<Principal>>,
 }
@@ -241,7 +243,7 @@ impl<M: Memory> Market<M> {
     fn log(&mut self, event: Event, now: u64) {
         let id = self.meta.next_event;
         let parent_hash = self.meta.last_hash;
-        let body = candid::encode_one(&event).unwrap_or_default();
+        let body = event_body(&event);
         let parent = parent_hash.map(|h| h.0).unwrap_or_default();
         let hash = sha256(&[&parent, &body, &now.to_be_bytes(), &id.to_be_bytes()]);
         let stored = event_bytes(id, now, parent_hash.as_ref().map(|h| &h.0), &hash.0, &body);
@@ -780,7 +782,12 @@ impl<M: Memory> Market<M> {
             return Err(MarketError::BadProof);
         }
         let leaf = receipt_leaf(r);
-        if root_from_proof(leaf, item.leaf_index, item.leaf_count, &item.proof) != Some(root) {
+        let proven = memo
+            .proofs
+            .entry((item.checkpoint_height, item.leaf_count))
+            .or_insert_with(|| ProofBatch::new(root, item.leaf_count))
+            .verify(leaf, item.leaf_index, &item.proof);
+        if !proven {
             return Err(MarketError::BadProof);
         }
         let buyer = *memo
@@ -859,6 +866,7 @@ impl<M: Memory> Market<M> {
         let mut lanes: BTreeMap<[u8; 72], Lane> = BTreeMap::new();
         let mut groups: BTreeMap<(PrincipalKey, PrincipalKey), Group> = BTreeMap::new();
         let mut rewards: BTreeMap<PrincipalKey, u64> = BTreeMap::new();
+        let mut grants: BTreeMap<[u8; 38], u64> = BTreeMap::new();
         let mut out = Vec::with_capacity(items.len());
         for (item, check) in items.iter().zip(checked) {
             let (buyer, provider, stored_lane) = match check {
@@ -907,8 +915,8 @@ impl<M: Memory> Market<M> {
                 s.user_reward = 0;
                 s.provider_reward = 0;
             }
-            s.user_reward = self.grant(r.epoch, &buyer, s.user_reward);
-            s.provider_reward = self.grant(r.epoch, &provider, s.provider_reward);
+            s.user_reward = self.grant(&mut grants, r.epoch, &buyer, s.user_reward);
+            s.provider_reward = self.grant(&mut grants, r.epoch, &provider, s.provider_reward);
             // Books: the reserve moves from the balance to the fees, the trade to spent.
             escrow.balance_e8s -= covered + reserve;
             escrow.fees_e8s = escrow.fees_e8s.saturating_add(reserve);
@@ -1014,17 +1022,30 @@ impl<M: Memory> Market<M> {
         for (lk, l) in lanes {
             self.s.lanes.insert(lk, l.to_bytes());
         }
+        for (k, used) in grants {
+            self.s.grants.insert(k, used);
+        }
         self.save_meta();
         Ok(out)
     }
 
-    /// Grants up to `reward` to `who` for `epoch`, within its epoch cap and the pool's cap.
-    fn grant(&mut self, epoch: u64, who: &Principal, reward: u64) -> u64 {
+    /// Grants up to `reward` to `who` for `epoch`, within its epoch cap and the pool's cap;
+    /// `overlay` holds the grants of this batch, written to stable memory at its end.
+    fn grant(
+        &mut self,
+        overlay: &mut BTreeMap<[u8; 38], u64>,
+        epoch: u64,
+        who: &Principal,
+        reward: u64,
+    ) -> u64 {
         if reward == 0 {
             return 0;
         }
         let k = grant_key(epoch, who);
-        let used = self.s.grants.get(&k).unwrap_or(0);
+        let used = match overlay.get(&k) {
+            Some(&used) => used,
+            None => self.s.grants.get(&k).unwrap_or(0),
+        };
         let amount = reward
             .min(
                 self.params()
@@ -1033,7 +1054,7 @@ impl<M: Memory> Market<M> {
             )
             .min(TRADING_REWARD_POOL_CAP.saturating_sub(self.meta.rewards));
         if amount > 0 {
-            self.s.grants.insert(k, used.saturating_add(amount));
+            overlay.insert(k, used.saturating_add(amount));
             self.meta.rewards = self.meta.rewards.saturating_add(amount);
         }
         amount

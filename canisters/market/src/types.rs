@@ -361,8 +361,9 @@ pub enum Event {
     },
 }
 
-/// A logged event, hash-chained (ICRC-3 style: `hash = sha256(parent_hash || candid(event) ||
-/// timestamp_be64 || id_be64)`, the tip's hash is the canister's certified data).
+/// A logged event, hash-chained (ICRC-3 style: `hash = sha256(parent_hash || body ||
+/// timestamp_be64 || id_be64)`, the body being a trade's fixed layout (`storage::trade_body`)
+/// or any other event's candid bytes; the tip's hash is the canister's certified data).
 #[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
 pub struct LoggedEvent {
     /// Index in the log.

@@ -159,6 +159,70 @@ fn a_receipt_pays_80_percent_to_the_provider_and_20_to_the_treasury_once() {
         Err(MarketError::Replayed { .. })
     ));
     assert_books(&m, &[principal(100)]);
+    // Each trade is in the log, in the fixed trade layout, chained by its documented hash.
+    let log = m.events(0, 100);
+    let trades: Vec<&LoggedEvent> = log
+        .events
+        .iter()
+        .filter(|e| matches!(e.event, Event::Trade(_)))
+        .collect();
+    assert_eq!(trades.len(), 2);
+    assert_eq!(trades[0].event, Event::Trade(t.clone()));
+    let body = emc_market::storage::trade_body(&t);
+    let parent = trades[0].parent_hash.map(|h| h.0).unwrap_or_default();
+    let hash = emc_types::sha256(&[
+        &parent,
+        &body,
+        &trades[0].timestamp.to_be_bytes(),
+        &trades[0].id.to_be_bytes(),
+    ]);
+    assert_eq!(trades[0].hash, hash);
+}
+
+fn any_trade() -> impl Strategy<Value = Trade> {
+    let principal =
+        proptest::collection::vec(any::<u8>(), 0..=29).prop_map(|b| Principal::from_slice(&b));
+    (
+        (any::<[u8; 32]>(), any::<[u8; 32]>()),
+        proptest::array::uniform11(any::<u64>()),
+        (principal.clone(), principal),
+    )
+        .prop_map(|((user, node), w, (buyer, provider))| Trade {
+            user: NodeId(user),
+            node: NodeId(node),
+            epoch: w[0],
+            nonce: w[1],
+            cumulative_e8s: w[2],
+            paid_cumulative_e8s: w[3],
+            amount_e8s: w[4],
+            treasury_fee_e8s: w[5],
+            provider_payment_e8s: w[6],
+            user_reward_e8s: w[7],
+            provider_reward_e8s: w[8],
+            period: w[9],
+            buyer,
+            provider,
+            checkpoint_height: w[10],
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// A trade's logged body decodes to the same trade; any shorter or longer bytes do not
+    /// decode; other events' (candid) bodies still do.
+    #[test]
+    fn trade_bodies_round_trip_and_nothing_else_decodes(t in any_trade(), cut in 1usize..40) {
+        use emc_market::storage::{decode_event_body, decode_trade_body, event_body};
+        let body = event_body(&Event::Trade(t.clone()));
+        prop_assert_eq!(decode_event_body(&body), Some(Event::Trade(t.clone())));
+        prop_assert_eq!(decode_trade_body(&body[..body.len().saturating_sub(cut)]), None);
+        let mut longer = body.clone();
+        longer.push(0);
+        prop_assert_eq!(decode_trade_body(&longer), None);
+        let other = Event::KeyBound { buyer: t.buyer, key: t.user };
+        prop_assert_eq!(decode_event_body(&event_body(&other)), Some(other));
+    }
 }
 
 #[test]
