@@ -142,6 +142,7 @@ struct RegistryNode {
     role: Role,
     owner: Principal,
     state: RegistryNodeState,
+    poc_e: u64,
 }
 
 async fn node_facts(node: NodeId) -> Result<Option<NodeFacts>, MarketError> {
@@ -157,6 +158,7 @@ async fn node_facts(node: NodeId) -> Result<Option<NodeFacts>, MarketError> {
         owner: n.owner,
         compute: n.role == Role::Compute,
         live: matches!(n.state, RegistryNodeState::Live),
+        e_fixed: n.poc_e,
     }))
 }
 
@@ -202,6 +204,21 @@ async fn prefetch(items: &[ReceiptProof]) -> Result<HashSet<u64>, MarketError> {
         if let Some(f) = node_facts(n).await? {
             with_mut(|m| m.cache_owner(&n, f.owner));
         }
+    }
+    // Pools among the nodes whose members' E is stale: read again (a failed read keeps the
+    // stored E; the pool stays stale and is read at the next settlement).
+    let mut entries: Vec<NodeId> = items.iter().map(|i| i.receipt.node).collect();
+    entries.sort_unstable();
+    entries.dedup();
+    let stale = with(|m| m.stale_pool_members(&entries, time(), MAX_FETCHES));
+    if !stale.is_empty() {
+        let mut facts = Vec::with_capacity(stale.len());
+        for n in stale {
+            if let Ok(f) = node_facts(n).await {
+                facts.push((n, f.map(|f| f.e_fixed)));
+            }
+        }
+        with_mut(|m| m.refresh_pool_e(&entries, &facts, time()));
     }
     Ok(not_final)
 }

@@ -18,7 +18,7 @@ use emc_types::{put_len_prefixed, sha256, ComputeReceipt, Hash, NodeId, StateBit
 use ic_stable_structures::Memory;
 use icrc_ledger_types::icrc1::account::Account;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub mod pools;
 pub mod sockets;
@@ -123,6 +123,8 @@ pub struct NodeFacts {
     pub compute: bool,
     /// Whether it is live (registered, not retired or impeached).
     pub live: bool,
+    /// Its last PoC E (fixed point, `emc_types::E_SCALE`; 0 until measured).
+    pub e_fixed: u64,
 }
 
 /// What the ledger said to a journaled call.
@@ -165,6 +167,8 @@ struct Lookups {
     roots: BTreeMap<u64, Option<Hash>>,
     /// Proofs by (checkpoint height, leaf count): receipts of one checkpoint share paths.
     proofs: BTreeMap<(u64, u64), ProofBatch>,
+    /// Pools by entry node.
+    pools: BTreeMap<[u8; 32], Option<pools::Pool>>,
     buyers: BTreeMap<[u8; 32], Option<Principal>>,
     owners: BTreeMap<[u8; 32], Option<Principal>>,
 }
@@ -220,7 +224,9 @@ impl<M: Memory> Market<M> {
             candid::decode_one(body).map_err(|e| LoadError::Storage(e.to_string()))?;
         let meta: Meta =
             candid::decode_one(s.meta.get()).map_err(|e| LoadError::Storage(e.to_string()))?;
-        Ok(Market { s, config, meta })
+        let mut m = Market { s, config, meta };
+        m.index_pools();
+        Ok(m)
     }
 
     /// The configuration.
@@ -891,12 +897,25 @@ impl<M: Memory> Market<M> {
                 Some(e) => e.clone(),
                 None => self.escrow(&buyer).unwrap_or_default(),
             };
-            // A new (buyer, provider) group of this call costs two ledger fees.
-            let reserve = if groups.contains_key(&(bk, pk)) {
-                0
-            } else {
-                fee.saturating_mul(2)
+            // A pool's entry node earns for the pool: its members' owners are paid.
+            let pool = memo
+                .pools
+                .entry(r.node.0)
+                .or_insert_with(|| self.pool_of_entry(&r.node))
+                .clone();
+            let payees: Vec<PrincipalKey> = match &pool {
+                Some(p) => p.shares(0).keys().map(principal_key).collect(),
+                None => vec![pk],
             };
+            // A new (buyer, payee) group of this call costs two ledger fees.
+            let new_groups = payees
+                .iter()
+                .chain(std::iter::once(&pk))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .filter(|k| !groups.contains_key(&(bk, **k)))
+                .count() as u64;
+            let reserve = fee.saturating_mul(2).saturating_mul(new_groups);
             let covered =
                 (r.cumulative_e8s - lane.paid_e8s).min(escrow.balance_e8s.saturating_sub(reserve));
             if covered == 0 {
@@ -916,16 +935,46 @@ impl<M: Memory> Market<M> {
                 s.provider_reward = 0;
             }
             s.user_reward = self.grant(&mut grants, r.epoch, &buyer, s.user_reward);
-            s.provider_reward = self.grant(&mut grants, r.epoch, &provider, s.provider_reward);
+            // The provider's side: one payee, or a pool's owners by E (each reward share
+            // capped on its owner's account).
+            let mut pool_shares = Vec::new();
+            let mut paid: Vec<(PrincipalKey, u64, u64)> = Vec::new();
+            match &pool {
+                None => {
+                    let reward = self.grant(&mut grants, r.epoch, &provider, s.provider_reward);
+                    paid.push((pk, s.provider_payment, reward));
+                    s.provider_reward = reward;
+                }
+                Some(p) => {
+                    let rewards_by_owner = p.shares(s.provider_reward);
+                    let mut total_reward = 0u64;
+                    for (owner, payment) in p.shares(s.provider_payment) {
+                        let share = rewards_by_owner.get(&owner).copied().unwrap_or(0);
+                        let reward = self.grant(&mut grants, r.epoch, &owner, share);
+                        total_reward = total_reward.saturating_add(reward);
+                        paid.push((principal_key(&owner), payment, reward));
+                        pool_shares.push(ProviderShare {
+                            owner,
+                            payment_e8s: payment,
+                            reward_e8s: reward,
+                        });
+                    }
+                    s.provider_reward = total_reward;
+                }
+            }
             // Books: the reserve moves from the balance to the fees, the trade to spent.
             escrow.balance_e8s -= covered + reserve;
             escrow.fees_e8s = escrow.fees_e8s.saturating_add(reserve);
             escrow.spent_e8s = escrow.spent_e8s.saturating_add(covered);
             self.meta.held = self.meta.held.saturating_sub(covered + reserve);
             let g = groups.entry((bk, pk)).or_default();
-            g.provider = g.provider.saturating_add(s.provider_payment);
             g.treasury = g.treasury.saturating_add(s.treasury_fee);
-            for (who, amount) in [(bk, s.user_reward), (pk, s.provider_reward)] {
+            for (ok, payment, _) in &paid {
+                let g = groups.entry((bk, *ok)).or_default();
+                g.provider = g.provider.saturating_add(*payment);
+            }
+            let reward_parts = paid.iter().map(|(ok, _, reward)| (*ok, *reward));
+            for (who, amount) in std::iter::once((bk, s.user_reward)).chain(reward_parts) {
                 if amount > 0 {
                     let e = rewards.entry(who).or_default();
                     *e = e.saturating_add(amount);
@@ -955,6 +1004,7 @@ impl<M: Memory> Market<M> {
                 buyer,
                 provider,
                 checkpoint_height: item.checkpoint_height,
+                pool_shares,
             };
             self.log(Event::Trade(trade.clone()), now);
             out.push(Ok(trade));

@@ -14,7 +14,7 @@
 //!  8        StableBTreeMap node owners      node[32] -> principal[30] (from the registry)
 //!  9        StableBTreeMap journal          transfer id u64 -> candid Transfer
 //! 10        StableBTreeMap pending          transfer id u64 -> ()  (Pending entries)
-//! 11        StableBTreeMap events           event id u64 -> id_be64 || ts_be64 || parent?(1 + 32) || hash[32] || candid Event
+//! 11        StableBTreeMap events           event id u64 -> id_be64 || ts_be64 || parent?(1 + 32) || hash[32] || body (trade layout or candid Event)
 //! 12        StableBTreeMap reward grants    epoch_be64 || principal[30] -> granted e8s u64
 //! 13        StableBTreeMap offer counts     principal[30] -> live offers of the provider u64
 //! 14        StableBTreeMap socket purchases purchase id u64 -> candid SocketPurchase
@@ -23,6 +23,7 @@
 //! 17        StableCell<Vec<u8>> sockets     candid opt principal (the sockets canister)
 //! 18        StableBTreeMap socket keys      key[32] -> candid SocketKey (socket, holder that bound it)
 //! 19        StableBTreeMap pools            offer id u64 -> candid Pool (entry, members)
+//! 20        StableBTreeMap pool entries     entry node[32] -> offer id u64 (derived from 19: rebuilt at load when empty)
 //! ```
 //!
 //! `principal[30]` is a length byte and the principal's bytes, zero-padded. A final
@@ -90,9 +91,11 @@ pub const SOCKETS_CANISTER: MemoryId = MemoryId::new(17);
 pub const SOCKET_KEYS: MemoryId = MemoryId::new(18);
 /// Memory id 19: compute pools by offer.
 pub const POOLS: MemoryId = MemoryId::new(19);
+/// Memory id 20: pools by entry node.
+pub const POOL_ENTRIES: MemoryId = MemoryId::new(20);
 
 /// Every memory id in use, in order (none is ever reused for another structure).
-pub const ALL_MEMORY_IDS: [MemoryId; 20] = [
+pub const ALL_MEMORY_IDS: [MemoryId; 21] = [
     CONFIG,
     META,
     OFFERS,
@@ -113,6 +116,7 @@ pub const ALL_MEMORY_IDS: [MemoryId; 20] = [
     SOCKETS_CANISTER,
     SOCKET_KEYS,
     POOLS,
+    POOL_ENTRIES,
 ];
 
 /// A virtual memory.
@@ -202,7 +206,8 @@ pub fn event_body(event: &crate::types::Event) -> Vec<u8> {
 /// A trade's logged body: `0x01 || user (32) || node (32) || epoch || nonce || cumulative ||
 /// paid cumulative || amount || treasury fee || provider payment || user reward || provider
 /// reward || period || checkpoint height` (u64 big-endian each) `|| len || buyer || len ||
-/// provider` (principals with a one-byte length).
+/// provider` (principals with a one-byte length) `|| count` (one byte) and per pool share
+/// `len || owner || payment || reward`.
 pub fn trade_body(t: &crate::types::Trade) -> Vec<u8> {
     let (buyer, provider) = (t.buyer.as_slice(), t.provider.as_slice());
     let mut b = Vec::with_capacity(TRADE_BODY_FIXED + 2 + buyer.len() + provider.len());
@@ -224,17 +229,26 @@ pub fn trade_body(t: &crate::types::Trade) -> Vec<u8> {
     ] {
         b.extend_from_slice(&w.to_be_bytes());
     }
-    for p in [buyer, provider] {
+    let put = |b: &mut Vec<u8>, p: &[u8]| {
         // A principal is at most 29 bytes.
         b.push(p.len() as u8);
         b.extend_from_slice(p);
+    };
+    put(&mut b, buyer);
+    put(&mut b, provider);
+    // A pool has at most 16 members.
+    b.push(t.pool_shares.len().min(255) as u8);
+    for s in t.pool_shares.iter().take(255) {
+        put(&mut b, s.owner.as_slice());
+        b.extend_from_slice(&s.payment_e8s.to_be_bytes());
+        b.extend_from_slice(&s.reward_e8s.to_be_bytes());
     }
     b
 }
 
 /// Decodes [`trade_body`]; `None` unless the bytes are exactly one.
 pub fn decode_trade_body(b: &[u8]) -> Option<crate::types::Trade> {
-    if b.len() < TRADE_BODY_FIXED + 2 || b[0] != TRADE_BODY_TAG {
+    if b.len() < TRADE_BODY_FIXED + 3 || b[0] != TRADE_BODY_TAG {
         return None;
     }
     let key = |i: usize| -> Option<emc_types::NodeId> {
@@ -244,18 +258,33 @@ pub fn decode_trade_body(b: &[u8]) -> Option<crate::types::Trade> {
         let i = 65 + 8 * k;
         Some(u64::from_be_bytes(b.get(i..i + 8)?.try_into().ok()?))
     };
-    let mut rest = &b[TRADE_BODY_FIXED..];
-    let mut principal = || -> Option<Principal> {
+    fn principal(rest: &mut &[u8]) -> Option<Principal> {
         let (&n, tail) = rest.split_first()?;
         let n = usize::from(n);
         if n > 29 || tail.len() < n {
             return None;
         }
         let p = Principal::from_slice(&tail[..n]);
-        rest = &tail[n..];
+        *rest = &tail[n..];
         Some(p)
-    };
-    let (buyer, provider) = (principal()?, principal()?);
+    }
+    fn take_u64(rest: &mut &[u8]) -> Option<u64> {
+        let w = u64::from_be_bytes(rest.get(..8)?.try_into().ok()?);
+        *rest = &rest[8..];
+        Some(w)
+    }
+    let rest = &mut &b[TRADE_BODY_FIXED..];
+    let (buyer, provider) = (principal(rest)?, principal(rest)?);
+    let (&count, tail) = rest.split_first()?;
+    *rest = tail;
+    let mut pool_shares = Vec::with_capacity(usize::from(count));
+    for _ in 0..count {
+        pool_shares.push(crate::types::ProviderShare {
+            owner: principal(rest)?,
+            payment_e8s: take_u64(rest)?,
+            reward_e8s: take_u64(rest)?,
+        });
+    }
     if !rest.is_empty() {
         return None;
     }
@@ -275,6 +304,7 @@ pub fn decode_trade_body(b: &[u8]) -> Option<crate::types::Trade> {
         buyer,
         provider,
         checkpoint_height: word(10)?,
+        pool_shares,
     })
 }
 
@@ -389,6 +419,8 @@ pub struct Stores<M: Memory> {
     pub socket_keys: StableBTreeMap<[u8; 32], Cand<crate::market::sockets::SocketKey>, VM<M>>,
     /// Compute pools by offer id.
     pub pools: StableBTreeMap<u64, Cand<crate::market::pools::Pool>, VM<M>>,
+    /// Pools by entry node (derived from `pools`).
+    pub pool_entries: StableBTreeMap<[u8; 32], u64, VM<M>>,
 }
 
 impl<M: Memory> Stores<M> {
@@ -416,6 +448,7 @@ impl<M: Memory> Stores<M> {
             sockets_canister: StableCell::init(mm.get(SOCKETS_CANISTER), Vec::new()),
             socket_keys: StableBTreeMap::init(mm.get(SOCKET_KEYS)),
             pools: StableBTreeMap::init(mm.get(POOLS)),
+            pool_entries: StableBTreeMap::init(mm.get(POOL_ENTRIES)),
         }
     }
 }

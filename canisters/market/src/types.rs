@@ -287,6 +287,20 @@ pub struct Trade {
     pub provider: Principal,
     /// The checkpoint that proved the receipt.
     pub checkpoint_height: u64,
+    /// Empty unless the node is a compute pool's entry: then the provider's payment and reward
+    /// (the totals above) went to these owners of the pool's members, split by E.
+    pub pool_shares: Vec<ProviderShare>,
+}
+
+/// A pool member's owner's part of a pool trade.
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
+pub struct ProviderShare {
+    /// The owner.
+    pub owner: Principal,
+    /// Its part of the provider's 80 %, e8s.
+    pub payment_e8s: u64,
+    /// Its part of the provider's trading reward, e8s.
+    pub reward_e8s: u64,
 }
 
 /// One entry of the market's event log.

@@ -379,6 +379,7 @@ fn wash_trader_best_gain() -> Result<(i128, Value)> {
                         owner: provider,
                         compute: true,
                         live: true,
+                        e_fixed: 0,
                     },
                     0,
                 )

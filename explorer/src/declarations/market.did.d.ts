@@ -835,6 +835,10 @@ export interface Pool {
    */
   'entry' : Uint8Array | number[],
   /**
+   * When the members' E was last read from the registry, ns.
+   */
+  'e_read_at' : [] | [bigint],
+  /**
    * The offer listing it.
    */
   'offer_id' : bigint,
@@ -851,6 +855,10 @@ export interface PoolMember {
    * The node.
    */
   'node' : Uint8Array | number[],
+  /**
+   * Its PoC E (fixed point) as the registry last reported it (none: not read yet).
+   */
+  'e_fixed' : [] | [bigint],
   /**
    * When it left, ns.
    */
@@ -884,6 +892,23 @@ export interface PoolOfferArgs {
    * Price per unit, e8s.
    */
   'price_e8s' : bigint,
+}
+/**
+ * A pool member's owner's part of a pool trade.
+ */
+export interface ProviderShare {
+  /**
+   * The owner.
+   */
+  'owner' : Principal,
+  /**
+   * Its part of the provider's trading reward, e8s.
+   */
+  'reward_e8s' : bigint,
+  /**
+   * Its part of the provider's 80 %, e8s.
+   */
+  'payment_e8s' : bigint,
 }
 /**
  * One receipt with its inclusion proof in a final checkpoint's `receipts_root`.
@@ -1129,6 +1154,11 @@ export interface Trade {
    * Trading reward minted to the buyer.
    */
   'user_reward_e8s' : bigint,
+  /**
+   * Empty unless the node is a compute pool's entry: then the provider's payment and reward
+   * (the totals above) went to these owners of the pool's members, split by E.
+   */
+  'pool_shares' : Array<ProviderShare>,
 }
 /**
  * A journaled ledger call: written before the call, retried with the same `created_at_time`

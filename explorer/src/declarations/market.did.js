@@ -136,6 +136,11 @@ export const idlFactory = ({ IDL }) => {
     'capacity' : IDL.Nat64,
     'price_e8s' : IDL.Nat64,
   });
+  const ProviderShare = IDL.Record({
+    'owner' : IDL.Principal,
+    'reward_e8s' : IDL.Nat64,
+    'payment_e8s' : IDL.Nat64,
+  });
   const Trade = IDL.Record({
     'provider' : IDL.Principal,
     'treasury_fee_e8s' : IDL.Nat64,
@@ -152,6 +157,7 @@ export const idlFactory = ({ IDL }) => {
     'cumulative_e8s' : IDL.Nat64,
     'buyer' : IDL.Principal,
     'user_reward_e8s' : IDL.Nat64,
+    'pool_shares' : IDL.Vec(ProviderShare),
   });
   const Event = IDL.Variant({
     'WithdrawalRequested' : IDL.Record({
@@ -219,11 +225,13 @@ export const idlFactory = ({ IDL }) => {
   const PoolMember = IDL.Record({
     'owner' : IDL.Principal,
     'node' : IDL.Vec(IDL.Nat8),
+    'e_fixed' : IDL.Opt(IDL.Nat64),
     'left_at' : IDL.Opt(IDL.Nat64),
   });
   const Pool = IDL.Record({
     'members' : IDL.Vec(PoolMember),
     'entry' : IDL.Vec(IDL.Nat8),
+    'e_read_at' : IDL.Opt(IDL.Nat64),
     'offer_id' : IDL.Nat64,
   });
   const Result_9 = IDL.Variant({ 'Ok' : Pool, 'Err' : MarketError });

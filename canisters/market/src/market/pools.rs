@@ -7,20 +7,32 @@
 //!   them); the caller owns the entry node. The offer is an ordinary one (same limits).
 //! - `leave_pool`: a member's owner takes it out; the entry node cannot leave (withdraw the
 //!   offer instead) and a pool keeps at least 2 members. Refusals change nothing.
-//! - The split of a pool's income among its members by E is the rule of
-//!   `emc_edge_core::pool` (largest remainder in e8s); settlement does not split yet (see
-//!   ARCHITECTURE.md).
+//! - A node is the entry of at most one pool, for good: every receipt it signs is the pool's,
+//!   whatever offer it was sold under and whether or not the pool's offer is still listed (so
+//!   withdrawing the offer cannot take the members' share of receipts not yet settled; an
+//!   operator that wants to leave the arrangement serves under a new node key).
+//! - **Split by E**: at settlement, the provider's 80 % and the provider's trading reward of
+//!   a pool receipt are split among the members active at that moment in proportion to their
+//!   E (largest remainder in e8s, ties to the member listed first: the rule of
+//!   `emc_edge_core::pool`), each share paid to the member's owner (shares of one owner are
+//!   added up; each owner's reward share is capped on its own account). E is the registry's
+//!   last PoC E of each member, read when the pool is listed and again at settlement once it
+//!   is older than [`POOL_E_MAX_AGE_NS`]; members all at E = 0 split evenly.
 
 use super::{Market, NodeFacts};
 use crate::storage::Cand;
 use crate::types::*;
 use candid::{CandidType, Principal};
+use emc_tokenomics::split::{split_by_weight, SplitRounding};
 use emc_types::{MeterUnit, NodeId};
 use ic_stable_structures::Memory;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Most members of a pool.
 pub const MAX_POOL_MEMBERS: usize = 16;
+/// Age after which settlement reads a pool's E from the registry again (one hour).
+pub const POOL_E_MAX_AGE_NS: u64 = 3_600 * 1_000_000_000;
 
 /// `post_pool_offer`'s argument.
 #[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
@@ -48,6 +60,8 @@ pub struct PoolMember {
     pub owner: Principal,
     /// When it left, ns.
     pub left_at: Option<u64>,
+    /// Its PoC E (fixed point) as the registry last reported it (none: not read yet).
+    pub e_fixed: Option<u64>,
 }
 
 /// A pool, keyed by its offer.
@@ -59,12 +73,36 @@ pub struct Pool {
     pub entry: NodeId,
     /// Members, in the order listed.
     pub members: Vec<PoolMember>,
+    /// When the members' E was last read from the registry, ns.
+    pub e_read_at: Option<u64>,
 }
 
 impl Pool {
     /// Members that have not left.
     pub fn active(&self) -> impl Iterator<Item = &PoolMember> {
         self.members.iter().filter(|m| m.left_at.is_none())
+    }
+
+    /// Splits `amount` among the active members by E (largest remainder; all at E = 0: even
+    /// shares), added up per owner. The shares sum exactly to `amount`.
+    pub fn shares(&self, amount: u64) -> BTreeMap<Principal, u64> {
+        let active: Vec<&PoolMember> = self.active().collect();
+        let mut weights: Vec<u64> = active.iter().map(|m| m.e_fixed.unwrap_or(0)).collect();
+        if weights.iter().all(|w| *w == 0) {
+            weights.iter_mut().for_each(|w| *w = 1);
+        }
+        let split = split_by_weight(amount, &weights, SplitRounding::LargestRemainder);
+        let mut out = BTreeMap::new();
+        for (m, share) in active.iter().zip(split) {
+            *out.entry(m.owner).or_insert(0u64) += share;
+        }
+        out
+    }
+
+    /// Whether the members' E should be read again at `now`.
+    pub fn e_stale(&self, now: u64) -> bool {
+        self.e_read_at
+            .is_none_or(|at| now.saturating_sub(at) >= POOL_E_MAX_AGE_NS)
     }
 }
 
@@ -90,6 +128,11 @@ impl<M: Memory> Market<M> {
             return Err(MarketError::InvalidArgument(
                 "the entry node must be a member".into(),
             ));
+        }
+        if let Some(id) = self.s.pool_entries.get(&a.entry.0) {
+            return Err(MarketError::InvalidArgument(format!(
+                "the node is already the entry of pool {id}: a node enters one pool for good"
+            )));
         }
         self.check_offer(caller, &self.entry_offer_args(a))
     }
@@ -133,6 +176,7 @@ impl<M: Memory> Market<M> {
                 node: *node,
                 owner: f.owner,
                 left_at: None,
+                e_fixed: Some(f.e_fixed),
             });
         }
         let entry_facts = entry_facts.ok_or(MarketError::UnknownNode)?;
@@ -146,9 +190,77 @@ impl<M: Memory> Market<M> {
             offer_id: offer.id,
             entry: a.entry,
             members,
+            e_read_at: Some(now),
         };
         self.s.pools.insert(offer.id, Cand(Some(pool.clone())));
+        self.s.pool_entries.insert(a.entry.0, offer.id);
         Ok((offer, pool))
+    }
+
+    /// Rebuilds the entry index from the pools when it is missing (state written before it
+    /// existed).
+    pub(crate) fn index_pools(&mut self) {
+        if !self.s.pool_entries.is_empty() || self.s.pools.is_empty() {
+            return;
+        }
+        let entries: Vec<([u8; 32], u64)> = self
+            .s
+            .pools
+            .iter()
+            .filter_map(|e| e.value().0.map(|p| (p.entry.0, p.offer_id)))
+            .collect();
+        for (node, id) in entries {
+            self.s.pool_entries.insert(node, id);
+        }
+    }
+
+    /// The pool whose entry node is `node`.
+    pub fn pool_of_entry(&self, node: &NodeId) -> Option<Pool> {
+        self.pool(self.s.pool_entries.get(&node.0)?)
+    }
+
+    /// The active members of the pools of `entries` whose E is stale at `now` (what the shell
+    /// reads from the registry before settling), at most `max` members.
+    pub fn stale_pool_members(&self, entries: &[NodeId], now: u64, max: usize) -> Vec<NodeId> {
+        let mut out = Vec::new();
+        for node in entries {
+            if let Some(p) = self.pool_of_entry(node).filter(|p| p.e_stale(now)) {
+                for m in p.active() {
+                    if out.len() < max && !out.contains(&m.node) {
+                        out.push(m.node);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Records the registry's E of pool members (`None`: the registry no longer knows the
+    /// node: its E is kept) in every pool of `entries` that has them; a pool all of whose
+    /// active members were read is fresh as of `now`.
+    pub fn refresh_pool_e(
+        &mut self,
+        entries: &[NodeId],
+        facts: &[(NodeId, Option<u64>)],
+        now: u64,
+    ) {
+        for node in entries {
+            let Some(mut p) = self.pool_of_entry(node) else {
+                continue;
+            };
+            let mut all = true;
+            for m in p.members.iter_mut().filter(|m| m.left_at.is_none()) {
+                match facts.iter().find(|(n, _)| *n == m.node) {
+                    Some((_, Some(e))) => m.e_fixed = Some(*e),
+                    Some((_, None)) => {}
+                    None => all = false,
+                }
+            }
+            if all {
+                p.e_read_at = Some(now);
+            }
+            self.s.pools.insert(p.offer_id, Cand(Some(p)));
+        }
     }
 
     /// A pool by its offer id.

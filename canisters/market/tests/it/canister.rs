@@ -892,7 +892,7 @@ fn a_socket_bought_in_the_market_is_minted_and_follows_its_holder() {
 #[test]
 fn a_pool_of_two_compute_nodes_is_one_offer() {
     use emc_market::market::pools::{Pool, PoolOfferArgs};
-    let mut s = setup(0, 0);
+    let mut s = setup(1, 0);
     let partner = user(51);
     register(&mut s, partner, 3, reg::Role::Compute);
     let pool_args = |members: Vec<NodeId>| PoolOfferArgs {
@@ -938,4 +938,21 @@ fn a_pool_of_two_compute_nodes_is_one_offer() {
         .query_candid(s.market, admin(), "pool", (offer.id,))
         .unwrap();
     assert_eq!(p, Some(pool));
+
+    // A receipt the entry node signed pays both members' owners on the ledger, by E (not
+    // measured yet in this registry: even shares).
+    deposit(&mut s, buyer(0), 101 * E8S).unwrap();
+    bind(&mut s, buyer(0), &sk(1));
+    to_epoch(&mut s, 1);
+    let r = receipt(&sk(1), &sk(2), 1, 1, 100 * E8S);
+    let (root, proofs) = period(L + 450, &[r]);
+    assert_eq!(checkpoint(&mut s, 1, root), proofs[0].checkpoint_height);
+    s.env.advance_time(DAY + Duration::from_secs(1));
+    let (p0, q0) = (balance(&mut s, provider()), balance(&mut s, partner));
+    let t = settle(&mut s, &proofs[0], user(9)).unwrap();
+    assert_eq!(t.pool_shares.len(), 2);
+    drain(&mut s);
+    assert_eq!(balance(&mut s, provider()) - p0, 40 * E8S);
+    assert_eq!(balance(&mut s, partner) - q0, 40 * E8S);
+    assert_eq!(stats(&mut s).pending_transfers, 0);
 }

@@ -203,6 +203,7 @@ fn any_trade() -> impl Strategy<Value = Trade> {
             buyer,
             provider,
             checkpoint_height: w[10],
+            pool_shares: Vec::new(),
         })
 }
 
@@ -451,6 +452,7 @@ fn offers_belong_to_the_node_owner() {
         owner: principal(200),
         compute: true,
         live: true,
+        e_fixed: 0,
     };
     let a = OfferArgs {
         node: id_of(&sk(2)),
@@ -695,6 +697,7 @@ fn ten_thousand_escrows_and_offers_survive_a_reload() {
             owner,
             compute: true,
             live: true,
+            e_fixed: 0,
         };
         let a = OfferArgs {
             node: NodeId([(i / 1_000) as u8; 32]),

@@ -58,6 +58,7 @@ fn setup() -> Market<VectorMemory> {
         owner: provider(),
         compute: true,
         live: true,
+        e_fixed: 0,
     };
     let a = OfferArgs {
         node: id_of(&sk(2)),
