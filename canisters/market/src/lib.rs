@@ -36,42 +36,5 @@ pub mod api;
 pub use market::{Market, NodeFacts, TransferOutcome};
 pub use types::*;
 
-/// Errors of installing and loading.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LoadError {
-    /// Bad init argument.
-    #[error("invalid argument: {0}")]
-    InvalidArgument(String),
-    /// `init` on a memory that already holds state.
-    #[error("the stable memory already holds a market canister")]
-    AlreadyInitialized,
-    /// `load` on an empty memory.
-    #[error("the stable memory holds no market canister")]
-    NotInitialized,
-    /// Newer layout.
-    #[error("stored layout version {stored} is newer than this build's {supported}")]
-    Downgrade {
-        /// Stored.
-        stored: u32,
-        /// Supported.
-        supported: u32,
-    },
-    /// Storage failure.
-    #[error("storage error: {0}")]
-    Storage(String),
-}
-
-impl From<emc_stable::HeaderError> for LoadError {
-    fn from(e: emc_stable::HeaderError) -> Self {
-        match e {
-            emc_stable::HeaderError::Newer { found, supported } => LoadError::Downgrade {
-                stored: found,
-                supported,
-            },
-            emc_stable::HeaderError::Empty | emc_stable::HeaderError::Truncated { .. } => {
-                LoadError::NotInitialized
-            }
-            e @ emc_stable::HeaderError::BadMagic { .. } => LoadError::Storage(e.to_string()),
-        }
-    }
-}
+/// Errors of installing and loading (shared by the canisters with `emc-stable`).
+pub use emc_stable::LoadError;

@@ -50,27 +50,5 @@ pub mod api;
 pub use registry::{Registry, MAX_GENESIS_DELAY_NS};
 pub use types::*;
 
-/// Errors of installing and loading the registry.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LoadError {
-    /// Bad init argument.
-    #[error("invalid argument: {0}")]
-    InvalidArgument(String),
-    /// `init` on a memory that already holds a registry.
-    #[error("the stable memory already holds a registry")]
-    AlreadyInitialized,
-    /// `load` on a memory without a registry.
-    #[error("the stable memory holds no registry")]
-    NotInitialized,
-    /// The stored layout is newer than this build.
-    #[error("stored layout version {stored} is newer than this build's {supported}: refusing to downgrade")]
-    Downgrade {
-        /// Version found in stable memory.
-        stored: u32,
-        /// Version this build supports.
-        supported: u32,
-    },
-    /// Stable memory could not be written or decoded.
-    #[error("storage error: {0}")]
-    Storage(String),
-}
+/// Errors of installing and loading (shared by the canisters with `emc-stable`).
+pub use emc_stable::LoadError;

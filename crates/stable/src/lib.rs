@@ -93,6 +93,47 @@ pub enum HeaderError {
     },
 }
 
+/// Why a canister's state could not be installed or loaded (the registry, epochs, market and
+/// sockets canisters share it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoadError {
+    /// Bad init argument.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// `init` on a memory that already holds state.
+    #[error("the stable memory already holds this canister's state")]
+    AlreadyInitialized,
+    /// `load` on a memory without state.
+    #[error("the stable memory holds no state of this canister")]
+    NotInitialized,
+    /// The stored layout is newer than this build.
+    #[error("stored layout version {stored} is newer than this build's {supported}: refusing to downgrade")]
+    Downgrade {
+        /// Version found in stable memory.
+        stored: u32,
+        /// Version this build supports.
+        supported: u32,
+    },
+    /// Stable memory could not be written or decoded.
+    #[error("storage error: {0}")]
+    Storage(String),
+}
+
+impl From<HeaderError> for LoadError {
+    /// An empty or short config cell holds no state; another canister's magic is a storage
+    /// error; a newer layout is a refused downgrade.
+    fn from(e: HeaderError) -> Self {
+        match e {
+            HeaderError::Newer { found, supported } => LoadError::Downgrade {
+                stored: found,
+                supported,
+            },
+            HeaderError::Empty | HeaderError::Truncated { .. } => LoadError::NotInitialized,
+            e @ HeaderError::BadMagic { .. } => LoadError::Storage(e.to_string()),
+        }
+    }
+}
+
 /// A header that passed [`Header::check_versioned`]: the stored layout version (at most the
 /// build's) and the payload after the header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
