@@ -107,30 +107,7 @@ impl Binaries {
     /// clean checkout (`cargo test` builds only the binaries of packages with integration
     /// tests).
     pub fn build() -> Result<Binaries> {
-        let dir = Self::default_dir()?;
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = std::process::Command::new(cargo);
-        cmd.arg("build").arg("--quiet");
-        for p in BINARY_PACKAGES {
-            cmd.arg("-p").arg(p);
-        }
-        match dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => {}
-            Some("release") => {
-                cmd.arg("--release");
-            }
-            Some(profile) => {
-                cmd.arg("--profile").arg(profile);
-            }
-        }
-        let status = cmd
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .context("running cargo build")?;
-        if !status.success() {
-            bail!("cargo build of {BINARY_PACKAGES:?} failed ({status})");
-        }
-        Self::in_dir(&dir)
+        Self::in_dir(&build_binaries(&BINARY_PACKAGES)?)
     }
 }
 
@@ -413,19 +390,13 @@ impl ProcessCluster {
         let logs = dir.join("logs");
         std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
         // The replica.
-        let state = dir.join("replica");
-        let port = ic_listen.port().to_string();
-        let host = ic_listen.ip().to_string();
-        let state_s = state.display().to_string();
-        let replica_log = logs.join("replica.log");
-        let mut replica = Proc::spawn(
-            "replica",
+        let (replica, url) = spawn_replica(
             &bins.replica,
-            &["--port", &port, "--host", &host, "--state-dir", &state_s],
-            &replica_log,
-            &dir,
-        )?;
-        let url = wait_for_url(&mut replica).await?;
+            ic_listen,
+            &dir.join("replica"),
+            &logs.join("replica.log"),
+        )
+        .await?;
         tracing::info!(%url, "replica up");
 
         // The deployer, the operators and the funded users.
@@ -821,6 +792,59 @@ impl ProcessCluster {
             r.terminate(Duration::from_secs(10)).await;
         }
     }
+}
+
+/// Starts `emc-replica` (`bin`) on `listen` (port 0: any free one) with its state in
+/// `state_dir`, its output in `log`; returns it and its URL once it listens. A port taken is
+/// an error that quotes the replica's own message.
+pub async fn spawn_replica(
+    bin: &Path,
+    listen: SocketAddr,
+    state_dir: &Path,
+    log: &Path,
+) -> Result<(Proc, String)> {
+    let (port, host) = (listen.port().to_string(), listen.ip().to_string());
+    let state = state_dir.display().to_string();
+    let cwd = log.parent().unwrap_or(Path::new("."));
+    let mut replica = Proc::spawn(
+        "replica",
+        bin,
+        &["--port", &port, "--host", &host, "--state-dir", &state],
+        log,
+        cwd,
+    )?;
+    let url = wait_for_url(&mut replica).await?;
+    Ok((replica, url))
+}
+
+/// Builds `packages`' binaries with cargo in the running executable's profile (`release` when
+/// it runs from `target/release`) and returns the folder they are in
+/// ([`Binaries::default_dir`]).
+pub fn build_binaries(packages: &[&str]) -> Result<PathBuf> {
+    let dir = Binaries::default_dir()?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.arg("build").arg("--quiet");
+    for p in packages {
+        cmd.arg("-p").arg(p);
+    }
+    match dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") | None => {}
+        Some("release") => {
+            cmd.arg("--release");
+        }
+        Some(profile) => {
+            cmd.arg("--profile").arg(profile);
+        }
+    }
+    let status = cmd
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .context("running cargo build")?;
+    if !status.success() {
+        bail!("cargo build of {packages:?} failed ({status})");
+    }
+    Ok(dir)
 }
 
 /// Waits for the replica to print its URL (it exits with a clear error when its port is taken).
