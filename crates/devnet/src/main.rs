@@ -9,6 +9,8 @@
 //! `emc-devnet --sign '<json body>'` prints another signed `curl` (a fresh nonce) and exits.
 //! `--socket-demo` buys a computing socket from the devnet's compute pool, calls through it,
 //! transfers it and calls as the new and the old holder.
+//! `--processes` runs the same network as processes: `emc-replica` with the canisters deployed
+//! over HTTP, and every node an `edge-node` / `router` child ([`emc_devnet::processes`]).
 
 use anyhow::{Context as _, Result};
 use clap::Parser;

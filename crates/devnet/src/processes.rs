@@ -359,7 +359,8 @@ pub struct ProcessCluster {
 /// [`crate::Cluster::start`] installs them).
 fn params(cfg: &ClusterConfig) -> (emc_registry::Params, emc_epochs::Params) {
     let v = &cfg.validator;
-    let epoch_secs = (v.epoch_length * duration_ns(v.block_interval) / 1_000_000_000).max(60);
+    let epoch_secs =
+        (v.epoch_length.saturating_mul(duration_ns(v.block_interval)) / 1_000_000_000).max(60);
     (
         emc_registry::Params {
             epoch_length_secs: epoch_secs,
