@@ -826,6 +826,27 @@ pub fn build_binaries(packages: &[&str]) -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = std::process::Command::new(cargo);
     cmd.arg("build").arg("--quiet");
+    // What cargo sets for a test or `cargo run` is not the caller's environment: ring's build
+    // script reruns when CARGO_MANIFEST_DIR changes, so inheriting it would rebuild half the
+    // tree here and again in the next `cargo test`.
+    for (key, _) in std::env::vars_os() {
+        let k = key.to_string_lossy();
+        if [
+            "CARGO_MANIFEST_",
+            "CARGO_PKG_",
+            "CARGO_CRATE_",
+            "CARGO_BIN_",
+            "CARGO_TARGET_TMPDIR",
+            "CARGO_PRIMARY_PACKAGE",
+            "CARGO_RUSTC_CURRENT_DIR",
+            "OUT_DIR",
+        ]
+        .iter()
+        .any(|p| k.starts_with(p))
+        {
+            cmd.env_remove(&key);
+        }
+    }
     for p in packages {
         cmd.arg("-p").arg(p);
     }
