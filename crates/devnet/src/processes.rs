@@ -450,22 +450,7 @@ impl ProcessCluster {
         );
         ic.market = Some(canisters.market);
         ic.sockets = Some(canisters.sockets);
-        // Buyers: each funded user's escrow holds its credit, its key bound to it.
-        for (i, credit) in users {
-            let key = devnet_user_key(i);
-            let client = AgentClient::new(&url, AgentIdentity::from_pem(pem(&key)?.as_bytes())?)?;
-            let mut buyer = handles(
-                Arc::new(client),
-                canisters.ledger,
-                canisters.registry,
-                canisters.epochs,
-                el,
-            );
-            buyer.market = Some(canisters.market);
-            fund_escrow(&buyer, &key, credit)
-                .await
-                .with_context(|| format!("funding user {i}'s escrow"))?;
-        }
+        fund_buyers(&url, &canisters, el, users).await?;
 
         // Demo apps, in this process.
         let (apps_stop, apps_stop_rx) = tokio::sync::watch::channel(false);
@@ -514,48 +499,16 @@ impl ProcessCluster {
                     .or(config.compute_node.app_url.clone()),
                 _ => None,
             };
-            let node = NodeConfig {
+            let node = node_config(
+                &config,
                 role,
-                key_file: "node.pem".into(),
-                status_addr: Some(status_addr),
-                region: "devnet".into(),
-                hardware: match role {
-                    Role::Compute => format!(
-                        "{:?} prover, {} thread(s) (devnet)",
-                        config.compute_node.prover, config.compute_node.cpu_threads
-                    ),
-                    _ => String::new(),
-                },
-                public_addr: None,
-                ic: IcConfig {
-                    url: url.clone(),
-                    identity_pem: Some("operator.pem".into()),
-                    ledger: canisters.ledger,
-                    registry: canisters.registry,
-                    epochs: canisters.epochs,
-                    market: Some(canisters.market),
-                    sockets: Some(canisters.sockets),
-                },
-                net: emc_net::NetConfig {
-                    listen_addr: addr,
-                    ..config.net.clone()
-                },
-                validator: ValidatorConfig {
-                    wal: Some("wal.log".into()),
-                    ..config.validator.clone()
-                },
-                compute: ComputeConfig {
-                    registry_refresh: config.validator.registry_refresh,
-                    app_url,
-                    ..config.compute_node.clone()
-                },
-                router: RouterConfig {
-                    registry_refresh: config.validator.registry_refresh,
-                    epoch_length: config.validator.epoch_length,
-                    http_addr: api_addr,
-                    ..config.router.clone()
-                },
-            };
+                &url,
+                &canisters,
+                addr,
+                status_addr,
+                api_addr,
+                app_url,
+            );
             node.validate()
                 .with_context(|| format!("{name}'s configuration"))?;
             std::fs::write(node_dir.join("node.toml"), toml::to_string_pretty(&node)?)?;
@@ -571,38 +524,7 @@ impl ProcessCluster {
             });
         }
 
-        // Register and stake every node through edge-node (one operator each, all at once).
-        let staked_compute = config.staked_compute;
-        let first_compute = config.validators + config.routers;
-        let setups = members.iter().enumerate().map(|(i, m)| {
-            let stake: Option<(u64, u32)> = match m.role {
-                Role::Validator => Some((1_000_000, 360)),
-                Role::Router => Some((100_000, 180)),
-                Role::Compute if i - first_compute < staked_compute => {
-                    Some((COMPUTE_STAKE / E8S, COMPUTE_STAKE_DAYS))
-                }
-                Role::Compute => None,
-            };
-            let log = logs.join(format!("{}.setup.log", m.name));
-            let (bin, name, dir, cfg) = (
-                bins.edge_node.clone(),
-                m.name.clone(),
-                m.dir.clone(),
-                m.config().display().to_string(),
-            );
-            async move {
-                run_once(&name, &bin, &["register", "-c", &cfg], &log, &dir).await?;
-                if let Some((amount, days)) = stake {
-                    let (amount, days) = (amount.to_string(), days.to_string());
-                    let args = ["stake", "-c", &cfg, "--amount", &amount, "--days", &days];
-                    run_once(&name, &bin, &args, &log, &dir).await?;
-                }
-                Ok::<(), anyhow::Error>(())
-            }
-        });
-        for r in futures::future::join_all(setups).await {
-            r?;
-        }
+        register_and_stake(&bins.edge_node, &logs, &members, &config).await?;
         let now_ns = duration_ns(
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -630,33 +552,14 @@ impl ProcessCluster {
             _apps_stop: apps_stop,
         };
         // Routers and compute nodes first, so the validators find them up.
-        let order: Vec<usize> = (first_compute - cluster.config.routers..cluster.members.len())
+        let first_router = cluster.config.validators;
+        let order: Vec<usize> = (first_router..cluster.members.len())
             .chain(0..cluster.config.validators)
             .collect();
         for i in order {
             cluster.start_node(i)?;
         }
-        // Each process binds its ports and serves its status endpoint.
-        let end = Instant::now() + Duration::from_secs(60);
-        for i in 0..cluster.members.len() {
-            loop {
-                cluster.check_running()?;
-                if http_get(cluster.members[i].status_addr, "/status")
-                    .await
-                    .is_some()
-                {
-                    break;
-                }
-                if Instant::now() > end {
-                    bail!(
-                        "{} does not serve its status endpoint; its log:\n{}",
-                        cluster.members[i].name,
-                        log_tail(&cluster.log_of(i))
-                    );
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
+        cluster.wait_for_status_endpoints().await?;
         Ok(cluster)
     }
 
@@ -665,6 +568,32 @@ impl ProcessCluster {
         self.dir
             .join("logs")
             .join(format!("{}.log", self.members[i].name))
+    }
+
+    /// Waits until every process binds its ports and serves its status endpoint (an error
+    /// names a process that exited, or one that does not answer within 60 s, with its log).
+    async fn wait_for_status_endpoints(&mut self) -> Result<()> {
+        let end = Instant::now() + Duration::from_secs(60);
+        for i in 0..self.members.len() {
+            loop {
+                self.check_running()?;
+                if http_get(self.members[i].status_addr, "/status")
+                    .await
+                    .is_some()
+                {
+                    break;
+                }
+                if Instant::now() > end {
+                    bail!(
+                        "{} does not serve its status endpoint; its log:\n{}",
+                        self.members[i].name,
+                        log_tail(&self.log_of(i))
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        Ok(())
     }
 
     fn start_node(&mut self, i: usize) -> Result<()> {
@@ -793,6 +722,125 @@ impl ProcessCluster {
             r.terminate(Duration::from_secs(10)).await;
         }
     }
+}
+
+/// Each funded user's escrow holds its credit, its key bound to it (as that user, over
+/// ic-agent).
+async fn fund_buyers(
+    url: &str,
+    canisters: &Deployed,
+    epoch_length: u64,
+    users: Vec<(usize, u64)>,
+) -> Result<()> {
+    for (i, credit) in users {
+        let key = devnet_user_key(i);
+        let client = AgentClient::new(url, AgentIdentity::from_pem(pem(&key)?.as_bytes())?)?;
+        let mut buyer = handles(
+            Arc::new(client),
+            canisters.ledger,
+            canisters.registry,
+            canisters.epochs,
+            epoch_length,
+        );
+        buyer.market = Some(canisters.market);
+        fund_escrow(&buyer, &key, credit)
+            .await
+            .with_context(|| format!("funding user {i}'s escrow"))?;
+    }
+    Ok(())
+}
+
+/// A node's config file: `edge-node init`'s, with the devnet's settings and ports.
+#[allow(clippy::too_many_arguments)]
+fn node_config(
+    config: &ClusterConfig,
+    role: Role,
+    url: &str,
+    canisters: &Deployed,
+    addr: SocketAddr,
+    status_addr: SocketAddr,
+    api_addr: Option<SocketAddr>,
+    app_url: Option<String>,
+) -> NodeConfig {
+    NodeConfig {
+        role,
+        key_file: "node.pem".into(),
+        status_addr: Some(status_addr),
+        region: "devnet".into(),
+        hardware: match role {
+            Role::Compute => format!(
+                "{:?} prover, {} thread(s) (devnet)",
+                config.compute_node.prover, config.compute_node.cpu_threads
+            ),
+            _ => String::new(),
+        },
+        public_addr: None,
+        ic: IcConfig {
+            url: url.to_string(),
+            identity_pem: Some("operator.pem".into()),
+            ledger: canisters.ledger,
+            registry: canisters.registry,
+            epochs: canisters.epochs,
+            market: Some(canisters.market),
+            sockets: Some(canisters.sockets),
+        },
+        net: emc_net::NetConfig {
+            listen_addr: addr,
+            ..config.net.clone()
+        },
+        validator: ValidatorConfig {
+            wal: Some("wal.log".into()),
+            ..config.validator.clone()
+        },
+        compute: ComputeConfig {
+            registry_refresh: config.validator.registry_refresh,
+            app_url,
+            ..config.compute_node.clone()
+        },
+        router: RouterConfig {
+            registry_refresh: config.validator.registry_refresh,
+            epoch_length: config.validator.epoch_length,
+            http_addr: api_addr,
+            ..config.router.clone()
+        },
+    }
+}
+
+/// Registers every node and stakes it (validators 1,000,000 EMC for 360 days, routers 100,000
+/// for 180, the first `staked_compute` compute nodes the registry's minimum for 7 days) with
+/// `edge-node register` / `edge-node stake`, one operator each, all at once.
+async fn register_and_stake(
+    edge_node: &Path,
+    logs: &Path,
+    members: &[ProcMember],
+    config: &ClusterConfig,
+) -> Result<()> {
+    let first_compute = config.validators + config.routers;
+    let setups = members.iter().enumerate().map(|(i, m)| {
+        let stake: Option<(u64, u32)> = match m.role {
+            Role::Validator => Some((1_000_000, 360)),
+            Role::Router => Some((100_000, 180)),
+            Role::Compute if i - first_compute < config.staked_compute => {
+                Some((COMPUTE_STAKE / E8S, COMPUTE_STAKE_DAYS))
+            }
+            Role::Compute => None,
+        };
+        let log = logs.join(format!("{}.setup.log", m.name));
+        let cfg = m.config().display().to_string();
+        async move {
+            run_once(&m.name, edge_node, &["register", "-c", &cfg], &log, &m.dir).await?;
+            if let Some((amount, days)) = stake {
+                let (amount, days) = (amount.to_string(), days.to_string());
+                let args = ["stake", "-c", &cfg, "--amount", &amount, "--days", &days];
+                run_once(&m.name, edge_node, &args, &log, &m.dir).await?;
+            }
+            Ok::<(), anyhow::Error>(())
+        }
+    });
+    for r in futures::future::join_all(setups).await {
+        r?;
+    }
+    Ok(())
 }
 
 /// Starts `emc-replica` (`bin`) on `listen` (port 0: any free one) with its state in
