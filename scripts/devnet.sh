@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The run command (README): installs what it needs, builds the canisters, and starts the local
-# devnet on the embedded IC (served over HTTP, with the explorer). Arguments go to emc-devnet (e.g. --duration 60s).
+# devnet on the embedded IC (served over HTTP, with the explorer), every node in one process.
+# Arguments go to emc-devnet (e.g. --duration 60s); with --processes the replica (emc-replica)
+# and every node (edge-node, router) run as their own processes, built here first.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -12,4 +14,7 @@ if command -v npm >/dev/null; then
 else
   echo "devnet: no npm: the explorer is not built (scripts/build-explorer.sh)" >&2
 fi
+case " $* " in
+  *" --processes "*) cargo build --quiet --release -p edge-node -p emc-router -p emc-replica ;;
+esac
 exec cargo run --quiet --release -p emc-devnet -- "$@"

@@ -51,6 +51,7 @@ use tracing::Instrument as _;
 
 pub mod governance;
 pub mod http;
+pub mod processes;
 pub use http::{IcHttp, DEFAULT_IC_HTTP, EXPLORER_PATH};
 
 /// 1 EMC in e8s.

@@ -9,10 +9,14 @@
 //! `emc-devnet --sign '<json body>'` prints another signed `curl` (a fresh nonce) and exits.
 //! `--socket-demo` buys a computing socket from the devnet's compute pool, calls through it,
 //! transfers it and calls as the new and the old holder.
+//! `--processes` runs the same network as processes: `emc-replica` with the canisters deployed
+//! over HTTP, and every node an `edge-node` / `router` child ([`emc_devnet::processes`]).
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use clap::Parser;
-use emc_devnet::{Cluster, ClusterConfig, E8S};
+use emc_devnet::processes::{Binaries, ProcessCluster};
+use emc_devnet::{Cluster, ClusterConfig, ClusterStatus, E8S};
+use emc_ic_client::IcClient as _;
 use emc_node_common::logging::{init_logging, LogConfig, MILESTONE};
 use std::time::{Duration, Instant};
 
@@ -78,6 +82,13 @@ struct Cli {
     /// it and call as the new and the old holder (issue #16), printing each step.
     #[arg(long)]
     socket_demo: bool,
+    /// Multi-process mode: the replica (`emc-replica`, on --ic-http) and every node (`edge-node`,
+    /// `router`) as its own process, configured by files in the data directory and registered
+    /// and staked through `edge-node register` / `stake` over HTTP. The binaries are looked up
+    /// beside this one (or in $EMC_BIN_DIR): `cargo build --release -p edge-node -p emc-router
+    /// -p emc-replica` first.
+    #[arg(long)]
+    processes: bool,
 }
 
 /// A `curl` of `body` to `path` at `api`, signed by devnet user 0 (nonce: UNIX time in µs).
@@ -137,6 +148,11 @@ async fn run(cli: Cli) -> Result<()> {
     cfg.router.http_addr = Some(cli.api);
     if cfg.validator.epoch_length % cfg.validator.checkpoint_interval.max(1) != 0 {
         anyhow::bail!("--checkpoint-interval must divide --epoch-length");
+    }
+    if cli.processes {
+        // Deploying and registering through processes takes longer than in one process.
+        cfg.genesis_delay = std::time::Duration::from_secs(30);
+        return run_processes(cli, cfg, data_dir).await;
     }
     let mut stop = emc_node_common::bootstrap::shutdown_signal();
     let started = Instant::now();
@@ -257,19 +273,7 @@ async fn run(cli: Cli) -> Result<()> {
                     );
                     paid_before = s.rewards_e8s;
                 }
-                println!(
-                    "devnet: t+{:>4}s  height {:>5}  epoch {:>3}  checkpoint {:>6}  closed epoch {:>4}  rewards paid {:>10.4} EMC  validators {}  compute seen {}  market volume {:.4} EMC fees {:.4} EMC",
-                    started.elapsed().as_secs(),
-                    s.height,
-                    s.epoch,
-                    s.checkpoint.map_or("-".into(), |h| h.to_string()),
-                    s.closed_epoch.map_or("-".into(), |e| e.to_string()),
-                    s.rewards_e8s as f64 / E8S as f64,
-                    s.validators_up,
-                    s.compute_seen,
-                    s.market_volume_e8s as f64 / E8S as f64,
-                    s.market_fees_e8s as f64 / E8S as f64,
-                );
+                println!("{}", status_line(started, &s));
                 if cli.duration.is_some_and(|d| started.elapsed() >= d) {
                     break;
                 }
@@ -304,6 +308,107 @@ async fn run(cli: Cli) -> Result<()> {
     }
     if let Some(http) = ic_http {
         http.replica.shutdown().await;
+    }
+    cluster.shutdown().await;
+    println!(
+        "devnet: stopped cleanly after {}s",
+        started.elapsed().as_secs()
+    );
+    if cli.keep_data {
+        println!("devnet: data and logs kept in {}", data_dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&data_dir);
+    }
+    Ok(())
+}
+
+/// The status line.
+fn status_line(started: Instant, s: &ClusterStatus) -> String {
+    format!(
+        "devnet: t+{:>4}s  height {:>5}  epoch {:>3}  checkpoint {:>6}  closed epoch {:>4}  rewards paid {:>10.4} EMC  validators {}  compute seen {}  market volume {:.4} EMC fees {:.4} EMC",
+        started.elapsed().as_secs(),
+        s.height,
+        s.epoch,
+        s.checkpoint.map_or("-".into(), |h| h.to_string()),
+        s.closed_epoch.map_or("-".into(), |e| e.to_string()),
+        s.rewards_e8s as f64 / E8S as f64,
+        s.validators_up,
+        s.compute_seen,
+        s.market_volume_e8s as f64 / E8S as f64,
+        s.market_fees_e8s as f64 / E8S as f64,
+    )
+}
+
+/// `--processes`: the replica and every node as child processes; the status line reads their
+/// status endpoints and the canisters over HTTP.
+async fn run_processes(cli: Cli, cfg: ClusterConfig, data_dir: std::path::PathBuf) -> Result<()> {
+    let bins = Binaries::locate()?;
+    let mut stop = emc_node_common::bootstrap::shutdown_signal();
+    let started = Instant::now();
+    let ic_listen = if cli.no_ic_http {
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0))
+    } else {
+        cli.ic_http
+    };
+    let mut cluster = ProcessCluster::start(cfg, bins, ic_listen)
+        .await
+        .with_context(|| {
+            format!(
+                "starting the devnet's processes (logs in {}/logs)",
+                data_dir.display()
+            )
+        })?;
+    let c = &cluster.canisters;
+    println!(
+        "devnet: emc-replica at {} (a process; root key fetched by clients) with ledger {}, registry {}, epochs {}, market {}, sockets {}, dao {}; deployer {} (admin.pem)",
+        cluster.url, c.ledger, c.registry, c.epochs, c.market, c.sockets, c.dao,
+        cluster.admin.principal()
+    );
+    for (i, m) in cluster.members.iter().enumerate() {
+        println!(
+            "  {:<11} {} at {}  pid {}  status http://{}/status  owner {}  ({})",
+            m.name,
+            hex_short(&m.id.0),
+            m.addr,
+            cluster.pid(i).map_or("-".into(), |p| p.to_string()),
+            m.status_addr,
+            m.owner,
+            m.dir.display()
+        );
+    }
+    println!(
+        "devnet: blocks every {:?}, a checkpoint every {} blocks, epochs of {} blocks; each process's output in {}/logs/<name>.log, a node's full log in <dir>/node.log",
+        cli.block_interval,
+        cli.checkpoint_interval,
+        cli.epoch_length,
+        data_dir.display()
+    );
+    if let Some(api) = cluster.members.iter().find_map(|m| m.api_addr) {
+        println!(
+            "devnet: router-0's dApp API on http://{api}; a streamed completion, signed by devnet user 0:\n{}",
+            signed_curl(api, "/v1/chat/completions", EXAMPLE)
+        );
+    }
+    let mut tick = tokio::time::interval(cli.status_every);
+    tick.tick().await;
+    let mut exited = false;
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = tick.tick() => {
+                if let Err(e) = cluster.check_running() {
+                    if !exited {
+                        println!("devnet: warning: {e:#}");
+                        exited = true;
+                    }
+                }
+                let s = cluster.status().await;
+                println!("{}", status_line(started, &s));
+                if cli.duration.is_some_and(|d| started.elapsed() >= d) {
+                    break;
+                }
+            }
+        }
     }
     cluster.shutdown().await;
     println!(

@@ -269,6 +269,27 @@ impl AgentClient {
             .map(|_| ())
     }
 
+    /// An update call whose effective canister id is `effective` rather than the callee: the
+    /// management canister's (`aaaaa-aa`) methods are routed by the canister they are about,
+    /// `provisional_create_canister_with_cycles` by its `specified_id`.
+    pub async fn update_with_effective_id(
+        &self,
+        canister: Principal,
+        effective: Principal,
+        method: &str,
+        arg: Vec<u8>,
+    ) -> Result<Vec<u8>, IcError> {
+        self.fetch_root_key().await?;
+        debug!(%canister, %effective, method, arg_bytes = arg.len(), "update");
+        let call = self
+            .agent
+            .update(&canister, method)
+            .with_effective_canister_id(effective)
+            .with_arg(arg)
+            .call_and_wait();
+        self.with_timeout(method, call).await
+    }
+
     async fn with_timeout<T>(
         &self,
         what: &str,

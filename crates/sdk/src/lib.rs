@@ -42,6 +42,7 @@
 pub mod amount;
 pub mod compute;
 mod config;
+pub mod deploy;
 pub mod doctor;
 pub mod epochs;
 mod error;
@@ -87,6 +88,13 @@ impl Emc {
     /// Connects over ic-agent as `config` says (no network traffic yet: the root key of a
     /// local replica is fetched on the first call).
     pub fn connect(config: &EmcConfig) -> Result<Emc, SdkError> {
+        let client = Self::agent_client(config)?;
+        Ok(Emc::from_client(Arc::new(client), config.canisters))
+    }
+
+    /// The ic-agent client `config` describes (what [`Emc::connect`] uses; [`deploy`] needs it
+    /// for management calls).
+    pub fn agent_client(config: &EmcConfig) -> Result<AgentClient, SdkError> {
         let identity = match &config.identity {
             Some(path) => AgentIdentity::from_pem_file(path)?,
             None => AgentIdentity::anonymous(),
@@ -103,8 +111,7 @@ impl Emc {
             timeout: config.timeout(),
             ..AgentConfig::new(config.url.clone(), identity)
         };
-        let client = AgentClient::with_config(agent)?;
-        Ok(Emc::from_client(Arc::new(client), config.canisters))
+        Ok(AgentClient::with_config(agent)?)
     }
 
     /// A handle over any client (e.g. `emc_ic_client::EmbeddedClient` in tests).

@@ -7,6 +7,7 @@ use candid::Principal;
 use clap::{Args, Parser, Subcommand};
 use emc_sdk::amount::{format_emc, parse_emc};
 use emc_sdk::doctor::{self, Status};
+use emc_sdk::IcClient as _;
 use emc_sdk::{gov, node_id_hex, parse_account, parse_node_id, Account, Emc, EmcConfig, SdkError};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -82,6 +83,33 @@ enum Cmd {
     /// Governance proposals' payloads (SNS generic functions).
     #[command(subcommand)]
     Gov(GovCmd),
+    /// Deploys EMC's canisters to a fresh local replica (emc-replica) with the devnet's ids,
+    /// wired as scripts/dfx-deploy.sh wires them; your identity becomes their controller,
+    /// governance and treasury.
+    Deploy(DeployCmd),
+}
+
+#[derive(Args, Debug)]
+struct DeployCmd {
+    /// The folder with the canisters' .wasm.gz (scripts/build-canisters.sh writes it).
+    #[arg(long, default_value = "target/canisters")]
+    wasm_dir: PathBuf,
+    /// The registry's genesis (start of epoch 0) this many seconds from now: register and
+    /// stake the first validators before it.
+    #[arg(long, default_value_t = 600)]
+    genesis_in_secs: u64,
+    /// A genesis balance, `<account>=<EMC>` (repeatable; default: 1,000,000 EMC to you).
+    #[arg(long = "fund", value_parser = fund_arg)]
+    funds: Vec<(Account, u64)>,
+}
+
+fn fund_arg(s: &str) -> Result<(Account, u64), String> {
+    let (account, amount) = s
+        .rsplit_once('=')
+        .ok_or_else(|| format!("expected <account>=<EMC>, got {s:?}"))?;
+    let account = emc_sdk::parse_account(account).map_err(|e| e.to_string())?;
+    let e8s = parse_emc(amount).map_err(|e| e.to_string())?;
+    Ok((account, e8s))
 }
 
 #[derive(Subcommand, Debug)]
@@ -438,14 +466,48 @@ async fn run(cli: Cli) -> Result<(Out, u8)> {
         ));
     }
     let cfg = config(&cli.global)?;
+    if let Cmd::Deploy(d) = &cli.cmd {
+        return Ok((deploy(&cfg, d).await?, 0));
+    }
     let emc = Emc::connect(&cfg).context("connecting")?;
     match cli.cmd {
         Cmd::Wallet(c) => Ok((wallet(&emc, c).await?, 0)),
         Cmd::Node(c) => node(&emc, c).await,
         Cmd::Market(c) => Ok((market(&emc, c).await?, 0)),
         Cmd::Socket(c) => Ok((socket_cmd(&emc, c).await?, 0)),
-        Cmd::Gov(_) | Cmd::Call(_) => bail!("handled above"),
+        Cmd::Gov(_) | Cmd::Call(_) | Cmd::Deploy(_) => bail!("handled above"),
     }
+}
+
+async fn deploy(cfg: &EmcConfig, cmd: &DeployCmd) -> Result<Out> {
+    let client = Emc::agent_client(cfg).context("connecting")?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("the system clock is before 1970")?;
+    let genesis = now
+        .as_secs()
+        .checked_add(cmd.genesis_in_secs)
+        .and_then(|s| s.checked_mul(1_000_000_000))
+        .ok_or_else(|| anyhow!("--genesis-in-secs is too large"))?;
+    let dc = emc_sdk::deploy::DeployConfig {
+        initial_balances: cmd.funds.clone(),
+        genesis_time_ns: Some(genesis),
+        ..emc_sdk::deploy::DeployConfig::new(&cmd.wasm_dir)
+    };
+    let d = emc_sdk::deploy::deploy(&client, &dc, progress).await?;
+    Ok(out(
+        json!({
+            "ledger": d.ledger.to_text(), "registry": d.registry.to_text(),
+            "epochs": d.epochs.to_text(), "market": d.market.to_text(),
+            "sockets": d.sockets.to_text(), "dao": d.dao.to_text(),
+            "governance": client.principal().to_text(), "genesis_time_ns": genesis,
+        }),
+        format!(
+            "ledger {}  registry {}  epochs {}  market {}  sockets {}  dao {}  governance {}  genesis in {}s",
+            d.ledger, d.registry, d.epochs, d.market, d.sockets, d.dao,
+            client.principal(), cmd.genesis_in_secs
+        ),
+    ))
 }
 
 async fn wallet(emc: &Emc, cmd: WalletCmd) -> Result<Out> {

@@ -13,6 +13,8 @@
 //!   node per epoch once its epoch 0 has closed and paid (~90 s).
 //! * `sockets`: computing sockets through `Emc` and through `emc socket …` (buy, list, show,
 //!   transfer, bind; the old holder refused; bad input).
+//! * `deploy`: `emc deploy` to a real `emc-replica` process (built by the test), read back
+//!   through ic-agent.
 //! * `cli`: the `emc` binary for every command, with bad input, an unknown node and a
 //!   replica that is down (clear error, non-zero exit).
 //!
@@ -20,6 +22,7 @@
 
 mod chat;
 mod cli;
+mod deploy;
 mod sdk;
 mod sockets;
 
