@@ -53,8 +53,8 @@ pub struct Binaries {
     pub router: PathBuf,
 }
 
-/// The cargo packages of [`Binaries`].
-pub const BINARY_PACKAGES: [&str; 3] = ["edge-node", "emc-router", "emc-replica"];
+/// The binaries of [`Binaries`] (packages `edge-node`, `emc-router`, `emc-replica`).
+pub const BINARY_NAMES: [&str; 3] = ["edge-node", "router", "emc-replica"];
 
 impl Binaries {
     /// The binaries in `dir`; a clear error names the one missing and how to build it.
@@ -107,7 +107,7 @@ impl Binaries {
     /// clean checkout (`cargo test` builds only the binaries of packages with integration
     /// tests).
     pub fn build() -> Result<Binaries> {
-        Self::in_dir(&build_binaries(&BINARY_PACKAGES)?)
+        Self::in_dir(&build_binaries(&BINARY_NAMES)?)
     }
 }
 
@@ -866,10 +866,13 @@ pub async fn spawn_replica(
     Ok((replica, url))
 }
 
-/// Builds `packages`' binaries with cargo in the running executable's profile (`release` when
+/// Builds the binaries `bins` with cargo in the running executable's profile (`release` when
 /// it runs from `target/release`) and returns the folder they are in
-/// ([`Binaries::default_dir`]).
-pub fn build_binaries(packages: &[&str]) -> Result<PathBuf> {
+/// ([`Binaries::default_dir`]). The whole workspace's feature resolution is used (only these
+/// binaries are built), as `scripts/build-canisters.sh` does, so that a `cargo test
+/// --workspace` run (CI) has their dependencies built already instead of compiling them again
+/// with the fewer features of three packages alone.
+pub fn build_binaries(bins: &[&str]) -> Result<PathBuf> {
     let dir = Binaries::default_dir()?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = std::process::Command::new(cargo);
@@ -895,8 +898,9 @@ pub fn build_binaries(packages: &[&str]) -> Result<PathBuf> {
             cmd.env_remove(&key);
         }
     }
-    for p in packages {
-        cmd.arg("-p").arg(p);
+    cmd.arg("--workspace");
+    for b in bins {
+        cmd.arg("--bin").arg(b);
     }
     match dir.file_name().and_then(|n| n.to_str()) {
         Some("debug") | None => {}
@@ -912,7 +916,7 @@ pub fn build_binaries(packages: &[&str]) -> Result<PathBuf> {
         .status()
         .context("running cargo build")?;
     if !status.success() {
-        bail!("cargo build of {packages:?} failed ({status})");
+        bail!("cargo build of {bins:?} failed ({status})");
     }
     Ok(dir)
 }

@@ -6,8 +6,8 @@
 //! write-ahead log) rejoins: the chain goes on, checkpoints accepted before stay as they
 //! were, the checkpoints after it link to them, and no validator saw an equivocation.
 //!
-//! The binaries are built by the test (`cargo build -p edge-node -p emc-router -p
-//! emc-replica`, the test's own profile), so it runs in a clean checkout too. Proof of
+//! The binaries are built by the test (`cargo build --workspace --bin edge-node --bin router
+//! --bin emc-replica`, the test's own profile), so it runs in a clean checkout too. Proof of
 //! computing is off (debug-build provers would only load the 2 cores).
 
 use anyhow::{anyhow, ensure, Result};

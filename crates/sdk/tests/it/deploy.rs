@@ -31,7 +31,7 @@ fn emc_deploy_installs_the_canisters_on_a_replica_process_with_the_devnet_ids() 
     // built with the devnet's other binaries (one cargo feature set, so the devnet's process
     // test finds them built).
     let bin_dir =
-        emc_devnet::processes::build_binaries(&emc_devnet::processes::BINARY_PACKAGES).unwrap();
+        emc_devnet::processes::build_binaries(&emc_devnet::processes::BINARY_NAMES).unwrap();
     let replica_bin = bin_dir.join("emc-replica");
     let dir = std::env::temp_dir().join(format!("emc-sdk-deploy-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
