@@ -226,17 +226,16 @@ async fn handle(gw: Arc<Gateway>, req: Request<Incoming>) -> Response<ApiBody> {
             let Some(list) = v.get("receipts").and_then(Value::as_array) else {
                 return error(400, "invalid_request_error", "`receipts` must be an array");
             };
-            let (mut accepted, mut refused) = (0u64, 0u64);
-            for item in list {
-                let r = item
-                    .as_str()
-                    .and_then(|h| hex::decode(h).ok())
-                    .and_then(|b| decode_receipt(&b).ok());
-                match r.map(|r| gw.countersigned(r)) {
-                    Some(true) => accepted += 1,
-                    _ => refused += 1,
-                }
-            }
+            let receipts: Vec<_> = list
+                .iter()
+                .filter_map(|item| {
+                    let bytes = hex::decode(item.as_str()?).ok()?;
+                    decode_receipt(&bytes).ok()
+                })
+                .collect();
+            let malformed = (list.len() - receipts.len()) as u64;
+            let (accepted, refused) = gw.countersigned(receipts);
+            let refused = refused + malformed;
             json_response(
                 StatusCode::OK,
                 &json!({"accepted": accepted, "refused": refused}),

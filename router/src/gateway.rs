@@ -4,7 +4,7 @@
 //! validators. Every rule lives in `emc_edge_core`; this holds the state behind short locks.
 
 use emc_edge_core::compute::{
-    node_signature_valid, user_signature_valid, Allowances, Funds, FundsError, NonceError,
+    node_signature_valid, user_signatures_valid, Allowances, Funds, FundsError, NonceError,
     NonceWindow, RateLimiter,
 };
 use emc_edge_core::dispatch::{CallPlan, DispatchConfig, Dispatcher, Ticket};
@@ -12,7 +12,7 @@ use emc_edge_core::protocol::Offer;
 use emc_net::Network;
 use emc_node_common::config::RouterConfig;
 use emc_node_common::status::{CallStats, Latencies};
-use emc_types::{ComputeReceipt, NodeId};
+use emc_types::{ComputeReceipt, Hash, NodeId};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -56,7 +56,8 @@ pub struct Gateway {
     nonces: Mutex<BTreeMap<NodeId, NonceWindow>>,
     limiter: Mutex<RateLimiter>,
     stats: Mutex<GatewayStats>,
-    pending: Mutex<BTreeMap<NodeId, VecDeque<ComputeReceipt>>>,
+    /// Per user, receipts awaiting the countersignature, with their body hashes.
+    pending: Mutex<BTreeMap<NodeId, VecDeque<(Hash, ComputeReceipt)>>>,
     ready: Mutex<VecDeque<ComputeReceipt>>,
     epoch: AtomicU64,
     clock: Instant,
@@ -264,7 +265,7 @@ impl Gateway {
         if q.len() >= PENDING_PER_USER {
             q.pop_front();
         }
-        q.push_back(r.clone());
+        q.push_back((r.body_hash(), r.clone()));
         Some(r)
     }
 
@@ -272,33 +273,63 @@ impl Gateway {
     pub fn pending_receipts(&self, user: &NodeId) -> Vec<ComputeReceipt> {
         lock(&self.pending)
             .get(user)
-            .map(|q| q.iter().cloned().collect())
+            .map(|q| q.iter().map(|(_, r)| r.clone()).collect())
             .unwrap_or_default()
     }
 
-    /// A countersigned receipt back from its user: accepted when it is one of the pending
-    /// receipts (same body) and both signatures verify; queued for the validators.
-    pub fn countersigned(&self, r: ComputeReceipt) -> bool {
-        let mut pending = lock(&self.pending);
-        let Some(q) = pending.get_mut(&r.user) else {
-            return false;
+    /// Countersigned receipts back from their users, as `(accepted, refused)`. A receipt is
+    /// accepted when it is one of its user's pending receipts (same body and node signature,
+    /// which [`Self::on_receipt`] verified) and its user's signature verifies (the whole lot
+    /// verified together: `compute::user_signatures_valid`); accepted ones leave the pending
+    /// receipts (a second copy is refused) and are queued for the validators.
+    pub fn countersigned(&self, rs: Vec<ComputeReceipt>) -> (u64, u64) {
+        let is_pending = |q: &VecDeque<(Hash, ComputeReceipt)>, body: &Hash, r: &ComputeReceipt| {
+            q.iter()
+                .position(|(h, p)| h == body && p.node_signature == r.node_signature)
         };
-        let body = r.body_hash();
-        let Some(at) = q.iter().position(|p| p.body_hash() == body) else {
-            return false;
+        let bodies: Vec<Hash> = rs.iter().map(ComputeReceipt::body_hash).collect();
+        let candidates: Vec<usize> = {
+            let pending = lock(&self.pending);
+            (0..rs.len())
+                .filter(|&i| {
+                    pending
+                        .get(&rs[i].user)
+                        .is_some_and(|q| is_pending(q, &bodies[i], &rs[i]).is_some())
+                })
+                .collect()
         };
-        if !user_signature_valid(&r) || !node_signature_valid(&r) {
-            return false;
+        let signed = {
+            let refs: Vec<&ComputeReceipt> = candidates.iter().map(|&i| &rs[i]).collect();
+            user_signatures_valid(&refs)
+        };
+        let mut accepted = Vec::new();
+        {
+            let mut pending = lock(&self.pending);
+            for (&i, ok) in candidates.iter().zip(signed) {
+                let Some(q) = pending.get_mut(&rs[i].user).filter(|_| ok) else {
+                    continue;
+                };
+                if let Some(at) = is_pending(q, &bodies[i], &rs[i]) {
+                    q.remove(at);
+                    accepted.push(i);
+                }
+            }
         }
-        q.remove(at);
-        drop(pending);
+        let n = accepted.len() as u64;
+        let refused = rs.len() as u64 - n;
+        let mut rs: Vec<Option<ComputeReceipt>> = rs.into_iter().map(Some).collect();
         let mut ready = lock(&self.ready);
-        if ready.len() >= READY_MAX {
-            ready.pop_front();
+        for i in accepted {
+            if ready.len() >= READY_MAX {
+                ready.pop_front();
+            }
+            if let Some(r) = rs[i].take() {
+                ready.push_back(r);
+            }
         }
-        ready.push_back(r);
-        lock(&self.stats).receipts_countersigned += 1;
-        true
+        drop(ready);
+        lock(&self.stats).receipts_countersigned += n;
+        (n, refused)
     }
 
     /// The countersigned receipts to send now.
