@@ -542,11 +542,12 @@ fn relay(
             match outcome {
                 Ok(Ok(trailer)) => {
                     if !sse {
-                        // The body is complete: end it before the receipt's bookkeeping.
+                        // The body is complete: end it, and leave the receipt's signature
+                        // check and booking to the gateway (`served`: in batches, off this
+                        // thread), so the dApp's response never waits for them.
                         drop(tx);
                         guard.success(&mut plan);
-                        let receipt = trailer.receipt.and_then(|r| gw.on_receipt(node, r));
-                        gw.count_served(node, receipt.map_or(0, |r| r.units), started);
+                        gw.served(node, trailer.receipt, started);
                         return;
                     }
                     guard.success(&mut plan);

@@ -4,8 +4,8 @@
 //! validators. Every rule lives in `emc_edge_core`; this holds the state behind short locks.
 
 use emc_edge_core::compute::{
-    node_signature_valid, user_signatures_valid, Allowances, Funds, FundsError, NonceError,
-    NonceWindow, RateLimiter,
+    node_signature_valid, node_signatures_valid, user_signatures_valid, Allowances, Funds,
+    FundsError, NonceError, NonceWindow, RateLimiter,
 };
 use emc_edge_core::dispatch::{CallPlan, DispatchConfig, Dispatcher, Ticket};
 use emc_edge_core::protocol::Offer;
@@ -15,7 +15,7 @@ use emc_node_common::status::{CallStats, Latencies};
 use emc_types::{ComputeReceipt, Hash, NodeId};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 use tracing::warn;
@@ -24,6 +24,9 @@ use tracing::warn;
 const PENDING_PER_USER: usize = 1024;
 /// Countersigned receipts waiting for the next flush, at most (oldest dropped).
 const READY_MAX: usize = 100_000;
+/// Served calls whose receipts wait for a check, at most, before a blocking task books them
+/// (otherwise they are booked every `receipt_flush`).
+const BOOK_BATCH: usize = 1024;
 
 /// Locks `m`, taking the data over from a panicked holder (the state stays usable).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -43,6 +46,22 @@ pub struct GatewayStats {
     pub receipts_sent: u64,
 }
 
+/// Served calls whose receipts are not booked yet, and per user the sum of their amounts
+/// (held against the user's funds until they are booked).
+#[derive(Default)]
+struct Unchecked {
+    calls: Vec<Served>,
+    held: BTreeMap<NodeId, u64>,
+}
+
+/// A served call whose receipt is not booked yet.
+struct Served {
+    node: NodeId,
+    receipt: ComputeReceipt,
+    /// Its latency, µs.
+    us: u64,
+}
+
 /// The shared state of the compute service.
 pub struct Gateway {
     pub(crate) cfg: RouterConfig,
@@ -58,6 +77,13 @@ pub struct Gateway {
     stats: Mutex<GatewayStats>,
     /// Per user, receipts awaiting the countersignature, with their body hashes.
     pending: Mutex<BTreeMap<NodeId, VecDeque<(Hash, ComputeReceipt)>>>,
+    /// Served calls whose receipts are not checked and booked yet ([`Gateway::served`]).
+    unchecked: Mutex<Unchecked>,
+    /// Whether a blocking task is booking `unchecked`.
+    booking_task: AtomicBool,
+    /// Held while a batch of `unchecked` is being booked (one batch at a time, so whoever
+    /// books next sees every earlier receipt booked).
+    booking: Mutex<()>,
     ready: Mutex<VecDeque<ComputeReceipt>>,
     epoch: AtomicU64,
     clock: Instant,
@@ -109,6 +135,9 @@ impl Gateway {
             nonces: Mutex::new(BTreeMap::new()),
             stats: Mutex::new(GatewayStats::default()),
             pending: Mutex::new(BTreeMap::new()),
+            unchecked: Mutex::new(Unchecked::default()),
+            booking_task: AtomicBool::new(false),
+            booking: Mutex::new(()),
             ready: Mutex::new(VecDeque::new()),
             epoch: AtomicU64::new(0),
             clock: Instant::now(),
@@ -190,8 +219,18 @@ impl Gateway {
     }
 
     /// Whether `account` may call.
+    /// Receipts of served calls not booked yet count against it ([`Self::served`]).
     pub fn funds_available(&self, account: &NodeId) -> Result<u64, FundsError> {
-        lock(&self.funds).available(account)
+        let held = lock(&self.unchecked)
+            .held
+            .get(account)
+            .copied()
+            .unwrap_or(0);
+        let left = lock(&self.funds).available(account)?;
+        match left.saturating_sub(held) {
+            0 => Err(FundsError::Exhausted),
+            left => Ok(left),
+        }
     }
 
     /// Records `nonce` for `account`, once.
@@ -251,7 +290,113 @@ impl Gateway {
     /// A served call's receipt from `node`: kept for the user's countersignature and charged
     /// once, if it is the node's, for this router, signed by the node. Returns it when kept.
     pub fn on_receipt(&self, node: NodeId, r: ComputeReceipt) -> Option<ComputeReceipt> {
-        if r.node != node || r.router != self.me || !node_signature_valid(&r) {
+        if !node_signature_valid(&r) {
+            warn!(?node, "a receipt without the node's signature: not billed");
+            return None;
+        }
+        self.book(node, r)
+    }
+
+    /// A call served in full whose response has gone to the dApp, with the node's receipt:
+    /// counted, and the receipt checked and booked as [`Self::on_receipt`] does, but in
+    /// batches ([`Self::book_served`]): by a blocking task once [`BOOK_BATCH`] wait, else at
+    /// the next `receipt_flush`, and by whoever reads or settles the pending receipts first
+    /// (so a receipt is never missing once its call's response has ended). Until then its
+    /// amount is held against the user's funds ([`Self::funds_available`]). So no signature
+    /// is checked on the way of a dApp's bytes, and the router checks receipts' node
+    /// signatures with one batch equation per batch.
+    pub fn served(
+        self: &Arc<Self>,
+        node: NodeId,
+        receipt: Option<ComputeReceipt>,
+        started: Instant,
+    ) {
+        let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let Some(receipt) = receipt else {
+            self.record_served(node, 0, us);
+            return;
+        };
+        let waiting = {
+            let mut u = lock(&self.unchecked);
+            let amount = receipt.amount_e8s().unwrap_or(u64::MAX);
+            let held = u.held.entry(receipt.user).or_default();
+            *held = held.saturating_add(amount);
+            u.calls.push(Served { node, receipt, us });
+            u.calls.len()
+        };
+        if waiting >= BOOK_BATCH {
+            self.book_in_background();
+        }
+    }
+
+    /// Books the served calls' receipts on a blocking task (unless one is at it already).
+    pub fn book_in_background(self: &Arc<Self>) {
+        if self.booking_task.swap(true, Ordering::AcqRel) {
+            return; // the running task takes them
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                let gw = self.clone();
+                rt.spawn_blocking(move || gw.book_until_empty());
+            }
+            Err(_) => self.book_until_empty(),
+        }
+    }
+
+    /// The blocking task: books batches until none is left.
+    fn book_until_empty(&self) {
+        loop {
+            self.book_served();
+            self.booking_task.store(false, Ordering::Release);
+            // Calls queued after the last batch, whose callers saw the task running.
+            if lock(&self.unchecked).calls.is_empty()
+                || self.booking_task.swap(true, Ordering::AcqRel)
+            {
+                return;
+            }
+        }
+    }
+
+    /// Checks and books every receipt [`Self::served`] queued so far: their node signatures
+    /// in one batch, then each valid one as [`Self::on_receipt`] does; their holds end once
+    /// they are charged (or refused).
+    pub fn book_served(&self) {
+        let _one_at_a_time = lock(&self.booking);
+        let batch = std::mem::take(&mut lock(&self.unchecked).calls);
+        if batch.is_empty() {
+            return;
+        }
+        let refs: Vec<&ComputeReceipt> = batch.iter().map(|s| &s.receipt).collect();
+        let valid = node_signatures_valid(&refs);
+        let mut booked: BTreeMap<NodeId, u64> = BTreeMap::new();
+        for (s, ok) in batch.into_iter().zip(valid) {
+            let user = s.receipt.user;
+            let amount = s.receipt.amount_e8s().unwrap_or(u64::MAX);
+            let units = if ok {
+                self.book(s.node, s.receipt).map_or(0, |r| r.units)
+            } else {
+                warn!(node = ?s.node, "a receipt without the node's signature: not billed");
+                0
+            };
+            let b = booked.entry(user).or_default();
+            *b = b.saturating_add(amount);
+            self.record_served(s.node, units, s.us);
+        }
+        let mut u = lock(&self.unchecked);
+        for (user, amount) in booked {
+            if let Some(held) = u.held.get_mut(&user) {
+                *held = held.saturating_sub(amount);
+                if *held == 0 {
+                    u.held.remove(&user);
+                }
+            }
+        }
+    }
+
+    /// Charges and keeps a receipt whose node signature verified, if it is `node`'s and for
+    /// this router.
+    fn book(&self, node: NodeId, r: ComputeReceipt) -> Option<ComputeReceipt> {
+        if r.node != node || r.router != self.me {
             warn!(?node, "a receipt that is not the node's own: not billed");
             return None;
         }
@@ -271,6 +416,7 @@ impl Gateway {
 
     /// Receipts awaiting `user`'s countersignature.
     pub fn pending_receipts(&self, user: &NodeId) -> Vec<ComputeReceipt> {
+        self.book_served();
         lock(&self.pending)
             .get(user)
             .map(|q| q.iter().map(|(_, r)| r.clone()).collect())
@@ -283,6 +429,7 @@ impl Gateway {
     /// verified together: `compute::user_signatures_valid`); accepted ones leave the pending
     /// receipts (a second copy is refused) and are queued for the validators.
     pub fn countersigned(&self, rs: Vec<ComputeReceipt>) -> (u64, u64) {
+        self.book_served();
         let is_pending = |q: &VecDeque<(Hash, ComputeReceipt)>, body: &Hash, r: &ComputeReceipt| {
             q.iter()
                 .position(|(h, p)| h == body && p.node_signature == r.node_signature)
@@ -345,6 +492,11 @@ impl Gateway {
     /// A served call.
     pub fn count_served(&self, node: NodeId, units: u64, started: Instant) {
         let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.record_served(node, units, us);
+    }
+
+    /// A served call that took `us` µs.
+    fn record_served(&self, node: NodeId, units: u64, us: u64) {
         let mut s = lock(&self.stats);
         let e = s.nodes.entry(node).or_default();
         e.0.calls += 1;

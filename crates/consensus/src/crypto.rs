@@ -336,7 +336,8 @@ fn verify_prepared(ps: &[Prepared], items: &[&SigItem]) -> Vec<bool> {
         _ => {}
     }
     let mut budget = HALVING_BUDGET * n;
-    let mut failed = std::collections::VecDeque::from([0..n]);
+    let mut failed = std::collections::VecDeque::new();
+    failed.push_back(0..n);
     while let Some(part) = failed.pop_front() {
         if part.len() < MIN_HALVED || part.len() > budget {
             for i in part {

@@ -123,12 +123,18 @@ pub fn user_signatures_valid(receipts: &[&ComputeReceipt]) -> Vec<bool> {
     signatures_valid(receipts, |r| (r.user, r.user_signature))
 }
 
+/// For each receipt, whether its node's signature verifies, all verified together (the rule
+/// of [`user_signatures_valid`]). What a router checks on the receipts of served calls.
+pub fn node_signatures_valid(receipts: &[&ComputeReceipt]) -> Vec<bool> {
+    signatures_valid(receipts, |r| (r.node, r.node_signature))
+}
+
 /// [`countersign`] of each receipt, the node signatures verified together (the rule of
 /// [`user_signatures_valid`]); returns which were countersigned (the others are unchanged).
 pub fn countersign_all(key: &SigningKey, receipts: &mut [ComputeReceipt]) -> Vec<bool> {
     let me = key.verifying_key().to_bytes();
     let refs: Vec<&ComputeReceipt> = receipts.iter().collect();
-    let node_ok = signatures_valid(&refs, |r| (r.node, r.node_signature));
+    let node_ok = node_signatures_valid(&refs);
     receipts
         .iter_mut()
         .zip(node_ok)
@@ -733,5 +739,8 @@ mod tests {
         let want: Vec<bool> = rs.iter().map(user_signature_valid).collect();
         assert_eq!(user_signatures_valid(&refs), want);
         assert_eq!(want.iter().filter(|ok| !**ok).count(), 3);
+        let want: Vec<bool> = rs.iter().map(node_signature_valid).collect();
+        assert_eq!(node_signatures_valid(&refs), want);
+        assert_eq!(want, (0..12).map(|i| i != 2).collect::<Vec<_>>());
     }
 }
