@@ -603,3 +603,99 @@ fn unit_name(u: emc_types::MeterUnit) -> &'static str {
         emc_types::MeterUnit::Seconds => "seconds",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::SigningKey;
+    use emc_edge_core::compute::{countersign, sign_receipt};
+    use emc_net::{Identity, NetConfig, Role, StaticAuthorizer};
+    use emc_types::{MeterUnit, Signature};
+
+    fn gateway(router: &SigningKey, user: &SigningKey, credit: u64) -> Arc<Gateway> {
+        let cfg = NetConfig {
+            listen_addr: "127.0.0.1:0".parse().unwrap(),
+            ..NetConfig::default()
+        };
+        let (net, _events) = Network::bind(
+            cfg,
+            Identity::from_signing_key(router.clone()).unwrap(),
+            Arc::new(StaticAuthorizer::new()),
+            Role::Router,
+        )
+        .unwrap();
+        let funds = Allowances::new([(NodeId(user.verifying_key().to_bytes()), credit)]);
+        Arc::new(Gateway::new(RouterConfig::default(), net, Box::new(funds)))
+    }
+
+    fn receipt(
+        router: &SigningKey,
+        node: &SigningKey,
+        user: &SigningKey,
+        n: u64,
+    ) -> ComputeReceipt {
+        let mut r = ComputeReceipt {
+            user: NodeId(user.verifying_key().to_bytes()),
+            node: NodeId(node.verifying_key().to_bytes()),
+            router: NodeId(router.verifying_key().to_bytes()),
+            epoch: 0,
+            nonce: n,
+            request_hash: Hash([n as u8; 32]),
+            response_hash: Hash([7; 32]),
+            unit: MeterUnit::Tokens,
+            units: 2,
+            price_e8s: 5,
+            cumulative_e8s: 10 * n,
+            node_signature: Signature([0; 64]),
+            user_signature: Signature([0; 64]),
+        };
+        r.node_signature = sign_receipt(node, &r);
+        r
+    }
+
+    /// Served calls' receipts are held against the user's funds until booked; booking
+    /// charges the ones the node signed (one bad among them is not billed nor kept); the
+    /// pending receipts are complete as soon as the calls were served; a batch of
+    /// countersignatures accepts exactly the good ones, once.
+    #[tokio::test]
+    async fn served_receipts_are_held_then_booked_in_a_batch_and_countersigned_in_one() {
+        let (router, node, user) = (
+            SigningKey::from_bytes(&[1; 32]),
+            SigningKey::from_bytes(&[2; 32]),
+            SigningKey::from_bytes(&[3; 32]),
+        );
+        let account = NodeId(user.verifying_key().to_bytes());
+        let node_id = NodeId(node.verifying_key().to_bytes());
+        let gw = gateway(&router, &user, 100);
+        let mut rs: Vec<ComputeReceipt> =
+            (1..=8).map(|n| receipt(&router, &node, &user, n)).collect();
+        rs[3].node_signature.0[9] ^= 1; // forged by the node: never billed
+        for r in &rs {
+            gw.served(node_id, Some(r.clone()), Instant::now());
+        }
+        // 8 × 10 e8s held of 100.
+        assert_eq!(gw.funds_available(&account), Ok(20));
+        let pending = gw.pending_receipts(&account); // books first
+        assert_eq!(pending.len(), 7);
+        assert!(!pending.contains(&rs[3]));
+        assert_eq!(
+            gw.funds_available(&account),
+            Ok(30),
+            "7 charged, no hold left"
+        );
+        assert_eq!(gw.stats().0[&node_id].calls, 8);
+        assert_eq!(gw.stats().0[&node_id].units, 14);
+
+        let mut signed = pending.clone();
+        for r in &mut signed {
+            assert!(countersign(&user, r));
+        }
+        signed[5].user_signature = sign_receipt(&node, &signed[5]); // not the user's
+        let mut posted = signed.clone();
+        posted.push(signed[0].clone()); // twice
+        posted.push(rs[3].clone()); // never pending
+        assert_eq!(gw.countersigned(posted), (6, 3));
+        assert_eq!(gw.take_ready().len(), 6);
+        assert_eq!(gw.pending_receipts(&account), vec![pending[5].clone()]);
+    }
+}
