@@ -290,6 +290,9 @@ impl Gateway {
     /// A served call's receipt from `node`: kept for the user's countersignature and charged
     /// once, if it is the node's, for this router, signed by the node. Returns it when kept.
     pub fn on_receipt(&self, node: NodeId, r: ComputeReceipt) -> Option<ComputeReceipt> {
+        // Calls that ended earlier first, so a lane's receipts are kept in the order served
+        // (validators' proposals take a lane's receipts in the order they were handed over).
+        self.book_served();
         if !node_signature_valid(&r) {
             warn!(?node, "a receipt without the node's signature: not billed");
             return None;
@@ -697,5 +700,29 @@ mod tests {
         assert_eq!(gw.countersigned(posted), (6, 3));
         assert_eq!(gw.take_ready().len(), 6);
         assert_eq!(gw.pending_receipts(&account), vec![pending[5].clone()]);
+    }
+
+    /// A streamed call's receipt, booked at once, comes after the receipts of calls that
+    /// ended before it and wait for their batch: a lane's receipts stay in the order served.
+    #[tokio::test]
+    async fn a_lane_keeps_its_receipts_in_the_order_served() {
+        let (router, node, user) = (
+            SigningKey::from_bytes(&[1; 32]),
+            SigningKey::from_bytes(&[2; 32]),
+            SigningKey::from_bytes(&[3; 32]),
+        );
+        let node_id = NodeId(node.verifying_key().to_bytes());
+        let gw = gateway(&router, &user, 1_000);
+        let rs: Vec<ComputeReceipt> = (1..=4).map(|n| receipt(&router, &node, &user, n)).collect();
+        for r in &rs[..3] {
+            gw.served(node_id, Some(r.clone()), Instant::now());
+        }
+        assert_eq!(gw.on_receipt(node_id, rs[3].clone()), Some(rs[3].clone()));
+        let nonces: Vec<u64> = gw
+            .pending_receipts(&NodeId(user.verifying_key().to_bytes()))
+            .iter()
+            .map(|r| r.nonce)
+            .collect();
+        assert_eq!(nonces, [1, 2, 3, 4]);
     }
 }
