@@ -488,8 +488,9 @@ impl Runner {
                 (KIND_RECEIPTS, Role::Router) => match decode_receipts(&payload) {
                     Ok(receipts) => {
                         let (mut ok, mut refused) = (0u64, 0u64);
-                        for r in receipts {
-                            match self.node.app_mut().record_receipt(r) {
+                        // One batch verification for the frame's signatures.
+                        for verdict in self.node.app_mut().record_receipts(receipts) {
+                            match verdict {
                                 Ok(()) => ok += 1,
                                 Err(e) => {
                                     refused += 1;

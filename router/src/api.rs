@@ -226,17 +226,16 @@ async fn handle(gw: Arc<Gateway>, req: Request<Incoming>) -> Response<ApiBody> {
             let Some(list) = v.get("receipts").and_then(Value::as_array) else {
                 return error(400, "invalid_request_error", "`receipts` must be an array");
             };
-            let (mut accepted, mut refused) = (0u64, 0u64);
-            for item in list {
-                let r = item
-                    .as_str()
-                    .and_then(|h| hex::decode(h).ok())
-                    .and_then(|b| decode_receipt(&b).ok());
-                match r.map(|r| gw.countersigned(r)) {
-                    Some(true) => accepted += 1,
-                    _ => refused += 1,
-                }
-            }
+            let receipts: Vec<_> = list
+                .iter()
+                .filter_map(|item| {
+                    let bytes = hex::decode(item.as_str()?).ok()?;
+                    decode_receipt(&bytes).ok()
+                })
+                .collect();
+            let malformed = (list.len() - receipts.len()) as u64;
+            let (accepted, refused) = gw.countersigned(receipts);
+            let refused = refused + malformed;
             json_response(
                 StatusCode::OK,
                 &json!({"accepted": accepted, "refused": refused}),
@@ -543,11 +542,12 @@ fn relay(
             match outcome {
                 Ok(Ok(trailer)) => {
                     if !sse {
-                        // The body is complete: end it before the receipt's bookkeeping.
+                        // The body is complete: end it, and leave the receipt's signature
+                        // check and booking to the gateway (`served`: in batches, off this
+                        // thread), so the dApp's response never waits for them.
                         drop(tx);
                         guard.success(&mut plan);
-                        let receipt = trailer.receipt.and_then(|r| gw.on_receipt(node, r));
-                        gw.count_served(node, receipt.map_or(0, |r| r.units), started);
+                        gw.served(node, trailer.receipt, started);
                         return;
                     }
                     guard.success(&mut plan);

@@ -11,7 +11,7 @@
 
 use bytes::Bytes;
 use ed25519_dalek::SigningKey;
-use emc_edge_core::compute::{countersign, sign_request};
+use emc_edge_core::compute::{countersign_all, sign_request};
 use emc_edge_core::protocol::{decode_receipt, encode_receipt};
 use emc_types::{ComputeReceipt, NodeId};
 use http_body_util::{BodyExt as _, Full};
@@ -234,16 +234,21 @@ impl Client {
         let reply = self.send(req).await?;
         let v: serde_json::Value = serde_json::from_slice(&reply.body)
             .map_err(|e| ClientError::Unexpected(e.to_string()))?;
-        let signed: Vec<String> = v
+        let mut receipts: Vec<ComputeReceipt> = v
             .get("receipts")
             .and_then(|r| r.as_array())
             .ok_or_else(|| ClientError::Unexpected("no `receipts`".into()))?
             .iter()
             .filter_map(|h| hex::decode(h.as_str()?).ok())
             .filter_map(|b| decode_receipt(&b).ok())
-            .filter_map(|mut r| {
-                countersign(&self.key, &mut r).then(|| hex::encode(encode_receipt(&r)))
-            })
+            .collect();
+        // The node signatures verified in one batch.
+        let ok = countersign_all(&self.key, &mut receipts);
+        let signed: Vec<String> = receipts
+            .iter()
+            .zip(ok)
+            .filter(|(_, ok)| *ok)
+            .map(|(r, _)| hex::encode(encode_receipt(r)))
             .collect();
         if signed.is_empty() {
             return Ok((0, 0));

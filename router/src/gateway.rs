@@ -4,18 +4,18 @@
 //! validators. Every rule lives in `emc_edge_core`; this holds the state behind short locks.
 
 use emc_edge_core::compute::{
-    node_signature_valid, user_signature_valid, Allowances, Funds, FundsError, NonceError,
-    NonceWindow, RateLimiter,
+    node_signature_valid, node_signatures_valid, user_signatures_valid, Allowances, Funds,
+    FundsError, NonceError, NonceWindow, RateLimiter,
 };
 use emc_edge_core::dispatch::{CallPlan, DispatchConfig, Dispatcher, Ticket};
 use emc_edge_core::protocol::Offer;
 use emc_net::Network;
 use emc_node_common::config::RouterConfig;
 use emc_node_common::status::{CallStats, Latencies};
-use emc_types::{ComputeReceipt, NodeId};
+use emc_types::{ComputeReceipt, Hash, NodeId};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 use tracing::warn;
@@ -24,6 +24,9 @@ use tracing::warn;
 const PENDING_PER_USER: usize = 1024;
 /// Countersigned receipts waiting for the next flush, at most (oldest dropped).
 const READY_MAX: usize = 100_000;
+/// Served calls whose receipts wait for a check, at most, before a blocking task books them
+/// (otherwise they are booked every `receipt_flush`).
+const BOOK_BATCH: usize = 1024;
 
 /// Locks `m`, taking the data over from a panicked holder (the state stays usable).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -43,6 +46,22 @@ pub struct GatewayStats {
     pub receipts_sent: u64,
 }
 
+/// Served calls whose receipts are not booked yet, and per user the sum of their amounts
+/// (held against the user's funds until they are booked).
+#[derive(Default)]
+struct Unchecked {
+    calls: Vec<Served>,
+    held: BTreeMap<NodeId, u64>,
+}
+
+/// A served call whose receipt is not booked yet.
+struct Served {
+    node: NodeId,
+    receipt: ComputeReceipt,
+    /// Its latency, µs.
+    us: u64,
+}
+
 /// The shared state of the compute service.
 pub struct Gateway {
     pub(crate) cfg: RouterConfig,
@@ -56,7 +75,15 @@ pub struct Gateway {
     nonces: Mutex<BTreeMap<NodeId, NonceWindow>>,
     limiter: Mutex<RateLimiter>,
     stats: Mutex<GatewayStats>,
-    pending: Mutex<BTreeMap<NodeId, VecDeque<ComputeReceipt>>>,
+    /// Per user, receipts awaiting the countersignature, with their body hashes.
+    pending: Mutex<BTreeMap<NodeId, VecDeque<(Hash, ComputeReceipt)>>>,
+    /// Served calls whose receipts are not checked and booked yet ([`Gateway::served`]).
+    unchecked: Mutex<Unchecked>,
+    /// Whether a blocking task is booking `unchecked`.
+    booking_task: AtomicBool,
+    /// Held while a batch of `unchecked` is being booked (one batch at a time, so whoever
+    /// books next sees every earlier receipt booked).
+    booking: Mutex<()>,
     ready: Mutex<VecDeque<ComputeReceipt>>,
     epoch: AtomicU64,
     clock: Instant,
@@ -108,6 +135,9 @@ impl Gateway {
             nonces: Mutex::new(BTreeMap::new()),
             stats: Mutex::new(GatewayStats::default()),
             pending: Mutex::new(BTreeMap::new()),
+            unchecked: Mutex::new(Unchecked::default()),
+            booking_task: AtomicBool::new(false),
+            booking: Mutex::new(()),
             ready: Mutex::new(VecDeque::new()),
             epoch: AtomicU64::new(0),
             clock: Instant::now(),
@@ -189,8 +219,18 @@ impl Gateway {
     }
 
     /// Whether `account` may call.
+    /// Receipts of served calls not booked yet count against it ([`Self::served`]).
     pub fn funds_available(&self, account: &NodeId) -> Result<u64, FundsError> {
-        lock(&self.funds).available(account)
+        let held = lock(&self.unchecked)
+            .held
+            .get(account)
+            .copied()
+            .unwrap_or(0);
+        let left = lock(&self.funds).available(account)?;
+        match left.saturating_sub(held) {
+            0 => Err(FundsError::Exhausted),
+            left => Ok(left),
+        }
     }
 
     /// Records `nonce` for `account`, once.
@@ -250,7 +290,116 @@ impl Gateway {
     /// A served call's receipt from `node`: kept for the user's countersignature and charged
     /// once, if it is the node's, for this router, signed by the node. Returns it when kept.
     pub fn on_receipt(&self, node: NodeId, r: ComputeReceipt) -> Option<ComputeReceipt> {
-        if r.node != node || r.router != self.me || !node_signature_valid(&r) {
+        // Calls that ended earlier first, so a lane's receipts are kept in the order served
+        // (validators' proposals take a lane's receipts in the order they were handed over).
+        self.book_served();
+        if !node_signature_valid(&r) {
+            warn!(?node, "a receipt without the node's signature: not billed");
+            return None;
+        }
+        self.book(node, r)
+    }
+
+    /// A call served in full whose response has gone to the dApp, with the node's receipt:
+    /// counted, and the receipt checked and booked as [`Self::on_receipt`] does, but in
+    /// batches ([`Self::book_served`]): by a blocking task once [`BOOK_BATCH`] wait, else at
+    /// the next `receipt_flush`, and by whoever reads or settles the pending receipts first
+    /// (so a receipt is never missing once its call's response has ended). Until then its
+    /// amount is held against the user's funds ([`Self::funds_available`]). So no signature
+    /// is checked on the way of a dApp's bytes, and the router checks receipts' node
+    /// signatures with one batch equation per batch.
+    pub fn served(
+        self: &Arc<Self>,
+        node: NodeId,
+        receipt: Option<ComputeReceipt>,
+        started: Instant,
+    ) {
+        let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let Some(receipt) = receipt else {
+            self.record_served(node, 0, us);
+            return;
+        };
+        let waiting = {
+            let mut u = lock(&self.unchecked);
+            let amount = receipt.amount_e8s().unwrap_or(u64::MAX);
+            let held = u.held.entry(receipt.user).or_default();
+            *held = held.saturating_add(amount);
+            u.calls.push(Served { node, receipt, us });
+            u.calls.len()
+        };
+        if waiting >= BOOK_BATCH {
+            self.book_in_background();
+        }
+    }
+
+    /// Books the served calls' receipts on a blocking task (unless one is at it already).
+    pub fn book_in_background(self: &Arc<Self>) {
+        if self.booking_task.swap(true, Ordering::AcqRel) {
+            return; // the running task takes them
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                let gw = self.clone();
+                rt.spawn_blocking(move || gw.book_until_empty());
+            }
+            Err(_) => self.book_until_empty(),
+        }
+    }
+
+    /// The blocking task: books batches until none is left.
+    fn book_until_empty(&self) {
+        loop {
+            self.book_served();
+            self.booking_task.store(false, Ordering::Release);
+            // Calls queued after the last batch, whose callers saw the task running.
+            if lock(&self.unchecked).calls.is_empty()
+                || self.booking_task.swap(true, Ordering::AcqRel)
+            {
+                return;
+            }
+        }
+    }
+
+    /// Checks and books every receipt [`Self::served`] queued so far: their node signatures
+    /// in one batch, then each valid one as [`Self::on_receipt`] does; their holds end once
+    /// they are charged (or refused).
+    pub fn book_served(&self) {
+        let _one_at_a_time = lock(&self.booking);
+        let batch = std::mem::take(&mut lock(&self.unchecked).calls);
+        if batch.is_empty() {
+            return;
+        }
+        let refs: Vec<&ComputeReceipt> = batch.iter().map(|s| &s.receipt).collect();
+        let valid = node_signatures_valid(&refs);
+        let mut booked: BTreeMap<NodeId, u64> = BTreeMap::new();
+        for (s, ok) in batch.into_iter().zip(valid) {
+            let user = s.receipt.user;
+            let amount = s.receipt.amount_e8s().unwrap_or(u64::MAX);
+            let units = if ok {
+                self.book(s.node, s.receipt).map_or(0, |r| r.units)
+            } else {
+                warn!(node = ?s.node, "a receipt without the node's signature: not billed");
+                0
+            };
+            let b = booked.entry(user).or_default();
+            *b = b.saturating_add(amount);
+            self.record_served(s.node, units, s.us);
+        }
+        let mut u = lock(&self.unchecked);
+        for (user, amount) in booked {
+            if let Some(held) = u.held.get_mut(&user) {
+                *held = held.saturating_sub(amount);
+                if *held == 0 {
+                    u.held.remove(&user);
+                }
+            }
+        }
+    }
+
+    /// Charges and keeps a receipt whose node signature verified, if it is `node`'s and for
+    /// this router.
+    fn book(&self, node: NodeId, r: ComputeReceipt) -> Option<ComputeReceipt> {
+        if r.node != node || r.router != self.me {
             warn!(?node, "a receipt that is not the node's own: not billed");
             return None;
         }
@@ -264,41 +413,73 @@ impl Gateway {
         if q.len() >= PENDING_PER_USER {
             q.pop_front();
         }
-        q.push_back(r.clone());
+        q.push_back((r.body_hash(), r.clone()));
         Some(r)
     }
 
     /// Receipts awaiting `user`'s countersignature.
     pub fn pending_receipts(&self, user: &NodeId) -> Vec<ComputeReceipt> {
+        self.book_served();
         lock(&self.pending)
             .get(user)
-            .map(|q| q.iter().cloned().collect())
+            .map(|q| q.iter().map(|(_, r)| r.clone()).collect())
             .unwrap_or_default()
     }
 
-    /// A countersigned receipt back from its user: accepted when it is one of the pending
-    /// receipts (same body) and both signatures verify; queued for the validators.
-    pub fn countersigned(&self, r: ComputeReceipt) -> bool {
-        let mut pending = lock(&self.pending);
-        let Some(q) = pending.get_mut(&r.user) else {
-            return false;
+    /// Countersigned receipts back from their users, as `(accepted, refused)`. A receipt is
+    /// accepted when it is one of its user's pending receipts (same body and node signature,
+    /// which [`Self::on_receipt`] verified) and its user's signature verifies (the whole lot
+    /// verified together: `compute::user_signatures_valid`); accepted ones leave the pending
+    /// receipts (a second copy is refused) and are queued for the validators.
+    pub fn countersigned(&self, rs: Vec<ComputeReceipt>) -> (u64, u64) {
+        self.book_served();
+        let is_pending = |q: &VecDeque<(Hash, ComputeReceipt)>, body: &Hash, r: &ComputeReceipt| {
+            q.iter()
+                .position(|(h, p)| h == body && p.node_signature == r.node_signature)
         };
-        let body = r.body_hash();
-        let Some(at) = q.iter().position(|p| p.body_hash() == body) else {
-            return false;
+        let bodies: Vec<Hash> = rs.iter().map(ComputeReceipt::body_hash).collect();
+        let candidates: Vec<usize> = {
+            let pending = lock(&self.pending);
+            (0..rs.len())
+                .filter(|&i| {
+                    pending
+                        .get(&rs[i].user)
+                        .is_some_and(|q| is_pending(q, &bodies[i], &rs[i]).is_some())
+                })
+                .collect()
         };
-        if !user_signature_valid(&r) || !node_signature_valid(&r) {
-            return false;
+        let signed = {
+            let refs: Vec<&ComputeReceipt> = candidates.iter().map(|&i| &rs[i]).collect();
+            user_signatures_valid(&refs)
+        };
+        let mut accepted = Vec::new();
+        {
+            let mut pending = lock(&self.pending);
+            for (&i, ok) in candidates.iter().zip(signed) {
+                let Some(q) = pending.get_mut(&rs[i].user).filter(|_| ok) else {
+                    continue;
+                };
+                if let Some(at) = is_pending(q, &bodies[i], &rs[i]) {
+                    q.remove(at);
+                    accepted.push(i);
+                }
+            }
         }
-        q.remove(at);
-        drop(pending);
+        let n = accepted.len() as u64;
+        let refused = rs.len() as u64 - n;
+        let mut rs: Vec<Option<ComputeReceipt>> = rs.into_iter().map(Some).collect();
         let mut ready = lock(&self.ready);
-        if ready.len() >= READY_MAX {
-            ready.pop_front();
+        for i in accepted {
+            if ready.len() >= READY_MAX {
+                ready.pop_front();
+            }
+            if let Some(r) = rs[i].take() {
+                ready.push_back(r);
+            }
         }
-        ready.push_back(r);
-        lock(&self.stats).receipts_countersigned += 1;
-        true
+        drop(ready);
+        lock(&self.stats).receipts_countersigned += n;
+        (n, refused)
     }
 
     /// The countersigned receipts to send now.
@@ -314,6 +495,11 @@ impl Gateway {
     /// A served call.
     pub fn count_served(&self, node: NodeId, units: u64, started: Instant) {
         let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.record_served(node, units, us);
+    }
+
+    /// A served call that took `us` µs.
+    fn record_served(&self, node: NodeId, units: u64, us: u64) {
         let mut s = lock(&self.stats);
         let e = s.nodes.entry(node).or_default();
         e.0.calls += 1;
@@ -418,5 +604,125 @@ fn unit_name(u: emc_types::MeterUnit) -> &'static str {
         emc_types::MeterUnit::Tokens => "tokens",
         emc_types::MeterUnit::ImageSteps => "image_steps",
         emc_types::MeterUnit::Seconds => "seconds",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::SigningKey;
+    use emc_edge_core::compute::{countersign, sign_receipt};
+    use emc_net::{Identity, NetConfig, Role, StaticAuthorizer};
+    use emc_types::{MeterUnit, Signature};
+
+    fn gateway(router: &SigningKey, user: &SigningKey, credit: u64) -> Arc<Gateway> {
+        let cfg = NetConfig {
+            listen_addr: "127.0.0.1:0".parse().unwrap(),
+            ..NetConfig::default()
+        };
+        let (net, _events) = Network::bind(
+            cfg,
+            Identity::from_signing_key(router.clone()).unwrap(),
+            Arc::new(StaticAuthorizer::new()),
+            Role::Router,
+        )
+        .unwrap();
+        let funds = Allowances::new([(NodeId(user.verifying_key().to_bytes()), credit)]);
+        Arc::new(Gateway::new(RouterConfig::default(), net, Box::new(funds)))
+    }
+
+    fn receipt(
+        router: &SigningKey,
+        node: &SigningKey,
+        user: &SigningKey,
+        n: u64,
+    ) -> ComputeReceipt {
+        let mut r = ComputeReceipt {
+            user: NodeId(user.verifying_key().to_bytes()),
+            node: NodeId(node.verifying_key().to_bytes()),
+            router: NodeId(router.verifying_key().to_bytes()),
+            epoch: 0,
+            nonce: n,
+            request_hash: Hash([n as u8; 32]),
+            response_hash: Hash([7; 32]),
+            unit: MeterUnit::Tokens,
+            units: 2,
+            price_e8s: 5,
+            cumulative_e8s: 10 * n,
+            node_signature: Signature([0; 64]),
+            user_signature: Signature([0; 64]),
+        };
+        r.node_signature = sign_receipt(node, &r);
+        r
+    }
+
+    /// Served calls' receipts are held against the user's funds until booked; booking
+    /// charges the ones the node signed (one bad among them is not billed nor kept); the
+    /// pending receipts are complete as soon as the calls were served; a batch of
+    /// countersignatures accepts exactly the good ones, once.
+    #[tokio::test]
+    async fn served_receipts_are_held_then_booked_in_a_batch_and_countersigned_in_one() {
+        let (router, node, user) = (
+            SigningKey::from_bytes(&[1; 32]),
+            SigningKey::from_bytes(&[2; 32]),
+            SigningKey::from_bytes(&[3; 32]),
+        );
+        let account = NodeId(user.verifying_key().to_bytes());
+        let node_id = NodeId(node.verifying_key().to_bytes());
+        let gw = gateway(&router, &user, 100);
+        let mut rs: Vec<ComputeReceipt> =
+            (1..=8).map(|n| receipt(&router, &node, &user, n)).collect();
+        rs[3].node_signature.0[9] ^= 1; // forged by the node: never billed
+        for r in &rs {
+            gw.served(node_id, Some(r.clone()), Instant::now());
+        }
+        // 8 × 10 e8s held of 100.
+        assert_eq!(gw.funds_available(&account), Ok(20));
+        let pending = gw.pending_receipts(&account); // books first
+        assert_eq!(pending.len(), 7);
+        assert!(!pending.contains(&rs[3]));
+        assert_eq!(
+            gw.funds_available(&account),
+            Ok(30),
+            "7 charged, no hold left"
+        );
+        assert_eq!(gw.stats().0[&node_id].calls, 8);
+        assert_eq!(gw.stats().0[&node_id].units, 14);
+
+        let mut signed = pending.clone();
+        for r in &mut signed {
+            assert!(countersign(&user, r));
+        }
+        signed[5].user_signature = sign_receipt(&node, &signed[5]); // not the user's
+        let mut posted = signed.clone();
+        posted.push(signed[0].clone()); // twice
+        posted.push(rs[3].clone()); // never pending
+        assert_eq!(gw.countersigned(posted), (6, 3));
+        assert_eq!(gw.take_ready().len(), 6);
+        assert_eq!(gw.pending_receipts(&account), vec![pending[5].clone()]);
+    }
+
+    /// A streamed call's receipt, booked at once, comes after the receipts of calls that
+    /// ended before it and wait for their batch: a lane's receipts stay in the order served.
+    #[tokio::test]
+    async fn a_lane_keeps_its_receipts_in_the_order_served() {
+        let (router, node, user) = (
+            SigningKey::from_bytes(&[1; 32]),
+            SigningKey::from_bytes(&[2; 32]),
+            SigningKey::from_bytes(&[3; 32]),
+        );
+        let node_id = NodeId(node.verifying_key().to_bytes());
+        let gw = gateway(&router, &user, 1_000);
+        let rs: Vec<ComputeReceipt> = (1..=4).map(|n| receipt(&router, &node, &user, n)).collect();
+        for r in &rs[..3] {
+            gw.served(node_id, Some(r.clone()), Instant::now());
+        }
+        assert_eq!(gw.on_receipt(node_id, rs[3].clone()), Some(rs[3].clone()));
+        let nonces: Vec<u64> = gw
+            .pending_receipts(&NodeId(user.verifying_key().to_bytes()))
+            .iter()
+            .map(|r| r.nonce)
+            .collect();
+        assert_eq!(nonces, [1, 2, 3, 4]);
     }
 }

@@ -391,6 +391,8 @@ pub fn start_router(
                     }
                 },
                 _ = flush.tick() => {
+                    // The receipts of the calls served since the last flush.
+                    gw.book_in_background();
                     let ready = gw.take_ready();
                     if let Some(m) = &market {
                         m.hold(&ready);

@@ -8,7 +8,8 @@
 //!   minus the same call straight to the app, 500 of each, alternating, one client: the
 //!   difference of the p50s and of the p99s;
 //! - `calls_per_s`: 64 concurrent clients (distinct funded accounts), each calling in a loop
-//!   for 5 s, through the one router to the two nodes; `calls_failed` counts non-200s;
+//!   for 5 s, through the one router to the two nodes; `calls_failed` counts non-200s
+//!   (`calls_failed_by_status` by status, `error` for a failed exchange);
 //! - `receipts_per_s_committed`: every client countersigns its pending receipts; receipts
 //!   committed in validator 0's blocks per second, from the first countersignature to the
 //!   last receipt committed (at most 60 s).
@@ -28,11 +29,17 @@ use emc_edge_core::dispatch::sim::{self, SimConfig};
 use emc_edge_core::dispatch::{DispatchConfig, Dispatcher, Ticket};
 use emc_types::NodeId;
 use serde_json::{json, Value};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub fn run() -> Result<Value> {
+pub fn run(service_only: bool) -> Result<Value> {
+    if service_only {
+        return Ok(json!({
+            "machine_cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
+            "service": service_runtime()?,
+        }));
+    }
     let cfg = DispatchConfig::default();
     let mut worst = 0f64;
     let mut by = serde_json::Map::new();
@@ -64,11 +71,16 @@ pub fn run() -> Result<Value> {
         "picks_per_s": picks_per_s(100),
         "picks_per_s_1000_nodes": picks_per_s(1000),
         "machine_cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
-        "service": tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?
-            .block_on(service())?,
+        "service": service_runtime()?,
     }))
+}
+
+/// The devnet's service part on its own runtime.
+fn service_runtime() -> Result<Value> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(service())
 }
 
 const CLIENTS: usize = 64;
@@ -95,6 +107,8 @@ async fn service() -> Result<Value> {
     cfg.validator.checkpoint_interval = 1_000;
     cfg.compute_node.capacity = 64;
     cfg.router.rate_per_s = 0;
+    // 64 accounts with a fixed credit each (the devnet funds market escrows for 16 users).
+    cfg.router.funds = emc_router::FundsSource::Allowances;
     cfg.router.allowances = (0..CLIENTS)
         .map(|i| {
             (
@@ -160,23 +174,27 @@ async fn service() -> Result<Value> {
         .cloned()
         .map(|cl| {
             tokio::spawn(async move {
-                let (mut ok, mut failed) = (0u64, 0u64);
+                let (mut ok, mut failed) = (0u64, BTreeMap::<String, u64>::new());
                 while start.elapsed() < run_for {
                     match cl.call("POST", "/v1/completions", TRIVIAL).await {
                         Ok(r) if r.status == 200 => ok += 1,
-                        _ => failed += 1,
+                        Ok(r) => *failed.entry(r.status.to_string()).or_default() += 1,
+                        Err(_) => *failed.entry("error".into()).or_default() += 1,
                     }
                 }
                 (ok, failed)
             })
         })
         .collect();
-    let (mut ok, mut failed) = (0u64, 0u64);
+    let (mut ok, mut failed_by) = (0u64, BTreeMap::<String, u64>::new());
     for t in tasks {
         let (o, f) = t.await?;
         ok += o;
-        failed += f;
+        for (k, n) in f {
+            *failed_by.entry(k).or_default() += n;
+        }
     }
+    let failed: u64 = failed_by.values().sum();
     let calls_per_s = ok as f64 / start.elapsed().as_secs_f64();
 
     // Receipts: countersigned by every client, then committed.
@@ -222,6 +240,7 @@ async fn service() -> Result<Value> {
         "calls_per_s": calls_per_s.round(),
         "calls_ok": ok,
         "calls_failed": failed,
+        "calls_failed_by_status": failed_by,
         "clients": CLIENTS,
         "receipts_countersigned": accepted,
         "receipts_committed": committed,

@@ -23,6 +23,10 @@ mod replica;
 struct Cli {
     /// The suite to run.
     suite: Suite,
+    /// `compute` only: run just the devnet's service part (added latency, calls/s,
+    /// receipts/s), not the dispatch simulation.
+    #[arg(long)]
+    service_only: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -59,7 +63,7 @@ fn main() -> Result<()> {
         Suite::Poc => poc::run()?,
         Suite::Epochs => epochs::run()?,
         Suite::Network => network::run()?,
-        Suite::Compute => compute::run()?,
+        Suite::Compute => compute::run(cli.service_only)?,
         Suite::Market => market::run()?,
         Suite::Replica => replica::run()?,
     };

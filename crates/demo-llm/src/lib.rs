@@ -280,7 +280,7 @@ impl Server {
             hex_prefix(&Sha256::digest(ask.prompt.as_bytes()))
         );
         if !ask.stream {
-            tokio::time::sleep(self.cfg.first_token_delay).await;
+            pause(self.cfg.first_token_delay).await;
             let text = words.join(" ");
             let choice = if ask.chat {
                 json!({"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "length"})
@@ -302,7 +302,7 @@ impl Server {
         let (tx, rx) = mpsc::channel(16);
         let cfg = self.cfg.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(cfg.first_token_delay).await;
+            pause(cfg.first_token_delay).await;
             for (i, w) in words.iter().enumerate() {
                 if i > 0 && !cfg.token_delay.is_zero() {
                     tokio::time::sleep(cfg.token_delay).await;
@@ -331,6 +331,14 @@ impl Server {
             hyper::header::HeaderValue::from_static("no-cache"),
         );
         r
+    }
+}
+
+/// Sleeps `d`; nothing at all for zero (a zero sleep still waits for the timer's next
+/// millisecond tick).
+async fn pause(d: Duration) {
+    if !d.is_zero() {
+        tokio::time::sleep(d).await;
     }
 }
 

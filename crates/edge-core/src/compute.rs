@@ -116,6 +116,59 @@ pub fn user_signature_valid(receipt: &ComputeReceipt) -> bool {
     )
 }
 
+/// For each receipt, whether its user's signature verifies: all verified together, under the
+/// rule validators apply to receipts (`crate::receipts`: one batch equation, the bad ones
+/// found by halving). What a router checks on a user's batch of countersigned receipts.
+pub fn user_signatures_valid(receipts: &[&ComputeReceipt]) -> Vec<bool> {
+    signatures_valid(receipts, |r| (r.user, r.user_signature))
+}
+
+/// For each receipt, whether its node's signature verifies, all verified together (the rule
+/// of [`user_signatures_valid`]). What a router checks on the receipts of served calls.
+pub fn node_signatures_valid(receipts: &[&ComputeReceipt]) -> Vec<bool> {
+    signatures_valid(receipts, |r| (r.node, r.node_signature))
+}
+
+/// [`countersign`] of each receipt, the node signatures verified together (the rule of
+/// [`user_signatures_valid`]); returns which were countersigned (the others are unchanged).
+pub fn countersign_all(key: &SigningKey, receipts: &mut [ComputeReceipt]) -> Vec<bool> {
+    let me = key.verifying_key().to_bytes();
+    let refs: Vec<&ComputeReceipt> = receipts.iter().collect();
+    let node_ok = node_signatures_valid(&refs);
+    receipts
+        .iter_mut()
+        .zip(node_ok)
+        .map(|(r, ok)| {
+            let mine = ok && r.user.0 == me;
+            if mine {
+                r.user_signature = sign_receipt(key, r);
+            }
+            mine
+        })
+        .collect()
+}
+
+/// Whether the signature `which` picks (signer and signature) of each receipt holds over its
+/// body, in one batch.
+fn signatures_valid(
+    receipts: &[&ComputeReceipt],
+    which: impl Fn(&ComputeReceipt) -> (NodeId, Signature),
+) -> Vec<bool> {
+    use emc_consensus::{Ed25519Verifier, SigItem, Verifier as _};
+    let items: Vec<SigItem> = receipts
+        .iter()
+        .map(|r| {
+            let (signer, sig) = which(r);
+            SigItem {
+                signer,
+                msg: r.body_hash().0.to_vec(),
+                sig,
+            }
+        })
+        .collect();
+    Ed25519Verifier::new().verify_votes(&items)
+}
+
 /// Why a nonce is refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum NonceError {
@@ -640,5 +693,54 @@ mod tests {
         assert!(user_signature_valid(&r));
         r.units = 3;
         assert!(!node_signature_valid(&r) && !user_signature_valid(&r));
+    }
+
+    /// The batch forms answer as the single ones: a bad node signature, a receipt of another
+    /// user and a bad user signature among good receipts are exactly the ones refused.
+    #[test]
+    fn batches_of_receipts_are_countersigned_and_checked_as_one_by_one() {
+        let (user, node) = (key(1), key(2));
+        let mut rs: Vec<ComputeReceipt> = (1..=12u64)
+            .map(|n| {
+                let mut r = ComputeReceipt {
+                    user: id(&user),
+                    node: id(&node),
+                    router: NodeId([3; 32]),
+                    epoch: 1,
+                    nonce: n,
+                    request_hash: Hash([4; 32]),
+                    response_hash: Hash([5; 32]),
+                    unit: MeterUnit::Tokens,
+                    units: 2,
+                    price_e8s: 3,
+                    cumulative_e8s: 6 * n,
+                    node_signature: Signature([0; 64]),
+                    user_signature: Signature([0; 64]),
+                };
+                r.node_signature = sign_receipt(&node, &r);
+                r
+            })
+            .collect();
+        rs[2].node_signature.0[40] ^= 1;
+        rs[5].user = id(&key(7));
+        rs[5].node_signature = sign_receipt(&node, &rs[5]);
+        let mut one_by_one = rs.clone();
+        let singles: Vec<bool> = one_by_one
+            .iter_mut()
+            .map(|r| countersign(&user, r))
+            .collect();
+        let got = countersign_all(&user, &mut rs);
+        assert_eq!(got, singles);
+        assert_eq!(got.iter().filter(|ok| !**ok).count(), 2);
+        assert!(!got[2] && !got[5]);
+        assert_eq!(rs, one_by_one, "the same countersignatures");
+        rs[9].user_signature = sign_receipt(&key(8), &rs[9]);
+        let refs: Vec<&ComputeReceipt> = rs.iter().collect();
+        let want: Vec<bool> = rs.iter().map(user_signature_valid).collect();
+        assert_eq!(user_signatures_valid(&refs), want);
+        assert_eq!(want.iter().filter(|ok| !**ok).count(), 3);
+        let want: Vec<bool> = rs.iter().map(node_signature_valid).collect();
+        assert_eq!(node_signatures_valid(&refs), want);
+        assert_eq!(want, (0..12).map(|i| i != 2).collect::<Vec<_>>());
     }
 }

@@ -8,9 +8,16 @@
 //! receipt of a lane matters to the market. Lanes are per epoch (a lane's nonce and amount
 //! start again with each epoch), which keeps the state bounded and lets a validator restored
 //! from a compacted log, which replays whole epochs, derive the same lanes.
+//!
+//! Signatures are checked under the consensus votes' rule (`emc_consensus::crypto`:
+//! `verify_strict`'s encoding checks with the cofactored equation), because that is the rule
+//! that batches exactly: a router's batch of receipts, or a block's, is verified with one
+//! multi-scalar multiplication ([`signatures_valid`]), and every validator gives every
+//! receipt the same answer alone or in any batch. It differs from `verify_strict` only on
+//! signatures whose `R` has a small-order component, which only the key's owner can make.
 
 use crate::app::{RegistryNode, Snapshot};
-use emc_consensus::{Ed25519Verifier, Verifier};
+use emc_consensus::{Ed25519Verifier, SigItem, Verifier};
 use emc_epochs::Role;
 use emc_types::{ComputeReceipt, Hash, NodeId};
 use std::collections::BTreeMap;
@@ -169,18 +176,51 @@ pub fn check_unsigned(
     check_lane(r, lanes, pending)
 }
 
-/// The node's and the user's signatures over the receipt's body (`verify_strict`, the rule
-/// the market canister applies too).
+/// The node's and the user's signatures over the receipt's body (the rule of the module
+/// docs).
 pub fn check_signatures(r: &ComputeReceipt) -> Result<(), ReceiptError> {
     let body = r.body_hash();
     let verifier = Ed25519Verifier::new();
-    if !verifier.verify(&r.node, &body.0, &r.node_signature) {
+    if !verifier.verify_vote(&r.node, &body.0, &r.node_signature) {
         return Err(ReceiptError::BadNodeSignature);
     }
-    if !verifier.verify(&r.user, &body.0, &r.user_signature) {
+    if !verifier.verify_vote(&r.user, &body.0, &r.user_signature) {
         return Err(ReceiptError::BadUserSignature);
     }
     Ok(())
+}
+
+/// [`check_signatures`] of each receipt, all verified together: one batch equation for
+/// every signature (each signer's key decompressed once), and the bad ones found by halving
+/// when it fails (`Ed25519Verifier::verify_votes`). Exactly the answers of
+/// [`check_signatures`] one by one, several times faster for a router's batch.
+pub fn signatures_valid(rs: &[&ComputeReceipt]) -> Vec<Result<(), ReceiptError>> {
+    let items: Vec<SigItem> = rs
+        .iter()
+        .flat_map(|r| {
+            let body = r.body_hash().0.to_vec();
+            [
+                SigItem {
+                    signer: r.node,
+                    msg: body.clone(),
+                    sig: r.node_signature,
+                },
+                SigItem {
+                    signer: r.user,
+                    msg: body,
+                    sig: r.user_signature,
+                },
+            ]
+        })
+        .collect();
+    let ok = Ed25519Verifier::new().verify_votes(&items);
+    ok.chunks_exact(2)
+        .map(|pair| match pair {
+            [false, _] => Err(ReceiptError::BadNodeSignature),
+            [true, false] => Err(ReceiptError::BadUserSignature),
+            _ => Ok(()),
+        })
+        .collect()
 }
 
 /// The identity of a receipt's exact bytes: its body hash and both signatures. A validator

@@ -357,13 +357,37 @@ impl EdgeApp {
     /// Queues a receipt a router handed us, for our next proposals, if it would be admitted
     /// now (so a forged or stale one is refused at once, with the reason).
     pub fn record_receipt(&mut self, r: ComputeReceipt) -> Result<(), ReceiptError> {
-        receipts::check(
-            &r,
-            self.epoch,
-            self.snapshots.get(&self.epoch),
-            &self.lanes,
-            &BTreeMap::new(),
-        )?;
+        self.record_receipts(vec![r]).pop().unwrap_or(Ok(()))
+    }
+
+    /// [`Self::record_receipt`] of each of a router's batch, in order, with the same answers;
+    /// the signatures of the receipts that pass the other checks are verified together
+    /// ([`receipts::signatures_valid`]).
+    pub fn record_receipts(&mut self, rs: Vec<ComputeReceipt>) -> Vec<Result<(), ReceiptError>> {
+        let snapshot = self.snapshots.get(&self.epoch);
+        let none = BTreeMap::new();
+        let mut out: Vec<Result<(), ReceiptError>> = rs
+            .iter()
+            .map(|r| receipts::check_unsigned(r, self.epoch, snapshot, &self.lanes, &none))
+            .collect();
+        let unsigned_ok: Vec<usize> = (0..rs.len()).filter(|i| out[*i].is_ok()).collect();
+        let to_verify: Vec<&ComputeReceipt> = unsigned_ok.iter().map(|i| &rs[*i]).collect();
+        for (i, verdict) in unsigned_ok
+            .iter()
+            .zip(receipts::signatures_valid(&to_verify))
+        {
+            out[*i] = verdict;
+        }
+        for (r, verdict) in rs.into_iter().zip(&out) {
+            if verdict.is_ok() {
+                self.queue_receipt(r);
+            }
+        }
+        out
+    }
+
+    /// Queues an admitted receipt and remembers that its signatures were verified.
+    fn queue_receipt(&mut self, r: ComputeReceipt) {
         if self.receipts.len() >= self.cfg.max_pending_receipts {
             self.receipts.pop_front();
         }
@@ -377,7 +401,6 @@ impl EdgeApp {
             }
         }
         self.receipts.push_back(r);
-        Ok(())
     }
 
     /// The latest admitted receipt of `user` paying `node` this epoch.
@@ -666,6 +689,8 @@ impl Application for EdgeApp {
         let mut subjects = BTreeSet::new();
         let mut poc_nodes = BTreeSet::new();
         let mut lanes: BTreeMap<LaneKey, Lane> = BTreeMap::new();
+        // Receipts whose signatures were not verified on intake.
+        let mut unverified: Vec<&ComputeReceipt> = Vec::new();
         for bit in &block.bits {
             match bit {
                 StateBit::Liveness(l) => {
@@ -702,7 +727,7 @@ impl Application for EdgeApp {
                     receipts::check_unsigned(r, epoch, snapshot, &self.lanes, &lanes)
                         .map_err(|e| format!("receipt: {e}"))?;
                     if !self.verified_receipts.contains(&receipts::signed_key(r)) {
-                        receipts::check_signatures(r).map_err(|e| format!("receipt: {e}"))?;
+                        unverified.push(r);
                     }
                     receipts::advance(&mut lanes, r);
                 }
@@ -710,6 +735,10 @@ impl Application for EdgeApp {
                 StateBit::ParentCommit(_) | StateBit::CheckpointCert(_) => {}
                 StateBit::Dispatch(_) => {}
             }
+        }
+        // Signatures last, all together: the block is refused if any receipt's is bad.
+        for verdict in receipts::signatures_valid(&unverified) {
+            verdict.map_err(|e| format!("receipt: {e}"))?;
         }
         Ok(())
     }

@@ -1020,3 +1020,91 @@ fn receipts_enter_blocks_signed_by_both_and_moving_their_lane_forward() {
     app.record_receipt(receipt(&user, &gpu, 1, 1, 10, 30))
         .unwrap();
 }
+
+/// A router's batch is admitted exactly as receipt by receipt: with one bad signature (of
+/// the node or the user) among good ones, only that receipt is refused; a block carrying
+/// receipts this validator never verified checks them all together, and one bad signature
+/// among them refuses the block.
+#[test]
+fn a_batch_with_one_bad_signature_refuses_just_that_receipt_and_any_block_with_it() {
+    use crate::receipts::ReceiptError;
+    use emc_consensus::{Ed25519Signer, Signer};
+    let users: Vec<Ed25519Signer> = (0..5)
+        .map(|i| Ed25519Signer::from_seed([40 + i; 32]))
+        .collect();
+    let gpu = Ed25519Signer::from_seed([22; 32]);
+    let mallory = Ed25519Signer::from_seed([23; 32]);
+    let mut nodes = registry();
+    nodes.push(RegistryNode {
+        id: gpu.node_id(),
+        owner: Principal::from_slice(&[22, 1]),
+        role: Role::Compute,
+        stake_e8s: 0,
+        multiplier: 10_000,
+    });
+    let fresh = || {
+        let mut app = EdgeApp::new(id(1), cfg());
+        app.set_snapshot(0, Some(nodes.clone()));
+        app.set_members(0, validators());
+        app
+    };
+    // Four receipts per user, in lane order.
+    let good: Vec<emc_types::ComputeReceipt> = (1..=4u64)
+        .flat_map(|n| users.iter().map(move |u| (u, n)))
+        .map(|(u, n)| receipt(u, &gpu, 0, n, 10, 30 * n))
+        .collect();
+    for (bad_at, by_node) in [(0, true), (7, false), (19, true), (12, false)] {
+        let mut batch = good.clone();
+        let body = batch[bad_at].body_hash();
+        if by_node {
+            batch[bad_at].node_signature = mallory.sign(&body.0);
+        } else {
+            batch[bad_at].user_signature = mallory.sign(&body.0);
+        }
+        let want = if by_node {
+            ReceiptError::BadNodeSignature
+        } else {
+            ReceiptError::BadUserSignature
+        };
+        let mut one_by_one = fresh();
+        let singles: Vec<_> = batch
+            .iter()
+            .map(|r| one_by_one.record_receipt(r.clone()))
+            .collect();
+        let mut app = fresh();
+        let verdicts = app.record_receipts(batch.clone());
+        assert_eq!(verdicts, singles);
+        for (i, v) in verdicts.iter().enumerate() {
+            assert_eq!(
+                v,
+                &if i == bad_at {
+                    Err(want.clone())
+                } else {
+                    Ok(())
+                }
+            );
+        }
+        assert_eq!(app.pending_receipts(), good.len() - 1);
+
+        // Blocks: a validator that never saw them verifies every signature.
+        let with = |rs: &[emc_types::ComputeReceipt]| {
+            let mut bits = vec![parent_commit(&[1, 2, 3, 4])];
+            bits.extend(rs.iter().cloned().map(StateBit::Receipt));
+            Block::new(1, Hash([0; 32]), id(2), 1, bits)
+        };
+        let stranger = fresh();
+        stranger.validate(&with(&good)).unwrap();
+        let err = stranger.validate(&with(&batch)).unwrap_err();
+        assert!(err.contains(&want.to_string()), "{err}");
+        // Our own queue never proposes the bad one.
+        let b = block(&mut app, 1, 1);
+        assert_eq!(
+            b.bits
+                .iter()
+                .filter(|x| matches!(x, StateBit::Receipt(_)))
+                .count(),
+            good.len() - 1
+        );
+        assert!(!b.bits.contains(&StateBit::Receipt(batch[bad_at].clone())));
+    }
+}
