@@ -459,7 +459,7 @@ mod tests {
 
     #[test]
     fn memory_ids_are_the_documented_table() {
-        let expected: Vec<MemoryId> = (0..20u8).map(MemoryId::new).collect();
+        let expected: Vec<MemoryId> = (0..21u8).map(MemoryId::new).collect();
         assert_eq!(ALL_MEMORY_IDS.to_vec(), expected);
     }
 
