@@ -241,15 +241,36 @@ async fn run_once(name: &str, bin: &Path, args: &[&str], log: &Path, cwd: &Path)
     Ok(())
 }
 
-/// A free loopback port (for UDP when `udp`), as the OS hands one out; the node binds it
-/// shortly after (a port taken in between makes that node exit with a clear error).
+/// A free loopback port (for UDP when `udp`) that the node binds shortly after. Ports come
+/// from 20000-32767, below Linux's ephemeral range (32768-60999): a socket bound to port 0
+/// elsewhere (another test of the same binary, a client) never takes one between this check
+/// and the node's bind. Each call moves on from a per-process starting point, so concurrent
+/// devnets rarely try the same ports; a port taken anyway makes that node exit with a clear
+/// error.
 fn free_port(udp: bool) -> Result<SocketAddr> {
-    let any = SocketAddr::from(([127, 0, 0, 1], 0));
-    Ok(if udp {
-        std::net::UdpSocket::bind(any)?.local_addr()?
-    } else {
-        std::net::TcpListener::bind(any)?.local_addr()?
-    })
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_768;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        (std::process::id().wrapping_mul(7_919)) % SPAN,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..SPAN {
+        let port = LOW + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port as u16));
+        let free = if udp {
+            std::net::UdpSocket::bind(addr).is_ok()
+        } else {
+            std::net::TcpListener::bind(addr).is_ok()
+        };
+        if free {
+            return Ok(addr);
+        }
+    }
+    Err(anyhow!("no free loopback port in {LOW}..{}", LOW + SPAN))
 }
 
 /// An ed25519 PKCS#8 PEM of `key` (what `edge-node init` and dfx write).
