@@ -310,15 +310,7 @@ async fn run(cli: Cli) -> Result<()> {
         http.replica.shutdown().await;
     }
     cluster.shutdown().await;
-    println!(
-        "devnet: stopped cleanly after {}s",
-        started.elapsed().as_secs()
-    );
-    if cli.keep_data {
-        println!("devnet: data and logs kept in {}", data_dir.display());
-    } else {
-        let _ = std::fs::remove_dir_all(&data_dir);
-    }
+    stopped(started, cli.keep_data, &data_dir);
     Ok(())
 }
 
@@ -411,18 +403,23 @@ async fn run_processes(cli: Cli, cfg: ClusterConfig, data_dir: std::path::PathBu
         }
     }
     cluster.shutdown().await;
-    println!(
-        "devnet: stopped cleanly after {}s",
-        started.elapsed().as_secs()
-    );
-    if cli.keep_data {
-        println!("devnet: data and logs kept in {}", data_dir.display());
-    } else {
-        let _ = std::fs::remove_dir_all(&data_dir);
-    }
+    stopped(started, cli.keep_data, &data_dir);
     Ok(())
 }
 
 fn hex_short(b: &[u8]) -> String {
     b.iter().take(6).map(|x| format!("{x:02x}")).collect()
+}
+
+/// The last lines of a run, either mode: how long it ran, and the data folder kept or removed.
+fn stopped(started: std::time::Instant, keep_data: bool, data_dir: &std::path::Path) {
+    println!(
+        "devnet: stopped cleanly after {}s",
+        started.elapsed().as_secs()
+    );
+    if keep_data {
+        println!("devnet: data and logs kept in {}", data_dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(data_dir);
+    }
 }
