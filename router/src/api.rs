@@ -41,7 +41,6 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::body::{Body, Frame, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{json, Value};
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -109,47 +108,15 @@ pub fn error(status: u16, kind: &str, message: &str) -> Response<ApiBody> {
 pub fn serve(
     gw: Arc<Gateway>,
     addr: SocketAddr,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> std::io::Result<SocketAddr> {
     let listener = std::net::TcpListener::bind(addr)?;
     listener.set_nonblocking(true)?;
     let listener = TcpListener::from_std(listener)?;
     let local = listener.local_addr()?;
-    tokio::spawn(
-        async move {
-            loop {
-                let (stream, _) = tokio::select! {
-                    _ = stop.changed() => return,
-                    r = listener.accept() => match r {
-                        Ok(c) => c,
-                        Err(e) => {
-                            debug!(error = %e, "accept");
-                            continue;
-                        }
-                    },
-                };
-                let _ = stream.set_nodelay(true);
-                let gw = gw.clone();
-                tokio::spawn(
-                    async move {
-                        let svc = hyper::service::service_fn(move |req| {
-                            let gw = gw.clone();
-                            async move { Ok::<_, Infallible>(handle(gw, req).await) }
-                        });
-                        let io = hyper_util::rt::TokioIo::new(stream);
-                        if let Err(e) = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(io, svc)
-                            .await
-                        {
-                            debug!(error = %e, "api connection");
-                        }
-                    }
-                    .in_current_span(),
-                );
-            }
-        }
-        .in_current_span(),
-    );
+    let handler = move |req| handle(gw.clone(), req);
+    let opts = emc_http::Options::named("dApp API");
+    tokio::spawn(emc_http::serve(listener, handler, stop, opts).in_current_span());
     Ok(local)
 }
 

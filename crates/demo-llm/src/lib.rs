@@ -362,38 +362,19 @@ async fn read_body(mut body: Incoming) -> Result<Vec<u8>, StatusCode> {
 }
 
 /// Serves on `listener` until `stop` turns true (each connection in its own task).
-pub async fn serve(listener: TcpListener, cfg: DemoConfig, mut stop: watch::Receiver<bool>) {
+pub async fn serve(listener: TcpListener, cfg: DemoConfig, stop: watch::Receiver<bool>) {
     let server = Arc::new(Server {
         model: Model::embedded(),
         cfg,
     });
-    loop {
-        let (stream, _) = tokio::select! {
-            _ = stop.changed() => return,
-            r = listener.accept() => match r {
-                Ok(c) => c,
-                Err(e) => {
-                    debug!(error = %e, "accept");
-                    continue;
-                }
-            },
-        };
-        let _ = stream.set_nodelay(true);
-        let server = server.clone();
-        tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| {
-                let server = server.clone();
-                async move { Ok::<_, Infallible>(server.handle(req).await) }
-            });
-            let io = hyper_util::rt::TokioIo::new(stream);
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(io, svc)
-                .await
-            {
-                debug!(error = %e, "demo connection");
-            }
-        });
-    }
+    let handler = move |req| server.clone().handle(req);
+    emc_http::serve(
+        listener,
+        handler,
+        stop,
+        emc_http::Options::named("demo-llm"),
+    )
+    .await
 }
 
 /// Binds `addr` and serves in a task until `stop` turns true; returns the bound address.

@@ -1,16 +1,18 @@
 //! The operator endpoint: `GET /status` (JSON) and `GET /metrics` (Prometheus text format),
-//! served on a local TCP address. Two read-only GET routes do not justify a web framework in
-//! the dependency tree, so this is a small HTTP/1.1 responder: one request per connection,
-//! the request head capped at 8 KiB and 5 s, anything else answered 404/405.
+//! served on a local TCP address through the workspace's HTTP loop ([`emc_http::serve`]:
+//! hyper, head timeout, accept back-off); any other path is 404, any other method 405.
 
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tracing::info;
 use tracing::Instrument as _;
-use tracing::{debug, info};
 
 /// What the endpoint serves.
 pub trait Endpoint: Send + Sync + 'static {
@@ -20,83 +22,48 @@ pub trait Endpoint: Send + Sync + 'static {
     fn metrics_text(&self) -> String;
 }
 
-const MAX_HEAD: usize = 8 * 1024;
-const READ_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// Binds `addr` and serves until `stop` turns true; returns the bound address.
 pub async fn serve(
     addr: SocketAddr,
     endpoint: Arc<dyn Endpoint>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     info!(addr = %local, "status and metrics endpoint");
-    tokio::spawn(
-        async move {
-            loop {
-                tokio::select! {
-                    _ = stop.changed() => break,
-                    conn = listener.accept() => {
-                        let Ok((stream, _)) = conn else { continue };
-                        let endpoint = endpoint.clone();
-                        tokio::spawn(async move {
-                            if let Err(e) = handle(stream, endpoint).await {
-                                debug!(error = %e, "http connection");
-                            }
-                        }.in_current_span());
-                    }
-                }
-            }
-        }
-        .in_current_span(),
-    );
+    let handler = move |req: Request<Incoming>| {
+        let reply = answer(&req, endpoint.as_ref());
+        async move { reply }
+    };
+    let opts = emc_http::Options::named("operator endpoint");
+    tokio::spawn(emc_http::serve(listener, handler, stop, opts).in_current_span());
     Ok(local)
 }
 
-async fn handle(
-    mut stream: tokio::net::TcpStream,
-    endpoint: Arc<dyn Endpoint>,
-) -> std::io::Result<()> {
-    let mut head = Vec::with_capacity(512);
-    let mut buf = [0u8; 1024];
-    let read = async {
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_HEAD {
-            let n = stream.read(&mut buf).await?;
-            if n == 0 {
-                break;
-            }
-            head.extend_from_slice(&buf[..n]);
-        }
-        Ok::<_, std::io::Error>(())
-    };
-    if tokio::time::timeout(READ_TIMEOUT, read).await.is_err() {
-        return Ok(());
-    }
-    let line = head.split(|b| *b == b'\r').next().unwrap_or_default();
-    let line = String::from_utf8_lossy(line);
-    let mut parts = line.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let (code, ctype, body) = match (method, path) {
-        ("GET", "/status") => ("200 OK", "application/json", endpoint.status_json()),
-        ("GET", "/metrics") => (
-            "200 OK",
+fn answer(req: &Request<Incoming>, endpoint: &dyn Endpoint) -> Response<Full<Bytes>> {
+    let (status, ctype, body) = match (req.method(), req.uri().path()) {
+        (&Method::GET, "/status") => (StatusCode::OK, "application/json", endpoint.status_json()),
+        (&Method::GET, "/metrics") => (
+            StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",
             endpoint.metrics_text(),
         ),
-        ("GET", _) => ("404 Not Found", "text/plain", "not found\n".to_string()),
+        (&Method::GET, _) => (StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
         _ => (
-            "405 Method Not Allowed",
+            StatusCode::METHOD_NOT_ALLOWED,
             "text/plain",
-            "GET only\n".to_string(),
+            "GET only\n".into(),
         ),
     };
-    let resp = format!(
-        "HTTP/1.1 {code}\r\ncontent-type: {ctype}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(resp.as_bytes()).await?;
-    stream.shutdown().await
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(ctype));
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        resp.headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET"));
+    }
+    resp
 }
 
 /// Writes Prometheus metrics: `metric(out, name, kind, help, value)`.
@@ -159,6 +126,7 @@ pub fn calls_metrics(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
     struct Fixed;
     impl Endpoint for Fixed {
@@ -172,9 +140,11 @@ mod tests {
         }
     }
 
+    /// Sends `req` (one request, the connection then half-closed) and reads the whole answer.
     async fn get(addr: SocketAddr, req: &str) -> String {
         let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
         s.write_all(req.as_bytes()).await.unwrap();
+        s.shutdown().await.unwrap();
         let mut out = String::new();
         s.read_to_string(&mut out).await.unwrap();
         out
@@ -186,7 +156,11 @@ mod tests {
         let addr = serve("127.0.0.1:0".parse().unwrap(), Arc::new(Fixed), rx)
             .await
             .unwrap();
-        let r = get(addr, "GET /status HTTP/1.1\r\nhost: x\r\n\r\n").await;
+        let r = get(
+            addr,
+            "GET /status HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+        )
+        .await;
         assert!(
             r.starts_with("HTTP/1.1 200") && r.ends_with("{\"height\":7}"),
             "{r}"
@@ -199,6 +173,12 @@ mod tests {
         assert!(get(addr, "POST /status HTTP/1.1\r\n\r\n")
             .await
             .starts_with("HTTP/1.1 405"));
-        assert!(get(addr, "\r\n\r\n").await.starts_with("HTTP/1.1 405"));
+        // Not HTTP: 400, and the endpoint keeps serving.
+        assert!(get(addr, "\x16\x03\x01 hello\r\n\r\n")
+            .await
+            .starts_with("HTTP/1.1 400"));
+        assert!(get(addr, "GET /status HTTP/1.1\r\n\r\n")
+            .await
+            .starts_with("HTTP/1.1 200"));
     }
 }

@@ -34,7 +34,6 @@ pub use keys::Keys;
 pub use replica::{Replica, ReplicaParts, ReplicaRef};
 
 use emc_embedded_ic::{EmbeddedIc, IcConfig};
-use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -44,7 +43,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 /// Settings of a replica (TOML keys as the field names; the binary's flags override them).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -292,33 +291,14 @@ async fn serve(
         max_body_bytes: config.max_request_bytes,
         static_files: config.static_files.clone(),
     });
-    let (stop_accepting, mut stopped) = watch::channel(false);
-    let accept_task = tokio::spawn(async move {
-        loop {
-            let (stream, peer) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        warn!("accept: {e}");
-                        continue;
-                    }
-                },
-                _ = stopped.changed() => break,
-            };
-            let shared = shared.clone();
-            tokio::spawn(async move {
-                let service =
-                    hyper::service::service_fn(move |req| server::handle(req, shared.clone()));
-                if let Err(e) = hyper::server::conn::http1::Builder::new()
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await
-                {
-                    debug!(%peer, "connection: {e}");
-                }
-            });
-        }
-    });
+    let (stop_accepting, stopped) = watch::channel(false);
+    let handler = move |req| server::handle(req, shared.clone());
+    let accept_task = tokio::spawn(emc_http::serve(
+        listener,
+        handler,
+        stopped,
+        emc_http::Options::named("replica"),
+    ));
     info!(%addr, subnet = %keys.subnet_id(), clock = ?config.clock, "replica listening");
     Ok(RunningReplica {
         addr,

@@ -26,7 +26,6 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Response, StatusCode};
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use tokio::sync::oneshot;
@@ -60,11 +59,8 @@ fn text(status: StatusCode, message: impl Into<String>) -> HttpResponse {
 }
 
 /// Serves one HTTP request.
-pub(crate) async fn handle(
-    req: hyper::Request<Incoming>,
-    shared: Arc<Shared>,
-) -> Result<HttpResponse, Infallible> {
-    Ok(route(req, &shared).await.unwrap_or_else(|r| r))
+pub(crate) async fn handle(req: hyper::Request<Incoming>, shared: Arc<Shared>) -> HttpResponse {
+    route(req, &shared).await.unwrap_or_else(|r| r)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
