@@ -5,7 +5,8 @@
 //! behaviour:
 //! - `TCP_NODELAY` on every connection (small responses and SSE chunks leave at once);
 //! - a request head must arrive within [`Options::header_read_timeout`] (a slow-loris client
-//!   holds a task, not a server);
+//!   holds a task, not a server); hyper starts that clock when a connection waits for its next
+//!   request, so it also closes keep-alive connections idle that long;
 //! - an accept error that names the process (out of file descriptors, buffers) pauses accepting
 //!   for [`ACCEPT_BACKOFF`] instead of spinning a core; one that names only the connection
 //!   (reset, aborted) is skipped;
@@ -34,18 +35,19 @@ pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 pub struct Options {
     /// The server's name in logs.
     pub name: &'static str,
-    /// A connection whose request head takes longer is closed.
+    /// A connection whose request head takes longer (counted from when it waits for the
+    /// request, so idle keep-alive time counts) is closed.
     pub header_read_timeout: Duration,
     /// Whether a connection serves more than one request.
     pub keep_alive: bool,
 }
 
 impl Options {
-    /// Keep-alive connections, 10 s for a request head.
+    /// Keep-alive connections, 30 s for a request head (hyper's default).
     pub fn named(name: &'static str) -> Options {
         Options {
             name,
-            header_read_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(30),
             keep_alive: true,
         }
     }
