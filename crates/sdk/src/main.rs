@@ -169,6 +169,32 @@ enum SocketCmd {
         /// The recipient: a principal or ICRC-1 account text.
         to: String,
     },
+    /// Lets a spender move a socket you hold (ICRC-37), until it moves or for `--for`.
+    Approve {
+        /// The socket's token id.
+        id: u64,
+        /// The spender: a principal or ICRC-1 account text.
+        spender: String,
+        /// How long the approval lasts (e.g. `2h`, `7days`; default: until the socket moves).
+        #[arg(long = "for", value_parser = humantime::parse_duration)]
+        duration: Option<std::time::Duration>,
+    },
+    /// Moves a socket you were approved for from its holder to someone (ICRC-37).
+    TransferFrom {
+        /// The socket's token id.
+        id: u64,
+        /// The holder: a principal or ICRC-1 account text.
+        #[arg(long)]
+        from: String,
+        /// The recipient: a principal or ICRC-1 account text.
+        to: String,
+    },
+    /// Takes back what is left of an expired socket's escrow (you bought it; after the
+    /// withdrawal notice).
+    Reclaim {
+        /// The purchase id (`emc socket show` prints it).
+        purchase: u64,
+    },
     /// Binds a user key to a socket you hold: its calls through the socket are paid from the
     /// socket's escrow.
     Bind {
@@ -1098,6 +1124,52 @@ async fn socket_cmd(emc: &Emc, cmd: SocketCmd) -> Result<Out> {
                 format!("socket {id} now held by {to} (block {block})\n"),
             )
         }
+        SocketCmd::Approve {
+            id,
+            spender,
+            duration,
+        } => {
+            let spender = parse_account(&spender)?;
+            held_socket(emc, id).await?;
+            let expires_at = match duration {
+                None => None,
+                Some(d) => {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .context("the system clock is before 1970")?;
+                    let at = now.checked_add(d).context("--for is too long")?.as_nanos();
+                    Some(u64::try_from(at).context("--for is too long")?)
+                }
+            };
+            let block = sockets.approve(id, spender, expires_at).await?;
+            out(
+                json!({ "id": id, "spender": spender.to_string(), "expires_at": expires_at, "block": block }),
+                format!("{spender} may move socket {id} (block {block})\n"),
+            )
+        }
+        SocketCmd::TransferFrom { id, from, to } => {
+            needs_identity(emc)?;
+            let (from, to) = (parse_account(&from)?, parse_account(&to)?);
+            progress(&format!("moving socket {id} from {from} to {to}"));
+            let block = sockets.transfer_from(id, from, to).await?;
+            out(
+                json!({ "id": id, "from": from.to_string(), "to": to.to_string(), "block": block }),
+                format!("socket {id} now held by {to} (block {block})\n"),
+            )
+        }
+        SocketCmd::Reclaim { purchase } => {
+            needs_identity(emc)?;
+            let t = emc.market().reclaim_socket(purchase).await?;
+            out(
+                json!({ "purchase": purchase, "transfer": t.id, "amount_e8s": t.amount_e8s, "status": format!("{:?}", t.status) }),
+                format!(
+                    "socket purchase {purchase}: {} EMC back to your escrow account (transfer {}, {:?})\n",
+                    format_emc(t.amount_e8s),
+                    t.id,
+                    t.status
+                ),
+            )
+        }
         SocketCmd::Bind { id, user_key } => {
             let key = read_user_key(&user_key)?;
             held_socket(emc, id).await?;
@@ -1177,6 +1249,26 @@ mod tests {
                 periods: 30,
                 ..
             })
+        ));
+        let cli =
+            Cli::try_parse_from(["emc", "socket", "approve", "3", "2vxsx-fae", "--for", "2h"])
+                .unwrap();
+        assert!(matches!(
+            cli.cmd,
+            Cmd::Socket(SocketCmd::Approve { id: 3, duration: Some(d), .. }) if d.as_secs() == 7200
+        ));
+        assert!(
+            Cli::try_parse_from(["emc", "socket", "approve", "3", "x", "--for", "soon"]).is_err()
+        );
+        assert!(
+            Cli::try_parse_from(["emc", "socket", "transfer-from", "3", "2vxsx-fae"]).is_err(),
+            "--from"
+        );
+        assert!(matches!(
+            Cli::try_parse_from(["emc", "socket", "reclaim", "5"])
+                .unwrap()
+                .cmd,
+            Cmd::Socket(SocketCmd::Reclaim { purchase: 5 })
         ));
     }
 }

@@ -399,4 +399,52 @@ fn socket_commands_and_bad_input() {
         ),
         "cannot reach the router",
     );
+
+    // ICRC-37 from the command line: b (the holder) lets a move the socket for an hour, a
+    // moves it back to itself; b, no longer the holder, can neither approve nor move it.
+    let ok = ok_json(emc(
+        Some(b),
+        &["--json", "socket", "approve", &ids, &pa, "--for", "1h"],
+    ));
+    assert!(ok["expires_at"].as_u64().is_some() && ok["block"].as_u64().is_some());
+    let moved = ok_json(emc(
+        Some(a),
+        &[
+            "--json",
+            "socket",
+            "transfer-from",
+            &ids,
+            "--from",
+            &pb,
+            &pa,
+        ],
+    ));
+    assert_eq!(moved["to"], pa);
+    let show = ok_json(emc(None, &["--json", "socket", "show", &ids]));
+    assert_eq!(show["holder"], pa);
+    assert_eq!(show["transfers"], 2);
+    fails_with(
+        emc(Some(b), &["socket", "approve", &ids, &pb]),
+        &format!("does not hold socket {id}"),
+    );
+    fails_with(
+        emc(
+            Some(b),
+            &["socket", "transfer-from", &ids, "--from", &pa, &pb],
+        ),
+        "not an approved spender",
+    );
+    // Reclaiming: only the buyer, only after expiry and the notice.
+    let purchase = bought["purchase"]
+        .as_u64()
+        .expect("purchase id")
+        .to_string();
+    fails_with(
+        emc(Some(b), &["socket", "reclaim", &purchase]),
+        "only the buyer",
+    );
+    fails_with(
+        emc(Some(a), &["socket", "reclaim", &purchase]),
+        "the market refused",
+    );
 }
