@@ -308,6 +308,7 @@ impl Market {
                     leaf_index: r.proof.leaf_index,
                     leaf_count: r.proof.leaf_count,
                     proof: r.proof.proof.clone(),
+                    cosignatures: None,
                 })
                 .collect();
             let r: Result<Result<Vec<Result<Trade, MarketError>>, MarketError>, IcError> = self

@@ -94,6 +94,7 @@ fn proofs(height: u64, receipts: &[ComputeReceipt], filler: usize) -> (Hash, Vec
             leaf_index: i as u64,
             leaf_count: leaves.len() as u64,
             proof: inclusion_proof(&leaves, i),
+            cosignatures: None,
         })
         .collect();
     (root, ps)
