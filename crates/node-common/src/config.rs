@@ -275,6 +275,38 @@ pub struct ComputeConfig {
     pub max_request_bytes: u64,
     /// Largest response body relayed; a longer one is cut (and not billed).
     pub max_response_bytes: u64,
+    /// The compute pool this node is a member of (`[compute.pool]`); none: no pool.
+    pub pool: Option<PoolConfig>,
+}
+
+/// A compute node's pool (`[compute.pool]`): its id, and its entry and members when the
+/// market cannot be asked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PoolConfig {
+    /// The pool's id: its offer id in the market. With `[ic] market` set, the entry node and
+    /// the active members are read from the market's `pool` query at every registry refresh
+    /// (the two fields below are then ignored).
+    pub id: u64,
+    /// The entry node (hex key), when the market is not configured.
+    pub entry: Option<String>,
+    /// Every active member (hex keys, the entry included), when the market is not configured
+    /// (their addresses then come from `[net] peers`).
+    pub members: Vec<String>,
+    /// How long the entry node waits for a member's co-signature of a receipt.
+    #[serde(with = "humantime_serde")]
+    pub cosign_timeout: Duration,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            id: 0,
+            entry: None,
+            members: Vec::new(),
+            cosign_timeout: Duration::from_secs(2),
+        }
+    }
 }
 
 /// An app's meter, as the config file names it.
@@ -322,6 +354,7 @@ impl Default for ComputeConfig {
             call_timeout: Duration::from_secs(120),
             max_request_bytes: 1 << 20,
             max_response_bytes: 64 << 20,
+            pool: None,
         }
     }
 }
