@@ -26,6 +26,10 @@ const PENDING_PER_USER: usize = 1024;
 const READY_MAX: usize = 100_000;
 /// Pool receipts whose co-signatures are kept while they wait for their countersignature.
 const COSIGNED_MAX: usize = 100_000;
+
+/// Co-signatures by receipt body hash, and the hashes in the order they came (to drop the
+/// oldest).
+type CosignedBook = (HashMap<Hash, Vec<Cosignature>>, VecDeque<Hash>);
 /// Served calls whose receipts wait for a check, at most, before a blocking task books them
 /// (otherwise they are booked every `receipt_flush`).
 const BOOK_BATCH: usize = 1024;
@@ -90,7 +94,7 @@ pub struct Gateway {
     /// Co-signatures of compute pools' receipts that came with their trailers, by receipt
     /// body hash, until the countersigned receipt is held for settlement (oldest dropped past
     /// [`COSIGNED_MAX`]).
-    cosigned: Mutex<(HashMap<Hash, Vec<Cosignature>>, VecDeque<Hash>)>,
+    cosigned: Mutex<CosignedBook>,
     epoch: AtomicU64,
     clock: Instant,
     rng: AtomicU64,
