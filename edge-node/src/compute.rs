@@ -661,9 +661,8 @@ pub fn start_compute(
                     let pool = calls.pool_now();
                     let links = pool.as_ref().map(|p| p.links(&id)).unwrap_or_default();
                     authorizer.replace_all(
-                        emc_node_common::ic::authorized(&view)
-                            .into_iter()
-                            .filter(|(n, roles)| !roles.contains(Role::Compute) || links.contains(n)),
+                        view.authorized_for_compute(&links)
+                            .map(|(n, role)| (n, Roles::from(role))),
                     );
                     // The entry node dials the members it asks for co-signatures.
                     let cosigners = pool.as_ref().map(|p| p.cosigners(&id)).unwrap_or_default();
