@@ -19,6 +19,8 @@
 //!
 //! [validator]                   # see ValidatorConfig
 //! [compute]                     # see ComputeConfig
+//! [compute.pool]                # a compute pool member: see PoolConfig
+//! id = 0                        # the pool's offer id in the market
 //! ```
 //! Relative paths are relative to the config file's directory.
 
@@ -732,5 +734,17 @@ checkpoint_interval = 30
         assert_eq!(c.max_sessions, 3);
         assert_eq!(c.session_ttl, Duration::from_secs(30));
         assert!(toml::from_str::<ComputeConfig>("prover = \"tpu\"").is_err());
+        // Issue #16: the pool table (its id alone when the market is asked).
+        assert_eq!(c.pool, None);
+        let c: ComputeConfig =
+            toml::from_str("[pool]\nid = 3\ncosign_timeout = \"500ms\"\nmembers = [\"ab\"]")
+                .unwrap();
+        let p = c.pool.unwrap();
+        assert_eq!(
+            (p.id, p.entry, p.members),
+            (3, None, vec!["ab".to_string()])
+        );
+        assert_eq!(p.cosign_timeout, Duration::from_millis(500));
+        assert!(toml::from_str::<ComputeConfig>("[pool]\nidd = 3").is_err());
     }
 }
