@@ -855,6 +855,7 @@ impl<M: Memory> Market<M> {
     fn cosign_checks(
         &self,
         item: &ReceiptProof,
+        body: &mut Option<Hash>,
         memo: &mut Lookups,
     ) -> Result<Vec<SignatureCheck>, MarketError> {
         let r = &item.receipt;
@@ -876,7 +877,7 @@ impl<M: Memory> Market<M> {
             .collect();
         let to_verify = check_cosigners(&pool.entry, &members, cosignatures)
             .map_err(MarketError::Cosignature)?;
-        let msg = cosign_message(pool.offer_id, &r.body_hash());
+        let msg = cosign_message(pool.offer_id, body.get_or_insert_with(|| r.body_hash()));
         Ok(to_verify
             .into_iter()
             .map(|c| SignatureCheck {
@@ -929,10 +930,18 @@ impl<M: Memory> Market<M> {
             if checked[i].is_err() {
                 continue;
             }
-            match self.cosign_checks(item, &mut memo) {
+            // The body hash, computed once if anything needs it.
+            let r = &item.receipt;
+            let mut body = None;
+            match self.cosign_checks(item, &mut body, &mut memo) {
                 Ok(cosigns) => {
                     if self.params().verify_user_signatures {
-                        checks.push((i, true, SignatureCheck::user(&item.receipt)));
+                        let user = SignatureCheck {
+                            key: r.user,
+                            msg: body.get_or_insert_with(|| r.body_hash()).0,
+                            signature: r.user_signature,
+                        };
+                        checks.push((i, true, user));
                     }
                     checks.extend(cosigns.into_iter().map(|c| (i, false, c)));
                 }
