@@ -23,13 +23,15 @@
 
 use crate::challenge::mono_ns;
 use crate::serve::{discover_models, CallService};
+use emc_edge_core::pool::PoolPeers;
+use emc_edge_core::protocol::KIND_COSIGN;
 use emc_edge_core::protocol::KIND_OFFER;
 use emc_edge_core::protocol::{
     PingReply, PocOpen, KIND_LOAD, KIND_PING, KIND_POC_CHALLENGE, KIND_POC_OPEN,
 };
 use emc_edge_core::sessions::{SessionError, SessionKey, Sessions};
 use emc_net::{Event, Network, Role, Roles, StaticAuthorizer};
-use emc_node_common::config::{ComputeConfig, ProverKind};
+use emc_node_common::config::{ComputeConfig, PoolConfig, ProverKind};
 use emc_node_common::http::{metric, Endpoint};
 use emc_node_common::ic::IcHandles;
 use emc_node_common::service::Service;
@@ -94,6 +96,12 @@ pub struct ComputeStatus {
     pub calls: CallStats,
     /// Calls from peers that are not routers, ignored.
     pub calls_refused_not_router: u64,
+    /// The compute pool this node is a member of, as last read (its offer id).
+    pub pool: Option<u64>,
+    /// Whether this node is its pool's entry node (it collects co-signatures).
+    pub pool_entry: bool,
+    /// Co-signing of pool receipts.
+    pub cosign: crate::serve::CosignStats,
 }
 
 /// Why a challenge or an open request gets no answer.
@@ -412,6 +420,41 @@ impl ComputeHandle {
 struct Refresh {
     view: emc_edge_core::view::ChainView,
     me: Option<emc_registry::Node>,
+    /// The pool as the market answered (`None`: not asked, or the read failed).
+    pool: Option<Option<PoolPeers>>,
+}
+
+/// The pool `[compute.pool]` names when the market is not asked: its entry and members
+/// from the config (`None` when they are missing or not hex keys).
+fn static_pool(cfg: &PoolConfig) -> Option<PoolPeers> {
+    let key = |h: &str| -> Option<NodeId> { Some(NodeId(hex::decode(h).ok()?.try_into().ok()?)) };
+    let entry = key(cfg.entry.as_deref()?)?;
+    let active: Option<Vec<NodeId>> = cfg.members.iter().map(|m| key(m)).collect();
+    let active = active?;
+    active.contains(&entry).then_some(PoolPeers {
+        id: cfg.id,
+        entry,
+        active,
+    })
+}
+
+/// Reads pool `id` from the market: its entry and active members (`Ok(None)`: no such pool).
+async fn market_pool(
+    ic: &IcHandles,
+    market: candid::Principal,
+    id: u64,
+) -> Result<Option<PoolPeers>, emc_ic_client::IcError> {
+    use emc_ic_client::IcClientExt as _;
+    let p: Option<emc_market::market::pools::Pool> = ic
+        .epochs
+        .client()
+        .query_candid(market, "pool", (id,))
+        .await?;
+    Ok(p.map(|p| PoolPeers {
+        id: p.offer_id,
+        entry: p.entry,
+        active: p.active().map(|m| m.node).collect(),
+    }))
 }
 
 /// Reports the node's load (jobs running: challenges computing and calls in progress) and
@@ -419,7 +462,11 @@ struct Refresh {
 fn report_load(net: &Network, st: &Shared<ComputeStatus>, calls: &CallService) {
     let in_flight = calls.in_flight();
     let stats = calls.stats();
-    st.update(|s| s.calls = stats);
+    let cosign = calls.cosign_stats();
+    st.update(|s| {
+        s.calls = stats;
+        s.cosign = cosign;
+    });
     let s = st.get();
     let report = PingReply {
         height: 0,
@@ -481,6 +528,26 @@ pub fn start_compute(
             _ => cfg.models.clone(),
         };
         let calls = Arc::new(CallService::new(&cfg, key, models).with_network(net.clone()));
+        // The pool: from the market at each refresh when it is configured, else from the
+        // config once.
+        let pool_from_market = cfg.pool.as_ref().and_then(|p| ic.market.map(|m| (m, p.id)));
+        if let (None, Some(pc)) = (pool_from_market, cfg.pool.as_ref()) {
+            match static_pool(pc) {
+                Some(p) => {
+                    info!(pool = p.id, entry = p.entry == id, members = p.active.len(), "pool from the config");
+                    *calls.pool().write().unwrap_or_else(|e| e.into_inner()) = Some(p);
+                }
+                None => warn!("[compute.pool] names no entry among valid hex members and no market is configured: not in a pool"),
+            }
+        }
+        let publish_pool = |st: &Shared<ComputeStatus>, calls: &CallService| {
+            let p = calls.pool_now();
+            st.update(|s| {
+                s.pool = p.as_ref().map(|p| p.id);
+                s.pool_entry = p.as_ref().is_some_and(|p| p.entry == id);
+            });
+        };
+        publish_pool(&st, &calls);
         let offer = calls.offer();
         info!(app = %offer.app, models = ?offer.models, "offering the app to routers");
         st.update(|s| { s.app = offer.app.clone(); s.models = offer.models.clone(); });
@@ -508,6 +575,10 @@ pub fn start_compute(
                             continue;
                         }
                         tokio::spawn(calls.clone().serve(peer, kind, head, call).in_current_span());
+                    }
+                    Some(Event::Request { peer, role, kind: KIND_COSIGN, payload, responder }) => {
+                        let answer = calls.cosign_answer(peer, role, &payload);
+                        let _ = responder.respond(answer.encode());
                     }
                     Some(Event::Request { kind: KIND_PING, responder, .. }) => {
                         let s = st.get();
@@ -574,14 +645,31 @@ pub fn start_compute(
                     Some(ev) => debug!(?ev, "compute: ignored"),
                     None => break,
                 },
-                Some(Refresh { view, me }) = rx.recv() => {
+                Some(Refresh { view, me, pool }) = rx.recv() => {
                     if let Some(me) = me {
                         st.update(|s| { s.registered = true; s.hardware = me.hardware; });
                     }
-                    // Validators (who challenge and probe) and routers may connect.
-                    authorizer.replace_all(emc_node_common::ic::authorized(&view));
-                    let routers = view.addresses(|n| n.role == Role::Router);
-                    emc_node_common::ic::sync_dials(&net, &mut dialed, routers);
+                    if let Some(pool) = pool {
+                        if pool.is_none() {
+                            warn!("the market lists no such pool: not in a pool");
+                        }
+                        *calls.pool().write().unwrap_or_else(|e| e.into_inner()) = pool;
+                        publish_pool(&st, &calls);
+                    }
+                    // Validators (who challenge and probe) and routers may connect; compute
+                    // nodes only when they are members of this node's pool.
+                    let pool = calls.pool_now();
+                    let links = pool.as_ref().map(|p| p.links(&id)).unwrap_or_default();
+                    authorizer.replace_all(
+                        view.authorized_for_compute(&links)
+                            .map(|(n, role)| (n, Roles::from(role))),
+                    );
+                    // The entry node dials the members it asks for co-signatures.
+                    let cosigners = pool.as_ref().map(|p| p.cosigners(&id)).unwrap_or_default();
+                    let wanted = view.addresses(|n| {
+                        n.role == Role::Router || (n.role == Role::Compute && cosigners.contains(&n.id))
+                    });
+                    emc_node_common::ic::sync_dials(&net, &mut dialed, wanted);
                 }
                 _ = refresh.tick() => {
                     let (ic, tx) = (ic.clone(), tx.clone());
@@ -595,7 +683,17 @@ pub fn start_compute(
                                         None
                                     }
                                 };
-                                let _ = tx.send(Refresh { view, me }).await;
+                                let pool = match pool_from_market {
+                                    Some((market, pid)) => match market_pool(&ic, market, pid).await {
+                                        Ok(p) => Some(p),
+                                        Err(e) => {
+                                            warn!(pool = pid, error = %e, "pool unreadable: keeping the last one");
+                                            None
+                                        }
+                                    },
+                                    None => None,
+                                };
+                                let _ = tx.send(Refresh { view, me, pool }).await;
                             }
                             Err(e) => warn!(error = %e, "registry refresh failed"),
                         }
@@ -655,6 +753,26 @@ impl Endpoint for ComputeEndpoint {
                 "emc_poc_openings_answered_total",
                 "Proof-of-computing openings answered.",
                 s.openings_answered,
+            ),
+            (
+                "emc_pool_cosignatures_collected_total",
+                "Pool members' co-signatures collected by this entry node.",
+                s.cosign.collected,
+            ),
+            (
+                "emc_pool_cosignatures_missing_total",
+                "Pool members' co-signatures asked for and not received (receipts that will not settle).",
+                s.cosign.missing,
+            ),
+            (
+                "emc_pool_cosign_signed_total",
+                "Receipts this member co-signed for its pool's entry node.",
+                s.cosign.signed,
+            ),
+            (
+                "emc_pool_cosign_refused_total",
+                "Co-sign requests this member refused.",
+                s.cosign.refused,
             ),
         ];
         for (name, help, v) in counters {

@@ -17,22 +17,36 @@
 //! hang or failure, response too large, the router or the dApp gone) is reset and gets no
 //! trailer, so nothing is billed. Only routers reach this: the node ignores calls from any
 //! other role (the transport authenticated the role against the registry).
+//!
+//! **Compute pools** (issue #16). The node's pool ([`PoolPeers`], from the market or the
+//! config; [`CallService::pool`]) makes it either the pool's entry node or a member. The
+//! entry asks every other active member to co-sign each receipt it signs ([`KIND_COSIGN`],
+//! all at once, each within `cosign_timeout`) after the response's last byte went out and
+//! before the trailer, checks each answer's signature, and sends the trailer with the
+//! co-signatures it got. A member that does not answer (or answers badly) is logged and
+//! counted (`cosign_missing`), and the receipt goes out without its co-signature: the call
+//! was served, but the market will not settle that receipt (the pool loses its payment). A
+//! member answers [`CallService::cosign_answer`]: only a compute peer that is its pool's
+//! entry, for a receipt of that entry in its pool, whose node signature verifies.
 
 use bytes::Bytes;
 use ed25519_dalek::SigningKey;
 use emc_edge_core::compute::{request_hash, sign_receipt, verify_request, Lanes, Meter};
+use emc_edge_core::pool::PoolPeers;
 use emc_edge_core::protocol::{
-    CallHead, CallRefusal, CallTrailer, LaneQuery, LaneState, Offer, RefusalCode, ResponseHead,
-    FORWARDED_HEADERS, FRAME_BODY, FRAME_DATA, FRAME_REFUSED, FRAME_RESPONSE, FRAME_TRAILER,
-    KIND_CALL, KIND_LANE_STATE,
+    CallHead, CallRefusal, CallTrailer, CosignAnswer, CosignRefusal, CosignRequest, LaneQuery,
+    LaneState, Offer, RefusalCode, ResponseHead, FORWARDED_HEADERS, FRAME_BODY, FRAME_DATA,
+    FRAME_REFUSED, FRAME_RESPONSE, FRAME_TRAILER, KIND_CALL, KIND_COSIGN, KIND_LANE_STATE,
 };
 use emc_net::{Call, CallSender, Network, NodeId, Role};
 use emc_node_common::config::ComputeConfig;
 use emc_node_common::status::{CallStats, Latencies};
+use emc_types::pool::cosign_message;
+use emc_types::Cosignature;
 use emc_types::{sha256, ComputeReceipt, Hash, MeterUnit, Signature};
 use http_body_util::{BodyExt as _, Full};
 use hyper::client::conn::http1::SendRequest;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
@@ -62,6 +76,27 @@ pub struct CallService {
     stats: Mutex<(CallStats, Latencies)>,
     /// The node's network, to ask validators where a lane stands (none: lanes start fresh).
     net: Option<Network>,
+    /// The network pool members are asked over (none: co-signatures are not collected).
+    pool_net: Option<Network>,
+    /// The node's compute pool, as last read (none: not in a pool).
+    compute_pool: Arc<RwLock<Option<PoolPeers>>>,
+    /// How long the entry waits for each member's co-signature.
+    cosign_timeout: Duration,
+    cosign_stats: Mutex<CosignStats>,
+}
+
+/// Co-signing counters of a pool member or entry node.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CosignStats {
+    /// Co-signatures the entry collected (valid ones, put in trailers).
+    pub collected: u64,
+    /// Co-signatures the entry asked for and did not get (no answer, a refusal, a bad
+    /// signature): each leaves a receipt the market will not settle.
+    pub missing: u64,
+    /// Receipts this member co-signed for its entry.
+    pub signed: u64,
+    /// Co-sign requests this member refused.
+    pub refused: u64,
 }
 
 /// How long a validator has to say where a lane stands.
@@ -124,14 +159,124 @@ impl CallService {
             lanes: Mutex::new(Lanes::default()),
             stats: Mutex::new((CallStats::default(), Latencies::default())),
             net: None,
+            pool_net: None,
+            compute_pool: Arc::new(RwLock::new(None)),
+            cosign_timeout: cfg
+                .pool
+                .as_ref()
+                .map_or(Duration::from_secs(2), |p| p.cosign_timeout),
+            cosign_stats: Mutex::new(CosignStats::default()),
         }
+    }
+
+    /// The node's pool as last read: the compute shell replaces it at each refresh.
+    pub fn pool(&self) -> &Arc<RwLock<Option<PoolPeers>>> {
+        &self.compute_pool
+    }
+
+    /// The pool as last read.
+    pub fn pool_now(&self) -> Option<PoolPeers> {
+        self.compute_pool
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Co-signing counters.
+    pub fn cosign_stats(&self) -> CosignStats {
+        *lock(&self.cosign_stats)
+    }
+
+    /// A member's answer to peer `peer` (of `role`) asking it to co-sign a receipt
+    /// ([`KIND_COSIGN`]): signed only for its pool's entry node, a compute peer, and a
+    /// receipt of that entry that the entry signed ([`PoolPeers::cosign`]).
+    pub fn cosign_answer(&self, peer: NodeId, role: Role, payload: &[u8]) -> CosignAnswer {
+        let answer = (|| {
+            if role != Role::Compute {
+                return Err(CosignRefusal::NotEntry);
+            }
+            let req = CosignRequest::decode(payload).map_err(|_| CosignRefusal::Malformed)?;
+            let pool = self.pool_now().ok_or(CosignRefusal::NotMember)?;
+            let msg = pool.cosign(&self.node, &peer, &req)?;
+            Ok(sign_message(&self.key, &msg))
+        })();
+        let mut st = lock(&self.cosign_stats);
+        match &answer {
+            Ok(_) => st.signed += 1,
+            Err(why) => {
+                st.refused += 1;
+                debug!(?peer, %role, %why, "co-sign request refused");
+            }
+        }
+        CosignAnswer(answer)
+    }
+
+    /// The entry node's collection: every other active member's co-signature of `r`, asked
+    /// all at once; those that do not come back valid in time are logged and counted.
+    async fn collect_cosignatures(&self, r: &ComputeReceipt) -> Vec<Cosignature> {
+        let Some(pool) = self.pool_now() else {
+            return Vec::new();
+        };
+        let members = pool.cosigners(&self.node);
+        let Some(net) = self.pool_net.as_ref().filter(|_| !members.is_empty()) else {
+            return Vec::new();
+        };
+        let req = bytes::Bytes::from(
+            CosignRequest {
+                pool_id: pool.id,
+                receipt: r.clone(),
+            }
+            .encode(),
+        );
+        let msg = cosign_message(pool.id, &r.body_hash());
+        let mut asks = tokio::task::JoinSet::new();
+        for m in members.iter().copied() {
+            let (net, req, timeout) = (net.clone(), req.clone(), self.cosign_timeout);
+            asks.spawn(async move {
+                let got = match net.request(&m, KIND_COSIGN, req, timeout).await {
+                    Ok(b) => CosignAnswer::decode(&b)
+                        .map_err(|e| e.to_string())
+                        .and_then(|a| a.0.map_err(|why| why.to_string())),
+                    Err(e) => Err(e.to_string()),
+                };
+                (m, got)
+            });
+        }
+        let mut got = Vec::with_capacity(members.len());
+        while let Some(done) = asks.join_next().await {
+            let Ok((m, answer)) = done else { continue };
+            match answer {
+                Ok(sig) if signature_valid(&m, &msg, &sig) => got.push(Cosignature {
+                    node: m,
+                    signature: sig,
+                }),
+                Ok(_) => warn!(member = ?m, "a pool member's co-signature does not verify"),
+                Err(e) => {
+                    warn!(member = ?m, error = %e, "no co-signature from a pool member: this receipt will not settle")
+                }
+            }
+        }
+        // In the pool's member order, whatever order the answers came in.
+        got.sort_by_key(|c| members.iter().position(|m| *m == c.node));
+        let mut st = lock(&self.cosign_stats);
+        st.collected += got.len() as u64;
+        st.missing += (members.len() - got.len()) as u64;
+        got
     }
 
     /// Resumes lanes from the validators' agreed state over `net` (a lane this process has
     /// not served yet is asked for once, [`Lanes::resume`]), so a restarted node's receipts
     /// still move its lanes forward.
     pub fn with_network(mut self, net: Network) -> CallService {
+        self.pool_net = Some(net.clone());
         self.net = Some(net);
+        self
+    }
+
+    /// Asks pool members for co-signatures over `net` (which [`Self::with_network`] also
+    /// sets), without asking validators about lanes.
+    pub fn with_pool_network(mut self, net: Network) -> CallService {
+        self.pool_net = Some(net);
         self
     }
 
@@ -462,13 +607,34 @@ impl CallService {
             r.node_signature = sign_receipt(&self.key, &r);
             r
         });
-        let trailer = CallTrailer { receipt };
+        let cosignatures = match &receipt {
+            Some(r) => self.collect_cosignatures(r).await,
+            None => Vec::new(),
+        };
+        let trailer = CallTrailer {
+            receipt,
+            cosignatures,
+        };
         sender
             .send(FRAME_TRAILER, Bytes::from(trailer.encode()))
             .await
             .map_err(|_| None)?;
         Ok(units)
     }
+}
+
+/// `key`'s signature over a 32-byte message.
+fn sign_message(key: &SigningKey, msg: &[u8; 32]) -> Signature {
+    use ed25519_dalek::Signer as _;
+    Signature(key.sign(msg).to_bytes())
+}
+
+/// Whether `sig` is `node`'s (strict) signature over `msg`.
+fn signature_valid(node: &NodeId, msg: &[u8; 32], sig: &Signature) -> bool {
+    ed25519_dalek::VerifyingKey::from_bytes(&node.0).is_ok_and(|k| {
+        k.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(&sig.0))
+            .is_ok()
+    })
 }
 
 /// The models the app at `app_url` lists on `GET /v1/models` (empty when it lists none or
@@ -751,6 +917,145 @@ mod tests {
         assert!(frames.iter().all(|f| f.0 != FRAME_TRAILER));
         assert_eq!(svc.stats().errors, 1);
         assert_eq!(svc.in_flight(), 0);
+    }
+
+    /// Issue #16, over real QUIC on loopback: a pool's entry node gets its member's
+    /// co-signature into the call's trailer (valid under the market's rule); a member refuses
+    /// a peer that is not its entry and a pool that is not its own; an unreachable member
+    /// leaves the receipt without its co-signature (served, counted as missing).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_pool_entry_collects_its_members_cosignatures() {
+        let mut p = pair().await; // router key 1, entry key 2
+        let mk = SigningKey::from_bytes(&[3; 32]);
+        let (entry, member) = (p.node, NodeId(mk.verifying_key().to_bytes()));
+        let auth = Arc::new(StaticAuthorizer::new());
+        auth.set(entry, Roles::from(Role::Compute));
+        auth.set(member, Roles::from(Role::Compute));
+        let cfg = NetConfig {
+            listen_addr: "127.0.0.1:0".parse().unwrap(),
+            ..NetConfig::default()
+        };
+        let entry_net = Network::bind(
+            cfg.clone(),
+            Identity::from_signing_key(SigningKey::from_bytes(&[2; 32])).unwrap(),
+            auth.clone(),
+            Role::Compute,
+        )
+        .unwrap()
+        .0;
+        let (member_net, mut member_events) = Network::bind(
+            cfg,
+            Identity::from_signing_key(mk.clone()).unwrap(),
+            auth,
+            Role::Compute,
+        )
+        .unwrap();
+        let pool = PoolPeers {
+            id: 7,
+            entry,
+            active: vec![entry, member],
+        };
+        let ok = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 37\r\n\r\n{\"usage\":{\"total_tokens\":5},\"x\":1234}";
+        let app = fake_app(ok, Some(Duration::ZERO)).await;
+        let cfg = ComputeConfig {
+            app_url: Some(app.clone()),
+            pool: Some(emc_node_common::config::PoolConfig {
+                cosign_timeout: Duration::from_millis(500),
+                ..Default::default()
+            }),
+            ..ComputeConfig::default()
+        };
+        let svc = Arc::new(
+            CallService::new(&cfg, SigningKey::from_bytes(&[2; 32]), vec!["m".into()])
+                .with_pool_network(entry_net.clone()),
+        );
+        *svc.pool().write().unwrap() = Some(pool.clone());
+        let member_svc = Arc::new(CallService::new(&cfg, mk, vec!["m".into()]));
+        *member_svc.pool().write().unwrap() = Some(pool.clone());
+        // The member answers co-sign requests as the compute shell does.
+        let answering = member_svc.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = member_events.recv().await {
+                if let Event::Request {
+                    peer,
+                    role,
+                    kind: KIND_COSIGN,
+                    payload,
+                    responder,
+                } = ev
+                {
+                    let _ =
+                        responder.respond(answering.cosign_answer(peer, role, &payload).encode());
+                }
+            }
+        });
+        entry_net
+            .connect(member, member_net.local_addr().unwrap())
+            .await
+            .unwrap();
+
+        let user = SigningKey::from_bytes(&[9; 32]);
+        let body = br#"{"model":"m","prompt":"x"}"#;
+        let (frames, clean) = exchange(&mut p, &svc, &head(&user, body, 1), body).await;
+        assert!(clean);
+        let t = CallTrailer::decode(&frames.last().unwrap().1).unwrap();
+        let r = t.receipt.unwrap();
+        assert_eq!(t.cosignatures.len(), 1);
+        assert_eq!(t.cosignatures[0].node, member);
+        let rule = emc_edge_core::pool::Pool::new(7, entry, &[(entry, 1), (member, 1)]).unwrap();
+        assert_eq!(
+            rule.verify_cosignatures(&r.body_hash(), &t.cosignatures),
+            Ok(())
+        );
+        assert_eq!(
+            (svc.cosign_stats().collected, svc.cosign_stats().missing),
+            (1, 0)
+        );
+        assert_eq!(member_svc.cosign_stats().signed, 1);
+
+        // The member refuses a peer that is not its entry (the router), and a receipt that
+        // is not the entry's.
+        let req = CosignRequest {
+            pool_id: 7,
+            receipt: r.clone(),
+        };
+        assert_eq!(
+            member_svc
+                .cosign_answer(NodeId([1; 32]), Role::Router, &req.encode())
+                .0,
+            Err(CosignRefusal::NotEntry)
+        );
+        assert_eq!(
+            member_svc
+                .cosign_answer(member, Role::Compute, &req.encode())
+                .0,
+            Err(CosignRefusal::NotEntry)
+        );
+        assert_eq!(
+            member_svc.cosign_answer(entry, Role::Compute, b"junk").0,
+            Err(CosignRefusal::Malformed)
+        );
+        // The member now believes it is in another pool: it refuses, the receipt still
+        // comes back (served), without a co-signature, counted as missing.
+        *member_svc.pool().write().unwrap() = Some(PoolPeers {
+            id: 8,
+            ..pool.clone()
+        });
+        let (frames, _) = exchange(&mut p, &svc, &head(&user, body, 2), body).await;
+        let t = CallTrailer::decode(&frames.last().unwrap().1).unwrap();
+        assert!(t.receipt.is_some() && t.cosignatures.is_empty());
+        assert_eq!(svc.cosign_stats().missing, 1);
+        // The member (in the pool again) is gone: the call is still served, within about
+        // the co-sign timeout.
+        *member_svc.pool().write().unwrap() = Some(pool);
+        member_net.close().await;
+        let started = Instant::now();
+        let (frames, clean) = exchange(&mut p, &svc, &head(&user, body, 3), body).await;
+        assert!(clean);
+        let t = CallTrailer::decode(&frames.last().unwrap().1).unwrap();
+        assert!(t.receipt.is_some() && t.cosignatures.is_empty());
+        assert_eq!(svc.cosign_stats().missing, 2);
+        assert!(started.elapsed() < Duration::from_secs(3));
     }
 
     #[test]

@@ -12,9 +12,9 @@ use emc_edge_core::protocol::Offer;
 use emc_net::Network;
 use emc_node_common::config::RouterConfig;
 use emc_node_common::status::{CallStats, Latencies};
-use emc_types::{ComputeReceipt, Hash, NodeId};
+use emc_types::{ComputeReceipt, Cosignature, Hash, NodeId};
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
@@ -24,6 +24,12 @@ use tracing::warn;
 const PENDING_PER_USER: usize = 1024;
 /// Countersigned receipts waiting for the next flush, at most (oldest dropped).
 const READY_MAX: usize = 100_000;
+/// Pool receipts whose co-signatures are kept while they wait for their countersignature.
+const COSIGNED_MAX: usize = 100_000;
+
+/// Co-signatures by receipt body hash, and the hashes in the order they came (to drop the
+/// oldest).
+type CosignedBook = (HashMap<Hash, Vec<Cosignature>>, VecDeque<Hash>);
 /// Served calls whose receipts wait for a check, at most, before a blocking task books them
 /// (otherwise they are booked every `receipt_flush`).
 const BOOK_BATCH: usize = 1024;
@@ -85,6 +91,10 @@ pub struct Gateway {
     /// books next sees every earlier receipt booked).
     booking: Mutex<()>,
     ready: Mutex<VecDeque<ComputeReceipt>>,
+    /// Co-signatures of compute pools' receipts that came with their trailers, by receipt
+    /// body hash, until the countersigned receipt is held for settlement (oldest dropped past
+    /// [`COSIGNED_MAX`]).
+    cosigned: Mutex<CosignedBook>,
     epoch: AtomicU64,
     clock: Instant,
     rng: AtomicU64,
@@ -138,6 +148,7 @@ impl Gateway {
             unchecked: Mutex::new(Unchecked::default()),
             booking_task: AtomicBool::new(false),
             booking: Mutex::new(()),
+            cosigned: Mutex::new((HashMap::new(), VecDeque::new())),
             ready: Mutex::new(VecDeque::new()),
             epoch: AtomicU64::new(0),
             clock: Instant::now(),
@@ -285,6 +296,39 @@ impl Gateway {
             })
             .collect();
         json!({"object": "list", "data": data})
+    }
+
+    /// Keeps the co-signatures a pool's entry node sent with `receipt` (nothing for a
+    /// receipt without any), for [`Self::take_cosignatures`] once the user countersigned it.
+    pub fn note_cosignatures(
+        &self,
+        receipt: Option<&ComputeReceipt>,
+        cosignatures: Vec<Cosignature>,
+    ) {
+        let Some(r) = receipt.filter(|_| !cosignatures.is_empty()) else {
+            return;
+        };
+        let body = r.body_hash();
+        let mut g = lock(&self.cosigned);
+        let (map, order) = &mut *g;
+        if map.insert(body, cosignatures).is_none() {
+            order.push_back(body);
+        }
+        while order.len() > COSIGNED_MAX {
+            if let Some(old) = order.pop_front() {
+                map.remove(&old);
+            }
+        }
+    }
+
+    /// The co-signatures that came with `r` (empty for a receipt that had none), forgotten
+    /// here: the settler keeps them from now on.
+    pub fn take_cosignatures(&self, r: &ComputeReceipt) -> Vec<Cosignature> {
+        let mut g = lock(&self.cosigned);
+        if g.0.is_empty() {
+            return Vec::new();
+        }
+        g.0.remove(&r.body_hash()).unwrap_or_default()
     }
 
     /// A served call's receipt from `node`: kept for the user's countersignature and charged
@@ -654,6 +698,32 @@ mod tests {
         };
         r.node_signature = sign_receipt(node, &r);
         r
+    }
+
+    /// Issue #16: a pool receipt's co-signatures from its trailer are kept by body hash
+    /// until the countersigned receipt is held for settlement (the user's countersignature
+    /// does not change the body), then taken once; other receipts have none.
+    #[tokio::test]
+    async fn a_pool_receipts_cosignatures_follow_it_to_settlement() {
+        let (rk, nk, uk) = (
+            SigningKey::from_bytes(&[1; 32]),
+            SigningKey::from_bytes(&[2; 32]),
+            SigningKey::from_bytes(&[3; 32]),
+        );
+        let gw = gateway(&rk, &uk, 1_000);
+        let (pool_r, plain_r) = (receipt(&rk, &nk, &uk, 1), receipt(&rk, &nk, &uk, 2));
+        let cs = vec![Cosignature {
+            node: NodeId([4; 32]),
+            signature: Signature([5; 64]),
+        }];
+        gw.note_cosignatures(Some(&pool_r), cs.clone());
+        gw.note_cosignatures(Some(&plain_r), vec![]);
+        gw.note_cosignatures(None, cs.clone());
+        let mut signed = pool_r.clone();
+        assert!(countersign(&uk, &mut signed));
+        assert_eq!(gw.take_cosignatures(&plain_r), vec![]);
+        assert_eq!(gw.take_cosignatures(&signed), cs);
+        assert_eq!(gw.take_cosignatures(&signed), vec![], "taken once");
     }
 
     /// Served calls' receipts are held against the user's funds until booked; booking

@@ -395,7 +395,7 @@ pub fn start_router(
                     gw.book_in_background();
                     let ready = gw.take_ready();
                     if let Some(m) = &market {
-                        m.hold(&ready);
+                        m.hold(&ready, |r| gw.take_cosignatures(r));
                     }
                     for chunk in ready.chunks(MAX_RECEIPTS_PER_FRAME) {
                         let payload = encode_receipts(chunk);

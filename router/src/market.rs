@@ -204,12 +204,18 @@ impl Market {
         }
     }
 
-    /// Countersigned receipts, on their way to the validators: held until settled.
-    pub fn hold(&self, receipts: &[ComputeReceipt]) {
+    /// Countersigned receipts, on their way to the validators: held until settled, each
+    /// with the co-signatures `cosignatures` gives for it (a pool receipt's).
+    pub fn hold(
+        &self,
+        receipts: &[ComputeReceipt],
+        mut cosignatures: impl FnMut(&ComputeReceipt) -> Vec<emc_types::Cosignature>,
+    ) {
         let now = self.now_ns();
+        let cs: Vec<_> = receipts.iter().map(&mut cosignatures).collect();
         let mut s = lock(&self.settler);
-        for r in receipts {
-            s.add(r.clone(), now);
+        for (r, c) in receipts.iter().zip(cs) {
+            s.add_cosigned(r.clone(), c, now);
         }
     }
 
@@ -308,6 +314,7 @@ impl Market {
                     leaf_index: r.proof.leaf_index,
                     leaf_count: r.proof.leaf_count,
                     proof: r.proof.proof.clone(),
+                    cosignatures: (!r.cosignatures.is_empty()).then(|| r.cosignatures.clone()),
                 })
                 .collect();
             let r: Result<Result<Vec<Result<Trade, MarketError>>, MarketError>, IcError> = self

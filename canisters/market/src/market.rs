@@ -14,6 +14,7 @@ use emc_tokenomics::{
     params::BPS_SCALE, settle_trade, trading_period, TokenomicsParams, TRADING_REWARD_POOL_CAP,
 };
 use emc_types::merkle::{leaf_hash, ProofBatch};
+use emc_types::pool::{check_cosigners, cosign_message, CosignError};
 use emc_types::{put_len_prefixed, sha256, ComputeReceipt, Hash, NodeId, StateBit};
 use ic_stable_structures::Memory;
 use icrc_ledger_types::icrc1::account::Account;
@@ -77,41 +78,74 @@ pub fn receipt_leaf(r: &ComputeReceipt) -> Hash {
 
 /// Whether `r`'s user signature verifies (strict ed25519 over the body hash).
 pub fn user_signature_valid(r: &ComputeReceipt) -> bool {
-    let Ok(key) = VerifyingKey::from_bytes(&r.user.0) else {
-        return false;
-    };
-    let sig = DalekSignature::from_bytes(&r.user_signature.0);
-    key.verify_strict(&r.body_hash().0, &sig).is_ok()
+    signature_valid(&SignatureCheck::user(r))
 }
 
 /// Which of `receipts` carry a valid user signature: one batch verification for all, and one
 /// by one (strict) only when the batch fails, to find the bad ones.
 pub fn user_signatures_valid(receipts: &[&ComputeReceipt]) -> Vec<bool> {
-    if receipts.len() < 2 {
-        return receipts.iter().map(|r| user_signature_valid(r)).collect();
+    let checks: Vec<SignatureCheck> = receipts.iter().map(|r| SignatureCheck::user(r)).collect();
+    signatures_valid(&checks)
+}
+
+/// One ed25519 signature to check: a key, the 32-byte message it signed, the signature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SignatureCheck {
+    /// The signer's public key.
+    pub key: NodeId,
+    /// The signed message (a receipt's body hash, or a pool member's co-sign message).
+    pub msg: [u8; 32],
+    /// The signature.
+    pub signature: emc_types::Signature,
+}
+
+impl SignatureCheck {
+    /// The user's countersignature of `r`.
+    pub fn user(r: &ComputeReceipt) -> SignatureCheck {
+        SignatureCheck {
+            key: r.user,
+            msg: r.body_hash().0,
+            signature: r.user_signature,
+        }
+    }
+}
+
+/// Whether one signature verifies (`verify_strict`).
+pub fn signature_valid(c: &SignatureCheck) -> bool {
+    let Ok(key) = VerifyingKey::from_bytes(&c.key.0) else {
+        return false;
+    };
+    let sig = DalekSignature::from_bytes(&c.signature.0);
+    key.verify_strict(&c.msg, &sig).is_ok()
+}
+
+/// Which of `checks` verify: one batch verification for all, and one by one (strict) only when
+/// the batch fails, to find the bad ones.
+pub fn signatures_valid(checks: &[SignatureCheck]) -> Vec<bool> {
+    if checks.len() < 2 {
+        return checks.iter().map(signature_valid).collect();
     }
     // Each distinct key is decompressed once (a batch holds many lanes of few users).
     let mut decompressed: BTreeMap<[u8; 32], Option<VerifyingKey>> = BTreeMap::new();
-    let keys: Option<Vec<VerifyingKey>> = receipts
+    let keys: Option<Vec<VerifyingKey>> = checks
         .iter()
-        .map(|r| {
+        .map(|c| {
             *decompressed
-                .entry(r.user.0)
-                .or_insert_with(|| VerifyingKey::from_bytes(&r.user.0).ok())
+                .entry(c.key.0)
+                .or_insert_with(|| VerifyingKey::from_bytes(&c.key.0).ok())
         })
         .collect();
     if let Some(keys) = keys {
-        let hashes: Vec<Hash> = receipts.iter().map(|r| r.body_hash()).collect();
-        let msgs: Vec<&[u8]> = hashes.iter().map(|h| &h.0[..]).collect();
-        let sigs: Vec<DalekSignature> = receipts
+        let msgs: Vec<&[u8]> = checks.iter().map(|c| &c.msg[..]).collect();
+        let sigs: Vec<DalekSignature> = checks
             .iter()
-            .map(|r| DalekSignature::from_bytes(&r.user_signature.0))
+            .map(|c| DalekSignature::from_bytes(&c.signature.0))
             .collect();
         if ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_ok() {
-            return vec![true; receipts.len()];
+            return vec![true; checks.len()];
         }
     }
-    receipts.iter().map(|r| user_signature_valid(r)).collect()
+    checks.iter().map(signature_valid).collect()
 }
 
 /// What the registry says about a node (the shell asks `get_node`).
@@ -815,6 +849,45 @@ impl<M: Memory> Market<M> {
         Ok((buyer, provider, lane))
     }
 
+    /// The co-signature rule's structural part (`emc_types::pool::check_cosigners`) for one
+    /// receipt: the co-sign checks its signatures need (none for a receipt of a node that is
+    /// the entry of no pool, which must carry no co-signature).
+    fn cosign_checks(
+        &self,
+        item: &ReceiptProof,
+        body: &mut Option<Hash>,
+        memo: &mut Lookups,
+    ) -> Result<Vec<SignatureCheck>, MarketError> {
+        let r = &item.receipt;
+        let cosignatures = item.cosignatures.as_deref().unwrap_or_default();
+        let pool = memo
+            .pools
+            .entry(r.node.0)
+            .or_insert_with(|| self.pool_of_entry(&r.node));
+        let Some(pool) = pool else {
+            return match cosignatures.first() {
+                Some(c) => Err(MarketError::Cosignature(CosignError::NotMember(c.node))),
+                None => Ok(Vec::new()),
+            };
+        };
+        let members: Vec<(NodeId, bool)> = pool
+            .members
+            .iter()
+            .map(|m| (m.node, m.left_at.is_none()))
+            .collect();
+        let to_verify = check_cosigners(&pool.entry, &members, cosignatures)
+            .map_err(MarketError::Cosignature)?;
+        let msg = cosign_message(pool.offer_id, body.get_or_insert_with(|| r.body_hash()));
+        Ok(to_verify
+            .into_iter()
+            .map(|c| SignatureCheck {
+                key: c.node,
+                msg,
+                signature: c.signature,
+            })
+            .collect())
+    }
+
     /// Settles one receipt (see [`Market::settle_batch`]).
     pub fn settle_receipt(&mut self, item: &ReceiptProof, now: u64) -> Result<Trade, MarketError> {
         self.settle_batch(std::slice::from_ref(item), now)?
@@ -849,16 +922,42 @@ impl<M: Memory> Market<M> {
         let mut memo = Lookups::default();
         let mut checked: Vec<Result<(Principal, Principal, Lane), MarketError>> =
             items.iter().map(|i| self.precheck(i, &mut memo)).collect();
-        // Phase 2: the user signatures of the survivors, in one batch.
-        if self.params().verify_user_signatures {
-            let survivors: Vec<usize> = (0..items.len()).filter(|&i| checked[i].is_ok()).collect();
-            let receipts: Vec<&ComputeReceipt> =
-                survivors.iter().map(|&i| &items[i].receipt).collect();
-            for (&i, ok) in survivors.iter().zip(user_signatures_valid(&receipts)) {
-                if !ok {
-                    checked[i] = Err(MarketError::BadUserSignature);
-                }
+        // Phase 2: a pool receipt's co-signers (structure), then the user signatures and the
+        // co-signatures of the survivors, in one batch.
+        // (item, whether it is the user's signature, the check)
+        let mut checks: Vec<(usize, bool, SignatureCheck)> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            if checked[i].is_err() {
+                continue;
             }
+            // The body hash, computed once if anything needs it.
+            let r = &item.receipt;
+            let mut body = None;
+            match self.cosign_checks(item, &mut body, &mut memo) {
+                Ok(cosigns) => {
+                    if self.params().verify_user_signatures {
+                        let user = SignatureCheck {
+                            key: r.user,
+                            msg: body.get_or_insert_with(|| r.body_hash()).0,
+                            signature: r.user_signature,
+                        };
+                        checks.push((i, true, user));
+                    }
+                    checks.extend(cosigns.into_iter().map(|c| (i, false, c)));
+                }
+                Err(e) => checked[i] = Err(e),
+            }
+        }
+        let sigs: Vec<SignatureCheck> = checks.iter().map(|(_, _, c)| *c).collect();
+        for ((i, user, c), ok) in checks.iter().zip(signatures_valid(&sigs)) {
+            if ok || checked[*i].is_err() {
+                continue;
+            }
+            checked[*i] = Err(if *user {
+                MarketError::BadUserSignature
+            } else {
+                MarketError::Cosignature(CosignError::BadSignature(c.key))
+            });
         }
         // Phase 3: apply in order (a lane may appear twice), on overlays written at the end.
         let fee = self.params().ledger_fee_e8s;

@@ -1,7 +1,7 @@
 //! Candid types of the market canister (arguments, results, stored records).
 
 use candid::{CandidType, Principal};
-use emc_types::{ComputeReceipt, Hash, MeterUnit, NodeId, Signature};
+use emc_types::{ComputeReceipt, CosignError, Cosignature, Hash, MeterUnit, NodeId, Signature};
 use icrc_ledger_types::icrc1::account::Account;
 use serde::{Deserialize, Serialize};
 
@@ -251,6 +251,10 @@ pub struct ReceiptProof {
     pub leaf_count: u64,
     /// Sibling hashes from the leaf up (`emc_types::merkle::inclusion_proof`).
     pub proof: Vec<Hash>,
+    /// A compute pool's receipt (its node is a pool's entry): one co-signature by each other
+    /// active member (`emc_types::pool`). None or empty for any other receipt. Optional so
+    /// that callers that predate pools still encode a valid argument.
+    pub cosignatures: Option<Vec<Cosignature>>,
 }
 
 /// A trade: what one receipt settled.
@@ -602,4 +606,8 @@ pub enum MarketError {
     /// The node is not an active member of the pool (or the caller does not own it).
     #[error("node {0:?} is not an active member of the pool owned by the caller")]
     NotPoolMember(NodeId),
+    /// A pool receipt's co-signatures break the rule (`emc_types::pool`): which member is
+    /// missing, which signature is bad, duplicated or foreign.
+    #[error("co-signatures: {0}")]
+    Cosignature(CosignError),
 }

@@ -10,6 +10,9 @@
 //! * `settle_batch_instructions_per_receipt_1000`: one `settle_batch` of 1,000 receipts (100
 //!   user keys, 10 lanes each) of a fresh checkpoint (its root fetched from the epochs
 //!   canister in the same call), divided by 1,000;
+//! * `settle_batch_instructions_per_receipt_1000_pool_of_4`: the same batch shape for receipts
+//!   of a compute pool's entry node (a pool of 4: each receipt carries 3 co-signatures,
+//!   verified in one batch with the user signatures; income split among 4 owners);
 //! * `wash_trader_best_gain_e8s`: the pure core over a year (365 epochs from the market's
 //!   opening): one person owning the buyer and the provider trades with itself with each
 //!   strategy of a small search (trade size, trades per epoch, one account or two); the best
@@ -19,6 +22,7 @@ use anyhow::{anyhow, Result};
 use candid::{Decode, Encode, Nat, Principal};
 use ed25519_dalek::{Signer, SigningKey};
 use emc_embedded_ic::{user_principal, EmbeddedIc, InstallMode};
+use emc_market::market::pools::{Pool, PoolOfferArgs};
 use emc_market::market::{bind_message, receipt_leaf};
 use emc_market::{
     BindKeyArgs, EscrowView, MarketArg, MarketError, NodeFacts, Offer, OfferArgs, ReceiptProof,
@@ -26,6 +30,8 @@ use emc_market::{
 };
 use emc_registry as reg;
 use emc_types::merkle::{inclusion_proof, merkle_root};
+use emc_types::pool::cosign_message;
+use emc_types::Cosignature;
 use emc_types::{
     Checkpoint, CheckpointSignature, ComputeReceipt, Hash, MeterUnit, NodeId, Signature, ZERO_HASH,
 };
@@ -94,6 +100,7 @@ fn proofs(height: u64, receipts: &[ComputeReceipt], filler: usize) -> (Hash, Vec
             leaf_index: i as u64,
             leaf_count: leaves.len() as u64,
             proof: inclusion_proof(&leaves, i),
+            cosignatures: None,
         })
         .collect();
     (root, ps)
@@ -542,6 +549,67 @@ pub fn run() -> Result<Value> {
     if out.iter().any(|r| r.is_err()) {
         return Err(anyhow!("the quorum-only batch refused a receipt"));
     }
+    // Checkpoint 4: 1,000 receipts of a compute pool's entry node (the node above, now the
+    // entry of a pool of 4: 3 co-signatures per receipt, batched with the user signatures,
+    // which governance turns back on), 100 keys x 10 lanes.
+    b.update(
+        b.market,
+        user_principal(2),
+        "execute_set_params",
+        Encode!(&emc_market::Params::default())?,
+    )?;
+    let members: Vec<SigningKey> = (0..3).map(|i| sk(3, i)).collect();
+    for (i, m) in members.iter().enumerate() {
+        b.register(user_principal(51 + i as u64), m, reg::Role::Compute)?;
+    }
+    let pool_args = PoolOfferArgs {
+        entry: id_of(&node),
+        members: std::iter::once(id_of(&node))
+            .chain(members.iter().map(id_of))
+            .collect(),
+        app: "llama-3-70b-sharded".into(),
+        unit: MeterUnit::Tokens,
+        price_e8s: 1,
+        capacity: 1_000,
+    };
+    let (r, _) = b.market_call(provider, "post_pool_offer", Encode!(&pool_args)?)?;
+    let (pool_offer, _) = Decode!(&r, Result<(Offer, Pool), MarketError>)?
+        .map_err(|e| anyhow!("pool offer: {e:?}"))?;
+    let batch: Vec<ComputeReceipt> = (0..1_000u64)
+        .map(|i| {
+            receipt(
+                &users[(i % u64::from(keys)) as usize],
+                &node,
+                40 + i / u64::from(keys),
+                500 + i,
+            )
+        })
+        .collect();
+    let (root, ps) = proofs(L + 1_800, &batch, 0);
+    let ps: Vec<ReceiptProof> = ps
+        .into_iter()
+        .map(|p| {
+            let msg = cosign_message(pool_offer.id, &p.receipt.body_hash());
+            let cs = members
+                .iter()
+                .map(|m| Cosignature {
+                    node: id_of(m),
+                    signature: Signature(m.sign(&msg).to_bytes()),
+                })
+                .collect();
+            ReceiptProof {
+                cosignatures: Some(cs),
+                ..p
+            }
+        })
+        .collect();
+    b.final_checkpoint(&validators, 1, 4, root)?;
+    let (r, pool_instr) = b.market_call(user_principal(9), "settle_batch", Encode!(&ps)?)?;
+    let out = Decode!(&r, Result<Vec<Result<Trade, MarketError>>, MarketError>)?
+        .map_err(|e| anyhow!("pool batch: {e:?}"))?;
+    if let Some(e) = out.iter().find(|r| r.is_err()) {
+        return Err(anyhow!("the pool batch refused a receipt: {e:?}"));
+    }
     let (best_gain, best_strategy) = wash_trader_best_gain()?;
     Ok(json!({
         "suite": "market",
@@ -550,6 +618,7 @@ pub fn run() -> Result<Value> {
         "settle_batch_instructions_per_receipt_1000": batch_instr / 1_000,
         "settle_batch_instructions_1000": batch_instr,
         "settle_batch_instructions_per_receipt_1000_quorum_only": quorum_instr / 1_000,
+        "settle_batch_instructions_per_receipt_1000_pool_of_4": pool_instr / 1_000,
         "deposit_instructions": deposit_instructions,
         "wash_trader_best_gain_e8s": best_gain.to_string().parse::<i64>().unwrap_or(i64::MAX),
         "wash_trader_best_strategy": best_strategy,

@@ -630,6 +630,7 @@ impl Cluster {
                         ComputeConfig {
                             registry_refresh: cluster.config.validator.registry_refresh,
                             app_url,
+                            pool: cluster.pool_config(c),
                             ..cluster.config.compute_node.clone()
                         },
                         net.clone(),
@@ -695,6 +696,7 @@ impl Cluster {
             ComputeConfig {
                 registry_refresh: self.config.validator.registry_refresh,
                 app_url,
+                pool: self.pool_config(c),
                 ..self.config.compute_node.clone()
             },
             net.clone(),
@@ -705,6 +707,17 @@ impl Cluster {
         );
         self.compute.push((h, net));
         Ok(())
+    }
+
+    /// The pool section of compute node `c`'s config: the devnet's pool for its first two
+    /// compute nodes (they read its entry and members from the market), none for the others.
+    fn pool_config(&self, c: usize) -> Option<emc_node_common::config::PoolConfig> {
+        self.pool_offer
+            .filter(|_| c < 2)
+            .map(|id| emc_node_common::config::PoolConfig {
+                id,
+                ..Default::default()
+            })
     }
 
     /// The canister clients of member `i`'s operator (its owner's identity).

@@ -9,8 +9,12 @@
 //! - **Receipts are co-signed**: every other active member signs
 //!   [`cosign_message`]`(pool id, receipt body hash)` with its node key; a pool receipt is
 //!   valid only with exactly one valid signature from each active member other than the entry
-//!   node (no signature from a non-member or a member that left, no duplicate). The entry
-//!   node's own signature is the receipt's `node_signature`, checked as for any receipt.
+//!   node (none from a non-member or the entry, no duplicate). Membership is judged when the
+//!   receipt is checked (the market: at settlement): a member that left is neither needed nor
+//!   checked, so a receipt it co-signed before leaving still settles and is paid to the
+//!   members active then. The rule itself is [`emc_types::pool`] (shared with the market
+//!   canister); the entry node's own signature is the receipt's `node_signature`, checked as
+//!   for any receipt.
 //! - **Split by E**: income (trading rewards, market income) of the pool is split among the
 //!   active members in proportion to their E, rounded by largest remainder in e8s
 //!   ([`emc_tokenomics::split::SplitRounding::LargestRemainder`]): each share is rounded down,
@@ -22,17 +26,14 @@
 //!   A refused change leaves the pool unchanged.
 
 use emc_consensus::{Ed25519Verifier, Verifier};
-use emc_types::{Hash, NodeId, Signature};
-use sha2::{Digest, Sha256};
+pub use emc_types::pool::{cosign_message, CosignError, Cosignature, COSIGN_DOMAIN};
+use emc_types::{Hash, NodeId};
 use std::collections::BTreeMap;
 
 /// Most members of one pool.
 pub const MAX_MEMBERS: usize = 16;
 /// Fewest active members of a pool.
 pub const MIN_MEMBERS: usize = 2;
-
-/// Domain separator of a member's co-signature.
-pub const COSIGN_DOMAIN: &[u8] = b"emc-pool-cosign-v1";
 
 /// A pool change or a co-signature set refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -58,15 +59,9 @@ pub enum PoolError {
     /// Leaving would leave too few members.
     #[error("the pool would have fewer than {MIN_MEMBERS} members")]
     TooFewMembers,
-    /// A co-signature is missing.
-    #[error("member {0:?} did not co-sign")]
-    MissingCosignature(NodeId),
-    /// A co-signature does not verify.
-    #[error("the co-signature of {0:?} does not verify")]
-    BadCosignature(NodeId),
-    /// A member co-signed twice.
-    #[error("member {0:?} co-signed twice")]
-    DuplicateCosignature(NodeId),
+    /// The co-signatures of a receipt break the rule.
+    #[error(transparent)]
+    Cosignature(#[from] CosignError),
 }
 
 /// A member's record.
@@ -189,50 +184,103 @@ impl Pool {
         active.into_iter().map(|(n, _)| n).zip(shares).collect()
     }
 
-    /// Checks the co-signatures of a pool receipt whose body hash is `body`: exactly one valid
-    /// signature from each active member other than the entry node, none from anyone else.
+    /// Every member with whether it is active, in node-id order (the input of
+    /// [`emc_types::pool::check_cosigners`]).
+    pub fn membership(&self) -> Vec<(NodeId, bool)> {
+        self.members
+            .iter()
+            .map(|(n, m)| (*n, m.left_at.is_none()))
+            .collect()
+    }
+
+    /// Checks the co-signatures of a pool receipt whose body hash is `body` under
+    /// [`emc_types::pool`]'s rule: exactly one valid signature (`verify_strict`) from each
+    /// active member other than the entry node, none from anyone else.
     pub fn verify_cosignatures(
         &self,
         body: &Hash,
-        cosignatures: &[(NodeId, Signature)],
+        cosignatures: &[Cosignature],
     ) -> Result<(), PoolError> {
-        let msg = cosign_message(self.id, body);
         let verifier = Ed25519Verifier::new();
-        let mut seen = BTreeMap::new();
-        for (node, sig) in cosignatures {
-            if !self.is_active(node) || *node == self.entry {
-                return Err(PoolError::NotMember(*node));
-            }
-            if seen.insert(*node, ()).is_some() {
-                return Err(PoolError::DuplicateCosignature(*node));
-            }
-            if !verifier.verify(node, &msg, sig) {
-                return Err(PoolError::BadCosignature(*node));
-            }
-        }
-        for (node, _) in self.active() {
-            if node != self.entry && !seen.contains_key(&node) {
-                return Err(PoolError::MissingCosignature(node));
-            }
-        }
+        emc_types::pool::verify_cosignatures(
+            self.id,
+            &self.entry,
+            &self.membership(),
+            body,
+            cosignatures,
+            |node, msg, sig| verifier.verify(node, msg, sig),
+        )?;
         Ok(())
     }
 }
 
-/// What a member signs to co-sign a pool receipt: `sha256(COSIGN_DOMAIN || pool_id_be ||
-/// body_hash)`.
-pub fn cosign_message(pool_id: u64, body: &Hash) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(COSIGN_DOMAIN);
-    h.update(pool_id.to_be_bytes());
-    h.update(body.0);
-    h.finalize().into()
+/// What a compute node knows of its pool between refreshes (from the market's `pool` query, or
+/// from its config when it has no IC): the pool's id, its entry node and its active members.
+/// It decides the node's side of co-signing: which members the entry asks, which requests a
+/// member signs, and which compute nodes it may link with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolPeers {
+    /// The pool's id (its offer id in the market).
+    pub id: u64,
+    /// The entry node.
+    pub entry: NodeId,
+    /// The active members, the entry included.
+    pub active: Vec<NodeId>,
+}
+
+impl PoolPeers {
+    /// Whether `node` is an active member.
+    pub fn is_active(&self, node: &NodeId) -> bool {
+        self.active.contains(node)
+    }
+
+    /// The members whose co-signatures the entry node `me` collects for each receipt it
+    /// signs: every active member but itself (none when `me` is not the entry).
+    pub fn cosigners(&self, me: &NodeId) -> Vec<NodeId> {
+        if *me != self.entry {
+            return Vec::new();
+        }
+        self.active.iter().filter(|n| *n != me).copied().collect()
+    }
+
+    /// The compute nodes `me` may hold connections with: the pool's other active members,
+    /// when `me` is one (compute-to-compute links exist only inside a pool).
+    pub fn links(&self, me: &NodeId) -> Vec<NodeId> {
+        if !self.is_active(me) {
+            return Vec::new();
+        }
+        self.active.iter().filter(|n| *n != me).copied().collect()
+    }
+
+    /// Member `me`'s decision on a co-sign request from the authenticated peer `peer`: the
+    /// message to sign ([`cosign_message`]) when `me` is an active member of this pool, the
+    /// request names this pool, `peer` is its entry node, the receipt is the entry's and its
+    /// node signature verifies; otherwise why not.
+    pub fn cosign(
+        &self,
+        me: &NodeId,
+        peer: &NodeId,
+        req: &crate::protocol::CosignRequest,
+    ) -> Result<[u8; 32], crate::protocol::CosignRefusal> {
+        use crate::protocol::CosignRefusal;
+        if req.pool_id != self.id || !self.is_active(me) || *me == self.entry {
+            return Err(CosignRefusal::NotMember);
+        }
+        if *peer != self.entry || req.receipt.node != self.entry {
+            return Err(CosignRefusal::NotEntry);
+        }
+        if !crate::compute::node_signature_valid(&req.receipt) {
+            return Err(CosignRefusal::BadReceipt);
+        }
+        Ok(cosign_message(self.id, &req.receipt.body_hash()))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use ed25519_dalek::{Signer, SigningKey};
+    use emc_types::Signature;
     use proptest::prelude::*;
 
     fn key(i: u8) -> SigningKey {
@@ -282,39 +330,121 @@ mod tests {
         let mut p = Pool::new(4, id(1), &[(id(1), 10), (id(2), 5), (id(3), 5)]).unwrap();
         let body = Hash([9; 32]);
         let msg = cosign_message(4, &body);
-        let sig = |i: u8| (id(i), Signature(key(i).sign(&msg).to_bytes()));
+        let sig = |i: u8| Cosignature {
+            node: id(i),
+            signature: Signature(key(i).sign(&msg).to_bytes()),
+        };
         assert_eq!(p.verify_cosignatures(&body, &[sig(2), sig(3)]), Ok(()));
         assert_eq!(
             p.verify_cosignatures(&body, &[sig(2)]),
-            Err(PoolError::MissingCosignature(id(3)))
+            Err(CosignError::Missing(id(3)).into())
         );
         assert_eq!(
             p.verify_cosignatures(&body, &[sig(2), sig(2), sig(3)]),
-            Err(PoolError::DuplicateCosignature(id(2)))
+            Err(CosignError::Duplicate(id(2)).into())
         );
         assert_eq!(
             p.verify_cosignatures(&body, &[sig(1), sig(2), sig(3)]),
-            Err(PoolError::NotMember(id(1)))
+            Err(CosignError::NotMember(id(1)).into())
         );
         assert_eq!(
             p.verify_cosignatures(&body, &[sig(2), sig(3), sig(5)]),
-            Err(PoolError::NotMember(id(5)))
+            Err(CosignError::NotMember(id(5)).into())
         );
         // Signed for another pool or another body.
-        let other = (
-            id(3),
-            Signature(key(3).sign(&cosign_message(5, &body)).to_bytes()),
-        );
+        let other = Cosignature {
+            node: id(3),
+            signature: Signature(key(3).sign(&cosign_message(5, &body)).to_bytes()),
+        };
         assert_eq!(
             p.verify_cosignatures(&body, &[sig(2), other]),
-            Err(PoolError::BadCosignature(id(3)))
+            Err(CosignError::BadSignature(id(3)).into())
         );
-        // After member 3 leaves, its signature is neither needed nor accepted.
+        // After member 3 leaves, its signature is neither needed nor checked (a receipt it
+        // co-signed before leaving still passes), but a second one is still a duplicate.
         p.leave(&id(3), 1).unwrap();
         assert_eq!(p.verify_cosignatures(&body, &[sig(2)]), Ok(()));
+        assert_eq!(p.verify_cosignatures(&body, &[sig(2), sig(3)]), Ok(()));
         assert_eq!(
-            p.verify_cosignatures(&body, &[sig(2), sig(3)]),
-            Err(PoolError::NotMember(id(3)))
+            p.verify_cosignatures(&body, &[sig(2), other, other]),
+            Err(CosignError::Duplicate(id(3)).into())
+        );
+    }
+
+    #[test]
+    fn a_member_cosigns_only_its_entrys_receipts_for_its_pool() {
+        use crate::protocol::{CosignRefusal, CosignRequest};
+        let peers = PoolPeers {
+            id: 7,
+            entry: id(1),
+            active: vec![id(1), id(2), id(3)],
+        };
+        assert_eq!(peers.cosigners(&id(1)), vec![id(2), id(3)]);
+        assert!(peers.cosigners(&id(2)).is_empty());
+        assert_eq!(peers.links(&id(2)), vec![id(1), id(3)]);
+        assert!(peers.links(&id(9)).is_empty());
+        let mut r = emc_types::ComputeReceipt {
+            user: id(8),
+            node: id(1),
+            router: id(9),
+            epoch: 1,
+            nonce: 1,
+            request_hash: Hash([1; 32]),
+            response_hash: Hash([2; 32]),
+            unit: emc_types::MeterUnit::Tokens,
+            units: 3,
+            price_e8s: 4,
+            cumulative_e8s: 12,
+            node_signature: Signature([0; 64]),
+            user_signature: Signature([0; 64]),
+        };
+        r.node_signature = crate::compute::sign_receipt(&key(1), &r);
+        let req = CosignRequest {
+            pool_id: 7,
+            receipt: r.clone(),
+        };
+        let msg = peers.cosign(&id(2), &id(1), &req).unwrap();
+        assert_eq!(msg, cosign_message(7, &r.body_hash()));
+        // The signature made from it passes the market's rule.
+        let pool = Pool::new(7, id(1), &[(id(1), 1), (id(2), 1)]).unwrap();
+        let c = Cosignature {
+            node: id(2),
+            signature: Signature(key(2).sign(&msg).to_bytes()),
+        };
+        assert_eq!(pool.verify_cosignatures(&r.body_hash(), &[c]), Ok(()));
+        // Another pool, a non-member, the entry itself, another asker, another node's
+        // receipt, a forged receipt.
+        let other_pool = CosignRequest {
+            pool_id: 8,
+            ..req.clone()
+        };
+        assert_eq!(
+            peers.cosign(&id(2), &id(1), &other_pool),
+            Err(CosignRefusal::NotMember)
+        );
+        assert_eq!(
+            peers.cosign(&id(5), &id(1), &req),
+            Err(CosignRefusal::NotMember)
+        );
+        assert_eq!(
+            peers.cosign(&id(1), &id(1), &req),
+            Err(CosignRefusal::NotMember)
+        );
+        assert_eq!(
+            peers.cosign(&id(2), &id(3), &req),
+            Err(CosignRefusal::NotEntry)
+        );
+        let mut theirs = req.clone();
+        theirs.receipt.node = id(3);
+        assert_eq!(
+            peers.cosign(&id(2), &id(1), &theirs),
+            Err(CosignRefusal::NotEntry)
+        );
+        let mut forged = req.clone();
+        forged.receipt.units = 300;
+        assert_eq!(
+            peers.cosign(&id(2), &id(1), &forged),
+            Err(CosignRefusal::BadReceipt)
         );
     }
 

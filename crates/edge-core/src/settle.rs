@@ -29,7 +29,7 @@
 use crate::compute::{Funds, FundsError};
 use crate::protocol::LeafProof;
 use emc_types::merkle::{leaf_hash, root_from_proof, MerkleTree};
-use emc_types::{ComputeReceipt, Hash, NodeId, StateBit};
+use emc_types::{ComputeReceipt, Cosignature, Hash, NodeId, StateBit};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The leaf hash of a receipt in a checkpoint's receipts tree.
@@ -150,6 +150,8 @@ fn lane_of(r: &ComputeReceipt) -> LaneKey {
 
 struct Held {
     receipt: ComputeReceipt,
+    /// A pool receipt's co-signatures by the pool's members (empty for any other).
+    cosignatures: Vec<Cosignature>,
     leaf: Hash,
     proof: Option<LeafProof>,
     /// When its proof was last asked for (0: never).
@@ -174,6 +176,8 @@ pub enum SettleOutcome {
 pub struct ReadyReceipt {
     /// The lane's highest proven receipt.
     pub receipt: ComputeReceipt,
+    /// Its co-signatures, when it is a compute pool's receipt (the market requires them).
+    pub cosignatures: Vec<Cosignature>,
     /// Its proof.
     pub proof: LeafProof,
 }
@@ -214,6 +218,13 @@ impl Settler {
 
     /// A receipt the user countersigned (on its way to the validators).
     pub fn add(&mut self, r: ComputeReceipt, now_ns: u64) {
+        self.add_cosigned(r, Vec::new(), now_ns);
+    }
+
+    /// A countersigned receipt with its pool members' co-signatures, kept with it and handed
+    /// to the market with it (each receipt of a lane keeps its own: the one that settles is
+    /// the lane's latest proven).
+    pub fn add_cosigned(&mut self, r: ComputeReceipt, cosignatures: Vec<Cosignature>, now_ns: u64) {
         let leaf = receipt_leaf(&r);
         if self.by_leaf.contains_key(&leaf) {
             return;
@@ -224,6 +235,7 @@ impl Settler {
             r.nonce,
             Held {
                 receipt: r,
+                cosignatures,
                 leaf,
                 proof: None,
                 asked_ns: 0,
@@ -366,6 +378,7 @@ impl Settler {
                     let p = h.proof.as_ref()?;
                     finals.contains(&p.checkpoint_height).then(|| ReadyReceipt {
                         receipt: h.receipt.clone(),
+                        cosignatures: h.cosignatures.clone(),
                         proof: p.clone(),
                     })
                 })

@@ -83,6 +83,17 @@ impl ChainView {
     pub fn authorized(&self) -> impl Iterator<Item = (NodeId, Role)> + '_ {
         self.nodes.values().map(|n| (n.id, n.role))
     }
+
+    /// Who may connect to a compute node: every live validator and router, and of the live
+    /// compute nodes only those in `pool_links` (the other members of its pool,
+    /// `PoolPeers::links`): compute-to-compute links exist only inside a pool.
+    pub fn authorized_for_compute<'a>(
+        &'a self,
+        pool_links: &'a [NodeId],
+    ) -> impl Iterator<Item = (NodeId, Role)> + 'a {
+        self.authorized()
+            .filter(move |(id, role)| *role != Role::Compute || pool_links.contains(id))
+    }
 }
 
 /// The peers to add (new, or with a changed address) and to remove so that a node dialing
@@ -196,6 +207,29 @@ mod tests {
         assert_eq!(wanted.len(), 3);
         // Bootstrap: no snapshot known yet, every live node.
         assert_eq!(view.work_nodes(None).len(), view.nodes.len());
+    }
+
+    #[test]
+    fn compute_nodes_admit_other_compute_nodes_only_from_their_pool() {
+        let view = ChainView::from_registry(
+            [
+                node(1, Role::Validator, NodeState::Live, false, "127.0.0.1:1"),
+                node(2, Role::Router, NodeState::Live, false, "127.0.0.1:2"),
+                node(3, Role::Compute, NodeState::Live, false, "127.0.0.1:3"),
+                node(4, Role::Compute, NodeState::Live, false, "127.0.0.1:4"),
+                node(5, Role::Compute, NodeState::Live, true, "127.0.0.1:5"),
+            ],
+            vec![],
+        );
+        let ids = |links: &[NodeId]| -> Vec<u8> {
+            view.authorized_for_compute(links)
+                .map(|(id, _)| id.0[0])
+                .collect()
+        };
+        assert_eq!(ids(&[]), vec![1, 2]);
+        assert_eq!(ids(&[NodeId([4; 32])]), vec![1, 2, 4]);
+        // A pool member the registry no longer lists live is not admitted either.
+        assert_eq!(ids(&[NodeId([5; 32])]), vec![1, 2]);
     }
 
     #[test]

@@ -19,6 +19,8 @@
 //!
 //! [validator]                   # see ValidatorConfig
 //! [compute]                     # see ComputeConfig
+//! [compute.pool]                # a compute pool member: see PoolConfig
+//! id = 0                        # the pool's offer id in the market
 //! ```
 //! Relative paths are relative to the config file's directory.
 
@@ -275,6 +277,38 @@ pub struct ComputeConfig {
     pub max_request_bytes: u64,
     /// Largest response body relayed; a longer one is cut (and not billed).
     pub max_response_bytes: u64,
+    /// The compute pool this node is a member of (`[compute.pool]`); none: no pool.
+    pub pool: Option<PoolConfig>,
+}
+
+/// A compute node's pool (`[compute.pool]`): its id, and its entry and members when the
+/// market cannot be asked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PoolConfig {
+    /// The pool's id: its offer id in the market. With `[ic] market` set, the entry node and
+    /// the active members are read from the market's `pool` query at every registry refresh
+    /// (the two fields below are then ignored).
+    pub id: u64,
+    /// The entry node (hex key), when the market is not configured.
+    pub entry: Option<String>,
+    /// Every active member (hex keys, the entry included), when the market is not configured
+    /// (their addresses then come from `[net] peers`).
+    pub members: Vec<String>,
+    /// How long the entry node waits for a member's co-signature of a receipt.
+    #[serde(with = "humantime_serde")]
+    pub cosign_timeout: Duration,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            id: 0,
+            entry: None,
+            members: Vec::new(),
+            cosign_timeout: Duration::from_secs(2),
+        }
+    }
 }
 
 /// An app's meter, as the config file names it.
@@ -322,6 +356,7 @@ impl Default for ComputeConfig {
             call_timeout: Duration::from_secs(120),
             max_request_bytes: 1 << 20,
             max_response_bytes: 64 << 20,
+            pool: None,
         }
     }
 }
@@ -699,5 +734,17 @@ checkpoint_interval = 30
         assert_eq!(c.max_sessions, 3);
         assert_eq!(c.session_ttl, Duration::from_secs(30));
         assert!(toml::from_str::<ComputeConfig>("prover = \"tpu\"").is_err());
+        // Issue #16: the pool table (its id alone when the market is asked).
+        assert_eq!(c.pool, None);
+        let c: ComputeConfig =
+            toml::from_str("[pool]\nid = 3\ncosign_timeout = \"500ms\"\nmembers = [\"ab\"]")
+                .unwrap();
+        let p = c.pool.unwrap();
+        assert_eq!(
+            (p.id, p.entry, p.members),
+            (3, None, vec!["ab".to_string()])
+        );
+        assert_eq!(p.cosign_timeout, Duration::from_millis(500));
+        assert!(toml::from_str::<ComputeConfig>("[pool]\nidd = 3").is_err());
     }
 }

@@ -18,6 +18,7 @@ pub mod epoch;
 pub mod governance;
 mod ids;
 pub mod merkle;
+pub mod pool;
 mod receipt;
 mod role;
 mod state;
@@ -28,6 +29,7 @@ pub use checkpoint::{
     Checkpoint, CheckpointSignature, SignedCheckpoint, SummaryAccumulator, CHECKPOINT_DOMAIN,
 };
 pub use ids::{Hash, NodeId, Signature, ZERO_HASH};
+pub use pool::{CosignError, Cosignature};
 pub use receipt::{ComputeReceipt, MeterUnit, RECEIPT_DOMAIN};
 pub use role::{role_name, Role, UnknownRole};
 pub use state::{

@@ -949,7 +949,42 @@ fn a_pool_of_two_compute_nodes_is_one_offer() {
     assert_eq!(checkpoint(&mut s, 1, root), proofs[0].checkpoint_height);
     s.env.advance_time(DAY + Duration::from_secs(1));
     let (p0, q0) = (balance(&mut s, provider()), balance(&mut s, partner));
-    let t = settle(&mut s, &proofs[0], user(9)).unwrap();
+    // Without the partner's co-signature, with a forged one, twice, or with a stranger's:
+    // refused, the member named, nothing changed.
+    let good = cosigned(&proofs[0], offer.id, &[&sk(3)]);
+    let forged = cosigned(&proofs[0], offer.id + 1, &[&sk(3)]);
+    let twice = cosigned(&proofs[0], offer.id, &[&sk(3), &sk(3)]);
+    let stranger = cosigned(&proofs[0], offer.id, &[&sk(3), &sk(7)]);
+    let before = stats(&mut s);
+    let (r,): (Result<Vec<Result<Trade, MarketError>>, MarketError>,) = s
+        .env
+        .update_candid(
+            s.market,
+            user(9),
+            "settle_batch",
+            (vec![proofs[0].clone(), forged, twice, stranger],),
+        )
+        .unwrap();
+    use emc_types::CosignError;
+    assert_eq!(
+        r.unwrap(),
+        vec![
+            Err(MarketError::Cosignature(CosignError::Missing(id_of(&sk(
+                3
+            ))))),
+            Err(MarketError::Cosignature(CosignError::BadSignature(id_of(
+                &sk(3)
+            )))),
+            Err(MarketError::Cosignature(CosignError::Duplicate(id_of(
+                &sk(3)
+            )))),
+            Err(MarketError::Cosignature(CosignError::NotMember(id_of(
+                &sk(7)
+            )))),
+        ]
+    );
+    assert_eq!(format!("{:?}", stats(&mut s)), format!("{before:?}"));
+    let t = settle(&mut s, &good, user(9)).unwrap();
     assert_eq!(t.pool_shares.len(), 2);
     drain(&mut s);
     assert_eq!(balance(&mut s, provider()) - p0, 40 * E8S);

@@ -77,7 +77,24 @@ pub fn period(height: u64, receipts: &[ComputeReceipt]) -> (Hash, Vec<ReceiptPro
             leaf_index: (i + 1) as u64,
             leaf_count: leaves.len() as u64,
             proof: inclusion_proof(&leaves, i + 1),
+            cosignatures: None,
         })
         .collect();
     (root, proofs)
+}
+
+/// `p` with the co-signatures of `members` for pool `pool_id` (`emc_types::pool`).
+pub fn cosigned(p: &ReceiptProof, pool_id: u64, members: &[&SigningKey]) -> ReceiptProof {
+    let msg = emc_types::pool::cosign_message(pool_id, &p.receipt.body_hash());
+    let cosignatures = members
+        .iter()
+        .map(|k| emc_types::Cosignature {
+            node: id_of(k),
+            signature: Signature(k.sign(&msg).to_bytes()),
+        })
+        .collect();
+    ReceiptProof {
+        cosignatures: Some(cosignatures),
+        ..p.clone()
+    }
 }

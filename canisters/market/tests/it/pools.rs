@@ -193,7 +193,8 @@ fn a_pools_income_is_split_among_its_members_by_e() {
     let r = receipt(&sk(1), &sk(2), 0, 1, 100 * E8S);
     let (root, proofs) = period(450, std::slice::from_ref(&r));
     m.cache_root(450, root);
-    let t = m.settle_receipt(&proofs[0], NOW).unwrap();
+    let p = cosigned(&proofs[0], offer.id, &[&sk(3), &sk(4)]);
+    let t = m.settle_receipt(&p, NOW).unwrap();
     assert_eq!(t.provider, principal(200));
     assert_eq!(t.provider_payment_e8s, 80 * E8S);
     let shares: Vec<(Principal, u64)> = t
@@ -222,12 +223,15 @@ fn a_pools_income_is_split_among_its_members_by_e() {
     assert_eq!(e.fees_e8s, 3 * fee);
     assert_eq!(e.balance_e8s, 900 * E8S - 3 * fee);
 
-    // b leaves: the next receipt of the lane goes to owner 200 alone.
+    // b leaves: the next receipt of the lane goes to owner 200 alone. b co-signed it before
+    // leaving: its co-signature is no longer needed nor checked, so the receipt settles.
     m.leave_pool(principal(201), offer.id, &b, NOW).unwrap();
     let r = receipt(&sk(1), &sk(2), 0, 2, 140 * E8S);
     let (root, proofs) = period(900, std::slice::from_ref(&r));
     m.cache_root(900, root);
-    let t = m.settle_receipt(&proofs[0], NOW).unwrap();
+    let t = m
+        .settle_receipt(&cosigned(&proofs[0], offer.id, &[&sk(3), &sk(4)]), NOW)
+        .unwrap();
     assert_eq!(t.pool_shares.len(), 1);
     assert_eq!(t.pool_shares[0].owner, principal(200));
     assert_eq!(t.pool_shares[0].payment_e8s, 32 * E8S);
@@ -308,13 +312,14 @@ proptest::proptest! {
 fn a_pools_trading_reward_is_split_like_its_income() {
     let mut m = market();
     let (a, b) = (id_of(&sk(2)), id_of(&sk(3)));
-    m.post_pool_offer(
-        principal(200),
-        &args(vec![a, b]),
-        &[facts(200, 1_000_000), facts(201, 1_000_000)],
-        NOW,
-    )
-    .unwrap();
+    let (offer, _) = m
+        .post_pool_offer(
+            principal(200),
+            &args(vec![a, b]),
+            &[facts(200, 1_000_000), facts(201, 1_000_000)],
+            NOW,
+        )
+        .unwrap();
     m.bind_key(principal(100), &bind_args(&sk(1), &principal(100)), NOW)
         .unwrap();
     fund(&mut m, principal(100), 1_001 * E8S);
@@ -322,7 +327,9 @@ fn a_pools_trading_reward_is_split_like_its_income() {
     let r = receipt(&sk(1), &sk(2), 280, 1, 1_000 * E8S);
     let (root, proofs) = period(450, std::slice::from_ref(&r));
     m.cache_root(450, root);
-    let t = m.settle_receipt(&proofs[0], NOW).unwrap();
+    let t = m
+        .settle_receipt(&cosigned(&proofs[0], offer.id, &[&sk(3)]), NOW)
+        .unwrap();
     assert_eq!(t.period, 4);
     assert_eq!(t.provider_reward_e8s, 2_222_222_222);
     let parts: Vec<(Principal, u64, u64)> = t
@@ -338,4 +345,155 @@ fn a_pools_trading_reward_is_split_like_its_income() {
         ]
     );
     assert_eq!(m.granted(280, &principal(201)), 1_111_111_111);
+}
+
+/// Issue #16: a pool receipt settles only with exactly one valid co-signature from each other
+/// active member; every other set is refused with the offending member named and nothing
+/// changed; a non-pool receipt must carry none; bad items do not stop good ones in a batch.
+#[test]
+fn pool_receipts_settle_only_with_every_members_cosignature() {
+    use emc_types::{CosignError, Cosignature, Signature};
+    let mut m = market();
+    let (a, b, c) = (id_of(&sk(2)), id_of(&sk(3)), id_of(&sk(4)));
+    let (offer, _) = m
+        .post_pool_offer(
+            principal(200),
+            &args(vec![a, b, c]),
+            &[facts(200, 1), facts(201, 1), facts(202, 1)],
+            NOW,
+        )
+        .unwrap();
+    // A plain offer of node 5 (not a pool's entry).
+    m.post_offer(
+        principal(205),
+        &OfferArgs {
+            node: id_of(&sk(5)),
+            app: "llm".into(),
+            unit: MeterUnit::Tokens,
+            price_e8s: 1,
+            capacity: 1,
+        },
+        &facts(205, 0).unwrap(),
+        NOW,
+    )
+    .unwrap();
+    m.bind_key(principal(100), &bind_args(&sk(1), &principal(100)), NOW)
+        .unwrap();
+    fund(&mut m, principal(100), 1_000 * E8S);
+    let pool_r = receipt(&sk(1), &sk(2), 0, 1, 10 * E8S);
+    let plain_r = receipt(&sk(1), &sk(5), 0, 1, 10 * E8S);
+    let mut bad_user_r = receipt(&sk(1), &sk(2), 1, 1, 10 * E8S);
+    bad_user_r.user_signature = Signature([3; 64]);
+    let (root, proofs) = period(450, &[pool_r.clone(), plain_r, bad_user_r]);
+    m.cache_root(450, root);
+    let (pool_p, plain_p) = (&proofs[0], &proofs[1]);
+    let good = cosigned(pool_p, offer.id, &[&sk(3), &sk(4)]);
+    let good_set = good.cosignatures.clone().unwrap();
+    let with = |set: Vec<Cosignature>| ReceiptProof {
+        cosignatures: Some(set),
+        ..pool_p.clone()
+    };
+    // c's key over another pool's message; a signature of the wrong key under c's name.
+    let forged_c = cosigned(pool_p, offer.id + 1, &[&sk(4)])
+        .cosignatures
+        .unwrap()[0];
+    let stolen = Cosignature {
+        node: c,
+        signature: good_set[0].signature,
+    };
+    let stranger = cosigned(pool_p, offer.id, &[&sk(9)]).cosignatures.unwrap()[0];
+    let entry = cosigned(pool_p, offer.id, &[&sk(2)]).cosignatures.unwrap()[0];
+    let garbage = Cosignature {
+        node: NodeId([0xff; 32]),
+        signature: Signature([0xff; 64]),
+    };
+    let bad: Vec<(ReceiptProof, CosignError)> = vec![
+        (pool_p.clone(), CosignError::Missing(b)),
+        (with(vec![]), CosignError::Missing(b)),
+        (with(vec![good_set[0]]), CosignError::Missing(c)),
+        (
+            with(vec![good_set[0], forged_c]),
+            CosignError::BadSignature(c),
+        ),
+        (
+            with(vec![good_set[0], stolen]),
+            CosignError::BadSignature(c),
+        ),
+        (
+            with(vec![good_set[0], good_set[1], good_set[0]]),
+            CosignError::Duplicate(b),
+        ),
+        (
+            with(vec![good_set[0], good_set[1], stranger]),
+            CosignError::NotMember(id_of(&sk(9))),
+        ),
+        (
+            with(vec![entry, good_set[0], good_set[1]]),
+            CosignError::NotMember(a),
+        ),
+        (
+            with(vec![good_set[0], good_set[1], garbage]),
+            CosignError::NotMember(NodeId([0xff; 32])),
+        ),
+        // A plain offer's receipt carries no co-signature.
+        (
+            ReceiptProof {
+                cosignatures: Some(vec![good_set[0]]),
+                ..plain_p.clone()
+            },
+            CosignError::NotMember(b),
+        ),
+    ];
+    let before = (
+        m.stats(),
+        m.escrow(&principal(100)),
+        m.lane(&id_of(&sk(1)), &a, 0),
+    );
+    let items: Vec<ReceiptProof> = bad.iter().map(|(p, _)| p.clone()).collect();
+    let out = m.settle_batch(&items, NOW).unwrap();
+    for ((p, want), got) in bad.iter().zip(&out) {
+        assert_eq!(got, &Err(MarketError::Cosignature(*want)), "{p:?}");
+    }
+    let after = (
+        m.stats(),
+        m.escrow(&principal(100)),
+        m.lane(&id_of(&sk(1)), &a, 0),
+    );
+    assert_eq!(
+        format!("{before:?}"),
+        format!("{after:?}"),
+        "nothing changed"
+    );
+
+    // A bad user signature is still reported as such on a well co-signed pool receipt.
+    let wrong_user = cosigned(&proofs[2], offer.id, &[&sk(3), &sk(4)]);
+    // In one batch: bad items, the good pool receipt (in any order of its co-signatures) and
+    // the plain receipt with no (or an empty) list; the bad ones do not stop the good.
+    let mut reordered = good.clone();
+    reordered.cosignatures = Some(vec![good_set[1], good_set[0]]);
+    let plain_empty = ReceiptProof {
+        cosignatures: Some(vec![]),
+        ..plain_p.clone()
+    };
+    let out = m
+        .settle_batch(
+            &[
+                with(vec![good_set[0], forged_c]),
+                wrong_user,
+                reordered,
+                plain_empty,
+            ],
+            NOW,
+        )
+        .unwrap();
+    assert_eq!(
+        out[0],
+        Err(MarketError::Cosignature(CosignError::BadSignature(c)))
+    );
+    assert_eq!(out[1], Err(MarketError::BadUserSignature));
+    let t = out[2].as_ref().unwrap();
+    assert_eq!(t.pool_shares.len(), 3);
+    assert_eq!(t.amount_e8s, 10 * E8S);
+    assert_eq!(out[3].as_ref().unwrap().provider, principal(205));
+    assert_eq!(m.lane(&id_of(&sk(1)), &a, 0).paid_e8s, 10 * E8S);
 }

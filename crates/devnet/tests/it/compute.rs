@@ -440,6 +440,46 @@ async fn dapp_calls_through_the_router() -> Result<()> {
         .await?;
     assert!(tb >= stats.treasury_fees_e8s);
 
+    // 5c. Issue #16: node 0 is the pool's entry. It learnt its pool from the market, its
+    // member (node 1) co-signed its receipts over QUIC, the co-signatures rode the trailers
+    // to the router, and its lane settled in the market with them, the income split between
+    // both members' owners.
+    let (entry, member) = (c.compute[0].0.status.get(), c.compute[1].0.status.get());
+    assert_eq!((entry.pool, entry.pool_entry), (Some(offer), true));
+    assert_eq!((member.pool, member.pool_entry), (Some(offer), false));
+    assert!(entry.cosign.collected > 0, "{:?}", entry.cosign);
+    assert!(member.cosign.signed >= entry.cosign.collected);
+    let entry_id = c.compute[0].0.id;
+    let end = Instant::now() + Duration::from_secs(60);
+    let pool_trade = loop {
+        let page = Decode!(
+            &q("events", Encode!(&0u64, &1_000u64)?).await?,
+            emc_market::EventsPage
+        )?;
+        let trade = page.events.into_iter().find_map(|e| match e.event {
+            emc_market::Event::Trade(t) if t.node == entry_id => Some(t),
+            _ => None,
+        });
+        if let Some(t) = trade {
+            break t;
+        }
+        assert!(Instant::now() < end, "no trade of the pool's entry node");
+        sleep(Duration::from_millis(200)).await;
+    };
+    let owners: std::collections::BTreeSet<_> =
+        pool_trade.pool_shares.iter().map(|s| s.owner).collect();
+    let member_owners: std::collections::BTreeSet<_> =
+        pool.members.iter().map(|m| m.owner).collect();
+    assert_eq!(owners, member_owners, "{pool_trade:?}");
+    assert_eq!(
+        pool_trade
+            .pool_shares
+            .iter()
+            .map(|s| s.payment_e8s)
+            .sum::<u64>(),
+        pool_trade.provider_payment_e8s
+    );
+
     // 6. A dApp that disconnects mid-stream: the call is cancelled, its ticket ended, the
     // router keeps serving.
     {

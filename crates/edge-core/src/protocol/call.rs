@@ -10,12 +10,16 @@
 //!                                   ◀──   FRAME_DATA*                             (the app's body)
 //!                                   ◀──   FRAME_TRAILER(CallTrailer) and finish   (units, receipt)
 //! ```
+//! A compute pool's entry node asks the pool's other members to co-sign each receipt before
+//! its trailer goes out (a request of kind [`KIND_COSIGN`]: [`CosignRequest`] to
+//! [`CosignAnswer`]), and the trailer carries the co-signatures it got.
 //! A response without its trailer (reset, lost connection, timeout) was not served in full:
 //! nothing is billed. Every payload here is versioned ([`CALL_VERSION`]) and decoded totally:
 //! exact lengths, UTF-8 strings, bounded counts; no input panics.
 
 use super::ProtocolError;
-use emc_types::{ComputeReceipt, Hash, MeterUnit, NodeId, Signature};
+use emc_types::pool::MAX_COSIGNATURES;
+use emc_types::{ComputeReceipt, Cosignature, Hash, MeterUnit, NodeId, Signature};
 
 /// The net kind of a streamed compute call.
 pub const KIND_CALL: u8 = 40;
@@ -23,6 +27,9 @@ pub const KIND_CALL: u8 = 40;
 pub const KIND_OFFER: u8 = 41;
 /// Frame: countersigned receipts, a router to validators ([`encode_receipts`]).
 pub const KIND_RECEIPTS: u8 = 42;
+/// Request: a compute pool's entry node asks a member to co-sign a receipt
+/// ([`CosignRequest`]); the answer is a [`CosignAnswer`].
+pub const KIND_COSIGN: u8 = 45;
 
 /// Router → node: request body bytes.
 pub const FRAME_BODY: u8 = 1;
@@ -91,11 +98,19 @@ pub struct ResponseHead {
 }
 
 /// How a served call ended: what it metered and the node's receipt.
+///
+/// Encoding: `version || 0` (no receipt), `version || 1 || receipt` (a receipt without
+/// co-signatures: the only form before pools, still what a non-pool node sends), or
+/// `version || 2 || receipt || count_u8 || (node || signature)*` (a pool receipt with its
+/// members' co-signatures, at most [`MAX_COSIGNATURES`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CallTrailer {
     /// The node's receipt, signed by the node (`user_signature` all zero until the user
     /// countersigns); `None` when the call is not billable (the app answered an error).
     pub receipt: Option<ComputeReceipt>,
+    /// A pool receipt's co-signatures by the pool's other members (empty otherwise, and
+    /// always empty without a receipt).
+    pub cosignatures: Vec<Cosignature>,
 }
 
 /// Why a node did not serve a call.
@@ -409,14 +424,33 @@ pub fn decode_receipts(b: &[u8]) -> Result<Vec<ComputeReceipt>, ProtocolError> {
 }
 
 impl CallTrailer {
-    /// Encodes the trailer.
+    /// A trailer with `receipt` and no co-signature.
+    pub fn plain(receipt: Option<ComputeReceipt>) -> CallTrailer {
+        CallTrailer {
+            receipt,
+            cosignatures: Vec::new(),
+        }
+    }
+
+    /// Encodes the trailer (co-signatures beyond [`MAX_COSIGNATURES`], or without a
+    /// receipt, are left out).
     pub fn encode(&self) -> Vec<u8> {
         let mut w = W::new();
         match &self.receipt {
             None => w.u8(0),
-            Some(rc) => {
+            Some(rc) if self.cosignatures.is_empty() => {
                 w.u8(1);
                 put_receipt(&mut w, rc);
+            }
+            Some(rc) => {
+                w.u8(2);
+                put_receipt(&mut w, rc);
+                let n = self.cosignatures.len().min(MAX_COSIGNATURES);
+                w.u8(n as u8);
+                for c in &self.cosignatures[..n] {
+                    w.bytes(&c.node.0);
+                    w.bytes(&c.signature.0);
+                }
             }
         }
         w.0
@@ -425,13 +459,137 @@ impl CallTrailer {
     /// Decodes untrusted bytes.
     pub fn decode(b: &[u8]) -> Result<CallTrailer, ProtocolError> {
         let mut r = R::new(b, "call trailer")?;
-        let receipt = match r.u8()? {
-            0 => None,
-            1 => Some(get_receipt(&mut r)?),
+        let (receipt, cosignatures) = match r.u8()? {
+            0 => (None, Vec::new()),
+            1 => (Some(get_receipt(&mut r)?), Vec::new()),
+            2 => {
+                let rc = get_receipt(&mut r)?;
+                let n = usize::from(r.u8()?);
+                if n == 0 || n > MAX_COSIGNATURES {
+                    return Err(ProtocolError::Invalid("call trailer"));
+                }
+                let mut cs = Vec::with_capacity(n);
+                for _ in 0..n {
+                    cs.push(Cosignature {
+                        node: NodeId(r.arr()?),
+                        signature: Signature(r.arr()?),
+                    });
+                }
+                (Some(rc), cs)
+            }
             _ => return Err(ProtocolError::Flag("call trailer")),
         };
         r.end()?;
-        Ok(CallTrailer { receipt })
+        Ok(CallTrailer {
+            receipt,
+            cosignatures,
+        })
+    }
+}
+
+/// A pool's entry node asks a member to co-sign a receipt ([`KIND_COSIGN`]):
+/// `version || pool_id_be64 || receipt`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CosignRequest {
+    /// The pool (its offer id in the market).
+    pub pool_id: u64,
+    /// The receipt the entry node signed (its `node` is the entry; the user signature is
+    /// not there yet).
+    pub receipt: ComputeReceipt,
+}
+
+impl CosignRequest {
+    /// Encodes the request.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = W::new();
+        w.u64(self.pool_id);
+        put_receipt(&mut w, &self.receipt);
+        w.0
+    }
+
+    /// Decodes untrusted bytes.
+    pub fn decode(b: &[u8]) -> Result<CosignRequest, ProtocolError> {
+        let mut r = R::new(b, "co-sign request")?;
+        let req = CosignRequest {
+            pool_id: r.u64()?,
+            receipt: get_receipt(&mut r)?,
+        };
+        r.end()?;
+        Ok(req)
+    }
+}
+
+/// Why a member did not co-sign.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CosignRefusal {
+    /// This node is in no pool, or in another one.
+    #[error("not a member of this pool")]
+    NotMember,
+    /// The asking peer is not the pool's entry node, or the receipt is not the entry's.
+    #[error("not the pool's entry node or not its receipt")]
+    NotEntry,
+    /// The receipt's node signature does not verify.
+    #[error("the entry's signature does not verify")]
+    BadReceipt,
+    /// The request does not decode.
+    #[error("malformed request")]
+    Malformed,
+}
+
+impl CosignRefusal {
+    fn code(self) -> u8 {
+        match self {
+            CosignRefusal::NotMember => 1,
+            CosignRefusal::NotEntry => 2,
+            CosignRefusal::BadReceipt => 3,
+            CosignRefusal::Malformed => 4,
+        }
+    }
+
+    fn from_code(b: u8) -> Option<CosignRefusal> {
+        Some(match b {
+            1 => CosignRefusal::NotMember,
+            2 => CosignRefusal::NotEntry,
+            3 => CosignRefusal::BadReceipt,
+            4 => CosignRefusal::Malformed,
+            _ => return None,
+        })
+    }
+}
+
+/// A member's answer to a [`CosignRequest`]: `version || 1 || signature` or
+/// `version || 0 || refusal code`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CosignAnswer(pub Result<Signature, CosignRefusal>);
+
+impl CosignAnswer {
+    /// Encodes the answer.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = W::new();
+        match self.0 {
+            Ok(sig) => {
+                w.u8(1);
+                w.bytes(&sig.0);
+            }
+            Err(why) => {
+                w.u8(0);
+                w.u8(why.code());
+            }
+        }
+        w.0
+    }
+
+    /// Decodes untrusted bytes.
+    pub fn decode(b: &[u8]) -> Result<CosignAnswer, ProtocolError> {
+        let mut r = R::new(b, "co-sign answer")?;
+        let a = match r.u8()? {
+            1 => Ok(Signature(r.arr()?)),
+            0 => Err(CosignRefusal::from_code(r.u8()?)
+                .ok_or(ProtocolError::Invalid("co-sign answer"))?),
+            _ => return Err(ProtocolError::Flag("co-sign answer")),
+        };
+        r.end()?;
+        Ok(CosignAnswer(a))
     }
 }
 
@@ -764,13 +922,30 @@ mod tests {
             headers: vec![("content-type".into(), "text/event-stream".into())],
         };
         total(&rh.encode(), &rh, ResponseHead::decode);
+        let cosig = |i: u8| Cosignature {
+            node: NodeId([i; 32]),
+            signature: Signature([i; 64]),
+        };
         for t in [
-            CallTrailer { receipt: None },
+            CallTrailer::plain(None),
+            CallTrailer::plain(Some(receipt())),
             CallTrailer {
                 receipt: Some(receipt()),
+                cosignatures: vec![cosig(1), cosig(2)],
             },
         ] {
             total(&t.encode(), &t, CallTrailer::decode);
+        }
+        let q = CosignRequest {
+            pool_id: 9,
+            receipt: receipt(),
+        };
+        total(&q.encode(), &q, CosignRequest::decode);
+        for a in [
+            CosignAnswer(Ok(Signature([5; 64]))),
+            CosignAnswer(Err(CosignRefusal::NotEntry)),
+        ] {
+            total(&a.encode(), &a, CosignAnswer::decode);
         }
         let f = CallRefusal {
             code: RefusalCode::Busy,
@@ -788,6 +963,43 @@ mod tests {
         total(&encode_receipt(&receipt()), &receipt(), decode_receipt);
         let batch = vec![receipt(), receipt()];
         total(&encode_receipts(&batch), &batch, decode_receipts);
+    }
+
+    /// A trailer of a node that predates pools (flag 1, no co-signature list) still decodes;
+    /// a co-signature list that is empty or over the cap is refused.
+    #[test]
+    fn trailers_keep_their_old_form_and_refuse_bad_cosignature_lists() {
+        let mut old = vec![CALL_VERSION, 1];
+        let mut fields = Vec::new();
+        receipt().put_fields(&mut fields);
+        old.extend_from_slice(&fields);
+        old.extend_from_slice(&receipt().node_signature.0);
+        old.extend_from_slice(&receipt().user_signature.0);
+        assert_eq!(
+            CallTrailer::decode(&old),
+            Ok(CallTrailer::plain(Some(receipt())))
+        );
+        // A receipt without co-signatures is still written in the old form.
+        assert_eq!(CallTrailer::plain(Some(receipt())).encode(), old);
+        let mut empty = old.clone();
+        empty[1] = 2;
+        empty.push(0);
+        assert_eq!(
+            CallTrailer::decode(&empty),
+            Err(ProtocolError::Invalid("call trailer"))
+        );
+        let mut over = old.clone();
+        over[1] = 2;
+        over.push((MAX_COSIGNATURES + 1) as u8);
+        over.extend(std::iter::repeat_n(7u8, 96 * (MAX_COSIGNATURES + 1)));
+        assert_eq!(
+            CallTrailer::decode(&over),
+            Err(ProtocolError::Invalid("call trailer"))
+        );
+        assert_eq!(
+            CosignAnswer::decode(&[CALL_VERSION, 0, 9]),
+            Err(ProtocolError::Invalid("co-sign answer"))
+        );
     }
 
     #[test]

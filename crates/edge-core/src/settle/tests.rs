@@ -357,3 +357,34 @@ proptest! {
         }
     }
 }
+
+/// Issue #16: each held receipt keeps its own co-signatures; the lane's latest proven receipt
+/// goes to the market with the co-signatures that came with it, and when the market refuses
+/// it (a member's co-signature missing), the one before it goes with its own.
+#[test]
+fn a_pool_receipt_goes_to_the_market_with_its_own_cosignatures() {
+    let (archive, periods) = certified();
+    let mut s = Settler::new(1_000);
+    let lane: Vec<ComputeReceipt> = periods[0].2.clone();
+    let cosig = |nonce: u64| Cosignature {
+        node: NodeId([3; 32]),
+        signature: Signature([nonce as u8; 64]),
+    };
+    for r in &lane {
+        s.add_cosigned(r.clone(), vec![cosig(r.nonce)], 1);
+    }
+    s.to_prove(10, 100, u64::MAX, usize::MAX);
+    let proofs: Vec<LeafProof> = lane
+        .iter()
+        .filter_map(|r| archive.prove(&receipt_leaf(r)))
+        .collect();
+    s.on_proofs(proofs);
+    let ready = s.ready(&BTreeSet::from([10]), 10);
+    let top = lane.iter().map(|r| r.nonce).max().unwrap();
+    assert_eq!(ready[0].receipt.nonce, top);
+    assert_eq!(ready[0].cosignatures, vec![cosig(top)]);
+    s.on_settled(&ready[0].receipt, SettleOutcome::Refused);
+    let ready = s.ready(&BTreeSet::from([10]), 10);
+    assert!(ready[0].receipt.nonce < top);
+    assert_eq!(ready[0].cosignatures, vec![cosig(ready[0].receipt.nonce)]);
+}
