@@ -168,6 +168,47 @@ export interface Config {
   'treasury' : Account,
 }
 /**
+ * Why a set of co-signatures is refused.
+ */
+export type CosignError = {
+    /**
+     * This active member did not co-sign.
+     */
+    'Missing' : Uint8Array | number[]
+  } |
+  {
+    /**
+     * This node is not a member of the receipt's pool (or is its entry node, which signs as
+     * the receipt's node), or the receipt's node is the entry of no pool.
+     */
+    'NotMember' : Uint8Array | number[]
+  } |
+  {
+    /**
+     * This node co-signed twice.
+     */
+    'Duplicate' : Uint8Array | number[]
+  } |
+  {
+    /**
+     * The co-signature of this member does not verify.
+     */
+    'BadSignature' : Uint8Array | number[]
+  };
+/**
+ * One member's co-signature of a pool receipt.
+ */
+export interface Cosignature {
+  /**
+   * Its ed25519 signature over `cosign_message(pool id, receipt body hash)`.
+   */
+  'signature' : Uint8Array | number[],
+  /**
+   * The member's node key.
+   */
+  'node' : Uint8Array | number[],
+}
+/**
  * A buyer's escrow as shown.
  */
 export interface EscrowView {
@@ -535,6 +576,13 @@ export type MarketError = {
      * No socket with this token id was bought in this market.
      */
     'UnknownSocket' : bigint
+  } |
+  {
+    /**
+     * A pool receipt's co-signatures break the rule (`emc_types::pool`): which member is
+     * missing, which signature is bad, duplicated or foreign.
+     */
+    'Cosignature' : CosignError
   } |
   {
     /**
@@ -934,6 +982,12 @@ export interface ReceiptProof {
    * Leaves in the period's tree.
    */
   'leaf_count' : bigint,
+  /**
+   * A compute pool's receipt (its node is a pool's entry): one co-signature by each other
+   * active member (`emc_types::pool`). None or empty for any other receipt. Optional so
+   * that callers that predate pools still encode a valid argument.
+   */
+  'cosignatures' : [] | [Array<Cosignature>],
 }
 /**
  * Governance's settlement of a `Stuck` transfer.

@@ -41,6 +41,12 @@ export const idlFactory = ({ IDL }) => {
     'key' : IDL.Vec(IDL.Nat8),
     'signature' : IDL.Vec(IDL.Nat8),
   });
+  const CosignError = IDL.Variant({
+    'Missing' : IDL.Vec(IDL.Nat8),
+    'NotMember' : IDL.Vec(IDL.Nat8),
+    'Duplicate' : IDL.Vec(IDL.Nat8),
+    'BadSignature' : IDL.Vec(IDL.Nat8),
+  });
   const MarketError = IDL.Variant({
     'CallFailed' : IDL.Text,
     'Storage' : IDL.Text,
@@ -52,6 +58,7 @@ export const idlFactory = ({ IDL }) => {
     'BadKeySignature' : IDL.Null,
     'NoticePending' : IDL.Record({ 'unlock_at' : IDL.Nat64 }),
     'UnknownSocket' : IDL.Nat64,
+    'Cosignature' : CosignError,
     'NotProvider' : IDL.Text,
     'NotPoolMember' : IDL.Vec(IDL.Nat8),
     'UnknownNode' : IDL.Null,
@@ -297,12 +304,17 @@ export const idlFactory = ({ IDL }) => {
     'price_e8s' : IDL.Nat64,
     'node_signature' : IDL.Vec(IDL.Nat8),
   });
+  const Cosignature = IDL.Record({
+    'signature' : IDL.Vec(IDL.Nat8),
+    'node' : IDL.Vec(IDL.Nat8),
+  });
   const ReceiptProof = IDL.Record({
     'receipt' : ComputeReceipt,
     'checkpoint_height' : IDL.Nat64,
     'leaf_index' : IDL.Nat64,
     'proof' : IDL.Vec(IDL.Vec(IDL.Nat8)),
     'leaf_count' : IDL.Nat64,
+    'cosignatures' : IDL.Opt(IDL.Vec(Cosignature)),
   });
   const Result_4 = IDL.Variant({ 'Ok' : Trade, 'Err' : MarketError });
   const Result_5 = IDL.Variant({
