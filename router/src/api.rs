@@ -508,7 +508,6 @@ fn relay(
             };
             match outcome {
                 Ok(Ok(trailer)) => {
-                    gw.note_cosignatures(trailer.receipt.as_ref(), trailer.cosignatures);
                     if !sse {
                         // The body is complete: end it, and leave the receipt's signature
                         // check and booking to the gateway (`served`: in batches, off this

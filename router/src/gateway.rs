@@ -24,8 +24,9 @@ use tracing::warn;
 const PENDING_PER_USER: usize = 1024;
 /// Countersigned receipts waiting for the next flush, at most (oldest dropped).
 const READY_MAX: usize = 100_000;
-/// Pool receipts whose co-signatures are kept while they wait for their countersignature.
-const COSIGNED_MAX: usize = 100_000;
+/// Pool receipts whose co-signatures are kept while they wait for their countersignature
+/// (they are taken at the next receipt flush, so this is many seconds of pool calls).
+const COSIGNED_MAX: usize = 10_000;
 
 /// Co-signatures by receipt body hash, and the hashes in the order they came (to drop the
 /// oldest).
@@ -91,9 +92,8 @@ pub struct Gateway {
     /// books next sees every earlier receipt booked).
     booking: Mutex<()>,
     ready: Mutex<VecDeque<ComputeReceipt>>,
-    /// Co-signatures of compute pools' receipts that came with their trailers, by receipt
-    /// body hash, until the countersigned receipt is held for settlement (oldest dropped past
-    /// [`COSIGNED_MAX`]).
+    /// Co-signatures of compute pools' receipts that came before their receipts were held
+    /// for settlement, by receipt body hash (oldest dropped past [`COSIGNED_MAX`]).
     cosigned: Mutex<CosignedBook>,
     epoch: AtomicU64,
     clock: Instant,
@@ -298,17 +298,13 @@ impl Gateway {
         json!({"object": "list", "data": data})
     }
 
-    /// Keeps the co-signatures a pool's entry node sent with `receipt` (nothing for a
-    /// receipt without any), for [`Self::take_cosignatures`] once the user countersigned it.
-    pub fn note_cosignatures(
-        &self,
-        receipt: Option<&ComputeReceipt>,
-        cosignatures: Vec<Cosignature>,
-    ) {
-        let Some(r) = receipt.filter(|_| !cosignatures.is_empty()) else {
+    /// Keeps the co-signatures a pool's entry node sent for the receipt whose body hash is
+    /// `body` before the user's countersignature put it in the settler, for
+    /// [`Self::take_cosignatures`] (the oldest are dropped past [`COSIGNED_MAX`]).
+    pub fn note_cosignatures(&self, body: Hash, cosignatures: Vec<Cosignature>) {
+        if cosignatures.is_empty() {
             return;
-        };
-        let body = r.body_hash();
+        }
         let mut g = lock(&self.cosigned);
         let (map, order) = &mut *g;
         if map.insert(body, cosignatures).is_none() {
@@ -700,7 +696,7 @@ mod tests {
         r
     }
 
-    /// Issue #16: a pool receipt's co-signatures from its trailer are kept by body hash
+    /// Issue #16: a pool receipt's co-signatures that come early are kept by body hash
     /// until the countersigned receipt is held for settlement (the user's countersignature
     /// does not change the body), then taken once; other receipts have none.
     #[tokio::test]
@@ -716,9 +712,8 @@ mod tests {
             node: NodeId([4; 32]),
             signature: Signature([5; 64]),
         }];
-        gw.note_cosignatures(Some(&pool_r), cs.clone());
-        gw.note_cosignatures(Some(&plain_r), vec![]);
-        gw.note_cosignatures(None, cs.clone());
+        gw.note_cosignatures(pool_r.body_hash(), cs.clone());
+        gw.note_cosignatures(plain_r.body_hash(), vec![]);
         let mut signed = pool_r.clone();
         assert!(countersign(&uk, &mut signed));
         assert_eq!(gw.take_cosignatures(&plain_r), vec![]);

@@ -28,8 +28,8 @@ pub mod market;
 pub mod sockets;
 
 use emc_edge_core::protocol::{
-    encode_receipts, Offer, PingReply, RelayEnvelope, KIND_LOAD, KIND_OFFER, KIND_PING,
-    KIND_RECEIPTS, KIND_RELAY, MAX_RECEIPTS_PER_FRAME,
+    encode_receipts, CosignedReceipt, Offer, PingReply, RelayEnvelope, KIND_COSIGNED, KIND_LOAD,
+    KIND_OFFER, KIND_PING, KIND_RECEIPTS, KIND_RELAY, MAX_RECEIPTS_PER_FRAME,
 };
 use emc_net::{Event, Network, Role, Roles, StaticAuthorizer};
 pub use emc_node_common::config::{FundsSource, RouterConfig};
@@ -354,7 +354,7 @@ pub fn start_router(
                 biased;
                 _ = stop.changed() => break,
                 ev = events.recv() => match ev {
-                    Some(ev) => on_event(&net, &st, &gw, &mut compute, ev),
+                    Some(ev) => on_event(&net, &st, &gw, market.as_deref(), &mut compute, ev),
                     None => break,
                 },
                 Some(msg) = rx.recv() => match msg {
@@ -502,10 +502,29 @@ fn on_event(
     net: &Network,
     st: &Shared<RouterStatus>,
     gw: &Gateway,
+    market: Option<&market::Market>,
     compute: &mut BTreeMap<NodeId, ComputeEntry>,
     ev: Event,
 ) {
     match ev {
+        // A pool's entry node sends a receipt's co-signatures after the call: to the held
+        // receipt when the user already countersigned it, else kept until it is held (the
+        // flush that holds receipts runs on this same task). Without a market nothing settles.
+        Event::Frame {
+            peer,
+            role: Role::Compute,
+            kind: KIND_COSIGNED,
+            payload,
+        } => match (CosignedReceipt::decode(&payload), market) {
+            (Ok(c), Some(m)) => {
+                let lane = (c.user, peer, c.epoch);
+                if !m.attach_cosignatures(&lane, c.nonce, &c.body_hash, &c.cosignatures) {
+                    gw.note_cosignatures(c.body_hash, c.cosignatures);
+                }
+            }
+            (Ok(_), None) => {}
+            (Err(e), _) => debug!(?peer, error = %e, "bad co-signed receipt"),
+        },
         Event::Frame {
             peer,
             role,

@@ -204,6 +204,18 @@ impl Market {
         }
     }
 
+    /// Gives a held receipt the co-signatures its pool's entry node sent after it (see
+    /// [`Settler::attach_cosignatures`]); false when it is not held.
+    pub fn attach_cosignatures(
+        &self,
+        lane: &emc_edge_core::settle::LaneKey,
+        nonce: u64,
+        body: &emc_types::Hash,
+        cosignatures: &[emc_types::Cosignature],
+    ) -> bool {
+        lock(&self.settler).attach_cosignatures(lane, nonce, body, cosignatures)
+    }
+
     /// Countersigned receipts, on their way to the validators: held until settled, each
     /// with the co-signatures `cosignatures` gives for it (a pool receipt's).
     pub fn hold(

@@ -221,6 +221,26 @@ impl Settler {
         self.add_cosigned(r, Vec::new(), now_ns);
     }
 
+    /// Gives the held receipt at `nonce` on `lane` whose body hash is `body` the pool
+    /// members' `cosignatures` (they come from the pool's entry node after the receipt);
+    /// false when no such receipt is held (not countersigned yet, or settled or dropped).
+    pub fn attach_cosignatures(
+        &mut self,
+        lane: &LaneKey,
+        nonce: u64,
+        body: &Hash,
+        cosignatures: &[Cosignature],
+    ) -> bool {
+        let held = self.lanes.get_mut(lane).and_then(|l| l.get_mut(&nonce));
+        match held {
+            Some(h) if h.receipt.body_hash() == *body => {
+                h.cosignatures = cosignatures.to_vec();
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// A countersigned receipt with its pool members' co-signatures, kept with it and handed
     /// to the market with it (each receipt of a lane keeps its own: the one that settles is
     /// the lane's latest proven).

@@ -10,9 +10,10 @@
 //!                                   ◀──   FRAME_DATA*                             (the app's body)
 //!                                   ◀──   FRAME_TRAILER(CallTrailer) and finish   (units, receipt)
 //! ```
-//! A compute pool's entry node asks the pool's other members to co-sign each receipt before
-//! its trailer goes out (a request of kind [`KIND_COSIGN`]: [`CosignRequest`] to
-//! [`CosignAnswer`]), and the trailer carries the co-signatures it got.
+//! A compute pool's entry node asks the pool's other members to co-sign each receipt once its
+//! trailer went out (a request of kind [`KIND_COSIGN`]: [`CosignRequest`] to
+//! [`CosignAnswer`]), then sends the router the co-signatures it got in a frame of kind
+//! [`KIND_COSIGNED`] ([`CosignedReceipt`]): co-signing never delays the dApp's response.
 //! A response without its trailer (reset, lost connection, timeout) was not served in full:
 //! nothing is billed. Every payload here is versioned ([`CALL_VERSION`]) and decoded totally:
 //! exact lengths, UTF-8 strings, bounded counts; no input panics.
@@ -30,6 +31,9 @@ pub const KIND_RECEIPTS: u8 = 42;
 /// Request: a compute pool's entry node asks a member to co-sign a receipt
 /// ([`CosignRequest`]); the answer is a [`CosignAnswer`].
 pub const KIND_COSIGN: u8 = 45;
+/// Frame: a compute pool's entry node hands its router the co-signatures of a receipt it
+/// served through it ([`CosignedReceipt`]).
+pub const KIND_COSIGNED: u8 = 46;
 
 /// Router → node: request body bytes.
 pub const FRAME_BODY: u8 = 1;
@@ -99,18 +103,12 @@ pub struct ResponseHead {
 
 /// How a served call ended: what it metered and the node's receipt.
 ///
-/// Encoding: `version || 0` (no receipt), `version || 1 || receipt` (a receipt without
-/// co-signatures: the only form before pools, still what a non-pool node sends), or
-/// `version || 2 || receipt || count_u8 || (node || signature)*` (a pool receipt with its
-/// members' co-signatures, at most [`MAX_COSIGNATURES`]).
+/// Encoding: `version || 0` (no receipt) or `version || 1 || receipt`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CallTrailer {
     /// The node's receipt, signed by the node (`user_signature` all zero until the user
     /// countersigns); `None` when the call is not billable (the app answered an error).
     pub receipt: Option<ComputeReceipt>,
-    /// A pool receipt's co-signatures by the pool's other members (empty otherwise, and
-    /// always empty without a receipt).
-    pub cosignatures: Vec<Cosignature>,
 }
 
 /// Why a node did not serve a call.
@@ -424,33 +422,14 @@ pub fn decode_receipts(b: &[u8]) -> Result<Vec<ComputeReceipt>, ProtocolError> {
 }
 
 impl CallTrailer {
-    /// A trailer with `receipt` and no co-signature.
-    pub fn plain(receipt: Option<ComputeReceipt>) -> CallTrailer {
-        CallTrailer {
-            receipt,
-            cosignatures: Vec::new(),
-        }
-    }
-
-    /// Encodes the trailer (co-signatures beyond [`MAX_COSIGNATURES`], or without a
-    /// receipt, are left out).
+    /// Encodes the trailer.
     pub fn encode(&self) -> Vec<u8> {
         let mut w = W::new();
         match &self.receipt {
             None => w.u8(0),
-            Some(rc) if self.cosignatures.is_empty() => {
+            Some(rc) => {
                 w.u8(1);
                 put_receipt(&mut w, rc);
-            }
-            Some(rc) => {
-                w.u8(2);
-                put_receipt(&mut w, rc);
-                let n = self.cosignatures.len().min(MAX_COSIGNATURES);
-                w.u8(n as u8);
-                for c in &self.cosignatures[..n] {
-                    w.bytes(&c.node.0);
-                    w.bytes(&c.signature.0);
-                }
             }
         }
         w.0
@@ -459,29 +438,86 @@ impl CallTrailer {
     /// Decodes untrusted bytes.
     pub fn decode(b: &[u8]) -> Result<CallTrailer, ProtocolError> {
         let mut r = R::new(b, "call trailer")?;
-        let (receipt, cosignatures) = match r.u8()? {
-            0 => (None, Vec::new()),
-            1 => (Some(get_receipt(&mut r)?), Vec::new()),
-            2 => {
-                let rc = get_receipt(&mut r)?;
-                let n = usize::from(r.u8()?);
-                if n == 0 || n > MAX_COSIGNATURES {
-                    return Err(ProtocolError::Invalid("call trailer"));
-                }
-                let mut cs = Vec::with_capacity(n);
-                for _ in 0..n {
-                    cs.push(Cosignature {
-                        node: NodeId(r.arr()?),
-                        signature: Signature(r.arr()?),
-                    });
-                }
-                (Some(rc), cs)
-            }
+        let receipt = match r.u8()? {
+            0 => None,
+            1 => Some(get_receipt(&mut r)?),
             _ => return Err(ProtocolError::Flag("call trailer")),
         };
         r.end()?;
-        Ok(CallTrailer {
-            receipt,
+        Ok(CallTrailer { receipt })
+    }
+}
+
+/// The co-signatures of one pool receipt, its entry node to the router it served the call
+/// through ([`KIND_COSIGNED`]): `version || user || epoch_be64 || nonce_be64 || body_hash ||
+/// count_u8 || (node || signature)*`, 1 to [`MAX_COSIGNATURES`] co-signatures. The receipt is
+/// the sender's on lane (`user`, sender, `epoch`) at `nonce`; `body_hash` tells it from
+/// another the router may hold there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CosignedReceipt {
+    /// The receipt's user.
+    pub user: NodeId,
+    /// Its epoch.
+    pub epoch: u64,
+    /// Its nonce.
+    pub nonce: u64,
+    /// Its body hash (what the user countersigns and the members co-sign).
+    pub body_hash: Hash,
+    /// The members' co-signatures.
+    pub cosignatures: Vec<Cosignature>,
+}
+
+impl CosignedReceipt {
+    /// The message for receipt `r` with `cosignatures` (at most [`MAX_COSIGNATURES`] are
+    /// encoded).
+    pub fn of(r: &ComputeReceipt, cosignatures: Vec<Cosignature>) -> CosignedReceipt {
+        CosignedReceipt {
+            user: r.user,
+            epoch: r.epoch,
+            nonce: r.nonce,
+            body_hash: r.body_hash(),
+            cosignatures,
+        }
+    }
+
+    /// Encodes the message.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = W::new();
+        w.bytes(&self.user.0);
+        w.u64(self.epoch);
+        w.u64(self.nonce);
+        w.bytes(&self.body_hash.0);
+        let n = self.cosignatures.len().min(MAX_COSIGNATURES);
+        w.u8(n as u8);
+        for c in &self.cosignatures[..n] {
+            w.bytes(&c.node.0);
+            w.bytes(&c.signature.0);
+        }
+        w.0
+    }
+
+    /// Decodes untrusted bytes.
+    pub fn decode(b: &[u8]) -> Result<CosignedReceipt, ProtocolError> {
+        let mut r = R::new(b, "co-signed receipt")?;
+        let (user, epoch, nonce, body_hash) =
+            (NodeId(r.arr()?), r.u64()?, r.u64()?, Hash(r.arr()?));
+        let n = usize::from(r.u8()?);
+        if n == 0 || n > MAX_COSIGNATURES {
+            return Err(ProtocolError::Invalid("co-signed receipt"));
+        }
+        let mut cosignatures = Vec::with_capacity(n);
+        for _ in 0..n {
+            cosignatures.push(Cosignature {
+                node: NodeId(r.arr()?),
+                signature: Signature(r.arr()?),
+            });
+        }
+        r.end()?;
+        Ok(CosignedReceipt {
+            user,
+            epoch,
+            nonce,
+            body_hash,
             cosignatures,
         })
     }
@@ -927,15 +963,16 @@ mod tests {
             signature: Signature([i; 64]),
         };
         for t in [
-            CallTrailer::plain(None),
-            CallTrailer::plain(Some(receipt())),
+            CallTrailer { receipt: None },
             CallTrailer {
                 receipt: Some(receipt()),
-                cosignatures: vec![cosig(1), cosig(2)],
             },
         ] {
             total(&t.encode(), &t, CallTrailer::decode);
         }
+        let c = CosignedReceipt::of(&receipt(), vec![cosig(1), cosig(2)]);
+        assert_eq!(c.body_hash, receipt().body_hash());
+        total(&c.encode(), &c, CosignedReceipt::decode);
         let q = CosignRequest {
             pool_id: 9,
             receipt: receipt(),
@@ -965,37 +1002,32 @@ mod tests {
         total(&encode_receipts(&batch), &batch, decode_receipts);
     }
 
-    /// A trailer of a node that predates pools (flag 1, no co-signature list) still decodes;
-    /// a co-signature list that is empty or over the cap is refused.
+    /// A co-signature list that is empty or over the cap is refused.
     #[test]
-    fn trailers_keep_their_old_form_and_refuse_bad_cosignature_lists() {
-        let mut old = vec![CALL_VERSION, 1];
-        let mut fields = Vec::new();
-        receipt().put_fields(&mut fields);
-        old.extend_from_slice(&fields);
-        old.extend_from_slice(&receipt().node_signature.0);
-        old.extend_from_slice(&receipt().user_signature.0);
+    fn cosignature_lists_are_bounded() {
+        let cosig = Cosignature {
+            node: NodeId([7; 32]),
+            signature: Signature([7; 64]),
+        };
+        let one = CosignedReceipt::of(&receipt(), vec![cosig]).encode();
+        let count_at = one.len() - 97;
+        let mut empty = one[..=count_at].to_vec();
+        empty[count_at] = 0;
         assert_eq!(
-            CallTrailer::decode(&old),
-            Ok(CallTrailer::plain(Some(receipt())))
+            CosignedReceipt::decode(&empty),
+            Err(ProtocolError::Invalid("co-signed receipt"))
         );
-        // A receipt without co-signatures is still written in the old form.
-        assert_eq!(CallTrailer::plain(Some(receipt())).encode(), old);
-        let mut empty = old.clone();
-        empty[1] = 2;
-        empty.push(0);
-        assert_eq!(
-            CallTrailer::decode(&empty),
-            Err(ProtocolError::Invalid("call trailer"))
-        );
-        let mut over = old.clone();
-        over[1] = 2;
-        over.push((MAX_COSIGNATURES + 1) as u8);
+        let mut over = one[..=count_at].to_vec();
+        over[count_at] = (MAX_COSIGNATURES + 1) as u8;
         over.extend(std::iter::repeat_n(7u8, 96 * (MAX_COSIGNATURES + 1)));
         assert_eq!(
-            CallTrailer::decode(&over),
-            Err(ProtocolError::Invalid("call trailer"))
+            CosignedReceipt::decode(&over),
+            Err(ProtocolError::Invalid("co-signed receipt"))
         );
+        // The most a receipt can carry is encoded, no more.
+        let many = CosignedReceipt::of(&receipt(), vec![cosig; MAX_COSIGNATURES + 3]);
+        let back = CosignedReceipt::decode(&many.encode()).unwrap();
+        assert_eq!(back.cosignatures.len(), MAX_COSIGNATURES);
         assert_eq!(
             CosignAnswer::decode(&[CALL_VERSION, 0, 9]),
             Err(ProtocolError::Invalid("co-sign answer"))

@@ -388,3 +388,36 @@ fn a_pool_receipt_goes_to_the_market_with_its_own_cosignatures() {
     assert!(ready[0].receipt.nonce < top);
     assert_eq!(ready[0].cosignatures, vec![cosig(ready[0].receipt.nonce)]);
 }
+
+/// Issue #16: co-signatures that come after their receipt was held attach to it (same lane,
+/// nonce and body only); those of a receipt not held are not attached.
+#[test]
+fn cosignatures_attach_to_the_held_receipt_they_belong_to() {
+    let (archive, periods) = certified();
+    let mut s = Settler::new(1_000);
+    let lane: Vec<ComputeReceipt> = periods[0].2.clone();
+    let top = lane.iter().max_by_key(|r| r.nonce).unwrap().clone();
+    for r in &lane {
+        s.add(r.clone(), 1);
+    }
+    let key = (top.user, top.node, top.epoch);
+    let cs = vec![Cosignature {
+        node: NodeId([3; 32]),
+        signature: Signature([9; 64]),
+    }];
+    // A wrong body, nonce, or lane attaches nothing.
+    assert!(!s.attach_cosignatures(&key, top.nonce, &Hash([0; 32]), &cs));
+    assert!(!s.attach_cosignatures(&key, top.nonce + 1, &top.body_hash(), &cs));
+    let other_lane = (top.user, top.node, top.epoch + 1);
+    assert!(!s.attach_cosignatures(&other_lane, top.nonce, &top.body_hash(), &cs));
+    assert!(s.attach_cosignatures(&key, top.nonce, &top.body_hash(), &cs));
+    s.to_prove(10, 100, u64::MAX, usize::MAX);
+    let proofs: Vec<LeafProof> = lane
+        .iter()
+        .filter_map(|r| archive.prove(&receipt_leaf(r)))
+        .collect();
+    s.on_proofs(proofs);
+    let ready = s.ready(&BTreeSet::from([10]), 10);
+    assert_eq!(ready[0].receipt.nonce, top.nonce);
+    assert_eq!(ready[0].cosignatures, cs);
+}
