@@ -279,9 +279,12 @@ async fn call(
         );
     }
     // A call through a computing socket (issue #16): the key's holder must hold it.
+    // Its calls go to the node of the offer it was bought from (a pool's entry node).
+    let mut bound_node = None;
     if let Some(socket) = socket {
-        if let Err(e) = crate::sockets::admit_call(&gw.sockets, &user, socket, &app).await {
-            return error(e.status(), e.code(), &e.to_string());
+        match crate::sockets::admit_call(&gw.sockets, &user, socket, &app).await {
+            Ok(node) => bound_node = node,
+            Err(e) => return error(e.status(), e.code(), &e.to_string()),
         }
     }
     if let Some(m) = gw.market() {
@@ -346,7 +349,7 @@ async fn call(
     };
     let head = Bytes::from(head.encode());
     let body = Bytes::from(body);
-    let mut plan = CallPlan::new(&app, &model, affinity);
+    let mut plan = CallPlan::new(&app, &model, affinity).only(bound_node);
     let mut last: Option<(u16, String)> = None;
     loop {
         let ticket = {

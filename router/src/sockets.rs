@@ -8,6 +8,11 @@
 //! 3. the socket has not expired, and
 //! 4. the call is for the socket's app.
 //!
+//! An admitted call goes to the node of the offer the socket was bought from (for a compute
+//! pool's offer, the pool's entry node): the buyer paid that offer's price, and a pool's calls
+//! reach the pool through its entry. When the offer is no longer listed, any node serving the
+//! app may take it.
+//!
 //! The funds are then the socket escrow's, checked through the market's `admission(key)` like
 //! any escrow. Lookups are cached for a short TTL ([`DEFAULT_TTL_NS`]); a refusal decided on a
 //! cached answer (not the holder, unknown) is re-checked once against fresh answers, so a
@@ -34,6 +39,9 @@ pub struct SocketInfo {
     pub app_id: String,
     /// Expiry, ns.
     pub expires_at_ns: u64,
+    /// The node of the offer it was bought from (a pool's entry node); `None` when the offer
+    /// is no longer listed.
+    pub node: Option<NodeId>,
 }
 
 /// What the market says of a key (`socket_key`).
@@ -135,14 +143,15 @@ pub fn parse_header(v: &str) -> Result<u64, SocketAdmissionError> {
         .map_err(|_| SocketAdmissionError::BadHeader)
 }
 
-/// The rule, on given answers.
+/// The rule, on given answers. Admitted: the node the call must go to (`None`: any node
+/// serving the app).
 pub fn admit(
     token_id: u64,
     key: Option<&KeyBinding>,
     socket: Option<&SocketInfo>,
     app: &str,
     now_ns: u64,
-) -> Result<(), SocketAdmissionError> {
+) -> Result<Option<NodeId>, SocketAdmissionError> {
     let key = key.ok_or(SocketAdmissionError::KeyNotBound)?;
     if key.token_id != token_id {
         return Err(SocketAdmissionError::OtherSocket {
@@ -163,7 +172,7 @@ pub fn admit(
             requested: app.to_string(),
         });
     }
-    Ok(())
+    Ok(s.node)
 }
 
 /// The lookups the shell provides (the market's `socket_key`, the sockets canister's
@@ -260,7 +269,7 @@ impl SocketCache {
         token_id: u64,
         app: &str,
         now_ns: u64,
-    ) -> Result<(), SocketAdmissionError> {
+    ) -> Result<Option<NodeId>, SocketAdmissionError> {
         let (b, b_cached) = self.key(dir, key, now_ns, false)?;
         let (s, s_cached) = self.socket(dir, token_id, now_ns, false)?;
         match admit(token_id, b.as_ref(), s.as_ref(), app, now_ns) {
@@ -339,11 +348,22 @@ impl AsyncSocketDirectory for IcSocketDirectory {
                 .map_err(|e| e.to_string())?;
             let v: Option<emc_sockets::SocketView> =
                 candid::decode_one(&r).map_err(|e| e.to_string())?;
-            Ok(v.map(|v| SocketInfo {
+            let Some(v) = v else { return Ok(None) };
+            // The offer it was bought from names the node its calls go to.
+            let arg = candid::encode_one(v.terms.offer_id).map_err(|e| e.to_string())?;
+            let r = self
+                .client
+                .query(self.market, "offer", arg)
+                .await
+                .map_err(|e| e.to_string())?;
+            let offer: Option<emc_market::Offer> =
+                candid::decode_one(&r).map_err(|e| e.to_string())?;
+            Ok(Some(SocketInfo {
                 token_id,
                 holder: v.owner.owner,
                 app_id: v.terms.app_id,
                 expires_at_ns: v.terms.expires_at,
+                node: offer.map(|o| o.node),
             }))
         })
     }
@@ -391,7 +411,7 @@ impl SocketGate {
         token_id: u64,
         app: &str,
         now_ns: u64,
-    ) -> Result<(), SocketAdmissionError> {
+    ) -> Result<Option<NodeId>, SocketAdmissionError> {
         let dir = self
             .dir
             .read()
@@ -455,7 +475,7 @@ pub async fn admit_call(
     key: &NodeId,
     header: Result<u64, SocketAdmissionError>,
     app: &str,
-) -> Result<(), SocketAdmissionError> {
+) -> Result<Option<NodeId>, SocketAdmissionError> {
     let token_id = header?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -498,6 +518,8 @@ mod tests {
     }
 
     const NOW: u64 = 1_000_000_000_000;
+    /// The node of the offer socket 7 was bought from.
+    const OFFER_NODE: NodeId = NodeId([42; 32]);
 
     fn dir() -> Dir {
         let mut d = Dir::default();
@@ -522,6 +544,7 @@ mod tests {
                 holder: p(1),
                 app_id: "sd-xl".into(),
                 expires_at_ns: NOW + 100 * DEFAULT_TTL_NS,
+                node: Some(OFFER_NODE),
             },
         );
         d
@@ -532,7 +555,13 @@ mod tests {
         let d = dir();
         let k1 = d.keys.get(&NodeId([1; 32]));
         let s = d.sockets.get(&7);
-        assert_eq!(admit(7, k1, s, "sd-xl", NOW), Ok(()));
+        assert_eq!(admit(7, k1, s, "sd-xl", NOW), Ok(Some(OFFER_NODE)));
+        // An offer no longer listed: any node serving the app.
+        let unlisted = s.map(|s| SocketInfo {
+            node: None,
+            ..s.clone()
+        });
+        assert_eq!(admit(7, k1, unlisted.as_ref(), "sd-xl", NOW), Ok(None));
         assert_eq!(
             admit(7, None, s, "sd-xl", NOW),
             Err(SocketAdmissionError::KeyNotBound)
@@ -570,13 +599,19 @@ mod tests {
         let mut d = dir();
         let mut c = SocketCache::new(DEFAULT_TTL_NS);
         let (k1, k2) = (NodeId([1; 32]), NodeId([2; 32]));
-        assert_eq!(c.admit(&mut d, &k1, 7, "sd-xl", NOW), Ok(()));
-        assert_eq!(c.admit(&mut d, &k1, 7, "sd-xl", NOW + 1), Ok(()));
+        assert_eq!(c.admit(&mut d, &k1, 7, "sd-xl", NOW), Ok(Some(OFFER_NODE)));
+        assert_eq!(
+            c.admit(&mut d, &k1, 7, "sd-xl", NOW + 1),
+            Ok(Some(OFFER_NODE))
+        );
         assert_eq!(d.lookups, 2, "the second call is served from the cache");
         // The socket moves to p(2). The cache still says p(1): the new holder's refusal is
         // re-checked on fresh answers and admitted at once.
         d.sockets.get_mut(&7).unwrap().holder = p(2);
-        assert_eq!(c.admit(&mut d, &k2, 7, "sd-xl", NOW + 2), Ok(()));
+        assert_eq!(
+            c.admit(&mut d, &k2, 7, "sd-xl", NOW + 2),
+            Ok(Some(OFFER_NODE))
+        );
         // The old holder is refused from then on (the cache was refreshed).
         assert_eq!(
             c.admit(&mut d, &k1, 7, "sd-xl", NOW + 3),
@@ -586,7 +621,7 @@ mod tests {
         let before = d.lookups;
         assert_eq!(
             c.admit(&mut d, &k2, 7, "sd-xl", NOW + 3 + DEFAULT_TTL_NS),
-            Ok(())
+            Ok(Some(OFFER_NODE))
         );
         assert_eq!(d.lookups, before + 2);
         // Lookups failing: a typed 503, not an admission.
@@ -621,9 +656,12 @@ mod tests {
         );
         let dir = std::sync::Arc::new(AsyncDir(std::sync::Mutex::new(dir())));
         gate.set_directory(dir.clone());
-        assert_eq!(gate.admit(&k1, 7, "sd-xl", NOW).await, Ok(()));
+        assert_eq!(gate.admit(&k1, 7, "sd-xl", NOW).await, Ok(Some(OFFER_NODE)));
         dir.0.lock().unwrap().sockets.get_mut(&7).unwrap().holder = p(2);
-        assert_eq!(gate.admit(&k2, 7, "sd-xl", NOW + 1).await, Ok(()));
+        assert_eq!(
+            gate.admit(&k2, 7, "sd-xl", NOW + 1).await,
+            Ok(Some(OFFER_NODE))
+        );
         assert_eq!(
             gate.admit(&k1, 7, "sd-xl", NOW + 2).await,
             Err(SocketAdmissionError::NotHolder(7))

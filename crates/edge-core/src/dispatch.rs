@@ -505,12 +505,29 @@ impl Dispatcher {
         now_ns: u64,
         random: u64,
     ) -> Result<Ticket, NoNode> {
+        self.pick_among(app, model, affinity, exclude, None, now_ns, random)
+    }
+
+    /// [`Dispatcher::pick_excluding`] among `only` when given (a call bound to one node: a
+    /// socket's offer node, a pool's entry). A bound node this router does not know as
+    /// serving the app is `Unhealthy` (503), not `NotServed`: the app exists, its node is away.
+    #[allow(clippy::too_many_arguments)]
+    pub fn pick_among(
+        &mut self,
+        app: &str,
+        model: &str,
+        affinity: Option<u64>,
+        exclude: &[NodeId],
+        only: Option<&NodeId>,
+        now_ns: u64,
+        random: u64,
+    ) -> Result<Ticket, NoNode> {
         let probe_after = self.cfg.probe_after_ns;
         let (mut serving, mut full, mut unhealthy) = (false, false, false);
         // (id, estimate, load, stale)
         let mut eligible: Vec<(NodeId, Option<f64>, u32, bool)> = Vec::new();
         for (id, n) in &self.nodes {
-            if !n.serves(app, model) {
+            if !n.serves(app, model) || only.is_some_and(|o| o != id) {
                 continue;
             }
             serving = true;
@@ -526,7 +543,9 @@ impl Dispatcher {
             }
         }
         if eligible.is_empty() {
-            let reason = if !serving {
+            let reason = if !serving && only.is_some() {
+                NoNodeReason::Unhealthy
+            } else if !serving {
                 NoNodeReason::NotServed
             } else if full {
                 NoNodeReason::AtCapacity
@@ -724,6 +743,7 @@ pub struct CallPlan {
     app: String,
     model: String,
     affinity: Option<u64>,
+    only: Option<NodeId>,
     tried: Vec<NodeId>,
     open: bool,
     over: bool,
@@ -737,11 +757,18 @@ impl CallPlan {
             app: app.to_string(),
             model: model.to_string(),
             affinity,
+            only: None,
             tried: Vec::new(),
             open: false,
             over: false,
             first_byte: false,
         }
+    }
+
+    /// Binds the call to `node` (every attempt goes to it; `None`: any node).
+    pub fn only(mut self, node: Option<NodeId>) -> Self {
+        self.only = node;
+        self
     }
 
     /// The next attempt's ticket.
@@ -759,11 +786,12 @@ impl CallPlan {
             self.over = true;
             return Err(CallError::Exhausted(max));
         }
-        let t = d.pick_excluding(
+        let t = d.pick_among(
             &self.app,
             &self.model,
             self.affinity,
             &self.tried,
+            self.only.as_ref(),
             now_ns,
             random,
         )?;

@@ -53,10 +53,23 @@ async fn a_call_through_a_transferred_socket() -> Result<()> {
         .await?
         .expect("alice holds the socket");
     let alice_client = Client::new(api, alice_key);
-    let r = alice_client
-        .call_through_socket("POST", "/v1/chat/completions", &chat(), token)
-        .await?;
-    assert_eq!(r.status, 200, "{}", r.text());
+    // Its calls go to the pool's entry node (the pool offer's node), never to the other
+    // compute node, though both serve the app.
+    let entry = c
+        .members
+        .iter()
+        .find(|m| m.role == emc_types::Role::Compute)
+        .map(|m| hex::encode(m.id.0));
+    for _ in 0..4 {
+        let r = alice_client
+            .call_through_socket("POST", "/v1/chat/completions", &chat(), token)
+            .await?;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(
+            r.node, entry,
+            "a pool's socket call reaches the pool's entry node"
+        );
+    }
     // A call naming a socket of another app's route is refused.
     let r = alice_client
         .call_through_socket("POST", "/other-app/x", b"{}", token)

@@ -666,3 +666,52 @@ fn the_simulation_is_deterministic() {
     let p = sim::Policy::Dispatch(DispatchConfig::default());
     assert_eq!(sim::run(&w, &p), sim::run(&w, &p));
 }
+
+/// A call bound to one node (a socket's offer node, a pool's entry) goes only there, whatever
+/// the others' costs; once it failed there is nowhere else; a bound node that is away or does
+/// not serve the app is 503 (`Unhealthy`), never another node.
+#[test]
+fn a_bound_call_goes_only_to_its_node() {
+    let mut d = fleet(4, 8, DispatchConfig::default());
+    for r in 0..50u64 {
+        let mut plan = CallPlan::new("app", "m", None).only(Some(id(3)));
+        let t = plan.next(&mut d, r, r).expect("its node");
+        assert_eq!(t.node(), id(3));
+        plan.cancel(&mut d, t);
+    }
+    let mut plan = CallPlan::new("app", "m", None).only(Some(id(3)));
+    let t = plan.next(&mut d, 60, 1).unwrap();
+    assert!(plan.on_failure(&mut d, t, 61, true));
+    assert_eq!(
+        plan.next(&mut d, 62, 2).unwrap_err(),
+        CallError::NoNode(NoNode {
+            reason: NoNodeReason::AllTried
+        })
+    );
+    // Unbound, the same fleet spreads calls.
+    let picked: std::collections::BTreeSet<NodeId> = (0..50u64)
+        .map(|r| {
+            let mut plan = CallPlan::new("app", "m", None).only(None);
+            let t = plan.next(&mut d, 100 + r, r).unwrap();
+            let n = t.node();
+            plan.cancel(&mut d, t);
+            n
+        })
+        .collect();
+    assert!(picked.len() > 1);
+    // A bound node the router does not have, or that serves another app: 503, not another.
+    for node in [id(9), id(2)] {
+        if node == id(2) {
+            d.upsert_node(id(2), serves(&[("other", "m")]), 8);
+        }
+        let mut plan = CallPlan::new("app", "m", None).only(Some(node));
+        let e = plan.next(&mut d, 200, 1).unwrap_err();
+        assert_eq!(
+            e,
+            CallError::NoNode(NoNode {
+                reason: NoNodeReason::Unhealthy
+            })
+        );
+        assert_eq!(e.http_status(), 503);
+    }
+}
