@@ -20,6 +20,7 @@
 //! lookups. Refusals are typed ([`SocketAdmissionError`]) and map to JSON HTTP errors.
 
 use candid::Principal;
+use emc_ic_client::IcClientExt as _;
 use emc_types::NodeId;
 use std::collections::HashMap;
 
@@ -323,14 +324,10 @@ impl IcSocketDirectory {
 impl AsyncSocketDirectory for IcSocketDirectory {
     fn key_binding(&self, key: NodeId) -> Lookup<'_, Option<KeyBinding>> {
         Box::pin(async move {
-            let arg = candid::encode_one(key).map_err(|e| e.to_string())?;
-            let r = self
-                .client
-                .query(self.market, "socket_key", arg)
+            let k: Option<emc_market::market::sockets::SocketKey> = (*self.client)
+                .query_candid(self.market, "socket_key", (key,))
                 .await
                 .map_err(|e| e.to_string())?;
-            let k: Option<emc_market::market::sockets::SocketKey> =
-                candid::decode_one(&r).map_err(|e| e.to_string())?;
             Ok(k.map(|k| KeyBinding {
                 token_id: k.token_id,
                 holder: k.holder,
@@ -340,24 +337,16 @@ impl AsyncSocketDirectory for IcSocketDirectory {
 
     fn socket(&self, token_id: u64) -> Lookup<'_, Option<SocketInfo>> {
         Box::pin(async move {
-            let arg = candid::encode_one(candid::Nat::from(token_id)).map_err(|e| e.to_string())?;
-            let r = self
-                .client
-                .query(self.sockets, "socket", arg)
+            let v: Option<emc_sockets::SocketView> = (*self.client)
+                .query_candid(self.sockets, "socket", (candid::Nat::from(token_id),))
                 .await
                 .map_err(|e| e.to_string())?;
-            let v: Option<emc_sockets::SocketView> =
-                candid::decode_one(&r).map_err(|e| e.to_string())?;
             let Some(v) = v else { return Ok(None) };
             // The offer it was bought from names the node its calls go to.
-            let arg = candid::encode_one(v.terms.offer_id).map_err(|e| e.to_string())?;
-            let r = self
-                .client
-                .query(self.market, "offer", arg)
+            let offer: Option<emc_market::Offer> = (*self.client)
+                .query_candid(self.market, "offer", (v.terms.offer_id,))
                 .await
                 .map_err(|e| e.to_string())?;
-            let offer: Option<emc_market::Offer> =
-                candid::decode_one(&r).map_err(|e| e.to_string())?;
             Ok(Some(SocketInfo {
                 token_id,
                 holder: v.owner.owner,
