@@ -4,15 +4,15 @@
 //! validators. Every rule lives in `emc_edge_core`; this holds the state behind short locks.
 
 use emc_edge_core::compute::{
-    node_signature_valid, node_signatures_valid, user_signatures_valid, Allowances, Funds,
-    FundsError, NonceError, NonceWindow, RateLimiter,
+    node_signature_valid, node_signatures_valid, user_signatures_valid, verify_request_with,
+    Allowances, Funds, FundsError, KeyCache, NonceError, NonceWindow, RateLimiter,
 };
 use emc_edge_core::dispatch::{CallPlan, DispatchConfig, Dispatcher, Ticket};
 use emc_edge_core::protocol::Offer;
 use emc_net::Network;
 use emc_node_common::config::RouterConfig;
 use emc_node_common::status::{CallStats, Latencies};
-use emc_types::{ComputeReceipt, Hash, NodeId};
+use emc_types::{ComputeReceipt, Hash, NodeId, Signature};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -27,6 +27,8 @@ const READY_MAX: usize = 100_000;
 /// Served calls whose receipts wait for a check, at most, before a blocking task books them
 /// (otherwise they are booked every `receipt_flush`).
 const BOOK_BATCH: usize = 1024;
+/// Users' decoded keys kept ([`KeyCache`]).
+const KEYS_CACHED: usize = 16_384;
 
 /// Locks `m`, taking the data over from a panicked holder (the state stays usable).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -73,6 +75,8 @@ pub struct Gateway {
     /// The market, when calls are paid from its escrow.
     pub(crate) market: Option<Arc<crate::market::Market>>,
     nonces: Mutex<BTreeMap<NodeId, NonceWindow>>,
+    /// Users' decoded keys.
+    keys: Mutex<KeyCache>,
     limiter: Mutex<RateLimiter>,
     stats: Mutex<GatewayStats>,
     /// Per user, receipts awaiting the countersignature, with their body hashes.
@@ -133,6 +137,7 @@ impl Gateway {
             funds: Mutex::new(funds),
             market: None,
             nonces: Mutex::new(BTreeMap::new()),
+            keys: Mutex::new(KeyCache::new(KEYS_CACHED)),
             stats: Mutex::new(GatewayStats::default()),
             pending: Mutex::new(BTreeMap::new()),
             unchecked: Mutex::new(Unchecked::default()),
@@ -231,6 +236,13 @@ impl Gateway {
             0 => Err(FundsError::Exhausted),
             left => Ok(left),
         }
+    }
+
+    /// Whether `sig` is `account`'s signature over a call's request hash
+    /// (`compute::verify_request`, with the account's key decoded once and cached).
+    pub fn request_signed(&self, account: &NodeId, hash: &Hash, sig: &Signature) -> bool {
+        let key = lock(&self.keys).key(account);
+        key.is_some_and(|k| verify_request_with(&k, hash, sig))
     }
 
     /// Records `nonce` for `account`, once.
@@ -613,7 +625,7 @@ mod tests {
     use ed25519_dalek::SigningKey;
     use emc_edge_core::compute::{countersign, sign_receipt};
     use emc_net::{Identity, NetConfig, Role, StaticAuthorizer};
-    use emc_types::{MeterUnit, Signature};
+    use emc_types::MeterUnit;
 
     fn gateway(router: &SigningKey, user: &SigningKey, credit: u64) -> Arc<Gateway> {
         let cfg = NetConfig {
