@@ -26,7 +26,7 @@
 //! call is cancelled, nothing charged). SSE responses end with a comment line carrying the
 //! receipt (`: emc-receipt <hex>`, ignored by SSE clients) for the client to countersign.
 
-use crate::gateway::{Gateway, TicketGuard};
+use crate::gateway::{Gateway, TicketGuard, TrailerWait};
 use bytes::Bytes;
 use emc_edge_core::compute::{request_hash, FundsError, NonceError};
 use emc_edge_core::dispatch::{affinity_key, CallError, CallPlan};
@@ -51,6 +51,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tracing::debug;
 use tracing::Instrument as _;
+
+/// How long a look at pending receipts waits for trailers of calls whose bodies have ended.
+const TRAILER_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A streamed response body: chunks from the relay task; an `Err` cuts the response.
 #[derive(Debug)]
@@ -200,6 +203,8 @@ async fn handle(gw: Arc<Gateway>, req: Request<Incoming>) -> Response<ApiBody> {
                 .and_then(hex32);
             match account {
                 Some(a) => {
+                    // Calls whose bodies ended before their trailers came: their receipts first.
+                    gw.trailers_taken(&NodeId(a), TRAILER_WAIT).await;
                     let pending: Vec<String> = gw
                         .pending_receipts(&NodeId(a))
                         .iter()
@@ -408,6 +413,7 @@ async fn call(
                 guard.first_byte(&mut plan);
                 let relayed = Relayed {
                     node,
+                    user,
                     head: rh,
                     receiver,
                     head_request,
@@ -506,6 +512,8 @@ async fn attempt(
 /// An attempt that got its first byte: the node, its response head and the rest of its stream.
 struct Relayed {
     node: NodeId,
+    /// The paying user.
+    user: NodeId,
     head: ResponseHead,
     receiver: CallReceiver,
     /// The dApp's request is a HEAD (its response carries no body, whatever its length).
@@ -537,6 +545,7 @@ fn relay(
 ) -> Response<ApiBody> {
     let Relayed {
         node,
+        user,
         head: rh,
         mut receiver,
         head_request,
@@ -556,6 +565,8 @@ fn relay(
             // ends) once they are all sent.
             let mut left = length;
             let mut tx = (left != Some(0)).then_some(tx);
+            // Held while the dApp has its whole body and the trailer is still to come.
+            let mut _trailer_wait = tx.is_none().then(|| TrailerWait::new(gw.clone(), user));
             let outcome = loop {
                 let next = tokio::time::timeout_at(deadline, receiver.recv());
                 let frame = match &tx {
@@ -582,6 +593,7 @@ fn relay(
                         }
                         if left == Some(0) {
                             tx = None; // the dApp has the whole body
+                            _trailer_wait = Some(TrailerWait::new(gw.clone(), user));
                         }
                     }
                     Ok(Ok(Some((FRAME_TRAILER, p)))) => break Ok(CallTrailer::decode(&p)),

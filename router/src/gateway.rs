@@ -77,6 +77,11 @@ pub struct Gateway {
     nonces: Mutex<BTreeMap<NodeId, NonceWindow>>,
     /// Users' decoded keys.
     keys: Mutex<KeyCache>,
+    /// Per user, calls whose response ended for the dApp (a body of known length ends with its
+    /// last byte) but whose trailer is not taken yet ([`TrailerWait`]).
+    trailing: Mutex<BTreeMap<NodeId, u32>>,
+    /// Woken whenever a trailer awaited that way is taken.
+    trailed: tokio::sync::Notify,
     limiter: Mutex<RateLimiter>,
     stats: Mutex<GatewayStats>,
     /// Per user, receipts awaiting the countersignature, with their body hashes.
@@ -138,6 +143,8 @@ impl Gateway {
             market: None,
             nonces: Mutex::new(BTreeMap::new()),
             keys: Mutex::new(KeyCache::new(KEYS_CACHED)),
+            trailing: Mutex::new(BTreeMap::new()),
+            trailed: tokio::sync::Notify::new(),
             stats: Mutex::new(GatewayStats::default()),
             pending: Mutex::new(BTreeMap::new()),
             unchecked: Mutex::new(Unchecked::default()),
@@ -425,8 +432,30 @@ impl Gateway {
         if q.len() >= PENDING_PER_USER {
             q.pop_front();
         }
-        q.push_back((r.body_hash(), r.clone()));
+        // A lane's receipts stay in nonce order even when their calls' trailers were taken out
+        // of order (validators refuse a lane's receipt below one they already have).
+        let later =
+            |p: &ComputeReceipt| p.node == r.node && p.epoch == r.epoch && p.nonce > r.nonce;
+        let at = q.iter().rposition(|(_, p)| !later(p)).map_or(0, |i| i + 1);
+        q.insert(at, (r.body_hash(), r.clone()));
         Some(r)
+    }
+
+    /// Waits (at most `within`) until every call of `user` whose response has ended has had
+    /// its trailer taken, so [`Self::pending_receipts`] holds their receipts.
+    pub async fn trailers_taken(&self, user: &NodeId, within: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let taken = self.trailed.notified();
+            tokio::pin!(taken);
+            taken.as_mut().enable();
+            if !lock(&self.trailing).contains_key(user) {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, taken).await.is_err() {
+                return;
+            }
+        }
     }
 
     /// Receipts awaiting `user`'s countersignature.
@@ -549,6 +578,36 @@ impl Gateway {
     /// Dispatch tickets still open (0 when no call is in progress: none leaked).
     pub fn open_tickets(&self) -> usize {
         self.dispatcher().open_tickets()
+    }
+}
+
+/// A call whose response ended for the dApp before its trailer came: counted for its user
+/// until dropped (once the trailer is taken, or the call failed), so the user's next look at
+/// its pending receipts waits for it ([`Gateway::trailers_taken`]).
+pub struct TrailerWait {
+    gw: Arc<Gateway>,
+    user: NodeId,
+}
+
+impl TrailerWait {
+    /// Counts a call of `user` whose trailer is awaited.
+    pub fn new(gw: Arc<Gateway>, user: NodeId) -> TrailerWait {
+        *lock(&gw.trailing).entry(user).or_default() += 1;
+        TrailerWait { gw, user }
+    }
+}
+
+impl Drop for TrailerWait {
+    fn drop(&mut self) {
+        let mut t = lock(&self.gw.trailing);
+        if let Some(n) = t.get_mut(&self.user) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                t.remove(&self.user);
+            }
+        }
+        drop(t);
+        self.gw.trailed.notify_waiters();
     }
 }
 
@@ -712,6 +771,50 @@ mod tests {
         assert_eq!(gw.countersigned(posted), (6, 3));
         assert_eq!(gw.take_ready().len(), 6);
         assert_eq!(gw.pending_receipts(&account), vec![pending[5].clone()]);
+    }
+
+    /// Receipts whose trailers were taken out of order are kept in their lane's nonce order;
+    /// a look at the pending receipts waits for calls whose bodies ended before their
+    /// trailers came.
+    #[tokio::test]
+    async fn late_trailers_are_waited_for_and_lanes_stay_in_order() {
+        let (router, node, user) = (
+            SigningKey::from_bytes(&[1; 32]),
+            SigningKey::from_bytes(&[2; 32]),
+            SigningKey::from_bytes(&[3; 32]),
+        );
+        let node_id = NodeId(node.verifying_key().to_bytes());
+        let account = NodeId(user.verifying_key().to_bytes());
+        let gw = gateway(&router, &user, 1_000);
+        let rs: Vec<ComputeReceipt> = (1..=3).map(|n| receipt(&router, &node, &user, n)).collect();
+        gw.served(node_id, Some(rs[1].clone()), Instant::now());
+        gw.served(node_id, Some(rs[0].clone()), Instant::now());
+        let wait = TrailerWait::new(gw.clone(), account);
+        let late = {
+            let gw = gw.clone();
+            let r = rs[2].clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                gw.served(node_id, Some(r), Instant::now());
+                drop(wait);
+            })
+        };
+        let t = Instant::now();
+        gw.trailers_taken(&account, std::time::Duration::from_secs(5))
+            .await;
+        assert!(t.elapsed() >= std::time::Duration::from_millis(40));
+        let nonces: Vec<u64> = gw
+            .pending_receipts(&account)
+            .iter()
+            .map(|r| r.nonce)
+            .collect();
+        assert_eq!(nonces, [1, 2, 3]);
+        late.await.unwrap();
+        // Nothing awaited: no wait.
+        let t = Instant::now();
+        gw.trailers_taken(&account, std::time::Duration::from_secs(5))
+            .await;
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
     }
 
     /// A streamed call's receipt, booked at once, comes after the receipts of calls that
