@@ -6,8 +6,12 @@
 //! (`compute::verify_request`: a router cannot make up work for a user); a slot must be free
 //! (at most `capacity` calls at once, else `Busy`, which the router retries elsewhere). The
 //! body is read to its announced length and its hash checked, then sent to the app over
-//! HTTP/1.1 (connections kept in a small pool). The app's response head is the call's first
-//! byte ([`FRAME_RESPONSE`]); its body is relayed chunk by chunk ([`FRAME_DATA`]) through the
+//! HTTP/1.1 (connections kept in a small pool). The user's signature is verified while the
+//! app works on the request (its key decoded once, [`KeyCache`]), and before anything of the
+//! app's answer leaves: a call whose signature fails is refused, with no response and no
+//! receipt. The app's response head is the call's first byte ([`FRAME_RESPONSE`], with the
+//! body's `content-length` when the app gave one); its body is relayed chunk by chunk
+//! ([`FRAME_DATA`]) through the
 //! [`Meter`] (units by the app's declared unit, response hash rolling over the chunks), within
 //! `call_timeout` and `max_response_bytes`. A call served in full ends with a [`CallTrailer`]
 //! whose receipt the node signed: the next nonce and cumulative amount of the (user, epoch)
@@ -32,7 +36,9 @@
 
 use bytes::Bytes;
 use ed25519_dalek::SigningKey;
-use emc_edge_core::compute::{request_hash, sign_receipt, verify_request, Lanes, Meter};
+use emc_edge_core::compute::{
+    request_hash, sign_receipt, verify_request_with, KeyCache, Lanes, Meter,
+};
 use emc_edge_core::pool::PoolPeers;
 use emc_edge_core::protocol::{
     CallHead, CallRefusal, CallTrailer, CosignAnswer, CosignRefusal, CosignRequest,
@@ -47,6 +53,7 @@ use emc_types::pool::cosign_message;
 use emc_types::Cosignature;
 use emc_types::{sha256, ComputeReceipt, Hash, MeterUnit, Signature};
 use http_body_util::{BodyExt as _, Full};
+use hyper::body::Body as _;
 use hyper::client::conn::http1::SendRequest;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -75,6 +82,8 @@ pub struct CallService {
     slots: Semaphore,
     pool: Mutex<Vec<AppConn>>,
     lanes: Mutex<Lanes>,
+    /// Users' decoded keys.
+    keys: Mutex<KeyCache>,
     stats: Mutex<(CallStats, Latencies)>,
     /// The node's network, to ask validators where a lane stands (none: lanes start fresh).
     net: Option<Network>,
@@ -107,6 +116,21 @@ const LANE_TIMEOUT: Duration = Duration::from_secs(2);
 const LANE_WAIT: Duration = Duration::from_secs(10);
 /// Validators asked, one after the other, before a lane starts without the agreed state.
 const LANE_TRIES: usize = 2;
+/// Users' decoded keys kept ([`KeyCache`]).
+const KEYS_CACHED: usize = 4096;
+
+/// A call's user signature, checked once the call is on its way to the app ([`CallService::relay`]).
+struct SignatureCheck {
+    key: ed25519_dalek::VerifyingKey,
+    hash: Hash,
+    signature: Signature,
+}
+
+impl SignatureCheck {
+    fn verifies(&self) -> bool {
+        verify_request_with(&self.key, &self.hash, &self.signature)
+    }
+}
 
 impl std::fmt::Debug for CallService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -159,6 +183,7 @@ impl CallService {
             slots: Semaphore::new(cfg.capacity as usize),
             pool: Mutex::new(Vec::new()),
             lanes: Mutex::new(Lanes::default()),
+            keys: Mutex::new(KeyCache::new(KEYS_CACHED)),
             stats: Mutex::new((CallStats::default(), Latencies::default())),
             net: None,
             pool_net: None,
@@ -415,12 +440,17 @@ impl CallService {
             if !consistent || !head.app_path.starts_with('/') {
                 return Err(refuse(RefusalCode::BadRequest, "inconsistent paths".into()));
             }
-            if !verify_request(&head.user, &hash, &head.signature) {
-                return Err(refuse(
-                    RefusalCode::BadRequest,
-                    "the user's signature does not verify".into(),
-                ));
-            }
+            // The user's signature is checked by `relay` while the app works on the call, and
+            // before anything of the app's answer leaves (ARCHITECTURE, Decisions: the
+            // node's signature check off the call's way).
+            let Some(key) = lock(&self.keys).key(&head.user) else {
+                return Err(bad_signature());
+            };
+            let check = SignatureCheck {
+                key,
+                hash,
+                signature: head.signature,
+            };
             let permit = self
                 .slots
                 .try_acquire()
@@ -450,9 +480,9 @@ impl CallService {
                     "body does not match its hash".into(),
                 ));
             }
-            Ok((head, hash, body, permit))
+            Ok((head, hash, body, permit, check))
         };
-        let (head, request_hash, body, _permit) = match prepared.await {
+        let (head, request_hash, body, _permit, check) = match prepared.await {
             Ok(p) => p,
             Err(refusal) => {
                 debug!(?router, code = ?refusal.code, message = %refusal.message, "call refused");
@@ -465,7 +495,15 @@ impl CallService {
             }
         };
         let outcome = self
-            .relay(router, &head, request_hash, body, &mut sender, started)
+            .relay(
+                router,
+                &head,
+                request_hash,
+                body,
+                check,
+                &mut sender,
+                started,
+            )
             .await;
         match outcome {
             Ok((units, receipt)) => {
@@ -515,13 +553,18 @@ impl CallService {
 
     /// Proxies the call to the app and relays its response. `Ok(units)` when served in full;
     /// `Err(Some(_))` for a failure before the first byte (a refusal to send), `Err(None)`
-    /// after it (the stream is reset).
+    /// after it (the stream is reset). The request goes out to the app first, and the user's
+    /// signature (`check`) is verified while the app works on it: a call whose signature
+    /// fails is refused (the app's answer, if any, dropped unread), so nothing of the app's
+    /// answer leaves for a call the user did not sign.
+    #[allow(clippy::too_many_arguments)]
     async fn relay(
         &self,
         router: NodeId,
         head: &CallHead,
         request_hash: Hash,
         body: Vec<u8>,
+        check: SignatureCheck,
         sender: &mut CallSender,
         started: Instant,
     ) -> Result<(u64, Option<ComputeReceipt>), Option<CallRefusal>> {
@@ -550,13 +593,33 @@ impl CallService {
                 .map_err(|e| format!("app: {e}"))?;
             Ok::<_, String>((conn, resp))
         };
-        let (conn, resp) = tokio::select! {
-            r = tokio::time::timeout_at(deadline, ask) => match r {
-                Ok(Ok(r)) => r,
-                Ok(Err(e)) => return Err(refuse(RefusalCode::AppFailed, e)),
-                Err(_) => return Err(refuse(RefusalCode::Timeout, "the app did not answer in time".into())),
+        let mut ask = std::pin::pin!(tokio::time::timeout_at(deadline, ask));
+        // Hand the request to the app's connection and let that write it (one yield), then
+        // check the signature here while the app works on the call.
+        let early = tokio::select! {
+            biased;
+            r = &mut ask => Some(r),
+            _ = tokio::task::yield_now() => None,
+        };
+        if !check.verifies() {
+            return Err(Some(bad_signature()));
+        }
+        let answer = match early {
+            Some(r) => r,
+            None => tokio::select! {
+                r = &mut ask => r,
+                _ = sender.stopped() => return Err(None),
             },
-            _ = sender.stopped() => return Err(None),
+        };
+        let (conn, resp) = match answer {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => return Err(refuse(RefusalCode::AppFailed, e)),
+            Err(_) => {
+                return Err(refuse(
+                    RefusalCode::Timeout,
+                    "the app did not answer in time".into(),
+                ))
+            }
         };
         let status = resp.status().as_u16();
         let mut headers = Vec::new();
@@ -566,6 +629,11 @@ impl CallService {
             .and_then(|v| v.to_str().ok())
         {
             headers.push(("content-type".to_string(), ct.to_string()));
+        }
+        // A body of known length (the app's `content-length`, as hyper frames it): the router
+        // can end the dApp's response with its last byte, before the receipt.
+        if let Some(len) = resp.body().size_hint().exact() {
+            headers.push(("content-length".to_string(), len.to_string()));
         }
         let rh = ResponseHead { status, headers };
         sender
@@ -604,6 +672,9 @@ impl CallService {
                 pool.push(conn);
             }
         }
+        // Let the connection send the body's last bytes before the receipt is signed (a
+        // signature is ~15 µs): a response of known length is complete for the dApp then.
+        tokio::task::yield_now().await;
         let elapsed = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         let (units, response_hash) = meter.finish(elapsed);
         let billable = (200..300).contains(&status);
@@ -659,6 +730,14 @@ fn signature_valid(node: &NodeId, msg: &[u8; 32], sig: &Signature) -> bool {
         k.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(&sig.0))
             .is_ok()
     })
+}
+
+/// The refusal of a call whose user signature does not verify.
+fn bad_signature() -> CallRefusal {
+    CallRefusal {
+        code: RefusalCode::BadRequest,
+        message: "the user's signature does not verify".into(),
+    }
 }
 
 /// The models the app at `app_url` lists on `GET /v1/models` (empty when it lists none or
@@ -890,6 +969,9 @@ mod tests {
         let (frames, clean) = exchange(&mut p, &svc, &head(&user, body, 1), body).await;
         assert!(clean);
         assert_eq!(frames.first().map(|f| f.0), Some(FRAME_RESPONSE));
+        // The body's length goes with the head (the router ends the dApp's body with it).
+        let rh = ResponseHead::decode(&frames[0].1).unwrap();
+        assert!(rh.headers.contains(&("content-length".into(), "37".into())));
         let trailer = frames.last().filter(|f| f.0 == FRAME_TRAILER).unwrap();
         let r = CallTrailer::decode(&trailer.1).unwrap().receipt.unwrap();
         assert_eq!((r.units, r.nonce, r.cumulative_e8s, r.epoch), (5, 1, 5, 3));
@@ -926,6 +1008,15 @@ mod tests {
         let svc = service(fake_app(b"", None).await, 2, Duration::from_millis(300));
         let (frames, _) = exchange(&mut p, &svc, &head(&user, body, 7), body).await;
         assert_eq!(refusal(&frames), Some(RefusalCode::Timeout));
+        // A bad signature is refused while the app still works on the call (the check runs
+        // alongside the app, not after its answer).
+        let svc = service(fake_app(b"", None).await, 2, Duration::from_secs(30));
+        let mut bad = head(&user, body, 11);
+        bad.signature.0[5] ^= 1;
+        let t = Instant::now();
+        let (frames, _) = exchange(&mut p, &svc, &bad, body).await;
+        assert_eq!(refusal(&frames), Some(RefusalCode::BadRequest));
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
         // No app at all.
         let svc = service("http://127.0.0.1:1".into(), 2, Duration::from_secs(1));
         let (frames, _) = exchange(&mut p, &svc, &head(&user, body, 8), body).await;

@@ -26,9 +26,9 @@
 //! call is cancelled, nothing charged). SSE responses end with a comment line carrying the
 //! receipt (`: emc-receipt <hex>`, ignored by SSE clients) for the client to countersign.
 
-use crate::gateway::{Gateway, TicketGuard};
+use crate::gateway::{Gateway, TicketGuard, TrailerWait};
 use bytes::Bytes;
-use emc_edge_core::compute::{request_hash, verify_request, FundsError, NonceError};
+use emc_edge_core::compute::{request_hash, FundsError, NonceError};
 use emc_edge_core::dispatch::{affinity_key, CallError, CallPlan};
 use emc_edge_core::protocol::{
     decode_receipt, encode_receipt, CallHead, CallRefusal, CallTrailer, RefusalCode, ResponseHead,
@@ -50,6 +50,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tracing::debug;
 use tracing::Instrument as _;
+
+/// How long a look at pending receipts waits for trailers of calls whose bodies have ended.
+const TRAILER_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A streamed response body: chunks from the relay task; an `Err` cuts the response.
 #[derive(Debug)]
@@ -167,6 +170,8 @@ async fn handle(gw: Arc<Gateway>, req: Request<Incoming>) -> Response<ApiBody> {
                 .and_then(hex32);
             match account {
                 Some(a) => {
+                    // Calls whose bodies ended before their trailers came: their receipts first.
+                    gw.trailers_taken(&NodeId(a), TRAILER_WAIT).await;
                     let pending: Vec<String> = gw
                         .pending_receipts(&NodeId(a))
                         .iter()
@@ -271,7 +276,7 @@ async fn call(
     };
     let body_hash = sha256(&[&body]);
     let hash = request_hash(&user, nonce, &method, &url_path, &body_hash);
-    if !verify_request(&user, &hash, &signature) {
+    if !gw.request_signed(&user, &hash, &signature) {
         return error(
             401,
             "authentication_error",
@@ -347,6 +352,7 @@ async fn call(
         max_response_bytes: gw.cfg.max_response_bytes,
         timeout_ms: u32::try_from(gw.cfg.call_timeout.as_millis()).unwrap_or(u32::MAX),
     };
+    let head_request = head.method == "HEAD";
     let head = Bytes::from(head.encode());
     let body = Bytes::from(body);
     let mut plan = CallPlan::new(&app, &model, affinity).only(bound_node);
@@ -375,7 +381,14 @@ async fn call(
         match attempt(&gw, node, head.clone(), body.clone()).await {
             Ok((rh, receiver)) => {
                 guard.first_byte(&mut plan);
-                return relay(gw, guard, plan, node, rh, receiver, started);
+                let relayed = Relayed {
+                    node,
+                    user,
+                    head: rh,
+                    receiver,
+                    head_request,
+                };
+                return relay(gw, guard, plan, relayed, started);
             }
             Err(Failure::Retry(status, message)) => {
                 debug!(?node, %message, "attempt failed; trying another node");
@@ -466,36 +479,91 @@ async fn attempt(
     }
 }
 
-/// After the first byte: stream the node's body to the dApp, then take the trailer.
+/// An attempt that got its first byte: the node, its response head and the rest of its stream.
+struct Relayed {
+    node: NodeId,
+    /// The paying user.
+    user: NodeId,
+    head: ResponseHead,
+    receiver: CallReceiver,
+    /// The dApp's request is a HEAD (its response carries no body, whatever its length).
+    head_request: bool,
+}
+
+/// The response body's length when the node announced it (`content-length`) and the router
+/// passes the body on unchanged: not for SSE (the receipt line is appended) nor for a HEAD
+/// request.
+fn known_length(rh: &ResponseHead, sse: bool, head_request: bool) -> Option<u64> {
+    if sse || head_request {
+        return None;
+    }
+    rh.headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+}
+
+/// After the first byte: stream the node's body to the dApp, then take the trailer. A body
+/// of known length ([`known_length`]) ends for the dApp with its last byte; the call is still
+/// booked only once the trailer arrives (no trailer: not billed).
 fn relay(
     gw: Arc<Gateway>,
     guard: TicketGuard,
     plan: CallPlan,
-    node: NodeId,
-    rh: ResponseHead,
-    mut receiver: CallReceiver,
+    relayed: Relayed,
     started: Instant,
 ) -> Response<ApiBody> {
+    let Relayed {
+        node,
+        user,
+        head: rh,
+        mut receiver,
+        head_request,
+    } = relayed;
     let (tx, rx) = mpsc::channel::<Result<Bytes, RelayCut>>(32);
     let sse = rh
         .headers
         .iter()
         .any(|(k, v)| k == "content-type" && v.starts_with("text/event-stream"));
+    let length = known_length(&rh, sse, head_request);
     let deadline = tokio::time::Instant::now() + gw.cfg.call_timeout;
     tokio::spawn(
         async move {
             let mut guard = guard;
             let mut plan = plan;
+            // The body bytes the dApp still expects, when known; `tx` is dropped (the body
+            // ends) once they are all sent.
+            let mut left = length;
+            let mut tx = (left != Some(0)).then_some(tx);
+            // Held while the dApp has its whole body and the trailer is still to come.
+            let mut _trailer_wait = tx.is_none().then(|| TrailerWait::new(gw.clone(), user));
             let outcome = loop {
-                let frame = tokio::select! {
-                    f = tokio::time::timeout_at(deadline, receiver.recv()) => f,
-                    _ = tx.closed() => break Err(None),
+                let next = tokio::time::timeout_at(deadline, receiver.recv());
+                let frame = match &tx {
+                    Some(t) => tokio::select! {
+                        f = next => f,
+                        _ = t.closed() => break Err(None),
+                    },
+                    None => next.await,
                 };
                 match frame {
                     Ok(Ok(Some((FRAME_DATA, data)))) => {
-                        if tx.send(Ok(data)).await.is_err() {
+                        let Some(t) = &tx else {
+                            break Err(Some("data past the body's length".into()));
+                        };
+                        if let Some(l) = &mut left {
+                            match l.checked_sub(data.len() as u64) {
+                                Some(rest) => *l = rest,
+                                None => break Err(Some("data past the body's length".into())),
+                            }
+                        }
+                        if t.send(Ok(data)).await.is_err() {
                             // The dApp went away: cancel (the receiver's drop stops the node).
                             break Err(None);
+                        }
+                        if left == Some(0) {
+                            tx = None; // the dApp has the whole body
+                            _trailer_wait = Some(TrailerWait::new(gw.clone(), user));
                         }
                     }
                     Ok(Ok(Some((FRAME_TRAILER, p)))) => break Ok(CallTrailer::decode(&p)),
@@ -522,7 +590,7 @@ fn relay(
                     }
                     guard.success(&mut plan);
                     let receipt = trailer.receipt.and_then(|r| gw.on_receipt(node, r));
-                    if let (true, Some(r)) = (sse, &receipt) {
+                    if let (Some(tx), Some(r)) = (&tx, &receipt) {
                         let line = format!(": emc-receipt {}\n\n", hex::encode(encode_receipt(r)));
                         let _ = tx.send(Ok(Bytes::from(line))).await;
                     }
@@ -532,13 +600,19 @@ fn relay(
                     debug!(?node, error = %e, "bad trailer: not billed");
                     guard.failure(&mut plan, false);
                     gw.count_error(node);
-                    let _ = tx.send(Err(RelayCut)).await;
+                    if let Some(tx) = &tx {
+                        let _ = tx.send(Err(RelayCut)).await;
+                    }
                 }
                 Err(Some(why)) => {
+                    // (With its whole body sent, the dApp's response stands; the node's
+                    // missing trailer only leaves the call unbilled.)
                     debug!(?node, %why, "call cut mid-stream: not billed");
                     guard.failure(&mut plan, false);
                     gw.count_error(node);
-                    let _ = tx.send(Err(RelayCut)).await;
+                    if let Some(tx) = &tx {
+                        let _ = tx.send(Err(RelayCut)).await;
+                    }
                 }
                 Err(None) => {
                     guard.cancel(&mut plan);
@@ -551,6 +625,9 @@ fn relay(
     let mut r = Response::new(http_body_util::Either::Right(RelayBody(rx)));
     *r.status_mut() = StatusCode::from_u16(rh.status).unwrap_or(StatusCode::BAD_GATEWAY);
     for (k, v) in &rh.headers {
+        if k == "content-length" && length.is_none() {
+            continue;
+        }
         if let (Ok(k), Ok(v)) = (
             hyper::header::HeaderName::from_bytes(k.as_bytes()),
             hyper::header::HeaderValue::from_str(v),

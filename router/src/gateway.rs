@@ -4,15 +4,15 @@
 //! validators. Every rule lives in `emc_edge_core`; this holds the state behind short locks.
 
 use emc_edge_core::compute::{
-    node_signature_valid, node_signatures_valid, user_signatures_valid, Allowances, Funds,
-    FundsError, NonceError, NonceWindow, RateLimiter,
+    node_signature_valid, node_signatures_valid, user_signatures_valid, verify_request_with,
+    Allowances, Funds, FundsError, KeyCache, NonceError, NonceWindow, RateLimiter,
 };
 use emc_edge_core::dispatch::{CallPlan, DispatchConfig, Dispatcher, Ticket};
 use emc_edge_core::protocol::Offer;
 use emc_net::Network;
 use emc_node_common::config::RouterConfig;
 use emc_node_common::status::{CallStats, Latencies};
-use emc_types::{ComputeReceipt, Cosignature, Hash, NodeId};
+use emc_types::{ComputeReceipt, Cosignature, Hash, NodeId, Signature};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -34,6 +34,8 @@ type CosignedBook = (HashMap<Hash, Vec<Cosignature>>, VecDeque<Hash>);
 /// Served calls whose receipts wait for a check, at most, before a blocking task books them
 /// (otherwise they are booked every `receipt_flush`).
 const BOOK_BATCH: usize = 1024;
+/// Users' decoded keys kept ([`KeyCache`]).
+const KEYS_CACHED: usize = 16_384;
 
 /// Locks `m`, taking the data over from a panicked holder (the state stays usable).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -80,6 +82,13 @@ pub struct Gateway {
     /// The market, when calls are paid from its escrow.
     pub(crate) market: Option<Arc<crate::market::Market>>,
     nonces: Mutex<BTreeMap<NodeId, NonceWindow>>,
+    /// Users' decoded keys.
+    keys: Mutex<KeyCache>,
+    /// Per user, calls whose response ended for the dApp (a body of known length ends with its
+    /// last byte) but whose trailer is not taken yet ([`TrailerWait`]).
+    trailing: Mutex<BTreeMap<NodeId, u32>>,
+    /// Woken whenever a trailer awaited that way is taken.
+    trailed: tokio::sync::Notify,
     limiter: Mutex<RateLimiter>,
     stats: Mutex<GatewayStats>,
     /// Per user, receipts awaiting the countersignature, with their body hashes.
@@ -143,6 +152,9 @@ impl Gateway {
             funds: Mutex::new(funds),
             market: None,
             nonces: Mutex::new(BTreeMap::new()),
+            keys: Mutex::new(KeyCache::new(KEYS_CACHED)),
+            trailing: Mutex::new(BTreeMap::new()),
+            trailed: tokio::sync::Notify::new(),
             stats: Mutex::new(GatewayStats::default()),
             pending: Mutex::new(BTreeMap::new()),
             unchecked: Mutex::new(Unchecked::default()),
@@ -242,6 +254,13 @@ impl Gateway {
             0 => Err(FundsError::Exhausted),
             left => Ok(left),
         }
+    }
+
+    /// Whether `sig` is `account`'s signature over a call's request hash
+    /// (`compute::verify_request`, with the account's key decoded once and cached).
+    pub fn request_signed(&self, account: &NodeId, hash: &Hash, sig: &Signature) -> bool {
+        let key = lock(&self.keys).key(account);
+        key.is_some_and(|k| verify_request_with(&k, hash, sig))
     }
 
     /// Records `nonce` for `account`, once.
@@ -453,8 +472,30 @@ impl Gateway {
         if q.len() >= PENDING_PER_USER {
             q.pop_front();
         }
-        q.push_back((r.body_hash(), r.clone()));
+        // A lane's receipts stay in nonce order even when their calls' trailers were taken out
+        // of order (validators refuse a lane's receipt below one they already have).
+        let later =
+            |p: &ComputeReceipt| p.node == r.node && p.epoch == r.epoch && p.nonce > r.nonce;
+        let at = q.iter().rposition(|(_, p)| !later(p)).map_or(0, |i| i + 1);
+        q.insert(at, (r.body_hash(), r.clone()));
         Some(r)
+    }
+
+    /// Waits (at most `within`) until every call of `user` whose response has ended has had
+    /// its trailer taken, so [`Self::pending_receipts`] holds their receipts.
+    pub async fn trailers_taken(&self, user: &NodeId, within: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let taken = self.trailed.notified();
+            tokio::pin!(taken);
+            taken.as_mut().enable();
+            if !lock(&self.trailing).contains_key(user) {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, taken).await.is_err() {
+                return;
+            }
+        }
     }
 
     /// Receipts awaiting `user`'s countersignature.
@@ -580,6 +621,36 @@ impl Gateway {
     }
 }
 
+/// A call whose response ended for the dApp before its trailer came: counted for its user
+/// until dropped (once the trailer is taken, or the call failed), so the user's next look at
+/// its pending receipts waits for it ([`Gateway::trailers_taken`]).
+pub struct TrailerWait {
+    gw: Arc<Gateway>,
+    user: NodeId,
+}
+
+impl TrailerWait {
+    /// Counts a call of `user` whose trailer is awaited.
+    pub fn new(gw: Arc<Gateway>, user: NodeId) -> TrailerWait {
+        *lock(&gw.trailing).entry(user).or_default() += 1;
+        TrailerWait { gw, user }
+    }
+}
+
+impl Drop for TrailerWait {
+    fn drop(&mut self) {
+        let mut t = lock(&self.gw.trailing);
+        if let Some(n) = t.get_mut(&self.user) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                t.remove(&self.user);
+            }
+        }
+        drop(t);
+        self.gw.trailed.notify_waiters();
+    }
+}
+
 /// An attempt's ticket, ended exactly once: explicitly, or cancelled when dropped (a
 /// request task that ends early: the dApp went away, a panic).
 pub struct TicketGuard {
@@ -653,7 +724,7 @@ mod tests {
     use ed25519_dalek::SigningKey;
     use emc_edge_core::compute::{countersign, sign_receipt};
     use emc_net::{Identity, NetConfig, Role, StaticAuthorizer};
-    use emc_types::{MeterUnit, Signature};
+    use emc_types::MeterUnit;
 
     fn gateway(router: &SigningKey, user: &SigningKey, credit: u64) -> Arc<Gateway> {
         let cfg = NetConfig {
@@ -765,6 +836,50 @@ mod tests {
         assert_eq!(gw.countersigned(posted), (6, 3));
         assert_eq!(gw.take_ready().len(), 6);
         assert_eq!(gw.pending_receipts(&account), vec![pending[5].clone()]);
+    }
+
+    /// Receipts whose trailers were taken out of order are kept in their lane's nonce order;
+    /// a look at the pending receipts waits for calls whose bodies ended before their
+    /// trailers came.
+    #[tokio::test]
+    async fn late_trailers_are_waited_for_and_lanes_stay_in_order() {
+        let (router, node, user) = (
+            SigningKey::from_bytes(&[1; 32]),
+            SigningKey::from_bytes(&[2; 32]),
+            SigningKey::from_bytes(&[3; 32]),
+        );
+        let node_id = NodeId(node.verifying_key().to_bytes());
+        let account = NodeId(user.verifying_key().to_bytes());
+        let gw = gateway(&router, &user, 1_000);
+        let rs: Vec<ComputeReceipt> = (1..=3).map(|n| receipt(&router, &node, &user, n)).collect();
+        gw.served(node_id, Some(rs[1].clone()), Instant::now());
+        gw.served(node_id, Some(rs[0].clone()), Instant::now());
+        let wait = TrailerWait::new(gw.clone(), account);
+        let late = {
+            let gw = gw.clone();
+            let r = rs[2].clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                gw.served(node_id, Some(r), Instant::now());
+                drop(wait);
+            })
+        };
+        let t = Instant::now();
+        gw.trailers_taken(&account, std::time::Duration::from_secs(5))
+            .await;
+        assert!(t.elapsed() >= std::time::Duration::from_millis(40));
+        let nonces: Vec<u64> = gw
+            .pending_receipts(&account)
+            .iter()
+            .map(|r| r.nonce)
+            .collect();
+        assert_eq!(nonces, [1, 2, 3]);
+        late.await.unwrap();
+        // Nothing awaited: no wait.
+        let t = Instant::now();
+        gw.trailers_taken(&account, std::time::Duration::from_secs(5))
+            .await;
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
     }
 
     /// A streamed call's receipt, booked at once, comes after the receipts of calls that

@@ -75,6 +75,63 @@ pub fn verify_request(account: &NodeId, hash: &Hash, sig: &Signature) -> bool {
     verify(account, &hash.0, sig)
 }
 
+/// [`verify_request`] with `account`'s key already decoded ([`KeyCache`]): the same rule.
+pub fn verify_request_with(key: &VerifyingKey, hash: &Hash, sig: &Signature) -> bool {
+    key.verify_strict(&hash.0, &ed25519_dalek::Signature::from_bytes(&sig.0))
+        .is_ok()
+}
+
+/// Accounts' decoded ed25519 keys, bounded. Decoding a key (point decompression, a field
+/// square root) is about a tenth of a signature check, and a router or node checks the
+/// same few accounts' calls again and again. Two generations: a key found is kept in the
+/// young one; when the young one holds half the bound it becomes the old one (the previous
+/// old one is dropped), so at most `bound` keys are held and those used since the last
+/// turn survive it (a least-recently-used approximation with O(1) steps and no list).
+/// Keys that do not decode are never kept.
+#[derive(Clone, Debug)]
+pub struct KeyCache {
+    half: usize,
+    young: std::collections::HashMap<NodeId, VerifyingKey>,
+    old: std::collections::HashMap<NodeId, VerifyingKey>,
+}
+
+impl KeyCache {
+    /// A cache of at most `bound` keys (at least 2).
+    pub fn new(bound: usize) -> KeyCache {
+        KeyCache {
+            half: (bound / 2).max(1),
+            young: std::collections::HashMap::new(),
+            old: std::collections::HashMap::new(),
+        }
+    }
+
+    /// `account`'s decoded key, `None` when the bytes are not a valid key.
+    pub fn key(&mut self, account: &NodeId) -> Option<VerifyingKey> {
+        if let Some(k) = self.young.get(account) {
+            return Some(*k);
+        }
+        let k = match self.old.remove(account) {
+            Some(k) => k,
+            None => VerifyingKey::from_bytes(&account.0).ok()?,
+        };
+        if self.young.len() >= self.half {
+            self.old = std::mem::take(&mut self.young);
+        }
+        self.young.insert(*account, k);
+        Some(k)
+    }
+
+    /// Keys held.
+    pub fn len(&self) -> usize {
+        self.young.len() + self.old.len()
+    }
+
+    /// Whether no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 fn verify(key: &NodeId, msg: &[u8], sig: &Signature) -> bool {
     let Ok(vk) = VerifyingKey::from_bytes(&key.0) else {
         return false;
@@ -532,6 +589,37 @@ mod tests {
             &h(5, "POST", "/", body),
             &sig
         ));
+    }
+
+    /// The cache gives the verdicts of `verify_request`, keeps at most its bound, keeps the
+    /// keys in use across a turn of generations, and never keeps a key that does not decode.
+    #[test]
+    fn cached_keys_verify_alike_and_stay_bounded() {
+        let mut cache = KeyCache::new(8);
+        let h = |k: &SigningKey, n: u64| request_hash(&id(k), n, "POST", "/x", &sha256(&[b"b"]));
+        for round in 0..3u64 {
+            for seed in 1..=20u8 {
+                let k = key(seed);
+                let sig = sign_request(&k, round, "POST", "/x", b"b");
+                let vk = cache.key(&id(&k)).unwrap();
+                assert!(verify_request_with(&vk, &h(&k, round), &sig));
+                assert!(!verify_request_with(&vk, &h(&k, round + 1), &sig));
+                let other = cache.key(&id(&key(seed.wrapping_add(100)))).unwrap();
+                assert!(!verify_request_with(&other, &h(&k, round), &sig));
+                // A key used over and over survives every turn.
+                let hot = cache.key(&id(&key(200))).unwrap();
+                assert_eq!(hot.to_bytes(), id(&key(200)).0);
+                assert!(cache.len() <= 8, "{} keys held", cache.len());
+            }
+        }
+        assert!(cache.young.contains_key(&id(&key(200))));
+        let before = cache.len();
+        let not_a_key = (0..=255u8)
+            .map(|b| NodeId([b; 32]))
+            .find(|n| VerifyingKey::from_bytes(&n.0).is_err())
+            .unwrap();
+        assert!(cache.key(&not_a_key).is_none());
+        assert_eq!(cache.len(), before);
     }
 
     #[test]

@@ -645,6 +645,92 @@ async fn dapp_calls_through_the_router() -> Result<()> {
         "a receipt of the restarted node was refused"
     );
 
+    // 9b. An app that hangs: the router answers 504 with a clear JSON error once the node has
+    // sent nothing within `first_byte_timeout`, nothing is billed, the node drops the call,
+    // and the router keeps serving. The running node's app is swapped for one that lists the
+    // model but never answers a call.
+    let hung_app = hanging_app().await?;
+    let node_id = c.compute[0].0.id;
+    let member = c
+        .members
+        .iter()
+        .position(|m| m.id == node_id)
+        .expect("a member");
+    let app_index = member - c.config.validators - c.config.routers;
+    let real_app = std::mem::replace(&mut c.apps[app_index], hung_app);
+    c.kill_compute(0).await.expect("the node runs");
+    restart_compute(&mut c, node_id).await?;
+    let serving = |c: &Cluster| {
+        c.compute
+            .first()
+            .is_some_and(|(h, _)| h.status.get().routers >= 1)
+    };
+    wait_for(
+        "the node on the hanging app",
+        Duration::from_secs(30),
+        || serving(&c) && gw.models_json()["data"][0]["emc"]["nodes"] == 1,
+    )
+    .await;
+    let account = user.account();
+    gw.pending_receipts(&account); // books every earlier call
+    let served_by_node = || {
+        gw.stats()
+            .0
+            .get(&node_id)
+            .map_or((0, 0), |s| (s.calls, s.units))
+    };
+    let (served_before, pending) = (served_by_node(), gw.pending_receipts(&account));
+    let t0 = Instant::now();
+    let r = user
+        .call("POST", "/v1/chat/completions", &chat(false, 2))
+        .await?;
+    assert_eq!(r.status, 504, "{}", r.text());
+    assert_eq!(err(&r)["error"]["code"], 504);
+    assert!(
+        err(&r)["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("sent nothing")),
+        "{}",
+        r.text()
+    );
+    assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+    // Nothing billed: no receipt kept for the user, no call or unit counted as served.
+    assert_eq!(gw.pending_receipts(&account), pending);
+    assert_eq!(
+        served_by_node(),
+        served_before,
+        "a timed-out call was counted"
+    );
+    wait_for(
+        "the node dropped the timed-out call",
+        Duration::from_secs(10),
+        || {
+            gw.open_tickets() == 0
+                && c.compute
+                    .first()
+                    .is_some_and(|(h, _)| h.status.get().calls.errors >= 1)
+        },
+    )
+    .await;
+    // The router keeps serving: the node back on its real app serves the next call.
+    c.apps[app_index] = real_app;
+    c.kill_compute(0).await.expect("the node runs");
+    restart_compute(&mut c, node_id).await?;
+    let mut served = None;
+    for _ in 0..150 {
+        match user
+            .call("POST", "/v1/chat/completions", &chat(false, 2))
+            .await
+        {
+            Ok(r) if r.status == 200 => {
+                served = Some(r);
+                break;
+            }
+            _ => sleep(Duration::from_millis(200)).await,
+        }
+    }
+    assert!(served.is_some(), "no call served after the timeout");
+
     // 10. The devnet is governed by its DAO (the stand-in SNS governance): an adopted proposal
     // changes the market's parameters; the setup principal, governance before the hand-over,
     // is refused when it calls the same method itself.
@@ -698,6 +784,53 @@ async fn dapp_calls_through_the_router() -> Result<()> {
     assert_eq!(config().await?.params, params);
 
     Ok(())
+}
+
+/// Restarts compute node `id` just after it was killed: its port is free once the old
+/// endpoint has let go of it.
+async fn restart_compute(c: &mut Cluster, id: emc_types::NodeId) -> Result<()> {
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        match c.restart_compute(id).await {
+            Ok(()) => return Ok(()),
+            Err(e) if Instant::now() < end => {
+                tracing::info!(error = %e, "the port is not free yet");
+                sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// An app that lists the demo model on `GET /v1/models` and never answers anything else (its
+/// connections stay open), on loopback; its address.
+async fn hanging_app() -> Result<std::net::SocketAddr> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = l.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let Ok(n) = s.read(&mut buf).await else {
+                    return;
+                };
+                if buf[..n].starts_with(b"GET /v1/models") {
+                    let body = r#"{"object":"list","data":[{"id":"emc-bigram","object":"model"}]}"#;
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = s.write_all(resp.as_bytes()).await;
+                } else {
+                    // Hold the connection and never answer.
+                    let _ = s.read(&mut buf).await;
+                    sleep(Duration::from_secs(3600)).await;
+                }
+            });
+        }
+    });
+    Ok(addr)
 }
 
 /// A fresh node-signed receipt of `user` (from an SSE call's trailer line).
