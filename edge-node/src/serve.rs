@@ -37,7 +37,7 @@
 use bytes::Bytes;
 use ed25519_dalek::SigningKey;
 use emc_edge_core::compute::{
-    request_hash, sign_receipt, verify_request_with, KeyCache, Lanes, Meter,
+    request_hash, sign, sign_receipt, signature_valid, verify_request_with, KeyCache, Lanes, Meter,
 };
 use emc_edge_core::pool::PoolPeers;
 use emc_edge_core::protocol::{
@@ -99,7 +99,7 @@ pub struct CallService {
 /// Co-signing counters of a pool member or entry node.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CosignStats {
-    /// Co-signatures the entry collected (valid ones, put in trailers).
+    /// Co-signatures the entry collected (valid ones, sent to the router).
     pub collected: u64,
     /// Co-signatures the entry asked for and did not get (no answer, a refusal, a bad
     /// signature): each leaves a receipt the market will not settle.
@@ -225,7 +225,7 @@ impl CallService {
             let req = CosignRequest::decode(payload).map_err(|_| CosignRefusal::Malformed)?;
             let pool = self.pool_now().ok_or(CosignRefusal::NotMember)?;
             let msg = pool.cosign(&self.node, &peer, &req)?;
-            Ok(sign_message(&self.key, &msg))
+            Ok(sign(&self.key, &msg))
         })();
         let mut st = lock(&self.cosign_stats);
         match &answer {
@@ -716,20 +716,6 @@ impl CallService {
             .map_err(|_| None)?;
         Ok((units, receipt))
     }
-}
-
-/// `key`'s signature over a 32-byte message.
-fn sign_message(key: &SigningKey, msg: &[u8; 32]) -> Signature {
-    use ed25519_dalek::Signer as _;
-    Signature(key.sign(msg).to_bytes())
-}
-
-/// Whether `sig` is `node`'s (strict) signature over `msg`.
-fn signature_valid(node: &NodeId, msg: &[u8; 32], sig: &Signature) -> bool {
-    ed25519_dalek::VerifyingKey::from_bytes(&node.0).is_ok_and(|k| {
-        k.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(&sig.0))
-            .is_ok()
-    })
 }
 
 /// The refusal of a call whose user signature does not verify.

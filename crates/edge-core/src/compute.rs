@@ -67,18 +67,17 @@ pub fn sign_request(
 ) -> Signature {
     let account = NodeId(key.verifying_key().to_bytes());
     let h = request_hash(&account, nonce, method, path, &sha256(&[body]));
-    Signature(key.sign(&h.0).to_bytes())
+    sign(key, &h.0)
 }
 
 /// Whether `sig` is `account`'s signature over `hash` (`verify_strict`).
 pub fn verify_request(account: &NodeId, hash: &Hash, sig: &Signature) -> bool {
-    verify(account, &hash.0, sig)
+    signature_valid(account, &hash.0, sig)
 }
 
 /// [`verify_request`] with `account`'s key already decoded ([`KeyCache`]): the same rule.
 pub fn verify_request_with(key: &VerifyingKey, hash: &Hash, sig: &Signature) -> bool {
-    key.verify_strict(&hash.0, &ed25519_dalek::Signature::from_bytes(&sig.0))
-        .is_ok()
+    strictly_valid(key, &hash.0, sig)
 }
 
 /// Accounts' decoded ed25519 keys, bounded. Decoding a key (point decompression, a field
@@ -132,17 +131,25 @@ impl KeyCache {
     }
 }
 
-fn verify(key: &NodeId, msg: &[u8], sig: &Signature) -> bool {
-    let Ok(vk) = VerifyingKey::from_bytes(&key.0) else {
-        return false;
-    };
-    vk.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(&sig.0))
+/// `key`'s signature over `msg`: what users, nodes and pool members sign (requests, receipts'
+/// body hashes, co-sign messages).
+pub fn sign(key: &SigningKey, msg: &[u8]) -> Signature {
+    Signature(key.sign(msg).to_bytes())
+}
+
+/// Whether `sig` is `key`'s signature over `msg`, checked alone (`verify_strict`).
+pub fn signature_valid(key: &NodeId, msg: &[u8], sig: &Signature) -> bool {
+    VerifyingKey::from_bytes(&key.0).is_ok_and(|k| strictly_valid(&k, msg, sig))
+}
+
+fn strictly_valid(key: &VerifyingKey, msg: &[u8], sig: &Signature) -> bool {
+    key.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(&sig.0))
         .is_ok()
 }
 
 /// A receipt's signature by `key` over its body hash.
 pub fn sign_receipt(key: &SigningKey, receipt: &ComputeReceipt) -> Signature {
-    Signature(key.sign(&receipt.body_hash().0).to_bytes())
+    sign(key, &receipt.body_hash().0)
 }
 
 /// The user's countersignature: sets `user_signature` if `key` is the receipt's user and the
@@ -157,7 +164,7 @@ pub fn countersign(key: &SigningKey, receipt: &mut ComputeReceipt) -> bool {
 
 /// Whether the node's signature over the receipt verifies.
 pub fn node_signature_valid(receipt: &ComputeReceipt) -> bool {
-    verify(
+    signature_valid(
         &receipt.node,
         &receipt.body_hash().0,
         &receipt.node_signature,
@@ -166,7 +173,7 @@ pub fn node_signature_valid(receipt: &ComputeReceipt) -> bool {
 
 /// Whether the user's signature over the receipt verifies.
 pub fn user_signature_valid(receipt: &ComputeReceipt) -> bool {
-    verify(
+    signature_valid(
         &receipt.user,
         &receipt.body_hash().0,
         &receipt.user_signature,
