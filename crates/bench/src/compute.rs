@@ -106,6 +106,8 @@ async fn service() -> Result<Value> {
     cfg.validator.epoch_length = 100_000;
     cfg.validator.checkpoint_interval = 1_000;
     cfg.compute_node.capacity = 64;
+    // Two ordinary compute nodes: no pool, so no co-signing work beside the calls.
+    cfg.pool = false;
     cfg.router.rate_per_s = 0;
     // 64 accounts with a fixed credit each (the devnet funds market escrows for 16 users).
     cfg.router.funds = emc_router::FundsSource::Allowances;

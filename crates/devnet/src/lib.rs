@@ -110,6 +110,9 @@ pub struct ClusterConfig {
     /// Per compute node (by index), the demo app's settings (injected latency); missing
     /// entries get the defaults.
     pub demo: Vec<DemoConfig>,
+    /// List the first two compute nodes as one compute pool in the market, node 0 its entry
+    /// collecting node 1's co-signature of every receipt (needs two compute nodes).
+    pub pool: bool,
 }
 
 /// Credit of the funded devnet users ([`devnet_user_key`] 0 and 1; user 2 has none), e8s.
@@ -218,6 +221,7 @@ impl ClusterConfig {
             },
             demo_app: true,
             demo: Vec::new(),
+            pool: true,
         }
     }
 }
@@ -572,7 +576,9 @@ impl Cluster {
             .filter(|m| m.role == NodeRole::Compute)
             .collect();
         let pool_offer = match compute_members.as_slice() {
-            [a, b, ..] => Some(sockets::list_pool(&host, market, a.owner, vec![a.id, b.id]).await?),
+            [a, b, ..] if config.pool => {
+                Some(sockets::list_pool(&host, market, a.owner, vec![a.id, b.id]).await?)
+            }
             _ => None,
         };
         let (apps_stop, apps_stop_rx) = tokio::sync::watch::channel(false);
