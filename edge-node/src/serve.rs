@@ -37,7 +37,8 @@
 use bytes::Bytes;
 use ed25519_dalek::SigningKey;
 use emc_edge_core::compute::{
-    request_hash, sign, sign_receipt, signature_valid, verify_request_with, KeyCache, Lanes, Meter,
+    request_hash, sign, sign_receipt, signature_valid, verify_request_with, BodyCheck, KeyCache,
+    Lanes, Meter,
 };
 use emc_edge_core::pool::PoolPeers;
 use emc_edge_core::protocol::{
@@ -46,12 +47,13 @@ use emc_edge_core::protocol::{
     FRAME_BODY, FRAME_DATA, FRAME_REFUSED, FRAME_RESPONSE, FRAME_TRAILER, KIND_CALL, KIND_COSIGN,
     KIND_COSIGNED, KIND_LANE_STATE,
 };
-use emc_net::{Call, CallSender, Network, NodeId, Role};
+use emc_net::{Call, CallReceiver, CallSender, Network, NodeId, Role};
 use emc_node_common::config::ComputeConfig;
 use emc_node_common::status::{CallStats, Latencies};
 use emc_types::pool::cosign_message;
 use emc_types::Cosignature;
 use emc_types::{sha256, ComputeReceipt, Hash, MeterUnit, Signature};
+use http_body_util::channel::{Channel, Sender as BodySender};
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Body as _;
 use hyper::client::conn::http1::SendRequest;
@@ -64,7 +66,36 @@ use tracing::{debug, warn, Instrument as _};
 /// Idle app connections kept for reuse.
 const POOL: usize = 64;
 
-type AppConn = SendRequest<Full<Bytes>>;
+/// A request body for the app: whole, or streamed as the router sends it.
+type AppBody = http_body_util::Either<Full<Bytes>, Channel<Bytes, BodyAborted>>;
+
+type AppConn = SendRequest<AppBody>;
+
+/// Bodies up to this are read whole before the app is asked; larger ones stream to it.
+const STREAM_ABOVE: u64 = 1 << 20;
+/// The first bytes of a streamed body kept for the meter (image steps).
+const METER_PREFIX: usize = 64 << 10;
+
+/// The app's request body was cut: the call's body is not the one the user signed, or the
+/// router's stream failed.
+#[derive(Debug)]
+struct BodyAborted;
+
+impl std::fmt::Display for BodyAborted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the call's request body was cut")
+    }
+}
+
+impl std::error::Error for BodyAborted {}
+
+/// A call's request body as the node has it.
+enum RequestBody {
+    /// Read whole and checked against the head; the user's signature is still to check.
+    Whole(Vec<u8>),
+    /// Still on the call's stream (the user's signature already checked).
+    Streamed,
+}
 
 /// Serves calls for one app.
 pub struct CallService {
@@ -455,6 +486,15 @@ impl CallService {
                 .slots
                 .try_acquire()
                 .map_err(|_| refuse(RefusalCode::Busy, "every slot is busy".into()))?;
+            if head.body_len > STREAM_ABOVE {
+                // A large body streams on to the app as it comes: its signature is checked
+                // first, so only a call the user signed reaches the app at all, and the body
+                // is checked against the signed hash on the way (`pump_body`).
+                if !check.verifies() {
+                    return Err(bad_signature());
+                }
+                return Ok((head, hash, RequestBody::Streamed, permit, check));
+            }
             let mut body = Vec::with_capacity(head.body_len.min(1 << 16) as usize);
             loop {
                 match receiver.recv().await {
@@ -480,7 +520,7 @@ impl CallService {
                     "body does not match its hash".into(),
                 ));
             }
-            Ok((head, hash, body, permit, check))
+            Ok((head, hash, RequestBody::Whole(body), permit, check))
         };
         let (head, request_hash, body, _permit, check) = match prepared.await {
             Ok(p) => p,
@@ -499,8 +539,8 @@ impl CallService {
                 router,
                 &head,
                 request_hash,
-                body,
-                check,
+                (body, check),
+                &mut receiver,
                 &mut sender,
                 started,
             )
@@ -553,24 +593,25 @@ impl CallService {
 
     /// Proxies the call to the app and relays its response. `Ok(units)` when served in full;
     /// `Err(Some(_))` for a failure before the first byte (a refusal to send), `Err(None)`
-    /// after it (the stream is reset). The request goes out to the app first, and the user's
+    /// after it (the stream is reset). A whole body goes out to the app first, and the user's
     /// signature (`check`) is verified while the app works on it: a call whose signature
     /// fails is refused (the app's answer, if any, dropped unread), so nothing of the app's
-    /// answer leaves for a call the user did not sign.
+    /// answer leaves for a call the user did not sign. A streamed body ([`pump_body`]) flows
+    /// to the app as it arrives; the app's answer is relayed only once the body ended and
+    /// proved the one the user signed (else the app's request is cut and the call refused).
     #[allow(clippy::too_many_arguments)]
     async fn relay(
         &self,
         router: NodeId,
         head: &CallHead,
         request_hash: Hash,
-        body: Vec<u8>,
-        check: SignatureCheck,
+        (body, check): (RequestBody, SignatureCheck),
+        receiver: &mut CallReceiver,
         sender: &mut CallSender,
         started: Instant,
     ) -> Result<(u64, Option<ComputeReceipt>), Option<CallRefusal>> {
         let deadline = tokio::time::Instant::now() + self.timeout;
         let refuse = |code, message: String| Some(CallRefusal { code, message });
-        let mut meter = Meter::new(self.unit, &body);
         let mut req = hyper::Request::builder()
             .method(head.method.as_str())
             .uri(head.app_path.as_str());
@@ -582,8 +623,20 @@ impl CallService {
         if let Some(a) = &self.app_addr {
             req = req.header(hyper::header::HOST, a.as_str());
         }
+        let (app_body, whole, upload) = match body {
+            RequestBody::Whole(body) => {
+                let meter = Meter::new(self.unit, &body);
+                let b = http_body_util::Either::Left(Full::new(Bytes::from(body)));
+                (b, Some((meter, check)), None)
+            }
+            RequestBody::Streamed => {
+                req = req.header(hyper::header::CONTENT_LENGTH, head.body_len);
+                let (tx, channel) = Channel::new(4);
+                (http_body_util::Either::Right(channel), None, Some(tx))
+            }
+        };
         let req = req
-            .body(Full::new(Bytes::from(body)))
+            .body(app_body)
             .map_err(|e| refuse(RefusalCode::BadRequest, format!("request: {e}")))?;
         let ask = async {
             let mut conn = self.app_conn().await?;
@@ -594,22 +647,66 @@ impl CallService {
             Ok::<_, String>((conn, resp))
         };
         let mut ask = std::pin::pin!(tokio::time::timeout_at(deadline, ask));
-        // Hand the request to the app's connection and let that write it (one yield), then
-        // check the signature here while the app works on the call.
-        let early = tokio::select! {
-            biased;
-            r = &mut ask => Some(r),
-            _ = tokio::task::yield_now() => None,
-        };
-        if !check.verifies() {
-            return Err(Some(bad_signature()));
-        }
-        let answer = match early {
-            Some(r) => r,
-            None => tokio::select! {
-                r = &mut ask => r,
-                _ = sender.stopped() => return Err(None),
-            },
+        let (mut meter, answer) = match (whole, upload) {
+            (Some((meter, check)), _) => {
+                // Hand the request to the app's connection and let that write it (one
+                // yield), then check the signature here while the app works on the call.
+                let early = tokio::select! {
+                    biased;
+                    r = &mut ask => Some(r),
+                    _ = tokio::task::yield_now() => None,
+                };
+                if !check.verifies() {
+                    return Err(Some(bad_signature()));
+                }
+                let answer = match early {
+                    Some(r) => r,
+                    None => tokio::select! {
+                        r = &mut ask => r,
+                        _ = sender.stopped() => return Err(None),
+                    },
+                };
+                (meter, answer)
+            }
+            (None, tx) => {
+                let pump = pump_body(receiver, tx, head.body_len, head.body_hash);
+                let mut pump = std::pin::pin!(tokio::time::timeout_at(deadline, pump));
+                // An app may answer before the body ended: its answer waits for the body's
+                // check, unless it is a failure (the call is refused at once).
+                let mut early = None;
+                let prefix = loop {
+                    tokio::select! {
+                        p = &mut pump => break p,
+                        a = &mut ask, if early.is_none() => match a {
+                            Ok(Ok(r)) => early = Some(r),
+                            Ok(Err(e)) => return Err(refuse(RefusalCode::AppFailed, e)),
+                            Err(_) => return Err(refuse(
+                                RefusalCode::Timeout,
+                                "the app did not answer in time".into(),
+                            )),
+                        },
+                        _ = sender.stopped() => return Err(None),
+                    }
+                };
+                let prefix = match prefix {
+                    Ok(Ok(p)) => p,
+                    Ok(Err(refusal)) => return Err(Some(refusal)),
+                    Err(_) => {
+                        return Err(refuse(
+                            RefusalCode::Timeout,
+                            "the request body did not arrive in time".into(),
+                        ))
+                    }
+                };
+                let answer = match early {
+                    Some(r) => Ok(Ok(r)),
+                    None => tokio::select! {
+                        r = &mut ask => r,
+                        _ = sender.stopped() => return Err(None),
+                    },
+                };
+                (Meter::new(self.unit, &prefix), answer)
+            }
         };
         let (conn, resp) = match answer {
             Ok(Ok(r)) => r,
@@ -716,6 +813,65 @@ impl CallService {
             .map_err(|_| None)?;
         Ok((units, receipt))
     }
+}
+
+/// Streams a call's body from the router's stream into the app's request (`tx`) as it
+/// arrives, checked against the head's length and hash ([`BodyCheck`]); returns its first
+/// [`METER_PREFIX`] bytes (for the meter). A body that is not the announced one, or a stream
+/// that fails or is reset (the router's refusal of the body), cuts the app's request short of
+/// its last byte and refuses the call. An app that stopped reading (it answered early) gets no more bytes; the
+/// body is still read to its end and checked.
+async fn pump_body(
+    receiver: &mut CallReceiver,
+    mut tx: Option<BodySender<Bytes, BodyAborted>>,
+    len: u64,
+    hash: Hash,
+) -> Result<Vec<u8>, CallRefusal> {
+    let refuse = |message: String| CallRefusal {
+        code: RefusalCode::BadRequest,
+        message,
+    };
+    let mut check = BodyCheck::new(len, hash);
+    let mut prefix = Vec::new();
+    // The body's last byte, held back until the body proved the announced one: an app reads
+    // a body of announced length as complete at its last byte, so a forged body must never
+    // give it that byte.
+    let mut last = None;
+    let refusal = loop {
+        match receiver.recv().await {
+            Ok(Some((FRAME_BODY, mut chunk))) => {
+                if let Err(e) = check.feed(&chunk) {
+                    break refuse(e.to_string());
+                }
+                let keep = METER_PREFIX.saturating_sub(prefix.len()).min(chunk.len());
+                prefix.extend_from_slice(&chunk[..keep]);
+                if check.received() == len && !chunk.is_empty() {
+                    last = Some(chunk.split_off(chunk.len() - 1));
+                }
+                if let Some(t) = &mut tx {
+                    if !chunk.is_empty() && t.send_data(chunk).await.is_err() {
+                        tx = None;
+                    }
+                }
+            }
+            Ok(Some(_)) => break refuse("unexpected frame".into()),
+            Ok(None) => match check.finish() {
+                Ok(()) => {
+                    if let (Some(mut t), Some(b)) = (tx, last) {
+                        // (Dropping `t` then ends the app's body.)
+                        let _ = t.send_data(b).await;
+                    }
+                    return Ok(prefix);
+                }
+                Err(e) => break refuse(e.to_string()),
+            },
+            Err(e) => break refuse(format!("body: {e}")),
+        }
+    };
+    if let Some(t) = tx {
+        t.abort(BodyAborted);
+    }
+    Err(refusal)
 }
 
 /// The refusal of a call whose user signature does not verify.

@@ -28,7 +28,9 @@
 
 use crate::gateway::{Gateway, TicketGuard, TrailerWait};
 use bytes::Bytes;
-use emc_edge_core::compute::{request_hash, FundsError, NonceError};
+use emc_edge_core::compute::{
+    request_hash, BodyCheck, BodyError, FundsError, NonceError, BODY_HASH_HEADER,
+};
 use emc_edge_core::dispatch::{affinity_key, CallError, CallPlan};
 use emc_edge_core::protocol::{
     decode_receipt, encode_receipt, CallHead, CallRefusal, CallTrailer, RefusalCode, ResponseHead,
@@ -36,7 +38,7 @@ use emc_edge_core::protocol::{
     KIND_CALL,
 };
 use emc_net::{CallReceiver, NetError};
-use emc_types::{sha256, NodeId, Signature};
+use emc_types::{sha256, Hash, NodeId, Signature};
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::{Body, Frame, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
@@ -123,7 +125,7 @@ pub fn serve(
     Ok(local)
 }
 
-async fn read_body(body: Incoming, max: u64) -> Result<Vec<u8>, Response<ApiBody>> {
+async fn read_body(body: Incoming, max: u64, hint: &str) -> Result<Vec<u8>, Response<ApiBody>> {
     let mut body = body;
     let mut out = Vec::new();
     while let Some(frame) = body.frame().await {
@@ -133,7 +135,7 @@ async fn read_body(body: Incoming, max: u64) -> Result<Vec<u8>, Response<ApiBody
                 return Err(error(
                     413,
                     "invalid_request_error",
-                    &format!("request body over {max} bytes"),
+                    &format!("request body over {max} bytes{hint}"),
                 ));
             }
             out.extend_from_slice(d);
@@ -187,7 +189,7 @@ async fn handle(gw: Arc<Gateway>, req: Request<Incoming>) -> Response<ApiBody> {
             }
         }
         (&Method::POST, "/emc/v1/receipts") => {
-            let body = match read_body(req.into_body(), 8 << 20).await {
+            let body = match read_body(req.into_body(), 8 << 20, "").await {
                 Ok(b) => b,
                 Err(r) => return r,
             };
@@ -270,11 +272,69 @@ async fn call(
         .iter()
         .filter_map(|h| header(&req, h).map(|v| (h.to_string(), v.to_string())))
         .collect();
-    let body = match read_body(req.into_body(), gw.cfg.max_request_bytes).await {
-        Ok(b) => b,
-        Err(r) => return r,
+    let header_model = header(&req, "x-emc-model").map(str::to_string);
+    let declared = match header(&req, BODY_HASH_HEADER).map(hex32) {
+        None => None,
+        Some(Some(h)) => Some(Hash(h)),
+        Some(None) => {
+            return error(
+                400,
+                "invalid_request_error",
+                "x-emc-body-sha256 must be 64 hex digits",
+            )
+        }
     };
-    let body_hash = sha256(&[&body]);
+    let length = header(&req, "content-length").and_then(|l| l.parse::<u64>().ok());
+    let max = gw.cfg.max_request_bytes;
+    if length.is_some_and(|l| l > max) {
+        return error(
+            413,
+            "invalid_request_error",
+            &format!("request body over {max} bytes"),
+        );
+    }
+    // A body over the buffered size streams to the node, once its signed hash is declared
+    // (ARCHITECTURE, Decisions: streamed request bodies).
+    let whole_max = gw.cfg.buffered_request_bytes.min(max);
+    let (body_hash, body_len, mut upload) = match (declared, length) {
+        (Some(declared), Some(len)) if len > whole_max => {
+            (declared, len, Upload::Streamed(req.into_body()))
+        }
+        _ => {
+            let hint = if whole_max < max {
+                format!(
+                    "; a body up to {max} bytes streams when it declares its SHA-256 \
+                     (x-emc-body-sha256) and content-length"
+                )
+            } else {
+                String::new()
+            };
+            if length.is_some_and(|l| l > whole_max) {
+                return error(
+                    413,
+                    "invalid_request_error",
+                    &format!("request body over {whole_max} bytes{hint}"),
+                );
+            }
+            let body = match read_body(req.into_body(), whole_max, &hint).await {
+                Ok(b) => b,
+                Err(r) => return r,
+            };
+            let body_hash = sha256(&[&body]);
+            if declared.is_some_and(|d| d != body_hash) {
+                return error(
+                    400,
+                    "invalid_request_error",
+                    "the body does not match x-emc-body-sha256",
+                );
+            }
+            (
+                body_hash,
+                body.len() as u64,
+                Upload::Whole(Bytes::from(body)),
+            )
+        }
+    };
     let hash = request_hash(&user, nonce, &method, &url_path, &body_hash);
     if !gw.request_signed(&user, &hash, &signature) {
         return error(
@@ -320,9 +380,9 @@ async fn call(
         }
         return r;
     }
-    let model = match model {
-        Some(m) => m,
-        None => match serde_json::from_slice::<Value>(&body) {
+    let model = match (model, &upload) {
+        (Some(m), _) => m,
+        (None, Upload::Whole(body)) => match serde_json::from_slice::<Value>(body) {
             Ok(v) => match v.get("model").and_then(Value::as_str) {
                 Some(m) => m.to_string(),
                 None => return error(400, "invalid_request_error", "`model` is required"),
@@ -332,6 +392,16 @@ async fn call(
                     400,
                     "invalid_request_error",
                     &format!("malformed JSON: {e}"),
+                )
+            }
+        },
+        (None, Upload::Streamed(_)) => match header_model {
+            Some(m) => m,
+            None => {
+                return error(
+                    400,
+                    "invalid_request_error",
+                    "a streamed body's call names its model in x-emc-model",
                 )
             }
         },
@@ -346,7 +416,7 @@ async fn call(
         user,
         nonce,
         body_hash,
-        body_len: body.len() as u64,
+        body_len,
         signature,
         epoch: gw.epoch(),
         max_response_bytes: gw.cfg.max_response_bytes,
@@ -354,7 +424,6 @@ async fn call(
     };
     let head_request = head.method == "HEAD";
     let head = Bytes::from(head.encode());
-    let body = Bytes::from(body);
     let mut plan = CallPlan::new(&app, &model, affinity).only(bound_node);
     let mut last: Option<(u16, String)> = None;
     loop {
@@ -378,7 +447,13 @@ async fn call(
         };
         let node = ticket.node();
         let mut guard = TicketGuard::new(gw.clone(), ticket);
-        match attempt(&gw, node, head.clone(), body.clone()).await {
+        let tried = match &mut upload {
+            Upload::Whole(body) => attempt(&gw, node, head.clone(), body.clone()).await,
+            Upload::Streamed(body) => {
+                attempt_streamed(&gw, node, head.clone(), body, body_len, body_hash).await
+            }
+        };
+        match tried {
             Ok((rh, receiver)) => {
                 guard.first_byte(&mut plan);
                 let relayed = Relayed {
@@ -405,8 +480,28 @@ async fn call(
                 guard.success(&mut plan);
                 return error(status, "invalid_request_error", &message);
             }
+            Err(Failure::Spent(status, message)) => {
+                debug!(?node, %message, "a streamed call failed after its body went out");
+                gw.count_error(node);
+                guard.failure(&mut plan, false);
+                return error(status, "upstream_error", &message);
+            }
+            Err(Failure::Cancelled(message)) => {
+                guard.cancel(&mut plan);
+                gw.count_cancelled(node);
+                return error(400, "invalid_request_error", &message);
+            }
         }
     }
+}
+
+/// How a call's body reaches the node.
+enum Upload {
+    /// Read whole before dispatch: any attempt can send it again.
+    Whole(Bytes),
+    /// Streamed from the dApp as it arrives, checked against its declared hash on the way:
+    /// only an attempt that has not taken any of it yet can be retried.
+    Streamed(Incoming),
 }
 
 enum Failure {
@@ -414,6 +509,38 @@ enum Failure {
     Retry(u16, String),
     /// The call itself is bad.
     Final(u16, String),
+    /// The node failed after a streamed body went (partly) to it: no other node can have it.
+    Spent(u16, String),
+    /// The dApp went away, or stopped sending its body.
+    Cancelled(String),
+}
+
+/// What a node's first frame of a call says: its response head, or why the attempt failed.
+fn first_frame(frame: Result<Option<(u8, Bytes)>, NetError>) -> Result<ResponseHead, Failure> {
+    match frame {
+        Ok(Some((FRAME_RESPONSE, p))) => ResponseHead::decode(&p)
+            .map_err(|e| Failure::Retry(502, format!("bad response head: {e}"))),
+        Ok(Some((FRAME_REFUSED, p))) => match CallRefusal::decode(&p) {
+            Ok(r) if r.code.retryable() => Err(Failure::Retry(
+                if r.code == RefusalCode::Busy {
+                    503
+                } else {
+                    502
+                },
+                r.message,
+            )),
+            Ok(r) if r.code == RefusalCode::Timeout => Err(Failure::Retry(504, r.message)),
+            Ok(r) if r.code == RefusalCode::TooLarge => Err(Failure::Final(413, r.message)),
+            Ok(r) => Err(Failure::Final(400, r.message)),
+            Err(e) => Err(Failure::Retry(502, format!("bad refusal: {e}"))),
+        },
+        Ok(Some((k, _))) => Err(Failure::Retry(502, format!("unexpected frame {k}"))),
+        Ok(None) => Err(Failure::Retry(502, "the node closed the call".into())),
+        Err(e) => Err(Failure::Retry(
+            502,
+            format!("the node's stream failed: {e}"),
+        )),
+    }
 }
 
 /// One attempt up to its first byte: open the call, send the body, wait for the response
@@ -443,32 +570,7 @@ async fn attempt(
         if let Err(e) = &sent {
             debug!(?node, error = %e, "the node stopped reading the body");
         }
-        match receiver.recv().await {
-            Ok(Some((FRAME_RESPONSE, p))) => match ResponseHead::decode(&p) {
-                Ok(rh) => Ok((rh, receiver)),
-                Err(e) => Err(Failure::Retry(502, format!("bad response head: {e}"))),
-            },
-            Ok(Some((FRAME_REFUSED, p))) => match CallRefusal::decode(&p) {
-                Ok(r) if r.code.retryable() => Err(Failure::Retry(
-                    if r.code == RefusalCode::Busy {
-                        503
-                    } else {
-                        502
-                    },
-                    r.message,
-                )),
-                Ok(r) if r.code == RefusalCode::Timeout => Err(Failure::Retry(504, r.message)),
-                Ok(r) if r.code == RefusalCode::TooLarge => Err(Failure::Final(413, r.message)),
-                Ok(r) => Err(Failure::Final(400, r.message)),
-                Err(e) => Err(Failure::Retry(502, format!("bad refusal: {e}"))),
-            },
-            Ok(Some((k, _))) => Err(Failure::Retry(502, format!("unexpected frame {k}"))),
-            Ok(None) => Err(Failure::Retry(502, "the node closed the call".into())),
-            Err(e) => Err(Failure::Retry(
-                502,
-                format!("the node's stream failed: {e}"),
-            )),
-        }
+        first_frame(receiver.recv().await).map(|rh| (rh, receiver))
     };
     match tokio::time::timeout(timeout, go).await {
         Ok(r) => r,
@@ -476,6 +578,118 @@ async fn attempt(
             504,
             format!("the compute node sent nothing within {timeout:?}"),
         )),
+    }
+}
+
+/// Why a streamed body stopped on its way to the node.
+enum UploadError {
+    /// The dApp's side failed (it went away).
+    Dapp(String),
+    /// The body is not the declared one.
+    Body(BodyError),
+    /// The node stopped reading (it refused the call: its refusal follows).
+    NodeStopped,
+}
+
+/// One attempt of a streamed call: open the call, stream the dApp's body to the node with
+/// its length and hash checked on the way ([`BodyCheck`]), end the stream only if the body
+/// is the declared one (the stream is reset otherwise, and the node refuses it before its
+/// app answers), then wait for the response head within `first_byte_timeout`. The whole
+/// upload has `call_timeout`. Retried (another node) only while none of the body was taken.
+async fn attempt_streamed(
+    gw: &Gateway,
+    node: NodeId,
+    head: Bytes,
+    body: &mut Incoming,
+    len: u64,
+    hash: Hash,
+) -> Result<(ResponseHead, CallReceiver), Failure> {
+    let timeout = gw.cfg.first_byte_timeout;
+    let call = match tokio::time::timeout(
+        timeout,
+        gw.net.open_call(&node, KIND_CALL, head, timeout),
+    )
+    .await
+    {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
+            return Err(Failure::Retry(
+                502,
+                format!("compute node unreachable: {e}"),
+            ))
+        }
+        Err(_) => {
+            return Err(Failure::Retry(
+                504,
+                "the compute node did not open the call".into(),
+            ))
+        }
+    };
+    let (sender, mut receiver) = (call.sender, call.receiver);
+    let taken = std::sync::atomic::AtomicBool::new(false);
+    let taken_ref = &taken;
+    let pump = async move {
+        let (mut sender, mut check) = (sender, BodyCheck::new(len, hash));
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| UploadError::Dapp(e.to_string()))?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            taken_ref.store(true, std::sync::atomic::Ordering::Relaxed);
+            check.feed(&data).map_err(UploadError::Body)?;
+            if sender.send(FRAME_BODY, data).await.is_err() {
+                return Err(UploadError::NodeStopped);
+            }
+        }
+        // The declared body, whole: the stream's end is the router's go. (On any error
+        // above, `sender` is dropped unfinished: the node sees a reset.)
+        check.finish().map_err(UploadError::Body)?;
+        sender.finish();
+        Ok(())
+    };
+    let deadline = tokio::time::Instant::now() + gw.cfg.call_timeout;
+    // The node's first frame is awaited across the upload (a refusal may come during it),
+    // never dropped half-read.
+    let frame = {
+        let recv = receiver.recv();
+        tokio::pin!(pump, recv);
+        tokio::select! {
+        biased;
+        f = &mut recv => f,
+        pumped = &mut pump => {
+            match pumped {
+                Ok(()) | Err(UploadError::NodeStopped) => {}
+                Err(UploadError::Dapp(e)) => {
+                    return Err(Failure::Cancelled(format!("the request body failed: {e}")))
+                }
+                Err(UploadError::Body(e @ BodyError::TooLong { .. })) => {
+                    return Err(Failure::Final(413, e.to_string()))
+                }
+                Err(UploadError::Body(e)) => return Err(Failure::Final(400, e.to_string())),
+            }
+            match tokio::time::timeout(timeout, &mut recv).await {
+                Ok(f) => f,
+                Err(_) => {
+                    return Err(Failure::Spent(
+                        504,
+                        format!("the compute node sent nothing within {timeout:?}"),
+                    ))
+                }
+            }
+        }
+        _ = tokio::time::sleep_until(deadline) => {
+            return Err(Failure::Final(408, "the request body did not arrive in time".into()))
+        }
+        }
+    };
+    match first_frame(frame) {
+        Ok(rh) => Ok((rh, receiver)),
+        Err(Failure::Retry(status, message))
+            if taken.load(std::sync::atomic::Ordering::Relaxed) =>
+        {
+            Err(Failure::Spent(status, message))
+        }
+        Err(f) => Err(f),
     }
 }
 

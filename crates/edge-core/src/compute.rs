@@ -7,6 +7,12 @@
 //!   len_be16 || method || len_be16 || path || SHA-256(body))`, where `path` is the router URL
 //!   path with its query. The router checks it ([`verify_request`]) and so does the compute
 //!   node, so a router cannot make up work for a user.
+//! - **Streamed bodies.** A body may stream through the router instead of being read whole:
+//!   the client then declares its SHA-256 and length up front ([`BODY_HASH_HEADER`],
+//!   `content-length`), the signature covers the declared hash, and the router and the node
+//!   each check the bytes against it as they pass ([`BodyCheck`]). The call is authorized and
+//!   admitted before its first byte moves; a body that turns out different is refused at its
+//!   end (the node never lets its app answer it).
 //! - **Replay.** [`NonceWindow`]: per account, the highest nonce seen and a 128-bit window
 //!   below it (IPsec's anti-replay window, RFC 4303 section 3.4.3): a nonce is accepted once,
 //!   and only if it is above the window's floor. Clients use a counter (or a timestamp in µs).
@@ -65,9 +71,105 @@ pub fn sign_request(
     path: &str,
     body: &[u8],
 ) -> Signature {
+    sign_request_hashed(key, nonce, method, path, &sha256(&[body]))
+}
+
+/// [`sign_request`] for a body known by its SHA-256 (a body the client streams: it sends
+/// the same hash as [`BODY_HASH_HEADER`]).
+pub fn sign_request_hashed(
+    key: &SigningKey,
+    nonce: u64,
+    method: &str,
+    path: &str,
+    body_hash: &Hash,
+) -> Signature {
     let account = NodeId(key.verifying_key().to_bytes());
-    let h = request_hash(&account, nonce, method, path, &sha256(&[body]));
+    let h = request_hash(&account, nonce, method, path, body_hash);
     sign(key, &h.0)
+}
+
+/// The request header declaring the body's SHA-256 (64 hex digits) before the body: the
+/// router may then stream the body to the node instead of reading it whole first.
+pub const BODY_HASH_HEADER: &str = "x-emc-body-sha256";
+
+/// Why a body is not the one its call announced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    /// More bytes than announced.
+    #[error("the body is longer than the announced {announced} bytes")]
+    TooLong {
+        /// The announced length.
+        announced: u64,
+    },
+    /// The body ended early.
+    #[error("the body ended after {got} of its announced {announced} bytes")]
+    Short {
+        /// The announced length.
+        announced: u64,
+        /// Bytes that came.
+        got: u64,
+    },
+    /// The right length, other bytes.
+    #[error("the body does not match its announced SHA-256")]
+    HashMismatch,
+}
+
+/// A request body checked as it streams past: at most its announced length, and at its end
+/// exactly that length with the announced SHA-256. Feed the chunks in order, then
+/// [`BodyCheck::finish`]. Pure.
+#[derive(Clone, Debug)]
+pub struct BodyCheck {
+    len: u64,
+    hash: Hash,
+    seen: u64,
+    hasher: sha2::Sha256,
+}
+
+impl BodyCheck {
+    /// A check of a body announced as `len` bytes hashing to `hash`.
+    pub fn new(len: u64, hash: Hash) -> BodyCheck {
+        use sha2::Digest;
+        BodyCheck {
+            len,
+            hash,
+            seen: 0,
+            hasher: sha2::Sha256::new(),
+        }
+    }
+
+    /// The next chunk; an error once the body passes its length (the chunk is not counted).
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<(), BodyError> {
+        use sha2::Digest;
+        let seen = self.seen.saturating_add(chunk.len() as u64);
+        if seen > self.len {
+            return Err(BodyError::TooLong {
+                announced: self.len,
+            });
+        }
+        self.seen = seen;
+        self.hasher.update(chunk);
+        Ok(())
+    }
+
+    /// Bytes fed so far.
+    pub fn received(&self) -> u64 {
+        self.seen
+    }
+
+    /// The body ended: is it the announced one?
+    pub fn finish(self) -> Result<(), BodyError> {
+        use sha2::Digest;
+        if self.seen != self.len {
+            return Err(BodyError::Short {
+                announced: self.len,
+                got: self.seen,
+            });
+        }
+        if Hash(self.hasher.finalize().into()) != self.hash {
+            return Err(BodyError::HashMismatch);
+        }
+        Ok(())
+    }
 }
 
 /// Whether `sig` is `account`'s signature over `hash` (`verify_strict`).
@@ -837,5 +939,71 @@ mod tests {
         let want: Vec<bool> = rs.iter().map(node_signature_valid).collect();
         assert_eq!(node_signatures_valid(&refs), want);
         assert_eq!(want, (0..12).map(|i| i != 2).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_streamed_body_passes_only_as_announced() {
+        let body: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        let h = sha256(&[&body]);
+        // In any chunking, the announced body passes.
+        let mut c = BodyCheck::new(body.len() as u64, h);
+        for part in body.chunks(777) {
+            c.feed(part).unwrap();
+        }
+        assert_eq!(c.received(), 10_000);
+        c.finish().unwrap();
+        // Longer: refused at the chunk that passes the length, which is not counted.
+        let mut c = BodyCheck::new(9_999, h);
+        c.feed(&body[..9_000]).unwrap();
+        assert_eq!(
+            c.feed(&body[9_000..]),
+            Err(BodyError::TooLong { announced: 9_999 })
+        );
+        assert_eq!(c.received(), 9_000);
+        // Shorter, or one byte changed.
+        let mut c = BodyCheck::new(10_000, h);
+        c.feed(&body[..9_999]).unwrap();
+        assert_eq!(
+            c.finish(),
+            Err(BodyError::Short {
+                announced: 10_000,
+                got: 9_999
+            })
+        );
+        let mut altered = body.clone();
+        altered[5_000] ^= 1;
+        let mut c = BodyCheck::new(10_000, h);
+        c.feed(&altered).unwrap();
+        assert_eq!(c.finish(), Err(BodyError::HashMismatch));
+        // The hashed signature is the plain one.
+        let k = key(3);
+        assert_eq!(
+            sign_request_hashed(&k, 9, "PUT", "/sd/x", &h),
+            sign_request(&k, 9, "PUT", "/sd/x", &body)
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn body_checks_agree_with_the_whole_hash(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2_000),
+            cuts in proptest::collection::vec(0usize..2_000, 0..8),
+            flip in proptest::option::of(0usize..2_000),
+        ) {
+            let announced = sha256(&[&body]);
+            let mut sent = body.clone();
+            if let (Some(i), false) = (flip, body.is_empty()) {
+                sent[i % body.len()] ^= 0x80;
+            }
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(sent.len())).collect();
+            cuts.sort_unstable();
+            let mut c = BodyCheck::new(body.len() as u64, announced);
+            let mut at = 0;
+            for cut in cuts.into_iter().chain([sent.len()]) {
+                c.feed(&sent[at..cut]).unwrap();
+                at = cut;
+            }
+            proptest::prop_assert_eq!(c.finish().is_ok(), sent == body);
+        }
     }
 }

@@ -273,7 +273,8 @@ pub struct ComputeConfig {
     /// Longest a call may take at the app, first byte to last.
     #[serde(with = "humantime_serde")]
     pub call_timeout: Duration,
-    /// Largest request body accepted.
+    /// Largest request body accepted. Bodies over 1 MiB stream through to the app as they
+    /// arrive (the node holds none of them whole).
     pub max_request_bytes: u64,
     /// Largest response body relayed; a longer one is cut (and not billed).
     pub max_response_bytes: u64,
@@ -354,7 +355,7 @@ impl Default for ComputeConfig {
             unit: UnitKind::Tokens,
             price_e8s: 1,
             call_timeout: Duration::from_secs(120),
-            max_request_bytes: 1 << 20,
+            max_request_bytes: 64 << 20,
             max_response_bytes: 64 << 20,
             pool: None,
         }
@@ -384,8 +385,13 @@ pub struct RouterConfig {
     pub rate_per_s: u32,
     /// Calls an account may make at once above its rate.
     pub rate_burst: u32,
-    /// Largest request body accepted.
+    /// Largest request body accepted (413 beyond).
     pub max_request_bytes: u64,
+    /// Bodies up to this are read whole before dispatch (a failed attempt is retried on
+    /// another node). A larger one streams to the node as it arrives, and must declare its
+    /// SHA-256 (`x-emc-body-sha256`) and length (`content-length`) up front, since the
+    /// signature has to be checked before its first byte moves; it gets one node.
+    pub buffered_request_bytes: u64,
     /// Largest response body relayed.
     pub max_response_bytes: u64,
     /// How long a node may take to its first byte (a call's attempt then fails: 504 when it
@@ -450,7 +456,8 @@ impl Default for RouterConfig {
             allowances: std::collections::BTreeMap::new(),
             rate_per_s: 50,
             rate_burst: 100,
-            max_request_bytes: 1 << 20,
+            max_request_bytes: 64 << 20,
+            buffered_request_bytes: 1 << 20,
             max_response_bytes: 64 << 20,
             first_byte_timeout: Duration::from_secs(30),
             call_timeout: Duration::from_secs(300),

@@ -25,8 +25,9 @@
 
 use crate::SdkError;
 use ed25519_dalek::SigningKey;
-use emc_edge_core::compute::{countersign, sign_request};
+use emc_edge_core::compute::{countersign, sign_request_hashed, BODY_HASH_HEADER};
 use emc_edge_core::protocol::{decode_receipt, encode_receipt};
+use emc_types::sha256;
 use emc_types::{ComputeReceipt, NodeId};
 use futures::stream::{self, BoxStream, StreamExt};
 use ic_agent::export::reqwest;
@@ -35,6 +36,22 @@ use serde_json::Value;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+/// The response, when its status is a success; else the router's error message.
+async fn ok_status(resp: reqwest::Response) -> Result<reqwest::Response, SdkError> {
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    let text = resp.text().await.unwrap_or_default();
+    let msg = serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+        .unwrap_or(text);
+    Err(SdkError::Compute(format!(
+        "router answered {status}: {msg}"
+    )))
+}
 
 /// Path of chat completions on a router.
 pub const CHAT_PATH: &str = "/v1/chat/completions";
@@ -191,9 +208,13 @@ impl ComputeClient {
         NodeId(self.key.verifying_key().to_bytes())
     }
 
+    /// A signed request. The body's SHA-256 is declared up front ([`BODY_HASH_HEADER`]), so
+    /// a body over the router's buffered size streams through it and the node instead of
+    /// being refused.
     fn signed(&self, method: &str, path: &str, body: Vec<u8>) -> reqwest::RequestBuilder {
         let nonce = self.nonce.fetch_add(1, Ordering::Relaxed);
-        let sig = sign_request(&self.key, nonce, method, path, &body);
+        let body_hash = sha256(&[&body]);
+        let sig = sign_request_hashed(&self.key, nonce, method, path, &body_hash);
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::POST);
         let req = self
             .http
@@ -201,12 +222,43 @@ impl ComputeClient {
             .header("content-type", "application/json")
             .header("x-emc-account", hex::encode(self.account().0))
             .header("x-emc-nonce", nonce.to_string())
-            .header("x-emc-signature", hex::encode(sig.0));
+            .header("x-emc-signature", hex::encode(sig.0))
+            .header(BODY_HASH_HEADER, hex::encode(body_hash.0));
         match self.socket {
             Some(id) => req.header(SOCKET_HEADER, id.to_string()),
             None => req,
         }
         .body(body)
+    }
+
+    /// A call to app `app`'s own REST API through the router (`/{app}{path}`, e.g. `sd`,
+    /// `/sdapi/v1/txt2img`), served by a node with `model` (empty: any). The answer is the
+    /// app's, headers and body, to read or stream ([`reqwest::Response::chunk`]); the
+    /// serving node is in its `x-emc-node` header. The receipt waits at the router
+    /// ([`ComputeClient::countersign_pending`]). An HTTP error status is an
+    /// [`SdkError::Compute`] with the router's message.
+    pub async fn call_app(
+        &self,
+        method: &str,
+        app: &str,
+        path: &str,
+        model: &str,
+        body: Vec<u8>,
+    ) -> Result<reqwest::Response, SdkError> {
+        if app.is_empty() || app.contains('/') || !path.starts_with('/') {
+            return Err(SdkError::Compute(format!(
+                "an app call needs an app name and a path starting with /: {app:?} {path:?}"
+            )));
+        }
+        let resp = self
+            .signed(method, &format!("/{app}{path}"), body)
+            .header("x-emc-model", model)
+            .send()
+            .await
+            .map_err(|e| {
+                SdkError::Compute(format!("cannot reach the router {}: {e}", self.base))
+            })?;
+        ok_status(resp).await
     }
 
     /// A streaming chat completion: the events as they arrive. An HTTP error status is an
@@ -226,17 +278,7 @@ impl ComputeClient {
             .map_err(|e| {
                 SdkError::Compute(format!("cannot reach the router {}: {e}", self.base))
             })?;
-        let status = resp.status();
-        if !status.is_success() {
-            let text = resp.text().await.unwrap_or_default();
-            let msg = serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
-                .unwrap_or(text);
-            return Err(SdkError::Compute(format!(
-                "router answered {status}: {msg}"
-            )));
-        }
+        let resp = ok_status(resp).await?;
         let state = (
             Some(resp),
             SseParser::default(),

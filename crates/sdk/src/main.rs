@@ -133,6 +133,36 @@ enum CallCmd {
         #[arg(long)]
         socket: Option<u64>,
     },
+    /// A call to an app's own REST API (`/{app}{path}` on the router): the app's answer on
+    /// stdout as it arrives; the receipt countersigned. A large body streams through the
+    /// router (its SHA-256 is declared up front).
+    App {
+        /// The app's name, as nodes offer it (e.g. `sd`).
+        app: String,
+        /// The path in the app's API, with its query (e.g. `/sdapi/v1/txt2img`).
+        path: String,
+        /// The router's API URL.
+        #[arg(long, env = "EMC_ROUTER")]
+        router: String,
+        /// A file holding the user key's 32-byte ed25519 seed as 64 hex digits.
+        #[arg(long, env = "EMC_USER_KEY")]
+        user_key: PathBuf,
+        /// The model a serving node must have (empty: any).
+        #[arg(long, default_value = "")]
+        model: String,
+        /// The HTTP method.
+        #[arg(long, default_value = "POST")]
+        method: String,
+        /// The request body (JSON, as the app takes it).
+        #[arg(long, conflicts_with = "data_file")]
+        data: Option<String>,
+        /// A file whose bytes are the request body.
+        #[arg(long)]
+        data_file: Option<PathBuf>,
+        /// Call through this computing socket.
+        #[arg(long)]
+        socket: Option<u64>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -491,6 +521,37 @@ async fn run(cli: Cli) -> Result<(Out, u8)> {
             0,
         ));
     }
+    if let Cmd::Call(CallCmd::App {
+        app,
+        path,
+        router,
+        user_key,
+        model,
+        method,
+        data,
+        data_file,
+        socket,
+    }) = &cli.cmd
+    {
+        let body = match (data, data_file) {
+            (Some(d), _) => d.clone().into_bytes(),
+            (None, Some(f)) => {
+                std::fs::read(f).with_context(|| format!("reading {}", f.display()))?
+            }
+            (None, None) => Vec::new(),
+        };
+        let mut client = emc_sdk::compute::ComputeClient::new(router, read_user_key(user_key)?)?;
+        if let Some(id) = socket {
+            client = client.with_socket(*id);
+        }
+        let call = AppCall {
+            method,
+            app,
+            path,
+            model,
+        };
+        return Ok((app_call(&client, call, body, cli.global.json).await?, 0));
+    }
     let cfg = config(&cli.global)?;
     if let Cmd::Deploy(d) = &cli.cmd {
         return Ok((deploy(&cfg, d).await?, 0));
@@ -828,6 +889,48 @@ async fn chat(
     let (accepted, refused) = client.countersign_pending().await?;
     Ok(out(
         json!({ "text": text, "receipts_in_stream": receipts, "socket": socket,
+                "countersigned": accepted, "refused": refused }),
+        String::new(),
+    ))
+}
+
+/// What `emc call app` calls.
+struct AppCall<'a> {
+    method: &'a str,
+    app: &'a str,
+    path: &'a str,
+    model: &'a str,
+}
+
+async fn app_call(
+    client: &emc_sdk::compute::ComputeClient,
+    call: AppCall<'_>,
+    body: Vec<u8>,
+    json_out: bool,
+) -> Result<Out> {
+    use std::io::Write;
+    let mut resp = client
+        .call_app(call.method, call.app, call.path, call.model, body)
+        .await?;
+    let status = resp.status().as_u16();
+    let node = resp
+        .headers()
+        .get("x-emc-node")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let (mut answer, mut stdout) = (Vec::new(), std::io::stdout());
+    while let Some(chunk) = resp.chunk().await.context("the app's answer broke off")? {
+        if json_out {
+            answer.extend_from_slice(&chunk);
+        } else {
+            stdout.write_all(&chunk)?;
+            stdout.flush()?;
+        }
+    }
+    progress("countersigning the call's receipt");
+    let (accepted, refused) = client.countersign_pending().await?;
+    Ok(out(
+        json!({ "status": status, "node": node, "body": String::from_utf8_lossy(&answer),
                 "countersigned": accepted, "refused": refused }),
         String::new(),
     ))

@@ -10,6 +10,7 @@ mod network;
 mod poc;
 mod processes;
 mod sockets;
+mod uploads;
 
 /// The clusters are heavy for 2 cores: one test at a time, across both modules.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

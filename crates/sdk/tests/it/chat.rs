@@ -35,6 +35,8 @@ fn chat_streams_through_a_devnet_router() {
         cfg.validator.checkpoint_interval = 50;
         cfg.validator.registry_refresh = Duration::from_secs(2);
         cfg.validator.submit_stagger = Duration::from_millis(500);
+        // Bodies over 64 KiB stream through the router (the demo app takes up to 1 MiB).
+        cfg.router.buffered_request_bytes = 64 << 10;
         let c = Cluster::start(cfg).await.unwrap();
         let api = c.api_addr(0).expect("the router's API is on");
         let gw = c.routers[0].0.gateway.clone();
@@ -110,6 +112,48 @@ fn chat_streams_through_a_devnet_router() {
         assert!(!v["text"].as_str().unwrap().is_empty());
         assert_eq!(v["receipts_in_stream"], 1);
         assert_eq!(v["countersigned"], 1);
+
+        // An app's own REST API (`/llm/v1/completions`) with a 200 KiB body: the SDK
+        // declares its hash, so the router streams it instead of refusing it (413).
+        let prompt = "the router streams what it cannot hold ".repeat(6_000);
+        let body = serde_json::json!({"model": "emc-bigram", "prompt": prompt, "max_tokens": 3})
+            .to_string();
+        assert!(body.len() > 200_000);
+        let resp = client
+            .call_app(
+                "POST",
+                "llm",
+                "/v1/completions",
+                "emc-bigram",
+                body.clone().into_bytes(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let answer: serde_json::Value = resp.json().await.unwrap();
+        assert!(answer["choices"][0]["text"].is_string(), "{answer}");
+        assert_eq!(client.countersign_pending().await.unwrap(), (1, 0));
+        // The same through the CLI, the body from a file.
+        let data = dir.join("completion.json");
+        std::fs::write(&data, &body).unwrap();
+        let (router2, key2) = (router.clone(), key.clone());
+        let o = tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_emc"))
+                .args(["--json", "call", "app", "llm", "/v1/completions"])
+                .args(["--model", "emc-bigram", "--router", &router2, "--user-key"])
+                .arg(&key2)
+                .arg("--data-file")
+                .arg(&data)
+                .env_remove("EMC_ROUTER")
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["status"], 200, "{v}");
+        assert_eq!(v["countersigned"], 1, "{v}");
 
         // The node doctor on the live devnet, through the SDK over the embedded IC
         // (`Emc::from_client`), with the real router probed: the staked compute node, once
