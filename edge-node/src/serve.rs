@@ -4,12 +4,16 @@
 //! For each call: the head must decode, name this node's app and one of its models, carry a
 //! body within `max_request_bytes`, and a user signature over the request that verifies
 //! (`compute::verify_request`: a router cannot make up work for a user); a slot must be free
-//! (at most `capacity` calls at once, else `Busy`, which the router retries elsewhere). The
-//! body is read to its announced length and its hash checked, then sent to the app over
-//! HTTP/1.1 (connections kept in a small pool). The user's signature is verified while the
-//! app works on the request (its key decoded once, [`KeyCache`]), and before anything of the
-//! app's answer leaves: a call whose signature fails is refused, with no response and no
-//! receipt. The app's response head is the call's first byte ([`FRAME_RESPONSE`], with the
+//! (at most `capacity` calls at once, else `Busy`, which the router retries elsewhere). A
+//! body up to 1 MiB is read to its announced length and its hash checked, then sent to the
+//! app over HTTP/1.1 (connections kept in a small pool); the user's signature is verified
+//! while the app works on the request (its key decoded once, [`KeyCache`]), and before
+//! anything of the app's answer leaves: a call whose signature fails is refused, with no
+//! response and no receipt. A larger body (a streamed upload) has its signature verified
+//! first, then flows to the app as it arrives (`pump_body`), checked against the signed
+//! hash on the way; its last byte is held back until the whole body proved the one the user
+//! signed, so an app never has a forged body whole, and the app's answer is relayed only
+//! after that. The app's response head is the call's first byte ([`FRAME_RESPONSE`], with the
 //! body's `content-length` when the app gave one); its body is relayed chunk by chunk
 //! ([`FRAME_DATA`]) through the
 //! [`Meter`] (units by the app's declared unit, response hash rolling over the chunks), within
@@ -1182,6 +1186,77 @@ mod tests {
         assert!(!clean, "a cut response must not end cleanly");
         assert!(frames.iter().all(|f| f.0 != FRAME_TRAILER));
         assert_eq!(svc.stats().errors, 1);
+        assert_eq!(svc.in_flight(), 0);
+    }
+
+    /// An app on loopback that answers `answer` to the first bytes of each connection and
+    /// keeps reading; the bytes it read, over all connections.
+    async fn reading_app(answer: &'static [u8]) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let read = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = read.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 1 << 16];
+                    let mut answered = false;
+                    while let Ok(n @ 1..) = s.read(&mut buf).await {
+                        counter.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+                        if !answered {
+                            answered = true;
+                            let _ = s.write_all(answer).await;
+                        }
+                    }
+                });
+            }
+        });
+        (format!("http://{addr}"), read)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn streamed_bodies_reach_the_app_only_when_signed() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let mut p = pair().await;
+        let user = SigningKey::from_bytes(&[9; 32]);
+        let body: Vec<u8> = (0..(2 << 20)).map(|i| (i % 241) as u8).collect();
+        assert!(body.len() as u64 > STREAM_ABOVE);
+        let ok = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 27\r\nconnection: close\r\n\r\n{\"usage\":{\"total_tokens\":4}}";
+        let (url, read) = reading_app(ok).await;
+        let svc = service(url, 2, Duration::from_secs(5));
+        // Signed: the body streams to the app (which answers before it ended); the answer
+        // is relayed after the body's end, with a receipt.
+        let (frames, clean) = exchange(&mut p, &svc, &head(&user, &body, 1), &body).await;
+        assert!(clean);
+        assert_eq!(frames.first().map(|f| f.0), Some(FRAME_RESPONSE));
+        let trailer = frames.last().filter(|f| f.0 == FRAME_TRAILER).unwrap();
+        let r = CallTrailer::decode(&trailer.1).unwrap().receipt.unwrap();
+        assert_eq!((r.units, r.nonce), (4, 1));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let before = read.load(SeqCst);
+        assert!(before > 0);
+        // A bad signature: refused before a byte reaches the app.
+        let mut bad = head(&user, &body, 2);
+        bad.signature.0[0] ^= 1;
+        let (frames, _) = exchange(&mut p, &svc, &bad, &body).await;
+        assert_eq!(refusal(&frames), Some(RefusalCode::BadRequest));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            read.load(SeqCst),
+            before,
+            "an unsigned body reached the app"
+        );
+        // Another body than the signed one: refused (and the app's request cut).
+        let mut other = body.clone();
+        other[7] ^= 1;
+        let (frames, _) = exchange(&mut p, &svc, &head(&user, &body, 3), &other).await;
+        assert_eq!(refusal(&frames), Some(RefusalCode::BadRequest));
+        // Longer than the node takes: refused at its head.
+        let mut huge = head(&user, &body, 4);
+        huge.body_len = ComputeConfig::default().max_request_bytes + 1;
+        let (frames, _) = exchange(&mut p, &svc, &huge, b"").await;
+        assert_eq!(refusal(&frames), Some(RefusalCode::TooLarge));
         assert_eq!(svc.in_flight(), 0);
     }
 

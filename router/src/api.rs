@@ -10,16 +10,23 @@
 //!   (`{"receipts": ["<hex>", ...]}`), queued for the validators.
 //!
 //! A call carries `x-emc-account` (hex ed25519 key), `x-emc-nonce` (decimal) and
-//! `x-emc-signature` (hex, over `emc_edge_core::compute::request_hash`). Checks, in order:
-//! missing or malformed auth headers 401, body over `max_request_bytes` 413, bad signature
-//! 401, a call through a computing socket (`x-emc-socket: <token id>`, `crate::sockets`) that
+//! `x-emc-signature` (hex, over `emc_edge_core::compute::request_hash`). A body up to
+//! `buffered_request_bytes` is read whole first; a larger one (up to `max_request_bytes`)
+//! must declare its SHA-256 (`x-emc-body-sha256`) and `content-length`, and then streams to
+//! the node as it arrives (`attempt_streamed`: the signature covers the declared hash, so
+//! every check below is done before its first byte moves; the body is checked against the
+//! hash on its way, by the node too, and a different one is refused at its end, 400). A
+//! small body may declare its hash too (it must match). Checks, in order:
+//! missing or malformed auth headers 401, body over its cap 413 (at once when
+//! `content-length` says so), bad signature 401, a call through a computing socket (`x-emc-socket: <token id>`, `crate::sockets`) that
 //! its key's holder no longer holds, expired, for another app or unknown 400/403/404/410/503,
 //! unknown or unfunded account 402, replayed nonce 409, rate limit 429, then dispatch:
 //! no node serves it 404, none live or free 503, a node timeout on the last attempt 504,
 //! attempts exhausted 502. Every error is `{"error": {"message", "type", "code"}}`.
 //!
 //! Dispatch is `emc_edge_core::dispatch`: up to 3 attempts on distinct nodes, retried only
-//! before the first byte (a node's refusal as busy or failing, a lost stream, a timeout). The
+//! before the first byte (a node's refusal as busy or failing, a lost stream, a timeout), and
+//! for a streamed body only while none of it was taken from the dApp. The
 //! node's response head is the first byte; after it the body streams to the dApp and a
 //! failure cuts the response (no retry). The call is charged once, to the succeeding node's
 //! receipt, when its trailer arrives; a dApp that disconnects resets the node's stream (the
