@@ -14,6 +14,14 @@
 //!   committed in validator 0's blocks per second, from the first countersignature to the
 //!   last receipt committed (at most 60 s).
 //!
+//! - `uploads` (a second small devnet: one compute node proxying a sink app that counts
+//!   what it receives): a 128 MiB request body sent straight to the sink and through the
+//!   router as a streamed upload (declared SHA-256), three of each:
+//!   `direct_mib_per_s`, `routed_mib_per_s` (the best run of each), and `rss_growth_mib`, the
+//!   process's resident memory at its highest during the routed uploads minus before them
+//!   (router, node and sink all live in this process: holding the body whole anywhere on the
+//!   way would add at least its 128 MiB).
+//!
 //! - `dispatch_p99_vs_oracle`: the worst, over the workloads below and seeds 1–3, of the
 //!   dispatcher's p99 time to first byte divided by the oracle's (the oracle knows every node's
 //!   true speed and free slots and takes the fastest node with a free slot). Workloads: six
@@ -77,10 +85,163 @@ pub fn run(service_only: bool) -> Result<Value> {
 
 /// The devnet's service part on its own runtime.
 fn service_runtime() -> Result<Value> {
-    tokio::runtime::Builder::new_multi_thread()
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?
-        .block_on(service())
+        .build()?;
+    let mut v = rt.block_on(service())?;
+    v["uploads"] = rt.block_on(uploads())?;
+    Ok(v)
+}
+
+const UPLOAD: usize = 128 << 20;
+
+/// The process's resident memory, bytes (0 where `/proc` is absent).
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// A sink app on loopback: `GET /v1/models` lists `sink`; any other request's body is read
+/// and counted, and answered with its length.
+async fn sink_app() -> Result<std::net::SocketAddr> {
+    use http_body_util::BodyExt as _;
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = l.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = l.accept().await {
+            let service = hyper::service::service_fn(
+                |req: hyper::Request<hyper::body::Incoming>| async move {
+                    let answer = if req.uri().path() == "/v1/models" {
+                        r#"{"object":"list","data":[{"id":"sink","object":"model"}]}"#.to_string()
+                    } else {
+                        let (mut body, mut n) = (req.into_body(), 0usize);
+                        while let Some(frame) = body.frame().await {
+                            n += frame?.data_ref().map_or(0, |d| d.len());
+                        }
+                        format!(r#"{{"bytes":{n}}}"#)
+                    };
+                    Ok::<_, hyper::Error>(hyper::Response::new(http_body_util::Full::new(
+                        bytes::Bytes::from(answer),
+                    )))
+                },
+            );
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tcp), service),
+            );
+        }
+    });
+    Ok(addr)
+}
+
+/// Posts `body` to `addr` (signed as `key` for the router when given); the seconds it took.
+async fn post_upload(
+    addr: std::net::SocketAddr,
+    path: &str,
+    body: bytes::Bytes,
+    key: Option<(&ed25519_dalek::SigningKey, u64)>,
+) -> Result<f64> {
+    use http_body_util::BodyExt as _;
+    let mut req = hyper::Request::post(path).header(hyper::header::HOST, addr.to_string());
+    if let Some((key, nonce)) = key {
+        let hash = emc_types::sha256(&[&body]);
+        let sig = emc_edge_core::compute::sign_request_hashed(key, nonce, "POST", path, &hash);
+        req = req
+            .header("x-emc-account", hex::encode(key.verifying_key().to_bytes()))
+            .header("x-emc-nonce", nonce.to_string())
+            .header("x-emc-signature", hex::encode(sig.0))
+            .header("x-emc-model", "sink")
+            .header(
+                emc_edge_core::compute::BODY_HASH_HEADER,
+                hex::encode(hash.0),
+            );
+    }
+    let len = body.len();
+    let req = req.body(http_body_util::Full::new(body))?;
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let (mut send, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp)).await?;
+    tokio::spawn(conn);
+    let t0 = Instant::now();
+    let resp = send.send_request(req).await?;
+    let status = resp.status();
+    let answer = resp.into_body().collect().await?.to_bytes();
+    let secs = t0.elapsed().as_secs_f64();
+    let v: Value = serde_json::from_slice(&answer)
+        .map_err(|_| anyhow::anyhow!("{status}: {}", String::from_utf8_lossy(&answer)))?;
+    anyhow::ensure!(v["bytes"] == len, "{status}: {v}");
+    Ok(secs)
+}
+
+async fn uploads() -> Result<Value> {
+    use emc_devnet::{devnet_user_key, Cluster, ClusterConfig};
+    let dir = std::env::temp_dir().join(format!("emc-bench-uploads-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let sink = sink_app().await?;
+    let mut cfg = ClusterConfig::devnet(dir);
+    cfg.compute = 1;
+    cfg.pool = false;
+    cfg.demo_app = false;
+    cfg.compute_node.app_url = Some(format!("http://{sink}"));
+    cfg.compute_node.app = "files".into();
+    cfg.compute_node.max_request_bytes = 2 * UPLOAD as u64;
+    cfg.genesis_delay = Duration::from_secs(3);
+    cfg.validator.poc_interval = Duration::ZERO;
+    cfg.router.max_request_bytes = 2 * UPLOAD as u64;
+    cfg.router.call_timeout = Duration::from_secs(600);
+    let c = Cluster::start(cfg).await?;
+    let api = c
+        .api_addr(0)
+        .ok_or_else(|| anyhow::anyhow!("no router API"))?;
+    let gw = c.routers[0].0.gateway.clone();
+    let t = Instant::now();
+    while gw.models_json()["data"][0]["emc"]["nodes"] != 1 {
+        anyhow::ensure!(
+            t.elapsed() < Duration::from_secs(60),
+            "the node never offered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let body = bytes::Bytes::from((0..UPLOAD).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
+    let key = devnet_user_key(0);
+    let (mut direct, mut routed) = (0f64, 0f64);
+    let mib = UPLOAD as f64 / (1 << 20) as f64;
+    for _ in 0..3 {
+        let s = post_upload(sink, "/upload", body.clone(), None).await?;
+        direct = direct.max(mib / s);
+    }
+    let before = rss_bytes();
+    let peak = Arc::new(std::sync::atomic::AtomicU64::new(before));
+    let sampling = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(rss_bytes(), std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    for nonce in 1..=3 {
+        let s = post_upload(api, "/files/upload", body.clone(), Some((&key, nonce))).await?;
+        routed = routed.max(mib / s);
+    }
+    sampling.abort();
+    let growth = peak
+        .load(std::sync::atomic::Ordering::Relaxed)
+        .saturating_sub(before);
+    c.shutdown().await;
+    Ok(json!({
+        "body_mib": mib,
+        "direct_mib_per_s": direct.round(),
+        "routed_mib_per_s": routed.round(),
+        "rss_growth_mib": round3(growth as f64 / (1 << 20) as f64),
+    }))
 }
 
 const CLIENTS: usize = 64;
