@@ -660,33 +660,35 @@ async fn attempt_streamed(
     let frame = {
         let recv = receiver.recv();
         tokio::pin!(pump, recv);
-        tokio::select! {
-        biased;
-        f = &mut recv => f,
-        pumped = &mut pump => {
-            match pumped {
-                Ok(()) | Err(UploadError::NodeStopped) => {}
-                Err(UploadError::Dapp(e)) => {
-                    return Err(Failure::Cancelled(format!("the request body failed: {e}")))
-                }
-                Err(UploadError::Body(e @ BodyError::TooLong { .. })) => {
-                    return Err(Failure::Final(413, e.to_string()))
-                }
-                Err(UploadError::Body(e)) => return Err(Failure::Final(400, e.to_string())),
+        let pumped = tokio::select! {
+            biased;
+            f = &mut recv => Err(f),
+            p = &mut pump => Ok(p),
+            _ = tokio::time::sleep_until(deadline) => {
+                let late = "the request body did not arrive in time";
+                return Err(Failure::Final(408, late.into()));
             }
-            match tokio::time::timeout(timeout, &mut recv).await {
-                Ok(f) => f,
-                Err(_) => {
-                    return Err(Failure::Spent(
-                        504,
-                        format!("the compute node sent nothing within {timeout:?}"),
-                    ))
+        };
+        match pumped {
+            // The node answered during the upload (a refusal).
+            Err(f) => f,
+            Ok(Err(UploadError::Dapp(e))) => {
+                return Err(Failure::Cancelled(format!("the request body failed: {e}")))
+            }
+            Ok(Err(UploadError::Body(e @ BodyError::TooLong { .. }))) => {
+                return Err(Failure::Final(413, e.to_string()))
+            }
+            Ok(Err(UploadError::Body(e))) => return Err(Failure::Final(400, e.to_string())),
+            // Sent whole, or the node stopped reading: its answer (or refusal) is next.
+            Ok(Ok(()) | Err(UploadError::NodeStopped)) => {
+                match tokio::time::timeout(timeout, &mut recv).await {
+                    Ok(f) => f,
+                    Err(_) => {
+                        let silent = format!("the compute node sent nothing within {timeout:?}");
+                        return Err(Failure::Spent(504, silent));
+                    }
                 }
             }
-        }
-        _ = tokio::time::sleep_until(deadline) => {
-            return Err(Failure::Final(408, "the request body did not arrive in time".into()))
-        }
         }
     };
     match first_frame(frame) {
