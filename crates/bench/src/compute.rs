@@ -93,6 +93,28 @@ fn service_runtime() -> Result<Value> {
     Ok(v)
 }
 
+/// Starts a devnet and waits until its router lists `nodes` compute nodes' offers; the
+/// cluster and its router's API address.
+async fn start_serving(
+    cfg: emc_devnet::ClusterConfig,
+    nodes: usize,
+) -> Result<(emc_devnet::Cluster, std::net::SocketAddr)> {
+    let c = emc_devnet::Cluster::start(cfg).await?;
+    let api = c
+        .api_addr(0)
+        .ok_or_else(|| anyhow::anyhow!("no router API"))?;
+    let gw = c.routers[0].0.gateway.clone();
+    let t = Instant::now();
+    while gw.models_json()["data"][0]["emc"]["nodes"] != nodes {
+        anyhow::ensure!(
+            t.elapsed() < Duration::from_secs(60),
+            "the compute nodes never offered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok((c, api))
+}
+
 const UPLOAD: usize = 128 << 20;
 
 /// The process's resident memory, bytes (0 where `/proc` is absent).
@@ -180,7 +202,7 @@ async fn post_upload(
 }
 
 async fn uploads() -> Result<Value> {
-    use emc_devnet::{devnet_user_key, Cluster, ClusterConfig};
+    use emc_devnet::{devnet_user_key, ClusterConfig};
     let dir = std::env::temp_dir().join(format!("emc-bench-uploads-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let sink = sink_app().await?;
@@ -195,19 +217,7 @@ async fn uploads() -> Result<Value> {
     cfg.validator.poc_interval = Duration::ZERO;
     cfg.router.max_request_bytes = 2 * UPLOAD as u64;
     cfg.router.call_timeout = Duration::from_secs(600);
-    let c = Cluster::start(cfg).await?;
-    let api = c
-        .api_addr(0)
-        .ok_or_else(|| anyhow::anyhow!("no router API"))?;
-    let gw = c.routers[0].0.gateway.clone();
-    let t = Instant::now();
-    while gw.models_json()["data"][0]["emc"]["nodes"] != 1 {
-        anyhow::ensure!(
-            t.elapsed() < Duration::from_secs(60),
-            "the node never offered"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (c, api) = start_serving(cfg, 1).await?;
     let body = bytes::Bytes::from((0..UPLOAD).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
     let key = devnet_user_key(0);
     let (mut direct, mut routed) = (0f64, 0f64);
@@ -256,7 +266,7 @@ fn quantile(v: &mut [u64], q: f64) -> u64 {
 }
 
 async fn service() -> Result<Value> {
-    use emc_devnet::{devnet_user_key, Cluster, ClusterConfig};
+    use emc_devnet::{devnet_user_key, ClusterConfig};
     use emc_router::client::Client;
     let dir = std::env::temp_dir().join(format!("emc-bench-compute-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -280,19 +290,7 @@ async fn service() -> Result<Value> {
             )
         })
         .collect();
-    let c = Cluster::start(cfg).await?;
-    let api = c
-        .api_addr(0)
-        .ok_or_else(|| anyhow::anyhow!("no router API"))?;
-    let gw = c.routers[0].0.gateway.clone();
-    let t = Instant::now();
-    while gw.models_json()["data"][0]["emc"]["nodes"] != 2 {
-        anyhow::ensure!(
-            t.elapsed() < Duration::from_secs(60),
-            "the nodes never offered"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (c, api) = start_serving(cfg, 2).await?;
 
     // Added latency: the same trivial call, straight to the app and through the router.
     let direct = Client::new(c.apps[0], devnet_user_key(0));
