@@ -82,16 +82,9 @@ const METER_PREFIX: usize = 64 << 10;
 
 /// The app's request body was cut: the call's body is not the one the user signed, or the
 /// router's stream failed.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("the call's request body was cut")]
 struct BodyAborted;
-
-impl std::fmt::Display for BodyAborted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the call's request body was cut")
-    }
-}
-
-impl std::error::Error for BodyAborted {}
 
 /// A call's request body as the node has it.
 enum RequestBody {
