@@ -424,14 +424,25 @@ struct Refresh {
     pool: Option<Option<PoolPeers>>,
 }
 
-/// The pool `[compute.pool]` names when the market is not asked: its entry and members
-/// from the config (`None` when they are missing or not hex keys).
-fn static_pool(cfg: &PoolConfig) -> Option<PoolPeers> {
-    let key = |h: &str| -> Option<NodeId> { Some(NodeId(hex::decode(h).ok()?.try_into().ok()?)) };
-    let entry = key(cfg.entry.as_deref()?)?;
-    let active: Option<Vec<NodeId>> = cfg.members.iter().map(|m| key(m)).collect();
-    let active = active?;
-    active.contains(&entry).then_some(PoolPeers {
+/// The pool `[compute.pool]` names when the market is not asked: its entry and members from
+/// the config, under the market's membership rule (`emc_types::pool::check_members`); why
+/// not, when they break it or are not hex keys.
+fn static_pool(cfg: &PoolConfig) -> Result<PoolPeers, String> {
+    let key = |h: &str| -> Result<NodeId, String> {
+        hex::decode(h)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .map(NodeId)
+            .ok_or_else(|| format!("{h:?} is not a node key (64 hex digits)"))
+    };
+    let entry = key(cfg.entry.as_deref().ok_or("no entry is named")?)?;
+    let active = cfg
+        .members
+        .iter()
+        .map(|m| key(m))
+        .collect::<Result<Vec<_>, _>>()?;
+    emc_types::pool::check_members(&entry, &active).map_err(|e| e.to_string())?;
+    Ok(PoolPeers {
         id: cfg.id,
         entry,
         active,
@@ -533,11 +544,11 @@ pub fn start_compute(
         let pool_from_market = cfg.pool.as_ref().and_then(|p| ic.market.map(|m| (m, p.id)));
         if let (None, Some(pc)) = (pool_from_market, cfg.pool.as_ref()) {
             match static_pool(pc) {
-                Some(p) => {
+                Ok(p) => {
                     info!(pool = p.id, entry = p.entry == id, members = p.active.len(), "pool from the config");
                     *calls.pool().write().unwrap_or_else(|e| e.into_inner()) = Some(p);
                 }
-                None => warn!("[compute.pool] names no entry among valid hex members and no market is configured: not in a pool"),
+                Err(why) => warn!(%why, "[compute.pool] is not a pool and no market is configured: not in a pool"),
             }
         }
         let publish_pool = |st: &Shared<ComputeStatus>, calls: &CallService| {
@@ -820,6 +831,34 @@ mod tests {
 
     fn service(max_sessions: usize) -> PocService {
         PocService::new(Arc::new(CpuProver::new(1)), &cfg(max_sessions))
+    }
+
+    #[test]
+    fn a_static_pool_follows_the_markets_membership_rule() {
+        let (a, b) = ("aa".repeat(32), "bb".repeat(32));
+        let pool = |entry: &str, members: &[&str]| {
+            static_pool(&PoolConfig {
+                id: 7,
+                entry: Some(entry.to_string()),
+                members: members.iter().map(|m| m.to_string()).collect(),
+                ..PoolConfig::default()
+            })
+        };
+        let p = pool(&a, &[&a, &b]).unwrap();
+        assert_eq!((p.id, p.entry, p.active.len()), (7, NodeId([0xaa; 32]), 2));
+        assert!(pool(&a, &[&a]).unwrap_err().contains("2 to 16 members"));
+        assert!(pool(&a, &[&a, &b, &b]).unwrap_err().contains("twice"));
+        assert!(pool(&"cc".repeat(32), &[&a, &b])
+            .unwrap_err()
+            .contains("entry node must be a member"));
+        assert!(pool(&a, &[&a, "xyz"])
+            .unwrap_err()
+            .contains("not a node key"));
+        let unnamed = PoolConfig {
+            entry: None,
+            ..PoolConfig::default()
+        };
+        assert!(static_pool(&unnamed).is_err());
     }
 
     #[tokio::test]

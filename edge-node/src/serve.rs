@@ -1368,9 +1368,16 @@ mod tests {
         );
         assert_eq!(c.cosignatures.len(), 1);
         assert_eq!(c.cosignatures[0].node, member);
-        let rule = emc_edge_core::pool::Pool::new(7, entry, &[(entry, 1), (member, 1)]).unwrap();
+        // They pass the market's rule.
         assert_eq!(
-            rule.verify_cosignatures(&r.body_hash(), &c.cosignatures),
+            emc_types::pool::verify_cosignatures(
+                7,
+                &entry,
+                &[(entry, true), (member, true)],
+                &r.body_hash(),
+                &c.cosignatures,
+                |k, m, s| signature_valid(k, m, s),
+            ),
             Ok(())
         );
         assert_eq!(

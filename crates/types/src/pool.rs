@@ -1,6 +1,7 @@
-//! Co-signatures of compute-pool receipts (issue #16): the message members sign and the rule a
-//! set of co-signatures must meet, shared by the edge network (`emc_edge_core::pool`) and the
-//! market canister, which checks it at settlement.
+//! Compute pools' rules (issue #16): who may be a pool's member, the message members sign to
+//! co-sign its receipts and the rule a set of co-signatures must meet, shared by the edge
+//! network (`emc_edge_core::pool`) and the market canister, which keeps the pools and checks
+//! the co-signatures at settlement.
 //!
 //! A pool's receipts name its **entry node** as `node` (the entry signs them as any node does);
 //! every other **active** member co-signs [`cosign_message`]`(pool id, receipt body hash)` with
@@ -16,6 +17,11 @@
 //!
 //! The structural part is pure and cheap (no cryptography), so a verifier can check the
 //! returned signatures in whatever batch it likes.
+//!
+//! Membership ([`check_members`], [`check_leave`]): a pool has [`MIN_MEMBERS`] to
+//! [`MAX_MEMBERS`] distinct members, its entry node among them; a member may leave, the entry
+//! may not, and a pool never drops below [`MIN_MEMBERS`] active members. The market keeps the
+//! pools and applies these rules; compute nodes only learn their pool from it.
 
 use crate::{Hash, NodeId, Signature};
 use candid::CandidType;
@@ -25,9 +31,62 @@ use sha2::{Digest, Sha256};
 /// Domain separator of a member's co-signature.
 pub const COSIGN_DOMAIN: &[u8] = b"emc-pool-cosign-v1";
 
-/// Most co-signatures a receipt may carry (a pool has at most 16 members, the entry signs as
-/// the receipt's node).
-pub const MAX_COSIGNATURES: usize = 15;
+/// Most members of one pool.
+pub const MAX_MEMBERS: usize = 16;
+/// Fewest active members of a pool.
+pub const MIN_MEMBERS: usize = 2;
+
+/// Most co-signatures a receipt may carry (the entry signs as the receipt's node).
+pub const MAX_COSIGNATURES: usize = MAX_MEMBERS - 1;
+
+/// Why a pool's membership or a change to it is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MembershipError {
+    /// Fewer than [`MIN_MEMBERS`] or more than [`MAX_MEMBERS`] members.
+    #[error("a pool has {MIN_MEMBERS} to {MAX_MEMBERS} members, not {0}")]
+    BadSize(usize),
+    /// A node listed twice.
+    #[error("node {0:?} is listed twice")]
+    Duplicate(NodeId),
+    /// The entry node is not among the members.
+    #[error("the entry node must be a member")]
+    EntryNotMember,
+    /// The entry node tried to leave.
+    #[error("the entry node cannot leave: withdraw the pool's offer instead")]
+    EntryCannotLeave,
+    /// Leaving would leave fewer than [`MIN_MEMBERS`] active members.
+    #[error("a pool keeps at least {MIN_MEMBERS} members")]
+    TooFewMembers,
+}
+
+/// A new pool's members: [`MIN_MEMBERS`] to [`MAX_MEMBERS`] distinct nodes, `entry` among
+/// them.
+pub fn check_members(entry: &NodeId, members: &[NodeId]) -> Result<(), MembershipError> {
+    if !(MIN_MEMBERS..=MAX_MEMBERS).contains(&members.len()) {
+        return Err(MembershipError::BadSize(members.len()));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(twice) = members.iter().find(|m| !seen.insert(**m)) {
+        return Err(MembershipError::Duplicate(*twice));
+    }
+    if !seen.contains(entry) {
+        return Err(MembershipError::EntryNotMember);
+    }
+    Ok(())
+}
+
+/// Whether active member `leaver` may leave a pool with entry `entry` and `active` active
+/// members: not the entry (it signs the pool's receipts; the pool ends with its offer), and
+/// never below [`MIN_MEMBERS`].
+pub fn check_leave(entry: &NodeId, leaver: &NodeId, active: usize) -> Result<(), MembershipError> {
+    if leaver == entry {
+        return Err(MembershipError::EntryCannotLeave);
+    }
+    if active <= MIN_MEMBERS {
+        return Err(MembershipError::TooFewMembers);
+    }
+    Ok(())
+}
 
 /// One member's co-signature of a pool receipt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, CandidType, Serialize, Deserialize)]
@@ -173,6 +232,38 @@ mod tests {
             check_cosigners(&n(1), &members, &[]),
             Err(CosignError::Missing(n(2)))
         );
+    }
+
+    #[test]
+    fn membership_rules() {
+        assert_eq!(
+            check_members(&n(1), &[n(1)]),
+            Err(MembershipError::BadSize(1))
+        );
+        let seventeen: Vec<NodeId> = (0..17).map(n).collect();
+        assert_eq!(
+            check_members(&n(1), &seventeen),
+            Err(MembershipError::BadSize(17))
+        );
+        assert_eq!(check_members(&n(1), &seventeen[..16]), Ok(()));
+        assert_eq!(
+            check_members(&n(1), &[n(1), n(2), n(1)]),
+            Err(MembershipError::Duplicate(n(1)))
+        );
+        assert_eq!(
+            check_members(&n(3), &[n(1), n(2)]),
+            Err(MembershipError::EntryNotMember)
+        );
+        assert_eq!(check_members(&n(2), &[n(1), n(2)]), Ok(()));
+        assert_eq!(
+            check_leave(&n(1), &n(1), 3),
+            Err(MembershipError::EntryCannotLeave)
+        );
+        assert_eq!(
+            check_leave(&n(1), &n(2), 2),
+            Err(MembershipError::TooFewMembers)
+        );
+        assert_eq!(check_leave(&n(1), &n(2), 3), Ok(()));
     }
 
     #[test]

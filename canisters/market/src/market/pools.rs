@@ -2,19 +2,20 @@
 //! one large task, listed as **one offer** whose node is the pool's **entry node** (so routers
 //! dispatch the pool's calls to the entry node, and its receipts name it).
 //!
-//! - `post_pool_offer`: 2 to [`MAX_POOL_MEMBERS`] distinct members, the entry among them, each
-//!   checked against the registry like an offer's node (a live compute node; the shell reads
-//!   them); the caller owns the entry node. The offer is an ordinary one (same limits).
+//! - `post_pool_offer`: 2 to [`MAX_POOL_MEMBERS`] distinct members, the entry among them
+//!   (`emc_types::pool::check_members`), each checked against the registry like an offer's
+//!   node (a live compute node; the shell reads them); the caller owns the entry node. The
+//!   offer is an ordinary one (same limits).
 //! - `leave_pool`: a member's owner takes it out; the entry node cannot leave (withdraw the
-//!   offer instead) and a pool keeps at least 2 members. Refusals change nothing.
+//!   offer instead) and a pool keeps at least 2 members (`emc_types::pool::check_leave`).
+//!   Refusals change nothing.
 //! - A node is the entry of at most one pool, for good: every receipt it signs is the pool's,
 //!   whatever offer it was sold under and whether or not the pool's offer is still listed (so
 //!   withdrawing the offer cannot take the members' share of receipts not yet settled; an
 //!   operator that wants to leave the arrangement serves under a new node key).
 //! - **Split by E**: at settlement, the provider's 80 % and the provider's trading reward of
 //!   a pool receipt are split among the members active at that moment in proportion to their
-//!   E (largest remainder in e8s, ties to the member listed first: the rule of
-//!   `emc_edge_core::pool`), each share paid to the member's owner (shares of one owner are
+//!   E (largest remainder in e8s, ties to the member listed first), each share paid to the member's owner (shares of one owner are
 //!   added up; each owner's reward share is capped on its own account). E is the registry's
 //!   last PoC E of each member, read when the pool is listed and again at settlement once it
 //!   is older than [`POOL_E_MAX_AGE_NS`]; members all at E = 0 split evenly.
@@ -24,13 +25,14 @@ use crate::storage::Cand;
 use crate::types::*;
 use candid::{CandidType, Principal};
 use emc_tokenomics::split::{split_by_weight, SplitRounding};
+use emc_types::pool::{check_leave, check_members};
 use emc_types::{MeterUnit, NodeId};
 use ic_stable_structures::Memory;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Most members of a pool.
-pub const MAX_POOL_MEMBERS: usize = 16;
+pub const MAX_POOL_MEMBERS: usize = emc_types::pool::MAX_MEMBERS;
 /// Age after which settlement reads a pool's E from the registry again (one hour).
 pub const POOL_E_MAX_AGE_NS: u64 = 3_600 * 1_000_000_000;
 
@@ -113,22 +115,8 @@ impl<M: Memory> Market<M> {
         caller: Principal,
         a: &PoolOfferArgs,
     ) -> Result<(), MarketError> {
-        if !(2..=MAX_POOL_MEMBERS).contains(&a.members.len()) {
-            return Err(MarketError::InvalidArgument(format!(
-                "a pool has 2 to {MAX_POOL_MEMBERS} members"
-            )));
-        }
-        let mut seen = std::collections::BTreeSet::new();
-        if !a.members.iter().all(|m| seen.insert(*m)) {
-            return Err(MarketError::InvalidArgument(
-                "a member is listed twice".into(),
-            ));
-        }
-        if !seen.contains(&a.entry) {
-            return Err(MarketError::InvalidArgument(
-                "the entry node must be a member".into(),
-            ));
-        }
+        check_members(&a.entry, &a.members)
+            .map_err(|e| MarketError::InvalidArgument(e.to_string()))?;
         if let Some(id) = self.s.pool_entries.get(&a.entry.0) {
             return Err(MarketError::InvalidArgument(format!(
                 "the node is already the entry of pool {id}: a node enters one pool for good"
@@ -289,16 +277,8 @@ impl<M: Memory> Market<M> {
         if pool.members[i].owner != caller {
             return Err(MarketError::NotPoolMember(*node));
         }
-        if *node == pool.entry {
-            return Err(MarketError::InvalidArgument(
-                "the entry node cannot leave: withdraw the offer instead".into(),
-            ));
-        }
-        if pool.active().count() <= 2 {
-            return Err(MarketError::InvalidArgument(
-                "a pool keeps at least 2 members".into(),
-            ));
-        }
+        check_leave(&pool.entry, node, pool.active().count())
+            .map_err(|e| MarketError::InvalidArgument(e.to_string()))?;
         pool.members[i].left_at = Some(now);
         self.s.pools.insert(offer_id, Cand(Some(pool.clone())));
         Ok(pool)
