@@ -675,12 +675,20 @@ async fn attempt_streamed(
             Ok(Err(UploadError::Dapp(e))) => {
                 return Err(Failure::Cancelled(format!("the request body failed: {e}")))
             }
-            Ok(Err(UploadError::Body(e @ BodyError::TooLong { .. }))) => {
-                return Err(Failure::Final(413, e.to_string()))
+            Ok(Err(UploadError::Body(e))) => {
+                gw.count_upload(None);
+                let status = if matches!(e, BodyError::TooLong { .. }) {
+                    413
+                } else {
+                    400
+                };
+                return Err(Failure::Final(status, e.to_string()));
             }
-            Ok(Err(UploadError::Body(e))) => return Err(Failure::Final(400, e.to_string())),
             // Sent whole, or the node stopped reading: its answer (or refusal) is next.
-            Ok(Ok(()) | Err(UploadError::NodeStopped)) => {
+            Ok(r @ (Ok(()) | Err(UploadError::NodeStopped))) => {
+                if r.is_ok() {
+                    gw.count_upload(Some(len));
+                }
                 match tokio::time::timeout(timeout, &mut recv).await {
                     Ok(f) => f,
                     Err(_) => {

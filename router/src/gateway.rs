@@ -53,6 +53,12 @@ pub struct GatewayStats {
     pub receipts_countersigned: u64,
     /// Receipts sent to the validators.
     pub receipts_sent: u64,
+    /// Streamed request bodies sent whole to a node, as declared.
+    pub uploads_streamed: u64,
+    /// Their bytes.
+    pub upload_bytes: u64,
+    /// Streamed request bodies refused at their end: not the declared ones.
+    pub uploads_refused: u64,
 }
 
 /// Served calls whose receipts are not booked yet, and per user the sum of their amounts
@@ -598,6 +604,19 @@ impl Gateway {
         let mut s = lock(&self.stats);
         s.cancelled += 1;
         s.nodes.entry(node).or_default().0.errors += 1;
+    }
+
+    /// A streamed request body of `bytes` sent whole to a node (`Some`), or refused as not
+    /// the declared one (`None`).
+    pub fn count_upload(&self, bytes: Option<u64>) {
+        let mut s = lock(&self.stats);
+        match bytes {
+            Some(b) => {
+                s.uploads_streamed += 1;
+                s.upload_bytes = s.upload_bytes.saturating_add(b);
+            }
+            None => s.uploads_refused += 1,
+        }
     }
 
     /// Per-node counters with quantiles, and the totals.

@@ -92,6 +92,12 @@ pub struct RouterStatus {
     pub receipts_countersigned: u64,
     /// Receipts sent to the validators.
     pub receipts_sent: u64,
+    /// Streamed request bodies sent whole to a node, as declared.
+    pub uploads_streamed: u64,
+    /// Their bytes.
+    pub upload_bytes: u64,
+    /// Streamed request bodies refused at their end: not the declared ones.
+    pub uploads_refused: u64,
     /// Admission and settlement through the market (none: the router uses allowances).
     pub market: Option<market::MarketStats>,
 }
@@ -192,6 +198,25 @@ impl Endpoint for RouterEndpoint {
             "Countersigned receipts sent to the validators.",
             s.receipts_sent,
         );
+        for (name, help, v) in [
+            (
+                "emc_router_streamed_uploads_total",
+                "Streamed request bodies sent whole to a node, as declared.",
+                s.uploads_streamed,
+            ),
+            (
+                "emc_router_streamed_upload_bytes_total",
+                "Bytes of the streamed request bodies sent whole.",
+                s.upload_bytes,
+            ),
+            (
+                "emc_router_streamed_uploads_refused_total",
+                "Streamed request bodies refused at their end: not the declared ones.",
+                s.uploads_refused,
+            ),
+        ] {
+            metric(&mut out, name, "counter", help, v);
+        }
         if let Some(m) = &s.market {
             for (name, help, v) in [
                 (
@@ -412,6 +437,9 @@ pub fn start_router(
                         s.calls_cancelled = totals.cancelled;
                         s.receipts_countersigned = totals.receipts_countersigned;
                         s.receipts_sent = totals.receipts_sent;
+                        s.uploads_streamed = totals.uploads_streamed;
+                        s.upload_bytes = totals.upload_bytes;
+                        s.uploads_refused = totals.uploads_refused;
                     });
                 }
                 _ = ping.tick() => {

@@ -103,7 +103,8 @@
 //! custom page sizes, imported memories, more than one memory, the import module `__emc` or an
 //! export whose name starts with `__emc_` (reserved), and instructions whose effects the host
 //! cannot roll back: `table.set`, `table.grow`, `table.fill`, `table.copy`, `table.init`,
-//! `elem.drop`, `data.drop`, all atomics (threads) and all SIMD, even in unreachable code.
+//! `elem.drop`, `data.drop`, all atomics (threads) and all SIMD, even in unreachable code, and
+//! the SIMD type v128 anywhere else (a signature, a local, a global).
 //! `memory.init` is supported (data segments cannot be dropped, so they never change).
 //! Accepted proposals: MVP, mutable globals, sign extension, saturating float-to-int,
 //! multi-value, bulk memory (minus the refused operators), reference types (`ref.null`,
@@ -245,6 +246,9 @@ pub enum InstrumentError {
         /// Why it is refused.
         reason: &'static str,
     },
+    /// The module uses the v128 type (SIMD) in a signature, a local or a global.
+    #[error("SIMD (the v128 type) is not supported")]
+    Simd,
     /// Adding the instrumentation would exceed a wasm implementation limit.
     #[error("too many {0} after instrumentation")]
     LimitExceeded(&'static str),
@@ -517,6 +521,12 @@ pub fn instrument(wasm: &[u8]) -> Result<Instrumented, InstrumentError> {
         globals,
     };
     emitter.run()?;
+    // SIMD instructions were refused above (SIMD is on in `features` so that they get their
+    // own refusal); the v128 type outside instructions (a signature, a local, a global) is
+    // refused here, as wasmi (built without SIMD) would refuse the output.
+    Validator::new_with_features(features() - WasmFeatures::SIMD - WasmFeatures::RELAXED_SIMD)
+        .validate_all(wasm)
+        .map_err(|_| InstrumentError::Simd)?;
     Ok(Instrumented {
         wasm: emitter.module.finish(),
         globals: emitter.globals,

@@ -910,6 +910,15 @@ fn refuses_instructions_the_host_cannot_roll_back() {
         }
         other => panic!("{other:?}"),
     }
+    // The v128 type outside instructions: in a signature, a local, a global (a mutated
+    // module found the first, which wasmi then refused).
+    for wat in [
+        "(module (func (param v128)))",
+        "(module (func (local v128)))",
+        "(module (global v128 (v128.const i64x2 0 0)))",
+    ] {
+        assert!(matches!(refuse(wat), InstrumentError::Simd), "{wat}");
+    }
 }
 
 #[test]

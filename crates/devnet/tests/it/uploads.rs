@@ -219,6 +219,11 @@ async fn large_request_bodies_stream_through_router_and_node() -> Result<()> {
         gw.pending_receipts(&account).len() == 1
     })
     .await;
+    let totals = gw.stats().1;
+    assert_eq!(
+        (totals.uploads_streamed, totals.upload_bytes),
+        (1, 6 * MIB as u64)
+    );
 
     // 2. A body that is not the declared one (one byte changed): 400 at its end; the app's
     // request is cut before its last byte, so the app never answers it; no receipt.
@@ -242,6 +247,8 @@ async fn large_request_bodies_stream_through_router_and_node() -> Result<()> {
         "the app answered a forged body"
     );
     assert_eq!(gw.pending_receipts(&account).len(), 1);
+    let totals = gw.stats().1;
+    assert_eq!((totals.uploads_streamed, totals.uploads_refused), (1, 1));
 
     // 2b. A router that sends the node a body other than the one the user signed (with a
     // clean end): the node refuses the call, and its app never gets the body's last byte.
@@ -356,5 +363,7 @@ async fn large_request_bodies_stream_through_router_and_node() -> Result<()> {
         gw.pending_receipts(&account).len() == 2
     })
     .await;
+    let totals = gw.stats().1;
+    assert_eq!((totals.uploads_streamed, totals.uploads_refused), (2, 1));
     Ok(())
 }
