@@ -56,7 +56,7 @@ use emc_node_common::config::ComputeConfig;
 use emc_node_common::status::{CallStats, Latencies};
 use emc_types::pool::cosign_message;
 use emc_types::Cosignature;
-use emc_types::{sha256, ComputeReceipt, Hash, MeterUnit, Signature};
+use emc_types::{ComputeReceipt, Hash, MeterUnit, Signature};
 use http_body_util::channel::{Channel, Sender as BodySender};
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Body as _;
@@ -492,16 +492,16 @@ impl CallService {
                 }
                 return Ok((head, hash, RequestBody::Streamed, permit, check));
             }
+            // The same check as a streamed body's (`BodyCheck`), on a body read whole.
             let mut body = Vec::with_capacity(head.body_len.min(1 << 16) as usize);
+            let mut body_check = BodyCheck::new(head.body_len, head.body_hash);
+            let bad = |e: emc_edge_core::compute::BodyError| {
+                refuse(RefusalCode::BadRequest, e.to_string())
+            };
             loop {
                 match receiver.recv().await {
                     Ok(Some((FRAME_BODY, chunk))) => {
-                        if (body.len() + chunk.len()) as u64 > head.body_len {
-                            return Err(refuse(
-                                RefusalCode::BadRequest,
-                                "body longer than announced".into(),
-                            ));
-                        }
+                        body_check.feed(&chunk).map_err(bad)?;
                         body.extend_from_slice(&chunk);
                     }
                     Ok(Some(_)) => {
@@ -511,12 +511,7 @@ impl CallService {
                     Err(e) => return Err(refuse(RefusalCode::BadRequest, format!("body: {e}"))),
                 }
             }
-            if body.len() as u64 != head.body_len || sha256(&[&body]) != head.body_hash {
-                return Err(refuse(
-                    RefusalCode::BadRequest,
-                    "body does not match its hash".into(),
-                ));
-            }
+            body_check.finish().map_err(bad)?;
             Ok((head, hash, RequestBody::Whole(body), permit, check))
         };
         let (head, request_hash, body, _permit, check) = match prepared.await {
@@ -920,6 +915,7 @@ mod tests {
     use super::*;
     use emc_edge_core::compute::sign_request;
     use emc_net::{Event, Identity, NetConfig, Network, Role, Roles, StaticAuthorizer};
+    use emc_types::sha256;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// A fake app on loopback: answers every request with `answer` after `delay` (or never).

@@ -16,10 +16,11 @@
 //! the node as it arrives (`attempt_streamed`: the signature covers the declared hash, so
 //! every check below is done before its first byte moves; the body is checked against the
 //! hash on its way, by the node too, and a different one is refused at its end, 400). A
-//! small body may declare its hash too (it must match). Checks, in order:
-//! missing or malformed auth headers 401, body over its cap 413 (at once when
-//! `content-length` says so), bad signature 401, a call through a computing socket (`x-emc-socket: <token id>`, `crate::sockets`) that
-//! its key's holder no longer holds, expired, for another app or unknown 400/403/404/410/503,
+//! small body may declare its hash too (it must match). Checks, in order: missing or
+//! malformed auth headers 401, body over its cap 413 (at once when `content-length` says
+//! so), bad signature 401, a call through a computing socket (`x-emc-socket: <token id>`,
+//! `crate::sockets`) that its key's holder no longer holds, expired, for another app or
+//! unknown 400/403/404/410/503,
 //! unknown or unfunded account 402, replayed nonce 409, rate limit 429, then dispatch:
 //! no node serves it 404, none live or free 503, a node timeout on the last attempt 504,
 //! attempts exhausted 502. Every error is `{"error": {"message", "type", "code"}}`.
